@@ -1,0 +1,483 @@
+//! The envelope: its members, building and signing, parsing, and canonical serialization.
+
+use rand_core::{OsRng, RngCore as _};
+use serde_json::Value;
+
+use super::{RejectCode, Timestamp};
+use crate::canonical::{self, write_f64, write_value};
+use crate::constitution::Constitution;
+use crate::hash::{domain_hash, from_hex, to_hex, Domain};
+use crate::identity::{node_id_of, Identity, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+use crate::{Error, Result};
+
+/// The only version this implementation speaks.
+pub const VERSION: &str = "1.0";
+/// The default and largest `ttl`, in seconds (`max_ttl_seconds`).
+pub const MAX_TTL_SECONDS: i64 = 3600;
+/// How far in the future a timestamp may lie (`max_clock_skew_seconds`).
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 120;
+/// Most provenance entries an envelope may carry.
+pub const MAX_PROVENANCE: usize = 64;
+/// Largest canonical payload, in bytes.
+pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
+/// Largest envelope text [`Envelope::parse`] reads. A payload at its 1 MiB canonical limit may be
+/// written with many escapes, hence the margin.
+pub const MAX_TEXT_BYTES: usize = 8 << 20;
+
+const MEMBERS: [&str; 12] = [
+    "version",
+    "id",
+    "sender",
+    "public_key",
+    "timestamp",
+    "ttl",
+    "content_hash",
+    "provenance",
+    "scores",
+    "policy",
+    "payload",
+    "signature",
+];
+
+/// The optional quality scores an envelope asserts, each in `[0, 1]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Scores {
+    /// Signal-to-noise ratio of the output.
+    pub snr: Option<f64>,
+    /// The Ihsan (excellence) score.
+    pub ihsan: Option<f64>,
+}
+
+impl Scores {
+    fn check(&self) -> Result<(), String> {
+        for (name, v) in [("snr", self.snr), ("ihsan", self.ihsan)] {
+            if let Some(v) = v {
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(format!("score {name} must be a number in [0, 1], got {v}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A Proof-Carrying Inference envelope (`spec/PCI-v1.md`).
+///
+/// Immutable once built or parsed: every member is well-formed by construction (step 1 of the
+/// verification), and [`Envelope::verify`](super::Envelope::verify) performs the other steps.
+/// `Send + Sync`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope {
+    pub(super) id: String,
+    pub(super) sender: String,
+    pub(super) public_key: [u8; PUBLIC_KEY_LEN],
+    pub(super) timestamp: Timestamp,
+    pub(super) ttl: i64,
+    pub(super) content_hash: [u8; 32],
+    pub(super) provenance: Vec<String>,
+    pub(super) scores: Scores,
+    pub(super) policy: [u8; 32],
+    pub(super) payload: Value,
+    pub(super) signature: [u8; SIGNATURE_LEN],
+}
+
+impl Envelope {
+    /// Starts building an envelope around a payload.
+    pub fn builder(payload: Value) -> EnvelopeBuilder {
+        EnvelopeBuilder {
+            payload,
+            ttl: MAX_TTL_SECONDS,
+            provenance: Vec::new(),
+            scores: Scores::default(),
+            policy: None,
+            timestamp: None,
+            id: None,
+        }
+    }
+
+    /// Signs a payload with the defaults: ttl 3600 s, no provenance, no scores, the default
+    /// constitution's hash as policy, the current time and a random id.
+    pub fn create(identity: &Identity, payload: Value) -> Result<Self> {
+        Self::builder(payload).sign(identity)
+    }
+
+    /// Parses envelope text: any failure of step 1 is a rejection with code 1 (malformed) or 2
+    /// (a member missing).
+    pub fn parse(text: &str) -> Result<Self> {
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(schema(format!(
+                "envelope text of {} bytes exceeds {MAX_TEXT_BYTES}",
+                text.len()
+            )));
+        }
+        let value = canonical::parse(text).map_err(|e| schema(format!("not I-JSON: {e}")))?;
+        Self::from_value(value)
+    }
+
+    /// Parses envelope bytes, which must be UTF-8 (otherwise code 1).
+    pub fn parse_bytes(bytes: &[u8]) -> Result<Self> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Self::parse(text),
+            Err(e) => Err(schema(format!("not UTF-8 at byte {}", e.valid_up_to()))),
+        }
+    }
+
+    /// Reads an envelope from a parsed JSON value (step 1 of the verification).
+    pub fn from_value(value: Value) -> Result<Self> {
+        let Value::Object(mut map) = value else {
+            return Err(schema("an envelope is a JSON object"));
+        };
+        if let Some(unknown) = map.keys().find(|k| !MEMBERS.contains(&k.as_str())) {
+            return Err(schema(format!("unknown member {unknown:?}")));
+        }
+        if let Some(missing) = MEMBERS.iter().find(|m| !map.contains_key(**m)) {
+            return Err(Error::reject(
+                RejectCode::MissingField,
+                format!("missing member {missing:?}"),
+            ));
+        }
+        let mut take = |name: &str| map.remove(name).unwrap_or(Value::Null);
+
+        if take("version").as_str() != Some(VERSION) {
+            return Err(schema(format!("version must be \"{VERSION}\"")));
+        }
+        let id = envelope_id(&take("id"))
+            .ok_or_else(|| schema("id must be \"pci_\" and 32 lowercase hex"))?;
+        let sender = match take("sender") {
+            Value::String(s) if from_hex::<16>(&s).is_some() => s,
+            _ => return Err(schema("sender must be 32 lowercase hex")),
+        };
+        let public_key = hex_member::<32>(&take("public_key"), "public_key")?;
+        let timestamp = take("timestamp")
+            .as_str()
+            .and_then(Timestamp::parse)
+            .ok_or_else(|| schema("timestamp must be YYYY-MM-DDTHH:MM:SS.mmmZ"))?;
+        let ttl = take("ttl")
+            .as_i64()
+            .ok_or_else(|| schema("ttl must be a JSON integer"))?;
+        let content_hash = hex_member::<32>(&take("content_hash"), "content_hash")?;
+        let provenance = match take("provenance") {
+            Value::Array(items) if items.len() <= MAX_PROVENANCE => items
+                .iter()
+                .map(envelope_id)
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| schema("provenance entries must be envelope ids"))?,
+            Value::Array(_) => {
+                return Err(schema(format!(
+                    "provenance holds more than {MAX_PROVENANCE} ids"
+                )))
+            }
+            _ => return Err(schema("provenance must be an array of envelope ids")),
+        };
+        let scores = scores_member(take("scores"))?;
+        let policy = hex_member::<32>(&take("policy"), "policy")?;
+        let payload = take("payload");
+        let signature = hex_member::<64>(&take("signature"), "signature")?;
+        let payload_len = canonical::to_vec(&payload)
+            .map_err(|e| schema(format!("payload: {e}")))?
+            .len();
+        if payload_len > MAX_PAYLOAD_BYTES {
+            return Err(schema(format!(
+                "canonical payload of {payload_len} bytes exceeds {MAX_PAYLOAD_BYTES}"
+            )));
+        }
+        Ok(Self {
+            id,
+            sender,
+            public_key,
+            timestamp,
+            ttl,
+            content_hash,
+            provenance,
+            scores,
+            policy,
+            payload,
+            signature,
+        })
+    }
+
+    /// The envelope as canonical (JCS) JSON text; [`Envelope::parse`] reads it back identically.
+    pub fn to_json(&self) -> String {
+        let mut out = Vec::with_capacity(512);
+        self.write_members(&mut out, true);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// The canonical header: the envelope without `payload` and `signature`, the bytes whose
+    /// `H("bizra-pci-v1:", ·)` is signed.
+    pub fn header_json(&self) -> String {
+        String::from_utf8(self.header_bytes()).unwrap_or_default()
+    }
+
+    pub(super) fn header_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(400 + self.provenance.len() * 40);
+        self.write_members(&mut out, false);
+        out
+    }
+
+    /// Writes the members in JCS order. Every string member is hex, an id or a timestamp, so none
+    /// needs escaping; the payload goes through the JCS writer (it was checked at construction).
+    fn write_members(&self, out: &mut Vec<u8>, full: bool) {
+        let s = |out: &mut Vec<u8>, key: &str, value: &str| {
+            out.extend_from_slice(b"\"");
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":\"");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\",");
+        };
+        out.push(b'{');
+        s(out, "content_hash", &to_hex(&self.content_hash));
+        s(out, "id", &self.id);
+        if full {
+            out.extend_from_slice(b"\"payload\":");
+            // Construction already canonicalized the payload, so this cannot fail.
+            let _ = write_value(&self.payload, out, 0);
+            out.push(b',');
+        }
+        s(out, "policy", &to_hex(&self.policy));
+        out.extend_from_slice(b"\"provenance\":[");
+        for (k, p) in self.provenance.iter().enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(p.as_bytes());
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"],");
+        s(out, "public_key", &to_hex(&self.public_key));
+        out.extend_from_slice(b"\"scores\":{");
+        if let Some(ihsan) = self.scores.ihsan {
+            out.extend_from_slice(b"\"ihsan\":");
+            write_f64(ihsan, out);
+            if self.scores.snr.is_some() {
+                out.push(b',');
+            }
+        }
+        if let Some(snr) = self.scores.snr {
+            out.extend_from_slice(b"\"snr\":");
+            write_f64(snr, out);
+        }
+        out.extend_from_slice(b"},");
+        s(out, "sender", &self.sender);
+        if full {
+            s(out, "signature", &to_hex(&self.signature));
+        }
+        s(out, "timestamp", &self.timestamp.to_string());
+        out.extend_from_slice(format!("\"ttl\":{},", self.ttl).as_bytes());
+        out.extend_from_slice(b"\"version\":\"1.0\"}");
+    }
+
+    /// `"1.0"`.
+    pub fn version(&self) -> &'static str {
+        VERSION
+    }
+    /// The envelope id, `pci_` and 32 lowercase hex.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// The sender's node id, as the envelope states it.
+    pub fn sender(&self) -> &str {
+        &self.sender
+    }
+    /// The sender's public key.
+    pub fn public_key(&self) -> &[u8; PUBLIC_KEY_LEN] {
+        &self.public_key
+    }
+    /// When the envelope was created.
+    pub fn timestamp(&self) -> Timestamp {
+        self.timestamp
+    }
+    /// Time to live in seconds, as stated (verification checks its range).
+    pub fn ttl(&self) -> i64 {
+        self.ttl
+    }
+    /// The last instant at which the envelope is still valid: `timestamp + ttl`.
+    pub fn expires_at(&self) -> Timestamp {
+        self.timestamp.plus_seconds(self.ttl)
+    }
+    /// `H("bizra-pci-v1:", JCS(payload))` as stated.
+    pub fn content_hash(&self) -> &[u8; 32] {
+        &self.content_hash
+    }
+    /// The ids of the envelopes this one derives from.
+    pub fn provenance(&self) -> &[String] {
+        &self.provenance
+    }
+    /// The asserted scores.
+    pub fn scores(&self) -> &Scores {
+        &self.scores
+    }
+    /// Hash of the constitution the sender applied.
+    pub fn policy(&self) -> &[u8; 32] {
+        &self.policy
+    }
+    /// The payload.
+    pub fn payload(&self) -> &Value {
+        &self.payload
+    }
+    /// The Ed25519 signature over the header digest.
+    pub fn signature(&self) -> &[u8; SIGNATURE_LEN] {
+        &self.signature
+    }
+}
+
+/// Options for a new envelope; finish with [`EnvelopeBuilder::sign`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct EnvelopeBuilder {
+    payload: Value,
+    ttl: i64,
+    provenance: Vec<String>,
+    scores: Scores,
+    policy: Option<[u8; 32]>,
+    timestamp: Option<Timestamp>,
+    id: Option<String>,
+}
+
+impl EnvelopeBuilder {
+    /// Time to live in seconds, `1..=3600` (default 3600).
+    pub fn ttl(mut self, seconds: i64) -> Self {
+        self.ttl = seconds;
+        self
+    }
+    /// The ids of the envelopes this one derives from (at most 64).
+    pub fn provenance<I, S>(mut self, ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.provenance = ids.into_iter().map(Into::into).collect();
+        self
+    }
+    /// Both scores at once.
+    pub fn scores(mut self, scores: Scores) -> Self {
+        self.scores = scores;
+        self
+    }
+    /// The SNR score, in `[0, 1]`.
+    pub fn snr(mut self, snr: f64) -> Self {
+        self.scores.snr = Some(snr);
+        self
+    }
+    /// The Ihsan score, in `[0, 1]`.
+    pub fn ihsan(mut self, ihsan: f64) -> Self {
+        self.scores.ihsan = Some(ihsan);
+        self
+    }
+    /// The hash of the constitution applied (default: the embedded default constitution's).
+    pub fn policy(mut self, hash: [u8; 32]) -> Self {
+        self.policy = Some(hash);
+        self
+    }
+    /// The creation time (default: now). Useful for archives and reproducible test vectors.
+    pub fn timestamp(mut self, at: Timestamp) -> Self {
+        self.timestamp = Some(at);
+        self
+    }
+    /// A caller-chosen id (default: 16 CSPRNG bytes). The caller then guarantees its uniqueness,
+    /// as replay protection keys on it; for idempotent retries and reproducible test vectors.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Checks every option, canonicalizes the payload and signs the header.
+    pub fn sign(self, identity: &Identity) -> Result<Envelope> {
+        if !(1..=MAX_TTL_SECONDS).contains(&self.ttl) {
+            return Err(Error::InvalidInput(format!(
+                "ttl must be in 1..={MAX_TTL_SECONDS} seconds, got {}",
+                self.ttl
+            )));
+        }
+        if self.provenance.len() > MAX_PROVENANCE {
+            return Err(Error::InvalidInput(format!(
+                "provenance holds {} ids, at most {MAX_PROVENANCE} are allowed",
+                self.provenance.len()
+            )));
+        }
+        if let Some(bad) = self.provenance.iter().find(|p| !is_envelope_id(p)) {
+            return Err(Error::InvalidInput(format!(
+                "provenance entry {bad:?} is not an envelope id (\"pci_\" and 32 lowercase hex)"
+            )));
+        }
+        self.scores.check().map_err(Error::InvalidInput)?;
+        let id = match self.id {
+            Some(id) if is_envelope_id(&id) => id,
+            Some(id) => {
+                return Err(Error::InvalidInput(format!(
+                    "id {id:?} is not \"pci_\" and 32 lowercase hex"
+                )))
+            }
+            None => {
+                let mut raw = [0u8; 16];
+                OsRng.fill_bytes(&mut raw);
+                format!("pci_{}", to_hex(&raw))
+            }
+        };
+        let payload_bytes = canonical::to_vec(&self.payload)
+            .map_err(|e| Error::InvalidInput(format!("payload: {e}")))?;
+        if payload_bytes.len() > MAX_PAYLOAD_BYTES {
+            return Err(Error::InvalidInput(format!(
+                "canonical payload of {} bytes exceeds {MAX_PAYLOAD_BYTES}",
+                payload_bytes.len()
+            )));
+        }
+        let mut env = Envelope {
+            id,
+            sender: node_id_of(identity.public_key()),
+            public_key: *identity.public_key(),
+            timestamp: self.timestamp.unwrap_or_else(Timestamp::now),
+            ttl: self.ttl,
+            content_hash: domain_hash(Domain::Pci, &payload_bytes),
+            provenance: self.provenance,
+            scores: self.scores,
+            policy: self
+                .policy
+                .unwrap_or_else(|| *Constitution::default_ref().hash()),
+            payload: self.payload,
+            signature: [0u8; SIGNATURE_LEN],
+        };
+        env.signature = identity.sign_digest(&domain_hash(Domain::Pci, &env.header_bytes()));
+        Ok(env)
+    }
+}
+
+fn schema(detail: impl Into<String>) -> Error {
+    Error::reject(RejectCode::Schema, detail)
+}
+
+/// Whether a string is an envelope id: `pci_` and 32 lowercase hex.
+pub fn is_envelope_id(s: &str) -> bool {
+    s.strip_prefix("pci_")
+        .is_some_and(|h| from_hex::<16>(h).is_some())
+}
+
+fn envelope_id(v: &Value) -> Option<String> {
+    v.as_str().filter(|s| is_envelope_id(s)).map(str::to_owned)
+}
+
+fn hex_member<const N: usize>(v: &Value, name: &str) -> Result<[u8; N]> {
+    v.as_str()
+        .and_then(from_hex::<N>)
+        .ok_or_else(|| schema(format!("{name} must be {} lowercase hex", N * 2)))
+}
+
+fn scores_member(v: Value) -> Result<Scores> {
+    let Value::Object(map) = v else {
+        return Err(schema("scores must be an object"));
+    };
+    let mut scores = Scores::default();
+    for (k, v) in map {
+        let slot = match k.as_str() {
+            "snr" => &mut scores.snr,
+            "ihsan" => &mut scores.ihsan,
+            other => return Err(schema(format!("unknown score {other:?}"))),
+        };
+        match v.as_f64() {
+            Some(x) if (0.0..=1.0).contains(&x) => *slot = Some(x),
+            _ => return Err(schema(format!("score {k} must be a number in [0, 1]"))),
+        }
+    }
+    Ok(scores)
+}
