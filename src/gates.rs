@@ -380,15 +380,12 @@ impl GateChain {
             }
         }
         if passed && self.has(BuiltinKind::Replay) {
-            if let Err(code) =
-                self.replay
-                    .check_and_insert(envelope.id(), envelope.expires_at(), now)
-            {
+            if let Err(e) = self.replay.admit(envelope.id(), envelope.expires_at(), now) {
                 passed = false;
                 if let Some(r) = results.iter_mut().find(|r| r.name == "replay") {
                     r.passed = false;
-                    r.code = Some(code);
-                    r.detail = Some(replay_detail(code, envelope, &self.replay));
+                    r.code = e.reject_code();
+                    r.detail = Some(e.to_string());
                 }
             }
         }
@@ -457,7 +454,7 @@ impl GateChain {
                 if self.replay.contains(env.id(), ctx.now) {
                     Err((
                         RejectCode::Replay,
-                        replay_detail(RejectCode::Replay, env, &self.replay),
+                        self.replay.refusal_detail(RejectCode::Replay, env.id()),
                     ))
                 } else {
                     Ok(())
@@ -492,16 +489,6 @@ pub fn score_gate(
         Some(v) if v >= threshold => Ok(()),
         Some(v) => Err((code, format!("{what} {v} is below {threshold}"))),
         None => Err((code, format!("{what} score missing (fail-closed)"))),
-    }
-}
-
-fn replay_detail(code: RejectCode, env: &Envelope, cache: &ReplayCache) -> String {
-    match code {
-        RejectCode::Quota => format!(
-            "the replay cache is full ({} live ids); retry later",
-            cache.capacity()
-        ),
-        _ => format!("id {} was already admitted", env.id()),
     }
 }
 

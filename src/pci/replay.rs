@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use super::{RejectCode, Timestamp};
 use crate::hash::from_hex;
+use crate::{Error, Result};
 
 /// Remembers admitted envelope ids until their envelopes expire.
 ///
@@ -98,6 +99,23 @@ impl ReplayCache {
         inner.expiry_of.insert(key, expires_at.unix_millis());
         inner.by_expiry.insert((expires_at.unix_millis(), key));
         Ok(())
+    }
+
+    /// [`ReplayCache::check_and_insert`] with the refusal as an [`Error`] that says why.
+    pub fn admit(&self, id: &str, expires_at: Timestamp, now: Timestamp) -> Result<()> {
+        self.check_and_insert(id, expires_at, now)
+            .map_err(|code| Error::reject(code, self.refusal_detail(code, id)))
+    }
+
+    pub(crate) fn refusal_detail(&self, code: RejectCode, id: &str) -> String {
+        match code {
+            RejectCode::Quota => format!(
+                "the replay cache is full ({} live ids); retry later",
+                self.capacity
+            ),
+            RejectCode::Replay => format!("id {id} was already admitted"),
+            _ => format!("{id} is not an envelope id"),
+        }
     }
 
     /// Drops every id whose envelope has expired at `now`.

@@ -157,19 +157,10 @@ impl Envelope {
     }
 
     pub(crate) fn check_replay(&self, now: Timestamp, cache: Option<&ReplayCache>) -> Result<()> {
-        let Some(cache) = cache else { return Ok(()) };
-        cache
-            .check_and_insert(&self.id, self.expires_at(), now)
-            .map_err(|code| {
-                let detail = match code {
-                    RejectCode::Quota => format!(
-                        "the replay cache is full ({} live ids); retry later",
-                        cache.capacity()
-                    ),
-                    _ => format!("id {} was already admitted", self.id),
-                };
-                Error::reject(code, detail)
-            })
+        match cache {
+            Some(cache) => cache.admit(&self.id, self.expires_at(), now),
+            None => Ok(()),
+        }
     }
 }
 

@@ -1,0 +1,1 @@
+//! Node binding of bizra (work in progress).
