@@ -65,8 +65,9 @@ impl Scores {
 ///
 /// Immutable once built or parsed: every member is well-formed by construction (step 1 of the
 /// verification), and [`Envelope::verify`](super::Envelope::verify) performs the other steps.
-/// `Send + Sync`.
-#[derive(Clone, Debug, PartialEq)]
+/// `Send + Sync`. Two envelopes are equal when their canonical JSON is (so a payload number
+/// written `1.0` equals one written `1`, as on the wire).
+#[derive(Clone, Debug)]
 pub struct Envelope {
     pub(super) id: String,
     pub(super) sender: String,
@@ -319,6 +320,12 @@ impl Envelope {
     /// The Ed25519 signature over the header digest.
     pub fn signature(&self) -> &[u8; SIGNATURE_LEN] {
         &self.signature
+    }
+}
+
+impl PartialEq for Envelope {
+    fn eq(&self, other: &Self) -> bool {
+        self.signature == other.signature && self.to_json() == other.to_json()
     }
 }
 
