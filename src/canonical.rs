@@ -220,6 +220,18 @@ fn write_number(n: &Number, out: &mut Vec<u8>) -> Result<(), JcsError> {
         )));
     }
     match n.as_f64() {
+        // ECMAScript writes integral doubles below 1e21 without exponent: such a double beyond
+        // 2^53−1 would become an integer literal that no I-JSON parser (ours included) accepts.
+        Some(f)
+            if f.is_finite()
+                && f.fract() == 0.0
+                && f.abs() > MAX_SAFE_INTEGER as f64
+                && f.abs() < 1e21 =>
+        {
+            Err(JcsError::value(format!(
+                "number {f:e} would be written as an integer beyond ±(2^53−1), not I-JSON"
+            )))
+        }
         Some(f) if f.is_finite() => {
             write_f64(f, out);
             Ok(())
@@ -566,7 +578,6 @@ mod tests {
             ("-0", "0"),
             ("-0.0", "0"),
             ("1e21", "1e+21"),
-            ("1e20", "100000000000000000000"),
             ("1e-7", "1e-7"),
             ("0.000001", "0.000001"),
             ("0.1", "0.1"),
@@ -651,5 +662,15 @@ mod tests {
         assert!(to_vec(&serde_json::json!({ "n": 9_007_199_254_740_992u64 })).is_err());
         assert!(to_vec(&serde_json::json!({ "n": u64::MAX })).is_err());
         assert!(to_vec(&serde_json::json!({ "n": -9_007_199_254_740_991i64 })).is_ok());
+        // An integral double beyond 2^53 would print as an unparseable integer literal.
+        assert!(to_vec(&serde_json::json!(-8.670546680725006e16)).is_err());
+        assert!(canonicalize("1e17").is_err());
+        assert!(canonicalize("1e20").is_err());
+        assert_eq!(canonicalize("1.5e21").unwrap(), "1.5e+21");
+        assert_eq!(canonicalize("1e21").unwrap(), "1e+21");
+        assert_eq!(
+            canonicalize("9007199254740991.0").unwrap(),
+            "9007199254740991"
+        );
     }
 }

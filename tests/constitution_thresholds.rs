@@ -54,7 +54,10 @@ fn invalid_files_are_refused_with_a_reason() {
     let mut v = default_json();
     v.as_object_mut().unwrap().remove("rules");
     assert!(err(v).contains("rules"));
-    assert!(matches!(Constitution::from_json("{\"a\":1,\"a\":2}"), Err(Error::Constitution(_))));
+    assert!(matches!(
+        Constitution::from_json("{\"a\":1,\"a\":2}"),
+        Err(Error::Constitution(_))
+    ));
     let missing = Constitution::load("/nonexistent/constitution.json").unwrap_err();
     assert!(matches!(missing, Error::Io { .. }));
 }
@@ -95,7 +98,12 @@ fn a_loaded_constitution_drives_the_gates_and_the_policy() {
 #[test]
 fn compliance_check_is_fail_closed() {
     let c = Constitution::default();
-    let full = ComplianceInput { snr: Some(0.9), ihsan: Some(0.96), has_signature: true, has_provenance: false };
+    let full = ComplianceInput {
+        snr: Some(0.9),
+        ihsan: Some(0.96),
+        has_signature: true,
+        has_provenance: false,
+    };
     let r = c.check(&full);
     assert!(r.compliant, "{r:?}");
     let prov = r.rules.iter().find(|o| o.id == "PROV_001").unwrap();
@@ -107,9 +115,28 @@ fn compliance_check_is_fail_closed() {
     assert!(!missing.compliant);
     let snr = missing.rules.iter().find(|o| o.id == "SNR_001").unwrap();
     assert!(!snr.passed && snr.value.is_none() && snr.detail.contains("fail-closed"));
-    assert!(!c.check(&ComplianceInput { ihsan: Some(0.94), ..full }).compliant);
-    assert!(!c.check(&ComplianceInput { has_signature: false, ..full }).compliant);
-    assert!(c.check(&ComplianceInput { snr: Some(0.85), ihsan: Some(0.95), ..full }).compliant);
+    assert!(
+        !c.check(&ComplianceInput {
+            ihsan: Some(0.94),
+            ..full
+        })
+        .compliant
+    );
+    assert!(
+        !c.check(&ComplianceInput {
+            has_signature: false,
+            ..full
+        })
+        .compliant
+    );
+    assert!(
+        c.check(&ComplianceInput {
+            snr: Some(0.85),
+            ihsan: Some(0.95),
+            ..full
+        })
+        .compliant
+    );
 
     // A strict rule this implementation does not know fails closed.
     let mut v = default_json();

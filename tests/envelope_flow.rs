@@ -89,7 +89,9 @@ fn policy_and_replay() {
     let other_policy = [7u8; 32];
     let opts = VerifyOptions::default().at(t0()).policy(other_policy);
     assert_eq!(code(env.verify(&opts)), Some(RejectCode::PolicyMismatch));
-    let opts = VerifyOptions::default().at(t0()).policy(*bizra::Constitution::default().hash());
+    let opts = VerifyOptions::default()
+        .at(t0())
+        .policy(*bizra::Constitution::default().hash());
     assert_eq!(code(env.verify(&opts)), None);
 
     let cache = ReplayCache::new(16);
@@ -123,7 +125,10 @@ fn batch_matches_single_verification_in_order() {
     let a = alice();
     let mut envs: Vec<Envelope> = (0..40).map(|i| good(&a, json!({"i": i}))).collect();
     envs[3] = tamper(&envs[3], "\"i\":3", "\"i\":4").unwrap();
-    envs[7] = Envelope::builder(json!(7)).timestamp(at(-4000)).sign(&a).unwrap();
+    envs[7] = Envelope::builder(json!(7))
+        .timestamp(at(-4000))
+        .sign(&a)
+        .unwrap();
     envs[9] = envs[8].clone();
     let cache = ReplayCache::new(100);
     let batch = verify_batch(&envs, &VerifyOptions::default().at(t0()).replay(&cache));
@@ -151,7 +156,9 @@ fn parse_rejects_garbage_cleanly() {
         assert_eq!(e.reject_code(), Some(RejectCode::Schema), "{text:.40}");
     }
     assert_eq!(
-        Envelope::parse_bytes(b"{\"version\":\"1\xff\"}").unwrap_err().reject_code(),
+        Envelope::parse_bytes(b"{\"version\":\"1\xff\"}")
+            .unwrap_err()
+            .reject_code(),
         Some(RejectCode::Schema)
     );
     let e = Envelope::parse("{}").unwrap_err();

@@ -29,11 +29,19 @@ fn envelope_to_gate_flow() {
     assert!(report.passed, "{report:?}");
 
     for (from, to, code) in [
-        ("\"output\":\"4\"", "\"output\":\"5\"", RejectCode::HashMismatch),
+        (
+            "\"output\":\"4\"",
+            "\"output\":\"5\"",
+            RejectCode::HashMismatch,
+        ),
         ("\"snr\":0.92", "\"snr\":0.99", RejectCode::GateSignature),
         ("\"ttl\":3600", "\"ttl\":7200", RejectCode::TtlRange),
     ] {
         let t = Envelope::parse(&wire.replace(from, to)).unwrap();
-        assert_eq!(GateChain::default().check_at(&t, t0()).code(), Some(code), "{from}");
+        assert_eq!(
+            GateChain::default().check_at(&t, t0()).code(),
+            Some(code),
+            "{from}"
+        );
     }
 }

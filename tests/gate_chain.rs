@@ -32,23 +32,59 @@ fn each_builtin_gate_has_its_code() {
     let a = alice();
     let check = |env: &Envelope| GateChain::default().check_at(env, t0()).code();
     let b = || Envelope::builder(json!({"x": 1})).timestamp(t0());
-    assert_eq!(check(&b().snr(0.9).sign(&a).unwrap()), Some(RejectCode::GateIhsan));
-    assert_eq!(check(&b().ihsan(0.99).sign(&a).unwrap()), Some(RejectCode::GateSnr));
-    assert_eq!(check(&b().snr(0.84).ihsan(0.99).sign(&a).unwrap()), Some(RejectCode::GateSnr));
-    assert_eq!(check(&b().snr(0.9).ihsan(0.949).sign(&a).unwrap()), Some(RejectCode::GateIhsan));
+    assert_eq!(
+        check(&b().snr(0.9).sign(&a).unwrap()),
+        Some(RejectCode::GateIhsan)
+    );
+    assert_eq!(
+        check(&b().ihsan(0.99).sign(&a).unwrap()),
+        Some(RejectCode::GateSnr)
+    );
+    assert_eq!(
+        check(&b().snr(0.84).ihsan(0.99).sign(&a).unwrap()),
+        Some(RejectCode::GateSnr)
+    );
+    assert_eq!(
+        check(&b().snr(0.9).ihsan(0.949).sign(&a).unwrap()),
+        Some(RejectCode::GateIhsan)
+    );
     assert_eq!(
         check(&b().snr(0.9).ihsan(0.99).policy([1; 32]).sign(&a).unwrap()),
         Some(RejectCode::PolicyMismatch)
     );
-    let old = Envelope::builder(json!(1)).timestamp(at(-7200)).snr(0.9).ihsan(0.99).sign(&a).unwrap();
+    let old = Envelope::builder(json!(1))
+        .timestamp(at(-7200))
+        .snr(0.9)
+        .ihsan(0.99)
+        .sign(&a)
+        .unwrap();
     assert_eq!(check(&old), Some(RejectCode::Expired));
-    let future = Envelope::builder(json!(1)).timestamp(at(600)).snr(0.9).ihsan(0.99).sign(&a).unwrap();
+    let future = Envelope::builder(json!(1))
+        .timestamp(at(600))
+        .snr(0.9)
+        .ihsan(0.99)
+        .sign(&a)
+        .unwrap();
     assert_eq!(check(&future), Some(RejectCode::Future));
     let env = good(&a, json!({"x": 1}));
-    assert_eq!(check(&tamper(&env, "\"x\":1", "\"x\":2").unwrap()), Some(RejectCode::HashMismatch));
-    assert_eq!(check(&tamper(&env, "\"ttl\":3600", "\"ttl\":3599").unwrap()), Some(RejectCode::GateSignature));
-    assert_eq!(check(&tamper(&env, "\"ttl\":3600", "\"ttl\":0").unwrap()), Some(RejectCode::TtlRange));
-    let mismatched = tamper(&env, &format!("\"sender\":\"{}\"", a.node_id()), "\"sender\":\"00000000000000000000000000000000\"").unwrap();
+    assert_eq!(
+        check(&tamper(&env, "\"x\":1", "\"x\":2").unwrap()),
+        Some(RejectCode::HashMismatch)
+    );
+    assert_eq!(
+        check(&tamper(&env, "\"ttl\":3600", "\"ttl\":3599").unwrap()),
+        Some(RejectCode::GateSignature)
+    );
+    assert_eq!(
+        check(&tamper(&env, "\"ttl\":3600", "\"ttl\":0").unwrap()),
+        Some(RejectCode::TtlRange)
+    );
+    let mismatched = tamper(
+        &env,
+        &format!("\"sender\":\"{}\"", a.node_id()),
+        "\"sender\":\"00000000000000000000000000000000\"",
+    )
+    .unwrap();
     assert_eq!(check(&mismatched), Some(RejectCode::SenderMismatch));
 }
 
@@ -56,12 +92,28 @@ fn each_builtin_gate_has_its_code() {
 fn report_mode_runs_every_gate() {
     let mut chain = GateChain::default();
     chain.set_report_all(true);
-    let env = Envelope::builder(json!(1)).timestamp(t0()).policy([2; 32]).sign(&alice()).unwrap();
+    let env = Envelope::builder(json!(1))
+        .timestamp(t0())
+        .policy([2; 32])
+        .sign(&alice())
+        .unwrap();
     let report = chain.check_at(&env, t0());
     assert!(!report.passed);
     assert_eq!(report.results.len(), 7);
-    let failed: Vec<_> = report.results.iter().filter(|r| !r.passed).map(|r| r.code.unwrap()).collect();
-    assert_eq!(failed, [RejectCode::PolicyMismatch, RejectCode::GateSnr, RejectCode::GateIhsan]);
+    let failed: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| r.code.unwrap())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            RejectCode::PolicyMismatch,
+            RejectCode::GateSnr,
+            RejectCode::GateIhsan
+        ]
+    );
     assert_eq!(report.code(), Some(RejectCode::PolicyMismatch));
     // Nothing was admitted, so the id is not burnt.
     assert!(chain.replay_cache().is_empty());
@@ -76,7 +128,10 @@ fn a_forged_envelope_cannot_burn_a_genuine_id() {
     let chain = GateChain::default();
     let env = good(&alice(), json!({"x": 1}));
     let forged = tamper(&env, "\"x\":1", "\"x\":666").unwrap();
-    assert_eq!(chain.check_at(&forged, t0()).code(), Some(RejectCode::HashMismatch));
+    assert_eq!(
+        chain.check_at(&forged, t0()).code(),
+        Some(RejectCode::HashMismatch)
+    );
     assert!(chain.check_at(&env, t0()).passed);
 }
 
@@ -90,16 +145,25 @@ fn custom_gates_use_code_24_and_their_tier() {
             Ok(())
         }
     });
-    chain.add_gate(Box::new(FnGate::new("slow-review", GateTier::Expensive, |_| Ok(()))));
+    chain.add_gate(Box::new(FnGate::new(
+        "slow-review",
+        GateTier::Expensive,
+        |_| Ok(()),
+    )));
     let names = chain.gate_names();
     assert_eq!(names.last().unwrap(), "slow-review");
-    assert!(names.iter().position(|n| n == "no-secrets") < names.iter().position(|n| n == "signature"));
+    assert!(
+        names.iter().position(|n| n == "no-secrets") < names.iter().position(|n| n == "signature")
+    );
 
     let ok = chain.check_at(&good(&alice(), json!({"x": 1})), t0());
     assert!(ok.passed, "{ok:?}");
     let bad = chain.check_at(&good(&alice(), json!({"x": "my password"})), t0());
     let f = bad.first_failure().unwrap();
-    assert_eq!((f.name.as_str(), f.code), ("no-secrets", Some(RejectCode::GateCustom)));
+    assert_eq!(
+        (f.name.as_str(), f.code),
+        ("no-secrets", Some(RejectCode::GateCustom))
+    );
     assert_eq!(f.detail.as_deref(), Some("payload mentions a password"));
 }
 
@@ -110,7 +174,13 @@ fn a_panicking_gate_fails_closed() {
     let report = chain.check_at(&good(&alice(), json!(1)), t0());
     assert!(!report.passed);
     assert_eq!(report.code(), Some(RejectCode::GateCustom));
-    assert!(report.first_failure().unwrap().detail.as_deref().unwrap().contains("panicked"));
+    assert!(report
+        .first_failure()
+        .unwrap()
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("panicked"));
 }
 
 #[test]
@@ -123,11 +193,23 @@ fn payload_json_schema_is_code_20() {
             "properties": {"prompt": {"type": "string", "maxLength": 20}}
         }))
         .unwrap();
-    assert!(chain.check_at(&good(&alice(), json!({"prompt": "hi"})), t0()).passed);
+    assert!(
+        chain
+            .check_at(&good(&alice(), json!({"prompt": "hi"})), t0())
+            .passed
+    );
     let r = chain.check_at(&good(&alice(), json!({"prompt": 5})), t0());
     assert_eq!(r.code(), Some(RejectCode::GateSchema));
-    assert!(r.first_failure().unwrap().detail.as_deref().unwrap().contains("/prompt"));
-    assert!(GateChain::default().set_payload_schema(&json!({"type": 12})).is_err());
+    assert!(r
+        .first_failure()
+        .unwrap()
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("/prompt"));
+    assert!(GateChain::default()
+        .set_payload_schema(&json!({"type": 12}))
+        .is_err());
 }
 
 #[test]
@@ -137,7 +219,8 @@ fn an_empty_chain_admits_nothing() {
     assert!(!r.passed);
     assert_eq!(r.code(), Some(RejectCode::Internal));
     let mut one = GateChain::empty(Arc::new(Constitution::default()));
-    one.add_builtin(BuiltinKind::Signature).add_builtin(BuiltinKind::Signature);
+    one.add_builtin(BuiltinKind::Signature)
+        .add_builtin(BuiltinKind::Signature);
     assert_eq!(one.gate_names(), ["signature"]);
     assert!(one.check_at(&good(&alice(), json!(1)), t0()).passed);
 }
@@ -153,7 +236,11 @@ fn durations_and_budgets_are_reported() {
     let sleepy = r.results.iter().find(|g| g.name == "sleepy").unwrap();
     assert!(sleepy.passed && sleepy.over_budget);
     assert!(sleepy.duration >= std::time::Duration::from_millis(15));
-    assert!(r.results.iter().filter(|g| g.name != "sleepy").all(|g| !g.over_budget));
+    assert!(r
+        .results
+        .iter()
+        .filter(|g| g.name != "sleepy")
+        .all(|g| !g.over_budget));
 }
 
 #[test]
@@ -165,10 +252,17 @@ fn concurrent_admission_from_many_threads() {
             .map(|_| {
                 let chain = chain.clone();
                 let envs = &envs;
-                s.spawn(move || envs.iter().filter(|e| chain.check_at(e, t0()).passed).count())
+                s.spawn(move || {
+                    envs.iter()
+                        .filter(|e| chain.check_at(e, t0()).passed)
+                        .count()
+                })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum()
     });
-    assert_eq!(admitted, 8, "each envelope admitted exactly once across threads");
+    assert_eq!(
+        admitted, 8,
+        "each envelope admitted exactly once across threads"
+    );
 }

@@ -29,7 +29,10 @@ fn pem_round_trips_plain_and_encrypted() {
     let id = Identity::generate();
     let plain = id.to_pem(None).unwrap();
     assert!(plain.starts_with("-----BEGIN PRIVATE KEY-----\n"));
-    assert_eq!(Identity::from_pem(&plain, None).unwrap().public_key(), id.public_key());
+    assert_eq!(
+        Identity::from_pem(&plain, None).unwrap().public_key(),
+        id.public_key()
+    );
 
     let enc = id.to_pem(Some("correct horse")).unwrap();
     assert!(enc.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"));
@@ -81,19 +84,29 @@ fn save_and_load_atomically_with_mode_0600() {
     let path = dir.path().join("keys/node.pem");
     let id = Identity::generate();
     id.save(&path, None).unwrap();
-    assert_eq!(Identity::load(&path, None).unwrap().public_key(), id.public_key());
+    assert_eq!(
+        Identity::load(&path, None).unwrap().public_key(),
+        id.public_key()
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let dmode = std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777;
+        let dmode = std::fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(dmode, 0o700);
     }
     // Overwriting replaces the key whole and leaves no temporary file behind.
     let other = Identity::generate();
     other.save(&path, Some("pw")).unwrap();
-    assert_eq!(Identity::load(&path, Some("pw")).unwrap().public_key(), other.public_key());
+    assert_eq!(
+        Identity::load(&path, Some("pw")).unwrap().public_key(),
+        other.public_key()
+    );
     let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -101,8 +114,14 @@ fn save_and_load_atomically_with_mode_0600() {
     assert_eq!(names, vec!["node.pem".to_string()]);
     // A wrong passphrase names the file and leaves it intact.
     let e = Identity::load(&path, Some("bad")).unwrap_err().to_string();
-    assert!(e.contains("node.pem") && e.contains("wrong passphrase"), "{e}");
-    assert_eq!(Identity::load(&path, Some("pw")).unwrap().public_key(), other.public_key());
+    assert!(
+        e.contains("node.pem") && e.contains("wrong passphrase"),
+        "{e}"
+    );
+    assert_eq!(
+        Identity::load(&path, Some("pw")).unwrap().public_key(),
+        other.public_key()
+    );
 }
 
 #[test]
@@ -151,7 +170,12 @@ fn a_directory_without_permission_is_a_clear_error() {
 }
 
 fn openssl() -> Option<()> {
-    Command::new("openssl").arg("version").output().ok().filter(|o| o.status.success()).map(|_| ())
+    Command::new("openssl")
+        .arg("version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|_| ())
 }
 
 #[test]
@@ -193,22 +217,47 @@ fn openssl_keys_import_and_ours_open_in_openssl() {
     let enc = dir.path().join("enc.pem");
     id.save(&enc, Some("s3cret")).unwrap();
     let out = Command::new("openssl")
-        .args(["pkey", "-pubout", "-outform", "DER", "-passin", "pass:s3cret", "-in"])
+        .args([
+            "pkey",
+            "-pubout",
+            "-outform",
+            "DER",
+            "-passin",
+            "pass:s3cret",
+            "-in",
+        ])
         .arg(&enc)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(&out.stdout[out.stdout.len() - 32..], id.public_key());
 
     // OpenSSL's own encrypted PKCS#8 imports with the passphrase.
     let theirs_enc = dir.path().join("theirs-enc.pem");
     let st = Command::new("openssl")
-        .args(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout", "pass:pw", "-in"])
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "pass:pw",
+            "-in",
+        ])
         .arg(&theirs)
         .arg("-out")
         .arg(&theirs_enc)
         .status()
         .unwrap();
     assert!(st.success());
-    assert_eq!(Identity::load(&theirs_enc, Some("pw")).unwrap().public_key(), id.public_key());
+    assert_eq!(
+        Identity::load(&theirs_enc, Some("pw"))
+            .unwrap()
+            .public_key(),
+        id.public_key()
+    );
 }

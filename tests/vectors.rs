@@ -1,7 +1,10 @@
 //! Every vector of `spec/PCI-v1.md`, computed by an independent implementation, byte for byte.
 
 use bizra::hash::{domain_hash, from_hex, to_hex, Domain};
-use bizra::{canonical, verify_message, Constitution, Envelope, Identity, RejectCode, Timestamp, VerifyOptions};
+use bizra::{
+    canonical, verify_message, Constitution, Envelope, Identity, RejectCode, Timestamp,
+    VerifyOptions,
+};
 use serde_json::Value;
 
 fn vectors() -> Value {
@@ -24,7 +27,10 @@ fn constitution_hash_and_jcs() {
     let text = include_str!("vectors/constitution-v1.json");
     assert_eq!(canonical::canonicalize(text).unwrap(), s(c, "jcs"));
     assert_eq!(Constitution::default().hash_hex(), s(c, "hash"));
-    assert_eq!(Constitution::from_json(text).unwrap().hash_hex(), s(c, "hash"));
+    assert_eq!(
+        Constitution::from_json(text).unwrap().hash_hex(),
+        s(c, "hash")
+    );
 }
 
 #[test]
@@ -94,7 +100,11 @@ fn envelopes_parse_reproduce_and_verify() {
             .policy(*env.policy())
             .sign(&id)
             .unwrap();
-        assert_eq!(to_hex(rebuilt.signature()), s(v, "signature"), "{name}: signature");
+        assert_eq!(
+            to_hex(rebuilt.signature()),
+            s(v, "signature"),
+            "{name}: signature"
+        );
         assert_eq!(rebuilt, env, "{name}");
         // The canonical wire form parses back to the same envelope.
         assert_eq!(Envelope::parse(&rebuilt.to_json()).unwrap(), env, "{name}");
@@ -107,8 +117,8 @@ fn rejects_have_the_spec_codes() {
         let name = s(v, "name");
         let want = v["code"].as_u64().unwrap() as u32;
         let now = Timestamp::parse(s(v, "now")).unwrap();
-        let got = Envelope::parse(s(v, "text"))
-            .and_then(|e| e.verify(&VerifyOptions::default().at(now)));
+        let got =
+            Envelope::parse(s(v, "text")).and_then(|e| e.verify(&VerifyOptions::default().at(now)));
         let code = match got {
             Ok(()) => 0,
             Err(e) => e.reject_code().map_or(u32::MAX, RejectCode::code),
