@@ -1,0 +1,82 @@
+"""bizra — verifiable local AI.
+
+Ed25519 node identities, signed PCI envelopes (spec PCI-v1), a fail-closed gate chain and a
+hashed constitution. A thin binding over the Rust core: every rule of the protocol lives there.
+
+    >>> import bizra
+    >>> me = bizra.Identity.generate()
+    >>> env = bizra.Envelope.create(me, {"answer": 4}, scores={"snr": 0.93, "ihsan": 0.97})
+    >>> bizra.Envelope.parse(env.to_json()).verify()
+
+Errors: ``BizraError`` is the base of everything bizra raises (a Rust panic included);
+``RejectError`` carries ``.code`` (the spec's number) and ``.name`` (``"HASH_MISMATCH"``);
+``InvalidInputError`` is also a ``ValueError``.
+
+Times are timezone-aware ``datetime`` objects; a naive ``datetime`` is refused with ``ValueError``.
+"""
+
+from ._native import (
+    MAX_CLOCK_SKEW_SECONDS as MAX_CLOCK_SKEW_SECONDS,
+    MAX_DEPTH as MAX_DEPTH,
+    MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES,
+    MAX_PROVENANCE as MAX_PROVENANCE,
+    MAX_TTL_SECONDS as MAX_TTL_SECONDS,
+    REJECT_CODES as REJECT_CODES,
+    BizraError as BizraError,
+    ComplianceReport as ComplianceReport,
+    Constitution as Constitution,
+    Envelope as Envelope,
+    GateChain as GateChain,
+    GateReport as GateReport,
+    GateResult as GateResult,
+    GpuInfo as GpuInfo,
+    HardwareProfile as HardwareProfile,
+    Identity as Identity,
+    InvalidInputError as InvalidInputError,
+    ModelTier as ModelTier,
+    RejectError as RejectError,
+    ReplayCache as ReplayCache,
+    Rule as Rule,
+    RuleOutcome as RuleOutcome,
+    TaskComplexity as TaskComplexity,
+    TierDecision as TierDecision,
+    __version__ as __version__,
+    canonicalize as canonicalize,
+    reject_name as reject_name,
+    select_tier as select_tier,
+    verify_batch as verify_batch,
+    verify_message as verify_message,
+)
+
+__all__ = [
+    "MAX_CLOCK_SKEW_SECONDS",
+    "MAX_DEPTH",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_PROVENANCE",
+    "MAX_TTL_SECONDS",
+    "REJECT_CODES",
+    "BizraError",
+    "ComplianceReport",
+    "Constitution",
+    "Envelope",
+    "GateChain",
+    "GateReport",
+    "GateResult",
+    "GpuInfo",
+    "HardwareProfile",
+    "Identity",
+    "InvalidInputError",
+    "ModelTier",
+    "RejectError",
+    "ReplayCache",
+    "Rule",
+    "RuleOutcome",
+    "TaskComplexity",
+    "TierDecision",
+    "__version__",
+    "canonicalize",
+    "reject_name",
+    "select_tier",
+    "verify_batch",
+    "verify_message",
+]

@@ -1,0 +1,345 @@
+//! `bizra.GateChain` with Python callables as custom gates, and its report.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyBool;
+
+use bizra::{BuiltinKind, GateChain, GateContext, GateTier};
+
+use crate::constitution::PyConstitution;
+use crate::convert::{now_from_py, to_value};
+use crate::envelope::{PyEnvelope, PyReplayCache};
+use crate::{guard, invalid, to_py};
+
+const TIERS: [GateTier; 3] = [GateTier::Cheap, GateTier::Medium, GateTier::Expensive];
+
+fn tier_arg(name: &str) -> PyResult<GateTier> {
+    TIERS.into_iter().find(|t| t.name() == name).ok_or_else(|| {
+        invalid(format!(
+            "tier must be \"cheap\", \"medium\" or \"expensive\", got {name:?}"
+        ))
+    })
+}
+
+fn builtin_arg(name: &str) -> PyResult<BuiltinKind> {
+    BuiltinKind::ALL
+        .into_iter()
+        .find(|k| k.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = BuiltinKind::ALL.iter().map(|k| k.name()).collect();
+            invalid(format!(
+                "unknown built-in gate {name:?}; the built-in gates are {}",
+                names.join(", ")
+            ))
+        })
+}
+
+/// An ordered, tiered, fail-closed set of gates over one constitution. Thread-safe: one chain
+/// can check envelopes from many threads (with the GIL released; Python gates take it back while
+/// they run). A gate must not modify the chain that runs it.
+#[pyclass(frozen, module = "bizra", name = "GateChain")]
+pub(crate) struct PyGateChain {
+    chain: RwLock<GateChain>,
+    report_all: AtomicBool,
+}
+
+impl PyGateChain {
+    /// Runs `f` on the chain under its read lock, with the GIL released (a Python gate of a
+    /// concurrent check may need the GIL to finish and release its lock).
+    fn read<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&GateChain) -> R + Send) -> R {
+        py.detach(|| f(&self.chain.read().unwrap_or_else(|e| e.into_inner())))
+    }
+    /// Runs `f` on the chain under its write lock, with the GIL released.
+    fn write<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut GateChain) -> R + Send) -> R {
+        py.detach(|| f(&mut self.chain.write().unwrap_or_else(|e| e.into_inner())))
+    }
+}
+
+fn constitution_arg(c: Option<&Bound<'_, PyConstitution>>) -> Arc<bizra::Constitution> {
+    match c {
+        Some(c) => c.get().inner.clone(),
+        None => Arc::new(bizra::Constitution::default()),
+    }
+}
+
+/// Calls a Python gate: `True` admits; `False`, any other value or an exception refuses.
+fn call_gate(func: &Py<PyAny>, ctx: &GateContext<'_>) -> Result<(), String> {
+    Python::attach(|py| {
+        let env = Py::new(
+            py,
+            PyEnvelope {
+                inner: ctx.envelope.clone(),
+            },
+        )
+        .map_err(|e| format!("could not pass the envelope: {e}"))?;
+        match func.bind(py).call1((env,)) {
+            Ok(r) => match r.cast::<PyBool>() {
+                Ok(b) if b.is_true() => Ok(()),
+                Ok(_) => Err("the gate returned False".to_owned()),
+                Err(_) => Err(format!(
+                    "the gate returned {}, not a bool (fail-closed)",
+                    r.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|_| "an object".into())
+                )),
+            },
+            Err(e) => {
+                let kind = e
+                    .get_type(py)
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|_| "Exception".into());
+                Err(format!("the gate raised {kind}: {}", e.value(py)))
+            }
+        }
+    })
+}
+
+#[pymethods]
+impl PyGateChain {
+    /// Every built-in gate over `constitution` (default: the default constitution), with its own
+    /// replay cache.
+    #[new]
+    #[pyo3(signature = (constitution=None))]
+    fn new(constitution: Option<&Bound<'_, PyConstitution>>) -> PyResult<Self> {
+        guard(|| {
+            Ok(Self {
+                chain: RwLock::new(GateChain::from_constitution(constitution_arg(constitution))),
+                report_all: AtomicBool::new(false),
+            })
+        })
+    }
+
+    /// A chain with no gates yet (it admits nothing until gates are added).
+    #[staticmethod]
+    #[pyo3(signature = (constitution=None))]
+    fn empty(constitution: Option<&Bound<'_, PyConstitution>>) -> PyResult<Self> {
+        guard(|| {
+            Ok(Self {
+                chain: RwLock::new(GateChain::empty(constitution_arg(constitution))),
+                report_all: AtomicBool::new(false),
+            })
+        })
+    }
+
+    /// Adds a built-in gate by name: "schema", "signature", "freshness", "replay", "policy",
+    /// "snr" or "ihsan" (adding one already present changes nothing).
+    fn add_builtin(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        guard(|| {
+            let kind = builtin_arg(name)?;
+            self.write(py, |c| {
+                c.add_builtin(kind);
+            });
+            Ok(())
+        })
+    }
+
+    /// Adds a Python callable as a gate: called with the Envelope, it admits by returning True;
+    /// returning False (or anything but a bool) or raising refuses with GATE_CUSTOM (24).
+    #[pyo3(signature = (name, gate, *, tier="cheap"))]
+    fn add_gate(
+        &self,
+        py: Python<'_>,
+        name: String,
+        gate: &Bound<'_, PyAny>,
+        tier: &str,
+    ) -> PyResult<()> {
+        guard(|| {
+            if !gate.is_callable() {
+                return Err(PyTypeError::new_err(
+                    "gate must be callable (Envelope) -> bool",
+                ));
+            }
+            let tier = tier_arg(tier)?;
+            let func: Py<PyAny> = gate.clone().unbind();
+            self.write(py, move |c| {
+                c.add_fn(name, tier, move |ctx| call_gate(&func, ctx));
+            });
+            Ok(())
+        })
+    }
+
+    /// Makes the schema gate also validate payloads against a JSON Schema (refusals: 20).
+    fn set_payload_schema(&self, py: Python<'_>, schema: &Bound<'_, PyAny>) -> PyResult<()> {
+        guard(|| {
+            let schema = to_value(schema, "schema")?;
+            self.write(py, |c| c.set_payload_schema(&schema).map(|_| ()))
+                .map_err(to_py)
+        })
+    }
+
+    /// The replay cache the replay gate uses.
+    #[getter]
+    fn replay_cache(&self, py: Python<'_>) -> PyReplayCache {
+        PyReplayCache {
+            inner: self.read(py, |c| c.replay_cache().clone()),
+        }
+    }
+
+    /// Shares a replay cache (between chains, or with `Envelope.verify(replay=...)`).
+    fn set_replay_cache(&self, py: Python<'_>, cache: &Bound<'_, PyReplayCache>) -> PyResult<()> {
+        guard(|| {
+            let inner = cache.get().inner.clone();
+            self.write(py, |c| {
+                c.set_replay_cache(inner);
+            });
+            Ok(())
+        })
+    }
+
+    /// Report mode: run every gate even after a failure (nothing is admitted either way).
+    #[getter]
+    fn get_report_all(&self) -> bool {
+        self.report_all.load(Ordering::Relaxed)
+    }
+    #[setter]
+    fn set_report_all(&self, py: Python<'_>, on: bool) -> PyResult<()> {
+        guard(|| {
+            self.write(py, |c| {
+                c.set_report_all(on);
+                self.report_all.store(on, Ordering::Relaxed);
+            });
+            Ok(())
+        })
+    }
+
+    /// The constitution whose thresholds the gates apply.
+    #[getter]
+    fn constitution(&self, py: Python<'_>) -> PyConstitution {
+        PyConstitution {
+            inner: Arc::new(self.read(py, |c| c.constitution().clone())),
+        }
+    }
+
+    /// The gates' names, in the order they run.
+    #[getter]
+    fn gate_names(&self, py: Python<'_>) -> Vec<String> {
+        self.read(py, |c| c.gate_names())
+    }
+
+    /// Judges an envelope at `now` (an aware datetime; default: the clock). When every gate
+    /// passes the envelope is admitted (its id recorded by the replay gate).
+    #[pyo3(signature = (envelope, *, now=None))]
+    fn check(
+        &self,
+        py: Python<'_>,
+        envelope: &Bound<'_, PyAny>,
+        now: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyGateReport> {
+        guard(|| {
+            let env = envelope
+                .cast::<PyEnvelope>()
+                .map_err(|_| PyTypeError::new_err("envelope must be a bizra.Envelope"))?;
+            let env = &env.get().inner;
+            let now = now_from_py(now)?.unwrap_or_else(bizra::Timestamp::now);
+            let report = self.read(py, |c| c.check_at(env, now));
+            Ok(PyGateReport { inner: report })
+        })
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!("GateChain(gates={:?})", self.read(py, |c| c.gate_names()))
+    }
+}
+
+/// The verdict of one gate.
+#[pyclass(frozen, get_all, module = "bizra", name = "GateResult")]
+pub(crate) struct PyGateResult {
+    name: String,
+    /// "cheap", "medium" or "expensive".
+    tier: &'static str,
+    passed: bool,
+    /// The reject code when it refused.
+    code: Option<u32>,
+    /// The code's name ("GATE_SNR") when it refused.
+    code_name: Option<&'static str>,
+    detail: Option<String>,
+    /// Seconds the gate took.
+    duration: f64,
+    over_budget: bool,
+}
+
+#[pymethods]
+impl PyGateResult {
+    fn __repr__(&self) -> String {
+        format!(
+            "GateResult(name={:?}, passed={}, code={:?})",
+            self.name,
+            if self.passed { "True" } else { "False" },
+            self.code
+        )
+    }
+}
+
+/// The verdict of a chain: every gate that ran, in order. Truthy when admitted.
+#[pyclass(frozen, module = "bizra", name = "GateReport")]
+pub(crate) struct PyGateReport {
+    inner: bizra::GateReport,
+}
+
+fn result(r: &bizra::GateResult) -> PyGateResult {
+    PyGateResult {
+        name: r.name.clone(),
+        tier: r.tier.name(),
+        passed: r.passed,
+        code: r.code.map(|c| c.code()),
+        code_name: r.code.map(|c| c.name()),
+        detail: r.detail.clone(),
+        duration: r.duration.as_secs_f64(),
+        over_budget: r.over_budget,
+    }
+}
+
+#[pymethods]
+impl PyGateReport {
+    /// True when every gate passed and the envelope was admitted.
+    #[getter]
+    fn passed(&self) -> bool {
+        self.inner.passed
+    }
+    /// Per-gate results, in the order the gates ran.
+    #[getter]
+    fn results(&self) -> Vec<PyGateResult> {
+        self.inner.results.iter().map(result).collect()
+    }
+    /// The first refusal, if any.
+    #[getter]
+    fn first_failure(&self) -> Option<PyGateResult> {
+        self.inner.first_failure().map(result)
+    }
+    /// The reject code of the first refusal (None when admitted).
+    #[getter]
+    fn code(&self) -> Option<u32> {
+        self.inner.code().map(|c| c.code())
+    }
+    /// Raises RejectError for the first refusal; returns None when admitted.
+    fn raise_for_status(&self) -> PyResult<()> {
+        guard(|| self.inner.clone().into_result().map_err(to_py))
+    }
+    fn __bool__(&self) -> bool {
+        self.inner.passed
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "GateReport(passed={}, code={:?}, gates={:?})",
+            if self.inner.passed { "True" } else { "False" },
+            self.inner.code().map(|c| c.code()),
+            self.inner
+                .results
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>()
+        )
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyGateChain>()?;
+    m.add_class::<PyGateReport>()?;
+    m.add_class::<PyGateResult>()?;
+    Ok(())
+}
