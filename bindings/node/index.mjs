@@ -1,0 +1,23 @@
+// ES module entry: the same objects as the CommonJS entry.
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+const bizra = require('./index.js')
+
+export default bizra
+export const {
+  BizraError,
+  REJECT_CODES,
+  rejectCodes,
+  version,
+  Identity,
+  verifyMessage,
+  Envelope,
+  verifyBatch,
+  ReplayCache,
+  Constitution,
+  GateChain,
+  estimateComplexity,
+  selectTier,
+  HardwareProfile,
+} = bizra
