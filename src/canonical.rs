@@ -293,7 +293,7 @@ pub(crate) fn write_f64(f: f64, out: &mut Vec<u8>) {
             out.extend_from_slice(&digits[1..]);
         }
         out.push(b'e');
-        out.push(if n - 1 >= 0 { b'+' } else { b'-' });
+        out.push(if n > 0 { b'+' } else { b'-' });
         let _ = write!(out, "{}", (n - 1).abs());
     }
 }

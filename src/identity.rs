@@ -293,19 +293,25 @@ pub fn verify_message(public_key: &[u8], message: &[u8], signature: &[u8]) -> bo
 }
 
 /// Strict Ed25519 verification of a 32-byte digest.
-pub(crate) fn verify_digest(public_key: &[u8], digest: &[u8; 32], signature: &[u8]) -> bool {
+fn verify_digest(public_key: &[u8], digest: &[u8; 32], signature: &[u8]) -> bool {
     let (Ok(pk), Ok(sig)) = (
         <[u8; PUBLIC_KEY_LEN]>::try_from(public_key),
         <[u8; SIGNATURE_LEN]>::try_from(signature),
     ) else {
         return false;
     };
-    match VerifyingKey::from_bytes(&pk) {
-        Ok(key) => key
-            .verify_strict(digest, &Signature::from_bytes(&sig))
-            .is_ok(),
-        Err(_) => false,
-    }
+    VerifyingKey::from_bytes(&pk).is_ok_and(|key| verify_digest_with(&key, digest, &sig))
+}
+
+/// Strict Ed25519 verification of a 32-byte digest under an already decompressed key: refuses
+/// small-order keys and R, and non-canonical S.
+pub(crate) fn verify_digest_with(
+    key: &VerifyingKey,
+    digest: &[u8; 32],
+    signature: &[u8; SIGNATURE_LEN],
+) -> bool {
+    key.verify_strict(digest, &Signature::from_bytes(signature))
+        .is_ok()
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The envelope: its members, building and signing, parsing, and canonical serialization.
 
+use ed25519_dalek::VerifyingKey;
 use rand_core::{OsRng, RngCore as _};
 use serde_json::Value;
 
@@ -72,6 +73,9 @@ pub struct Envelope {
     pub(super) id: String,
     pub(super) sender: String,
     pub(super) public_key: [u8; PUBLIC_KEY_LEN],
+    /// `public_key` decompressed once at construction (None: not a curve point, so the
+    /// signature step will refuse it), as a verifier that keeps keys would hold it.
+    pub(super) key: Option<VerifyingKey>,
     pub(super) timestamp: Timestamp,
     pub(super) ttl: i64,
     pub(super) content_hash: [u8; 32],
@@ -186,6 +190,7 @@ impl Envelope {
             id,
             sender,
             public_key,
+            key: VerifyingKey::from_bytes(&public_key).ok(),
             timestamp,
             ttl,
             content_hash,
@@ -434,6 +439,7 @@ impl EnvelopeBuilder {
             id,
             sender: node_id_of(identity.public_key()),
             public_key: *identity.public_key(),
+            key: VerifyingKey::from_bytes(identity.public_key()).ok(),
             timestamp: self.timestamp.unwrap_or_else(Timestamp::now),
             ttl: self.ttl,
             content_hash: domain_hash(Domain::Pci, &payload_bytes),

@@ -6,7 +6,7 @@ use super::envelope::{Envelope, MAX_CLOCK_SKEW_SECONDS, MAX_TTL_SECONDS};
 use super::{RejectCode, ReplayCache, Timestamp};
 use crate::canonical;
 use crate::hash::{domain_hash, to_hex, Domain};
-use crate::identity::{node_id_of, verify_digest};
+use crate::identity::{node_id_of, verify_digest_with};
 use crate::{Error, Result};
 
 /// What a verifier checks beyond the envelope itself. The default uses the system clock, requires
@@ -116,19 +116,28 @@ impl Envelope {
     pub(crate) fn check_content_hash(&self) -> Result<()> {
         let bytes = canonical::to_vec(&self.payload)
             .map_err(|e| Error::reject(RejectCode::Schema, format!("payload: {e}")))?;
-        if domain_hash(Domain::Pci, &bytes) == self.content_hash {
+        let actual = domain_hash(Domain::Pci, &bytes);
+        if actual == self.content_hash {
             Ok(())
         } else {
             Err(Error::reject(
                 RejectCode::HashMismatch,
-                "content_hash does not match the payload",
+                format!(
+                    "the payload hashes to {}, content_hash says {}",
+                    to_hex(&actual),
+                    to_hex(&self.content_hash)
+                ),
             ))
         }
     }
 
     pub(crate) fn check_signature(&self) -> Result<()> {
         let digest = domain_hash(Domain::Pci, &self.header_bytes());
-        if verify_digest(&self.public_key, &digest, &self.signature) {
+        if self
+            .key
+            .as_ref()
+            .is_some_and(|k| verify_digest_with(k, &digest, &self.signature))
+        {
             Ok(())
         } else {
             Err(Error::reject(
