@@ -45,3 +45,14 @@ fn envelope_to_gate_flow() {
         );
     }
 }
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Identity>();
+    assert_send_sync::<Envelope>();
+    assert_send_sync::<GateChain>();
+    assert_send_sync::<bizra::ReplayCache>();
+    assert_send_sync::<bizra::Constitution>();
+    assert_send_sync::<bizra::Error>();
+}
