@@ -3,7 +3,10 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple,
+};
+use pyo3::PyTypeInfo as _;
 use pyo3::IntoPyObjectExt as _;
 use serde_json::{Map, Number, Value};
 
@@ -14,13 +17,63 @@ use crate::{guard, invalid};
 
 /// A Python value as JSON: `None`, `bool`, `int` (within ±(2^53−1)), finite `float`, `str`,
 /// `list`/`tuple`, `dict` with `str` keys. Nesting is bounded by `MAX_DEPTH` (which also stops
-/// self-referencing containers). Errors name the offending place (`payload['a'][3]`).
+/// self-referencing containers). Errors name the offending place (`payload["a"][3]`); the path is
+/// built only on failure.
 pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
-    let mut path = String::from(what);
-    value_at(obj, 0, &mut path)
+    value_at(obj, 0).map_err(|e| e.into_py_err(what))
 }
 
-fn value_at(obj: &Bound<'_, PyAny>, depth: usize, path: &mut String) -> PyResult<Value> {
+enum Seg {
+    Index(usize),
+    Key(String),
+}
+
+struct ConvError {
+    /// Innermost segment first.
+    path: Vec<Seg>,
+    type_error: bool,
+    message: String,
+}
+
+impl ConvError {
+    fn value(message: String) -> Self {
+        Self {
+            path: Vec::new(),
+            type_error: false,
+            message,
+        }
+    }
+    fn type_(message: String) -> Self {
+        Self {
+            path: Vec::new(),
+            type_error: true,
+            message,
+        }
+    }
+    fn at(mut self, seg: Seg) -> Self {
+        self.path.push(seg);
+        self
+    }
+    fn into_py_err(self, what: &str) -> PyErr {
+        let mut place = String::from(what);
+        for seg in self.path.iter().rev() {
+            match seg {
+                Seg::Index(i) => place.push_str(&format!("[{i}]")),
+                Seg::Key(k) => place.push_str(&format!("[{k:?}]")),
+            }
+        }
+        let msg = format!("{place}: {}", self.message);
+        if self.type_error {
+            PyTypeError::new_err(msg)
+        } else {
+            PyValueError::new_err(msg)
+        }
+    }
+}
+
+type Conv<T> = Result<T, ConvError>;
+
+fn value_at(obj: &Bound<'_, PyAny>, depth: usize) -> Conv<Value> {
     if obj.is_none() {
         return Ok(Value::Null);
     }
@@ -28,85 +81,87 @@ fn value_at(obj: &Bound<'_, PyAny>, depth: usize, path: &mut String) -> PyResult
         return Ok(Value::Bool(b.is_true()));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::String(py_str(s, path)?));
+        return Ok(Value::String(py_str(s)?));
     }
     if obj.is_instance_of::<PyInt>() {
-        let n: i64 = obj.extract().map_err(|_| {
-            PyValueError::new_err(format!(
-                "{path}: integer {} lies beyond ±(2^53−1), which I-JSON cannot carry",
+        let beyond = || {
+            ConvError::value(format!(
+                "integer {} lies beyond ±(2^53−1), which I-JSON cannot carry",
                 short_repr(obj)
             ))
-        })?;
+        };
+        let n: i64 = obj.extract().map_err(|_| beyond())?;
         if !(-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&n) {
-            return Err(PyValueError::new_err(format!(
-                "{path}: integer {n} lies beyond ±(2^53−1), which I-JSON cannot carry"
-            )));
+            return Err(beyond());
         }
         return Ok(Value::Number(n.into()));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         let v = f.value();
         return Number::from_f64(v).map(Value::Number).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "{path}: float {v} is not JSON (NaN and infinities are not)"
+            ConvError::value(format!(
+                "float {v} is not JSON (NaN and infinities are not)"
             ))
         });
     }
-    let is_list = obj.is_instance_of::<PyList>();
-    if is_list || obj.is_instance_of::<PyTuple>() {
-        check_depth(depth, path)?;
-        let len = obj.len()?;
-        let mut items = Vec::with_capacity(len);
-        for (i, item) in obj.try_iter()?.enumerate() {
-            let mark = path.len();
-            path.push_str(&format!("[{i}]"));
-            items.push(value_at(&item?, depth + 1, path)?);
-            path.truncate(mark);
+    if let Ok(list) = obj.cast::<PyList>() {
+        check_depth(depth)?;
+        let mut items = Vec::with_capacity(list.len());
+        for (i, item) in list.iter().enumerate() {
+            items.push(value_at(&item, depth + 1).map_err(|e| e.at(Seg::Index(i)))?);
+        }
+        return Ok(Value::Array(items));
+    }
+    if let Ok(tuple) = obj.cast::<PyTuple>() {
+        check_depth(depth)?;
+        let mut items = Vec::with_capacity(tuple.len());
+        for (i, item) in tuple.iter().enumerate() {
+            items.push(value_at(&item, depth + 1).map_err(|e| e.at(Seg::Index(i)))?);
         }
         return Ok(Value::Array(items));
     }
     if let Ok(d) = obj.cast::<PyDict>() {
-        check_depth(depth, path)?;
+        check_depth(depth)?;
         let mut map = Map::new();
         for (k, v) in d.iter() {
             let key = match k.cast::<PyString>() {
-                Ok(s) => py_str(s, path)?,
+                Ok(s) => py_str(s)?,
                 Err(_) => {
-                    return Err(PyTypeError::new_err(format!(
-                        "{path}: JSON object keys must be str, got {} key {}",
+                    return Err(ConvError::type_(format!(
+                        "JSON object keys must be str, got {} key {}",
                         type_name(&k),
                         short_repr(&k)
                     )))
                 }
             };
-            let mark = path.len();
-            path.push_str(&format!("[{key:?}]"));
-            let value = value_at(&v, depth + 1, path)?;
-            path.truncate(mark);
+            let value = match value_at(&v, depth + 1) {
+                Ok(v) => v,
+                Err(e) => return Err(e.at(Seg::Key(key))),
+            };
             map.insert(key, value);
         }
         return Ok(Value::Object(map));
     }
-    Err(PyTypeError::new_err(format!(
-        "{path}: {} is not JSON-serializable (use None, bool, int, float, str, list, tuple or dict)",
+    Err(ConvError::type_(format!(
+        "{} is not JSON-serializable (use None, bool, int, float, str, list, tuple or dict)",
         type_name(obj)
     )))
 }
 
-fn check_depth(depth: usize, path: &str) -> PyResult<()> {
+fn check_depth(depth: usize) -> Conv<()> {
     if depth >= MAX_DEPTH {
-        Err(PyValueError::new_err(format!(
-            "{path}: nesting deeper than {MAX_DEPTH} levels (or a container that contains itself)"
+        Err(ConvError::value(format!(
+            "nesting deeper than {MAX_DEPTH} levels (or a container that contains itself)"
         )))
     } else {
         Ok(())
     }
 }
 
-fn py_str(s: &Bound<'_, PyString>, path: &str) -> PyResult<String> {
-    s.to_cow().map(|c| c.into_owned()).map_err(|_| {
-        PyValueError::new_err(format!(
-            "{path}: string {} holds a lone surrogate, which is not valid Unicode text (I-JSON)",
+fn py_str(s: &Bound<'_, PyString>) -> Conv<String> {
+    s.to_str().map(str::to_owned).map_err(|_| {
+        ConvError::value(format!(
+            "string {} holds a lone surrogate, which is not valid Unicode text (I-JSON)",
             short_repr(s.as_any())
         ))
     })
@@ -228,28 +283,31 @@ pub(crate) fn timestamp_to_py(py: Python<'_>, t: Timestamp) -> PyResult<Bound<'_
 
 /// Bytes-like input (`bytes`, `bytearray`, `memoryview`) as a vector.
 pub(crate) fn bytes_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
-    if obj.is_instance_of::<PyString>() {
-        return Err(PyTypeError::new_err(format!(
-            "{what} must be bytes, not str (encode it first, e.g. s.encode())"
-        )));
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(b.as_bytes().to_vec());
     }
-    obj.extract::<Vec<u8>>().or_else(|_| {
-        obj.call_method0("__bytes__")
-            .or_else(|_| obj.py().import("builtins")?.getattr("bytes")?.call1((obj,)))
-            .and_then(|b| b.extract::<Vec<u8>>())
-            .map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "{what} must be bytes-like (bytes, bytearray, memoryview), got {}",
-                    type_name(obj)
-                ))
-            })
-    })
+    if let Ok(b) = obj.cast::<PyByteArray>() {
+        return Ok(b.to_vec());
+    }
+    if obj.is_instance_of::<PyMemoryView>() {
+        let b = PyBytes::type_object(obj.py()).call1((obj,))?;
+        return Ok(b.cast::<PyBytes>()?.as_bytes().to_vec());
+    }
+    let hint = if obj.is_instance_of::<PyString>() {
+        " (encode a str first, e.g. s.encode())"
+    } else {
+        ""
+    };
+    Err(PyTypeError::new_err(format!(
+        "{what} must be bytes-like (bytes, bytearray, memoryview), got {}{hint}",
+        type_name(obj)
+    )))
 }
 
 /// A 32-byte hash given as 64 hex characters or 32 bytes.
 pub(crate) fn hash_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<[u8; 32]> {
     if let Ok(s) = obj.cast::<PyString>() {
-        let s = s.to_cow()?;
+        let s = s.to_str()?;
         return bizra::hash::from_hex::<32>(&s.to_ascii_lowercase()).ok_or_else(|| {
             invalid(format!(
                 "{what} must be 64 hex characters or 32 bytes, got a str of {} characters",

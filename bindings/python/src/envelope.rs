@@ -173,10 +173,9 @@ impl PyEnvelope {
     fn parse(py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<Self> {
         guard(|| {
             let inner = if let Ok(s) = text.cast::<PyString>() {
-                let s = s.to_cow().map_err(|_| {
+                let s = s.to_str().map_err(|_| {
                     reject_schema("envelope text holds a lone surrogate (not UTF-8)")
                 })?;
-                let s: &str = &s;
                 py.detach(|| Envelope::parse(s))
             } else {
                 let b = bytes_arg(text, "text")?;

@@ -1,0 +1,40 @@
+# Python binding (bindings/python): pyo3 + maturin abi3 wheel, pytest suite, mypy --strict, bench.
+#
+# `make test-python` creates a venv in the cache, installs the test tools from PyPI once, builds and
+# installs the binding with `pip install ./bindings/python` (maturin, release profile, the shared
+# target directory), then runs pytest and mypy --strict on the tests and examples.
+
+PY_VENV   := $(BIZRA_CACHE)/venv-python
+PY        := $(PY_VENV)/bin/python
+PY_TOOLS  := maturin>=1.9,<2 pytest mypy pynacl blake3 rfc8785 typing_extensions
+PY_STAMP  := $(PY_VENV)/.tools-installed
+# maturin runs `maturin` from PATH and honours CARGO_TARGET_DIR (exported by CI).
+PY_ENV    := PATH="$(PY_VENV)/bin:$$PATH" VIRTUAL_ENV="$(PY_VENV)"
+
+.PHONY: test-python bench-python demo-python python-install
+
+$(PY_STAMP):
+	python3 -m venv "$(PY_VENV)"
+	$(PY_ENV) "$(PY)" -m pip install --quiet --upgrade pip
+	$(PY_ENV) "$(PY)" -m pip install --quiet $(foreach t,$(PY_TOOLS),'$(t)')
+	touch "$@"
+
+# The build tools are already in the venv: skip build isolation so no download is repeated.
+python-install: $(PY_STAMP)
+	$(PY_ENV) "$(PY)" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps ./bindings/python
+	$(PY_ENV) "$(PY)" -c 'import bizra; print("bizra", bizra.__version__, "installed")'
+
+test-python: python-install
+	$(CARGO) clippy --release -p bizra-python -- -D warnings
+	cd bindings/python && $(PY_ENV) "$(PY)" -m pytest -q -p no:cacheprovider tests
+	$(PY_ENV) "$(PY)" -m mypy --strict --no-incremental bindings/python/tests examples/python bindings/python/bench
+
+bench-python: python-install
+	$(PY_ENV) "$(PY)" bindings/python/bench/bench.py
+
+demo-python: python-install
+	$(PY_ENV) "$(PY)" examples/python/quickstart.py
+
+TESTS   += test-python
+BENCHES += bench-python
+DEMOS   += demo-python
