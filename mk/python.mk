@@ -27,7 +27,7 @@ python-install: $(PY_STAMP)
 test-python: python-install
 	$(CARGO) clippy --release -p bizra-python -- -D warnings
 	cd bindings/python && $(PY_ENV) "$(PY)" -m pytest -q -p no:cacheprovider tests
-	$(PY_ENV) "$(PY)" -m mypy --strict --no-incremental bindings/python/tests examples/python bindings/python/bench
+	MYPYPATH=bindings/python/tests $(PY_ENV) "$(PY)" -m mypy --strict --no-incremental bindings/python/tests examples/python bindings/python/bench
 
 bench-python: python-install
 	$(PY_ENV) "$(PY)" bindings/python/bench/bench.py

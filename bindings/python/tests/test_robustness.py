@@ -1,0 +1,146 @@
+"""The boundary: panics, the GIL, errors and odd input never crash the interpreter."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from typing import Callable
+
+import pytest
+
+import bizra
+
+T0 = datetime(2026, 1, 30, tzinfo=timezone.utc)
+
+
+def test_a_rust_panic_arrives_as_bizra_error() -> None:
+    with pytest.raises(bizra.BizraError, match="panic.*boom"):
+        bizra._native._panic_for_tests("boom")
+    try:
+        bizra._native._panic_for_tests("again")
+    except Exception as e:  # noqa: BLE001 - the point: `except Exception` catches it
+        assert type(e) is bizra.BizraError
+    else:
+        raise AssertionError("no exception")
+
+
+def test_exception_hierarchy() -> None:
+    assert issubclass(bizra.RejectError, bizra.BizraError)
+    assert issubclass(bizra.BizraError, Exception)
+    assert issubclass(bizra.InvalidInputError, bizra.BizraError)
+    assert issubclass(bizra.InvalidInputError, ValueError)
+    assert bizra.REJECT_CODES[15] == "HASH_MISMATCH" and bizra.REJECT_CODES[0] == "SUCCESS"
+    assert bizra.reject_name(24) == "GATE_CUSTOM"
+    with pytest.raises(ValueError):
+        bizra.reject_name(3)
+
+
+def test_version() -> None:
+    parts = bizra.__version__.split(".")
+    assert len(parts) == 3 and all(p.isdigit() for p in parts)
+
+
+def progress_during(call: Callable[[], object]) -> tuple[int, object]:
+    """Runs `call` on a worker thread while this thread keeps running Python code; returns how
+    far this thread counted while the call was in native code, and the call's result."""
+    counter = [0]
+    done = threading.Event()
+    out: list[object] = []
+
+    def worker() -> None:
+        start = counter[0]
+        out.append(call())
+        out.append(counter[0] - start)
+        done.set()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    while not done.is_set():
+        counter[0] += 1
+    t.join()
+    result, progressed = out
+    assert isinstance(progressed, int)
+    return progressed, result
+
+
+def test_the_gil_is_released_during_batch_verification(identity: bizra.Identity) -> None:
+    envs = [bizra.Envelope.create(identity, {"i": i}, timestamp=T0) for i in range(64)]
+    progressed, result = progress_during(lambda: bizra.verify_batch(envs * 40, T0))
+    assert result == [0] * (64 * 40)
+    # With the GIL held for the whole call, this thread could not have counted at all.
+    assert progressed > 1000, progressed
+
+
+def test_the_gil_is_released_during_pem_encryption(identity: bizra.Identity) -> None:
+    progressed, pem = progress_during(lambda: identity.to_pem("pw"))
+    assert isinstance(pem, str) and "ENCRYPTED" in pem
+    assert progressed > 1000, progressed
+
+
+def test_verification_from_several_threads_while_python_runs(identity: bizra.Identity) -> None:
+    envs = [bizra.Envelope.create(identity, {"i": i}, timestamp=T0) for i in range(32)]
+    bad = bizra.Envelope.parse(envs[0].to_json().replace('"i":0', '"i":1'))
+    errors: list[BaseException] = []
+    codes: list[int] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    ticks = [0]
+
+    def python_work() -> None:
+        while not stop.is_set():
+            ticks[0] += 1
+
+    def verifier() -> None:
+        try:
+            for _ in range(20):
+                for env in envs:
+                    env.verify(now=T0)
+                try:
+                    bad.verify(now=T0)
+                except bizra.RejectError as e:
+                    with lock:
+                        codes.append(e.code)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    busy = threading.Thread(target=python_work)
+    busy.start()
+    workers = [threading.Thread(target=verifier) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    stop.set()
+    busy.join()
+    assert errors == []
+    assert codes == [15] * 80
+    assert ticks[0] > 0
+
+
+def test_python_gates_run_from_several_threads(identity: bizra.Identity) -> None:
+    calls = [0]
+    lock = threading.Lock()
+
+    def counting(env: bizra.Envelope) -> bool:
+        with lock:
+            calls[0] += 1
+        return True
+
+    chain = bizra.GateChain.empty()
+    chain.add_builtin("signature")
+    chain.add_gate("count", counting)
+    envs = [bizra.Envelope.create(identity, i, timestamp=T0) for i in range(50)]
+    results: list[bool] = []
+
+    def run() -> None:
+        for env in envs:
+            ok = chain.check(env, now=T0).passed
+            with lock:
+                results.append(ok)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [True] * 200 and calls[0] == 200
