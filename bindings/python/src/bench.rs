@@ -10,7 +10,7 @@ use crate::convert::to_value;
 use crate::{guard, to_py};
 
 /// Times `iterations` envelope creations and verifications of `payload` in pure Rust; returns
-/// {"create_ns": ..., "verify_ns": ...} (nanoseconds per operation). Used by bench/bench.py.
+/// {"create_ns", "verify_ns", "parse_verify_ns"} (nanoseconds per operation). Used by bench/bench.py.
 #[pyfunction]
 fn _rust_bench<'py>(
     py: Python<'py>,
@@ -21,8 +21,8 @@ fn _rust_bench<'py>(
         let value = to_value(payload, "payload")?;
         let id = bizra::Identity::generate();
         let iterations = iterations.max(1);
-        let (create_ns, verify_ns) = py
-            .detach(|| -> bizra::Result<(f64, f64)> {
+        let (create_ns, verify_ns, parse_verify_ns) = py
+            .detach(|| -> bizra::Result<(f64, f64, f64)> {
                 let start = Instant::now();
                 let mut last = None;
                 for _ in 0..iterations {
@@ -39,12 +39,19 @@ fn _rust_bench<'py>(
                     env.verify(&opts)?;
                 }
                 let verify = start.elapsed().as_nanos() as f64 / f64::from(iterations);
-                Ok((create, verify))
+                let text = env.to_json();
+                let start = Instant::now();
+                for _ in 0..iterations {
+                    bizra::Envelope::parse(&text)?.verify(&opts)?;
+                }
+                let parse_verify = start.elapsed().as_nanos() as f64 / f64::from(iterations);
+                Ok((create, verify, parse_verify))
             })
             .map_err(to_py)?;
         let d = PyDict::new(py);
         d.set_item("create_ns", create_ns)?;
         d.set_item("verify_ns", verify_ns)?;
+        d.set_item("parse_verify_ns", parse_verify_ns)?;
         Ok(d)
     })
 }

@@ -6,8 +6,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple,
 };
-use pyo3::PyTypeInfo as _;
 use pyo3::IntoPyObjectExt as _;
+use pyo3::PyTypeInfo as _;
 use serde_json::{Map, Number, Value};
 
 use bizra::canonical::{MAX_DEPTH, MAX_SAFE_INTEGER};
