@@ -30,129 +30,161 @@ type Result<T> = std::result::Result<T, napi::Error<String>>;
 // Errors and the panic guard
 
 fn err(code: &str, msg: impl Into<String>) -> napi::Error<String> {
-  napi::Error::new(code.to_owned(), msg.into())
+    napi::Error::new(code.to_owned(), msg.into())
 }
 
 fn type_err(msg: impl Into<String>) -> napi::Error<String> {
-  err("TYPE_ERROR", msg)
+    err("TYPE_ERROR", msg)
 }
 
 fn core_err(e: bizra::Error) -> napi::Error<String> {
-  let code = match &e {
-    bizra::Error::Reject { code, .. } => code.name(),
-    bizra::Error::InvalidInput(_) => "INVALID_INPUT",
-    bizra::Error::Key(_) => "KEY",
-    bizra::Error::Constitution(_) => "CONSTITUTION",
-    bizra::Error::Io { .. } => "IO",
-    _ => "INTERNAL",
-  };
-  err(code, e.to_string())
+    let code = match &e {
+        bizra::Error::Reject { code, .. } => code.name(),
+        bizra::Error::InvalidInput(_) => "INVALID_INPUT",
+        bizra::Error::Key(_) => "KEY",
+        bizra::Error::Constitution(_) => "CONSTITUTION",
+        bizra::Error::Io { .. } => "IO",
+        _ => "INTERNAL",
+    };
+    err(code, e.to_string())
 }
 
 /// A napi-rs error (argument conversion and the like) keeps napi's own status as its code;
 /// `index.js` turns those into `TypeError`.
 fn napi_err(e: napi::Error) -> napi::Error<String> {
-  napi::Error::new(e.status.as_ref().to_owned(), e.reason.clone())
+    napi::Error::new(e.status.as_ref().to_owned(), e.reason.clone())
 }
 
 /// Runs an export's body: a panic becomes an error with code `PANIC`.
 fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
-  match catch_unwind(AssertUnwindSafe(f)) {
-    Ok(r) => r,
-    Err(payload) => Err(err("PANIC", format!("internal error (Rust panic): {}", panic_text(&payload)))),
-  }
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => Err(err(
+            "PANIC",
+            format!("internal error (Rust panic): {}", panic_text(&payload)),
+        )),
+    }
 }
 
 fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
-  if let Some(s) = payload.downcast_ref::<&str>() {
-    (*s).to_owned()
-  } else if let Some(s) = payload.downcast_ref::<String>() {
-    s.clone()
-  } else {
-    "unknown panic".to_owned()
-  }
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_owned()
+    }
 }
 
 /// Test-only: panics inside the guard, so the suite can check that a panic is a thrown
 /// `BizraError` with code `PANIC` and the process lives on.
 #[napi(js_name = "__panicForTest", skip_typescript)]
 pub fn panic_for_test() -> Result<()> {
-  guard(|| -> Result<()> { panic!("deliberate panic for the test suite") })
+    guard(|| -> Result<()> { panic!("deliberate panic for the test suite") })
 }
 
 /// The reject codes of the spec: name → number (`{ HASH_MISMATCH: 15, ... }`).
 #[napi(ts_return_type = "Record<string, number>")]
 pub fn reject_codes() -> Result<HashMap<String, u32>> {
-  guard(|| Ok(RejectCode::ALL.iter().map(|c| (c.name().to_owned(), c.code())).collect()))
+    guard(|| {
+        Ok(RejectCode::ALL
+            .iter()
+            .map(|c| (c.name().to_owned(), c.code()))
+            .collect())
+    })
 }
 
 /// The core library's version.
 #[napi]
 pub fn version() -> Result<String> {
-  guard(|| Ok(bizra::VERSION.to_owned()))
+    guard(|| Ok(bizra::VERSION.to_owned()))
 }
 
 // ---------------------------------------------------------------------------------------------
 // JavaScript values → JSON (bounded depth, strict types)
 
 struct ConvErr {
-  path: Vec<String>,
-  msg: String,
+    path: Vec<String>,
+    msg: String,
 }
 
 impl ConvErr {
-  fn new(msg: impl Into<String>) -> Self {
-    Self { path: Vec::new(), msg: msg.into() }
-  }
-  fn into_error(self, what: &str) -> napi::Error<String> {
-    let mut at = what.to_owned();
-    for (k, seg) in self.path.iter().rev().enumerate() {
-      if k == 12 {
-        at.push_str(&format!("…({} more)", self.path.len() - 12));
-        break;
-      }
-      at.push_str(seg);
+    fn new(msg: impl Into<String>) -> Self {
+        Self {
+            path: Vec::new(),
+            msg: msg.into(),
+        }
     }
-    type_err(format!("{at}: {}", self.msg))
-  }
+    fn into_error(self, what: &str) -> napi::Error<String> {
+        let mut at = what.to_owned();
+        for (k, seg) in self.path.iter().rev().enumerate() {
+            if k == 12 {
+                at.push_str(&format!("…({} more)", self.path.len() - 12));
+                break;
+            }
+            at.push_str(seg);
+        }
+        type_err(format!("{at}: {}", self.msg))
+    }
 }
 
 impl From<napi::Error> for ConvErr {
-  fn from(e: napi::Error) -> Self {
-    ConvErr::new(format!("{}: {}", e.status.as_ref(), e.reason))
-  }
+    fn from(e: napi::Error) -> Self {
+        ConvErr::new(format!("{}: {}", e.status.as_ref(), e.reason))
+    }
 }
 
 /// Reads a JS string strictly: a lone surrogate is an error, not a silent U+FFFD.
 fn js_string(env: sys::napi_env, raw: sys::napi_value) -> std::result::Result<String, ConvErr> {
-  let s = unsafe { String::from_napi_value(env, raw) }?;
-  if !s.contains('\u{FFFD}') {
-    return Ok(s);
-  }
-  let utf16 = unsafe { Utf16String::from_napi_value(env, raw) }?;
-  String::from_utf16(&utf16[..])
-    .map_err(|_| ConvErr::new("a string holds a lone surrogate (not valid Unicode, not I-JSON)"))
+    let s = unsafe { String::from_napi_value(env, raw) }?;
+    if !s.contains('\u{FFFD}') {
+        return Ok(s);
+    }
+    let utf16 = unsafe { Utf16String::from_napi_value(env, raw) }?;
+    String::from_utf16(&utf16[..]).map_err(|_| {
+        ConvErr::new("a string holds a lone surrogate (not valid Unicode, not I-JSON)")
+    })
+}
+
+thread_local! {
+  static OBJECT_PROTO: Cell<(sys::napi_env, sys::napi_ref)> = const { Cell::new((ptr::null_mut(), ptr::null_mut())) };
 }
 
 struct Converter {
-  env: sys::napi_env,
-  object_prototype: sys::napi_value,
+    env: sys::napi_env,
+    object_prototype: sys::napi_value,
 }
 
 impl Converter {
-  fn new(env: sys::napi_env) -> std::result::Result<Self, ConvErr> {
-    let env_ = Env::from_raw(env);
-    let global = env_.get_global()?;
-    let object: Unknown = global.get_named_property("Object")?;
-    let proto: Unknown = Object::from_raw(env, object.raw()).get_named_property("prototype")?;
-    Ok(Self { env, object_prototype: proto.raw() })
-  }
+    fn new(env: sys::napi_env) -> std::result::Result<Self, ConvErr> {
+        // `Object.prototype` is looked up once per env (a strong reference, kept for the env's life).
+        let cached = OBJECT_PROTO.with(|c| c.get());
+        if cached.0 == env && !cached.1.is_null() {
+            let mut value = ptr::null_mut();
+            check(unsafe { sys::napi_get_reference_value(env, cached.1, &mut value) })?;
+            return Ok(Self {
+                env,
+                object_prototype: value,
+            });
+        }
+        let env_ = Env::from_raw(env);
+        let global = env_.get_global()?;
+        let object: Unknown = global.get_named_property("Object")?;
+        let proto: Unknown = Object::from_raw(env, object.raw()).get_named_property("prototype")?;
+        let mut reference = ptr::null_mut();
+        check(unsafe { sys::napi_create_reference(env, proto.raw(), 1, &mut reference) })?;
+        OBJECT_PROTO.with(|c| c.set((env, reference)));
+        Ok(Self {
+            env,
+            object_prototype: proto.raw(),
+        })
+    }
 
-  fn value(&self, raw: sys::napi_value, depth: usize) -> std::result::Result<Value, ConvErr> {
-    let env = self.env;
-    let mut ty = 0;
-    check(unsafe { sys::napi_typeof(env, raw, &mut ty) })?;
-    match ValueType::from(ty) {
+    fn value(&self, raw: sys::napi_value, depth: usize) -> std::result::Result<Value, ConvErr> {
+        let env = self.env;
+        let mut ty = 0;
+        check(unsafe { sys::napi_typeof(env, raw, &mut ty) })?;
+        match ValueType::from(ty) {
       ValueType::Null => Ok(Value::Null),
       ValueType::Boolean => Ok(Value::Bool(unsafe { bool::from_napi_value(env, raw) }?)),
       ValueType::Number => {
@@ -182,106 +214,113 @@ impl Converter {
       }
       _ => Err(ConvErr::new("this kind of value is not JSON")),
     }
-  }
-
-  fn array(&self, raw: sys::napi_value, depth: usize) -> std::result::Result<Value, ConvErr> {
-    let env = self.env;
-    let mut len = 0u32;
-    check(unsafe { sys::napi_get_array_length(env, raw, &mut len) })?;
-    let mut out = Vec::with_capacity(len as usize);
-    for i in 0..len {
-      let mut item = ptr::null_mut();
-      check(unsafe { sys::napi_get_element(env, raw, i, &mut item) })?;
-      let v = self.value(item, depth + 1).map_err(|mut e| {
-        e.path.push(format!("[{i}]"));
-        e
-      })?;
-      out.push(v);
     }
-    Ok(Value::Array(out))
-  }
 
-  fn object(&self, raw: sys::napi_value, depth: usize) -> std::result::Result<Value, ConvErr> {
-    let env = self.env;
-    let mut proto = ptr::null_mut();
-    check(unsafe { sys::napi_get_prototype(env, raw, &mut proto) })?;
-    let mut plain = false;
-    check(unsafe { sys::napi_strict_equals(env, proto, self.object_prototype, &mut plain) })?;
-    if !plain {
-      let mut pty = 0;
-      check(unsafe { sys::napi_typeof(env, proto, &mut pty) })?;
-      if ValueType::from(pty) != ValueType::Null {
-        return Err(ConvErr::new(format!(
+    fn array(&self, raw: sys::napi_value, depth: usize) -> std::result::Result<Value, ConvErr> {
+        let env = self.env;
+        let mut len = 0u32;
+        check(unsafe { sys::napi_get_array_length(env, raw, &mut len) })?;
+        let mut out = Vec::with_capacity(len as usize);
+        for i in 0..len {
+            let mut item = ptr::null_mut();
+            check(unsafe { sys::napi_get_element(env, raw, i, &mut item) })?;
+            let v = self.value(item, depth + 1).map_err(|mut e| {
+                e.path.push(format!("[{i}]"));
+                e
+            })?;
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn object(&self, raw: sys::napi_value, depth: usize) -> std::result::Result<Value, ConvErr> {
+        let env = self.env;
+        let mut proto = ptr::null_mut();
+        check(unsafe { sys::napi_get_prototype(env, raw, &mut proto) })?;
+        let mut plain = false;
+        check(unsafe { sys::napi_strict_equals(env, proto, self.object_prototype, &mut plain) })?;
+        if !plain {
+            let mut pty = 0;
+            check(unsafe { sys::napi_typeof(env, proto, &mut pty) })?;
+            if ValueType::from(pty) != ValueType::Null {
+                return Err(ConvErr::new(format!(
           "a {} is not a JSON value (only plain objects, arrays, strings, finite numbers, booleans and null)",
           self.class_name(raw)
         )));
-      }
+            }
+        }
+        let mut keys = ptr::null_mut();
+        check(unsafe {
+            sys::napi_get_all_property_names(
+                env,
+                raw,
+                sys::KeyCollectionMode::own_only,
+                sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
+                sys::KeyConversion::numbers_to_strings,
+                &mut keys,
+            )
+        })?;
+        let mut len = 0u32;
+        check(unsafe { sys::napi_get_array_length(env, keys, &mut len) })?;
+        let mut map = serde_json::Map::new();
+        for i in 0..len {
+            let mut key = ptr::null_mut();
+            check(unsafe { sys::napi_get_element(env, keys, i, &mut key) })?;
+            let name = js_string(env, key)?;
+            let mut item = ptr::null_mut();
+            check(unsafe { sys::napi_get_property(env, raw, key, &mut item) })?;
+            let v = self.value(item, depth + 1).map_err(|mut e| {
+                e.path.push(format!(".{name}"));
+                e
+            })?;
+            map.insert(name, v);
+        }
+        Ok(Value::Object(map))
     }
-    let mut keys = ptr::null_mut();
-    check(unsafe {
-      sys::napi_get_all_property_names(
-        env,
-        raw,
-        sys::KeyCollectionMode::own_only,
-        sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
-        sys::KeyConversion::numbers_to_strings,
-        &mut keys,
-      )
-    })?;
-    let mut len = 0u32;
-    check(unsafe { sys::napi_get_array_length(env, keys, &mut len) })?;
-    let mut map = serde_json::Map::new();
-    for i in 0..len {
-      let mut key = ptr::null_mut();
-      check(unsafe { sys::napi_get_element(env, keys, i, &mut key) })?;
-      let name = js_string(env, key)?;
-      let mut item = ptr::null_mut();
-      check(unsafe { sys::napi_get_property(env, raw, key, &mut item) })?;
-      let v = self.value(item, depth + 1).map_err(|mut e| {
-        e.path.push(format!(".{name}"));
-        e
-      })?;
-      map.insert(name, v);
-    }
-    Ok(Value::Object(map))
-  }
 
-  fn class_name(&self, raw: sys::napi_value) -> String {
-    let obj = Object::from_raw(self.env, raw);
-    obj
-      .get_named_property::<Unknown>("constructor")
-      .ok()
-      .and_then(|c| Object::from_raw(self.env, c.raw()).get_named_property::<String>("name").ok())
-      .filter(|n| !n.is_empty())
-      .unwrap_or_else(|| "non-plain object".to_owned())
-  }
+    fn class_name(&self, raw: sys::napi_value) -> String {
+        let obj = Object::from_raw(self.env, raw);
+        obj.get_named_property::<Unknown>("constructor")
+            .ok()
+            .and_then(|c| {
+                Object::from_raw(self.env, c.raw())
+                    .get_named_property::<String>("name")
+                    .ok()
+            })
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "non-plain object".to_owned())
+    }
 }
 
 fn check(status: sys::napi_status) -> std::result::Result<(), ConvErr> {
-  if status == sys::Status::napi_ok {
-    Ok(())
-  } else {
-    Err(ConvErr::new(format!("N-API call failed with status {status}")))
-  }
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(ConvErr::new(format!(
+            "N-API call failed with status {status}"
+        )))
+    }
 }
 
 /// A JS number as JSON: integral values become integers (the core refuses those beyond
 /// ±(2^53−1)); NaN and ±Infinity have no JSON form.
 fn number(n: f64) -> std::result::Result<Value, ConvErr> {
-  if !n.is_finite() {
-    return Err(ConvErr::new(format!("{n} is not a JSON number (JSON has no NaN or Infinity)")));
-  }
-  if n.fract() == 0.0 && n.abs() < 9.2e18 {
-    return Ok(Value::from(n as i64));
-  }
-  serde_json::Number::from_f64(n)
-    .map(Value::Number)
-    .ok_or_else(|| ConvErr::new(format!("{n} is not a JSON number")))
+    if !n.is_finite() {
+        return Err(ConvErr::new(format!(
+            "{n} is not a JSON number (JSON has no NaN or Infinity)"
+        )));
+    }
+    if n.fract() == 0.0 && n.abs() < 9.2e18 {
+        return Ok(Value::from(n as i64));
+    }
+    serde_json::Number::from_f64(n)
+        .map(Value::Number)
+        .ok_or_else(|| ConvErr::new(format!("{n} is not a JSON number")))
 }
 
 fn to_json(env: sys::napi_env, raw: sys::napi_value, what: &str) -> Result<Value> {
-  let conv = Converter::new(env).map_err(|e| e.into_error(what))?;
-  conv.value(raw, 0).map_err(|e| e.into_error(what))
+    let conv = Converter::new(env).map_err(|e| e.into_error(what))?;
+    conv.value(raw, 0).map_err(|e| e.into_error(what))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -291,119 +330,127 @@ fn to_json(env: sys::napi_env, raw: sys::napi_value, what: &str) -> Result<Value
 pub struct DateOut(f64);
 
 impl TypeName for DateOut {
-  fn type_name() -> &'static str {
-    "Date"
-  }
-  fn value_type() -> ValueType {
-    ValueType::Object
-  }
+    fn type_name() -> &'static str {
+        "Date"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
 }
 
 impl ToNapiValue for DateOut {
-  unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
-    let mut out = ptr::null_mut();
-    let status = unsafe { sys::napi_create_date(env, val.0, &mut out) };
-    if status == sys::Status::napi_ok {
-      Ok(out)
-    } else {
-      Err(napi::Error::new(napi::Status::GenericFailure, "cannot create a Date"))
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let mut out = ptr::null_mut();
+        let status = unsafe { sys::napi_create_date(env, val.0, &mut out) };
+        if status == sys::Status::napi_ok {
+            Ok(out)
+        } else {
+            Err(napi::Error::new(
+                napi::Status::GenericFailure,
+                "cannot create a Date",
+            ))
+        }
     }
-  }
 }
 
 fn date_out(t: Timestamp) -> DateOut {
-  DateOut(t.unix_millis() as f64)
+    DateOut(t.unix_millis() as f64)
 }
 
 /// A `Date` (or absent/undefined) in, as a core timestamp.
 fn date_in(env: sys::napi_env, raw: sys::napi_value, what: &str) -> Result<Option<Timestamp>> {
-  let mut ty = 0;
-  if unsafe { sys::napi_typeof(env, raw, &mut ty) } != sys::Status::napi_ok {
-    return Err(type_err(format!("{what}: cannot read the value")));
-  }
-  if ValueType::from(ty) == ValueType::Undefined {
-    return Ok(None);
-  }
-  let mut is_date = false;
-  if unsafe { sys::napi_is_date(env, raw, &mut is_date) } != sys::Status::napi_ok || !is_date {
-    return Err(type_err(format!("{what} must be a Date")));
-  }
-  let mut ms = 0f64;
-  if unsafe { sys::napi_get_date_value(env, raw, &mut ms) } != sys::Status::napi_ok {
-    return Err(type_err(format!("{what}: cannot read the Date")));
-  }
-  if !ms.is_finite() {
-    return Err(type_err(format!("{what} is an invalid Date")));
-  }
-  Timestamp::from_unix_millis(ms.floor() as i64)
-    .map(Some)
-    .ok_or_else(|| type_err(format!("{what} lies outside the years 0000–9999")))
+    let mut ty = 0;
+    if unsafe { sys::napi_typeof(env, raw, &mut ty) } != sys::Status::napi_ok {
+        return Err(type_err(format!("{what}: cannot read the value")));
+    }
+    if ValueType::from(ty) == ValueType::Undefined {
+        return Ok(None);
+    }
+    let mut is_date = false;
+    if unsafe { sys::napi_is_date(env, raw, &mut is_date) } != sys::Status::napi_ok || !is_date {
+        return Err(type_err(format!("{what} must be a Date")));
+    }
+    let mut ms = 0f64;
+    if unsafe { sys::napi_get_date_value(env, raw, &mut ms) } != sys::Status::napi_ok {
+        return Err(type_err(format!("{what}: cannot read the Date")));
+    }
+    if !ms.is_finite() {
+        return Err(type_err(format!("{what} is an invalid Date")));
+    }
+    Timestamp::from_unix_millis(ms.floor() as i64)
+        .map(Some)
+        .ok_or_else(|| type_err(format!("{what} lies outside the years 0000–9999")))
 }
 
 fn get_field(obj: &Object, name: &str) -> Result<Option<sys::napi_value>> {
-  let v: Unknown = obj.get_named_property(name).map_err(napi_err)?;
-  if v.get_type().map_err(napi_err)? == ValueType::Undefined {
-    Ok(None)
-  } else {
-    Ok(Some(v.raw()))
-  }
+    let v: Unknown = obj.get_named_property(name).map_err(napi_err)?;
+    if v.get_type().map_err(napi_err)? == ValueType::Undefined {
+        Ok(None)
+    } else {
+        Ok(Some(v.raw()))
+    }
 }
 
 fn opt_date(env: &Env, obj: Option<&Object>, name: &str) -> Result<Option<Timestamp>> {
-  match obj {
-    None => Ok(None),
-    Some(o) => match get_field(o, name)? {
-      None => Ok(None),
-      Some(raw) => date_in(env.raw(), raw, &format!("options.{name}")),
-    },
-  }
+    match obj {
+        None => Ok(None),
+        Some(o) => match get_field(o, name)? {
+            None => Ok(None),
+            Some(raw) => date_in(env.raw(), raw, &format!("options.{name}")),
+        },
+    }
 }
 
 fn opt_number(env: &Env, obj: &Object, name: &str) -> Result<Option<f64>> {
-  match get_field(obj, name)? {
-    None => Ok(None),
-    Some(raw) => {
-      let mut ty = 0;
-      unsafe { sys::napi_typeof(env.raw(), raw, &mut ty) };
-      if ValueType::from(ty) != ValueType::Number {
-        return Err(type_err(format!("{name} must be a number")));
-      }
-      Ok(Some(unsafe { f64::from_napi_value(env.raw(), raw) }.map_err(napi_err)?))
+    match get_field(obj, name)? {
+        None => Ok(None),
+        Some(raw) => {
+            let mut ty = 0;
+            unsafe { sys::napi_typeof(env.raw(), raw, &mut ty) };
+            if ValueType::from(ty) != ValueType::Number {
+                return Err(type_err(format!("{name} must be a number")));
+            }
+            Ok(Some(
+                unsafe { f64::from_napi_value(env.raw(), raw) }.map_err(napi_err)?,
+            ))
+        }
     }
-  }
 }
 
 fn opt_string(env: &Env, obj: &Object, name: &str) -> Result<Option<String>> {
-  match get_field(obj, name)? {
-    None => Ok(None),
-    Some(raw) => {
-      let mut ty = 0;
-      unsafe { sys::napi_typeof(env.raw(), raw, &mut ty) };
-      if ValueType::from(ty) != ValueType::String {
-        return Err(type_err(format!("{name} must be a string")));
-      }
-      js_string(env.raw(), raw).map(Some).map_err(|e| e.into_error(name))
+    match get_field(obj, name)? {
+        None => Ok(None),
+        Some(raw) => {
+            let mut ty = 0;
+            unsafe { sys::napi_typeof(env.raw(), raw, &mut ty) };
+            if ValueType::from(ty) != ValueType::String {
+                return Err(type_err(format!("{name} must be a string")));
+            }
+            js_string(env.raw(), raw)
+                .map(Some)
+                .map_err(|e| e.into_error(name))
+        }
     }
-  }
 }
 
 fn hash32(text: &str, what: &str) -> Result<[u8; 32]> {
-  from_hex::<32>(text).ok_or_else(|| type_err(format!("{what} must be 64 lowercase hex characters")))
+    from_hex::<32>(text)
+        .ok_or_else(|| type_err(format!("{what} must be 64 lowercase hex characters")))
 }
 
 fn to_hex(b: &[u8]) -> String {
-  bizra::hash::to_hex(b)
+    bizra::hash::to_hex(b)
 }
 
 fn options_object(env: &Env, options: Option<Unknown>) -> Result<Option<Object<'static>>> {
-  match options {
-    None => Ok(None),
-    Some(u) => match u.get_type().map_err(napi_err)? {
-      ValueType::Undefined | ValueType::Null => Ok(None),
-      ValueType::Object => Ok(Some(Object::from_raw(env.raw(), u.raw()))),
-      _ => Err(type_err("options must be an object")),
-    },
-  }
+    match options {
+        None => Ok(None),
+        Some(u) => match u.get_type().map_err(napi_err)? {
+            ValueType::Undefined | ValueType::Null => Ok(None),
+            ValueType::Object => Ok(Some(Object::from_raw(env.raw(), u.raw()))),
+            _ => Err(type_err("options must be an object")),
+        },
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,106 +459,128 @@ fn options_object(env: &Env, options: Option<Unknown>) -> Result<Option<Object<'
 /// An Ed25519 node identity. The secret never leaves except through `toPem`/`save`.
 #[napi]
 pub struct Identity {
-  inner: bizra::Identity,
+    inner: bizra::Identity,
 }
 
 #[napi]
 impl Identity {
-  /// A fresh identity from the operating system's CSPRNG.
-  #[napi(factory)]
-  pub fn generate() -> Result<Identity> {
-    guard(|| Ok(Identity { inner: bizra::Identity::generate() }))
-  }
+    /// A fresh identity from the operating system's CSPRNG.
+    #[napi(factory)]
+    pub fn generate() -> Result<Identity> {
+        guard(|| {
+            Ok(Identity {
+                inner: bizra::Identity::generate(),
+            })
+        })
+    }
 
-  /// The identity of a 32-byte seed.
-  #[napi(factory)]
-  pub fn from_seed(seed: Uint8Array) -> Result<Identity> {
-    guard(|| Ok(Identity { inner: bizra::Identity::from_seed(&seed).map_err(core_err)? }))
-  }
+    /// The identity of a 32-byte seed.
+    #[napi(factory)]
+    pub fn from_seed(seed: Uint8Array) -> Result<Identity> {
+        guard(|| {
+            Ok(Identity {
+                inner: bizra::Identity::from_seed(&seed).map_err(core_err)?,
+            })
+        })
+    }
 
-  /// Imports PKCS#8 PEM (plain, or encrypted with `passphrase`) or a bare 64-hex seed.
-  #[napi(factory)]
-  pub fn from_pem(pem: String, passphrase: Option<String>) -> Result<Identity> {
-    guard(|| {
-      Ok(Identity { inner: bizra::Identity::from_pem(&pem, passphrase.as_deref()).map_err(core_err)? })
-    })
-  }
+    /// Imports PKCS#8 PEM (plain, or encrypted with `passphrase`) or a bare 64-hex seed.
+    #[napi(factory)]
+    pub fn from_pem(pem: String, passphrase: Option<String>) -> Result<Identity> {
+        guard(|| {
+            Ok(Identity {
+                inner: bizra::Identity::from_pem(&pem, passphrase.as_deref()).map_err(core_err)?,
+            })
+        })
+    }
 
-  /// Reads a key file written by `save`, `openssl genpkey`, or holding a 64-hex seed.
-  #[napi(factory)]
-  pub fn load(path: String, passphrase: Option<String>) -> Result<Identity> {
-    guard(|| {
-      Ok(Identity { inner: bizra::Identity::load(&path, passphrase.as_deref()).map_err(core_err)? })
-    })
-  }
+    /// Reads a key file written by `save`, `openssl genpkey`, or holding a 64-hex seed.
+    #[napi(factory)]
+    pub fn load(path: String, passphrase: Option<String>) -> Result<Identity> {
+        guard(|| {
+            Ok(Identity {
+                inner: bizra::Identity::load(&path, passphrase.as_deref()).map_err(core_err)?,
+            })
+        })
+    }
 
-  /// The node id: lowercase hex of the public key's first 16 bytes.
-  #[napi(getter)]
-  pub fn node_id(&self) -> Result<String> {
-    guard(|| Ok(self.inner.node_id().to_owned()))
-  }
+    /// The node id: lowercase hex of the public key's first 16 bytes.
+    #[napi(getter)]
+    pub fn node_id(&self) -> Result<String> {
+        guard(|| Ok(self.inner.node_id().to_owned()))
+    }
 
-  /// `node_` and the first 8 characters of the node id.
-  #[napi(getter)]
-  pub fn display_id(&self) -> Result<String> {
-    guard(|| Ok(self.inner.display_id()))
-  }
+    /// `node_` and the first 8 characters of the node id.
+    #[napi(getter)]
+    pub fn display_id(&self) -> Result<String> {
+        guard(|| Ok(self.inner.display_id()))
+    }
 
-  /// The 32-byte public key.
-  #[napi(getter)]
-  pub fn public_key(&self) -> Result<Buffer> {
-    guard(|| Ok(Buffer::from(self.inner.public_key().to_vec())))
-  }
+    /// The 32-byte public key.
+    #[napi(getter)]
+    pub fn public_key(&self) -> Result<Buffer> {
+        guard(|| Ok(Buffer::from(self.inner.public_key().to_vec())))
+    }
 
-  /// The public key as 64 lowercase hex characters.
-  #[napi(getter)]
-  pub fn public_key_hex(&self) -> Result<String> {
-    guard(|| Ok(self.inner.public_key_hex()))
-  }
+    /// The public key as 64 lowercase hex characters.
+    #[napi(getter)]
+    pub fn public_key_hex(&self) -> Result<String> {
+        guard(|| Ok(self.inner.public_key_hex()))
+    }
 
-  /// Signs a free-form message: Ed25519 over `H("bizra-msg-v1:", message)`.
-  #[napi]
-  pub fn sign(&self, message: Uint8Array) -> Result<Buffer> {
-    guard(|| Ok(Buffer::from(self.inner.sign_message(&message).to_vec())))
-  }
+    /// Signs a free-form message: Ed25519 over `H("bizra-msg-v1:", message)`.
+    #[napi]
+    pub fn sign(&self, message: Uint8Array) -> Result<Buffer> {
+        guard(|| Ok(Buffer::from(self.inner.sign_message(&message).to_vec())))
+    }
 
-  /// PKCS#8 PEM; encrypted PKCS#8 (PBES2) with a passphrase.
-  #[napi]
-  pub fn to_pem(&self, passphrase: Option<String>) -> Result<String> {
-    guard(|| Ok(self.inner.to_pem(passphrase.as_deref()).map_err(core_err)?.to_string()))
-  }
+    /// PKCS#8 PEM; encrypted PKCS#8 (PBES2) with a passphrase.
+    #[napi]
+    pub fn to_pem(&self, passphrase: Option<String>) -> Result<String> {
+        guard(|| {
+            Ok(self
+                .inner
+                .to_pem(passphrase.as_deref())
+                .map_err(core_err)?
+                .to_string())
+        })
+    }
 
-  /// Writes the key atomically (mode 0600), encrypted with a passphrase.
-  #[napi]
-  pub fn save(&self, path: String, passphrase: Option<String>) -> Result<()> {
-    guard(|| self.inner.save(&path, passphrase.as_deref()).map_err(core_err))
-  }
+    /// Writes the key atomically (mode 0600), encrypted with a passphrase.
+    #[napi]
+    pub fn save(&self, path: String, passphrase: Option<String>) -> Result<()> {
+        guard(|| {
+            self.inner
+                .save(&path, passphrase.as_deref())
+                .map_err(core_err)
+        })
+    }
 
-  /// `Identity(node_xxxxxxxx)`; never the secret.
-  #[napi(js_name = "toString")]
-  pub fn to_js_string(&self) -> Result<String> {
-    guard(|| Ok(format!("Identity({})", self.inner.display_id())))
-  }
+    /// `Identity(node_xxxxxxxx)`; never the secret.
+    #[napi(js_name = "toString")]
+    pub fn to_js_string(&self) -> Result<String> {
+        guard(|| Ok(format!("Identity({})", self.inner.display_id())))
+    }
 }
 
 /// Verifies a message signature made by `Identity.sign` (strict Ed25519). Wrong lengths, a bad
 /// key or a non-canonical signature give `false`.
 #[napi(ts_args_type = "publicKey: Uint8Array | string, message: Uint8Array, signature: Uint8Array")]
 pub fn verify_message(
-  public_key: Either<Uint8Array, String>,
-  message: Uint8Array,
-  signature: Uint8Array,
+    public_key: Either<Uint8Array, String>,
+    message: Uint8Array,
+    signature: Uint8Array,
 ) -> Result<bool> {
-  guard(|| {
-    let key: Vec<u8> = match &public_key {
-      Either::A(bytes) => bytes.to_vec(),
-      Either::B(hex) => match from_hex::<32>(hex) {
-        Some(k) => k.to_vec(),
-        None => return Ok(false),
-      },
-    };
-    Ok(bizra::verify_message(&key, &message, &signature))
-  })
+    guard(|| {
+        let key: Vec<u8> = match &public_key {
+            Either::A(bytes) => bytes.to_vec(),
+            Either::B(hex) => match from_hex::<32>(hex) {
+                Some(k) => k.to_vec(),
+                None => return Ok(false),
+            },
+        };
+        Ok(bizra::verify_message(&key, &message, &signature))
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,286 +589,346 @@ pub fn verify_message(
 /// A PCI envelope (spec/PCI-v1.md), immutable.
 #[napi]
 pub struct Envelope {
-  inner: bizra::Envelope,
+    inner: bizra::Envelope,
 }
 
 fn scores_js(s: &bizra::Scores) -> Scores {
-  Scores { snr: s.snr, ihsan: s.ihsan }
+    Scores {
+        snr: s.snr,
+        ihsan: s.ihsan,
+    }
 }
 
 /// Quality scores, each in [0, 1].
 #[napi(object)]
 pub struct Scores {
-  pub snr: Option<f64>,
-  pub ihsan: Option<f64>,
+    pub snr: Option<f64>,
+    pub ihsan: Option<f64>,
 }
 
 #[napi]
 impl Envelope {
-  /// Signs `payload` (any JSON value) with `identity`.
-  #[napi(factory, ts_args_type = "identity: Identity, payload: unknown, options?: CreateOptions")]
-  pub fn create(env: Env, identity: &Identity, payload: Unknown, options: Option<Unknown>) -> Result<Envelope> {
-    guard(|| {
-      let value = to_json(env.raw(), payload.raw(), "payload")?;
-      let mut b = bizra::Envelope::builder(value);
-      if let Some(o) = options_object(&env, options)? {
-        if let Some(ttl) = opt_number(&env, &o, "ttl")? {
-          if ttl.fract() != 0.0 || ttl.abs() > 9.0e15 {
-            return Err(type_err(format!("ttl must be an integer number of seconds, got {ttl}")));
-          }
-          b = b.ttl(ttl as i64);
-        }
-        if let Some(raw) = get_field(&o, "provenance")? {
-          let v = to_json(env.raw(), raw, "provenance")?;
-          let Value::Array(items) = v else {
-            return Err(type_err("provenance must be an array of envelope ids"));
-          };
-          let ids = items
-            .into_iter()
-            .map(|i| match i {
-              Value::String(s) => Ok(s),
-              _ => Err(type_err("provenance entries must be strings (envelope ids)")),
+    /// Signs `payload` (any JSON value) with `identity`.
+    #[napi(
+        factory,
+        ts_args_type = "identity: Identity, payload: unknown, options?: CreateOptions"
+    )]
+    pub fn create(
+        env: Env,
+        identity: &Identity,
+        payload: Unknown,
+        options: Option<Unknown>,
+    ) -> Result<Envelope> {
+        guard(|| {
+            let value = to_json(env.raw(), payload.raw(), "payload")?;
+            let mut b = bizra::Envelope::builder(value);
+            if let Some(o) = options_object(&env, options)? {
+                if let Some(ttl) = opt_number(&env, &o, "ttl")? {
+                    if ttl.fract() != 0.0 || ttl.abs() > 9.0e15 {
+                        return Err(type_err(format!(
+                            "ttl must be an integer number of seconds, got {ttl}"
+                        )));
+                    }
+                    b = b.ttl(ttl as i64);
+                }
+                if let Some(raw) = get_field(&o, "provenance")? {
+                    let v = to_json(env.raw(), raw, "provenance")?;
+                    let Value::Array(items) = v else {
+                        return Err(type_err("provenance must be an array of envelope ids"));
+                    };
+                    let ids = items
+                        .into_iter()
+                        .map(|i| match i {
+                            Value::String(s) => Ok(s),
+                            _ => Err(type_err(
+                                "provenance entries must be strings (envelope ids)",
+                            )),
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    b = b.provenance(ids);
+                }
+                if let Some(raw) = get_field(&o, "scores")? {
+                    let so = Object::from_raw(env.raw(), raw);
+                    if unsafe { Unknown::from_raw_unchecked(env.raw(), raw) }
+                        .get_type()
+                        .map_err(napi_err)?
+                        != ValueType::Object
+                    {
+                        return Err(type_err("scores must be an object { snr?, ihsan? }"));
+                    }
+                    let s = bizra::Scores {
+                        snr: opt_number(&env, &so, "snr")?,
+                        ihsan: opt_number(&env, &so, "ihsan")?,
+                    };
+                    b = b.scores(s);
+                }
+                if let Some(p) = opt_string(&env, &o, "policy")? {
+                    b = b.policy(hash32(&p, "policy")?);
+                }
+                if let Some(t) = opt_date(&env, Some(&o), "timestamp")? {
+                    b = b.timestamp(t);
+                }
+                if let Some(id) = opt_string(&env, &o, "id")? {
+                    b = b.id(id);
+                }
+            }
+            Ok(Envelope {
+                inner: b.sign(&identity.inner).map_err(core_err)?,
             })
-            .collect::<Result<Vec<_>>>()?;
-          b = b.provenance(ids);
-        }
-        if let Some(raw) = get_field(&o, "scores")? {
-          let so = Object::from_raw(env.raw(), raw);
-          if unsafe { Unknown::from_raw_unchecked(env.raw(), raw) }.get_type().map_err(napi_err)? != ValueType::Object {
-            return Err(type_err("scores must be an object { snr?, ihsan? }"));
-          }
-          let mut s = bizra::Scores::default();
-          s.snr = opt_number(&env, &so, "snr")?;
-          s.ihsan = opt_number(&env, &so, "ihsan")?;
-          b = b.scores(s);
-        }
-        if let Some(p) = opt_string(&env, &o, "policy")? {
-          b = b.policy(hash32(&p, "policy")?);
-        }
-        if let Some(t) = opt_date(&env, Some(&o), "timestamp")? {
-          b = b.timestamp(t);
-        }
-        if let Some(id) = opt_string(&env, &o, "id")? {
-          b = b.id(id);
-        }
-      }
-      Ok(Envelope { inner: b.sign(&identity.inner).map_err(core_err)? })
-    })
-  }
+        })
+    }
 
-  /// Parses envelope text (or UTF-8 bytes): step 1 of the verification.
-  #[napi(factory, ts_args_type = "text: string | Uint8Array")]
-  pub fn parse(env: Env, text: Unknown) -> Result<Envelope> {
-    guard(|| {
-      let raw = text.raw();
-      let inner = match text.get_type().map_err(napi_err)? {
-        ValueType::String => {
-          let utf16 = unsafe { Utf16String::from_napi_value(env.raw(), raw) }.map_err(napi_err)?;
-          match String::from_utf16(&utf16[..]) {
-            Ok(s) => bizra::Envelope::parse(&s),
-            // A lone surrogate cannot be UTF-8: hand the core bytes it refuses (code 1).
-            Err(_) => bizra::Envelope::parse_bytes(&wtf8(&utf16[..])),
-          }
-        }
-        ValueType::Object => {
-          let bytes = unsafe { Uint8Array::from_napi_value(env.raw(), raw) }
-            .map_err(|_| type_err("Envelope.parse takes a string or a Uint8Array"))?;
-          bizra::Envelope::parse_bytes(&bytes)
-        }
-        _ => return Err(type_err("Envelope.parse takes a string or a Uint8Array")),
-      };
-      Ok(Envelope { inner: inner.map_err(core_err)? })
-    })
-  }
+    /// Parses envelope text (or UTF-8 bytes): step 1 of the verification.
+    #[napi(factory, ts_args_type = "text: string | Uint8Array")]
+    pub fn parse(env: Env, text: Unknown) -> Result<Envelope> {
+        guard(|| {
+            let raw = text.raw();
+            let inner = match text.get_type().map_err(napi_err)? {
+                ValueType::String => {
+                    let utf16 = unsafe { Utf16String::from_napi_value(env.raw(), raw) }
+                        .map_err(napi_err)?;
+                    match String::from_utf16(&utf16[..]) {
+                        Ok(s) => bizra::Envelope::parse(&s),
+                        // A lone surrogate cannot be UTF-8: hand the core bytes it refuses (code 1).
+                        Err(_) => bizra::Envelope::parse_bytes(&wtf8(&utf16[..])),
+                    }
+                }
+                ValueType::Object => {
+                    let bytes = unsafe { Uint8Array::from_napi_value(env.raw(), raw) }
+                        .map_err(|_| type_err("Envelope.parse takes a string or a Uint8Array"))?;
+                    bizra::Envelope::parse_bytes(&bytes)
+                }
+                _ => return Err(type_err("Envelope.parse takes a string or a Uint8Array")),
+            };
+            Ok(Envelope {
+                inner: inner.map_err(core_err)?,
+            })
+        })
+    }
 
-  /// The canonical (JCS) JSON text of the envelope.
-  #[napi]
-  pub fn to_json(&self) -> Result<String> {
-    guard(|| Ok(self.inner.to_json()))
-  }
+    /// The canonical (JCS) JSON text of the envelope.
+    #[napi]
+    pub fn to_json(&self) -> Result<String> {
+        guard(|| Ok(self.inner.to_json()))
+    }
 
-  /// `JSON.stringify(envelope)` support: the envelope as a plain object.
-  #[napi(js_name = "toJSON", ts_return_type = "Record<string, unknown>")]
-  pub fn to_json_value(&self) -> Result<Value> {
-    guard(|| bizra::canonical::parse(&self.inner.to_json()).map_err(|e| err("INTERNAL", e.to_string())))
-  }
+    /// `JSON.stringify(envelope)` support: the envelope as a plain object.
+    #[napi(js_name = "toJSON", ts_return_type = "Record<string, unknown>")]
+    pub fn to_json_value(&self) -> Result<Value> {
+        guard(|| {
+            bizra::canonical::parse(&self.inner.to_json())
+                .map_err(|e| err("INTERNAL", e.to_string()))
+        })
+    }
 
-  /// The canonical header: what the signature covers (without payload and signature).
-  #[napi]
-  pub fn header_json(&self) -> Result<String> {
-    guard(|| Ok(self.inner.header_json()))
-  }
+    /// The canonical header: what the signature covers (without payload and signature).
+    #[napi]
+    pub fn header_json(&self) -> Result<String> {
+        guard(|| Ok(self.inner.header_json()))
+    }
 
-  /// Verifies steps 2–9 of the spec; returns nothing or throws a `BizraError` whose `reject` is
-  /// the spec's code.
-  #[napi(ts_args_type = "options?: VerifyOptions")]
-  pub fn verify(&self, env: Env, options: Option<Unknown>) -> Result<()> {
-    guard(|| {
-      let o = options_object(&env, options)?;
-      let now = opt_date(&env, o.as_ref(), "now")?;
-      let policy = match &o {
-        Some(o) => opt_string(&env, o, "policy")?.map(|p| hash32(&p, "policy")).transpose()?,
-        None => None,
-      };
-      let replay = match &o {
-        Some(o) => replay_field(o)?,
-        None => None,
-      };
-      let opts = bizra::VerifyOptions { now, policy, replay: replay.as_deref() };
-      self.inner.verify(&opts).map_err(core_err)
-    })
-  }
+    /// Verifies steps 2–9 of the spec; returns nothing or throws a `BizraError` whose `reject` is
+    /// the spec's code.
+    #[napi(ts_args_type = "options?: VerifyOptions")]
+    pub fn verify(&self, env: Env, options: Option<Unknown>) -> Result<()> {
+        guard(|| {
+            let o = options_object(&env, options)?;
+            let now = opt_date(&env, o.as_ref(), "now")?;
+            let policy = match &o {
+                Some(o) => opt_string(&env, o, "policy")?
+                    .map(|p| hash32(&p, "policy"))
+                    .transpose()?,
+                None => None,
+            };
+            let replay = match &o {
+                Some(o) => replay_field(o)?,
+                None => None,
+            };
+            let opts = bizra::VerifyOptions {
+                now,
+                policy,
+                replay: replay.as_deref(),
+            };
+            self.inner.verify(&opts).map_err(core_err)
+        })
+    }
 
-  #[napi(getter)]
-  pub fn version(&self) -> Result<String> {
-    guard(|| Ok(self.inner.version().to_owned()))
-  }
-  #[napi(getter)]
-  pub fn id(&self) -> Result<String> {
-    guard(|| Ok(self.inner.id().to_owned()))
-  }
-  #[napi(getter)]
-  pub fn sender(&self) -> Result<String> {
-    guard(|| Ok(self.inner.sender().to_owned()))
-  }
-  /// The sender's public key, 64 lowercase hex.
-  #[napi(getter)]
-  pub fn public_key(&self) -> Result<String> {
-    guard(|| Ok(to_hex(self.inner.public_key())))
-  }
-  /// Creation time.
-  #[napi(getter, ts_return_type = "Date")]
-  pub fn timestamp(&self) -> Result<DateOut> {
-    guard(|| Ok(date_out(self.inner.timestamp())))
-  }
-  /// Creation time in the wire form `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-  #[napi(getter)]
-  pub fn timestamp_text(&self) -> Result<String> {
-    guard(|| Ok(self.inner.timestamp().to_string()))
-  }
-  /// Time to live, seconds.
-  #[napi(getter)]
-  pub fn ttl(&self) -> Result<i64> {
-    guard(|| Ok(self.inner.ttl()))
-  }
-  /// `timestamp + ttl`.
-  #[napi(getter, ts_return_type = "Date")]
-  pub fn expires_at(&self) -> Result<DateOut> {
-    guard(|| Ok(date_out(self.inner.expires_at())))
-  }
-  /// 64 lowercase hex.
-  #[napi(getter)]
-  pub fn content_hash(&self) -> Result<String> {
-    guard(|| Ok(to_hex(self.inner.content_hash())))
-  }
-  #[napi(getter)]
-  pub fn provenance(&self) -> Result<Vec<String>> {
-    guard(|| Ok(self.inner.provenance().to_vec()))
-  }
-  #[napi(getter)]
-  pub fn scores(&self) -> Result<Scores> {
-    guard(|| Ok(scores_js(self.inner.scores())))
-  }
-  /// Hash of the constitution the sender applied, 64 lowercase hex.
-  #[napi(getter)]
-  pub fn policy(&self) -> Result<String> {
-    guard(|| Ok(to_hex(self.inner.policy())))
-  }
-  /// The payload, as a fresh JavaScript value.
-  #[napi(getter, ts_return_type = "unknown")]
-  pub fn payload(&self) -> Result<Value> {
-    guard(|| Ok(self.inner.payload().clone()))
-  }
-  /// 128 lowercase hex.
-  #[napi(getter)]
-  pub fn signature(&self) -> Result<String> {
-    guard(|| Ok(to_hex(self.inner.signature())))
-  }
+    #[napi(getter)]
+    pub fn version(&self) -> Result<String> {
+        guard(|| Ok(self.inner.version().to_owned()))
+    }
+    #[napi(getter)]
+    pub fn id(&self) -> Result<String> {
+        guard(|| Ok(self.inner.id().to_owned()))
+    }
+    #[napi(getter)]
+    pub fn sender(&self) -> Result<String> {
+        guard(|| Ok(self.inner.sender().to_owned()))
+    }
+    /// The sender's public key, 64 lowercase hex.
+    #[napi(getter)]
+    pub fn public_key(&self) -> Result<String> {
+        guard(|| Ok(to_hex(self.inner.public_key())))
+    }
+    /// Creation time.
+    #[napi(getter, ts_return_type = "Date")]
+    pub fn timestamp(&self) -> Result<DateOut> {
+        guard(|| Ok(date_out(self.inner.timestamp())))
+    }
+    /// Creation time in the wire form `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    #[napi(getter)]
+    pub fn timestamp_text(&self) -> Result<String> {
+        guard(|| Ok(self.inner.timestamp().to_string()))
+    }
+    /// Time to live, seconds.
+    #[napi(getter)]
+    pub fn ttl(&self) -> Result<i64> {
+        guard(|| Ok(self.inner.ttl()))
+    }
+    /// `timestamp + ttl`.
+    #[napi(getter, ts_return_type = "Date")]
+    pub fn expires_at(&self) -> Result<DateOut> {
+        guard(|| Ok(date_out(self.inner.expires_at())))
+    }
+    /// 64 lowercase hex.
+    #[napi(getter)]
+    pub fn content_hash(&self) -> Result<String> {
+        guard(|| Ok(to_hex(self.inner.content_hash())))
+    }
+    #[napi(getter)]
+    pub fn provenance(&self) -> Result<Vec<String>> {
+        guard(|| Ok(self.inner.provenance().to_vec()))
+    }
+    #[napi(getter)]
+    pub fn scores(&self) -> Result<Scores> {
+        guard(|| Ok(scores_js(self.inner.scores())))
+    }
+    /// Hash of the constitution the sender applied, 64 lowercase hex.
+    #[napi(getter)]
+    pub fn policy(&self) -> Result<String> {
+        guard(|| Ok(to_hex(self.inner.policy())))
+    }
+    /// The payload, as a fresh JavaScript value.
+    #[napi(getter, ts_return_type = "unknown")]
+    pub fn payload(&self) -> Result<Value> {
+        guard(|| Ok(self.inner.payload().clone()))
+    }
+    /// 128 lowercase hex.
+    #[napi(getter)]
+    pub fn signature(&self) -> Result<String> {
+        guard(|| Ok(to_hex(self.inner.signature())))
+    }
 }
 
 fn replay_field(o: &Object) -> Result<Option<Arc<bizra::ReplayCache>>> {
-  match get_field(o, "replay")? {
-    None => Ok(None),
-    Some(raw) => {
-      let cache = unsafe { ClassInstance::<ReplayCache>::from_napi_value(o.value().env, raw) }
-        .map_err(|_| type_err("options.replay must be a ReplayCache"))?;
-      Ok(Some(cache.inner.clone()))
+    match get_field(o, "replay")? {
+        None => Ok(None),
+        Some(raw) => {
+            let cache =
+                unsafe { ClassInstance::<ReplayCache>::from_napi_value(o.value().env, raw) }
+                    .map_err(|_| type_err("options.replay must be a ReplayCache"))?;
+            Ok(Some(cache.inner.clone()))
+        }
     }
-  }
 }
 
 /// WTF-8: the UTF-8-like bytes of a UTF-16 string with lone surrogates (invalid UTF-8, which the
 /// core refuses as code 1).
 fn wtf8(units: &[u16]) -> Vec<u8> {
-  let mut out = Vec::with_capacity(units.len() * 3);
-  for r in char::decode_utf16(units.iter().copied()) {
-    match r {
-      Ok(c) => {
-        let mut buf = [0u8; 4];
-        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-      }
-      Err(e) => {
-        let u = e.unpaired_surrogate();
-        out.extend_from_slice(&[0xE0 | (u >> 12) as u8, 0x80 | ((u >> 6) & 0x3F) as u8, 0x80 | (u & 0x3F) as u8]);
-      }
+    let mut out = Vec::with_capacity(units.len() * 3);
+    for r in char::decode_utf16(units.iter().copied()) {
+        match r {
+            Ok(c) => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+            Err(e) => {
+                let u = e.unpaired_surrogate();
+                out.extend_from_slice(&[
+                    0xE0 | (u >> 12) as u8,
+                    0x80 | ((u >> 6) & 0x3F) as u8,
+                    0x80 | (u & 0x3F) as u8,
+                ]);
+            }
+        }
     }
-  }
-  out
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
 // Batch verification (off the main thread)
 
 pub struct VerifyBatchTask {
-  envelopes: Vec<bizra::Envelope>,
-  now: Option<Timestamp>,
-  policy: Option<[u8; 32]>,
-  replay: Option<Arc<bizra::ReplayCache>>,
+    envelopes: Vec<bizra::Envelope>,
+    now: Option<Timestamp>,
+    policy: Option<[u8; 32]>,
+    replay: Option<Arc<bizra::ReplayCache>>,
 }
 
 impl Task for VerifyBatchTask {
-  type Output = Vec<u32>;
-  type JsValue = Vec<u32>;
+    type Output = Vec<u32>;
+    type JsValue = Vec<u32>;
 
-  fn compute(&mut self) -> napi::Result<Self::Output> {
-    let run = || {
-      let opts = bizra::VerifyOptions { now: self.now, policy: self.policy, replay: self.replay.as_deref() };
-      bizra::verify_batch(&self.envelopes, &opts)
-        .into_iter()
-        .map(|r| match r {
-          Ok(()) => 0,
-          Err(e) => e.reject_code().unwrap_or(RejectCode::Internal).code(),
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let run = || {
+            let opts = bizra::VerifyOptions {
+                now: self.now,
+                policy: self.policy,
+                replay: self.replay.as_deref(),
+            };
+            bizra::verify_batch(&self.envelopes, &opts)
+                .into_iter()
+                .map(|r| match r {
+                    Ok(()) => 0,
+                    Err(e) => e.reject_code().unwrap_or(RejectCode::Internal).code(),
+                })
+                .collect()
+        };
+        catch_unwind(AssertUnwindSafe(run)).map_err(|p| {
+            napi::Error::new(
+                napi::Status::GenericFailure,
+                format!("PANIC: internal error (Rust panic): {}", panic_text(&p)),
+            )
         })
-        .collect()
-    };
-    catch_unwind(AssertUnwindSafe(run)).map_err(|p| {
-      napi::Error::new(napi::Status::GenericFailure, format!("PANIC: internal error (Rust panic): {}", panic_text(&p)))
-    })
-  }
+    }
 
-  fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
-    Ok(output)
-  }
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        Ok(output)
+    }
 }
 
 /// Verifies many envelopes on worker threads; resolves to one code per envelope (0 = valid, else
 /// the spec's reject code), each exactly what `envelope.verify` would give.
-#[napi(ts_args_type = "envelopes: Envelope[], options?: VerifyOptions", ts_return_type = "Promise<number[]>")]
-pub fn verify_batch(env: Env, envelopes: Vec<ClassInstance<Envelope>>, options: Option<Unknown>) -> Result<AsyncTask<VerifyBatchTask>> {
-  guard(|| {
-    let o = options_object(&env, options)?;
-    let now = opt_date(&env, o.as_ref(), "now")?;
-    let policy = match &o {
-      Some(o) => opt_string(&env, o, "policy")?.map(|p| hash32(&p, "policy")).transpose()?,
-      None => None,
-    };
-    let replay = match &o {
-      Some(o) => replay_field(o)?,
-      None => None,
-    };
-    let envelopes = envelopes.iter().map(|e| e.inner.clone()).collect();
-    Ok(AsyncTask::new(VerifyBatchTask { envelopes, now, policy, replay }))
-  })
+#[napi(
+    ts_args_type = "envelopes: Envelope[], options?: VerifyOptions",
+    ts_return_type = "Promise<number[]>"
+)]
+pub fn verify_batch(
+    env: Env,
+    envelopes: Vec<ClassInstance<Envelope>>,
+    options: Option<Unknown>,
+) -> Result<AsyncTask<VerifyBatchTask>> {
+    guard(|| {
+        let o = options_object(&env, options)?;
+        let now = opt_date(&env, o.as_ref(), "now")?;
+        let policy = match &o {
+            Some(o) => opt_string(&env, o, "policy")?
+                .map(|p| hash32(&p, "policy"))
+                .transpose()?,
+            None => None,
+        };
+        let replay = match &o {
+            Some(o) => replay_field(o)?,
+            None => None,
+        };
+        let envelopes = envelopes.iter().map(|e| e.inner.clone()).collect();
+        Ok(AsyncTask::new(VerifyBatchTask {
+            envelopes,
+            now,
+            policy,
+            replay,
+        }))
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -808,63 +937,74 @@ pub fn verify_batch(env: Env, envelopes: Vec<ClassInstance<Envelope>>, options: 
 /// Remembers admitted envelope ids until their envelopes expire; bounded; thread-safe.
 #[napi]
 pub struct ReplayCache {
-  inner: Arc<bizra::ReplayCache>,
+    inner: Arc<bizra::ReplayCache>,
 }
 
 #[napi]
 impl ReplayCache {
-  /// A cache of at most `capacity` live ids (default 100 000).
-  #[napi(constructor)]
-  pub fn new(capacity: Option<u32>) -> Result<Self> {
-    guard(|| {
-      let cap = capacity.map_or(bizra::ReplayCache::DEFAULT_CAPACITY, |c| c as usize);
-      Ok(ReplayCache { inner: Arc::new(bizra::ReplayCache::new(cap)) })
-    })
-  }
-  #[napi(getter)]
-  pub fn capacity(&self) -> Result<u32> {
-    guard(|| Ok(u32::try_from(self.inner.capacity()).unwrap_or(u32::MAX)))
-  }
-  /// Ids held now (expired ones may linger until a later `now` is seen).
-  #[napi(getter)]
-  pub fn size(&self) -> Result<u32> {
-    guard(|| Ok(u32::try_from(self.inner.len()).unwrap_or(u32::MAX)))
-  }
-  /// Whether `id` was admitted and is still valid at `now` (default: the system clock).
-  #[napi(ts_args_type = "id: string, now?: Date")]
-  pub fn has(&self, env: Env, id: String, now: Option<Unknown>) -> Result<bool> {
-    guard(|| {
-      let now = match now {
-        Some(u) => date_in(env.raw(), u.raw(), "now")?,
-        None => None,
-      };
-      Ok(self.inner.contains(&id, now.unwrap_or_else(Timestamp::now)))
-    })
-  }
-  /// Records `id` valid until `expiresAt`; throws `REPLAY` (12) if held, `QUOTA` (40) if full.
-  #[napi(ts_args_type = "id: string, expiresAt: Date, now?: Date")]
-  pub fn admit(&self, env: Env, id: String, expires_at: Unknown, now: Option<Unknown>) -> Result<()> {
-    guard(|| {
-      let exp = date_in(env.raw(), expires_at.raw(), "expiresAt")?.ok_or_else(|| type_err("expiresAt must be a Date"))?;
-      let now = match now {
-        Some(u) => date_in(env.raw(), u.raw(), "now")?,
-        None => None,
-      };
-      self.inner.admit(&id, exp, now.unwrap_or_else(Timestamp::now)).map_err(core_err)
-    })
-  }
-  /// Drops every id whose envelope has expired at `now`.
-  #[napi(ts_args_type = "now?: Date")]
-  pub fn purge_expired(&self, env: Env, now: Option<Unknown>) -> Result<()> {
-    guard(|| {
-      let now = match now {
-        Some(u) => date_in(env.raw(), u.raw(), "now")?,
-        None => None,
-      };
-      self.inner.purge_expired(now.unwrap_or_else(Timestamp::now));
-      Ok(())
-    })
-  }
+    /// A cache of at most `capacity` live ids (default 100 000).
+    #[napi(constructor)]
+    pub fn new(capacity: Option<u32>) -> Result<Self> {
+        guard(|| {
+            let cap = capacity.map_or(bizra::ReplayCache::DEFAULT_CAPACITY, |c| c as usize);
+            Ok(ReplayCache {
+                inner: Arc::new(bizra::ReplayCache::new(cap)),
+            })
+        })
+    }
+    #[napi(getter)]
+    pub fn capacity(&self) -> Result<u32> {
+        guard(|| Ok(u32::try_from(self.inner.capacity()).unwrap_or(u32::MAX)))
+    }
+    /// Ids held now (expired ones may linger until a later `now` is seen).
+    #[napi(getter)]
+    pub fn size(&self) -> Result<u32> {
+        guard(|| Ok(u32::try_from(self.inner.len()).unwrap_or(u32::MAX)))
+    }
+    /// Whether `id` was admitted and is still valid at `now` (default: the system clock).
+    #[napi(ts_args_type = "id: string, now?: Date")]
+    pub fn has(&self, env: Env, id: String, now: Option<Unknown>) -> Result<bool> {
+        guard(|| {
+            let now = match now {
+                Some(u) => date_in(env.raw(), u.raw(), "now")?,
+                None => None,
+            };
+            Ok(self.inner.contains(&id, now.unwrap_or_else(Timestamp::now)))
+        })
+    }
+    /// Records `id` valid until `expiresAt`; throws `REPLAY` (12) if held, `QUOTA` (40) if full.
+    #[napi(ts_args_type = "id: string, expiresAt: Date, now?: Date")]
+    pub fn admit(
+        &self,
+        env: Env,
+        id: String,
+        expires_at: Unknown,
+        now: Option<Unknown>,
+    ) -> Result<()> {
+        guard(|| {
+            let exp = date_in(env.raw(), expires_at.raw(), "expiresAt")?
+                .ok_or_else(|| type_err("expiresAt must be a Date"))?;
+            let now = match now {
+                Some(u) => date_in(env.raw(), u.raw(), "now")?,
+                None => None,
+            };
+            self.inner
+                .admit(&id, exp, now.unwrap_or_else(Timestamp::now))
+                .map_err(core_err)
+        })
+    }
+    /// Drops every id whose envelope has expired at `now`.
+    #[napi(ts_args_type = "now?: Date")]
+    pub fn purge_expired(&self, env: Env, now: Option<Unknown>) -> Result<()> {
+        guard(|| {
+            let now = match now {
+                Some(u) => date_in(env.raw(), u.raw(), "now")?,
+                None => None,
+            };
+            self.inner.purge_expired(now.unwrap_or_else(Timestamp::now));
+            Ok(())
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -873,148 +1013,158 @@ impl ReplayCache {
 /// A validated constitution: thresholds, rules and its hash (the envelope's `policy`).
 #[napi]
 pub struct Constitution {
-  inner: Arc<bizra::Constitution>,
+    inner: Arc<bizra::Constitution>,
 }
 
 /// One rule of a constitution.
 #[napi(object)]
 pub struct Rule {
-  pub id: String,
-  pub name: String,
-  pub description: String,
-  /// `"strict"` or `"advisory"`.
-  pub enforcement: String,
-  pub penalty: String,
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// `"strict"` or `"advisory"`.
+    pub enforcement: String,
+    pub penalty: String,
 }
 
 /// What the compliance check judges.
 #[napi(object)]
 pub struct ComplianceInput {
-  pub snr: Option<f64>,
-  pub ihsan: Option<f64>,
-  pub has_signature: bool,
-  pub has_provenance: bool,
+    pub snr: Option<f64>,
+    pub ihsan: Option<f64>,
+    pub has_signature: bool,
+    pub has_provenance: bool,
 }
 
 /// The verdict on one rule.
 #[napi(object)]
 pub struct RuleOutcome {
-  pub id: String,
-  pub enforcement: String,
-  pub passed: bool,
-  pub value: Option<f64>,
-  pub threshold: Option<f64>,
-  pub detail: String,
+    pub id: String,
+    pub enforcement: String,
+    pub passed: bool,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+    pub detail: String,
 }
 
 /// The verdict of `Constitution.check`.
 #[napi(object)]
 pub struct ComplianceReport {
-  pub compliant: bool,
-  pub rules: Vec<RuleOutcome>,
+    pub compliant: bool,
+    pub rules: Vec<RuleOutcome>,
 }
 
 fn enforcement_name(e: &bizra::constitution::Enforcement) -> String {
-  format!("{e:?}").to_lowercase()
+    format!("{e:?}").to_lowercase()
 }
 
 #[napi]
 impl Constitution {
-  /// The embedded default constitution (spec/constitution-v1.json).
-  #[napi(factory, js_name = "default")]
-  pub fn default_constitution() -> Result<Constitution> {
-    guard(|| Ok(Constitution { inner: Arc::new(bizra::Constitution::default_ref().clone()) }))
-  }
-  /// Parses and validates constitution JSON.
-  #[napi(factory)]
-  pub fn from_json(text: String) -> Result<Constitution> {
-    guard(|| Ok(Constitution { inner: Arc::new(bizra::Constitution::from_json(&text).map_err(core_err)?) }))
-  }
-  /// Reads and validates a constitution file.
-  #[napi(factory)]
-  pub fn load(path: String) -> Result<Constitution> {
-    guard(|| Ok(Constitution { inner: Arc::new(bizra::Constitution::load(&path).map_err(core_err)?) }))
-  }
-  /// `H("bizra-constitution-v1:", JCS(constitution))`, 64 lowercase hex.
-  #[napi(getter)]
-  pub fn hash(&self) -> Result<String> {
-    guard(|| Ok(self.inner.hash_hex()))
-  }
-  #[napi(getter)]
-  pub fn version(&self) -> Result<String> {
-    guard(|| Ok(self.inner.version().to_owned()))
-  }
-  #[napi(getter)]
-  pub fn ihsan_minimum(&self) -> Result<f64> {
-    guard(|| Ok(self.inner.ihsan_minimum()))
-  }
-  #[napi(getter)]
-  pub fn ihsan_target(&self) -> Result<f64> {
-    guard(|| Ok(self.inner.ihsan_target()))
-  }
-  #[napi(getter)]
-  pub fn snr_threshold(&self) -> Result<f64> {
-    guard(|| Ok(self.inner.snr_threshold()))
-  }
-  #[napi(getter)]
-  pub fn max_ttl_seconds(&self) -> Result<i64> {
-    guard(|| Ok(self.inner.max_ttl_seconds()))
-  }
-  #[napi(getter)]
-  pub fn max_clock_skew_seconds(&self) -> Result<i64> {
-    guard(|| Ok(self.inner.max_clock_skew_seconds()))
-  }
-  #[napi(getter)]
-  pub fn rules(&self) -> Result<Vec<Rule>> {
-    guard(|| {
-      Ok(
-        self
-          .inner
-          .rules()
-          .iter()
-          .map(|r| Rule {
-            id: r.id.clone(),
-            name: r.name.clone(),
-            description: r.description.clone(),
-            enforcement: enforcement_name(&r.enforcement),
-            penalty: r.penalty.clone(),
-          })
-          .collect(),
-      )
-    })
-  }
-  /// Approvals a federation decision needs among `n` validators: floor(2n/3)+1.
-  #[napi]
-  pub fn quorum(n: u32) -> Result<u32> {
-    guard(|| Ok(u32::try_from(bizra::Constitution::quorum(n as usize)).unwrap_or(u32::MAX)))
-  }
-  /// Judges an output against every rule (missing scores fail: fail-closed).
-  #[napi]
-  pub fn check(&self, input: ComplianceInput) -> Result<ComplianceReport> {
-    guard(|| {
-      let r = self.inner.check(&bizra::ComplianceInput {
-        snr: input.snr,
-        ihsan: input.ihsan,
-        has_signature: input.has_signature,
-        has_provenance: input.has_provenance,
-      });
-      Ok(ComplianceReport {
-        compliant: r.compliant,
-        rules: r
-          .rules
-          .into_iter()
-          .map(|o| RuleOutcome {
-            id: o.id,
-            enforcement: enforcement_name(&o.enforcement),
-            passed: o.passed,
-            value: o.value,
-            threshold: o.threshold,
-            detail: o.detail,
-          })
-          .collect(),
-      })
-    })
-  }
+    /// The embedded default constitution (spec/constitution-v1.json).
+    #[napi(factory, js_name = "default")]
+    pub fn default_constitution() -> Result<Constitution> {
+        guard(|| {
+            Ok(Constitution {
+                inner: Arc::new(bizra::Constitution::default_ref().clone()),
+            })
+        })
+    }
+    /// Parses and validates constitution JSON.
+    #[napi(factory)]
+    pub fn from_json(text: String) -> Result<Constitution> {
+        guard(|| {
+            Ok(Constitution {
+                inner: Arc::new(bizra::Constitution::from_json(&text).map_err(core_err)?),
+            })
+        })
+    }
+    /// Reads and validates a constitution file.
+    #[napi(factory)]
+    pub fn load(path: String) -> Result<Constitution> {
+        guard(|| {
+            Ok(Constitution {
+                inner: Arc::new(bizra::Constitution::load(&path).map_err(core_err)?),
+            })
+        })
+    }
+    /// `H("bizra-constitution-v1:", JCS(constitution))`, 64 lowercase hex.
+    #[napi(getter)]
+    pub fn hash(&self) -> Result<String> {
+        guard(|| Ok(self.inner.hash_hex()))
+    }
+    #[napi(getter)]
+    pub fn version(&self) -> Result<String> {
+        guard(|| Ok(self.inner.version().to_owned()))
+    }
+    #[napi(getter)]
+    pub fn ihsan_minimum(&self) -> Result<f64> {
+        guard(|| Ok(self.inner.ihsan_minimum()))
+    }
+    #[napi(getter)]
+    pub fn ihsan_target(&self) -> Result<f64> {
+        guard(|| Ok(self.inner.ihsan_target()))
+    }
+    #[napi(getter)]
+    pub fn snr_threshold(&self) -> Result<f64> {
+        guard(|| Ok(self.inner.snr_threshold()))
+    }
+    #[napi(getter)]
+    pub fn max_ttl_seconds(&self) -> Result<i64> {
+        guard(|| Ok(self.inner.max_ttl_seconds()))
+    }
+    #[napi(getter)]
+    pub fn max_clock_skew_seconds(&self) -> Result<i64> {
+        guard(|| Ok(self.inner.max_clock_skew_seconds()))
+    }
+    #[napi(getter)]
+    pub fn rules(&self) -> Result<Vec<Rule>> {
+        guard(|| {
+            Ok(self
+                .inner
+                .rules()
+                .iter()
+                .map(|r| Rule {
+                    id: r.id.clone(),
+                    name: r.name.clone(),
+                    description: r.description.clone(),
+                    enforcement: enforcement_name(&r.enforcement),
+                    penalty: r.penalty.clone(),
+                })
+                .collect())
+        })
+    }
+    /// Approvals a federation decision needs among `n` validators: floor(2n/3)+1.
+    #[napi]
+    pub fn quorum(n: u32) -> Result<u32> {
+        guard(|| Ok(u32::try_from(bizra::Constitution::quorum(n as usize)).unwrap_or(u32::MAX)))
+    }
+    /// Judges an output against every rule (missing scores fail: fail-closed).
+    #[napi]
+    pub fn check(&self, input: ComplianceInput) -> Result<ComplianceReport> {
+        guard(|| {
+            let r = self.inner.check(&bizra::ComplianceInput {
+                snr: input.snr,
+                ihsan: input.ihsan,
+                has_signature: input.has_signature,
+                has_provenance: input.has_provenance,
+            });
+            Ok(ComplianceReport {
+                compliant: r.compliant,
+                rules: r
+                    .rules
+                    .into_iter()
+                    .map(|o| RuleOutcome {
+                        id: o.id,
+                        enforcement: enforcement_name(&o.enforcement),
+                        passed: o.passed,
+                        value: o.value,
+                        threshold: o.threshold,
+                        detail: o.detail,
+                    })
+                    .collect(),
+            })
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1028,45 +1178,47 @@ thread_local! {
 struct EnvScope(sys::napi_env);
 
 impl EnvScope {
-  fn enter(env: sys::napi_env) -> Self {
-    Self(CURRENT_ENV.with(|c| c.replace(env)))
-  }
+    fn enter(env: sys::napi_env) -> Self {
+        Self(CURRENT_ENV.with(|c| c.replace(env)))
+    }
 }
 
 impl Drop for EnvScope {
-  fn drop(&mut self) {
-    CURRENT_ENV.with(|c| c.set(self.0));
-  }
+    fn drop(&mut self) {
+        CURRENT_ENV.with(|c| c.set(self.0));
+    }
 }
 
 /// A JavaScript function as a core gate. It runs synchronously on the JavaScript thread inside
 /// `GateChain.check`/`admit` (which are synchronous); from any other thread it refuses.
 struct JsGate {
-  name: String,
-  tier: GateTier,
-  func: FunctionRef<FnArgs<(Envelope, DateOut)>, Unknown<'static>>,
-  owner: ThreadId,
+    name: String,
+    tier: GateTier,
+    func: FunctionRef<FnArgs<(Envelope, DateOut)>, Unknown<'static>>,
+    owner: ThreadId,
 }
 
 impl bizra::Gate for JsGate {
-  fn name(&self) -> &str {
-    &self.name
-  }
-  fn tier(&self) -> GateTier {
-    self.tier
-  }
-  fn check(&self, ctx: &GateContext<'_>) -> std::result::Result<(), String> {
-    if thread::current().id() != self.owner {
-      return Err("a JavaScript gate runs only on its JavaScript thread".to_owned());
+    fn name(&self) -> &str {
+        &self.name
     }
-    let raw_env = CURRENT_ENV.with(|c| c.get());
-    if raw_env.is_null() {
-      return Err("a JavaScript gate runs only inside GateChain.check".to_owned());
+    fn tier(&self) -> GateTier {
+        self.tier
     }
-    let env = Env::from_raw(raw_env);
-    let f = self.func.borrow_back(&env).map_err(|e| e.reason.clone())?;
-    let arg = Envelope { inner: ctx.envelope.clone() };
-    match f.call((arg, date_out(ctx.now)).into()) {
+    fn check(&self, ctx: &GateContext<'_>) -> std::result::Result<(), String> {
+        if thread::current().id() != self.owner {
+            return Err("a JavaScript gate runs only on its JavaScript thread".to_owned());
+        }
+        let raw_env = CURRENT_ENV.with(|c| c.get());
+        if raw_env.is_null() {
+            return Err("a JavaScript gate runs only inside GateChain.check".to_owned());
+        }
+        let env = Env::from_raw(raw_env);
+        let f = self.func.borrow_back(&env).map_err(|e| e.reason.clone())?;
+        let arg = Envelope {
+            inner: ctx.envelope.clone(),
+        };
+        match f.call((arg, date_out(ctx.now)).into()) {
       Err(e) => Err(if e.reason.is_empty() { "the gate threw".to_owned() } else { format!("the gate threw: {}", e.reason) }),
       Ok(ret) => match ret.get_type().map_err(|e| e.reason.clone())? {
         ValueType::Boolean => {
@@ -1083,184 +1235,231 @@ impl bizra::Gate for JsGate {
         )),
       },
     }
-  }
+    }
 }
 
 /// One gate's verdict.
 #[napi(object)]
 pub struct GateResult {
-  pub name: String,
-  /// `"cheap"`, `"medium"` or `"expensive"`.
-  pub tier: String,
-  pub passed: bool,
-  /// The reject name when it refused, such as `"GATE_SNR"`.
-  pub code: Option<String>,
-  /// The spec's reject number when it refused.
-  pub reject: Option<u32>,
-  pub detail: Option<String>,
-  pub duration_ms: f64,
-  pub over_budget: bool,
+    pub name: String,
+    /// `"cheap"`, `"medium"` or `"expensive"`.
+    pub tier: String,
+    pub passed: bool,
+    /// The reject name when it refused, such as `"GATE_SNR"`.
+    pub code: Option<String>,
+    /// The spec's reject number when it refused.
+    pub reject: Option<u32>,
+    pub detail: Option<String>,
+    pub duration_ms: f64,
+    pub over_budget: bool,
 }
 
 /// A chain's verdict: every gate that ran, in order.
 #[napi(object)]
 pub struct GateReport {
-  pub passed: bool,
-  /// The first refusal's reject name.
-  pub code: Option<String>,
-  /// The first refusal's reject number.
-  pub reject: Option<u32>,
-  pub results: Vec<GateResult>,
+    pub passed: bool,
+    /// The first refusal's reject name.
+    pub code: Option<String>,
+    /// The first refusal's reject number.
+    pub reject: Option<u32>,
+    pub results: Vec<GateResult>,
 }
 
 /// An ordered, tiered, fail-closed set of gates over one constitution.
 #[napi]
 pub struct GateChain {
-  inner: bizra::GateChain,
-  constitution: Arc<bizra::Constitution>,
+    inner: bizra::GateChain,
+    constitution: Arc<bizra::Constitution>,
 }
 
 fn builtin_kind(name: &str) -> Result<BuiltinKind> {
-  BuiltinKind::ALL.into_iter().find(|k| k.name() == name).ok_or_else(|| {
-    let names: Vec<_> = BuiltinKind::ALL.iter().map(|k| k.name()).collect();
-    type_err(format!("unknown built-in gate {name:?}; one of {}", names.join(", ")))
-  })
+    BuiltinKind::ALL
+        .into_iter()
+        .find(|k| k.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<_> = BuiltinKind::ALL.iter().map(|k| k.name()).collect();
+            type_err(format!(
+                "unknown built-in gate {name:?}; one of {}",
+                names.join(", ")
+            ))
+        })
 }
 
 fn gate_tier(name: &str) -> Result<GateTier> {
-  [GateTier::Cheap, GateTier::Medium, GateTier::Expensive]
-    .into_iter()
-    .find(|t| t.name() == name)
-    .ok_or_else(|| type_err(format!("unknown gate tier {name:?}; one of cheap, medium, expensive")))
+    [GateTier::Cheap, GateTier::Medium, GateTier::Expensive]
+        .into_iter()
+        .find(|t| t.name() == name)
+        .ok_or_else(|| {
+            type_err(format!(
+                "unknown gate tier {name:?}; one of cheap, medium, expensive"
+            ))
+        })
 }
 
 fn constitution_arc(c: Option<&Constitution>) -> Arc<bizra::Constitution> {
-  c.map_or_else(|| Arc::new(bizra::Constitution::default_ref().clone()), |c| c.inner.clone())
+    c.map_or_else(
+        || Arc::new(bizra::Constitution::default_ref().clone()),
+        |c| c.inner.clone(),
+    )
 }
 
 #[napi]
 impl GateChain {
-  /// Every built-in gate over `constitution` (default: the embedded one).
-  #[napi(constructor)]
-  pub fn new(constitution: Option<&Constitution>) -> Result<Self> {
-    guard(|| {
-      let c = constitution_arc(constitution);
-      Ok(GateChain { inner: bizra::GateChain::from_constitution(c.clone()), constitution: c })
-    })
-  }
-  /// A chain with no gates yet (it admits nothing until gates are added).
-  #[napi(factory)]
-  pub fn empty(constitution: Option<&Constitution>) -> Result<GateChain> {
-    guard(|| {
-      let c = constitution_arc(constitution);
-      Ok(GateChain { inner: bizra::GateChain::empty(c.clone()), constitution: c })
-    })
-  }
-  /// Adds a built-in gate: `"schema"`, `"signature"`, `"freshness"`, `"replay"`, `"policy"`,
-  /// `"snr"` or `"ihsan"`.
-  #[napi]
-  pub fn add_builtin(&mut self, kind: String) -> Result<()> {
-    guard(|| {
-      self.inner.add_builtin(builtin_kind(&kind)?);
-      Ok(())
-    })
-  }
-  /// Adds a JavaScript gate `check(envelope, now)`, run synchronously during `check`: it returns
-  /// `true` to admit, `false` or a reason string to refuse (code 24, GATE_CUSTOM); a throw or any
-  /// other return value refuses too (fail-closed).
-  #[napi(ts_args_type = "name: string, tier: 'cheap' | 'medium' | 'expensive', check: (envelope: Envelope, now: Date) => boolean | string")]
-  pub fn add_gate(&mut self, name: String, tier: String, check: Function<FnArgs<(Envelope, DateOut)>, Unknown<'static>>) -> Result<()> {
-    guard(|| {
-      let tier = gate_tier(&tier)?;
-      let func = check.create_ref().map_err(napi_err)?;
-      self.inner.add_gate(Box::new(JsGate { name, tier, func, owner: thread::current().id() }));
-      Ok(())
-    })
-  }
-  /// Makes the schema gate also validate payloads against a JSON Schema (refusals: code 20).
-  #[napi(ts_args_type = "schema: unknown")]
-  pub fn set_payload_schema(&mut self, env: Env, schema: Unknown) -> Result<()> {
-    guard(|| {
-      let v = to_json(env.raw(), schema.raw(), "schema")?;
-      self.inner.set_payload_schema(&v).map_err(core_err)?;
-      Ok(())
-    })
-  }
-  /// Shares a replay cache (with other chains or with `envelope.verify`).
-  #[napi]
-  pub fn set_replay_cache(&mut self, cache: &ReplayCache) -> Result<()> {
-    guard(|| {
-      self.inner.set_replay_cache(cache.inner.clone());
-      Ok(())
-    })
-  }
-  /// The replay cache the replay gate uses.
-  #[napi(getter)]
-  pub fn replay_cache(&self) -> Result<ReplayCache> {
-    guard(|| Ok(ReplayCache { inner: self.inner.replay_cache().clone() }))
-  }
-  /// Report mode: run every gate even after a failure.
-  #[napi]
-  pub fn set_report_all(&mut self, on: bool) -> Result<()> {
-    guard(|| {
-      self.inner.set_report_all(on);
-      Ok(())
-    })
-  }
-  /// The gates' names in the order they run.
-  #[napi(getter)]
-  pub fn gate_names(&self) -> Result<Vec<String>> {
-    guard(|| Ok(self.inner.gate_names()))
-  }
-  /// The constitution whose thresholds apply.
-  #[napi(getter)]
-  pub fn constitution(&self) -> Result<Constitution> {
-    guard(|| Ok(Constitution { inner: self.constitution.clone() }))
-  }
-  /// Judges an envelope (at `options.now`, default the system clock); admits it when every gate
-  /// passes.
-  #[napi(ts_args_type = "envelope: Envelope, options?: { now?: Date }")]
-  pub fn check(&self, env: Env, envelope: &Envelope, options: Option<Unknown>) -> Result<GateReport> {
-    guard(|| {
-      let o = options_object(&env, options)?;
-      let now = opt_date(&env, o.as_ref(), "now")?.unwrap_or_else(Timestamp::now);
-      let _scope = EnvScope::enter(env.raw());
-      Ok(report_js(self.inner.check_at(&envelope.inner, now)))
-    })
-  }
-  /// Like `check`, but throws the first refusal as a `BizraError`.
-  #[napi(ts_args_type = "envelope: Envelope, options?: { now?: Date }")]
-  pub fn admit(&self, env: Env, envelope: &Envelope, options: Option<Unknown>) -> Result<()> {
-    guard(|| {
-      let o = options_object(&env, options)?;
-      let now = opt_date(&env, o.as_ref(), "now")?.unwrap_or_else(Timestamp::now);
-      let _scope = EnvScope::enter(env.raw());
-      self.inner.check_at(&envelope.inner, now).into_result().map_err(core_err)
-    })
-  }
+    /// Every built-in gate over `constitution` (default: the embedded one).
+    #[napi(constructor)]
+    pub fn new(constitution: Option<&Constitution>) -> Result<Self> {
+        guard(|| {
+            let c = constitution_arc(constitution);
+            Ok(GateChain {
+                inner: bizra::GateChain::from_constitution(c.clone()),
+                constitution: c,
+            })
+        })
+    }
+    /// A chain with no gates yet (it admits nothing until gates are added).
+    #[napi(factory)]
+    pub fn empty(constitution: Option<&Constitution>) -> Result<GateChain> {
+        guard(|| {
+            let c = constitution_arc(constitution);
+            Ok(GateChain {
+                inner: bizra::GateChain::empty(c.clone()),
+                constitution: c,
+            })
+        })
+    }
+    /// Adds a built-in gate: `"schema"`, `"signature"`, `"freshness"`, `"replay"`, `"policy"`,
+    /// `"snr"` or `"ihsan"`.
+    #[napi]
+    pub fn add_builtin(&mut self, kind: String) -> Result<()> {
+        guard(|| {
+            self.inner.add_builtin(builtin_kind(&kind)?);
+            Ok(())
+        })
+    }
+    /// Adds a JavaScript gate `check(envelope, now)`, run synchronously during `check`: it returns
+    /// `true` to admit, `false` or a reason string to refuse (code 24, GATE_CUSTOM); a throw or any
+    /// other return value refuses too (fail-closed).
+    #[napi(
+        ts_args_type = "name: string, tier: 'cheap' | 'medium' | 'expensive', check: (envelope: Envelope, now: Date) => boolean | string"
+    )]
+    pub fn add_gate(
+        &mut self,
+        name: String,
+        tier: String,
+        check: Function<FnArgs<(Envelope, DateOut)>, Unknown<'static>>,
+    ) -> Result<()> {
+        guard(|| {
+            let tier = gate_tier(&tier)?;
+            let func = check.create_ref().map_err(napi_err)?;
+            self.inner.add_gate(Box::new(JsGate {
+                name,
+                tier,
+                func,
+                owner: thread::current().id(),
+            }));
+            Ok(())
+        })
+    }
+    /// Makes the schema gate also validate payloads against a JSON Schema (refusals: code 20).
+    #[napi(ts_args_type = "schema: unknown")]
+    pub fn set_payload_schema(&mut self, env: Env, schema: Unknown) -> Result<()> {
+        guard(|| {
+            let v = to_json(env.raw(), schema.raw(), "schema")?;
+            self.inner.set_payload_schema(&v).map_err(core_err)?;
+            Ok(())
+        })
+    }
+    /// Shares a replay cache (with other chains or with `envelope.verify`).
+    #[napi]
+    pub fn set_replay_cache(&mut self, cache: &ReplayCache) -> Result<()> {
+        guard(|| {
+            self.inner.set_replay_cache(cache.inner.clone());
+            Ok(())
+        })
+    }
+    /// The replay cache the replay gate uses.
+    #[napi(getter)]
+    pub fn replay_cache(&self) -> Result<ReplayCache> {
+        guard(|| {
+            Ok(ReplayCache {
+                inner: self.inner.replay_cache().clone(),
+            })
+        })
+    }
+    /// Report mode: run every gate even after a failure.
+    #[napi]
+    pub fn set_report_all(&mut self, on: bool) -> Result<()> {
+        guard(|| {
+            self.inner.set_report_all(on);
+            Ok(())
+        })
+    }
+    /// The gates' names in the order they run.
+    #[napi(getter)]
+    pub fn gate_names(&self) -> Result<Vec<String>> {
+        guard(|| Ok(self.inner.gate_names()))
+    }
+    /// The constitution whose thresholds apply.
+    #[napi(getter)]
+    pub fn constitution(&self) -> Result<Constitution> {
+        guard(|| {
+            Ok(Constitution {
+                inner: self.constitution.clone(),
+            })
+        })
+    }
+    /// Judges an envelope (at `options.now`, default the system clock); admits it when every gate
+    /// passes.
+    #[napi(ts_args_type = "envelope: Envelope, options?: { now?: Date }")]
+    pub fn check(
+        &self,
+        env: Env,
+        envelope: &Envelope,
+        options: Option<Unknown>,
+    ) -> Result<GateReport> {
+        guard(|| {
+            let o = options_object(&env, options)?;
+            let now = opt_date(&env, o.as_ref(), "now")?.unwrap_or_else(Timestamp::now);
+            let _scope = EnvScope::enter(env.raw());
+            Ok(report_js(self.inner.check_at(&envelope.inner, now)))
+        })
+    }
+    /// Like `check`, but throws the first refusal as a `BizraError`.
+    #[napi(ts_args_type = "envelope: Envelope, options?: { now?: Date }")]
+    pub fn admit(&self, env: Env, envelope: &Envelope, options: Option<Unknown>) -> Result<()> {
+        guard(|| {
+            let o = options_object(&env, options)?;
+            let now = opt_date(&env, o.as_ref(), "now")?.unwrap_or_else(Timestamp::now);
+            let _scope = EnvScope::enter(env.raw());
+            self.inner
+                .check_at(&envelope.inner, now)
+                .into_result()
+                .map_err(core_err)
+        })
+    }
 }
 
 fn report_js(r: bizra::GateReport) -> GateReport {
-  let first = r.code();
-  GateReport {
-    passed: r.passed,
-    code: first.map(|c| c.name().to_owned()),
-    reject: first.map(|c| c.code()),
-    results: r
-      .results
-      .into_iter()
-      .map(|g| GateResult {
-        name: g.name,
-        tier: g.tier.name().to_owned(),
-        passed: g.passed,
-        code: g.code.map(|c| c.name().to_owned()),
-        reject: g.code.map(|c| c.code()),
-        detail: g.detail,
-        duration_ms: g.duration.as_secs_f64() * 1000.0,
-        over_budget: g.over_budget,
-      })
-      .collect(),
-  }
+    let first = r.code();
+    GateReport {
+        passed: r.passed,
+        code: first.map(|c| c.name().to_owned()),
+        reject: first.map(|c| c.code()),
+        results: r
+            .results
+            .into_iter()
+            .map(|g| GateResult {
+                name: g.name,
+                tier: g.tier.name().to_owned(),
+                passed: g.passed,
+                code: g.code.map(|c| c.name().to_owned()),
+                reject: g.code.map(|c| c.code()),
+                detail: g.detail,
+                duration_ms: g.duration.as_secs_f64() * 1000.0,
+                over_budget: g.over_budget,
+            })
+            .collect(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1269,105 +1468,119 @@ fn report_js(r: bizra::GateReport) -> GateReport {
 /// A tier decision and why it was made.
 #[napi(object)]
 pub struct TierDecision {
-  /// `"simple"`, `"medium"`, `"complex"` or `"expert"`.
-  pub complexity: String,
-  /// `"edge"`, `"local"` or `"pool"`.
-  pub tier: String,
-  pub forced: bool,
-  pub reason: String,
+    /// `"simple"`, `"medium"`, `"complex"` or `"expert"`.
+    pub complexity: String,
+    /// `"edge"`, `"local"` or `"pool"`.
+    pub tier: String,
+    pub forced: bool,
+    pub reason: String,
 }
 
 fn model_tier(name: &str) -> Result<ModelTier> {
-  ModelTier::from_name(name).ok_or_else(|| type_err(format!("unknown model tier {name:?}; one of edge, local, pool")))
+    ModelTier::from_name(name).ok_or_else(|| {
+        type_err(format!(
+            "unknown model tier {name:?}; one of edge, local, pool"
+        ))
+    })
 }
 
 /// Estimates how demanding a task is: `"simple"`, `"medium"`, `"complex"` or `"expert"`.
 #[napi]
 pub fn estimate_complexity(prompt: String, max_tokens: u32) -> Result<String> {
-  guard(|| Ok(bizra::TaskComplexity::estimate(&prompt, max_tokens).name().to_owned()))
+    guard(|| {
+        Ok(bizra::TaskComplexity::estimate(&prompt, max_tokens)
+            .name()
+            .to_owned())
+    })
 }
 
 /// Chooses the model tier for a task; a forced tier (`"edge"`, `"local"`, `"pool"`) overrides.
 #[napi]
-pub fn select_tier(prompt: String, max_tokens: u32, forced: Option<String>) -> Result<TierDecision> {
-  guard(|| {
-    let forced = forced.as_deref().map(model_tier).transpose()?;
-    let d = bizra::select_tier(&prompt, max_tokens, forced);
-    Ok(TierDecision {
-      complexity: d.complexity.name().to_owned(),
-      tier: d.tier.name().to_owned(),
-      forced: d.forced,
-      reason: d.reason,
+pub fn select_tier(
+    prompt: String,
+    max_tokens: u32,
+    forced: Option<String>,
+) -> Result<TierDecision> {
+    guard(|| {
+        let forced = forced.as_deref().map(model_tier).transpose()?;
+        let d = bizra::select_tier(&prompt, max_tokens, forced);
+        Ok(TierDecision {
+            complexity: d.complexity.name().to_owned(),
+            tier: d.tier.name().to_owned(),
+            forced: d.forced,
+            reason: d.reason,
+        })
     })
-  })
 }
 
 /// An NVIDIA GPU as `nvidia-smi` reports it.
 #[napi(object)]
 pub struct GpuInfo {
-  pub name: String,
-  pub memory_total_bytes: f64,
-  pub memory_free_bytes: f64,
+    pub name: String,
+    pub memory_total_bytes: f64,
+    pub memory_free_bytes: f64,
 }
 
 /// What this machine has.
 #[napi]
 pub struct HardwareProfile {
-  inner: bizra::HardwareProfile,
+    inner: bizra::HardwareProfile,
 }
 
 #[napi]
 impl HardwareProfile {
-  /// Measures CPU cores, memory, free disk and NVIDIA GPUs.
-  #[napi(factory)]
-  pub fn detect() -> Result<HardwareProfile> {
-    guard(|| Ok(HardwareProfile { inner: bizra::HardwareProfile::detect() }))
-  }
-  #[napi(getter)]
-  pub fn cpu_cores(&self) -> Result<u32> {
-    guard(|| Ok(u32::try_from(self.inner.cpu_cores).unwrap_or(u32::MAX)))
-  }
-  #[napi(getter)]
-  pub fn logical_cpus(&self) -> Result<u32> {
-    guard(|| Ok(u32::try_from(self.inner.logical_cpus).unwrap_or(u32::MAX)))
-  }
-  #[napi(getter)]
-  pub fn ram_total_bytes(&self) -> Result<f64> {
-    guard(|| Ok(self.inner.ram_total_bytes as f64))
-  }
-  #[napi(getter)]
-  pub fn ram_available_bytes(&self) -> Result<f64> {
-    guard(|| Ok(self.inner.ram_available_bytes as f64))
-  }
-  #[napi(getter)]
-  pub fn disk_free_bytes(&self) -> Result<f64> {
-    guard(|| Ok(self.inner.disk_free_bytes as f64))
-  }
-  #[napi(getter)]
-  pub fn gpus(&self) -> Result<Vec<GpuInfo>> {
-    guard(|| {
-      Ok(
-        self
-          .inner
-          .gpus
-          .iter()
-          .map(|g| GpuInfo {
-            name: g.name.clone(),
-            memory_total_bytes: g.memory_total_bytes as f64,
-            memory_free_bytes: g.memory_free_bytes as f64,
-          })
-          .collect(),
-      )
-    })
-  }
-  /// The largest tier this machine can serve itself (`null`: none).
-  #[napi]
-  pub fn max_local_tier(&self) -> Result<Option<String>> {
-    guard(|| Ok(self.inner.max_local_tier().map(|t| t.name().to_owned())))
-  }
-  /// Whether this machine can serve `tier` itself.
-  #[napi]
-  pub fn can_serve(&self, tier: String) -> Result<bool> {
-    guard(|| Ok(self.inner.can_serve(model_tier(&tier)?)))
-  }
+    /// Measures CPU cores, memory, free disk and NVIDIA GPUs.
+    #[napi(factory)]
+    pub fn detect() -> Result<HardwareProfile> {
+        guard(|| {
+            Ok(HardwareProfile {
+                inner: bizra::HardwareProfile::detect(),
+            })
+        })
+    }
+    #[napi(getter)]
+    pub fn cpu_cores(&self) -> Result<u32> {
+        guard(|| Ok(u32::try_from(self.inner.cpu_cores).unwrap_or(u32::MAX)))
+    }
+    #[napi(getter)]
+    pub fn logical_cpus(&self) -> Result<u32> {
+        guard(|| Ok(u32::try_from(self.inner.logical_cpus).unwrap_or(u32::MAX)))
+    }
+    #[napi(getter)]
+    pub fn ram_total_bytes(&self) -> Result<f64> {
+        guard(|| Ok(self.inner.ram_total_bytes as f64))
+    }
+    #[napi(getter)]
+    pub fn ram_available_bytes(&self) -> Result<f64> {
+        guard(|| Ok(self.inner.ram_available_bytes as f64))
+    }
+    #[napi(getter)]
+    pub fn disk_free_bytes(&self) -> Result<f64> {
+        guard(|| Ok(self.inner.disk_free_bytes as f64))
+    }
+    #[napi(getter)]
+    pub fn gpus(&self) -> Result<Vec<GpuInfo>> {
+        guard(|| {
+            Ok(self
+                .inner
+                .gpus
+                .iter()
+                .map(|g| GpuInfo {
+                    name: g.name.clone(),
+                    memory_total_bytes: g.memory_total_bytes as f64,
+                    memory_free_bytes: g.memory_free_bytes as f64,
+                })
+                .collect())
+        })
+    }
+    /// The largest tier this machine can serve itself (`null`: none).
+    #[napi]
+    pub fn max_local_tier(&self) -> Result<Option<String>> {
+        guard(|| Ok(self.inner.max_local_tier().map(|t| t.name().to_owned())))
+    }
+    /// Whether this machine can serve `tier` itself.
+    #[napi]
+    pub fn can_serve(&self, tier: String) -> Result<bool> {
+        guard(|| Ok(self.inner.can_serve(model_tier(&tier)?)))
+    }
 }
