@@ -229,8 +229,8 @@ pub(crate) fn boundary<T: Ret>(name: &'static str, f: impl FnOnce() -> FfiResult
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            // Dropping a panic payload could itself panic; forget it rather than risk an abort.
-            std::mem::forget(payload);
+            // Dropping a panic payload could itself panic: contain that too.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
             set_last_error(format!("{name}: panic: {what}"));
             T::failed(BIZRA_STATUS_PANIC)
         }

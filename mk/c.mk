@@ -1,0 +1,121 @@
+# The C ABI (bizra-sys): libbizra.so / libbizra.a, include/bizra.h, the C suite, pkg-config, install.
+#
+#   make test-c      header drift + symbols + C suite (shared under valgrind, static, ASan) + example
+#                    + pkg-config/install round trip
+#   make header      regenerate include/bizra.h with the pinned cbindgen
+#   make bench-c     envelope create/verify through the C ABI beside the Rust core
+#   make demo-c      build and run examples/c/quickstart.c
+#   make install PREFIX=/usr/local   lib, header and bizra.pc
+
+CBINDGEN_VERSION := 0.29.4
+CBINDGEN  := $(BIZRA_CACHE)/tools/bin/cbindgen
+CBUILD    := $(TARGET_DIR)/c
+CC        ?= cc
+C_CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -Werror -Iinclude
+C_STATIC_LIBS := -lpthread -ldl -lm
+BIZRA_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+PREFIX    ?= /usr/local
+VALGRIND  := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
+# A directory holding the SONAME link (libbizra.so.0 -> libbizra.so) for the tests' rpath.
+C_RPATH   := $(CBUILD)/lib
+
+.PHONY: c-lib header header-check symbols-c test-c bench-c demo-c install c-coverage
+
+c-lib:
+	$(CARGO) build --release -p bizra-sys
+	mkdir -p "$(C_RPATH)"
+	ln -sf "$(LIBDIR)/libbizra.so" "$(C_RPATH)/libbizra.so.0"
+	ln -sf "$(LIBDIR)/libbizra.so" "$(C_RPATH)/libbizra.so"
+
+$(CBINDGEN):
+	$(CARGO) install cbindgen --version $(CBINDGEN_VERSION) --locked --root "$(BIZRA_CACHE)/tools"
+
+header: $(CBINDGEN)
+	"$(CBINDGEN)" -q --config cbindgen.toml --crate bizra-sys --output include/bizra.h
+
+# The committed header must be what the pinned cbindgen generates from the sources.
+header-check: $(CBINDGEN)
+	mkdir -p "$(CBUILD)"
+	"$(CBINDGEN)" -q --config cbindgen.toml --crate bizra-sys --output "$(CBUILD)/bizra.h"
+	diff -u include/bizra.h "$(CBUILD)/bizra.h" || { echo "include/bizra.h is stale: run make header and commit it" >&2; exit 1; }
+
+# libbizra.so exports only bizra_* (UniFFI's symbols will join them via bizra-sys/bizra.map),
+# exactly the functions the header declares, and carries its SONAME.
+symbols-c: c-lib
+	nm -D --defined-only "$(LIBDIR)/libbizra.so" | awk '{print $$3}' | sort > "$(CBUILD)/exported.txt"
+	sed -n 's/^[a-z_ ]*[ *]\(bizra_[a-z0-9_]*\)(.*/\1/p' include/bizra.h | sort > "$(CBUILD)/declared.txt"
+	if grep -v '^bizra_' "$(CBUILD)/exported.txt"; then echo "libbizra.so leaks the symbols above" >&2; exit 1; fi
+	diff -u "$(CBUILD)/declared.txt" "$(CBUILD)/exported.txt"
+	readelf -d "$(LIBDIR)/libbizra.so" | grep -q 'SONAME.*\[libbizra.so.0\]'
+	echo "symbols: $$(wc -l < "$(CBUILD)/exported.txt") exported, all bizra_*, all declared; SONAME libbizra.so.0"
+
+# Every function the header declares is called by the C suite.
+c-coverage:
+	missing=$$(for f in $$(cat "$(CBUILD)/declared.txt"); do grep -q "$$f(" tests/c/test_bizra.c || echo $$f; done); \
+	if [ -n "$$missing" ]; then echo "not covered by tests/c/test_bizra.c: $$missing" >&2; exit 1; fi
+
+$(CBUILD)/vectors.h: tests/vectors/pci-v1-vectors.json tests/c/gen_vectors.py
+	mkdir -p "$(CBUILD)"
+	python3 tests/c/gen_vectors.py $< $@
+
+C_TEST_DEFS := -I"$(CBUILD)" -DCARGO_VERSION='"$(BIZRA_VERSION)"' -DVECTORS_DIR='"$(CURDIR)/tests/vectors"'
+
+test-c: header-check c-lib symbols-c c-coverage $(CBUILD)/vectors.h
+	$(CC) $(C_CFLAGS) $(C_TEST_DEFS) tests/c/test_bizra.c -o "$(CBUILD)/test_shared" \
+	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)" -lpthread -lm
+	$(CC) $(C_CFLAGS) $(C_TEST_DEFS) tests/c/test_bizra.c -o "$(CBUILD)/test_static" \
+	  "$(LIBDIR)/libbizra.a" $(C_STATIC_LIBS)
+	$(CC) $(C_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer $(C_TEST_DEFS) \
+	  tests/c/test_bizra.c -o "$(CBUILD)/test_asan" "$(LIBDIR)/libbizra.a" $(C_STATIC_LIBS)
+	@echo "== C suite, shared library, under valgrind"
+	$(VALGRIND) "$(CBUILD)/test_shared"
+	@echo "== C suite, static library, under valgrind"
+	$(VALGRIND) "$(CBUILD)/test_static"
+	@echo "== C suite, static library, AddressSanitizer + UBSan"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1 "$(CBUILD)/test_asan"
+	@echo "== examples/c/quickstart.c"
+	$(CC) $(C_CFLAGS) examples/c/quickstart.c -o "$(CBUILD)/quickstart" \
+	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"
+	$(VALGRIND) "$(CBUILD)/quickstart" > "$(CBUILD)/quickstart.out"
+	grep -q 'PCI-15' "$(CBUILD)/quickstart.out"
+	@echo "== make install + pkg-config (shared and static)"
+	rm -rf "$(CBUILD)/prefix"
+	$(MAKE) --no-print-directory install PREFIX="$(CBUILD)/prefix" > /dev/null
+	PKG_CONFIG_PATH="$(CBUILD)/prefix/lib/pkgconfig" pkg-config --modversion bizra | grep -qx '$(BIZRA_VERSION)'
+	$(CC) $(C_CFLAGS) examples/c/quickstart.c -o "$(CBUILD)/quickstart_pc" \
+	  $$(PKG_CONFIG_PATH="$(CBUILD)/prefix/lib/pkgconfig" pkg-config --cflags --libs bizra) \
+	  -Wl,-rpath,"$(CBUILD)/prefix/lib"
+	"$(CBUILD)/quickstart_pc" > /dev/null
+	$(CC) $(C_CFLAGS) examples/c/quickstart.c -o "$(CBUILD)/quickstart_pc_static" \
+	  $$(PKG_CONFIG_PATH="$(CBUILD)/prefix/lib/pkgconfig" pkg-config --cflags bizra) \
+	  "$(CBUILD)/prefix/lib/libbizra.a" \
+	  $$(PKG_CONFIG_PATH="$(CBUILD)/prefix/lib/pkgconfig" pkg-config --static --libs-only-l bizra | sed 's/-lbizra//')
+	"$(CBUILD)/quickstart_pc_static" > /dev/null
+	@echo "test-c: all C checks passed"
+
+install: c-lib
+	install -d "$(DESTDIR)$(PREFIX)/lib/pkgconfig" "$(DESTDIR)$(PREFIX)/include"
+	install -m 0755 "$(LIBDIR)/libbizra.so" "$(DESTDIR)$(PREFIX)/lib/libbizra.so.$(BIZRA_VERSION)"
+	ln -sf "libbizra.so.$(BIZRA_VERSION)" "$(DESTDIR)$(PREFIX)/lib/libbizra.so.0"
+	ln -sf "libbizra.so.0" "$(DESTDIR)$(PREFIX)/lib/libbizra.so"
+	install -m 0644 "$(LIBDIR)/libbizra.a" "$(DESTDIR)$(PREFIX)/lib/libbizra.a"
+	install -m 0644 include/bizra.h "$(DESTDIR)$(PREFIX)/include/bizra.h"
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(BIZRA_VERSION)|' bizra-sys/bizra.pc.in \
+	  > "$(DESTDIR)$(PREFIX)/lib/pkgconfig/bizra.pc"
+	@echo "installed libbizra $(BIZRA_VERSION) into $(DESTDIR)$(PREFIX)"
+
+demo-c: c-lib
+	mkdir -p "$(CBUILD)"
+	$(CC) $(C_CFLAGS) examples/c/quickstart.c -o "$(CBUILD)/quickstart" \
+	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"
+	"$(CBUILD)/quickstart"
+
+bench-c: c-lib
+	$(CARGO) build --release -p bizra-sys --example bench_core
+	$(CC) -std=c11 -O2 -Iinclude benches/c/bench_c.c -o "$(CBUILD)/bench_c" \
+	  "$(LIBDIR)/libbizra.a" $(C_STATIC_LIBS)
+	python3 benches/c/compare.py "$(LIBDIR)/examples/bench_core" "$(CBUILD)/bench_c"
+
+TESTS   += test-c
+BENCHES += bench-c
+DEMOS   += demo-c
