@@ -9,7 +9,7 @@ PY        := $(PY_VENV)/bin/python
 PY_TOOLS  := maturin>=1.9,<2 pytest mypy pynacl blake3 rfc8785 typing_extensions
 PY_STAMP  := $(PY_VENV)/.tools-installed
 # maturin runs `maturin` from PATH and honours CARGO_TARGET_DIR (exported by CI).
-PY_ENV    := PATH="$(PY_VENV)/bin:$$PATH" VIRTUAL_ENV="$(PY_VENV)"
+PY_ENV    := PATH="$(PY_VENV)/bin:$$PATH" VIRTUAL_ENV="$(PY_VENV)" PYO3_PYTHON="$(PY)"
 
 .PHONY: test-python bench-python demo-python python-install
 
@@ -25,8 +25,9 @@ python-install: $(PY_STAMP)
 	$(PY_ENV) "$(PY)" -c 'import bizra; print("bizra", bizra.__version__, "installed")'
 
 test-python: python-install
-	$(CARGO) clippy --release -p bizra-python -- -D warnings
+	$(PY_ENV) $(CARGO) clippy --release -p bizra-python -- -D warnings
 	cd bindings/python && $(PY_ENV) "$(PY)" -m pytest -q -p no:cacheprovider tests
+	$(PY_ENV) "$(PY)" -m mypy.stubtest bizra._native --allowlist bindings/python/stubtest-allowlist.txt
 	MYPYPATH=bindings/python/tests $(PY_ENV) "$(PY)" -m mypy --strict --no-incremental bindings/python/tests examples/python bindings/python/bench
 
 bench-python: python-install

@@ -91,12 +91,22 @@ fn provenance_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     Ok(out)
 }
 
-fn ttl_arg(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
-    if obj.is_instance_of::<pyo3::types::PyBool>() || !obj.is_instance_of::<pyo3::types::PyInt>() {
-        return Err(PyTypeError::new_err("ttl must be an int (seconds)"));
+/// A ttl argument: an int (not a bool); out-of-range values are the core's to refuse, values
+/// beyond i64 are a ValueError rather than an OverflowError.
+pub(crate) struct Ttl(i64);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Ttl {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if obj.is_instance_of::<pyo3::types::PyBool>()
+            || !obj.is_instance_of::<pyo3::types::PyInt>()
+        {
+            return Err(PyTypeError::new_err("ttl must be an int (seconds)"));
+        }
+        obj.extract::<i64>()
+            .map(Ttl)
+            .map_err(|_| invalid("ttl must be in 1..=3600 seconds"))
     }
-    obj.extract::<i64>()
-        .map_err(|_| invalid("ttl must be in 1..=3600 seconds"))
 }
 
 /// The verification options of `verify` and `verify_batch`.
@@ -127,13 +137,16 @@ impl PyEnvelope {
     /// (an aware datetime) are for idempotent retries and reproducible vectors; by default a
     /// random id and the current time.
     #[staticmethod]
-    #[pyo3(signature = (identity, payload, *, ttl=None, provenance=None, scores=None, policy=None, id=None, timestamp=None))]
+    #[pyo3(
+        text_signature = "(identity, payload, *, ttl=3600, provenance=None, scores=None, policy=None, id=None, timestamp=None)"
+    )]
+    #[pyo3(signature = (identity, payload, *, ttl=Ttl(3600), provenance=None, scores=None, policy=None, id=None, timestamp=None))]
     #[allow(clippy::too_many_arguments)]
     fn create(
         py: Python<'_>,
         identity: &Bound<'_, PyAny>,
         payload: &Bound<'_, PyAny>,
-        ttl: Option<&Bound<'_, PyAny>>,
+        ttl: Ttl,
         provenance: Option<&Bound<'_, PyAny>>,
         scores: Option<&Bound<'_, PyAny>>,
         policy: Option<&Bound<'_, PyAny>>,
@@ -145,10 +158,9 @@ impl PyEnvelope {
                 .cast::<PyIdentity>()
                 .map_err(|_| PyTypeError::new_err("identity must be a bizra.Identity"))?;
             let value = to_value(payload, "payload")?;
-            let mut b = Envelope::builder(value).scores(scores_arg(scores)?);
-            if let Some(t) = ttl {
-                b = b.ttl(ttl_arg(t)?);
-            }
+            let mut b = Envelope::builder(value)
+                .scores(scores_arg(scores)?)
+                .ttl(ttl.0);
             if let Some(p) = provenance.filter(|p| !p.is_none()) {
                 b = b.provenance(provenance_arg(p)?);
             }
@@ -345,7 +357,7 @@ pub(crate) struct PyReplayCache {
 #[pymethods]
 impl PyReplayCache {
     #[new]
-    #[pyo3(signature = (capacity=bizra::ReplayCache::DEFAULT_CAPACITY))]
+    #[pyo3(signature = (capacity=100_000))]
     fn new(capacity: usize) -> PyResult<Self> {
         guard(|| {
             if capacity == 0 {
