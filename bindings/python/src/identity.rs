@@ -152,11 +152,8 @@ impl std::ops::Deref for Wiped {
 
 impl Drop for Wiped {
     fn drop(&mut self) {
-        for b in self.0.iter_mut() {
-            // Volatile writes so the wipe is not optimised away.
-            // SAFETY-free alternative: std::hint::black_box keeps the stores observable.
-            *b = 0;
-        }
+        self.0.fill(0);
+        // Keeps the stores observable, so the wipe is not optimised away.
         std::hint::black_box(&mut self.0);
     }
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -40,41 +41,49 @@ def test_version() -> None:
     assert len(parts) == 3 and all(p.isdigit() for p in parts)
 
 
-def progress_during(call: Callable[[], object]) -> tuple[int, object]:
-    """Runs `call` on a worker thread while this thread keeps running Python code; returns how
-    far this thread counted while the call was in native code, and the call's result."""
-    counter = [0]
+def longest_stall_during(call: Callable[[], object]) -> tuple[float, float, object]:
+    """Runs `call` on a worker thread while this thread keeps running Python code. Returns the
+    longest time this thread stood still while the call ran (clipped to the call), the call's
+    duration, and its result. With the GIL held through the call, the stall is the whole call."""
     done = threading.Event()
+    window: list[float] = []
     out: list[object] = []
 
     def worker() -> None:
-        start = counter[0]
+        t0 = time.perf_counter()
         out.append(call())
-        out.append(counter[0] - start)
+        window.extend([t0, time.perf_counter()])
         done.set()
 
+    gaps: list[tuple[float, float]] = []
     t = threading.Thread(target=worker)
+    last = time.perf_counter()
     t.start()
     while not done.is_set():
-        counter[0] += 1
+        now = time.perf_counter()
+        if now - last > 0.001:
+            gaps.append((last, now))
+        last = now
     t.join()
-    result, progressed = out
-    assert isinstance(progressed, int)
-    return progressed, result
+    t0, t1 = window
+    stall = max((min(b, t1) - max(a, t0) for a, b in gaps), default=0.0)
+    return max(stall, 0.0), t1 - t0, out[0]
 
 
 def test_the_gil_is_released_during_batch_verification(identity: bizra.Identity) -> None:
     envs = [bizra.Envelope.create(identity, {"i": i}, timestamp=T0) for i in range(64)]
-    progressed, result = progress_during(lambda: bizra.verify_batch(envs * 40, T0))
-    assert result == [0] * (64 * 40)
-    # With the GIL held for the whole call, this thread could not have counted at all.
-    assert progressed > 1000, progressed
+    batch = envs * 150
+    stall, took, result = longest_stall_during(lambda: bizra.verify_batch(batch, T0))
+    assert result == [0] * len(batch)
+    assert took > 0.05, "the batch is too small to tell"
+    assert stall < 0.5 * took, f"Python stood still {stall:.3f}s of a {took:.3f}s batch"
 
 
 def test_the_gil_is_released_during_pem_encryption(identity: bizra.Identity) -> None:
-    progressed, pem = progress_during(lambda: identity.to_pem("pw"))
+    stall, took, pem = longest_stall_during(lambda: identity.to_pem("pw"))
     assert isinstance(pem, str) and "ENCRYPTED" in pem
-    assert progressed > 1000, progressed
+    assert took > 0.05
+    assert stall < 0.5 * took, f"Python stood still {stall:.3f}s of a {took:.3f}s encryption"
 
 
 def test_verification_from_several_threads_while_python_runs(identity: bizra.Identity) -> None:
