@@ -2,8 +2,8 @@
 
 use std::ffi::{c_char, CString};
 
-use bizra::constitution::Enforcement;
-use bizra::{ComplianceInput, Constitution};
+use bizra_core::constitution::Enforcement;
+use bizra_core::{ComplianceInput, Constitution};
 
 use crate::*;
 
@@ -87,7 +87,7 @@ pub struct bizra_rule_outcome {
 
 struct Compliance {
     compliant: bool,
-    rules: Vec<(bizra::constitution::RuleOutcome, CString, CString)>,
+    rules: Vec<(bizra_core::constitution::RuleOutcome, CString, CString)>,
 }
 
 pub(crate) fn constitution<'a>(

@@ -4,8 +4,8 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use bizra::pci::MAX_PROVENANCE;
-use bizra::{canonical, Envelope, ReplayCache, Timestamp, VerifyOptions};
+use bizra_core::pci::MAX_PROVENANCE;
+use bizra_core::{canonical, Envelope, ReplayCache, Timestamp, VerifyOptions};
 
 use crate::*;
 
@@ -107,7 +107,7 @@ pub(crate) fn timestamp(ms: i64, what: &str) -> FfiResult<Timestamp> {
 pub(crate) fn hash_hex(p: *const c_char, what: &str) -> FfiResult<Option<[u8; 32]>> {
     match opt_text(p, what)? {
         None => Ok(None),
-        Some(s) => bizra::hash::from_hex::<32>(s)
+        Some(s) => bizra_core::hash::from_hex::<32>(s)
             .map(Some)
             .ok_or_else(|| invalid(format!("{what} is not 64 lowercase hex"))),
     }
@@ -276,7 +276,7 @@ pub unsafe extern "C" fn bizra_envelope_verify_batch(
             .iter()
             .map(|&p| envelope(p, "envs[i]").cloned())
             .collect::<FfiResult<Vec<Envelope>>>()?;
-        let results = bizra::verify_batch(&list, &opts);
+        let results = bizra_core::verify_batch(&list, &opts);
         let mut rejected = 0usize;
         for (i, r) in results.iter().enumerate() {
             let code = match r {
@@ -365,7 +365,7 @@ pub unsafe extern "C" fn bizra_envelope_public_key_hex(
     out: *mut *mut c_char,
 ) -> bizra_status {
     boundary("bizra_envelope_public_key_hex", || {
-        string_member(env, out, |e| Ok(bizra::hash::to_hex(e.public_key())))
+        string_member(env, out, |e| Ok(bizra_core::hash::to_hex(e.public_key())))
     })
 }
 
@@ -387,7 +387,7 @@ pub unsafe extern "C" fn bizra_envelope_content_hash_hex(
     out: *mut *mut c_char,
 ) -> bizra_status {
     boundary("bizra_envelope_content_hash_hex", || {
-        string_member(env, out, |e| Ok(bizra::hash::to_hex(e.content_hash())))
+        string_member(env, out, |e| Ok(bizra_core::hash::to_hex(e.content_hash())))
     })
 }
 
@@ -398,7 +398,7 @@ pub unsafe extern "C" fn bizra_envelope_policy_hex(
     out: *mut *mut c_char,
 ) -> bizra_status {
     boundary("bizra_envelope_policy_hex", || {
-        string_member(env, out, |e| Ok(bizra::hash::to_hex(e.policy())))
+        string_member(env, out, |e| Ok(bizra_core::hash::to_hex(e.policy())))
     })
 }
 
@@ -409,7 +409,7 @@ pub unsafe extern "C" fn bizra_envelope_signature_hex(
     out: *mut *mut c_char,
 ) -> bizra_status {
     boundary("bizra_envelope_signature_hex", || {
-        string_member(env, out, |e| Ok(bizra::hash::to_hex(e.signature())))
+        string_member(env, out, |e| Ok(bizra_core::hash::to_hex(e.signature())))
     })
 }
 

@@ -3,7 +3,7 @@
 use std::ffi::{c_char, CStr, CString};
 use std::sync::Arc;
 
-use bizra::{BuiltinKind, Constitution, Gate, GateChain, GateContext, GateReport, GateTier};
+use bizra_core::{BuiltinKind, Constitution, Gate, GateChain, GateContext, GateReport, GateTier};
 
 use crate::*;
 
@@ -95,7 +95,7 @@ pub struct bizra_gate_result {
 struct Report {
     passed: bool,
     code: u32,
-    results: Vec<(bizra::GateResult, CString, Option<CString>)>,
+    results: Vec<(bizra_core::GateResult, CString, Option<CString>)>,
 }
 
 const REASON_LEN: usize = 256;
@@ -304,8 +304,8 @@ pub unsafe extern "C" fn bizra_gate_chain_set_payload_schema(
     boundary("bizra_gate_chain_set_payload_schema", || {
         let c = chain_mut(chain)?;
         let schema = text(schema_json, "schema_json")?;
-        let value =
-            bizra::canonical::parse(schema).map_err(|e| invalid(format!("schema_json: {e}")))?;
+        let value = bizra_core::canonical::parse(schema)
+            .map_err(|e| invalid(format!("schema_json: {e}")))?;
         c.set_payload_schema(&value)?;
         Ok(BIZRA_STATUS_OK)
     })
@@ -386,7 +386,7 @@ pub unsafe extern "C" fn bizra_gate_chain_check(
         let c = self::chain(chain)?;
         let env = envelope(env, "env")?;
         let now = if now_unix_ms.is_null() {
-            bizra::Timestamp::now()
+            bizra_core::Timestamp::now()
         } else {
             timestamp(*arg(now_unix_ms, "now_unix_ms")?, "now_unix_ms")?
         };

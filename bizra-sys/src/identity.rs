@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use bizra::Identity;
+use bizra_core::Identity;
 
 use crate::*;
 
@@ -189,7 +189,7 @@ pub unsafe extern "C" fn bizra_verify_message(
         let pk = bytes(public_key, public_key_len, "public_key")?;
         let msg = bytes(message, message_len, "message")?;
         let sig = bytes(signature, signature_len, "signature")?;
-        if bizra::verify_message(pk, msg, sig) {
+        if bizra_core::verify_message(pk, msg, sig) {
             Ok(BIZRA_STATUS_OK)
         } else {
             Err(Failure::new(

@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, CString};
 
-use bizra::{HardwareProfile, ModelTier, TaskComplexity};
+use bizra_core::{HardwareProfile, ModelTier, TaskComplexity};
 
 use crate::*;
 
@@ -149,7 +149,7 @@ pub unsafe extern "C" fn bizra_select_tier(
             0 => None,
             n => Some(model_tier(n)?),
         };
-        let d = bizra::select_tier(prompt, max_tokens, forced);
+        let d = bizra_core::select_tier(prompt, max_tokens, forced);
         let reason = c_string(d.reason.replace('\0', "?"))?;
         put(
             out,
