@@ -315,6 +315,11 @@ impl GateChain {
         self
     }
 
+    /// Whether report mode is on.
+    pub fn report_all(&self) -> bool {
+        self.report_all
+    }
+
     /// The constitution whose thresholds the gates apply.
     pub fn constitution(&self) -> &Constitution {
         &self.constitution

@@ -138,7 +138,7 @@ fn batch_matches_single_verification_in_order() {
     assert_eq!(codes[8], None);
     assert_eq!(codes[9], Some(RejectCode::Replay));
     assert_eq!(codes.iter().filter(|c| c.is_none()).count(), 37);
-    assert!(verify_batch(&[], &VerifyOptions::default()).is_empty());
+    assert!(verify_batch::<Envelope>(&[], &VerifyOptions::default()).is_empty());
 }
 
 #[test]

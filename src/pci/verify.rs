@@ -1,5 +1,6 @@
 //! Verification: the nine ordered steps of `spec/PCI-v1.md`, single and batched.
 
+use std::borrow::Borrow;
 use std::thread;
 
 use super::envelope::{Envelope, MAX_CLOCK_SKEW_SECONDS, MAX_TTL_SECONDS};
@@ -184,10 +185,16 @@ const PARALLEL_THRESHOLD: usize = 8;
 /// second is a replay, just as with sequential calls. The batch is an optimisation only: every
 /// verdict is the strict single verdict (no algebraic batch equation, whose cofactored or
 /// probabilistic checks could accept what strict verification refuses).
-pub fn verify_batch(envelopes: &[Envelope], opts: &VerifyOptions<'_>) -> Vec<Result<()>> {
+///
+/// Takes envelopes or references to them (`&[Envelope]`, `&[&Envelope]`, `&[Arc<Envelope>]`), so
+/// callers holding shared envelopes need not clone them.
+pub fn verify_batch<E>(envelopes: &[E], opts: &VerifyOptions<'_>) -> Vec<Result<()>>
+where
+    E: Borrow<Envelope> + Sync,
+{
     let now = opts.now.unwrap_or_else(Timestamp::now);
     let workers = thread::available_parallelism().map_or(1, |n| n.get());
-    let check = |e: &Envelope| e.verify_stateless(now, opts.policy);
+    let check = |e: &E| e.borrow().verify_stateless(now, opts.policy);
     let mut results: Vec<Result<()>> = if workers < 2 || envelopes.len() < PARALLEL_THRESHOLD {
         envelopes.iter().map(check).collect()
     } else {
@@ -218,7 +225,7 @@ pub fn verify_batch(envelopes: &[Envelope], opts: &VerifyOptions<'_>) -> Vec<Res
     };
     for (r, e) in results.iter_mut().zip(envelopes) {
         if r.is_ok() {
-            *r = e.check_replay(now, opts.replay);
+            *r = e.borrow().check_replay(now, opts.replay);
         }
     }
     results
