@@ -35,18 +35,19 @@ define uniffi_generate
 endef
 
 bindings: kotlin-lib uniffi-bindgen
+	mkdir -p "$(KOTLIN_SRC)" "$(SWIFT_SRC)/Bizra" "$(SWIFT_SRC)/bizraFFI"
 	$(call uniffi_generate,$(UNIFFI_GEN)/new)
 	cp "$(UNIFFI_GEN)/new/kotlin/org/bizra/bizra.kt" "$(KOTLIN_SRC)/bizra.kt"
-	cp "$(UNIFFI_GEN)/new/swift/bizra.swift" "$(SWIFT_SRC)/Bizra/bizra.swift"
+	cp "$(UNIFFI_GEN)/new/swift/Bizra.swift" "$(SWIFT_SRC)/Bizra/Bizra.swift"
 	cp "$(UNIFFI_GEN)/new/swift/bizraFFI.h" "$(SWIFT_SRC)/bizraFFI/bizraFFI.h"
-	echo "bindings: regenerated $(KOTLIN_SRC)/bizra.kt and $(SWIFT_SRC)/{Bizra/bizra.swift,bizraFFI/bizraFFI.h}"
+	echo "bindings: regenerated $(KOTLIN_SRC)/bizra.kt and $(SWIFT_SRC)/{Bizra/Bizra.swift,bizraFFI/bizraFFI.h}"
 
 # The committed sources must be what the pinned bindgen generates from the current library.
 bindings-check: kotlin-lib uniffi-bindgen
 	$(call uniffi_generate,$(UNIFFI_GEN)/check)
 	diff -u "$(KOTLIN_SRC)/bizra.kt" "$(UNIFFI_GEN)/check/kotlin/org/bizra/bizra.kt" \
 	  || { echo "bindings/kotlin is stale: run make bindings and commit it" >&2; exit 1; }
-	diff -u "$(SWIFT_SRC)/Bizra/bizra.swift" "$(UNIFFI_GEN)/check/swift/bizra.swift" \
+	diff -u "$(SWIFT_SRC)/Bizra/Bizra.swift" "$(UNIFFI_GEN)/check/swift/Bizra.swift" \
 	  || { echo "bindings/swift is stale: run make bindings and commit it" >&2; exit 1; }
 	diff -u "$(SWIFT_SRC)/bizraFFI/bizraFFI.h" "$(UNIFFI_GEN)/check/swift/bizraFFI.h" \
 	  || { echo "bindings/swift is stale: run make bindings and commit it" >&2; exit 1; }

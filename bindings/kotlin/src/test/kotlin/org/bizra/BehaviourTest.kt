@@ -96,7 +96,7 @@ class BehaviourTest {
                     fun verdict(text: String, code: Int) =
                         assertRejected(code) { Envelope.parse(text).use { it.verify(now = at) } }
                     verdict(wire.replace(""""n":1""", """"n":2"""), 15)
-                    verdict(wire.replace(id.nodeId(), other.nodeId()), 14)
+                    verdict(wire.replace(""""sender":"${id.nodeId()}"""", """"sender":"${other.nodeId()}""""), 14)
                     val sig = env.signatureHex()
                     val flipped = (if (sig[0] == '0') "1" else "0") + sig.substring(1)
                     verdict(wire.replace(sig, flipped), 10)
