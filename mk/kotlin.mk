@@ -13,7 +13,7 @@ UNIFFI_CONFIG  := bindings/kotlin/uniffi.toml
 UNIFFI_GEN     := $(TARGET_DIR)/uniffi-gen
 KOTLIN_SRC     := bindings/kotlin/src/main/kotlin/org/bizra
 SWIFT_SRC      := bindings/swift/Sources
-MVN            := mvn -B -ntp -Dmaven.repo.local=$(BIZRA_CACHE)/m2 -Dbizra.libdir=$(LIBDIR)
+MVN            := mvn -B -ntp -Dstyle.color=never -Dmaven.repo.local=$(BIZRA_CACHE)/m2 -Dbizra.libdir=$(LIBDIR)
 
 .PHONY: kotlin-lib uniffi-bindgen bindings bindings-check test-kotlin demo-kotlin
 
