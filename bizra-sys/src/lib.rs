@@ -28,6 +28,8 @@ mod envelope;
 mod gates;
 mod identity;
 mod tier;
+mod uniffi;
+::uniffi::setup_scaffolding!();
 
 pub use constitution::*;
 pub use envelope::*;

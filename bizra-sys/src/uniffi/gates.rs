@@ -1,0 +1,284 @@
+//! `GateChain` with built-in gates and foreign custom gates (a callback interface).
+
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, SystemTime};
+
+use super::constitution::Constitution;
+use super::envelope::{Envelope, ReplayCache};
+use super::{from_timestamp, opt_timestamp, BizraError};
+
+/// A gate's cost tier: gates run cheapest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::uniffi::Enum)]
+pub enum GateTier {
+    /// Microseconds: form checks.
+    Cheap,
+    /// Milliseconds: signatures, schemas.
+    Medium,
+    /// Anything slower.
+    Expensive,
+}
+
+impl From<GateTier> for bizra_core::GateTier {
+    fn from(t: GateTier) -> Self {
+        match t {
+            GateTier::Cheap => bizra_core::GateTier::Cheap,
+            GateTier::Medium => bizra_core::GateTier::Medium,
+            GateTier::Expensive => bizra_core::GateTier::Expensive,
+        }
+    }
+}
+
+impl From<bizra_core::GateTier> for GateTier {
+    fn from(t: bizra_core::GateTier) -> Self {
+        match t {
+            bizra_core::GateTier::Cheap => GateTier::Cheap,
+            bizra_core::GateTier::Medium => GateTier::Medium,
+            bizra_core::GateTier::Expensive => GateTier::Expensive,
+        }
+    }
+}
+
+/// The built-in gates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::uniffi::Enum)]
+pub enum BuiltinKind {
+    /// Form and ttl; with a payload schema, the payload too (code 20).
+    Schema,
+    /// Sender, content hash and signature.
+    Signature,
+    /// Not expired, not from the future.
+    Freshness,
+    /// Not seen before while valid.
+    Replay,
+    /// The envelope's policy is the chain's constitution hash.
+    Policy,
+    /// SNR at least the constitution's threshold (code 23).
+    Snr,
+    /// Ihsan at least the constitution's minimum (code 25).
+    Ihsan,
+}
+
+impl From<BuiltinKind> for bizra_core::BuiltinKind {
+    fn from(k: BuiltinKind) -> Self {
+        match k {
+            BuiltinKind::Schema => bizra_core::BuiltinKind::Schema,
+            BuiltinKind::Signature => bizra_core::BuiltinKind::Signature,
+            BuiltinKind::Freshness => bizra_core::BuiltinKind::Freshness,
+            BuiltinKind::Replay => bizra_core::BuiltinKind::Replay,
+            BuiltinKind::Policy => bizra_core::BuiltinKind::Policy,
+            BuiltinKind::Snr => bizra_core::BuiltinKind::Snr,
+            BuiltinKind::Ihsan => bizra_core::BuiltinKind::Ihsan,
+        }
+    }
+}
+
+/// A user-defined gate, implemented in Kotlin or Swift.
+///
+/// `check` returns null to admit, or a reason to refuse; a refusal is reject code 24
+/// (GATE_CUSTOM) with the reason as detail. A gate that throws refuses too (code 24), so a
+/// broken gate never admits. It may run on any thread that calls `check` on the chain; it must
+/// not modify the chain it belongs to.
+#[::uniffi::export(callback_interface)]
+pub trait CustomGate: Send + Sync {
+    /// Judges `envelope` at `now`: null admits, a string refuses with that reason.
+    fn check(&self, envelope: Arc<Envelope>, now: SystemTime)
+        -> Result<Option<String>, BizraError>;
+}
+
+struct ForeignGate {
+    name: String,
+    tier: bizra_core::GateTier,
+    gate: Box<dyn CustomGate>,
+}
+
+impl bizra_core::Gate for ForeignGate {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn tier(&self) -> bizra_core::GateTier {
+        self.tier
+    }
+    fn check(&self, ctx: &bizra_core::GateContext<'_>) -> Result<(), String> {
+        let envelope = Arc::new(Envelope {
+            inner: ctx.envelope.clone(),
+        });
+        match self.gate.check(envelope, from_timestamp(ctx.now)) {
+            Ok(None) => Ok(()),
+            Ok(Some(reason)) => Err(reason),
+            Err(e) => Err(format!("gate failed: {e}")),
+        }
+    }
+}
+
+/// The verdict of one gate.
+#[derive(Debug, Clone, PartialEq, ::uniffi::Record)]
+pub struct GateResult {
+    /// The gate's name.
+    pub name: String,
+    /// Its tier.
+    pub tier: GateTier,
+    /// Whether it admitted the envelope.
+    pub passed: bool,
+    /// The reject code when it refused.
+    pub code: Option<u32>,
+    /// The reject code's name when it refused.
+    pub code_name: Option<String>,
+    /// Why it refused.
+    pub detail: Option<String>,
+    /// How long it took.
+    pub duration: Duration,
+    /// Whether it took longer than its tier's budget.
+    pub over_budget: bool,
+}
+
+/// The verdict of a chain: every gate that ran, in order.
+#[derive(Debug, Clone, PartialEq, ::uniffi::Record)]
+pub struct GateReport {
+    /// True when every gate passed and the envelope was admitted.
+    pub passed: bool,
+    /// The reject code of the first refusal.
+    pub code: Option<u32>,
+    /// Per-gate results.
+    pub results: Vec<GateResult>,
+}
+
+impl From<bizra_core::GateReport> for GateReport {
+    fn from(r: bizra_core::GateReport) -> Self {
+        GateReport {
+            passed: r.passed,
+            code: r.code().map(bizra_core::RejectCode::code),
+            results: r
+                .results
+                .into_iter()
+                .map(|g| GateResult {
+                    name: g.name,
+                    tier: g.tier.into(),
+                    passed: g.passed,
+                    code: g.code.map(bizra_core::RejectCode::code),
+                    code_name: g.code.map(|c| c.name().to_string()),
+                    detail: g.detail,
+                    duration: g.duration,
+                    over_budget: g.over_budget,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An ordered, tiered, fail-closed set of gates over one constitution. Thread-safe: many threads
+/// may `check` at once; the `add*`/`set*` calls wait for running checks.
+#[derive(::uniffi::Object)]
+pub struct GateChain {
+    inner: RwLock<bizra_core::GateChain>,
+}
+
+impl GateChain {
+    fn read(&self) -> RwLockReadGuard<'_, bizra_core::GateChain> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+    fn write(&self) -> RwLockWriteGuard<'_, bizra_core::GateChain> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[::uniffi::export]
+impl GateChain {
+    /// Every built-in gate over the default constitution, with its own replay cache.
+    #[uniffi::constructor]
+    pub fn new() -> Self {
+        GateChain {
+            inner: RwLock::new(bizra_core::GateChain::default()),
+        }
+    }
+
+    /// Every built-in gate over `constitution`.
+    #[uniffi::constructor]
+    pub fn from_constitution(constitution: Arc<Constitution>) -> Self {
+        GateChain {
+            inner: RwLock::new(bizra_core::GateChain::from_constitution(
+                constitution.inner.clone(),
+            )),
+        }
+    }
+
+    /// A chain with no gates, which admits nothing until gates are added.
+    #[uniffi::constructor]
+    pub fn empty(constitution: Arc<Constitution>) -> Self {
+        GateChain {
+            inner: RwLock::new(bizra_core::GateChain::empty(constitution.inner.clone())),
+        }
+    }
+
+    /// Adds a built-in gate (adding one already present changes nothing).
+    pub fn add_builtin(&self, kind: BuiltinKind) {
+        self.write().add_builtin(kind.into());
+    }
+
+    /// Adds a foreign gate called `name` in `tier` (refusals: code 24).
+    pub fn add_gate(&self, name: String, tier: GateTier, gate: Box<dyn CustomGate>) {
+        self.write().add_gate(Box::new(ForeignGate {
+            name,
+            tier: tier.into(),
+            gate,
+        }));
+    }
+
+    /// Validates payloads against a JSON Schema (refusals: code 20); adds the schema gate.
+    pub fn set_payload_schema(&self, schema_json: String) -> Result<(), BizraError> {
+        let schema = bizra_core::canonical::parse(&schema_json)
+            .map_err(|e| BizraError::invalid(format!("schema is not I-JSON: {e}")))?;
+        self.write().set_payload_schema(&schema)?;
+        Ok(())
+    }
+
+    /// Shares a replay cache with other chains or with `Envelope.verify`.
+    pub fn set_replay_cache(&self, cache: Arc<ReplayCache>) {
+        self.write().set_replay_cache(cache.inner.clone());
+    }
+
+    /// The replay cache the replay gate uses.
+    pub fn replay_cache(&self) -> Arc<ReplayCache> {
+        Arc::new(ReplayCache {
+            inner: self.read().replay_cache().clone(),
+        })
+    }
+
+    /// Report mode: run every gate even after a failure (nothing is admitted either way).
+    pub fn set_report_all(&self, on: bool) {
+        self.write().set_report_all(on);
+    }
+
+    /// The constitution whose thresholds the gates apply.
+    pub fn constitution(&self) -> Arc<Constitution> {
+        Arc::new(Constitution {
+            inner: Arc::new(self.read().constitution().clone()),
+        })
+    }
+
+    /// The gates' names, in the order they run.
+    pub fn gate_names(&self) -> Vec<String> {
+        self.read().gate_names()
+    }
+
+    /// Judges `envelope` at `now` (default: the system clock). When every gate passes the
+    /// envelope is admitted (its id recorded by the replay gate).
+    #[uniffi::method(default(now = None))]
+    pub fn check(
+        &self,
+        envelope: Arc<Envelope>,
+        now: Option<SystemTime>,
+    ) -> Result<GateReport, BizraError> {
+        let now = opt_timestamp(now)?;
+        Ok(self.read().check_at(&envelope.inner, now).into())
+    }
+
+    /// Like `check`, but throws `Rejected` with the first refusal's code.
+    #[uniffi::method(default(now = None))]
+    pub fn admit(
+        &self,
+        envelope: Arc<Envelope>,
+        now: Option<SystemTime>,
+    ) -> Result<(), BizraError> {
+        let now = opt_timestamp(now)?;
+        Ok(self.read().check_at(&envelope.inner, now).into_result()?)
+    }
+}
