@@ -136,7 +136,11 @@ fn main() {
     let mut pp_tokens = 0;
     let pp = run(&|| {
         let c = engine
-            .complete(&GenerateRequest::raw(pp_prompt.clone()).greedy().max_tokens(1))
+            .complete(
+                &GenerateRequest::raw(pp_prompt.clone())
+                    .greedy()
+                    .max_tokens(1),
+            )
             .ok()?;
         Some(c.prompt_tokens as f64 / (c.prompt_ms / 1000.0))
     });
@@ -155,7 +159,11 @@ fn main() {
             .ok()?;
         Some(c.completion_tokens as f64 / (c.generation_ms / 1000.0))
     });
-    if let Ok(c) = engine.complete(&GenerateRequest::raw("1, 2, 3, 4, 5, 6, 7, 8,").greedy().max_tokens(TG)) {
+    if let Ok(c) = engine.complete(
+        &GenerateRequest::raw("1, 2, 3, 4, 5, 6, 7, 8,")
+            .greedy()
+            .max_tokens(TG),
+    ) {
         tg_tokens = c.completion_tokens;
     }
     let ttft = run(&|| {
@@ -197,6 +205,8 @@ fn main() {
             }
             Err(e) => println!("  llama-bench: {e}"),
         },
-        _ => println!("  llama-bench: not run (set BIZRA_LLAMA_BENCH, or use `make bench-inference`)"),
+        _ => println!(
+            "  llama-bench: not run (set BIZRA_LLAMA_BENCH, or use `make bench-inference`)"
+        ),
     }
 }

@@ -117,7 +117,9 @@ fn streamed_pieces_concatenate_to_the_text() {
         .complete_with(
             &req,
             &CancelToken::new(),
-            Some(Box::new(move |s: &str| sink.lock().unwrap().push(s.to_owned()))),
+            Some(Box::new(move |s: &str| {
+                sink.lock().unwrap().push(s.to_owned())
+            })),
         )
         .unwrap();
     let pieces = got.lock().unwrap().clone();
@@ -204,7 +206,11 @@ fn cancellation_from_another_thread_stops_promptly() {
     );
     assert!(c.completion_tokens < 100);
     // The engine serves the next request normally.
-    assert!(engine().complete(&capital()).unwrap().text.contains("Paris"));
+    assert!(engine()
+        .complete(&capital())
+        .unwrap()
+        .text
+        .contains("Paris"));
 }
 
 #[test]
@@ -248,7 +254,10 @@ fn output_is_a_signed_envelope_with_measured_scores() {
     // Into the gate chain: admitted exactly when the measured scores clear the thresholds.
     let report = GateChain::default().check(&env);
     assert_eq!(report.passed, snr >= 0.85 && ihsan >= 0.95, "{report:?}");
-    assert!(report.passed, "a confident, fully vouched answer is admitted: {report:?}");
+    assert!(
+        report.passed,
+        "a confident, fully vouched answer is admitted: {report:?}"
+    );
 }
 
 #[test]
@@ -294,11 +303,12 @@ fn a_confident_answer_and_an_answer_to_noise_score_differently() {
                 .ihsan(all_dims(1.0)),
         )
         .unwrap();
-    let (s1, s2) = (
-        confident.scores().snr.unwrap(),
-        noise.scores().snr.unwrap(),
+    let (s1, s2) = (confident.scores().snr.unwrap(), noise.scores().snr.unwrap());
+    eprintln!(
+        "snr: confident {s1:.4} {}, noise {s2:.4} {}",
+        confident.payload()["scores"]["snr"],
+        noise.payload()["scores"]["snr"]
     );
-    eprintln!("snr: confident {s1:.4}, noise {s2:.4}");
     assert!(s1 > s2 + 0.2, "confident {s1} vs noise {s2}");
     assert!(GateChain::default().check(&confident).passed);
     let report = GateChain::default().check(&noise);
@@ -381,7 +391,11 @@ fn bad_files_and_prompts_give_clear_errors_and_the_engine_survives() {
     assert!(engine().complete(&capital().temperature(-1.0)).is_err());
 
     // Still serving.
-    assert!(engine().complete(&capital()).unwrap().text.contains("Paris"));
+    assert!(engine()
+        .complete(&capital())
+        .unwrap()
+        .text
+        .contains("Paris"));
     let _ = std::fs::remove_dir_all(dir);
 }
 

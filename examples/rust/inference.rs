@@ -6,7 +6,9 @@
 
 use std::io::Write;
 
-use bizra::inference::{CancelToken, Dimension, Engine, EngineOptions, GenerateRequest, IhsanInputs};
+use bizra::inference::{
+    CancelToken, Dimension, Engine, EngineOptions, GenerateRequest, IhsanInputs,
+};
 use bizra::{GateChain, Identity};
 
 fn main() -> Result<(), bizra::Error> {
@@ -23,7 +25,12 @@ fn main() -> Result<(), bizra::Error> {
     let info = engine.info();
     println!(
         "model: {} ({}, {} parameters, {}, tier {}), blake3 {}",
-        info.name, info.architecture, info.parameters, info.quantization, info.tier, info.file_blake3
+        info.name,
+        info.architecture,
+        info.parameters,
+        info.quantization,
+        info.tier,
+        info.file_blake3
     );
 
     // The engine measures efficiency, auditability, anti-centralization and robustness; the
@@ -54,8 +61,11 @@ fn main() -> Result<(), bizra::Error> {
     let p = envelope.payload();
     println!(
         "tokens: {} prompt, {} generated; {} ms prompt, {} ms generation; finish: {}",
-        p["tokens"]["prompt"], p["tokens"]["completion"], p["timings_ms"]["prompt"],
-        p["timings_ms"]["generation"], p["finish_reason"]
+        p["tokens"]["prompt"],
+        p["tokens"]["completion"],
+        p["timings_ms"]["prompt"],
+        p["timings_ms"]["generation"],
+        p["finish_reason"]
     );
     println!(
         "scores: snr {:.3}, ihsan {:.3} (measured, see payload.scores)",
@@ -71,6 +81,10 @@ fn main() -> Result<(), bizra::Error> {
             f.detail.clone().unwrap_or_default()
         ),
     }
-    println!("envelope: {} bytes, id {}", envelope.to_json().len(), envelope.id());
+    println!(
+        "envelope: {} bytes, id {}",
+        envelope.to_json().len(),
+        envelope.id()
+    );
     Ok(())
 }

@@ -109,12 +109,14 @@ pub struct Completion {
     pub stats: TokenStats,
 }
 
-type TokenSink = Box<dyn FnMut(&str) + Send>;
+/// Receives the generated text piece by piece, on the engine's worker thread (so it must be
+/// `Send`, and should be quick: the next token waits for it).
+pub type TokenCallback = Box<dyn FnMut(&str) + Send>;
 
 enum Job {
     Generate {
         request: Box<GenerateRequest>,
-        on_token: Option<TokenSink>,
+        on_token: Option<TokenCallback>,
         cancel: CancelToken,
         reply: Sender<Result<Completion>>,
     },
@@ -243,9 +245,11 @@ impl Engine {
             .name(format!("bizra-llama-{}", info.name))
             .spawn(move || worker_main(worker_cfg, jobs_rx, ready_tx))
             .map_err(|e| inference_err("cannot start the worker thread", e))?;
-        let loaded = ready_rx
-            .recv()
-            .unwrap_or_else(|_| Err(Error::Inference("the worker thread died while loading".into())));
+        let loaded = ready_rx.recv().unwrap_or_else(|_| {
+            Err(Error::Inference(
+                "the worker thread died while loading".into(),
+            ))
+        });
         if let Err(e) = loaded {
             let _ = handle.join();
             return Err(e);
@@ -291,7 +295,7 @@ impl Engine {
         &self,
         request: &GenerateRequest,
         cancel: &CancelToken,
-        on_token: Option<Box<dyn FnMut(&str) + Send>>,
+        on_token: Option<TokenCallback>,
     ) -> Result<Completion> {
         request.validate()?;
         let (reply, rx) = mpsc::channel();
@@ -455,11 +459,15 @@ fn worker_main(cfg: WorkerConfig, jobs: Receiver<Job>, ready: Sender<Result<()>>
                         &cfg,
                         &request,
                         &cancel,
-                        on_token.as_deref_mut(),
+                        &mut on_token,
                         started,
                     )
                 }))
-                .unwrap_or_else(|_| Err(Error::Inference("llama.cpp panicked during generation".into())));
+                .unwrap_or_else(|_| {
+                    Err(Error::Inference(
+                        "llama.cpp panicked during generation".into(),
+                    ))
+                });
                 // Leave a clean cache for the next request whatever happened.
                 ctx.clear_kv_cache();
                 drop(on_token);
@@ -487,7 +495,11 @@ fn worker_main(cfg: WorkerConfig, jobs: Receiver<Job>, ready: Sender<Result<()>>
                         None => Err(Error::Inference("no embedding context".into())),
                     }
                 }))
-                .unwrap_or_else(|_| Err(Error::Inference("llama.cpp panicked during embedding".into())));
+                .unwrap_or_else(|_| {
+                    Err(Error::Inference(
+                        "llama.cpp panicked during embedding".into(),
+                    ))
+                });
                 if let Some(ec) = embed_ctx.as_mut() {
                     ec.clear_kv_cache();
                 }
@@ -549,7 +561,9 @@ fn sampler_for(model: &LlamaModel, p: &SamplingParams, seed: u32) -> LlamaSample
         chain.push(LlamaSampler::greedy());
     } else {
         if p.top_k > 0 {
-            chain.push(LlamaSampler::top_k(i32::try_from(p.top_k).unwrap_or(i32::MAX)));
+            chain.push(LlamaSampler::top_k(
+                i32::try_from(p.top_k).unwrap_or(i32::MAX),
+            ));
         }
         if p.top_p < 1.0 {
             chain.push(LlamaSampler::top_p(p.top_p, 1));
@@ -573,7 +587,7 @@ fn generate(
     cfg: &WorkerConfig,
     request: &GenerateRequest,
     cancel: &CancelToken,
-    mut on_token: Option<&mut (dyn FnMut(&str) + Send)>,
+    on_token: &mut Option<TokenCallback>,
     started: Instant,
 ) -> Result<Completion> {
     let stopped = || cancel.is_cancelled() || cfg.shutdown.load(Ordering::Acquire);
@@ -630,12 +644,11 @@ fn generate(
     let gen_start = Instant::now();
     let vocab = model.vocab();
     let mut text = TextAssembler::new(&request.stop);
-    let mut pos = tokens.len();
     let max_new = (request.max_tokens as usize).min(n_ctx - tokens.len());
     // Running out of budget or of context window both end with `Length`.
     let mut finish = FinishReason::Length;
     let mut piece = Vec::with_capacity(16);
-    for _ in 0..max_new {
+    for pos in tokens.len()..tokens.len() + max_new {
         if stopped() {
             finish = FinishReason::Cancelled;
             break;
@@ -656,7 +669,7 @@ fn generate(
             completion.time_to_first_token_ms = Some(ms(started));
         }
         if !out.is_empty() {
-            if let Some(f) = on_token.as_deref_mut() {
+            if let Some(f) = on_token.as_mut() {
                 f(&out);
             }
         }
@@ -668,13 +681,12 @@ fn generate(
         batch
             .add(token, pos_i32(pos)?, &[0], true)
             .map_err(|e| inference_err("building the token batch", e))?;
-        pos += 1;
         ctx.decode(&mut batch)
             .map_err(|e| inference_err("decoding a token", e))?;
     }
     let rest = text.finish();
     if !rest.is_empty() {
-        if let Some(f) = on_token.as_deref_mut() {
+        if let Some(f) = on_token.as_mut() {
             f(&rest);
         }
     }
@@ -725,7 +737,9 @@ fn embed(
         .map_err(|e| inference_err("reading the embedding", e))?;
     let norm = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     if !(norm.is_finite() && norm > 0.0) {
-        return Err(Error::Inference("the embedding is zero or not finite".into()));
+        return Err(Error::Inference(
+            "the embedding is zero or not finite".into(),
+        ));
     }
     Ok(v.iter().map(|x| (f64::from(*x) / norm) as f32).collect())
 }

@@ -31,7 +31,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 pub use engine::{
-    backend_description, Completion, Engine, EngineOptions, FinishReason, TokenStream,
+    backend_description, Completion, Engine, EngineOptions, FinishReason, TokenCallback,
+    TokenStream,
 };
 pub use output::INFERENCE_PAYLOAD_TYPE;
 pub use registry::{tier_for_parameters, ModelEntry, ModelRegistry};
@@ -78,7 +79,10 @@ impl ModelInfo {
         let file_size = std::fs::metadata(path)
             .map_err(|e| Error::io(path, e))?
             .len();
-        let architecture = h.str("general.architecture").unwrap_or("unknown").to_owned();
+        let architecture = h
+            .str("general.architecture")
+            .unwrap_or("unknown")
+            .to_owned();
         let name = h
             .str("general.name")
             .map(str::to_owned)
@@ -122,9 +126,7 @@ impl ModelInfo {
 pub(crate) fn hash_file(path: &Path) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    hasher
-        .update_reader(file)
-        .map_err(|e| Error::io(path, e))?;
+    hasher.update_reader(file).map_err(|e| Error::io(path, e))?;
     Ok(hasher.finalize().to_hex().to_string())
 }
 
@@ -370,7 +372,9 @@ impl GenerateRequest {
             return Err(Error::InvalidInput("max_tokens must be ≥ 1".into()));
         }
         if self.stop.iter().any(String::is_empty) {
-            return Err(Error::InvalidInput("a stop string must not be empty".into()));
+            return Err(Error::InvalidInput(
+                "a stop string must not be empty".into(),
+            ));
         }
         self.sampling.validate()?;
         self.ihsan.validate()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::engine::{Completion, Engine};
+use super::engine::{Completion, Engine, TokenCallback};
 use super::scoring::{Dimension, IhsanScore, SNR_FORMULA};
 use super::{CancelToken, GenerateRequest, ModelInfo};
 use crate::error::Result;
@@ -40,10 +40,7 @@ fn measured_dimensions(
         Dimension::Auditability,
         if reproducible { 1.0 } else { 0.0 },
     );
-    m.insert(
-        Dimension::AntiCentralization,
-        if local { 1.0 } else { 0.0 },
-    );
+    m.insert(Dimension::AntiCentralization, if local { 1.0 } else { 0.0 });
     if let Some(margin) = completion.stats.mean_margin() {
         m.insert(Dimension::Robustness, margin);
     }
@@ -135,7 +132,7 @@ impl Engine {
         identity: &Identity,
         request: &GenerateRequest,
         cancel: &CancelToken,
-        on_token: Option<Box<dyn FnMut(&str) + Send>>,
+        on_token: Option<TokenCallback>,
     ) -> Result<Envelope> {
         let tier = self.info().tier;
         self.generate_as(identity, request, tier, cancel, on_token)
@@ -157,7 +154,7 @@ impl Engine {
         request: &GenerateRequest,
         tier: ModelTier,
         cancel: &CancelToken,
-        on_token: Option<Box<dyn FnMut(&str) + Send>>,
+        on_token: Option<TokenCallback>,
     ) -> Result<Envelope> {
         let completion = self.complete_with(request, cancel, on_token)?;
         sign_completion(identity, self.info(), tier, request, &completion)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use super::engine::{Engine, EngineOptions};
+use super::engine::{Engine, EngineOptions, TokenCallback};
 use super::{CancelToken, GenerateRequest, ModelInfo};
 use crate::error::{Error, Result};
 use crate::identity::Identity;
@@ -97,7 +97,10 @@ impl ModelRegistry {
             return Ok(info.clone());
         }
         let info = ModelInfo::from_file(path)?;
-        self.infos.lock().map_err(lock_err)?.insert(key, info.clone());
+        self.infos
+            .lock()
+            .map_err(lock_err)?
+            .insert(key, info.clone());
         Ok(info)
     }
 
@@ -108,7 +111,8 @@ impl ModelRegistry {
             .map_err(|e| Error::io(&self.dir, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
-                p.extension().is_some_and(|x| x.eq_ignore_ascii_case("gguf"))
+                p.extension()
+                    .is_some_and(|x| x.eq_ignore_ascii_case("gguf"))
                     && p.is_file()
             })
             .collect();
@@ -229,7 +233,13 @@ impl ModelRegistry {
 
     /// Keys of the loaded models.
     pub fn loaded(&self) -> Result<Vec<String>> {
-        Ok(self.loaded.lock().map_err(lock_err)?.keys().cloned().collect())
+        Ok(self
+            .loaded
+            .lock()
+            .map_err(lock_err)?
+            .keys()
+            .cloned()
+            .collect())
     }
 
     /// An engine for a tier: a loaded model of that tier, else the first registered one (by key),
@@ -278,7 +288,7 @@ impl ModelRegistry {
         identity: &Identity,
         request: &GenerateRequest,
         cancel: &CancelToken,
-        on_token: Option<Box<dyn FnMut(&str) + Send>>,
+        on_token: Option<TokenCallback>,
     ) -> Result<Envelope> {
         request.validate()?;
         let tier = match request.tier {

@@ -93,7 +93,11 @@ impl TextAssembler {
         if upto <= self.emitted {
             return String::new();
         }
-        let out = self.text.get(self.emitted..upto).unwrap_or_default().to_owned();
+        let out = self
+            .text
+            .get(self.emitted..upto)
+            .unwrap_or_default()
+            .to_owned();
         self.emitted = upto;
         out
     }
