@@ -15,7 +15,7 @@ export BIZRA_TEST_MODEL ?= $(INFERENCE_MODEL)
 # llama-cpp-sys-2 builds llama.cpp with cmake and generates its bindings with bindgen (libclang).
 # CI runs as root on Debian: install what is missing; elsewhere say what to install.
 llama-deps:
-	@if ! command -v cmake >/dev/null 2>&1 || ! ldconfig -p 2>/dev/null | grep -Eq 'libclang(-[0-9.]+)?\.so'; then \
+	@if ! command -v cmake >/dev/null 2>&1 || ! ldconfig -p 2>/dev/null | grep -E 'libclang(-[0-9.]+)?\.so' >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing cmake and libclang-dev for llama.cpp"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake libclang-dev >/dev/null; \

@@ -18,7 +18,7 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
-use super::scoring::TokenStats;
+use super::scoring::{argmax, TokenStats};
 use super::text::TextAssembler;
 use super::{CancelToken, GenerateRequest, ModelInfo, Prompt, SamplingParams};
 use crate::error::{Error, Result};
@@ -101,7 +101,8 @@ pub struct Completion {
     pub prompt_ms: f64,
     /// Time to generate the output tokens (after the prompt), in milliseconds.
     pub generation_ms: f64,
-    /// From the start of the request until the first token's text was known, in milliseconds.
+    /// From when the worker took up the request (time waiting in the queue excluded) until the
+    /// first generated token was known, in milliseconds.
     pub time_to_first_token_ms: Option<f64>,
     /// The seed actually used.
     pub seed: u32,
@@ -143,7 +144,11 @@ impl Drop for Inner {
         }
         if let Ok(mut worker) = self.worker.lock() {
             if let Some(handle) = worker.take() {
-                let _ = handle.join();
+                // The last clone may be dropped by a token callback, i.e. on the worker itself:
+                // then it cannot wait for itself, and finishes on its own (the queue is closed).
+                if handle.thread().id() != std::thread::current().id() {
+                    let _ = handle.join();
+                }
             }
         }
     }
@@ -648,13 +653,24 @@ fn generate(
     // Running out of budget or of context window both end with `Length`.
     let mut finish = FinishReason::Length;
     let mut piece = Vec::with_capacity(16);
+    let plain_greedy =
+        request.sampling.temperature <= 0.0 && request.sampling.repeat_penalty == 1.0;
     for pos in tokens.len()..tokens.len() + max_new {
         if stopped() {
             finish = FinishReason::Cancelled;
             break;
         }
         let idx = batch.n_tokens() - 1;
-        let token = sampler.sample(ctx, idx);
+        let token = if plain_greedy {
+            // Same choice as llama.cpp's greedy sampler, without copying the vocabulary into
+            // its candidate array every token.
+            let top = argmax(ctx.get_logits_ith(idx))
+                .and_then(|i| i32::try_from(i).ok())
+                .ok_or_else(|| Error::Inference("the model produced no valid logits".into()))?;
+            LlamaToken(top)
+        } else {
+            sampler.sample(ctx, idx)
+        };
         let chosen = usize::try_from(token.0).unwrap_or(usize::MAX);
         completion.stats.observe(ctx.get_logits_ith(idx), chosen);
         completion.completion_tokens += 1;

@@ -34,48 +34,60 @@ pub struct TokenStats {
 
 impl TokenStats {
     /// Adds one position: `logits` is the model's output row, `chosen` the sampled token index.
+    ///
+    /// Sums run in eight f32 lanes: this is on the per-token path (a 49k vocabulary costs about
+    /// 0.1 ms, ~1% of a token at 100 tokens/s), and f32 is exact enough for a score in [0, 1].
     pub fn observe(&mut self, logits: &[f32], chosen: usize) {
-        if logits.len() < 2 {
+        let Some(top) = argmax(logits) else {
+            return;
+        };
+        let max = logits.get(top).copied().unwrap_or(f32::NAN);
+        if logits.len() < 2 || !max.is_finite() {
             return;
         }
-        let mut max = f32::NEG_INFINITY;
-        for &l in logits {
-            if l > max {
-                max = l;
+        let mut second = f32::NEG_INFINITY;
+        for (i, &l) in logits.iter().enumerate() {
+            if i != top && l > second {
+                second = l;
             }
         }
-        if !max.is_finite() {
-            return;
-        }
-        let max = f64::from(max);
         // z = Σ e^(l−max); s = Σ e^(l−max)·(l−max): H = ln z − s / z.
-        let (mut z, mut s) = (0.0f64, 0.0f64);
-        let (mut top1, mut top2) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
-        for &l in logits {
-            let d = f64::from(l) - max;
+        let (mut zs, mut ss) = ([0f32; 8], [0f32; 8]);
+        let chunks = logits.chunks_exact(8);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            for ((z, s), &l) in zs.iter_mut().zip(ss.iter_mut()).zip(chunk) {
+                let d = l - max;
+                let e = d.exp();
+                *z += e;
+                *s += e * d;
+            }
+        }
+        let (mut z, mut s) = (0f64, 0f64);
+        for (zl, sl) in zs.iter().zip(&ss) {
+            z += f64::from(*zl);
+            s += f64::from(*sl);
+        }
+        for &l in rest {
+            let d = f64::from(l - max);
             let e = d.exp();
             z += e;
             s += e * d;
-            if d > top1 {
-                top2 = top1;
-                top1 = d;
-            } else if d > top2 {
-                top2 = d;
-            }
         }
-        if !(z.is_finite() && z > 0.0) {
+        if !(z.is_finite() && z > 0.0 && s.is_finite()) {
             return;
         }
         let entropy = (z.ln() - s / z).max(0.0);
         let ln_v = (logits.len() as f64).ln();
         let chosen_d = logits
             .get(chosen)
-            .map_or(f64::NEG_INFINITY, |&l| f64::from(l) - max);
+            .map_or(f64::NEG_INFINITY, |&l| f64::from(l - max));
         let p_chosen = chosen_d.exp() / z;
+        let p_second = f64::from(second - max).exp() / z;
         self.count += 1;
         self.sum_prob += p_chosen;
         self.sum_certainty += (1.0 - entropy / ln_v).clamp(0.0, 1.0);
-        self.sum_margin += (top1.exp() - top2.exp()) / z;
+        self.sum_margin += (1.0 / z - p_second).max(0.0);
         self.sum_logprob += p_chosen.max(f64::MIN_POSITIVE).ln();
     }
 
@@ -107,6 +119,22 @@ impl TokenStats {
     fn mean(&self, sum: f64) -> Option<f64> {
         (self.count > 0).then(|| sum / self.count as f64)
     }
+}
+
+/// Index of the largest logit (the first one on ties, as llama.cpp's greedy sampler), or `None`
+/// for an empty row or one whose maximum is not a number.
+pub(crate) fn argmax(logits: &[f32]) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &l) in logits.iter().enumerate() {
+        let better = match best {
+            None => !l.is_nan(),
+            Some((_, b)) => l > b,
+        };
+        if better {
+            best = Some((i, l));
+        }
+    }
+    best.map(|(i, _)| i)
 }
 
 /// How the SNR is computed, recorded in every output's payload.
