@@ -28,6 +28,32 @@ pub enum Error {
     /// A constitution file is invalid.
     #[error("constitution: {0}")]
     Constitution(String),
+    /// A model file is missing, is not a GGUF file, or is damaged (truncated, corrupt).
+    #[error("model {}: {reason}", path.display())]
+    Model {
+        /// The model file concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No registered model serves the requested tier, or no model has the requested name.
+    #[error("model not found: {0}")]
+    ModelNotFound(String),
+    /// The prompt does not fit the context window (with room for at least one generated token).
+    #[error("prompt too long: {prompt_tokens} tokens, but the context holds {n_ctx} (one more is needed to generate); shorten the prompt or raise n_ctx")]
+    ContextOverflow {
+        /// Tokens in the prompt after the chat template was applied.
+        prompt_tokens: usize,
+        /// The context size of the engine.
+        n_ctx: u32,
+    },
+    /// The Pool tier was requested but no remote pool is configured.
+    #[error("no remote pool configured: the pool tier needs a remote OpenAI-compatible endpoint, which this build does not have yet")]
+    NoRemotePool,
+    /// The inference engine failed (llama.cpp refused a context, a decode failed, the worker
+    /// thread stopped).
+    #[error("inference: {0}")]
+    Inference(String),
     /// A file system operation failed.
     #[error("{}: {source}", path.display())]
     Io {

@@ -22,8 +22,11 @@
 //! # Ok::<(), bizra::Error>(())
 //! ```
 //!
-//! The crate is pure Rust and knows nothing of C, Python, Node or HTTP; `bizra-sys` and the
-//! bindings build on it.
+//! [`inference`] runs models on an embedded llama.cpp (linked statically) and signs every output
+//! as an envelope with measured scores.
+//!
+//! The crate's own code is safe Rust and knows nothing of C, Python, Node or HTTP; `bizra-sys`
+//! and the bindings build on it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -34,6 +37,7 @@ mod error;
 pub mod gates;
 pub mod hash;
 pub mod identity;
+pub mod inference;
 pub mod pci;
 pub mod tier;
 
@@ -41,6 +45,9 @@ pub use constitution::{ComplianceInput, ComplianceReport, Constitution};
 pub use error::{Error, Result};
 pub use gates::{BuiltinKind, Gate, GateChain, GateContext, GateReport, GateResult, GateTier};
 pub use identity::{verify_message, Identity};
+pub use inference::{
+    CancelToken, Engine, EngineOptions, GenerateRequest, ModelInfo, ModelRegistry, SamplingParams,
+};
 pub use pci::{verify_batch, Envelope, RejectCode, ReplayCache, Scores, Timestamp, VerifyOptions};
 pub use tier::{select_tier, HardwareProfile, ModelTier, TaskComplexity, TierDecision};
 

@@ -1,0 +1,439 @@
+//! Measured scores of a generated output: SNR from the model's own token probabilities, and the
+//! Ihsan score from weighted dimensions that are each measured or supplied by the caller.
+//!
+//! Why measured: an envelope's scores are what the gate chain admits on, so a score the engine
+//! merely asserted would make the gates meaningless. Where a dimension cannot be measured here
+//! (is the answer correct? is it safe?), it is reported as unmeasured and contributes nothing: the
+//! Ihsan score is a lower bound of what is known, never an invented figure.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::{json, Map, Value};
+
+use crate::error::{Error, Result};
+
+/// Running statistics over the model's full next-token distributions (softmax of the raw
+/// logits at temperature 1, before any sampler), one entry per generated token.
+///
+/// The raw distribution is used, not the sampler-truncated one, so the score reflects what the
+/// model believed, whatever the sampling settings.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TokenStats {
+    /// Generated tokens observed.
+    pub count: u64,
+    /// Σ p(chosen token).
+    pub sum_prob: f64,
+    /// Σ (1 − H / ln V), H the entropy (nats) of the distribution, V the vocabulary size.
+    pub sum_certainty: f64,
+    /// Σ (p(top-1) − p(top-2)).
+    pub sum_margin: f64,
+    /// Σ ln p(chosen token).
+    pub sum_logprob: f64,
+}
+
+impl TokenStats {
+    /// Adds one position: `logits` is the model's output row, `chosen` the sampled token index.
+    ///
+    /// Sums run in eight f32 lanes: this is on the per-token path (a 49k vocabulary costs about
+    /// 0.1 ms, ~1% of a token at 100 tokens/s), and f32 is exact enough for a score in [0, 1].
+    pub fn observe(&mut self, logits: &[f32], chosen: usize) {
+        let Some(top) = argmax(logits) else {
+            return;
+        };
+        let max = logits.get(top).copied().unwrap_or(f32::NAN);
+        if logits.len() < 2 || !max.is_finite() {
+            return;
+        }
+        let mut second = f32::NEG_INFINITY;
+        for (i, &l) in logits.iter().enumerate() {
+            if i != top && l > second {
+                second = l;
+            }
+        }
+        // z = Σ e^(l−max); s = Σ e^(l−max)·(l−max): H = ln z − s / z.
+        let (mut zs, mut ss) = ([0f32; 8], [0f32; 8]);
+        let chunks = logits.chunks_exact(8);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            for ((z, s), &l) in zs.iter_mut().zip(ss.iter_mut()).zip(chunk) {
+                let d = l - max;
+                let e = d.exp();
+                *z += e;
+                *s += e * d;
+            }
+        }
+        let (mut z, mut s) = (0f64, 0f64);
+        for (zl, sl) in zs.iter().zip(&ss) {
+            z += f64::from(*zl);
+            s += f64::from(*sl);
+        }
+        for &l in rest {
+            let d = f64::from(l - max);
+            let e = d.exp();
+            z += e;
+            s += e * d;
+        }
+        if !(z.is_finite() && z > 0.0 && s.is_finite()) {
+            return;
+        }
+        let entropy = (z.ln() - s / z).max(0.0);
+        let ln_v = (logits.len() as f64).ln();
+        let chosen_d = logits
+            .get(chosen)
+            .map_or(f64::NEG_INFINITY, |&l| f64::from(l - max));
+        let p_chosen = chosen_d.exp() / z;
+        let p_second = f64::from(second - max).exp() / z;
+        self.count += 1;
+        self.sum_prob += p_chosen;
+        self.sum_certainty += (1.0 - entropy / ln_v).clamp(0.0, 1.0);
+        self.sum_margin += (1.0 / z - p_second).max(0.0);
+        self.sum_logprob += p_chosen.max(f64::MIN_POSITIVE).ln();
+    }
+
+    /// Mean probability of the chosen tokens, or `None` before any token.
+    pub fn mean_prob(&self) -> Option<f64> {
+        self.mean(self.sum_prob)
+    }
+
+    /// Mean certainty 1 − H/ln V, or `None` before any token.
+    pub fn mean_certainty(&self) -> Option<f64> {
+        self.mean(self.sum_certainty)
+    }
+
+    /// Mean top-1/top-2 probability margin, or `None` before any token.
+    pub fn mean_margin(&self) -> Option<f64> {
+        self.mean(self.sum_margin)
+    }
+
+    /// Perplexity of the generated text under the model, or `None` before any token.
+    pub fn perplexity(&self) -> Option<f64> {
+        self.mean(self.sum_logprob).map(|m| (-m).exp())
+    }
+
+    /// The SNR of the output (see [`SNR_FORMULA`]), or `None` when no token was generated.
+    pub fn snr(&self) -> Option<f64> {
+        self.mean_certainty().map(|c| c.clamp(0.0, 1.0))
+    }
+
+    fn mean(&self, sum: f64) -> Option<f64> {
+        (self.count > 0).then(|| sum / self.count as f64)
+    }
+}
+
+/// Index of the largest logit (the first one on ties, as llama.cpp's greedy sampler), or `None`
+/// for an empty row or one whose maximum is not a number.
+pub(crate) fn argmax(logits: &[f32]) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &l) in logits.iter().enumerate() {
+        let better = match best {
+            None => !l.is_nan(),
+            Some((_, b)) => l > b,
+        };
+        if better {
+            best = Some((i, l));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// How the SNR is computed, recorded in every output's payload.
+///
+/// Over the generated tokens t = 1..n, with p_t the model's own next-token distribution at step
+/// t (softmax of the raw logits at temperature 1, before any sampler) and V the vocabulary size:
+/// `snr = mean_t (1 − H(p_t) / ln V)`, in [0, 1]. H / ln V is the normalised entropy: 0 when the
+/// model puts all its mass on one token (pure signal), 1 for a uniform guess (pure noise). A
+/// confident answer scores near 1; a continuation of random characters scores far lower (the
+/// tests show both with SmolLM2-135M: about 0.89 and 0.56).
+///
+/// The payload also reports the mean probability of the chosen tokens and the perplexity, so a
+/// verifier can apply another rule; they were not used for the score because they penalise
+/// legitimate alternatives (two equally good phrasings halve p(chosen) but leave the
+/// distribution far from uniform).
+pub const SNR_FORMULA: &str =
+    "mean over generated tokens of (1 - H/ln V), H the entropy of the raw next-token distribution, V the vocabulary size";
+
+/// The eight Ihsan dimensions and their weights (they sum to 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dimension {
+    /// Is the answer right? Not measurable by the engine: supplied by the caller (a checker, a
+    /// reference answer, a human).
+    Correctness,
+    /// Is it free of harm? Supplied by the caller (a classifier or a policy check).
+    Safety,
+    /// Does it serve the user's request? Supplied by the caller.
+    UserBenefit,
+    /// Measured: 1 when the model finished its answer itself (end of generation or a stop
+    /// string) within the token budget, 0 when cut off by `max_tokens` or cancelled.
+    Efficiency,
+    /// Measured: 1 when the envelope records everything needed to re-run the output (model
+    /// file BLAKE3, prompt BLAKE3, all sampling parameters including the seed actually used).
+    Auditability,
+    /// Measured: 1 when the output was computed on this node's embedded engine (no third party
+    /// saw the prompt), 0 for a remote pool.
+    AntiCentralization,
+    /// Measured: mean margin p(top-1) − p(top-2) of the model's distributions over the generated
+    /// tokens: how far each choice was from flipping.
+    Robustness,
+    /// Fairness (adl): supplied by the caller.
+    AdlFairness,
+}
+
+impl Dimension {
+    /// All dimensions, heaviest first.
+    pub const ALL: [Dimension; 8] = [
+        Dimension::Correctness,
+        Dimension::Safety,
+        Dimension::UserBenefit,
+        Dimension::Efficiency,
+        Dimension::Auditability,
+        Dimension::AntiCentralization,
+        Dimension::Robustness,
+        Dimension::AdlFairness,
+    ];
+
+    /// The dimension's weight in the Ihsan score.
+    pub const fn weight(self) -> f64 {
+        match self {
+            Dimension::Correctness | Dimension::Safety => 0.22,
+            Dimension::UserBenefit => 0.14,
+            Dimension::Efficiency | Dimension::Auditability => 0.12,
+            Dimension::AntiCentralization => 0.08,
+            Dimension::Robustness => 0.06,
+            Dimension::AdlFairness => 0.04,
+        }
+    }
+
+    /// snake_case name, as in payloads.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Dimension::Correctness => "correctness",
+            Dimension::Safety => "safety",
+            Dimension::UserBenefit => "user_benefit",
+            Dimension::Efficiency => "efficiency",
+            Dimension::Auditability => "auditability",
+            Dimension::AntiCentralization => "anti_centralization",
+            Dimension::Robustness => "robustness",
+            Dimension::AdlFairness => "adl_fairness",
+        }
+    }
+
+    /// The dimension for a name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// Whether the engine measures this dimension itself (then a caller cannot supply it).
+    pub const fn is_measured(self) -> bool {
+        matches!(
+            self,
+            Dimension::Efficiency
+                | Dimension::Auditability
+                | Dimension::AntiCentralization
+                | Dimension::Robustness
+        )
+    }
+}
+
+impl fmt::Display for Dimension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a dimension's value came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Measured by the engine on this output.
+    Measured,
+    /// Supplied by the caller with the request.
+    Supplied,
+    /// Neither: contributes 0 to the score.
+    Unmeasured,
+}
+
+impl Source {
+    /// Lower-case name, as in payloads.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Source::Measured => "measured",
+            Source::Supplied => "supplied",
+            Source::Unmeasured => "unmeasured",
+        }
+    }
+}
+
+/// Caller-supplied values for the dimensions the engine cannot measure (correctness, safety,
+/// user_benefit, adl_fairness), each in [0, 1].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IhsanInputs {
+    values: BTreeMap<Dimension, f64>,
+}
+
+impl IhsanInputs {
+    /// No supplied values.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Supplies one dimension. Checked by [`IhsanInputs::validate`] (and so by `generate`): the
+    /// value must be in [0, 1] and the dimension must not be one the engine measures.
+    pub fn with(mut self, dimension: Dimension, value: f64) -> Self {
+        self.values.insert(dimension, value);
+        self
+    }
+
+    /// The supplied value of a dimension.
+    pub fn get(&self, dimension: Dimension) -> Option<f64> {
+        self.values.get(&dimension).copied()
+    }
+
+    /// Refuses measured dimensions (a caller may not overwrite a measurement) and values outside
+    /// [0, 1].
+    pub fn validate(&self) -> Result<()> {
+        for (d, v) in &self.values {
+            if d.is_measured() {
+                return Err(Error::InvalidInput(format!(
+                    "ihsan dimension {d} is measured by the engine and cannot be supplied"
+                )));
+            }
+            if !(0.0..=1.0).contains(v) {
+                return Err(Error::InvalidInput(format!(
+                    "ihsan dimension {d} must be in [0, 1], got {v}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One dimension's part of an Ihsan score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DimensionScore {
+    /// The dimension.
+    pub dimension: Dimension,
+    /// Its value, where known.
+    pub value: Option<f64>,
+    /// Where the value came from.
+    pub source: Source,
+}
+
+/// An Ihsan score with its parts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IhsanScore {
+    /// Σ weight · value over the known dimensions; unknown ones count 0 (a lower bound).
+    pub score: f64,
+    /// Every dimension, in [`Dimension::ALL`] order.
+    pub dimensions: Vec<DimensionScore>,
+}
+
+impl IhsanScore {
+    /// Combines the engine's measurements with the caller's inputs.
+    pub fn compute(measured: &BTreeMap<Dimension, f64>, supplied: &IhsanInputs) -> Self {
+        let mut score = 0.0;
+        let mut dimensions = Vec::with_capacity(Dimension::ALL.len());
+        for d in Dimension::ALL {
+            let (value, source) = if let Some(v) = measured.get(&d) {
+                (Some(v.clamp(0.0, 1.0)), Source::Measured)
+            } else if let Some(v) = supplied.get(d).filter(|_| !d.is_measured()) {
+                (Some(v.clamp(0.0, 1.0)), Source::Supplied)
+            } else {
+                (None, Source::Unmeasured)
+            };
+            score += d.weight() * value.unwrap_or(0.0);
+            dimensions.push(DimensionScore {
+                dimension: d,
+                value,
+                source,
+            });
+        }
+        IhsanScore {
+            score: score.clamp(0.0, 1.0),
+            dimensions,
+        }
+    }
+
+    /// The dimensions with no value.
+    pub fn unmeasured(&self) -> Vec<Dimension> {
+        self.dimensions
+            .iter()
+            .filter(|d| d.source == Source::Unmeasured)
+            .map(|d| d.dimension)
+            .collect()
+    }
+
+    /// The payload form: score, and per dimension its weight, value (or null) and source.
+    pub fn to_json(&self) -> Value {
+        let mut dims = Map::new();
+        for d in &self.dimensions {
+            dims.insert(
+                d.dimension.name().into(),
+                json!({
+                    "weight": d.dimension.weight(),
+                    "value": d.value,
+                    "source": d.source.name(),
+                }),
+            );
+        }
+        json!({
+            "score": self.score,
+            "dimensions": dims,
+            "unmeasured": self.unmeasured().iter().map(|d| d.name()).collect::<Vec<_>>(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_sum_to_one() {
+        let s: f64 = Dimension::ALL.iter().map(|d| d.weight()).sum();
+        assert!((s - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn peaked_distribution_scores_higher_than_flat() {
+        let mut peaked = vec![0.0f32; 1000];
+        peaked[7] = 20.0;
+        let flat: Vec<f32> = (0..1000).map(|i| (i % 3) as f32 * 0.01).collect();
+        let mut a = TokenStats::default();
+        a.observe(&peaked, 7);
+        let mut b = TokenStats::default();
+        b.observe(&flat, 7);
+        let (sa, sb) = (a.snr().unwrap(), b.snr().unwrap());
+        assert!(sa > 0.95, "{sa}");
+        assert!(sb < 0.1, "{sb}");
+        assert!(a.mean_margin().unwrap() > 0.9);
+        assert!(TokenStats::default().snr().is_none());
+    }
+
+    #[test]
+    fn unmeasured_dimensions_count_zero_and_are_reported() {
+        let mut m = BTreeMap::new();
+        m.insert(Dimension::Efficiency, 1.0);
+        let s = IhsanScore::compute(&m, &IhsanInputs::new().with(Dimension::Safety, 1.0));
+        assert!((s.score - 0.34).abs() < 1e-12);
+        assert_eq!(s.unmeasured().len(), 6);
+        let j = s.to_json();
+        assert_eq!(j["dimensions"]["correctness"]["source"], "unmeasured");
+        assert_eq!(j["dimensions"]["safety"]["source"], "supplied");
+    }
+
+    #[test]
+    fn caller_cannot_supply_a_measured_dimension() {
+        assert!(IhsanInputs::new()
+            .with(Dimension::Robustness, 1.0)
+            .validate()
+            .is_err());
+        assert!(IhsanInputs::new()
+            .with(Dimension::Safety, 1.5)
+            .validate()
+            .is_err());
+        assert!(IhsanInputs::new()
+            .with(Dimension::Safety, 0.5)
+            .validate()
+            .is_ok());
+    }
+}
