@@ -12,7 +12,8 @@ CBINDGEN  := $(BIZRA_CACHE)/tools/bin/cbindgen
 CBUILD    := $(TARGET_DIR)/c
 CC        ?= cc
 C_CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -Werror -Iinclude
-C_STATIC_LIBS := -lpthread -ldl -lm
+# The static library carries llama.cpp (C++ with OpenMP) besides the Rust code.
+C_STATIC_LIBS := -lstdc++ -lgomp -lpthread -ldl -lm
 BIZRA_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 PREFIX    ?= /usr/local
 VALGRIND  := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
