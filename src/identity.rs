@@ -89,6 +89,11 @@ impl Identity {
         display_id(&self.node_id)
     }
 
+    /// The public key as a decompressed curve point, as the signing key already holds it.
+    pub(crate) fn verifying_key(&self) -> VerifyingKey {
+        self.signing.verifying_key()
+    }
+
     /// Signs a free-form message: Ed25519 over `H("bizra-msg-v1:", message)`.
     pub fn sign_message(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
         self.sign_digest(&domain_hash(Domain::Message, message))

@@ -439,7 +439,7 @@ impl EnvelopeBuilder {
             id,
             sender: node_id_of(identity.public_key()),
             public_key: *identity.public_key(),
-            key: VerifyingKey::from_bytes(identity.public_key()).ok(),
+            key: Some(identity.verifying_key()),
             timestamp: self.timestamp.unwrap_or_else(Timestamp::now),
             ttl: self.ttl,
             content_hash: domain_hash(Domain::Pci, &payload_bytes),
