@@ -95,6 +95,10 @@ fn envelope(c: &mut Criterion) {
     g.bench_function("verify_1k", |b| {
         b.iter(|| black_box(&env).verify(&opts).is_ok())
     });
+    let wire = env.to_json();
+    g.bench_function("parse_verify_1k", |b| {
+        b.iter(|| Envelope::parse(black_box(&wire)).is_ok_and(|e| e.verify(&opts).is_ok()))
+    });
     g.bench_function("create_verify_1k", |b| {
         b.iter(|| {
             let e = Envelope::builder(black_box(p1k.clone())).sign(&id).unwrap();

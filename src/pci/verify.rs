@@ -199,28 +199,33 @@ where
         envelopes.iter().map(check).collect()
     } else {
         let chunk = envelopes.len().div_ceil(workers);
+        let mut parts = envelopes.chunks(chunk);
+        let own = parts.next().unwrap_or_default();
         thread::scope(|s| {
-            let handles: Vec<_> = envelopes
-                .chunks(chunk)
-                .map(|part| s.spawn(move || part.iter().map(check).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                .zip(envelopes.chunks(chunk))
-                .flat_map(|(h, part)| {
-                    // A panic in a worker is a verifier failure, never an admission.
-                    h.join().unwrap_or_else(|_| {
-                        part.iter()
-                            .map(|_| {
-                                Err(Error::reject(
-                                    RejectCode::Internal,
-                                    "verifier thread panicked",
-                                ))
-                            })
-                            .collect()
-                    })
+            // The calling thread verifies the first chunk itself: one thread fewer to start.
+            let handles: Vec<_> = parts
+                .map(|part| {
+                    (
+                        part,
+                        s.spawn(move || part.iter().map(check).collect::<Vec<_>>()),
+                    )
                 })
-                .collect()
+                .collect();
+            let mut out: Vec<Result<()>> = own.iter().map(check).collect();
+            for (part, h) in handles {
+                // A panic in a worker is a verifier failure, never an admission.
+                out.extend(h.join().unwrap_or_else(|_| {
+                    part.iter()
+                        .map(|_| {
+                            Err(Error::reject(
+                                RejectCode::Internal,
+                                "verifier thread panicked",
+                            ))
+                        })
+                        .collect()
+                }));
+            }
+            out
         })
     };
     for (r, e) in results.iter_mut().zip(envelopes) {
