@@ -74,11 +74,17 @@ fn llama_bench(bin: &str, model: &PathBuf) -> Result<(f64, f64, String), String>
         } else {
             tg = ts;
         }
-        build = format!(
-            "build {} ({})",
-            r["build_number"].as_u64().unwrap_or(0),
-            r["build_commit"].as_str().unwrap_or("?")
-        );
+        // Built outside git, llama-bench knows no build number; the build script leaves a
+        // VERSION file beside it naming the source.
+        build = std::fs::read_to_string(std::path::Path::new(bin).with_file_name("VERSION"))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|_| {
+                format!(
+                    "build {} ({})",
+                    r["build_number"].as_u64().unwrap_or(0),
+                    r["build_commit"].as_str().unwrap_or("?")
+                )
+            });
     }
     Ok((pp, tg, build))
 }

@@ -42,7 +42,9 @@ DEMOS += demo-inference
 
 # llama.cpp's own llama-bench, built from the llama-cpp-python sdist (it carries llama.cpp's
 # full source, tools included), as the baseline of bench-inference.
-LLAMA_BENCH := $(BIZRA_CACHE)/llama-bench/bin/llama-bench
+# Keyed by the llama-cpp-sys-2 version pinned in Cargo.toml, so a version bump rebuilds it.
+LLAMA_SYS_VERSION := $(shell sed -n 's/^llama-cpp-sys-2 = { version = "=\([0-9.]*\)".*/\1/p' Cargo.toml)
+LLAMA_BENCH := $(BIZRA_CACHE)/llama-bench/llama-cpp-sys-2-$(LLAMA_SYS_VERSION)/llama-bench
 llama-bench: $(LLAMA_BENCH)
 $(LLAMA_BENCH):
 	scripts/build-llama-bench.sh "$(BIZRA_CACHE)"

@@ -10,7 +10,8 @@
 # default x86-64 instruction sets: AVX2/FMA/F16C/BMI2, no AVX-512; Release), so that the
 # comparison measures the engine, not the compiler flags.
 #
-# Usage: scripts/build-llama-bench.sh [CACHE_DIR]   → prints CACHE_DIR/llama-bench/bin/llama-bench
+# Usage: scripts/build-llama-bench.sh [CACHE_DIR]
+#        → prints CACHE_DIR/llama-bench/llama-cpp-sys-2-<version>/llama-bench
 set -euo pipefail
 
 CACHE="${1:-${BIZRA_CACHE:-$HOME/.cache/bizra}}"
@@ -58,7 +59,8 @@ cmake -S "$src" -B "$OUT/build-$crate_version" -DCMAKE_BUILD_TYPE=Release \
     -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TOOLS=ON >&2
 cmake --build "$OUT/build-$crate_version" --target llama-bench -j "$(nproc)" >&2
-mkdir -p "$OUT/bin"
-cp "$OUT/build-$crate_version/bin/llama-bench" "$OUT/bin/llama-bench"
-echo "llama.cpp from $crate_version; tools/llama-bench from llama-cpp-python $SDIST_VERSION" > "$OUT/bin/VERSION"
-echo "$OUT/bin/llama-bench"
+mkdir -p "$OUT/$crate_version"
+cp "$OUT/build-$crate_version/bin/llama-bench" "$OUT/$crate_version/llama-bench"
+echo "llama.cpp from $crate_version; tools/llama-bench from llama-cpp-python $SDIST_VERSION" \
+    > "$OUT/$crate_version/VERSION"
+echo "$OUT/$crate_version/llama-bench"

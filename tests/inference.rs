@@ -365,6 +365,30 @@ fn bad_files_and_prompts_give_clear_errors_and_the_engine_survives() {
         assert!(err.to_string().contains("truncated"), "cut at {cut}: {err}");
     }
 
+    // A well-formed GGUF header that llama.cpp cannot use (unknown architecture, no tensors):
+    // our reader accepts it, llama.cpp refuses it, and that is an error, not a crash.
+    let odd = dir.join("odd.gguf");
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend(3u32.to_le_bytes());
+    bytes.extend(0u64.to_le_bytes());
+    bytes.extend(1u64.to_le_bytes());
+    for s in ["general.architecture", "no-such-architecture"] {
+        bytes.extend((s.len() as u64).to_le_bytes());
+        bytes.extend(s.as_bytes());
+        if s.starts_with("general") {
+            bytes.extend(8u32.to_le_bytes());
+        }
+    }
+    std::fs::write(&odd, &bytes).unwrap();
+    let info = ModelInfo::from_file(&odd).unwrap();
+    assert_eq!(info.architecture, "no-such-architecture");
+    assert_eq!(info.parameters, 0);
+    let err = Engine::load(&odd, opts.clone()).unwrap_err();
+    assert!(
+        err.to_string().contains("llama.cpp could not load it"),
+        "{err}"
+    );
+
     // A prompt longer than the context window.
     let long = "word ".repeat(3000);
     let err = engine()

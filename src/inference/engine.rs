@@ -470,7 +470,7 @@ fn worker_main(cfg: WorkerConfig, jobs: Receiver<Job>, ready: Sender<Result<()>>
                 }))
                 .unwrap_or_else(|_| {
                     Err(Error::Inference(
-                        "llama.cpp panicked during generation".into(),
+                        "generation panicked (in llama.cpp or in the token callback)".into(),
                     ))
                 });
                 // Leave a clean cache for the next request whatever happened.
