@@ -1,6 +1,7 @@
 //! Verification: the nine ordered steps of `spec/PCI-v1.md`, single and batched.
 
 use std::borrow::Borrow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use super::envelope::{Envelope, MAX_CLOCK_SKEW_SECONDS, MAX_TTL_SECONDS};
@@ -198,35 +199,46 @@ where
     let mut results: Vec<Result<()>> = if workers < 2 || envelopes.len() < PARALLEL_THRESHOLD {
         envelopes.iter().map(check).collect()
     } else {
-        let chunk = envelopes.len().div_ceil(workers);
-        let mut parts = envelopes.chunks(chunk);
-        let own = parts.next().unwrap_or_default();
-        thread::scope(|s| {
-            // The calling thread verifies the first chunk itself: one thread fewer to start.
-            let handles: Vec<_> = parts
-                .map(|part| {
-                    (
-                        part,
-                        s.spawn(move || part.iter().map(check).collect::<Vec<_>>()),
-                    )
-                })
-                .collect();
-            let mut out: Vec<Result<()>> = own.iter().map(check).collect();
-            for (part, h) in handles {
-                // A panic in a worker is a verifier failure, never an admission.
-                out.extend(h.join().unwrap_or_else(|_| {
-                    part.iter()
-                        .map(|_| {
-                            Err(Error::reject(
-                                RejectCode::Internal,
-                                "verifier thread panicked",
-                            ))
-                        })
-                        .collect()
-                }));
+        // Threads take envelopes one at a time from a shared counter, so an early finisher
+        // never idles while another thread still holds a long chunk.
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(e) = envelopes.get(i) else {
+                    break done;
+                };
+                done.push((i, check(e)));
             }
-            out
-        })
+        };
+        let mut slots: Vec<Option<Result<()>>> = envelopes.iter().map(|_| None).collect();
+        thread::scope(|s| {
+            let handles: Vec<_> = (1..workers.min(envelopes.len()))
+                .map(|_| s.spawn(work))
+                .collect();
+            // The calling thread works too: one thread fewer to start.
+            for (i, r) in work() {
+                slots[i] = Some(r);
+            }
+            for h in handles {
+                // A worker that panicked leaves its slots empty: refused below, never admitted.
+                for (i, r) in h.join().unwrap_or_default() {
+                    slots[i] = Some(r);
+                }
+            }
+        });
+        slots
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(Error::reject(
+                        RejectCode::Internal,
+                        "verifier thread panicked",
+                    ))
+                })
+            })
+            .collect()
     };
     for (r, e) in results.iter_mut().zip(envelopes) {
         if r.is_ok() {
