@@ -1,8 +1,7 @@
 //! Verification: the nine ordered steps of `spec/PCI-v1.md`, single and batched.
 
+use rayon::prelude::*;
 use std::borrow::Borrow;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
 
 use super::envelope::{Envelope, MAX_CLOCK_SKEW_SECONDS, MAX_TTL_SECONDS};
 use super::{RejectCode, ReplayCache, Timestamp};
@@ -181,7 +180,7 @@ const PARALLEL_THRESHOLD: usize = 8;
 /// Verifies many envelopes: one result per envelope, in order, each exactly what
 /// [`Envelope::verify`] gives for it.
 ///
-/// Steps 2–8 are independent per envelope and run on all cores (scoped threads); step 9 then runs
+/// Steps 2–8 are independent per envelope and run on all cores (rayon's global pool); step 9 then runs
 /// in input order, so of two envelopes with the same id in one batch the first is admitted and the
 /// second is a replay, just as with sequential calls. The batch is an optimisation only: every
 /// verdict is the strict single verdict (no algebraic batch equation, whose cofactored or
@@ -194,51 +193,13 @@ where
     E: Borrow<Envelope> + Sync,
 {
     let now = opts.now.unwrap_or_else(Timestamp::now);
-    let workers = thread::available_parallelism().map_or(1, |n| n.get());
     let check = |e: &E| e.borrow().verify_stateless(now, opts.policy);
-    let mut results: Vec<Result<()>> = if workers < 2 || envelopes.len() < PARALLEL_THRESHOLD {
+    let mut results: Vec<Result<()>> = if envelopes.len() < PARALLEL_THRESHOLD {
         envelopes.iter().map(check).collect()
     } else {
-        // Threads take envelopes one at a time from a shared counter, so an early finisher
-        // never idles while another thread still holds a long chunk.
-        let next = AtomicUsize::new(0);
-        let work = || {
-            let mut done = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(e) = envelopes.get(i) else {
-                    break done;
-                };
-                done.push((i, check(e)));
-            }
-        };
-        let mut slots: Vec<Option<Result<()>>> = envelopes.iter().map(|_| None).collect();
-        thread::scope(|s| {
-            let handles: Vec<_> = (1..workers.min(envelopes.len()))
-                .map(|_| s.spawn(work))
-                .collect();
-            // The calling thread works too: one thread fewer to start.
-            for (i, r) in work() {
-                slots[i] = Some(r);
-            }
-            for h in handles {
-                // A worker that panicked leaves its slots empty: refused below, never admitted.
-                for (i, r) in h.join().unwrap_or_default() {
-                    slots[i] = Some(r);
-                }
-            }
-        });
-        slots
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
-                    Err(Error::reject(
-                        RejectCode::Internal,
-                        "verifier thread panicked",
-                    ))
-                })
-            })
-            .collect()
+        // rayon's pool persists across calls and steals work, so no batch pays for starting
+        // threads and no thread idles behind a long share.
+        envelopes.par_iter().map(check).collect()
     };
     for (r, e) in results.iter_mut().zip(envelopes) {
         if r.is_ok() {
