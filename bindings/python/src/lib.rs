@@ -22,6 +22,7 @@ mod convert;
 mod envelope;
 mod gates;
 mod identity;
+mod inference;
 mod tier;
 
 pyo3::create_exception!(
@@ -35,6 +36,24 @@ pyo3::create_exception!(
     RejectError,
     BizraError,
     "An envelope or a gate refused admission: `.code` is the spec's number, `.name` its name (\"HASH_MISMATCH\"), `.detail` what exactly failed."
+);
+pyo3::create_exception!(
+    bizra,
+    ModelError,
+    BizraError,
+    "A model file is missing, is not a GGUF file, or is damaged; or no model has the requested name."
+);
+pyo3::create_exception!(
+    bizra,
+    PromptTooLongError,
+    BizraError,
+    "The prompt does not fit the model's context window: shorten it or load the model with a larger n_ctx."
+);
+pyo3::create_exception!(
+    bizra,
+    InferenceError,
+    BizraError,
+    "The inference engine failed (llama.cpp refused a context, a decode failed, the worker stopped)."
 );
 
 /// `bizra.InvalidInputError(BizraError, ValueError)`: an argument out of range or of the wrong
@@ -99,6 +118,9 @@ pub(crate) fn to_py(e: bizra::Error) -> PyErr {
     match e {
         bizra::Error::Reject { code, detail } => reject_error(code, &detail, message),
         bizra::Error::InvalidInput(_) => invalid(message),
+        bizra::Error::Model { .. } | bizra::Error::ModelNotFound(_) => ModelError::new_err(message),
+        bizra::Error::ContextOverflow { .. } => PromptTooLongError::new_err(message),
+        bizra::Error::Inference(_) => InferenceError::new_err(message),
         bizra::Error::Io { source, .. } => match source.kind() {
             std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(message),
             std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
@@ -154,6 +176,9 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BizraError", py.get_type::<BizraError>())?;
     m.add("RejectError", py.get_type::<RejectError>())?;
     m.add("InvalidInputError", invalid_input_type(py)?)?;
+    m.add("ModelError", py.get_type::<ModelError>())?;
+    m.add("PromptTooLongError", py.get_type::<PromptTooLongError>())?;
+    m.add("InferenceError", py.get_type::<InferenceError>())?;
     let codes = PyDict::new(py);
     codes.set_item(0, "SUCCESS")?;
     for c in bizra::RejectCode::ALL {
@@ -174,5 +199,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     constitution::register(m)?;
     tier::register(m)?;
     bench::register(m)?;
+    inference::register(m)?;
     Ok(())
 }

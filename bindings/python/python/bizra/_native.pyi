@@ -44,6 +44,15 @@ class RejectError(BizraError):
 class InvalidInputError(BizraError, ValueError):
     """An argument was out of range or of the wrong form."""
 
+class ModelError(BizraError):
+    """A model file is missing, is not a GGUF file, or is damaged."""
+
+class PromptTooLongError(BizraError):
+    """The prompt does not fit the model's context window."""
+
+class InferenceError(BizraError):
+    """The inference engine failed."""
+
 def reject_name(code: int) -> str:
     """Name of a reject code (15 → "HASH_MISMATCH", 0 → "SUCCESS")."""
 
@@ -377,3 +386,99 @@ class HardwareProfile:
 
 def _panic_for_tests(message: str) -> None: ...
 def _rust_bench(payload: _JSONValue, iterations: int) -> dict[str, float]: ...
+
+@final
+class Model:
+    """A loaded GGUF model, served by llama.cpp on its own worker thread; thread-safe."""
+
+    @staticmethod
+    def load(
+        path: _StrPath,
+        *,
+        n_ctx: Optional[int] = None,
+        threads: Optional[int] = None,
+        n_batch: Optional[int] = None,
+        embedding_n_ctx: Optional[int] = None,
+        n_gpu_layers: Optional[int] = None,
+    ) -> Model:
+        """Loads a GGUF file; ModelError for a missing or non-GGUF file."""
+    def generate(
+        self,
+        identity: Identity,
+        prompt: str,
+        *,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        top_p: Optional[float] = None,
+        top_k: Optional[int] = None,
+        min_p: Optional[float] = None,
+        repeat_penalty: Optional[float] = None,
+        seed: Optional[int] = None,
+        stop: Optional[list[str]] = None,
+    ) -> Envelope:
+        """The answer as a signed envelope (text in payload["output"], measured scores).
+
+        Unset sampling arguments take the core's defaults; temperature=0 is greedy.
+        PromptTooLongError when the prompt does not fit n_ctx."""
+    def stream(
+        self,
+        identity: Identity,
+        prompt: str,
+        *,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        top_p: Optional[float] = None,
+        top_k: Optional[int] = None,
+        min_p: Optional[float] = None,
+        repeat_penalty: Optional[float] = None,
+        seed: Optional[int] = None,
+        stop: Optional[list[str]] = None,
+    ) -> TokenStream:
+        """Starts generating; iterate the TokenStream for str pieces, then read .envelope."""
+    def embed(self, text: str) -> list[float]:
+        """L2-normalised sentence embedding (a dot product is the cosine similarity)."""
+    @property
+    def path(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def architecture(self) -> str: ...
+    @property
+    def parameters(self) -> int: ...
+    @property
+    def quantization(self) -> str: ...
+    @property
+    def context_length(self) -> Optional[int]: ...
+    @property
+    def n_ctx(self) -> int: ...
+    @property
+    def file_size(self) -> int: ...
+    @property
+    def file_blake3(self) -> str: ...
+    @property
+    def tier(self) -> ModelTier: ...
+    @property
+    def chat_template(self) -> Optional[str]: ...
+
+@final
+class TokenStream:
+    """The text pieces of a running generation.
+
+    Iterating yields str pieces, which concatenate to the output; after the loop ends,
+    ``.envelope`` is the signed output envelope (reading it earlier waits for the end of
+    generation and skips unread pieces). A generation error is raised by the iteration.
+    Dropping the stream or calling cancel() stops the generation.
+
+        >>> s = model.stream(me, "Hi", max_tokens=8)
+        >>> text = "".join(s)
+        >>> s.envelope.payload["output"] == text
+        True
+    """
+
+    def __iter__(self) -> TokenStream: ...
+    def __next__(self) -> str: ...
+    @property
+    def envelope(self) -> Envelope: ...
+    def cancel(self) -> None: ...
