@@ -573,8 +573,35 @@ mod tests {
         for c in bizra_core::RejectCode::ALL {
             assert!(reject_table().iter().any(|(n, _, _)| *n == c.code()));
         }
-        assert_eq!(bizra_reject::Schema as u32, 1);
-        assert_eq!(bizra_reject::Internal as u32, 50);
+        // The C enum mirrors the core's codes (cbindgen needs it declared here): every variant
+        // but Success must name exactly the core's code of the same number.
+        use bizra_core::RejectCode as R;
+        let mirrored = [
+            (bizra_reject::Schema, R::Schema),
+            (bizra_reject::MissingField, R::MissingField),
+            (bizra_reject::Signature, R::Signature),
+            (bizra_reject::Expired, R::Expired),
+            (bizra_reject::Replay, R::Replay),
+            (bizra_reject::Future, R::Future),
+            (bizra_reject::SenderMismatch, R::SenderMismatch),
+            (bizra_reject::HashMismatch, R::HashMismatch),
+            (bizra_reject::TtlRange, R::TtlRange),
+            (bizra_reject::PolicyMismatch, R::PolicyMismatch),
+            (bizra_reject::GateSchema, R::GateSchema),
+            (bizra_reject::GateSignature, R::GateSignature),
+            (bizra_reject::GateRate, R::GateRate),
+            (bizra_reject::GateSnr, R::GateSnr),
+            (bizra_reject::GateCustom, R::GateCustom),
+            (bizra_reject::GateIhsan, R::GateIhsan),
+            (bizra_reject::Quota, R::Quota),
+            (bizra_reject::Timeout, R::Timeout),
+            (bizra_reject::Internal, R::Internal),
+        ];
+        assert_eq!(mirrored.len(), R::ALL.len());
+        for (c, core) in mirrored {
+            assert_eq!(c as u32, core.code(), "{c:?}");
+        }
+        assert_eq!(bizra_reject::Success as u32, 0);
     }
 
     #[test]
