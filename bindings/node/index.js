@@ -1,7 +1,8 @@
 'use strict'
 // bizra for Node: the native addon (napi-rs, built from src/lib.rs) plus a thin error layer.
 // Native errors carry a string `code`; here they become `BizraError` (with `reject`, the spec's
-// number, for rejections) or `TypeError` (arguments of the wrong type). Nothing else happens here.
+// number, for rejections) or `TypeError` (arguments of the wrong type). The one other thing done
+// here is unpacking the options of hot calls into positional arguments (see UNPACK).
 
 const { platform, arch } = process
 
@@ -82,6 +83,22 @@ function wrapMembers(target) {
   }
 }
 
+// Options of hot calls, unpacked here into the positional arguments the addon takes: V8 reads
+// them through inline caches, where the addon would pay a full N-API property lookup per name.
+// Every value is still checked by the addon; only the shape of `options` is checked here.
+const UNPACK = {
+  Envelope: {
+    create(identity, payload, options) {
+      if (options === undefined || options === null) return [identity, payload]
+      if (typeof options !== 'object') throw new TypeError('options must be an object')
+      const { ttl, provenance, scores, policy, timestamp, id } = options
+      if (scores === undefined) return [identity, payload, ttl, provenance, undefined, undefined, policy, timestamp, id]
+      if (typeof scores !== 'object' || scores === null) throw new TypeError('scores must be an object { snr?, ihsan? }')
+      return [identity, payload, ttl, provenance, scores.snr, scores.ihsan, policy, timestamp, id]
+    },
+  },
+}
+
 // Prototype members of napi-rs classes are configurable (wrapped in place, so instances made by
 // the addon get them too); static members are not, so each class gets a thin constructor shell
 // that shares the native prototype (`instanceof` holds) and carries wrapped statics.
@@ -102,7 +119,9 @@ function wrapClass(C) {
     const d = Object.getOwnPropertyDescriptor(C, key)
     if (typeof d.value === 'function') {
       const f = wrap(d.value)
-      Object.defineProperty(W, key, { value: (...args) => f.apply(C, args), writable: false, enumerable: false, configurable: false })
+      const unpack = UNPACK[C.name]?.[key]
+      const value = unpack ? (...args) => f.apply(C, unpack(...args)) : (...args) => f.apply(C, args)
+      Object.defineProperty(W, key, { value, writable: false, enumerable: false, configurable: false })
     } else if (d.get) {
       const g = wrap(d.get)
       Object.defineProperty(W, key, { get: () => g.call(C), enumerable: false, configurable: false })

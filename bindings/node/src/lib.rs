@@ -8,7 +8,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
@@ -136,7 +136,7 @@ impl From<napi::Error> for ConvErr {
 
 /// Reads a JS string strictly: a lone surrogate is an error, not a silent U+FFFD.
 fn js_string(env: sys::napi_env, raw: sys::napi_value) -> std::result::Result<String, ConvErr> {
-    let s = unsafe { String::from_napi_value(env, raw) }?;
+    let s = utf8_lossy(env, raw)?;
     if !s.contains('\u{FFFD}') {
         return Ok(s);
     }
@@ -144,6 +144,50 @@ fn js_string(env: sys::napi_env, raw: sys::napi_value) -> std::result::Result<St
     String::from_utf16(&utf16[..]).map_err(|_| {
         ConvErr::new("a string holds a lone surrogate (not valid Unicode, not I-JSON)")
     })
+}
+
+/// Strings up to this many UTF-8 bytes are read with one N-API call into a per-thread scratch
+/// buffer; longer ones are measured first (a second pass over the string in V8).
+const SCRATCH: usize = 16 * 1024;
+
+thread_local! {
+    static STRING_SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH]);
+}
+
+/// The string's UTF-8 form as V8 writes it (lone surrogates become U+FFFD).
+fn utf8_lossy(env: sys::napi_env, raw: sys::napi_value) -> std::result::Result<String, ConvErr> {
+    let short = STRING_SCRATCH.with(|scratch| {
+        let mut buf = scratch.borrow_mut();
+        let mut len = 0usize;
+        check(unsafe {
+            sys::napi_get_value_string_utf8(env, raw, buf.as_mut_ptr().cast(), buf.len(), &mut len)
+        })?;
+        // V8 stops before a character that does not fit, so a result this close to the end may
+        // be cut short: measure and read again.
+        Ok::<_, ConvErr>((len + 4 < buf.len()).then(|| buf[..len].to_vec()))
+    })?;
+    let bytes = match short {
+        Some(bytes) => bytes,
+        None => {
+            let mut len = 0usize;
+            check(unsafe {
+                sys::napi_get_value_string_utf8(env, raw, ptr::null_mut(), 0, &mut len)
+            })?;
+            let mut buf = vec![0u8; len + 1];
+            check(unsafe {
+                sys::napi_get_value_string_utf8(
+                    env,
+                    raw,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    &mut len,
+                )
+            })?;
+            buf.truncate(len);
+            buf
+        }
+    };
+    String::from_utf8(bytes).map_err(|_| ConvErr::new("V8 returned a string that is not UTF-8"))
 }
 
 thread_local! {
@@ -401,36 +445,38 @@ fn opt_date(env: &Env, obj: Option<&Object>, name: &str) -> Result<Option<Timest
     }
 }
 
-fn opt_number(env: &Env, obj: &Object, name: &str) -> Result<Option<f64>> {
-    match get_field(obj, name)? {
-        None => Ok(None),
-        Some(raw) => {
-            let mut ty = 0;
-            unsafe { sys::napi_typeof(env.raw(), raw, &mut ty) };
-            if ValueType::from(ty) != ValueType::Number {
-                return Err(type_err(format!("{name} must be a number")));
-            }
-            Ok(Some(
-                unsafe { f64::from_napi_value(env.raw(), raw) }.map_err(napi_err)?,
-            ))
-        }
+fn opt_string(env: &Env, obj: &Object, name: &str) -> Result<Option<String>> {
+    get_field(obj, name)?.map_or(Ok(None), |raw| string_in(env, raw, name))
+}
+
+/// A number argument; `undefined` is absent.
+fn number_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<f64>> {
+    match type_of(env, raw) {
+        ValueType::Undefined => Ok(None),
+        ValueType::Number => Ok(Some(
+            unsafe { f64::from_napi_value(env.raw(), raw) }.map_err(napi_err)?,
+        )),
+        _ => Err(type_err(format!("{what} must be a number"))),
     }
 }
 
-fn opt_string(env: &Env, obj: &Object, name: &str) -> Result<Option<String>> {
-    match get_field(obj, name)? {
-        None => Ok(None),
-        Some(raw) => {
-            let mut ty = 0;
-            unsafe { sys::napi_typeof(env.raw(), raw, &mut ty) };
-            if ValueType::from(ty) != ValueType::String {
-                return Err(type_err(format!("{name} must be a string")));
-            }
-            js_string(env.raw(), raw)
-                .map(Some)
-                .map_err(|e| e.into_error(name))
-        }
+/// A string argument (strictly Unicode); `undefined` is absent.
+fn string_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<String>> {
+    match type_of(env, raw) {
+        ValueType::Undefined => Ok(None),
+        ValueType::String => js_string(env.raw(), raw)
+            .map(Some)
+            .map_err(|e| e.into_error(what)),
+        _ => Err(type_err(format!("{what} must be a string"))),
     }
+}
+
+fn type_of(env: &Env, raw: sys::napi_value) -> ValueType {
+    let mut ty = 0;
+    if unsafe { sys::napi_typeof(env.raw(), raw, &mut ty) } != sys::Status::napi_ok {
+        return ValueType::Unknown;
+    }
+    ValueType::from(ty)
 }
 
 fn hash32(text: &str, what: &str) -> Result<[u8; 32]> {
@@ -608,69 +654,69 @@ pub struct Scores {
 
 #[napi]
 impl Envelope {
+    // `index.js` unpacks `options` into the trailing positional arguments: V8 reads them there
+    // through inline caches, where an N-API property lookup by name costs about as much as the
+    // rest of the options handling together (see `make bench-node`).
     /// Signs `payload` (any JSON value) with `identity`.
     #[napi(
         factory,
         ts_args_type = "identity: Identity, payload: unknown, options?: CreateOptions"
     )]
+    #[allow(clippy::too_many_arguments)]
     pub fn create(
         env: Env,
         identity: &Identity,
         payload: Unknown,
-        options: Option<Unknown>,
+        ttl: Option<Unknown>,
+        provenance: Option<Unknown>,
+        snr: Option<Unknown>,
+        ihsan: Option<Unknown>,
+        policy: Option<Unknown>,
+        timestamp: Option<Unknown>,
+        id: Option<Unknown>,
     ) -> Result<Envelope> {
         guard(|| {
             let value = to_json(env.raw(), payload.raw(), "payload")?;
             let mut b = bizra::Envelope::builder(value);
-            if let Some(o) = options_object(&env, options)? {
-                if let Some(ttl) = opt_number(&env, &o, "ttl")? {
-                    if ttl.fract() != 0.0 || ttl.abs() > 9.0e15 {
-                        return Err(type_err(format!(
-                            "ttl must be an integer number of seconds, got {ttl}"
-                        )));
-                    }
-                    b = b.ttl(ttl as i64);
+            if let Some(ttl) = ttl.map_or(Ok(None), |u| number_in(&env, u.raw(), "ttl"))? {
+                if ttl.fract() != 0.0 || ttl.abs() > 9.0e15 {
+                    return Err(type_err(format!(
+                        "ttl must be an integer number of seconds, got {ttl}"
+                    )));
                 }
-                if let Some(raw) = get_field(&o, "provenance")? {
-                    let v = to_json(env.raw(), raw, "provenance")?;
-                    let Value::Array(items) = v else {
-                        return Err(type_err("provenance must be an array of envelope ids"));
-                    };
-                    let ids = items
-                        .into_iter()
-                        .map(|i| match i {
-                            Value::String(s) => Ok(s),
-                            _ => Err(type_err(
-                                "provenance entries must be strings (envelope ids)",
-                            )),
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    b = b.provenance(ids);
-                }
-                if let Some(raw) = get_field(&o, "scores")? {
-                    let so = Object::from_raw(env.raw(), raw);
-                    if unsafe { Unknown::from_raw_unchecked(env.raw(), raw) }
-                        .get_type()
-                        .map_err(napi_err)?
-                        != ValueType::Object
-                    {
-                        return Err(type_err("scores must be an object { snr?, ihsan? }"));
-                    }
-                    let s = bizra::Scores {
-                        snr: opt_number(&env, &so, "snr")?,
-                        ihsan: opt_number(&env, &so, "ihsan")?,
-                    };
-                    b = b.scores(s);
-                }
-                if let Some(p) = opt_string(&env, &o, "policy")? {
-                    b = b.policy(hash32(&p, "policy")?);
-                }
-                if let Some(t) = opt_date(&env, Some(&o), "timestamp")? {
-                    b = b.timestamp(t);
-                }
-                if let Some(id) = opt_string(&env, &o, "id")? {
-                    b = b.id(id);
-                }
+                b = b.ttl(ttl as i64);
+            }
+            if let Some(raw) = provenance.filter(|u| type_of(&env, u.raw()) != ValueType::Undefined)
+            {
+                let Value::Array(items) = to_json(env.raw(), raw.raw(), "provenance")? else {
+                    return Err(type_err("provenance must be an array of envelope ids"));
+                };
+                let ids = items
+                    .into_iter()
+                    .map(|i| match i {
+                        Value::String(s) => Ok(s),
+                        _ => Err(type_err(
+                            "provenance entries must be strings (envelope ids)",
+                        )),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                b = b.provenance(ids);
+            }
+            let snr = snr.map_or(Ok(None), |u| number_in(&env, u.raw(), "scores.snr"))?;
+            let ihsan = ihsan.map_or(Ok(None), |u| number_in(&env, u.raw(), "scores.ihsan"))?;
+            if snr.is_some() || ihsan.is_some() {
+                b = b.scores(bizra::Scores { snr, ihsan });
+            }
+            if let Some(p) = policy.map_or(Ok(None), |u| string_in(&env, u.raw(), "policy"))? {
+                b = b.policy(hash32(&p, "policy")?);
+            }
+            if let Some(t) =
+                timestamp.map_or(Ok(None), |u| date_in(env.raw(), u.raw(), "timestamp"))?
+            {
+                b = b.timestamp(t);
+            }
+            if let Some(id) = id.map_or(Ok(None), |u| string_in(&env, u.raw(), "id"))? {
+                b = b.id(id);
             }
             Ok(Envelope {
                 inner: b.sign(&identity.inner).map_err(core_err)?,
