@@ -2,8 +2,11 @@
 #
 #   make bindings      regenerate bindings/kotlin (org.bizra) and bindings/swift from libbizra.so
 #   make test-kotlin   drift check of both generated trees, then `mvn -q test` in bindings/kotlin:
-#                      every spec vector + the behaviour tests + the example, on libbizra.so via JNA
-#   make demo-kotlin   compile and run examples/kotlin/Quickstart.kt (through its JUnit wrapper)
+#                      every spec vector + the behaviour tests + the inference tests with the real
+#                      model ($BIZRA_TEST_MODEL, from `make model`) + the examples, on libbizra.so
+#                      via JNA
+#   make demo-kotlin   compile and run examples/kotlin/Quickstart.kt and Inference.kt (through their
+#                      JUnit wrapper)
 #
 # Maven keeps its artifacts in $(BIZRA_CACHE)/m2: fetched once, offline afterwards.
 # There is no Swift toolchain here: bindings/swift is generated and drift-checked, not compiled.
@@ -18,7 +21,7 @@ MVN            := mvn -B -ntp -Dstyle.color=never -Dmaven.repo.local=$(BIZRA_CAC
 .PHONY: kotlin-lib uniffi-bindgen bindings bindings-check test-kotlin demo-kotlin
 
 # The same package selection as the C ABI's build (no feature split, nothing built twice).
-kotlin-lib:
+kotlin-lib: llama-deps
 	$(CARGO) build --release -p bizra-sys
 
 # A separate crate (not a default member) so the bindgen's CLI dependencies stay out of libbizra.
@@ -53,10 +56,11 @@ bindings-check: kotlin-lib uniffi-bindgen
 	  || { echo "bindings/swift is stale: run make bindings and commit it" >&2; exit 1; }
 	echo "bindings: Kotlin and Swift sources match libbizra.so (no Swift toolchain here: not compiled)"
 
-test-kotlin: bindings-check
+# The inference tests and example read the model at $BIZRA_TEST_MODEL (mk/inference.mk exports it).
+test-kotlin: bindings-check model
 	cd bindings/kotlin && $(MVN) -q test
 
-demo-kotlin: kotlin-lib
+demo-kotlin: kotlin-lib model
 	cd bindings/kotlin && $(MVN) -q test -Dtest=ExampleTest -Dsurefire.failIfNoSpecifiedTests=false
 
 TESTS += test-kotlin

@@ -19,6 +19,7 @@ mod constitution;
 mod envelope;
 mod gates;
 mod identity;
+mod inference;
 mod tier;
 
 /// Every failure of the bindings. Kotlin sees `BizraException` with one subclass per variant;
@@ -49,6 +50,28 @@ pub enum BizraError {
     /// A constitution is invalid.
     Constitution {
         /// What was wrong.
+        detail: String,
+    },
+    /// A model file is missing, is not a GGUF file or is damaged (truncated, corrupt), or
+    /// llama.cpp could not load it. The detail names the file and what is wrong with it.
+    Model {
+        /// The file and what is wrong with it.
+        detail: String,
+    },
+    /// The prompt does not fit the model's context window (with room for one generated token):
+    /// shorten it, or load the model with a larger `nCtx`. The model stays usable.
+    PromptTooLong {
+        /// Tokens in the prompt, after the chat template was applied.
+        prompt_tokens: u64,
+        /// The context window of the model, in tokens.
+        n_ctx: u32,
+        /// The same, for humans.
+        detail: String,
+    },
+    /// The inference engine failed: llama.cpp refused a context, a decode failed, or the
+    /// engine's worker thread stopped.
+    Inference {
+        /// What failed.
         detail: String,
     },
     /// A file could not be read or written.
@@ -88,6 +111,9 @@ impl fmt::Display for BizraError {
             BizraError::InvalidInput { detail } => write!(f, "invalid input: {detail}"),
             BizraError::Key { detail } => write!(f, "key: {detail}"),
             BizraError::Constitution { detail } => write!(f, "constitution: {detail}"),
+            BizraError::Model { detail }
+            | BizraError::PromptTooLong { detail, .. }
+            | BizraError::Inference { detail } => f.write_str(detail),
             BizraError::Io { detail } => write!(f, "io: {detail}"),
             BizraError::Internal { detail } => write!(f, "internal: {detail}"),
         }
@@ -104,6 +130,20 @@ impl From<bizra_core::Error> for BizraError {
             bizra_core::Error::InvalidInput(detail) => BizraError::InvalidInput { detail },
             bizra_core::Error::Key(detail) => BizraError::Key { detail },
             bizra_core::Error::Constitution(detail) => BizraError::Constitution { detail },
+            bizra_core::Error::Model { .. } | bizra_core::Error::ModelNotFound(_) => {
+                BizraError::Model { detail: text }
+            }
+            bizra_core::Error::ContextOverflow {
+                prompt_tokens,
+                n_ctx,
+            } => BizraError::PromptTooLong {
+                prompt_tokens: u64::try_from(prompt_tokens).unwrap_or(u64::MAX),
+                n_ctx,
+                detail: text,
+            },
+            bizra_core::Error::Inference(_) | bizra_core::Error::NoRemotePool => {
+                BizraError::Inference { detail: text }
+            }
             bizra_core::Error::Io { .. } => BizraError::Io { detail: text },
             _ => BizraError::Internal { detail: text },
         }

@@ -519,6 +519,22 @@ fileprivate struct FfiConverterInt64: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterFloat: FfiConverterPrimitive {
+    typealias FfiType = Float
+    typealias SwiftType = Float
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Float {
+        return try lift(readFloat(&buf))
+    }
+
+    public static func write(_ value: Float, into buf: inout [UInt8]) {
+        writeFloat(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDouble: FfiConverterPrimitive {
     typealias FfiType = Double
     typealias SwiftType = Double
@@ -690,6 +706,166 @@ fileprivate struct FfiConverterDuration: FfiConverterRustBuffer {
         writeInt(&buf, nanoseconds)
     }
 }
+
+
+
+
+/**
+ * Stops a running `generateStreaming` from any thread: the engine checks it before every token
+ * and between prompt batches, and the generation ends with `finish_reason` "cancelled" (its
+ * signed envelope is still returned). A token stays cancelled: use a fresh one per generation.
+ */
+public protocol CancelTokenProtocol: AnyObject, Sendable {
+    
+    /**
+     * Requests cancellation; harmless when the generation already ended.
+     */
+    func cancel() 
+    
+    /**
+     * Whether cancellation was requested.
+     */
+    func isCancelled()  -> Bool
+    
+}
+/**
+ * Stops a running `generateStreaming` from any thread: the engine checks it before every token
+ * and between prompt batches, and the generation ends with `finish_reason` "cancelled" (its
+ * signed envelope is still returned). A token stays cancelled: use a fresh one per generation.
+ */
+open class CancelToken: CancelTokenProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_bizra_fn_clone_canceltoken(self.handle, $0) }
+    }
+    /**
+     * A token not yet cancelled.
+     */
+public convenience init() {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_constructor_canceltoken_new(uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_bizra_fn_free_canceltoken(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Requests cancellation; harmless when the generation already ended.
+     */
+open func cancel()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_canceltoken_cancel(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Whether cancellation was requested.
+     */
+open func isCancelled() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_canceltoken_is_cancelled(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCancelToken: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = CancelToken
+
+    public static func lift(_ handle: UInt64) throws -> CancelToken {
+        return CancelToken(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: CancelToken) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CancelToken {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: CancelToken, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCancelToken_lift(_ handle: UInt64) throws -> CancelToken {
+    return try FfiConverterTypeCancelToken.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCancelToken_lower(_ value: CancelToken) -> UInt64 {
+    return FfiConverterTypeCancelToken.lower(value)
+}
+
+
 
 
 
@@ -2112,6 +2288,253 @@ public func FfiConverterTypeIdentity_lower(_ value: Identity) -> UInt64 {
 
 
 /**
+ * A loaded GGUF model, served by the core's llama.cpp engine on its own worker thread. Safe to
+ * share between threads: requests are served one at a time, in the order they arrive. Closing
+ * it stops the worker (a running generation ends at its next token) and frees the model.
+ */
+public protocol ModelProtocol: AnyObject, Sendable {
+    
+    /**
+     * A sentence embedding of `text`: the mean of the model's final hidden states, L2-normalised,
+     * so a dot product is the cosine similarity. A text longer than `embeddingNCtx` tokens
+     * throws `PromptTooLong`.
+     */
+    func embed(text: String) throws  -> [Float]
+    
+    /**
+     * Answers `prompt` (rendered with the model's chat template) and returns the answer as an
+     * envelope signed by `identity`, with measured `snr` and `ihsan` scores: the text is the
+     * payload's `output`, and the payload records the model, the prompt's hash, every sampling
+     * parameter and the seed. Blocks until the answer is complete.
+     */
+    func generate(identity: Identity, prompt: String, options: GenerateOptions?) throws  -> Envelope
+    
+    /**
+     * `generate` as a suspending call (a `suspend fun` in Kotlin, `async` in Swift): the caller
+     * waits without blocking a thread, and cancelling the coroutine or task cancels the
+     * generation. With a `listener`, the pieces arrive as in `generateStreaming`.
+     */
+    func generateAsync(identity: Identity, prompt: String, options: GenerateOptions?, listener: TokenListener?) async throws  -> Envelope
+    
+    /**
+     * `generate`, handing each piece of text to `listener` as it is produced; `cancel`, from
+     * any thread, ends the generation early (the envelope then says "cancelled").
+     */
+    func generateStreaming(identity: Identity, prompt: String, listener: TokenListener, options: GenerateOptions?, cancel: CancelToken?) throws  -> Envelope
+    
+    /**
+     * What the model is.
+     */
+    func info()  -> ModelInfo
+    
+}
+/**
+ * A loaded GGUF model, served by the core's llama.cpp engine on its own worker thread. Safe to
+ * share between threads: requests are served one at a time, in the order they arrive. Closing
+ * it stops the worker (a running generation ends at its next token) and frees the model.
+ */
+open class Model: ModelProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_bizra_fn_clone_model(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_bizra_fn_free_model(handle, $0) }
+    }
+
+    
+    /**
+     * Loads a GGUF model (memory-mapped) and hashes the file. A missing, non-GGUF or truncated
+     * file throws `BizraException.Model` before llama.cpp sees it.
+     */
+public static func load(path: String, options: ModelOptions? = nil)throws  -> Model  {
+    return try  FfiConverterTypeModel_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_constructor_model_load(
+        FfiConverterString.lower(path),
+        FfiConverterOptionTypeModelOptions.lower(options),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * A sentence embedding of `text`: the mean of the model's final hidden states, L2-normalised,
+     * so a dot product is the cosine similarity. A text longer than `embeddingNCtx` tokens
+     * throws `PromptTooLong`.
+     */
+open func embed(text: String)throws  -> [Float]  {
+    return try  FfiConverterSequenceFloat.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_model_embed(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(text),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Answers `prompt` (rendered with the model's chat template) and returns the answer as an
+     * envelope signed by `identity`, with measured `snr` and `ihsan` scores: the text is the
+     * payload's `output`, and the payload records the model, the prompt's hash, every sampling
+     * parameter and the seed. Blocks until the answer is complete.
+     */
+open func generate(identity: Identity, prompt: String, options: GenerateOptions? = nil)throws  -> Envelope  {
+    return try  FfiConverterTypeEnvelope_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_model_generate(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentity_lower(identity),
+        FfiConverterString.lower(prompt),
+        FfiConverterOptionTypeGenerateOptions.lower(options),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `generate` as a suspending call (a `suspend fun` in Kotlin, `async` in Swift): the caller
+     * waits without blocking a thread, and cancelling the coroutine or task cancels the
+     * generation. With a `listener`, the pieces arrive as in `generateStreaming`.
+     */
+open func generateAsync(identity: Identity, prompt: String, options: GenerateOptions? = nil, listener: TokenListener? = nil)async throws  -> Envelope  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_bizra_fn_method_model_generate_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeIdentity_lower(identity),FfiConverterString.lower(prompt),FfiConverterOptionTypeGenerateOptions.lower(options),FfiConverterOptionTypeTokenListener.lower(listener)
+                )
+            },
+            pollFunc: ffi_bizra_rust_future_poll_u64,
+            completeFunc: ffi_bizra_rust_future_complete_u64,
+            freeFunc: ffi_bizra_rust_future_free_u64,
+            liftFunc: FfiConverterTypeEnvelope_lift,
+            errorHandler: FfiConverterTypeBizraError_lift
+        )
+}
+    
+    /**
+     * `generate`, handing each piece of text to `listener` as it is produced; `cancel`, from
+     * any thread, ends the generation early (the envelope then says "cancelled").
+     */
+open func generateStreaming(identity: Identity, prompt: String, listener: TokenListener, options: GenerateOptions? = nil, cancel: CancelToken? = nil)throws  -> Envelope  {
+    return try  FfiConverterTypeEnvelope_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_model_generate_streaming(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentity_lower(identity),
+        FfiConverterString.lower(prompt),
+        FfiConverterTypeTokenListener_lower(listener),
+        FfiConverterOptionTypeGenerateOptions.lower(options),
+        FfiConverterOptionTypeCancelToken.lower(cancel),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * What the model is.
+     */
+open func info() -> ModelInfo  {
+    return try!  FfiConverterTypeModelInfo_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_model_info(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeModel: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Model
+
+    public static func lift(_ handle: UInt64) throws -> Model {
+        return Model(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Model) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Model {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Model, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeModel_lift(_ handle: UInt64) throws -> Model {
+    return try FfiConverterTypeModel.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeModel_lower(_ value: Model) -> UInt64 {
+    return FfiConverterTypeModel.lower(value)
+}
+
+
+
+
+
+
+/**
  * Remembers admitted envelope ids until they expire (step 9). Thread-safe and atomic.
  */
 public protocol ReplayCacheProtocol: AnyObject, Sendable {
@@ -2316,6 +2739,225 @@ public func FfiConverterTypeReplayCache_lift(_ handle: UInt64) throws -> ReplayC
 #endif
 public func FfiConverterTypeReplayCache_lower(_ value: ReplayCache) -> UInt64 {
     return FfiConverterTypeReplayCache.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Receives a generation's text piece by piece; the pieces concatenate to the envelope's
+ * `output`. Called on the engine's worker thread, in order, and the next token waits for it:
+ * keep it quick (hand the piece to a channel or a UI queue). Throwing stops the generation and
+ * the generating call throws that exception (any other than `BizraException` arrives as
+ * `BizraException.Internal` with its message).
+ */
+public protocol TokenListener: AnyObject, Sendable {
+    
+    /**
+     * One piece of generated text.
+     */
+    func onToken(piece: String) throws 
+    
+}
+/**
+ * Receives a generation's text piece by piece; the pieces concatenate to the envelope's
+ * `output`. Called on the engine's worker thread, in order, and the next token waits for it:
+ * keep it quick (hand the piece to a channel or a UI queue). Throwing stops the generation and
+ * the generating call throws that exception (any other than `BizraException` arrives as
+ * `BizraException.Internal` with its message).
+ */
+open class TokenListenerImpl: TokenListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_bizra_fn_clone_tokenlistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_bizra_fn_free_tokenlistener(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * One piece of generated text.
+     */
+open func onToken(piece: String)throws   {try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_tokenlistener_on_token(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(piece),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceTokenListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceTokenListener = UniffiVTableCallbackInterfaceTokenListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeTokenListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface TokenListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeTokenListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface TokenListener: handle missing in uniffiClone")
+            }
+        },
+        onToken: { (
+            uniffiHandle: UInt64,
+            piece: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeTokenListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.onToken(
+                     piece: try FfiConverterString.lift(piece)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeBizraError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceTokenListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceTokenListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitTokenListener() {
+    uniffi_bizra_fn_init_callback_vtable_tokenlistener(UniffiCallbackInterfaceTokenListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTokenListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<TokenListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = TokenListener
+
+    public static func lift(_ handle: UInt64) throws -> TokenListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return TokenListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: TokenListener) -> UInt64 {
+         if let rustImpl = value as? TokenListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TokenListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: TokenListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenListener_lift(_ handle: UInt64) throws -> TokenListener {
+    return try FfiConverterTypeTokenListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenListener_lower(_ value: TokenListener) -> UInt64 {
+    return FfiConverterTypeTokenListener.lower(value)
 }
 
 
@@ -2807,6 +3449,177 @@ public func FfiConverterTypeGateResult_lower(_ value: GateResult) -> RustBuffer 
 
 
 /**
+ * How to answer a prompt. A null member takes the core's default: llama.cpp's sampling
+ * (temperature 0.8, topK 40, topP 0.95, minP 0.05, no repeat penalty), 256 tokens, a drawn seed
+ * (recorded in the envelope so the output can be re-run). `temperature = 0` is greedy decoding.
+ */
+public struct GenerateOptions: Equatable, Hashable {
+    /**
+     * A system message, rendered with the model's chat template before the prompt.
+     */
+    public let system: String?
+    /**
+     * At most this many generated tokens (at least 1).
+     */
+    public let maxTokens: UInt32?
+    /**
+     * Softmax temperature, at least 0; 0 = greedy.
+     */
+    public let temperature: Float?
+    /**
+     * Nucleus sampling, in (0, 1]; 1 = off.
+     */
+    public let topP: Float?
+    /**
+     * Keep the k most likely tokens; 0 = off.
+     */
+    public let topK: UInt32?
+    /**
+     * Drop tokens below minP × p(top token), in [0, 1]; 0 = off.
+     */
+    public let minP: Float?
+    /**
+     * Penalty for repeating recent tokens, above 0; 1 = off.
+     */
+    public let repeatPenalty: Float?
+    /**
+     * The sampling seed.
+     */
+    public let seed: UInt32?
+    /**
+     * Generation stops before the first occurrence of any of these (not part of the output).
+     */
+    public let stop: [String]
+    /**
+     * Ihsan dimensions the caller vouches for.
+     */
+    public let ihsan: IhsanInputs?
+    /**
+     * Ids of the envelopes the prompt came from: the output envelope's provenance.
+     */
+    public let provenance: [String]
+    /**
+     * Lifetime of the output envelope in seconds (default: the envelope default, 3600).
+     */
+    public let ttl: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * A system message, rendered with the model's chat template before the prompt.
+         */system: String? = nil, 
+        /**
+         * At most this many generated tokens (at least 1).
+         */maxTokens: UInt32? = nil, 
+        /**
+         * Softmax temperature, at least 0; 0 = greedy.
+         */temperature: Float? = nil, 
+        /**
+         * Nucleus sampling, in (0, 1]; 1 = off.
+         */topP: Float? = nil, 
+        /**
+         * Keep the k most likely tokens; 0 = off.
+         */topK: UInt32? = nil, 
+        /**
+         * Drop tokens below minP × p(top token), in [0, 1]; 0 = off.
+         */minP: Float? = nil, 
+        /**
+         * Penalty for repeating recent tokens, above 0; 1 = off.
+         */repeatPenalty: Float? = nil, 
+        /**
+         * The sampling seed.
+         */seed: UInt32? = nil, 
+        /**
+         * Generation stops before the first occurrence of any of these (not part of the output).
+         */stop: [String] = [], 
+        /**
+         * Ihsan dimensions the caller vouches for.
+         */ihsan: IhsanInputs? = nil, 
+        /**
+         * Ids of the envelopes the prompt came from: the output envelope's provenance.
+         */provenance: [String] = [], 
+        /**
+         * Lifetime of the output envelope in seconds (default: the envelope default, 3600).
+         */ttl: Int64? = nil) {
+        self.system = system
+        self.maxTokens = maxTokens
+        self.temperature = temperature
+        self.topP = topP
+        self.topK = topK
+        self.minP = minP
+        self.repeatPenalty = repeatPenalty
+        self.seed = seed
+        self.stop = stop
+        self.ihsan = ihsan
+        self.provenance = provenance
+        self.ttl = ttl
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GenerateOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGenerateOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GenerateOptions {
+        return
+            try GenerateOptions(
+                system: FfiConverterOptionString.read(from: &buf), 
+                maxTokens: FfiConverterOptionUInt32.read(from: &buf), 
+                temperature: FfiConverterOptionFloat.read(from: &buf), 
+                topP: FfiConverterOptionFloat.read(from: &buf), 
+                topK: FfiConverterOptionUInt32.read(from: &buf), 
+                minP: FfiConverterOptionFloat.read(from: &buf), 
+                repeatPenalty: FfiConverterOptionFloat.read(from: &buf), 
+                seed: FfiConverterOptionUInt32.read(from: &buf), 
+                stop: FfiConverterSequenceString.read(from: &buf), 
+                ihsan: FfiConverterOptionTypeIhsanInputs.read(from: &buf), 
+                provenance: FfiConverterSequenceString.read(from: &buf), 
+                ttl: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GenerateOptions, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.system, into: &buf)
+        FfiConverterOptionUInt32.write(value.maxTokens, into: &buf)
+        FfiConverterOptionFloat.write(value.temperature, into: &buf)
+        FfiConverterOptionFloat.write(value.topP, into: &buf)
+        FfiConverterOptionUInt32.write(value.topK, into: &buf)
+        FfiConverterOptionFloat.write(value.minP, into: &buf)
+        FfiConverterOptionFloat.write(value.repeatPenalty, into: &buf)
+        FfiConverterOptionUInt32.write(value.seed, into: &buf)
+        FfiConverterSequenceString.write(value.stop, into: &buf)
+        FfiConverterOptionTypeIhsanInputs.write(value.ihsan, into: &buf)
+        FfiConverterSequenceString.write(value.provenance, into: &buf)
+        FfiConverterOptionInt64.write(value.ttl, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateOptions_lift(_ buf: RustBuffer) throws -> GenerateOptions {
+    return try FfiConverterTypeGenerateOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateOptions_lower(_ value: GenerateOptions) -> RustBuffer {
+    return FfiConverterTypeGenerateOptions.lower(value)
+}
+
+
+/**
  * An NVIDIA GPU as `nvidia-smi` reports it.
  */
 public struct GpuInfo: Equatable, Hashable {
@@ -3016,6 +3829,360 @@ public func FfiConverterTypeHardwareProfile_lift(_ buf: RustBuffer) throws -> Ha
 #endif
 public func FfiConverterTypeHardwareProfile_lower(_ value: HardwareProfile) -> RustBuffer {
     return FfiConverterTypeHardwareProfile.lower(value)
+}
+
+
+/**
+ * Values, each in [0, 1], for the Ihsan dimensions the engine cannot measure, vouched for by
+ * the caller (a checker, a reference answer, a human). An unsupplied dimension counts 0, so an
+ * answer nobody vouched for cannot reach the Ihsan threshold; the measured dimensions
+ * (efficiency, auditability, anti-centralization, robustness) cannot be supplied at all.
+ */
+public struct IhsanInputs: Equatable, Hashable {
+    /**
+     * Is the answer right?
+     */
+    public let correctness: Double?
+    /**
+     * Is it free of harm?
+     */
+    public let safety: Double?
+    /**
+     * Does it serve the user's request?
+     */
+    public let userBenefit: Double?
+    /**
+     * Is it fair (adl)?
+     */
+    public let adlFairness: Double?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Is the answer right?
+         */correctness: Double? = nil, 
+        /**
+         * Is it free of harm?
+         */safety: Double? = nil, 
+        /**
+         * Does it serve the user's request?
+         */userBenefit: Double? = nil, 
+        /**
+         * Is it fair (adl)?
+         */adlFairness: Double? = nil) {
+        self.correctness = correctness
+        self.safety = safety
+        self.userBenefit = userBenefit
+        self.adlFairness = adlFairness
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension IhsanInputs: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIhsanInputs: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IhsanInputs {
+        return
+            try IhsanInputs(
+                correctness: FfiConverterOptionDouble.read(from: &buf), 
+                safety: FfiConverterOptionDouble.read(from: &buf), 
+                userBenefit: FfiConverterOptionDouble.read(from: &buf), 
+                adlFairness: FfiConverterOptionDouble.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: IhsanInputs, into buf: inout [UInt8]) {
+        FfiConverterOptionDouble.write(value.correctness, into: &buf)
+        FfiConverterOptionDouble.write(value.safety, into: &buf)
+        FfiConverterOptionDouble.write(value.userBenefit, into: &buf)
+        FfiConverterOptionDouble.write(value.adlFairness, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIhsanInputs_lift(_ buf: RustBuffer) throws -> IhsanInputs {
+    return try FfiConverterTypeIhsanInputs.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIhsanInputs_lower(_ value: IhsanInputs) -> RustBuffer {
+    return FfiConverterTypeIhsanInputs.lower(value)
+}
+
+
+/**
+ * What a loaded model is, read from its GGUF header, and the context it runs with.
+ */
+public struct ModelInfo: Equatable, Hashable {
+    /**
+     * The model file.
+     */
+    public let path: String
+    /**
+     * `general.name`, or the file stem.
+     */
+    public let name: String
+    /**
+     * `general.architecture` (e.g. "llama").
+     */
+    public let architecture: String
+    /**
+     * Number of weights.
+     */
+    public let parameters: UInt64
+    /**
+     * Quantisation, e.g. "Q4_1".
+     */
+    public let quantization: String
+    /**
+     * The context the model was trained for, when the file says.
+     */
+    public let contextLength: UInt64?
+    /**
+     * The context window in use (prompt + output), in tokens.
+     */
+    public let nCtx: UInt32
+    /**
+     * File size in bytes.
+     */
+    public let fileSize: UInt64
+    /**
+     * BLAKE3 of the whole file, lowercase hex: the identity of the weights, as the output
+     * envelopes record it.
+     */
+    public let fileBlake3: String
+    /**
+     * The tier a model of this size serves.
+     */
+    public let tier: ModelTier
+    /**
+     * The model's chat template, when the file carries one.
+     */
+    public let chatTemplate: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The model file.
+         */path: String, 
+        /**
+         * `general.name`, or the file stem.
+         */name: String, 
+        /**
+         * `general.architecture` (e.g. "llama").
+         */architecture: String, 
+        /**
+         * Number of weights.
+         */parameters: UInt64, 
+        /**
+         * Quantisation, e.g. "Q4_1".
+         */quantization: String, 
+        /**
+         * The context the model was trained for, when the file says.
+         */contextLength: UInt64?, 
+        /**
+         * The context window in use (prompt + output), in tokens.
+         */nCtx: UInt32, 
+        /**
+         * File size in bytes.
+         */fileSize: UInt64, 
+        /**
+         * BLAKE3 of the whole file, lowercase hex: the identity of the weights, as the output
+         * envelopes record it.
+         */fileBlake3: String, 
+        /**
+         * The tier a model of this size serves.
+         */tier: ModelTier, 
+        /**
+         * The model's chat template, when the file carries one.
+         */chatTemplate: String?) {
+        self.path = path
+        self.name = name
+        self.architecture = architecture
+        self.parameters = parameters
+        self.quantization = quantization
+        self.contextLength = contextLength
+        self.nCtx = nCtx
+        self.fileSize = fileSize
+        self.fileBlake3 = fileBlake3
+        self.tier = tier
+        self.chatTemplate = chatTemplate
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ModelInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeModelInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ModelInfo {
+        return
+            try ModelInfo(
+                path: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                architecture: FfiConverterString.read(from: &buf), 
+                parameters: FfiConverterUInt64.read(from: &buf), 
+                quantization: FfiConverterString.read(from: &buf), 
+                contextLength: FfiConverterOptionUInt64.read(from: &buf), 
+                nCtx: FfiConverterUInt32.read(from: &buf), 
+                fileSize: FfiConverterUInt64.read(from: &buf), 
+                fileBlake3: FfiConverterString.read(from: &buf), 
+                tier: FfiConverterTypeModelTier.read(from: &buf), 
+                chatTemplate: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ModelInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.path, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.architecture, into: &buf)
+        FfiConverterUInt64.write(value.parameters, into: &buf)
+        FfiConverterString.write(value.quantization, into: &buf)
+        FfiConverterOptionUInt64.write(value.contextLength, into: &buf)
+        FfiConverterUInt32.write(value.nCtx, into: &buf)
+        FfiConverterUInt64.write(value.fileSize, into: &buf)
+        FfiConverterString.write(value.fileBlake3, into: &buf)
+        FfiConverterTypeModelTier.write(value.tier, into: &buf)
+        FfiConverterOptionString.write(value.chatTemplate, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeModelInfo_lift(_ buf: RustBuffer) throws -> ModelInfo {
+    return try FfiConverterTypeModelInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeModelInfo_lower(_ value: ModelInfo) -> RustBuffer {
+    return FfiConverterTypeModelInfo.lower(value)
+}
+
+
+/**
+ * How to load a model. A null member takes the core's default: `nCtx` 2048 (capped at the
+ * model's training context), every available CPU thread, `nBatch` 512, `embeddingNCtx` 512,
+ * no GPU layers unless the library was built with CUDA.
+ */
+public struct ModelOptions: Equatable, Hashable {
+    /**
+     * Context window in tokens (prompt + output), at least 8.
+     */
+    public let nCtx: UInt32?
+    /**
+     * CPU threads.
+     */
+    public let threads: UInt32?
+    /**
+     * Prompt tokens decoded per batch, at least 1.
+     */
+    public let nBatch: UInt32?
+    /**
+     * Context window of the embedding context (created at the first `embed`), at least 8.
+     */
+    public let embeddingNCtx: UInt32?
+    /**
+     * Layers offloaded to a GPU (CUDA builds only).
+     */
+    public let nGpuLayers: UInt32?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Context window in tokens (prompt + output), at least 8.
+         */nCtx: UInt32? = nil, 
+        /**
+         * CPU threads.
+         */threads: UInt32? = nil, 
+        /**
+         * Prompt tokens decoded per batch, at least 1.
+         */nBatch: UInt32? = nil, 
+        /**
+         * Context window of the embedding context (created at the first `embed`), at least 8.
+         */embeddingNCtx: UInt32? = nil, 
+        /**
+         * Layers offloaded to a GPU (CUDA builds only).
+         */nGpuLayers: UInt32? = nil) {
+        self.nCtx = nCtx
+        self.threads = threads
+        self.nBatch = nBatch
+        self.embeddingNCtx = embeddingNCtx
+        self.nGpuLayers = nGpuLayers
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ModelOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeModelOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ModelOptions {
+        return
+            try ModelOptions(
+                nCtx: FfiConverterOptionUInt32.read(from: &buf), 
+                threads: FfiConverterOptionUInt32.read(from: &buf), 
+                nBatch: FfiConverterOptionUInt32.read(from: &buf), 
+                embeddingNCtx: FfiConverterOptionUInt32.read(from: &buf), 
+                nGpuLayers: FfiConverterOptionUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ModelOptions, into buf: inout [UInt8]) {
+        FfiConverterOptionUInt32.write(value.nCtx, into: &buf)
+        FfiConverterOptionUInt32.write(value.threads, into: &buf)
+        FfiConverterOptionUInt32.write(value.nBatch, into: &buf)
+        FfiConverterOptionUInt32.write(value.embeddingNCtx, into: &buf)
+        FfiConverterOptionUInt32.write(value.nGpuLayers, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeModelOptions_lift(_ buf: RustBuffer) throws -> ModelOptions {
+    return try FfiConverterTypeModelOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeModelOptions_lower(_ value: ModelOptions) -> RustBuffer {
+    return FfiConverterTypeModelOptions.lower(value)
 }
 
 
@@ -3514,6 +4681,39 @@ enum BizraError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */detail: String
     )
     /**
+     * A model file is missing, is not a GGUF file or is damaged (truncated, corrupt), or
+     * llama.cpp could not load it. The detail names the file and what is wrong with it.
+     */
+    case Model(
+        /**
+         * The file and what is wrong with it.
+         */detail: String
+    )
+    /**
+     * The prompt does not fit the model's context window (with room for one generated token):
+     * shorten it, or load the model with a larger `nCtx`. The model stays usable.
+     */
+    case PromptTooLong(
+        /**
+         * Tokens in the prompt, after the chat template was applied.
+         */promptTokens: UInt64, 
+        /**
+         * The context window of the model, in tokens.
+         */nCtx: UInt32, 
+        /**
+         * The same, for humans.
+         */detail: String
+    )
+    /**
+     * The inference engine failed: llama.cpp refused a context, a decode failed, or the
+     * engine's worker thread stopped.
+     */
+    case Inference(
+        /**
+         * What failed.
+         */detail: String
+    )
+    /**
      * A file could not be read or written.
      */
     case Io(
@@ -3572,10 +4772,21 @@ public struct FfiConverterTypeBizraError: FfiConverterRustBuffer {
         case 4: return .Constitution(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .Io(
+        case 5: return .Model(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .Internal(
+        case 6: return .PromptTooLong(
+            promptTokens: try FfiConverterUInt64.read(from: &buf), 
+            nCtx: try FfiConverterUInt32.read(from: &buf), 
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 7: return .Inference(
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 8: return .Io(
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 9: return .Internal(
             detail: try FfiConverterString.read(from: &buf)
             )
 
@@ -3612,13 +4823,30 @@ public struct FfiConverterTypeBizraError: FfiConverterRustBuffer {
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Io(detail):
+        case let .Model(detail):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Internal(detail):
+        case let .PromptTooLong(promptTokens,nCtx,detail):
             writeInt(&buf, Int32(6))
+            FfiConverterUInt64.write(promptTokens, into: &buf)
+            FfiConverterUInt32.write(nCtx, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .Inference(detail):
+            writeInt(&buf, Int32(7))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .Io(detail):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .Internal(detail):
+            writeInt(&buf, Int32(9))
             FfiConverterString.write(detail, into: &buf)
             
         }
@@ -4281,6 +5509,30 @@ fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = UInt64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
     typealias SwiftType = Int64?
 
@@ -4297,6 +5549,30 @@ fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionFloat: FfiConverterRustBuffer {
+    typealias SwiftType = Float?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterFloat.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterFloat.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4377,6 +5653,30 @@ fileprivate struct FfiConverterOptionTimestamp: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeCancelToken: FfiConverterRustBuffer {
+    typealias SwiftType = CancelToken?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeCancelToken.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeCancelToken.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeReplayCache: FfiConverterRustBuffer {
     typealias SwiftType = ReplayCache?
 
@@ -4401,6 +5701,30 @@ fileprivate struct FfiConverterOptionTypeReplayCache: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeTokenListener: FfiConverterRustBuffer {
+    typealias SwiftType = TokenListener?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeTokenListener.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeTokenListener.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeEnvelopeOptions: FfiConverterRustBuffer {
     typealias SwiftType = EnvelopeOptions?
 
@@ -4417,6 +5741,78 @@ fileprivate struct FfiConverterOptionTypeEnvelopeOptions: FfiConverterRustBuffer
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeEnvelopeOptions.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeGenerateOptions: FfiConverterRustBuffer {
+    typealias SwiftType = GenerateOptions?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeGenerateOptions.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeGenerateOptions.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeIhsanInputs: FfiConverterRustBuffer {
+    typealias SwiftType = IhsanInputs?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeIhsanInputs.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeIhsanInputs.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeModelOptions: FfiConverterRustBuffer {
+    typealias SwiftType = ModelOptions?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeModelOptions.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeModelOptions.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4467,6 +5863,31 @@ fileprivate struct FfiConverterOptionTypeModelTier: FfiConverterRustBuffer {
         case 1: return try FfiConverterTypeModelTier.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceFloat: FfiConverterRustBuffer {
+    typealias SwiftType = [Float]
+
+    public static func write(_ value: [Float], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterFloat.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Float] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Float]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterFloat.read(from: &buf))
+        }
+        return seq
     }
 }
 
@@ -4642,6 +6063,54 @@ fileprivate struct FfiConverterSequenceOptionTypeRejection: FfiConverterRustBuff
             seq.append(try FfiConverterOptionTypeRejection.read(from: &buf))
         }
         return seq
+    }
+}
+private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
+private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
+
+fileprivate let uniffiContinuationHandleMap = UniffiHandleMap<UnsafeContinuation<Int8, Never>>()
+
+fileprivate func uniffiRustCallAsync<F, T>(
+    rustFutureFunc: () -> UInt64,
+    pollFunc: (UInt64, @escaping UniffiRustFutureContinuationCallback, UInt64) -> (),
+    completeFunc: (UInt64, UnsafeMutablePointer<RustCallStatus>) -> F,
+    freeFunc: (UInt64) -> (),
+    liftFunc: (F) throws -> T,
+    errorHandler: ((RustBuffer) throws -> Swift.Error)?
+) async throws -> T {
+    // Make sure to call the ensure init function since future creation doesn't have a
+    // RustCallStatus param, so doesn't use makeRustCall()
+    uniffiEnsureBizraInitialized()
+    let rustFuture = rustFutureFunc()
+    defer {
+        freeFunc(rustFuture)
+    }
+    var pollResult: Int8;
+    repeat {
+        pollResult = await withUnsafeContinuation {
+            pollFunc(
+                rustFuture,
+                { handle, pollResult in
+                    uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
+                },
+                uniffiContinuationHandleMap.insert(obj: $0)
+            )
+        }
+    } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
+
+    return try liftFunc(makeRustCall(
+        { completeFunc(rustFuture, $0) },
+        errorHandler: errorHandler
+    ))
+}
+
+// Callback handlers for an async calls.  These are invoked by Rust when the future is ready.  They
+// lift the return value or error and resume the suspended function.
+fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: Int8) {
+    if let continuation = try? uniffiContinuationHandleMap.remove(handle: handle) {
+        continuation.resume(returning: pollResult)
+    } else {
+        print("uniffiFutureContinuationCallback invalid handle")
     }
 }
 /**
@@ -4975,6 +6444,30 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_method_identity_to_pem() != 33585) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_bizra_checksum_method_canceltoken_cancel() != 26839) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_canceltoken_is_cancelled() != 2599) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_model_embed() != 27663) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_model_generate() != 34575) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_model_generate_async() != 31231) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_model_generate_streaming() != 22107) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_model_info() != 51091) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_tokenlistener_on_token() != 45091) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_bizra_checksum_constructor_constitution_from_json() != 15102) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5014,10 +6507,17 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_constructor_identity_load() != 53716) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_bizra_checksum_constructor_canceltoken_new() != 18733) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_constructor_model_load() != 25452) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_bizra_checksum_method_customgate_check() != 12170) {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitTokenListener()
     uniffiCallbackInitCustomGate()
     return InitializationResult.ok
 }()

@@ -250,6 +250,13 @@ typedef void (*UniffiCallbackInterfaceCustomGateMethod0)(uint64_t, uint64_t, Rus
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TOKEN_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TOKEN_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceTokenListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CUSTOM_GATE
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CUSTOM_GATE
 typedef struct UniffiVTableCallbackInterfaceCustomGate {
@@ -257,6 +264,15 @@ typedef struct UniffiVTableCallbackInterfaceCustomGate {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceCustomGateMethod0 _Nonnull check;
 } UniffiVTableCallbackInterfaceCustomGate;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TOKEN_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TOKEN_LISTENER
+typedef struct UniffiVTableCallbackInterfaceTokenListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceTokenListenerMethod0 _Nonnull onToken;
+} UniffiVTableCallbackInterfaceTokenListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_CONSTITUTION
@@ -650,6 +666,92 @@ RustBuffer uniffi_bizra_fn_method_identity_sign_message(uint64_t ptr, RustBuffer
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_IDENTITY_TO_PEM
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_IDENTITY_TO_PEM
 RustBuffer uniffi_bizra_fn_method_identity_to_pem(uint64_t ptr, RustBuffer passphrase, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_CANCELTOKEN
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_CANCELTOKEN
+uint64_t uniffi_bizra_fn_clone_canceltoken(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_CANCELTOKEN
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_CANCELTOKEN
+void uniffi_bizra_fn_free_canceltoken(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_CANCELTOKEN_NEW
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_CANCELTOKEN_NEW
+uint64_t uniffi_bizra_fn_constructor_canceltoken_new(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CANCELTOKEN_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CANCELTOKEN_CANCEL
+void uniffi_bizra_fn_method_canceltoken_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CANCELTOKEN_IS_CANCELLED
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CANCELTOKEN_IS_CANCELLED
+int8_t uniffi_bizra_fn_method_canceltoken_is_cancelled(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_MODEL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_MODEL
+uint64_t uniffi_bizra_fn_clone_model(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_MODEL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_MODEL
+void uniffi_bizra_fn_free_model(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_MODEL_LOAD
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_MODEL_LOAD
+uint64_t uniffi_bizra_fn_constructor_model_load(RustBuffer path, RustBuffer options, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_MODEL_EMBED
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_MODEL_EMBED
+RustBuffer uniffi_bizra_fn_method_model_embed(uint64_t ptr, RustBuffer text, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_MODEL_GENERATE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_MODEL_GENERATE
+uint64_t uniffi_bizra_fn_method_model_generate(uint64_t ptr, uint64_t identity, RustBuffer prompt, RustBuffer options, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_MODEL_GENERATE_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_MODEL_GENERATE_ASYNC
+uint64_t uniffi_bizra_fn_method_model_generate_async(uint64_t ptr, uint64_t identity, RustBuffer prompt, RustBuffer options, RustBuffer listener
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_MODEL_GENERATE_STREAMING
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_MODEL_GENERATE_STREAMING
+uint64_t uniffi_bizra_fn_method_model_generate_streaming(uint64_t ptr, uint64_t identity, RustBuffer prompt, uint64_t listener, RustBuffer options, RustBuffer cancel, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_MODEL_INFO
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_MODEL_INFO
+RustBuffer uniffi_bizra_fn_method_model_info(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_TOKENLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_TOKENLISTENER
+uint64_t uniffi_bizra_fn_clone_tokenlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_TOKENLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_TOKENLISTENER
+void uniffi_bizra_fn_free_tokenlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_INIT_CALLBACK_VTABLE_TOKENLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_INIT_CALLBACK_VTABLE_TOKENLISTENER
+void uniffi_bizra_fn_init_callback_vtable_tokenlistener(const UniffiVTableCallbackInterfaceTokenListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_TOKENLISTENER_ON_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_TOKENLISTENER_ON_TOKEN
+void uniffi_bizra_fn_method_tokenlistener_on_token(uint64_t ptr, RustBuffer piece, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_INIT_CALLBACK_VTABLE_CUSTOMGATE
@@ -1349,6 +1451,54 @@ uint16_t uniffi_bizra_checksum_method_identity_to_pem(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CANCELTOKEN_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CANCELTOKEN_CANCEL
+uint16_t uniffi_bizra_checksum_method_canceltoken_cancel(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CANCELTOKEN_IS_CANCELLED
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CANCELTOKEN_IS_CANCELLED
+uint16_t uniffi_bizra_checksum_method_canceltoken_is_cancelled(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_MODEL_EMBED
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_MODEL_EMBED
+uint16_t uniffi_bizra_checksum_method_model_embed(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_MODEL_GENERATE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_MODEL_GENERATE
+uint16_t uniffi_bizra_checksum_method_model_generate(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_MODEL_GENERATE_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_MODEL_GENERATE_ASYNC
+uint16_t uniffi_bizra_checksum_method_model_generate_async(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_MODEL_GENERATE_STREAMING
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_MODEL_GENERATE_STREAMING
+uint16_t uniffi_bizra_checksum_method_model_generate_streaming(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_MODEL_INFO
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_MODEL_INFO
+uint16_t uniffi_bizra_checksum_method_model_info(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_TOKENLISTENER_ON_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_TOKENLISTENER_ON_TOKEN
+uint16_t uniffi_bizra_checksum_method_tokenlistener_on_token(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_CONSTITUTION_FROM_JSON
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_CONSTITUTION_FROM_JSON
 uint16_t uniffi_bizra_checksum_constructor_constitution_from_json(void
@@ -1424,6 +1574,18 @@ uint16_t uniffi_bizra_checksum_constructor_identity_generate(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_IDENTITY_LOAD
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_IDENTITY_LOAD
 uint16_t uniffi_bizra_checksum_constructor_identity_load(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_CANCELTOKEN_NEW
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_CANCELTOKEN_NEW
+uint16_t uniffi_bizra_checksum_constructor_canceltoken_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_MODEL_LOAD
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_MODEL_LOAD
+uint16_t uniffi_bizra_checksum_constructor_model_load(void
     
 );
 #endif

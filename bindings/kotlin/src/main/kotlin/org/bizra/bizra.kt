@@ -31,6 +31,13 @@ import java.nio.charset.CodingErrorAction
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicBoolean
+import kotlin.coroutines.resume
+import kotlinx.coroutines.CancellableContinuation
+import kotlinx.coroutines.DelicateCoroutinesApi
+import kotlinx.coroutines.GlobalScope
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.suspendCancellableCoroutine
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
 // A rust-owned buffer is represented by its capacity, its current length, and a
@@ -653,6 +660,9 @@ internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
 internal interface UniffiCallbackInterfaceCustomGateMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`envelope`: Long,`now`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceTokenListenerMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`piece`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "check")
 internal open class UniffiVTableCallbackInterfaceCustomGate(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -669,6 +679,25 @@ internal open class UniffiVTableCallbackInterfaceCustomGate(
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `check` = other.`check`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onToken")
+internal open class UniffiVTableCallbackInterfaceTokenListener(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `onToken`: UniffiCallbackInterfaceTokenListenerMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `onToken`: UniffiCallbackInterfaceTokenListenerMethod0? = null,
+    ): UniffiVTableCallbackInterfaceTokenListener(`uniffiFree`,`uniffiClone`,`onToken`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceTokenListener) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `onToken` = other.`onToken`
     }
 
 }
@@ -819,6 +848,22 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_bizra_checksum_method_identity_to_pem(
     ): Int
+    external fun uniffi_bizra_checksum_method_canceltoken_cancel(
+    ): Int
+    external fun uniffi_bizra_checksum_method_canceltoken_is_cancelled(
+    ): Int
+    external fun uniffi_bizra_checksum_method_model_embed(
+    ): Int
+    external fun uniffi_bizra_checksum_method_model_generate(
+    ): Int
+    external fun uniffi_bizra_checksum_method_model_generate_async(
+    ): Int
+    external fun uniffi_bizra_checksum_method_model_generate_streaming(
+    ): Int
+    external fun uniffi_bizra_checksum_method_model_info(
+    ): Int
+    external fun uniffi_bizra_checksum_method_tokenlistener_on_token(
+    ): Int
     external fun uniffi_bizra_checksum_constructor_constitution_from_json(
     ): Int
     external fun uniffi_bizra_checksum_constructor_constitution_load(
@@ -845,6 +890,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_bizra_checksum_constructor_identity_load(
     ): Int
+    external fun uniffi_bizra_checksum_constructor_canceltoken_new(
+    ): Int
+    external fun uniffi_bizra_checksum_constructor_model_load(
+    ): Int
     external fun uniffi_bizra_checksum_method_customgate_check(
     ): Int
     external fun ffi_bizra_uniffi_contract_version(
@@ -863,6 +912,7 @@ internal object UniffiLib {
 
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "bizra"))
+        uniffiCallbackInterfaceTokenListener.register(this)
         uniffiCallbackInterfaceCustomGate.register(this)
         
     }
@@ -1024,6 +1074,40 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_bizra_fn_method_identity_to_pem(`ptr`: Long,`passphrase`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_clone_canceltoken(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_free_canceltoken(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_constructor_canceltoken_new(uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_canceltoken_cancel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_method_canceltoken_is_cancelled(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_bizra_fn_clone_model(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_free_model(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_constructor_model_load(`path`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_model_embed(`ptr`: Long,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_model_generate(`ptr`: Long,`identity`: Long,`prompt`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_model_generate_async(`ptr`: Long,`identity`: Long,`prompt`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,`listener`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_bizra_fn_method_model_generate_streaming(`ptr`: Long,`identity`: Long,`prompt`: RustBuffer.ByValue,`listener`: Long,`options`: RustBuffer.ByValue,`cancel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_model_info(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_clone_tokenlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_free_tokenlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_init_callback_vtable_tokenlistener(`vtable`: UniffiVTableCallbackInterfaceTokenListener,
+    ): Unit
+    external fun uniffi_bizra_fn_method_tokenlistener_on_token(`ptr`: Long,`piece`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_bizra_fn_init_callback_vtable_customgate(`vtable`: UniffiVTableCallbackInterfaceCustomGate,
     ): Unit
     external fun uniffi_bizra_fn_method_hardwareprofile_can_serve(`ptr`: RustBuffer.ByValue,`tier`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1354,6 +1438,30 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_method_identity_to_pem() and 0xFFFF) != 33585) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_bizra_checksum_method_canceltoken_cancel() and 0xFFFF) != 26839) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_canceltoken_is_cancelled() and 0xFFFF) != 2599) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_model_embed() and 0xFFFF) != 27663) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_model_generate() and 0xFFFF) != 34575) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_model_generate_async() and 0xFFFF) != 31231) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_model_generate_streaming() and 0xFFFF) != 22107) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_model_info() and 0xFFFF) != 51091) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_tokenlistener_on_token() and 0xFFFF) != 45091) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_bizra_checksum_constructor_constitution_from_json() and 0xFFFF) != 15102) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1393,6 +1501,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_constructor_identity_load() and 0xFFFF) != 53716) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_bizra_checksum_constructor_canceltoken_new() and 0xFFFF) != 18733) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_constructor_model_load() and 0xFFFF) != 25452) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_bizra_checksum_method_customgate_check() and 0xFFFF) != 12170) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1409,6 +1523,46 @@ public fun uniffiEnsureInitialized() {
 }
 
 // Async support
+// Async return type handlers
+
+internal const val UNIFFI_RUST_FUTURE_POLL_READY = 0.toByte()
+internal const val UNIFFI_RUST_FUTURE_POLL_WAKE = 1.toByte()
+
+internal val uniffiContinuationHandleMap = UniffiHandleMap<CancellableContinuation<Byte>>()
+
+// FFI type for Rust future continuations
+internal object uniffiRustFutureContinuationCallbackImpl: UniffiRustFutureContinuationCallback {
+    override fun callback(data: Long, pollResult: Byte) {
+        uniffiContinuationHandleMap.remove(data).resume(pollResult)
+    }
+}
+
+internal suspend fun<T, F, E: kotlin.Exception> uniffiRustCallAsync(
+    rustFuture: Long,
+    pollFunc: (Long, UniffiRustFutureContinuationCallback, Long) -> Unit,
+    completeFunc: (Long, UniffiRustCallStatus) -> F,
+    freeFunc: (Long) -> Unit,
+    liftFunc: (F) -> T,
+    errorHandler: UniffiRustCallStatusErrorHandler<E>
+): T {
+    try {
+        do {
+            val pollResult = suspendCancellableCoroutine<Byte> { continuation ->
+                pollFunc(
+                    rustFuture,
+                    uniffiRustFutureContinuationCallbackImpl,
+                    uniffiContinuationHandleMap.insert(continuation)
+                )
+            }
+        } while (pollResult != UNIFFI_RUST_FUTURE_POLL_READY);
+
+        return liftFunc(
+            uniffiRustCallWithError(errorHandler, { status -> completeFunc(rustFuture, status) })
+        )
+    } finally {
+        freeFunc(rustFuture)
+    }
+}
 
 // Public interface members begin here.
 
@@ -1656,6 +1810,29 @@ public object FfiConverterLong: FfiConverter<Long, Long> {
 /**
  * @suppress
  */
+public object FfiConverterFloat: FfiConverter<Float, Float> {
+    override fun lift(value: Float): Float {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Float {
+        return buf.getFloat()
+    }
+
+    override fun lower(value: Float): Float {
+        return value
+    }
+
+    override fun allocationSize(value: Float) = 4UL
+
+    override fun write(value: Float, buf: ByteBuffer) {
+        buf.putFloat(value)
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterDouble: FfiConverter<Double, Double> {
     override fun lift(value: Double): Double {
         return value
@@ -1856,6 +2033,308 @@ public object FfiConverterDuration: FfiConverterRustBuffer<java.time.Duration> {
         buf.putLong(value.seconds)
         // Type mismatch (should be u32) but since values will always be between 0 and 999,999,999 it should be OK
         buf.putInt(value.nano)
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Stops a running `generateStreaming` from any thread: the engine checks it before every token
+ * and between prompt batches, and the generation ends with `finish_reason` "cancelled" (its
+ * signed envelope is still returned). A token stays cancelled: use a fresh one per generation.
+ */
+public interface CancelTokenInterface {
+    
+    /**
+     * Requests cancellation; harmless when the generation already ended.
+     */
+    fun `cancel`()
+    
+    /**
+     * Whether cancellation was requested.
+     */
+    fun `isCancelled`(): kotlin.Boolean
+    
+    companion object
+}
+
+/**
+ * Stops a running `generateStreaming` from any thread: the engine checks it before every token
+ * and between prompt batches, and the generation ends with `finish_reason` "cancelled" (its
+ * signed envelope is still returned). A token stays cancelled: use a fresh one per generation.
+ */
+open class CancelToken: Disposable, AutoCloseable, CancelTokenInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * A token not yet cancelled.
+     */
+    constructor() :
+        this(UniffiWithHandle, 
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_constructor_canceltoken_new(
+    
+        _status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_bizra_fn_free_canceltoken(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_bizra_fn_clone_canceltoken(handle, status)
+        }
+    }
+
+    
+    /**
+     * Requests cancellation; harmless when the generation already ended.
+     */override fun `cancel`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_canceltoken_cancel(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Whether cancellation was requested.
+     */override fun `isCancelled`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_canceltoken_is_cancelled(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCancelToken: FfiConverter<CancelToken, Long> {
+    override fun lower(value: CancelToken): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): CancelToken {
+        return CancelToken(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): CancelToken {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: CancelToken) = 8UL
+
+    override fun write(value: CancelToken, buf: ByteBuffer) {
+        buf.putLong(lower(value))
     }
 }
 
@@ -4130,6 +4609,417 @@ public object FfiConverterTypeIdentity: FfiConverter<Identity, Long> {
 
 
 /**
+ * A loaded GGUF model, served by the core's llama.cpp engine on its own worker thread. Safe to
+ * share between threads: requests are served one at a time, in the order they arrive. Closing
+ * it stops the worker (a running generation ends at its next token) and frees the model.
+ */
+public interface ModelInterface {
+    
+    /**
+     * A sentence embedding of `text`: the mean of the model's final hidden states, L2-normalised,
+     * so a dot product is the cosine similarity. A text longer than `embeddingNCtx` tokens
+     * throws `PromptTooLong`.
+     */
+    fun `embed`(`text`: kotlin.String): List<kotlin.Float>
+    
+    /**
+     * Answers `prompt` (rendered with the model's chat template) and returns the answer as an
+     * envelope signed by `identity`, with measured `snr` and `ihsan` scores: the text is the
+     * payload's `output`, and the payload records the model, the prompt's hash, every sampling
+     * parameter and the seed. Blocks until the answer is complete.
+     */
+    fun `generate`(`identity`: Identity, `prompt`: kotlin.String, `options`: GenerateOptions? = null): Envelope
+    
+    /**
+     * `generate` as a suspending call (a `suspend fun` in Kotlin, `async` in Swift): the caller
+     * waits without blocking a thread, and cancelling the coroutine or task cancels the
+     * generation. With a `listener`, the pieces arrive as in `generateStreaming`.
+     */
+    suspend fun `generateAsync`(`identity`: Identity, `prompt`: kotlin.String, `options`: GenerateOptions? = null, `listener`: TokenListener? = null): Envelope
+    
+    /**
+     * `generate`, handing each piece of text to `listener` as it is produced; `cancel`, from
+     * any thread, ends the generation early (the envelope then says "cancelled").
+     */
+    fun `generateStreaming`(`identity`: Identity, `prompt`: kotlin.String, `listener`: TokenListener, `options`: GenerateOptions? = null, `cancel`: CancelToken? = null): Envelope
+    
+    /**
+     * What the model is.
+     */
+    fun `info`(): ModelInfo
+    
+    companion object
+}
+
+/**
+ * A loaded GGUF model, served by the core's llama.cpp engine on its own worker thread. Safe to
+ * share between threads: requests are served one at a time, in the order they arrive. Closing
+ * it stops the worker (a running generation ends at its next token) and frees the model.
+ */
+open class Model: Disposable, AutoCloseable, ModelInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_bizra_fn_free_model(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_bizra_fn_clone_model(handle, status)
+        }
+    }
+
+    
+    /**
+     * A sentence embedding of `text`: the mean of the model's final hidden states, L2-normalised,
+     * so a dot product is the cosine similarity. A text longer than `embeddingNCtx` tokens
+     * throws `PromptTooLong`.
+     */
+    @Throws(BizraException::class)override fun `embed`(`text`: kotlin.String): List<kotlin.Float> {
+            return FfiConverterSequenceFloat.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_model_embed(
+        it,
+        
+        FfiConverterString.lower(`text`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Answers `prompt` (rendered with the model's chat template) and returns the answer as an
+     * envelope signed by `identity`, with measured `snr` and `ihsan` scores: the text is the
+     * payload's `output`, and the payload records the model, the prompt's hash, every sampling
+     * parameter and the seed. Blocks until the answer is complete.
+     */
+    @Throws(BizraException::class)override fun `generate`(`identity`: Identity, `prompt`: kotlin.String, `options`: GenerateOptions?): Envelope {
+            return FfiConverterTypeEnvelope.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_model_generate(
+        it,
+        
+        FfiConverterTypeIdentity.lower(`identity`),
+        FfiConverterString.lower(`prompt`),
+        FfiConverterOptionalTypeGenerateOptions.lower(`options`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * `generate` as a suspending call (a `suspend fun` in Kotlin, `async` in Swift): the caller
+     * waits without blocking a thread, and cancelling the coroutine or task cancels the
+     * generation. With a `listener`, the pieces arrive as in `generateStreaming`.
+     */
+    @Throws(BizraException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `generateAsync`(`identity`: Identity, `prompt`: kotlin.String, `options`: GenerateOptions?, `listener`: TokenListener?) : Envelope {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_bizra_fn_method_model_generate_async(
+                uniffiHandle,
+                
+        FfiConverterTypeIdentity.lower(`identity`),
+        FfiConverterString.lower(`prompt`),
+        FfiConverterOptionalTypeGenerateOptions.lower(`options`),
+        FfiConverterOptionalTypeTokenListener.lower(`listener`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_bizra_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_bizra_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_bizra_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeEnvelope.lift(it) },
+        // Error FFI converter
+        BizraException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * `generate`, handing each piece of text to `listener` as it is produced; `cancel`, from
+     * any thread, ends the generation early (the envelope then says "cancelled").
+     */
+    @Throws(BizraException::class)override fun `generateStreaming`(`identity`: Identity, `prompt`: kotlin.String, `listener`: TokenListener, `options`: GenerateOptions?, `cancel`: CancelToken?): Envelope {
+            return FfiConverterTypeEnvelope.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_model_generate_streaming(
+        it,
+        
+        FfiConverterTypeIdentity.lower(`identity`),
+        FfiConverterString.lower(`prompt`),
+        FfiConverterTypeTokenListener.lower(`listener`),
+        FfiConverterOptionalTypeGenerateOptions.lower(`options`),
+        FfiConverterOptionalTypeCancelToken.lower(`cancel`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * What the model is.
+     */override fun `info`(): ModelInfo {
+            return FfiConverterTypeModelInfo.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_model_info(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    companion object {
+        
+    /**
+     * Loads a GGUF model (memory-mapped) and hashes the file. A missing, non-GGUF or truncated
+     * file throws `BizraException.Model` before llama.cpp sees it.
+     */
+    @Throws(BizraException::class) fun `load`(`path`: kotlin.String, `options`: ModelOptions? = null): Model {
+            return FfiConverterTypeModel.lift(
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_constructor_model_load(
+    
+        
+        FfiConverterString.lower(`path`),
+        FfiConverterOptionalTypeModelOptions.lower(`options`),_status)
+}
+    )
+    }
+    
+
+        
+    }
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeModel: FfiConverter<Model, Long> {
+    override fun lower(value: Model): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): Model {
+        return Model(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): Model {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: Model) = 8UL
+
+    override fun write(value: Model, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * Remembers admitted envelope ids until they expire (step 9). Thread-safe and atomic.
  */
 public interface ReplayCacheInterface {
@@ -4397,6 +5287,343 @@ public object FfiConverterTypeReplayCache: FfiConverter<ReplayCache, Long> {
     override fun allocationSize(value: ReplayCache) = 8UL
 
     override fun write(value: ReplayCache, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Receives a generation's text piece by piece; the pieces concatenate to the envelope's
+ * `output`. Called on the engine's worker thread, in order, and the next token waits for it:
+ * keep it quick (hand the piece to a channel or a UI queue). Throwing stops the generation and
+ * the generating call throws that exception (any other than `BizraException` arrives as
+ * `BizraException.Internal` with its message).
+ */
+public interface TokenListener {
+    
+    /**
+     * One piece of generated text.
+     */
+    fun `onToken`(`piece`: kotlin.String)
+    
+    companion object
+}
+
+/**
+ * Receives a generation's text piece by piece; the pieces concatenate to the envelope's
+ * `output`. Called on the engine's worker thread, in order, and the next token waits for it:
+ * keep it quick (hand the piece to a channel or a UI queue). Throwing stops the generation and
+ * the generating call throws that exception (any other than `BizraException` arrives as
+ * `BizraException.Internal` with its message).
+ */
+open class TokenListenerImpl: Disposable, AutoCloseable, TokenListener
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_bizra_fn_free_tokenlistener(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_bizra_fn_clone_tokenlistener(handle, status)
+        }
+    }
+
+    
+    /**
+     * One piece of generated text.
+     */
+    @Throws(BizraException::class)override fun `onToken`(`piece`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_tokenlistener_on_token(
+        it,
+        
+        FfiConverterString.lower(`piece`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceTokenListener {
+    internal object `onToken`: UniffiCallbackInterfaceTokenListenerMethod0 {
+        override fun callback(`uniffiHandle`: Long,`piece`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeTokenListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onToken`(
+                    FfiConverterString.lift(`piece`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: BizraException -> FfiConverterTypeBizraError.lower(e) }
+            )
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeTokenListener.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeTokenListener.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceTokenListener.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `onToken`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_bizra_fn_init_callback_vtable_tokenlistener(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTokenListener: FfiConverter<TokenListener, Long> {
+    internal val handleMap = UniffiHandleMap<TokenListener>()
+
+    override fun lower(value: TokenListener): Long {
+        if (value is TokenListenerImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): TokenListener {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return TokenListenerImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): TokenListener {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: TokenListener) = 8UL
+
+    override fun write(value: TokenListener, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -4751,6 +5978,135 @@ public object FfiConverterTypeGateResult: FfiConverterRustBuffer<GateResult> {
 
 
 /**
+ * How to answer a prompt. A null member takes the core's default: llama.cpp's sampling
+ * (temperature 0.8, topK 40, topP 0.95, minP 0.05, no repeat penalty), 256 tokens, a drawn seed
+ * (recorded in the envelope so the output can be re-run). `temperature = 0` is greedy decoding.
+ */
+data class GenerateOptions (
+    /**
+     * A system message, rendered with the model's chat template before the prompt.
+     */
+    val `system`: kotlin.String? = null 
+    , 
+    /**
+     * At most this many generated tokens (at least 1).
+     */
+    val `maxTokens`: kotlin.UInt? = null 
+    , 
+    /**
+     * Softmax temperature, at least 0; 0 = greedy.
+     */
+    val `temperature`: kotlin.Float? = null 
+    , 
+    /**
+     * Nucleus sampling, in (0, 1]; 1 = off.
+     */
+    val `topP`: kotlin.Float? = null 
+    , 
+    /**
+     * Keep the k most likely tokens; 0 = off.
+     */
+    val `topK`: kotlin.UInt? = null 
+    , 
+    /**
+     * Drop tokens below minP × p(top token), in [0, 1]; 0 = off.
+     */
+    val `minP`: kotlin.Float? = null 
+    , 
+    /**
+     * Penalty for repeating recent tokens, above 0; 1 = off.
+     */
+    val `repeatPenalty`: kotlin.Float? = null 
+    , 
+    /**
+     * The sampling seed.
+     */
+    val `seed`: kotlin.UInt? = null 
+    , 
+    /**
+     * Generation stops before the first occurrence of any of these (not part of the output).
+     */
+    val `stop`: List<kotlin.String> = listOf() 
+    , 
+    /**
+     * Ihsan dimensions the caller vouches for.
+     */
+    val `ihsan`: IhsanInputs? = null 
+    , 
+    /**
+     * Ids of the envelopes the prompt came from: the output envelope's provenance.
+     */
+    val `provenance`: List<kotlin.String> = listOf() 
+    , 
+    /**
+     * Lifetime of the output envelope in seconds (default: the envelope default, 3600).
+     */
+    val `ttl`: kotlin.Long? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeGenerateOptions: FfiConverterRustBuffer<GenerateOptions> {
+    override fun read(buf: ByteBuffer): GenerateOptions {
+        return GenerateOptions(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalFloat.read(buf),
+            FfiConverterOptionalFloat.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalFloat.read(buf),
+            FfiConverterOptionalFloat.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalTypeIhsanInputs.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: GenerateOptions) = (
+            FfiConverterOptionalString.allocationSize(value.`system`) +
+            FfiConverterOptionalUInt.allocationSize(value.`maxTokens`) +
+            FfiConverterOptionalFloat.allocationSize(value.`temperature`) +
+            FfiConverterOptionalFloat.allocationSize(value.`topP`) +
+            FfiConverterOptionalUInt.allocationSize(value.`topK`) +
+            FfiConverterOptionalFloat.allocationSize(value.`minP`) +
+            FfiConverterOptionalFloat.allocationSize(value.`repeatPenalty`) +
+            FfiConverterOptionalUInt.allocationSize(value.`seed`) +
+            FfiConverterSequenceString.allocationSize(value.`stop`) +
+            FfiConverterOptionalTypeIhsanInputs.allocationSize(value.`ihsan`) +
+            FfiConverterSequenceString.allocationSize(value.`provenance`) +
+            FfiConverterOptionalLong.allocationSize(value.`ttl`)
+    )
+
+    override fun write(value: GenerateOptions, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`system`, buf)
+            FfiConverterOptionalUInt.write(value.`maxTokens`, buf)
+            FfiConverterOptionalFloat.write(value.`temperature`, buf)
+            FfiConverterOptionalFloat.write(value.`topP`, buf)
+            FfiConverterOptionalUInt.write(value.`topK`, buf)
+            FfiConverterOptionalFloat.write(value.`minP`, buf)
+            FfiConverterOptionalFloat.write(value.`repeatPenalty`, buf)
+            FfiConverterOptionalUInt.write(value.`seed`, buf)
+            FfiConverterSequenceString.write(value.`stop`, buf)
+            FfiConverterOptionalTypeIhsanInputs.write(value.`ihsan`, buf)
+            FfiConverterSequenceString.write(value.`provenance`, buf)
+            FfiConverterOptionalLong.write(value.`ttl`, buf)
+    }
+}
+
+
+
+/**
  * An NVIDIA GPU as `nvidia-smi` reports it.
  */
 data class GpuInfo (
@@ -4908,6 +6264,265 @@ public object FfiConverterTypeHardwareProfile: FfiConverterRustBuffer<HardwarePr
             FfiConverterULong.write(value.`ramAvailableBytes`, buf)
             FfiConverterULong.write(value.`diskFreeBytes`, buf)
             FfiConverterSequenceTypeGpuInfo.write(value.`gpus`, buf)
+    }
+}
+
+
+
+/**
+ * Values, each in [0, 1], for the Ihsan dimensions the engine cannot measure, vouched for by
+ * the caller (a checker, a reference answer, a human). An unsupplied dimension counts 0, so an
+ * answer nobody vouched for cannot reach the Ihsan threshold; the measured dimensions
+ * (efficiency, auditability, anti-centralization, robustness) cannot be supplied at all.
+ */
+data class IhsanInputs (
+    /**
+     * Is the answer right?
+     */
+    val `correctness`: kotlin.Double? = null 
+    , 
+    /**
+     * Is it free of harm?
+     */
+    val `safety`: kotlin.Double? = null 
+    , 
+    /**
+     * Does it serve the user's request?
+     */
+    val `userBenefit`: kotlin.Double? = null 
+    , 
+    /**
+     * Is it fair (adl)?
+     */
+    val `adlFairness`: kotlin.Double? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeIhsanInputs: FfiConverterRustBuffer<IhsanInputs> {
+    override fun read(buf: ByteBuffer): IhsanInputs {
+        return IhsanInputs(
+            FfiConverterOptionalDouble.read(buf),
+            FfiConverterOptionalDouble.read(buf),
+            FfiConverterOptionalDouble.read(buf),
+            FfiConverterOptionalDouble.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: IhsanInputs) = (
+            FfiConverterOptionalDouble.allocationSize(value.`correctness`) +
+            FfiConverterOptionalDouble.allocationSize(value.`safety`) +
+            FfiConverterOptionalDouble.allocationSize(value.`userBenefit`) +
+            FfiConverterOptionalDouble.allocationSize(value.`adlFairness`)
+    )
+
+    override fun write(value: IhsanInputs, buf: ByteBuffer) {
+            FfiConverterOptionalDouble.write(value.`correctness`, buf)
+            FfiConverterOptionalDouble.write(value.`safety`, buf)
+            FfiConverterOptionalDouble.write(value.`userBenefit`, buf)
+            FfiConverterOptionalDouble.write(value.`adlFairness`, buf)
+    }
+}
+
+
+
+/**
+ * What a loaded model is, read from its GGUF header, and the context it runs with.
+ */
+data class ModelInfo (
+    /**
+     * The model file.
+     */
+    val `path`: kotlin.String
+    , 
+    /**
+     * `general.name`, or the file stem.
+     */
+    val `name`: kotlin.String
+    , 
+    /**
+     * `general.architecture` (e.g. "llama").
+     */
+    val `architecture`: kotlin.String
+    , 
+    /**
+     * Number of weights.
+     */
+    val `parameters`: kotlin.ULong
+    , 
+    /**
+     * Quantisation, e.g. "Q4_1".
+     */
+    val `quantization`: kotlin.String
+    , 
+    /**
+     * The context the model was trained for, when the file says.
+     */
+    val `contextLength`: kotlin.ULong?
+    , 
+    /**
+     * The context window in use (prompt + output), in tokens.
+     */
+    val `nCtx`: kotlin.UInt
+    , 
+    /**
+     * File size in bytes.
+     */
+    val `fileSize`: kotlin.ULong
+    , 
+    /**
+     * BLAKE3 of the whole file, lowercase hex: the identity of the weights, as the output
+     * envelopes record it.
+     */
+    val `fileBlake3`: kotlin.String
+    , 
+    /**
+     * The tier a model of this size serves.
+     */
+    val `tier`: ModelTier
+    , 
+    /**
+     * The model's chat template, when the file carries one.
+     */
+    val `chatTemplate`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeModelInfo: FfiConverterRustBuffer<ModelInfo> {
+    override fun read(buf: ByteBuffer): ModelInfo {
+        return ModelInfo(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeModelTier.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ModelInfo) = (
+            FfiConverterString.allocationSize(value.`path`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`architecture`) +
+            FfiConverterULong.allocationSize(value.`parameters`) +
+            FfiConverterString.allocationSize(value.`quantization`) +
+            FfiConverterOptionalULong.allocationSize(value.`contextLength`) +
+            FfiConverterUInt.allocationSize(value.`nCtx`) +
+            FfiConverterULong.allocationSize(value.`fileSize`) +
+            FfiConverterString.allocationSize(value.`fileBlake3`) +
+            FfiConverterTypeModelTier.allocationSize(value.`tier`) +
+            FfiConverterOptionalString.allocationSize(value.`chatTemplate`)
+    )
+
+    override fun write(value: ModelInfo, buf: ByteBuffer) {
+            FfiConverterString.write(value.`path`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`architecture`, buf)
+            FfiConverterULong.write(value.`parameters`, buf)
+            FfiConverterString.write(value.`quantization`, buf)
+            FfiConverterOptionalULong.write(value.`contextLength`, buf)
+            FfiConverterUInt.write(value.`nCtx`, buf)
+            FfiConverterULong.write(value.`fileSize`, buf)
+            FfiConverterString.write(value.`fileBlake3`, buf)
+            FfiConverterTypeModelTier.write(value.`tier`, buf)
+            FfiConverterOptionalString.write(value.`chatTemplate`, buf)
+    }
+}
+
+
+
+/**
+ * How to load a model. A null member takes the core's default: `nCtx` 2048 (capped at the
+ * model's training context), every available CPU thread, `nBatch` 512, `embeddingNCtx` 512,
+ * no GPU layers unless the library was built with CUDA.
+ */
+data class ModelOptions (
+    /**
+     * Context window in tokens (prompt + output), at least 8.
+     */
+    val `nCtx`: kotlin.UInt? = null 
+    , 
+    /**
+     * CPU threads.
+     */
+    val `threads`: kotlin.UInt? = null 
+    , 
+    /**
+     * Prompt tokens decoded per batch, at least 1.
+     */
+    val `nBatch`: kotlin.UInt? = null 
+    , 
+    /**
+     * Context window of the embedding context (created at the first `embed`), at least 8.
+     */
+    val `embeddingNCtx`: kotlin.UInt? = null 
+    , 
+    /**
+     * Layers offloaded to a GPU (CUDA builds only).
+     */
+    val `nGpuLayers`: kotlin.UInt? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeModelOptions: FfiConverterRustBuffer<ModelOptions> {
+    override fun read(buf: ByteBuffer): ModelOptions {
+        return ModelOptions(
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ModelOptions) = (
+            FfiConverterOptionalUInt.allocationSize(value.`nCtx`) +
+            FfiConverterOptionalUInt.allocationSize(value.`threads`) +
+            FfiConverterOptionalUInt.allocationSize(value.`nBatch`) +
+            FfiConverterOptionalUInt.allocationSize(value.`embeddingNCtx`) +
+            FfiConverterOptionalUInt.allocationSize(value.`nGpuLayers`)
+    )
+
+    override fun write(value: ModelOptions, buf: ByteBuffer) {
+            FfiConverterOptionalUInt.write(value.`nCtx`, buf)
+            FfiConverterOptionalUInt.write(value.`threads`, buf)
+            FfiConverterOptionalUInt.write(value.`nBatch`, buf)
+            FfiConverterOptionalUInt.write(value.`embeddingNCtx`, buf)
+            FfiConverterOptionalUInt.write(value.`nGpuLayers`, buf)
     }
 }
 
@@ -5305,6 +6920,61 @@ sealed class BizraException: kotlin.Exception() {
     }
     
     /**
+     * A model file is missing, is not a GGUF file or is damaged (truncated, corrupt), or
+     * llama.cpp could not load it. The detail names the file and what is wrong with it.
+     */
+    class Model(
+        
+        /**
+         * The file and what is wrong with it.
+         */
+        val `detail`: kotlin.String
+        ) : BizraException() {
+        override val message
+            get() = "detail=${ `detail` }"
+    }
+    
+    /**
+     * The prompt does not fit the model's context window (with room for one generated token):
+     * shorten it, or load the model with a larger `nCtx`. The model stays usable.
+     */
+    class PromptTooLong(
+        
+        /**
+         * Tokens in the prompt, after the chat template was applied.
+         */
+        val `promptTokens`: kotlin.ULong, 
+        
+        /**
+         * The context window of the model, in tokens.
+         */
+        val `nCtx`: kotlin.UInt, 
+        
+        /**
+         * The same, for humans.
+         */
+        val `detail`: kotlin.String
+        ) : BizraException() {
+        override val message
+            get() = "promptTokens=${ `promptTokens` }, nCtx=${ `nCtx` }, detail=${ `detail` }"
+    }
+    
+    /**
+     * The inference engine failed: llama.cpp refused a context, a decode failed, or the
+     * engine's worker thread stopped.
+     */
+    class Inference(
+        
+        /**
+         * What failed.
+         */
+        val `detail`: kotlin.String
+        ) : BizraException() {
+        override val message
+            get() = "detail=${ `detail` }"
+    }
+    
+    /**
      * A file could not be read or written.
      */
     class Io(
@@ -5365,10 +7035,21 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
             4 -> BizraException.Constitution(
                 FfiConverterString.read(buf),
                 )
-            5 -> BizraException.Io(
+            5 -> BizraException.Model(
                 FfiConverterString.read(buf),
                 )
-            6 -> BizraException.Internal(
+            6 -> BizraException.PromptTooLong(
+                FfiConverterULong.read(buf),
+                FfiConverterUInt.read(buf),
+                FfiConverterString.read(buf),
+                )
+            7 -> BizraException.Inference(
+                FfiConverterString.read(buf),
+                )
+            8 -> BizraException.Io(
+                FfiConverterString.read(buf),
+                )
+            9 -> BizraException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -5395,6 +7076,23 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
                 + FfiConverterString.allocationSize(value.`detail`)
             )
             is BizraException.Constitution -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
+            is BizraException.Model -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
+            is BizraException.PromptTooLong -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterULong.allocationSize(value.`promptTokens`)
+                + FfiConverterUInt.allocationSize(value.`nCtx`)
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
+            is BizraException.Inference -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`detail`)
@@ -5436,13 +7134,30 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Io -> {
+            is BizraException.Model -> {
                 buf.putInt(5)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Internal -> {
+            is BizraException.PromptTooLong -> {
                 buf.putInt(6)
+                FfiConverterULong.write(value.`promptTokens`, buf)
+                FfiConverterUInt.write(value.`nCtx`, buf)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is BizraException.Inference -> {
+                buf.putInt(7)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is BizraException.Io -> {
+                buf.putInt(8)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is BizraException.Internal -> {
+                buf.putInt(9)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
@@ -5817,6 +7532,38 @@ public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
 /**
  * @suppress
  */
+public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
+    override fun read(buf: ByteBuffer): kotlin.ULong? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterULong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.ULong?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterULong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.ULong?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterULong.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalLong: FfiConverterRustBuffer<kotlin.Long?> {
     override fun read(buf: ByteBuffer): kotlin.Long? {
         if (buf.get().toInt() == 0) {
@@ -5839,6 +7586,38 @@ public object FfiConverterOptionalLong: FfiConverterRustBuffer<kotlin.Long?> {
         } else {
             buf.put(1)
             FfiConverterLong.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalFloat: FfiConverterRustBuffer<kotlin.Float?> {
+    override fun read(buf: ByteBuffer): kotlin.Float? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterFloat.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.Float?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterFloat.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.Float?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterFloat.write(value, buf)
         }
     }
 }
@@ -5945,6 +7724,38 @@ public object FfiConverterOptionalTimestamp: FfiConverterRustBuffer<java.time.In
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeCancelToken: FfiConverterRustBuffer<CancelToken?> {
+    override fun read(buf: ByteBuffer): CancelToken? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeCancelToken.read(buf)
+    }
+
+    override fun allocationSize(value: CancelToken?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeCancelToken.allocationSize(value)
+        }
+    }
+
+    override fun write(value: CancelToken?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeCancelToken.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeReplayCache: FfiConverterRustBuffer<ReplayCache?> {
     override fun read(buf: ByteBuffer): ReplayCache? {
         if (buf.get().toInt() == 0) {
@@ -5977,6 +7788,38 @@ public object FfiConverterOptionalTypeReplayCache: FfiConverterRustBuffer<Replay
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeTokenListener: FfiConverterRustBuffer<TokenListener?> {
+    override fun read(buf: ByteBuffer): TokenListener? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeTokenListener.read(buf)
+    }
+
+    override fun allocationSize(value: TokenListener?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeTokenListener.allocationSize(value)
+        }
+    }
+
+    override fun write(value: TokenListener?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeTokenListener.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeEnvelopeOptions: FfiConverterRustBuffer<EnvelopeOptions?> {
     override fun read(buf: ByteBuffer): EnvelopeOptions? {
         if (buf.get().toInt() == 0) {
@@ -5999,6 +7842,102 @@ public object FfiConverterOptionalTypeEnvelopeOptions: FfiConverterRustBuffer<En
         } else {
             buf.put(1)
             FfiConverterTypeEnvelopeOptions.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeGenerateOptions: FfiConverterRustBuffer<GenerateOptions?> {
+    override fun read(buf: ByteBuffer): GenerateOptions? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeGenerateOptions.read(buf)
+    }
+
+    override fun allocationSize(value: GenerateOptions?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeGenerateOptions.allocationSize(value)
+        }
+    }
+
+    override fun write(value: GenerateOptions?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeGenerateOptions.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeIhsanInputs: FfiConverterRustBuffer<IhsanInputs?> {
+    override fun read(buf: ByteBuffer): IhsanInputs? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeIhsanInputs.read(buf)
+    }
+
+    override fun allocationSize(value: IhsanInputs?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeIhsanInputs.allocationSize(value)
+        }
+    }
+
+    override fun write(value: IhsanInputs?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeIhsanInputs.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeModelOptions: FfiConverterRustBuffer<ModelOptions?> {
+    override fun read(buf: ByteBuffer): ModelOptions? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeModelOptions.read(buf)
+    }
+
+    override fun allocationSize(value: ModelOptions?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeModelOptions.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ModelOptions?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeModelOptions.write(value, buf)
         }
     }
 }
@@ -6063,6 +8002,34 @@ public object FfiConverterOptionalTypeModelTier: FfiConverterRustBuffer<ModelTie
         } else {
             buf.put(1)
             FfiConverterTypeModelTier.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceFloat: FfiConverterRustBuffer<List<kotlin.Float>> {
+    override fun read(buf: ByteBuffer): List<kotlin.Float> {
+        val len = buf.getInt()
+        return List<kotlin.Float>(len) {
+            FfiConverterFloat.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.Float>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterFloat.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.Float>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterFloat.write(it, buf)
         }
     }
 }
@@ -6262,6 +8229,14 @@ public object FfiConverterSequenceOptionalTypeRejection: FfiConverterRustBuffer<
         }
     }
 }
+
+
+
+
+
+
+
+
         /**
          * RFC 8785 canonical form of I-JSON text (the core's strict parser: no duplicate keys, no lone
          * surrogates, integers within ±(2^53−1), depth at most 128).

@@ -3,24 +3,40 @@ package org.bizra
 import org.junit.jupiter.api.Test
 import java.io.ByteArrayOutputStream
 import java.io.PrintStream
+import kotlin.test.assertEquals
 import kotlin.test.assertTrue
 
-/** Runs examples/kotlin/Quickstart.kt (compiled with the tests) and checks what it prints. */
+/** Runs the programs of examples/kotlin (compiled with the tests) and checks what they print. */
 class ExampleTest {
-    @Test
-    fun quickstartRuns() {
+    private fun printed(name: String, program: () -> Unit): String {
         val out = ByteArrayOutputStream()
         val saved = System.out
         System.setOut(PrintStream(out, true))
         try {
-            org.bizra.examples.main()
+            program()
         } finally {
             System.setOut(saved)
         }
         val text = out.toString()
-        print(text.lines().joinToString("\n") { "  example| $it" } + "\n")
+        print(text.lines().joinToString("\n") { "  $name| $it" } + "\n")
+        return text
+    }
+
+    @Test
+    fun quickstartRuns() {
+        val text = printed("example") { org.bizra.examples.main() }
         assertTrue(text.contains("verified pci_"), text)
         assertTrue(text.contains("gates    passed=true"), text)
         assertTrue(text.contains("rejected PCI-15 HASH_MISMATCH"), text)
+    }
+
+    @Test
+    fun inferenceRuns() {
+        val text = printed("inference") { org.bizra.examples.inference.main(arrayOf(testModelPath)) }
+        assertTrue(Regex("answer +.*Paris").containsMatchIn(text), text)
+        // The unvouched answer is refused by the Ihsan gate, the vouched one admitted.
+        assertTrue(text.contains("gates    passed=false (ihsan: PCI-25 GATE_IHSAN"), text)
+        assertTrue(text.contains("gates    passed=true"), text)
+        assertEquals(2, Regex("verified pci_").findAll(text).count(), text)
     }
 }

@@ -29,3 +29,17 @@ fun assertRejected(code: Int, block: () -> Unit): BizraException.Rejected {
     assertEquals(rejectCodeName(code.toUInt()), e.name)
     return e
 }
+
+/**
+ * The real test model (SmolLM2-135M-Instruct Q4_1): `$BIZRA_TEST_MODEL`, which the Makefile
+ * exports, else the cache. Fails, never skips, when it is absent.
+ */
+val testModelPath: String by lazy {
+    val cache = System.getenv("BIZRA_CACHE") ?: "${System.getProperty("user.home")}/.cache/bizra"
+    val path = System.getenv("BIZRA_TEST_MODEL")?.takeIf { it.isNotEmpty() }
+        ?: "$cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    check(File(path).isFile) {
+        "the test model is missing at $path: run `make model` (or set BIZRA_TEST_MODEL to a copy of it)"
+    }
+    path
+}
