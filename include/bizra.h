@@ -15,6 +15,11 @@
  *  - bizra_identity, bizra_envelope, bizra_constitution, bizra_gate_report,
  *    bizra_compliance_report, bizra_hardware_profile: immutable, safe to share between threads.
  *  - bizra_replay_cache: thread-safe (atomic admission), share freely.
+ *  - bizra_engine: thread-safe, share freely: llama.cpp runs on the engine's own worker thread,
+ *    which serves the calls of all threads one at a time, in order; each call blocks its thread
+ *    until served. Token callbacks (bizra_token_fn) run on that worker thread and must not call
+ *    into the same engine.
+ *  - bizra_cancel_token: thread-safe; cancel it from any thread.
  *  - bizra_gate_chain: bizra_gate_chain_check is safe from many threads at once; configuring it
  *    (add_*, set_*) needs exclusive access. Custom gate callbacks run synchronously on the
  *    checking thread, so they must be thread-safe when the chain is shared.
@@ -318,6 +323,47 @@ typedef uint32_t bizra_enforcement;
 #endif // __cplusplus
 
 /**
+ * Why a generation ended (`uint32_t` out-params take these numbers; the payload's
+ * `finish_reason` member says the same in words).
+ */
+enum bizra_finish_reason
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * The model ended its answer (`"eos"`).
+     */
+    BIZRA_FINISH_REASON_EOS = 0,
+    /**
+     * A stop string was produced; it is not part of the output (`"stop"`).
+     */
+    BIZRA_FINISH_REASON_STOP = 1,
+    /**
+     * `max_tokens`, or the end of the context window, was reached (`"length"`).
+     */
+    BIZRA_FINISH_REASON_LENGTH = 2,
+    /**
+     * The cancel token was cancelled, or the token callback asked to stop (`"cancelled"`).
+     */
+    BIZRA_FINISH_REASON_CANCELLED = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum bizra_finish_reason bizra_finish_reason;
+#else
+typedef uint32_t bizra_finish_reason;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Lets another thread stop a generation. Thread-safe: `bizra_cancel_token_cancel` may be called
+ * from any thread (a token callback included) while a generation uses the token. One-shot: once
+ * cancelled it stays cancelled, and every generation given it stops at once.
+ */
+typedef struct bizra_cancel_token bizra_cancel_token;
+
+/**
  * The verdict of a compliance check. Immutable: safe to share between threads.
  */
 typedef struct bizra_compliance_report bizra_compliance_report;
@@ -326,6 +372,14 @@ typedef struct bizra_compliance_report bizra_compliance_report;
  * A validated constitution. Immutable: safe to share between threads.
  */
 typedef struct bizra_constitution bizra_constitution;
+
+/**
+ * A loaded GGUF model, served by llama.cpp on the engine's own worker thread. Thread-safe: one
+ * handle may be used from many threads at once; requests queue up and are served one at a
+ * time, in the order they arrive (a `bizra_engine_generate` or `bizra_engine_embed` call blocks
+ * its thread until its turn has come and gone).
+ */
+typedef struct bizra_engine bizra_engine;
 
 /**
  * A PCI envelope (`spec/PCI-v1.md`). Immutable: one handle may be read and verified from many
@@ -382,6 +436,20 @@ typedef struct bizra_bytes {
      */
     size_t len;
 } bizra_bytes;
+
+/**
+ * 32-bit floats owned by the library (an embedding); free with `bizra_floats_free`.
+ */
+typedef struct bizra_floats {
+    /**
+     * The values (NULL when `len` is 0).
+     */
+    float *data;
+    /**
+     * Their number.
+     */
+    size_t len;
+} bizra_floats;
 
 /**
  * The thresholds a constitution sets.
@@ -638,6 +706,205 @@ typedef struct bizra_gate_result {
 } bizra_gate_result;
 
 /**
+ * Options for `bizra_engine_load`. Zero-initialise, set `struct_size = sizeof(...)`, then set
+ * what you need: every zero/false member means the core's default.
+ */
+typedef struct bizra_engine_options {
+    /**
+     * `sizeof(bizra_engine_options)`.
+     */
+    uint32_t struct_size;
+    /**
+     * Context window in tokens (prompt + output), at least 8, capped at the model's training
+     * context; 0: 2048.
+     */
+    uint32_t n_ctx;
+    /**
+     * CPU threads; 0: the machine's available parallelism.
+     */
+    uint32_t n_threads;
+    /**
+     * Prompt tokens decoded per batch; 0: 512.
+     */
+    uint32_t n_batch;
+    /**
+     * Context window of the embedding context (made on the first `bizra_engine_embed`), at
+     * least 8; 0: 512.
+     */
+    uint32_t embedding_n_ctx;
+    /**
+     * Whether `n_gpu_layers` is set (default: all layers in a CUDA build, none otherwise).
+     */
+    bool has_n_gpu_layers;
+    /**
+     * Layers offloaded to a GPU (a build without CUDA ignores it).
+     */
+    uint32_t n_gpu_layers;
+} bizra_engine_options;
+
+/**
+ * What a model is, read from its GGUF header when it was loaded. The strings belong to the
+ * engine: valid until `bizra_engine_free`, never to be freed by the caller.
+ */
+typedef struct bizra_model_info {
+    /**
+     * The model file, as given to `bizra_engine_load`.
+     */
+    const char *path;
+    /**
+     * `general.name`, or the file name without its extension.
+     */
+    const char *name;
+    /**
+     * `general.architecture`, e.g. `"llama"`.
+     */
+    const char *architecture;
+    /**
+     * Number of weights.
+     */
+    uint64_t parameters;
+    /**
+     * Quantisation, e.g. `"Q4_1"`.
+     */
+    const char *quantization;
+    /**
+     * Whether the file states the context it was trained for.
+     */
+    bool has_context_length;
+    /**
+     * That training context, in tokens (0 when absent).
+     */
+    uint64_t context_length;
+    /**
+     * The context window in use (prompt + output), in tokens.
+     */
+    uint32_t n_ctx;
+    /**
+     * File size in bytes.
+     */
+    uint64_t file_size;
+    /**
+     * BLAKE3 of the whole file, 64 lowercase hex: the identity of the weights, as in the
+     * payload's `model.file_blake3`.
+     */
+    const char *file_blake3;
+    /**
+     * The tier a model of this size serves (`bizra_model_tier`).
+     */
+    uint32_t tier;
+    /**
+     * The chat template the prompt is rendered with; NULL when the file has none.
+     */
+    const char *chat_template;
+} bizra_model_info;
+
+/**
+ * Receives the generated text piece by piece. Runs on the engine's worker thread (not the
+ * thread that called `bizra_engine_generate`, which waits meanwhile), one call at a time, and
+ * the next token waits for it, so it should be quick. `piece` holds `len` bytes of UTF-8 and a
+ * NUL after them; it is lent for the call only. The pieces concatenate exactly to the payload's
+ * `output`. Return 0 to go on; anything else stops the generation before its next token
+ * (finish reason `CANCELLED`), though the text already produced may still arrive in one last
+ * call. The callback must not call into the same engine (its worker is busy running the
+ * callback: that would wait forever) nor free it; other bizra calls are fine, but a failure
+ * among them sets the worker thread's last error, not the caller's.
+ */
+typedef int32_t (*bizra_token_fn)(void *userdata, const char *piece, size_t len);
+
+/**
+ * Options for `bizra_engine_generate`. Zero-initialise, set `struct_size = sizeof(...)`, then set
+ * what you need: every zero/NULL/false member means the default (the core's: llama.cpp's
+ * sampling defaults, 256 tokens).
+ */
+typedef struct bizra_generate_options {
+    /**
+     * `sizeof(bizra_generate_options)`.
+     */
+    uint32_t struct_size;
+    /**
+     * A system message, rendered with the model's chat template; NULL: none.
+     */
+    const char *system;
+    /**
+     * At most this many generated tokens; 0: 256.
+     */
+    uint32_t max_tokens;
+    /**
+     * Whether `temperature` is set (default 0.8).
+     */
+    bool has_temperature;
+    /**
+     * Softmax temperature, ≥ 0; 0 is greedy decoding (deterministic).
+     */
+    float temperature;
+    /**
+     * Nucleus sampling, in (0, 1]; 1 is off; 0: the default, 0.95.
+     */
+    float top_p;
+    /**
+     * Whether `top_k` is set (default 40).
+     */
+    bool has_top_k;
+    /**
+     * Keep the k most likely tokens; 0 is off.
+     */
+    uint32_t top_k;
+    /**
+     * Whether `min_p` is set (default 0.05).
+     */
+    bool has_min_p;
+    /**
+     * Drop tokens below `min_p` × p(top token), in [0, 1]; 0 is off.
+     */
+    float min_p;
+    /**
+     * Penalty for repeating recent tokens, > 0; 1 is off; 0: the default, 1.
+     */
+    float repeat_penalty;
+    /**
+     * Whether `seed` is set (default: a random seed, recorded in the payload's `params.seed`).
+     */
+    bool has_seed;
+    /**
+     * The sampler's seed.
+     */
+    uint32_t seed;
+    /**
+     * Stop strings (`stop_len` of them, none empty): generation ends before the first
+     * occurrence of any, which is left out of the output.
+     */
+    const char *const *stop;
+    /**
+     * The number of `stop` entries.
+     */
+    size_t stop_len;
+    /**
+     * The ids of the envelopes the request came in (at most 64): the output's provenance.
+     */
+    const char *const *provenance;
+    /**
+     * The number of `provenance` entries.
+     */
+    size_t provenance_len;
+    /**
+     * The output envelope's time to live in seconds, 1..=3600; 0: the default, 3600.
+     */
+    int64_t ttl_seconds;
+    /**
+     * Called with each piece of text as it is produced; NULL: no streaming.
+     */
+    bizra_token_fn on_token;
+    /**
+     * Passed to `on_token` untouched.
+     */
+    void *userdata;
+    /**
+     * Stops the generation when cancelled from another thread; NULL: none.
+     */
+    const struct bizra_cancel_token *cancel;
+} bizra_generate_options;
+
+/**
  * A tier decision. `reason` is owned by the caller: free it with `bizra_string_free`.
  */
 typedef struct bizra_tier_decision {
@@ -764,6 +1031,24 @@ typedef struct bizra_gpu_info {
  */
 #define BIZRA_STATUS_PANIC 10
 
+/**
+ * A model file is missing, is not a GGUF file, or is damaged (truncated, corrupt, refused by
+ * llama.cpp). The last error names the file and what is wrong with it.
+ */
+#define BIZRA_STATUS_MODEL 11
+
+/**
+ * The prompt (after the chat template) does not fit the context window with room for one
+ * generated token: shorten it, or load the engine with a larger `n_ctx`.
+ */
+#define BIZRA_STATUS_CONTEXT_OVERFLOW 12
+
+/**
+ * The inference engine failed (llama.cpp refused a context, a decode failed, the engine's
+ * worker thread stopped). The engine stays usable unless its worker stopped.
+ */
+#define BIZRA_STATUS_INFERENCE 13
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -797,6 +1082,12 @@ void bizra_string_free(char *s);
  * no-op). NULL, or `{NULL, 0}`, is a no-op.
  */
 void bizra_bytes_free(struct bizra_bytes *b);
+
+/**
+ * Frees floats returned by this library and resets `*f` to `{NULL, 0}` (so a second call is a
+ * no-op). NULL, or `{NULL, 0}`, is a no-op.
+ */
+void bizra_floats_free(struct bizra_floats *f);
 
 /**
  * The name of a reject code (`"SCHEMA"`, `"SUCCESS"` for 0), or NULL for an unknown number.
@@ -1283,6 +1574,76 @@ bizra_status bizra_verify_message(const uint8_t *public_key,
  * Frees an identity (wiping its secret). NULL is a no-op.
  */
 void bizra_identity_free(struct bizra_identity *id);
+
+/**
+ * Loads a GGUF model (memory-mapped) and starts its worker thread; takes a moment (the whole
+ * file is hashed). `opts` may be NULL (the defaults). A missing, non-GGUF or damaged file is
+ * `BIZRA_STATUS_MODEL`, with the reason in the last error.
+ */
+bizra_status bizra_engine_load(const char *path,
+                               const struct bizra_engine_options *opts,
+                               struct bizra_engine **out);
+
+/**
+ * The model's metadata; its strings belong to the engine.
+ */
+bizra_status bizra_engine_info(const struct bizra_engine *engine, struct bizra_model_info *out);
+
+/**
+ * Answers `prompt` (rendered with the model's chat template) and returns the output as a new
+ * envelope signed by `id`: payload `{"type": "bizra.inference", "output", "model", "tier",
+ * "prompt_blake3", "params", "tokens", "timings_ms", "finish_reason", "scores"}` with measured
+ * `snr` and `ihsan` scores, ready for `bizra_envelope_verify` and the gate chain. Blocks until
+ * generation ends (a cancelled one included: that is a success whose finish reason is
+ * `CANCELLED`). `opts` may be NULL (no streaming, the defaults); `finish_reason` may be NULL,
+ * else receives a `bizra_finish_reason`. A prompt that does not fit the context window is
+ * `BIZRA_STATUS_CONTEXT_OVERFLOW`; bad sampling values, stop strings, provenance ids or ttl are
+ * `BIZRA_STATUS_INVALID_ARGUMENT`. The engine stays usable after any failure.
+ */
+bizra_status bizra_engine_generate(const struct bizra_engine *engine,
+                                   const struct bizra_identity *id,
+                                   const char *prompt,
+                                   const struct bizra_generate_options *opts,
+                                   struct bizra_envelope **out,
+                                   uint32_t *finish_reason);
+
+/**
+ * A sentence embedding of `text`: the mean of the model's final hidden states over its tokens,
+ * L2-normalised (so a dot product is the cosine similarity). Free `out` with
+ * `bizra_floats_free`. A text longer than the embedding context is
+ * `BIZRA_STATUS_CONTEXT_OVERFLOW`.
+ */
+bizra_status bizra_engine_embed(const struct bizra_engine *engine,
+                                const char *text,
+                                struct bizra_floats *out);
+
+/**
+ * Frees an engine: a generation still running on another thread is a use after free, so free
+ * only after every call has returned. Waits for the worker thread to stop. NULL is a no-op.
+ */
+void bizra_engine_free(struct bizra_engine *engine);
+
+/**
+ * A cancel token, not yet cancelled.
+ */
+bizra_status bizra_cancel_token_new(struct bizra_cancel_token **out);
+
+/**
+ * Cancels: a generation using the token stops before its next token (or its next prompt
+ * batch), and every later one given it stops at once. Any thread; idempotent.
+ */
+bizra_status bizra_cancel_token_cancel(const struct bizra_cancel_token *token);
+
+/**
+ * Whether the token was cancelled (by `bizra_cancel_token_cancel`, or by a token callback that
+ * asked to stop a generation given this token).
+ */
+bizra_status bizra_cancel_token_is_cancelled(const struct bizra_cancel_token *token, bool *out);
+
+/**
+ * Frees a cancel token, after the generations using it have returned. NULL is a no-op.
+ */
+void bizra_cancel_token_free(struct bizra_cancel_token *token);
 
 /**
  * Estimates a task's complexity from its prompt and output budget.

@@ -1,10 +1,12 @@
 # The C ABI (bizra-sys): libbizra.so / libbizra.a, include/bizra.h, the C suite, pkg-config, install.
 #
-#   make test-c      header drift + symbols + C suite (shared under valgrind, static, ASan) + example
+#   make test-c      header drift + symbols + C suite (shared under valgrind, static, ASan)
+#                    + inference suite on the real model (natively and ASan) + examples
 #                    + pkg-config/install round trip
 #   make header      regenerate include/bizra.h with the pinned cbindgen
 #   make bench-c     envelope create/verify through the C ABI beside the Rust core
 #   make demo-c      build and run examples/c/quickstart.c
+#   make demo-c-inference   build and run examples/c/inference.c on the test model
 #   make install PREFIX=/usr/local   lib, header and bizra.pc
 
 CBINDGEN_VERSION := 0.29.4
@@ -20,7 +22,7 @@ VALGRIND  := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-
 # A directory holding the SONAME link (libbizra.so.0 -> libbizra.so) for the tests' rpath.
 C_RPATH   := $(CBUILD)/lib
 
-.PHONY: c-lib header header-check symbols-c test-c bench-c demo-c install c-coverage
+.PHONY: c-lib header header-check symbols-c test-c bench-c demo-c demo-c-inference install c-coverage
 
 c-lib:
 	$(CARGO) build --release -p bizra-sys
@@ -52,10 +54,11 @@ symbols-c: c-lib
 	readelf -d "$(LIBDIR)/libbizra.so" | grep -q 'SONAME.*\[libbizra.so.0\]'
 	echo "symbols: $$(grep -c '^bizra_' "$(CBUILD)/exported.txt") bizra_* (all declared), $$(grep -Ec '$(UNIFFI_SYMBOLS)' "$(CBUILD)/exported.txt") UniFFI, nothing else; SONAME libbizra.so.0"
 
-# Every function the header declares is called by the C suite.
+# Every function the header declares is called by the C suites.
+C_SUITES := tests/c/test_bizra.c tests/c/test_inference.c
 c-coverage: symbols-c
-	missing=$$(for f in $$(cat "$(CBUILD)/declared.txt"); do grep -q "$$f(" tests/c/test_bizra.c || echo $$f; done); \
-	if [ -n "$$missing" ]; then echo "not covered by tests/c/test_bizra.c: $$missing" >&2; exit 1; fi
+	missing=$$(for f in $$(cat "$(CBUILD)/declared.txt"); do grep -q "$$f(" $(C_SUITES) || echo $$f; done); \
+	if [ -n "$$missing" ]; then echo "not covered by $(C_SUITES): $$missing" >&2; exit 1; fi
 
 $(CBUILD)/vectors.h: tests/vectors/pci-v1-vectors.json tests/c/gen_vectors.py
 	mkdir -p "$(CBUILD)"
@@ -63,7 +66,9 @@ $(CBUILD)/vectors.h: tests/vectors/pci-v1-vectors.json tests/c/gen_vectors.py
 
 C_TEST_DEFS := -I"$(CBUILD)" -DCARGO_VERSION='"$(BIZRA_VERSION)"' -DVECTORS_DIR='"$(CURDIR)/tests/vectors"'
 
-test-c: header-check c-lib symbols-c c-coverage $(CBUILD)/vectors.h
+# The inference suite runs the real model natively and under ASan, not under valgrind (minutes
+# per generation there); test_bizra.c covers the same functions' model-free paths under valgrind.
+test-c: header-check c-lib symbols-c c-coverage $(CBUILD)/vectors.h model
 	$(CC) $(C_CFLAGS) $(C_TEST_DEFS) tests/c/test_bizra.c -o "$(CBUILD)/test_shared" \
 	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)" -lpthread -lm
 	$(CC) $(C_CFLAGS) $(C_TEST_DEFS) tests/c/test_bizra.c -o "$(CBUILD)/test_static" \
@@ -76,6 +81,19 @@ test-c: header-check c-lib symbols-c c-coverage $(CBUILD)/vectors.h
 	$(VALGRIND) "$(CBUILD)/test_static"
 	@echo "== C suite, static library, AddressSanitizer + UBSan"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1 "$(CBUILD)/test_asan"
+	@echo "== C inference suite (real model), shared library"
+	$(CC) $(C_CFLAGS) tests/c/test_inference.c -o "$(CBUILD)/test_inference" \
+	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)" -lpthread -lm
+	"$(CBUILD)/test_inference"
+	@echo "== C inference suite, static library, AddressSanitizer + UBSan"
+	$(CC) $(C_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+	  tests/c/test_inference.c -o "$(CBUILD)/test_inference_asan" "$(LIBDIR)/libbizra.a" $(C_STATIC_LIBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1 "$(CBUILD)/test_inference_asan"
+	@echo "== examples/c/inference.c"
+	$(CC) $(C_CFLAGS) examples/c/inference.c -o "$(CBUILD)/inference" \
+	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"
+	"$(CBUILD)/inference" "$(BIZRA_TEST_MODEL)" > "$(CBUILD)/inference.out"
+	grep -q '^verify: valid' "$(CBUILD)/inference.out"
 	@echo "== examples/c/quickstart.c"
 	$(CC) $(C_CFLAGS) examples/c/quickstart.c -o "$(CBUILD)/quickstart" \
 	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"
@@ -113,6 +131,12 @@ demo-c: c-lib
 	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"
 	"$(CBUILD)/quickstart"
 
+demo-c-inference: c-lib model
+	mkdir -p "$(CBUILD)"
+	$(CC) $(C_CFLAGS) examples/c/inference.c -o "$(CBUILD)/inference" \
+	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"
+	"$(CBUILD)/inference" "$(BIZRA_TEST_MODEL)"
+
 bench-c: c-lib
 	$(CARGO) build --release -p bizra-sys --example bench_core
 	$(CC) -std=c11 -O2 -Iinclude benches/c/bench_c.c -o "$(CBUILD)/bench_c" \
@@ -121,4 +145,4 @@ bench-c: c-lib
 
 TESTS   += test-c
 BENCHES += bench-c
-DEMOS   += demo-c
+DEMOS   += demo-c demo-c-inference

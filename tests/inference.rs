@@ -323,6 +323,31 @@ fn a_caller_cannot_supply_a_measured_dimension() {
     assert!(matches!(err, Error::InvalidInput(_)), "{err}");
 }
 
+#[test]
+fn a_ttl_or_provenance_that_signing_refuses_is_refused_before_generating() {
+    let mut bad_provenance = capital();
+    bad_provenance.provenance.push("not-an-envelope-id".into());
+    for req in [capital().ttl(0), capital().ttl(3601), bad_provenance] {
+        let pieces = Arc::new(Mutex::new(0usize));
+        let counter = Arc::clone(&pieces);
+        let on_token = Box::new(move |_: &str| {
+            if let Ok(mut n) = counter.lock() {
+                *n += 1;
+            }
+        });
+        // `complete_with` signs nothing, so only the up-front check can refuse these.
+        let err = engine()
+            .complete_with(&req, &CancelToken::new(), Some(on_token))
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+        assert_eq!(
+            *pieces.lock().unwrap(),
+            0,
+            "generated before refusing: {err}"
+        );
+    }
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("bizra-inference-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -94,7 +94,7 @@ pub(crate) fn replay_cache<'a>(
     arg(p.cast::<Arc<ReplayCache>>(), what)
 }
 
-fn put_envelope(out: *mut *mut bizra_envelope, env: Envelope) -> FfiResult {
+pub(crate) fn put_envelope(out: *mut *mut bizra_envelope, env: Envelope) -> FfiResult {
     put(out, Box::into_raw(Box::new(env)).cast());
     Ok(BIZRA_STATUS_OK)
 }
@@ -111,6 +111,21 @@ pub(crate) fn hash_hex(p: *const c_char, what: &str) -> FfiResult<Option<[u8; 32
             .map(Some)
             .ok_or_else(|| invalid(format!("{what} is not 64 lowercase hex"))),
     }
+}
+
+/// Envelope ids for a provenance list, at most `MAX_PROVENANCE` of them (checked before the
+/// array is read, so a wild length costs nothing).
+pub(crate) fn provenance<'a>(
+    p: *const *const c_char,
+    len: usize,
+    what: &str,
+) -> FfiResult<Vec<&'a str>> {
+    if len > MAX_PROVENANCE {
+        return Err(invalid(format!(
+            "{what}: {len} entries exceed {MAX_PROVENANCE}"
+        )));
+    }
+    text_list(p, len, what)
 }
 
 fn verify_options<'a>(p: *const bizra_verify_options) -> FfiResult<VerifyOptions<'a>> {
@@ -166,23 +181,11 @@ pub unsafe extern "C" fn bizra_envelope_create(
                 b = b.id(i);
             }
             if o.provenance_len > 0 {
-                if o.provenance_len > MAX_PROVENANCE {
-                    return Err(invalid(format!(
-                        "opts.provenance_len {} exceeds {MAX_PROVENANCE}",
-                        o.provenance_len
-                    )));
-                }
-                if o.provenance.is_null() {
-                    return Err(null("opts.provenance"));
-                }
-                // SAFETY: the C contract: `provenance` points to `provenance_len` string pointers
-                // (bounded by MAX_PROVENANCE above).
-                let ptrs = unsafe { std::slice::from_raw_parts(o.provenance, o.provenance_len) };
-                let ids = ptrs
-                    .iter()
-                    .map(|&p| text(p, "opts.provenance[i]"))
-                    .collect::<FfiResult<Vec<&str>>>()?;
-                b = b.provenance(ids);
+                b = b.provenance(provenance(
+                    o.provenance,
+                    o.provenance_len,
+                    "opts.provenance",
+                )?);
             }
         }
         put_envelope(out, b.sign(id)?)

@@ -27,6 +27,7 @@ mod constitution;
 mod envelope;
 mod gates;
 mod identity;
+mod inference;
 mod tier;
 mod uniffi;
 ::uniffi::setup_scaffolding!();
@@ -35,6 +36,7 @@ pub use constitution::*;
 pub use envelope::*;
 pub use gates::*;
 pub use identity::*;
+pub use inference::*;
 pub use tier::*;
 
 // ------------------------------------------------------------------------------------------------
@@ -80,6 +82,15 @@ pub const BIZRA_STATUS_OUT_OF_RANGE: bizra_status = 8;
 pub const BIZRA_STATUS_INTERNAL: bizra_status = 9;
 /// The library panicked (a bug); the call had no effect beyond what the last error says.
 pub const BIZRA_STATUS_PANIC: bizra_status = 10;
+/// A model file is missing, is not a GGUF file, or is damaged (truncated, corrupt, refused by
+/// llama.cpp). The last error names the file and what is wrong with it.
+pub const BIZRA_STATUS_MODEL: bizra_status = 11;
+/// The prompt (after the chat template) does not fit the context window with room for one
+/// generated token: shorten it, or load the engine with a larger `n_ctx`.
+pub const BIZRA_STATUS_CONTEXT_OVERFLOW: bizra_status = 12;
+/// The inference engine failed (llama.cpp refused a context, a decode failed, the engine's
+/// worker thread stopped). The engine stays usable unless its worker stopped.
+pub const BIZRA_STATUS_INFERENCE: bizra_status = 13;
 
 // ------------------------------------------------------------------------------------------------
 // Reject codes
@@ -144,6 +155,16 @@ pub struct bizra_bytes {
     pub len: usize,
 }
 
+/// 32-bit floats owned by the library (an embedding); free with `bizra_floats_free`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct bizra_floats {
+    /// The values (NULL when `len` is 0).
+    pub data: *mut f32,
+    /// Their number.
+    pub len: usize,
+}
+
 // ------------------------------------------------------------------------------------------------
 // The boundary
 
@@ -174,6 +195,13 @@ impl From<bizra_core::Error> for Failure {
             bizra_core::Error::Key(_) => BIZRA_STATUS_KEY,
             bizra_core::Error::Constitution(_) => BIZRA_STATUS_CONSTITUTION,
             bizra_core::Error::Io { .. } => BIZRA_STATUS_IO,
+            bizra_core::Error::Model { .. } | bizra_core::Error::ModelNotFound(_) => {
+                BIZRA_STATUS_MODEL
+            }
+            bizra_core::Error::ContextOverflow { .. } => BIZRA_STATUS_CONTEXT_OVERFLOW,
+            bizra_core::Error::Inference(_) | bizra_core::Error::NoRemotePool => {
+                BIZRA_STATUS_INFERENCE
+            }
             _ => BIZRA_STATUS_INTERNAL,
         };
         Failure::new(status, e.to_string())
@@ -320,6 +348,29 @@ pub(crate) fn bytes<'a>(p: *const u8, len: usize, what: &str) -> FfiResult<&'a [
     Ok(unsafe { std::slice::from_raw_parts(p, len) })
 }
 
+/// An array of `len` NUL-terminated UTF-8 strings; NULL is allowed when `len` is 0.
+pub(crate) fn text_list<'a>(
+    p: *const *const c_char,
+    len: usize,
+    what: &str,
+) -> FfiResult<Vec<&'a str>> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    if p.is_null() {
+        return Err(null(what));
+    }
+    if len > isize::MAX as usize / std::mem::size_of::<*const c_char>() {
+        return Err(invalid(format!("{what}: length {len} is too large")));
+    }
+    // SAFETY: the C contract: `p` points to `len` string pointers alive for the call.
+    let ptrs = unsafe { std::slice::from_raw_parts(p, len) };
+    ptrs.iter()
+        .enumerate()
+        .map(|(i, &s)| text(s, &format!("{what}[{i}]")))
+        .collect()
+}
+
 /// A string for a `char **` out-param, owned by the caller from now on.
 pub(crate) fn c_string(s: impl Into<Vec<u8>>) -> FfiResult<*mut c_char> {
     CString::new(s)
@@ -333,15 +384,39 @@ pub(crate) fn put_string(p: *mut *mut c_char, s: impl Into<Vec<u8>>) -> FfiResul
     Ok(BIZRA_STATUS_OK)
 }
 
+/// A vector as a (pointer, length) pair the C side owns until it hands it back to
+/// [`free_slice`]; NULL when empty.
+fn into_raw_slice<T>(v: Vec<T>) -> (*mut T, usize) {
+    let len = v.len();
+    if len == 0 {
+        (ptr::null_mut(), 0)
+    } else {
+        (Box::into_raw(v.into_boxed_slice()).cast::<T>(), len)
+    }
+}
+
+/// Frees a pair made by [`into_raw_slice`] and resets it to `(NULL, 0)`.
+fn free_slice<T>(data: &mut *mut T, len: &mut usize) {
+    if !data.is_null() {
+        let slice = ptr::slice_from_raw_parts_mut(*data, *len);
+        // SAFETY: the C contract: the pair came from `into_raw_slice` (a boxed slice), once.
+        drop(unsafe { Box::from_raw(slice) });
+    }
+    *data = ptr::null_mut();
+    *len = 0;
+}
+
 /// Writes a bytes out-param (checked by [`out`]).
 pub(crate) fn put_bytes(p: *mut bizra_bytes, v: Vec<u8>) -> FfiResult {
-    let len = v.len();
-    let data = if len == 0 {
-        ptr::null_mut()
-    } else {
-        Box::into_raw(v.into_boxed_slice()).cast::<u8>()
-    };
+    let (data, len) = into_raw_slice(v);
     put(p, bizra_bytes { data, len });
+    Ok(BIZRA_STATUS_OK)
+}
+
+/// Writes a floats out-param (checked by [`out`]).
+pub(crate) fn put_floats(p: *mut bizra_floats, v: Vec<f32>) -> FfiResult {
+    let (data, len) = into_raw_slice(v);
+    put(p, bizra_floats { data, len });
     Ok(BIZRA_STATUS_OK)
 }
 
@@ -454,13 +529,21 @@ pub unsafe extern "C" fn bizra_bytes_free(b: *mut bizra_bytes) {
             return Ok(());
         }
         let b = arg_mut(b, "b")?;
-        if !b.data.is_null() {
-            let slice = ptr::slice_from_raw_parts_mut(b.data, b.len);
-            // SAFETY: the C contract: `data`/`len` came from `put_bytes` (a boxed slice), once.
-            drop(unsafe { Box::from_raw(slice) });
+        free_slice(&mut b.data, &mut b.len);
+        Ok(())
+    })
+}
+
+/// Frees floats returned by this library and resets `*f` to `{NULL, 0}` (so a second call is a
+/// no-op). NULL, or `{NULL, 0}`, is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn bizra_floats_free(f: *mut bizra_floats) {
+    boundary("bizra_floats_free", || {
+        if f.is_null() {
+            return Ok(());
         }
-        b.data = ptr::null_mut();
-        b.len = 0;
+        let f = arg_mut(f, "f")?;
+        free_slice(&mut f.data, &mut f.len);
         Ok(())
     })
 }

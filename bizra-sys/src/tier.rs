@@ -97,7 +97,7 @@ fn complexity_number(c: TaskComplexity) -> u32 {
     }
 }
 
-fn tier_number(t: Option<ModelTier>) -> u32 {
+pub(crate) fn tier_number(t: Option<ModelTier>) -> u32 {
     match t {
         None => 0,
         Some(ModelTier::Edge) => 1,

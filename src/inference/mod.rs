@@ -377,6 +377,12 @@ impl GenerateRequest {
             ));
         }
         self.sampling.validate()?;
-        self.ihsan.validate()
+        self.ihsan.validate()?;
+        // The envelope is signed only after generation: refuse what signing would refuse now,
+        // before the work is done.
+        if let Some(ttl) = self.ttl {
+            crate::pci::check_ttl(ttl)?;
+        }
+        crate::pci::check_provenance(&self.provenance)
     }
 }

@@ -347,6 +347,34 @@ pub struct EnvelopeBuilder {
     id: Option<String>,
 }
 
+/// The ttl rule of [`EnvelopeBuilder::sign`], for callers that sign only after costly work (an
+/// inference request) and must refuse a bad value before it.
+pub(crate) fn check_ttl(ttl: i64) -> Result<()> {
+    if (1..=MAX_TTL_SECONDS).contains(&ttl) {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "ttl must be in 1..={MAX_TTL_SECONDS} seconds, got {ttl}"
+        )))
+    }
+}
+
+/// The provenance rule of [`EnvelopeBuilder::sign`] (see [`check_ttl`] for why it stands apart).
+pub(crate) fn check_provenance(ids: &[String]) -> Result<()> {
+    if ids.len() > MAX_PROVENANCE {
+        return Err(Error::InvalidInput(format!(
+            "provenance holds {} ids, at most {MAX_PROVENANCE} are allowed",
+            ids.len()
+        )));
+    }
+    if let Some(bad) = ids.iter().find(|p| !is_envelope_id(p)) {
+        return Err(Error::InvalidInput(format!(
+            "provenance entry {bad:?} is not an envelope id (\"pci_\" and 32 lowercase hex)"
+        )));
+    }
+    Ok(())
+}
+
 impl EnvelopeBuilder {
     /// Time to live in seconds, `1..=3600` (default 3600).
     pub fn ttl(mut self, seconds: i64) -> Self {
@@ -396,23 +424,8 @@ impl EnvelopeBuilder {
 
     /// Checks every option, canonicalizes the payload and signs the header.
     pub fn sign(self, identity: &Identity) -> Result<Envelope> {
-        if !(1..=MAX_TTL_SECONDS).contains(&self.ttl) {
-            return Err(Error::InvalidInput(format!(
-                "ttl must be in 1..={MAX_TTL_SECONDS} seconds, got {}",
-                self.ttl
-            )));
-        }
-        if self.provenance.len() > MAX_PROVENANCE {
-            return Err(Error::InvalidInput(format!(
-                "provenance holds {} ids, at most {MAX_PROVENANCE} are allowed",
-                self.provenance.len()
-            )));
-        }
-        if let Some(bad) = self.provenance.iter().find(|p| !is_envelope_id(p)) {
-            return Err(Error::InvalidInput(format!(
-                "provenance entry {bad:?} is not an envelope id (\"pci_\" and 32 lowercase hex)"
-            )));
-        }
+        check_ttl(self.ttl)?;
+        check_provenance(&self.provenance)?;
         self.scores.check().map_err(Error::InvalidInput)?;
         let id = match self.id {
             Some(id) if is_envelope_id(&id) => id,

@@ -7,6 +7,7 @@ mod replay;
 mod timestamp;
 mod verify;
 
+pub(crate) use envelope::{check_provenance, check_ttl};
 pub use envelope::{
     is_envelope_id, Envelope, EnvelopeBuilder, Scores, MAX_CLOCK_SKEW_SECONDS, MAX_PAYLOAD_BYTES,
     MAX_PROVENANCE, MAX_TEXT_BYTES, MAX_TTL_SECONDS, VERSION,

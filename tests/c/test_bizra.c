@@ -1103,6 +1103,100 @@ static void test_threads(void) {
     bizra_identity_free(id);
 }
 
+/* Embedded inference without a model (tests/c/test_inference.c runs the real one): cancel tokens,
+ * floats, NULL arguments, and every way a load fails before llama.cpp sees the file. */
+static void write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        CHECK(fwrite(data, 1, n, f) == n);
+        fclose(f);
+    }
+}
+
+static void expect_model_error(const char *path, const char *needle) {
+    bizra_engine *e = (bizra_engine *)0x1;
+    ST(bizra_engine_load(path, NULL, &e), BIZRA_STATUS_MODEL);
+    CHECK(e == (bizra_engine *)0x1);
+    char msg[1024] = "";
+    OK(bizra_last_error(msg, sizeof msg, NULL));
+    int clear = strstr(msg, "bizra_engine_load") != NULL && strstr(msg, path) != NULL &&
+                strstr(msg, needle) != NULL;
+    CHECK(clear);
+    if (!clear) fprintf(stderr, "  message: %s\n  expected to name %s and say: %s\n", msg, path, needle);
+}
+
+static void test_engine_without_model(void) {
+    current = "engine_without_model";
+    CHECK(BIZRA_STATUS_MODEL == 11 && BIZRA_STATUS_CONTEXT_OVERFLOW == 12 && BIZRA_STATUS_INFERENCE == 13);
+    CHECK(BIZRA_FINISH_REASON_EOS == 0 && BIZRA_FINISH_REASON_STOP == 1 &&
+          BIZRA_FINISH_REASON_LENGTH == 2 && BIZRA_FINISH_REASON_CANCELLED == 3);
+
+    bizra_cancel_token *tok = NULL;
+    OK(bizra_cancel_token_new(&tok));
+    bool cancelled = true;
+    OK(bizra_cancel_token_is_cancelled(tok, &cancelled));
+    CHECK(!cancelled);
+    OK(bizra_cancel_token_cancel(tok));
+    OK(bizra_cancel_token_cancel(tok)); /* idempotent */
+    OK(bizra_cancel_token_is_cancelled(tok, &cancelled));
+    CHECK(cancelled);
+    ST(bizra_cancel_token_new(NULL), BIZRA_STATUS_NULL_POINTER);
+    ST(bizra_cancel_token_cancel(NULL), BIZRA_STATUS_NULL_POINTER);
+    ST(bizra_cancel_token_is_cancelled(NULL, &cancelled), BIZRA_STATUS_NULL_POINTER);
+    ST(bizra_cancel_token_is_cancelled(tok, NULL), BIZRA_STATUS_NULL_POINTER);
+    bizra_cancel_token_free(tok);
+    bizra_cancel_token_free(NULL);
+
+    bizra_floats_free(NULL);
+    bizra_floats none = {NULL, 0};
+    bizra_floats_free(&none);
+    CHECK(none.data == NULL && none.len == 0);
+
+    char dir[] = "/tmp/bizra-c-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char absent[256], text[256], cut[256];
+    snprintf(absent, sizeof absent, "%s/absent.gguf", dir);
+    expect_model_error(absent, "no such file");
+    snprintf(text, sizeof text, "%s/notes.gguf", dir);
+    write_file(text, "hello, not a model\n", 19);
+    expect_model_error(text, "not a GGUF file");
+    /* The magic, version 3, then a tensor count cut short. */
+    snprintf(cut, sizeof cut, "%s/cut.gguf", dir);
+    write_file(cut, "GGUF\x03\0\0\0\x01\0\0", 11);
+    expect_model_error(cut, "truncated GGUF file");
+    expect_model_error(dir, "not a regular file");
+
+    bizra_engine *e = (bizra_engine *)0x1;
+    ST(bizra_engine_load(NULL, NULL, &e), BIZRA_STATUS_NULL_POINTER);
+    ST(bizra_engine_load(text, NULL, NULL), BIZRA_STATUS_NULL_POINTER);
+    ST(bizra_engine_load("\xff.gguf", NULL, &e), BIZRA_STATUS_INVALID_ARGUMENT);
+    bizra_engine_options eo;
+    memset(&eo, 0, sizeof eo);
+    eo.struct_size = 4;
+    ST(bizra_engine_load(text, &eo, &e), BIZRA_STATUS_INVALID_ARGUMENT);
+    CHECK(e == (bizra_engine *)0x1);
+    unlink(text);
+    unlink(cut);
+    rmdir(dir);
+
+    bizra_identity *id = NULL;
+    OK(bizra_identity_generate(&id));
+    bizra_model_info info;
+    ST(bizra_engine_info(NULL, &info), BIZRA_STATUS_NULL_POINTER);
+    bizra_envelope *env = NULL;
+    uint32_t finish = 99;
+    ST(bizra_engine_generate(NULL, id, "hi", NULL, &env, &finish), BIZRA_STATUS_NULL_POINTER);
+    ST(bizra_engine_generate(NULL, id, "hi", NULL, NULL, NULL), BIZRA_STATUS_NULL_POINTER);
+    CHECK(env == NULL && finish == 99);
+    bizra_floats f = {NULL, 0};
+    ST(bizra_engine_embed(NULL, "hi", &f), BIZRA_STATUS_NULL_POINTER);
+    ST(bizra_engine_embed(NULL, "hi", NULL), BIZRA_STATUS_NULL_POINTER);
+    CHECK(f.data == NULL);
+    bizra_engine_free(NULL);
+    bizra_identity_free(id);
+}
+
 int main(void) {
     test_version();
     test_last_error();
@@ -1120,6 +1214,7 @@ int main(void) {
     test_constitution();
     test_tier();
     test_threads();
+    test_engine_without_model();
     printf("%d passed, %d failed\n", n_passed, n_failed);
     return n_failed == 0 ? 0 : 1;
 }
