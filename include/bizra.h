@@ -357,6 +357,57 @@ typedef uint32_t bizra_finish_reason;
 #endif // __cplusplus
 
 /**
+ * The eight Ihsan dimensions, heaviest first (weights .22 .22 .14 .12 .12 .08 .06 .04).
+ * `EFFICIENCY`, `AUDITABILITY`, `ANTI_CENTRALIZATION` and `ROBUSTNESS` are measured by the engine
+ * and cannot be supplied. (`bizra_ihsan_value.dimension` takes these numbers.)
+ */
+enum bizra_ihsan_dimension
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Is the answer right?
+     */
+    BIZRA_IHSAN_DIMENSION_CORRECTNESS = 0,
+    /**
+     * Is it free of harm?
+     */
+    BIZRA_IHSAN_DIMENSION_SAFETY = 1,
+    /**
+     * Does it serve the user's request?
+     */
+    BIZRA_IHSAN_DIMENSION_USER_BENEFIT = 2,
+    /**
+     * Measured: the model finished within its budget.
+     */
+    BIZRA_IHSAN_DIMENSION_EFFICIENCY = 3,
+    /**
+     * Measured: the envelope records what re-runs the output.
+     */
+    BIZRA_IHSAN_DIMENSION_AUDITABILITY = 4,
+    /**
+     * Measured: computed on this node.
+     */
+    BIZRA_IHSAN_DIMENSION_ANTI_CENTRALIZATION = 5,
+    /**
+     * Measured: mean top-1/top-2 probability margin.
+     */
+    BIZRA_IHSAN_DIMENSION_ROBUSTNESS = 6,
+    /**
+     * Is it fair (adl)?
+     */
+    BIZRA_IHSAN_DIMENSION_ADL_FAIRNESS = 7,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum bizra_ihsan_dimension bizra_ihsan_dimension;
+#else
+typedef uint32_t bizra_ihsan_dimension;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Lets another thread stop a generation. Thread-safe: `bizra_cancel_token_cancel` may be called
  * from any thread (a token callback included) while a generation uses the token. One-shot: once
  * cancelled it stays cancelled, and every generation given it stops at once.
@@ -812,6 +863,21 @@ typedef struct bizra_model_info {
 typedef int32_t (*bizra_token_fn)(void *userdata, const char *piece, size_t len);
 
 /**
+ * One caller-supplied Ihsan value.
+ */
+typedef struct bizra_ihsan_value {
+    /**
+     * A `bizra_ihsan_dimension` (taken as a number, so that an out-of-range value from C is an
+     * error rather than undefined behaviour).
+     */
+    uint32_t dimension;
+    /**
+     * In [0, 1].
+     */
+    double value;
+} bizra_ihsan_value;
+
+/**
  * Options for `bizra_engine_generate`. Zero-initialise, set `struct_size = sizeof(...)`, then set
  * what you need: every zero/NULL/false member means the default (the core's: llama.cpp's
  * sampling defaults, 256 tokens).
@@ -902,6 +968,17 @@ typedef struct bizra_generate_options {
      * Stops the generation when cancelled from another thread; NULL: none.
      */
     const struct bizra_cancel_token *cancel;
+    /**
+     * Values for the Ihsan dimensions the engine cannot measure (`ihsan_len` of them), vouched
+     * for by the caller; an unsupplied dimension counts 0, so an answer nobody vouched for
+     * cannot reach the Ihsan threshold. A measured dimension, a repeated one or a value outside
+     * [0, 1] is `BIZRA_STATUS_INVALID_ARGUMENT`.
+     */
+    const struct bizra_ihsan_value *ihsan;
+    /**
+     * The number of `ihsan` entries.
+     */
+    size_t ihsan_len;
 } bizra_generate_options;
 
 /**

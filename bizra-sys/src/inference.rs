@@ -4,7 +4,8 @@
 use std::ffi::{c_char, CString};
 
 use bizra_core::inference::{
-    CancelToken, Engine, EngineOptions, FinishReason, GenerateRequest, ModelInfo, TokenCallback,
+    CancelToken, Dimension, Engine, EngineOptions, FinishReason, GenerateRequest, IhsanInputs,
+    ModelInfo, TokenCallback,
 };
 
 use crate::*;
@@ -155,6 +156,86 @@ pub struct bizra_generate_options {
     pub userdata: *mut c_void,
     /// Stops the generation when cancelled from another thread; NULL: none.
     pub cancel: *const bizra_cancel_token,
+    /// Values for the Ihsan dimensions the engine cannot measure (`ihsan_len` of them), vouched
+    /// for by the caller; an unsupplied dimension counts 0, so an answer nobody vouched for
+    /// cannot reach the Ihsan threshold. A measured dimension, a repeated one or a value outside
+    /// [0, 1] is `BIZRA_STATUS_INVALID_ARGUMENT`.
+    pub ihsan: *const bizra_ihsan_value,
+    /// The number of `ihsan` entries.
+    pub ihsan_len: usize,
+}
+
+/// The eight Ihsan dimensions, heaviest first (weights .22 .22 .14 .12 .12 .08 .06 .04).
+/// `EFFICIENCY`, `AUDITABILITY`, `ANTI_CENTRALIZATION` and `ROBUSTNESS` are measured by the engine
+/// and cannot be supplied. (`bizra_ihsan_value.dimension` takes these numbers.)
+#[repr(u32)]
+#[derive(Clone, Copy, Debug)]
+pub enum bizra_ihsan_dimension {
+    /// Is the answer right?
+    Correctness = 0,
+    /// Is it free of harm?
+    Safety = 1,
+    /// Does it serve the user's request?
+    UserBenefit = 2,
+    /// Measured: the model finished within its budget.
+    Efficiency = 3,
+    /// Measured: the envelope records what re-runs the output.
+    Auditability = 4,
+    /// Measured: computed on this node.
+    AntiCentralization = 5,
+    /// Measured: mean top-1/top-2 probability margin.
+    Robustness = 6,
+    /// Is it fair (adl)?
+    AdlFairness = 7,
+}
+
+/// One caller-supplied Ihsan value.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct bizra_ihsan_value {
+    /// A `bizra_ihsan_dimension` (taken as a number, so that an out-of-range value from C is an
+    /// error rather than undefined behaviour).
+    pub dimension: u32,
+    /// In [0, 1].
+    pub value: f64,
+}
+
+/// The core's inputs from a C array of `bizra_ihsan_value`.
+fn ihsan_inputs(p: *const bizra_ihsan_value, len: usize) -> FfiResult<IhsanInputs> {
+    if len == 0 {
+        return Ok(IhsanInputs::new());
+    }
+    if p.is_null() {
+        return Err(null("opts.ihsan"));
+    }
+    if len > Dimension::ALL.len() {
+        return Err(invalid(format!(
+            "opts.ihsan: {len} entries, but there are only {} dimensions",
+            Dimension::ALL.len()
+        )));
+    }
+    // SAFETY: the C contract: `p` points to `len` entries alive for the call.
+    let values = unsafe { std::slice::from_raw_parts(p, len) };
+    let mut inputs = IhsanInputs::new();
+    for (i, v) in values.iter().enumerate() {
+        let d = usize::try_from(v.dimension)
+            .ok()
+            .and_then(|k| Dimension::ALL.get(k).copied())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "opts.ihsan[{i}].dimension: {} is not a bizra_ihsan_dimension (0..=7)",
+                    v.dimension
+                ))
+            })?;
+        if inputs.get(d).is_some() {
+            return Err(invalid(format!("opts.ihsan[{i}]: {d} is given twice")));
+        }
+        inputs = inputs.with(d, v.value);
+    }
+    inputs
+        .validate()
+        .map_err(|e| invalid(format!("opts.ihsan: {e}")))?;
+    Ok(inputs)
 }
 
 /// The engine handle's content: the engine and its metadata as C strings, made once so that
@@ -279,6 +360,7 @@ fn request(
     if o.ttl_seconds != 0 {
         r = r.ttl(o.ttl_seconds);
     }
+    r = r.ihsan(ihsan_inputs(o.ihsan, o.ihsan_len)?);
     let cancel = if o.cancel.is_null() {
         CancelToken::new()
     } else {

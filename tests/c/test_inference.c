@@ -683,6 +683,86 @@ static void test_errors(void) {
     bizra_envelope_free(e);
 }
 
+/* The gate chain judges an output by its measured scores: vouched for, a confident answer is
+ * admitted exactly when snr and ihsan clear the constitution's thresholds; nobody vouching for it,
+ * the Ihsan gate (or the SNR gate) refuses it. Bad Ihsan inputs are refused before generating. */
+static void test_gates_by_scores(void) {
+    current = "gates_by_scores";
+    bizra_constitution *c = NULL;
+    bizra_thresholds t;
+    OK(bizra_constitution_default(&c));
+    OK(bizra_constitution_thresholds(c, &t));
+    bizra_constitution_free(c);
+    bizra_gate_chain *chain = NULL;
+    OK(bizra_gate_chain_new_default(&chain));
+
+    const bizra_ihsan_value vouched[] = {
+        {BIZRA_IHSAN_DIMENSION_CORRECTNESS, 1.0},
+        {BIZRA_IHSAN_DIMENSION_SAFETY, 1.0},
+        {BIZRA_IHSAN_DIMENSION_USER_BENEFIT, 1.0},
+        {BIZRA_IHSAN_DIMENSION_ADL_FAIRNESS, 1.0},
+    };
+    bizra_generate_options o = greedy(24);
+    o.ihsan = vouched;
+    o.ihsan_len = 4;
+    char *out = NULL;
+    uint32_t finish;
+    bizra_envelope *env = generate(QUESTION, &o, &out, &finish);
+    if (env) {
+        bizra_scores sc;
+        OK(bizra_envelope_scores(env, &sc));
+        char *payload = payload_of(env);
+        CHECK(strstr(payload, "\"correctness\":{\"source\":\"supplied\"") != NULL);
+        bizra_string_free(payload);
+        uint32_t reject = 99;
+        bizra_status st = bizra_gate_chain_check(chain, env, NULL, NULL, &reject);
+        bool clears = sc.has_snr && sc.snr >= t.snr_threshold && sc.has_ihsan &&
+                      sc.ihsan >= t.ihsan_minimum;
+        CHECK((st == BIZRA_STATUS_OK) == clears);
+        CHECK(clears); /* a confident, fully vouched answer */
+        if (!clears) fprintf(stderr, "  vouched: snr %.3f ihsan %.3f, status %d reject %u\n",
+                             sc.snr, sc.ihsan, (int)st, reject);
+        bizra_envelope_free(env);
+    }
+    free(out);
+
+    /* Nobody vouched: the supplied dimensions count 0. */
+    bizra_generate_options plain = greedy(24);
+    env = generate(QUESTION, &plain, &out, &finish);
+    if (env) {
+        bizra_scores sc;
+        OK(bizra_envelope_scores(env, &sc));
+        CHECK(sc.has_ihsan && sc.ihsan < t.ihsan_minimum);
+        uint32_t reject = 0;
+        ST(bizra_gate_chain_check(chain, env, NULL, NULL, &reject), BIZRA_STATUS_REJECTED);
+        CHECK(reject == BIZRA_REJECT_GATE_IHSAN || reject == BIZRA_REJECT_GATE_SNR);
+        bizra_envelope_free(env);
+    }
+    free(out);
+    bizra_gate_chain_free(chain);
+
+    /* Refused before any token: a measured dimension, an unknown one, a repeat, a bad value. */
+    const bizra_ihsan_value measured[] = {{BIZRA_IHSAN_DIMENSION_ROBUSTNESS, 1.0}};
+    const bizra_ihsan_value unknown[] = {{8, 1.0}};
+    const bizra_ihsan_value twice[] = {{BIZRA_IHSAN_DIMENSION_SAFETY, 1.0},
+                                       {BIZRA_IHSAN_DIMENSION_SAFETY, 0.5}};
+    const bizra_ihsan_value big[] = {{BIZRA_IHSAN_DIMENSION_SAFETY, 1.5}};
+    const struct { const bizra_ihsan_value *v; size_t n; } bad[] = {
+        {measured, 1}, {unknown, 1}, {twice, 2}, {big, 1}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bizra_generate_options b = greedy(4);
+        b.ihsan = bad[i].v;
+        b.ihsan_len = bad[i].n;
+        bizra_envelope *e = NULL;
+        ST(bizra_engine_generate(engine, id, QUESTION, &b, &e, NULL), BIZRA_STATUS_INVALID_ARGUMENT);
+        CHECK(e == NULL);
+    }
+    bizra_generate_options n = greedy(4);
+    n.ihsan_len = 1;
+    bizra_envelope *e = NULL;
+    ST(bizra_engine_generate(engine, id, QUESTION, &n, &e, NULL), BIZRA_STATUS_NULL_POINTER);
+}
+
 int main(void) {
     model_path = getenv("BIZRA_TEST_MODEL");
     if (model_path == NULL || access(model_path, R_OK) != 0) {
@@ -700,6 +780,7 @@ int main(void) {
     test_callback_stops();
     test_concurrent_callers();
     test_embeddings();
+    test_gates_by_scores();
     test_errors();
     bizra_engine_free(engine);
     bizra_identity_free(id);
