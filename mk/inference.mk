@@ -5,12 +5,14 @@
 #   make test-inference   the inference tests alone (with the real model)
 #   make bench-inference  our engine beside llama-bench, same model, 2 threads
 #   make demo-inference   generate one signed answer and print the envelope
+#   make check-cuda       compile the `cuda` feature with nvcc from NVIDIA's PyPI wheels (long;
+#                         not part of `make test`: a machine without a GPU cannot run it anyway)
 
 INFERENCE_MODEL := $(BIZRA_CACHE)/models/SmolLM2-135M-Instruct.Q4_1.gguf
 # The tests look here (and fail, saying to run `make model`, when it is absent).
 export BIZRA_TEST_MODEL ?= $(INFERENCE_MODEL)
 
-.PHONY: llama-deps model test-inference bench-inference demo-inference llama-bench
+.PHONY: llama-deps model test-inference bench-inference demo-inference llama-bench check-cuda
 
 # llama-cpp-sys-2 builds llama.cpp with cmake and generates its bindings with bindgen (libclang).
 # CI runs as root on Debian: install what is missing; elsewhere say what to install.
@@ -52,3 +54,7 @@ $(LLAMA_BENCH):
 bench-inference: llama-deps model $(LLAMA_BENCH)
 	BIZRA_LLAMA_BENCH="$(LLAMA_BENCH)" $(CARGO) bench --bench inference
 BENCHES += bench-inference
+
+# CUDA_ARCHS picks the GPU architectures compiled (default 90, the H100).
+check-cuda: llama-deps
+	scripts/check-cuda.sh "$(BIZRA_CACHE)"
