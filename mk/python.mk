@@ -20,11 +20,12 @@ $(PY_STAMP):
 	touch "$@"
 
 # The build tools are already in the venv: skip build isolation so no download is repeated.
-python-install: $(PY_STAMP)
+# The core it compiles embeds llama.cpp, hence llama-deps (mk/inference.mk).
+python-install: $(PY_STAMP) llama-deps
 	$(PY_ENV) "$(PY)" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps ./bindings/python
 	$(PY_ENV) "$(PY)" -c 'import bizra; print("bizra", bizra.__version__, "installed")'
 
-test-python: python-install
+test-python: python-install model
 	$(PY_ENV) $(CARGO) clippy --release -p bizra-python -- -D warnings
 	cd bindings/python && $(PY_ENV) "$(PY)" -m pytest -q -p no:cacheprovider tests
 	$(PY_ENV) "$(PY)" -m mypy.stubtest bizra._native --allowlist bindings/python/stubtest-allowlist.txt
@@ -33,8 +34,9 @@ test-python: python-install
 bench-python: python-install
 	$(PY_ENV) "$(PY)" bindings/python/bench/bench.py
 
-demo-python: python-install
+demo-python: python-install model
 	$(PY_ENV) "$(PY)" examples/python/quickstart.py
+	$(PY_ENV) "$(PY)" examples/python/inference.py "$(INFERENCE_MODEL)"
 
 TESTS   += test-python
 BENCHES += bench-python

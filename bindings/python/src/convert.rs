@@ -304,6 +304,18 @@ pub(crate) fn bytes_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>>
     )))
 }
 
+/// A number argument (`int` or `float`, not `bool`, which Python would otherwise take as 0 or 1);
+/// `what` names it in the `TypeError`.
+pub(crate) fn number_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
+    if obj.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a number, not bool"
+        )));
+    }
+    obj.extract::<f64>()
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be a number")))
+}
+
 /// A 32-byte hash given as 64 hex characters or 32 bytes.
 pub(crate) fn hash_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<[u8; 32]> {
     if let Ok(s) = obj.cast::<PyString>() {

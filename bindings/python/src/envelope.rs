@@ -11,7 +11,8 @@ use bizra::{Envelope, Scores, VerifyOptions};
 
 use crate::constitution::PyConstitution;
 use crate::convert::{
-    bytes_arg, hash_arg, now_from_py, timestamp_from_py, timestamp_to_py, to_py_value, to_value,
+    bytes_arg, hash_arg, now_from_py, number_arg, timestamp_from_py, timestamp_to_py, to_py_value,
+    to_value,
 };
 use crate::identity::PyIdentity;
 use crate::{guard, invalid, to_py};
@@ -46,18 +47,11 @@ fn scores_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Scores> {
         let key: String = k
             .extract()
             .map_err(|_| PyTypeError::new_err("scores keys must be str"))?;
-        let value =
-            if v.is_none() {
-                None
-            } else if v.is_instance_of::<pyo3::types::PyBool>() {
-                return Err(PyTypeError::new_err(format!(
-                    "scores[{key:?}] must be a number, not bool"
-                )));
-            } else {
-                Some(v.extract::<f64>().map_err(|_| {
-                    PyTypeError::new_err(format!("scores[{key:?}] must be a number"))
-                })?)
-            };
+        let value = if v.is_none() {
+            None
+        } else {
+            Some(number_arg(&v, &format!("scores[{key:?}]"))?)
+        };
         match key.as_str() {
             "snr" => scores.snr = value,
             "ihsan" => scores.ihsan = value,
@@ -71,29 +65,39 @@ fn scores_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Scores> {
     Ok(scores)
 }
 
-fn provenance_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+/// A provenance argument: an iterable of envelope ids (`str`) or `Envelope`s, which stand for
+/// their ids (as the core's `derived_from`), so a caller can pass the envelopes it answers.
+pub(crate) fn provenance_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     if obj.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(
-            "provenance must be a sequence of envelope ids, not a single str",
+            "provenance must be a sequence of envelope ids or Envelopes, not a single str",
         ));
     }
     let mut out = Vec::new();
     for (i, item) in obj
         .try_iter()
-        .map_err(|_| PyTypeError::new_err("provenance must be a sequence of envelope ids"))?
+        .map_err(|_| {
+            PyTypeError::new_err("provenance must be a sequence of envelope ids or Envelopes")
+        })?
         .enumerate()
     {
         let item = item?;
-        out.push(item.extract::<String>().map_err(|_| {
-            PyTypeError::new_err(format!("provenance[{i}] must be a str envelope id"))
-        })?);
+        let id = match item.cast::<PyEnvelope>() {
+            Ok(env) => env.get().inner.id().to_owned(),
+            Err(_) => item.extract::<String>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "provenance[{i}] must be a str envelope id or an Envelope"
+                ))
+            })?,
+        };
+        out.push(id);
     }
     Ok(out)
 }
 
 /// A ttl argument: an int (not a bool); out-of-range values are the core's to refuse, values
 /// beyond i64 are a ValueError rather than an OverflowError.
-pub(crate) struct Ttl(i64);
+pub(crate) struct Ttl(pub(crate) i64);
 
 impl<'a, 'py> FromPyObject<'a, 'py> for Ttl {
     type Error = PyErr;
@@ -132,7 +136,8 @@ fn options<'a>(
 impl PyEnvelope {
     /// Signs `payload` (any JSON-able value) as a new envelope.
     ///
-    /// `scores` is a dict with optional "snr" and "ihsan" in [0, 1]; `policy` a Constitution, its
+    /// `provenance` lists the envelopes this one derives from, as ids or Envelopes. `scores` is a
+    /// dict with optional "snr" and "ihsan" in [0, 1]; `policy` a Constitution, its
     /// 64-hex hash or 32 bytes (default: the default constitution's hash). `id` and `timestamp`
     /// (an aware datetime) are for idempotent retries and reproducible vectors; by default a
     /// random id and the current time.

@@ -4,16 +4,21 @@
 //! thread, and a stream's pieces arrive through the core's `TokenStream` channel.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-use bizra::inference::{Engine, EngineOptions, GenerateRequest, TokenStream};
+use bizra::inference::{
+    CancelToken, Dimension, Engine, EngineOptions, GenerateRequest, IhsanInputs, TokenStream,
+};
 
-use crate::envelope::PyEnvelope;
+use crate::convert::number_arg;
+use crate::envelope::{provenance_arg, PyEnvelope, Ttl};
 use crate::identity::PyIdentity;
 use crate::tier::PyModelTier;
-use crate::{guard, to_py, BizraError};
+use crate::{guard, invalid, to_py, BizraError};
 
 /// A loaded GGUF model, served by the core's llama.cpp engine on its own worker thread.
 /// Safe to share between threads (requests are served in order).
@@ -22,7 +27,42 @@ pub(crate) struct PyModel {
     engine: Engine,
 }
 
-/// The sampling and budget arguments shared by `generate` and `stream`.
+/// An `ihsan` argument: a dict (a plain one or `bizra.IhsanInputs(...)`) from the names of the
+/// dimensions the caller vouches for to values in [0, 1]; a `None` value leaves the dimension
+/// out. Only names are mapped here: the core refuses measured dimensions and values out of
+/// range when the request is validated.
+fn ihsan_arg(obj: &Bound<'_, PyAny>) -> PyResult<IhsanInputs> {
+    let dict = obj.cast::<PyDict>().map_err(|_| {
+        PyTypeError::new_err(
+            "ihsan must be a dict such as {\"correctness\": 1.0, \"safety\": 1.0} \
+             (bizra.IhsanInputs builds one)",
+        )
+    })?;
+    let mut inputs = IhsanInputs::new();
+    for (k, v) in dict.iter() {
+        let name: String = k
+            .extract()
+            .map_err(|_| PyTypeError::new_err("ihsan keys must be str dimension names"))?;
+        let dimension = Dimension::from_name(&name).ok_or_else(|| {
+            let suppliable: Vec<&str> = Dimension::ALL
+                .iter()
+                .filter(|d| !d.is_measured())
+                .map(|d| d.name())
+                .collect();
+            invalid(format!(
+                "ihsan: unknown dimension {name:?}; a caller can vouch for {}",
+                suppliable.join(", ")
+            ))
+        })?;
+        if !v.is_none() {
+            inputs = inputs.with(dimension, number_arg(&v, &format!("ihsan[{name:?}]"))?);
+        }
+    }
+    Ok(inputs)
+}
+
+/// The arguments shared by `generate` and `stream`, as the core's chat request. Converted while
+/// the GIL is held; the core validates the request when it is served.
 #[allow(clippy::too_many_arguments)]
 fn request(
     prompt: &str,
@@ -35,7 +75,10 @@ fn request(
     repeat_penalty: Option<f32>,
     seed: Option<u32>,
     stop: Option<Vec<String>>,
-) -> GenerateRequest {
+    ihsan: Option<&Bound<'_, PyAny>>,
+    provenance: Option<&Bound<'_, PyAny>>,
+    ttl: Option<Ttl>,
+) -> PyResult<GenerateRequest> {
     let mut r = GenerateRequest::chat(prompt);
     if let Some(s) = system {
         r = r.system(s);
@@ -60,7 +103,16 @@ fn request(
     }
     r.sampling.seed = seed;
     r.stop = stop.unwrap_or_default();
-    r
+    if let Some(i) = ihsan.filter(|i| !i.is_none()) {
+        r = r.ihsan(ihsan_arg(i)?);
+    }
+    if let Some(p) = provenance.filter(|p| !p.is_none()) {
+        r.provenance = provenance_arg(p)?;
+    }
+    if let Some(Ttl(seconds)) = ttl {
+        r = r.ttl(seconds);
+    }
+    Ok(r)
 }
 
 #[pymethods]
@@ -102,7 +154,12 @@ impl PyModel {
     /// an envelope signed by `identity`, with measured `snr` and `ihsan` scores; the text is
     /// `payload["output"]`. Unset sampling arguments take the core's defaults; `temperature=0`
     /// is greedy.
-    #[pyo3(signature = (identity, prompt, *, system=None, max_tokens=None, temperature=None, top_p=None, top_k=None, min_p=None, repeat_penalty=None, seed=None, stop=None))]
+    ///
+    /// `ihsan` supplies the Ihsan dimensions the engine cannot measure (correctness, safety,
+    /// user_benefit, adl_fairness), as the caller vouches for them: an answer nobody vouched for
+    /// cannot reach the Ihsan threshold. `provenance` lists the envelopes (or their ids) the
+    /// prompt came from; `ttl` is the envelope's lifetime in seconds (default 3600).
+    #[pyo3(signature = (identity, prompt, *, system=None, max_tokens=None, temperature=None, top_p=None, top_k=None, min_p=None, repeat_penalty=None, seed=None, stop=None, ihsan=None, provenance=None, ttl=None))]
     #[allow(clippy::too_many_arguments)]
     fn generate(
         &self,
@@ -118,6 +175,9 @@ impl PyModel {
         repeat_penalty: Option<f32>,
         seed: Option<u32>,
         stop: Option<Vec<String>>,
+        ihsan: Option<&Bound<'_, PyAny>>,
+        provenance: Option<&Bound<'_, PyAny>>,
+        ttl: Option<Ttl>,
     ) -> PyResult<PyEnvelope> {
         guard(|| {
             let req = request(
@@ -131,7 +191,10 @@ impl PyModel {
                 repeat_penalty,
                 seed,
                 stop,
-            );
+                ihsan,
+                provenance,
+                ttl,
+            )?;
             let id = &identity.get().inner;
             let engine = &self.engine;
             let inner = py.detach(|| engine.generate(id, &req)).map_err(to_py)?;
@@ -141,7 +204,7 @@ impl PyModel {
 
     /// Like `generate`, but returns at once a `TokenStream`: iterate it for the text pieces
     /// (they concatenate to the output), then read its `.envelope`.
-    #[pyo3(signature = (identity, prompt, *, system=None, max_tokens=None, temperature=None, top_p=None, top_k=None, min_p=None, repeat_penalty=None, seed=None, stop=None))]
+    #[pyo3(signature = (identity, prompt, *, system=None, max_tokens=None, temperature=None, top_p=None, top_k=None, min_p=None, repeat_penalty=None, seed=None, stop=None, ihsan=None, provenance=None, ttl=None))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
@@ -156,6 +219,9 @@ impl PyModel {
         repeat_penalty: Option<f32>,
         seed: Option<u32>,
         stop: Option<Vec<String>>,
+        ihsan: Option<&Bound<'_, PyAny>>,
+        provenance: Option<&Bound<'_, PyAny>>,
+        ttl: Option<Ttl>,
     ) -> PyResult<PyTokenStream> {
         guard(|| {
             let req = request(
@@ -169,12 +235,16 @@ impl PyModel {
                 repeat_penalty,
                 seed,
                 stop,
-            );
+                ihsan,
+                provenance,
+                ttl,
+            )?;
             let stream = self.engine.stream(&req).map_err(to_py)?;
             Ok(PyTokenStream {
                 engine: self.engine.clone(),
                 identity,
                 request: req,
+                cancel: stream.cancel_token(),
                 state: Mutex::new(State::Running(stream)),
             })
         })
@@ -269,7 +339,10 @@ impl PyModel {
 
 enum State {
     Running(TokenStream),
-    Done(Box<Result<bizra::Envelope, String>>),
+    /// The signed envelope, or the generation's error, which every later read raises again
+    /// (as the same exception class: a `PromptTooLongError` stays one).
+    Done(Box<PyResult<bizra::Envelope>>),
+    /// Only while `end` runs (and after a panic in it).
     Taken,
 }
 
@@ -280,43 +353,52 @@ pub(crate) struct PyTokenStream {
     engine: Engine,
     identity: Py<PyIdentity>,
     request: GenerateRequest,
+    /// Held outside `state`: the iterating thread keeps `state` locked while it waits for a
+    /// piece (or, in `.envelope`, for the whole generation), and a cancel must not wait for it.
+    cancel: CancelToken,
     state: Mutex<State>,
 }
 
+/// Locks the state. Called only with the GIL released (the holder may wait for the engine for
+/// a whole generation, and must not stall other Python threads meanwhile).
+fn lock(state: &Mutex<State>) -> PyResult<MutexGuard<'_, State>> {
+    state
+        .lock()
+        .map_err(|_| BizraError::new_err("stream lock poisoned"))
+}
+
 impl PyTokenStream {
-    /// Next piece, or None once generation ended (the envelope is then signed and kept).
-    /// Runs without the GIL; the lock is taken inside, so no GIL/lock inversion.
-    fn advance(&self, drain: bool) -> bizra::Result<Option<String>> {
-        let mut state = self
-            .state
-            .lock()
-            .map_err(|_| bizra::Error::Inference("stream lock poisoned".into()))?;
-        match std::mem::replace(&mut *state, State::Taken) {
-            State::Running(mut stream) => {
-                if !drain {
-                    if let Some(piece) = stream.next() {
-                        *state = State::Running(stream);
-                        return Ok(Some(piece));
-                    }
-                }
-                let signed = stream.finish().and_then(|c| {
-                    self.engine
-                        .sign(&self.identity.get().inner, &self.request, &c)
-                });
-                match signed {
-                    Ok(env) => *state = State::Done(Box::new(Ok(env))),
-                    Err(e) => {
-                        *state = State::Done(Box::new(Err(e.to_string())));
-                        return Err(e);
-                    }
-                }
-                Ok(None)
-            }
-            other => {
-                *state = other;
-                Ok(None)
+    /// The next piece, or None once the generation has ended (its envelope is then kept).
+    fn next_piece(&self) -> PyResult<Option<String>> {
+        let mut state = lock(&self.state)?;
+        if let State::Running(stream) = &mut *state {
+            if let Some(piece) = stream.next() {
+                return Ok(Some(piece));
             }
         }
+        self.end(&mut state).map(|_| None)
+    }
+
+    /// Waits for the end of the generation (skipping unread pieces) and signs its completion,
+    /// once; later calls return the same envelope or raise the same error.
+    fn end(&self, state: &mut State) -> PyResult<bizra::Envelope> {
+        let done = match std::mem::replace(state, State::Taken) {
+            State::Running(stream) => stream
+                .finish()
+                .and_then(|c| {
+                    self.engine
+                        .sign(&self.identity.get().inner, &self.request, &c)
+                })
+                .map_err(to_py),
+            State::Done(done) => *done,
+            State::Taken => Err(BizraError::new_err("the stream has no envelope")),
+        };
+        let result = match &done {
+            Ok(env) => Ok(env.clone()),
+            Err(e) => Err(Python::attach(|py| e.clone_ref(py))),
+        };
+        *state = State::Done(Box::new(done));
+        result
     }
 }
 
@@ -327,7 +409,7 @@ impl PyTokenStream {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        guard(|| py.detach(|| self.advance(false)).map_err(to_py))
+        guard(|| py.detach(|| self.next_piece()))
     }
 
     /// The signed output envelope. Waits for the end of generation (pieces not yet read are
@@ -335,31 +417,16 @@ impl PyTokenStream {
     #[getter]
     fn envelope(&self, py: Python<'_>) -> PyResult<PyEnvelope> {
         guard(|| {
-            py.detach(|| self.advance(true)).map_err(to_py)?;
-            let state = self
-                .state
-                .lock()
-                .map_err(|_| BizraError::new_err("stream lock poisoned"))?;
-            match &*state {
-                State::Done(done) => match &**done {
-                    Ok(env) => Ok(PyEnvelope { inner: env.clone() }),
-                    Err(msg) => Err(BizraError::new_err(msg.clone())),
-                },
-                _ => Err(BizraError::new_err("the stream has no envelope")),
-            }
+            let inner = py.detach(|| self.end(&mut *lock(&self.state)?))?;
+            Ok(PyEnvelope { inner })
         })
     }
 
-    /// Stops the generation at its next token (the envelope then says "cancelled").
-    fn cancel(&self) -> PyResult<()> {
-        guard(|| {
-            if let Ok(state) = self.state.lock() {
-                if let State::Running(s) = &*state {
-                    s.cancel_token().cancel();
-                }
-            }
-            Ok(())
-        })
+    /// Stops the generation at its next token (the envelope then says "cancelled"). Callable from
+    /// any thread, at once, even while another thread iterates or waits on `.envelope`; pieces
+    /// produced before the cancel are still yielded, so they concatenate to the output.
+    fn cancel(&self) {
+        self.cancel.cancel();
     }
 }
 

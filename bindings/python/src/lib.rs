@@ -47,7 +47,7 @@ pyo3::create_exception!(
     bizra,
     PromptTooLongError,
     BizraError,
-    "The prompt does not fit the model's context window: shorten it or load the model with a larger n_ctx."
+    "The prompt does not fit the model's context window: shorten it or load the model with a larger n_ctx. `.prompt_tokens` is the prompt's length in tokens, `.n_ctx` the window."
 );
 pyo3::create_exception!(
     bizra,
@@ -112,6 +112,24 @@ pub(crate) fn reject_error(code: bizra::RejectCode, detail: &str, message: Strin
     })
 }
 
+/// A `PromptTooLongError` carrying `.prompt_tokens` and `.n_ctx`, so a caller can shorten the
+/// prompt by the right amount or reload with a larger context without parsing the message.
+fn prompt_too_long(prompt_tokens: usize, n_ctx: u32, message: String) -> PyErr {
+    Python::attach(|py| {
+        let err = PromptTooLongError::new_err(message);
+        let value = err.value(py);
+        let set = || -> PyResult<()> {
+            value.setattr("prompt_tokens", prompt_tokens)?;
+            value.setattr("n_ctx", n_ctx)?;
+            Ok(())
+        };
+        match set() {
+            Ok(()) => err,
+            Err(e) => e,
+        }
+    })
+}
+
 /// Maps the core's error to the Python exception a user expects.
 pub(crate) fn to_py(e: bizra::Error) -> PyErr {
     let message = e.to_string();
@@ -119,7 +137,10 @@ pub(crate) fn to_py(e: bizra::Error) -> PyErr {
         bizra::Error::Reject { code, detail } => reject_error(code, &detail, message),
         bizra::Error::InvalidInput(_) => invalid(message),
         bizra::Error::Model { .. } | bizra::Error::ModelNotFound(_) => ModelError::new_err(message),
-        bizra::Error::ContextOverflow { .. } => PromptTooLongError::new_err(message),
+        bizra::Error::ContextOverflow {
+            prompt_tokens,
+            n_ctx,
+        } => prompt_too_long(prompt_tokens, n_ctx, message),
         bizra::Error::Inference(_) => InferenceError::new_err(message),
         bizra::Error::Io { source, .. } => match source.kind() {
             std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(message),

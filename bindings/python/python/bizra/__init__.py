@@ -15,6 +15,8 @@ Errors: ``BizraError`` is the base of everything bizra raises (a Rust panic incl
 Times are timezone-aware ``datetime`` objects; a naive ``datetime`` is refused with ``ValueError``.
 """
 
+from typing import Optional, TypedDict
+
 from ._native import (
     MAX_CLOCK_SKEW_SECONDS as MAX_CLOCK_SKEW_SECONDS,
     MAX_DEPTH as MAX_DEPTH,
@@ -53,6 +55,30 @@ from ._native import (
     verify_message as verify_message,
 )
 
+
+
+class IhsanInputs(TypedDict, total=False):
+    """The Ihsan dimensions a caller vouches for, each in [0, 1]: ``Model.generate(ihsan=...)``.
+
+    The engine measures the other four dimensions itself (efficiency, auditability,
+    anti_centralization, robustness), so they cannot be supplied; a dimension left out counts 0,
+    so an answer nobody vouched for cannot reach the Ihsan threshold; a ``None`` value leaves its
+    dimension out too. A plain ``dict`` with these keys is the same thing; this class names the
+    keys for type checkers.
+
+        >>> model.generate(me, "2+2?", ihsan=bizra.IhsanInputs(correctness=1.0, safety=1.0))
+    """
+
+    correctness: Optional[float]
+    """Is the answer right? (a checker, a reference answer, a human)"""
+    safety: Optional[float]
+    """Is it free of harm?"""
+    user_benefit: Optional[float]
+    """Does it serve the user's request?"""
+    adl_fairness: Optional[float]
+    """Is it fair (adl)?"""
+
+
 __all__ = [
     "MAX_CLOCK_SKEW_SECONDS",
     "MAX_DEPTH",
@@ -70,6 +96,7 @@ __all__ = [
     "GpuInfo",
     "HardwareProfile",
     "Identity",
+    "IhsanInputs",
     "InferenceError",
     "InvalidInputError",
     "Model",

@@ -7,6 +7,8 @@ from typing import Any, Final, Literal, Optional, Union, final
 
 from typing_extensions import Buffer, TypeAlias
 
+from . import IhsanInputs
+
 __version__: Final[str]
 REJECT_CODES: Final[dict[int, str]]
 MAX_DEPTH: Final[int]
@@ -49,6 +51,11 @@ class ModelError(BizraError):
 
 class PromptTooLongError(BizraError):
     """The prompt does not fit the model's context window."""
+
+    prompt_tokens: int
+    """The prompt's length in tokens (after the chat template)."""
+    n_ctx: int
+    """The context window it had to fit."""
 
 class InferenceError(BizraError):
     """The inference engine failed."""
@@ -98,7 +105,7 @@ class Envelope:
         payload: _JSONValue,
         *,
         ttl: int = 3600,
-        provenance: Optional[Iterable[str]] = None,
+        provenance: Optional[Iterable[Union[str, Envelope]]] = None,
         scores: Optional[dict[str, float]] = None,
         policy: Optional[_Policy] = None,
         id: Optional[str] = None,
@@ -416,10 +423,15 @@ class Model:
         repeat_penalty: Optional[float] = None,
         seed: Optional[int] = None,
         stop: Optional[list[str]] = None,
+        ihsan: Optional[IhsanInputs] = None,
+        provenance: Optional[Iterable[Union[str, Envelope]]] = None,
+        ttl: Optional[int] = None,
     ) -> Envelope:
         """The answer as a signed envelope (text in payload["output"], measured scores).
 
         Unset sampling arguments take the core's defaults; temperature=0 is greedy.
+        ``ihsan``: the dimensions the caller vouches for (the rest count 0); ``provenance``: the
+        envelopes (or ids) the prompt came from; ``ttl``: the envelope's lifetime in seconds.
         PromptTooLongError when the prompt does not fit n_ctx."""
     def stream(
         self,
@@ -435,6 +447,9 @@ class Model:
         repeat_penalty: Optional[float] = None,
         seed: Optional[int] = None,
         stop: Optional[list[str]] = None,
+        ihsan: Optional[IhsanInputs] = None,
+        provenance: Optional[Iterable[Union[str, Envelope]]] = None,
+        ttl: Optional[int] = None,
     ) -> TokenStream:
         """Starts generating; iterate the TokenStream for str pieces, then read .envelope."""
     def embed(self, text: str) -> list[float]:
@@ -468,8 +483,9 @@ class TokenStream:
 
     Iterating yields str pieces, which concatenate to the output; after the loop ends,
     ``.envelope`` is the signed output envelope (reading it earlier waits for the end of
-    generation and skips unread pieces). A generation error is raised by the iteration.
-    Dropping the stream or calling cancel() stops the generation.
+    generation and skips unread pieces). A generation error is raised by the iteration and
+    again by ``.envelope``. Dropping the stream or calling cancel() (from any thread) stops the
+    generation; the pieces made before the cancel are still yielded.
 
         >>> s = model.stream(me, "Hi", max_tokens=8)
         >>> text = "".join(s)
@@ -481,4 +497,5 @@ class TokenStream:
     def __next__(self) -> str: ...
     @property
     def envelope(self) -> Envelope: ...
-    def cancel(self) -> None: ...
+    def cancel(self) -> None:
+        """Stops the generation at its next token; callable from any thread, at once."""
