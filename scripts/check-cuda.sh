@@ -8,7 +8,8 @@
 # build's artefacts are left alone.
 #
 # It builds the library only: linking an executable needs the static cuBLAS and the driver's
-# libcuda.so, which the wheels do not ship (a machine with the toolkit and a driver has both).
+# libcuda.so, which the wheels do not ship (a machine with the toolkit and a driver has both), so
+# empty stand-ins take their place below, for CMake and rustc's bookkeeping only.
 #
 # usage: scripts/check-cuda.sh CACHE_DIR        (env CUDA_ARCHS: architectures, default 90 = H100)
 set -euo pipefail
@@ -49,8 +50,19 @@ if [ ! -x "$root/nvidia/cu13/bin/nvcc" ]; then
 fi
 
 toolkit="$root/nvidia/cu13"
+if [ ! -d "$toolkit/lib64" ]; then
+  # llama-cpp-sys-2 asks rustc to bundle cudart_static, cublas_static, cublasLt_static and
+  # culibos into its rlib, found in <CUDA_LIBRARY_PATH>/lib64. The wheels ship cudart_static,
+  # cuBLAS only as shared libraries, and CUDA 13 has no culibos: as this check links no
+  # executable, empty archives stand in for those three (a toolkit install has the real ones).
+  mkdir -p "$toolkit/lib64"
+  ln -sf ../lib/libcudart_static.a "$toolkit/lib64/libcudart_static.a"
+  for lib in cublas_static cublasLt_static culibos; do
+    ar rc "$toolkit/lib64/lib$lib.a"
+  done
+fi
 export PATH="$toolkit/bin:$PATH"
-export CUDA_PATH="$toolkit" CUDAToolkit_ROOT="$toolkit"
+export CUDA_PATH="$toolkit" CUDAToolkit_ROOT="$toolkit" CUDA_LIBRARY_PATH="$toolkit"
 export CMAKE_CUDA_COMPILER="$toolkit/bin/nvcc" CMAKE_CUDA_ARCHITECTURES="$archs"
 export CARGO_TARGET_DIR="$cache/target-cuda"
 
