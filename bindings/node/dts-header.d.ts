@@ -4,7 +4,8 @@
 /**
  * Every error bizra raises (other than `TypeError` for arguments of the wrong type).
  * `code` is a string: the reject name for rejections (`"HASH_MISMATCH"`, `"EXPIRED"`, ...),
- * else one of `"INVALID_INPUT"`, `"KEY"`, `"CONSTITUTION"`, `"IO"`, `"PANIC"`, `"INTERNAL"`.
+ * else one of `"INVALID_INPUT"`, `"KEY"`, `"CONSTITUTION"`, `"IO"`, `"PANIC"`, `"INTERNAL"`, or for
+ * inference `"MODEL"` (missing, non-GGUF or damaged model file), `"PROMPT_TOO_LONG"`, `"INFERENCE"`.
  * `reject` is the spec's number (spec/PCI-v1.md) for rejections, else `undefined`.
  */
 export declare class BizraError extends Error {
@@ -42,3 +43,55 @@ export interface VerifyOptions {
 /** The spec's reject codes, name → number (`REJECT_CODES.HASH_MISMATCH === 15`). */
 export declare const REJECT_CODES: Readonly<Record<string, number>>
 
+/** Options of `Model.load`; unset ones take the core's defaults. */
+export interface LoadOptions {
+  /** Context window in tokens, prompt and output together (default 2048, capped at the model's training context). */
+  nCtx?: number
+  /** CPU threads (default: every available one). */
+  threads?: number
+  /** Prompt tokens decoded per batch (default 512). */
+  nBatch?: number
+  /** Context window of the embedding context (default 512). */
+  embeddingNCtx?: number
+  /** Layers offloaded to a GPU (builds with CUDA only; default 0, CPU only). */
+  nGpuLayers?: number
+}
+
+/**
+ * Options of `model.generate` and `model.stream`. Unset sampling options take llama.cpp's defaults
+ * (temperature 0.8, topK 40, topP 0.95, minP 0.05, repeatPenalty 1); values out of range reject
+ * with code `INVALID_INPUT`.
+ */
+export interface GenerateOptions {
+  /** A system message, rendered with the model's chat template. */
+  system?: string
+  /** At most this many generated tokens (default 256). */
+  maxTokens?: number
+  /** Softmax temperature; 0 is greedy (deterministic). */
+  temperature?: number
+  /** Nucleus sampling, in (0, 1]. */
+  topP?: number
+  /** Keep the k most likely tokens; 0 is off. */
+  topK?: number
+  /** Drop tokens below minP × p(most likely token), in [0, 1]. */
+  minP?: number
+  /** Penalty for repeating recent tokens; 1 is off. */
+  repeatPenalty?: number
+  /** Sampling seed (default: drawn, and recorded in the payload so the output can be re-run). */
+  seed?: number
+  /** Generation stops before the first of these (which is left out of the output). */
+  stop?: string | string[]
+  /** The Ihsan dimensions the engine cannot measure, each in [0, 1], vouched for by the caller. */
+  ihsan?: { correctness?: number; safety?: number; userBenefit?: number; adlFairness?: number }
+  /** Ids of the envelopes the request derives from: the output envelope's provenance. */
+  provenance?: string[]
+  /** Time to live of the output envelope, whole seconds (default 3600). */
+  ttl?: number
+  /** Aborting it stops generation and rejects with `signal.reason`. */
+  signal?: AbortSignal
+}
+
+/** `for await (const piece of stream)`: a `TokenStream` is its own async iterator. */
+export interface TokenStream {
+  [Symbol.asyncIterator](): TokenStream
+}

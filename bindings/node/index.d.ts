@@ -4,7 +4,8 @@
 /**
  * Every error bizra raises (other than `TypeError` for arguments of the wrong type).
  * `code` is a string: the reject name for rejections (`"HASH_MISMATCH"`, `"EXPIRED"`, ...),
- * else one of `"INVALID_INPUT"`, `"KEY"`, `"CONSTITUTION"`, `"IO"`, `"PANIC"`, `"INTERNAL"`.
+ * else one of `"INVALID_INPUT"`, `"KEY"`, `"CONSTITUTION"`, `"IO"`, `"PANIC"`, `"INTERNAL"`, or for
+ * inference `"MODEL"` (missing, non-GGUF or damaged model file), `"PROMPT_TOO_LONG"`, `"INFERENCE"`.
  * `reject` is the spec's number (spec/PCI-v1.md) for rejections, else `undefined`.
  */
 export declare class BizraError extends Error {
@@ -41,6 +42,59 @@ export interface VerifyOptions {
 
 /** The spec's reject codes, name → number (`REJECT_CODES.HASH_MISMATCH === 15`). */
 export declare const REJECT_CODES: Readonly<Record<string, number>>
+
+/** Options of `Model.load`; unset ones take the core's defaults. */
+export interface LoadOptions {
+  /** Context window in tokens, prompt and output together (default 2048, capped at the model's training context). */
+  nCtx?: number
+  /** CPU threads (default: every available one). */
+  threads?: number
+  /** Prompt tokens decoded per batch (default 512). */
+  nBatch?: number
+  /** Context window of the embedding context (default 512). */
+  embeddingNCtx?: number
+  /** Layers offloaded to a GPU (builds with CUDA only; default 0, CPU only). */
+  nGpuLayers?: number
+}
+
+/**
+ * Options of `model.generate` and `model.stream`. Unset sampling options take llama.cpp's defaults
+ * (temperature 0.8, topK 40, topP 0.95, minP 0.05, repeatPenalty 1); values out of range reject
+ * with code `INVALID_INPUT`.
+ */
+export interface GenerateOptions {
+  /** A system message, rendered with the model's chat template. */
+  system?: string
+  /** At most this many generated tokens (default 256). */
+  maxTokens?: number
+  /** Softmax temperature; 0 is greedy (deterministic). */
+  temperature?: number
+  /** Nucleus sampling, in (0, 1]. */
+  topP?: number
+  /** Keep the k most likely tokens; 0 is off. */
+  topK?: number
+  /** Drop tokens below minP × p(most likely token), in [0, 1]. */
+  minP?: number
+  /** Penalty for repeating recent tokens; 1 is off. */
+  repeatPenalty?: number
+  /** Sampling seed (default: drawn, and recorded in the payload so the output can be re-run). */
+  seed?: number
+  /** Generation stops before the first of these (which is left out of the output). */
+  stop?: string | string[]
+  /** The Ihsan dimensions the engine cannot measure, each in [0, 1], vouched for by the caller. */
+  ihsan?: { correctness?: number; safety?: number; userBenefit?: number; adlFairness?: number }
+  /** Ids of the envelopes the request derives from: the output envelope's provenance. */
+  provenance?: string[]
+  /** Time to live of the output envelope, whole seconds (default 3600). */
+  ttl?: number
+  /** Aborting it stops generation and rejects with `signal.reason`. */
+  signal?: AbortSignal
+}
+
+/** `for await (const piece of stream)`: a `TokenStream` is its own async iterator. */
+export interface TokenStream {
+  [Symbol.asyncIterator](): TokenStream
+}
 
 /** A validated constitution: thresholds, rules and its hash (the envelope's `policy`). */
 export declare class Constitution {
@@ -189,6 +243,61 @@ export declare class Identity {
   toString(): string
 }
 
+/**
+ * A loaded GGUF model, served by the core's llama.cpp engine on its own worker thread.
+ * Requests (from any number of callers) are served in order.
+ */
+export declare class Model {
+  /**
+   * Loads a GGUF model off the main thread. A missing, non-GGUF or truncated file rejects
+   * with code `MODEL`; unset options take the core's defaults (`nCtx` 2048, capped at the
+   * model's training context; every available thread).
+   */
+  static load(path: string, options?: LoadOptions): Promise<Model>
+  /**
+   * Generates an answer to `prompt` (rendered with the model's chat template) off the main
+   * thread and resolves to an envelope signed by `identity`, with measured `snr` and `ihsan`
+   * scores; the text is `payload.output`. `temperature: 0` is greedy. Aborting `signal`
+   * rejects with its reason at once, even while the request waits for the engine.
+   */
+  generate(identity: Identity, prompt: string, options?: GenerateOptions): Promise<Envelope>
+  /**
+   * Like `generate`, but returns at once a `TokenStream`: `for await (const piece of
+   * stream)` gives the text as it is generated, then `await stream.envelope()` the signed
+   * envelope (also the iterator's final value). Breaking out of the loop stops generation.
+   */
+  stream(identity: Identity, prompt: string, options?: GenerateOptions): TokenStream
+  /**
+   * A sentence embedding of `text`, computed off the main thread: L2-normalised, so a dot
+   * product is the cosine similarity.
+   */
+  embed(text: string): Promise<Float32Array>
+  /** The model file. */
+  get path(): string
+  /** `general.name`, or the file stem. */
+  get name(): string
+  /** `general.architecture` (e.g. `"llama"`). */
+  get architecture(): string
+  /** Number of weights. */
+  get parameters(): number
+  /** Quantisation, e.g. `"Q4_1"`. */
+  get quantization(): string
+  /** The context the model was trained for, when the file says. */
+  get contextLength(): number | null
+  /** The context window in use (prompt + output), in tokens. */
+  get nCtx(): number
+  /** File size in bytes. */
+  get fileSize(): number
+  /** BLAKE3 of the whole file, 64 lowercase hex: the identity of the weights. */
+  get fileBlake3(): string
+  /** The tier a model of this size serves. */
+  get tier(): 'edge' | 'local' | 'pool'
+  /** The model's chat template, when the file carries one. */
+  get chatTemplate(): string | null
+  /** `Model(name=…, architecture=…, parameters=…, quantization=…, nCtx=…)`. */
+  toString(): string
+}
+
 /** Remembers admitted envelope ids until their envelopes expire; bounded; thread-safe. */
 export declare class ReplayCache {
   /** A cache of at most `capacity` live ids (default 100 000). */
@@ -202,6 +311,41 @@ export declare class ReplayCache {
   admit(id: string, expiresAt: Date, now?: Date): void
   /** Drops every id whose envelope has expired at `now`. */
   purgeExpired(now?: Date): void
+}
+
+/**
+ * The text of a running generation, as an async iterator of string pieces (they concatenate
+ * to the envelope's `payload.output`). Made by `model.stream`.
+ *
+ * - `for await (const piece of stream)`; its final value (`done: true`) is the signed envelope.
+ * - `await stream.envelope()`: the signed envelope, once generation ends (pieces not yet read
+ *   stay readable).
+ * - `stream.cancel()` stops generation at the next token; the iteration then ends normally and
+ *   the envelope says `finish_reason: "cancelled"`.
+ * - Breaking out of the loop (`return()`) stops generation too; `envelope()` still resolves.
+ * - An aborted `signal` rejects the pending (or next) `next()` and `envelope()` with its reason.
+ *
+ * A stream nobody reads or cancels runs to its end (`maxTokens`).
+ */
+export declare class TokenStream {
+  /**
+   * The next piece: `{ value: piece, done: false }`, or at the end `{ value: envelope, done:
+   * true }` (the value is `undefined` after the first end). Rejects with the generation's
+   * error, or the signal's reason, once.
+   */
+  next(): Promise<IteratorResult<string, Envelope | undefined>>
+  /** Ends the iteration (what `break` in a `for await` loop calls) and stops generation. */
+  return(value?: unknown): Promise<IteratorResult<string, undefined>>
+  /**
+   * Stops generation at its next token; the pieces so far and the envelope (`finish_reason:
+   * "cancelled"`) remain.
+   */
+  cancel(): void
+  /**
+   * The signed envelope, once generation ends; rejects with the generation's error or the
+   * signal's reason.
+   */
+  envelope(): Promise<Envelope>
 }
 
 /** What the compliance check judges. */

@@ -8,6 +8,8 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod inference;
+
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
