@@ -427,8 +427,9 @@ fn lock(g: &Mutex<Generation>) -> MutexGuard<'_, Generation> {
 
 impl Generation {
     /// A piece from the engine's worker thread: to the oldest waiting `next()`, else queued.
+    /// Dropped once nobody will read it (`return()` was called, or the signal fired).
     fn piece(&mut self, piece: &str) {
-        if self.closed {
+        if self.closed || self.outcome.is_some() {
             return;
         }
         match self.next_waiters.pop_front() {
@@ -441,36 +442,37 @@ impl Generation {
     }
 
     /// The end of generation: settles every waiter. Ignored after an abort.
-    fn finish(&mut self, outcome: Outcome) {
+    fn finish(&mut self, result: std::result::Result<Box<bizra::Envelope>, Failure>) {
         if self.outcome.is_some() {
             return;
         }
         let mut waiters = std::mem::take(&mut self.next_waiters).into_iter();
         if let Some(first) = waiters.next() {
             self.closed = true;
-            match &outcome {
-                Outcome::Signed(e) => {
+            match &result {
+                Ok(e) => {
                     let e = e.clone();
                     first.resolve(Box::new(move |_| Ok(Step::Done(Some(e)))));
                 }
-                Outcome::Failed(f) => fail(first, f.error()),
-                Outcome::Aborted => {}
+                Err(f) => fail(first, f.error()),
             }
         }
         for d in waiters {
             d.resolve(Box::new(|_| Ok(Step::Done(None))));
         }
         for d in std::mem::take(&mut self.envelope_waiters) {
-            match &outcome {
-                Outcome::Signed(e) => {
+            match &result {
+                Ok(e) => {
                     let inner = (**e).clone();
                     d.resolve(Box::new(move |_| Ok(Envelope { inner })));
                 }
-                Outcome::Failed(f) => fail(d, f.error()),
-                Outcome::Aborted => {}
+                Err(f) => fail(d, f.error()),
             }
         }
-        self.outcome = Some(outcome);
+        self.outcome = Some(match result {
+            Ok(e) => Outcome::Signed(e),
+            Err(f) => Outcome::Failed(f),
+        });
     }
 
     /// The signal fired (on the JavaScript thread): waiters reject with its reason now, even
@@ -618,14 +620,10 @@ fn start(
             if lock(&generation).outcome.is_some() {
                 return Ok(()); // aborted: nothing to sign
             }
-            let outcome = match done
+            let signed = done
                 .and_then(|r| r.map_err(model_err))
-                .and_then(|c| sign(env, &identity, &engine, &request, &c))
-            {
-                Ok(e) => Outcome::Signed(Box::new(e)),
-                Err(e) => Outcome::Failed(Failure::of(e)),
-            };
-            lock(&generation).finish(outcome);
+                .and_then(|c| sign(env, &identity, &engine, &request, &c));
+            lock(&generation).finish(signed.map(Box::new).map_err(Failure::of));
             Ok(())
         },
     );
@@ -731,7 +729,7 @@ impl Model {
                 false,
             );
             if let Err(e) = started {
-                lock(&generation).finish(Outcome::Failed(Failure::of(e)));
+                lock(&generation).finish(Err(Failure::of(e)));
             }
             Ok(promise)
         })
@@ -771,7 +769,7 @@ impl Model {
                 true,
             );
             if let Err(e) = started {
-                lock(&generation).finish(Outcome::Failed(Failure::of(e)));
+                lock(&generation).finish(Err(Failure::of(e)));
             }
             let stream = TokenStream {
                 generation,
