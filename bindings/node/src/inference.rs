@@ -6,8 +6,8 @@
 //! generations would stall every `fs`, `dns`, `crypto` and `zlib` call of the host process. Each
 //! pending load, generation or embedding therefore waits on a thread of its own (the engine
 //! computes on its worker thread either way) and comes back to the JavaScript thread through a
-//! napi deferred: the one way napi-rs offers to reach the JavaScript thread from another thread
-//! that survives the environment's teardown.
+//! napi-rs deferred (a thread-safe function underneath, which napi-rs releases safely should the
+//! environment tear down first).
 //!
 //! Streamed pieces go from the engine's worker thread straight to the pending `next()` call.
 //! The output is signed on the JavaScript thread once the completion arrives
@@ -188,7 +188,7 @@ fn rejected(env: &Env, reason: napi::Error) -> Result<JsObject> {
 }
 
 /// Runs `work` on a thread of its own, then `then` on the JavaScript thread with its outcome
-/// (`Err`: `work` panicked), and settles `deferred` with what `then` returns. While it runs, the
+/// (`Err`: `work` panicked, or no thread could be started), and settles `deferred` with what `then` returns. While it runs, the
 /// deferred keeps the event loop alive, as a pending `fs` call does.
 fn off_thread<T, V, W, F>(env: &Env, deferred: Deferred<V>, work: W, then: F)
 where
@@ -579,23 +579,25 @@ fn start(
     cancel: &CancelToken,
     stream: bool,
 ) -> Result<()> {
-    let abort = match signal {
-        None => None,
-        Some(signal) => {
-            if signal
-                .get_named_property::<bool>("aborted")
-                .map_err(napi_err)?
-            {
-                let reason: Unknown = signal.get_named_property("reason").map_err(napi_err)?;
-                lock(generation).abort(reason);
-                return Ok(());
-            }
-            Some(Abort::listen(
-                env,
-                signal,
-                cancel.clone(),
-                Arc::clone(generation),
-            )?)
+    if let Some(signal) = signal {
+        if signal
+            .get_named_property::<bool>("aborted")
+            .map_err(napi_err)?
+        {
+            let reason: Unknown = signal.get_named_property("reason").map_err(napi_err)?;
+            lock(generation).abort(reason);
+            return Ok(());
+        }
+    }
+    let (hop, _promise) = deferred::<()>(env)?;
+    let listening = signal
+        .map(|s| Abort::listen(env, s, cancel.clone(), Arc::clone(generation)))
+        .transpose();
+    let abort = match listening {
+        Ok(abort) => abort,
+        Err(e) => {
+            hop.resolve(Box::new(|_| Ok(())));
+            return Err(e);
         }
     };
     let on_token: Option<TokenCallback> = if stream {
@@ -604,7 +606,6 @@ fn start(
     } else {
         None
     };
-    let (hop, _promise) = deferred::<()>(env)?;
     let (work_engine, work_request, work_cancel) =
         (engine.clone(), request.clone(), cancel.clone());
     let engine = engine.clone();
@@ -614,16 +615,24 @@ fn start(
         hop,
         move || work_engine.complete_with(&work_request, &work_cancel, on_token),
         move |env, done| {
-            if let Some(abort) = abort {
-                let _ = abort.release(env);
+            // The hop's own Promise has no handler, so it must not reject: a panic here ends the
+            // generation with code PANIC instead.
+            let signed = catch_unwind(AssertUnwindSafe(|| {
+                if let Some(abort) = abort {
+                    let _ = abort.release(env);
+                }
+                if lock(&generation).outcome.is_some() {
+                    return None; // aborted: nothing to sign, nobody waits
+                }
+                Some(
+                    done.and_then(|r| r.map_err(model_err))
+                        .and_then(|c| sign(env, &identity, &engine, &request, &c)),
+                )
+            }))
+            .unwrap_or_else(|p| Some(Err(panic_err(&p))));
+            if let Some(signed) = signed {
+                lock(&generation).finish(signed.map(Box::new).map_err(Failure::of));
             }
-            if lock(&generation).outcome.is_some() {
-                return Ok(()); // aborted: nothing to sign
-            }
-            let signed = done
-                .and_then(|r| r.map_err(model_err))
-                .and_then(|c| sign(env, &identity, &engine, &request, &c));
-            lock(&generation).finish(signed.map(Box::new).map_err(Failure::of));
             Ok(())
         },
     );

@@ -1,7 +1,7 @@
 // Embedded inference through Model and TokenStream, with the real model (SmolLM2-135M Q4_1).
 // The model is at $BIZRA_TEST_MODEL (exported by the Makefile); `make model` fetches it. These
 // tests fail, never skip, when it is absent.
-import { test } from 'node:test'
+import { after, test as nodeTest } from 'node:test'
 import assert from 'node:assert/strict'
 import { getEventListeners } from 'node:events'
 import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -20,12 +20,24 @@ if (!existsSync(MODEL_PATH)) {
   throw new Error(`the test model is missing at ${MODEL_PATH}: run \`make model\` (or set BIZRA_TEST_MODEL)`)
 }
 
-const model = await Model.load(MODEL_PATH, { nCtx: 512, threads: 2 })
+// One thread: llama.cpp's OpenMP threads spin-wait, and on a machine shared with other work (a
+// parallel `make test`) two of them run up to ten times slower than one.
+const model = await Model.load(MODEL_PATH, { nCtx: 512, threads: 1 })
 const id = Identity.fromSeed(new Uint8Array(32).fill(9))
 const CAPITAL = 'What is the capital of France? Answer in one word.'
 const greedy = { temperature: 0, maxTokens: 16 }
 const LONG = 'Count from one to one thousand, in words, separated by commas.'
 const ALL_VOUCHED = { correctness: 1, safety: 1, userBenefit: 1, adlFairness: 1 }
+
+// A Promise the binding never settled would hang the run: each test fails after two minutes,
+// and once all have run, anything still keeping the event loop alive fails the file.
+const test = (name, fn) => nodeTest(name, { timeout: 120_000 }, fn)
+after(() => {
+  setTimeout(() => {
+    console.error('the event loop is still kept alive 10 s after the last test (an unsettled Promise?)')
+    process.exit(1)
+  }, 10_000).unref()
+})
 
 const code = (c) => (e) => {
   assert.ok(e instanceof BizraError, `expected BizraError, got ${e}`)
