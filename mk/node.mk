@@ -25,7 +25,7 @@ node-build: node-deps llama-deps
 	@if git -C $(NODE_DIR) rev-parse --git-dir >/dev/null 2>&1 && \
 	    ! git diff --quiet HEAD -- $(NODE_DIR)/index.d.ts; then \
 	  git --no-pager diff HEAD -- $(NODE_DIR)/index.d.ts | head -40; \
-	  echo "index.d.ts drifted from src/lib.rs: commit the regenerated bindings/node/index.d.ts"; exit 1; \
+	  echo "index.d.ts drifted from src/*.rs: commit the regenerated bindings/node/index.d.ts"; exit 1; \
 	fi
 
 test-node: node-build model
