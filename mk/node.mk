@@ -1,6 +1,7 @@
 # Node binding (bindings/node, npm package `bizra`): build with the napi CLI, check the generated
 # index.d.ts for drift, `npm pack`, install the tarball into a fresh temp project and run the
-# node:test suite against the installed package; type-check the TypeScript example; bench.
+# node:test suite against the installed package (the inference tests with the real model); run the
+# examples from it; type-check the TypeScript example; bench.
 
 NODE_DIR    := bindings/node
 NODE_TRIPLE := x86_64-unknown-linux-gnu
@@ -9,7 +10,7 @@ NPM         := npm --cache $(BIZRA_CACHE)/npm --no-audit --no-fund --loglevel=er
 NAPI_BUILD  := ./node_modules/.bin/napi build --platform --release --no-js --target $(NODE_TRIPLE) \
                --target-dir $(TARGET_DIR) --dts index.d.ts --dts-header "$$(cat dts-header.d.ts)"
 
-.PHONY: node-deps node-build test-node bench-node demo-node
+.PHONY: node-deps node-build test-node bench-node demo-node demo-node-inference
 
 # npm packages of the build, the TypeScript check and the bench (pinned by package-lock.json);
 # reinstalled only when the lock file changes.
@@ -18,15 +19,16 @@ $(NODE_DIR)/node_modules/.bizra-stamp: $(NODE_DIR)/package-lock.json $(NODE_DIR)
 	cd $(NODE_DIR) && $(NPM) ci --prefer-offline
 	touch $@
 
-node-build: node-deps
+# The addon links the core, llama.cpp included.
+node-build: node-deps llama-deps
 	cd $(NODE_DIR) && $(NAPI_BUILD)
 	@if git -C $(NODE_DIR) rev-parse --git-dir >/dev/null 2>&1 && \
 	    ! git diff --quiet HEAD -- $(NODE_DIR)/index.d.ts; then \
 	  git --no-pager diff HEAD -- $(NODE_DIR)/index.d.ts | head -40; \
-	  echo "index.d.ts drifted from src/lib.rs: commit the regenerated bindings/node/index.d.ts"; exit 1; \
+	  echo "index.d.ts drifted from src/*.rs: commit the regenerated bindings/node/index.d.ts"; exit 1; \
 	fi
 
-test-node: node-build
+test-node: node-build model
 	rm -rf $(NODE_WORK) && mkdir -p $(NODE_WORK)/app
 	cd $(NODE_DIR) && $(NPM) pack --pack-destination $(NODE_WORK) >/dev/null
 	cd $(NODE_WORK)/app && echo '{"name":"bizra-node-check","private":true}' > package.json \
@@ -37,6 +39,7 @@ test-node: node-build
 	cd $(NODE_WORK)/app && BIZRA_VECTORS=$(CURDIR)/tests/vectors RUST_BACKTRACE=0 node --test --test-reporter=spec test/*.test.mjs
 	cd $(NODE_WORK)/app && rm -rf node_modules/.bin && cp -r $(CURDIR)/examples/node examples \
 	  && node examples/quickstart.mjs >/dev/null \
+	  && node examples/inference.mjs "$(INFERENCE_MODEL)" >/dev/null \
 	  && $(CURDIR)/$(NODE_DIR)/node_modules/.bin/tsc --noEmit --strict --target es2022 \
 	     --module nodenext --moduleResolution nodenext --skipLibCheck false \
 	     --types node --typeRoots $(CURDIR)/$(NODE_DIR)/node_modules/@types examples/example.ts
@@ -46,13 +49,22 @@ bench-node: node-build
 	$(CARGO) build --release --quiet -p bizra-node --bin bizra-node-bench --target $(NODE_TRIPLE) --target-dir $(TARGET_DIR)
 	cd $(NODE_DIR) && BIZRA_RUST_BENCH=$(TARGET_DIR)/$(NODE_TRIPLE)/release/bizra-node-bench node bench/bench.mjs
 
-# The quickstart against the freshly built package (linked into a scratch project).
+# Runs examples/node/$(1) with arguments $(2) against the freshly built package, linked into a
+# scratch project of its own (so that demos may run in parallel).
+define node-demo
+	rm -rf $(NODE_WORK)/demo-$(1) && mkdir -p $(NODE_WORK)/demo-$(1)/node_modules
+	ln -s $(CURDIR)/$(NODE_DIR) $(NODE_WORK)/demo-$(1)/node_modules/bizra
+	cp examples/node/$(1) $(NODE_WORK)/demo-$(1)/
+	cd $(NODE_WORK)/demo-$(1) && node $(1) $(2)
+endef
+
 demo-node: node-build
-	rm -rf $(NODE_WORK)/demo && mkdir -p $(NODE_WORK)/demo/node_modules
-	ln -s $(CURDIR)/$(NODE_DIR) $(NODE_WORK)/demo/node_modules/bizra
-	cp examples/node/quickstart.mjs $(NODE_WORK)/demo/
-	cd $(NODE_WORK)/demo && node quickstart.mjs
+	$(call node-demo,quickstart.mjs)
+
+# A streamed, signed answer from the test model, the gate chain's verdict, embeddings.
+demo-node-inference: node-build model
+	$(call node-demo,inference.mjs,"$(INFERENCE_MODEL)")
 
 TESTS   += test-node
 BENCHES += bench-node
-DEMOS   += demo-node
+DEMOS   += demo-node demo-node-inference

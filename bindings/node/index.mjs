@@ -20,4 +20,6 @@ export const {
   estimateComplexity,
   selectTier,
   HardwareProfile,
+  Model,
+  TokenStream,
 } = bizra

