@@ -771,7 +771,7 @@ typedef struct bizra_engine_options {
      */
     uint32_t n_ctx;
     /**
-     * CPU threads; 0: the machine's available parallelism.
+     * CPU threads; 0: the physical cores this process may use.
      */
     uint32_t n_threads;
     /**

@@ -47,7 +47,7 @@ export declare const REJECT_CODES: Readonly<Record<string, number>>
 export interface LoadOptions {
   /** Context window in tokens, prompt and output together (default 2048, capped at the model's training context). */
   nCtx?: number
-  /** CPU threads (default: every available one). */
+  /** CPU threads (default: one per physical core this process may use). */
   threads?: number
   /** Prompt tokens decoded per batch (default 512). */
   nBatch?: number

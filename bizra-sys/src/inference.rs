@@ -50,7 +50,7 @@ pub struct bizra_engine_options {
     /// Context window in tokens (prompt + output), at least 8, capped at the model's training
     /// context; 0: 2048.
     pub n_ctx: u32,
-    /// CPU threads; 0: the machine's available parallelism.
+    /// CPU threads; 0: the physical cores this process may use.
     pub n_threads: u32,
     /// Prompt tokens decoded per batch; 0: 512.
     pub n_batch: u32,

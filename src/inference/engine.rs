@@ -32,7 +32,7 @@ const MAX_PROMPT_BYTES: usize = 64 << 20;
 pub struct EngineOptions {
     /// Context window in tokens (prompt + output); capped at the model's training context.
     pub n_ctx: u32,
-    /// CPU threads; `None` = the machine's available parallelism.
+    /// CPU threads; `None` = the physical cores this process may use.
     pub n_threads: Option<u32>,
     /// Prompt tokens decoded per batch.
     pub n_batch: u32,
@@ -228,12 +228,7 @@ impl Engine {
         let threads = options
             .n_threads
             .filter(|&t| t > 0)
-            .or_else(|| {
-                std::thread::available_parallelism()
-                    .ok()
-                    .and_then(|n| u32::try_from(n.get()).ok())
-            })
-            .unwrap_or(1);
+            .unwrap_or_else(default_threads);
         let shutdown = Arc::new(AtomicBool::new(false));
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
@@ -391,6 +386,17 @@ impl Drop for TokenStream {
         // A finished generation ignores this; an abandoned one stops at its next token.
         self.cancel.cancel();
     }
+}
+
+/// The thread count an engine uses when none is given: the physical cores, as llama.cpp itself
+/// defaults to, because a second hyperthread on a core adds contention to its matrix kernels rather
+/// than throughput; never more than the CPUs this process may run on (affinity, cgroup quota).
+fn default_threads() -> u32 {
+    let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let physical = sysinfo::System::physical_core_count()
+        .filter(|&n| n > 0)
+        .unwrap_or(usable);
+    u32::try_from(physical.min(usable)).unwrap_or(1)
 }
 
 struct WorkerConfig {
@@ -758,4 +764,16 @@ fn embed(
         ));
     }
     Ok(v.iter().map(|x| (f64::from(*x) / norm) as f32).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_threads_stay_within_the_usable_cpus() {
+        let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = default_threads() as usize;
+        assert!((1..=usable).contains(&threads), "{threads} of {usable}");
+    }
 }

@@ -118,7 +118,7 @@ fn request(
 #[pymethods]
 impl PyModel {
     /// Loads a GGUF model. A missing or non-GGUF file raises `ModelError`; the defaults are the
-    /// core's (`n_ctx` 2048 capped at the training context, all available threads).
+    /// core's (`n_ctx` 2048 capped at the training context, one thread per physical core).
     #[staticmethod]
     #[pyo3(signature = (path, *, n_ctx=None, threads=None, n_batch=None, embedding_n_ctx=None, n_gpu_layers=None))]
     fn load(

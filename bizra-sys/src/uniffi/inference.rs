@@ -33,7 +33,7 @@ pub struct ModelOptions {
     /// Context window in tokens (prompt + output), at least 8.
     #[uniffi(default = None)]
     pub n_ctx: Option<u32>,
-    /// CPU threads.
+    /// CPU threads; null: one per physical core this process may use.
     #[uniffi(default = None)]
     pub threads: Option<u32>,
     /// Prompt tokens decoded per batch, at least 1.

@@ -4096,7 +4096,7 @@ public struct ModelOptions: Equatable, Hashable {
      */
     public let nCtx: UInt32?
     /**
-     * CPU threads.
+     * CPU threads; null: one per physical core this process may use.
      */
     public let threads: UInt32?
     /**
@@ -4119,7 +4119,7 @@ public struct ModelOptions: Equatable, Hashable {
          * Context window in tokens (prompt + output), at least 8.
          */nCtx: UInt32? = nil, 
         /**
-         * CPU threads.
+         * CPU threads; null: one per physical core this process may use.
          */threads: UInt32? = nil, 
         /**
          * Prompt tokens decoded per batch, at least 1.

@@ -6467,7 +6467,7 @@ data class ModelOptions (
     val `nCtx`: kotlin.UInt? = null 
     , 
     /**
-     * CPU threads.
+     * CPU threads; null: one per physical core this process may use.
      */
     val `threads`: kotlin.UInt? = null 
     , 
