@@ -6,6 +6,7 @@
  * from tests/vectors/pci-v1-vectors.json by tests/c/gen_vectors.py. */
 #define _GNU_SOURCE
 #include "bizra.h"
+#include "check.h"
 #include "vectors.h"
 
 #include <math.h>
@@ -15,25 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int n_passed, n_failed;
-static const char *current = "";
-
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            n_passed++;                                                                        \
-        } else {                                                                               \
-            n_failed++;                                                                        \
-            char le_[512] = "";                                                                \
-            bizra_last_error(le_, sizeof le_, NULL);                                           \
-            fprintf(stderr, "FAIL %s:%d [%s] %s (last error: %s)\n", __FILE__, __LINE__,       \
-                    current, #cond, le_);                                                      \
-        }                                                                                      \
-    } while (0)
-
-#define ST(call, expect) CHECK((call) == (expect))
-#define OK(call) ST(call, BIZRA_STATUS_OK)
 
 static void hex_decode(const char *hex, uint8_t *out, size_t n) {
     for (size_t i = 0; i < n; i++) {
@@ -1215,6 +1197,5 @@ int main(void) {
     test_tier();
     test_threads();
     test_engine_without_model();
-    printf("%d passed, %d failed\n", n_passed, n_failed);
-    return n_failed == 0 ? 0 : 1;
+    return check_summary();
 }

@@ -8,6 +8,7 @@
  * model-free paths of the same functions run under valgrind in test_bizra.c. */
 #define _GNU_SOURCE
 #include "bizra.h"
+#include "check.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -18,25 +19,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static int n_passed, n_failed;
-static const char *current = "";
-
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            n_passed++;                                                                        \
-        } else {                                                                               \
-            n_failed++;                                                                        \
-            char le_[512] = "";                                                                \
-            bizra_last_error(le_, sizeof le_, NULL);                                           \
-            fprintf(stderr, "FAIL %s:%d [%s] %s (last error: %s)\n", __FILE__, __LINE__,       \
-                    current, #cond, le_);                                                      \
-        }                                                                                      \
-    } while (0)
-
-#define ST(call, expect) CHECK((call) == (expect))
-#define OK(call) ST(call, BIZRA_STATUS_OK)
 
 static const char *model_path;
 static bizra_engine *engine;
@@ -784,6 +766,5 @@ int main(void) {
     test_errors();
     bizra_engine_free(engine);
     bizra_identity_free(id);
-    printf("%d passed, %d failed\n", n_passed, n_failed);
-    return n_failed == 0 ? 0 : 1;
+    return check_summary();
 }
