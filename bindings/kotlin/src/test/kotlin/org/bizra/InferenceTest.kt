@@ -43,7 +43,8 @@ class InferenceTest {
     private val me = Identity.generate()
 
     private val capital = "What is the capital of France? Answer in one word."
-    private val counting = "Count from one to one thousand: one, two, three,"
+    /** Greedy, the model writes this story until the token limit: a cancellation, not the model, ends it. */
+    private val story = "Write a long story about a dragon."
     private val greedy = GenerateOptions(temperature = 0f, maxTokens = 16u)
     private val vouched = IhsanInputs(correctness = 1.0, safety = 1.0, userBenefit = 1.0, adlFairness = 1.0)
 
@@ -157,7 +158,7 @@ class InferenceTest {
                 if (pieces.incrementAndGet() == 10) tenth.countDown()
             }
         }
-        val p = model.generateStreaming(me, counting, listener, GenerateOptions(temperature = 0f, maxTokens = 900u), cancel)
+        val p = model.generateStreaming(me, story, listener, GenerateOptions(temperature = 0f, maxTokens = 900u), cancel)
             .use { payload(it) }
         canceller.join()
         assertTrue(cancel.isCancelled())
@@ -174,7 +175,7 @@ class InferenceTest {
         val calls = AtomicInteger()
         val cancel = CancelToken()
         val e = assertThrows<BizraException.Internal> {
-            model.generateStreaming(me, counting, object : TokenListener {
+            model.generateStreaming(me, story, object : TokenListener {
                 override fun onToken(piece: String) {
                     if (calls.incrementAndGet() == 3) throw IllegalStateException("listener gave up")
                 }
@@ -186,7 +187,7 @@ class InferenceTest {
 
         // A BizraException crosses as itself.
         val mine = assertThrows<BizraException.InvalidInput> {
-            model.generateStreaming(me, counting, object : TokenListener {
+            model.generateStreaming(me, story, object : TokenListener {
                 override fun onToken(piece: String) {
                     throw BizraException.InvalidInput("no thanks")
                 }
@@ -217,7 +218,7 @@ class InferenceTest {
             }
         }
         val job = launch(Dispatchers.Default) {
-            model.generateAsync(me, counting, GenerateOptions(temperature = 0f, maxTokens = 900u), listener).close()
+            model.generateAsync(me, story, GenerateOptions(temperature = 0f, maxTokens = 900u), listener).close()
         }
         tenth.await()
         job.cancelAndJoin()
