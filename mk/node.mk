@@ -29,10 +29,10 @@ node-build: node-deps llama-deps
 	fi
 
 test-node: node-build model
-	rm -rf $(NODE_WORK) && mkdir -p $(NODE_WORK)/app
-	cd $(NODE_DIR) && $(NPM) pack --pack-destination $(NODE_WORK) >/dev/null
+	rm -rf $(NODE_WORK)/app $(NODE_WORK)/pack && mkdir -p $(NODE_WORK)/app $(NODE_WORK)/pack
+	cd $(NODE_DIR) && $(NPM) pack --pack-destination $(NODE_WORK)/pack >/dev/null
 	cd $(NODE_WORK)/app && echo '{"name":"bizra-node-check","private":true}' > package.json \
-	  && $(NPM) install --offline ../bizra-*.tgz
+	  && $(NPM) install --offline ../pack/bizra-*.tgz
 	cp -r $(NODE_DIR)/test $(NODE_WORK)/app/test
 	cd $(NODE_WORK)/app && node -e 'require("bizra").Identity.generate()' \
 	  && node --input-type=module -e 'import { Identity } from "bizra"; Identity.generate()'
