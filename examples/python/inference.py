@@ -39,14 +39,18 @@ def main() -> None:
     question = bizra.Envelope.create(me, {"question": QUESTION})
 
     # Streaming: pieces arrive as they are decoded (the GIL is free meanwhile; another thread
-    # may call stream.cancel()). The envelope is signed once the generation ends.
+    # may call stream.cancel()); the last item is the envelope, signed once the generation ends.
     print("answer   ", end="", flush=True)
-    stream = model.stream(me, QUESTION, max_tokens=32, temperature=0.0, provenance=[question])
-    for piece in stream:
-        print(piece, end="", flush=True)
-    print()
-    # Nobody vouched for correctness or safety: they count 0, so the Ihsan gate refuses it.
-    judge(stream.envelope)
+    for item in model.stream(
+        me, QUESTION, max_tokens=32, temperature=0.0, provenance=[question]
+    ):
+        if isinstance(item, bizra.Envelope):
+            print()
+            # Nobody vouched for correctness or safety: they count 0, so the Ihsan gate
+            # refuses it.
+            judge(item)
+        else:
+            print(item, end="", flush=True)
 
     # The engine measures SNR and part of Ihsan; the dimensions it cannot measure are the
     # caller's to vouch for, here as this app's policy for a closed question. The vouching is

@@ -4,11 +4,12 @@
 //! thread, and a stream's pieces arrive through the core's `TokenStream` channel.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 
 use bizra::inference::{
     CancelToken, Dimension, Engine, EngineOptions, GenerateRequest, IhsanInputs, TokenStream,
@@ -202,8 +203,8 @@ impl PyModel {
         })
     }
 
-    /// Like `generate`, but returns at once a `TokenStream`: iterate it for the text pieces
-    /// (they concatenate to the output), then read its `.envelope`.
+    /// Like `generate`, but returns at once a `TokenStream`: iterating it yields the text pieces
+    /// (they concatenate to the output) and, last, the signed envelope (also its `.envelope`).
     #[pyo3(signature = (identity, prompt, *, system=None, max_tokens=None, temperature=None, top_p=None, top_k=None, min_p=None, repeat_penalty=None, seed=None, stop=None, ihsan=None, provenance=None, ttl=None))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
@@ -246,6 +247,7 @@ impl PyModel {
                 request: req,
                 cancel: stream.cancel_token(),
                 state: Mutex::new(State::Running(stream)),
+                envelope_yielded: AtomicBool::new(false),
             })
         })
     }
@@ -346,8 +348,8 @@ enum State {
     Taken,
 }
 
-/// The pieces of a running generation. Iterating yields `str` pieces; at the end the signed
-/// envelope is `.envelope`. Dropping it (or `cancel()`) stops the generation.
+/// The pieces of a running generation. Iterating yields `str` pieces, then the signed envelope
+/// as the last item (also kept as `.envelope`). Dropping it (or `cancel()`) stops the generation.
 #[pyclass(frozen, module = "bizra", name = "TokenStream")]
 pub(crate) struct PyTokenStream {
     engine: Engine,
@@ -357,6 +359,14 @@ pub(crate) struct PyTokenStream {
     /// piece (or, in `.envelope`, for the whole generation), and a cancel must not wait for it.
     cancel: CancelToken,
     state: Mutex<State>,
+    /// Whether the iteration has yielded the envelope, its last item.
+    envelope_yielded: AtomicBool,
+}
+
+/// What one step of the iteration yields.
+enum Item {
+    Piece(String),
+    Envelope(Box<bizra::Envelope>),
 }
 
 /// Locks the state. Called only with the GIL released (the holder may wait for the engine for
@@ -368,15 +378,17 @@ fn lock(state: &Mutex<State>) -> PyResult<MutexGuard<'_, State>> {
 }
 
 impl PyTokenStream {
-    /// The next piece, or None once the generation has ended (its envelope is then kept).
-    fn next_piece(&self) -> PyResult<Option<String>> {
+    /// The next piece; once the generation has ended, its envelope (once); then None.
+    fn next_item(&self) -> PyResult<Option<Item>> {
         let mut state = lock(&self.state)?;
         if let State::Running(stream) = &mut *state {
             if let Some(piece) = stream.next() {
-                return Ok(Some(piece));
+                return Ok(Some(Item::Piece(piece)));
             }
         }
-        self.end(&mut state).map(|_| None)
+        let env = self.end(&mut state)?;
+        Ok((!self.envelope_yielded.swap(true, Ordering::AcqRel))
+            .then(|| Item::Envelope(Box::new(env))))
     }
 
     /// Waits for the end of the generation (skipping unread pieces) and signs its completion,
@@ -408,8 +420,16 @@ impl PyTokenStream {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        guard(|| py.detach(|| self.next_piece()))
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        guard(|| {
+            Ok(match py.detach(|| self.next_item())? {
+                Some(Item::Piece(piece)) => Some(PyString::new(py, &piece).into_any().unbind()),
+                Some(Item::Envelope(inner)) => {
+                    Some(Py::new(py, PyEnvelope { inner: *inner })?.into_any())
+                }
+                None => None,
+            })
+        })
     }
 
     /// The signed output envelope. Waits for the end of generation (pieces not yet read are

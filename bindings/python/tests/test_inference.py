@@ -43,6 +43,17 @@ def model() -> bizra.Model:
     return bizra.Model.load(MODEL_PATH, n_ctx=N_CTX, threads=2)
 
 
+def drain(stream: bizra.TokenStream) -> tuple[str, bizra.Envelope]:
+    """Iterates a stream to its end: str pieces, then the envelope as the last item, the same
+    one `.envelope` returns. Returns the joined text and the envelope."""
+    *pieces, last = list(stream)
+    assert all(isinstance(p, str) for p in pieces), pieces
+    assert isinstance(last, bizra.Envelope), last
+    assert last.id == stream.envelope.id
+    assert list(stream) == [], "the envelope is the last item"
+    return "".join(str(p) for p in pieces), last
+
+
 def assert_still_serving(model: bizra.Model, identity: bizra.Identity) -> None:
     """The model answers normally (after an error, a cancellation, a bad file)."""
     env = model.generate(identity, CAPITAL, max_tokens=16, temperature=0.0)
@@ -74,10 +85,8 @@ def test_stream_concatenates_to_output(
     model: bizra.Model, identity: bizra.Identity
 ) -> None:
     stream = model.stream(identity, PROMPT, max_tokens=12, temperature=0.0)
-    pieces = list(stream)
-    assert all(isinstance(p, str) for p in pieces)
-    env = stream.envelope
-    assert "".join(pieces) == env.payload["output"]
+    text, env = drain(stream)
+    assert text == env.payload["output"]
     env.verify()
     greedy = model.generate(identity, PROMPT, max_tokens=12, temperature=0.0)
     assert greedy.payload["output"] == env.payload["output"]
@@ -89,9 +98,7 @@ def test_max_tokens_honoured(model: bizra.Model, identity: bizra.Identity) -> No
     assert env.payload["finish_reason"] == "length"
     assert env.payload["params"]["max_tokens"] == 5
     # The stream obeys the same budget.
-    stream = model.stream(identity, STORY, max_tokens=5, temperature=0.0)
-    text = "".join(stream)
-    streamed = stream.envelope
+    text, streamed = drain(model.stream(identity, STORY, max_tokens=5, temperature=0.0))
     assert streamed.payload["tokens"]["completion"] == 5
     assert streamed.payload["finish_reason"] == "length"
     assert text == streamed.payload["output"] == env.payload["output"]
@@ -115,9 +122,11 @@ def test_stop_strings_honoured(model: bizra.Model, identity: bizra.Identity) -> 
     assert word not in env.payload["output"]
     assert env.payload["params"]["stop"] == stop
     # Streamed, the stop string is never yielded either.
-    stream = model.stream(identity, prompt, max_tokens=24, temperature=0.0, stop=stop)
-    assert "".join(stream) == before
-    assert stream.envelope.payload["finish_reason"] == "stop"
+    text, streamed = drain(
+        model.stream(identity, prompt, max_tokens=24, temperature=0.0, stop=stop)
+    )
+    assert text == before
+    assert streamed.payload["finish_reason"] == "stop"
 
 
 def test_cancel_from_another_thread_stops_promptly(
@@ -136,12 +145,15 @@ def test_cancel_from_another_thread_stops_promptly(
 
     t = threading.Thread(target=canceller)
     t.start()
-    for piece in stream:
-        pieces.append(piece)
+    for item in stream:
+        if isinstance(item, bizra.Envelope):
+            break
+        pieces.append(item)
         if len(pieces) == 10:
             tenth.set()
     t.join()
     env = stream.envelope
+    assert isinstance(item, bizra.Envelope) and item.id == env.id  # the loop ended on it
     env.verify()
     assert env.payload["finish_reason"] == "cancelled"
     assert cancelled_at and cancelled_at[0] >= 10
@@ -163,6 +175,7 @@ def test_cancel_reaches_a_thread_waiting_for_the_envelope(
     cancels: the cancel must not wait for that thread, or the generation would run to its end."""
     stream = model.stream(identity, STORY, max_tokens=400, temperature=0.0)
     first = next(stream)  # the generation is running
+    assert isinstance(first, str)
     envelopes: list[bizra.Envelope] = []
     reader = threading.Thread(target=lambda: envelopes.append(stream.envelope))
     reader.start()
@@ -175,7 +188,8 @@ def test_cancel_reaches_a_thread_waiting_for_the_envelope(
     assert env.payload["finish_reason"] == "cancelled"
     assert env.payload["tokens"]["completion"] < 400
     assert env.payload["output"].startswith(first)
-    assert list(stream) == [], "the pieces were skipped by .envelope"
+    rest = list(stream)
+    assert len(rest) == 1 and isinstance(rest[0], bizra.Envelope), "pieces skipped by .envelope"
     assert_still_serving(model, identity)
 
 
@@ -248,8 +262,7 @@ def test_ihsan_names_map_to_their_dimensions(
     stream = model.stream(
         identity, CAPITAL, max_tokens=16, temperature=0.0, ihsan={"correctness": 0.75}
     )
-    list(stream)
-    dims = stream.envelope.payload["scores"]["ihsan"]["dimensions"]
+    dims = drain(stream)[1].payload["scores"]["ihsan"]["dimensions"]
     assert dims["correctness"] == {"weight": 0.22, "value": 0.75, "source": "supplied"}
 
 
@@ -303,9 +316,9 @@ def test_provenance_and_ttl_land_in_the_envelope(
     stream = model.stream(
         identity, CAPITAL, max_tokens=4, temperature=0.0, provenance=(question,), ttl=60
     )
-    list(stream)
-    assert stream.envelope.provenance == [question.id]
-    assert stream.envelope.ttl == 60
+    streamed = drain(stream)[1]
+    assert streamed.provenance == [question.id]
+    assert streamed.ttl == 60
 
     # By default: no provenance, the envelope default lifetime.
     plain = model.generate(identity, CAPITAL, max_tokens=2, temperature=0.0)

@@ -451,7 +451,7 @@ class Model:
         provenance: Optional[Iterable[Union[str, Envelope]]] = None,
         ttl: Optional[int] = None,
     ) -> TokenStream:
-        """Starts generating; iterate the TokenStream for str pieces, then read .envelope."""
+        """Starts generating; the TokenStream yields str pieces, then the signed Envelope."""
     def embed(self, text: str) -> list[float]:
         """L2-normalised sentence embedding (a dot product is the cosine similarity)."""
     @property
@@ -479,22 +479,21 @@ class Model:
 
 @final
 class TokenStream:
-    """The text pieces of a running generation.
+    """The tokens of a running generation, ending with its signed envelope.
 
-    Iterating yields str pieces, which concatenate to the output; after the loop ends,
-    ``.envelope`` is the signed output envelope (reading it earlier waits for the end of
-    generation and skips unread pieces). A generation error is raised by the iteration and
-    again by ``.envelope``. Dropping the stream or calling cancel() (from any thread) stops the
-    generation; the pieces made before the cancel are still yielded.
+    Iterating yields str pieces, which concatenate to the output, and last the signed output
+    Envelope; ``.envelope`` returns that envelope too (reading it before the loop ends waits
+    for the end of generation and skips the unread pieces). A generation error is raised by
+    the iteration and again by ``.envelope``. Dropping the stream or calling cancel() (from any
+    thread) stops the generation; the pieces made before the cancel are still yielded.
 
-        >>> s = model.stream(me, "Hi", max_tokens=8)
-        >>> text = "".join(s)
-        >>> s.envelope.payload["output"] == text
+        >>> *pieces, envelope = model.stream(me, "Hi", max_tokens=8)
+        >>> envelope.payload["output"] == "".join(pieces)
         True
     """
 
     def __iter__(self) -> TokenStream: ...
-    def __next__(self) -> str: ...
+    def __next__(self) -> Union[str, Envelope]: ...
     @property
     def envelope(self) -> Envelope: ...
     def cancel(self) -> None:
