@@ -91,7 +91,7 @@ export interface GenerateOptions {
   signal?: AbortSignal
 }
 
-/** `for await (const piece of stream)`: a `TokenStream` is its own async iterator. */
+/** `for await (const item of stream)`: a `TokenStream` is its own async iterator. */
 export interface TokenStream {
   [Symbol.asyncIterator](): TokenStream
 }

@@ -91,7 +91,7 @@ export interface GenerateOptions {
   signal?: AbortSignal
 }
 
-/** `for await (const piece of stream)`: a `TokenStream` is its own async iterator. */
+/** `for await (const item of stream)`: a `TokenStream` is its own async iterator. */
 export interface TokenStream {
   [Symbol.asyncIterator](): TokenStream
 }
@@ -262,9 +262,9 @@ export declare class Model {
    */
   generate(identity: Identity, prompt: string, options?: GenerateOptions): Promise<Envelope>
   /**
-   * Like `generate`, but returns at once a `TokenStream`: `for await (const piece of
-   * stream)` gives the text as it is generated, then `await stream.envelope()` the signed
-   * envelope (also the iterator's final value). Breaking out of the loop stops generation.
+   * Like `generate`, but returns at once a `TokenStream`: `for await (const item of stream)`
+   * gives the text pieces as they are generated and, last, the signed `Envelope` (also
+   * `await stream.envelope()`). Breaking out of the loop stops generation.
    */
   stream(identity: Identity, prompt: string, options?: GenerateOptions): TokenStream
   /**
@@ -314,11 +314,11 @@ export declare class ReplayCache {
 }
 
 /**
- * The text of a running generation, as an async iterator of string pieces (they concatenate
- * to the envelope's `payload.output`). Made by `model.stream`.
+ * A running generation, as an async iterator of its string pieces (they concatenate to the
+ * envelope's `payload.output`) ending with the signed envelope. Made by `model.stream`.
  *
- * - `for await (const piece of stream)`; its final value (`done: true`) is the signed envelope.
- * - `await stream.envelope()`: the signed envelope, once generation ends (pieces not yet read
+ * - `for await (const item of stream)`: the pieces, then the `Envelope` as the last item.
+ * - `await stream.envelope()`: the same envelope, once generation ends (pieces not yet read
  *   stay readable).
  * - `stream.cancel()` stops generation at the next token; the iteration then ends normally and
  *   the envelope says `finish_reason: "cancelled"`.
@@ -329,13 +329,13 @@ export declare class ReplayCache {
  */
 export declare class TokenStream {
   /**
-   * The next piece: `{ value: piece, done: false }`, or at the end `{ value: envelope, done:
-   * true }` (the value is `undefined` after the first end). Rejects with the generation's
-   * error, or the signal's reason, once.
+   * The next item: `{ value: piece, done: false }`, then `{ value: envelope, done: false }`,
+   * then `{ value: undefined, done: true }`. Rejects with the generation's error, or the
+   * signal's reason, once.
    */
-  next(): Promise<IteratorResult<string, Envelope | undefined>>
+  next(): Promise<IteratorResult<string | Envelope, undefined>>
   /** Ends the iteration (what `break` in a `for await` loop calls) and stops generation. */
-  return(value?: unknown): Promise<IteratorResult<string, undefined>>
+  return(value?: unknown): Promise<IteratorResult<string | Envelope, undefined>>
   /**
    * Stops generation at its next token; the pieces so far and the envelope (`finish_reason:
    * "cancelled"`) remain.

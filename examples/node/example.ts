@@ -43,9 +43,14 @@ async function infer(path: string): Promise<[Envelope, Envelope, Float32Array]> 
   const answer: Envelope = await model.generate(id, 'What is 2 + 2?', options)
   const stream: TokenStream = model.stream(id, 'Say hello.', options)
   let text = ''
-  for await (const piece of stream) text += piece
+  let last: Envelope | undefined
+  for await (const item of stream) {
+    if (typeof item === 'string') text += item
+    else last = item
+  }
   const streamed: Envelope = await stream.envelope()
-  const first: IteratorResult<string, Envelope | undefined> = await model.stream(id, 'Hi').next()
+  console.log(last?.id === streamed.id)
+  const first: IteratorResult<string | Envelope, undefined> = await model.stream(id, 'Hi').next()
   console.log(text, first.done)
   return [answer, streamed, await model.embed(text)]
 }

@@ -3,7 +3,7 @@
 //   node inference.mjs [model.gguf]   (default: SmolLM2-135M-Instruct Q4_1, fetched by `make model`)
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { BizraError, GateChain, Identity, Model } from 'bizra'
+import { BizraError, Envelope, GateChain, Identity, Model } from 'bizra'
 
 const path = process.argv[2] ?? join(homedir(), '.cache/bizra/models/SmolLM2-135M-Instruct.Q4_1.gguf')
 
@@ -18,8 +18,9 @@ try {
 }
 console.log(`${model.name}: ${model.architecture}, ${(model.parameters / 1e6).toFixed(0)}M weights, ${model.quantization}, tier ${model.tier}`)
 
-// 2. Stream an answer: pieces arrive as they are generated. `break` or `stream.cancel()` stops
-//    generation; so does the signal (here: a time limit), which rejects with its reason.
+// 2. Stream an answer: pieces arrive as they are generated, and the stream ends with the signed
+//    envelope. `break` or `stream.cancel()` stops generation; so does the signal (here: a time
+//    limit), which rejects with its reason.
 const id = Identity.generate()
 const stream = model.stream(id, 'What is the capital of France?', {
   temperature: 0,
@@ -27,12 +28,15 @@ const stream = model.stream(id, 'What is the capital of France?', {
   signal: AbortSignal.timeout(120_000),
 })
 process.stdout.write('answer: ')
-for await (const piece of stream) process.stdout.write(piece)
+let envelope
+for await (const item of stream) {
+  if (item instanceof Envelope) envelope = item
+  else process.stdout.write(item)
+}
 process.stdout.write('\n')
 
 // 3. The answer as a signed PCI envelope: what produced it (weights hash, prompt hash, every
-//    sampling parameter) and scores measured on it.
-const envelope = await stream.envelope()
+//    sampling parameter) and scores measured on it. (`await stream.envelope()` gives it too.)
 envelope.verify()
 const { payload } = envelope
 console.log(`envelope ${envelope.id}: ${payload.tokens.completion} tokens, finish ${payload.finish_reason}, snr ${envelope.scores.snr.toFixed(3)}, ihsan ${envelope.scores.ihsan.toFixed(3)}`)

@@ -354,8 +354,10 @@ fn identity_ref(env: &Env, identity: Unknown) -> Result<JsRef> {
 /// One step of the async iterator: `{ value, done }`.
 enum Step {
     Piece(String),
-    /// The end; its value is the signed envelope the first time, `undefined` after.
-    Done(Option<Box<bizra::Envelope>>),
+    /// The last item: the signed envelope.
+    Envelope(Box<bizra::Envelope>),
+    /// The end: `{ value: undefined, done: true }`.
+    Done,
 }
 
 impl ToNapiValue for Step {
@@ -366,11 +368,11 @@ impl ToNapiValue for Step {
                 obj.set("value", text)?;
                 obj.set("done", false)?;
             }
-            Step::Done(Some(inner)) => {
+            Step::Envelope(inner) => {
                 obj.set("value", Envelope { inner: *inner })?;
-                obj.set("done", true)?;
+                obj.set("done", false)?;
             }
-            Step::Done(None) => {
+            Step::Done => {
                 obj.set("value", ())?;
                 obj.set("done", true)?;
             }
@@ -398,6 +400,8 @@ struct Generation {
     /// `envelope()` calls (and `generate`'s Promise) waiting for the end.
     envelope_waiters: Vec<Deferred<Envelope>>,
     outcome: Option<Outcome>,
+    /// The iterator has yielded the envelope, its last item.
+    envelope_yielded: bool,
     /// The iterator is done: it reported the end or an error, or `return()` was called.
     closed: bool,
 }
@@ -430,17 +434,21 @@ impl Generation {
         }
         let mut waiters = std::mem::take(&mut self.next_waiters).into_iter();
         if let Some(first) = waiters.next() {
-            self.closed = true;
             match &result {
                 Ok(e) => {
                     let e = e.clone();
-                    first.resolve(Box::new(move |_| Ok(Step::Done(Some(e)))));
+                    self.envelope_yielded = true;
+                    first.resolve(Box::new(move |_| Ok(Step::Envelope(e))));
                 }
-                Err(f) => fail(first, f.error()),
+                Err(f) => {
+                    self.closed = true;
+                    fail(first, f.error());
+                }
             }
         }
         for d in waiters {
-            d.resolve(Box::new(|_| Ok(Step::Done(None))));
+            self.closed = true;
+            d.resolve(Box::new(|_| Ok(Step::Done)));
         }
         for d in std::mem::take(&mut self.envelope_waiters) {
             match &result {
@@ -482,7 +490,7 @@ impl Generation {
         self.closed = true;
         self.pieces.clear();
         for d in std::mem::take(&mut self.next_waiters) {
-            d.resolve(Box::new(|_| Ok(Step::Done(None))));
+            d.resolve(Box::new(|_| Ok(Step::Done)));
         }
     }
 }
@@ -726,9 +734,9 @@ impl Model {
         })
     }
 
-    /// Like `generate`, but returns at once a `TokenStream`: `for await (const piece of
-    /// stream)` gives the text as it is generated, then `await stream.envelope()` the signed
-    /// envelope (also the iterator's final value). Breaking out of the loop stops generation.
+    /// Like `generate`, but returns at once a `TokenStream`: `for await (const item of stream)`
+    /// gives the text pieces as they are generated and, last, the signed `Envelope` (also
+    /// `await stream.envelope()`). Breaking out of the loop stops generation.
     #[napi(
         ts_args_type = "identity: Identity, prompt: string, options?: GenerateOptions",
         ts_return_type = "TokenStream"
@@ -869,11 +877,11 @@ impl Model {
 // ---------------------------------------------------------------------------------------------
 // TokenStream
 
-/// The text of a running generation, as an async iterator of string pieces (they concatenate
-/// to the envelope's `payload.output`). Made by `model.stream`.
+/// A running generation, as an async iterator of its string pieces (they concatenate to the
+/// envelope's `payload.output`) ending with the signed envelope. Made by `model.stream`.
 ///
-/// - `for await (const piece of stream)`; its final value (`done: true`) is the signed envelope.
-/// - `await stream.envelope()`: the signed envelope, once generation ends (pieces not yet read
+/// - `for await (const item of stream)`: the pieces, then the `Envelope` as the last item.
+/// - `await stream.envelope()`: the same envelope, once generation ends (pieces not yet read
 ///   stay readable).
 /// - `stream.cancel()` stops generation at the next token; the iteration then ends normally and
 ///   the envelope says `finish_reason: "cancelled"`.
@@ -890,10 +898,10 @@ pub struct TokenStream {
 
 #[napi]
 impl TokenStream {
-    /// The next piece: `{ value: piece, done: false }`, or at the end `{ value: envelope, done:
-    /// true }` (the value is `undefined` after the first end). Rejects with the generation's
-    /// error, or the signal's reason, once.
-    #[napi(ts_return_type = "Promise<IteratorResult<string, Envelope | undefined>>")]
+    /// The next item: `{ value: piece, done: false }`, then `{ value: envelope, done: false }`,
+    /// then `{ value: undefined, done: true }`. Rejects with the generation's error, or the
+    /// signal's reason, once.
+    #[napi(ts_return_type = "Promise<IteratorResult<string | Envelope, undefined>>")]
     pub fn next(&self, env: Env) -> Result<JsObject> {
         guard(|| {
             let mut g = lock(&self.generation);
@@ -901,7 +909,7 @@ impl TokenStream {
                 return resolved(&env, Step::Piece(piece));
             }
             if g.closed {
-                return resolved(&env, Step::Done(None));
+                return resolved(&env, Step::Done);
             }
             match &g.outcome {
                 None => {
@@ -909,10 +917,14 @@ impl TokenStream {
                     g.next_waiters.push_back(d);
                     Ok(promise)
                 }
+                Some(Outcome::Signed(_)) if g.envelope_yielded => {
+                    g.closed = true;
+                    resolved(&env, Step::Done)
+                }
                 Some(Outcome::Signed(e)) => {
                     let e = e.clone();
-                    g.closed = true;
-                    resolved(&env, Step::Done(Some(e)))
+                    g.envelope_yielded = true;
+                    resolved(&env, Step::Envelope(e))
                 }
                 Some(Outcome::Failed(f)) => {
                     let e = f.error();
@@ -932,13 +944,13 @@ impl TokenStream {
     #[napi(
         js_name = "return",
         ts_args_type = "value?: unknown",
-        ts_return_type = "Promise<IteratorResult<string, undefined>>"
+        ts_return_type = "Promise<IteratorResult<string | Envelope, undefined>>"
     )]
     pub fn finish(&self, env: Env) -> Result<JsObject> {
         guard(|| {
             self.cancel.cancel();
             lock(&self.generation).close();
-            resolved(&env, Step::Done(None))
+            resolved(&env, Step::Done)
         })
     }
 

@@ -31,6 +31,23 @@ const greedy = { temperature: 0, maxTokens: 16 }
 const LONG = 'Write a long story about a dragon.'
 const ALL_VOUCHED = { correctness: 1, safety: 1, userBenefit: 1, adlFairness: 1 }
 
+/** Reads a stream to its end: string pieces, then the envelope as the last item (the same one
+ * `envelope()` resolves to), then done. Resolves to [text, envelope]. */
+async function drain(stream) {
+  let text = ''
+  for (;;) {
+    const { value, done } = await stream.next()
+    assert.equal(done, false, 'the envelope comes before the end')
+    if (typeof value !== 'string') {
+      assert.ok(value instanceof Envelope, `not a piece nor an envelope: ${value}`)
+      assert.deepEqual(await stream.next(), { value: undefined, done: true })
+      assert.equal((await stream.envelope()).id, value.id)
+      return [text, value]
+    }
+    text += value
+  }
+}
+
 // A Promise the binding never settled would hang the run: each test fails after two minutes,
 // and once all have run, anything still keeping the event loop alive fails the file.
 const test = (name, fn) => nodeTest(name, { timeout: 120_000 }, fn)
@@ -130,17 +147,18 @@ test('the output is a signed envelope that passes or fails the gate chain by its
   verdict(cut)
 })
 
-test('streamed pieces concatenate to the envelope payload output', async () => {
+test('a stream yields the pieces, then the signed envelope; the pieces make its output', async () => {
   const stream = model.stream(id, CAPITAL, greedy)
   assert.ok(stream instanceof TokenStream)
-  const pieces = []
-  for await (const piece of stream) {
-    assert.equal(typeof piece, 'string')
-    pieces.push(piece)
-  }
+  const items = []
+  for await (const item of stream) items.push(item)
+  const pieces = items.slice(0, -1)
   assert.ok(pieces.length > 2, JSON.stringify(pieces))
-  const env = await stream.envelope()
+  assert.ok(pieces.every((p) => typeof p === 'string'), JSON.stringify(pieces))
+  const env = items.at(-1)
+  assert.ok(env instanceof Envelope)
   env.verify()
+  assert.equal((await stream.envelope()).id, env.id)
   assert.equal(pieces.join(''), env.payload.output)
   assert.equal(env.payload.output, (await model.generate(id, CAPITAL, greedy)).payload.output)
   // Finished: the iterator stays done, the envelope stays available.
@@ -148,28 +166,28 @@ test('streamed pieces concatenate to the envelope payload output', async () => {
   assert.equal((await stream.envelope()).id, env.id)
 })
 
-test('the iterator protocol by hand: the final value is the signed envelope', async () => {
+test('the iterator protocol by hand: pieces, the envelope, then done', async () => {
   const stream = model.stream(id, CAPITAL, greedy)
   assert.equal(stream[Symbol.asyncIterator](), stream)
   const envelope = stream.envelope() // asked before the end: resolves at the end
   let text = ''
   let step
-  while (!(step = await stream.next()).done) text += step.value
+  while (typeof (step = await stream.next()).value === 'string') {
+    assert.equal(step.done, false)
+    text += step.value
+  }
+  assert.equal(step.done, false)
   assert.ok(step.value instanceof Envelope)
   assert.equal(step.value.payload.output, text)
   assert.equal((await envelope).id, step.value.id)
+  assert.deepEqual(await stream.next(), { value: undefined, done: true })
 })
 
 test('concurrent streams on one model each get their own pieces', async () => {
-  const collect = async (s) => {
-    let text = ''
-    for await (const piece of s) text += piece
-    return [text, await s.envelope()]
-  }
   const other = 'Name a colour.'
   const [[t1, e1], [t2, e2]] = await Promise.all([
-    collect(model.stream(id, CAPITAL, greedy)),
-    collect(model.stream(id, other, greedy)),
+    drain(model.stream(id, CAPITAL, greedy)),
+    drain(model.stream(id, other, greedy)),
   ])
   assert.equal(t1, e1.payload.output)
   assert.equal(t2, e2.payload.output)
@@ -182,9 +200,9 @@ test('maxTokens is honoured', async () => {
   assert.equal(env.payload.tokens.completion, 4)
   assert.equal(env.payload.finish_reason, 'length')
   assert.equal(env.payload.params.max_tokens, 4)
-  const pieces = []
-  for await (const piece of model.stream(id, 'Write a long story about a dragon.', { temperature: 0, maxTokens: 4 })) pieces.push(piece)
-  assert.equal(pieces.join(''), env.payload.output)
+  const [text, streamed] = await drain(model.stream(id, 'Write a long story about a dragon.', { temperature: 0, maxTokens: 4 }))
+  assert.equal(text, env.payload.output)
+  assert.equal(streamed.payload.tokens.completion, 4)
 })
 
 test('stop strings are honoured, in generate and in stream', async () => {
@@ -200,9 +218,8 @@ test('stop strings are honoured, in generate and in stream', async () => {
     assert.equal(env.payload.output, free.slice(0, at))
     assert.deepEqual(env.payload.params.stop, Array.isArray(stop) ? stop : [stop])
   }
-  let streamed = ''
-  const stream = model.stream(id, prompt, { temperature: 0, maxTokens: 24, stop: word })
-  for await (const piece of stream) streamed += piece
+  const [streamed, env] = await drain(model.stream(id, prompt, { temperature: 0, maxTokens: 24, stop: word }))
+  assert.equal(env.payload.finish_reason, 'stop')
   assert.equal(streamed, free.slice(0, at))
   assert.ok(!streamed.includes(word))
 })
@@ -225,11 +242,14 @@ test('breaking out of for await stops generation', async () => {
 test('cancel() stops generation at the next token and the iteration ends normally', async () => {
   const stream = model.stream(id, LONG, { temperature: 0, maxTokens: 400 })
   const pieces = []
-  for await (const piece of stream) {
-    pieces.push(piece)
+  let last
+  for await (const item of stream) {
+    if (item instanceof Envelope) last = item
+    else pieces.push(item)
     if (pieces.length === 3) stream.cancel()
   }
   const env = await stream.envelope()
+  assert.equal(last.id, env.id, 'the iteration ended with the envelope')
   env.verify()
   assert.equal(env.payload.finish_reason, 'cancelled')
   assert.equal(pieces.join(''), env.payload.output)
@@ -299,7 +319,7 @@ test('a long-lived signal keeps no listener once each generation is over', async
     assert.equal(getEventListeners(signal, 'abort').length, 0)
     for (let i = 0; i < 12; i++) {
       await model.generate(id, CAPITAL, { ...greedy, maxTokens: 1, signal })
-      for await (const piece of model.stream(id, CAPITAL, { ...greedy, maxTokens: 1, signal })) assert.equal(typeof piece, 'string')
+      await drain(model.stream(id, CAPITAL, { ...greedy, maxTokens: 1, signal }))
     }
     await new Promise((resolve) => setImmediate(resolve))
     assert.equal(getEventListeners(signal, 'abort').length, 0)
@@ -319,8 +339,8 @@ test('the event loop runs while generate and stream are pending', async () => {
     assert.ok(ticks > 5, `${ticks} timer ticks during generation`)
     const between = []
     let last = ticks
-    for await (const piece of model.stream(id, LONG, { temperature: 0, maxTokens: 12 })) {
-      assert.equal(typeof piece, 'string')
+    for await (const item of model.stream(id, LONG, { temperature: 0, maxTokens: 12 })) {
+      assert.ok(typeof item === 'string' || item instanceof Envelope)
       between.push(ticks - last)
       last = ticks
     }
