@@ -14,7 +14,7 @@ import org.bizra.Identity
 import org.bizra.IhsanInputs
 import org.bizra.Model
 import org.bizra.ModelOptions
-import org.bizra.TokenListener
+import org.bizra.StreamItem
 
 fun main(args: Array<String>) {
     val path = args.firstOrNull() ?: System.getenv("BIZRA_TEST_MODEL")
@@ -25,14 +25,19 @@ fun main(args: Array<String>) {
             val info = model.info()
             println("model    ${info.name}: ${info.architecture}, ${info.parameters} weights, ${info.quantization}, context ${info.nCtx}")
 
-            // Streaming: each piece arrives on the engine's thread as soon as it is decoded.
+            // Streaming: next() suspends until the engine has decoded the next piece, and the
+            // stream ends with the signed envelope. (generateStreaming takes a TokenListener,
+            // called on the engine's thread, instead.)
             print("answer   ")
-            val printer = object : TokenListener {
-                override fun onToken(piece: String) = print(piece)
-            }
-            model.generateStreaming(me, question, printer, GenerateOptions(temperature = 0f, maxTokens = 32u)).use { env ->
-                println()
-                judge(env)
+            runBlocking {
+                model.stream(me, question, GenerateOptions(temperature = 0f, maxTokens = 32u)).use { stream ->
+                    while (true) {
+                        when (val item = stream.next() ?: break) {
+                            is StreamItem.Piece -> print(item.text)
+                            is StreamItem.Signed -> item.envelope.use { println(); judge(it) }
+                        }
+                    }
+                }
             }
 
             // Coroutines: generateAsync suspends instead of blocking a thread (cancelling the

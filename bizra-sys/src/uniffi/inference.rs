@@ -1,6 +1,7 @@
 //! `Model`: the core's embedded llama.cpp engine (`bizra_core::inference::Engine`), with
-//! streaming through a foreign `TokenListener`, cancellation through a `CancelToken`, and an
-//! async `generateAsync` for Kotlin coroutines and Swift tasks.
+//! streaming through a foreign `TokenListener` or a `TokenStream` read with a suspending
+//! `next()`, cancellation through a `CancelToken`, and an async `generateAsync` for Kotlin
+//! coroutines and Swift tasks.
 //!
 //! Why these shapes:
 //! - the engine already serves requests on its own worker thread, so the blocking calls only wait
@@ -8,10 +9,12 @@
 //! - the listener is called on that worker thread, piece by piece, and a listener that throws
 //!   stops the generation (its exception is what the call throws), so a broken consumer never
 //!   leaves a generation running for nobody;
-//! - `generateAsync` needs no Rust runtime: a helper thread waits for the engine and wakes the
-//!   foreign executor, so no coroutine dispatcher thread is blocked, and cancelling the coroutine
-//!   (which drops the Rust future) cancels the generation.
+//! - `generateAsync` and `TokenStream.next` need no Rust runtime: a helper thread waits for the
+//!   engine and wakes the foreign executor, so no coroutine dispatcher thread is blocked, and
+//!   cancelling the `generateAsync` coroutine (which drops the Rust future) cancels the
+//!   generation.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -26,7 +29,7 @@ use super::tier::ModelTier;
 use super::BizraError;
 
 /// How to load a model. A null member takes the core's default: `nCtx` 2048 (capped at the
-/// model's training context), every available CPU thread, `nBatch` 512, `embeddingNCtx` 512,
+/// model's training context), one thread per physical core, `nBatch` 512, `embeddingNCtx` 512,
 /// no GPU layers unless the library was built with CUDA.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ::uniffi::Record)]
 pub struct ModelOptions {
@@ -329,6 +332,46 @@ impl Model {
         .await
     }
 
+    /// Starts answering `prompt` and returns at once a `TokenStream`: its suspending `next()`
+    /// yields the text pieces as they are generated, then the signed envelope (as `generate`'s),
+    /// then null. Closing the stream, or its `cancel()`, stops the generation.
+    #[uniffi::method(default(options = None))]
+    pub fn stream(
+        &self,
+        identity: Arc<Identity>,
+        prompt: String,
+        options: Option<GenerateOptions>,
+    ) -> Result<Arc<TokenStream>, BizraError> {
+        let request = options.unwrap_or_default().request(prompt);
+        let engine = self.engine.clone();
+        let feed = Arc::<Mutex<Feed>>::default();
+        let cancel = core::CancelToken::new();
+        let (pieces, end, token) = (Arc::clone(&feed), Arc::clone(&feed), cancel.clone());
+        std::thread::Builder::new()
+            .name("bizra-stream".into())
+            .spawn(move || {
+                let on_token: core::TokenCallback = Box::new(move |piece: &str| {
+                    Feed::update(&pieces, |f| f.pieces.push_back(piece.to_owned()));
+                });
+                let result = catch_unwind(AssertUnwindSafe(|| {
+                    engine.generate_streaming(&identity.inner, &request, &token, Some(on_token))
+                }));
+                let result = match result {
+                    Ok(r) => r
+                        .map(|inner| Arc::new(Envelope { inner }))
+                        .map_err(Into::into),
+                    Err(_) => Err(BizraError::Internal {
+                        detail: "the generation panicked".into(),
+                    }),
+                };
+                Feed::update(&end, |f| f.end = Some(result));
+            })
+            .map_err(|e| BizraError::Inference {
+                detail: format!("cannot start a thread for the generation: {e}"),
+            })?;
+        Ok(Arc::new(TokenStream { feed, cancel }))
+    }
+
     /// A sentence embedding of `text`: the mean of the model's final hidden states, L2-normalised,
     /// so a dot product is the cosine similarity. A text longer than `embeddingNCtx` tokens
     /// throws `PromptTooLong`.
@@ -368,6 +411,102 @@ fn streamed(
         return Err(e);
     }
     Ok(Arc::new(Envelope { inner: result? }))
+}
+
+/// What a `TokenStream` yields: the text pieces, then the signed envelope.
+#[derive(::uniffi::Enum)]
+pub enum StreamItem {
+    /// A piece of the output, as generated (the pieces concatenate to the payload's `output`).
+    Piece { text: String },
+    /// The signed output envelope: the last item.
+    Signed { envelope: Arc<Envelope> },
+}
+
+/// A running generation, read with `next()`: the text pieces as they are generated, then the
+/// signed envelope, then null. One thread generates; any number may read (each item goes to one
+/// reader). Closing it stops the generation at its next token.
+#[derive(::uniffi::Object)]
+pub struct TokenStream {
+    feed: Arc<Mutex<Feed>>,
+    cancel: core::CancelToken,
+}
+
+#[::uniffi::export]
+impl TokenStream {
+    /// The next item (a `suspend fun` in Kotlin, `async` in Swift): a piece, then the signed
+    /// envelope, then null once the stream is over. Where the generation failed, its error is
+    /// thrown in place of the envelope. Cancelling the waiting coroutine does not stop the
+    /// generation; `cancel()` and closing the stream do.
+    pub async fn next(&self) -> Result<Option<StreamItem>, BizraError> {
+        NextItem {
+            feed: Arc::clone(&self.feed),
+        }
+        .await
+    }
+
+    /// Stops the generation at its next token; the pieces so far and the envelope (its
+    /// `finish_reason` "cancelled") still come. Callable from any thread.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Drop for TokenStream {
+    fn drop(&mut self) {
+        // Nobody can read the rest: stop generating it.
+        self.cancel.cancel();
+    }
+}
+
+/// What the generating thread of a `TokenStream` hands to its readers.
+#[derive(Default)]
+struct Feed {
+    pieces: VecDeque<String>,
+    /// The envelope or the error, until a reader takes it.
+    end: Option<Result<Arc<Envelope>, BizraError>>,
+    /// A reader took the end: every later `next()` is null.
+    over: bool,
+    /// Readers waiting for the next item.
+    wakers: Vec<Waker>,
+}
+
+impl Feed {
+    /// Changes the feed and wakes the waiting readers.
+    fn update(feed: &Mutex<Feed>, change: impl FnOnce(&mut Feed)) {
+        let wakers = {
+            let mut f = lock(feed);
+            change(&mut f);
+            std::mem::take(&mut f.wakers)
+        };
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// One `next()`: ready once the feed has an item (or is over).
+struct NextItem {
+    feed: Arc<Mutex<Feed>>,
+}
+
+impl Future for NextItem {
+    type Output = Result<Option<StreamItem>, BizraError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut f = lock(&self.feed);
+        if let Some(text) = f.pieces.pop_front() {
+            return Poll::Ready(Ok(Some(StreamItem::Piece { text })));
+        }
+        if f.over {
+            return Poll::Ready(Ok(None));
+        }
+        if let Some(end) = f.end.take() {
+            f.over = true;
+            return Poll::Ready(end.map(|envelope| Some(StreamItem::Signed { envelope })));
+        }
+        if !f.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            f.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
 }
 
 /// Where the helper thread of an [`OffThread`] leaves its result and finds whom to wake.

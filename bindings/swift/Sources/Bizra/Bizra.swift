@@ -2327,6 +2327,13 @@ public protocol ModelProtocol: AnyObject, Sendable {
      */
     func info()  -> ModelInfo
     
+    /**
+     * Starts answering `prompt` and returns at once a `TokenStream`: its suspending `next()`
+     * yields the text pieces as they are generated, then the signed envelope (as `generate`'s),
+     * then null. Closing the stream, or its `cancel()`, stops the generation.
+     */
+    func stream(identity: Identity, prompt: String, options: GenerateOptions?) throws  -> TokenStream
+    
 }
 /**
  * A loaded GGUF model, served by the core's llama.cpp engine on its own worker thread. Safe to
@@ -2480,6 +2487,23 @@ open func info() -> ModelInfo  {
         uniffiCallStatus in
     uniffi_bizra_fn_method_model_info(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Starts answering `prompt` and returns at once a `TokenStream`: its suspending `next()`
+     * yields the text pieces as they are generated, then the signed envelope (as `generate`'s),
+     * then null. Closing the stream, or its `cancel()`, stops the generation.
+     */
+open func stream(identity: Identity, prompt: String, options: GenerateOptions? = nil)throws  -> TokenStream  {
+    return try  FfiConverterTypeTokenStream_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_model_stream(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentity_lower(identity),
+        FfiConverterString.lower(prompt),
+        FfiConverterOptionTypeGenerateOptions.lower(options),uniffiCallStatus
     )
 })
 }
@@ -2958,6 +2982,170 @@ public func FfiConverterTypeTokenListener_lift(_ handle: UInt64) throws -> Token
 #endif
 public func FfiConverterTypeTokenListener_lower(_ value: TokenListener) -> UInt64 {
     return FfiConverterTypeTokenListener.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A running generation, read with `next()`: the text pieces as they are generated, then the
+ * signed envelope, then null. One thread generates; any number may read (each item goes to one
+ * reader). Closing it stops the generation at its next token.
+ */
+public protocol TokenStreamProtocol: AnyObject, Sendable {
+    
+    /**
+     * Stops the generation at its next token; the pieces so far and the envelope (its
+     * `finish_reason` "cancelled") still come. Callable from any thread.
+     */
+    func cancel() 
+    
+    /**
+     * The next item (a `suspend fun` in Kotlin, `async` in Swift): a piece, then the signed
+     * envelope, then null once the stream is over. Where the generation failed, its error is
+     * thrown in place of the envelope. Cancelling the waiting coroutine does not stop the
+     * generation; `cancel()` and closing the stream do.
+     */
+    func next() async throws  -> StreamItem?
+    
+}
+/**
+ * A running generation, read with `next()`: the text pieces as they are generated, then the
+ * signed envelope, then null. One thread generates; any number may read (each item goes to one
+ * reader). Closing it stops the generation at its next token.
+ */
+open class TokenStream: TokenStreamProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_bizra_fn_clone_tokenstream(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_bizra_fn_free_tokenstream(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Stops the generation at its next token; the pieces so far and the envelope (its
+     * `finish_reason` "cancelled") still come. Callable from any thread.
+     */
+open func cancel()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_tokenstream_cancel(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The next item (a `suspend fun` in Kotlin, `async` in Swift): a piece, then the signed
+     * envelope, then null once the stream is over. Where the generation failed, its error is
+     * thrown in place of the envelope. Cancelling the waiting coroutine does not stop the
+     * generation; `cancel()` and closing the stream do.
+     */
+open func next()async throws  -> StreamItem?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_bizra_fn_method_tokenstream_next(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_bizra_rust_future_poll_rust_buffer,
+            completeFunc: ffi_bizra_rust_future_complete_rust_buffer,
+            freeFunc: ffi_bizra_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeStreamItem.lift,
+            errorHandler: FfiConverterTypeBizraError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTokenStream: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = TokenStream
+
+    public static func lift(_ handle: UInt64) throws -> TokenStream {
+        return TokenStream(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: TokenStream) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TokenStream {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: TokenStream, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenStream_lift(_ handle: UInt64) throws -> TokenStream {
+    return try FfiConverterTypeTokenStream.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenStream_lower(_ value: TokenStream) -> UInt64 {
+    return FfiConverterTypeTokenStream.lower(value)
 }
 
 
@@ -4087,7 +4275,7 @@ public func FfiConverterTypeModelInfo_lower(_ value: ModelInfo) -> RustBuffer {
 
 /**
  * How to load a model. A null member takes the core's default: `nCtx` 2048 (capped at the
- * model's training context), every available CPU thread, `nBatch` 512, `embeddingNCtx` 512,
+ * model's training context), one thread per physical core, `nBatch` 512, `embeddingNCtx` 512,
  * no GPU layers unless the library was built with CUDA.
  */
 public struct ModelOptions: Equatable, Hashable {
@@ -5240,6 +5428,87 @@ public func FfiConverterTypeModelTier_lower(_ value: ModelTier) -> RustBuffer {
 
 
 /**
+ * What a `TokenStream` yields: the text pieces, then the signed envelope.
+ */
+
+public enum StreamItem {
+    
+    /**
+     * A piece of the output, as generated (the pieces concatenate to the payload's `output`).
+     */
+    case piece(text: String
+    )
+    /**
+     * The signed output envelope: the last item.
+     */
+    case signed(envelope: Envelope
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension StreamItem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStreamItem: FfiConverterRustBuffer {
+    typealias SwiftType = StreamItem
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StreamItem {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .piece(text: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .signed(envelope: try FfiConverterTypeEnvelope.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: StreamItem, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .piece(text):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(text, into: &buf)
+            
+        
+        case let .signed(envelope):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeEnvelope.write(envelope, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStreamItem_lift(_ buf: RustBuffer) throws -> StreamItem {
+    return try FfiConverterTypeStreamItem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStreamItem_lower(_ value: StreamItem) -> RustBuffer {
+    return FfiConverterTypeStreamItem.lower(value)
+}
+
+
+
+/**
  * How demanding a task is.
  */
 
@@ -5869,6 +6138,30 @@ fileprivate struct FfiConverterOptionTypeModelTier: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeStreamItem: FfiConverterRustBuffer {
+    typealias SwiftType = StreamItem?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeStreamItem.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeStreamItem.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceFloat: FfiConverterRustBuffer {
     typealias SwiftType = [Float]
 
@@ -6465,7 +6758,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_method_model_info() != 51091) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_bizra_checksum_method_model_stream() != 51832) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_bizra_checksum_method_tokenlistener_on_token() != 45091) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_tokenstream_cancel() != 23707) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_tokenstream_next() != 4167) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_constructor_constitution_from_json() != 15102) {

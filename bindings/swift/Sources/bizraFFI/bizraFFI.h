@@ -734,6 +734,11 @@ uint64_t uniffi_bizra_fn_method_model_generate_streaming(uint64_t ptr, uint64_t 
 RustBuffer uniffi_bizra_fn_method_model_info(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_MODEL_STREAM
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_MODEL_STREAM
+uint64_t uniffi_bizra_fn_method_model_stream(uint64_t ptr, uint64_t identity, RustBuffer prompt, RustBuffer options, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_TOKENLISTENER
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_TOKENLISTENER
 uint64_t uniffi_bizra_fn_clone_tokenlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -752,6 +757,26 @@ void uniffi_bizra_fn_init_callback_vtable_tokenlistener(const UniffiVTableCallba
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_TOKENLISTENER_ON_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_TOKENLISTENER_ON_TOKEN
 void uniffi_bizra_fn_method_tokenlistener_on_token(uint64_t ptr, RustBuffer piece, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_TOKENSTREAM
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_TOKENSTREAM
+uint64_t uniffi_bizra_fn_clone_tokenstream(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_TOKENSTREAM
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_TOKENSTREAM
+void uniffi_bizra_fn_free_tokenstream(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_TOKENSTREAM_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_TOKENSTREAM_CANCEL
+void uniffi_bizra_fn_method_tokenstream_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_TOKENSTREAM_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_TOKENSTREAM_NEXT
+uint64_t uniffi_bizra_fn_method_tokenstream_next(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_INIT_CALLBACK_VTABLE_CUSTOMGATE
@@ -1493,9 +1518,27 @@ uint16_t uniffi_bizra_checksum_method_model_info(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_MODEL_STREAM
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_MODEL_STREAM
+uint16_t uniffi_bizra_checksum_method_model_stream(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_TOKENLISTENER_ON_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_TOKENLISTENER_ON_TOKEN
 uint16_t uniffi_bizra_checksum_method_tokenlistener_on_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_TOKENSTREAM_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_TOKENSTREAM_CANCEL
+uint16_t uniffi_bizra_checksum_method_tokenstream_cancel(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_TOKENSTREAM_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_TOKENSTREAM_NEXT
+uint16_t uniffi_bizra_checksum_method_tokenstream_next(void
     
 );
 #endif

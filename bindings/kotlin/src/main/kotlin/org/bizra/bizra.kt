@@ -862,7 +862,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_bizra_checksum_method_model_info(
     ): Int
+    external fun uniffi_bizra_checksum_method_model_stream(
+    ): Int
     external fun uniffi_bizra_checksum_method_tokenlistener_on_token(
+    ): Int
+    external fun uniffi_bizra_checksum_method_tokenstream_cancel(
+    ): Int
+    external fun uniffi_bizra_checksum_method_tokenstream_next(
     ): Int
     external fun uniffi_bizra_checksum_constructor_constitution_from_json(
     ): Int
@@ -1100,6 +1106,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_bizra_fn_method_model_info(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_model_stream(`ptr`: Long,`identity`: Long,`prompt`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_bizra_fn_clone_tokenlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_bizra_fn_free_tokenlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1108,6 +1116,14 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_bizra_fn_method_tokenlistener_on_token(`ptr`: Long,`piece`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_bizra_fn_clone_tokenstream(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_free_tokenstream(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_method_tokenstream_cancel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_method_tokenstream_next(`ptr`: Long,
+    ): Long
     external fun uniffi_bizra_fn_init_callback_vtable_customgate(`vtable`: UniffiVTableCallbackInterfaceCustomGate,
     ): Unit
     external fun uniffi_bizra_fn_method_hardwareprofile_can_serve(`ptr`: RustBuffer.ByValue,`tier`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1459,7 +1475,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_method_model_info() and 0xFFFF) != 51091) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_bizra_checksum_method_model_stream() and 0xFFFF) != 51832) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_bizra_checksum_method_tokenlistener_on_token() and 0xFFFF) != 45091) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_tokenstream_cancel() and 0xFFFF) != 23707) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_tokenstream_next() and 0xFFFF) != 4167) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_constructor_constitution_from_json() and 0xFFFF) != 15102) {
@@ -4648,6 +4673,13 @@ public interface ModelInterface {
      */
     fun `info`(): ModelInfo
     
+    /**
+     * Starts answering `prompt` and returns at once a `TokenStream`: its suspending `next()`
+     * yields the text pieces as they are generated, then the signed envelope (as `generate`'s),
+     * then null. Closing the stream, or its `cancel()`, stops the generation.
+     */
+    fun `stream`(`identity`: Identity, `prompt`: kotlin.String, `options`: GenerateOptions? = null): TokenStream
+    
     companion object
 }
 
@@ -4863,6 +4895,28 @@ open class Model: Disposable, AutoCloseable, ModelInterface
     UniffiLib.uniffi_bizra_fn_method_model_info(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Starts answering `prompt` and returns at once a `TokenStream`: its suspending `next()`
+     * yields the text pieces as they are generated, then the signed envelope (as `generate`'s),
+     * then null. Closing the stream, or its `cancel()`, stops the generation.
+     */
+    @Throws(BizraException::class)override fun `stream`(`identity`: Identity, `prompt`: kotlin.String, `options`: GenerateOptions?): TokenStream {
+            return FfiConverterTypeTokenStream.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_model_stream(
+        it,
+        
+        FfiConverterTypeIdentity.lower(`identity`),
+        FfiConverterString.lower(`prompt`),
+        FfiConverterOptionalTypeGenerateOptions.lower(`options`),_status)
 }
     }
     )
@@ -5624,6 +5678,313 @@ public object FfiConverterTypeTokenListener: FfiConverter<TokenListener, Long> {
     override fun allocationSize(value: TokenListener) = 8UL
 
     override fun write(value: TokenListener, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A running generation, read with `next()`: the text pieces as they are generated, then the
+ * signed envelope, then null. One thread generates; any number may read (each item goes to one
+ * reader). Closing it stops the generation at its next token.
+ */
+public interface TokenStreamInterface {
+    
+    /**
+     * Stops the generation at its next token; the pieces so far and the envelope (its
+     * `finish_reason` "cancelled") still come. Callable from any thread.
+     */
+    fun `cancel`()
+    
+    /**
+     * The next item (a `suspend fun` in Kotlin, `async` in Swift): a piece, then the signed
+     * envelope, then null once the stream is over. Where the generation failed, its error is
+     * thrown in place of the envelope. Cancelling the waiting coroutine does not stop the
+     * generation; `cancel()` and closing the stream do.
+     */
+    suspend fun `next`(): StreamItem?
+    
+    companion object
+}
+
+/**
+ * A running generation, read with `next()`: the text pieces as they are generated, then the
+ * signed envelope, then null. One thread generates; any number may read (each item goes to one
+ * reader). Closing it stops the generation at its next token.
+ */
+open class TokenStream: Disposable, AutoCloseable, TokenStreamInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_bizra_fn_free_tokenstream(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_bizra_fn_clone_tokenstream(handle, status)
+        }
+    }
+
+    
+    /**
+     * Stops the generation at its next token; the pieces so far and the envelope (its
+     * `finish_reason` "cancelled") still come. Callable from any thread.
+     */override fun `cancel`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_tokenstream_cancel(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The next item (a `suspend fun` in Kotlin, `async` in Swift): a piece, then the signed
+     * envelope, then null once the stream is over. Where the generation failed, its error is
+     * thrown in place of the envelope. Cancelling the waiting coroutine does not stop the
+     * generation; `cancel()` and closing the stream do.
+     */
+    @Throws(BizraException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `next`() : StreamItem? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_bizra_fn_method_tokenstream_next(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_bizra_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_bizra_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_bizra_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeStreamItem.lift(it) },
+        // Error FFI converter
+        BizraException.ErrorHandler,
+    )
+    }
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTokenStream: FfiConverter<TokenStream, Long> {
+    override fun lower(value: TokenStream): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): TokenStream {
+        return TokenStream(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): TokenStream {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: TokenStream) = 8UL
+
+    override fun write(value: TokenStream, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -6457,7 +6818,7 @@ public object FfiConverterTypeModelInfo: FfiConverterRustBuffer<ModelInfo> {
 
 /**
  * How to load a model. A null member takes the core's default: `nCtx` 2048 (capped at the
- * model's training context), every available CPU thread, `nBatch` 512, `embeddingNCtx` 512,
+ * model's training context), one thread per physical core, `nBatch` 512, `embeddingNCtx` 512,
  * no GPU layers unless the library was built with CUDA.
  */
 data class ModelOptions (
@@ -7369,6 +7730,118 @@ public object FfiConverterTypeModelTier: FfiConverterRustBuffer<ModelTier> {
 
 
 /**
+ * What a `TokenStream` yields: the text pieces, then the signed envelope.
+ */
+sealed class StreamItem: Disposable  {
+    
+    /**
+     * A piece of the output, as generated (the pieces concatenate to the payload's `output`).
+     */
+    data class Piece(
+        val `text`: kotlin.String) : StreamItem()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The signed output envelope: the last item.
+     */
+    data class Signed(
+        val `envelope`: org.bizra.Envelope) : StreamItem()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+    @Suppress("UNNECESSARY_SAFE_CALL") // codegen is much simpler if we unconditionally emit safe calls here
+    override fun destroy() {
+        when(this) {
+            is StreamItem.Piece -> {
+                
+    Disposable.destroy(
+        this.`text`
+    )
+                
+            }
+            is StreamItem.Signed -> {
+                
+    Disposable.destroy(
+        this.`envelope`
+    )
+                
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeStreamItem : FfiConverterRustBuffer<StreamItem>{
+    override fun read(buf: ByteBuffer): StreamItem {
+        return when(buf.getInt()) {
+            1 -> StreamItem.Piece(
+                FfiConverterString.read(buf),
+                )
+            2 -> StreamItem.Signed(
+                FfiConverterTypeEnvelope.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: StreamItem): ULong = when(value) {
+        is StreamItem.Piece -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`text`)
+            )
+        }
+        is StreamItem.Signed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeEnvelope.allocationSize(value.`envelope`)
+            )
+        }
+    }
+
+    override fun write(value: StreamItem, buf: ByteBuffer) {
+        when(value) {
+            is StreamItem.Piece -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`text`, buf)
+                Unit
+            }
+            is StreamItem.Signed -> {
+                buf.putInt(2)
+                FfiConverterTypeEnvelope.write(value.`envelope`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * How demanding a task is.
  */
 
@@ -8002,6 +8475,38 @@ public object FfiConverterOptionalTypeModelTier: FfiConverterRustBuffer<ModelTie
         } else {
             buf.put(1)
             FfiConverterTypeModelTier.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeStreamItem: FfiConverterRustBuffer<StreamItem?> {
+    override fun read(buf: ByteBuffer): StreamItem? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeStreamItem.read(buf)
+    }
+
+    override fun allocationSize(value: StreamItem?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeStreamItem.allocationSize(value)
+        }
+    }
+
+    override fun write(value: StreamItem?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeStreamItem.write(value, buf)
         }
     }
 }

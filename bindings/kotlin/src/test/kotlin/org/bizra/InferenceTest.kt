@@ -29,9 +29,12 @@ import kotlin.concurrent.thread
 import kotlin.math.abs
 import kotlin.test.assertContains
 import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
 import kotlin.test.assertNotNull
+import kotlin.test.assertNull
 import kotlin.test.assertTrue
+import kotlin.test.fail
 
 /**
  * The core's inference behaviour tests (tests/inference.rs) through `Model`, with the real model
@@ -206,6 +209,85 @@ class InferenceTest {
         // Many at once: the engine serves them in order, none blocks a dispatcher thread.
         val answers = (1..3).map { async(Dispatchers.Default) { model.generateAsync(me, capital, greedy).use { output(it) } } }
         answers.forEach { assertEquals(viaCoroutine, it.await()) }
+    }
+
+    /** Reads a stream to its end: the pieces, then the envelope (the last item), then null. */
+    private suspend fun drain(stream: TokenStream): Pair<String, Envelope> {
+        val text = StringBuilder()
+        while (true) {
+            when (val item = stream.next()) {
+                is StreamItem.Piece -> text.append(item.text)
+                is StreamItem.Signed -> {
+                    assertNull(stream.next(), "the envelope is the last item")
+                    return text.toString() to item.envelope
+                }
+                null -> fail("the stream ended without its envelope")
+            }
+        }
+    }
+
+    @Test
+    fun aStreamYieldsThePiecesThenTheSignedEnvelope() = runBlocking {
+        val (text, env) = model.stream(me, capital, greedy).use { drain(it) }
+        env.use {
+            it.verify()
+            assertEquals(output(it), text)
+            assertEquals(model.generate(me, capital, greedy).use { g -> output(g) }, text)
+        }
+        // Two streams read at once, each from its own coroutine, get their own pieces.
+        val other = "Name a colour."
+        val a = async(Dispatchers.Default) { model.stream(me, capital, greedy).use { drain(it) } }
+        val b = async(Dispatchers.Default) { model.stream(me, other, greedy).use { drain(it) } }
+        val (ta, ea) = a.await()
+        val (tb, eb) = b.await()
+        ea.use { assertEquals(output(it), ta) }
+        eb.use { assertEquals(output(it), tb) }
+        assertEquals(text, ta)
+    }
+
+    @Test
+    fun cancellingOrClosingAStreamStopsTheGeneration() = runBlocking {
+        val long = GenerateOptions(temperature = 0f, maxTokens = 900u)
+        model.stream(me, story, long).use { stream ->
+            val pieces = StringBuilder()
+            while (pieces.length < 20) {
+                val item = stream.next()
+                assertTrue(item is StreamItem.Piece, "$item")
+                pieces.append((item as StreamItem.Piece).text)
+            }
+            stream.cancel()
+            val (rest, env) = drain(stream)
+            env.use {
+                assertEquals("cancelled", payload(it).str("finish_reason"))
+                assertEquals(output(it), pieces.toString() + rest)
+                assertTrue(payload(it).obj("tokens").getValue("completion").jsonPrimitive.long < 100)
+            }
+        }
+        // Closed after six pieces, nobody reads the rest: the generation stops at once, so the next
+        // answer comes within a few token-times (had it run on, ~900 tokens would come first).
+        val times = model.stream(me, story, long).use { stream ->
+            List(6) {
+                assertTrue(stream.next() is StreamItem.Piece)
+                System.nanoTime()
+            }
+        }
+        val perToken = (times[5] - times[1]) / 4
+        val started = System.nanoTime()
+        assertStillServing()
+        val waited = System.nanoTime() - started
+        assertTrue(waited < 100 * perToken, "waited ${waited / 1_000_000} ms, ${perToken / 1_000_000} ms a token")
+    }
+
+    @Test
+    fun aStreamThrowsTheGenerationsErrorInPlaceOfTheEnvelope() = runBlocking {
+        model.stream(me, "word ".repeat(3000), greedy).use { stream ->
+            assertFailsWith<BizraException.PromptTooLong> { stream.next() }
+            assertNull(stream.next(), "the error ends the stream")
+        }
+        model.stream(me, capital, GenerateOptions(topP = 2f)).use { stream ->
+            assertFailsWith<BizraException.InvalidInput> { stream.next() }
+        }
+        assertStillServing()
     }
 
     @Test
