@@ -105,7 +105,7 @@ pub fn canonicalize(text: &str) -> Result<String, JcsError> {
 }
 
 /// Appends the canonical bytes of `value` to `out`.
-pub(crate) fn write_value(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), JcsError> {
+fn write_value(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), JcsError> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),

@@ -1,11 +1,13 @@
 //! The envelope: its members, building and signing, parsing, and canonical serialization.
 
+use std::sync::OnceLock;
+
 use ed25519_dalek::VerifyingKey;
 use rand_core::{OsRng, RngCore as _};
 use serde_json::Value;
 
 use super::{RejectCode, Timestamp};
-use crate::canonical::{self, write_f64, write_value};
+use crate::canonical::{self, write_f64};
 use crate::constitution::Constitution;
 use crate::hash::{domain_hash, from_hex, to_hex, Domain};
 use crate::identity::{node_id_of, Identity, PUBLIC_KEY_LEN, SIGNATURE_LEN};
@@ -82,7 +84,13 @@ pub struct Envelope {
     pub(super) provenance: Vec<String>,
     pub(super) scores: Scores,
     pub(super) policy: [u8; 32],
-    pub(super) payload: Value,
+    /// The payload as canonical JSON: what is hashed, written and sent.
+    pub(super) payload_json: Box<str>,
+    /// The payload as a value, parsed from `payload_json` on first use. A freshly signed
+    /// envelope holds only the text: its signer rarely reads the payload back, and an envelope
+    /// kept by a garbage-collected host (Node, Python, the JVM) then frees one allocation rather
+    /// than a tree of them.
+    pub(super) payload: OnceLock<Value>,
     pub(super) signature: [u8; SIGNATURE_LEN],
 }
 
@@ -178,12 +186,12 @@ impl Envelope {
         let policy = hex_member::<32>(&take("policy"), "policy")?;
         let payload = take("payload");
         let signature = hex_member::<64>(&take("signature"), "signature")?;
-        let payload_len = canonical::to_vec(&payload)
-            .map_err(|e| schema(format!("payload: {e}")))?
-            .len();
-        if payload_len > MAX_PAYLOAD_BYTES {
+        let payload_json =
+            canonical_text(&payload).map_err(|e| schema(format!("payload: {e}")))?;
+        if payload_json.len() > MAX_PAYLOAD_BYTES {
             return Err(schema(format!(
-                "canonical payload of {payload_len} bytes exceeds {MAX_PAYLOAD_BYTES}"
+                "canonical payload of {} bytes exceeds {MAX_PAYLOAD_BYTES}",
+                payload_json.len()
             )));
         }
         Ok(Self {
@@ -197,7 +205,8 @@ impl Envelope {
             provenance,
             scores,
             policy,
-            payload,
+            payload_json,
+            payload: OnceLock::from(payload),
             signature,
         })
     }
@@ -222,7 +231,7 @@ impl Envelope {
     }
 
     /// Writes the members in JCS order. Every string member is hex, an id or a timestamp, so none
-    /// needs escaping; the payload goes through the JCS writer (it was checked at construction).
+    /// needs escaping; the payload is already canonical text.
     fn write_members(&self, out: &mut Vec<u8>, full: bool) {
         let s = |out: &mut Vec<u8>, key: &str, value: &str| {
             out.extend_from_slice(b"\"");
@@ -236,8 +245,7 @@ impl Envelope {
         s(out, "id", &self.id);
         if full {
             out.extend_from_slice(b"\"payload\":");
-            // Construction already canonicalized the payload, so this cannot fail.
-            let _ = write_value(&self.payload, out, 0);
+            out.extend_from_slice(self.payload_json.as_bytes());
             out.push(b',');
         }
         s(out, "policy", &to_hex(&self.policy));
@@ -318,9 +326,18 @@ impl Envelope {
     pub fn policy(&self) -> &[u8; 32] {
         &self.policy
     }
-    /// The payload.
+    /// The payload (parsed from its canonical text on the first call after signing).
     pub fn payload(&self) -> &Value {
-        &self.payload
+        self.payload.get_or_init(|| {
+            // Cannot fail: the text is the JCS writer's, of a value that passed its checks, and
+            // the writer refuses whatever the parser would not read back (a property test holds
+            // both to that).
+            canonical::parse(&self.payload_json).unwrap_or(Value::Null)
+        })
+    }
+    /// The payload as canonical (JCS) JSON text, as hashed and sent.
+    pub fn payload_json(&self) -> &str {
+        &self.payload_json
     }
     /// The Ed25519 signature over the header digest.
     pub fn signature(&self) -> &[u8; SIGNATURE_LEN] {
@@ -440,12 +457,12 @@ impl EnvelopeBuilder {
                 format!("pci_{}", to_hex(&raw))
             }
         };
-        let payload_bytes = canonical::to_vec(&self.payload)
+        let payload_json = canonical_text(&self.payload)
             .map_err(|e| Error::InvalidInput(format!("payload: {e}")))?;
-        if payload_bytes.len() > MAX_PAYLOAD_BYTES {
+        if payload_json.len() > MAX_PAYLOAD_BYTES {
             return Err(Error::InvalidInput(format!(
                 "canonical payload of {} bytes exceeds {MAX_PAYLOAD_BYTES}",
-                payload_bytes.len()
+                payload_json.len()
             )));
         }
         let mut env = Envelope {
@@ -455,18 +472,27 @@ impl EnvelopeBuilder {
             key: Some(identity.verifying_key()),
             timestamp: self.timestamp.unwrap_or_else(Timestamp::now),
             ttl: self.ttl,
-            content_hash: domain_hash(Domain::Pci, &payload_bytes),
+            content_hash: domain_hash(Domain::Pci, payload_json.as_bytes()),
             provenance: self.provenance,
             scores: self.scores,
             policy: self
                 .policy
                 .unwrap_or_else(|| *Constitution::default_ref().hash()),
-            payload: self.payload,
+            payload_json,
+            payload: OnceLock::new(),
             signature: [0u8; SIGNATURE_LEN],
         };
         env.signature = identity.sign_digest(&domain_hash(Domain::Pci, &env.header_bytes()));
         Ok(env)
     }
+}
+
+/// The canonical JSON text of a payload.
+fn canonical_text(payload: &Value) -> std::result::Result<Box<str>, String> {
+    let bytes = canonical::to_vec(payload).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes)
+        .map(String::into_boxed_str)
+        .map_err(|e| e.to_string())
 }
 
 fn schema(detail: impl Into<String>) -> Error {

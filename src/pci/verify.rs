@@ -5,7 +5,6 @@ use std::borrow::Borrow;
 
 use super::envelope::{Envelope, MAX_CLOCK_SKEW_SECONDS, MAX_TTL_SECONDS};
 use super::{RejectCode, ReplayCache, Timestamp};
-use crate::canonical;
 use crate::hash::{domain_hash, to_hex, Domain};
 use crate::identity::{node_id_of, verify_digest_with};
 use crate::{Error, Result};
@@ -115,9 +114,7 @@ impl Envelope {
     }
 
     pub(crate) fn check_content_hash(&self) -> Result<()> {
-        let bytes = canonical::to_vec(&self.payload)
-            .map_err(|e| Error::reject(RejectCode::Schema, format!("payload: {e}")))?;
-        let actual = domain_hash(Domain::Pci, &bytes);
+        let actual = domain_hash(Domain::Pci, self.payload_json.as_bytes());
         if actual == self.content_hash {
             Ok(())
         } else {
