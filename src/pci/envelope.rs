@@ -186,8 +186,7 @@ impl Envelope {
         let policy = hex_member::<32>(&take("policy"), "policy")?;
         let payload = take("payload");
         let signature = hex_member::<64>(&take("signature"), "signature")?;
-        let payload_json =
-            canonical_text(&payload).map_err(|e| schema(format!("payload: {e}")))?;
+        let payload_json = canonical_text(&payload).map_err(|e| schema(format!("payload: {e}")))?;
         if payload_json.len() > MAX_PAYLOAD_BYTES {
             return Err(schema(format!(
                 "canonical payload of {} bytes exceeds {MAX_PAYLOAD_BYTES}",
