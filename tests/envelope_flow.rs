@@ -165,3 +165,28 @@ fn parse_rejects_garbage_cleanly() {
     assert_eq!(e.reject_code(), Some(RejectCode::MissingField));
     assert!(e.to_string().contains("PCI-02"), "{e}");
 }
+
+#[test]
+fn the_payload_reads_back_the_same_from_its_canonical_text() {
+    // A signed envelope keeps the payload as canonical text and parses it on first read; a
+    // parsed one keeps the value it read. Both read back what a receiver reads: the caller's
+    // value as JCS writes it (1.0 and -0.0 are the integer 0 and 1 there).
+    let payload = json!({"b": [1.0, -0.0, 1e21, 0.93, "\u{1F600}"], "a": {"z": null, "y": true}});
+    let on_the_wire = json!({"a": {"y": true, "z": null}, "b": [1, 0, 1e21, 0.93, "\u{1F600}"]});
+    let signed = Envelope::builder(payload)
+        .timestamp(t0())
+        .sign(&alice())
+        .unwrap();
+    assert_eq!(
+        signed.payload_json(),
+        r#"{"a":{"y":true,"z":null},"b":[1,0,1e+21,0.93,"😀"]}"#
+    );
+    assert_eq!(signed.payload(), &on_the_wire);
+    let parsed = Envelope::parse(&signed.to_json()).unwrap();
+    assert_eq!(parsed.payload_json(), signed.payload_json());
+    assert_eq!(parsed.payload(), &on_the_wire);
+    assert_eq!(parsed, signed);
+    parsed
+        .verify(&bizra::VerifyOptions::default().at(t0()))
+        .unwrap();
+}

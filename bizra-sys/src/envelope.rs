@@ -423,10 +423,7 @@ pub unsafe extern "C" fn bizra_envelope_payload_json(
     out: *mut *mut c_char,
 ) -> bizra_status {
     boundary("bizra_envelope_payload_json", || {
-        string_member(env, out, |e| {
-            canonical::to_string(e.payload())
-                .map_err(|err| Failure::new(BIZRA_STATUS_INTERNAL, err.to_string()))
-        })
+        string_member(env, out, |e| Ok(e.payload_json().to_owned()))
     })
 }
 

@@ -325,7 +325,8 @@ impl Envelope {
     pub fn policy(&self) -> &[u8; 32] {
         &self.policy
     }
-    /// The payload (parsed from its canonical text on the first call after signing).
+    /// The payload, as a receiver reads it from the wire (JCS writes a number given as `1.0` as
+    /// `1`); parsed from its canonical text on the first call after signing.
     pub fn payload(&self) -> &Value {
         self.payload.get_or_init(|| {
             // Cannot fail: the text is the JCS writer's, of a value that passed its checks, and

@@ -138,10 +138,8 @@ impl Envelope {
     }
 
     /// The payload in canonical (JCS) form.
-    pub fn payload_json(&self) -> Result<String, BizraError> {
-        bizra_core::canonical::to_string(self.inner.payload()).map_err(|e| BizraError::Internal {
-            detail: e.to_string(),
-        })
+    pub fn payload_json(&self) -> String {
+        self.inner.payload_json().to_owned()
     }
 
     /// `"1.0"`.

@@ -1230,7 +1230,7 @@ public protocol EnvelopeProtocol: AnyObject, Sendable {
     /**
      * The payload in canonical (JCS) form.
      */
-    func payloadJson() throws  -> String
+    func payloadJson()  -> String
     
     /**
      * The constitution hash the sender applied, 64 lowercase hex.
@@ -1434,8 +1434,8 @@ open func id() -> String  {
     /**
      * The payload in canonical (JCS) form.
      */
-open func payloadJson()throws  -> String  {
-    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+open func payloadJson() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_bizra_fn_method_envelope_payload_json(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -6629,7 +6629,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_method_envelope_id() != 20632) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_bizra_checksum_method_envelope_payload_json() != 41488) {
+    if (uniffi_bizra_checksum_method_envelope_payload_json() != 63592) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_method_envelope_policy_hex() != 27556) {

@@ -1346,7 +1346,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_method_envelope_id() and 0xFFFF) != 20632) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_bizra_checksum_method_envelope_payload_json() and 0xFFFF) != 41488) {
+    if ((lib.uniffi_bizra_checksum_method_envelope_payload_json() and 0xFFFF) != 63592) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_method_envelope_policy_hex() and 0xFFFF) != 27556) {
@@ -3244,11 +3244,10 @@ open class Envelope: Disposable, AutoCloseable, EnvelopeInterface
     
     /**
      * The payload in canonical (JCS) form.
-     */
-    @Throws(BizraException::class)override fun `payloadJson`(): kotlin.String {
+     */override fun `payloadJson`(): kotlin.String {
             return FfiConverterString.lift(
     callWithHandle {
-    uniffiRustCallWithError(BizraException) { _status ->
+    uniffiRustCall() { _status ->
     UniffiLib.uniffi_bizra_fn_method_envelope_payload_json(
         it,
         _status)
