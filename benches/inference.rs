@@ -18,8 +18,9 @@ use bizra::inference::{CancelToken, Engine, EngineOptions, GenerateRequest};
 const THREADS: u32 = 2;
 const PP: usize = 512;
 const TG: u32 = 128;
+/// Runs per round, averaged, on both sides (llama-bench's `-r`).
 const REPS: usize = 3;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -138,32 +139,37 @@ fn main() {
     let units = ((PP as f64) / per_unit).floor() as usize;
     let pp_prompt = unit.repeat(units.max(1));
 
+    // Each measurement is REPS runs, tokens over time, as llama-bench's `avg_ts` of `-r REPS`.
     let pp_once = || -> Option<(f64, u32)> {
-        let c = engine
-            .complete(
-                &GenerateRequest::raw(pp_prompt.clone())
-                    .greedy()
-                    .max_tokens(1),
-            )
-            .ok()?;
-        Some((
-            c.prompt_tokens as f64 / (c.prompt_ms / 1000.0),
-            c.prompt_tokens,
-        ))
+        let (mut tokens, mut ms) = (0u32, 0.0);
+        for _ in 0..REPS {
+            let c = engine
+                .complete(
+                    &GenerateRequest::raw(pp_prompt.clone())
+                        .greedy()
+                        .max_tokens(1),
+                )
+                .ok()?;
+            tokens = c.prompt_tokens;
+            ms += c.prompt_ms;
+        }
+        Some((f64::from(tokens) * REPS as f64 / (ms / 1000.0), tokens))
     };
     // A counting prompt keeps a small model going for the full 128 tokens.
     let tg_once = || -> Option<(f64, u32)> {
-        let c = engine
-            .complete(
-                &GenerateRequest::raw("1, 2, 3, 4, 5, 6, 7, 8,")
-                    .greedy()
-                    .max_tokens(TG),
-            )
-            .ok()?;
-        Some((
-            c.completion_tokens as f64 / (c.generation_ms / 1000.0),
-            c.completion_tokens,
-        ))
+        let (mut tokens, mut ms) = (0u32, 0.0);
+        for _ in 0..REPS {
+            let c = engine
+                .complete(
+                    &GenerateRequest::raw("1, 2, 3, 4, 5, 6, 7, 8,")
+                        .greedy()
+                        .max_tokens(TG),
+                )
+                .ok()?;
+            tokens = c.completion_tokens;
+            ms += c.generation_ms;
+        }
+        Some((f64::from(tokens) * REPS as f64 / (ms / 1000.0), tokens))
     };
     let ttft_once = || -> Option<f64> {
         engine
