@@ -251,7 +251,7 @@ export declare class Model {
   /**
    * Loads a GGUF model off the main thread. A missing, non-GGUF or truncated file rejects
    * with code `MODEL`; unset options take the core's defaults (`nCtx` 2048, capped at the
-   * model's training context; every available thread).
+   * model's training context; one thread per physical core).
    */
   static load(path: string, options?: LoadOptions): Promise<Model>
   /**

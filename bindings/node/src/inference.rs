@@ -658,7 +658,7 @@ pub struct Model {
 impl Model {
     /// Loads a GGUF model off the main thread. A missing, non-GGUF or truncated file rejects
     /// with code `MODEL`; unset options take the core's defaults (`nCtx` 2048, capped at the
-    /// model's training context; every available thread).
+    /// model's training context; one thread per physical core).
     #[napi(
         ts_args_type = "path: string, options?: LoadOptions",
         ts_return_type = "Promise<Model>"
