@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use bizra::inference::{CancelToken, Engine, EngineOptions, GenerateRequest};
+use bizra::inference::{CancelToken, Completion, Engine, EngineOptions, GenerateRequest};
 
 const THREADS: u32 = 2;
 const PP: usize = 512;
@@ -139,38 +139,24 @@ fn main() {
     let units = ((PP as f64) / per_unit).floor() as usize;
     let pp_prompt = unit.repeat(units.max(1));
 
-    // Each measurement is REPS runs, tokens over time, as llama-bench's `avg_ts` of `-r REPS`.
-    let pp_once = || -> Option<(f64, u32)> {
+    // Each measurement is REPS runs, tokens over time, as llama-bench's `avg_ts` of `-r REPS`:
+    // `count` picks the phase measured, (tokens, milliseconds), from a completion.
+    let rate = |request: &GenerateRequest, count: fn(&Completion) -> (u32, f64)| {
         let (mut tokens, mut ms) = (0u32, 0.0);
         for _ in 0..REPS {
-            let c = engine
-                .complete(
-                    &GenerateRequest::raw(pp_prompt.clone())
-                        .greedy()
-                        .max_tokens(1),
-                )
-                .ok()?;
-            tokens = c.prompt_tokens;
-            ms += c.prompt_ms;
+            let (t, m) = count(&engine.complete(request).ok()?);
+            tokens = t;
+            ms += m;
         }
         Some((f64::from(tokens) * REPS as f64 / (ms / 1000.0), tokens))
     };
+    let pp_request = GenerateRequest::raw(pp_prompt).greedy().max_tokens(1);
+    let pp_once = || rate(&pp_request, |c| (c.prompt_tokens, c.prompt_ms));
     // A counting prompt keeps a small model going for the full 128 tokens.
-    let tg_once = || -> Option<(f64, u32)> {
-        let (mut tokens, mut ms) = (0u32, 0.0);
-        for _ in 0..REPS {
-            let c = engine
-                .complete(
-                    &GenerateRequest::raw("1, 2, 3, 4, 5, 6, 7, 8,")
-                        .greedy()
-                        .max_tokens(TG),
-                )
-                .ok()?;
-            tokens = c.completion_tokens;
-            ms += c.generation_ms;
-        }
-        Some((f64::from(tokens) * REPS as f64 / (ms / 1000.0), tokens))
-    };
+    let tg_request = GenerateRequest::raw("1, 2, 3, 4, 5, 6, 7, 8,")
+        .greedy()
+        .max_tokens(TG);
+    let tg_once = || rate(&tg_request, |c| (c.completion_tokens, c.generation_ms));
     let ttft_once = || -> Option<f64> {
         engine
             .complete_with(

@@ -206,10 +206,7 @@ impl HardwareProfile {
     pub fn detect_for(dir: &Path) -> Self {
         let mut sys = sysinfo::System::new();
         sys.refresh_memory();
-        let logical_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let cpu_cores = sysinfo::System::physical_core_count()
-            .filter(|&n| n > 0)
-            .unwrap_or(logical_cpus);
+        let (cpu_cores, logical_cpus) = cpu_counts();
         Self {
             cpu_cores,
             logical_cpus,
@@ -242,6 +239,16 @@ impl HardwareProfile {
     pub fn can_serve(&self, tier: ModelTier) -> bool {
         self.max_local_tier().is_some_and(|max| tier <= max)
     }
+}
+
+/// The machine's physical cores (the usable count where the OS does not say) and the logical
+/// CPUs this process may use (affinity, cgroup quota).
+pub(crate) fn cpu_counts() -> (usize, usize) {
+    let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let physical = sysinfo::System::physical_core_count()
+        .filter(|&n| n > 0)
+        .unwrap_or(usable);
+    (physical, usable)
 }
 
 fn disk_free(dir: &Path) -> u64 {

@@ -22,6 +22,7 @@ use super::scoring::{argmax, TokenStats};
 use super::text::TextAssembler;
 use super::{CancelToken, GenerateRequest, ModelInfo, Prompt, SamplingParams};
 use crate::error::{Error, Result};
+use crate::tier::cpu_counts;
 
 /// Prompts longer than this many bytes are refused before tokenisation (llama.cpp takes the
 /// length as an `i32`).
@@ -392,10 +393,7 @@ impl Drop for TokenStream {
 /// defaults to, because a second hyperthread on a core adds contention to its matrix kernels rather
 /// than throughput; never more than the CPUs this process may run on (affinity, cgroup quota).
 fn default_threads() -> u32 {
-    let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let physical = sysinfo::System::physical_core_count()
-        .filter(|&n| n > 0)
-        .unwrap_or(usable);
+    let (physical, usable) = cpu_counts();
     u32::try_from(physical.min(usable)).unwrap_or(1)
 }
 

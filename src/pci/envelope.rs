@@ -186,7 +186,9 @@ impl Envelope {
         let policy = hex_member::<32>(&take("policy"), "policy")?;
         let payload = take("payload");
         let signature = hex_member::<64>(&take("signature"), "signature")?;
-        let payload_json = canonical_text(&payload).map_err(|e| schema(format!("payload: {e}")))?;
+        let payload_json = canonical::to_string(&payload)
+            .map(String::into_boxed_str)
+            .map_err(|e| schema(format!("payload: {e}")))?;
         if payload_json.len() > MAX_PAYLOAD_BYTES {
             return Err(schema(format!(
                 "canonical payload of {} bytes exceeds {MAX_PAYLOAD_BYTES}",
@@ -457,7 +459,8 @@ impl EnvelopeBuilder {
                 format!("pci_{}", to_hex(&raw))
             }
         };
-        let payload_json = canonical_text(&self.payload)
+        let payload_json = canonical::to_string(&self.payload)
+            .map(String::into_boxed_str)
             .map_err(|e| Error::InvalidInput(format!("payload: {e}")))?;
         if payload_json.len() > MAX_PAYLOAD_BYTES {
             return Err(Error::InvalidInput(format!(
@@ -485,14 +488,6 @@ impl EnvelopeBuilder {
         env.signature = identity.sign_digest(&domain_hash(Domain::Pci, &env.header_bytes()));
         Ok(env)
     }
-}
-
-/// The canonical JSON text of a payload.
-fn canonical_text(payload: &Value) -> std::result::Result<Box<str>, String> {
-    let bytes = canonical::to_vec(payload).map_err(|e| e.to_string())?;
-    String::from_utf8(bytes)
-        .map(String::into_boxed_str)
-        .map_err(|e| e.to_string())
 }
 
 fn schema(detail: impl Into<String>) -> Error {

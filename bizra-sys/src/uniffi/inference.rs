@@ -347,28 +347,17 @@ impl Model {
         let feed = Arc::<Mutex<Feed>>::default();
         let cancel = core::CancelToken::new();
         let (pieces, end, token) = (Arc::clone(&feed), Arc::clone(&feed), cancel.clone());
-        std::thread::Builder::new()
-            .name("bizra-stream".into())
-            .spawn(move || {
+        on_helper_thread(
+            move || {
                 let on_token: core::TokenCallback = Box::new(move |piece: &str| {
                     Feed::update(&pieces, |f| f.pieces.push_back(piece.to_owned()));
                 });
-                let result = catch_unwind(AssertUnwindSafe(|| {
-                    engine.generate_streaming(&identity.inner, &request, &token, Some(on_token))
-                }));
-                let result = match result {
-                    Ok(r) => r
-                        .map(|inner| Arc::new(Envelope { inner }))
-                        .map_err(Into::into),
-                    Err(_) => Err(BizraError::Internal {
-                        detail: "the generation panicked".into(),
-                    }),
-                };
-                Feed::update(&end, |f| f.end = Some(result));
-            })
-            .map_err(|e| BizraError::Inference {
-                detail: format!("cannot start a thread for the generation: {e}"),
-            })?;
+                let inner =
+                    engine.generate_streaming(&identity.inner, &request, &token, Some(on_token))?;
+                Ok(Arc::new(Envelope { inner }))
+            },
+            move |result| Feed::update(&end, |f| f.end = Some(result)),
+        )?;
         Ok(Arc::new(TokenStream { feed, cancel }))
     }
 
@@ -509,6 +498,27 @@ impl Future for NextItem {
     }
 }
 
+/// Runs a blocking generation on a helper thread of its own and hands its result (a panic as an
+/// internal error) to `deliver`, on that thread.
+fn on_helper_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, BizraError> + Send + 'static,
+    deliver: impl FnOnce(Result<T, BizraError>) + Send + 'static,
+) -> Result<(), BizraError> {
+    std::thread::Builder::new()
+        .name("bizra-generate".into())
+        .spawn(move || {
+            deliver(catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| {
+                Err(BizraError::Internal {
+                    detail: "the generation panicked".into(),
+                })
+            }))
+        })
+        .map(drop)
+        .map_err(|e| BizraError::Inference {
+            detail: format!("cannot start a thread for the generation: {e}"),
+        })
+}
+
 /// Where the helper thread of an [`OffThread`] leaves its result and finds whom to wake.
 struct Slot<T> {
     value: Option<T>,
@@ -534,26 +544,16 @@ impl<T: Send + 'static> OffThread<Result<T, BizraError>> {
             waker: None,
         }));
         let done = Arc::clone(&slot);
-        std::thread::Builder::new()
-            .name("bizra-generate-async".into())
-            .spawn(move || {
-                let value = catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| {
-                    Err(BizraError::Internal {
-                        detail: "the generation panicked".into(),
-                    })
-                });
-                let waker = {
-                    let mut s = lock(&done);
-                    s.value = Some(value);
-                    s.waker.take()
-                };
-                if let Some(w) = waker {
-                    w.wake();
-                }
-            })
-            .map_err(|e| BizraError::Inference {
-                detail: format!("cannot start a thread for the generation: {e}"),
-            })?;
+        on_helper_thread(work, move |value| {
+            let waker = {
+                let mut s = lock(&done);
+                s.value = Some(value);
+                s.waker.take()
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+        })?;
         Ok(OffThread { slot, cancel })
     }
 }
