@@ -1,8 +1,8 @@
 'use strict'
 // bizra for Node: the native addon (napi-rs, built from src/lib.rs) plus a thin error layer.
 // Native errors carry a string `code`; here they become `BizraError` (with `reject`, the spec's
-// number, for rejections) or `TypeError` (arguments of the wrong type). The one other thing done
-// here is unpacking the options of hot calls into positional arguments (see UNPACK).
+// number, for rejections) or `TypeError` (arguments of the wrong type). The other things done here
+// are encoding JSON arguments for the addon (Tape) and unpacking the options of hot calls (STATICS).
 
 const { platform, arch } = process
 
@@ -22,6 +22,15 @@ function isMusl() {
   } catch {
     return false
   }
+}
+
+// The addon's finalizers run during garbage collection (see `node_api_module_get_api_version_v1`
+// in src/lib.rs). Node.js allows what they do there from 20.19, 22.13 and 24 on; older releases
+// would abort the process at the first collection, so they are refused here, before the addon
+// loads, with an error that says why.
+const [major, minor] = process.versions.node.split('.').map(Number)
+if (!(major >= 24 || (major === 22 && minor >= 13) || (major === 20 && minor >= 19))) {
+  throw new Error(`bizra needs Node.js ^20.19.0, ^22.13.0 or >= 24; this is ${process.version}`)
 }
 
 const native = loadNative()
@@ -83,19 +92,153 @@ function wrapMembers(target) {
   }
 }
 
-// Options of hot calls, unpacked here into the positional arguments the addon takes: V8 reads
-// them through inline caches, where the addon would pay a full N-API property lookup per name.
+// JSON values cross into the addon encoded (src/json.rs has the format, the rules and every
+// message; this side only classifies): the value's strings joined into one `text`, its structure
+// on a Float64Array tape. V8 walks the value here through its inline caches, where the addon
+// would pay an N-API call per key, per value and per string.
+const { MAX_DEPTH, NULL, FALSE, TRUE, NUMBER, STRING, ARRAY, OBJECT, UNDEFINED, BIGINT, FUNCTION, SYMBOL, CLASS, TOO_DEEP } =
+  native.jsonTape()
+
+class Tape {
+  constructor() {
+    this.items = new Float64Array(256)
+    this.n = 1 // items[0]: the text's length
+    this.parts = []
+  }
+
+  /** Encodes `value`; returns the text, leaves the structure in `items`. */
+  write(value) {
+    this.n = 1
+    this.parts.length = 0
+    this.put(value, 0)
+    const text = this.parts.join('')
+    this.items[0] = text.length
+    return text
+  }
+
+  item(x) {
+    if (this.n === this.items.length) {
+      const grown = new Float64Array(this.items.length * 2)
+      grown.set(this.items)
+      this.items = grown
+    }
+    this.items[this.n++] = x
+  }
+
+  piece(tag, s) {
+    this.item(tag)
+    this.item(s.length)
+    this.parts.push(s)
+  }
+
+  // Returns false at the first value that is not JSON: its tag ends the tape.
+  put(v, depth) {
+    switch (typeof v) {
+      case 'string':
+        this.piece(STRING, v)
+        return true
+      case 'number':
+        this.item(NUMBER)
+        this.item(v)
+        return true
+      case 'boolean':
+        this.item(v ? TRUE : FALSE)
+        return true
+      case 'object': {
+        if (v === null) {
+          this.item(NULL)
+          return true
+        }
+        if (depth >= MAX_DEPTH) {
+          this.item(TOO_DEEP)
+          return false
+        }
+        if (Array.isArray(v)) {
+          const len = v.length
+          this.item(ARRAY)
+          this.item(len)
+          for (let i = 0; i < len; i++) if (!this.put(v[i], depth + 1)) return false
+          return true
+        }
+        const proto = Object.getPrototypeOf(v)
+        if (proto !== Object.prototype && proto !== null) {
+          this.piece(CLASS, className(v))
+          return false
+        }
+        const keys = Object.keys(v)
+        this.item(OBJECT)
+        this.item(keys.length)
+        for (let i = 0; i < keys.length; i++) {
+          const k = keys[i]
+          this.item(k.length)
+          this.parts.push(k)
+          if (!this.put(v[k], depth + 1)) return false
+        }
+        return true
+      }
+      case 'undefined':
+        this.item(UNDEFINED)
+        return false
+      case 'bigint':
+        this.item(BIGINT)
+        return false
+      case 'function':
+        this.item(FUNCTION)
+        return false
+      default:
+        this.item(SYMBOL)
+        return false
+    }
+  }
+}
+
+function className(v) {
+  try {
+    const name = v.constructor?.name
+    return typeof name === 'string' ? name : ''
+  } catch {
+    return ''
+  }
+}
+
+// One tape is reused by the hot calls; a call made while it is in use (from a getter inside the
+// value being encoded) gets its own, and so do the addon's own requests (see `json::from_js`).
+let spareTape = new Tape()
+const SPARE_LIMIT = 1 << 16
+
+native.__setJsonEncoder((value) => {
+  const tape = new Tape()
+  const text = tape.write(value)
+  return [text, tape.items]
+})
+
+// Hot statics, given the payload encoded and `options` unpacked into positional arguments (V8
+// reads them through inline caches, where the addon would pay a property lookup per name).
 // Every value is still checked by the addon; only the shape of `options` is checked here.
-const UNPACK = {
+const STATICS = {
   Envelope: {
-    create(identity, payload, options) {
-      if (options === undefined || options === null) return [identity, payload]
-      if (typeof options !== 'object') throw new TypeError('options must be an object')
-      const { ttl, provenance, scores, policy, timestamp, id } = options
-      if (scores === undefined) return [identity, payload, ttl, provenance, undefined, undefined, policy, timestamp, id]
-      if (typeof scores !== 'object' || scores === null) throw new TypeError('scores must be an object { snr?, ihsan? }')
-      return [identity, payload, ttl, provenance, scores.snr, scores.ihsan, policy, timestamp, id]
-    },
+    create: (create) =>
+      function (identity, payload, options) {
+        let ttl, provenance, scores, policy, timestamp, id
+        if (options !== undefined && options !== null) {
+          if (typeof options !== 'object') throw new TypeError('options must be an object')
+          ;({ ttl, provenance, scores, policy, timestamp, id } = options)
+          if (scores !== undefined && (typeof scores !== 'object' || scores === null)) {
+            throw new TypeError('scores must be an object { snr?, ihsan? }')
+          }
+        }
+        const tape = spareTape ?? new Tape()
+        spareTape = null
+        try {
+          const text = tape.write(payload)
+          return create(identity, text, tape.items, ttl, provenance, scores?.snr, scores?.ihsan, policy, timestamp, id)
+        } catch (e) {
+          throw convert(e)
+        } finally {
+          tape.parts.length = 0
+          if (tape.items.length <= SPARE_LIMIT) spareTape = tape
+        }
+      },
   },
 }
 
@@ -118,9 +261,9 @@ function wrapClass(C) {
     if (key === 'prototype' || key === 'length' || key === 'name') continue
     const d = Object.getOwnPropertyDescriptor(C, key)
     if (typeof d.value === 'function') {
+      const custom = STATICS[C.name]?.[key]
       const f = wrap(d.value)
-      const unpack = UNPACK[C.name]?.[key]
-      const value = unpack ? (...args) => f.apply(C, unpack(...args)) : (...args) => f.apply(C, args)
+      const value = custom ? custom(d.value.bind(C)) : (...args) => f.apply(C, args)
       Object.defineProperty(W, key, { value, writable: false, enumerable: false, configurable: false })
     } else if (d.get) {
       const g = wrap(d.get)
@@ -134,7 +277,7 @@ function wrapClass(C) {
 
 const out = { BizraError }
 for (const [name, value] of Object.entries(native)) {
-  if (name === 'rejectCodes') continue
+  if (name === 'rejectCodes' || name === 'jsonTape' || name === '__setJsonEncoder') continue
   if (typeof value !== 'function') out[name] = value
   else if (/^[A-Z]/.test(name)) out[name] = wrapClass(value)
   else out[name] = wrap(value)

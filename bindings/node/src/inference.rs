@@ -37,7 +37,7 @@ use serde_json::Value;
 
 use crate::{
     core_err, err, get_field, guard, napi_err, opt_number, opt_string, options_object, panic_err,
-    to_json, type_err, Envelope, Identity, Result,
+    type_err, Envelope, Identity, Result,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -237,7 +237,7 @@ fn opt_strings(env: &Env, obj: &Object, name: &str) -> Result<Option<Vec<String>
         return Ok(None);
     };
     let wrong = || type_err(format!("{name} must be a string or an array of strings"));
-    match to_json(env.raw(), raw, name).map_err(|_| wrong())? {
+    match crate::json::from_js(env.raw(), raw, name).map_err(|_| wrong())? {
         Value::String(s) => Ok(Some(vec![s])),
         Value::Array(items) => items
             .into_iter()
@@ -257,7 +257,7 @@ fn opt_ihsan(env: &Env, obj: &Object) -> Result<Option<IhsanInputs>> {
     let Some(raw) = get_field(obj, "ihsan")? else {
         return Ok(None);
     };
-    let Value::Object(map) = to_json(env.raw(), raw, "ihsan")? else {
+    let Value::Object(map) = crate::json::from_js(env.raw(), raw, "ihsan")? else {
         return Err(type_err(
             "ihsan must be an object { correctness?, safety?, userBenefit?, adlFairness? }",
         ));

@@ -9,15 +9,15 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod inference;
+mod json;
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::Arc;
 use std::thread::{self, ThreadId};
 
-use bizra::canonical::MAX_DEPTH;
 use bizra::gates::GateContext;
 use bizra::hash::from_hex;
 use bizra::{BuiltinKind, GateTier, ModelTier, RejectCode, Timestamp};
@@ -25,6 +25,10 @@ use napi::bindgen_prelude::*;
 use napi::{sys, Env, JsValue, ValueType};
 use napi_derive::napi;
 use serde_json::Value;
+
+use json::js_string;
+// Exports of the addon, like every `#[napi]` function here.
+pub use json::{json_tape, set_json_encoder};
 
 type Result<T> = std::result::Result<T, napi::Error<String>>;
 
@@ -107,273 +111,6 @@ pub fn reject_codes() -> Result<HashMap<String, u32>> {
 #[napi]
 pub fn version() -> Result<String> {
     guard(|| Ok(bizra::VERSION.to_owned()))
-}
-
-// ---------------------------------------------------------------------------------------------
-// JavaScript values → JSON (bounded depth, strict types)
-
-struct ConvErr {
-    path: Vec<String>,
-    msg: String,
-}
-
-impl ConvErr {
-    fn new(msg: impl Into<String>) -> Self {
-        Self {
-            path: Vec::new(),
-            msg: msg.into(),
-        }
-    }
-    fn into_error(self, what: &str) -> napi::Error<String> {
-        let mut at = what.to_owned();
-        for (k, seg) in self.path.iter().rev().enumerate() {
-            if k == 12 {
-                at.push_str(&format!("…({} more)", self.path.len() - 12));
-                break;
-            }
-            at.push_str(seg);
-        }
-        type_err(format!("{at}: {}", self.msg))
-    }
-}
-
-impl From<napi::Error> for ConvErr {
-    fn from(e: napi::Error) -> Self {
-        ConvErr::new(format!("{}: {}", e.status.as_ref(), e.reason))
-    }
-}
-
-/// Reads a JS string strictly: a lone surrogate is an error, not a silent U+FFFD.
-fn js_string(env: sys::napi_env, raw: sys::napi_value) -> std::result::Result<String, ConvErr> {
-    let s = utf8_lossy(env, raw)?;
-    if !s.contains('\u{FFFD}') {
-        return Ok(s);
-    }
-    let utf16 = unsafe { Utf16String::from_napi_value(env, raw) }?;
-    String::from_utf16(&utf16[..]).map_err(|_| {
-        ConvErr::new("a string holds a lone surrogate (not valid Unicode, not I-JSON)")
-    })
-}
-
-/// Strings up to this many UTF-8 bytes are read with one N-API call into a per-thread scratch
-/// buffer; longer ones are measured first (a second pass over the string in V8).
-const SCRATCH: usize = 16 * 1024;
-
-thread_local! {
-    static STRING_SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH]);
-}
-
-/// The string's UTF-8 form as V8 writes it (lone surrogates become U+FFFD).
-fn utf8_lossy(env: sys::napi_env, raw: sys::napi_value) -> std::result::Result<String, ConvErr> {
-    let short = STRING_SCRATCH.with(|scratch| {
-        let mut buf = scratch.borrow_mut();
-        let mut len = 0usize;
-        check(unsafe {
-            sys::napi_get_value_string_utf8(env, raw, buf.as_mut_ptr().cast(), buf.len(), &mut len)
-        })?;
-        // V8 stops before a character that does not fit, so a result this close to the end may
-        // be cut short: measure and read again.
-        Ok::<_, ConvErr>((len + 4 < buf.len()).then(|| buf[..len].to_vec()))
-    })?;
-    let bytes = match short {
-        Some(bytes) => bytes,
-        None => {
-            let mut len = 0usize;
-            check(unsafe {
-                sys::napi_get_value_string_utf8(env, raw, ptr::null_mut(), 0, &mut len)
-            })?;
-            let mut buf = vec![0u8; len + 1];
-            check(unsafe {
-                sys::napi_get_value_string_utf8(
-                    env,
-                    raw,
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    &mut len,
-                )
-            })?;
-            buf.truncate(len);
-            buf
-        }
-    };
-    String::from_utf8(bytes).map_err(|_| ConvErr::new("V8 returned a string that is not UTF-8"))
-}
-
-thread_local! {
-  static OBJECT_PROTO: Cell<(sys::napi_env, sys::napi_ref)> = const { Cell::new((ptr::null_mut(), ptr::null_mut())) };
-}
-
-struct Converter {
-    env: sys::napi_env,
-    object_prototype: sys::napi_value,
-}
-
-impl Converter {
-    fn new(env: sys::napi_env) -> std::result::Result<Self, ConvErr> {
-        // `Object.prototype` is looked up once per env (a strong reference, kept for the env's life).
-        let cached = OBJECT_PROTO.with(|c| c.get());
-        if cached.0 == env && !cached.1.is_null() {
-            let mut value = ptr::null_mut();
-            check(unsafe { sys::napi_get_reference_value(env, cached.1, &mut value) })?;
-            return Ok(Self {
-                env,
-                object_prototype: value,
-            });
-        }
-        let env_ = Env::from_raw(env);
-        let global = env_.get_global()?;
-        let object: Unknown = global.get_named_property("Object")?;
-        let proto: Unknown = Object::from_raw(env, object.raw()).get_named_property("prototype")?;
-        let mut reference = ptr::null_mut();
-        check(unsafe { sys::napi_create_reference(env, proto.raw(), 1, &mut reference) })?;
-        OBJECT_PROTO.with(|c| c.set((env, reference)));
-        Ok(Self {
-            env,
-            object_prototype: proto.raw(),
-        })
-    }
-
-    fn value(&self, raw: sys::napi_value, depth: usize) -> std::result::Result<Value, ConvErr> {
-        let env = self.env;
-        let mut ty = 0;
-        check(unsafe { sys::napi_typeof(env, raw, &mut ty) })?;
-        match ValueType::from(ty) {
-      ValueType::Null => Ok(Value::Null),
-      ValueType::Boolean => Ok(Value::Bool(unsafe { bool::from_napi_value(env, raw) }?)),
-      ValueType::Number => {
-        let n = unsafe { f64::from_napi_value(env, raw) }?;
-        number(n)
-      }
-      ValueType::String => Ok(Value::String(js_string(env, raw)?)),
-      ValueType::Undefined => Err(ConvErr::new("undefined is not a JSON value")),
-      ValueType::BigInt => Err(ConvErr::new(
-        "a BigInt is not a JSON value (convert it to a number within ±(2^53−1), or to a string)",
-      )),
-      ValueType::Function => Err(ConvErr::new("a function is not a JSON value")),
-      ValueType::Symbol => Err(ConvErr::new("a symbol is not a JSON value")),
-      ValueType::Object => {
-        if depth >= MAX_DEPTH {
-          return Err(ConvErr::new(format!(
-            "nesting deeper than {MAX_DEPTH} levels (or a cyclic structure)"
-          )));
-        }
-        let mut is_array = false;
-        check(unsafe { sys::napi_is_array(env, raw, &mut is_array) })?;
-        if is_array {
-          self.array(raw, depth)
-        } else {
-          self.object(raw, depth)
-        }
-      }
-      _ => Err(ConvErr::new("this kind of value is not JSON")),
-    }
-    }
-
-    fn array(&self, raw: sys::napi_value, depth: usize) -> std::result::Result<Value, ConvErr> {
-        let env = self.env;
-        let mut len = 0u32;
-        check(unsafe { sys::napi_get_array_length(env, raw, &mut len) })?;
-        let mut out = Vec::with_capacity(len as usize);
-        for i in 0..len {
-            let mut item = ptr::null_mut();
-            check(unsafe { sys::napi_get_element(env, raw, i, &mut item) })?;
-            let v = self.value(item, depth + 1).map_err(|mut e| {
-                e.path.push(format!("[{i}]"));
-                e
-            })?;
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-
-    fn object(&self, raw: sys::napi_value, depth: usize) -> std::result::Result<Value, ConvErr> {
-        let env = self.env;
-        let mut proto = ptr::null_mut();
-        check(unsafe { sys::napi_get_prototype(env, raw, &mut proto) })?;
-        let mut plain = false;
-        check(unsafe { sys::napi_strict_equals(env, proto, self.object_prototype, &mut plain) })?;
-        if !plain {
-            let mut pty = 0;
-            check(unsafe { sys::napi_typeof(env, proto, &mut pty) })?;
-            if ValueType::from(pty) != ValueType::Null {
-                return Err(ConvErr::new(format!(
-          "a {} is not a JSON value (only plain objects, arrays, strings, finite numbers, booleans and null)",
-          self.class_name(raw)
-        )));
-            }
-        }
-        let mut keys = ptr::null_mut();
-        check(unsafe {
-            sys::napi_get_all_property_names(
-                env,
-                raw,
-                sys::KeyCollectionMode::own_only,
-                sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
-                sys::KeyConversion::numbers_to_strings,
-                &mut keys,
-            )
-        })?;
-        let mut len = 0u32;
-        check(unsafe { sys::napi_get_array_length(env, keys, &mut len) })?;
-        let mut map = serde_json::Map::new();
-        for i in 0..len {
-            let mut key = ptr::null_mut();
-            check(unsafe { sys::napi_get_element(env, keys, i, &mut key) })?;
-            let name = js_string(env, key)?;
-            let mut item = ptr::null_mut();
-            check(unsafe { sys::napi_get_property(env, raw, key, &mut item) })?;
-            let v = self.value(item, depth + 1).map_err(|mut e| {
-                e.path.push(format!(".{name}"));
-                e
-            })?;
-            map.insert(name, v);
-        }
-        Ok(Value::Object(map))
-    }
-
-    fn class_name(&self, raw: sys::napi_value) -> String {
-        let obj = Object::from_raw(self.env, raw);
-        obj.get_named_property::<Unknown>("constructor")
-            .ok()
-            .and_then(|c| {
-                Object::from_raw(self.env, c.raw())
-                    .get_named_property::<String>("name")
-                    .ok()
-            })
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "non-plain object".to_owned())
-    }
-}
-
-fn check(status: sys::napi_status) -> std::result::Result<(), ConvErr> {
-    if status == sys::Status::napi_ok {
-        Ok(())
-    } else {
-        Err(ConvErr::new(format!(
-            "N-API call failed with status {status}"
-        )))
-    }
-}
-
-/// A JS number as JSON: integral values become integers (the core refuses those beyond
-/// ±(2^53−1)); NaN and ±Infinity have no JSON form.
-fn number(n: f64) -> std::result::Result<Value, ConvErr> {
-    if !n.is_finite() {
-        return Err(ConvErr::new(format!(
-            "{n} is not a JSON number (JSON has no NaN or Infinity)"
-        )));
-    }
-    if n.fract() == 0.0 && n.abs() < 9.2e18 {
-        return Ok(Value::from(n as i64));
-    }
-    serde_json::Number::from_f64(n)
-        .map(Value::Number)
-        .ok_or_else(|| ConvErr::new(format!("{n} is not a JSON number")))
-}
-
-fn to_json(env: sys::napi_env, raw: sys::napi_value, what: &str) -> Result<Value> {
-    let conv = Converter::new(env).map_err(|e| e.into_error(what))?;
-    conv.value(raw, 0).map_err(|e| e.into_error(what))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -667,9 +404,9 @@ pub struct Scores {
 
 #[napi]
 impl Envelope {
-    // `index.js` unpacks `options` into the trailing positional arguments: V8 reads them there
-    // through inline caches, where an N-API property lookup by name costs about as much as the
-    // rest of the options handling together (see `make bench-node`).
+    // `index.js` hands the payload over encoded (`text` and `tape`, see `json.rs`) and unpacks
+    // `options` into the trailing positional arguments: V8 reads both there through inline
+    // caches, where N-API would pay a property lookup per key (see `make bench-node`).
     /// Signs `payload` (any JSON value) with `identity`.
     #[napi(
         factory,
@@ -679,7 +416,8 @@ impl Envelope {
     pub fn create(
         env: Env,
         identity: &Identity,
-        payload: Unknown,
+        text: Unknown,
+        tape: Unknown,
         ttl: Option<Unknown>,
         provenance: Option<Unknown>,
         snr: Option<Unknown>,
@@ -689,7 +427,7 @@ impl Envelope {
         id: Option<Unknown>,
     ) -> Result<Envelope> {
         guard(|| {
-            let value = to_json(env.raw(), payload.raw(), "payload")?;
+            let value = json::decode(env.raw(), text.raw(), tape.raw(), "payload")?;
             let mut b = bizra::Envelope::builder(value);
             if let Some(ttl) = ttl.map_or(Ok(None), |u| number_in(&env, u.raw(), "ttl"))? {
                 if ttl.fract() != 0.0 || ttl.abs() > 9.0e15 {
@@ -701,7 +439,7 @@ impl Envelope {
             }
             if let Some(raw) = provenance.filter(|u| type_of(&env, u.raw()) != ValueType::Undefined)
             {
-                let Value::Array(items) = to_json(env.raw(), raw.raw(), "provenance")? else {
+                let Value::Array(items) = json::from_js(env.raw(), raw.raw(), "provenance")? else {
                     return Err(type_err("provenance must be an array of envelope ids"));
                 };
                 let ids = items
@@ -1403,12 +1141,18 @@ impl GateChain {
     )]
     pub fn add_gate(
         &mut self,
+        env: Env,
         name: String,
         tier: String,
         check: Function<FnArgs<(Envelope, DateOut)>, Unknown<'static>>,
     ) -> Result<()> {
         guard(|| {
             let tier = gate_tier(&tier)?;
+            if type_of(&env, check.raw()) != ValueType::Function {
+                return Err(type_err(
+                    "check must be a function (envelope, now) => boolean | string",
+                ));
+            }
             let func = check.create_ref().map_err(napi_err)?;
             self.inner.add_gate(Box::new(JsGate {
                 name,
@@ -1423,7 +1167,7 @@ impl GateChain {
     #[napi(ts_args_type = "schema: unknown")]
     pub fn set_payload_schema(&mut self, env: Env, schema: Unknown) -> Result<()> {
         guard(|| {
-            let v = to_json(env.raw(), schema.raw(), "schema")?;
+            let v = json::from_js(env.raw(), schema.raw(), "schema")?;
             self.inner.set_payload_schema(&v).map_err(core_err)?;
             Ok(())
         })
@@ -1642,4 +1386,21 @@ impl HardwareProfile {
     pub fn can_serve(&self, tier: String) -> Result<bool> {
         guard(|| Ok(self.inner.can_serve(model_tier(&tier)?)))
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Node-API version
+
+/// Node reads this when it loads the addon. The experimental version opts into finalizers that
+/// run during garbage collection, where they may only free native memory and release references
+/// (every finalizer here does only that: napi-rs's class finalizer, `FunctionRef`, `JsRef`),
+/// instead of waiting in a queue for a later turn of the event loop. With the queue, an
+/// envelope's native memory (about 2 KiB) outlived its object until the loop turned: a
+/// synchronous loop of `Envelope.create` grew the heap without bound, and each finalizer ran cold
+/// (about 1 µs per envelope in `make bench-node`). It also means a reference may be made to any
+/// value, so functions and objects are checked by type, never by a failing reference. The suite's
+/// `gc.test.mjs` drops every kind of object under forced collections.
+#[no_mangle]
+pub extern "C" fn node_api_module_get_api_version_v1() -> i32 {
+    i32::MAX // NAPI_VERSION_EXPERIMENTAL
 }

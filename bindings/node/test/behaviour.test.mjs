@@ -189,6 +189,39 @@ test('bad payloads throw TypeError naming what is wrong', () => {
   Envelope.create(id, { n: 2 ** 53 - 1, m: -(2 ** 53 - 1), f: 0.1 }).verify()
 })
 
+test('JSON payloads cross intact: non-ASCII text, surrogate pairs, nesting, re-entrant getters', () => {
+  const payload = { 'ключ': 'значение', emoji: 'a\u{1F600}b', e: '\u00e9', nested: [{ x: [1, -0.5, null, true, false] }], '': '' }
+  const env = Envelope.create(id, payload)
+  assert.deepEqual(env.payload, payload)
+  env.verify()
+  // A getter that signs another envelope while the payload is being read.
+  const inner = {}
+  const outer = { get a() { inner.env = Envelope.create(id, { b: 'inner' }); return 'outer' } }
+  assert.deepEqual(Envelope.create(id, outer).payload, { a: 'outer' })
+  assert.deepEqual(inner.env.payload, { b: 'inner' })
+  // A surrogate pair split across two strings is two lone surrogates.
+  assert.throws(() => Envelope.create(id, ['\ud83d', '\ude00']), typeError(/payload\[0\]: a string holds a lone surrogate/))
+})
+
+test('the addon refuses a hand-made JSON tape with an error, never a crash', () => {
+  // The addon itself, as a caller bypassing index.js would reach it.
+  const pkg = createRequire(createRequire(import.meta.url).resolve('bizra'))
+  const native = pkg(`./bizra.${process.platform}-${process.arch}-gnu.node`)
+  for (const [text, tape] of [
+    ['', new Float64Array([0, 99])],
+    ['ab', new Float64Array([2, 4, 5])],
+    ['ab', new Float64Array([1, 4, 1])],
+    ['', new Float64Array([0, 5, 1e12])],
+    ['', new Float64Array([0, 6, -1])],
+    ['', new Float64Array([NaN])],
+    ['', new Float64Array(0)],
+    ['x', [1, 4, 1]],
+    [5, new Float64Array([0, 0])],
+  ]) {
+    assert.throws(() => native.Envelope.create(id, text, tape), (e) => e.code === 'TYPE_ERROR' && /payload/.test(e.message), String(tape))
+  }
+})
+
 test('replay cache: verify records, a second admission is a replay, a full cache refuses', () => {
   const cache = new ReplayCache(2)
   assert.equal(cache.capacity, 2)

@@ -1,0 +1,67 @@
+// Run by gc.test.mjs as `node --expose-gc gc-stress.mjs [model]`: makes, uses and drops objects of
+// every kind the addon wraps, under forced collections, so that their finalizers run during
+// garbage collection (see `node_api_module_get_api_version_v1` in src/lib.rs). A finalizer that
+// called a Node-API function not allowed there would abort the process. Prints `ok` at the end.
+import {
+  Constitution, Envelope, GateChain, HardwareProfile, Identity, Model, ReplayCache, verifyBatch,
+} from 'bizra'
+
+const gc = globalThis.gc
+if (typeof gc !== 'function') throw new Error('run with --expose-gc')
+const T0 = new Date('2026-01-30T00:00:00.000Z')
+const scores = { snr: 0.93, ihsan: 0.97 }
+const collect = async () => {
+  gc()
+  await new Promise(setImmediate)
+  gc()
+}
+
+function coreObjects(round) {
+  const envelopes = []
+  for (let i = 0; i < 100; i++) {
+    const id = Identity.generate()
+    const env = Envelope.create(id, { round, i, text: 'x'.repeat(200) }, { timestamp: T0, scores })
+    const back = Envelope.parse(env.toJson())
+    back.verify({ now: T0, replay: new ReplayCache(4) })
+    const chain = new GateChain(Constitution.default())
+    chain.addGate('js', 'cheap', (e) => e.id === env.id)
+    chain.setReplayCache(new ReplayCache(8))
+    if (!chain.check(env, { now: T0 }).passed) throw new Error('a JavaScript gate refused')
+    id.sign(Buffer.from('message'))
+    HardwareProfile.detect()
+    envelopes.push(back)
+  }
+  return envelopes
+}
+
+async function inference(model, id) {
+  await model.generate(id, 'Say hi.', { temperature: 0, maxTokens: 4 })
+  for await (const item of model.stream(id, 'Say hi.', { temperature: 0, maxTokens: 4 })) void item
+  const stream = model.stream(id, 'Write a long story about a dragon.', { temperature: 0, maxTokens: 64 })
+  await stream.next()
+  stream.cancel()
+  await stream.envelope()
+  const abort = new AbortController()
+  const aborted = model.stream(id, 'Write a long story about a dragon.', { maxTokens: 64, signal: abort.signal })
+  abort.abort(new Error('stop'))
+  await aborted.envelope().catch(() => {})
+  // A stream dropped unread runs to its limit, then its objects are collected too.
+  model.stream(id, 'Say hi.', { temperature: 0, maxTokens: 4 })
+  await model.embed('hello')
+}
+
+const modelPath = process.argv[2]
+let model = modelPath ? await Model.load(modelPath, { nCtx: 256, threads: 1 }) : undefined
+const id = Identity.fromSeed(new Uint8Array(32).fill(3))
+for (let round = 0; round < 5; round++) {
+  const envelopes = coreObjects(round)
+  const codes = await verifyBatch(envelopes, { now: T0 })
+  if (codes.some((c) => c !== 0)) throw new Error(`verifyBatch: ${codes}`)
+  if (model) await inference(model, id)
+  await collect()
+}
+model = undefined
+await collect()
+await new Promise((resolve) => setTimeout(resolve, 200))
+await collect()
+console.log('ok')
