@@ -262,8 +262,13 @@ function wrapClass(C) {
     const d = Object.getOwnPropertyDescriptor(C, key)
     if (typeof d.value === 'function') {
       const custom = STATICS[C.name]?.[key]
-      const f = wrap(d.value)
-      const value = custom ? custom(d.value.bind(C)) : (...args) => f.apply(C, args)
+      let value
+      if (custom) {
+        value = custom(d.value.bind(C))
+      } else {
+        const f = wrap(d.value)
+        value = (...args) => f.apply(C, args)
+      }
       Object.defineProperty(W, key, { value, writable: false, enumerable: false, configurable: false })
     } else if (d.get) {
       const g = wrap(d.get)

@@ -229,10 +229,7 @@ impl Decoder<'_> {
                 .map(str::to_owned)
                 .ok_or_else(|| ConvErr::new(MALFORMED)),
             Text::Utf16(units) => {
-                let units = units.get(range).ok_or_else(|| ConvErr::new(MALFORMED))?;
-                String::from_utf16(units).map_err(|_| {
-                    ConvErr::new("a string holds a lone surrogate (not valid Unicode, not I-JSON)")
-                })
+                strict_utf16(units.get(range).ok_or_else(|| ConvErr::new(MALFORMED))?)
             }
         }
     }
@@ -373,7 +370,12 @@ pub(crate) fn js_string(
         return Ok(s);
     }
     let utf16 = unsafe { Utf16String::from_napi_value(env, raw) }?;
-    String::from_utf16(&utf16[..]).map_err(|_| {
+    strict_utf16(&utf16[..])
+}
+
+/// UTF-16 as a string; a lone surrogate is an error.
+fn strict_utf16(units: &[u16]) -> std::result::Result<String, ConvErr> {
+    String::from_utf16(units).map_err(|_| {
         ConvErr::new("a string holds a lone surrogate (not valid Unicode, not I-JSON)")
     })
 }
