@@ -103,15 +103,15 @@ class Tape {
   constructor() {
     this.items = new Float64Array(256)
     this.n = 1 // items[0]: the text's length
-    this.parts = []
+    this.text = ''
   }
 
   /** Encodes `value`; returns the text, leaves the structure in `items`. */
   write(value) {
     this.n = 1
-    this.parts.length = 0
+    this.text = ''
     this.put(value, 0)
-    const text = this.parts.join('')
+    const text = this.text
     this.items[0] = text.length
     return text
   }
@@ -128,7 +128,7 @@ class Tape {
   piece(tag, s) {
     this.item(tag)
     this.item(s.length)
-    this.parts.push(s)
+    this.text += s
   }
 
   // Returns false at the first value that is not JSON: its tag ends the tape.
@@ -171,7 +171,7 @@ class Tape {
         for (let i = 0; i < keys.length; i++) {
           const k = keys[i]
           this.item(k.length)
-          this.parts.push(k)
+          this.text += k
           if (!this.put(v[k], depth + 1)) return false
         }
         return true
@@ -235,7 +235,7 @@ const STATICS = {
         } catch (e) {
           throw convert(e)
         } finally {
-          tape.parts.length = 0
+          tape.text = ''
           if (tape.items.length <= SPARE_LIMIT) spareTape = tape
         }
       },

@@ -181,8 +181,7 @@ impl Decoder<'_> {
         // call), and nothing here runs JavaScript that could detach it.
         let tape: &[f64] = unsafe { std::slice::from_raw_parts(data.cast::<f64>(), len) };
         let units = whole(tape[0]).ok_or_else(|| ConvErr::new(MALFORMED))?;
-        let ascii = utf8_lossy(env, text)?;
-        let text = if ascii.len() == units && ascii.is_ascii() {
+        let text = if let Some(ascii) = ascii(env, text, units)? {
             Text::Ascii(ascii)
         } else {
             let utf16 = unsafe { Utf16String::from_napi_value(env, text) }?;
@@ -386,6 +385,28 @@ const SCRATCH: usize = 16 * 1024;
 
 thread_local! {
     static STRING_SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH]);
+}
+
+/// The string, if it is `units` ASCII characters: read straight into its own buffer (the common
+/// case for a JSON text, and one N-API call).
+fn ascii(
+    env: sys::napi_env,
+    raw: sys::napi_value,
+    units: usize,
+) -> std::result::Result<Option<String>, ConvErr> {
+    // Room for one byte more than expected (and V8's NUL): a longer string shows as one.
+    let mut buf = vec![0u8; units + 2];
+    let mut len = 0usize;
+    check(unsafe {
+        sys::napi_get_value_string_utf8(env, raw, buf.as_mut_ptr().cast(), buf.len(), &mut len)
+    })?;
+    buf.truncate(len);
+    // Fewer bytes, or bytes that are not ASCII, mean characters beyond ASCII (or a string of
+    // another length): the caller reads UTF-16 instead.
+    if len != units || !buf.is_ascii() {
+        return Ok(None);
+    }
+    Ok(String::from_utf8(buf).ok())
 }
 
 /// The string's UTF-8 form as V8 writes it (lone surrogates become U+FFFD).

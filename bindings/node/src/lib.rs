@@ -415,7 +415,10 @@ impl Envelope {
     #[allow(clippy::too_many_arguments)]
     pub fn create(
         env: Env,
-        identity: &Identity,
+        // Not `&Identity`: napi-rs registers each `&T` argument as a borrow (a global lock and
+        // map entry per call); `ClassInstance` checks the class the same way without one.
+        // `Identity` has no `&mut self` method, so this shared view cannot alias a mutable one.
+        identity: ClassInstance<Identity>,
         text: Unknown,
         tape: Unknown,
         ttl: Option<Unknown>,
