@@ -395,12 +395,13 @@ fn ascii(
     units: usize,
 ) -> std::result::Result<Option<String>, ConvErr> {
     // Room for one byte more than expected (and V8's NUL): a longer string shows as one.
-    let mut buf = vec![0u8; units + 2];
+    let mut buf = Vec::<u8>::with_capacity(units + 2);
     let mut len = 0usize;
     check(unsafe {
-        sys::napi_get_value_string_utf8(env, raw, buf.as_mut_ptr().cast(), buf.len(), &mut len)
+        sys::napi_get_value_string_utf8(env, raw, buf.as_mut_ptr().cast(), buf.capacity(), &mut len)
     })?;
-    buf.truncate(len);
+    // SAFETY: V8 wrote `len` bytes (at most capacity − 1, before its NUL) at the buffer's start.
+    unsafe { buf.set_len(len.min(buf.capacity())) };
     // Fewer bytes, or bytes that are not ASCII, mean characters beyond ASCII (or a string of
     // another length): the caller reads UTF-16 instead.
     if len != units || !buf.is_ascii() {
