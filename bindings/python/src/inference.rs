@@ -4,7 +4,6 @@
 //! thread, and a stream's pieces arrive through the core's `TokenStream` channel.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use pyo3::exceptions::PyTypeError;
@@ -246,8 +245,10 @@ impl PyModel {
                 identity,
                 request: req,
                 cancel: stream.cancel_token(),
-                state: Mutex::new(State::Running(stream)),
-                envelope_yielded: AtomicBool::new(false),
+                progress: Mutex::new(Progress {
+                    state: State::Running(stream),
+                    envelope_yielded: false,
+                }),
             })
         })
     }
@@ -355,12 +356,16 @@ pub(crate) struct PyTokenStream {
     engine: Engine,
     identity: Py<PyIdentity>,
     request: GenerateRequest,
-    /// Held outside `state`: the iterating thread keeps `state` locked while it waits for a
-    /// piece (or, in `.envelope`, for the whole generation), and a cancel must not wait for it.
+    /// Held outside `progress`: the iterating thread keeps `progress` locked while it waits for
+    /// a piece (or, in `.envelope`, for the whole generation), and a cancel must not wait for it.
     cancel: CancelToken,
-    state: Mutex<State>,
+    progress: Mutex<Progress>,
+}
+
+struct Progress {
+    state: State,
     /// Whether the iteration has yielded the envelope, its last item.
-    envelope_yielded: AtomicBool,
+    envelope_yielded: bool,
 }
 
 /// What one step of the iteration yields.
@@ -369,10 +374,10 @@ enum Item {
     Envelope(Box<bizra::Envelope>),
 }
 
-/// Locks the state. Called only with the GIL released (the holder may wait for the engine for
-/// a whole generation, and must not stall other Python threads meanwhile).
-fn lock(state: &Mutex<State>) -> PyResult<MutexGuard<'_, State>> {
-    state
+/// Locks the progress. Called only with the GIL released (the holder may wait for the engine
+/// for a whole generation, and must not stall other Python threads meanwhile).
+fn lock(progress: &Mutex<Progress>) -> PyResult<MutexGuard<'_, Progress>> {
+    progress
         .lock()
         .map_err(|_| BizraError::new_err("stream lock poisoned"))
 }
@@ -380,14 +385,14 @@ fn lock(state: &Mutex<State>) -> PyResult<MutexGuard<'_, State>> {
 impl PyTokenStream {
     /// The next piece; once the generation has ended, its envelope (once); then None.
     fn next_item(&self) -> PyResult<Option<Item>> {
-        let mut state = lock(&self.state)?;
-        if let State::Running(stream) = &mut *state {
+        let mut progress = lock(&self.progress)?;
+        if let State::Running(stream) = &mut progress.state {
             if let Some(piece) = stream.next() {
                 return Ok(Some(Item::Piece(piece)));
             }
         }
-        let env = self.end(&mut state)?;
-        Ok((!self.envelope_yielded.swap(true, Ordering::AcqRel))
+        let env = self.end(&mut progress.state)?;
+        Ok((!std::mem::replace(&mut progress.envelope_yielded, true))
             .then(|| Item::Envelope(Box::new(env))))
     }
 
@@ -437,7 +442,7 @@ impl PyTokenStream {
     #[getter]
     fn envelope(&self, py: Python<'_>) -> PyResult<PyEnvelope> {
         guard(|| {
-            let inner = py.detach(|| self.end(&mut *lock(&self.state)?))?;
+            let inner = py.detach(|| self.end(&mut lock(&self.progress)?.state))?;
             Ok(PyEnvelope { inner })
         })
     }
