@@ -4,6 +4,9 @@ import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.cancelAndJoin
+import kotlinx.coroutines.flow.map
+import kotlinx.coroutines.flow.take
+import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import kotlinx.serialization.json.Json
@@ -243,6 +246,36 @@ class InferenceTest {
         ea.use { assertEquals(output(it), ta) }
         eb.use { assertEquals(output(it), tb) }
         assertEquals(text, ta)
+    }
+
+    @Test
+    fun aStreamCollectedAsAFlowEmitsThePiecesThenTheEnvelopeAndStopsWhenTheCollectorDoes() = runBlocking<Unit> {
+        val items = model.stream(me, capital, greedy).asFlow().toList()
+        val pieces = items.dropLast(1).map { (it as StreamItem.Piece).text }
+        val signed = items.last() as StreamItem.Signed
+        signed.envelope.use {
+            it.verify()
+            assertEquals(output(it), pieces.joinToString(""))
+        }
+        // `take` stops the collection after six pieces: the flow closes the stream, so the
+        // generation stops (the next answer comes within a few token-times; had it run on, ~900
+        // tokens would come first), and a second collection is refused.
+        val long = GenerateOptions(temperature = 0f, maxTokens = 900u)
+        val stream = model.stream(me, story, long)
+        val flow = stream.asFlow()
+        val times = flow.take(6).map { System.nanoTime() }.toList()
+        assertFailsWith<IllegalStateException> { stream.next() }
+        val perToken = (times[5] - times[1]) / 4
+        val started = System.nanoTime()
+        assertStillServing()
+        val waited = System.nanoTime() - started
+        assertTrue(waited < 100 * perToken, "waited ${waited / 1_000_000} ms, ${perToken / 1_000_000} ms a token")
+        val again = assertFailsWith<IllegalStateException> { flow.toList() }
+        assertContains(again.message ?: "", "already collected")
+        // The generation's error is thrown in place of the envelope.
+        assertFailsWith<BizraException.PromptTooLong> {
+            model.stream(me, "word ".repeat(3000), greedy).asFlow().toList()
+        }
     }
 
     @Test
