@@ -343,8 +343,7 @@ fn request(
 }
 
 fn identity_ref(env: &Env, identity: Unknown) -> Result<JsRef> {
-    unsafe { ClassInstance::<Identity>::from_napi_value(env.raw(), identity.raw()) }
-        .map_err(|_| type_err("identity must be an Identity"))?;
+    crate::identity_of(env, identity)?;
     JsRef::new(env, identity.raw())
 }
 

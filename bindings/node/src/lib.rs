@@ -43,6 +43,15 @@ fn type_err(msg: impl Into<String>) -> napi::Error<String> {
     err("TYPE_ERROR", msg)
 }
 
+/// The `Identity` behind an argument. Not a `&Identity` parameter: napi-rs registers each such
+/// argument as a borrow (a global lock and map entry per call) and words its own error; this checks
+/// the class the same way without one. `Identity` has no `&mut self` method, so the shared view
+/// cannot alias a mutable one.
+fn identity_of<'env>(env: &Env, value: Unknown) -> Result<ClassInstance<'env, Identity>> {
+    unsafe { ClassInstance::<Identity>::from_napi_value(env.raw(), value.raw()) }
+        .map_err(|_| type_err("identity must be an Identity"))
+}
+
 fn core_err(e: bizra::Error) -> napi::Error<String> {
     let code = match &e {
         bizra::Error::Reject { code, .. } => code.name(),
@@ -415,10 +424,7 @@ impl Envelope {
     #[allow(clippy::too_many_arguments)]
     pub fn create(
         env: Env,
-        // Not `&Identity`: napi-rs registers each `&T` argument as a borrow (a global lock and
-        // map entry per call); `ClassInstance` checks the class the same way without one.
-        // `Identity` has no `&mut self` method, so this shared view cannot alias a mutable one.
-        identity: ClassInstance<Identity>,
+        identity: Unknown,
         text: Unknown,
         tape: Unknown,
         ttl: Option<Unknown>,
@@ -430,6 +436,7 @@ impl Envelope {
         id: Option<Unknown>,
     ) -> Result<Envelope> {
         guard(|| {
+            let identity = identity_of(&env, identity)?;
             let value = json::decode(env.raw(), text.raw(), tape.raw(), "payload")?;
             let mut b = bizra::Envelope::builder(value);
             if let Some(ttl) = ttl.map_or(Ok(None), |u| number_in(&env, u.raw(), "ttl"))? {

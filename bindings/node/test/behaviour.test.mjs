@@ -149,7 +149,9 @@ test('envelope: create options are checked', () => {
   assert.throws(() => good({}, { timestamp: '2026-01-30' }), typeError(/Date/))
   assert.throws(() => good({}, { timestamp: new Date(NaN) }), typeError(/invalid Date/))
   assert.throws(() => good({}, { id: 'x' }), bizraCode('INVALID_INPUT'))
-  assert.throws(() => Envelope.create({}, {}), typeError())
+  for (const notIdentity of [{}, null, undefined, Envelope.create(id, 1), Object.create(Identity.prototype)]) {
+    assert.throws(() => Envelope.create(notIdentity, {}), typeError(/identity must be an Identity/))
+  }
   assert.throws(() => Envelope.create(id, {}, 5), typeError(/options/))
 })
 
