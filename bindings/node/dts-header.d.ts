@@ -14,6 +14,13 @@ export declare class BizraError extends Error {
   constructor(message: string, code: string, reject?: number)
 }
 
+// `Envelope.create` is a plain N-API callback in the addon (its hot path), outside napi-rs's
+// generated typings: declared here, merged into the class below.
+export declare namespace Envelope {
+  /** Signs `payload` (any JSON value) with `identity`. */
+  function create(identity: Identity, payload: unknown, options?: CreateOptions): Envelope
+}
+
 /** Options of `Envelope.create`. */
 export interface CreateOptions {
   /** Time to live, whole seconds in 1..=3600 (default 3600). */

@@ -14,6 +14,13 @@ export declare class BizraError extends Error {
   constructor(message: string, code: string, reject?: number)
 }
 
+// `Envelope.create` is a plain N-API callback in the addon (its hot path), outside napi-rs's
+// generated typings: declared here, merged into the class below.
+export declare namespace Envelope {
+  /** Signs `payload` (any JSON value) with `identity`. */
+  function create(identity: Identity, payload: unknown, options?: CreateOptions): Envelope
+}
+
 /** Options of `Envelope.create`. */
 export interface CreateOptions {
   /** Time to live, whole seconds in 1..=3600 (default 3600). */
@@ -121,8 +128,6 @@ export declare class Constitution {
 
 /** A PCI envelope (spec/PCI-v1.md), immutable. */
 export declare class Envelope {
-  /** Signs `payload` (any JSON value) with `identity`. */
-  static create(identity: Identity, payload: unknown, options?: CreateOptions): Envelope
   /** Parses envelope text (or UTF-8 bytes): step 1 of the verification. */
   static parse(text: string | Uint8Array): Envelope
   /** The canonical (JCS) JSON text of the envelope. */

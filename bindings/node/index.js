@@ -212,13 +212,14 @@ native.__setJsonEncoder((value) => {
   return [text, tape.items]
 })
 
-// Hot statics, given the payload encoded and `options` unpacked into positional arguments (V8
-// reads them through inline caches, where the addon would pay a property lookup per name).
-// Every value is still checked by the addon; only the shape of `options` is checked here.
+// Statics written here over the addon's plain N-API callbacks: the payload goes over encoded and
+// `options` unpacked into positional arguments (V8 reads them through inline caches, where the
+// addon would pay a property lookup per name). Every value is still checked by the addon; only
+// the shape of `options` is checked here.
 const STATICS = {
   Envelope: {
-    create: (create) =>
-      function (identity, payload, options) {
+    create: ((addon) =>
+      function create(identity, payload, options) {
         let ttl, provenance, scores, policy, timestamp, id
         if (options !== undefined && options !== null) {
           if (typeof options !== 'object') throw new TypeError('options must be an object')
@@ -231,14 +232,14 @@ const STATICS = {
         spareTape = null
         try {
           const text = tape.write(payload)
-          return create(identity, text, tape.items, ttl, provenance, scores?.snr, scores?.ihsan, policy, timestamp, id)
+          return addon(identity, text, tape.items, ttl, provenance, scores?.snr, scores?.ihsan, policy, timestamp, id)
         } catch (e) {
           throw convert(e)
         } finally {
           tape.text = ''
           if (tape.items.length <= SPARE_LIMIT) spareTape = tape
         }
-      },
+      })(native.__envelopeCreate()),
   },
 }
 
@@ -261,14 +262,8 @@ function wrapClass(C) {
     if (key === 'prototype' || key === 'length' || key === 'name') continue
     const d = Object.getOwnPropertyDescriptor(C, key)
     if (typeof d.value === 'function') {
-      const custom = STATICS[C.name]?.[key]
-      let value
-      if (custom) {
-        value = custom(d.value.bind(C))
-      } else {
-        const f = wrap(d.value)
-        value = (...args) => f.apply(C, args)
-      }
+      const f = wrap(d.value)
+      const value = (...args) => f.apply(C, args)
       Object.defineProperty(W, key, { value, writable: false, enumerable: false, configurable: false })
     } else if (d.get) {
       const g = wrap(d.get)
@@ -277,12 +272,15 @@ function wrapClass(C) {
       Object.defineProperty(W, key, { value: d.value, writable: false, enumerable: false, configurable: false })
     }
   }
+  for (const [key, value] of Object.entries(STATICS[C.name] ?? {})) {
+    Object.defineProperty(W, key, { value, writable: false, enumerable: false, configurable: false })
+  }
   return W
 }
 
 const out = { BizraError }
 for (const [name, value] of Object.entries(native)) {
-  if (name === 'rejectCodes' || name === 'jsonTape' || name === '__setJsonEncoder') continue
+  if (['rejectCodes', 'jsonTape', '__setJsonEncoder', '__envelopeCreate'].includes(name)) continue
   if (typeof value !== 'function') out[name] = value
   else if (/^[A-Z]/.test(name)) out[name] = wrapClass(value)
   else out[name] = wrap(value)
