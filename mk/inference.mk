@@ -5,8 +5,8 @@
 #   make test-inference   the inference tests alone (with the real model)
 #   make bench-inference  our engine beside llama-bench, same model, 2 threads
 #   make demo-inference   generate one signed answer and print the envelope
-#   make check-cuda       compile the `cuda` feature with nvcc from NVIDIA's PyPI wheels and link the
-#                         `offload` example and the inference tests for a GPU machine (long;
+#   make check-cuda       compile the `cuda` feature with nvcc from NVIDIA's PyPI wheels and link
+#                         what a GPU machine runs (offload example, inference tests and bench, llama-bench; long;
 #                         not part of `make test`: a machine without a GPU cannot run it anyway)
 
 INFERENCE_MODEL := $(BIZRA_CACHE)/models/SmolLM2-135M-Instruct.Q4_1.gguf

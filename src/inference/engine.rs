@@ -18,7 +18,7 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
-use super::scoring::{argmax, TokenStats};
+use super::scoring::TokenStats;
 use super::text::TextAssembler;
 use super::{CancelToken, GenerateRequest, ModelInfo, Prompt, SamplingParams};
 use crate::error::{Error, Result};
@@ -667,16 +667,19 @@ fn generate(
         let idx = batch.n_tokens() - 1;
         let token = if plain_greedy {
             // Same choice as llama.cpp's greedy sampler, without copying the vocabulary into
-            // its candidate array every token.
-            let top = argmax(ctx.get_logits_ith(idx))
+            // its candidate array every token, and found in the scoring's own pass.
+            let top = completion
+                .stats
+                .observe_greedy(ctx.get_logits_ith(idx))
                 .and_then(|i| i32::try_from(i).ok())
                 .ok_or_else(|| Error::Inference("the model produced no valid logits".into()))?;
             LlamaToken(top)
         } else {
-            sampler.sample(ctx, idx)
+            let token = sampler.sample(ctx, idx);
+            let chosen = usize::try_from(token.0).unwrap_or(usize::MAX);
+            completion.stats.observe(ctx.get_logits_ith(idx), chosen);
+            token
         };
-        let chosen = usize::try_from(token.0).unwrap_or(usize::MAX);
-        completion.stats.observe(ctx.get_logits_ith(idx), chosen);
         completion.completion_tokens += 1;
         if vocab.is_eog(token) {
             finish = FinishReason::Eos;
