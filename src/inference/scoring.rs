@@ -465,6 +465,16 @@ impl IhsanScore {
 mod tests {
     use super::*;
 
+    /// A reproducible stream of numbers in [0, 1] (xorshift32).
+    fn uniform(mut x: u32) -> impl FnMut() -> f32 {
+        move || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as f32 / u32::MAX as f32
+        }
+    }
+
     #[test]
     fn weights_sum_to_one() {
         let s: f64 = Dimension::ALL.iter().map(|d| d.weight()).sum();
@@ -485,13 +495,7 @@ mod tests {
             }
             best
         };
-        let mut x = 0x2545_f491u32;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as f32 / u32::MAX as f32
-        };
+        let mut next = uniform(0x2545_f491u32);
         let mut rows: Vec<Vec<f32>> = Vec::new();
         for n in [1, 2, 7, 8, 9, 17, 1_003, 49_152] {
             let row: Vec<f32> = (0..n).map(|_| next() * 20.0 - 10.0).collect();
@@ -527,13 +531,7 @@ mod tests {
     /// not fill the lanes, with ties, a masked (−∞) logit and a wide range of logits.
     #[test]
     fn observe_matches_the_reference_in_f64() {
-        let mut x = 0x9e37_79b9u32;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as f32 / u32::MAX as f32
-        };
+        let mut next = uniform(0x9e37_79b9u32);
         for (n, spread) in [(49_152, 20.0), (1_003, 60.0), (9, 3.0), (2, 1.0)] {
             let mut logits: Vec<f32> = (0..n).map(|_| next() * spread - spread / 2.0).collect();
             logits[n / 2] = f32::NEG_INFINITY;
