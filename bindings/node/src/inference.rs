@@ -37,7 +37,7 @@ use serde_json::Value;
 
 use crate::{
     core_err, err, get_field, guard, napi_err, opt_number, opt_string, options_object, panic_err,
-    type_err, Envelope, Identity, Result,
+    type_err, Envelope, Result,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -635,9 +635,7 @@ fn sign(
     request: &GenerateRequest,
     completion: &Completion,
 ) -> Result<bizra::Envelope> {
-    let raw = identity.get(env)?.raw();
-    let id =
-        unsafe { ClassInstance::<Identity>::from_napi_value(env.raw(), raw) }.map_err(napi_err)?;
+    let id = crate::identity_of(env, identity.get(env)?)?;
     engine
         .sign(&id.inner, request, completion)
         .map_err(core_err)

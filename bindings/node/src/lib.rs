@@ -490,6 +490,15 @@ fn given(env: &Env, raw: sys::napi_value) -> Option<sys::napi_value> {
     }
 }
 
+/// An optional argument read by `read` when [`given`].
+fn optional<T>(
+    env: &Env,
+    raw: sys::napi_value,
+    read: impl FnOnce(sys::napi_value) -> Result<Option<T>>,
+) -> Result<Option<T>> {
+    given(env, raw).map_or(Ok(None), read)
+}
+
 fn create_envelope(env: &Env, args: &[sys::napi_value; 10]) -> Result<Envelope> {
     let [identity, text, tape, ttl, provenance, snr, ihsan, policy, timestamp, id] = *args;
     let identity = identity_of(env, unsafe {
@@ -497,11 +506,7 @@ fn create_envelope(env: &Env, args: &[sys::napi_value; 10]) -> Result<Envelope> 
     })?;
     let value = json::decode(env.raw(), text, tape, "payload")?;
     let mut b = bizra::Envelope::builder(value);
-    if let Some(ttl) = given(env, ttl)
-        .map(|raw| number_in(env, raw, "ttl"))
-        .transpose()?
-        .flatten()
-    {
+    if let Some(ttl) = optional(env, ttl, |raw| number_in(env, raw, "ttl"))? {
         if ttl.fract() != 0.0 || ttl.abs() > 9.0e15 {
             return Err(type_err(format!(
                 "ttl must be an integer number of seconds, got {ttl}"
@@ -524,36 +529,18 @@ fn create_envelope(env: &Env, args: &[sys::napi_value; 10]) -> Result<Envelope> 
             .collect::<Result<Vec<_>>>()?;
         b = b.provenance(ids);
     }
-    let snr = given(env, snr)
-        .map(|raw| number_in(env, raw, "scores.snr"))
-        .transpose()?
-        .flatten();
-    let ihsan = given(env, ihsan)
-        .map(|raw| number_in(env, raw, "scores.ihsan"))
-        .transpose()?
-        .flatten();
+    let snr = optional(env, snr, |raw| number_in(env, raw, "scores.snr"))?;
+    let ihsan = optional(env, ihsan, |raw| number_in(env, raw, "scores.ihsan"))?;
     if snr.is_some() || ihsan.is_some() {
         b = b.scores(bizra::Scores { snr, ihsan });
     }
-    if let Some(p) = given(env, policy)
-        .map(|raw| string_in(env, raw, "policy"))
-        .transpose()?
-        .flatten()
-    {
+    if let Some(p) = optional(env, policy, |raw| string_in(env, raw, "policy"))? {
         b = b.policy(hash32(&p, "policy")?);
     }
-    if let Some(t) = given(env, timestamp)
-        .map(|raw| date_in(env.raw(), raw, "timestamp"))
-        .transpose()?
-        .flatten()
-    {
+    if let Some(t) = optional(env, timestamp, |raw| date_in(env.raw(), raw, "timestamp"))? {
         b = b.timestamp(t);
     }
-    if let Some(id) = given(env, id)
-        .map(|raw| string_in(env, raw, "id"))
-        .transpose()?
-        .flatten()
-    {
+    if let Some(id) = optional(env, id, |raw| string_in(env, raw, "id"))? {
         b = b.id(id);
     }
     Ok(Envelope {
