@@ -10,16 +10,17 @@
 # Then it links what a GPU machine runs: the example `offload` (the same model with every layer on
 # the GPU and with none, timed), the inference test suite, the inference bench, and llama.cpp's
 # `llama-bench` from the same CUDA objects as the bench's baseline (when `make llama-bench` has
-# unpacked its source). The wheels ship cuBLAS as shared
-# libraries only, and the driver's libcuda.so.1 comes with the driver: the executables link
-# against the shared cuBLAS (`libcublas.so.13`, which the GPU machine must have on its library
+# unpacked its source). The wheels ship cuBLAS as shared libraries only, and the driver's
+# libcuda.so.1 comes with the driver: the executables link against the shared cuBLAS (`libcublas.so.13`, which the GPU machine must have on its library
 # path) and against a generated stand-in for the driver library that defines the symbols ggml-cuda
 # calls and carries its soname, so that the driver's own library is loaded at run time. The CUDA
 # runtime is linked statically. On a GPU machine with an NVIDIA driver for CUDA 13:
 #
 #   LD_LIBRARY_PATH=<dir of libcublas.so.13> offload MODEL.gguf
 #   LD_LIBRARY_PATH=<...> BIZRA_TEST_MODEL=<...>/SmolLM2-135M-Instruct.Q4_1.gguf inference-<hash>
-#   LD_LIBRARY_PATH=<...> BIZRA_TEST_MODEL=<...> BIZRA_LLAMA_BENCH=<...>/llama-bench-cuda bench-<hash>
+#   LD_LIBRARY_PATH=<...> BIZRA_TEST_MODEL=<...> BIZRA_LLAMA_BENCH=<...>/llama-bench-cuda \
+#     inference-<hash of the bench>        (the tests and the bench are both named `inference`;
+#                                           this script prints the path of each)
 #
 # usage: scripts/check-cuda.sh CACHE_DIR        (env CUDA_ARCHS: architectures, default 90 = H100)
 set -euo pipefail
@@ -91,8 +92,10 @@ stub_src="$CARGO_TARGET_DIR/libcuda-stub.c"
 } > "$stub_src"
 gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$toolkit/lib/stubs/libcuda.so" "$stub_src"
 
-link=(-C link-arg=-L"$toolkit/lib" -C link-arg=-lcublas -C link-arg=-lcublasLt
-      -C link-arg=-L"$toolkit/lib/stubs" -C link-arg=-lcuda)
+# Shared cuBLAS and the stand-in, for every executable below (rustc takes them one by one).
+gpu_libs=(-L"$toolkit/lib" -lcublas -lcublasLt -L"$toolkit/lib/stubs" -lcuda)
+link=()
+for arg in "${gpu_libs[@]}"; do link+=(-C "link-arg=$arg"); done
 # Builds one target with those link arguments and prints the executable's path.
 exe() {
   cargo rustc --release --features cuda --message-format=json-render-diagnostics "$@" -- "${link[@]}" |
@@ -120,8 +123,7 @@ g++ -O2 -DNDEBUG -std=c++17 -I"$src/include" -I"$src/ggml/include" -I"$src/commo
   -Wl,--start-group "$lib/libllama-common.a" "$lib/libllama.a" "$lib/libggml.a" \
   "$lib/libggml-cuda.a" "$lib/libggml-cpu.a" "$lib/libggml-base.a" \
   "$out/build/vendor/cpp-httplib/libcpp-httplib.a" -Wl,--end-group \
-  "$toolkit/lib/libcudart_static.a" -L"$toolkit/lib" -lcublas -lcublasLt \
-  -L"$toolkit/lib/stubs" -lcuda -lssl -lcrypto -lgomp -lpthread -ldl -lrt
+  "$toolkit/lib/libcudart_static.a" "${gpu_libs[@]}" -lssl -lcrypto -lgomp -lpthread -ldl -lrt
 echo "llama.cpp from $(basename "$src" | sed 's/^src-//') (CUDA $(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p'), sm_$archs)" \
   > "$CARGO_TARGET_DIR/VERSION"
 echo "cuda: linked $CARGO_TARGET_DIR/llama-bench-cuda ($(cat "$CARGO_TARGET_DIR/VERSION"))"
