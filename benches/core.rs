@@ -3,6 +3,8 @@
 //! After criterion has measured everything, a table prints each figure against its baseline
 //! (raw ed25519-dalek sign and verify_strict, raw BLAKE3) with the project's targets.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +22,15 @@ use serde_json::{json, Value};
 fn payload(bytes: usize) -> Value {
     let words: Vec<String> = (0..bytes / 12).map(|i| format!("w{i:05}")).collect();
     json!({"type": "bizra.inference", "output": words.join(" "), "tokens": {"prompt": 12, "completion": 300}})
+}
+
+/// A payload of 100 doubles, as a measurement or an embedding excerpt carries them: 15–17
+/// significant digits each, so that writing numbers dominates its canonicalization.
+fn float_payload() -> Value {
+    let values: Vec<f64> = (1..=100)
+        .map(|i| (f64::from(i) * 0.7310585786300049).sin() * 10f64.powi(i % 9 - 3))
+        .collect();
+    json!({"type": "bizra.measurement", "values": values})
 }
 
 fn now() -> Timestamp {
@@ -113,6 +124,22 @@ fn envelope(c: &mut Criterion) {
         })
     });
     g.bench_function("payload_clone_1k", |b| b.iter(|| black_box(p1k.clone())));
+    let floats = float_payload();
+    g.bench_function("create_floats_100", |b| {
+        b.iter(|| {
+            Envelope::builder(black_box(floats.clone()))
+                .sign(&id)
+                .unwrap()
+        })
+    });
+    let float_bytes = canonical::to_vec(&floats).unwrap();
+    let raw = SigningKey::from_bytes(&[9; 32]);
+    g.bench_function("baseline_raw_sign_floats_100", |b| {
+        b.iter(|| raw.sign(black_box(&float_bytes)))
+    });
+    g.bench_function("jcs_floats_100", |b| {
+        b.iter(|| canonical::to_vec(black_box(&floats)).unwrap())
+    });
     let batch: Vec<Envelope> = (0..64)
         .map(|i| {
             Envelope::builder(json!({"i": i, "p": p1k.clone()}))
@@ -234,6 +261,7 @@ fn print_table() {
     let m = |g: &str, n: &str| mean_ns(g, n).unwrap_or(f64::NAN);
     let per_sec = |ns: f64| 1e9 / ns;
     println!("\n== bizra core: figures beside their baselines (same run) ==");
+    println!("machine: {}", common::machine());
     println!(
         "{:<44} {:>14} {:>14} {:>8} {:>8}",
         "measure", "ours/s", "baseline/s", "ratio", "target"
@@ -244,6 +272,12 @@ fn print_table() {
             m("envelope", "create_1k"),
             m("identity", "baseline_raw_sign_1k"),
             0.85,
+        ),
+        (
+            "envelope create, 100 doubles vs raw sign",
+            m("envelope", "create_floats_100"),
+            m("envelope", "baseline_raw_sign_floats_100"),
+            0.0,
         ),
         (
             "envelope verify 1 KiB vs raw verify_strict",
@@ -320,6 +354,11 @@ fn print_table() {
             "create_verify_1k",
         ),
         ("envelope create 10 KiB", "envelope", "create_10k"),
+        (
+            "JCS of the 100-double payload",
+            "envelope",
+            "jcs_floats_100",
+        ),
         ("gate chain, valid (no replay)", "gates", "chain_valid"),
         (
             "gate chain, invalid at schema",

@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
+mod common;
+
 use bizra::inference::{CancelToken, Completion, Engine, EngineOptions, GenerateRequest};
 
 const THREADS: u32 = 2;
@@ -206,6 +208,7 @@ fn main() {
         "bench inference: SmolLM2-135M-Instruct Q4_1, {THREADS} threads, best of {ROUNDS} \
          interleaved rounds (median in brackets)"
     );
+    println!("  machine: {}", common::machine());
     println!("  model load                       {load_ms:9.1} ms");
     println!(
         "  bizra       pp{pp_tokens:<4} prompt      {:9.1} tok/s  [{:.1}]",

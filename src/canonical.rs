@@ -240,62 +240,16 @@ fn write_number(n: &Number, out: &mut Vec<u8>) -> Result<(), JcsError> {
     }
 }
 
-/// Writes a finite double the way ECMAScript's `Number.prototype.toString` does (RFC 8785 §3.2.2.3).
+/// Writes a finite double the way ECMAScript's `Number::toString` does (RFC 8785 §3.2.2.3).
+///
+/// That is the shortest digits that round-trip, the even one where two such digit strings are
+/// equally close to the double's exact value (13036440536630.3125 → `13036440536630.312`), plain
+/// form for 1e-7 ≤ |x| < 1e21 and exponent form outside it, and `0` for -0. Rust's own shortest
+/// formatting does not promise that tie rule, so this is ryu-js (Boa's Ryū, made for exactly this
+/// output); `tests/ecmascript_numbers.rs` checks it against Node.js on a million doubles a run.
 pub(crate) fn write_f64(f: f64, out: &mut Vec<u8>) {
-    if f == 0.0 {
-        out.push(b'0'); // also -0
-        return;
-    }
-    // Rust's `{:e}` gives the shortest digits that round-trip: "d.ddde[-]x".
-    let mut buf = [0u8; 40];
-    let len = {
-        let mut cur = std::io::Cursor::new(&mut buf[..]);
-        let _ = write!(cur, "{:e}", f.abs());
-        cur.position() as usize
-    };
-    let text = &buf[..len];
-    let e_pos = text.iter().position(|&c| c == b'e').unwrap_or(len);
-    let (mantissa, exp_text) = text.split_at(e_pos);
-    let exp: i32 = std::str::from_utf8(exp_text.get(1..).unwrap_or(b"0"))
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut digits = [0u8; 24];
-    let mut k = 0;
-    for &c in mantissa {
-        if c.is_ascii_digit() && k < digits.len() {
-            digits[k] = c;
-            k += 1;
-        }
-    }
-    let digits = &digits[..k];
-    let k = k as i32;
-    // The value is 0.d1d2...dk × 10^n.
-    let n = exp + 1;
-    if f < 0.0 {
-        out.push(b'-');
-    }
-    if k <= n && n <= 21 {
-        out.extend_from_slice(digits);
-        out.extend(std::iter::repeat_n(b'0', (n - k) as usize));
-    } else if 0 < n && n <= 21 {
-        out.extend_from_slice(&digits[..n as usize]);
-        out.push(b'.');
-        out.extend_from_slice(&digits[n as usize..]);
-    } else if -6 < n && n <= 0 {
-        out.extend_from_slice(b"0.");
-        out.extend(std::iter::repeat_n(b'0', (-n) as usize));
-        out.extend_from_slice(digits);
-    } else {
-        out.push(digits[0]);
-        if k > 1 {
-            out.push(b'.');
-            out.extend_from_slice(&digits[1..]);
-        }
-        out.push(b'e');
-        out.push(if n > 0 { b'+' } else { b'-' });
-        let _ = write!(out, "{}", (n - 1).abs());
-    }
+    let mut buf = ryu_js::Buffer::new();
+    out.extend_from_slice(buf.format_finite(f).as_bytes());
 }
 
 struct Parser<'a> {
@@ -590,6 +544,11 @@ mod tests {
             ("9007199254740991", "9007199254740991"),
             ("4.5", "4.5"),
             ("333333333.3333333", "333333333.3333333"),
+            // Exact ties between two shortest candidates go to the even one.
+            ("13036440536630.3125", "13036440536630.312"),
+            ("808945788467373.25", "808945788467373.2"),
+            ("4032085.20654296875", "4032085.2065429688"),
+            ("-97.760894775390625", "-97.76089477539062"),
         ];
         for (input, want) in cases {
             assert_eq!(jcs(input), want, "{input}");

@@ -67,11 +67,31 @@ fn main() -> Result<(), bizra::Error> {
         p["timings_ms"]["generation"],
         p["finish_reason"]
     );
+    // SNR is measured on the model's own token probabilities. Ihsan is a weighted sum over
+    // dimensions: the engine measures some, the caller vouched for the rest above; the payload
+    // says which is which, so say it here too.
     println!(
-        "scores: snr {:.3}, ihsan {:.3} (measured, see payload.scores)",
-        envelope.scores().snr.unwrap_or(0.0),
-        envelope.scores().ihsan.unwrap_or(0.0)
+        "snr {:.3} (measured)",
+        envelope.scores().snr.unwrap_or(f64::NAN)
     );
+    println!(
+        "ihsan {:.3} = weighted sum of:",
+        envelope.scores().ihsan.unwrap_or(f64::NAN)
+    );
+    if let Some(dims) = p["scores"]["ihsan"]["dimensions"].as_object() {
+        for (name, d) in dims {
+            let source = match d["source"].as_str() {
+                Some("supplied") => "vouched for by the caller",
+                Some(other) => other,
+                None => "?",
+            };
+            println!(
+                "  {name:<20} {:.3} × weight {:.2}  ({source})",
+                d["value"].as_f64().unwrap_or(f64::NAN),
+                d["weight"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
     let report = GateChain::default().check(&envelope);
     match report.first_failure() {
         None => println!("gate chain: admitted"),
