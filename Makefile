@@ -31,9 +31,18 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --release -p bizra --no-default-features -- -D warnings
 
+# The Rust suites, then the protocol alone: `bizra` without default features must build with no
+# llama.cpp, cmake or libclang in its dependency tree (a verify-only user's build; blake3 still
+# compiles its assembly with the C compiler).
 test-rust:
 	$(CARGO) test --release
+	$(CARGO) build --release -p bizra --no-default-features
+	@if $(CARGO) tree -p bizra --no-default-features -e normal,build --prefix none \
+	    | grep -E '^(llama-cpp|cmake|bindgen|clang-sys) '; then \
+	  echo "bizra without default features depends on a native build (above)"; exit 1; \
+	fi
 
 bench-rust:
 	$(CARGO) bench --bench core

@@ -4,7 +4,7 @@
  * Conventions:
  *  - Every fallible function returns a bizra_status (0 = BIZRA_STATUS_OK). Out-params are written
  *    only on success — and on BIZRA_STATUS_REJECTED, which is a completed verdict whose reject
- *    code (bizra_reject, the numbers of spec/PCI-v1.md) goes to the `reject` out-param.
+ *    code (bizra_reject, the numbers of tests/vectors/PCI-v1.md) goes to the `reject` out-param.
  *  - bizra_last_error(buf, len, &needed) gives this thread's most recent failure message.
  *  - Handles are opaque; each *_free accepts NULL. Strings returned as `char *` are freed with
  *    bizra_string_free, bytes (bizra_bytes) with bizra_bytes_free.
@@ -60,7 +60,7 @@
 #define BIZRA_ABI_VERSION 0
 
 /**
- * The PCI reject codes of `spec/PCI-v1.md` (stable numbers). Out-params carrying one are
+ * The PCI reject codes of `tests/vectors/PCI-v1.md` (stable numbers). Out-params carrying one are
  * `uint32_t *`.
  */
 enum bizra_reject
@@ -433,7 +433,7 @@ typedef struct bizra_constitution bizra_constitution;
 typedef struct bizra_engine bizra_engine;
 
 /**
- * A PCI envelope (`spec/PCI-v1.md`). Immutable: one handle may be read and verified from many
+ * A PCI envelope (`tests/vectors/PCI-v1.md`). Immutable: one handle may be read and verified from many
  * threads at once.
  */
 typedef struct bizra_envelope bizra_envelope;
@@ -1191,7 +1191,7 @@ bizra_status bizra_reject_is_retryable(uint32_t code, bool *out);
 bizra_status bizra_debug_panic(void);
 
 /**
- * The embedded default constitution (`spec/constitution-v1.json`).
+ * The embedded default constitution (`tests/vectors/constitution-v1.json`).
  */
 bizra_status bizra_constitution_default(struct bizra_constitution **out);
 

@@ -1,9 +1,9 @@
 //! # bizra — verifiable local AI
 //!
 //! A node has an Ed25519 [`Identity`]; everything it produces is wrapped in a signed, canonical
-//! **PCI envelope** ([`Envelope`], `spec/PCI-v1.md`) that names its sender, its provenance, its
-//! scores and the hash of the [`Constitution`] applied. Receivers admit envelopes through a
-//! fail-closed [`GateChain`]; every rejection carries a stable [`RejectCode`].
+//! **PCI envelope** ([`Envelope`], `tests/vectors/PCI-v1.md`) that names its sender, its
+//! provenance, its scores and the hash of the [`Constitution`] applied. Receivers admit envelopes
+//! through a fail-closed [`GateChain`]; every rejection carries a stable [`RejectCode`].
 //!
 //! ```
 //! use bizra::{Envelope, GateChain, Identity, VerifyOptions};
@@ -22,34 +22,37 @@
 //! # Ok::<(), bizra::Error>(())
 //! ```
 //!
-//! [`inference`] runs models on an embedded llama.cpp (linked statically) and signs every output
-//! as an envelope with measured scores.
+//! `inference` (the default feature) runs models on an embedded llama.cpp (linked statically) and
+//! signs every output as an envelope with measured scores.
 //!
-//! The crate's own code is safe Rust and knows nothing of C, Python, Node or HTTP; `bizra-sys`
-//! and the bindings build on it.
+//! This crate is a facade over small crates, so that a program builds only what it uses:
+//! `bizra-protocol` (identities, canonical JSON, envelopes, gates, constitution, tiers: pure Rust)
+//! and `bizra-inference` (llama.cpp, behind the `inference` feature). With
+//! `default-features = false`, `bizra` is the protocol alone and builds without cmake or a C++
+//! compiler. None of them knows anything of C, Python, Node or HTTP; `bizra-sys` and the bindings
+//! build on this crate.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod canonical;
-pub mod constitution;
-mod error;
-pub mod gates;
-pub mod hash;
-pub mod identity;
-pub mod inference;
-pub mod pci;
-pub mod tier;
+pub use bizra_protocol::{canonical, constitution, gates, hash, identity, pci, tier};
 
-pub use constitution::{ComplianceInput, ComplianceReport, Constitution};
-pub use error::{Error, Result};
-pub use gates::{BuiltinKind, Gate, GateChain, GateContext, GateReport, GateResult, GateTier};
-pub use identity::{verify_message, Identity};
-pub use inference::{
+pub use bizra_protocol::{
+    select_tier, verify_batch, verify_message, BuiltinKind, ComplianceInput, ComplianceReport,
+    Constitution, Envelope, Error, ErrorKind, Gate, GateChain, GateContext, GateReport, GateResult,
+    GateTier, HardwareProfile, Identity, ModelTier, RejectCode, ReplayCache, Result, Scores,
+    TaskComplexity, TierDecision, Timestamp, VerifyOptions,
+};
+
+/// Embedded inference: llama.cpp behind a thread-safe [`Engine`], a [`ModelRegistry`] of GGUF
+/// files, and signed outputs with measured scores (the `inference` feature).
+#[cfg(feature = "inference")]
+pub use bizra_inference as inference;
+
+#[cfg(feature = "inference")]
+pub use bizra_inference::{
     CancelToken, Engine, EngineOptions, GenerateRequest, ModelInfo, ModelRegistry, SamplingParams,
 };
-pub use pci::{verify_batch, Envelope, RejectCode, ReplayCache, Scores, Timestamp, VerifyOptions};
-pub use tier::{select_tier, HardwareProfile, ModelTier, TaskComplexity, TierDecision};
 
 /// The crate's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,4 +1,4 @@
-//! Every vector of `spec/PCI-v1.md`, computed by an independent implementation, byte for byte.
+//! Every vector of `tests/vectors/PCI-v1.md`, computed by an independent implementation, byte for byte.
 
 use bizra::hash::{domain_hash, from_hex, to_hex, Domain};
 use bizra::{

@@ -6,7 +6,7 @@
  * `code` is a string: the reject name for rejections (`"HASH_MISMATCH"`, `"EXPIRED"`, ...),
  * else one of `"INVALID_INPUT"`, `"KEY"`, `"CONSTITUTION"`, `"IO"`, `"PANIC"`, `"INTERNAL"`, or for
  * inference `"MODEL"` (missing, non-GGUF or damaged model file), `"PROMPT_TOO_LONG"`, `"INFERENCE"`.
- * `reject` is the spec's number (spec/PCI-v1.md) for rejections, else `undefined`.
+ * `reject` is the spec's number (tests/vectors/PCI-v1.md) for rejections, else `undefined`.
  */
 export declare class BizraError extends Error {
   readonly code: string

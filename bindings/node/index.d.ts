@@ -6,7 +6,7 @@
  * `code` is a string: the reject name for rejections (`"HASH_MISMATCH"`, `"EXPIRED"`, ...),
  * else one of `"INVALID_INPUT"`, `"KEY"`, `"CONSTITUTION"`, `"IO"`, `"PANIC"`, `"INTERNAL"`, or for
  * inference `"MODEL"` (missing, non-GGUF or damaged model file), `"PROMPT_TOO_LONG"`, `"INFERENCE"`.
- * `reject` is the spec's number (spec/PCI-v1.md) for rejections, else `undefined`.
+ * `reject` is the spec's number (tests/vectors/PCI-v1.md) for rejections, else `undefined`.
  */
 export declare class BizraError extends Error {
   readonly code: string
@@ -105,7 +105,7 @@ export interface TokenStream {
 
 /** A validated constitution: thresholds, rules and its hash (the envelope's `policy`). */
 export declare class Constitution {
-  /** The embedded default constitution (spec/constitution-v1.json). */
+  /** The embedded default constitution (tests/vectors/constitution-v1.json). */
   static default(): Constitution
   /** Parses and validates constitution JSON. */
   static fromJson(text: string): Constitution
@@ -126,7 +126,7 @@ export declare class Constitution {
   check(input: ComplianceInput): ComplianceReport
 }
 
-/** A PCI envelope (spec/PCI-v1.md), immutable. */
+/** A PCI envelope (tests/vectors/PCI-v1.md), immutable. */
 export declare class Envelope {
   /** Parses envelope text (or UTF-8 bytes): step 1 of the verification. */
   static parse(text: string | Uint8Array): Envelope

@@ -102,7 +102,7 @@ fn put_constitution(out: *mut *mut bizra_constitution, c: Constitution) -> FfiRe
     Ok(BIZRA_STATUS_OK)
 }
 
-/// The embedded default constitution (`spec/constitution-v1.json`).
+/// The embedded default constitution (`tests/vectors/constitution-v1.json`).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_constitution_default(
     out: *mut *mut bizra_constitution,

@@ -9,7 +9,7 @@ use bizra_core::{canonical, Envelope, ReplayCache, Timestamp, VerifyOptions};
 
 use crate::*;
 
-/// A PCI envelope (`spec/PCI-v1.md`). Immutable: one handle may be read and verified from many
+/// A PCI envelope (`tests/vectors/PCI-v1.md`). Immutable: one handle may be read and verified from many
 /// threads at once.
 pub struct bizra_envelope {
     _opaque: [u8; 0],

@@ -1,6 +1,6 @@
 //! The stable C ABI of bizra: `libbizra.so` / `libbizra.a` and `include/bizra.h`.
 //!
-//! Conventions (DESIGN.md, after rustls-ffi and libsignal):
+//! Conventions, after rustls-ffi and libsignal:
 //! - every exported function goes through [`boundary`]: NULL checks, `catch_unwind` (a panic
 //!   becomes `BIZRA_STATUS_PANIC`), last-error bookkeeping; `tests/boundary.rs` proves it;
 //! - opaque handles created by `*_new`/`*_generate`/`*_parse`/..., freed once by `*_free`
@@ -95,7 +95,7 @@ pub const BIZRA_STATUS_INFERENCE: bizra_status = 13;
 // ------------------------------------------------------------------------------------------------
 // Reject codes
 
-/// The PCI reject codes of `spec/PCI-v1.md` (stable numbers). Out-params carrying one are
+/// The PCI reject codes of `tests/vectors/PCI-v1.md` (stable numbers). Out-params carrying one are
 /// `uint32_t *`.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

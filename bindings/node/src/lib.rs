@@ -391,7 +391,7 @@ pub fn verify_message(
 // ---------------------------------------------------------------------------------------------
 // Envelope
 
-/// A PCI envelope (spec/PCI-v1.md), immutable.
+/// A PCI envelope (tests/vectors/PCI-v1.md), immutable.
 #[napi]
 pub struct Envelope {
     inner: bizra::Envelope,
@@ -932,7 +932,7 @@ fn enforcement_name(e: &bizra::constitution::Enforcement) -> String {
 
 #[napi]
 impl Constitution {
-    /// The embedded default constitution (spec/constitution-v1.json).
+    /// The embedded default constitution (tests/vectors/constitution-v1.json).
     #[napi(factory, js_name = "default")]
     pub fn default_constitution() -> Result<Constitution> {
         guard(|| {

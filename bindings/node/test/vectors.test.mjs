@@ -1,4 +1,4 @@
-// Every vector of spec/PCI-v1.md (tests/vectors/pci-v1-vectors.json), byte for byte.
+// Every vector of tests/vectors/PCI-v1.md (tests/vectors/pci-v1-vectors.json), byte for byte.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { BizraError, Constitution, Envelope, Identity, verifyMessage } from 'bizra'

@@ -104,7 +104,7 @@ impl PyComplianceReport {
 
 #[pymethods]
 impl PyConstitution {
-    /// The default constitution (spec/constitution-v1.json, embedded).
+    /// The default constitution (tests/vectors/constitution-v1.json, embedded).
     #[new]
     fn new() -> PyResult<Self> {
         guard(|| {

@@ -80,7 +80,7 @@ pub struct ComplianceReport {
     pub rules: Vec<RuleOutcome>,
 }
 
-/// A validated constitution (`spec/constitution-v1.json` is the default). Immutable.
+/// A validated constitution (`tests/vectors/constitution-v1.json` is the default). Immutable.
 #[derive(Debug, ::uniffi::Object)]
 #[uniffi::export(Eq)]
 pub struct Constitution {

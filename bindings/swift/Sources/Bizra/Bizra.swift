@@ -871,7 +871,7 @@ public func FfiConverterTypeCancelToken_lower(_ value: CancelToken) -> UInt64 {
 
 
 /**
- * A validated constitution (`spec/constitution-v1.json` is the default). Immutable.
+ * A validated constitution (`tests/vectors/constitution-v1.json` is the default). Immutable.
  */
 public protocol ConstitutionProtocol: AnyObject, Sendable {
     
@@ -928,7 +928,7 @@ public protocol ConstitutionProtocol: AnyObject, Sendable {
     
 }
 /**
- * A validated constitution (`spec/constitution-v1.json` is the default). Immutable.
+ * A validated constitution (`tests/vectors/constitution-v1.json` is the default). Immutable.
  */
 open class Constitution: ConstitutionProtocol, @unchecked Sendable, Equatable {
     fileprivate let handle: UInt64

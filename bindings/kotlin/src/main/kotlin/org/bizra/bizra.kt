@@ -2460,7 +2460,7 @@ public object FfiConverterTypeCancelToken: FfiConverter<CancelToken, Long> {
 
 
 /**
- * A validated constitution (`spec/constitution-v1.json` is the default). Immutable.
+ * A validated constitution (`tests/vectors/constitution-v1.json` is the default). Immutable.
  */
 public interface ConstitutionInterface {
     
@@ -2519,7 +2519,7 @@ public interface ConstitutionInterface {
 }
 
 /**
- * A validated constitution (`spec/constitution-v1.json` is the default). Immutable.
+ * A validated constitution (`tests/vectors/constitution-v1.json` is the default). Immutable.
  */
 open class Constitution: Disposable, AutoCloseable, ConstitutionInterface
 {

@@ -13,7 +13,7 @@ import kotlin.test.assertEquals
 import kotlin.test.assertFalse
 import kotlin.test.assertTrue
 
-/** Every vector of spec/PCI-v1.md, computed by an independent implementation, byte for byte. */
+/** Every vector of tests/vectors/PCI-v1.md, computed by an independent implementation, byte for byte. */
 class VectorsTest {
     @Test
     fun constitutionHashAndJcs() {

@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde_json::{json, Map, Value};
 
-use crate::error::{Error, Result};
+use bizra_protocol::{Error, Result};
 
 /// Running statistics over the model's full next-token distributions (softmax of the raw
 /// logits at temperature 1, before any sampler), one entry per generated token.

@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::engine::{Completion, Engine, TokenCallback};
-use super::scoring::{Dimension, IhsanScore, SNR_FORMULA};
-use super::{CancelToken, GenerateRequest, ModelInfo};
-use crate::error::Result;
-use crate::hash::to_hex;
-use crate::identity::Identity;
-use crate::tier::ModelTier;
-use crate::Envelope;
+use crate::engine::{Completion, Engine, TokenCallback};
+use crate::scoring::{Dimension, IhsanScore, SNR_FORMULA};
+use crate::{CancelToken, GenerateRequest, ModelInfo};
+use bizra_protocol::hash::to_hex;
+use bizra_protocol::identity::Identity;
+use bizra_protocol::tier::ModelTier;
+use bizra_protocol::Envelope;
+use bizra_protocol::Result;
 
 /// The `type` member of an inference payload.
 pub const INFERENCE_PAYLOAD_TYPE: &str = "bizra.inference";
@@ -119,8 +119,8 @@ impl Engine {
     /// Generates and returns the output as an envelope signed by `identity`: payload
     /// `{"type": "bizra.inference", "output", "model", "tier", "prompt_blake3", "params",
     /// "tokens", "timings_ms", "finish_reason", "scores"}`, provenance = the request's, and
-    /// measured `snr` and `ihsan` scores (see [`crate::inference::SNR_FORMULA`] and
-    /// [`Dimension`]). The envelope can go straight into a [`crate::GateChain`].
+    /// measured `snr` and `ihsan` scores (see [`crate::SNR_FORMULA`] and
+    /// [`Dimension`]). The envelope can go straight into a [`bizra_protocol::GateChain`].
     pub fn generate(&self, identity: &Identity, request: &GenerateRequest) -> Result<Envelope> {
         self.generate_streaming(identity, request, &CancelToken::new(), None)
     }

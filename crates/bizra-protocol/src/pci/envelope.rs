@@ -64,7 +64,7 @@ impl Scores {
     }
 }
 
-/// A Proof-Carrying Inference envelope (`spec/PCI-v1.md`).
+/// A Proof-Carrying Inference envelope (`tests/vectors/PCI-v1.md`).
 ///
 /// Immutable once built or parsed: every member is well-formed by construction (step 1 of the
 /// verification), and [`Envelope::verify`](super::Envelope::verify) performs the other steps.
@@ -366,20 +366,23 @@ pub struct EnvelopeBuilder {
     id: Option<String>,
 }
 
-/// The ttl rule of [`EnvelopeBuilder::sign`], for callers that sign only after costly work (an
-/// inference request) and must refuse a bad value before it.
-pub(crate) fn check_ttl(ttl: i64) -> Result<()> {
-    if (1..=MAX_TTL_SECONDS).contains(&ttl) {
+/// The one ttl rule: `1 ≤ ttl ≤ max_seconds`, where `max_seconds` is the spec's
+/// [`MAX_TTL_SECONDS`] or a constitution's own `max_ttl_seconds`. Its message says what was wrong
+/// in words; callers wrap it in their own error ([`Error::InvalidInput`] when signing,
+/// [`RejectCode::TtlRange`] when verifying or gating).
+pub fn check_ttl(ttl: i64, max_seconds: i64) -> std::result::Result<(), String> {
+    if (1..=max_seconds).contains(&ttl) {
         Ok(())
     } else {
-        Err(Error::InvalidInput(format!(
-            "ttl must be in 1..={MAX_TTL_SECONDS} seconds, got {ttl}"
-        )))
+        Err(format!(
+            "ttl must be between 1 and {max_seconds} seconds, got {ttl}"
+        ))
     }
 }
 
-/// The provenance rule of [`EnvelopeBuilder::sign`] (see [`check_ttl`] for why it stands apart).
-pub(crate) fn check_provenance(ids: &[String]) -> Result<()> {
+/// The provenance rule of [`EnvelopeBuilder::sign`], for callers that sign only after costly work
+/// (an inference request) and must refuse a bad value before it.
+pub fn check_provenance(ids: &[String]) -> Result<()> {
     if ids.len() > MAX_PROVENANCE {
         return Err(Error::InvalidInput(format!(
             "provenance holds {} ids, at most {MAX_PROVENANCE} are allowed",
@@ -443,7 +446,7 @@ impl EnvelopeBuilder {
 
     /// Checks every option, canonicalizes the payload and signs the header.
     pub fn sign(self, identity: &Identity) -> Result<Envelope> {
-        check_ttl(self.ttl)?;
+        check_ttl(self.ttl, MAX_TTL_SECONDS).map_err(Error::InvalidInput)?;
         check_provenance(&self.provenance)?;
         self.scores.check().map_err(Error::InvalidInput)?;
         let id = match self.id {

@@ -1,9 +1,9 @@
-//! Verification: the nine ordered steps of `spec/PCI-v1.md`, single and batched.
+//! Verification: the nine ordered steps of `tests/vectors/PCI-v1.md`, single and batched.
 
 use rayon::prelude::*;
 use std::borrow::Borrow;
 
-use super::envelope::{Envelope, MAX_CLOCK_SKEW_SECONDS, MAX_TTL_SECONDS};
+use super::envelope::{check_ttl, Envelope, MAX_CLOCK_SKEW_SECONDS, MAX_TTL_SECONDS};
 use super::{RejectCode, ReplayCache, Timestamp};
 use crate::hash::{domain_hash, to_hex, Domain};
 use crate::identity::{node_id_of, verify_digest_with};
@@ -68,14 +68,7 @@ impl Envelope {
     }
 
     pub(crate) fn check_ttl(&self) -> Result<()> {
-        if (1..=MAX_TTL_SECONDS).contains(&self.ttl) {
-            Ok(())
-        } else {
-            Err(Error::reject(
-                RejectCode::TtlRange,
-                format!("ttl {} is outside 1..={MAX_TTL_SECONDS}", self.ttl),
-            ))
-        }
+        check_ttl(self.ttl, MAX_TTL_SECONDS).map_err(|m| Error::reject(RejectCode::TtlRange, m))
     }
 
     pub(crate) fn check_sender(&self) -> Result<()> {

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use super::engine::{Engine, EngineOptions, TokenCallback};
-use super::{CancelToken, GenerateRequest, ModelInfo};
-use crate::error::{Error, Result};
-use crate::identity::Identity;
-use crate::tier::{select_tier, ModelTier};
-use crate::Envelope;
+use crate::engine::{Engine, EngineOptions, TokenCallback};
+use crate::{CancelToken, GenerateRequest, ModelInfo};
+use bizra_protocol::identity::Identity;
+use bizra_protocol::tier::{select_tier, ModelTier};
+use bizra_protocol::Envelope;
+use bizra_protocol::{Error, Result};
 
 /// The tier a model of `parameters` weights serves: Edge up to 3 B, Local up to 34 B, Pool
 /// above. The bounds sit between the nominal ranges of [`ModelTier::parameter_range_billions`],

@@ -18,11 +18,11 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
-use super::scoring::TokenStats;
-use super::text::TextAssembler;
-use super::{CancelToken, GenerateRequest, ModelInfo, Prompt, SamplingParams};
-use crate::error::{Error, Result};
-use crate::tier::cpu_counts;
+use crate::scoring::TokenStats;
+use crate::text::TextAssembler;
+use crate::{CancelToken, GenerateRequest, ModelInfo, Prompt, SamplingParams};
+use bizra_protocol::tier::cpu_counts;
+use bizra_protocol::{Error, Result};
 
 /// Prompts longer than this many bytes are refused before tokenisation (llama.cpp takes the
 /// length as an `i32`).

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use bizra_protocol::{Error, Result};
 
 const MAGIC: &[u8; 4] = b"GGUF";
 /// Upper bounds on counts a sane GGUF file has; a header beyond them is refused as corrupt.

@@ -3,7 +3,7 @@
 //! Every signature and hash of the protocol goes through one of these tags, so bytes signed for
 //! one purpose can never be replayed as another.
 
-/// The ASCII domain tags of `spec/PCI-v1.md`.
+/// The ASCII domain tags of `tests/vectors/PCI-v1.md`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Domain {
     /// Envelope headers and payload content hashes: `bizra-pci-v1:`.

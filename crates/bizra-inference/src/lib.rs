@@ -2,15 +2,15 @@
 //! [`ModelRegistry`] of GGUF files; and signed outputs whose scores are measured.
 //!
 //! ```no_run
-//! use bizra::inference::{Engine, EngineOptions, GenerateRequest};
-//! use bizra::{GateChain, Identity};
+//! use bizra_inference::{Engine, EngineOptions, GenerateRequest};
+//! use bizra_protocol::{GateChain, Identity};
 //!
 //! let engine = Engine::load("SmolLM2-135M-Instruct.Q4_1.gguf", EngineOptions::default())?;
 //! let id = Identity::generate();
 //! let envelope = engine.generate(&id, &GenerateRequest::chat("What is 2 + 2?").max_tokens(16))?;
 //! println!("{}", envelope.payload()["output"]);
 //! let report = GateChain::default().check(&envelope); // admitted or not by its measured scores
-//! # Ok::<(), bizra::Error>(())
+//! # Ok::<(), bizra_protocol::Error>(())
 //! ```
 //!
 //! Why a worker thread per model: llama.cpp contexts are not `Send`, so each loaded model lives
@@ -40,9 +40,9 @@ pub use scoring::{
     Dimension, DimensionScore, IhsanInputs, IhsanScore, Source, TokenStats, SNR_FORMULA,
 };
 
-use crate::error::{Error, Result};
-use crate::tier::ModelTier;
-use crate::Envelope;
+use bizra_protocol::pci::{check_provenance, check_ttl, MAX_TTL_SECONDS};
+use bizra_protocol::tier::ModelTier;
+use bizra_protocol::{Envelope, Error, Result};
 
 /// What a GGUF model file is, read from its header (no model is loaded to get it).
 #[derive(Clone, Debug, PartialEq)]
@@ -253,7 +253,7 @@ pub struct GenerateRequest {
     /// Generation stops before the first occurrence of any of these (not included in the output).
     pub stop: Vec<String>,
     /// The tier to serve the request ([`ModelRegistry::generate`]); `None` estimates it from the
-    /// prompt with [`crate::select_tier`].
+    /// prompt with [`bizra_protocol::select_tier`].
     pub tier: Option<ModelTier>,
     /// Ids of the envelopes the request came in: the output's provenance.
     pub provenance: Vec<String>,
@@ -381,8 +381,8 @@ impl GenerateRequest {
         // The envelope is signed only after generation: refuse what signing would refuse now,
         // before the work is done.
         if let Some(ttl) = self.ttl {
-            crate::pci::check_ttl(ttl)?;
+            check_ttl(ttl, MAX_TTL_SECONDS).map_err(Error::InvalidInput)?;
         }
-        crate::pci::check_provenance(&self.provenance)
+        check_provenance(&self.provenance)
     }
 }

@@ -1,4 +1,4 @@
-//! The reject codes of `spec/PCI-v1.md`: stable numbers that every binding and the C ABI expose.
+//! The reject codes of `tests/vectors/PCI-v1.md`: stable numbers that every binding and the C ABI expose.
 
 use std::fmt;
 

@@ -13,10 +13,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::constitution::Constitution;
-use crate::pci::{Envelope, RejectCode, ReplayCache, Timestamp};
+use crate::payload_schema::PayloadSchema;
+use crate::pci::{check_ttl, Envelope, RejectCode, ReplayCache, Timestamp};
 use crate::{Error, Result};
 
 /// How expensive a gate is; cheaper tiers run first.
@@ -219,7 +218,7 @@ impl GateReport {
 pub struct GateChain {
     constitution: Arc<Constitution>,
     entries: Vec<Entry>,
-    payload_schema: Option<Arc<jsonschema::Validator>>,
+    payload_schema: Option<Arc<PayloadSchema>>,
     replay: Arc<ReplayCache>,
     report_all: bool,
 }
@@ -291,10 +290,9 @@ impl GateChain {
 
     /// Makes the schema gate also validate payloads against a JSON Schema (refusals: code 20).
     /// Adds the schema gate if absent. References to other documents are not fetched.
-    pub fn set_payload_schema(&mut self, schema: &Value) -> Result<&mut Self> {
-        let validator = jsonschema::validator_for(schema)
-            .map_err(|e| Error::InvalidInput(format!("invalid JSON Schema: {e}")))?;
-        self.payload_schema = Some(Arc::new(validator));
+    #[cfg(feature = "json-schema")]
+    pub fn set_payload_schema(&mut self, schema: &serde_json::Value) -> Result<&mut Self> {
+        self.payload_schema = Some(Arc::new(PayloadSchema::compile(schema)?));
         Ok(self.add_builtin(BuiltinKind::Schema))
     }
 
@@ -427,25 +425,14 @@ impl GateChain {
         };
         match kind {
             BuiltinKind::Schema => {
-                if !(1..=c.max_ttl_seconds()).contains(&env.ttl()) {
-                    return Err((
-                        RejectCode::TtlRange,
-                        format!("ttl {} is outside 1..={}", env.ttl(), c.max_ttl_seconds()),
-                    ));
-                }
+                check_ttl(env.ttl(), c.max_ttl_seconds()).map_err(|m| (RejectCode::TtlRange, m))?;
                 env.check_sender().map_err(|e| from(e, None))?;
-                if let Some(schema) = &self.payload_schema {
-                    if let Err(e) = schema.validate(env.payload()) {
-                        return Err((
-                            RejectCode::GateSchema,
-                            format!(
-                                "payload fails the JSON Schema at {}: {e}",
-                                e.instance_path()
-                            ),
-                        ));
-                    }
+                match &self.payload_schema {
+                    Some(schema) => schema
+                        .check(env.payload())
+                        .map_err(|m| (RejectCode::GateSchema, m)),
+                    None => Ok(()),
                 }
-                Ok(())
             }
             BuiltinKind::Signature => {
                 env.check_content_hash().map_err(|e| from(e, None))?;

@@ -242,8 +242,9 @@ impl HardwareProfile {
 }
 
 /// The machine's physical cores (the usable count where the OS does not say) and the logical
-/// CPUs this process may use (affinity, cgroup quota).
-pub(crate) fn cpu_counts() -> (usize, usize) {
+/// CPUs this process may use (affinity, cgroup quota): what an inference engine sizes its
+/// thread pool by.
+pub fn cpu_counts() -> (usize, usize) {
     let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
     let physical = sysinfo::System::physical_core_count()
         .filter(|&n| n > 0)

@@ -1,6 +1,6 @@
 //! The constitution: thresholds and rules a node applies, identified by its hash.
 //!
-//! The default is `spec/constitution-v1.json`, embedded. Another can be loaded from a file; its
+//! The default is `tests/vectors/constitution-v1.json`, embedded. Another can be loaded from a file; its
 //! thresholds then drive the gates, and its hash (`H("bizra-constitution-v1:", JCS(file))`) goes
 //! into every envelope's `policy`, so a verifier can tell which rules the sender applied.
 
@@ -14,7 +14,7 @@ use crate::canonical;
 use crate::hash::{domain_hash, to_hex, Domain};
 use crate::{Error, Result};
 
-const DEFAULT_JSON: &str = include_str!("../tests/vectors/constitution-v1.json");
+const DEFAULT_JSON: &str = include_str!("../../../tests/vectors/constitution-v1.json");
 
 /// The only quorum rule implemented: strictly more than two thirds of the validators.
 pub const QUORUM_RULE: &str = "floor(2n/3)+1";

@@ -1,0 +1,274 @@
+//! The one error type of the crate.
+
+use std::path::PathBuf;
+
+use crate::pci::RejectCode;
+
+/// Everything that can go wrong in bizra.
+///
+/// Rejections carry the spec's [`RejectCode`], so bindings map them to stable numbers; the other
+/// variants say what input was wrong. No variant ever contains secret key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An envelope (or a gate) refused admission.
+    #[error("{code} ({detail})")]
+    Reject {
+        /// The spec's reject code.
+        code: RejectCode,
+        /// What exactly failed, for humans.
+        detail: String,
+    },
+    /// An argument was out of range or of the wrong form.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A key could not be imported or exported (wrong passphrase, corrupt or truncated file).
+    #[error("key: {0}")]
+    Key(String),
+    /// A constitution file is invalid.
+    #[error("constitution: {0}")]
+    Constitution(String),
+    /// A model file is missing, is not a GGUF file, or is damaged (truncated, corrupt).
+    #[error("model {}: {reason}", path.display())]
+    Model {
+        /// The model file concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No registered model serves the requested tier, or no model has the requested name.
+    #[error("model not found: {0}")]
+    ModelNotFound(String),
+    /// The prompt does not fit the context window (with room for at least one generated token).
+    #[error("prompt too long: {prompt_tokens} tokens, but the context holds {n_ctx} (one more is needed to generate); shorten the prompt or raise n_ctx")]
+    ContextOverflow {
+        /// Tokens in the prompt after the chat template was applied.
+        prompt_tokens: usize,
+        /// The context size of the engine.
+        n_ctx: u32,
+    },
+    /// The Pool tier was requested but no remote pool is configured.
+    #[error("no remote pool configured: the pool tier needs a remote OpenAI-compatible endpoint, which this build does not have yet")]
+    NoRemotePool,
+    /// The inference engine failed (llama.cpp refused a context, a decode failed, the worker
+    /// thread stopped).
+    #[error("inference: {0}")]
+    Inference(String),
+    /// A file system operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The reject code, where the error is a rejection.
+    pub fn reject_code(&self) -> Option<RejectCode> {
+        match self {
+            Error::Reject { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// A rejection with the spec's `code` and what exactly failed.
+    pub fn reject(code: RejectCode, detail: impl Into<String>) -> Self {
+        Error::Reject {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// A file system failure on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Which kind of error this is: the stable number and name that every binding maps from
+    /// (see [`ErrorKind`]).
+    pub const fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Reject { .. } => ErrorKind::Rejected,
+            Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::Key(_) => ErrorKind::Key,
+            Error::Constitution(_) => ErrorKind::Constitution,
+            Error::Model { .. } => ErrorKind::Model,
+            Error::ModelNotFound(_) => ErrorKind::ModelNotFound,
+            Error::ContextOverflow { .. } => ErrorKind::ContextOverflow,
+            Error::NoRemotePool => ErrorKind::NoRemotePool,
+            Error::Inference(_) => ErrorKind::Inference,
+            Error::Io { .. } => ErrorKind::Io,
+        }
+    }
+}
+
+/// The kinds of error, one table for the core and every binding.
+///
+/// Each kind has a stable number (never reused) and an upper-case name. Numbers are grouped by
+/// family, as rustls-ffi numbers its results, so that a family can grow without renumbering:
+/// 1xx what the caller passed, 2xx verdicts, 3xx keys and policy, 4xx the operating system,
+/// 5xx inference, 9xx the library itself. Bindings map by this data (the C status, the Python
+/// exception class, the Node `code`, the Kotlin exception) and each walks [`ErrorKind::ALL`] in a
+/// test, so that no binding maps a kind differently from another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// An argument was out of range or of the wrong form.
+    InvalidInput,
+    /// An envelope or a gate refused admission; the error carries the PCI reject code.
+    Rejected,
+    /// A key could not be imported or exported (wrong passphrase, corrupt or truncated file).
+    Key,
+    /// A constitution is invalid.
+    Constitution,
+    /// A file system operation failed.
+    Io,
+    /// A model file is missing, is not a GGUF file, or is damaged.
+    Model,
+    /// No registered model serves the requested tier, or none has the requested name.
+    ModelNotFound,
+    /// The prompt does not fit the context window.
+    ContextOverflow,
+    /// The Pool tier was requested but no remote pool is configured.
+    NoRemotePool,
+    /// The inference engine failed.
+    Inference,
+    /// A bug: an invariant of the library did not hold. Raised by bindings' boundaries (an
+    /// output that cannot cross, for example), never by the core itself.
+    Internal,
+    /// A bug: the library panicked and the binding's boundary caught it. Never raised by the
+    /// core itself.
+    Panic,
+}
+
+impl ErrorKind {
+    /// Every kind, in number order.
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::InvalidInput,
+        ErrorKind::Rejected,
+        ErrorKind::Key,
+        ErrorKind::Constitution,
+        ErrorKind::Io,
+        ErrorKind::Model,
+        ErrorKind::ModelNotFound,
+        ErrorKind::ContextOverflow,
+        ErrorKind::NoRemotePool,
+        ErrorKind::Inference,
+        ErrorKind::Internal,
+        ErrorKind::Panic,
+    ];
+
+    /// The stable number.
+    pub const fn number(self) -> u32 {
+        match self {
+            ErrorKind::InvalidInput => 100,
+            ErrorKind::Rejected => 200,
+            ErrorKind::Key => 300,
+            ErrorKind::Constitution => 301,
+            ErrorKind::Io => 400,
+            ErrorKind::Model => 500,
+            ErrorKind::ModelNotFound => 501,
+            ErrorKind::ContextOverflow => 502,
+            ErrorKind::NoRemotePool => 503,
+            ErrorKind::Inference => 504,
+            ErrorKind::Internal => 900,
+            ErrorKind::Panic => 901,
+        }
+    }
+
+    /// The stable name, upper case (`"INVALID_INPUT"`): Node's `code`, Python's `.kind`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidInput => "INVALID_INPUT",
+            ErrorKind::Rejected => "REJECTED",
+            ErrorKind::Key => "KEY",
+            ErrorKind::Constitution => "CONSTITUTION",
+            ErrorKind::Io => "IO",
+            ErrorKind::Model => "MODEL",
+            ErrorKind::ModelNotFound => "MODEL_NOT_FOUND",
+            ErrorKind::ContextOverflow => "CONTEXT_OVERFLOW",
+            ErrorKind::NoRemotePool => "NO_REMOTE_POOL",
+            ErrorKind::Inference => "INFERENCE",
+            ErrorKind::Internal => "INTERNAL",
+            ErrorKind::Panic => "PANIC",
+        }
+    }
+
+    /// The kind with this number.
+    pub fn from_number(n: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.number() == n)
+    }
+
+    /// The kind with this name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_numbered_by_family_in_order_and_named_uniquely() {
+        let mut seen = std::collections::HashSet::new();
+        for pair in ErrorKind::ALL.windows(2) {
+            assert!(pair[0].number() < pair[1].number(), "{pair:?}");
+        }
+        for k in ErrorKind::ALL {
+            assert!(seen.insert(k.name()), "{k:?}");
+            assert_eq!(ErrorKind::from_number(k.number()), Some(k));
+            assert_eq!(ErrorKind::from_name(k.name()), Some(k));
+            assert!((100..1000).contains(&k.number()));
+        }
+        assert_eq!(ErrorKind::from_number(0), None);
+        assert_eq!(ErrorKind::from_name("invalid_input"), None);
+    }
+
+    #[test]
+    fn every_error_has_its_kind() {
+        let io = std::io::Error::other("x");
+        let cases = [
+            (Error::reject(RejectCode::Schema, "x"), ErrorKind::Rejected),
+            (Error::InvalidInput("x".into()), ErrorKind::InvalidInput),
+            (Error::Key("x".into()), ErrorKind::Key),
+            (Error::Constitution("x".into()), ErrorKind::Constitution),
+            (
+                Error::Model {
+                    path: "m".into(),
+                    reason: "x".into(),
+                },
+                ErrorKind::Model,
+            ),
+            (Error::ModelNotFound("x".into()), ErrorKind::ModelNotFound),
+            (
+                Error::ContextOverflow {
+                    prompt_tokens: 2,
+                    n_ctx: 1,
+                },
+                ErrorKind::ContextOverflow,
+            ),
+            (Error::NoRemotePool, ErrorKind::NoRemotePool),
+            (Error::Inference("x".into()), ErrorKind::Inference),
+            (Error::io("f", io), ErrorKind::Io),
+        ];
+        for (e, k) in cases {
+            assert_eq!(e.kind(), k, "{e}");
+        }
+    }
+}
