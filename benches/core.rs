@@ -201,7 +201,7 @@ fn gates(c: &mut Criterion) {
                     .unwrap();
                 (GateChain::default(), e)
             },
-            |(chain, e)| chain.check_at(&e, t).passed,
+            |(chain, e)| chain.admit_at(&e, t).passed,
             BatchSize::SmallInput,
         )
     });

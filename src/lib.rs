@@ -39,9 +39,9 @@ pub use bizra_protocol::{canonical, constitution, gates, hash, identity, pci, ti
 
 pub use bizra_protocol::{
     select_tier, verify_batch, verify_message, BuiltinKind, ComplianceInput, ComplianceReport,
-    Constitution, Envelope, Error, ErrorKind, Gate, GateChain, GateContext, GateReport, GateResult,
-    GateTier, HardwareProfile, Identity, ModelTier, RejectCode, ReplayCache, Result, Scores,
-    TaskComplexity, TierDecision, Timestamp, VerifyOptions,
+    Constitution, Envelope, EnvelopeOptions, Error, ErrorKind, Gate, GateChain, GateContext,
+    GateReport, GateResult, GateTier, HardwareProfile, Identity, ModelTier, RejectCode,
+    ReplayCache, Result, Scores, TaskComplexity, TierDecision, Timestamp, VerifyOptions,
 };
 
 /// Embedded inference: llama.cpp behind a thread-safe [`Engine`], a [`ModelRegistry`] of GGUF

@@ -94,7 +94,7 @@ fn policy_and_replay() {
         .policy(*bizra::Constitution::default().hash());
     assert_eq!(code(env.verify(&opts)), None);
 
-    let cache = ReplayCache::new(16);
+    let cache = ReplayCache::new(16).unwrap();
     let opts = VerifyOptions::default().at(t0()).replay(&cache);
     assert_eq!(code(env.verify(&opts)), None);
     assert_eq!(code(env.verify(&opts)), Some(RejectCode::Replay));
@@ -111,7 +111,7 @@ fn policy_and_replay() {
 #[test]
 fn a_full_replay_cache_refuses_with_quota() {
     let a = alice();
-    let cache = ReplayCache::new(2);
+    let cache = ReplayCache::new(2).unwrap();
     let opts = VerifyOptions::default().at(t0()).replay(&cache);
     good(&a, json!(1)).verify(&opts).unwrap();
     good(&a, json!(2)).verify(&opts).unwrap();
@@ -130,7 +130,7 @@ fn batch_matches_single_verification_in_order() {
         .sign(&a)
         .unwrap();
     envs[9] = envs[8].clone();
-    let cache = ReplayCache::new(100);
+    let cache = ReplayCache::new(100).unwrap();
     let batch = verify_batch(&envs, &VerifyOptions::default().at(t0()).replay(&cache));
     let codes: Vec<_> = batch.into_iter().map(code).collect();
     assert_eq!(codes[3], Some(RejectCode::HashMismatch));
@@ -189,4 +189,57 @@ fn the_payload_reads_back_the_same_from_its_canonical_text() {
     parsed
         .verify(&bizra::VerifyOptions::default().at(t0()))
         .unwrap();
+}
+
+#[test]
+fn options_as_data_build_what_the_builder_builds() {
+    use bizra::pci::DEFAULT_TTL_SECONDS;
+    use bizra::{EnvelopeOptions, Scores};
+    let options = EnvelopeOptions {
+        ttl: Some(60),
+        provenance: vec!["pci_000102030405060708090a0b0c0d0e0f".into()],
+        scores: Scores {
+            snr: Some(0.9),
+            ihsan: None,
+        },
+        policy: Some([7; 32]),
+        timestamp: Some(t0()),
+        id: Some("pci_ffffffffffffffffffffffffffffffff".into()),
+    };
+    let with = Envelope::create_with(&alice(), json!({"n": 1.0}), options).unwrap();
+    let built = Envelope::builder(json!({"n": 1}))
+        .ttl(60)
+        .provenance(["pci_000102030405060708090a0b0c0d0e0f"])
+        .snr(0.9)
+        .policy([7; 32])
+        .timestamp(t0())
+        .id("pci_ffffffffffffffffffffffffffffffff")
+        .sign(&alice())
+        .unwrap();
+    assert_eq!(with, built);
+    assert_eq!(with.payload(), &json!({"n": 1}), "1.0 reads back as 1");
+    let defaults = Envelope::create_with(&alice(), json!(1), EnvelopeOptions::default()).unwrap();
+    assert_eq!(defaults.ttl(), DEFAULT_TTL_SECONDS);
+    assert!(defaults.scores().snr.is_none() && defaults.provenance().is_empty());
+    let bad = EnvelopeOptions {
+        ttl: Some(0),
+        ..EnvelopeOptions::default()
+    };
+    let e = Envelope::create_with(&alice(), json!(1), bad).unwrap_err();
+    assert!(e.to_string().contains("between 1 and 3600 seconds"), "{e}");
+}
+
+#[test]
+fn open_parses_and_verifies_in_one_call() {
+    let env = Envelope::builder(json!({"a": 1}))
+        .timestamp(t0())
+        .sign(&alice())
+        .unwrap();
+    let opened = Envelope::open(&env.to_json(), &VerifyOptions::default().at(t0())).unwrap();
+    assert_eq!(opened, env);
+    let tampered = env.to_json().replace("\"a\":1", "\"a\":2");
+    let e = Envelope::open(&tampered, &VerifyOptions::default().at(t0())).unwrap_err();
+    assert_eq!(e.reject_code(), Some(RejectCode::HashMismatch));
+    let e = Envelope::open("{", &VerifyOptions::default().at(t0())).unwrap_err();
+    assert_eq!(e.reject_code(), Some(RejectCode::Schema));
 }

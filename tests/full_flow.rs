@@ -25,7 +25,7 @@ fn envelope_to_gate_flow() {
     let received = Envelope::parse(&wire).unwrap();
     received.verify(&VerifyOptions::default().at(t0())).unwrap();
     let chain = GateChain::default();
-    let report = chain.check_at(&received, t0());
+    let report = chain.admit_at(&received, t0());
     assert!(report.passed, "{report:?}");
 
     for (from, to, code) in [

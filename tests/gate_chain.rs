@@ -13,7 +13,10 @@ use serde_json::json;
 fn default_chain_admits_a_good_envelope_once() {
     let chain = GateChain::default();
     let env = good(&alice(), json!({"x": 1}));
-    let report = chain.check_at(&env, t0());
+    // `check` observes: checked twice, still admissible.
+    assert!(chain.check_at(&env, t0()).passed);
+    assert!(chain.check_at(&env, t0()).passed);
+    let report = chain.admit_at(&env, t0());
     assert!(report.passed, "{report:?}");
     assert_eq!(report.results.len(), 7);
     assert!(report.results.iter().all(|r| r.passed && r.code.is_none()));
@@ -22,9 +25,9 @@ fn default_chain_admits_a_good_envelope_once() {
     assert!(tiers.windows(2).all(|w| w[0] <= w[1]), "{tiers:?}");
     assert_eq!(report.results.last().unwrap().name, "signature");
     report.into_result().unwrap();
-    // The second time it is a replay.
-    let again = chain.check_at(&env, t0());
-    assert_eq!(again.code(), Some(RejectCode::Replay));
+    // Once admitted, checking and admitting again are replays.
+    assert_eq!(chain.check_at(&env, t0()).code(), Some(RejectCode::Replay));
+    assert_eq!(chain.admit_at(&env, t0()).code(), Some(RejectCode::Replay));
 }
 
 #[test]
@@ -129,10 +132,10 @@ fn a_forged_envelope_cannot_burn_a_genuine_id() {
     let env = good(&alice(), json!({"x": 1}));
     let forged = tamper(&env, "\"x\":1", "\"x\":666").unwrap();
     assert_eq!(
-        chain.check_at(&forged, t0()).code(),
+        chain.admit_at(&forged, t0()).code(),
         Some(RejectCode::HashMismatch)
     );
-    assert!(chain.check_at(&env, t0()).passed);
+    assert!(chain.admit_at(&env, t0()).passed);
 }
 
 #[test]
@@ -152,9 +155,19 @@ fn custom_gates_use_code_24_and_their_tier() {
     )));
     let names = chain.gate_names();
     assert_eq!(names.last().unwrap(), "slow-review");
+    // User code runs after every built-in gate, so it only sees authenticated envelopes.
     assert!(
-        names.iter().position(|n| n == "no-secrets") < names.iter().position(|n| n == "signature")
+        names.iter().position(|n| n == "no-secrets") > names.iter().position(|n| n == "signature")
     );
+    let forged = tamper(
+        &good(&alice(), json!({"x": "my password"})),
+        "\"x\":\"my password\"",
+        "\"x\":\"my passw0rd\"",
+    )
+    .unwrap();
+    let r = chain.check_at(&forged, t0());
+    assert_eq!(r.code(), Some(RejectCode::HashMismatch));
+    assert!(r.results.iter().all(|g| g.name != "no-secrets"), "{r:?}");
 
     let ok = chain.check_at(&good(&alice(), json!({"x": 1})), t0());
     assert!(ok.passed, "{ok:?}");
@@ -254,7 +267,7 @@ fn concurrent_admission_from_many_threads() {
                 let envs = &envs;
                 s.spawn(move || {
                     envs.iter()
-                        .filter(|e| chain.check_at(e, t0()).passed)
+                        .filter(|e| chain.admit_at(e, t0()).passed)
                         .count()
                 })
             })
@@ -264,5 +277,33 @@ fn concurrent_admission_from_many_threads() {
     assert_eq!(
         admitted, 8,
         "each envelope admitted exactly once across threads"
+    );
+}
+
+#[test]
+fn a_custom_gate_named_replay_gets_no_replay_verdict() {
+    // The chain finds its replay gate by kind, not by the name "replay".
+    let mut chain = GateChain::empty(Arc::new(Constitution::default()));
+    chain.add_builtin(BuiltinKind::Signature);
+    chain.add_fn("replay", GateTier::Cheap, |_| Ok(()));
+    let env = good(&alice(), json!(1));
+    for _ in 0..2 {
+        let r = chain.admit_at(&env, t0());
+        assert!(r.passed, "{r:?}");
+        assert!(r.results.iter().all(|g| g.code.is_none()));
+    }
+    // With the built-in replay gate too, only the built-in one refuses the second admission.
+    chain.add_builtin(BuiltinKind::Replay);
+    assert!(chain.admit_at(&env, t0()).passed);
+    let again = chain.admit_at(&env, t0());
+    let refused: Vec<_> = again.results.iter().filter(|g| !g.passed).collect();
+    assert_eq!(refused.len(), 1, "{again:?}");
+    assert_eq!(refused[0].code, Some(RejectCode::Replay));
+    assert_eq!(refused[0].tier, GateTier::Cheap);
+    let names = chain.gate_names();
+    let builtin_replay = names.iter().position(|n| n == "replay").unwrap();
+    assert_eq!(
+        again.results.iter().position(|g| !g.passed),
+        Some(builtin_replay)
     );
 }

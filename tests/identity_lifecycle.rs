@@ -100,9 +100,17 @@ fn save_and_load_atomically_with_mode_0600() {
             & 0o777;
         assert_eq!(dmode, 0o700);
     }
-    // Overwriting replaces the key whole and leaves no temporary file behind.
+    // Saving over an existing key file is refused, and the file is untouched.
     let other = Identity::generate();
-    other.save(&path, Some("pw")).unwrap();
+    let e = other.save(&path, Some("pw")).unwrap_err();
+    assert_eq!(e.kind(), bizra::ErrorKind::Io);
+    assert!(e.to_string().contains("already exists"), "{e}");
+    assert_eq!(
+        Identity::load(&path, None).unwrap().public_key(),
+        id.public_key()
+    );
+    // Overwriting replaces the key whole and leaves no temporary file behind.
+    other.save_overwriting(&path, Some("pw")).unwrap();
     assert_eq!(
         Identity::load(&path, Some("pw")).unwrap().public_key(),
         other.public_key()

@@ -88,7 +88,11 @@ proptest! {
         let mut b = Envelope::builder(payload).timestamp(t0()).ttl(ttl);
         if let Some(s) = snr { b = b.snr(s); }
         let env = b.sign(&alice()).unwrap();
+        // The payload reads as a receiver of its canonical text reads it, on both sides.
+        let read_back = canonical::parse(env.payload_json()).unwrap();
+        prop_assert_eq!(env.payload(), &read_back);
         let back = Envelope::parse(&env.to_json()).unwrap();
+        prop_assert_eq!(back.payload(), &read_back);
         prop_assert_eq!(&back, &env);
         prop_assert_eq!(back.to_json(), env.to_json());
         back.verify(&VerifyOptions::default().at(t0())).unwrap();

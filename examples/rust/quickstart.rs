@@ -27,7 +27,7 @@ fn main() -> Result<(), bizra::Error> {
     let received = Envelope::parse(&wire)?;
     received.verify(&VerifyOptions::default())?;
     let chain = GateChain::default();
-    let report = chain.check(&received);
+    let report = chain.admit(&received);
     println!("admitted      {}", report.passed);
     for gate in &report.results {
         println!(
@@ -46,7 +46,7 @@ fn main() -> Result<(), bizra::Error> {
         Err(e) => println!("tampered copy refused: {e}"),
     }
     // 5. Replaying the genuine envelope into the same chain is refused too.
-    let replay = chain.check(&received);
+    let replay = chain.admit(&received);
     println!(
         "replay        refused: {}",
         replay

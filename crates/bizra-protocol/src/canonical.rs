@@ -12,7 +12,7 @@
 
 use std::cmp::Ordering;
 use std::fmt;
-use std::io::Write as _;
+use std::fmt::Write as _;
 
 use serde_json::{Map, Number, Value};
 
@@ -88,15 +88,14 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Value, JcsError> {
 ///
 /// Fails for an integer beyond ±(2^53−1) (not I-JSON) and for nesting deeper than [`MAX_DEPTH`].
 pub fn to_vec(value: &Value) -> Result<Vec<u8>, JcsError> {
-    let mut out = Vec::with_capacity(128);
-    write_value(value, &mut out, 0)?;
-    Ok(out)
+    to_string(value).map(String::into_bytes)
 }
 
-/// The canonical (JCS) text of a value.
+/// The canonical (JCS) text of a value; fails as [`to_vec`] does.
 pub fn to_string(value: &Value) -> Result<String, JcsError> {
-    // The writer emits only valid UTF-8: strings come from `String`s, the rest is ASCII.
-    to_vec(value).map(|v| String::from_utf8(v).unwrap_or_default())
+    let mut out = String::with_capacity(128);
+    write_value(value, &mut out, 0)?;
+    Ok(out)
 }
 
 /// Canonicalizes I-JSON text.
@@ -105,42 +104,42 @@ pub fn canonicalize(text: &str) -> Result<String, JcsError> {
 }
 
 /// Appends the canonical bytes of `value` to `out`.
-fn write_value(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), JcsError> {
+fn write_value(value: &Value, out: &mut String, depth: usize) -> Result<(), JcsError> {
     match value {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(true) => out.extend_from_slice(b"true"),
-        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
         Value::Number(n) => write_number(n, out)?,
         Value::String(s) => write_string(s, out),
         Value::Array(items) => {
             if depth >= MAX_DEPTH {
                 return Err(too_deep());
             }
-            out.push(b'[');
+            out.push('[');
             for (k, item) in items.iter().enumerate() {
                 if k > 0 {
-                    out.push(b',');
+                    out.push(',');
                 }
                 write_value(item, out, depth + 1)?;
             }
-            out.push(b']');
+            out.push(']');
         }
         Value::Object(map) => {
             if depth >= MAX_DEPTH {
                 return Err(too_deep());
             }
-            out.push(b'{');
+            out.push('{');
             let mut first = true;
             for (k, v) in sorted_entries(map) {
                 if !first {
-                    out.push(b',');
+                    out.push(',');
                 }
                 first = false;
                 write_string(k, out);
-                out.push(b':');
+                out.push(':');
                 write_value(v, out, depth + 1)?;
             }
-            out.push(b'}');
+            out.push('}');
         }
     }
     Ok(())
@@ -172,39 +171,40 @@ fn utf16_cmp(a: &str, b: &str) -> Ordering {
     a.encode_utf16().cmp(b.encode_utf16())
 }
 
-fn write_string(s: &str, out: &mut Vec<u8>) {
+/// Writes a string with JCS's minimal escapes. Escapes replace ASCII bytes only, so every run
+/// copied between them starts and ends on a character boundary.
+fn write_string(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
-    let bytes = s.as_bytes();
+    out.push('"');
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
             0x00..=0x1f => {
-                out.extend_from_slice(&bytes[start..i]);
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[(b >> 4) as usize]);
-                out.push(HEX[(b & 0xf) as usize]);
+                out.push_str(&s[start..i]);
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
                 start = i + 1;
                 continue;
             }
             _ => continue,
         };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(escape);
+        out.push_str(&s[start..i]);
+        out.push_str(escape);
         start = i + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
-fn write_number(n: &Number, out: &mut Vec<u8>) -> Result<(), JcsError> {
+fn write_number(n: &Number, out: &mut String) -> Result<(), JcsError> {
     if let Some(i) = n.as_i64() {
         if !(-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&i) {
             return Err(JcsError::value(format!(
@@ -247,9 +247,27 @@ fn write_number(n: &Number, out: &mut Vec<u8>) -> Result<(), JcsError> {
 /// form for 1e-7 ≤ |x| < 1e21 and exponent form outside it, and `0` for -0. Rust's own shortest
 /// formatting does not promise that tie rule, so this is ryu-js (Boa's Ryū, made for exactly this
 /// output); `tests/ecmascript_numbers.rs` checks it against Node.js on a million doubles a run.
-pub(crate) fn write_f64(f: f64, out: &mut Vec<u8>) {
+pub(crate) fn write_f64(f: f64, out: &mut String) {
     let mut buf = ryu_js::Buffer::new();
-    out.extend_from_slice(buf.format_finite(f).as_bytes());
+    out.push_str(buf.format_finite(f));
+}
+
+/// Turns `value` into what a reader of its canonical text gets back: integral doubles within
+/// ±(2^53−1) become integers (JCS writes `1.0` as `1`, and `-0` as `0`). Every other value already
+/// reads back as itself.
+pub fn normalize(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                if f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER as f64 {
+                    *n = Number::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalize),
+        Value::Object(map) => map.values_mut().for_each(normalize),
+        Value::Null | Value::Bool(_) | Value::String(_) => {}
+    }
 }
 
 struct Parser<'a> {

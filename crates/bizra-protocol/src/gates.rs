@@ -2,11 +2,15 @@
 //!
 //! A chain holds built-in gates (whose reject codes the spec fixes) and user-defined gates (which
 //! always reject with [`RejectCode::GateCustom`], so no user code can impersonate a built-in
-//! verdict). Cheap gates run first, then medium, then expensive, each tier in insertion order. The
+//! verdict). Built-in gates run first, cheap before medium, then user-defined gates by tier, each
+//! tier in insertion order: user code sees only envelopes whose signature has been verified. The
 //! chain stops at the first failure, or in report mode runs every gate. It is fail-closed: a
 //! missing score fails its gate, a panicking custom gate fails, an empty chain admits nothing.
-//! Stateful gates (replay) only *look* during the checks and *record* once every gate passed,
-//! so an envelope refused for its signature cannot burn the id of a genuine one.
+//!
+//! [`GateChain::check`] observes; [`GateChain::admit`] admits. The replay gate only *looks*
+//! during the checks, and `admit` *records* the id once every gate passed, atomically, so an
+//! envelope refused for its signature cannot burn the id of a genuine one, and a `check` before
+//! an `admit` changes nothing.
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -257,7 +261,7 @@ impl GateChain {
             constitution,
             entries: Vec::new(),
             payload_schema: None,
-            replay: Arc::new(ReplayCache::new(ReplayCache::DEFAULT_CAPACITY)),
+            replay: Arc::new(ReplayCache::default()),
             report_all: false,
         }
     }
@@ -328,21 +332,48 @@ impl GateChain {
         self.ordered().map(|e| entry_name(e).to_owned()).collect()
     }
 
+    /// The gates in the order they run: built-in gates by tier, then user-defined gates by tier,
+    /// each tier in insertion order. User code therefore only sees envelopes that every built-in
+    /// gate (the signature among them) has passed.
     fn ordered(&self) -> impl Iterator<Item = &Entry> {
         let mut v: Vec<&Entry> = self.entries.iter().collect();
-        v.sort_by_key(|e| entry_tier(e, self.payload_schema.is_some()));
+        v.sort_by_key(|e| {
+            (
+                matches!(e, Entry::Custom(_)),
+                entry_tier(e, self.payload_schema.is_some()),
+            )
+        });
         v.into_iter()
     }
 
-    /// Judges an envelope at the system clock's now.
+    /// Judges an envelope at the system clock's now, without admitting it (see
+    /// [`GateChain::check_at`]).
     pub fn check(&self, envelope: &Envelope) -> GateReport {
         self.check_at(envelope, Timestamp::now())
     }
 
-    /// Judges an envelope at `now`. When every gate passes, the envelope is admitted: its id is
-    /// recorded by the replay gate (if present), and a concurrent admission of the same id is a
-    /// replay.
+    /// Judges an envelope at `now` and only observes: the replay gate refuses an id already
+    /// admitted, but records nothing, so `check` then [`GateChain::admit_at`] on the same envelope
+    /// admits it once.
     pub fn check_at(&self, envelope: &Envelope, now: Timestamp) -> GateReport {
+        self.judge(envelope, now, false)
+    }
+
+    /// Judges and, when every gate passes, admits an envelope at the system clock's now (see
+    /// [`GateChain::admit_at`]).
+    pub fn admit(&self, envelope: &Envelope) -> GateReport {
+        self.admit_at(envelope, Timestamp::now())
+    }
+
+    /// Judges an envelope at `now`; when every gate passes, admits it: the replay gate (if
+    /// present) records its id, atomically, so of two concurrent admissions of one id exactly one
+    /// passes and the other is a replay. [`GateReport::into_result`] turns a refusal into an
+    /// error.
+    pub fn admit_at(&self, envelope: &Envelope, now: Timestamp) -> GateReport {
+        self.judge(envelope, now, true)
+    }
+
+    fn judge(&self, envelope: &Envelope, now: Timestamp, admit: bool) -> GateReport {
         let ctx = GateContext {
             envelope,
             now,
@@ -350,6 +381,7 @@ impl GateChain {
         };
         let mut results = Vec::with_capacity(self.entries.len());
         let mut passed = !self.entries.is_empty();
+        let mut replay_result = None;
         for entry in self.ordered() {
             let tier = entry_tier(entry, self.payload_schema.is_some());
             let start = Instant::now();
@@ -366,6 +398,9 @@ impl GateChain {
                 Ok(()) => (None, None),
                 Err((c, d)) => (Some(c), Some(d)),
             };
+            if matches!(entry, Entry::Builtin(BuiltinKind::Replay)) {
+                replay_result = Some(results.len());
+            }
             results.push(GateResult {
                 name: entry_name(entry).to_owned(),
                 tier,
@@ -382,13 +417,17 @@ impl GateChain {
                 }
             }
         }
-        if passed && self.has(BuiltinKind::Replay) {
-            if let Err(e) = self.replay.admit(envelope.id(), envelope.expires_at(), now) {
-                passed = false;
-                if let Some(r) = results.iter_mut().find(|r| r.name == "replay") {
-                    r.passed = false;
-                    r.code = e.reject_code();
-                    r.detail = Some(e.to_string());
+        // The replay gate only looked; the id is recorded once every gate passed, so an envelope
+        // refused for its signature cannot burn the id of a genuine one.
+        if passed && admit {
+            if let Some(i) = replay_result {
+                if let Err(e) = self.replay.admit(envelope.id(), envelope.expires_at(), now) {
+                    passed = false;
+                    if let Some(r) = results.get_mut(i) {
+                        r.passed = false;
+                        r.code = e.reject_code();
+                        r.detail = Some(e.to_string());
+                    }
                 }
             }
         }
@@ -404,12 +443,6 @@ impl GateChain {
             });
         }
         GateReport { passed, results }
-    }
-
-    fn has(&self, kind: BuiltinKind) -> bool {
-        self.entries
-            .iter()
-            .any(|e| matches!(e, Entry::Builtin(k) if *k == kind))
     }
 
     fn run_builtin(

@@ -185,13 +185,21 @@ impl Identity {
         Ok(id)
     }
 
-    /// Writes the key to `path` as PEM (encrypted with a passphrase), atomically: a temporary file
-    /// in the same directory with mode 0600, fsync, rename, fsync of the directory. The directory
-    /// is created (mode 0700) where missing. An existing file is replaced only once the new one is
-    /// complete on disk.
+    /// Writes the key to a new file at `path` as PEM (encrypted with a passphrase), atomically: a
+    /// temporary file in the same directory with mode 0600, fsync, then linked into place, fsync of
+    /// the directory. The directory is created (mode 0700) where missing. **An existing file is
+    /// refused** ([`Error::Io`], `AlreadyExists`), atomically even against a concurrent writer: a
+    /// lost node key cannot be recovered. [`Identity::save_overwriting`] replaces one.
     pub fn save(&self, path: impl AsRef<Path>, passphrase: Option<&str>) -> Result<()> {
         let pem = self.to_pem(passphrase)?;
-        write_atomically(path.as_ref(), pem.as_bytes())
+        write_atomically(path.as_ref(), pem.as_bytes(), false)
+    }
+
+    /// [`Identity::save`], replacing an existing file, which stays whole until the new one is
+    /// complete on disk.
+    pub fn save_overwriting(&self, path: impl AsRef<Path>, passphrase: Option<&str>) -> Result<()> {
+        let pem = self.to_pem(passphrase)?;
+        write_atomically(path.as_ref(), pem.as_bytes(), true)
     }
 
     /// Reads a key file written by [`Identity::save`], `openssl genpkey`, or holding a 64-hex seed.
@@ -224,7 +232,9 @@ fn decrypt(der: &[u8], passphrase: &str) -> Result<pkcs8::SecretDocument> {
         .map_err(|_| Error::Key("wrong passphrase, or the encrypted key is corrupt".into()))
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path` through a temporary file: renamed over an existing file when
+/// `replace`, else hard-linked into place, which fails if `path` exists (no check-then-write race).
+fn write_atomically(path: &Path, bytes: &[u8], replace: bool) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -254,7 +264,23 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut f = opts.open(&tmp).map_err(|e| Error::io(&tmp, e))?;
         f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+        if replace {
+            fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+        } else {
+            fs::hard_link(&tmp, path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::io(
+                    path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "a key file already exists there (a lost key cannot be recovered); \
+                         remove it first or save with overwriting",
+                    ),
+                ),
+                _ => Error::io(path, e),
+            })?;
+            // The key is in place; the temporary name goes.
+            let _ = fs::remove_file(&tmp);
+        }
         #[cfg(unix)]
         if let Ok(d) = fs::File::open(dir) {
             // Makes the rename itself durable; a failure here does not undo the write.

@@ -22,5 +22,8 @@ pub use constitution::{ComplianceInput, ComplianceReport, Constitution};
 pub use error::{Error, ErrorKind, Result};
 pub use gates::{BuiltinKind, Gate, GateChain, GateContext, GateReport, GateResult, GateTier};
 pub use identity::{verify_message, Identity};
-pub use pci::{verify_batch, Envelope, RejectCode, ReplayCache, Scores, Timestamp, VerifyOptions};
+pub use pci::{
+    verify_batch, Envelope, EnvelopeOptions, RejectCode, ReplayCache, Scores, Timestamp,
+    VerifyOptions,
+};
 pub use tier::{select_tier, HardwareProfile, ModelTier, TaskComplexity, TierDecision};

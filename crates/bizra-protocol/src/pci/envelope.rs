@@ -1,12 +1,12 @@
 //! The envelope: its members, building and signing, parsing, and canonical serialization.
 
-use std::sync::OnceLock;
-
 use ed25519_dalek::VerifyingKey;
 use rand_core::{OsRng, RngCore as _};
 use serde_json::Value;
 
 use super::{RejectCode, Timestamp};
+use std::fmt::Write as _;
+
 use crate::canonical::{self, write_f64};
 use crate::constitution::Constitution;
 use crate::hash::{domain_hash, from_hex, to_hex, Domain};
@@ -15,8 +15,10 @@ use crate::{Error, Result};
 
 /// The only version this implementation speaks.
 pub const VERSION: &str = "1.0";
-/// The default and largest `ttl`, in seconds (`max_ttl_seconds`).
+/// The largest `ttl`, in seconds (`max_ttl_seconds`).
 pub const MAX_TTL_SECONDS: i64 = 3600;
+/// The `ttl` of an envelope whose options name none: the largest.
+pub const DEFAULT_TTL_SECONDS: i64 = MAX_TTL_SECONDS;
 /// How far in the future a timestamp may lie (`max_clock_skew_seconds`).
 pub const MAX_CLOCK_SKEW_SECONDS: i64 = 120;
 /// Most provenance entries an envelope may carry.
@@ -86,11 +88,8 @@ pub struct Envelope {
     pub(super) policy: [u8; 32],
     /// The payload as canonical JSON: what is hashed, written and sent.
     pub(super) payload_json: Box<str>,
-    /// The payload as a value, parsed from `payload_json` on first use. A freshly signed
-    /// envelope holds only the text: its signer rarely reads the payload back, and an envelope
-    /// kept by a garbage-collected host (Node, Python, the JVM) then frees one allocation rather
-    /// than a tree of them.
-    pub(super) payload: OnceLock<Value>,
+    /// The payload as a receiver reads `payload_json` back ([`canonical::normalize`]d).
+    pub(super) payload: Value,
     pub(super) signature: [u8; SIGNATURE_LEN],
 }
 
@@ -99,12 +98,7 @@ impl Envelope {
     pub fn builder(payload: Value) -> EnvelopeBuilder {
         EnvelopeBuilder {
             payload,
-            ttl: MAX_TTL_SECONDS,
-            provenance: Vec::new(),
-            scores: Scores::default(),
-            policy: None,
-            timestamp: None,
-            id: None,
+            options: EnvelopeOptions::default(),
         }
     }
 
@@ -112,6 +106,16 @@ impl Envelope {
     /// constitution's hash as policy, the current time and a random id.
     pub fn create(identity: &Identity, payload: Value) -> Result<Self> {
         Self::builder(payload).sign(identity)
+    }
+
+    /// Signs a payload with `options`: the call that every binding makes once it has read its
+    /// own form of the options (a C struct, keyword arguments, an object, a record).
+    pub fn create_with(
+        identity: &Identity,
+        payload: Value,
+        options: EnvelopeOptions,
+    ) -> Result<Self> {
+        EnvelopeBuilder { payload, options }.sign(identity)
     }
 
     /// Parses envelope text: any failure of step 1 is a rejection with code 1 (malformed) or 2
@@ -184,7 +188,7 @@ impl Envelope {
         };
         let scores = scores_member(take("scores"))?;
         let policy = hex_member::<32>(&take("policy"), "policy")?;
-        let payload = take("payload");
+        let mut payload = take("payload");
         let signature = hex_member::<64>(&take("signature"), "signature")?;
         let payload_json = canonical::to_string(&payload)
             .map(String::into_boxed_str)
@@ -195,6 +199,7 @@ impl Envelope {
                 payload_json.len()
             )));
         }
+        canonical::normalize(&mut payload);
         Ok(Self {
             id,
             sender,
@@ -207,80 +212,76 @@ impl Envelope {
             scores,
             policy,
             payload_json,
-            payload: OnceLock::from(payload),
+            payload,
             signature,
         })
     }
 
     /// The envelope as canonical (JCS) JSON text; [`Envelope::parse`] reads it back identically.
     pub fn to_json(&self) -> String {
-        let mut out = Vec::with_capacity(512);
+        let mut out = String::with_capacity(512 + self.payload_json.len());
         self.write_members(&mut out, true);
-        String::from_utf8(out).unwrap_or_default()
+        out
     }
 
     /// The canonical header: the envelope without `payload` and `signature`, the bytes whose
     /// `H("bizra-pci-v1:", ·)` is signed.
     pub fn header_json(&self) -> String {
-        String::from_utf8(self.header_bytes()).unwrap_or_default()
-    }
-
-    pub(super) fn header_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(400 + self.provenance.len() * 40);
+        let mut out = String::with_capacity(400 + self.provenance.len() * 40);
         self.write_members(&mut out, false);
         out
     }
 
     /// Writes the members in JCS order. Every string member is hex, an id or a timestamp, so none
     /// needs escaping; the payload is already canonical text.
-    fn write_members(&self, out: &mut Vec<u8>, full: bool) {
-        let s = |out: &mut Vec<u8>, key: &str, value: &str| {
-            out.extend_from_slice(b"\"");
-            out.extend_from_slice(key.as_bytes());
-            out.extend_from_slice(b"\":\"");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\",");
+    fn write_members(&self, out: &mut String, full: bool) {
+        let s = |out: &mut String, key: &str, value: &str| {
+            out.push('"');
+            out.push_str(key);
+            out.push_str("\":\"");
+            out.push_str(value);
+            out.push_str("\",");
         };
-        out.push(b'{');
+        out.push('{');
         s(out, "content_hash", &to_hex(&self.content_hash));
         s(out, "id", &self.id);
         if full {
-            out.extend_from_slice(b"\"payload\":");
-            out.extend_from_slice(self.payload_json.as_bytes());
-            out.push(b',');
+            out.push_str("\"payload\":");
+            out.push_str(&self.payload_json);
+            out.push(',');
         }
         s(out, "policy", &to_hex(&self.policy));
-        out.extend_from_slice(b"\"provenance\":[");
+        out.push_str("\"provenance\":[");
         for (k, p) in self.provenance.iter().enumerate() {
             if k > 0 {
-                out.push(b',');
+                out.push(',');
             }
-            out.push(b'"');
-            out.extend_from_slice(p.as_bytes());
-            out.push(b'"');
+            out.push('"');
+            out.push_str(p);
+            out.push('"');
         }
-        out.extend_from_slice(b"],");
+        out.push_str("],");
         s(out, "public_key", &to_hex(&self.public_key));
-        out.extend_from_slice(b"\"scores\":{");
+        out.push_str("\"scores\":{");
         if let Some(ihsan) = self.scores.ihsan {
-            out.extend_from_slice(b"\"ihsan\":");
+            out.push_str("\"ihsan\":");
             write_f64(ihsan, out);
             if self.scores.snr.is_some() {
-                out.push(b',');
+                out.push(',');
             }
         }
         if let Some(snr) = self.scores.snr {
-            out.extend_from_slice(b"\"snr\":");
+            out.push_str("\"snr\":");
             write_f64(snr, out);
         }
-        out.extend_from_slice(b"},");
+        out.push_str("},");
         s(out, "sender", &self.sender);
         if full {
             s(out, "signature", &to_hex(&self.signature));
         }
         s(out, "timestamp", &self.timestamp.to_string());
-        out.extend_from_slice(format!("\"ttl\":{},", self.ttl).as_bytes());
-        out.extend_from_slice(b"\"version\":\"1.0\"}");
+        let _ = write!(out, "\"ttl\":{},", self.ttl);
+        out.push_str("\"version\":\"1.0\"}");
     }
 
     /// `"1.0"`.
@@ -328,14 +329,9 @@ impl Envelope {
         &self.policy
     }
     /// The payload, as a receiver reads it from the wire (JCS writes a number given as `1.0` as
-    /// `1`); parsed from its canonical text on the first call after signing.
+    /// `1`).
     pub fn payload(&self) -> &Value {
-        self.payload.get_or_init(|| {
-            // Cannot fail: the text is the JCS writer's, of a value that passed its checks, and
-            // the writer refuses whatever the parser would not read back (a property test holds
-            // both to that).
-            canonical::parse(&self.payload_json).unwrap_or(Value::Null)
-        })
+        &self.payload
     }
     /// The payload as canonical (JCS) JSON text, as hashed and sent.
     pub fn payload_json(&self) -> &str {
@@ -353,17 +349,33 @@ impl PartialEq for Envelope {
     }
 }
 
+/// How to build an envelope, as data. `Default` is what [`Envelope::create`] applies: ttl
+/// [`DEFAULT_TTL_SECONDS`], no provenance, no scores, the default constitution's hash, the current
+/// time and a random id. Bindings fill one from their own form of the options and call
+/// [`Envelope::create_with`], so that no binding repeats a default or a rule.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EnvelopeOptions {
+    /// Time to live in seconds, between 1 and [`MAX_TTL_SECONDS`] (`None`: the default).
+    pub ttl: Option<i64>,
+    /// The ids of the envelopes this one derives from (at most [`MAX_PROVENANCE`]).
+    pub provenance: Vec<String>,
+    /// The scores asserted, each in `[0, 1]`.
+    pub scores: Scores,
+    /// The hash of the constitution applied (`None`: the embedded default constitution's).
+    pub policy: Option<[u8; 32]>,
+    /// The creation time (`None`: now); for archives and reproducible test vectors.
+    pub timestamp: Option<Timestamp>,
+    /// A caller-chosen id (`None`: 16 CSPRNG bytes). The caller then guarantees its uniqueness,
+    /// as replay protection keys on it; for idempotent retries and reproducible test vectors.
+    pub id: Option<String>,
+}
+
 /// Options for a new envelope; finish with [`EnvelopeBuilder::sign`].
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct EnvelopeBuilder {
     payload: Value,
-    ttl: i64,
-    provenance: Vec<String>,
-    scores: Scores,
-    policy: Option<[u8; 32]>,
-    timestamp: Option<Timestamp>,
-    id: Option<String>,
+    options: EnvelopeOptions,
 }
 
 /// The one ttl rule: `1 ≤ ttl ≤ max_seconds`, where `max_seconds` is the spec's
@@ -400,7 +412,7 @@ pub fn check_provenance(ids: &[String]) -> Result<()> {
 impl EnvelopeBuilder {
     /// Time to live in seconds, `1..=3600` (default 3600).
     pub fn ttl(mut self, seconds: i64) -> Self {
-        self.ttl = seconds;
+        self.options.ttl = Some(seconds);
         self
     }
     /// The ids of the envelopes this one derives from (at most 64).
@@ -409,47 +421,51 @@ impl EnvelopeBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.provenance = ids.into_iter().map(Into::into).collect();
+        self.options.provenance = ids.into_iter().map(Into::into).collect();
         self
     }
     /// Both scores at once.
     pub fn scores(mut self, scores: Scores) -> Self {
-        self.scores = scores;
+        self.options.scores = scores;
         self
     }
     /// The SNR score, in `[0, 1]`.
     pub fn snr(mut self, snr: f64) -> Self {
-        self.scores.snr = Some(snr);
+        self.options.scores.snr = Some(snr);
         self
     }
     /// The Ihsan score, in `[0, 1]`.
     pub fn ihsan(mut self, ihsan: f64) -> Self {
-        self.scores.ihsan = Some(ihsan);
+        self.options.scores.ihsan = Some(ihsan);
         self
     }
     /// The hash of the constitution applied (default: the embedded default constitution's).
     pub fn policy(mut self, hash: [u8; 32]) -> Self {
-        self.policy = Some(hash);
+        self.options.policy = Some(hash);
         self
     }
     /// The creation time (default: now). Useful for archives and reproducible test vectors.
     pub fn timestamp(mut self, at: Timestamp) -> Self {
-        self.timestamp = Some(at);
+        self.options.timestamp = Some(at);
         self
     }
-    /// A caller-chosen id (default: 16 CSPRNG bytes). The caller then guarantees its uniqueness,
-    /// as replay protection keys on it; for idempotent retries and reproducible test vectors.
+    /// A caller-chosen id (default: 16 CSPRNG bytes); see [`EnvelopeOptions::id`].
     pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
+        self.options.id = Some(id.into());
         self
     }
 
     /// Checks every option, canonicalizes the payload and signs the header.
     pub fn sign(self, identity: &Identity) -> Result<Envelope> {
-        check_ttl(self.ttl, MAX_TTL_SECONDS).map_err(Error::InvalidInput)?;
-        check_provenance(&self.provenance)?;
-        self.scores.check().map_err(Error::InvalidInput)?;
-        let id = match self.id {
+        let EnvelopeBuilder {
+            mut payload,
+            options: o,
+        } = self;
+        let ttl = o.ttl.unwrap_or(DEFAULT_TTL_SECONDS);
+        check_ttl(ttl, MAX_TTL_SECONDS).map_err(Error::InvalidInput)?;
+        check_provenance(&o.provenance)?;
+        o.scores.check().map_err(Error::InvalidInput)?;
+        let id = match o.id {
             Some(id) if is_envelope_id(&id) => id,
             Some(id) => {
                 return Err(Error::InvalidInput(format!(
@@ -462,7 +478,7 @@ impl EnvelopeBuilder {
                 format!("pci_{}", to_hex(&raw))
             }
         };
-        let payload_json = canonical::to_string(&self.payload)
+        let payload_json = canonical::to_string(&payload)
             .map(String::into_boxed_str)
             .map_err(|e| Error::InvalidInput(format!("payload: {e}")))?;
         if payload_json.len() > MAX_PAYLOAD_BYTES {
@@ -471,24 +487,26 @@ impl EnvelopeBuilder {
                 payload_json.len()
             )));
         }
+        canonical::normalize(&mut payload);
         let mut env = Envelope {
             id,
             sender: node_id_of(identity.public_key()),
             public_key: *identity.public_key(),
             key: Some(identity.verifying_key()),
-            timestamp: self.timestamp.unwrap_or_else(Timestamp::now),
-            ttl: self.ttl,
+            timestamp: o.timestamp.unwrap_or_else(Timestamp::now),
+            ttl,
             content_hash: domain_hash(Domain::Pci, payload_json.as_bytes()),
-            provenance: self.provenance,
-            scores: self.scores,
-            policy: self
+            provenance: o.provenance,
+            scores: o.scores,
+            policy: o
                 .policy
                 .unwrap_or_else(|| *Constitution::default_ref().hash()),
             payload_json,
-            payload: OnceLock::new(),
+            payload,
             signature: [0u8; SIGNATURE_LEN],
         };
-        env.signature = identity.sign_digest(&domain_hash(Domain::Pci, &env.header_bytes()));
+        env.signature =
+            identity.sign_digest(&domain_hash(Domain::Pci, env.header_json().as_bytes()));
         Ok(env)
     }
 }

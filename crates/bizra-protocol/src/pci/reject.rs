@@ -50,6 +50,10 @@ pub enum RejectCode {
     Internal = 50,
 }
 
+/// The name of reject-code number 0, which means "no rejection" (the C enum's
+/// `BIZRA_REJECT_SUCCESS`).
+pub const SUCCESS_NAME: &str = "SUCCESS";
+
 impl RejectCode {
     /// Every code, in numeric order.
     pub const ALL: [RejectCode; 19] = [
@@ -134,6 +138,16 @@ impl RejectCode {
         }
     }
 
+    /// The name of a reject-code number as every binding spells it: `"SUCCESS"` for 0 (no
+    /// rejection), [`RejectCode::name`] for a code, `None` for a number the spec does not define.
+    pub fn name_of(code: u32) -> Option<&'static str> {
+        if code == 0 {
+            Some(SUCCESS_NAME)
+        } else {
+            Self::from_code(code).map(Self::name)
+        }
+    }
+
     /// Whether the same request may succeed later (rate, quota, timeout).
     pub const fn is_retryable(self) -> bool {
         matches!(self, Self::GateRate | Self::Quota | Self::Timeout)
@@ -157,6 +171,9 @@ mod tests {
         }
         assert_eq!(RejectCode::from_code(0), None);
         assert_eq!(RejectCode::from_code(3), None);
+        assert_eq!(RejectCode::name_of(0), Some("SUCCESS"));
+        assert_eq!(RejectCode::name_of(15), Some("HASH_MISMATCH"));
+        assert_eq!(RejectCode::name_of(3), None);
         let mut n: Vec<u32> = RejectCode::ALL.iter().map(|c| c.code()).collect();
         n.dedup();
         assert_eq!(n.len(), RejectCode::ALL.len());

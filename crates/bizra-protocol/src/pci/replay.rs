@@ -42,12 +42,18 @@ impl ReplayCache {
     /// The default capacity used by [`GateChain::default`](crate::GateChain).
     pub const DEFAULT_CAPACITY: usize = 100_000;
 
-    /// A cache holding at most `capacity` live ids (at least 1).
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            capacity: capacity.max(1),
-            inner: Mutex::new(Inner::default()),
+    /// A cache holding at most `capacity` live ids. A capacity of 0 is refused, in every binding
+    /// alike: a cache that can hold nothing would refuse every envelope (with `QUOTA`).
+    pub fn new(capacity: usize) -> Result<Self> {
+        if capacity == 0 {
+            return Err(Error::InvalidInput(
+                "a replay cache needs a capacity of at least 1 id".into(),
+            ));
         }
+        Ok(Self {
+            capacity,
+            inner: Mutex::new(Inner::default()),
+        })
     }
 
     /// The most ids held at once.
@@ -130,6 +136,16 @@ impl ReplayCache {
     }
 }
 
+impl Default for ReplayCache {
+    /// A cache of [`ReplayCache::DEFAULT_CAPACITY`] ids.
+    fn default() -> Self {
+        Self {
+            capacity: Self::DEFAULT_CAPACITY,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+}
+
 fn key(id: &str) -> Option<[u8; 16]> {
     id.strip_prefix("pci_").and_then(from_hex::<16>)
 }
@@ -147,8 +163,18 @@ mod tests {
     const C: &str = "pci_0123456789abcdef0123456789abcdef";
 
     #[test]
+    fn a_capacity_of_zero_is_refused() {
+        assert!(ReplayCache::new(0).is_err());
+        assert_eq!(ReplayCache::new(1).unwrap().capacity(), 1);
+        assert_eq!(
+            ReplayCache::default().capacity(),
+            ReplayCache::DEFAULT_CAPACITY
+        );
+    }
+
+    #[test]
     fn replays_are_refused_until_expiry() {
-        let c = ReplayCache::new(10);
+        let c = ReplayCache::new(10).unwrap();
         assert_eq!(c.check_and_insert(A, t(1000), t(0)), Ok(()));
         assert_eq!(
             c.check_and_insert(A, t(1000), t(500)),
@@ -162,7 +188,7 @@ mod tests {
 
     #[test]
     fn full_cache_refuses_instead_of_evicting_live_ids() {
-        let c = ReplayCache::new(2);
+        let c = ReplayCache::new(2).unwrap();
         c.check_and_insert(A, t(1000), t(0)).unwrap();
         c.check_and_insert(B, t(2000), t(0)).unwrap();
         assert_eq!(c.check_and_insert(C, t(3000), t(0)), Err(RejectCode::Quota));
@@ -182,7 +208,7 @@ mod tests {
 
     #[test]
     fn concurrent_admission_of_one_id_succeeds_once() {
-        let c = std::sync::Arc::new(ReplayCache::new(100));
+        let c = std::sync::Arc::new(ReplayCache::new(100).unwrap());
         let wins: usize = (0..8)
             .map(|_| {
                 let c = c.clone();

@@ -40,6 +40,14 @@ impl<'a> VerifyOptions<'a> {
 }
 
 impl Envelope {
+    /// Parses and verifies envelope text in one call, returning the verified envelope: steps 1–9
+    /// of the spec, the first failure deciding (as PyNaCl's `verify` returns the message).
+    pub fn open(text: &str, opts: &VerifyOptions<'_>) -> Result<Envelope> {
+        let envelope = Envelope::parse(text)?;
+        envelope.verify(opts)?;
+        Ok(envelope)
+    }
+
     /// Verifies the envelope: steps 2–9 of the spec, in order; the first failure decides.
     /// (Step 1 happened when the envelope was parsed or built.) On success with a replay cache,
     /// the id is recorded.
@@ -123,7 +131,7 @@ impl Envelope {
     }
 
     pub(crate) fn check_signature(&self) -> Result<()> {
-        let digest = domain_hash(Domain::Pci, &self.header_bytes());
+        let digest = domain_hash(Domain::Pci, self.header_json().as_bytes());
         if self
             .key
             .as_ref()
