@@ -100,7 +100,7 @@ impl Error {
             Error::Constitution(_) => ErrorKind::Constitution,
             Error::Model { .. } => ErrorKind::Model,
             Error::ModelNotFound(_) => ErrorKind::ModelNotFound,
-            Error::ContextOverflow { .. } => ErrorKind::ContextOverflow,
+            Error::ContextOverflow { .. } => ErrorKind::PromptTooLong,
             Error::NoRemotePool => ErrorKind::NoRemotePool,
             Error::Inference(_) => ErrorKind::Inference,
             Error::Io { .. } => ErrorKind::Io,
@@ -134,7 +134,7 @@ pub enum ErrorKind {
     /// No registered model serves the requested tier, or none has the requested name.
     ModelNotFound,
     /// The prompt does not fit the context window.
-    ContextOverflow,
+    PromptTooLong,
     /// The Pool tier was requested but no remote pool is configured.
     NoRemotePool,
     /// The inference engine failed.
@@ -157,7 +157,7 @@ impl ErrorKind {
         ErrorKind::Io,
         ErrorKind::Model,
         ErrorKind::ModelNotFound,
-        ErrorKind::ContextOverflow,
+        ErrorKind::PromptTooLong,
         ErrorKind::NoRemotePool,
         ErrorKind::Inference,
         ErrorKind::Internal,
@@ -174,7 +174,7 @@ impl ErrorKind {
             ErrorKind::Io => 400,
             ErrorKind::Model => 500,
             ErrorKind::ModelNotFound => 501,
-            ErrorKind::ContextOverflow => 502,
+            ErrorKind::PromptTooLong => 502,
             ErrorKind::NoRemotePool => 503,
             ErrorKind::Inference => 504,
             ErrorKind::Internal => 900,
@@ -192,7 +192,7 @@ impl ErrorKind {
             ErrorKind::Io => "IO",
             ErrorKind::Model => "MODEL",
             ErrorKind::ModelNotFound => "MODEL_NOT_FOUND",
-            ErrorKind::ContextOverflow => "CONTEXT_OVERFLOW",
+            ErrorKind::PromptTooLong => "PROMPT_TOO_LONG",
             ErrorKind::NoRemotePool => "NO_REMOTE_POOL",
             ErrorKind::Inference => "INFERENCE",
             ErrorKind::Internal => "INTERNAL",
@@ -261,7 +261,7 @@ mod tests {
                     prompt_tokens: 2,
                     n_ctx: 1,
                 },
-                ErrorKind::ContextOverflow,
+                ErrorKind::PromptTooLong,
             ),
             (Error::NoRemotePool, ErrorKind::NoRemotePool),
             (Error::Inference("x".into()), ErrorKind::Inference),
