@@ -2,7 +2,8 @@
 #
 # `make test-python` creates a venv in the cache, installs the test tools from PyPI once, builds and
 # installs the binding with `pip install ./bindings/python` (maturin, release profile, the shared
-# target directory), then runs pytest and mypy --strict on the tests and examples.
+# target directory; with the `test-hooks` feature), then runs pytest, mypy.stubtest and
+# mypy --strict on the tests, examples and bench.
 
 PY_VENV   := $(BIZRA_CACHE)/venv-python
 PY        := $(PY_VENV)/bin/python
@@ -19,19 +20,34 @@ $(PY_STAMP):
 	$(PY_ENV) "$(PY)" -m pip install --quiet $(foreach t,$(PY_TOOLS),'$(t)')
 	touch "$@"
 
-# The build tools are already in the venv: skip build isolation so no download is repeated.
-# The core it compiles embeds llama.cpp, hence llama-deps (mk/inference.mk).
-python-install: $(PY_STAMP) llama-deps
-	$(PY_ENV) "$(PY)" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps ./bindings/python
+# Builds and installs the binding: `$(call py-install,FEATURES)`. The build tools are already in
+# the venv: skip build isolation so no download is repeated. The core it compiles embeds
+# llama.cpp, hence llama-deps (mk/inference.mk) on every target that calls it.
+#
+# A user's wheel (`pip install ./bindings/python`, python-install, demo-python) has the default
+# features only: no test hooks. test-python adds `test-hooks` (`_panic_for_tests`) and
+# bench-python `bench` (`_rust_bench`), through MATURIN_PEP517_ARGS, which maturin's PEP 517
+# backend passes to its build. Features of the pyo3 crate recompile that crate only (same target
+# directory, same release profile), never the core or llama.cpp.
+define py-install
+	$(PY_ENV) MATURIN_PEP517_ARGS="$(if $(1),--features $(1))" "$(PY)" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps ./bindings/python
 	$(PY_ENV) "$(PY)" -c 'import bizra; print("bizra", bizra.__version__, "installed")'
+endef
 
-test-python: python-install model
-	$(PY_ENV) $(CARGO) clippy --release -p bizra-python -- -D warnings
-	cd bindings/python && $(PY_ENV) "$(PY)" -m pytest -q -p no:cacheprovider tests
+python-install: $(PY_STAMP) llama-deps
+	$(call py-install,)
+
+# The suite's README test reads the vocabulary table from BIZRA_README.
+test-python: $(PY_STAMP) llama-deps model
+	$(call py-install,test-hooks)
+	$(PY_ENV) $(CARGO) clippy --release -p bizra-python --all-targets -- -D warnings
+	$(PY_ENV) $(CARGO) clippy --release -p bizra-python --all-targets --all-features -- -D warnings
+	cd bindings/python && BIZRA_README="$(CURDIR)/README.md" $(PY_ENV) "$(PY)" -m pytest -q -p no:cacheprovider tests
 	$(PY_ENV) "$(PY)" -m mypy.stubtest bizra._native --allowlist bindings/python/stubtest-allowlist.txt
 	MYPYPATH=bindings/python/tests $(PY_ENV) "$(PY)" -m mypy --strict --no-incremental bindings/python/tests examples/python bindings/python/bench
 
-bench-python: python-install
+bench-python: $(PY_STAMP) llama-deps
+	$(call py-install,bench)
 	$(PY_ENV) "$(PY)" bindings/python/bench/bench.py
 
 demo-python: python-install model

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import blake3
 import nacl.exceptions
@@ -111,7 +111,7 @@ def measure(cases: dict[str, Callable[[], object]]) -> dict[str, float]:
     for fn in cases.values():
         fn()
     for _ in range(REPEATS):
-        rust = bizra._native._rust_bench(PAYLOAD, ITERATIONS)
+        rust = RUST_BENCH(PAYLOAD, ITERATIONS)
         for k, v in rust.items():
             best[k] = min(best.get(k, v), v)
         for name, fn in cases.items():
@@ -121,6 +121,18 @@ def measure(cases: dict[str, Callable[[], object]]) -> dict[str, float]:
 
 
 PAYLOAD = one_kib_payload()
+
+
+def rust_bench() -> Callable[[object, int], dict[str, float]]:
+    """The Rust baseline, `_rust_bench`: only in a build with the `bench` feature, which
+    `make bench-python` installs (a user's wheel has no such hook)."""
+    hook = getattr(bizra._native, "_rust_bench", None)
+    if hook is None:
+        sys.exit("bizra was built without the bench feature: run `make bench-python`")
+    return cast(Callable[[object, int], dict[str, float]], hook)
+
+
+RUST_BENCH = rust_bench()
 
 
 def main() -> int:

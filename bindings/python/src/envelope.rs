@@ -7,7 +7,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use bizra::hash::to_hex;
-use bizra::{Envelope, Scores, VerifyOptions};
+use bizra::pci::MAX_TTL_SECONDS;
+use bizra::{Envelope, EnvelopeOptions, Scores, VerifyOptions};
 
 use crate::constitution::PyConstitution;
 use crate::convert::{
@@ -15,7 +16,7 @@ use crate::convert::{
     to_value,
 };
 use crate::identity::PyIdentity;
-use crate::{guard, invalid, to_py};
+use crate::{guard, internal, invalid, to_py};
 
 /// A signed PCI envelope (spec PCI-v1). Immutable; safe to share between threads.
 #[pyclass(frozen, module = "bizra", name = "Envelope")]
@@ -95,8 +96,9 @@ pub(crate) fn provenance_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     Ok(out)
 }
 
-/// A ttl argument: an int (not a bool); out-of-range values are the core's to refuse, values
-/// beyond i64 are a ValueError rather than an OverflowError.
+/// A ttl argument: an int (not a bool); out-of-range values are the core's to refuse (with its
+/// message), values beyond i64 an `InvalidInputError` in the same words rather than an
+/// `OverflowError`.
 pub(crate) struct Ttl(pub(crate) i64);
 
 impl<'a, 'py> FromPyObject<'a, 'py> for Ttl {
@@ -107,9 +109,15 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Ttl {
         {
             return Err(PyTypeError::new_err("ttl must be an int (seconds)"));
         }
-        obj.extract::<i64>()
-            .map(Ttl)
-            .map_err(|_| invalid("ttl must be in 1..=3600 seconds"))
+        obj.extract::<i64>().map(Ttl).map_err(|_| {
+            let value = obj
+                .str()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|_| "an int beyond 64 bits".into());
+            invalid(format!(
+                "ttl must be between 1 and {MAX_TTL_SECONDS} seconds, got {value}"
+            ))
+        })
     }
 }
 
@@ -136,22 +144,21 @@ fn options<'a>(
 impl PyEnvelope {
     /// Signs `payload` (any JSON-able value) as a new envelope.
     ///
-    /// `provenance` lists the envelopes this one derives from, as ids or Envelopes. `scores` is a
-    /// dict with optional "snr" and "ihsan" in [0, 1]; `policy` a Constitution, its
-    /// 64-hex hash or 32 bytes (default: the default constitution's hash). `id` and `timestamp`
-    /// (an aware datetime) are for idempotent retries and reproducible vectors; by default a
-    /// random id and the current time.
+    /// `ttl` is the lifetime in seconds, between 1 and `MAX_TTL_SECONDS` (default:
+    /// `DEFAULT_TTL_SECONDS`). `provenance` lists the envelopes this one derives from, as ids or
+    /// Envelopes. `scores` is a dict with optional "snr" and "ihsan" in [0, 1]; `policy` a
+    /// Constitution, its 64-hex hash or 32 bytes (default: the default constitution's hash). `id`
+    /// and `timestamp` (an aware datetime) are for idempotent retries and reproducible vectors;
+    /// by default a random id and the current time. Every default is the core's: the arguments
+    /// fill a `bizra::EnvelopeOptions` and the core signs with `Envelope::create_with`.
     #[staticmethod]
-    #[pyo3(
-        text_signature = "(identity, payload, *, ttl=3600, provenance=None, scores=None, policy=None, id=None, timestamp=None)"
-    )]
-    #[pyo3(signature = (identity, payload, *, ttl=Ttl(3600), provenance=None, scores=None, policy=None, id=None, timestamp=None))]
+    #[pyo3(signature = (identity, payload, *, ttl=None, provenance=None, scores=None, policy=None, id=None, timestamp=None))]
     #[allow(clippy::too_many_arguments)]
     fn create(
         py: Python<'_>,
         identity: &Bound<'_, PyAny>,
         payload: &Bound<'_, PyAny>,
-        ttl: Ttl,
+        ttl: Option<Ttl>,
         provenance: Option<&Bound<'_, PyAny>>,
         scores: Option<&Bound<'_, PyAny>>,
         policy: Option<&Bound<'_, PyAny>>,
@@ -163,23 +170,24 @@ impl PyEnvelope {
                 .cast::<PyIdentity>()
                 .map_err(|_| PyTypeError::new_err("identity must be a bizra.Identity"))?;
             let value = to_value(payload, "payload")?;
-            let mut b = Envelope::builder(value)
-                .scores(scores_arg(scores)?)
-                .ttl(ttl.0);
-            if let Some(p) = provenance.filter(|p| !p.is_none()) {
-                b = b.provenance(provenance_arg(p)?);
-            }
-            if let Some(p) = policy_arg(policy)? {
-                b = b.policy(p);
-            }
-            if let Some(id) = id {
-                b = b.id(id);
-            }
-            if let Some(t) = timestamp.filter(|t| !t.is_none()) {
-                b = b.timestamp(timestamp_from_py(t, "timestamp")?);
-            }
+            let options = EnvelopeOptions {
+                ttl: ttl.map(|t| t.0),
+                provenance: match provenance.filter(|p| !p.is_none()) {
+                    Some(p) => provenance_arg(p)?,
+                    None => Vec::new(),
+                },
+                scores: scores_arg(scores)?,
+                policy: policy_arg(policy)?,
+                timestamp: match timestamp.filter(|t| !t.is_none()) {
+                    Some(t) => Some(timestamp_from_py(t, "timestamp")?),
+                    None => None,
+                },
+                id,
+            };
             let signer = &identity.get().inner;
-            let inner = py.detach(|| b.sign(signer)).map_err(to_py)?;
+            let inner = py
+                .detach(|| Envelope::create_with(signer, value, options))
+                .map_err(to_py)?;
             Ok(Self { inner })
         })
     }
@@ -189,16 +197,35 @@ impl PyEnvelope {
     #[staticmethod]
     fn parse(py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<Self> {
         guard(|| {
-            let inner = if let Ok(s) = text.cast::<PyString>() {
-                let s = s.to_str().map_err(|_| {
-                    reject_schema("envelope text holds a lone surrogate (not UTF-8)")
-                })?;
-                py.detach(|| Envelope::parse(s))
-            } else {
-                let b = bytes_arg(text, "text")?;
-                py.detach(|| Envelope::parse_bytes(&b))
-            }
-            .map_err(to_py)?;
+            let inner = with_text(py, text, |t| match t {
+                Text::Str(s) => Envelope::parse(s),
+                Text::Bytes(b) => Envelope::parse_bytes(b),
+            })?;
+            Ok(Self { inner })
+        })
+    }
+
+    /// Parses and verifies envelope text (str, or UTF-8 bytes) in one call and returns the
+    /// verified envelope: `Envelope.parse(text)` then `.verify(now=, policy=, replay=)`, the first
+    /// failure raising its `RejectError` (as PyNaCl's `verify` returns the message).
+    #[staticmethod]
+    #[pyo3(signature = (text, *, now=None, policy=None, replay=None))]
+    fn open(
+        py: Python<'_>,
+        text: &Bound<'_, PyAny>,
+        now: Option<&Bound<'_, PyAny>>,
+        policy: Option<&Bound<'_, PyAny>>,
+        replay: Option<&Bound<'_, PyReplayCache>>,
+    ) -> PyResult<Self> {
+        guard(|| {
+            let opts = options(now, policy, replay.map(|r| r.get()))?;
+            let inner = with_text(py, text, |t| match t {
+                Text::Str(s) => Envelope::open(s, &opts),
+                Text::Bytes(b) => Envelope::parse_bytes(b).and_then(|e| {
+                    e.verify(&opts)?;
+                    Ok(e)
+                }),
+            })?;
             Ok(Self { inner })
         })
     }
@@ -241,7 +268,7 @@ impl PyEnvelope {
         guard(|| {
             let text = self.inner.to_json();
             let value =
-                bizra::canonical::parse(&text).map_err(|e| invalid(format!("envelope: {e}")))?;
+                bizra::canonical::parse(&text).map_err(|e| internal(format!("envelope: {e}")))?;
             to_py_value(py, &value)
         })
     }
@@ -347,9 +374,31 @@ impl PyEnvelope {
     }
 }
 
-fn reject_schema(detail: &str) -> PyErr {
-    let code = bizra::RejectCode::Schema;
-    crate::reject_error(code, detail, format!("{code} ({detail})"))
+/// Envelope text as the core takes it.
+enum Text<'a> {
+    Str(&'a str),
+    Bytes(&'a [u8]),
+}
+
+/// Runs `f` on envelope text given as a `str` or bytes-like object, with the GIL released. A
+/// `str` holding a lone surrogate is malformed text (SCHEMA), as undecodable bytes are.
+fn with_text<T: Send>(
+    py: Python<'_>,
+    text: &Bound<'_, PyAny>,
+    f: impl FnOnce(Text<'_>) -> bizra::Result<T> + Send,
+) -> PyResult<T> {
+    if let Ok(s) = text.cast::<PyString>() {
+        let s = s.to_str().map_err(|_| {
+            to_py(bizra::Error::reject(
+                bizra::RejectCode::Schema,
+                "envelope text holds a lone surrogate (not UTF-8)",
+            ))
+        })?;
+        py.detach(|| f(Text::Str(s))).map_err(to_py)
+    } else {
+        let b = bytes_arg(text, "text")?;
+        py.detach(|| f(Text::Bytes(&b))).map_err(to_py)
+    }
 }
 
 /// Remembers admitted envelope ids until their envelopes expire. Thread-safe. When full of
@@ -361,15 +410,18 @@ pub(crate) struct PyReplayCache {
 
 #[pymethods]
 impl PyReplayCache {
+    /// A cache of at most `capacity` live ids (default: `DEFAULT_REPLAY_CAPACITY`); a capacity
+    /// of 0 is refused (`InvalidInputError`), as in every binding.
     #[new]
-    #[pyo3(signature = (capacity=100_000))]
-    fn new(capacity: usize) -> PyResult<Self> {
+    #[pyo3(signature = (capacity=None))]
+    fn new(capacity: Option<usize>) -> PyResult<Self> {
         guard(|| {
-            if capacity == 0 {
-                return Err(invalid("capacity must be at least 1"));
-            }
+            let cache = match capacity {
+                Some(n) => bizra::ReplayCache::new(n).map_err(to_py)?,
+                None => bizra::ReplayCache::default(),
+            };
             Ok(Self {
-                inner: Arc::new(bizra::ReplayCache::new(capacity)),
+                inner: Arc::new(cache),
             })
         })
     }
@@ -423,18 +475,21 @@ fn verify_batch(
     replay: Option<&Bound<'_, PyReplayCache>>,
 ) -> PyResult<Vec<u32>> {
     guard(|| {
-        let mut batch = Vec::new();
+        // The Python objects are held here while the core reads their envelopes by reference:
+        // nothing is copied.
+        let mut held = Vec::new();
         for (i, item) in envelopes
             .try_iter()
             .map_err(|_| PyTypeError::new_err("envelopes must be an iterable of bizra.Envelope"))?
             .enumerate()
         {
             let item = item?;
-            let env = item.cast::<PyEnvelope>().map_err(|_| {
+            let env = item.cast_into::<PyEnvelope>().map_err(|_| {
                 PyTypeError::new_err(format!("envelopes[{i}] is not a bizra.Envelope"))
             })?;
-            batch.push(env.get().inner.clone());
+            held.push(env);
         }
+        let batch: Vec<&Envelope> = held.iter().map(|e| &e.get().inner).collect();
         let opts = options(now, policy, replay.map(|r| r.get()))?;
         let results = py.detach(|| bizra::verify_batch(&batch, &opts));
         Ok(results

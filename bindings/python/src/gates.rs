@@ -5,18 +5,32 @@ use std::sync::{Arc, RwLock};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::PyBool;
+use pyo3::types::{PyBool, PyString};
 
 use bizra::{BuiltinKind, GateChain, GateContext, GateTier};
 
 use crate::constitution::PyConstitution;
 use crate::convert::{now_from_py, to_value};
 use crate::envelope::{PyEnvelope, PyReplayCache};
-use crate::{guard, invalid, to_py};
+use crate::{guard, internal, invalid, to_py};
 
 const TIERS: [GateTier; 3] = [GateTier::Cheap, GateTier::Medium, GateTier::Expensive];
 
-fn tier_arg(name: &str) -> PyResult<GateTier> {
+/// A tier argument: "cheap", "medium" or "expensive". A callable in its place is named as such:
+/// the gate comes after the tier, in this order in every binding (Node's `addGate(name, tier,
+/// fn)`).
+fn tier_arg(obj: &Bound<'_, PyAny>) -> PyResult<GateTier> {
+    let Ok(name) = obj.cast::<PyString>() else {
+        let hint = if obj.is_callable() {
+            " (the arguments are add_gate(name, tier, gate): the tier comes before the gate)"
+        } else {
+            ""
+        };
+        return Err(PyTypeError::new_err(format!(
+            "tier must be \"cheap\", \"medium\" or \"expensive\"{hint}"
+        )));
+    };
+    let name = name.to_str()?;
     TIERS.into_iter().find(|t| t.name() == name).ok_or_else(|| {
         invalid(format!(
             "tier must be \"cheap\", \"medium\" or \"expensive\", got {name:?}"
@@ -46,6 +60,13 @@ pub(crate) struct PyGateChain {
     report_all: AtomicBool,
 }
 
+/// The envelope argument of `check` and `admit`.
+fn envelope_arg<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<&'a bizra::Envelope> {
+    obj.cast::<PyEnvelope>()
+        .map(|e| &e.get().inner)
+        .map_err(|_| PyTypeError::new_err("envelope must be a bizra.Envelope"))
+}
+
 impl PyGateChain {
     /// Runs `f` on the chain under its read lock, with the GIL released (a Python gate of a
     /// concurrent check may need the GIL to finish and release its lock).
@@ -65,7 +86,9 @@ fn constitution_arg(c: Option<&Bound<'_, PyConstitution>>) -> Arc<bizra::Constit
     }
 }
 
-/// Calls a Python gate: `True` admits; `False`, any other value or an exception refuses.
+/// Calls a Python gate. `None` or `True` admits; `False` refuses; a `str` refuses with that
+/// reason; an exception refuses with its text; anything else refuses too (fail-closed), naming
+/// what the gate returned.
 fn call_gate(func: &Py<PyAny>, ctx: &GateContext<'_>) -> Result<(), String> {
     Python::attach(|py| {
         let env = Py::new(
@@ -76,17 +99,31 @@ fn call_gate(func: &Py<PyAny>, ctx: &GateContext<'_>) -> Result<(), String> {
         )
         .map_err(|e| format!("could not pass the envelope: {e}"))?;
         match func.bind(py).call1((env,)) {
-            Ok(r) => match r.cast::<PyBool>() {
-                Ok(b) if b.is_true() => Ok(()),
-                Ok(_) => Err("the gate returned False".to_owned()),
-                Err(_) => Err(format!(
-                    "the gate returned {}, not a bool (fail-closed)",
+            Ok(r) if r.is_none() => Ok(()),
+            Ok(r) => {
+                if let Ok(b) = r.cast::<PyBool>() {
+                    return if b.is_true() {
+                        Ok(())
+                    } else {
+                        Err("the gate returned False".to_owned())
+                    };
+                }
+                if let Ok(reason) = r.cast::<PyString>() {
+                    let reason = reason.to_string_lossy();
+                    return Err(if reason.is_empty() {
+                        "the gate refused (with an empty reason)".to_owned()
+                    } else {
+                        reason.into_owned()
+                    });
+                }
+                Err(format!(
+                    "the gate returned {}, not None, a bool or a reason str (fail-closed)",
                     r.get_type()
                         .name()
                         .map(|n| n.to_string())
                         .unwrap_or_else(|_| "an object".into())
-                )),
-            },
+                ))
+            }
             Err(e) => {
                 let kind = e
                     .get_type(py)
@@ -138,23 +175,26 @@ impl PyGateChain {
         })
     }
 
-    /// Adds a Python callable as a gate: called with the Envelope, it admits by returning True;
-    /// returning False (or anything but a bool) or raising refuses with GATE_CUSTOM (24).
-    #[pyo3(signature = (name, gate, *, tier="cheap"))]
+    /// Adds a Python callable as a gate of `tier` ("cheap", "medium" or "expensive"; the
+    /// arguments in the order of every binding: name, tier, gate). Called with the Envelope, the
+    /// gate admits by returning None or True; it refuses with GATE_CUSTOM (24) by returning False,
+    /// a str (the reason, in the report's detail), anything else, or by raising (the exception's
+    /// text is the reason). User gates run after every built-in gate (the signature among them),
+    /// so they only see authenticated envelopes.
     fn add_gate(
         &self,
         py: Python<'_>,
         name: String,
+        tier: &Bound<'_, PyAny>,
         gate: &Bound<'_, PyAny>,
-        tier: &str,
     ) -> PyResult<()> {
         guard(|| {
+            let tier = tier_arg(tier)?;
             if !gate.is_callable() {
                 return Err(PyTypeError::new_err(
-                    "gate must be callable (Envelope) -> bool",
+                    "gate must be callable: (Envelope) -> None | bool | str",
                 ));
             }
-            let tier = tier_arg(tier)?;
             let func: Py<PyAny> = gate.clone().unbind();
             self.write(py, move |c| {
                 c.add_fn(name, tier, move |ctx| call_gate(&func, ctx));
@@ -221,8 +261,9 @@ impl PyGateChain {
         self.read(py, |c| c.gate_names())
     }
 
-    /// Judges an envelope at `now` (an aware datetime; default: the clock). When every gate
-    /// passes the envelope is admitted (its id recorded by the replay gate).
+    /// Judges an envelope at `now` (an aware datetime; default: the clock) and only observes:
+    /// nothing is admitted (the replay gate refuses an id already admitted but records none), so
+    /// `check()` then `admit()` on the same envelope admits it once.
     #[pyo3(signature = (envelope, *, now=None))]
     fn check(
         &self,
@@ -231,13 +272,34 @@ impl PyGateChain {
         now: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyGateReport> {
         guard(|| {
-            let env = envelope
-                .cast::<PyEnvelope>()
-                .map_err(|_| PyTypeError::new_err("envelope must be a bizra.Envelope"))?;
-            let env = &env.get().inner;
+            let env = envelope_arg(envelope)?;
             let now = now_from_py(now)?.unwrap_or_else(bizra::Timestamp::now);
             let report = self.read(py, |c| c.check_at(env, now));
             Ok(PyGateReport { inner: report })
+        })
+    }
+
+    /// Judges an envelope at `now` and admits it when every gate passes (the replay gate records
+    /// its id, atomically: of two concurrent admissions of one id, one is a replay). Returns the
+    /// report on admission; raises `RejectError` for the first refusal.
+    #[pyo3(signature = (envelope, *, now=None))]
+    fn admit(
+        &self,
+        py: Python<'_>,
+        envelope: &Bound<'_, PyAny>,
+        now: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyGateReport> {
+        guard(|| {
+            let env = envelope_arg(envelope)?;
+            let now = now_from_py(now)?.unwrap_or_else(bizra::Timestamp::now);
+            let report = self.read(py, |c| c.admit_at(env, now));
+            if report.passed {
+                Ok(PyGateReport { inner: report })
+            } else {
+                Err(report
+                    .into_result()
+                    .map_or_else(to_py, |()| internal("a refused report became a success")))
+            }
         })
     }
 
@@ -296,7 +358,7 @@ fn result(r: &bizra::GateResult) -> PyGateResult {
 
 #[pymethods]
 impl PyGateReport {
-    /// True when every gate passed and the envelope was admitted.
+    /// True when every gate passed (by `admit`: and the envelope was admitted).
     #[getter]
     fn passed(&self) -> bool {
         self.inner.passed

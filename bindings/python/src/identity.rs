@@ -1,6 +1,7 @@
 //! `bizra.Identity` and `bizra.verify_message`.
 
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -109,12 +110,28 @@ impl PyIdentity {
         })
     }
 
-    /// Writes the key file atomically with mode 0600 (encrypted with a passphrase).
-    #[pyo3(signature = (path, passphrase=None))]
-    fn save(&self, py: Python<'_>, path: PathBuf, passphrase: Option<&str>) -> PyResult<()> {
+    /// Writes the key file atomically with mode 0600 (encrypted with a passphrase). An existing
+    /// file is refused with `AlreadyExistsError` (a `FileExistsError` and a `BizraError`), since a
+    /// lost node key cannot be recovered, unless `overwrite=True`, which replaces it (the old file
+    /// stays whole until the new one is on disk).
+    #[pyo3(signature = (path, passphrase=None, *, overwrite=false))]
+    fn save(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        passphrase: Option<&str>,
+        overwrite: bool,
+    ) -> PyResult<()> {
         guard(|| {
             let inner = &self.inner;
-            py.detach(|| inner.save(&path, passphrase)).map_err(to_py)
+            py.detach(|| {
+                if overwrite {
+                    inner.save_overwriting(&path, passphrase)
+                } else {
+                    inner.save(&path, passphrase)
+                }
+            })
+            .map_err(|e| to_py(in_python_terms(e, &path)))
         })
     }
 
@@ -133,6 +150,26 @@ impl PyIdentity {
         let mut h = [0u8; 8];
         h.copy_from_slice(&pk[..8]);
         u64::from_le_bytes(h)
+    }
+}
+
+/// The core's refusal of an existing key file says how to overwrite it in Rust's terms
+/// (`save_overwriting`); here it names the argument instead. Other errors pass unchanged.
+fn in_python_terms(e: bizra::Error, key_file: &Path) -> bizra::Error {
+    match e {
+        bizra::Error::Io { path, source }
+            if path == key_file && source.kind() == io::ErrorKind::AlreadyExists =>
+        {
+            bizra::Error::io(
+                path,
+                io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "a key file already exists there (a lost key cannot be recovered); \
+                     remove it first or pass overwrite=True",
+                ),
+            )
+        }
+        other => other,
     }
 }
 

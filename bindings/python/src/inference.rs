@@ -1,30 +1,167 @@
-//! `bizra.Model` and `bizra.TokenStream`: the core's embedded inference engine.
+//! `bizra.Model`, `bizra.TokenStream` and `bizra.CancelToken`: the core's embedded inference
+//! engine.
 //!
 //! Loading, generation and embedding run with the GIL released; the engine works on its own worker
-//! thread, and a stream's pieces arrive through the core's `TokenStream` channel.
+//! thread, and a stream's pieces arrive through the core's `TokenStream` channel. Work that waits
+//! for a whole generation (`generate`, `TokenStream.envelope`) waits in short slices, so that a
+//! Ctrl-C (any exception a signal handler raises) takes effect between tokens: it cancels the
+//! generation and is raised. `Model.astream` wraps a stream for `async for` (bizra/_aio.py).
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 use bizra::inference::{
-    CancelToken, Dimension, Engine, EngineOptions, GenerateRequest, IhsanInputs, TokenStream,
+    CancelToken, Dimension, Engine, EngineOptions, GenerateRequest, IhsanInputs, ModelInfo,
+    TokenStream,
 };
 
 use crate::convert::number_arg;
 use crate::envelope::{provenance_arg, PyEnvelope, Ttl};
 use crate::identity::PyIdentity;
 use crate::tier::PyModelTier;
-use crate::{guard, invalid, to_py, BizraError};
+use crate::{guard, internal, invalid, to_py};
+
+/// How long a wait for the engine lasts before Python may run its signal handlers: the delay
+/// between a Ctrl-C and the cancellation of the generation it interrupts.
+const SIGNAL_SLICE: Duration = Duration::from_millis(20);
 
 /// A loaded GGUF model, served by the core's llama.cpp engine on its own worker thread.
-/// Safe to share between threads (requests are served in order).
+/// Safe to share between threads (requests are served in order). `close()` (or the end of a
+/// `with` block) releases the model; the metadata stays readable.
 #[pyclass(frozen, module = "bizra", name = "Model")]
 pub(crate) struct PyModel {
-    engine: Engine,
+    /// `None` once closed. Each call clones the engine out (an `Arc`) and releases the lock, so a
+    /// long generation never holds it.
+    engine: RwLock<Option<Engine>>,
+    info: ModelInfo,
+    n_ctx: u32,
+}
+
+impl PyModel {
+    /// The engine, or `InvalidInputError` (a `ValueError`, as for a closed file) once closed.
+    fn engine(&self) -> PyResult<Engine> {
+        self.engine
+            .read()
+            .map_err(|_| internal("model lock poisoned"))?
+            .clone()
+            .ok_or_else(|| invalid("the model is closed (Model.close() was called)"))
+    }
+}
+
+/// Waits for `work`, run on a helper thread, with the GIL released, in slices of
+/// [`SIGNAL_SLICE`]. Between slices Python runs its signal handlers: when one raises (Ctrl-C's
+/// `KeyboardInterrupt`), `cancel` is cancelled, the work's end is awaited (the engine stops at its
+/// next token) and the exception is raised. At `timeout`, `cancel` is cancelled and the work's
+/// result (a cancelled generation's partial envelope) is returned.
+fn wait_interruptibly<T: Send>(
+    py: Python<'_>,
+    cancel: &CancelToken,
+    timeout: Option<Duration>,
+    work: impl FnOnce() -> T + Send,
+) -> PyResult<T> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel();
+        scope.spawn(move || {
+            // The send is the helper's last act, so once it is received the scope's join cannot
+            // wait on anything that needs the GIL this thread then holds.
+            let _ = tx.send(work());
+        });
+        let mut deadline = timeout.map(|t| Instant::now() + t);
+        let mut rx = rx;
+        loop {
+            let slice = deadline.map_or(SIGNAL_SLICE, |d| {
+                d.saturating_duration_since(Instant::now())
+                    .min(SIGNAL_SLICE)
+            });
+            let (got, back) = py.detach(move || (rx.recv_timeout(slice), rx));
+            rx = back;
+            match got {
+                Ok(result) => return Ok(result),
+                Err(RecvTimeoutError::Disconnected) => {
+                    // The helper panicked; the scope's join re-raises the panic for `guard`.
+                    return Err(internal(
+                        "the engine's helper thread stopped without a result",
+                    ));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                cancel.cancel();
+                deadline = None;
+            }
+            if let Err(interrupt) = py.check_signals() {
+                cancel.cancel();
+                let _ = py.detach(move || rx.recv());
+                return Err(interrupt);
+            }
+        }
+    })
+}
+
+/// A `timeout` argument: a positive number of seconds.
+fn timeout_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    let seconds = number_arg(obj, "timeout")?;
+    // NaN fails this test too.
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err(invalid(format!(
+            "timeout must be a positive number of seconds, got {seconds}"
+        )));
+    }
+    Duration::try_from_secs_f64(seconds)
+        .map(Some)
+        .map_err(|_| invalid(format!("timeout of {seconds} seconds is too long")))
+}
+
+/// Stops a generation from any thread: pass it as `Model.generate(..., cancel=token)` and call
+/// `cancel()`; the generation ends at its next token with finish_reason "cancelled", and its
+/// partial output is still returned as a signed envelope. A token stays cancelled: use a fresh
+/// one per generation.
+#[pyclass(frozen, module = "bizra", name = "CancelToken")]
+pub(crate) struct PyCancelToken {
+    inner: CancelToken,
+}
+
+#[pymethods]
+impl PyCancelToken {
+    /// A token not yet cancelled.
+    #[new]
+    fn new() -> Self {
+        Self {
+            inner: CancelToken::new(),
+        }
+    }
+
+    /// Requests cancellation; harmless when the generation already ended. Callable from any
+    /// thread.
+    fn cancel(&self) {
+        self.inner.cancel();
+    }
+
+    /// Whether cancellation was requested.
+    fn is_cancelled(&self) -> bool {
+        self.inner.is_cancelled()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "CancelToken(cancelled={})",
+            if self.inner.is_cancelled() {
+                "True"
+            } else {
+                "False"
+            }
+        )
+    }
 }
 
 /// An `ihsan` argument: a dict (a plain one or `bizra.IhsanInputs(...)`) from the names of the
@@ -115,8 +252,65 @@ fn request(
     Ok(r)
 }
 
+/// Loads a model with the core's defaults where an option is unset.
+fn load_model(
+    py: Python<'_>,
+    path: PathBuf,
+    n_ctx: Option<u32>,
+    threads: Option<u32>,
+    n_batch: Option<u32>,
+    embedding_n_ctx: Option<u32>,
+    n_gpu_layers: Option<u32>,
+) -> PyResult<PyModel> {
+    let mut o = EngineOptions::default();
+    if let Some(n) = n_ctx {
+        o.n_ctx = n;
+    }
+    o.n_threads = threads;
+    if let Some(n) = n_batch {
+        o.n_batch = n;
+    }
+    if let Some(n) = embedding_n_ctx {
+        o.embedding_n_ctx = n;
+    }
+    if let Some(n) = n_gpu_layers {
+        o.n_gpu_layers = n;
+    }
+    let engine = py.detach(|| Engine::load(&path, o)).map_err(to_py)?;
+    Ok(PyModel {
+        info: engine.info().clone(),
+        n_ctx: engine.n_ctx(),
+        engine: RwLock::new(Some(engine)),
+    })
+}
+
 #[pymethods]
 impl PyModel {
+    /// Loads a GGUF model (the same as `Model.load`), for `with bizra.Model(path) as model:`.
+    #[new]
+    #[pyo3(signature = (path, *, n_ctx=None, threads=None, n_batch=None, embedding_n_ctx=None, n_gpu_layers=None))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        n_ctx: Option<u32>,
+        threads: Option<u32>,
+        n_batch: Option<u32>,
+        embedding_n_ctx: Option<u32>,
+        n_gpu_layers: Option<u32>,
+    ) -> PyResult<Self> {
+        guard(|| {
+            load_model(
+                py,
+                path,
+                n_ctx,
+                threads,
+                n_batch,
+                embedding_n_ctx,
+                n_gpu_layers,
+            )
+        })
+    }
+
     /// Loads a GGUF model. A missing or non-GGUF file raises `ModelError`; the defaults are the
     /// core's (`n_ctx` 2048 capped at the training context, one thread per physical core).
     #[staticmethod]
@@ -131,22 +325,15 @@ impl PyModel {
         n_gpu_layers: Option<u32>,
     ) -> PyResult<Self> {
         guard(|| {
-            let mut o = EngineOptions::default();
-            if let Some(n) = n_ctx {
-                o.n_ctx = n;
-            }
-            o.n_threads = threads;
-            if let Some(n) = n_batch {
-                o.n_batch = n;
-            }
-            if let Some(n) = embedding_n_ctx {
-                o.embedding_n_ctx = n;
-            }
-            if let Some(n) = n_gpu_layers {
-                o.n_gpu_layers = n;
-            }
-            let engine = py.detach(|| Engine::load(&path, o)).map_err(to_py)?;
-            Ok(Self { engine })
+            load_model(
+                py,
+                path,
+                n_ctx,
+                threads,
+                n_batch,
+                embedding_n_ctx,
+                n_gpu_layers,
+            )
         })
     }
 
@@ -158,8 +345,14 @@ impl PyModel {
     /// `ihsan` supplies the Ihsan dimensions the engine cannot measure (correctness, safety,
     /// user_benefit, adl_fairness), as the caller vouches for them: an answer nobody vouched for
     /// cannot reach the Ihsan threshold. `provenance` lists the envelopes (or their ids) the
-    /// prompt came from; `ttl` is the envelope's lifetime in seconds (default 3600).
-    #[pyo3(signature = (identity, prompt, *, system=None, max_tokens=None, temperature=None, top_p=None, top_k=None, min_p=None, repeat_penalty=None, seed=None, stop=None, ihsan=None, provenance=None, ttl=None))]
+    /// prompt came from; `ttl` is the envelope's lifetime in seconds (default:
+    /// `DEFAULT_TTL_SECONDS`).
+    ///
+    /// Stopping: `cancel` (a `CancelToken`, cancelled from any thread) and `timeout` (seconds)
+    /// end the generation at its next token; either way the partial answer is returned, signed,
+    /// with finish_reason "cancelled". Ctrl-C takes effect between tokens: it stops the
+    /// generation and raises `KeyboardInterrupt`.
+    #[pyo3(signature = (identity, prompt, *, system=None, max_tokens=None, temperature=None, top_p=None, top_k=None, min_p=None, repeat_penalty=None, seed=None, stop=None, ihsan=None, provenance=None, ttl=None, timeout=None, cancel=None))]
     #[allow(clippy::too_many_arguments)]
     fn generate(
         &self,
@@ -178,6 +371,8 @@ impl PyModel {
         ihsan: Option<&Bound<'_, PyAny>>,
         provenance: Option<&Bound<'_, PyAny>>,
         ttl: Option<Ttl>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        cancel: Option<&Bound<'_, PyCancelToken>>,
     ) -> PyResult<PyEnvelope> {
         guard(|| {
             let req = request(
@@ -195,15 +390,21 @@ impl PyModel {
                 provenance,
                 ttl,
             )?;
+            let timeout = timeout_arg(timeout)?;
+            let token = cancel.map_or_else(CancelToken::new, |c| c.get().inner.clone());
+            let engine = self.engine()?;
             let id = &identity.get().inner;
-            let engine = &self.engine;
-            let inner = py.detach(|| engine.generate(id, &req)).map_err(to_py)?;
+            let inner = wait_interruptibly(py, &token, timeout, || {
+                engine.generate_streaming(id, &req, &token, None)
+            })?
+            .map_err(to_py)?;
             Ok(PyEnvelope { inner })
         })
     }
 
     /// Like `generate`, but returns at once a `TokenStream`: iterating it yields the text pieces
     /// (they concatenate to the output) and, last, the signed envelope (also its `.envelope`).
+    /// `close()` (or the end of a `with` block) or dropping the stream stops the generation.
     #[pyo3(signature = (identity, prompt, *, system=None, max_tokens=None, temperature=None, top_p=None, top_k=None, min_p=None, repeat_penalty=None, seed=None, stop=None, ihsan=None, provenance=None, ttl=None))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
@@ -239,12 +440,14 @@ impl PyModel {
                 provenance,
                 ttl,
             )?;
-            let stream = self.engine.stream(&req).map_err(to_py)?;
+            let engine = self.engine()?;
+            let stream = engine.stream(&req).map_err(to_py)?;
             Ok(PyTokenStream {
-                engine: self.engine.clone(),
+                engine,
                 identity,
                 request: req,
                 cancel: stream.cancel_token(),
+                closed: AtomicBool::new(false),
                 progress: Mutex::new(Progress {
                     state: State::Running(stream),
                     envelope_yielded: false,
@@ -253,90 +456,173 @@ impl PyModel {
         })
     }
 
+    /// `stream` for asyncio: an `AsyncTokenStream` to read with `async for` (the pieces, then
+    /// the signed envelope), fed by a worker thread so the event loop never waits on the engine.
+    #[pyo3(signature = (identity, prompt, *, system=None, max_tokens=None, temperature=None, top_p=None, top_k=None, min_p=None, repeat_penalty=None, seed=None, stop=None, ihsan=None, provenance=None, ttl=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn astream<'py>(
+        &self,
+        py: Python<'py>,
+        identity: Py<PyIdentity>,
+        prompt: &str,
+        system: Option<&str>,
+        max_tokens: Option<u32>,
+        temperature: Option<f32>,
+        top_p: Option<f32>,
+        top_k: Option<u32>,
+        min_p: Option<f32>,
+        repeat_penalty: Option<f32>,
+        seed: Option<u32>,
+        stop: Option<Vec<String>>,
+        ihsan: Option<&Bound<'_, PyAny>>,
+        provenance: Option<&Bound<'_, PyAny>>,
+        ttl: Option<Ttl>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let stream = self.stream(
+            identity,
+            prompt,
+            system,
+            max_tokens,
+            temperature,
+            top_p,
+            top_k,
+            min_p,
+            repeat_penalty,
+            seed,
+            stop,
+            ihsan,
+            provenance,
+            ttl,
+        )?;
+        guard(|| {
+            py.import("bizra._aio")?
+                .getattr("AsyncTokenStream")?
+                .call1((stream,))
+        })
+    }
+
     /// A sentence embedding of `text`: L2-normalised, so a dot product is the cosine similarity.
     fn embed(&self, py: Python<'_>, text: &str) -> PyResult<Vec<f32>> {
         guard(|| {
-            let engine = &self.engine;
+            let engine = self.engine()?;
             py.detach(|| engine.embed(text)).map_err(to_py)
         })
+    }
+
+    /// Releases the model (its memory is freed once no stream of it is still open and no other
+    /// thread's call on it is still running; those finish normally). Later calls that need the
+    /// model raise `InvalidInputError` (a `ValueError`); the metadata stays readable. Closing
+    /// twice is harmless.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        guard(|| {
+            let engine = self
+                .engine
+                .write()
+                .map_err(|_| internal("model lock poisoned"))?
+                .take();
+            // Dropping the last handle joins the engine's worker thread: not with the GIL held.
+            py.detach(move || drop(engine));
+            Ok(())
+        })
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> PyResult<bool> {
+        Ok(self
+            .engine
+            .read()
+            .map_err(|_| internal("model lock poisoned"))?
+            .is_none())
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Closes the model at the end of a `with` block; exceptions propagate.
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
+        self.close(py)
     }
 
     /// The model file.
     #[getter]
     fn path(&self) -> String {
-        self.engine.info().path.to_string_lossy().into_owned()
+        self.info.path.to_string_lossy().into_owned()
     }
 
     /// `general.name`, or the file stem.
     #[getter]
     fn name(&self) -> &str {
-        &self.engine.info().name
+        &self.info.name
     }
 
     /// `general.architecture` (e.g. "llama").
     #[getter]
     fn architecture(&self) -> &str {
-        &self.engine.info().architecture
+        &self.info.architecture
     }
 
     /// Number of weights.
     #[getter]
     fn parameters(&self) -> u64 {
-        self.engine.info().parameters
+        self.info.parameters
     }
 
     /// Quantisation, e.g. "Q4_1".
     #[getter]
     fn quantization(&self) -> &str {
-        &self.engine.info().quantization
+        &self.info.quantization
     }
 
     /// The context the model was trained for, when the file says.
     #[getter]
     fn context_length(&self) -> Option<u64> {
-        self.engine.info().context_length
+        self.info.context_length
     }
 
     /// The context window in use (prompt + output), in tokens.
     #[getter]
     fn n_ctx(&self) -> u32 {
-        self.engine.n_ctx()
+        self.n_ctx
     }
 
     /// File size in bytes.
     #[getter]
     fn file_size(&self) -> u64 {
-        self.engine.info().file_size
+        self.info.file_size
     }
 
     /// BLAKE3 of the whole file, lowercase hex: the identity of the weights.
     #[getter]
     fn file_blake3(&self) -> &str {
-        &self.engine.info().file_blake3
+        &self.info.file_blake3
     }
 
     /// The tier a model of this size serves.
     #[getter]
     fn tier(&self) -> PyModelTier {
-        self.engine.info().tier.into()
+        self.info.tier.into()
     }
 
     /// The model's chat template, when the file carries one.
     #[getter]
     fn chat_template(&self) -> Option<&str> {
-        self.engine.info().chat_template.as_deref()
+        self.info.chat_template.as_deref()
     }
 
-    fn __repr__(&self) -> String {
-        let i = self.engine.info();
-        format!(
-            "Model(name={:?}, architecture={:?}, parameters={}, quantization={:?}, n_ctx={})",
+    fn __repr__(&self) -> PyResult<String> {
+        let i = &self.info;
+        Ok(format!(
+            "Model(name={:?}, architecture={:?}, parameters={}, quantization={:?}, n_ctx={}{})",
             i.name,
             i.architecture,
             i.parameters,
             i.quantization,
-            self.engine.n_ctx()
-        )
+            self.n_ctx,
+            if self.closed()? { ", closed" } else { "" }
+        ))
     }
 }
 
@@ -350,7 +636,9 @@ enum State {
 }
 
 /// The pieces of a running generation. Iterating yields `str` pieces, then the signed envelope
-/// as the last item (also kept as `.envelope`). Dropping it (or `cancel()`) stops the generation.
+/// as the last item (also kept as `.envelope`). `close()` (or the end of a `with` block) stops
+/// the generation and the iteration; `.envelope` then returns the partial answer, signed, with
+/// finish_reason "cancelled". Dropping the stream or `cancel()` stops the generation too.
 #[pyclass(frozen, module = "bizra", name = "TokenStream")]
 pub(crate) struct PyTokenStream {
     engine: Engine,
@@ -359,6 +647,8 @@ pub(crate) struct PyTokenStream {
     /// Held outside `progress`: the iterating thread keeps `progress` locked while it waits for
     /// a piece (or, in `.envelope`, for the whole generation), and a cancel must not wait for it.
     cancel: CancelToken,
+    /// Set by `close()`: the iteration ends (the envelope stays available as `.envelope`).
+    closed: AtomicBool,
     progress: Mutex<Progress>,
 }
 
@@ -379,13 +669,17 @@ enum Item {
 fn lock(progress: &Mutex<Progress>) -> PyResult<MutexGuard<'_, Progress>> {
     progress
         .lock()
-        .map_err(|_| BizraError::new_err("stream lock poisoned"))
+        .map_err(|_| internal("stream lock poisoned"))
 }
 
 impl PyTokenStream {
-    /// The next piece; once the generation has ended, its envelope (once); then None.
+    /// The next piece; once the generation has ended, its envelope (once); then None. None at
+    /// once after `close()`.
     fn next_item(&self) -> PyResult<Option<Item>> {
         let mut progress = lock(&self.progress)?;
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(None);
+        }
         if let State::Running(stream) = &mut progress.state {
             if let Some(piece) = stream.next() {
                 return Ok(Some(Item::Piece(piece)));
@@ -408,7 +702,7 @@ impl PyTokenStream {
                 })
                 .map_err(to_py),
             State::Done(done) => *done,
-            State::Taken => Err(BizraError::new_err("the stream has no envelope")),
+            State::Taken => Err(internal("the stream lost its envelope to an earlier panic")),
         };
         let result = match &done {
             Ok(env) => Ok(env.clone()),
@@ -438,13 +732,36 @@ impl PyTokenStream {
     }
 
     /// The signed output envelope. Waits for the end of generation (pieces not yet read are
-    /// skipped; they are all in `payload["output"]`). Raises the generation's error, if any.
+    /// skipped; they are all in `payload["output"]`); after `close()`, that is at most a token.
+    /// Raises the generation's error, if any. Ctrl-C while it waits stops the generation and
+    /// raises `KeyboardInterrupt`.
     #[getter]
     fn envelope(&self, py: Python<'_>) -> PyResult<PyEnvelope> {
         guard(|| {
-            let inner = py.detach(|| self.end(&mut lock(&self.progress)?.state))?;
+            let inner = wait_interruptibly(py, &self.cancel, None, || {
+                self.end(&mut lock(&self.progress)?.state)
+            })??;
             Ok(PyEnvelope { inner })
         })
+    }
+
+    /// Stops the generation at its next token and ends the iteration (later `next()` raises
+    /// `StopIteration`); `.envelope` then returns the partial answer, signed, with finish_reason
+    /// "cancelled" (or the full one, when the generation had already ended). Closing twice is
+    /// harmless.
+    fn close(&self) {
+        self.cancel.cancel();
+        self.closed.store(true, Ordering::Release);
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Closes the stream at the end of a `with` block; exceptions propagate.
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) {
+        self.close();
     }
 
     /// Stops the generation at its next token (the envelope then says "cancelled"). Callable from
@@ -458,5 +775,6 @@ impl PyTokenStream {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyModel>()?;
     m.add_class::<PyTokenStream>()?;
+    m.add_class::<PyCancelToken>()?;
     Ok(())
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, cast
 
 import pytest
 
@@ -22,6 +22,16 @@ def load_vectors() -> dict[str, Any]:
 
 
 VECTORS = load_vectors()
+README = Path(os.environ.get("BIZRA_README", REPO / "README.md"))
+
+
+def panic_for_tests() -> Callable[[str], None]:
+    """`_panic_for_tests`, a hook only in a build with the `test-hooks` feature (which
+    `make test-python` installs; a user's wheel has none)."""
+    hook = getattr(bizra._native, "_panic_for_tests", None)
+    if hook is None:
+        pytest.fail("bizra was built without the test-hooks feature: run `make test-python`")
+    return cast(Callable[[str], None], hook)
 
 
 @pytest.fixture

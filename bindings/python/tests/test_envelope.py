@@ -65,6 +65,10 @@ def test_lifecycle_and_members(identity: bizra.Identity) -> None:
 def test_defaults(identity: bizra.Identity) -> None:
     env = bizra.Envelope.create(identity, None)
     assert env.ttl == bizra.MAX_TTL_SECONDS == 3600
+    assert env.ttl == bizra.DEFAULT_TTL_SECONDS
+    assert bizra.Envelope.create(identity, None, ttl=None).ttl == bizra.DEFAULT_TTL_SECONDS
+    assert bizra.ReplayCache().capacity == bizra.DEFAULT_REPLAY_CAPACITY == 100_000
+    assert bizra.ReplayCache(None).capacity == bizra.DEFAULT_REPLAY_CAPACITY
     assert env.provenance == [] and env.scores == {}
     assert env.payload is None
     assert abs((env.timestamp - datetime.now(timezone.utc)).total_seconds()) < 60
@@ -166,8 +170,10 @@ def test_full_replay_cache_refuses_with_quota(identity: bizra.Identity) -> None:
     with pytest.raises(bizra.RejectError) as info:
         bizra.Envelope.create(identity, 2, timestamp=T0).verify(now=T0, replay=cache)
     assert (info.value.code, info.value.name, info.value.retryable) == (40, "QUOTA", True)
-    with pytest.raises(ValueError):
+    # Capacity 0 is refused alike in every binding, with the core's message.
+    with pytest.raises(bizra.InvalidInputError, match="capacity of at least 1") as zero:
         bizra.ReplayCache(0)
+    assert isinstance(zero.value, ValueError)
 
 
 def test_verify_batch(identity: bizra.Identity) -> None:
@@ -277,3 +283,24 @@ def test_canonicalize() -> None:
     assert bizra.canonicalize({"b": 1, "a": [1.0, 1e21, -0.0]}) == '{"a":[1,1e+21,0],"b":1}'
     with pytest.raises(ValueError):
         bizra.canonicalize(math.nan)
+
+
+def test_open_parses_and_verifies_in_one_call(identity: bizra.Identity) -> None:
+    env = bizra.Envelope.create(identity, {"a": 1}, ttl=60, timestamp=T0)
+    wire = env.to_json()
+    opened = bizra.Envelope.open(wire, now=T0)
+    assert opened == env and opened.payload == {"a": 1}
+    assert bizra.Envelope.open(wire.encode(), now=T0, policy=bizra.Constitution()) == env
+    # Every failure raises its RejectError: malformed, tampered, expired, wrong policy, replay.
+    assert code_of(lambda: bizra.Envelope.open("{", now=T0)) == 1
+    assert code_of(lambda: bizra.Envelope.open(wire.replace('"a":1', '"a":2'), now=T0)) == 15
+    assert code_of(lambda: bizra.Envelope.open(wire)) == 11, "an hour-old envelope needs now="
+    assert code_of(lambda: bizra.Envelope.open(wire, now=T0, policy="00" * 32)) == 17
+    assert code_of(lambda: bizra.Envelope.open(b"\xff", now=T0)) == 1
+    cache = bizra.ReplayCache(4)
+    bizra.Envelope.open(wire, now=T0, replay=cache)
+    assert code_of(lambda: bizra.Envelope.open(wire, now=T0, replay=cache)) == 12
+    with pytest.raises(TypeError):
+        bizra.Envelope.open(42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        bizra.Envelope.open(wire, T0)  # type: ignore[call-arg]

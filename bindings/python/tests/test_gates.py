@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Callable, Union
 
 import pytest
 
@@ -54,7 +55,12 @@ def test_freshness_and_replay_gates(identity: bizra.Identity) -> None:
     chain = bizra.GateChain()
     env = make(identity, snr=0.9, ihsan=0.96)
     assert chain.check(env, now=T0 + timedelta(hours=2)).code == 11
+    # check() observes (it used to record the id, so a second check was a replay); admit()
+    # records, and a later check or admit of the same id is a replay.
     assert chain.check(env, now=T0).passed
+    assert chain.check(env, now=T0).passed
+    assert not chain.replay_cache.contains(env.id, T0)
+    assert chain.admit(env, now=T0).passed
     assert chain.check(env, now=T0).code == 12
     assert env.id in chain.replay_cache or chain.replay_cache.contains(env.id, T0)
     shared = bizra.ReplayCache()
@@ -74,7 +80,7 @@ def test_python_gate_admits_and_refuses(identity: bizra.Identity) -> None:
         return isinstance(payload, dict) and "answer" in payload
 
     chain = bizra.GateChain()
-    chain.add_gate("only-answers", only_answers, tier="cheap")
+    chain.add_gate("only-answers", "cheap", only_answers)
     assert "only-answers" in chain.gate_names
     good = make(identity, snr=0.9, ihsan=0.96)
     assert chain.check(good, now=T0).passed
@@ -93,36 +99,117 @@ def test_python_gate_that_raises_or_returns_non_bool(identity: bizra.Identity) -
         raise RuntimeError("model unavailable")
 
     chain = bizra.GateChain.empty()
-    chain.add_gate("boom", boom, tier="expensive")
+    chain.add_gate("boom", tier="expensive", gate=boom)
     report = chain.check(make(identity), now=T0)
     assert report.code == 24
     assert report.results[0].tier == "expensive"
     assert "RuntimeError: model unavailable" in (report.results[0].detail or "")
 
+    # A value that is neither None, a bool nor a str refuses (fail-closed), naming it. (None
+    # used to refuse as "not a bool"; it now admits, as in every binding.)
     chain = bizra.GateChain.empty()
-    chain.add_gate("none", lambda env: None)  # type: ignore[arg-type,return-value]
+    chain.add_gate("number", "cheap", lambda env: 1)  # type: ignore[arg-type,return-value]
     report = chain.check(make(identity), now=T0)
-    assert report.code == 24 and "not a bool" in (report.results[0].detail or "")
+    assert report.code == 24 and "returned int" in (report.results[0].detail or "")
 
     with pytest.raises(TypeError):
-        chain.add_gate("x", 42)  # type: ignore[arg-type]
+        chain.add_gate("x", "cheap", 42)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="tier"):
-        chain.add_gate("x", lambda env: True, tier="slow")  # type: ignore[arg-type]
+        chain.add_gate("x", "slow", lambda env: True)  # type: ignore[arg-type]
+    # The order of every binding (Node's addGate(name, tier, fn)): a gate where the tier goes
+    # is named as such.
+    with pytest.raises(TypeError, match="tier comes before the gate"):
+        chain.add_gate("x", lambda env: True, "cheap")  # type: ignore[arg-type]
+
+
+def returning(verdict: Union[None, bool, str]) -> Callable[[bizra.Envelope], Union[None, bool, str]]:
+    return lambda env: verdict
+
+
+def test_python_gate_verdicts(identity: bizra.Identity) -> None:
+    """None or True admits; False, a reason str or an exception refuses with GATE_CUSTOM."""
+    verdicts: dict[str, Union[None, bool, str]] = {
+        "none": None,
+        "true": True,
+        "false": False,
+        "reason": "payload lacks a citation",
+        "empty": "",
+    }
+    chain = bizra.GateChain.empty()
+    chain.report_all = True
+    for name, verdict in verdicts.items():
+        chain.add_gate(name, "cheap", returning(verdict))
+    report = chain.check(make(identity), now=T0)
+    by_name = {r.name: r for r in report.results}
+    assert by_name["none"].passed and by_name["true"].passed
+    assert (by_name["false"].code, by_name["false"].detail) == (24, "the gate returned False")
+    assert (by_name["reason"].code, by_name["reason"].detail) == (24, "payload lacks a citation")
+    assert by_name["empty"].code == 24 and "empty reason" in (by_name["empty"].detail or "")
+    assert report.first_failure is not None and report.first_failure.name == "false"
+
+    chain = bizra.GateChain()
+    chain.add_gate("cite", "medium", lambda env: "payload lacks a citation")
+    with pytest.raises(bizra.RejectError) as info:
+        chain.admit(make(identity, snr=0.9, ihsan=0.96), now=T0)
+    assert (info.value.code, info.value.name) == (24, "GATE_CUSTOM")
+    assert "payload lacks a citation" in info.value.detail and "cite" in info.value.detail
+
+
+def test_user_gates_see_only_authenticated_envelopes(identity: bizra.Identity) -> None:
+    """Built-in gates (the signature among them) run before every user gate, whatever the
+    order they were added in or their tiers."""
+    seen: list[str] = []
+
+    def record(env: bizra.Envelope) -> None:
+        seen.append(env.id)
+
+    chain = bizra.GateChain.empty()
+    chain.add_gate("first", "cheap", record)
+    chain.add_builtin("signature")
+    good = make(identity)
+    forged = bizra.Envelope.parse(good.to_json().replace('"answer":4', '"answer":5'))
+    assert chain.gate_names == ["signature", "first"]
+    report = chain.check(forged, now=T0)
+    assert report.code in (10, 15) and [r.name for r in report.results] == ["signature"]
+    assert seen == []
+    assert chain.check(good, now=T0).passed and seen == [good.id]
+
+
+def test_check_observes_and_admit_admits_once(identity: bizra.Identity) -> None:
+    chain = bizra.GateChain()
+    env = make(identity, snr=0.9, ihsan=0.96)
+    report = chain.check(env, now=T0)
+    assert report.passed and len(chain.replay_cache) == 0
+    admitted = chain.admit(env, now=T0)
+    assert admitted.passed and isinstance(admitted, bizra.GateReport)
+    assert len(chain.replay_cache) == 1
+    with pytest.raises(bizra.RejectError) as info:
+        chain.admit(env, now=T0)
+    assert (info.value.code, info.value.name, info.value.kind) == (12, "REPLAY", "REJECTED")
+    # A refusal by admit() records nothing.
+    low = make(identity, snr=0.5, ihsan=0.96)
+    with pytest.raises(bizra.RejectError) as info:
+        chain.admit(low, now=T0)
+    assert info.value.code == 23 and len(chain.replay_cache) == 1
+    with pytest.raises(TypeError, match="Envelope"):
+        chain.admit("not an envelope", now=T0)  # type: ignore[arg-type]
 
 
 def test_tiers_order_and_report_mode(identity: bizra.Identity) -> None:
     chain = bizra.GateChain.empty()
-    chain.add_gate("late", lambda env: False, tier="expensive")
+    chain.add_gate("late", "expensive", lambda env: False)
     chain.add_builtin("signature")
-    chain.add_gate("early", lambda env: False, tier="cheap")
-    assert chain.gate_names == ["early", "signature", "late"]
-    assert [r.name for r in chain.check(make(identity), now=T0).results] == ["early"]
+    chain.add_gate("early", "cheap", lambda env: False)
+    # Built-in gates first (the core now runs the signature before any user gate), then user
+    # gates by tier.
+    assert chain.gate_names == ["signature", "early", "late"]
+    assert [r.name for r in chain.check(make(identity), now=T0).results] == ["signature", "early"]
     assert not chain.report_all
     chain.report_all = True
     assert chain.report_all
     report = chain.check(make(identity), now=T0)
     assert [(r.name, r.passed) for r in report.results] == [
-        ("early", False), ("signature", True), ("late", False)
+        ("signature", True), ("early", False), ("late", False)
     ]
     assert not report.passed
 

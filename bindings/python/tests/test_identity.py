@@ -60,8 +60,10 @@ def test_pem_round_trip_plain_and_encrypted(identity: bizra.Identity) -> None:
     enc = identity.to_pem("correct horse")
     assert enc.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
     assert bizra.Identity.from_pem(enc, "correct horse") == identity
-    with pytest.raises(bizra.BizraError, match="wrong passphrase"):
+    with pytest.raises(bizra.BizraError, match="wrong passphrase") as wrong:
         bizra.Identity.from_pem(enc, "wrong")
+    # A typed error of kind KEY (it was a bare BizraError with no kind).
+    assert type(wrong.value) is bizra.InvalidKeyError and wrong.value.kind == "KEY"
     with pytest.raises(bizra.BizraError, match="passphrase is required"):
         bizra.Identity.from_pem(enc)
     with pytest.raises(bizra.BizraError, match="not encrypted"):
@@ -80,7 +82,16 @@ def test_save_and_load(tmp_path: Path, identity: bizra.Identity) -> None:
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert bizra.Identity.load(path) == identity
     assert bizra.Identity.load(str(path)) == identity
-    identity.save(path, passphrase="pw")
+    # An existing key file is refused (it used to be replaced silently), unless overwrite=True.
+    with pytest.raises(FileExistsError) as exists:
+        identity.save(path, passphrase="pw")
+    assert isinstance(exists.value, bizra.BizraError)
+    assert isinstance(exists.value, bizra.AlreadyExistsError)
+    assert exists.value.kind == "IO" and exists.value.filename == str(path)
+    assert "overwrite=True" in str(exists.value)
+    assert bizra.Identity.load(path) == identity, "the refused save left the file alone"
+    identity.save(path, passphrase="pw", overwrite=True)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert bizra.Identity.load(path, passphrase="pw") == identity
     with pytest.raises(bizra.BizraError):
         bizra.Identity.load(path)

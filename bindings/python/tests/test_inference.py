@@ -7,11 +7,14 @@ every test of the module.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
+import signal
 import threading
 import time
 from pathlib import Path
+from typing import Union
 
 import pytest
 
@@ -58,6 +61,19 @@ def assert_still_serving(model: bizra.Model, identity: bizra.Identity) -> None:
     """The model answers normally (after an error, a cancellation, a bad file)."""
     env = model.generate(identity, CAPITAL, max_tokens=16, temperature=0.0)
     assert "Paris" in env.payload["output"]
+
+
+def queued_tokens(model: bizra.Model, identity: bizra.Identity) -> float:
+    """Runs a short generation and returns how long it waited behind earlier work (requests are
+    served in order), counted in tokens of its own generation speed. Work that was stopped
+    leaves a wait of about one token; an abandoned 400-token story would leave hundreds."""
+    start = time.perf_counter()
+    env = model.generate(identity, STORY, max_tokens=16, temperature=0.0)
+    wall = time.perf_counter() - start
+    timings = env.payload["timings_ms"]
+    per_token = float(timings["generation"]) / 1000 / env.payload["tokens"]["completion"]
+    waited = wall - (timings["prompt"] + timings["generation"]) / 1000
+    return float(waited / per_token)
 
 
 def test_metadata(model: bizra.Model) -> None:
@@ -409,6 +425,7 @@ def test_prompt_too_long_is_a_clear_error(
         model.generate(identity, long_prompt, max_tokens=2)
     assert info.value.n_ctx == N_CTX
     assert info.value.prompt_tokens > N_CTX
+    assert info.value.kind == "PROMPT_TOO_LONG" and "prompt too long" in info.value.detail
     stream = model.stream(identity, long_prompt, max_tokens=2)
     with pytest.raises(bizra.PromptTooLongError):
         list(stream)
@@ -443,3 +460,233 @@ def test_embeddings_paraphrases_closer(model: bizra.Model) -> None:
     c = model.embed("Quarterly revenue rose by eight percent.")
     assert len(a) == len(b) == len(c) > 0
     assert cos(a, b) > cos(a, c)
+
+
+def test_closing_a_stream_stops_the_generation(
+    model: bizra.Model, identity: bizra.Identity
+) -> None:
+    pieces: list[str] = []
+    with model.stream(identity, STORY, max_tokens=400, temperature=0.0) as stream:
+        for item in stream:
+            assert isinstance(item, str)
+            pieces.append(item)
+            if len(pieces) == 5:
+                break
+    # The with block closed the stream: the generation stopped at its next token, and the
+    # envelope is the partial answer, signed, at once (not after the 400 tokens).
+    env = stream.envelope
+    env.verify()
+    assert env.payload["finish_reason"] == "cancelled"
+    assert env.payload["tokens"]["completion"] < 100
+    assert env.payload["output"].startswith("".join(pieces))
+    assert list(stream) == [], "a closed stream yields nothing more"
+    stream.close()  # twice is harmless
+    assert stream.envelope.id == env.id
+    assert queued_tokens(model, identity) < 50
+
+    # close() without a with block; next() then raises StopIteration.
+    stream = model.stream(identity, STORY, max_tokens=400, temperature=0.0)
+    first = next(stream)
+    assert isinstance(first, str)
+    stream.close()
+    with pytest.raises(StopIteration):
+        next(stream)
+    assert stream.envelope.payload["finish_reason"] == "cancelled"
+
+    # A stream that ended by itself: closing it changes nothing.
+    with model.stream(identity, CAPITAL, max_tokens=16, temperature=0.0) as short:
+        text, env = drain(short)
+    assert short.envelope.payload["finish_reason"] == "eos" and "Paris" in text
+
+
+def test_breaking_out_of_a_stream_stops_the_generation(
+    model: bizra.Model, identity: bizra.Identity
+) -> None:
+    """`break` drops the last reference to the stream, which cancels the generation."""
+    for n, item in enumerate(model.stream(identity, STORY, max_tokens=400, temperature=0.0)):
+        assert isinstance(item, str)
+        if n == 10:
+            break
+    assert queued_tokens(model, identity) < 50
+
+
+def test_timeout_returns_the_partial_signed_answer(
+    model: bizra.Model, identity: bizra.Identity
+) -> None:
+    env = model.generate(identity, STORY, max_tokens=400, temperature=0.0, timeout=0.3)
+    env.verify()
+    # As a cancel: the generation stops at its next token and its partial output is signed.
+    assert env.payload["finish_reason"] == "cancelled"
+    assert env.payload["tokens"]["completion"] < 400
+    assert queued_tokens(model, identity) < 50
+    # A timeout the generation beats changes nothing.
+    quick = model.generate(identity, CAPITAL, max_tokens=16, temperature=0.0, timeout=600)
+    assert quick.payload["finish_reason"] == "eos"
+    bad: list[object] = [0, -1.5, math.nan]
+    for value in bad:
+        with pytest.raises(bizra.InvalidInputError, match="timeout must be a positive"):
+            model.generate(identity, CAPITAL, max_tokens=1, timeout=value)  # type: ignore[arg-type]
+    with pytest.raises(bizra.InvalidInputError, match="too long"):
+        model.generate(identity, CAPITAL, max_tokens=1, timeout=math.inf)
+    with pytest.raises(TypeError, match="timeout"):
+        model.generate(identity, CAPITAL, max_tokens=1, timeout="1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="timeout"):
+        model.generate(identity, CAPITAL, max_tokens=1, timeout=True)
+
+
+def test_a_cancel_token_stops_generate(model: bizra.Model, identity: bizra.Identity) -> None:
+    token = bizra.CancelToken()
+    assert not token.is_cancelled() and "False" in repr(token)
+    timer = threading.Timer(0.3, token.cancel)
+    timer.start()
+    env = model.generate(identity, STORY, max_tokens=400, temperature=0.0, cancel=token)
+    timer.join()
+    assert token.is_cancelled()
+    env.verify()
+    assert env.payload["finish_reason"] == "cancelled"
+    assert env.payload["tokens"]["completion"] < 400
+    # A token stays cancelled: the next generation with it stops before its first token.
+    again = model.generate(identity, STORY, max_tokens=400, temperature=0.0, cancel=token)
+    assert again.payload["finish_reason"] == "cancelled"
+    assert again.payload["tokens"]["completion"] == 0
+    with pytest.raises(TypeError):
+        model.generate(identity, CAPITAL, max_tokens=1, cancel=True)  # type: ignore[arg-type]
+
+
+def test_ctrl_c_during_generate_stops_it(model: bizra.Model, identity: bizra.Identity) -> None:
+    """A SIGINT (Ctrl-C) while generate() waits takes effect between tokens: the generation is
+    cancelled and KeyboardInterrupt is raised."""
+    inside = threading.Event()
+    stray: list[int] = []
+
+    def on_sigint(signum: int, frame: object) -> None:
+        # Raised only inside generate(); a signal arriving elsewhere fails the test below
+        # instead of interrupting the whole pytest session.
+        if inside.is_set():
+            raise KeyboardInterrupt
+        stray.append(signum)
+
+    def ctrl_c() -> None:
+        # Not to pass time: to let the generation start (the story takes seconds).
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    token = bizra.CancelToken()
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    sender = threading.Thread(target=ctrl_c)
+    try:
+        inside.set()
+        sender.start()
+        with pytest.raises(KeyboardInterrupt):
+            model.generate(identity, STORY, max_tokens=400, temperature=0.0, cancel=token)
+        inside.clear()
+        sender.join()
+    finally:
+        inside.clear()
+        signal.signal(signal.SIGINT, previous)
+    assert stray == []
+    assert token.is_cancelled(), "the interrupt cancelled the core's work"
+    assert queued_tokens(model, identity) < 50
+    assert_still_serving(model, identity)
+
+
+def test_model_close_and_context_manager(
+    model: bizra.Model, identity: bizra.Identity
+) -> None:
+    with bizra.Model(MODEL_PATH, n_ctx=N_CTX, threads=2) as m:
+        assert not m.closed
+        assert m.file_blake3 == model.file_blake3
+        assert "Paris" in m.generate(identity, CAPITAL, max_tokens=16, temperature=0.0).payload["output"]
+        # A stream open at close() keeps the model until it ends.
+        open_stream = m.stream(identity, CAPITAL, max_tokens=16, temperature=0.0)
+    assert m.closed and "closed" in repr(m)
+    text, env = drain(open_stream)
+    assert "Paris" in text and env.payload["finish_reason"] == "eos"
+    for use in [
+        lambda: m.generate(identity, CAPITAL, max_tokens=1),
+        lambda: m.stream(identity, CAPITAL, max_tokens=1),
+        lambda: m.astream(identity, CAPITAL, max_tokens=1),
+        lambda: m.embed("x"),
+    ]:
+        with pytest.raises(bizra.InvalidInputError, match="the model is closed"):
+            use()
+    assert m.name == model.name and m.n_ctx == N_CTX, "metadata stays readable"
+    m.close()  # twice is harmless
+
+    loaded = bizra.Model.load(MODEL_PATH, n_ctx=N_CTX, threads=2)
+    loaded.close()
+    with pytest.raises(ValueError, match="closed"):
+        loaded.embed("x")
+    assert_still_serving(model, identity)
+
+
+def test_async_streaming(model: bizra.Model, identity: bizra.Identity) -> None:
+    async def run() -> tuple[list[Union[str, bizra.Envelope]], list[float], float]:
+        stop = asyncio.Event()
+        gaps: list[float] = []
+
+        async def ticker() -> None:
+            last = time.perf_counter()
+            while not stop.is_set():
+                await asyncio.sleep(0.001)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        task = asyncio.create_task(ticker())
+        start = time.perf_counter()
+        items = [item async for item in model.astream(identity, STORY, max_tokens=24, temperature=0.0)]
+        took = time.perf_counter() - start
+        stop.set()
+        await task
+        return items, gaps, took
+
+    items, gaps, took = asyncio.run(run())
+    *pieces, env = items
+    assert all(isinstance(p, str) for p in pieces) and isinstance(env, bizra.Envelope)
+    assert "".join(str(p) for p in pieces) == env.payload["output"]
+    env.verify()
+    greedy = model.generate(identity, STORY, max_tokens=24, temperature=0.0)
+    assert greedy.payload["output"] == env.payload["output"]
+    # The event loop ran on while the engine worked: no tick waited on it.
+    assert len(gaps) > 10 and max(gaps) < took / 4, (max(gaps), took)
+
+
+def test_async_stream_stops_when_closed_or_dropped(
+    model: bizra.Model, identity: bizra.Identity
+) -> None:
+    async def closed() -> bizra.Envelope:
+        async with model.astream(identity, STORY, max_tokens=400, temperature=0.0) as stream:
+            n = 0
+            async for item in stream:
+                assert isinstance(item, str)
+                n += 1
+                if n == 5:
+                    break
+        assert [item async for item in stream] == []
+        return await stream.envelope()
+
+    env = asyncio.run(closed())
+    env.verify()
+    assert env.payload["finish_reason"] == "cancelled"
+    assert env.payload["tokens"]["completion"] < 100
+    assert queued_tokens(model, identity) < 50
+
+    async def dropped() -> None:
+        n = 0
+        async for item in model.astream(identity, STORY, max_tokens=400, temperature=0.0):
+            assert isinstance(item, str)
+            n += 1
+            if n == 5:
+                break
+
+    asyncio.run(dropped())
+    assert queued_tokens(model, identity) < 50
+
+    async def too_long() -> None:
+        async for _ in model.astream(identity, "word " * 2000, max_tokens=2):
+            pass
+
+    with pytest.raises(bizra.PromptTooLongError):
+        asyncio.run(too_long())
+    assert_still_serving(model, identity)

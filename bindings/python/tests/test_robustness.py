@@ -10,17 +10,23 @@ from typing import Callable
 import pytest
 
 import bizra
+from conftest import panic_for_tests
 
 T0 = datetime(2026, 1, 30, tzinfo=timezone.utc)
 
 
 def test_a_rust_panic_arrives_as_bizra_error() -> None:
+    panic = panic_for_tests()
     with pytest.raises(bizra.BizraError, match="panic.*boom"):
-        bizra._native._panic_for_tests("boom")
+        panic("boom")
     try:
-        bizra._native._panic_for_tests("again")
+        panic("again")
     except Exception as e:  # noqa: BLE001 - the point: `except Exception` catches it
-        assert type(e) is bizra.BizraError
+        # The kind table gives a panic its own class (it was the bare BizraError before).
+        assert type(e) is bizra.PanicError
+        assert isinstance(e, bizra.BizraError)
+        assert (e.kind, bizra.ERROR_KINDS[901]) == ("PANIC", ("PANIC", bizra.PanicError))
+        assert "again" in e.detail
     else:
         raise AssertionError("no exception")
 
@@ -32,6 +38,7 @@ def test_exception_hierarchy() -> None:
     assert issubclass(bizra.InvalidInputError, ValueError)
     assert bizra.REJECT_CODES[15] == "HASH_MISMATCH" and bizra.REJECT_CODES[0] == "SUCCESS"
     assert bizra.reject_name(24) == "GATE_CUSTOM"
+    assert bizra.reject_name(0) == "SUCCESS"
     with pytest.raises(ValueError):
         bizra.reject_name(3)
 
@@ -137,7 +144,7 @@ def test_python_gates_run_from_several_threads(identity: bizra.Identity) -> None
 
     chain = bizra.GateChain.empty()
     chain.add_builtin("signature")
-    chain.add_gate("count", counting)
+    chain.add_gate("count", "cheap", counting)
     envs = [bizra.Envelope.create(identity, i, timestamp=T0) for i in range(50)]
     results: list[bool] = []
 

@@ -6,28 +6,38 @@ hashed constitution. A thin binding over the Rust core: every rule of the protoc
     >>> import bizra
     >>> me = bizra.Identity.generate()
     >>> env = bizra.Envelope.create(me, {"answer": 4}, scores={"snr": 0.93, "ihsan": 0.97})
-    >>> bizra.Envelope.parse(env.to_json()).verify()
+    >>> bizra.Envelope.open(env.to_json())  # parse + verify; raises bizra.RejectError
 
-Errors: ``BizraError`` is the base of everything bizra raises (a Rust panic included);
-``RejectError`` carries ``.code`` (the spec's number) and ``.name`` (``"HASH_MISMATCH"``);
-``InvalidInputError`` is also a ``ValueError``.
+Errors: ``BizraError`` is the base of everything bizra raises; each kind of the core's error
+table has its class (``ERROR_KINDS``: number → (name, class)), with ``.kind`` (``"KEY"``) and
+``.detail``. ``RejectError`` carries ``.code`` (the spec's number), ``.name``
+(``"HASH_MISMATCH"``) and ``.retryable``; ``InvalidInputError`` is also a ``ValueError``; file
+errors are also ``OSError``s (``NotFoundError`` a ``FileNotFoundError``, ...).
 
 Times are timezone-aware ``datetime`` objects; a naive ``datetime`` is refused with ``ValueError``.
 """
 
 from typing import Optional, TypedDict
 
+from ._aio import AsyncTokenStream as AsyncTokenStream
 from ._native import (
+    DEFAULT_REPLAY_CAPACITY as DEFAULT_REPLAY_CAPACITY,
+    DEFAULT_TTL_SECONDS as DEFAULT_TTL_SECONDS,
+    ERROR_KINDS as ERROR_KINDS,
     MAX_CLOCK_SKEW_SECONDS as MAX_CLOCK_SKEW_SECONDS,
     MAX_DEPTH as MAX_DEPTH,
     MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES,
     MAX_PROVENANCE as MAX_PROVENANCE,
     MAX_TTL_SECONDS as MAX_TTL_SECONDS,
     REJECT_CODES as REJECT_CODES,
+    AlreadyExistsError as AlreadyExistsError,
     BizraError as BizraError,
+    CancelToken as CancelToken,
     ComplianceReport as ComplianceReport,
     Constitution as Constitution,
+    ConstitutionError as ConstitutionError,
     Envelope as Envelope,
+    FileSystemError as FileSystemError,
     GateChain as GateChain,
     GateReport as GateReport,
     GateResult as GateResult,
@@ -35,10 +45,17 @@ from ._native import (
     HardwareProfile as HardwareProfile,
     Identity as Identity,
     InferenceError as InferenceError,
+    InternalError as InternalError,
     InvalidInputError as InvalidInputError,
+    InvalidKeyError as InvalidKeyError,
     Model as Model,
     ModelError as ModelError,
+    ModelNotFoundError as ModelNotFoundError,
     ModelTier as ModelTier,
+    NoRemotePoolError as NoRemotePoolError,
+    NotFoundError as NotFoundError,
+    PanicError as PanicError,
+    PermissionDeniedError as PermissionDeniedError,
     PromptTooLongError as PromptTooLongError,
     RejectError as RejectError,
     ReplayCache as ReplayCache,
@@ -54,7 +71,6 @@ from ._native import (
     verify_batch as verify_batch,
     verify_message as verify_message,
 )
-
 
 
 class IhsanInputs(TypedDict, total=False):
@@ -80,16 +96,24 @@ class IhsanInputs(TypedDict, total=False):
 
 
 __all__ = [
+    "DEFAULT_REPLAY_CAPACITY",
+    "DEFAULT_TTL_SECONDS",
+    "ERROR_KINDS",
     "MAX_CLOCK_SKEW_SECONDS",
     "MAX_DEPTH",
     "MAX_PAYLOAD_BYTES",
     "MAX_PROVENANCE",
     "MAX_TTL_SECONDS",
     "REJECT_CODES",
+    "AlreadyExistsError",
+    "AsyncTokenStream",
     "BizraError",
+    "CancelToken",
     "ComplianceReport",
     "Constitution",
+    "ConstitutionError",
     "Envelope",
+    "FileSystemError",
     "GateChain",
     "GateReport",
     "GateResult",
@@ -98,10 +122,17 @@ __all__ = [
     "Identity",
     "IhsanInputs",
     "InferenceError",
+    "InternalError",
     "InvalidInputError",
+    "InvalidKeyError",
     "Model",
     "ModelError",
+    "ModelNotFoundError",
     "ModelTier",
+    "NoRemotePoolError",
+    "NotFoundError",
+    "PanicError",
+    "PermissionDeniedError",
     "PromptTooLongError",
     "RejectError",
     "ReplayCache",

@@ -3,15 +3,20 @@
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from os import PathLike
-from typing import Any, Final, Literal, Optional, Union, final
+from typing import Any, ClassVar, Final, Literal, Optional, Union, final
 
-from typing_extensions import Buffer, TypeAlias
+from typing_extensions import Buffer, Self, TypeAlias
 
 from . import IhsanInputs
+from ._aio import AsyncTokenStream
 
 __version__: Final[str]
 REJECT_CODES: Final[dict[int, str]]
+ERROR_KINDS: Final[dict[int, tuple[str, type[BizraError]]]]
+"""Every kind of the core's error table, by number: (name, class)."""
 MAX_DEPTH: Final[int]
+DEFAULT_TTL_SECONDS: Final[int]
+DEFAULT_REPLAY_CAPACITY: Final[int]
 MAX_TTL_SECONDS: Final[int]
 MAX_CLOCK_SKEW_SECONDS: Final[int]
 MAX_PROVENANCE: Final[int]
@@ -29,36 +34,69 @@ _TierName: TypeAlias = Literal["cheap", "medium", "expensive"]
 _BuiltinGate: TypeAlias = Literal["schema", "signature", "freshness", "replay", "policy", "snr", "ihsan"]
 
 class BizraError(Exception):
-    """Base class of every error bizra raises (a Rust panic included)."""
+    """Base class of every error bizra raises; each kind of error has its subclass."""
+
+    kind: ClassVar[str]
+    """The kind's name ("INVALID_INPUT", "REJECTED", "KEY", ...; see ERROR_KINDS)."""
+    detail: str
+    """What exactly failed."""
+
+class InvalidInputError(BizraError, ValueError):
+    """An argument was out of range or of the wrong form (kind INVALID_INPUT)."""
 
 class RejectError(BizraError):
-    """An envelope or a gate refused admission."""
+    """An envelope or a gate refused admission (kind REJECTED)."""
 
     code: int
     """The spec's reject code (15)."""
     name: str
     """The code's name ("HASH_MISMATCH")."""
-    detail: str
-    """What exactly failed."""
     retryable: bool
     """Whether the same request may succeed later (rate, quota, timeout)."""
 
-class InvalidInputError(BizraError, ValueError):
-    """An argument was out of range or of the wrong form."""
+class InvalidKeyError(BizraError):
+    """A key could not be imported or exported: wrong passphrase, corrupt file (kind KEY)."""
+
+class ConstitutionError(BizraError):
+    """A constitution document is invalid (kind CONSTITUTION)."""
+
+class FileSystemError(BizraError, OSError):
+    """A file system operation failed (kind IO); .errno, .strerror, .filename as OSError's."""
+
+class NotFoundError(FileSystemError, FileNotFoundError):
+    """A file or directory does not exist (kind IO)."""
+
+class PermissionDeniedError(FileSystemError, PermissionError):
+    """The operating system refused access to a file (kind IO)."""
+
+class AlreadyExistsError(FileSystemError, FileExistsError):
+    """A file exists where a new one was to be written (kind IO)."""
 
 class ModelError(BizraError):
-    """A model file is missing, is not a GGUF file, or is damaged."""
+    """A model file is missing, is not a GGUF file, or is damaged (kind MODEL)."""
+
+class ModelNotFoundError(ModelError):
+    """No registered model serves the tier or has the name (kind MODEL_NOT_FOUND)."""
 
 class PromptTooLongError(BizraError):
-    """The prompt does not fit the model's context window."""
+    """The prompt does not fit the model's context window (kind PROMPT_TOO_LONG)."""
 
     prompt_tokens: int
     """The prompt's length in tokens (after the chat template)."""
     n_ctx: int
     """The context window it had to fit."""
 
+class NoRemotePoolError(BizraError):
+    """The pool tier was requested but no remote pool is configured (kind NO_REMOTE_POOL)."""
+
 class InferenceError(BizraError):
-    """The inference engine failed."""
+    """The inference engine failed (kind INFERENCE)."""
+
+class InternalError(BizraError):
+    """A bug in bizra: an invariant did not hold (kind INTERNAL)."""
+
+class PanicError(BizraError):
+    """A bug in bizra: a Rust panic stopped at the boundary (kind PANIC)."""
 
 def reject_name(code: int) -> str:
     """Name of a reject code (15 → "HASH_MISMATCH", 0 → "SUCCESS")."""
@@ -91,7 +129,10 @@ class Identity:
     def public_key_hex(self) -> str: ...
     def sign(self, message: Buffer) -> bytes: ...
     def to_pem(self, passphrase: Optional[str] = None) -> str: ...
-    def save(self, path: _StrPath, passphrase: Optional[str] = None) -> None: ...
+    def save(
+        self, path: _StrPath, passphrase: Optional[str] = None, *, overwrite: bool = False
+    ) -> None:
+        """Writes the key file (mode 0600); AlreadyExistsError unless overwrite=True."""
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -104,7 +145,7 @@ class Envelope:
         identity: Identity,
         payload: _JSONValue,
         *,
-        ttl: int = 3600,
+        ttl: Optional[int] = None,
         provenance: Optional[Iterable[Union[str, Envelope]]] = None,
         scores: Optional[dict[str, float]] = None,
         policy: Optional[_Policy] = None,
@@ -113,6 +154,15 @@ class Envelope:
     ) -> Envelope: ...
     @staticmethod
     def parse(text: Union[str, Buffer]) -> Envelope: ...
+    @staticmethod
+    def open(
+        text: Union[str, Buffer],
+        *,
+        now: Optional[datetime] = None,
+        policy: Optional[_Policy] = None,
+        replay: Optional[ReplayCache] = None,
+    ) -> Envelope:
+        """Parses and verifies in one call; the verified envelope, or RejectError."""
     def verify(
         self,
         *,
@@ -156,7 +206,8 @@ class Envelope:
 class ReplayCache:
     """Remembers admitted envelope ids until they expire; thread-safe; refuses (QUOTA) when full."""
 
-    def __new__(cls, capacity: int = 100000) -> ReplayCache: ...
+    def __new__(cls, capacity: Optional[int] = None) -> ReplayCache:
+        """At most `capacity` live ids (default DEFAULT_REPLAY_CAPACITY; 0 is refused)."""
     @property
     def capacity(self) -> int: ...
     def __len__(self) -> int: ...
@@ -214,8 +265,9 @@ class GateChain:
     def empty(constitution: Optional[Constitution] = None) -> GateChain: ...
     def add_builtin(self, name: _BuiltinGate) -> None: ...
     def add_gate(
-        self, name: str, gate: Callable[[Envelope], bool], *, tier: _TierName = "cheap"
-    ) -> None: ...
+        self, name: str, tier: _TierName, gate: Callable[[Envelope], Union[None, bool, str]]
+    ) -> None:
+        """A Python gate: None/True admits; False, a reason str or an exception refuses (24)."""
     def set_payload_schema(self, schema: _JSONValue) -> None: ...
     @property
     def replay_cache(self) -> ReplayCache: ...
@@ -228,7 +280,10 @@ class GateChain:
     def constitution(self) -> Constitution: ...
     @property
     def gate_names(self) -> list[str]: ...
-    def check(self, envelope: Envelope, *, now: Optional[datetime] = None) -> GateReport: ...
+    def check(self, envelope: Envelope, *, now: Optional[datetime] = None) -> GateReport:
+        """Judges without admitting (records nothing)."""
+    def admit(self, envelope: Envelope, *, now: Optional[datetime] = None) -> GateReport:
+        """Judges and admits (records the id); RejectError for the first refusal."""
 
 @final
 class Rule:
@@ -391,13 +446,29 @@ class HardwareProfile:
     def max_local_tier(self) -> Optional[ModelTier]: ...
     def can_serve(self, tier: Union[ModelTier, str]) -> bool: ...
 
-def _panic_for_tests(message: str) -> None: ...
-def _rust_bench(payload: _JSONValue, iterations: int) -> dict[str, float]: ...
+@final
+class CancelToken:
+    """Stops a generation from any thread (Model.generate(cancel=...)); stays cancelled."""
+
+    def __new__(cls) -> CancelToken: ...
+    def cancel(self) -> None: ...
+    def is_cancelled(self) -> bool: ...
 
 @final
 class Model:
     """A loaded GGUF model, served by llama.cpp on its own worker thread; thread-safe."""
 
+    def __new__(
+        cls,
+        path: _StrPath,
+        *,
+        n_ctx: Optional[int] = None,
+        threads: Optional[int] = None,
+        n_batch: Optional[int] = None,
+        embedding_n_ctx: Optional[int] = None,
+        n_gpu_layers: Optional[int] = None,
+    ) -> Model:
+        """Loads a GGUF file (as Model.load), for `with bizra.Model(path) as model:`."""
     @staticmethod
     def load(
         path: _StrPath,
@@ -426,13 +497,17 @@ class Model:
         ihsan: Optional[IhsanInputs] = None,
         provenance: Optional[Iterable[Union[str, Envelope]]] = None,
         ttl: Optional[int] = None,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
     ) -> Envelope:
         """The answer as a signed envelope (text in payload["output"], measured scores).
 
         Unset sampling arguments take the core's defaults; temperature=0 is greedy.
         ``ihsan``: the dimensions the caller vouches for (the rest count 0); ``provenance``: the
         envelopes (or ids) the prompt came from; ``ttl``: the envelope's lifetime in seconds.
-        PromptTooLongError when the prompt does not fit n_ctx."""
+        ``timeout`` (seconds) and ``cancel`` stop the generation at its next token: the partial
+        answer is returned, signed, with finish_reason "cancelled". Ctrl-C stops it and raises
+        KeyboardInterrupt. PromptTooLongError when the prompt does not fit n_ctx."""
     def stream(
         self,
         identity: Identity,
@@ -452,8 +527,33 @@ class Model:
         ttl: Optional[int] = None,
     ) -> TokenStream:
         """Starts generating; the TokenStream yields str pieces, then the signed Envelope."""
+    def astream(
+        self,
+        identity: Identity,
+        prompt: str,
+        *,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        top_p: Optional[float] = None,
+        top_k: Optional[int] = None,
+        min_p: Optional[float] = None,
+        repeat_penalty: Optional[float] = None,
+        seed: Optional[int] = None,
+        stop: Optional[list[str]] = None,
+        ihsan: Optional[IhsanInputs] = None,
+        provenance: Optional[Iterable[Union[str, Envelope]]] = None,
+        ttl: Optional[int] = None,
+    ) -> AsyncTokenStream:
+        """`stream` for `async for`, fed by a worker thread (the event loop never blocks)."""
     def embed(self, text: str) -> list[float]:
         """L2-normalised sentence embedding (a dot product is the cosine similarity)."""
+    def close(self) -> None:
+        """Releases the model; later calls raise InvalidInputError; metadata stays readable."""
+    @property
+    def closed(self) -> bool: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_exc: object) -> None: ...
     @property
     def path(self) -> str: ...
     @property
@@ -484,8 +584,11 @@ class TokenStream:
     Iterating yields str pieces, which concatenate to the output, and last the signed output
     Envelope; ``.envelope`` returns that envelope too (reading it before the loop ends waits
     for the end of generation and skips the unread pieces). A generation error is raised by
-    the iteration and again by ``.envelope``. Dropping the stream or calling cancel() (from any
-    thread) stops the generation; the pieces made before the cancel are still yielded.
+    the iteration and again by ``.envelope``. ``close()`` (or the end of a ``with`` block) stops
+    the generation and the iteration, and ``.envelope`` then returns at once the partial answer,
+    signed, with finish_reason "cancelled". Dropping the stream (a ``break`` out of
+    ``for piece in model.stream(...)``) or calling cancel() (from any thread) stops the generation
+    too; after cancel() the pieces made before it are still yielded.
 
         >>> *pieces, envelope = model.stream(me, "Hi", max_tokens=8)
         >>> envelope.payload["output"] == "".join(pieces)
@@ -498,3 +601,7 @@ class TokenStream:
     def envelope(self) -> Envelope: ...
     def cancel(self) -> None:
         """Stops the generation at its next token; callable from any thread, at once."""
+    def close(self) -> None:
+        """Stops the generation and the iteration; .envelope then gives the partial answer."""
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_exc: object) -> None: ...
