@@ -27,11 +27,13 @@ $(PY_STAMP):
 # A user's wheel (`pip install ./bindings/python`, python-install, demo-python) has the default
 # features only: no test hooks. test-python adds `test-hooks` (`_panic_for_tests`) and
 # bench-python `bench` (`_rust_bench`), through MATURIN_PEP517_ARGS, which maturin's PEP 517
-# backend passes to its build. Features of the pyo3 crate recompile that crate only (same target
-# directory, same release profile), never the core or llama.cpp.
+# backend passes to its build; a default install checks that neither hook is there. Features of
+# the pyo3 crate recompile that crate only (same target directory, same release profile), never
+# the core or llama.cpp.
 define py-install
 	$(PY_ENV) MATURIN_PEP517_ARGS="$(if $(1),--features $(1))" "$(PY)" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps ./bindings/python
 	$(PY_ENV) "$(PY)" -c 'import bizra; print("bizra", bizra.__version__, "installed")'
+	$(if $(1),,$(PY_ENV) "$(PY)" -c 'import bizra._native as n; hooks = [h for h in ("_panic_for_tests", "_rust_bench") if hasattr(n, h)]; assert not hooks, f"the default build ships {hooks}"')
 endef
 
 python-install: $(PY_STAMP) llama-deps
