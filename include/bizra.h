@@ -10,21 +10,12 @@
  *    bizra_string_free, bytes (bizra_bytes) with bizra_bytes_free.
  *  - Options structs begin with `uint32_t struct_size`: zero-initialise, set it to sizeof.
  *  - No call aborts the host: a panic inside the library is BIZRA_STATUS_PANIC.
- *
- * Thread safety, per handle:
- *  - bizra_identity, bizra_envelope, bizra_constitution, bizra_gate_report,
- *    bizra_compliance_report, bizra_hardware_profile: immutable, safe to share between threads.
- *  - bizra_replay_cache: thread-safe (atomic admission), share freely.
- *  - bizra_engine: thread-safe, share freely: llama.cpp runs on the engine's own worker thread,
- *    which serves the calls of all threads one at a time, in order; each call blocks its thread
- *    until served. Token callbacks (bizra_token_fn) run on that worker thread and must not call
- *    into the same engine.
- *  - bizra_cancel_token: thread-safe; cancel it from any thread.
- *  - bizra_gate_chain: bizra_gate_chain_check is safe from many threads at once; configuring it
- *    (add_*, set_*) needs exclusive access. Custom gate callbacks run synchronously on the
- *    checking thread, so they must be thread-safe when the chain is shared.
- *  - Every handle must be freed exactly once, by one thread, after all other use.
- *  - The last error is per thread.
+ *  - Ownership: each function says who owns each out-param and how it is freed (handles with
+ *    their *_free, strings with bizra_string_free, bytes with bizra_bytes_free); memory lent
+ *    by a handle (strings inside a report or model info) lives until that handle is freed.
+ *  - Threads: each handle type says whether it is safe to share between threads. Every handle
+ *    must be freed exactly once, by one thread, after all other use. The last error is per
+ *    thread.
  */
 
 #ifndef BIZRA_H
@@ -408,74 +399,85 @@ typedef uint32_t bizra_ihsan_dimension;
 #endif // __cplusplus
 
 /**
- * Lets another thread stop a generation. Thread-safe: `bizra_cancel_token_cancel` may be called
- * from any thread (a token callback included) while a generation uses the token. One-shot: once
- * cancelled it stays cancelled, and every generation given it stops at once.
+ * Lets another thread stop a generation. Thread-safe, so safe to share between threads:
+ * `bizra_cancel_token_cancel` may be called from any thread (a token callback included) while a
+ * generation uses the token. One-shot: once cancelled it stays cancelled, and every generation
+ * given it stops at once. Freed with `bizra_cancel_token_free`, after the generations using it
+ * have returned.
  */
 typedef struct bizra_cancel_token bizra_cancel_token;
 
 /**
- * The verdict of a compliance check. Immutable: safe to share between threads.
+ * The verdict of a compliance check. Immutable, so safe to share between threads. Freed with
+ * `bizra_compliance_report_free`.
  */
 typedef struct bizra_compliance_report bizra_compliance_report;
 
 /**
- * A validated constitution. Immutable: safe to share between threads.
+ * A validated constitution. Immutable, so safe to share between threads. Reference-counted: a
+ * gate chain made from it keeps its own reference (no copy), so `bizra_constitution_free` may
+ * come before the chain's free.
  */
 typedef struct bizra_constitution bizra_constitution;
 
 /**
- * A loaded GGUF model, served by llama.cpp on the engine's own worker thread. Thread-safe: one
- * handle may be used from many threads at once; requests queue up and are served one at a
- * time, in the order they arrive (a `bizra_engine_generate` or `bizra_engine_embed` call blocks
- * its thread until its turn has come and gone).
+ * A loaded GGUF model, served by llama.cpp on the engine's own worker thread. Thread-safe, so
+ * safe to share between threads: one handle may be used from many threads at once; requests
+ * queue up and are served one at a time, in the order they arrive (a `bizra_engine_generate` or
+ * `bizra_engine_embed` call blocks its thread until its turn has come and gone). Freed with
+ * `bizra_engine_free`, after every call using it has returned.
  */
 typedef struct bizra_engine bizra_engine;
 
 /**
- * A PCI envelope (`tests/vectors/PCI-v1.md`). Immutable: one handle may be read and verified from many
- * threads at once.
+ * A PCI envelope (`tests/vectors/PCI-v1.md`). Immutable, so safe to share between threads: one
+ * handle may be read and verified from many threads at once. Freed with `bizra_envelope_free`.
  */
 typedef struct bizra_envelope bizra_envelope;
 
 /**
- * A gate chain over one constitution. Checking (`bizra_gate_chain_check`) is thread-safe: one
- * configured chain may admit envelopes from many threads at once (its replay cache is atomic).
- * Configuring (`bizra_gate_chain_add_*`, `_set_*`) needs exclusive access: not while any other
- * thread uses the chain.
+ * A gate chain over one constitution. Judging (`bizra_gate_chain_check`, `_admit`) is
+ * thread-safe, so a configured chain is safe to share between threads: it may judge envelopes
+ * from many threads at once (admission into its replay cache is atomic). Configuring
+ * (`bizra_gate_chain_add_*`, `_set_*`) needs exclusive access: not while any other thread uses
+ * the chain. Freed with `bizra_gate_chain_free`.
  */
 typedef struct bizra_gate_chain bizra_gate_chain;
 
 /**
- * The verdict of a chain: one result per gate that ran. Immutable: safe to read from many
- * threads.
+ * The verdict of a chain: one result per gate that ran. Immutable, so safe to share between
+ * threads. Freed with `bizra_gate_report_free`.
  */
 typedef struct bizra_gate_report bizra_gate_report;
 
 /**
- * A measured hardware profile. Immutable: safe to share between threads.
+ * A measured hardware profile. Immutable, so safe to share between threads. Freed with
+ * `bizra_hardware_profile_free`.
  */
 typedef struct bizra_hardware_profile bizra_hardware_profile;
 
 /**
- * An Ed25519 node identity. Immutable once made: one handle may be used from many threads at
- * once. The secret is wiped when the handle is freed.
+ * An Ed25519 node identity. Immutable once made, so safe to share between threads: one handle
+ * may sign from many threads at once. Freed with `bizra_identity_free`, which wipes the secret.
  */
 typedef struct bizra_identity bizra_identity;
 
 /**
- * A replay cache: the ids admitted while still valid. Thread-safe: one cache may be shared by
- * many threads and gate chains at once (admission is atomic).
+ * A replay cache: the ids admitted while still valid. Thread-safe, so safe to share between
+ * threads: one cache may serve many threads and gate chains at once (admission is atomic).
+ * Reference-counted: a gate chain given it keeps its own reference, so
+ * `bizra_replay_cache_free` may come before the chain's free.
  */
 typedef struct bizra_replay_cache bizra_replay_cache;
 
 /**
  * The result of a fallible call. Stable numbers, never reused; 0 is success.
+ * `bizra_status_name` gives its name.
  */
 typedef uint32_t bizra_status;
 
 /**
- * Bytes owned by the library; free with `bizra_bytes_free`.
+ * Bytes owned by the caller once returned; free with `bizra_bytes_free`.
  */
 typedef struct bizra_bytes {
     /**
@@ -489,7 +491,8 @@ typedef struct bizra_bytes {
 } bizra_bytes;
 
 /**
- * 32-bit floats owned by the library (an embedding); free with `bizra_floats_free`.
+ * 32-bit floats (an embedding) owned by the caller once returned; free with
+ * `bizra_floats_free`.
  */
 typedef struct bizra_floats {
     /**
@@ -501,6 +504,164 @@ typedef struct bizra_floats {
      */
     size_t len;
 } bizra_floats;
+
+/**
+ * Options for `bizra_envelope_create`. Zero-initialise, set `struct_size = sizeof(...)`, then
+ * set what you need: every zero/NULL/false member means "the default".
+ */
+typedef struct bizra_envelope_options {
+    /**
+     * `sizeof(bizra_envelope_options)`.
+     */
+    uint32_t struct_size;
+    /**
+     * Time to live in seconds, at least 1 and at most the spec's maximum (one hour); 0: the
+     * core's default (`DEFAULT_TTL_SECONDS`, one hour).
+     */
+    int64_t ttl_seconds;
+    /**
+     * Whether `snr` is set.
+     */
+    bool has_snr;
+    /**
+     * The SNR score in [0, 1].
+     */
+    double snr;
+    /**
+     * Whether `ihsan` is set.
+     */
+    bool has_ihsan;
+    /**
+     * The Ihsan score in [0, 1].
+     */
+    double ihsan;
+    /**
+     * The constitution hash applied, 64 lowercase hex; NULL: the default constitution's.
+     */
+    const char *policy_hex;
+    /**
+     * Whether `timestamp_unix_ms` is set (default: now).
+     */
+    bool has_timestamp;
+    /**
+     * The creation time in milliseconds since the Unix epoch.
+     */
+    int64_t timestamp_unix_ms;
+    /**
+     * A caller-chosen id (`pci_` + 32 lowercase hex); NULL: 16 random bytes.
+     */
+    const char *id;
+    /**
+     * The ids of the envelopes this one derives from (`provenance_len` of them, at most 64).
+     */
+    const char *const *provenance;
+    /**
+     * The number of `provenance` entries.
+     */
+    size_t provenance_len;
+} bizra_envelope_options;
+
+/**
+ * Options for `bizra_envelope_verify` and `bizra_envelope_verify_batch`. Zero-initialise and set
+ * `struct_size = sizeof(...)`.
+ */
+typedef struct bizra_verify_options {
+    /**
+     * `sizeof(bizra_verify_options)`.
+     */
+    uint32_t struct_size;
+    /**
+     * Whether `now_unix_ms` is the verification instant (default: the system clock).
+     */
+    bool has_now;
+    /**
+     * The verification instant in milliseconds since the Unix epoch.
+     */
+    int64_t now_unix_ms;
+    /**
+     * The constitution hash the sender must have applied (64 lowercase hex); NULL: no check.
+     */
+    const char *policy_hex;
+    /**
+     * A replay cache that records admitted ids; NULL: none.
+     */
+    const struct bizra_replay_cache *replay;
+} bizra_verify_options;
+
+/**
+ * Both scores of an envelope.
+ */
+typedef struct bizra_scores {
+    /**
+     * Whether the envelope carries an SNR score.
+     */
+    bool has_snr;
+    /**
+     * The SNR score (0 when absent).
+     */
+    double snr;
+    /**
+     * Whether the envelope carries an Ihsan score.
+     */
+    bool has_ihsan;
+    /**
+     * The Ihsan score (0 when absent).
+     */
+    double ihsan;
+} bizra_scores;
+
+/**
+ * A custom gate. Runs synchronously on the thread that called `bizra_gate_chain_check` or
+ * `bizra_gate_chain_admit` (so possibly on several threads at once when the chain is shared),
+ * after the built-in gates (the signature among them) have passed. `env` is lent for the call
+ * only (use `bizra_envelope_clone` to keep it). Return 0 to admit; anything else refuses with
+ * code 24 (GATE_CUSTOM), and a NUL-terminated reason may be written to `reason`
+ * (`reason_len` bytes, NUL included).
+ */
+typedef int32_t (*bizra_gate_fn)(void *userdata,
+                                 const struct bizra_envelope *env,
+                                 int64_t now_unix_ms,
+                                 char *reason,
+                                 size_t reason_len);
+
+/**
+ * Frees a custom gate's `userdata` when its chain is freed (called once, on the freeing thread).
+ */
+typedef void (*bizra_userdata_free_fn)(void *userdata);
+
+/**
+ * One gate's verdict; its strings are owned by the report and live as long as it.
+ */
+typedef struct bizra_gate_result {
+    /**
+     * The gate's name.
+     */
+    const char *name;
+    /**
+     * Its tier (`bizra_gate_tier`).
+     */
+    uint32_t tier;
+    /**
+     * Whether it admitted the envelope.
+     */
+    bool passed;
+    /**
+     * The reject code when it refused (0 when it passed).
+     */
+    uint32_t code;
+    /**
+     * Why it refused (NULL when it passed).
+     */
+    const char *detail;
+    /**
+     * How long it took, in nanoseconds.
+     */
+    uint64_t duration_ns;
+    /**
+     * Whether it took longer than its tier's budget.
+     */
+    bool over_budget;
+} bizra_gate_result;
 
 /**
  * The thresholds a constitution sets.
@@ -601,160 +762,74 @@ typedef struct bizra_rule_outcome {
 } bizra_rule_outcome;
 
 /**
- * Options for `bizra_envelope_create`. Zero-initialise, set `struct_size = sizeof(...)`, then
- * set what you need: every zero/NULL/false member means "the default".
+ * A tier decision. `reason` is owned by the caller: free it with `bizra_string_free`.
  */
-typedef struct bizra_envelope_options {
+typedef struct bizra_tier_decision {
     /**
-     * `sizeof(bizra_envelope_options)`.
+     * The estimated complexity (`bizra_task_complexity`).
      */
-    uint32_t struct_size;
+    uint32_t complexity;
     /**
-     * Time to live in seconds, 1..=3600; 0: the default, 3600.
-     */
-    int64_t ttl_seconds;
-    /**
-     * Whether `snr` is set.
-     */
-    bool has_snr;
-    /**
-     * The SNR score in [0, 1].
-     */
-    double snr;
-    /**
-     * Whether `ihsan` is set.
-     */
-    bool has_ihsan;
-    /**
-     * The Ihsan score in [0, 1].
-     */
-    double ihsan;
-    /**
-     * The constitution hash applied, 64 lowercase hex; NULL: the default constitution's.
-     */
-    const char *policy_hex;
-    /**
-     * Whether `timestamp_unix_ms` is set (default: now).
-     */
-    bool has_timestamp;
-    /**
-     * The creation time in milliseconds since the Unix epoch.
-     */
-    int64_t timestamp_unix_ms;
-    /**
-     * A caller-chosen id (`pci_` + 32 lowercase hex); NULL: 16 random bytes.
-     */
-    const char *id;
-    /**
-     * The ids of the envelopes this one derives from (`provenance_len` of them, at most 64).
-     */
-    const char *const *provenance;
-    /**
-     * The number of `provenance` entries.
-     */
-    size_t provenance_len;
-} bizra_envelope_options;
-
-/**
- * Options for `bizra_envelope_verify` and `bizra_envelope_verify_batch`. Zero-initialise and set
- * `struct_size = sizeof(...)`.
- */
-typedef struct bizra_verify_options {
-    /**
-     * `sizeof(bizra_verify_options)`.
-     */
-    uint32_t struct_size;
-    /**
-     * Whether `now_unix_ms` is the verification instant (default: the system clock).
-     */
-    bool has_now;
-    /**
-     * The verification instant in milliseconds since the Unix epoch.
-     */
-    int64_t now_unix_ms;
-    /**
-     * The constitution hash the sender must have applied (64 lowercase hex); NULL: no check.
-     */
-    const char *policy_hex;
-    /**
-     * A replay cache that records admitted ids; NULL: none.
-     */
-    const struct bizra_replay_cache *replay;
-} bizra_verify_options;
-
-/**
- * Both scores of an envelope.
- */
-typedef struct bizra_scores {
-    /**
-     * Whether the envelope carries an SNR score.
-     */
-    bool has_snr;
-    /**
-     * The SNR score (0 when absent).
-     */
-    double snr;
-    /**
-     * Whether the envelope carries an Ihsan score.
-     */
-    bool has_ihsan;
-    /**
-     * The Ihsan score (0 when absent).
-     */
-    double ihsan;
-} bizra_scores;
-
-/**
- * A custom gate. Runs synchronously on the thread that called `bizra_gate_chain_check` (so
- * possibly on several threads at once when the chain is shared). `env` is lent for the call
- * only (use `bizra_envelope_clone` to keep it). Return 0 to admit; anything else refuses with
- * code 24 (GATE_CUSTOM), and a NUL-terminated reason may be written to `reason`
- * (`reason_len` bytes, NUL included).
- */
-typedef int32_t (*bizra_gate_fn)(void *userdata,
-                                 const struct bizra_envelope *env,
-                                 int64_t now_unix_ms,
-                                 char *reason,
-                                 size_t reason_len);
-
-/**
- * Frees a custom gate's `userdata` when its chain is freed (called once, on the freeing thread).
- */
-typedef void (*bizra_userdata_free_fn)(void *userdata);
-
-/**
- * One gate's verdict; its strings are owned by the report and live as long as it.
- */
-typedef struct bizra_gate_result {
-    /**
-     * The gate's name.
-     */
-    const char *name;
-    /**
-     * Its tier (`bizra_gate_tier`).
+     * The chosen tier (`bizra_model_tier`).
      */
     uint32_t tier;
     /**
-     * Whether it admitted the envelope.
+     * Whether the tier was forced by the caller.
      */
-    bool passed;
+    bool forced;
     /**
-     * The reject code when it refused (0 when it passed).
+     * Why, in words (free with `bizra_string_free`).
      */
-    uint32_t code;
+    char *reason;
+} bizra_tier_decision;
+
+/**
+ * What this machine has (`bizra_hardware_profile_info`).
+ */
+typedef struct bizra_hardware_info {
     /**
-     * Why it refused (NULL when it passed).
+     * Physical CPU cores.
      */
-    const char *detail;
+    size_t cpu_cores;
     /**
-     * How long it took, in nanoseconds.
+     * Logical CPUs.
      */
-    uint64_t duration_ns;
+    size_t logical_cpus;
     /**
-     * Whether it took longer than its tier's budget.
+     * Total memory, bytes.
      */
-    bool over_budget;
-} bizra_gate_result;
+    uint64_t ram_total_bytes;
+    /**
+     * Memory available to new work, bytes.
+     */
+    uint64_t ram_available_bytes;
+    /**
+     * Free disk space of the current directory, bytes (0 where unknown).
+     */
+    uint64_t disk_free_bytes;
+    /**
+     * The number of NVIDIA GPUs found.
+     */
+    size_t gpu_count;
+} bizra_hardware_info;
+
+/**
+ * One GPU; `name` belongs to the profile.
+ */
+typedef struct bizra_gpu_info {
+    /**
+     * The product name.
+     */
+    const char *name;
+    /**
+     * Total memory, bytes.
+     */
+    uint64_t memory_total_bytes;
+    /**
+     * Free memory, bytes.
+     */
+    uint64_t memory_free_bytes;
+} bizra_gpu_info;
 
 /**
  * Options for `bizra_engine_load`. Zero-initialise, set `struct_size = sizeof(...)`, then set
@@ -953,7 +1028,8 @@ typedef struct bizra_generate_options {
      */
     size_t provenance_len;
     /**
-     * The output envelope's time to live in seconds, 1..=3600; 0: the default, 3600.
+     * The output envelope's time to live in seconds, at least 1 and at most one hour; 0: the
+     * core's default (`DEFAULT_TTL_SECONDS`, one hour).
      */
     int64_t ttl_seconds;
     /**
@@ -982,76 +1058,6 @@ typedef struct bizra_generate_options {
 } bizra_generate_options;
 
 /**
- * A tier decision. `reason` is owned by the caller: free it with `bizra_string_free`.
- */
-typedef struct bizra_tier_decision {
-    /**
-     * The estimated complexity (`bizra_task_complexity`).
-     */
-    uint32_t complexity;
-    /**
-     * The chosen tier (`bizra_model_tier`).
-     */
-    uint32_t tier;
-    /**
-     * Whether the tier was forced by the caller.
-     */
-    bool forced;
-    /**
-     * Why, in words (free with `bizra_string_free`).
-     */
-    char *reason;
-} bizra_tier_decision;
-
-/**
- * What this machine has (`bizra_hardware_profile_info`).
- */
-typedef struct bizra_hardware_info {
-    /**
-     * Physical CPU cores.
-     */
-    size_t cpu_cores;
-    /**
-     * Logical CPUs.
-     */
-    size_t logical_cpus;
-    /**
-     * Total memory, bytes.
-     */
-    uint64_t ram_total_bytes;
-    /**
-     * Memory available to new work, bytes.
-     */
-    uint64_t ram_available_bytes;
-    /**
-     * Free disk space of the current directory, bytes (0 where unknown).
-     */
-    uint64_t disk_free_bytes;
-    /**
-     * The number of NVIDIA GPUs found.
-     */
-    size_t gpu_count;
-} bizra_hardware_info;
-
-/**
- * One GPU; `name` belongs to the profile.
- */
-typedef struct bizra_gpu_info {
-    /**
-     * The product name.
-     */
-    const char *name;
-    /**
-     * Total memory, bytes.
-     */
-    uint64_t memory_total_bytes;
-    /**
-     * Free memory, bytes.
-     */
-    uint64_t memory_free_bytes;
-} bizra_gpu_info;
-
-/**
  * Success.
  */
 #define BIZRA_STATUS_OK 0
@@ -1063,13 +1069,14 @@ typedef struct bizra_gpu_info {
 
 /**
  * An argument is malformed or out of range (a seed of the wrong length, a string that is not
- * UTF-8, a payload that is not I-JSON, an unknown enum value, a bad `struct_size`, ...).
+ * UTF-8, a payload that is not I-JSON, an unknown enum value, a bad `struct_size`, ...): the
+ * core's kind `INVALID_INPUT`.
  */
 #define BIZRA_STATUS_INVALID_ARGUMENT 2
 
 /**
  * A verdict: the envelope (or signature, or gate chain) refused; the PCI reject code is written
- * to the `reject` out-param where the function has one.
+ * to the `reject` out-param where the function has one (kind `REJECTED`).
  */
 #define BIZRA_STATUS_REJECTED 3
 
@@ -1079,7 +1086,8 @@ typedef struct bizra_gpu_info {
 #define BIZRA_STATUS_KEY 4
 
 /**
- * A file could not be read or written.
+ * A file could not be read or written (or exists where it must not, as for
+ * `bizra_identity_save` without `overwrite`).
  */
 #define BIZRA_STATUS_IO 5
 
@@ -1116,7 +1124,8 @@ typedef struct bizra_gpu_info {
 
 /**
  * The prompt (after the chat template) does not fit the context window with room for one
- * generated token: shorten it, or load the engine with a larger `n_ctx`.
+ * generated token: shorten it, or load the engine with a larger `n_ctx` (kind
+ * `PROMPT_TOO_LONG`).
  */
 #define BIZRA_STATUS_CONTEXT_OVERFLOW 12
 
@@ -1126,25 +1135,46 @@ typedef struct bizra_gpu_info {
  */
 #define BIZRA_STATUS_INFERENCE 13
 
+/**
+ * No registered model serves the requested tier, or none has the requested name.
+ */
+#define BIZRA_STATUS_MODEL_NOT_FOUND 14
+
+/**
+ * The pool tier was requested, but no remote pool is configured.
+ */
+#define BIZRA_STATUS_NO_REMOTE_POOL 15
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /**
- * The library's version, e.g. `"0.1.0"`: a static string, not to be freed.
+ * The library's version, e.g. `"0.1.0"`: a static string owned by the library, never freed.
  */
 const char *bizra_version(void);
 
 /**
- * The ABI generation of the loaded library (compare with `BIZRA_ABI_VERSION`).
+ * The ABI generation of the loaded library (compare with `BIZRA_ABI_VERSION`), written to
+ * `*out` (a value: nothing to free).
  */
 bizra_status bizra_abi_version(uint32_t *out);
 
 /**
+ * The name of a status: for a status that reports one of the core's error kinds, the kind's
+ * name, the same in every binding (`"INVALID_INPUT"` for `BIZRA_STATUS_INVALID_ARGUMENT`,
+ * `"REJECTED"`, `"PROMPT_TOO_LONG"` for `BIZRA_STATUS_CONTEXT_OVERFLOW`, `"PANIC"`, ...); for the
+ * C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`, `"BUFFER_TOO_SMALL"`,
+ * `"OUT_OF_RANGE"`). NULL for a number that is no status. Static, not to be freed.
+ */
+const char *bizra_status_name(bizra_status status);
+
+/**
  * Copies this thread's last error message (the most recent failed call on this thread; `""`
- * when none) into `buf` with its NUL. `needed` (may be NULL) receives the size the message
- * needs, NUL included, on success and on `BIZRA_STATUS_BUFFER_TOO_SMALL`; `buf` may be NULL
- * when `len` is 0 (a size query). This call never changes the last error itself.
+ * when none) into `buf` with its NUL. `buf` stays the caller's; nothing is allocated. `needed`
+ * (may be NULL) receives the size the message needs, NUL included, on success and on
+ * `BIZRA_STATUS_BUFFER_TOO_SMALL`; `buf` may be NULL when `len` is 0 (a size query). This call
+ * never changes the last error itself.
  */
 bizra_status bizra_last_error(char *buf, size_t len, size_t *needed);
 
@@ -1168,107 +1198,127 @@ void bizra_floats_free(struct bizra_floats *f);
 
 /**
  * The name of a reject code (`"SCHEMA"`, `"SUCCESS"` for 0), or NULL for an unknown number.
- * Static, not to be freed.
+ * Static, owned by the library: never freed.
  */
 const char *bizra_reject_name(uint32_t code);
 
 /**
  * The display text of a reject code (`"PCI-01: malformed envelope"`), or NULL for an unknown
- * number. Static, not to be freed.
+ * number. Static, owned by the library: never freed.
  */
 const char *bizra_reject_describe(uint32_t code);
 
 /**
- * Whether a reject code is retryable (GATE_RATE, QUOTA, TIMEOUT); unknown numbers are
- * `BIZRA_STATUS_INVALID_ARGUMENT`.
+ * Whether a reject code is retryable (GATE_RATE, QUOTA, TIMEOUT), written to `*out` (a value:
+ * nothing to free); 0 (success) is not. Unknown numbers are `BIZRA_STATUS_INVALID_ARGUMENT`.
  */
 bizra_status bizra_reject_is_retryable(uint32_t code, bool *out);
 
 /**
- * For tests of the boundary: panics inside the library; the panic comes back as
- * `BIZRA_STATUS_PANIC` with the message in `bizra_last_error`. Never aborts the host.
+ * A fresh identity from the operating system's CSPRNG. `*out`: a new identity, the caller's;
+ * free it with `bizra_identity_free`.
  */
-bizra_status bizra_debug_panic(void);
+bizra_status bizra_identity_generate(struct bizra_identity **out);
 
 /**
- * The embedded default constitution (`tests/vectors/constitution-v1.json`).
+ * The identity of a 32-byte seed (`seed_len` must be 32; the seed stays the caller's). `*out`: a
+ * new identity, the caller's; free it with `bizra_identity_free`.
  */
-bizra_status bizra_constitution_default(struct bizra_constitution **out);
+bizra_status bizra_identity_from_seed(const uint8_t *seed,
+                                      size_t seed_len,
+                                      struct bizra_identity **out);
 
 /**
- * Reads and validates a constitution file.
+ * Reads a PKCS#8 PEM key (plain, or encrypted under `passphrase`) or a bare 64-hex seed.
+ * `passphrase` may be NULL (none). `*out`: a new identity, the caller's; free it with
+ * `bizra_identity_free`.
  */
-bizra_status bizra_constitution_load(const char *path, struct bizra_constitution **out);
+bizra_status bizra_identity_from_pem(const char *pem,
+                                     const char *passphrase,
+                                     struct bizra_identity **out);
 
 /**
- * Parses and validates constitution JSON text.
+ * Exports the key as PKCS#8 PEM; encrypted (PBES2) when `passphrase` is not NULL. `*out`: the
+ * caller's string; free it with `bizra_string_free` (which wipes it).
  */
-bizra_status bizra_constitution_from_json(const char *json, struct bizra_constitution **out);
+bizra_status bizra_identity_to_pem(const struct bizra_identity *id,
+                                   const char *passphrase,
+                                   char **out);
 
 /**
- * The constitution's hash, `H("bizra-constitution-v1:", JCS(constitution))`, as 64 lowercase
- * hex (the value envelopes carry as `policy`). Free with `bizra_string_free`.
+ * Writes the key to `path` atomically with mode 0600 (encrypted when `passphrase` is not NULL),
+ * creating missing directories (mode 0700). An existing file is refused (`BIZRA_STATUS_IO`,
+ * the file left as it was) unless `overwrite` is true, which replaces it (the old file stays
+ * whole until the new one is on disk): a lost node key cannot be recovered. Nothing to free.
  */
-bizra_status bizra_constitution_hash_hex(const struct bizra_constitution *c, char **out);
+bizra_status bizra_identity_save(const struct bizra_identity *id,
+                                 const char *path,
+                                 const char *passphrase,
+                                 bool overwrite);
 
 /**
- * The constitution's `version`. Free with `bizra_string_free`.
+ * Reads a key file written by `bizra_identity_save`, `openssl genpkey`, or holding a 64-hex seed.
+ * `*out`: a new identity, the caller's; free it with `bizra_identity_free`.
  */
-bizra_status bizra_constitution_version(const struct bizra_constitution *c, char **out);
+bizra_status bizra_identity_load(const char *path,
+                                 const char *passphrase,
+                                 struct bizra_identity **out);
 
 /**
- * The constitution's thresholds.
+ * The node id (32 lowercase hex). `*out`: the caller's string; free it with
+ * `bizra_string_free`.
  */
-bizra_status bizra_constitution_thresholds(const struct bizra_constitution *c,
-                                           struct bizra_thresholds *out);
+bizra_status bizra_identity_node_id(const struct bizra_identity *id, char **out);
 
 /**
- * The quorum for `n` validators: floor(2n/3)+1.
+ * The display form of the node id, `node_` and its first 8 characters. `*out`: the caller's
+ * string; free it with `bizra_string_free`.
  */
-bizra_status bizra_constitution_quorum(size_t n, size_t *out);
+bizra_status bizra_identity_display_id(const struct bizra_identity *id, char **out);
 
 /**
- * Checks an output's facts against the constitution's rules. `BIZRA_STATUS_OK` whatever the
- * verdict; read it with `bizra_compliance_report_*`, free with `bizra_compliance_report_free`.
+ * The 32-byte public key. `*out`: the caller's bytes; free them with `bizra_bytes_free`.
  */
-bizra_status bizra_constitution_check(const struct bizra_constitution *c,
-                                      const struct bizra_compliance_input *input,
-                                      struct bizra_compliance_report **out);
+bizra_status bizra_identity_public_key(const struct bizra_identity *id, struct bizra_bytes *out);
 
 /**
- * Frees a constitution. NULL is a no-op.
+ * The public key as 64 lowercase hex. `*out`: the caller's string; free it with
+ * `bizra_string_free`.
  */
-void bizra_constitution_free(struct bizra_constitution *c);
+bizra_status bizra_identity_public_key_hex(const struct bizra_identity *id, char **out);
 
 /**
- * Whether no strict rule failed.
+ * Signs a free-form message (Ed25519 over `H("bizra-msg-v1:", message)`); `message` may be NULL
+ * when `len` is 0. `*out`: the caller's 64 bytes; free them with `bizra_bytes_free`.
  */
-bizra_status bizra_compliance_report_compliant(const struct bizra_compliance_report *report,
-                                               bool *out);
+bizra_status bizra_identity_sign_message(const struct bizra_identity *id,
+                                         const uint8_t *message,
+                                         size_t len,
+                                         struct bizra_bytes *out);
 
 /**
- * The number of rule outcomes.
+ * Verifies a message signature (strict Ed25519): `BIZRA_STATUS_OK` when valid,
+ * `BIZRA_STATUS_REJECTED` when not (a wrong length, a bad or small-order key, a bad signature).
+ * Every argument stays the caller's; nothing to free.
  */
-bizra_status bizra_compliance_report_count(const struct bizra_compliance_report *report,
-                                           size_t *out);
+bizra_status bizra_verify_message(const uint8_t *public_key,
+                                  size_t public_key_len,
+                                  const uint8_t *message,
+                                  size_t message_len,
+                                  const uint8_t *signature,
+                                  size_t signature_len);
 
 /**
- * Rule outcome `index`, in the constitution's order; strings belong to the report.
+ * Frees an identity (wiping its secret). NULL is a no-op.
  */
-bizra_status bizra_compliance_report_rule(const struct bizra_compliance_report *report,
-                                          size_t index,
-                                          struct bizra_rule_outcome *out);
-
-/**
- * Frees a compliance report. NULL is a no-op.
- */
-void bizra_compliance_report_free(struct bizra_compliance_report *report);
+void bizra_identity_free(struct bizra_identity *id);
 
 /**
  * Signs `payload_json` (I-JSON text, NUL-terminated) into a new envelope with `id`'s key.
- * `opts` may be NULL (ttl 3600, no scores, no provenance, the default constitution's hash, now,
- * a random id). A payload that is not I-JSON or any bad option is
- * `BIZRA_STATUS_INVALID_ARGUMENT`.
+ * `opts` may be NULL: the core's defaults (a one-hour ttl, no scores, no provenance, the
+ * default constitution's hash, now, a random id). A payload that is not I-JSON or any bad
+ * option is `BIZRA_STATUS_INVALID_ARGUMENT`. `*out`: a new envelope, the caller's; free it with
+ * `bizra_envelope_free`.
  */
 bizra_status bizra_envelope_create(const struct bizra_identity *id,
                                    const char *payload_json,
@@ -1276,10 +1326,11 @@ bizra_status bizra_envelope_create(const struct bizra_identity *id,
                                    struct bizra_envelope **out);
 
 /**
- * Parses envelope text (`len` bytes, need not be NUL-terminated) — step 1 of the verification.
- * `BIZRA_STATUS_OK` with `*reject = 0` and `*out` set for a well-formed envelope; otherwise
- * `BIZRA_STATUS_REJECTED` with `*reject` = 1 (malformed: not UTF-8, not I-JSON, bad members) or
- * 2 (a member missing), and `*out` untouched. `reject` may be NULL.
+ * Parses envelope text (`len` bytes, need not be NUL-terminated) — step 1 of the verification;
+ * `bizra_envelope_open` also verifies. `BIZRA_STATUS_OK` with `*reject = 0` and `*out` set for a
+ * well-formed envelope; otherwise `BIZRA_STATUS_REJECTED` with `*reject` = 1 (malformed: not
+ * UTF-8, not I-JSON, bad members) or 2 (a member missing), and `*out` untouched. `reject` may be
+ * NULL. `*out`: a new envelope, the caller's; free it with `bizra_envelope_free`.
  */
 bizra_status bizra_envelope_parse(const char *json,
                                   size_t len,
@@ -1287,19 +1338,35 @@ bizra_status bizra_envelope_parse(const char *json,
                                   uint32_t *reject);
 
 /**
+ * Parses and verifies envelope text in one call (`len` bytes, need not be NUL-terminated):
+ * steps 1–9 of the spec, the first failure deciding, as the core's `Envelope::open`. `opts` as
+ * for `bizra_envelope_verify` (NULL: the system clock, no policy, no replay cache; with a
+ * replay cache, a valid envelope's id is recorded). `BIZRA_STATUS_OK` with `*reject = 0` and
+ * `*out` set only for a valid envelope; otherwise `BIZRA_STATUS_REJECTED` with the spec's code in
+ * `*reject` (1 malformed, 11 expired, 15 hash mismatch, ...) and `*out` untouched. `reject` may
+ * be NULL. `*out`: a new, verified envelope, the caller's; free it with `bizra_envelope_free`.
+ */
+bizra_status bizra_envelope_open(const char *json,
+                                 size_t len,
+                                 const struct bizra_verify_options *opts,
+                                 struct bizra_envelope **out,
+                                 uint32_t *reject);
+
+/**
  * Verifies an envelope (steps 2–9 of the spec; step 1 was its parsing). `opts` may be NULL: the
  * system clock, no policy, no replay cache. `BIZRA_STATUS_OK` (with `*reject = 0`) only for a
  * valid envelope; otherwise `BIZRA_STATUS_REJECTED` with the spec's code in `*reject` (e.g. 11
- * expired, 15 hash mismatch). `reject` may be NULL. With a replay cache, a valid envelope's id
- * is recorded.
+ * expired, 15 hash mismatch). `reject` may be NULL (a value: nothing to free). With a replay
+ * cache, a valid envelope's id is recorded.
  */
 bizra_status bizra_envelope_verify(const struct bizra_envelope *env,
                                    const struct bizra_verify_options *opts,
                                    uint32_t *reject);
 
 /**
- * Verifies `n` envelopes at one instant, in parallel where it pays; `rejects` (n entries,
- * required when n > 0) receives each one's code, exactly what `bizra_envelope_verify` would give.
+ * Verifies `n` envelopes at one instant, in parallel where it pays, without copying them;
+ * `rejects` (n entries, the caller's array, required when n > 0) receives each one's code,
+ * exactly what `bizra_envelope_verify` would give.
  * Returns `BIZRA_STATUS_OK` when every envelope is valid, `BIZRA_STATUS_REJECTED` when at least
  * one is not (the codes are written in both cases). `opts` as for `bizra_envelope_verify`.
  */
@@ -1309,127 +1376,144 @@ bizra_status bizra_envelope_verify_batch(const struct bizra_envelope *const *env
                                          uint32_t *rejects);
 
 /**
- * The envelope as canonical (JCS) JSON text. Free with `bizra_string_free`.
+ * The envelope as canonical (JCS) JSON text. `*out`: the caller's string; free it with
+ * `bizra_string_free`.
  */
 bizra_status bizra_envelope_to_json(const struct bizra_envelope *env, char **out);
 
 /**
- * The canonical header (the envelope without payload and signature: the signed bytes). Free
- * with `bizra_string_free`.
+ * The canonical header (the envelope without payload and signature: the signed bytes).
+ * `*out`: the caller's string; free it with `bizra_string_free`.
  */
 bizra_status bizra_envelope_header_json(const struct bizra_envelope *env, char **out);
 
 /**
- * `version` (`"1.0"`). Free with `bizra_string_free`.
+ * `version` (`"1.0"`). `*out`: the caller's string; free it with
+ * `bizra_string_free`.
  */
 bizra_status bizra_envelope_version(const struct bizra_envelope *env, char **out);
 
 /**
- * `id` (`pci_` + 32 hex). Free with `bizra_string_free`.
+ * `id` (`pci_` + 32 hex). `*out`: the caller's string; free it with
+ * `bizra_string_free`.
  */
 bizra_status bizra_envelope_id(const struct bizra_envelope *env, char **out);
 
 /**
- * `sender` (the node id). Free with `bizra_string_free`.
+ * `sender` (the node id). `*out`: the caller's string; free it with
+ * `bizra_string_free`.
  */
 bizra_status bizra_envelope_sender(const struct bizra_envelope *env, char **out);
 
 /**
- * `public_key` as 64 lowercase hex. Free with `bizra_string_free`.
+ * `public_key` as 64 lowercase hex. `*out`: the caller's string; free it with
+ * `bizra_string_free`.
  */
 bizra_status bizra_envelope_public_key_hex(const struct bizra_envelope *env, char **out);
 
 /**
- * `timestamp` in its textual form. Free with `bizra_string_free`.
+ * `timestamp` in its textual form. `*out`: the caller's string; free it with
+ * `bizra_string_free`.
  */
 bizra_status bizra_envelope_timestamp(const struct bizra_envelope *env, char **out);
 
 /**
- * `content_hash` as 64 lowercase hex. Free with `bizra_string_free`.
+ * `content_hash` as 64 lowercase hex. `*out`: the caller's string; free it with
+ * `bizra_string_free`.
  */
 bizra_status bizra_envelope_content_hash_hex(const struct bizra_envelope *env, char **out);
 
 /**
- * `policy` as 64 lowercase hex. Free with `bizra_string_free`.
+ * `policy` as 64 lowercase hex. `*out`: the caller's string; free it with
+ * `bizra_string_free`.
  */
 bizra_status bizra_envelope_policy_hex(const struct bizra_envelope *env, char **out);
 
 /**
- * `signature` as 128 lowercase hex. Free with `bizra_string_free`.
+ * `signature` as 128 lowercase hex. `*out`: the caller's string; free it with
+ * `bizra_string_free`.
  */
 bizra_status bizra_envelope_signature_hex(const struct bizra_envelope *env, char **out);
 
 /**
- * `payload` as canonical JSON text. Free with `bizra_string_free`.
+ * `payload` as canonical JSON text. `*out`: the caller's string; free it with
+ * `bizra_string_free`.
  */
 bizra_status bizra_envelope_payload_json(const struct bizra_envelope *env, char **out);
 
 /**
- * `ttl` in seconds.
+ * `ttl` in seconds, written to `*out` (a value: nothing to free).
  */
 bizra_status bizra_envelope_ttl(const struct bizra_envelope *env, int64_t *out);
 
 /**
- * `timestamp` in milliseconds since the Unix epoch.
+ * `timestamp` in milliseconds since the Unix epoch, written to `*out` (a value: nothing to
+ * free).
  */
 bizra_status bizra_envelope_timestamp_unix_ms(const struct bizra_envelope *env, int64_t *out);
 
 /**
- * The expiry instant (timestamp + ttl) in milliseconds since the Unix epoch.
+ * The expiry instant (timestamp + ttl) in milliseconds since the Unix epoch, written to `*out`
+ * (a value: nothing to free).
  */
 bizra_status bizra_envelope_expires_at_unix_ms(const struct bizra_envelope *env, int64_t *out);
 
 /**
- * The 32-byte public key. Free `out` with `bizra_bytes_free`.
+ * The 32-byte public key. `*out`: the caller's bytes; free them with `bizra_bytes_free`.
  */
 bizra_status bizra_envelope_public_key(const struct bizra_envelope *env, struct bizra_bytes *out);
 
 /**
- * The 64-byte signature. Free `out` with `bizra_bytes_free`.
+ * The 64-byte signature. `*out`: the caller's bytes; free them with `bizra_bytes_free`.
  */
 bizra_status bizra_envelope_signature(const struct bizra_envelope *env, struct bizra_bytes *out);
 
 /**
- * The scores the envelope carries.
+ * The scores the envelope carries, written to `*out` (values: nothing to free).
  */
 bizra_status bizra_envelope_scores(const struct bizra_envelope *env, struct bizra_scores *out);
 
 /**
- * The number of provenance entries.
+ * The number of provenance entries, written to `*out` (a value: nothing to free).
  */
 bizra_status bizra_envelope_provenance_count(const struct bizra_envelope *env, size_t *out);
 
 /**
- * Provenance entry `index` (an envelope id); `BIZRA_STATUS_OUT_OF_RANGE` past the end. Free with
- * `bizra_string_free`.
+ * Provenance entry `index` (an envelope id); `BIZRA_STATUS_OUT_OF_RANGE` past the end. `*out`:
+ * the caller's string; free it with `bizra_string_free`.
  */
 bizra_status bizra_envelope_provenance_at(const struct bizra_envelope *env,
                                           size_t index,
                                           char **out);
 
 /**
- * A copy of an envelope (for example to keep one a callback only lends).
+ * A copy of an envelope (for example to keep one a callback only lends). `*out`: a new
+ * envelope, the caller's; free it with `bizra_envelope_free`.
  */
 bizra_status bizra_envelope_clone(const struct bizra_envelope *env, struct bizra_envelope **out);
 
 /**
- * Frees an envelope. NULL is a no-op.
+ * Frees an envelope made by this library (never one a callback lends). NULL is a no-op.
  */
 void bizra_envelope_free(struct bizra_envelope *env);
 
 /**
- * A replay cache holding at most `capacity` live ids (0: the default, 100000); when full, new
- * ids are refused with code 40 (QUOTA) until old ones expire.
+ * A replay cache holding at most `capacity` live ids; when full, new ids are refused with code
+ * 40 (QUOTA) until old ones expire. A capacity of 0 is refused (`BIZRA_STATUS_INVALID_ARGUMENT`),
+ * as in every binding: a cache that holds nothing would refuse every envelope. (A gate chain
+ * made by `bizra_gate_chain_new_default` has its own cache of the core's default capacity.)
+ * `*out`: a new cache, the caller's; free it with `bizra_replay_cache_free`.
  */
 bizra_status bizra_replay_cache_new(size_t capacity, struct bizra_replay_cache **out);
 
 /**
- * The number of ids the cache holds.
+ * The number of ids the cache holds, written to `*out` (a value: nothing to free).
  */
 bizra_status bizra_replay_cache_len(const struct bizra_replay_cache *cache, size_t *out);
 
 /**
- * Whether the cache holds `id` as still valid at `now_unix_ms`.
+ * Whether the cache holds `id` as still valid at `now_unix_ms`, written to `*out` (a value:
+ * nothing to free).
  */
 bizra_status bizra_replay_cache_contains(const struct bizra_replay_cache *cache,
                                          const char *id,
@@ -1437,54 +1521,63 @@ bizra_status bizra_replay_cache_contains(const struct bizra_replay_cache *cache,
                                          bool *out);
 
 /**
- * Frees a replay cache (gate chains sharing it keep their reference). NULL is a no-op.
+ * Frees the caller's reference to a replay cache (gate chains sharing it keep theirs). NULL is a
+ * no-op.
  */
 void bizra_replay_cache_free(struct bizra_replay_cache *cache);
 
 /**
  * Parses a timestamp in the envelope's one form, `YYYY-MM-DDTHH:MM:SS.mmmZ`, into milliseconds
- * since the Unix epoch; any other form is `BIZRA_STATUS_INVALID_ARGUMENT`.
+ * since the Unix epoch, written to `*out` (a value: nothing to free); any other form is
+ * `BIZRA_STATUS_INVALID_ARGUMENT`.
  */
 bizra_status bizra_timestamp_parse(const char *s, int64_t *out);
 
 /**
- * Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`. Free with
- * `bizra_string_free`.
+ * Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`. `*out`: the caller's
+ * string; free it with `bizra_string_free`.
  */
 bizra_status bizra_timestamp_format(int64_t unix_ms, char **out);
 
 /**
- * The system clock in milliseconds since the Unix epoch.
+ * The system clock in milliseconds since the Unix epoch, written to `*out` (a value: nothing to
+ * free).
  */
 bizra_status bizra_timestamp_now(int64_t *out);
 
 /**
- * Every built-in gate over the default constitution, with its own replay cache (100000 ids).
+ * Every built-in gate over the default constitution, with its own replay cache (of the core's
+ * default capacity). `*out`: a new chain, the caller's; free it with `bizra_gate_chain_free`.
  */
 bizra_status bizra_gate_chain_new_default(struct bizra_gate_chain **out);
 
 /**
- * Every built-in gate over `constitution` (copied; NULL: the default).
+ * Every built-in gate over `constitution` (shared: the chain keeps its own reference; NULL: the
+ * default). `*out`: a new chain, the caller's; free it with `bizra_gate_chain_free`.
  */
 bizra_status bizra_gate_chain_from_constitution(const struct bizra_constitution *constitution,
                                                 struct bizra_gate_chain **out);
 
 /**
- * A chain with no gates over `constitution` (copied; NULL: the default). It admits nothing until
- * gates are added.
+ * A chain with no gates over `constitution` (shared: the chain keeps its own reference; NULL:
+ * the default). It admits nothing until gates are added. `*out`: a new chain, the caller's; free
+ * it with `bizra_gate_chain_free`.
  */
 bizra_status bizra_gate_chain_empty(const struct bizra_constitution *constitution,
                                     struct bizra_gate_chain **out);
 
 /**
- * Adds a built-in gate (`bizra_gate_kind`); adding one already present changes nothing.
+ * Adds a built-in gate (`bizra_gate_kind`); adding one already present changes nothing. Built-in
+ * gates run before every custom gate.
  */
 bizra_status bizra_gate_chain_add_builtin(struct bizra_gate_chain *chain, uint32_t kind);
 
 /**
- * Adds a custom gate called `name` in `tier` (`bizra_gate_tier`). `free_userdata` (may be NULL)
- * is called with `userdata` when the chain is freed — also when this call fails after its
- * arguments were checked, never otherwise.
+ * Adds a custom gate: its `name`, its `tier` (`bizra_gate_tier`), its function, as in every
+ * binding. It runs after the built-in gates. `name` stays the caller's (it is copied). The
+ * chain owns `userdata` from now on: `free_userdata` (may be NULL) is called with it when the
+ * chain is freed — also when this call fails after its arguments were checked, never
+ * otherwise.
  */
 bizra_status bizra_gate_chain_add_custom(struct bizra_gate_chain *chain,
                                          const char *name,
@@ -1501,7 +1594,8 @@ bizra_status bizra_gate_chain_set_payload_schema(struct bizra_gate_chain *chain,
                                                  const char *schema_json);
 
 /**
- * Makes the replay gate use `cache` (shared: the chain keeps its own reference).
+ * Makes the replay gate use `cache` (shared: the chain keeps its own reference, so the caller
+ * still frees its own with `bizra_replay_cache_free`).
  */
 bizra_status bizra_gate_chain_set_replay_cache(struct bizra_gate_chain *chain,
                                                const struct bizra_replay_cache *cache);
@@ -1512,24 +1606,42 @@ bizra_status bizra_gate_chain_set_replay_cache(struct bizra_gate_chain *chain,
 bizra_status bizra_gate_chain_set_report_all(struct bizra_gate_chain *chain, bool on);
 
 /**
- * The number of gates in the chain.
+ * The number of gates in the chain, written to `*out` (a value: nothing to free).
  */
 bizra_status bizra_gate_chain_gate_count(const struct bizra_gate_chain *chain, size_t *out);
 
 /**
- * The name of gate `index` in running order. Free with `bizra_string_free`.
+ * The name of gate `index` in running order. `*out`: the caller's string; free it with
+ * `bizra_string_free`.
  */
 bizra_status bizra_gate_chain_gate_name(const struct bizra_gate_chain *chain,
                                         size_t index,
                                         char **out);
 
 /**
- * Judges an envelope at `*now_unix_ms` (NULL: the system clock). `BIZRA_STATUS_OK` when every
- * gate admits it (its id is then recorded by the replay gate); `BIZRA_STATUS_REJECTED` otherwise,
- * with the first refusal's code in `*reject` (may be NULL). In both cases `*out_report` (may be
- * NULL) receives the per-gate report, to free with `bizra_gate_report_free`.
+ * Judges an envelope at `*now_unix_ms` (NULL: the system clock) without admitting it: nothing
+ * is recorded, so the replay gate refuses only ids admitted before (`bizra_gate_chain_admit`
+ * admits). `BIZRA_STATUS_OK` when every gate passes; `BIZRA_STATUS_REJECTED` otherwise, with the
+ * first refusal's code in `*reject` (may be NULL; `bizra_reject`). In both cases `*out_report`
+ * (may be NULL) receives the per-gate report: a new report, the caller's; free it with
+ * `bizra_gate_report_free`.
  */
 bizra_status bizra_gate_chain_check(const struct bizra_gate_chain *chain,
+                                    const struct bizra_envelope *env,
+                                    const int64_t *now_unix_ms,
+                                    struct bizra_gate_report **out_report,
+                                    uint32_t *reject);
+
+/**
+ * Judges an envelope at `*now_unix_ms` (NULL: the system clock) and, when every gate passes,
+ * admits it: the replay gate records its id, atomically, so of two admissions of one envelope
+ * (from any threads) exactly one passes and the other is a replay (code 12). `BIZRA_STATUS_OK`
+ * when admitted; `BIZRA_STATUS_REJECTED` otherwise, with the first refusal's code in `*reject`
+ * (may be NULL; `bizra_reject`) and its words as the last error. In both cases `*out_report`
+ * (may be NULL) receives the per-gate report: a new report, the caller's; free it with
+ * `bizra_gate_report_free`.
+ */
+bizra_status bizra_gate_chain_admit(const struct bizra_gate_chain *chain,
                                     const struct bizra_envelope *env,
                                     const int64_t *now_unix_ms,
                                     struct bizra_gate_report **out_report,
@@ -1541,19 +1653,39 @@ bizra_status bizra_gate_chain_check(const struct bizra_gate_chain *chain,
 void bizra_gate_chain_free(struct bizra_gate_chain *chain);
 
 /**
- * Whether the report admits the envelope; `*code` (may be NULL) gets the first refusal's code.
+ * Whether the report admits the envelope, written to `*passed`; `*code` (may be NULL) gets the
+ * first refusal's code (0 when it passed). Values: nothing to free.
  */
 bizra_status bizra_gate_report_passed(const struct bizra_gate_report *report,
                                       bool *passed,
                                       uint32_t *code);
 
 /**
- * The number of gate results in the report.
+ * The report's first refusal. `*found` is false when no gate refused (then `*out` is left
+ * untouched), true otherwise with the refusal written to `*out` (may be NULL when only `found`
+ * is wanted): its strings belong to the report (valid until `bizra_gate_report_free`, never freed
+ * by the caller).
+ */
+bizra_status bizra_gate_report_first_failure(const struct bizra_gate_report *report,
+                                             bool *found,
+                                             struct bizra_gate_result *out);
+
+/**
+ * The report as a status, as the core's `GateReport::into_result`: `BIZRA_STATUS_OK` when it
+ * admits the envelope, else `BIZRA_STATUS_REJECTED` with the first refusal's code in `*reject`
+ * (may be NULL; a value: nothing to free) and its words (`gate NAME: why`) as this thread's last
+ * error.
+ */
+bizra_status bizra_gate_report_status(const struct bizra_gate_report *report, uint32_t *reject);
+
+/**
+ * The number of gate results in the report, written to `*out` (a value: nothing to free).
  */
 bizra_status bizra_gate_report_count(const struct bizra_gate_report *report, size_t *out);
 
 /**
- * Result `index`, in running order; its strings belong to the report.
+ * Result `index`, in running order, written to `*out`: its strings belong to the report (valid
+ * until `bizra_gate_report_free`, never freed by the caller).
  */
 bizra_status bizra_gate_report_result(const struct bizra_gate_report *report,
                                       size_t index,
@@ -1565,104 +1697,163 @@ bizra_status bizra_gate_report_result(const struct bizra_gate_report *report,
 void bizra_gate_report_free(struct bizra_gate_report *report);
 
 /**
- * A fresh identity from the operating system's CSPRNG.
+ * The embedded default constitution (`tests/vectors/constitution-v1.json`). `*out`: a new
+ * constitution, the caller's; free it with `bizra_constitution_free`.
  */
-bizra_status bizra_identity_generate(struct bizra_identity **out);
+bizra_status bizra_constitution_default(struct bizra_constitution **out);
 
 /**
- * The identity of a 32-byte seed (`seed_len` must be 32).
+ * Reads and validates a constitution file. `*out`: a new constitution, the caller's; free it
+ * with `bizra_constitution_free`.
  */
-bizra_status bizra_identity_from_seed(const uint8_t *seed,
-                                      size_t seed_len,
-                                      struct bizra_identity **out);
+bizra_status bizra_constitution_load(const char *path, struct bizra_constitution **out);
 
 /**
- * Reads a PKCS#8 PEM key (plain, or encrypted under `passphrase`) or a bare 64-hex seed.
- * `passphrase` may be NULL (none).
+ * Parses and validates constitution JSON text. `*out`: a new constitution, the caller's; free
+ * it with `bizra_constitution_free`.
  */
-bizra_status bizra_identity_from_pem(const char *pem,
-                                     const char *passphrase,
-                                     struct bizra_identity **out);
+bizra_status bizra_constitution_from_json(const char *json, struct bizra_constitution **out);
 
 /**
- * Exports the key as PKCS#8 PEM; encrypted (PBES2) when `passphrase` is not NULL. Free `*out`
- * with `bizra_string_free` (which wipes it).
- */
-bizra_status bizra_identity_to_pem(const struct bizra_identity *id,
-                                   const char *passphrase,
-                                   char **out);
-
-/**
- * Writes the key to `path` atomically with mode 0600 (encrypted when `passphrase` is not NULL).
- */
-bizra_status bizra_identity_save(const struct bizra_identity *id,
-                                 const char *path,
-                                 const char *passphrase);
-
-/**
- * Reads a key file written by `bizra_identity_save`, `openssl genpkey`, or holding a 64-hex seed.
- */
-bizra_status bizra_identity_load(const char *path,
-                                 const char *passphrase,
-                                 struct bizra_identity **out);
-
-/**
- * The node id (32 lowercase hex). Free `*out` with `bizra_string_free`.
- */
-bizra_status bizra_identity_node_id(const struct bizra_identity *id, char **out);
-
-/**
- * The display form of the node id, `node_` and its first 8 characters. Free with
+ * The constitution's hash, `H("bizra-constitution-v1:", JCS(constitution))`, as 64 lowercase
+ * hex (the value envelopes carry as `policy`). `*out`: the caller's string; free it with
  * `bizra_string_free`.
  */
-bizra_status bizra_identity_display_id(const struct bizra_identity *id, char **out);
+bizra_status bizra_constitution_hash_hex(const struct bizra_constitution *c, char **out);
 
 /**
- * The 32-byte public key. Free `out` with `bizra_bytes_free`.
+ * The constitution's `version`. `*out`: the caller's string; free it with
+ * `bizra_string_free`.
  */
-bizra_status bizra_identity_public_key(const struct bizra_identity *id, struct bizra_bytes *out);
+bizra_status bizra_constitution_version(const struct bizra_constitution *c, char **out);
 
 /**
- * The public key as 64 lowercase hex. Free with `bizra_string_free`.
+ * The constitution's thresholds, written to `*out` (values: nothing to free).
  */
-bizra_status bizra_identity_public_key_hex(const struct bizra_identity *id, char **out);
+bizra_status bizra_constitution_thresholds(const struct bizra_constitution *c,
+                                           struct bizra_thresholds *out);
 
 /**
- * Signs a free-form message (Ed25519 over `H("bizra-msg-v1:", message)`): 64 bytes into `out`,
- * freed with `bizra_bytes_free`. `message` may be NULL when `len` is 0.
+ * The quorum for `n` validators, floor(2n/3)+1, written to `*out` (a value: nothing to free).
  */
-bizra_status bizra_identity_sign_message(const struct bizra_identity *id,
-                                         const uint8_t *message,
-                                         size_t len,
-                                         struct bizra_bytes *out);
+bizra_status bizra_constitution_quorum(size_t n, size_t *out);
 
 /**
- * Verifies a message signature (strict Ed25519): `BIZRA_STATUS_OK` when valid,
- * `BIZRA_STATUS_REJECTED` when not (a wrong length, a bad or small-order key, a bad signature).
+ * Checks an output's facts against the constitution's rules. `BIZRA_STATUS_OK` whatever the
+ * verdict; read it with `bizra_compliance_report_*`. `*out`: a new report, the caller's; free it
+ * with `bizra_compliance_report_free`.
  */
-bizra_status bizra_verify_message(const uint8_t *public_key,
-                                  size_t public_key_len,
-                                  const uint8_t *message,
-                                  size_t message_len,
-                                  const uint8_t *signature,
-                                  size_t signature_len);
+bizra_status bizra_constitution_check(const struct bizra_constitution *c,
+                                      const struct bizra_compliance_input *input,
+                                      struct bizra_compliance_report **out);
 
 /**
- * Frees an identity (wiping its secret). NULL is a no-op.
+ * Frees the caller's reference to a constitution (gate chains made from it keep theirs). NULL
+ * is a no-op.
  */
-void bizra_identity_free(struct bizra_identity *id);
+void bizra_constitution_free(struct bizra_constitution *c);
+
+/**
+ * Whether no strict rule failed, written to `*out` (a value: nothing to free).
+ */
+bizra_status bizra_compliance_report_compliant(const struct bizra_compliance_report *report,
+                                               bool *out);
+
+/**
+ * The number of rule outcomes, written to `*out` (a value: nothing to free).
+ */
+bizra_status bizra_compliance_report_count(const struct bizra_compliance_report *report,
+                                           size_t *out);
+
+/**
+ * Rule outcome `index`, in the constitution's order, written to `*out`: its strings belong to
+ * the report (valid until `bizra_compliance_report_free`, never freed by the caller).
+ */
+bizra_status bizra_compliance_report_rule(const struct bizra_compliance_report *report,
+                                          size_t index,
+                                          struct bizra_rule_outcome *out);
+
+/**
+ * Frees a compliance report. NULL is a no-op.
+ */
+void bizra_compliance_report_free(struct bizra_compliance_report *report);
+
+/**
+ * Estimates a task's complexity from its prompt and output budget, written to `*out` (a
+ * `bizra_task_complexity`: nothing to free).
+ */
+bizra_status bizra_task_complexity_estimate(const char *prompt, uint32_t max_tokens, uint32_t *out);
+
+/**
+ * Chooses the model tier for a task. `forced_tier` is a `bizra_model_tier`, or
+ * `BIZRA_MODEL_TIER_NONE` to let the complexity decide. `*out` is the caller's struct; its
+ * `reason` is the caller's string: free it with `bizra_string_free`.
+ */
+bizra_status bizra_select_tier(const char *prompt,
+                               uint32_t max_tokens,
+                               uint32_t forced_tier,
+                               struct bizra_tier_decision *out);
+
+/**
+ * The lower-case name of a model tier (`"edge"`, ...; `"none"` for 0), or NULL for an unknown
+ * number. Static, owned by the library: never freed.
+ */
+const char *bizra_model_tier_name(uint32_t tier);
+
+/**
+ * Measures this machine (CPU, memory, free disk of the current directory, NVIDIA GPUs through
+ * `nvidia-smi` where installed). May take a moment. `*out`: a new profile, the caller's; free it
+ * with `bizra_hardware_profile_free`.
+ */
+bizra_status bizra_hardware_profile_detect(struct bizra_hardware_profile **out);
+
+/**
+ * The profile's figures, written to `*out` (values: nothing to free).
+ */
+bizra_status bizra_hardware_profile_info(const struct bizra_hardware_profile *profile,
+                                         struct bizra_hardware_info *out);
+
+/**
+ * GPU `index`, written to `*out`: its name belongs to the profile (valid until
+ * `bizra_hardware_profile_free`, never freed by the caller).
+ */
+bizra_status bizra_hardware_profile_gpu(const struct bizra_hardware_profile *profile,
+                                        size_t index,
+                                        struct bizra_gpu_info *out);
+
+/**
+ * The largest tier this machine can serve itself (`bizra_model_tier`; NONE when none), written
+ * to `*out` (a value: nothing to free).
+ */
+bizra_status bizra_hardware_profile_max_local_tier(const struct bizra_hardware_profile *profile,
+                                                   uint32_t *out);
+
+/**
+ * Whether this machine can serve `tier` (`bizra_model_tier`) itself, written to `*out` (a
+ * value: nothing to free).
+ */
+bizra_status bizra_hardware_profile_can_serve(const struct bizra_hardware_profile *profile,
+                                              uint32_t tier,
+                                              bool *out);
+
+/**
+ * Frees a hardware profile. NULL is a no-op.
+ */
+void bizra_hardware_profile_free(struct bizra_hardware_profile *profile);
 
 /**
  * Loads a GGUF model (memory-mapped) and starts its worker thread; takes a moment (the whole
  * file is hashed). `opts` may be NULL (the defaults). A missing, non-GGUF or damaged file is
- * `BIZRA_STATUS_MODEL`, with the reason in the last error.
+ * `BIZRA_STATUS_MODEL`, with the reason in the last error. `*out`: a new engine, the caller's;
+ * free it with `bizra_engine_free`.
  */
 bizra_status bizra_engine_load(const char *path,
                                const struct bizra_engine_options *opts,
                                struct bizra_engine **out);
 
 /**
- * The model's metadata; its strings belong to the engine.
+ * The model's metadata, written to `*out`: its strings belong to the engine (valid until
+ * `bizra_engine_free`, never freed by the caller).
  */
 bizra_status bizra_engine_info(const struct bizra_engine *engine, struct bizra_model_info *out);
 
@@ -1675,7 +1866,8 @@ bizra_status bizra_engine_info(const struct bizra_engine *engine, struct bizra_m
  * `CANCELLED`). `opts` may be NULL (no streaming, the defaults); `finish_reason` may be NULL,
  * else receives a `bizra_finish_reason`. A prompt that does not fit the context window is
  * `BIZRA_STATUS_CONTEXT_OVERFLOW`; bad sampling values, stop strings, provenance ids or ttl are
- * `BIZRA_STATUS_INVALID_ARGUMENT`. The engine stays usable after any failure.
+ * `BIZRA_STATUS_INVALID_ARGUMENT`. The engine stays usable after any failure. `*out`: a new
+ * envelope, the caller's; free it with `bizra_envelope_free`.
  */
 bizra_status bizra_engine_generate(const struct bizra_engine *engine,
                                    const struct bizra_identity *id,
@@ -1686,9 +1878,9 @@ bizra_status bizra_engine_generate(const struct bizra_engine *engine,
 
 /**
  * A sentence embedding of `text`: the mean of the model's final hidden states over its tokens,
- * L2-normalised (so a dot product is the cosine similarity). Free `out` with
- * `bizra_floats_free`. A text longer than the embedding context is
- * `BIZRA_STATUS_CONTEXT_OVERFLOW`.
+ * L2-normalised (so a dot product is the cosine similarity). A text longer than the embedding
+ * context is `BIZRA_STATUS_CONTEXT_OVERFLOW`. `*out`: the caller's floats; free them with
+ * `bizra_floats_free`.
  */
 bizra_status bizra_engine_embed(const struct bizra_engine *engine,
                                 const char *text,
@@ -1701,7 +1893,8 @@ bizra_status bizra_engine_embed(const struct bizra_engine *engine,
 void bizra_engine_free(struct bizra_engine *engine);
 
 /**
- * A cancel token, not yet cancelled.
+ * A cancel token, not yet cancelled. `*out`: a new token, the caller's; free it with
+ * `bizra_cancel_token_free`.
  */
 bizra_status bizra_cancel_token_new(struct bizra_cancel_token **out);
 
@@ -1713,7 +1906,7 @@ bizra_status bizra_cancel_token_cancel(const struct bizra_cancel_token *token);
 
 /**
  * Whether the token was cancelled (by `bizra_cancel_token_cancel`, or by a token callback that
- * asked to stop a generation given this token).
+ * asked to stop a generation given this token), written to `*out` (a value: nothing to free).
  */
 bizra_status bizra_cancel_token_is_cancelled(const struct bizra_cancel_token *token, bool *out);
 
@@ -1721,63 +1914,6 @@ bizra_status bizra_cancel_token_is_cancelled(const struct bizra_cancel_token *to
  * Frees a cancel token, after the generations using it have returned. NULL is a no-op.
  */
 void bizra_cancel_token_free(struct bizra_cancel_token *token);
-
-/**
- * Estimates a task's complexity from its prompt and output budget.
- */
-bizra_status bizra_task_complexity_estimate(const char *prompt, uint32_t max_tokens, uint32_t *out);
-
-/**
- * Chooses the model tier for a task. `forced_tier` is a `bizra_model_tier`, or
- * `BIZRA_MODEL_TIER_NONE` to let the complexity decide.
- */
-bizra_status bizra_select_tier(const char *prompt,
-                               uint32_t max_tokens,
-                               uint32_t forced_tier,
-                               struct bizra_tier_decision *out);
-
-/**
- * The lower-case name of a model tier (`"edge"`, ...; `"none"` for 0), or NULL for an unknown
- * number. Static, not to be freed.
- */
-const char *bizra_model_tier_name(uint32_t tier);
-
-/**
- * Measures this machine (CPU, memory, free disk of the current directory, NVIDIA GPUs through
- * `nvidia-smi` where installed). May take a moment.
- */
-bizra_status bizra_hardware_profile_detect(struct bizra_hardware_profile **out);
-
-/**
- * The profile's figures.
- */
-bizra_status bizra_hardware_profile_info(const struct bizra_hardware_profile *profile,
-                                         struct bizra_hardware_info *out);
-
-/**
- * GPU `index`; its name belongs to the profile.
- */
-bizra_status bizra_hardware_profile_gpu(const struct bizra_hardware_profile *profile,
-                                        size_t index,
-                                        struct bizra_gpu_info *out);
-
-/**
- * The largest tier this machine can serve itself (`bizra_model_tier`; NONE when none).
- */
-bizra_status bizra_hardware_profile_max_local_tier(const struct bizra_hardware_profile *profile,
-                                                   uint32_t *out);
-
-/**
- * Whether this machine can serve `tier` (`bizra_model_tier`) itself.
- */
-bizra_status bizra_hardware_profile_can_serve(const struct bizra_hardware_profile *profile,
-                                              uint32_t tier,
-                                              bool *out);
-
-/**
- * Frees a hardware profile. NULL is a no-op.
- */
-void bizra_hardware_profile_free(struct bizra_hardware_profile *profile);
 
 #ifdef __cplusplus
 }  // extern "C"

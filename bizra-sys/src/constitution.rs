@@ -7,15 +7,20 @@ use bizra_core::{ComplianceInput, Constitution};
 
 use crate::*;
 
-/// A validated constitution. Immutable: safe to share between threads.
+/// A validated constitution. Immutable, so safe to share between threads. Reference-counted: a
+/// gate chain made from it keeps its own reference (no copy), so `bizra_constitution_free` may
+/// come before the chain's free.
 pub struct bizra_constitution {
     _opaque: [u8; 0],
 }
+handle_type!(bizra_constitution => Constitution, Shared);
 
-/// The verdict of a compliance check. Immutable: safe to share between threads.
+/// The verdict of a compliance check. Immutable, so safe to share between threads. Freed with
+/// `bizra_compliance_report_free`.
 pub struct bizra_compliance_report {
     _opaque: [u8; 0],
 }
+handle_type!(bizra_compliance_report => Compliance, Boxed);
 
 /// The thresholds a constitution sets.
 #[repr(C)]
@@ -85,35 +90,26 @@ pub struct bizra_rule_outcome {
     pub detail: *const c_char,
 }
 
-struct Compliance {
+/// A compliance report with C strings kept alive beside it.
+pub(crate) struct Compliance {
     compliant: bool,
     rules: Vec<(bizra_core::constitution::RuleOutcome, CString, CString)>,
 }
 
-pub(crate) fn constitution<'a>(
-    p: *const bizra_constitution,
-    what: &str,
-) -> FfiResult<&'a Constitution> {
-    arg(p.cast::<Constitution>(), what)
-}
-
-fn put_constitution(out: *mut *mut bizra_constitution, c: Constitution) -> FfiResult {
-    put(out, Box::into_raw(Box::new(c)).cast());
-    Ok(BIZRA_STATUS_OK)
-}
-
-/// The embedded default constitution (`tests/vectors/constitution-v1.json`).
+/// The embedded default constitution (`tests/vectors/constitution-v1.json`). `*out`: a new
+/// constitution, the caller's; free it with `bizra_constitution_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_constitution_default(
     out: *mut *mut bizra_constitution,
 ) -> bizra_status {
     boundary("bizra_constitution_default", || {
         let out = out_checked(out)?;
-        put_constitution(out, Constitution::default())
+        bizra_constitution::put(out, Constitution::default())
     })
 }
 
-/// Reads and validates a constitution file.
+/// Reads and validates a constitution file. `*out`: a new constitution, the caller's; free it
+/// with `bizra_constitution_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_constitution_load(
     path: *const c_char,
@@ -121,11 +117,12 @@ pub unsafe extern "C" fn bizra_constitution_load(
 ) -> bizra_status {
     boundary("bizra_constitution_load", || {
         let out = out_checked(out)?;
-        put_constitution(out, Constitution::load(text(path, "path")?)?)
+        bizra_constitution::put(out, Constitution::load(text(path, "path")?)?)
     })
 }
 
-/// Parses and validates constitution JSON text.
+/// Parses and validates constitution JSON text. `*out`: a new constitution, the caller's; free
+/// it with `bizra_constitution_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_constitution_from_json(
     json: *const c_char,
@@ -133,12 +130,13 @@ pub unsafe extern "C" fn bizra_constitution_from_json(
 ) -> bizra_status {
     boundary("bizra_constitution_from_json", || {
         let out = out_checked(out)?;
-        put_constitution(out, Constitution::from_json(text(json, "json")?)?)
+        bizra_constitution::put(out, Constitution::from_json(text(json, "json")?)?)
     })
 }
 
 /// The constitution's hash, `H("bizra-constitution-v1:", JCS(constitution))`, as 64 lowercase
-/// hex (the value envelopes carry as `policy`). Free with `bizra_string_free`.
+/// hex (the value envelopes carry as `policy`). `*out`: the caller's string; free it with
+/// `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_constitution_hash_hex(
     c: *const bizra_constitution,
@@ -146,11 +144,12 @@ pub unsafe extern "C" fn bizra_constitution_hash_hex(
 ) -> bizra_status {
     boundary("bizra_constitution_hash_hex", || {
         let out = out_checked(out)?;
-        put_string(out, constitution(c, "c")?.hash_hex())
+        put_string(out, bizra_constitution::arg(c, "c")?.hash_hex())
     })
 }
 
-/// The constitution's `version`. Free with `bizra_string_free`.
+/// The constitution's `version`. `*out`: the caller's string; free it with
+/// `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_constitution_version(
     c: *const bizra_constitution,
@@ -158,11 +157,11 @@ pub unsafe extern "C" fn bizra_constitution_version(
 ) -> bizra_status {
     boundary("bizra_constitution_version", || {
         let out = out_checked(out)?;
-        put_string(out, constitution(c, "c")?.version())
+        put_string(out, bizra_constitution::arg(c, "c")?.version())
     })
 }
 
-/// The constitution's thresholds.
+/// The constitution's thresholds, written to `*out` (values: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_constitution_thresholds(
     c: *const bizra_constitution,
@@ -170,7 +169,7 @@ pub unsafe extern "C" fn bizra_constitution_thresholds(
 ) -> bizra_status {
     boundary("bizra_constitution_thresholds", || {
         let out = out_checked(out)?;
-        let c = constitution(c, "c")?;
+        let c = bizra_constitution::arg(c, "c")?;
         put(
             out,
             bizra_thresholds {
@@ -185,7 +184,7 @@ pub unsafe extern "C" fn bizra_constitution_thresholds(
     })
 }
 
-/// The quorum for `n` validators: floor(2n/3)+1.
+/// The quorum for `n` validators, floor(2n/3)+1, written to `*out` (a value: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_constitution_quorum(n: usize, out: *mut usize) -> bizra_status {
     boundary("bizra_constitution_quorum", || {
@@ -196,7 +195,8 @@ pub unsafe extern "C" fn bizra_constitution_quorum(n: usize, out: *mut usize) ->
 }
 
 /// Checks an output's facts against the constitution's rules. `BIZRA_STATUS_OK` whatever the
-/// verdict; read it with `bizra_compliance_report_*`, free with `bizra_compliance_report_free`.
+/// verdict; read it with `bizra_compliance_report_*`. `*out`: a new report, the caller's; free it
+/// with `bizra_compliance_report_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_constitution_check(
     c: *const bizra_constitution,
@@ -205,7 +205,7 @@ pub unsafe extern "C" fn bizra_constitution_check(
 ) -> bizra_status {
     boundary("bizra_constitution_check", || {
         let out = out_checked(out)?;
-        let c = constitution(c, "c")?;
+        let c = bizra_constitution::arg(c, "c")?;
         let i = options(input, "input")?.ok_or_else(|| null("input"))?;
         let input = ComplianceInput {
             snr: i.has_snr.then_some(i.snr),
@@ -227,24 +227,18 @@ pub unsafe extern "C" fn bizra_constitution_check(
             compliant: r.compliant,
             rules,
         };
-        put(out, Box::into_raw(Box::new(rep)).cast());
-        Ok(BIZRA_STATUS_OK)
+        bizra_compliance_report::put(out, rep)
     })
 }
 
-/// Frees a constitution. NULL is a no-op.
+/// Frees the caller's reference to a constitution (gate chains made from it keep theirs). NULL
+/// is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_constitution_free(c: *mut bizra_constitution) {
-    boundary("bizra_constitution_free", || {
-        free_box(c.cast::<Constitution>())
-    })
+    boundary("bizra_constitution_free", || bizra_constitution::free(c))
 }
 
-fn compliance<'a>(p: *const bizra_compliance_report) -> FfiResult<&'a Compliance> {
-    arg(p.cast::<Compliance>(), "report")
-}
-
-/// Whether no strict rule failed.
+/// Whether no strict rule failed, written to `*out` (a value: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_compliance_report_compliant(
     report: *const bizra_compliance_report,
@@ -252,12 +246,15 @@ pub unsafe extern "C" fn bizra_compliance_report_compliant(
 ) -> bizra_status {
     boundary("bizra_compliance_report_compliant", || {
         let out = out_checked(out)?;
-        put(out, compliance(report)?.compliant);
+        put(
+            out,
+            bizra_compliance_report::arg(report, "report")?.compliant,
+        );
         Ok(BIZRA_STATUS_OK)
     })
 }
 
-/// The number of rule outcomes.
+/// The number of rule outcomes, written to `*out` (a value: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_compliance_report_count(
     report: *const bizra_compliance_report,
@@ -265,12 +262,16 @@ pub unsafe extern "C" fn bizra_compliance_report_count(
 ) -> bizra_status {
     boundary("bizra_compliance_report_count", || {
         let out = out_checked(out)?;
-        put(out, compliance(report)?.rules.len());
+        put(
+            out,
+            bizra_compliance_report::arg(report, "report")?.rules.len(),
+        );
         Ok(BIZRA_STATUS_OK)
     })
 }
 
-/// Rule outcome `index`, in the constitution's order; strings belong to the report.
+/// Rule outcome `index`, in the constitution's order, written to `*out`: its strings belong to
+/// the report (valid until `bizra_compliance_report_free`, never freed by the caller).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_compliance_report_rule(
     report: *const bizra_compliance_report,
@@ -279,7 +280,7 @@ pub unsafe extern "C" fn bizra_compliance_report_rule(
 ) -> bizra_status {
     boundary("bizra_compliance_report_rule", || {
         let out = out_checked(out)?;
-        let r = compliance(report)?;
+        let r = bizra_compliance_report::arg(report, "report")?;
         let (o, id, detail) = r.rules.get(index).ok_or_else(|| {
             Failure::new(
                 BIZRA_STATUS_OUT_OF_RANGE,
@@ -310,6 +311,6 @@ pub unsafe extern "C" fn bizra_compliance_report_rule(
 #[no_mangle]
 pub unsafe extern "C" fn bizra_compliance_report_free(report: *mut bizra_compliance_report) {
     boundary("bizra_compliance_report_free", || {
-        free_box(report.cast::<Compliance>())
+        bizra_compliance_report::free(report)
     })
 }

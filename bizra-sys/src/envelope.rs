@@ -2,24 +2,27 @@
 //! cache; timestamps.
 
 use std::ffi::c_char;
-use std::sync::Arc;
 
 use bizra_core::pci::MAX_PROVENANCE;
-use bizra_core::{canonical, Envelope, ReplayCache, Timestamp, VerifyOptions};
+use bizra_core::{canonical, Envelope, EnvelopeOptions, ReplayCache, Timestamp, VerifyOptions};
 
 use crate::*;
 
-/// A PCI envelope (`tests/vectors/PCI-v1.md`). Immutable: one handle may be read and verified from many
-/// threads at once.
+/// A PCI envelope (`tests/vectors/PCI-v1.md`). Immutable, so safe to share between threads: one
+/// handle may be read and verified from many threads at once. Freed with `bizra_envelope_free`.
 pub struct bizra_envelope {
     _opaque: [u8; 0],
 }
+handle_type!(bizra_envelope => Envelope, Boxed);
 
-/// A replay cache: the ids admitted while still valid. Thread-safe: one cache may be shared by
-/// many threads and gate chains at once (admission is atomic).
+/// A replay cache: the ids admitted while still valid. Thread-safe, so safe to share between
+/// threads: one cache may serve many threads and gate chains at once (admission is atomic).
+/// Reference-counted: a gate chain given it keeps its own reference, so
+/// `bizra_replay_cache_free` may come before the chain's free.
 pub struct bizra_replay_cache {
     _opaque: [u8; 0],
 }
+handle_type!(bizra_replay_cache => ReplayCache, Shared);
 
 /// Options for `bizra_envelope_create`. Zero-initialise, set `struct_size = sizeof(...)`, then
 /// set what you need: every zero/NULL/false member means "the default".
@@ -28,7 +31,8 @@ pub struct bizra_replay_cache {
 pub struct bizra_envelope_options {
     /// `sizeof(bizra_envelope_options)`.
     pub struct_size: u32,
-    /// Time to live in seconds, 1..=3600; 0: the default, 3600.
+    /// Time to live in seconds, at least 1 and at most the spec's maximum (one hour); 0: the
+    /// core's default (`DEFAULT_TTL_SECONDS`, one hour).
     pub ttl_seconds: i64,
     /// Whether `snr` is set.
     pub has_snr: bool,
@@ -83,22 +87,6 @@ pub struct bizra_scores {
     pub ihsan: f64,
 }
 
-pub(crate) fn envelope<'a>(p: *const bizra_envelope, what: &str) -> FfiResult<&'a Envelope> {
-    arg(p.cast::<Envelope>(), what)
-}
-
-pub(crate) fn replay_cache<'a>(
-    p: *const bizra_replay_cache,
-    what: &str,
-) -> FfiResult<&'a Arc<ReplayCache>> {
-    arg(p.cast::<Arc<ReplayCache>>(), what)
-}
-
-pub(crate) fn put_envelope(out: *mut *mut bizra_envelope, env: Envelope) -> FfiResult {
-    put(out, Box::into_raw(Box::new(env)).cast());
-    Ok(BIZRA_STATUS_OK)
-}
-
 pub(crate) fn timestamp(ms: i64, what: &str) -> FfiResult<Timestamp> {
     Timestamp::from_unix_millis(ms)
         .ok_or_else(|| invalid(format!("{what} {ms} is outside years 0000-9999")))
@@ -136,16 +124,39 @@ fn verify_options<'a>(p: *const bizra_verify_options) -> FfiResult<VerifyOptions
         }
         v.policy = hash_hex(o.policy_hex, "opts.policy_hex")?;
         if !o.replay.is_null() {
-            v.replay = Some(replay_cache(o.replay, "opts.replay")?.as_ref());
+            v.replay = Some(bizra_replay_cache::arg(o.replay, "opts.replay")?);
         }
     }
     Ok(v)
 }
 
+/// The core's options from the C struct: each zero/NULL/false member leaves the core's default.
+fn envelope_options(o: &bizra_envelope_options) -> FfiResult<EnvelopeOptions> {
+    Ok(EnvelopeOptions {
+        ttl: (o.ttl_seconds != 0).then_some(o.ttl_seconds),
+        provenance: provenance(o.provenance, o.provenance_len, "opts.provenance")?
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        scores: bizra_core::Scores {
+            snr: o.has_snr.then_some(o.snr),
+            ihsan: o.has_ihsan.then_some(o.ihsan),
+        },
+        policy: hash_hex(o.policy_hex, "opts.policy_hex")?,
+        timestamp: if o.has_timestamp {
+            Some(timestamp(o.timestamp_unix_ms, "opts.timestamp_unix_ms")?)
+        } else {
+            None
+        },
+        id: opt_text(o.id, "opts.id")?.map(str::to_owned),
+    })
+}
+
 /// Signs `payload_json` (I-JSON text, NUL-terminated) into a new envelope with `id`'s key.
-/// `opts` may be NULL (ttl 3600, no scores, no provenance, the default constitution's hash, now,
-/// a random id). A payload that is not I-JSON or any bad option is
-/// `BIZRA_STATUS_INVALID_ARGUMENT`.
+/// `opts` may be NULL: the core's defaults (a one-hour ttl, no scores, no provenance, the
+/// default constitution's hash, now, a random id). A payload that is not I-JSON or any bad
+/// option is `BIZRA_STATUS_INVALID_ARGUMENT`. `*out`: a new envelope, the caller's; free it with
+/// `bizra_envelope_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_create(
     id: *const bizra_identity,
@@ -155,47 +166,23 @@ pub unsafe extern "C" fn bizra_envelope_create(
 ) -> bizra_status {
     boundary("bizra_envelope_create", || {
         let out = out_checked(out)?;
-        let id = identity(id, "id")?;
+        let id = bizra_identity::arg(id, "id")?;
         let payload = text(payload_json, "payload_json")?;
-        let opts = options(opts, "opts")?;
+        let options = match options(opts, "opts")? {
+            Some(o) => envelope_options(o)?,
+            None => EnvelopeOptions::default(),
+        };
         let payload =
             canonical::parse(payload).map_err(|e| invalid(format!("payload_json: {e}")))?;
-        let mut b = Envelope::builder(payload);
-        if let Some(o) = opts {
-            if o.ttl_seconds != 0 {
-                b = b.ttl(o.ttl_seconds);
-            }
-            if o.has_snr {
-                b = b.snr(o.snr);
-            }
-            if o.has_ihsan {
-                b = b.ihsan(o.ihsan);
-            }
-            if let Some(p) = hash_hex(o.policy_hex, "opts.policy_hex")? {
-                b = b.policy(p);
-            }
-            if o.has_timestamp {
-                b = b.timestamp(timestamp(o.timestamp_unix_ms, "opts.timestamp_unix_ms")?);
-            }
-            if let Some(i) = opt_text(o.id, "opts.id")? {
-                b = b.id(i);
-            }
-            if o.provenance_len > 0 {
-                b = b.provenance(provenance(
-                    o.provenance,
-                    o.provenance_len,
-                    "opts.provenance",
-                )?);
-            }
-        }
-        put_envelope(out, b.sign(id)?)
+        bizra_envelope::put(out, Envelope::create_with(id, payload, options)?)
     })
 }
 
-/// Parses envelope text (`len` bytes, need not be NUL-terminated) — step 1 of the verification.
-/// `BIZRA_STATUS_OK` with `*reject = 0` and `*out` set for a well-formed envelope; otherwise
-/// `BIZRA_STATUS_REJECTED` with `*reject` = 1 (malformed: not UTF-8, not I-JSON, bad members) or
-/// 2 (a member missing), and `*out` untouched. `reject` may be NULL.
+/// Parses envelope text (`len` bytes, need not be NUL-terminated) — step 1 of the verification;
+/// `bizra_envelope_open` also verifies. `BIZRA_STATUS_OK` with `*reject = 0` and `*out` set for a
+/// well-formed envelope; otherwise `BIZRA_STATUS_REJECTED` with `*reject` = 1 (malformed: not
+/// UTF-8, not I-JSON, bad members) or 2 (a member missing), and `*out` untouched. `reject` may be
+/// NULL. `*out`: a new envelope, the caller's; free it with `bizra_envelope_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_parse(
     json: *const c_char,
@@ -209,7 +196,7 @@ pub unsafe extern "C" fn bizra_envelope_parse(
         match Envelope::parse_bytes(text) {
             Ok(env) => {
                 put_reject(reject, 0);
-                put_envelope(out, env)
+                bizra_envelope::put(out, env)
             }
             Err(e) => {
                 put_reject(reject, reject_of(&e).unwrap_or(bizra_reject::Schema as u32));
@@ -219,11 +206,48 @@ pub unsafe extern "C" fn bizra_envelope_parse(
     })
 }
 
+/// Parses and verifies envelope text in one call (`len` bytes, need not be NUL-terminated):
+/// steps 1–9 of the spec, the first failure deciding, as the core's `Envelope::open`. `opts` as
+/// for `bizra_envelope_verify` (NULL: the system clock, no policy, no replay cache; with a
+/// replay cache, a valid envelope's id is recorded). `BIZRA_STATUS_OK` with `*reject = 0` and
+/// `*out` set only for a valid envelope; otherwise `BIZRA_STATUS_REJECTED` with the spec's code in
+/// `*reject` (1 malformed, 11 expired, 15 hash mismatch, ...) and `*out` untouched. `reject` may
+/// be NULL. `*out`: a new, verified envelope, the caller's; free it with `bizra_envelope_free`.
+#[no_mangle]
+pub unsafe extern "C" fn bizra_envelope_open(
+    json: *const c_char,
+    len: usize,
+    opts: *const bizra_verify_options,
+    out: *mut *mut bizra_envelope,
+    reject: *mut u32,
+) -> bizra_status {
+    boundary("bizra_envelope_open", || {
+        let out = out_checked(out)?;
+        let text = bytes(json.cast::<u8>(), len, "json")?;
+        let opts = verify_options(opts)?;
+        // The core's `Envelope::open` over bytes: text that is not UTF-8 is malformed (code 1),
+        // which `parse_bytes` reports as `open` would.
+        let opened = Envelope::parse_bytes(text).and_then(|env| env.verify(&opts).map(|()| env));
+        match opened {
+            Ok(env) => {
+                put_reject(reject, 0);
+                bizra_envelope::put(out, env)
+            }
+            Err(e) => {
+                if let Some(code) = reject_of(&e) {
+                    put_reject(reject, code);
+                }
+                Err(e.into())
+            }
+        }
+    })
+}
+
 /// Verifies an envelope (steps 2–9 of the spec; step 1 was its parsing). `opts` may be NULL: the
 /// system clock, no policy, no replay cache. `BIZRA_STATUS_OK` (with `*reject = 0`) only for a
 /// valid envelope; otherwise `BIZRA_STATUS_REJECTED` with the spec's code in `*reject` (e.g. 11
-/// expired, 15 hash mismatch). `reject` may be NULL. With a replay cache, a valid envelope's id
-/// is recorded.
+/// expired, 15 hash mismatch). `reject` may be NULL (a value: nothing to free). With a replay
+/// cache, a valid envelope's id is recorded.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_verify(
     env: *const bizra_envelope,
@@ -231,7 +255,7 @@ pub unsafe extern "C" fn bizra_envelope_verify(
     reject: *mut u32,
 ) -> bizra_status {
     boundary("bizra_envelope_verify", || {
-        let env = envelope(env, "env")?;
+        let env = bizra_envelope::arg(env, "env")?;
         let opts = verify_options(opts)?;
         match env.verify(&opts) {
             Ok(()) => {
@@ -248,8 +272,9 @@ pub unsafe extern "C" fn bizra_envelope_verify(
     })
 }
 
-/// Verifies `n` envelopes at one instant, in parallel where it pays; `rejects` (n entries,
-/// required when n > 0) receives each one's code, exactly what `bizra_envelope_verify` would give.
+/// Verifies `n` envelopes at one instant, in parallel where it pays, without copying them;
+/// `rejects` (n entries, the caller's array, required when n > 0) receives each one's code,
+/// exactly what `bizra_envelope_verify` would give.
 /// Returns `BIZRA_STATUS_OK` when every envelope is valid, `BIZRA_STATUS_REJECTED` when at least
 /// one is not (the codes are written in both cases). `opts` as for `bizra_envelope_verify`.
 #[no_mangle]
@@ -265,20 +290,12 @@ pub unsafe extern "C" fn bizra_envelope_verify_batch(
         }
         let rejects = out(rejects, "rejects")?;
         let opts = verify_options(opts)?;
-        if envs.is_null() {
-            return Err(null("envs"));
-        }
-        if n > isize::MAX as usize / std::mem::size_of::<usize>() {
-            return Err(invalid("n is too large"));
-        }
-        // SAFETY: the C contract: `envs` points to `n` envelope pointers alive for the call.
-        let ptrs = unsafe { std::slice::from_raw_parts(envs, n) };
-        // The core takes a slice of envelopes; the handles are separate allocations, so they are
-        // cloned (see the report: a `&[&Envelope]` entry point in the core would avoid it).
-        let list = ptrs
+        // References to the handles' envelopes: the core verifies them where they are.
+        let list = slice(envs, n, "envs")?
             .iter()
-            .map(|&p| envelope(p, "envs[i]").cloned())
-            .collect::<FfiResult<Vec<Envelope>>>()?;
+            .enumerate()
+            .map(|(i, &p)| bizra_envelope::arg(p, &format!("envs[{i}]")))
+            .collect::<FfiResult<Vec<&Envelope>>>()?;
         let results = bizra_core::verify_batch(&list, &opts);
         let mut rejected = 0usize;
         for (i, r) in results.iter().enumerate() {
@@ -303,7 +320,8 @@ pub unsafe extern "C" fn bizra_envelope_verify_batch(
     })
 }
 
-/// The envelope as canonical (JCS) JSON text. Free with `bizra_string_free`.
+/// The envelope as canonical (JCS) JSON text. `*out`: the caller's string; free it with
+/// `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_to_json(
     env: *const bizra_envelope,
@@ -311,12 +329,12 @@ pub unsafe extern "C" fn bizra_envelope_to_json(
 ) -> bizra_status {
     boundary("bizra_envelope_to_json", || {
         let out = out_checked(out)?;
-        put_string(out, envelope(env, "env")?.to_json())
+        put_string(out, bizra_envelope::arg(env, "env")?.to_json())
     })
 }
 
-/// The canonical header (the envelope without payload and signature: the signed bytes). Free
-/// with `bizra_string_free`.
+/// The canonical header (the envelope without payload and signature: the signed bytes).
+/// `*out`: the caller's string; free it with `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_header_json(
     env: *const bizra_envelope,
@@ -324,11 +342,12 @@ pub unsafe extern "C" fn bizra_envelope_header_json(
 ) -> bizra_status {
     boundary("bizra_envelope_header_json", || {
         let out = out_checked(out)?;
-        put_string(out, envelope(env, "env")?.header_json())
+        put_string(out, bizra_envelope::arg(env, "env")?.header_json())
     })
 }
 
-/// `version` (`"1.0"`). Free with `bizra_string_free`.
+/// `version` (`"1.0"`). `*out`: the caller's string; free it with
+/// `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_version(
     env: *const bizra_envelope,
@@ -339,7 +358,8 @@ pub unsafe extern "C" fn bizra_envelope_version(
     })
 }
 
-/// `id` (`pci_` + 32 hex). Free with `bizra_string_free`.
+/// `id` (`pci_` + 32 hex). `*out`: the caller's string; free it with
+/// `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_id(
     env: *const bizra_envelope,
@@ -350,7 +370,8 @@ pub unsafe extern "C" fn bizra_envelope_id(
     })
 }
 
-/// `sender` (the node id). Free with `bizra_string_free`.
+/// `sender` (the node id). `*out`: the caller's string; free it with
+/// `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_sender(
     env: *const bizra_envelope,
@@ -361,7 +382,8 @@ pub unsafe extern "C" fn bizra_envelope_sender(
     })
 }
 
-/// `public_key` as 64 lowercase hex. Free with `bizra_string_free`.
+/// `public_key` as 64 lowercase hex. `*out`: the caller's string; free it with
+/// `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_public_key_hex(
     env: *const bizra_envelope,
@@ -372,7 +394,8 @@ pub unsafe extern "C" fn bizra_envelope_public_key_hex(
     })
 }
 
-/// `timestamp` in its textual form. Free with `bizra_string_free`.
+/// `timestamp` in its textual form. `*out`: the caller's string; free it with
+/// `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_timestamp(
     env: *const bizra_envelope,
@@ -383,7 +406,8 @@ pub unsafe extern "C" fn bizra_envelope_timestamp(
     })
 }
 
-/// `content_hash` as 64 lowercase hex. Free with `bizra_string_free`.
+/// `content_hash` as 64 lowercase hex. `*out`: the caller's string; free it with
+/// `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_content_hash_hex(
     env: *const bizra_envelope,
@@ -394,7 +418,8 @@ pub unsafe extern "C" fn bizra_envelope_content_hash_hex(
     })
 }
 
-/// `policy` as 64 lowercase hex. Free with `bizra_string_free`.
+/// `policy` as 64 lowercase hex. `*out`: the caller's string; free it with
+/// `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_policy_hex(
     env: *const bizra_envelope,
@@ -405,7 +430,8 @@ pub unsafe extern "C" fn bizra_envelope_policy_hex(
     })
 }
 
-/// `signature` as 128 lowercase hex. Free with `bizra_string_free`.
+/// `signature` as 128 lowercase hex. `*out`: the caller's string; free it with
+/// `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_signature_hex(
     env: *const bizra_envelope,
@@ -416,7 +442,8 @@ pub unsafe extern "C" fn bizra_envelope_signature_hex(
     })
 }
 
-/// `payload` as canonical JSON text. Free with `bizra_string_free`.
+/// `payload` as canonical JSON text. `*out`: the caller's string; free it with
+/// `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_payload_json(
     env: *const bizra_envelope,
@@ -433,7 +460,7 @@ fn string_member(
     get: impl FnOnce(&Envelope) -> FfiResult<String>,
 ) -> FfiResult {
     let out = out_checked(out)?;
-    let e = envelope(env, "env")?;
+    let e = bizra_envelope::arg(env, "env")?;
     put_string(out, get(e)?)
 }
 
@@ -443,11 +470,11 @@ fn i64_member(
     get: impl FnOnce(&Envelope) -> i64,
 ) -> FfiResult {
     let out = out_checked(out)?;
-    put(out, get(envelope(env, "env")?));
+    put(out, get(bizra_envelope::arg(env, "env")?));
     Ok(BIZRA_STATUS_OK)
 }
 
-/// `ttl` in seconds.
+/// `ttl` in seconds, written to `*out` (a value: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_ttl(
     env: *const bizra_envelope,
@@ -456,7 +483,8 @@ pub unsafe extern "C" fn bizra_envelope_ttl(
     boundary("bizra_envelope_ttl", || i64_member(env, out, |e| e.ttl()))
 }
 
-/// `timestamp` in milliseconds since the Unix epoch.
+/// `timestamp` in milliseconds since the Unix epoch, written to `*out` (a value: nothing to
+/// free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_timestamp_unix_ms(
     env: *const bizra_envelope,
@@ -467,7 +495,8 @@ pub unsafe extern "C" fn bizra_envelope_timestamp_unix_ms(
     })
 }
 
-/// The expiry instant (timestamp + ttl) in milliseconds since the Unix epoch.
+/// The expiry instant (timestamp + ttl) in milliseconds since the Unix epoch, written to `*out`
+/// (a value: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_expires_at_unix_ms(
     env: *const bizra_envelope,
@@ -478,7 +507,7 @@ pub unsafe extern "C" fn bizra_envelope_expires_at_unix_ms(
     })
 }
 
-/// The 32-byte public key. Free `out` with `bizra_bytes_free`.
+/// The 32-byte public key. `*out`: the caller's bytes; free them with `bizra_bytes_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_public_key(
     env: *const bizra_envelope,
@@ -486,11 +515,11 @@ pub unsafe extern "C" fn bizra_envelope_public_key(
 ) -> bizra_status {
     boundary("bizra_envelope_public_key", || {
         let out = out_checked(out)?;
-        put_bytes(out, envelope(env, "env")?.public_key().to_vec())
+        put_bytes(out, bizra_envelope::arg(env, "env")?.public_key().to_vec())
     })
 }
 
-/// The 64-byte signature. Free `out` with `bizra_bytes_free`.
+/// The 64-byte signature. `*out`: the caller's bytes; free them with `bizra_bytes_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_signature(
     env: *const bizra_envelope,
@@ -498,11 +527,11 @@ pub unsafe extern "C" fn bizra_envelope_signature(
 ) -> bizra_status {
     boundary("bizra_envelope_signature", || {
         let out = out_checked(out)?;
-        put_bytes(out, envelope(env, "env")?.signature().to_vec())
+        put_bytes(out, bizra_envelope::arg(env, "env")?.signature().to_vec())
     })
 }
 
-/// The scores the envelope carries.
+/// The scores the envelope carries, written to `*out` (values: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_scores(
     env: *const bizra_envelope,
@@ -510,7 +539,7 @@ pub unsafe extern "C" fn bizra_envelope_scores(
 ) -> bizra_status {
     boundary("bizra_envelope_scores", || {
         let out = out_checked(out)?;
-        let s = envelope(env, "env")?.scores();
+        let s = bizra_envelope::arg(env, "env")?.scores();
         put(
             out,
             bizra_scores {
@@ -524,7 +553,7 @@ pub unsafe extern "C" fn bizra_envelope_scores(
     })
 }
 
-/// The number of provenance entries.
+/// The number of provenance entries, written to `*out` (a value: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_provenance_count(
     env: *const bizra_envelope,
@@ -532,13 +561,13 @@ pub unsafe extern "C" fn bizra_envelope_provenance_count(
 ) -> bizra_status {
     boundary("bizra_envelope_provenance_count", || {
         let out = out_checked(out)?;
-        put(out, envelope(env, "env")?.provenance().len());
+        put(out, bizra_envelope::arg(env, "env")?.provenance().len());
         Ok(BIZRA_STATUS_OK)
     })
 }
 
-/// Provenance entry `index` (an envelope id); `BIZRA_STATUS_OUT_OF_RANGE` past the end. Free with
-/// `bizra_string_free`.
+/// Provenance entry `index` (an envelope id); `BIZRA_STATUS_OUT_OF_RANGE` past the end. `*out`:
+/// the caller's string; free it with `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_provenance_at(
     env: *const bizra_envelope,
@@ -547,7 +576,7 @@ pub unsafe extern "C" fn bizra_envelope_provenance_at(
 ) -> bizra_status {
     boundary("bizra_envelope_provenance_at", || {
         let out = out_checked(out)?;
-        let p = envelope(env, "env")?.provenance();
+        let p = bizra_envelope::arg(env, "env")?.provenance();
         let item = p.get(index).ok_or_else(|| {
             Failure::new(
                 BIZRA_STATUS_OUT_OF_RANGE,
@@ -558,7 +587,8 @@ pub unsafe extern "C" fn bizra_envelope_provenance_at(
     })
 }
 
-/// A copy of an envelope (for example to keep one a callback only lends).
+/// A copy of an envelope (for example to keep one a callback only lends). `*out`: a new
+/// envelope, the caller's; free it with `bizra_envelope_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_clone(
     env: *const bizra_envelope,
@@ -566,21 +596,24 @@ pub unsafe extern "C" fn bizra_envelope_clone(
 ) -> bizra_status {
     boundary("bizra_envelope_clone", || {
         let out = out_checked(out)?;
-        put_envelope(out, envelope(env, "env")?.clone())
+        bizra_envelope::put(out, bizra_envelope::arg(env, "env")?.clone())
     })
 }
 
-/// Frees an envelope. NULL is a no-op.
+/// Frees an envelope made by this library (never one a callback lends). NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_envelope_free(env: *mut bizra_envelope) {
-    boundary("bizra_envelope_free", || free_box(env.cast::<Envelope>()))
+    boundary("bizra_envelope_free", || bizra_envelope::free(env))
 }
 
 // ------------------------------------------------------------------------------------------------
 // Replay cache
 
-/// A replay cache holding at most `capacity` live ids (0: the default, 100000); when full, new
-/// ids are refused with code 40 (QUOTA) until old ones expire.
+/// A replay cache holding at most `capacity` live ids; when full, new ids are refused with code
+/// 40 (QUOTA) until old ones expire. A capacity of 0 is refused (`BIZRA_STATUS_INVALID_ARGUMENT`),
+/// as in every binding: a cache that holds nothing would refuse every envelope. (A gate chain
+/// made by `bizra_gate_chain_new_default` has its own cache of the core's default capacity.)
+/// `*out`: a new cache, the caller's; free it with `bizra_replay_cache_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_replay_cache_new(
     capacity: usize,
@@ -588,18 +621,11 @@ pub unsafe extern "C" fn bizra_replay_cache_new(
 ) -> bizra_status {
     boundary("bizra_replay_cache_new", || {
         let out = out_checked(out)?;
-        let cap = if capacity == 0 {
-            ReplayCache::DEFAULT_CAPACITY
-        } else {
-            capacity
-        };
-        let cache: Box<Arc<ReplayCache>> = Box::new(Arc::new(ReplayCache::new(cap)));
-        put(out, Box::into_raw(cache).cast());
-        Ok(BIZRA_STATUS_OK)
+        bizra_replay_cache::put(out, ReplayCache::new(capacity)?)
     })
 }
 
-/// The number of ids the cache holds.
+/// The number of ids the cache holds, written to `*out` (a value: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_replay_cache_len(
     cache: *const bizra_replay_cache,
@@ -607,12 +633,13 @@ pub unsafe extern "C" fn bizra_replay_cache_len(
 ) -> bizra_status {
     boundary("bizra_replay_cache_len", || {
         let out = out_checked(out)?;
-        put(out, replay_cache(cache, "cache")?.len());
+        put(out, bizra_replay_cache::arg(cache, "cache")?.len());
         Ok(BIZRA_STATUS_OK)
     })
 }
 
-/// Whether the cache holds `id` as still valid at `now_unix_ms`.
+/// Whether the cache holds `id` as still valid at `now_unix_ms`, written to `*out` (a value:
+/// nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_replay_cache_contains(
     cache: *const bizra_replay_cache,
@@ -622,7 +649,7 @@ pub unsafe extern "C" fn bizra_replay_cache_contains(
 ) -> bizra_status {
     boundary("bizra_replay_cache_contains", || {
         let out = out_checked(out)?;
-        let cache = replay_cache(cache, "cache")?;
+        let cache = bizra_replay_cache::arg(cache, "cache")?;
         let id = text(id, "id")?;
         let now = timestamp(now_unix_ms, "now_unix_ms")?;
         put(out, cache.contains(id, now));
@@ -630,11 +657,12 @@ pub unsafe extern "C" fn bizra_replay_cache_contains(
     })
 }
 
-/// Frees a replay cache (gate chains sharing it keep their reference). NULL is a no-op.
+/// Frees the caller's reference to a replay cache (gate chains sharing it keep theirs). NULL is a
+/// no-op.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_replay_cache_free(cache: *mut bizra_replay_cache) {
     boundary("bizra_replay_cache_free", || {
-        free_box(cache.cast::<Arc<ReplayCache>>())
+        bizra_replay_cache::free(cache)
     })
 }
 
@@ -642,7 +670,8 @@ pub unsafe extern "C" fn bizra_replay_cache_free(cache: *mut bizra_replay_cache)
 // Timestamps
 
 /// Parses a timestamp in the envelope's one form, `YYYY-MM-DDTHH:MM:SS.mmmZ`, into milliseconds
-/// since the Unix epoch; any other form is `BIZRA_STATUS_INVALID_ARGUMENT`.
+/// since the Unix epoch, written to `*out` (a value: nothing to free); any other form is
+/// `BIZRA_STATUS_INVALID_ARGUMENT`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_timestamp_parse(s: *const c_char, out: *mut i64) -> bizra_status {
     boundary("bizra_timestamp_parse", || {
@@ -655,8 +684,8 @@ pub unsafe extern "C" fn bizra_timestamp_parse(s: *const c_char, out: *mut i64) 
     })
 }
 
-/// Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`. Free with
-/// `bizra_string_free`.
+/// Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`. `*out`: the caller's
+/// string; free it with `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_timestamp_format(
     unix_ms: i64,
@@ -668,7 +697,8 @@ pub unsafe extern "C" fn bizra_timestamp_format(
     })
 }
 
-/// The system clock in milliseconds since the Unix epoch.
+/// The system clock in milliseconds since the Unix epoch, written to `*out` (a value: nothing to
+/// free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_timestamp_now(out: *mut i64) -> bizra_status {
     boundary("bizra_timestamp_now", || {

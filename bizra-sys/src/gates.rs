@@ -1,25 +1,28 @@
 //! The gate chain: built-in gates, custom gates as C callbacks, per-gate reports.
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::sync::Arc;
 
 use bizra_core::{BuiltinKind, Constitution, Gate, GateChain, GateContext, GateReport, GateTier};
 
 use crate::*;
 
-/// A gate chain over one constitution. Checking (`bizra_gate_chain_check`) is thread-safe: one
-/// configured chain may admit envelopes from many threads at once (its replay cache is atomic).
-/// Configuring (`bizra_gate_chain_add_*`, `_set_*`) needs exclusive access: not while any other
-/// thread uses the chain.
+/// A gate chain over one constitution. Judging (`bizra_gate_chain_check`, `_admit`) is
+/// thread-safe, so a configured chain is safe to share between threads: it may judge envelopes
+/// from many threads at once (admission into its replay cache is atomic). Configuring
+/// (`bizra_gate_chain_add_*`, `_set_*`) needs exclusive access: not while any other thread uses
+/// the chain. Freed with `bizra_gate_chain_free`.
 pub struct bizra_gate_chain {
     _opaque: [u8; 0],
 }
+handle_type!(bizra_gate_chain => GateChain, BoxedMut);
 
-/// The verdict of a chain: one result per gate that ran. Immutable: safe to read from many
-/// threads.
+/// The verdict of a chain: one result per gate that ran. Immutable, so safe to share between
+/// threads. Freed with `bizra_gate_report_free`.
 pub struct bizra_gate_report {
     _opaque: [u8; 0],
 }
+handle_type!(bizra_gate_report => Report, Boxed);
 
 /// The built-in gates (`uint32_t` arguments take these numbers).
 #[repr(u32)]
@@ -53,8 +56,9 @@ pub enum bizra_gate_tier {
     Expensive = 2,
 }
 
-/// A custom gate. Runs synchronously on the thread that called `bizra_gate_chain_check` (so
-/// possibly on several threads at once when the chain is shared). `env` is lent for the call
+/// A custom gate. Runs synchronously on the thread that called `bizra_gate_chain_check` or
+/// `bizra_gate_chain_admit` (so possibly on several threads at once when the chain is shared),
+/// after the built-in gates (the signature among them) have passed. `env` is lent for the call
 /// only (use `bizra_envelope_clone` to keep it). Return 0 to admit; anything else refuses with
 /// code 24 (GATE_CUSTOM), and a NUL-terminated reason may be written to `reason`
 /// (`reason_len` bytes, NUL included).
@@ -91,11 +95,56 @@ pub struct bizra_gate_result {
     pub over_budget: bool,
 }
 
-/// A report with C strings kept alive beside it.
-struct Report {
-    passed: bool,
-    code: u32,
-    results: Vec<(bizra_core::GateResult, CString, Option<CString>)>,
+/// The core's report, with the C strings of its results kept alive beside it.
+pub(crate) struct Report {
+    report: GateReport,
+    /// Each result's name and detail, in the order of `report.results`.
+    strings: Vec<(CString, Option<CString>)>,
+}
+
+impl Report {
+    fn new(report: GateReport) -> Self {
+        let c = |s: &str| CString::new(s.replace('\0', "?")).unwrap_or_default();
+        let strings = report
+            .results
+            .iter()
+            .map(|g| (c(&g.name), g.detail.as_deref().map(c)))
+            .collect();
+        Report { report, strings }
+    }
+
+    /// Result `index` as C sees it, its strings lent from the report.
+    fn result(&self, index: usize) -> Option<bizra_gate_result> {
+        let g = self.report.results.get(index)?;
+        let (name, detail) = self.strings.get(index)?;
+        Some(bizra_gate_result {
+            name: name.as_ptr(),
+            tier: tier_number(g.tier),
+            passed: g.passed,
+            code: g.code.map_or(0, |c| c.code()),
+            detail: detail.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
+            duration_ns: u64::try_from(g.duration.as_nanos()).unwrap_or(u64::MAX),
+            over_budget: g.over_budget,
+        })
+    }
+
+    /// The verdict as a status: OK, or REJECTED with the first refusal's code in `reject` and its
+    /// words (the core's `GateReport::into_result`) as the last error.
+    fn status(&self, reject: *mut u32) -> FfiResult {
+        match self.report.clone().into_result() {
+            Ok(()) => {
+                put_reject(reject, 0);
+                Ok(BIZRA_STATUS_OK)
+            }
+            Err(e) => {
+                put_reject(
+                    reject,
+                    reject_of(&e).unwrap_or(bizra_reject::Internal as u32),
+                );
+                Err(e.into())
+            }
+        }
+    }
 }
 
 const REASON_LEN: usize = 256;
@@ -123,7 +172,7 @@ impl Gate for CGate {
     }
     fn check(&self, ctx: &GateContext<'_>) -> Result<(), String> {
         let mut reason = [0u8; REASON_LEN];
-        let env = std::ptr::from_ref(ctx.envelope).cast::<bizra_envelope>();
+        let env = bizra_envelope::lend(ctx.envelope);
         // SAFETY: the callback was supplied by the caller for this purpose; `env` lives for the
         // call; `reason` is a writable buffer of REASON_LEN bytes.
         let verdict = unsafe {
@@ -159,23 +208,6 @@ impl Drop for CGate {
     }
 }
 
-fn chain<'a>(p: *const bizra_gate_chain) -> FfiResult<&'a GateChain> {
-    arg(p.cast::<GateChain>(), "chain")
-}
-
-fn chain_mut<'a>(p: *mut bizra_gate_chain) -> FfiResult<&'a mut GateChain> {
-    arg_mut(p.cast::<GateChain>(), "chain")
-}
-
-fn report<'a>(p: *const bizra_gate_report) -> FfiResult<&'a Report> {
-    arg(p.cast::<Report>(), "report")
-}
-
-fn put_chain(out: *mut *mut bizra_gate_chain, c: GateChain) -> FfiResult {
-    put(out, Box::into_raw(Box::new(c)).cast());
-    Ok(BIZRA_STATUS_OK)
-}
-
 fn gate_kind(kind: u32) -> FfiResult<BuiltinKind> {
     Ok(match kind {
         1 => BuiltinKind::Schema,
@@ -206,26 +238,29 @@ fn tier_number(t: GateTier) -> u32 {
     }
 }
 
+/// The constitution a chain is made over: the caller's, shared (NULL: the default).
 fn constitution_arc(p: *const bizra_constitution) -> FfiResult<Arc<Constitution>> {
     if p.is_null() {
         Ok(Arc::new(Constitution::default()))
     } else {
-        Ok(Arc::new(constitution(p, "constitution")?.clone()))
+        bizra_constitution::arc(p, "constitution")
     }
 }
 
-/// Every built-in gate over the default constitution, with its own replay cache (100000 ids).
+/// Every built-in gate over the default constitution, with its own replay cache (of the core's
+/// default capacity). `*out`: a new chain, the caller's; free it with `bizra_gate_chain_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_gate_chain_new_default(
     out: *mut *mut bizra_gate_chain,
 ) -> bizra_status {
     boundary("bizra_gate_chain_new_default", || {
         let out = out_checked(out)?;
-        put_chain(out, GateChain::default())
+        bizra_gate_chain::put(out, GateChain::default())
     })
 }
 
-/// Every built-in gate over `constitution` (copied; NULL: the default).
+/// Every built-in gate over `constitution` (shared: the chain keeps its own reference; NULL: the
+/// default). `*out`: a new chain, the caller's; free it with `bizra_gate_chain_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_gate_chain_from_constitution(
     constitution: *const bizra_constitution,
@@ -233,15 +268,16 @@ pub unsafe extern "C" fn bizra_gate_chain_from_constitution(
 ) -> bizra_status {
     boundary("bizra_gate_chain_from_constitution", || {
         let out = out_checked(out)?;
-        put_chain(
+        bizra_gate_chain::put(
             out,
             GateChain::from_constitution(constitution_arc(constitution)?),
         )
     })
 }
 
-/// A chain with no gates over `constitution` (copied; NULL: the default). It admits nothing until
-/// gates are added.
+/// A chain with no gates over `constitution` (shared: the chain keeps its own reference; NULL:
+/// the default). It admits nothing until gates are added. `*out`: a new chain, the caller's; free
+/// it with `bizra_gate_chain_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_gate_chain_empty(
     constitution: *const bizra_constitution,
@@ -249,26 +285,29 @@ pub unsafe extern "C" fn bizra_gate_chain_empty(
 ) -> bizra_status {
     boundary("bizra_gate_chain_empty", || {
         let out = out_checked(out)?;
-        put_chain(out, GateChain::empty(constitution_arc(constitution)?))
+        bizra_gate_chain::put(out, GateChain::empty(constitution_arc(constitution)?))
     })
 }
 
-/// Adds a built-in gate (`bizra_gate_kind`); adding one already present changes nothing.
+/// Adds a built-in gate (`bizra_gate_kind`); adding one already present changes nothing. Built-in
+/// gates run before every custom gate.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_gate_chain_add_builtin(
     chain: *mut bizra_gate_chain,
     kind: u32,
 ) -> bizra_status {
     boundary("bizra_gate_chain_add_builtin", || {
-        let c = chain_mut(chain)?;
+        let c = bizra_gate_chain::arg_mut(chain, "chain")?;
         c.add_builtin(gate_kind(kind)?);
         Ok(BIZRA_STATUS_OK)
     })
 }
 
-/// Adds a custom gate called `name` in `tier` (`bizra_gate_tier`). `free_userdata` (may be NULL)
-/// is called with `userdata` when the chain is freed — also when this call fails after its
-/// arguments were checked, never otherwise.
+/// Adds a custom gate: its `name`, its `tier` (`bizra_gate_tier`), its function, as in every
+/// binding. It runs after the built-in gates. `name` stays the caller's (it is copied). The
+/// chain owns `userdata` from now on: `free_userdata` (may be NULL) is called with it when the
+/// chain is freed — also when this call fails after its arguments were checked, never
+/// otherwise.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_gate_chain_add_custom(
     chain: *mut bizra_gate_chain,
@@ -279,7 +318,7 @@ pub unsafe extern "C" fn bizra_gate_chain_add_custom(
     free_userdata: bizra_userdata_free_fn,
 ) -> bizra_status {
     boundary("bizra_gate_chain_add_custom", || {
-        let c = chain_mut(chain)?;
+        let c = bizra_gate_chain::arg_mut(chain, "chain")?;
         let name = text(name, "name")?;
         let tier = gate_tier(tier)?;
         let f = gate.ok_or_else(|| null("gate"))?;
@@ -302,7 +341,7 @@ pub unsafe extern "C" fn bizra_gate_chain_set_payload_schema(
     schema_json: *const c_char,
 ) -> bizra_status {
     boundary("bizra_gate_chain_set_payload_schema", || {
-        let c = chain_mut(chain)?;
+        let c = bizra_gate_chain::arg_mut(chain, "chain")?;
         let schema = text(schema_json, "schema_json")?;
         let value = bizra_core::canonical::parse(schema)
             .map_err(|e| invalid(format!("schema_json: {e}")))?;
@@ -311,16 +350,17 @@ pub unsafe extern "C" fn bizra_gate_chain_set_payload_schema(
     })
 }
 
-/// Makes the replay gate use `cache` (shared: the chain keeps its own reference).
+/// Makes the replay gate use `cache` (shared: the chain keeps its own reference, so the caller
+/// still frees its own with `bizra_replay_cache_free`).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_gate_chain_set_replay_cache(
     chain: *mut bizra_gate_chain,
     cache: *const bizra_replay_cache,
 ) -> bizra_status {
     boundary("bizra_gate_chain_set_replay_cache", || {
-        let c = chain_mut(chain)?;
-        let cache = replay_cache(cache, "cache")?;
-        c.set_replay_cache(Arc::clone(cache));
+        let c = bizra_gate_chain::arg_mut(chain, "chain")?;
+        let cache = bizra_replay_cache::arc(cache, "cache")?;
+        c.set_replay_cache(cache);
         Ok(BIZRA_STATUS_OK)
     })
 }
@@ -332,12 +372,12 @@ pub unsafe extern "C" fn bizra_gate_chain_set_report_all(
     on: bool,
 ) -> bizra_status {
     boundary("bizra_gate_chain_set_report_all", || {
-        chain_mut(chain)?.set_report_all(on);
+        bizra_gate_chain::arg_mut(chain, "chain")?.set_report_all(on);
         Ok(BIZRA_STATUS_OK)
     })
 }
 
-/// The number of gates in the chain.
+/// The number of gates in the chain, written to `*out` (a value: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_gate_chain_gate_count(
     chain: *const bizra_gate_chain,
@@ -345,12 +385,16 @@ pub unsafe extern "C" fn bizra_gate_chain_gate_count(
 ) -> bizra_status {
     boundary("bizra_gate_chain_gate_count", || {
         let out = out_checked(out)?;
-        put(out, self::chain(chain)?.gate_names().len());
+        put(
+            out,
+            bizra_gate_chain::arg(chain, "chain")?.gate_names().len(),
+        );
         Ok(BIZRA_STATUS_OK)
     })
 }
 
-/// The name of gate `index` in running order. Free with `bizra_string_free`.
+/// The name of gate `index` in running order. `*out`: the caller's string; free it with
+/// `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_gate_chain_gate_name(
     chain: *const bizra_gate_chain,
@@ -359,7 +403,7 @@ pub unsafe extern "C" fn bizra_gate_chain_gate_name(
 ) -> bizra_status {
     boundary("bizra_gate_chain_gate_name", || {
         let out = out_checked(out)?;
-        let names = self::chain(chain)?.gate_names();
+        let names = bizra_gate_chain::arg(chain, "chain")?.gate_names();
         let name = names.get(index).ok_or_else(|| {
             Failure::new(
                 BIZRA_STATUS_OUT_OF_RANGE,
@@ -370,10 +414,41 @@ pub unsafe extern "C" fn bizra_gate_chain_gate_name(
     })
 }
 
-/// Judges an envelope at `*now_unix_ms` (NULL: the system clock). `BIZRA_STATUS_OK` when every
-/// gate admits it (its id is then recorded by the replay gate); `BIZRA_STATUS_REJECTED` otherwise,
-/// with the first refusal's code in `*reject` (may be NULL). In both cases `*out_report` (may be
-/// NULL) receives the per-gate report, to free with `bizra_gate_report_free`.
+/// Judges `env` with the chain at `*now_unix_ms` (NULL: the system clock), admitting it (its id
+/// recorded by the replay gate) when `admit` is true and every gate passes.
+fn judge(
+    chain: *const bizra_gate_chain,
+    env: *const bizra_envelope,
+    now_unix_ms: *const i64,
+    out_report: *mut *mut bizra_gate_report,
+    reject: *mut u32,
+    admit: bool,
+) -> FfiResult {
+    let c = bizra_gate_chain::arg(chain, "chain")?;
+    let env = bizra_envelope::arg(env, "env")?;
+    let now = if now_unix_ms.is_null() {
+        bizra_core::Timestamp::now()
+    } else {
+        timestamp(*arg(now_unix_ms, "now_unix_ms")?, "now_unix_ms")?
+    };
+    let report = Report::new(if admit {
+        c.admit_at(env, now)
+    } else {
+        c.check_at(env, now)
+    });
+    let verdict = report.status(reject);
+    if !out_report.is_null() {
+        bizra_gate_report::put(out_report, report)?;
+    }
+    verdict
+}
+
+/// Judges an envelope at `*now_unix_ms` (NULL: the system clock) without admitting it: nothing
+/// is recorded, so the replay gate refuses only ids admitted before (`bizra_gate_chain_admit`
+/// admits). `BIZRA_STATUS_OK` when every gate passes; `BIZRA_STATUS_REJECTED` otherwise, with the
+/// first refusal's code in `*reject` (may be NULL; `bizra_reject`). In both cases `*out_report`
+/// (may be NULL) receives the per-gate report: a new report, the caller's; free it with
+/// `bizra_gate_report_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_gate_chain_check(
     chain: *const bizra_gate_chain,
@@ -383,64 +458,38 @@ pub unsafe extern "C" fn bizra_gate_chain_check(
     reject: *mut u32,
 ) -> bizra_status {
     boundary("bizra_gate_chain_check", || {
-        let c = self::chain(chain)?;
-        let env = envelope(env, "env")?;
-        let now = if now_unix_ms.is_null() {
-            bizra_core::Timestamp::now()
-        } else {
-            timestamp(*arg(now_unix_ms, "now_unix_ms")?, "now_unix_ms")?
-        };
-        let r: GateReport = c.check_at(env, now);
-        let code = if r.passed {
-            0
-        } else {
-            r.code().map_or(bizra_reject::Internal as u32, |c| c.code())
-        };
-        let detail = r
-            .first_failure()
-            .map(|f| format!("gate {}: {}", f.name, f.detail.clone().unwrap_or_default()));
-        let passed = r.passed;
-        if !out_report.is_null() {
-            let results = r
-                .results
-                .into_iter()
-                .map(|g| {
-                    let name = CString::new(g.name.replace('\0', "?")).unwrap_or_default();
-                    let detail = g
-                        .detail
-                        .as_ref()
-                        .map(|d| CString::new(d.replace('\0', "?")).unwrap_or_default());
-                    (g, name, detail)
-                })
-                .collect();
-            let rep = Report {
-                passed,
-                code,
-                results,
-            };
-            put(out_report, Box::into_raw(Box::new(rep)).cast());
-        }
-        put_reject(reject, code);
-        if passed {
-            Ok(BIZRA_STATUS_OK)
-        } else {
-            Err(Failure::new(
-                BIZRA_STATUS_REJECTED,
-                detail.unwrap_or_else(|| "refused".to_owned()),
-            ))
-        }
+        judge(chain, env, now_unix_ms, out_report, reject, false)
+    })
+}
+
+/// Judges an envelope at `*now_unix_ms` (NULL: the system clock) and, when every gate passes,
+/// admits it: the replay gate records its id, atomically, so of two admissions of one envelope
+/// (from any threads) exactly one passes and the other is a replay (code 12). `BIZRA_STATUS_OK`
+/// when admitted; `BIZRA_STATUS_REJECTED` otherwise, with the first refusal's code in `*reject`
+/// (may be NULL; `bizra_reject`) and its words as the last error. In both cases `*out_report`
+/// (may be NULL) receives the per-gate report: a new report, the caller's; free it with
+/// `bizra_gate_report_free`.
+#[no_mangle]
+pub unsafe extern "C" fn bizra_gate_chain_admit(
+    chain: *const bizra_gate_chain,
+    env: *const bizra_envelope,
+    now_unix_ms: *const i64,
+    out_report: *mut *mut bizra_gate_report,
+    reject: *mut u32,
+) -> bizra_status {
+    boundary("bizra_gate_chain_admit", || {
+        judge(chain, env, now_unix_ms, out_report, reject, true)
     })
 }
 
 /// Frees a gate chain (calling each custom gate's `free_userdata`). NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_gate_chain_free(chain: *mut bizra_gate_chain) {
-    boundary("bizra_gate_chain_free", || {
-        free_box(chain.cast::<GateChain>())
-    })
+    boundary("bizra_gate_chain_free", || bizra_gate_chain::free(chain))
 }
 
-/// Whether the report admits the envelope; `*code` (may be NULL) gets the first refusal's code.
+/// Whether the report admits the envelope, written to `*passed`; `*code` (may be NULL) gets the
+/// first refusal's code (0 when it passed). Values: nothing to free.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_gate_report_passed(
     report: *const bizra_gate_report,
@@ -449,14 +498,55 @@ pub unsafe extern "C" fn bizra_gate_report_passed(
 ) -> bizra_status {
     boundary("bizra_gate_report_passed", || {
         let passed = out(passed, "passed")?;
-        let r = self::report(report)?;
+        let r = &bizra_gate_report::arg(report, "report")?.report;
         put(passed, r.passed);
-        put_opt(code, r.code);
+        put_opt(code, r.code().map_or(0, |c| c.code()));
         Ok(BIZRA_STATUS_OK)
     })
 }
 
-/// The number of gate results in the report.
+/// The report's first refusal. `*found` is false when no gate refused (then `*out` is left
+/// untouched), true otherwise with the refusal written to `*out` (may be NULL when only `found`
+/// is wanted): its strings belong to the report (valid until `bizra_gate_report_free`, never freed
+/// by the caller).
+#[no_mangle]
+pub unsafe extern "C" fn bizra_gate_report_first_failure(
+    report: *const bizra_gate_report,
+    found: *mut bool,
+    out: *mut bizra_gate_result,
+) -> bizra_status {
+    boundary("bizra_gate_report_first_failure", || {
+        let found = self::out(found, "found")?;
+        let r = bizra_gate_report::arg(report, "report")?;
+        // The core's first failure, found again by address to lend its C strings.
+        let first = r
+            .report
+            .first_failure()
+            .and_then(|f| r.report.results.iter().position(|g| std::ptr::eq(g, f)));
+        let result = first.and_then(|i| r.result(i));
+        put(found, result.is_some());
+        if let Some(result) = result {
+            put_opt(out, result);
+        }
+        Ok(BIZRA_STATUS_OK)
+    })
+}
+
+/// The report as a status, as the core's `GateReport::into_result`: `BIZRA_STATUS_OK` when it
+/// admits the envelope, else `BIZRA_STATUS_REJECTED` with the first refusal's code in `*reject`
+/// (may be NULL; a value: nothing to free) and its words (`gate NAME: why`) as this thread's last
+/// error.
+#[no_mangle]
+pub unsafe extern "C" fn bizra_gate_report_status(
+    report: *const bizra_gate_report,
+    reject: *mut u32,
+) -> bizra_status {
+    boundary("bizra_gate_report_status", || {
+        bizra_gate_report::arg(report, "report")?.status(reject)
+    })
+}
+
+/// The number of gate results in the report, written to `*out` (a value: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_gate_report_count(
     report: *const bizra_gate_report,
@@ -464,12 +554,19 @@ pub unsafe extern "C" fn bizra_gate_report_count(
 ) -> bizra_status {
     boundary("bizra_gate_report_count", || {
         let out = out_checked(out)?;
-        put(out, self::report(report)?.results.len());
+        put(
+            out,
+            bizra_gate_report::arg(report, "report")?
+                .report
+                .results
+                .len(),
+        );
         Ok(BIZRA_STATUS_OK)
     })
 }
 
-/// Result `index`, in running order; its strings belong to the report.
+/// Result `index`, in running order, written to `*out`: its strings belong to the report (valid
+/// until `bizra_gate_report_free`, never freed by the caller).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_gate_report_result(
     report: *const bizra_gate_report,
@@ -478,25 +575,14 @@ pub unsafe extern "C" fn bizra_gate_report_result(
 ) -> bizra_status {
     boundary("bizra_gate_report_result", || {
         let out = out_checked(out)?;
-        let r = self::report(report)?;
-        let (g, name, detail) = r.results.get(index).ok_or_else(|| {
+        let r = bizra_gate_report::arg(report, "report")?;
+        let result = r.result(index).ok_or_else(|| {
             Failure::new(
                 BIZRA_STATUS_OUT_OF_RANGE,
-                format!("index {index} >= {} results", r.results.len()),
+                format!("index {index} >= {} results", r.report.results.len()),
             )
         })?;
-        put(
-            out,
-            bizra_gate_result {
-                name: name.as_ptr(),
-                tier: tier_number(g.tier),
-                passed: g.passed,
-                code: g.code.map_or(0, |c| c.code()),
-                detail: detail.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
-                duration_ns: u64::try_from(g.duration.as_nanos()).unwrap_or(u64::MAX),
-                over_budget: g.over_budget,
-            },
-        );
+        put(out, result);
         Ok(BIZRA_STATUS_OK)
     })
 }
@@ -504,7 +590,5 @@ pub unsafe extern "C" fn bizra_gate_report_result(
 /// Frees a report. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_gate_report_free(report: *mut bizra_gate_report) {
-    boundary("bizra_gate_report_free", || {
-        free_box(report.cast::<Report>())
-    })
+    boundary("bizra_gate_report_free", || bizra_gate_report::free(report))
 }

@@ -1,7 +1,7 @@
 //! Embedded inference: a loaded GGUF model (`bizra_engine`), its metadata, signed generation
 //! with streaming and cancellation, and embeddings.
 
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, c_void, CString};
 
 use bizra_core::inference::{
     CancelToken, Dimension, Engine, EngineOptions, FinishReason, GenerateRequest, IhsanInputs,
@@ -10,20 +10,25 @@ use bizra_core::inference::{
 
 use crate::*;
 
-/// A loaded GGUF model, served by llama.cpp on the engine's own worker thread. Thread-safe: one
-/// handle may be used from many threads at once; requests queue up and are served one at a
-/// time, in the order they arrive (a `bizra_engine_generate` or `bizra_engine_embed` call blocks
-/// its thread until its turn has come and gone).
+/// A loaded GGUF model, served by llama.cpp on the engine's own worker thread. Thread-safe, so
+/// safe to share between threads: one handle may be used from many threads at once; requests
+/// queue up and are served one at a time, in the order they arrive (a `bizra_engine_generate` or
+/// `bizra_engine_embed` call blocks its thread until its turn has come and gone). Freed with
+/// `bizra_engine_free`, after every call using it has returned.
 pub struct bizra_engine {
     _opaque: [u8; 0],
 }
+handle_type!(bizra_engine => Model, Boxed);
 
-/// Lets another thread stop a generation. Thread-safe: `bizra_cancel_token_cancel` may be called
-/// from any thread (a token callback included) while a generation uses the token. One-shot: once
-/// cancelled it stays cancelled, and every generation given it stops at once.
+/// Lets another thread stop a generation. Thread-safe, so safe to share between threads:
+/// `bizra_cancel_token_cancel` may be called from any thread (a token callback included) while a
+/// generation uses the token. One-shot: once cancelled it stays cancelled, and every generation
+/// given it stops at once. Freed with `bizra_cancel_token_free`, after the generations using it
+/// have returned.
 pub struct bizra_cancel_token {
     _opaque: [u8; 0],
 }
+handle_type!(bizra_cancel_token => CancelToken, Boxed);
 
 /// Why a generation ended (`uint32_t` out-params take these numbers; the payload's
 /// `finish_reason` member says the same in words).
@@ -148,7 +153,8 @@ pub struct bizra_generate_options {
     pub provenance: *const *const c_char,
     /// The number of `provenance` entries.
     pub provenance_len: usize,
-    /// The output envelope's time to live in seconds, 1..=3600; 0: the default, 3600.
+    /// The output envelope's time to live in seconds, at least 1 and at most one hour; 0: the
+    /// core's default (`DEFAULT_TTL_SECONDS`, one hour).
     pub ttl_seconds: i64,
     /// Called with each piece of text as it is produced; NULL: no streaming.
     pub on_token: bizra_token_fn,
@@ -240,7 +246,7 @@ fn ihsan_inputs(p: *const bizra_ihsan_value, len: usize) -> FfiResult<IhsanInput
 
 /// The engine handle's content: the engine and its metadata as C strings, made once so that
 /// `bizra_engine_info` can lend them.
-struct Model {
+pub(crate) struct Model {
     engine: Engine,
     path: CString,
     name: CString,
@@ -268,14 +274,6 @@ impl Model {
             engine,
         }
     }
-}
-
-fn model<'a>(p: *const bizra_engine) -> FfiResult<&'a Model> {
-    arg(p.cast::<Model>(), "engine")
-}
-
-fn cancel_token<'a>(p: *const bizra_cancel_token, what: &str) -> FfiResult<&'a CancelToken> {
-    arg(p.cast::<CancelToken>(), what)
 }
 
 fn finish_number(f: FinishReason) -> u32 {
@@ -364,7 +362,7 @@ fn request(
     let cancel = if o.cancel.is_null() {
         CancelToken::new()
     } else {
-        cancel_token(o.cancel, "opts.cancel")?.clone()
+        bizra_cancel_token::arg(o.cancel, "opts.cancel")?.clone()
     };
     let on_token = o.on_token.map(|f| {
         let mut sink = TokenSink {
@@ -380,7 +378,8 @@ fn request(
 
 /// Loads a GGUF model (memory-mapped) and starts its worker thread; takes a moment (the whole
 /// file is hashed). `opts` may be NULL (the defaults). A missing, non-GGUF or damaged file is
-/// `BIZRA_STATUS_MODEL`, with the reason in the last error.
+/// `BIZRA_STATUS_MODEL`, with the reason in the last error. `*out`: a new engine, the caller's;
+/// free it with `bizra_engine_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_engine_load(
     path: *const c_char,
@@ -408,13 +407,12 @@ pub unsafe extern "C" fn bizra_engine_load(
                 o.n_gpu_layers = c.n_gpu_layers;
             }
         }
-        let model = Model::new(Engine::load(path, o)?);
-        put(out, Box::into_raw(Box::new(model)).cast());
-        Ok(BIZRA_STATUS_OK)
+        bizra_engine::put(out, Model::new(Engine::load(path, o)?))
     })
 }
 
-/// The model's metadata; its strings belong to the engine.
+/// The model's metadata, written to `*out`: its strings belong to the engine (valid until
+/// `bizra_engine_free`, never freed by the caller).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_engine_info(
     engine: *const bizra_engine,
@@ -422,7 +420,7 @@ pub unsafe extern "C" fn bizra_engine_info(
 ) -> bizra_status {
     boundary("bizra_engine_info", || {
         let out = out_checked(out)?;
-        let m = model(engine)?;
+        let m = bizra_engine::arg(engine, "engine")?;
         let i = m.engine.info();
         put(
             out,
@@ -456,7 +454,8 @@ pub unsafe extern "C" fn bizra_engine_info(
 /// `CANCELLED`). `opts` may be NULL (no streaming, the defaults); `finish_reason` may be NULL,
 /// else receives a `bizra_finish_reason`. A prompt that does not fit the context window is
 /// `BIZRA_STATUS_CONTEXT_OVERFLOW`; bad sampling values, stop strings, provenance ids or ttl are
-/// `BIZRA_STATUS_INVALID_ARGUMENT`. The engine stays usable after any failure.
+/// `BIZRA_STATUS_INVALID_ARGUMENT`. The engine stays usable after any failure. `*out`: a new
+/// envelope, the caller's; free it with `bizra_envelope_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_engine_generate(
     engine: *const bizra_engine,
@@ -468,8 +467,8 @@ pub unsafe extern "C" fn bizra_engine_generate(
 ) -> bizra_status {
     boundary("bizra_engine_generate", || {
         let out = out_checked(out)?;
-        let m = model(engine)?;
-        let id = identity(id, "id")?;
+        let m = bizra_engine::arg(engine, "engine")?;
+        let id = bizra_identity::arg(id, "id")?;
         let prompt = text(prompt, "prompt")?;
         let (req, cancel, on_token) = request(prompt, options(opts, "opts")?)?;
         // Completion and signature separately (as `Engine::generate_streaming` does inside) so
@@ -477,14 +476,14 @@ pub unsafe extern "C" fn bizra_engine_generate(
         let completion = m.engine.complete_with(&req, &cancel, on_token)?;
         let env = m.engine.sign(id, &req, &completion)?;
         put_opt(finish_reason, finish_number(completion.finish_reason));
-        put_envelope(out, env)
+        bizra_envelope::put(out, env)
     })
 }
 
 /// A sentence embedding of `text`: the mean of the model's final hidden states over its tokens,
-/// L2-normalised (so a dot product is the cosine similarity). Free `out` with
-/// `bizra_floats_free`. A text longer than the embedding context is
-/// `BIZRA_STATUS_CONTEXT_OVERFLOW`.
+/// L2-normalised (so a dot product is the cosine similarity). A text longer than the embedding
+/// context is `BIZRA_STATUS_CONTEXT_OVERFLOW`. `*out`: the caller's floats; free them with
+/// `bizra_floats_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_engine_embed(
     engine: *const bizra_engine,
@@ -493,7 +492,7 @@ pub unsafe extern "C" fn bizra_engine_embed(
 ) -> bizra_status {
     boundary("bizra_engine_embed", || {
         let out = out_checked(out)?;
-        let m = model(engine)?;
+        let m = bizra_engine::arg(engine, "engine")?;
         let t = self::text(text, "text")?;
         put_floats(out, m.engine.embed(t)?)
     })
@@ -503,16 +502,16 @@ pub unsafe extern "C" fn bizra_engine_embed(
 /// only after every call has returned. Waits for the worker thread to stop. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_engine_free(engine: *mut bizra_engine) {
-    boundary("bizra_engine_free", || free_box(engine.cast::<Model>()))
+    boundary("bizra_engine_free", || bizra_engine::free(engine))
 }
 
-/// A cancel token, not yet cancelled.
+/// A cancel token, not yet cancelled. `*out`: a new token, the caller's; free it with
+/// `bizra_cancel_token_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_cancel_token_new(out: *mut *mut bizra_cancel_token) -> bizra_status {
     boundary("bizra_cancel_token_new", || {
         let out = out_checked(out)?;
-        put(out, Box::into_raw(Box::new(CancelToken::new())).cast());
-        Ok(BIZRA_STATUS_OK)
+        bizra_cancel_token::put(out, CancelToken::new())
     })
 }
 
@@ -523,13 +522,13 @@ pub unsafe extern "C" fn bizra_cancel_token_cancel(
     token: *const bizra_cancel_token,
 ) -> bizra_status {
     boundary("bizra_cancel_token_cancel", || {
-        cancel_token(token, "token")?.cancel();
+        bizra_cancel_token::arg(token, "token")?.cancel();
         Ok(BIZRA_STATUS_OK)
     })
 }
 
 /// Whether the token was cancelled (by `bizra_cancel_token_cancel`, or by a token callback that
-/// asked to stop a generation given this token).
+/// asked to stop a generation given this token), written to `*out` (a value: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_cancel_token_is_cancelled(
     token: *const bizra_cancel_token,
@@ -537,7 +536,7 @@ pub unsafe extern "C" fn bizra_cancel_token_is_cancelled(
 ) -> bizra_status {
     boundary("bizra_cancel_token_is_cancelled", || {
         let out = out_checked(out)?;
-        put(out, cancel_token(token, "token")?.is_cancelled());
+        put(out, bizra_cancel_token::arg(token, "token")?.is_cancelled());
         Ok(BIZRA_STATUS_OK)
     })
 }
@@ -546,6 +545,6 @@ pub unsafe extern "C" fn bizra_cancel_token_is_cancelled(
 #[no_mangle]
 pub unsafe extern "C" fn bizra_cancel_token_free(token: *mut bizra_cancel_token) {
     boundary("bizra_cancel_token_free", || {
-        free_box(token.cast::<CancelToken>())
+        bizra_cancel_token::free(token)
     })
 }

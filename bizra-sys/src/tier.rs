@@ -78,12 +78,15 @@ pub struct bizra_gpu_info {
     pub memory_free_bytes: u64,
 }
 
-/// A measured hardware profile. Immutable: safe to share between threads.
+/// A measured hardware profile. Immutable, so safe to share between threads. Freed with
+/// `bizra_hardware_profile_free`.
 pub struct bizra_hardware_profile {
     _opaque: [u8; 0],
 }
+handle_type!(bizra_hardware_profile => Profile, Boxed);
 
-struct Profile {
+/// A hardware profile with its GPU names as C strings kept alive beside it.
+pub(crate) struct Profile {
     hw: HardwareProfile,
     gpu_names: Vec<CString>,
 }
@@ -115,7 +118,8 @@ fn model_tier(n: u32) -> FfiResult<ModelTier> {
     })
 }
 
-/// Estimates a task's complexity from its prompt and output budget.
+/// Estimates a task's complexity from its prompt and output budget, written to `*out` (a
+/// `bizra_task_complexity`: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_task_complexity_estimate(
     prompt: *const c_char,
@@ -134,7 +138,8 @@ pub unsafe extern "C" fn bizra_task_complexity_estimate(
 }
 
 /// Chooses the model tier for a task. `forced_tier` is a `bizra_model_tier`, or
-/// `BIZRA_MODEL_TIER_NONE` to let the complexity decide.
+/// `BIZRA_MODEL_TIER_NONE` to let the complexity decide. `*out` is the caller's struct; its
+/// `reason` is the caller's string: free it with `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_select_tier(
     prompt: *const c_char,
@@ -165,7 +170,7 @@ pub unsafe extern "C" fn bizra_select_tier(
 }
 
 /// The lower-case name of a model tier (`"edge"`, ...; `"none"` for 0), or NULL for an unknown
-/// number. Static, not to be freed.
+/// number. Static, owned by the library: never freed.
 #[no_mangle]
 pub extern "C" fn bizra_model_tier_name(tier: u32) -> *const c_char {
     boundary("bizra_model_tier_name", || {
@@ -180,7 +185,8 @@ pub extern "C" fn bizra_model_tier_name(tier: u32) -> *const c_char {
 }
 
 /// Measures this machine (CPU, memory, free disk of the current directory, NVIDIA GPUs through
-/// `nvidia-smi` where installed). May take a moment.
+/// `nvidia-smi` where installed). May take a moment. `*out`: a new profile, the caller's; free it
+/// with `bizra_hardware_profile_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_hardware_profile_detect(
     out: *mut *mut bizra_hardware_profile,
@@ -193,19 +199,11 @@ pub unsafe extern "C" fn bizra_hardware_profile_detect(
             .iter()
             .map(|g| CString::new(g.name.replace('\0', "?")).unwrap_or_default())
             .collect();
-        put(
-            out,
-            Box::into_raw(Box::new(Profile { hw, gpu_names })).cast(),
-        );
-        Ok(BIZRA_STATUS_OK)
+        bizra_hardware_profile::put(out, Profile { hw, gpu_names })
     })
 }
 
-fn profile<'a>(p: *const bizra_hardware_profile) -> FfiResult<&'a Profile> {
-    arg(p.cast::<Profile>(), "profile")
-}
-
-/// The profile's figures.
+/// The profile's figures, written to `*out` (values: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_hardware_profile_info(
     profile: *const bizra_hardware_profile,
@@ -213,7 +211,7 @@ pub unsafe extern "C" fn bizra_hardware_profile_info(
 ) -> bizra_status {
     boundary("bizra_hardware_profile_info", || {
         let out = out_checked(out)?;
-        let hw = &self::profile(profile)?.hw;
+        let hw = &bizra_hardware_profile::arg(profile, "profile")?.hw;
         put(
             out,
             bizra_hardware_info {
@@ -229,7 +227,8 @@ pub unsafe extern "C" fn bizra_hardware_profile_info(
     })
 }
 
-/// GPU `index`; its name belongs to the profile.
+/// GPU `index`, written to `*out`: its name belongs to the profile (valid until
+/// `bizra_hardware_profile_free`, never freed by the caller).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_hardware_profile_gpu(
     profile: *const bizra_hardware_profile,
@@ -238,7 +237,7 @@ pub unsafe extern "C" fn bizra_hardware_profile_gpu(
 ) -> bizra_status {
     boundary("bizra_hardware_profile_gpu", || {
         let out = out_checked(out)?;
-        let p = self::profile(profile)?;
+        let p = bizra_hardware_profile::arg(profile, "profile")?;
         let (g, name) =
             p.hw.gpus
                 .iter()
@@ -262,7 +261,8 @@ pub unsafe extern "C" fn bizra_hardware_profile_gpu(
     })
 }
 
-/// The largest tier this machine can serve itself (`bizra_model_tier`; NONE when none).
+/// The largest tier this machine can serve itself (`bizra_model_tier`; NONE when none), written
+/// to `*out` (a value: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_hardware_profile_max_local_tier(
     profile: *const bizra_hardware_profile,
@@ -272,13 +272,18 @@ pub unsafe extern "C" fn bizra_hardware_profile_max_local_tier(
         let out = out_checked(out)?;
         put(
             out,
-            tier_number(self::profile(profile)?.hw.max_local_tier()),
+            tier_number(
+                bizra_hardware_profile::arg(profile, "profile")?
+                    .hw
+                    .max_local_tier(),
+            ),
         );
         Ok(BIZRA_STATUS_OK)
     })
 }
 
-/// Whether this machine can serve `tier` (`bizra_model_tier`) itself.
+/// Whether this machine can serve `tier` (`bizra_model_tier`) itself, written to `*out` (a
+/// value: nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_hardware_profile_can_serve(
     profile: *const bizra_hardware_profile,
@@ -287,7 +292,7 @@ pub unsafe extern "C" fn bizra_hardware_profile_can_serve(
 ) -> bizra_status {
     boundary("bizra_hardware_profile_can_serve", || {
         let out = out_checked(out)?;
-        let p = self::profile(profile)?;
+        let p = bizra_hardware_profile::arg(profile, "profile")?;
         put(out, p.hw.can_serve(model_tier(tier)?));
         Ok(BIZRA_STATUS_OK)
     })
@@ -297,6 +302,6 @@ pub unsafe extern "C" fn bizra_hardware_profile_can_serve(
 #[no_mangle]
 pub unsafe extern "C" fn bizra_hardware_profile_free(profile: *mut bizra_hardware_profile) {
     boundary("bizra_hardware_profile_free", || {
-        free_box(profile.cast::<Profile>())
+        bizra_hardware_profile::free(profile)
     })
 }

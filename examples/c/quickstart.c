@@ -1,4 +1,5 @@
-/* bizra quickstart in C: create an envelope, print it, verify it, tamper with it, show the code.
+/* bizra quickstart in C: create an envelope, print it, open (parse and verify) it, admit it,
+ * tamper with it, show the code.
  *
  *   cc quickstart.c $(pkg-config --cflags --libs bizra) -o quickstart && ./quickstart
  */
@@ -44,29 +45,31 @@ int main(void) {
     if ((st = bizra_envelope_to_json(env, &json)) != BIZRA_STATUS_OK) die("bizra_envelope_to_json", st);
     printf("envelope: %s\n", json);
 
-    /* 3. A receiver parses and verifies the wire text. */
+    /* 3. A receiver opens the wire text: parses and verifies it in one call. */
     bizra_envelope *received = NULL;
     uint32_t reject = 0;
-    st = bizra_envelope_parse(json, strlen(json), &received, &reject);
-    if (st != BIZRA_STATUS_OK) die("bizra_envelope_parse", st);
-    st = bizra_envelope_verify(received, NULL, &reject);
-    printf("verify: %s (code %u, %s)\n", st == BIZRA_STATUS_OK ? "valid" : "REJECTED", reject,
+    st = bizra_envelope_open(json, strlen(json), NULL, &received, &reject);
+    printf("open: %s (code %u, %s)\n", st == BIZRA_STATUS_OK ? "valid" : "REJECTED", reject,
            bizra_reject_name(reject));
+    if (st != BIZRA_STATUS_OK) die("bizra_envelope_open", st);
 
     /* ... and admits it through the default gate chain (schema, signature, freshness, replay,
-       policy, SNR >= 0.85, Ihsan >= 0.95). */
+       policy, SNR >= 0.85, Ihsan >= 0.95), which records its id: a second admission is a replay.
+       (bizra_gate_chain_check judges without admitting.) */
     bizra_gate_chain *chain = NULL;
-    bizra_gate_chain_new_default(&chain);
-    st = bizra_gate_chain_check(chain, received, NULL, NULL, &reject);
+    if ((st = bizra_gate_chain_new_default(&chain)) != BIZRA_STATUS_OK) die("bizra_gate_chain_new_default", st);
+    st = bizra_gate_chain_admit(chain, received, NULL, NULL, &reject);
     printf("gate chain: %s\n", st == BIZRA_STATUS_OK ? "admitted" : bizra_reject_describe(reject));
+    st = bizra_gate_chain_admit(chain, received, NULL, NULL, &reject);
+    printf("again:      %s\n", st == BIZRA_STATUS_OK ? "admitted (unexpected!)" : bizra_reject_describe(reject));
 
     /* 4. Tamper with the payload: the content hash no longer matches. */
     char *at = strstr(json, "\"answer\":4");
     if (at) at[9] = '5';
     bizra_envelope *tampered = NULL;
-    st = bizra_envelope_parse(json, strlen(json), &tampered, &reject);
-    if (st == BIZRA_STATUS_OK) st = bizra_envelope_verify(tampered, NULL, &reject);
-    printf("tampered: %s\n", st == BIZRA_STATUS_OK ? "valid (unexpected!)" : bizra_reject_describe(reject));
+    st = bizra_envelope_open(json, strlen(json), NULL, &tampered, &reject);
+    printf("tampered: %s (%s)\n", st == BIZRA_STATUS_OK ? "valid (unexpected!)" : bizra_reject_describe(reject),
+           bizra_status_name(st));
     char msg[256] = "";
     bizra_last_error(msg, sizeof msg, NULL);
     printf("last error: %s\n", msg);

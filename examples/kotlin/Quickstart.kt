@@ -11,6 +11,7 @@ import org.bizra.Envelope
 import org.bizra.EnvelopeOptions
 import org.bizra.GateChain
 import org.bizra.Identity
+import org.bizra.kind
 
 fun main() {
     Identity.generate().use { me ->
@@ -25,23 +26,30 @@ fun main() {
         val wire = envelope.use { it.toJson() }
         println("signed   $wire")
 
-        // Verify: what a receiver does with the wire text.
-        Envelope.parse(wire).use { received ->
-            received.verify()
+        // Open: what a receiver does with the wire text (parse and verify in one call), then
+        // judge it with the gate chain (check observes) and admit it (admit records its id, so a
+        // second admission is a replay).
+        Envelope.open(wire).use { received ->
             println("verified ${received.id()} from ${received.sender()}")
             GateChain().use { chain ->
                 val report = chain.check(received)
                 println("gates    passed=${report.passed} (${report.results.joinToString { it.name }})")
+                chain.admit(received)
+                try {
+                    chain.admit(received)
+                } catch (e: BizraException.Rejected) {
+                    println("again    ${e.name} (retryable=${e.retryable})")
+                }
             }
         }
 
         // A rejection: change the answer after signing.
         val forged = wire.replace(""""answer":"4"""", """"answer":"5"""")
         try {
-            Envelope.parse(forged).use { it.verify() }
+            Envelope.open(forged).close()
             println("forged envelope accepted?!")
         } catch (e: BizraException.Rejected) {
-            println("rejected PCI-${e.code} ${e.name}: ${e.detail}")
+            println("rejected PCI-${e.code} ${e.name}: ${e.detail} (${e.kind})")
         }
     }
 }

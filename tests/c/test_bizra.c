@@ -126,14 +126,48 @@ static void test_last_error(void) {
     CHECK(strstr(again, "bizra_identity_from_seed") != NULL);
 }
 
-static void test_panic(void) {
-    current = "panic";
-    ST(bizra_debug_panic(), BIZRA_STATUS_PANIC);
-    char msg[512];
-    OK(bizra_last_error(msg, sizeof msg, NULL));
-    CHECK(strstr(msg, "bizra_debug_panic: panic") != NULL);
-    ST(bizra_debug_panic(), BIZRA_STATUS_PANIC); /* the library still works after a panic */
-    CHECK(strcmp(bizra_version(), CARGO_VERSION) == 0);
+/* The statuses: stable numbers, each named after the core's error kind it reports (a panic is
+ * tested in bizra-sys, which drives the boundary with a panicking closure: the shipped library
+ * has no test hook that panics). */
+static void test_status(void) {
+    current = "status";
+    CHECK(BIZRA_STATUS_OK == 0 && BIZRA_STATUS_NULL_POINTER == 1 && BIZRA_STATUS_INVALID_ARGUMENT == 2 &&
+          BIZRA_STATUS_REJECTED == 3 && BIZRA_STATUS_KEY == 4 && BIZRA_STATUS_IO == 5 &&
+          BIZRA_STATUS_CONSTITUTION == 6 && BIZRA_STATUS_BUFFER_TOO_SMALL == 7 &&
+          BIZRA_STATUS_OUT_OF_RANGE == 8 && BIZRA_STATUS_INTERNAL == 9 && BIZRA_STATUS_PANIC == 10 &&
+          BIZRA_STATUS_MODEL == 11 && BIZRA_STATUS_CONTEXT_OVERFLOW == 12 &&
+          BIZRA_STATUS_INFERENCE == 13 && BIZRA_STATUS_MODEL_NOT_FOUND == 14 &&
+          BIZRA_STATUS_NO_REMOTE_POOL == 15);
+    static const struct {
+        bizra_status status;
+        const char *name;
+    } named[] = {
+        {BIZRA_STATUS_OK, "OK"},
+        {BIZRA_STATUS_NULL_POINTER, "NULL_POINTER"},
+        {BIZRA_STATUS_INVALID_ARGUMENT, "INVALID_INPUT"},
+        {BIZRA_STATUS_REJECTED, "REJECTED"},
+        {BIZRA_STATUS_KEY, "KEY"},
+        {BIZRA_STATUS_IO, "IO"},
+        {BIZRA_STATUS_CONSTITUTION, "CONSTITUTION"},
+        {BIZRA_STATUS_BUFFER_TOO_SMALL, "BUFFER_TOO_SMALL"},
+        {BIZRA_STATUS_OUT_OF_RANGE, "OUT_OF_RANGE"},
+        {BIZRA_STATUS_INTERNAL, "INTERNAL"},
+        {BIZRA_STATUS_PANIC, "PANIC"},
+        {BIZRA_STATUS_MODEL, "MODEL"},
+        {BIZRA_STATUS_CONTEXT_OVERFLOW, "PROMPT_TOO_LONG"},
+        {BIZRA_STATUS_INFERENCE, "INFERENCE"},
+        {BIZRA_STATUS_MODEL_NOT_FOUND, "MODEL_NOT_FOUND"},
+        {BIZRA_STATUS_NO_REMOTE_POOL, "NO_REMOTE_POOL"},
+    };
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+        const char *name = bizra_status_name(named[i].status);
+        CHECK(name != NULL && strcmp(name, named[i].name) == 0);
+        if (name == NULL || strcmp(name, named[i].name) != 0)
+            fprintf(stderr, "  status %u: %s, expected %s\n", named[i].status, name ? name : "(null)", named[i].name);
+    }
+    CHECK(bizra_status_name(16) == NULL);
+    CHECK(bizra_status_name(UINT32_MAX) == NULL);
+    CHECK(bizra_status_name(BIZRA_STATUS_KEY) == bizra_status_name(BIZRA_STATUS_KEY)); /* static */
 }
 
 static void test_strings_and_bytes(void) {
@@ -276,14 +310,31 @@ static void test_identity(void) {
     CHECK(mkdtemp(dir) != NULL);
     char path[256];
     snprintf(path, sizeof path, "%s/keys/node.pem", dir);
-    OK(bizra_identity_save(id, path, NULL));
+    OK(bizra_identity_save(id, path, NULL, false));
     OK(bizra_identity_load(path, NULL, &back));
     OK(bizra_identity_node_id(back, &s));
     CHECK(take_eq(s, node));
     bizra_identity_free(back);
-    OK(bizra_identity_save(id, path, "pw"));
+    /* An existing key file is refused unless asked to overwrite, and stays as it was. */
+    bizra_identity *other = NULL;
+    OK(bizra_identity_generate(&other));
+    ST(bizra_identity_save(other, path, "pw", false), BIZRA_STATUS_IO);
+    char why[512] = "";
+    OK(bizra_last_error(why, sizeof why, NULL));
+    CHECK(strstr(why, "bizra_identity_save") != NULL && strstr(why, path) != NULL);
+    OK(bizra_identity_load(path, NULL, &back)); /* still the plain key of `id` */
+    OK(bizra_identity_node_id(back, &s));
+    CHECK(take_eq(s, node));
+    bizra_identity_free(back);
+    OK(bizra_identity_save(other, path, "pw", true)); /* overwrite replaces it */
     ST(bizra_identity_load(path, NULL, &back), BIZRA_STATUS_KEY);
     OK(bizra_identity_load(path, "pw", &back));
+    char *other_node = NULL;
+    OK(bizra_identity_node_id(other, &other_node));
+    OK(bizra_identity_node_id(back, &s));
+    CHECK(take_eq(s, other_node));
+    bizra_string_free(other_node);
+    bizra_identity_free(other);
     bizra_identity_free(back);
     unlink(path);
     char sub[256];
@@ -302,8 +353,8 @@ static void test_identity(void) {
     ST(bizra_identity_from_pem("\xff\xfe", NULL, &back), BIZRA_STATUS_INVALID_ARGUMENT);
     ST(bizra_identity_to_pem(NULL, NULL, &s), BIZRA_STATUS_NULL_POINTER);
     ST(bizra_identity_to_pem(id, NULL, NULL), BIZRA_STATUS_NULL_POINTER);
-    ST(bizra_identity_save(NULL, "/tmp/x", NULL), BIZRA_STATUS_NULL_POINTER);
-    ST(bizra_identity_save(id, NULL, NULL), BIZRA_STATUS_NULL_POINTER);
+    ST(bizra_identity_save(NULL, "/tmp/x", NULL, false), BIZRA_STATUS_NULL_POINTER);
+    ST(bizra_identity_save(id, NULL, NULL, true), BIZRA_STATUS_NULL_POINTER);
     ST(bizra_identity_load(NULL, NULL, &back), BIZRA_STATUS_NULL_POINTER);
     ST(bizra_identity_node_id(NULL, &s), BIZRA_STATUS_NULL_POINTER);
     ST(bizra_identity_display_id(id, NULL), BIZRA_STATUS_NULL_POINTER);
@@ -590,8 +641,15 @@ static void test_create_and_verify(void) {
     vo.now_unix_ms = INT64_MAX;
     ST(bizra_envelope_verify(env, &vo, &rej), BIZRA_STATUS_INVALID_ARGUMENT);
 
-    bizra_replay_cache *cache = NULL;
-    OK(bizra_replay_cache_new(0, &cache));
+    /* Capacity 0 is refused, as in every binding (it would refuse every envelope). */
+    bizra_replay_cache *cache = (bizra_replay_cache *)0x1;
+    ST(bizra_replay_cache_new(0, &cache), BIZRA_STATUS_INVALID_ARGUMENT);
+    CHECK(cache == (bizra_replay_cache *)0x1);
+    char why[512] = "";
+    OK(bizra_last_error(why, sizeof why, NULL));
+    CHECK(strstr(why, "bizra_replay_cache_new") != NULL && strstr(why, "capacity") != NULL);
+    cache = NULL;
+    OK(bizra_replay_cache_new(1000, &cache));
     vo = at(created);
     vo.replay = cache;
     OK(bizra_envelope_verify(env, &vo, &rej));
@@ -615,7 +673,7 @@ static void test_create_and_verify(void) {
     ST(bizra_replay_cache_contains(cache, eid, created, NULL), BIZRA_STATUS_NULL_POINTER);
     ST(bizra_replay_cache_len(NULL, &len), BIZRA_STATUS_NULL_POINTER);
     ST(bizra_replay_cache_len(cache, NULL), BIZRA_STATUS_NULL_POINTER);
-    ST(bizra_replay_cache_new(0, NULL), BIZRA_STATUS_NULL_POINTER);
+    ST(bizra_replay_cache_new(10, NULL), BIZRA_STATUS_NULL_POINTER);
     bizra_string_free(eid);
     /* A full cache refuses with QUOTA. */
     bizra_replay_cache *small = NULL;
@@ -664,6 +722,76 @@ static void test_create_and_verify(void) {
     bizra_identity_free(id);
 }
 
+/* bizra_envelope_open: parse and verify in one call, the first failure deciding. */
+static void test_open(void) {
+    current = "open";
+    bizra_identity *id = NULL;
+    OK(bizra_identity_generate(&id));
+    bizra_envelope *env = fresh(id, "{\"answer\":4}", 0.9, 0.97);
+    char *json = NULL;
+    OK(bizra_envelope_to_json(env, &json));
+    int64_t created = 0;
+    OK(bizra_envelope_timestamp_unix_ms(env, &created));
+
+    bizra_envelope *opened = NULL;
+    uint32_t rej = 99;
+    OK(bizra_envelope_open(json, strlen(json), NULL, &opened, &rej));
+    CHECK(rej == 0 && opened != NULL);
+    char *back = NULL;
+    OK(bizra_envelope_to_json(opened, &back));
+    CHECK(take_eq(back, json));
+    bizra_envelope_free(opened);
+    opened = NULL;
+    OK(bizra_envelope_open(json, strlen(json), NULL, &opened, NULL)); /* reject may be NULL */
+    bizra_envelope_free(opened);
+
+    /* Each step's refusal, with *out untouched: malformed, tampered, expired, replayed. */
+    bizra_envelope *none = (bizra_envelope *)0x1;
+    ST(bizra_envelope_open("{", 1, NULL, &none, &rej), BIZRA_STATUS_REJECTED);
+    CHECK(rej == BIZRA_REJECT_SCHEMA);
+    ST(bizra_envelope_open("\xff\xfe", 2, NULL, &none, &rej), BIZRA_STATUS_REJECTED);
+    CHECK(rej == BIZRA_REJECT_SCHEMA);
+    ST(bizra_envelope_open("{}", 2, NULL, &none, &rej), BIZRA_STATUS_REJECTED);
+    CHECK(rej == BIZRA_REJECT_MISSING_FIELD);
+    char *tampered = strdup(json);
+    char *answer = strstr(tampered, "\"answer\":4");
+    CHECK(answer != NULL);
+    if (answer) answer[9] = '5';
+    ST(bizra_envelope_open(tampered, strlen(tampered), NULL, &none, &rej), BIZRA_STATUS_REJECTED);
+    CHECK(rej == BIZRA_REJECT_HASH_MISMATCH);
+    free(tampered);
+    bizra_verify_options vo = at(created + 3601 * 1000);
+    ST(bizra_envelope_open(json, strlen(json), &vo, &none, &rej), BIZRA_STATUS_REJECTED);
+    CHECK(rej == BIZRA_REJECT_EXPIRED);
+    bizra_replay_cache *cache = NULL;
+    OK(bizra_replay_cache_new(10, &cache));
+    vo = at(created);
+    vo.replay = cache;
+    OK(bizra_envelope_open(json, strlen(json), &vo, &opened, &rej));
+    bizra_envelope_free(opened);
+    ST(bizra_envelope_open(json, strlen(json), &vo, &none, &rej), BIZRA_STATUS_REJECTED);
+    CHECK(rej == BIZRA_REJECT_REPLAY);
+    CHECK(none == (bizra_envelope *)0x1);
+    char why[512] = "";
+    OK(bizra_last_error(why, sizeof why, NULL));
+    CHECK(strstr(why, "bizra_envelope_open") != NULL);
+    bizra_replay_cache_free(cache);
+
+    /* Bad arguments are not verdicts: *reject is untouched. */
+    rej = 77;
+    vo = at(created);
+    vo.struct_size = 4;
+    ST(bizra_envelope_open(json, strlen(json), &vo, &none, &rej), BIZRA_STATUS_INVALID_ARGUMENT);
+    CHECK(rej == 77);
+    ST(bizra_envelope_open(NULL, 5, NULL, &none, &rej), BIZRA_STATUS_NULL_POINTER);
+    ST(bizra_envelope_open(json, strlen(json), NULL, NULL, &rej), BIZRA_STATUS_NULL_POINTER);
+    CHECK(rej == 77 && none == (bizra_envelope *)0x1);
+
+    bizra_string_free(json);
+    bizra_envelope_free(env);
+    bizra_identity_free(id);
+}
+
 static void test_batch(void) {
     current = "batch";
     bizra_identity *id = NULL;
@@ -697,7 +825,7 @@ static void test_batch(void) {
     ST(bizra_envelope_verify_batch(withnull, 2, NULL, codes), BIZRA_STATUS_NULL_POINTER);
     /* With a replay cache: duplicates in one batch are replays. */
     bizra_replay_cache *cache = NULL;
-    OK(bizra_replay_cache_new(0, &cache));
+    OK(bizra_replay_cache_new(1000, &cache));
     bizra_verify_options vo;
     memset(&vo, 0, sizeof vo);
     vo.struct_size = sizeof vo;
@@ -768,17 +896,55 @@ static void test_gate_chain(void) {
         CHECK(r.passed && r.code == 0 && r.detail == NULL && r.name != NULL);
     }
     ST(bizra_gate_report_result(rep, n, &r), BIZRA_STATUS_OUT_OF_RANGE);
+    /* A passing report has no first failure, and its status is OK. */
+    bool found = true;
+    bizra_gate_result untouched;
+    memset(&untouched, 0xab, sizeof untouched);
+    memcpy(&r, &untouched, sizeof r);
+    OK(bizra_gate_report_first_failure(rep, &found, &r));
+    CHECK(!found && memcmp(&r, &untouched, sizeof r) == 0);
+    ST(bizra_gate_report_first_failure(rep, NULL, &r), BIZRA_STATUS_NULL_POINTER);
+    rej = 99;
+    OK(bizra_gate_report_status(rep, &rej));
+    CHECK(rej == 0);
+    OK(bizra_gate_report_status(rep, NULL));
     bizra_gate_report_free(rep);
-    /* The same envelope again is a replay. */
+    /* check only observes: judged again it still passes, and admit then admits it once. */
+    OK(bizra_gate_chain_check(chain, good, NULL, NULL, &rej));
+    rep = NULL;
+    OK(bizra_gate_chain_admit(chain, good, NULL, &rep, &rej));
+    CHECK(rej == 0);
+    OK(bizra_gate_report_passed(rep, &passed, NULL));
+    CHECK(passed);
+    bizra_gate_report_free(rep);
+    /* The same envelope again is a replay, for check and for admit. */
     rep = NULL;
     ST(bizra_gate_chain_check(chain, good, NULL, &rep, &rej), BIZRA_STATUS_REJECTED);
     CHECK(rej == BIZRA_REJECT_REPLAY);
     OK(bizra_gate_report_passed(rep, &passed, &code));
     CHECK(!passed && code == BIZRA_REJECT_REPLAY);
+    /* Its first failure is the replay gate's, and its status the refusal. */
+    OK(bizra_gate_report_first_failure(rep, &found, &r));
+    CHECK(found && !r.passed && r.code == BIZRA_REJECT_REPLAY && r.name != NULL && r.detail != NULL);
+    OK(bizra_gate_report_first_failure(rep, &found, NULL)); /* only whether there is one */
+    CHECK(found);
+    rej = 99;
+    ST(bizra_gate_report_status(rep, &rej), BIZRA_STATUS_REJECTED);
+    CHECK(rej == BIZRA_REJECT_REPLAY);
+    char said[512] = "";
+    OK(bizra_last_error(said, sizeof said, NULL));
+    CHECK(strstr(said, "bizra_gate_report_status") != NULL && strstr(said, r.name) != NULL);
     bizra_gate_report_free(rep);
+    rej = 99;
+    ST(bizra_gate_chain_admit(chain, good, NULL, NULL, &rej), BIZRA_STATUS_REJECTED);
+    CHECK(rej == BIZRA_REJECT_REPLAY);
+    ST(bizra_gate_chain_admit(chain, good, NULL, NULL, NULL), BIZRA_STATUS_REJECTED);
     ST(bizra_gate_chain_check(chain, noscore, NULL, NULL, &rej), BIZRA_STATUS_REJECTED);
     CHECK(rej == BIZRA_REJECT_GATE_SNR);
     ST(bizra_gate_chain_check(chain, lowihsan, NULL, NULL, &rej), BIZRA_STATUS_REJECTED);
+    CHECK(rej == BIZRA_REJECT_GATE_IHSAN);
+    /* A refused admission records nothing: fixed, the same id could still be admitted. */
+    ST(bizra_gate_chain_admit(chain, lowihsan, NULL, NULL, &rej), BIZRA_STATUS_REJECTED);
     CHECK(rej == BIZRA_REJECT_GATE_IHSAN);
     int64_t created = 0;
     OK(bizra_envelope_timestamp_unix_ms(lowihsan, &created));
@@ -817,15 +983,25 @@ static void test_gate_chain(void) {
     OK(bizra_gate_chain_add_builtin(chain, BIZRA_GATE_KIND_SIGNATURE)); /* idempotent */
     OK(bizra_gate_chain_gate_count(chain, &count));
     CHECK(count == 2);
+    /* Built-in gates run before every custom gate, whatever the order they were added in. */
+    OK(bizra_gate_chain_gate_name(chain, 0, &name));
+    CHECK(name && strcmp(name, "mine") != 0);
+    bizra_string_free(name);
+    OK(bizra_gate_chain_gate_name(chain, 1, &name));
+    CHECK(name && strcmp(name, "mine") == 0);
+    bizra_string_free(name);
     OK(bizra_gate_chain_check(chain, good, NULL, NULL, &rej));
     CHECK(atomic_load(&st.calls) == 1);
     st.refuse = 1;
     rep = NULL;
     ST(bizra_gate_chain_check(chain, good, NULL, &rep, &rej), BIZRA_STATUS_REJECTED);
     CHECK(rej == BIZRA_REJECT_GATE_CUSTOM);
-    OK(bizra_gate_report_result(rep, 0, &r));
+    OK(bizra_gate_report_result(rep, 1, &r));
     CHECK(strcmp(r.name, "mine") == 0 && !r.passed && r.code == 24 && r.tier == BIZRA_GATE_TIER_CHEAP);
     CHECK(r.detail && strcmp(r.detail, "refused by my_gate") == 0);
+    bizra_gate_result first;
+    OK(bizra_gate_report_first_failure(rep, &found, &first));
+    CHECK(found && first.name == r.name && first.detail == r.detail && first.code == 24);
     bizra_gate_report_free(rep);
     char msg[512];
     OK(bizra_last_error(msg, sizeof msg, NULL));
@@ -844,14 +1020,14 @@ static void test_gate_chain(void) {
     ST(bizra_gate_chain_check(chain, good, NULL, NULL, &rej), BIZRA_STATUS_REJECTED);
     CHECK(rej == BIZRA_REJECT_GATE_SCHEMA);
     bizra_replay_cache *cache = NULL;
-    OK(bizra_replay_cache_new(0, &cache));
+    OK(bizra_replay_cache_new(1000, &cache));
     OK(bizra_gate_chain_set_replay_cache(chain, cache));
     bizra_gate_chain_free(chain);
     OK(bizra_gate_chain_from_constitution(c, &chain));
     OK(bizra_gate_chain_set_replay_cache(chain, cache));
     bizra_replay_cache_free(cache); /* the chain keeps its reference */
     bizra_envelope *g2 = fresh(id, "{\"q\":1}", 0.9, 0.99);
-    OK(bizra_gate_chain_check(chain, g2, NULL, NULL, NULL));
+    OK(bizra_gate_chain_admit(chain, g2, NULL, NULL, NULL));
     ST(bizra_gate_chain_check(chain, g2, NULL, NULL, &rej), BIZRA_STATUS_REJECTED);
     CHECK(rej == BIZRA_REJECT_REPLAY);
     bizra_envelope_free(g2);
@@ -871,7 +1047,13 @@ static void test_gate_chain(void) {
     ST(bizra_gate_chain_gate_name(chain, 0, NULL), BIZRA_STATUS_NULL_POINTER);
     ST(bizra_gate_chain_check(NULL, good, NULL, NULL, NULL), BIZRA_STATUS_NULL_POINTER);
     ST(bizra_gate_chain_check(chain, NULL, NULL, NULL, NULL), BIZRA_STATUS_NULL_POINTER);
+    ST(bizra_gate_chain_admit(NULL, good, NULL, NULL, NULL), BIZRA_STATUS_NULL_POINTER);
+    ST(bizra_gate_chain_admit(chain, NULL, NULL, NULL, NULL), BIZRA_STATUS_NULL_POINTER);
+    int64_t never = INT64_MAX;
+    ST(bizra_gate_chain_admit(chain, good, &never, NULL, &rej), BIZRA_STATUS_INVALID_ARGUMENT);
     ST(bizra_gate_report_passed(NULL, &passed, NULL), BIZRA_STATUS_NULL_POINTER);
+    ST(bizra_gate_report_first_failure(NULL, &found, &r), BIZRA_STATUS_NULL_POINTER);
+    ST(bizra_gate_report_status(NULL, &rej), BIZRA_STATUS_NULL_POINTER);
     ST(bizra_gate_report_count(NULL, &n), BIZRA_STATUS_NULL_POINTER);
     ST(bizra_gate_report_result(NULL, 0, &r), BIZRA_STATUS_NULL_POINTER);
     bizra_gate_chain_free(NULL);
@@ -1043,10 +1225,10 @@ static void *worker(void *arg) {
         bizra_envelope *e = fresh(sh->id, "{\"n\":1}", 0.9, 0.99);
         if (bizra_envelope_verify(e, NULL, NULL) != BIZRA_STATUS_OK) atomic_fetch_add(&sh->errors, 1);
         if (bizra_envelope_verify(sh->env, NULL, NULL) != BIZRA_STATUS_OK) atomic_fetch_add(&sh->errors, 1);
-        if (bizra_gate_chain_check(sh->chain, e, NULL, NULL, NULL) == BIZRA_STATUS_OK)
+        if (bizra_gate_chain_admit(sh->chain, e, NULL, NULL, NULL) == BIZRA_STATUS_OK)
             atomic_fetch_add(&sh->admitted, 1);
         /* Every thread tries the shared envelope: exactly one admission overall. */
-        if (bizra_gate_chain_check(sh->chain, sh->env, NULL, NULL, NULL) == BIZRA_STATUS_OK)
+        if (bizra_gate_chain_admit(sh->chain, sh->env, NULL, NULL, NULL) == BIZRA_STATUS_OK)
             atomic_fetch_add(&sh->admitted, 1000);
         bizra_envelope_free(e);
     }
@@ -1182,7 +1364,7 @@ static void test_engine_without_model(void) {
 int main(void) {
     test_version();
     test_last_error();
-    test_panic();
+    test_status();
     test_strings_and_bytes();
     test_reject_names();
     test_timestamps();
@@ -1191,6 +1373,7 @@ int main(void) {
     test_reject_vectors();
     test_garbage();
     test_create_and_verify();
+    test_open();
     test_batch();
     test_gate_chain();
     test_constitution();

@@ -19,10 +19,10 @@ pub struct Scores {
     pub ihsan: Option<f64>,
 }
 
-/// How to build an envelope; every member has the core's default.
+/// How to build an envelope; every null member takes the core's default (`bizra::EnvelopeOptions`).
 #[derive(Debug, Clone, PartialEq, Default, ::uniffi::Record)]
 pub struct EnvelopeOptions {
-    /// Validity in seconds, 1..=3600 (default 3600).
+    /// Validity in seconds, at least 1 and at most one hour (default: the core's, one hour).
     #[uniffi(default = None)]
     pub ttl: Option<i64>,
     /// Ids of the envelopes this one derives from (at most 64).
@@ -82,25 +82,35 @@ impl Envelope {
         let o = options.unwrap_or_default();
         let payload = bizra_core::canonical::parse(&payload_json)
             .map_err(|e| BizraError::invalid(format!("payload is not I-JSON: {e}")))?;
-        let mut b = bizra_core::Envelope::builder(payload);
-        if let Some(ttl) = o.ttl {
-            b = b.ttl(ttl);
-        }
-        b = b.provenance(o.provenance).scores(bizra_core::Scores {
-            snr: o.snr,
-            ihsan: o.ihsan,
-        });
-        if let Some(p) = o.policy {
-            b = b.policy(parse_hash(&p, "policy")?);
-        }
-        if let Some(t) = o.timestamp {
-            b = b.timestamp(to_timestamp(t)?);
-        }
-        if let Some(id) = o.id {
-            b = b.id(id);
-        }
+        let options = bizra_core::EnvelopeOptions {
+            ttl: o.ttl,
+            provenance: o.provenance,
+            scores: bizra_core::Scores {
+                snr: o.snr,
+                ihsan: o.ihsan,
+            },
+            policy: o.policy.map(|p| parse_hash(&p, "policy")).transpose()?,
+            timestamp: o.timestamp.map(to_timestamp).transpose()?,
+            id: o.id,
+        };
         Ok(Envelope {
-            inner: b.sign(&identity.inner)?,
+            inner: bizra_core::Envelope::create_with(&identity.inner, payload, options)?,
+        })
+    }
+
+    /// Parses and verifies envelope text in one call (steps 1–9 of the spec, the first failure
+    /// deciding) and returns the verified envelope; a refusal throws `Rejected` with its code.
+    /// `now`, `policy` and `replay` as for `verify` (with `replay`, the id is recorded).
+    #[uniffi::constructor(default(now = None, policy = None, replay = None))]
+    pub fn open(
+        json: String,
+        now: Option<SystemTime>,
+        policy: Option<String>,
+        replay: Option<Arc<ReplayCache>>,
+    ) -> Result<Self, BizraError> {
+        let opts = verify_options(now, policy.as_deref(), replay.as_deref())?;
+        Ok(Envelope {
+            inner: bizra_core::Envelope::open(&json, &opts)?,
         })
     }
 
@@ -242,7 +252,8 @@ pub fn verify_batch(
     replay: Option<Arc<ReplayCache>>,
 ) -> Result<Vec<Option<Rejection>>, BizraError> {
     let opts = verify_options(now, policy.as_deref(), replay.as_deref())?;
-    let list: Vec<bizra_core::Envelope> = envelopes.iter().map(|e| e.inner.clone()).collect();
+    // References to the objects' envelopes: the core verifies them where they are.
+    let list: Vec<&bizra_core::Envelope> = envelopes.iter().map(|e| &e.inner).collect();
     Ok(bizra_core::verify_batch(&list, &opts)
         .into_iter()
         .map(|r| r.err().map(Rejection::from))
@@ -257,14 +268,19 @@ pub struct ReplayCache {
 
 #[::uniffi::export]
 impl ReplayCache {
-    /// A cache holding at most `capacity` live ids (default 100 000); when full of live ids it
-    /// refuses with QUOTA (40, retryable).
-    #[uniffi::constructor(default(capacity = 100000))]
-    pub fn new(capacity: u64) -> Self {
-        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
-        ReplayCache {
-            inner: Arc::new(bizra_core::ReplayCache::new(capacity)),
-        }
+    /// A cache holding at most `capacity` live ids (default: the core's capacity, the one a
+    /// `GateChain()` gets); when full of live ids it refuses with QUOTA (40, retryable). A
+    /// capacity of 0 throws `InvalidInput`, as in every binding: such a cache would refuse every
+    /// envelope.
+    #[uniffi::constructor(default(capacity = None))]
+    pub fn new(capacity: Option<u64>) -> Result<Self, BizraError> {
+        let cache = match capacity {
+            None => bizra_core::ReplayCache::default(),
+            Some(n) => bizra_core::ReplayCache::new(usize::try_from(n).unwrap_or(usize::MAX))?,
+        };
+        Ok(ReplayCache {
+            inner: Arc::new(cache),
+        })
     }
 
     /// The most live ids it holds.

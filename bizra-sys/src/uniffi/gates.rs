@@ -75,8 +75,9 @@ impl From<BuiltinKind> for bizra_core::BuiltinKind {
 ///
 /// `check` returns null to admit, or a reason to refuse; a refusal is reject code 24
 /// (GATE_CUSTOM) with the reason as detail. A gate that throws refuses too (code 24), so a
-/// broken gate never admits. It may run on any thread that calls `check` on the chain; it must
-/// not modify the chain it belongs to.
+/// broken gate never admits. It runs after the built-in gates (the signature among them), on any
+/// thread that calls `check` or `admit` on the chain; it must not modify the chain it belongs
+/// to.
 #[::uniffi::export(callback_interface)]
 pub trait CustomGate: Send + Sync {
     /// Judges `envelope` at `now`: null admits, a string refuses with that reason.
@@ -133,7 +134,7 @@ pub struct GateResult {
 /// The verdict of a chain: every gate that ran, in order.
 #[derive(Debug, Clone, PartialEq, ::uniffi::Record)]
 pub struct GateReport {
-    /// True when every gate passed and the envelope was admitted.
+    /// True when every gate passed (and, for `admit`, the envelope was admitted).
     pub passed: bool,
     /// The reject code of the first refusal.
     pub code: Option<u32>,
@@ -141,21 +142,46 @@ pub struct GateReport {
     pub results: Vec<GateResult>,
 }
 
+impl From<bizra_core::GateResult> for GateResult {
+    fn from(g: bizra_core::GateResult) -> Self {
+        GateResult {
+            name: g.name,
+            tier: g.tier.into(),
+            passed: g.passed,
+            code: g.code.map(bizra_core::RejectCode::code),
+            code_name: g.code.map(|c| c.name().to_string()),
+            detail: g.detail,
+            duration: g.duration,
+            over_budget: g.over_budget,
+        }
+    }
+}
+
 impl From<bizra_core::GateReport> for GateReport {
     fn from(r: bizra_core::GateReport) -> Self {
         GateReport {
             passed: r.passed,
             code: r.code().map(bizra_core::RejectCode::code),
+            results: r.results.into_iter().map(GateResult::from).collect(),
+        }
+    }
+}
+
+/// The core's report again, so that its methods (not a copy of their rules) answer for the
+/// record. A code the spec does not define counts as no code.
+impl From<&GateReport> for bizra_core::GateReport {
+    fn from(r: &GateReport) -> Self {
+        bizra_core::GateReport {
+            passed: r.passed,
             results: r
                 .results
-                .into_iter()
-                .map(|g| GateResult {
-                    name: g.name,
+                .iter()
+                .map(|g| bizra_core::GateResult {
+                    name: g.name.clone(),
                     tier: g.tier.into(),
                     passed: g.passed,
-                    code: g.code.map(bizra_core::RejectCode::code),
-                    code_name: g.code.map(|c| c.name().to_string()),
-                    detail: g.detail,
+                    code: g.code.and_then(bizra_core::RejectCode::from_code),
+                    detail: g.detail.clone(),
                     duration: g.duration,
                     over_budget: g.over_budget,
                 })
@@ -164,8 +190,25 @@ impl From<bizra_core::GateReport> for GateReport {
     }
 }
 
+#[::uniffi::export]
+impl GateReport {
+    /// The first refusal, or null when every gate passed.
+    pub fn first_failure(&self) -> Option<GateResult> {
+        bizra_core::GateReport::from(self)
+            .first_failure()
+            .cloned()
+            .map(GateResult::from)
+    }
+
+    /// Nothing when the report admits the envelope; else throws its first refusal as
+    /// `BizraException.Rejected` (code, name, `gate NAME: why`), as `GateChain.admit` would.
+    pub fn throw_if_refused(&self) -> Result<(), BizraError> {
+        Ok(bizra_core::GateReport::from(self).into_result()?)
+    }
+}
+
 /// An ordered, tiered, fail-closed set of gates over one constitution. Thread-safe: many threads
-/// may `check` at once; the `add*`/`set*` calls wait for running checks.
+/// may `check` and `admit` at once; the `add*`/`set*` calls wait for running ones.
 #[derive(::uniffi::Object)]
 pub struct GateChain {
     inner: RwLock<bizra_core::GateChain>,
@@ -213,7 +256,8 @@ impl GateChain {
         self.write().add_builtin(kind.into());
     }
 
-    /// Adds a foreign gate called `name` in `tier` (refusals: code 24).
+    /// Adds a foreign gate: its `name`, its `tier`, its function, as in every binding (refusals:
+    /// code 24). It runs after the built-in gates.
     pub fn add_gate(&self, name: String, tier: GateTier, gate: Box<dyn CustomGate>) {
         self.write().add_gate(Box::new(ForeignGate {
             name,
@@ -259,8 +303,8 @@ impl GateChain {
         self.read().gate_names()
     }
 
-    /// Judges `envelope` at `now` (default: the system clock). When every gate passes the
-    /// envelope is admitted (its id recorded by the replay gate).
+    /// Judges `envelope` at `now` (default: the system clock) without admitting it: nothing is
+    /// recorded, so the replay gate refuses only ids admitted before (`admit` admits).
     #[uniffi::method(default(now = None))]
     pub fn check(
         &self,
@@ -271,7 +315,9 @@ impl GateChain {
         Ok(self.read().check_at(&envelope.inner, now).into())
     }
 
-    /// Like `check`, but throws `Rejected` with the first refusal's code.
+    /// Judges `envelope` at `now` (default: the system clock) and, when every gate passes, admits
+    /// it: the replay gate records its id, atomically (of two admissions of one envelope exactly
+    /// one passes). A refusal throws `Rejected` with the first refusal's code.
     #[uniffi::method(default(now = None))]
     pub fn admit(
         &self,
@@ -279,6 +325,6 @@ impl GateChain {
         now: Option<SystemTime>,
     ) -> Result<(), BizraError> {
         let now = opt_timestamp(now)?;
-        Ok(self.read().check_at(&envelope.inner, now).into_result()?)
+        Ok(self.read().admit_at(&envelope.inner, now).into_result()?)
     }
 }

@@ -75,10 +75,23 @@ impl Identity {
         Ok(pem.as_str().to_string())
     }
 
-    /// Writes the key atomically with mode 0600 (encrypted under a passphrase if one is given).
-    #[uniffi::method(default(passphrase = None))]
-    pub fn save(&self, path: String, passphrase: Option<String>) -> Result<(), BizraError> {
-        Ok(self.inner.save(&path, passphrase.as_deref())?)
+    /// Writes the key atomically with mode 0600 (encrypted under a passphrase if one is given),
+    /// creating missing directories. An existing file is refused (`Io`, the file left as it was)
+    /// unless `overwrite` is true, which replaces it: a lost node key cannot be recovered.
+    #[uniffi::method(default(passphrase = None, overwrite = false))]
+    pub fn save(
+        &self,
+        path: String,
+        passphrase: Option<String>,
+        overwrite: bool,
+    ) -> Result<(), BizraError> {
+        let passphrase = passphrase.as_deref();
+        if overwrite {
+            self.inner.save_overwriting(&path, passphrase)?;
+        } else {
+            self.inner.save(&path, passphrase)?;
+        }
+        Ok(())
     }
 }
 

@@ -135,7 +135,7 @@ pub struct GenerateOptions {
     /// Ids of the envelopes the prompt came from: the output envelope's provenance.
     #[uniffi(default)]
     pub provenance: Vec<String>,
-    /// Lifetime of the output envelope in seconds (default: the envelope default, 3600).
+    /// Lifetime of the output envelope in seconds (default: the core's, one hour).
     #[uniffi(default = None)]
     pub ttl: Option<i64>,
 }
@@ -498,8 +498,8 @@ impl Future for NextItem {
     }
 }
 
-/// Runs a blocking generation on a helper thread of its own and hands its result (a panic as an
-/// internal error) to `deliver`, on that thread.
+/// Runs a blocking generation on a helper thread of its own and hands its result (a panic as
+/// `BizraError::Panic`) to `deliver`, on that thread.
 fn on_helper_thread<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, BizraError> + Send + 'static,
     deliver: impl FnOnce(Result<T, BizraError>) + Send + 'static,
@@ -508,7 +508,7 @@ fn on_helper_thread<T: Send + 'static>(
         .name("bizra-generate".into())
         .spawn(move || {
             deliver(catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| {
-                Err(BizraError::Internal {
+                Err(BizraError::Panic {
                     detail: "the generation panicked".into(),
                 })
             }))

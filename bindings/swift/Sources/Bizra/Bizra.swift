@@ -1369,6 +1369,23 @@ public static func create(identity: Identity, payloadJson: String, options: Enve
 }
     
     /**
+     * Parses and verifies envelope text in one call (steps 1–9 of the spec, the first failure
+     * deciding) and returns the verified envelope; a refusal throws `Rejected` with its code.
+     * `now`, `policy` and `replay` as for `verify` (with `replay`, the id is recorded).
+     */
+public static func `open`(json: String, now: Date? = nil, policy: String? = nil, replay: ReplayCache? = nil)throws  -> Envelope  {
+    return try  FfiConverterTypeEnvelope_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_constructor_envelope_open(
+        FfiConverterString.lower(json),
+        FfiConverterOptionTimestamp.lower(now),
+        FfiConverterOptionString.lower(policy),
+        FfiConverterOptionTypeReplayCache.lower(replay),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Parses envelope text (step 1 of the verification): a malformed envelope is
      * `Rejected(code = 1)`, a missing member `Rejected(code = 2)`.
      */
@@ -1678,7 +1695,7 @@ public func FfiConverterTypeEnvelope_lower(_ value: Envelope) -> UInt64 {
 
 /**
  * An ordered, tiered, fail-closed set of gates over one constitution. Thread-safe: many threads
- * may `check` at once; the `add*`/`set*` calls wait for running checks.
+ * may `check` and `admit` at once; the `add*`/`set*` calls wait for running ones.
  */
 public protocol GateChainProtocol: AnyObject, Sendable {
     
@@ -1688,18 +1705,21 @@ public protocol GateChainProtocol: AnyObject, Sendable {
     func addBuiltin(kind: BuiltinKind) 
     
     /**
-     * Adds a foreign gate called `name` in `tier` (refusals: code 24).
+     * Adds a foreign gate: its `name`, its `tier`, its function, as in every binding (refusals:
+     * code 24). It runs after the built-in gates.
      */
     func addGate(name: String, tier: GateTier, gate: CustomGate) 
     
     /**
-     * Like `check`, but throws `Rejected` with the first refusal's code.
+     * Judges `envelope` at `now` (default: the system clock) and, when every gate passes, admits
+     * it: the replay gate records its id, atomically (of two admissions of one envelope exactly
+     * one passes). A refusal throws `Rejected` with the first refusal's code.
      */
     func admit(envelope: Envelope, now: Date?) throws 
     
     /**
-     * Judges `envelope` at `now` (default: the system clock). When every gate passes the
-     * envelope is admitted (its id recorded by the replay gate).
+     * Judges `envelope` at `now` (default: the system clock) without admitting it: nothing is
+     * recorded, so the replay gate refuses only ids admitted before (`admit` admits).
      */
     func check(envelope: Envelope, now: Date?) throws  -> GateReport
     
@@ -1736,7 +1756,7 @@ public protocol GateChainProtocol: AnyObject, Sendable {
 }
 /**
  * An ordered, tiered, fail-closed set of gates over one constitution. Thread-safe: many threads
- * may `check` at once; the `add*`/`set*` calls wait for running checks.
+ * may `check` and `admit` at once; the `add*`/`set*` calls wait for running ones.
  */
 open class GateChain: GateChainProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1839,7 +1859,8 @@ open func addBuiltin(kind: BuiltinKind)  {try! rustCall() {
 }
     
     /**
-     * Adds a foreign gate called `name` in `tier` (refusals: code 24).
+     * Adds a foreign gate: its `name`, its `tier`, its function, as in every binding (refusals:
+     * code 24). It runs after the built-in gates.
      */
 open func addGate(name: String, tier: GateTier, gate: CustomGate)  {try! rustCall() {
         uniffiCallStatus in
@@ -1853,7 +1874,9 @@ open func addGate(name: String, tier: GateTier, gate: CustomGate)  {try! rustCal
 }
     
     /**
-     * Like `check`, but throws `Rejected` with the first refusal's code.
+     * Judges `envelope` at `now` (default: the system clock) and, when every gate passes, admits
+     * it: the replay gate records its id, atomically (of two admissions of one envelope exactly
+     * one passes). A refusal throws `Rejected` with the first refusal's code.
      */
 open func admit(envelope: Envelope, now: Date? = nil)throws   {try rustCallWithError(FfiConverterTypeBizraError_lift) {
         uniffiCallStatus in
@@ -1866,8 +1889,8 @@ open func admit(envelope: Envelope, now: Date? = nil)throws   {try rustCallWithE
 }
     
     /**
-     * Judges `envelope` at `now` (default: the system clock). When every gate passes the
-     * envelope is admitted (its id recorded by the replay gate).
+     * Judges `envelope` at `now` (default: the system clock) without admitting it: nothing is
+     * recorded, so the replay gate refuses only ids admitted before (`admit` admits).
      */
 open func check(envelope: Envelope, now: Date? = nil)throws  -> GateReport  {
     return try  FfiConverterTypeGateReport_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
@@ -2029,9 +2052,11 @@ public protocol IdentityProtocol: AnyObject, Sendable {
     func publicKeyHex()  -> String
     
     /**
-     * Writes the key atomically with mode 0600 (encrypted under a passphrase if one is given).
+     * Writes the key atomically with mode 0600 (encrypted under a passphrase if one is given),
+     * creating missing directories. An existing file is refused (`Io`, the file left as it was)
+     * unless `overwrite` is true, which replaces it: a lost node key cannot be recovered.
      */
-    func save(path: String, passphrase: String?) throws 
+    func save(path: String, passphrase: String?, overwrite: Bool) throws 
     
     /**
      * Signs a free-form message (domain `bizra-msg-v1:`); 64 bytes.
@@ -2199,14 +2224,17 @@ open func publicKeyHex() -> String  {
 }
     
     /**
-     * Writes the key atomically with mode 0600 (encrypted under a passphrase if one is given).
+     * Writes the key atomically with mode 0600 (encrypted under a passphrase if one is given),
+     * creating missing directories. An existing file is refused (`Io`, the file left as it was)
+     * unless `overwrite` is true, which replaces it: a lost node key cannot be recovered.
      */
-open func save(path: String, passphrase: String? = nil)throws   {try rustCallWithError(FfiConverterTypeBizraError_lift) {
+open func save(path: String, passphrase: String? = nil, overwrite: Bool = false)throws   {try rustCallWithError(FfiConverterTypeBizraError_lift) {
         uniffiCallStatus in
     uniffi_bizra_fn_method_identity_save(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(path),
-        FfiConverterOptionString.lower(passphrase),uniffiCallStatus
+        FfiConverterOptionString.lower(passphrase),
+        FfiConverterBool.lower(overwrite),uniffiCallStatus
     )
 }
 }
@@ -2632,15 +2660,17 @@ open class ReplayCache: ReplayCacheProtocol, @unchecked Sendable {
         return try! rustCall { uniffi_bizra_fn_clone_replaycache(self.handle, $0) }
     }
     /**
-     * A cache holding at most `capacity` live ids (default 100 000); when full of live ids it
-     * refuses with QUOTA (40, retryable).
+     * A cache holding at most `capacity` live ids (default: the core's capacity, the one a
+     * `GateChain()` gets); when full of live ids it refuses with QUOTA (40, retryable). A
+     * capacity of 0 throws `InvalidInput`, as in every binding: such a cache would refuse every
+     * envelope.
      */
-public convenience init(capacity: UInt64 = UInt64(100000)) {
+public convenience init(capacity: UInt64? = nil)throws  {
     let handle =
-        try! rustCall() {
+        try rustCallWithError(FfiConverterTypeBizraError_lift) {
         uniffiCallStatus in
     uniffi_bizra_fn_constructor_replaycache_new(
-        FfiConverterUInt64.lower(capacity),uniffiCallStatus
+        FfiConverterOptionUInt64.lower(capacity),uniffiCallStatus
     )
 }
     self.init(unsafeFromHandle: handle)
@@ -3310,11 +3340,11 @@ public func FfiConverterTypeComplianceReport_lower(_ value: ComplianceReport) ->
 
 
 /**
- * How to build an envelope; every member has the core's default.
+ * How to build an envelope; every null member takes the core's default (`bizra::EnvelopeOptions`).
  */
 public struct EnvelopeOptions: Equatable, Hashable {
     /**
-     * Validity in seconds, 1..=3600 (default 3600).
+     * Validity in seconds, at least 1 and at most one hour (default: the core's, one hour).
      */
     public let ttl: Int64?
     /**
@@ -3346,7 +3376,7 @@ public struct EnvelopeOptions: Equatable, Hashable {
     // declare one manually.
     public init(
         /**
-         * Validity in seconds, 1..=3600 (default 3600).
+         * Validity in seconds, at least 1 and at most one hour (default: the core's, one hour).
          */ttl: Int64? = nil, 
         /**
          * Ids of the envelopes this one derives from (at most 64).
@@ -3429,11 +3459,83 @@ public func FfiConverterTypeEnvelopeOptions_lower(_ value: EnvelopeOptions) -> R
 
 
 /**
+ * An error kind of the core's table (`ErrorKind`): its stable number and its name, the same in
+ * every binding.
+ */
+public struct ErrorKindInfo: Equatable, Hashable {
+    /**
+     * The stable number (1xx arguments, 2xx verdicts, 3xx keys and policy, 4xx the operating
+     * system, 5xx inference, 9xx the library itself).
+     */
+    public let number: UInt32
+    /**
+     * The name, upper case (`"INVALID_INPUT"`, `"REJECTED"`, ...).
+     */
+    public let name: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The stable number (1xx arguments, 2xx verdicts, 3xx keys and policy, 4xx the operating
+         * system, 5xx inference, 9xx the library itself).
+         */number: UInt32, 
+        /**
+         * The name, upper case (`"INVALID_INPUT"`, `"REJECTED"`, ...).
+         */name: String) {
+        self.number = number
+        self.name = name
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ErrorKindInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeErrorKindInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ErrorKindInfo {
+        return
+            try ErrorKindInfo(
+                number: FfiConverterUInt32.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ErrorKindInfo, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.number, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErrorKindInfo_lift(_ buf: RustBuffer) throws -> ErrorKindInfo {
+    return try FfiConverterTypeErrorKindInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErrorKindInfo_lower(_ value: ErrorKindInfo) -> RustBuffer {
+    return FfiConverterTypeErrorKindInfo.lower(value)
+}
+
+
+/**
  * The verdict of a chain: every gate that ran, in order.
  */
 public struct GateReport: Equatable, Hashable {
     /**
-     * True when every gate passed and the envelope was admitted.
+     * True when every gate passed (and, for `admit`, the envelope was admitted).
      */
     public let passed: Bool
     /**
@@ -3449,7 +3551,7 @@ public struct GateReport: Equatable, Hashable {
     // declare one manually.
     public init(
         /**
-         * True when every gate passed and the envelope was admitted.
+         * True when every gate passed (and, for `admit`, the envelope was admitted).
          */passed: Bool, 
         /**
          * The reject code of the first refusal.
@@ -3462,6 +3564,30 @@ public struct GateReport: Equatable, Hashable {
         self.results = results
     }
 
+    
+    /**
+     * The first refusal, or null when every gate passed.
+     */
+public func firstFailure() -> GateResult?  {
+    return try!  FfiConverterOptionTypeGateResult.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_gatereport_first_failure(
+            FfiConverterTypeGateReport_lower(self),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Nothing when the report admits the envelope; else throws its first refusal as
+     * `BizraException.Rejected` (code, name, `gate NAME: why`), as `GateChain.admit` would.
+     */
+public func throwIfRefused()throws   {try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_gatereport_throw_if_refused(
+            FfiConverterTypeGateReport_lower(self),uniffiCallStatus
+    )
+}
+}
     
 
     
@@ -3687,7 +3813,7 @@ public struct GenerateOptions: Equatable, Hashable {
      */
     public let provenance: [String]
     /**
-     * Lifetime of the output envelope in seconds (default: the envelope default, 3600).
+     * Lifetime of the output envelope in seconds (default: the core's, one hour).
      */
     public let ttl: Int64?
 
@@ -3728,7 +3854,7 @@ public struct GenerateOptions: Equatable, Hashable {
          * Ids of the envelopes the prompt came from: the output envelope's provenance.
          */provenance: [String] = [], 
         /**
-         * Lifetime of the output envelope in seconds (default: the envelope default, 3600).
+         * Lifetime of the output envelope in seconds (default: the core's, one hour).
          */ttl: Int64? = nil) {
         self.system = system
         self.maxTokens = maxTokens
@@ -4820,8 +4946,9 @@ public func FfiConverterTypeTierDecision_lower(_ value: TierDecision) -> RustBuf
 
 
 /**
- * Every failure of the bindings. Kotlin sees `BizraException` with one subclass per variant;
- * Swift sees `BizraError`.
+ * Every failure of the bindings: one variant per kind of error of the core (`ErrorKind`), each
+ * with the words of what failed as `detail`. Kotlin sees `BizraException` with one subclass per
+ * variant (and `kind`, `detail` on every one); Swift sees `BizraError`.
  */
 public 
 enum BizraError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
@@ -4829,8 +4956,18 @@ enum BizraError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     
     
     /**
+     * An argument was out of range or of the wrong form (a payload that is not I-JSON, a seed
+     * of the wrong length, a ttl out of range, a replay cache of capacity 0, ...).
+     */
+    case InvalidInput(
+        /**
+         * What was wrong.
+         */detail: String
+    )
+    /**
      * A verdict: an envelope, a signature or a gate chain refused. `code` is the spec's reject
-     * code (PCI-v1.md), `name` its name (`"EXPIRED"`), `detail` what exactly failed.
+     * code (PCI-v1.md), `name` its name (`"EXPIRED"`), `retryable` whether the same request may
+     * succeed later (rate, quota, timeout), `detail` what exactly failed.
      */
     case Rejected(
         /**
@@ -4840,16 +4977,10 @@ enum BizraError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          * The code's name, as the C enum's suffix.
          */name: String, 
         /**
-         * What failed, for humans.
-         */detail: String
-    )
-    /**
-     * An argument was out of range or of the wrong form (a payload that is not I-JSON, a seed
-     * of the wrong length, a ttl out of range, ...).
-     */
-    case InvalidInput(
+         * Whether a retry may succeed (GATE_RATE, QUOTA, TIMEOUT).
+         */retryable: Bool, 
         /**
-         * What was wrong.
+         * What failed, for humans.
          */detail: String
     )
     /**
@@ -4869,12 +5000,29 @@ enum BizraError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */detail: String
     )
     /**
+     * A file could not be read or written (or exists where it must not, as for `Identity.save`
+     * without `overwrite`).
+     */
+    case Io(
+        /**
+         * The path and the operating system's error.
+         */detail: String
+    )
+    /**
      * A model file is missing, is not a GGUF file or is damaged (truncated, corrupt), or
      * llama.cpp could not load it. The detail names the file and what is wrong with it.
      */
     case Model(
         /**
          * The file and what is wrong with it.
+         */detail: String
+    )
+    /**
+     * No registered model serves the requested tier, or none has the requested name.
+     */
+    case ModelNotFound(
+        /**
+         * What was looked for.
          */detail: String
     )
     /**
@@ -4893,20 +5041,20 @@ enum BizraError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */detail: String
     )
     /**
+     * The pool tier was requested, but no remote pool is configured.
+     */
+    case NoRemotePool(
+        /**
+         * What was asked for.
+         */detail: String
+    )
+    /**
      * The inference engine failed: llama.cpp refused a context, a decode failed, or the
      * engine's worker thread stopped.
      */
     case Inference(
         /**
          * What failed.
-         */detail: String
-    )
-    /**
-     * A file could not be read or written.
-     */
-    case Io(
-        /**
-         * The path and the operating system's error.
          */detail: String
     )
     /**
@@ -4917,7 +5065,40 @@ enum BizraError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          * What happened.
          */detail: String
     )
+    /**
+     * A bug: the library panicked on a thread of its own (a generation's helper thread).
+     */
+    case Panic(
+        /**
+         * What the panic said.
+         */detail: String
+    )
 
+    
+    /**
+     * What exactly failed (Kotlin reads it as `BizraException.detail`).
+     */
+public func errorDetail() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_bizraerror_error_detail(
+            FfiConverterTypeBizraError_lower(self),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * This error's kind, from the core's table (Kotlin reads it as `BizraException.kind`, its
+     * name).
+     */
+public func errorKind() -> ErrorKindInfo  {
+    return try!  FfiConverterTypeErrorKindInfo_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_bizraerror_error_kind(
+            FfiConverterTypeBizraError_lower(self),uniffiCallStatus
+    )
+})
+}
     
 
     
@@ -4946,12 +5127,13 @@ public struct FfiConverterTypeBizraError: FfiConverterRustBuffer {
         
 
         
-        case 1: return .Rejected(
-            code: try FfiConverterUInt32.read(from: &buf), 
-            name: try FfiConverterString.read(from: &buf), 
+        case 1: return .InvalidInput(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 2: return .InvalidInput(
+        case 2: return .Rejected(
+            code: try FfiConverterUInt32.read(from: &buf), 
+            name: try FfiConverterString.read(from: &buf), 
+            retryable: try FfiConverterBool.read(from: &buf), 
             detail: try FfiConverterString.read(from: &buf)
             )
         case 3: return .Key(
@@ -4960,21 +5142,30 @@ public struct FfiConverterTypeBizraError: FfiConverterRustBuffer {
         case 4: return .Constitution(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .Model(
+        case 5: return .Io(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .PromptTooLong(
+        case 6: return .Model(
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 7: return .ModelNotFound(
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 8: return .PromptTooLong(
             promptTokens: try FfiConverterUInt64.read(from: &buf), 
             nCtx: try FfiConverterUInt32.read(from: &buf), 
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Inference(
+        case 9: return .NoRemotePool(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .Io(
+        case 10: return .Inference(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .Internal(
+        case 11: return .Internal(
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 12: return .Panic(
             detail: try FfiConverterString.read(from: &buf)
             )
 
@@ -4989,15 +5180,16 @@ public struct FfiConverterTypeBizraError: FfiConverterRustBuffer {
 
         
         
-        case let .Rejected(code,name,detail):
+        case let .InvalidInput(detail):
             writeInt(&buf, Int32(1))
-            FfiConverterUInt32.write(code, into: &buf)
-            FfiConverterString.write(name, into: &buf)
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .InvalidInput(detail):
+        case let .Rejected(code,name,retryable,detail):
             writeInt(&buf, Int32(2))
+            FfiConverterUInt32.write(code, into: &buf)
+            FfiConverterString.write(name, into: &buf)
+            FfiConverterBool.write(retryable, into: &buf)
             FfiConverterString.write(detail, into: &buf)
             
         
@@ -5011,30 +5203,45 @@ public struct FfiConverterTypeBizraError: FfiConverterRustBuffer {
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Model(detail):
+        case let .Io(detail):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .PromptTooLong(promptTokens,nCtx,detail):
+        case let .Model(detail):
             writeInt(&buf, Int32(6))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .ModelNotFound(detail):
+            writeInt(&buf, Int32(7))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .PromptTooLong(promptTokens,nCtx,detail):
+            writeInt(&buf, Int32(8))
             FfiConverterUInt64.write(promptTokens, into: &buf)
             FfiConverterUInt32.write(nCtx, into: &buf)
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Inference(detail):
-            writeInt(&buf, Int32(7))
+        case let .NoRemotePool(detail):
+            writeInt(&buf, Int32(9))
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Io(detail):
-            writeInt(&buf, Int32(8))
+        case let .Inference(detail):
+            writeInt(&buf, Int32(10))
             FfiConverterString.write(detail, into: &buf)
             
         
         case let .Internal(detail):
-            writeInt(&buf, Int32(9))
+            writeInt(&buf, Int32(11))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .Panic(detail):
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(detail, into: &buf)
             
         }
@@ -5610,8 +5817,9 @@ public func FfiConverterTypeTaskComplexity_lower(_ value: TaskComplexity) -> Rus
  *
  * `check` returns null to admit, or a reason to refuse; a refusal is reject code 24
  * (GATE_CUSTOM) with the reason as detail. A gate that throws refuses too (code 24), so a
- * broken gate never admits. It may run on any thread that calls `check` on the chain; it must
- * not modify the chain it belongs to.
+ * broken gate never admits. It runs after the built-in gates (the signature among them), on any
+ * thread that calls `check` or `admit` on the chain; it must not modify the chain it belongs
+ * to.
  */
 public protocol CustomGate: AnyObject, Sendable {
     
@@ -6018,6 +6226,30 @@ fileprivate struct FfiConverterOptionTypeEnvelopeOptions: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeGateResult: FfiConverterRustBuffer {
+    typealias SwiftType = GateResult?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeGateResult.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeGateResult.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeGenerateOptions: FfiConverterRustBuffer {
     typealias SwiftType = GenerateOptions?
 
@@ -6237,6 +6469,31 @@ fileprivate struct FfiConverterSequenceTypeEnvelope: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeErrorKindInfo: FfiConverterRustBuffer {
+    typealias SwiftType = [ErrorKindInfo]
+
+    public static func write(_ value: [ErrorKindInfo], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeErrorKindInfo.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ErrorKindInfo] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ErrorKindInfo]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeErrorKindInfo.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeGateResult: FfiConverterRustBuffer {
     typealias SwiftType = [GateResult]
 
@@ -6419,6 +6676,16 @@ public func canonicalize(json: String)throws  -> String  {
 })
 }
 /**
+ * Every kind of error, in number order: the core's table as the bindings see it.
+ */
+public func errorKinds() -> [ErrorKindInfo]  {
+    return try!  FfiConverterSequenceTypeErrorKindInfo.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_func_error_kinds(uniffiCallStatus
+    )
+})
+}
+/**
  * The description of a reject code (`11` → `"expired"`), or null.
  */
 public func rejectCodeDescription(code: UInt32) -> String?  {
@@ -6441,7 +6708,8 @@ public func rejectCodeIsRetryable(code: UInt32) -> Bool  {
 })
 }
 /**
- * The name of a reject code (`11` → `"EXPIRED"`), or null for a number the spec does not define.
+ * The name of a reject code (`11` → `"EXPIRED"`, `0` → `"SUCCESS"`), or null for a number the
+ * spec does not define.
  */
 public func rejectCodeName(code: UInt32) -> String?  {
     return try!  FfiConverterOptionString.lift(try! rustCall() {
@@ -6557,13 +6825,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_func_canonicalize() != 9302) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_bizra_checksum_func_error_kinds() != 3154) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_bizra_checksum_func_reject_code_description() != 50996) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_func_reject_code_is_retryable() != 33012) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_bizra_checksum_func_reject_code_name() != 52419) {
+    if (uniffi_bizra_checksum_func_reject_code_name() != 12310) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_func_version() != 14410) {
@@ -6689,13 +6960,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_method_gatechain_add_builtin() != 9236) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_bizra_checksum_method_gatechain_add_gate() != 59534) {
+    if (uniffi_bizra_checksum_method_gatechain_add_gate() != 21029) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_bizra_checksum_method_gatechain_admit() != 55539) {
+    if (uniffi_bizra_checksum_method_gatechain_admit() != 14072) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_bizra_checksum_method_gatechain_check() != 40420) {
+    if (uniffi_bizra_checksum_method_gatechain_check() != 45095) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_method_gatechain_constitution() != 28558) {
@@ -6728,7 +6999,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_method_identity_public_key_hex() != 59067) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_bizra_checksum_method_identity_save() != 22182) {
+    if (uniffi_bizra_checksum_method_identity_save() != 29666) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_method_identity_sign_message() != 50760) {
@@ -6782,10 +7053,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_constructor_envelope_create() != 18216) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_bizra_checksum_constructor_envelope_open() != 7115) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_bizra_checksum_constructor_envelope_parse() != 39742) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_bizra_checksum_constructor_replaycache_new() != 24073) {
+    if (uniffi_bizra_checksum_constructor_replaycache_new() != 45433) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_constructor_gatechain_empty() != 35573) {

@@ -376,6 +376,11 @@ void uniffi_bizra_fn_free_envelope(uint64_t handle, RustCallStatus *_Nonnull out
 uint64_t uniffi_bizra_fn_constructor_envelope_create(uint64_t identity, RustBuffer payload_json, RustBuffer options, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_ENVELOPE_OPEN
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_ENVELOPE_OPEN
+uint64_t uniffi_bizra_fn_constructor_envelope_open(RustBuffer json, RustBuffer now, RustBuffer policy, RustBuffer replay, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_ENVELOPE_PARSE
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_ENVELOPE_PARSE
 uint64_t uniffi_bizra_fn_constructor_envelope_parse(RustBuffer json, RustCallStatus *_Nonnull out_status
@@ -498,7 +503,7 @@ void uniffi_bizra_fn_free_replaycache(uint64_t handle, RustCallStatus *_Nonnull 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_REPLAYCACHE_NEW
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_REPLAYCACHE_NEW
-uint64_t uniffi_bizra_fn_constructor_replaycache_new(uint64_t capacity, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_bizra_fn_constructor_replaycache_new(RustBuffer capacity, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_REPLAYCACHE_CAPACITY
@@ -655,7 +660,7 @@ RustBuffer uniffi_bizra_fn_method_identity_public_key_hex(uint64_t ptr, RustCall
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_IDENTITY_SAVE
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_IDENTITY_SAVE
-void uniffi_bizra_fn_method_identity_save(uint64_t ptr, RustBuffer path, RustBuffer passphrase, RustCallStatus *_Nonnull out_status
+void uniffi_bizra_fn_method_identity_save(uint64_t ptr, RustBuffer path, RustBuffer passphrase, int8_t overwrite, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_IDENTITY_SIGN_MESSAGE
@@ -784,6 +789,26 @@ uint64_t uniffi_bizra_fn_method_tokenstream_next(uint64_t ptr
 void uniffi_bizra_fn_init_callback_vtable_customgate(const UniffiVTableCallbackInterfaceCustomGate* _Nonnull vtable
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_BIZRAERROR_ERROR_DETAIL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_BIZRAERROR_ERROR_DETAIL
+RustBuffer uniffi_bizra_fn_method_bizraerror_error_detail(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_BIZRAERROR_ERROR_KIND
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_BIZRAERROR_ERROR_KIND
+RustBuffer uniffi_bizra_fn_method_bizraerror_error_kind(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEREPORT_FIRST_FAILURE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEREPORT_FIRST_FAILURE
+RustBuffer uniffi_bizra_fn_method_gatereport_first_failure(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEREPORT_THROW_IF_REFUSED
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEREPORT_THROW_IF_REFUSED
+void uniffi_bizra_fn_method_gatereport_throw_if_refused(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_HARDWAREPROFILE_CAN_SERVE
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_HARDWAREPROFILE_CAN_SERVE
 int8_t uniffi_bizra_fn_method_hardwareprofile_can_serve(RustBuffer ptr, RustBuffer tier, RustCallStatus *_Nonnull out_status
@@ -797,6 +822,12 @@ RustBuffer uniffi_bizra_fn_method_hardwareprofile_max_local_tier(RustBuffer ptr,
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FUNC_CANONICALIZE
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FUNC_CANONICALIZE
 RustBuffer uniffi_bizra_fn_func_canonicalize(RustBuffer json, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FUNC_ERROR_KINDS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FUNC_ERROR_KINDS
+RustBuffer uniffi_bizra_fn_func_error_kinds(RustCallStatus *_Nonnull out_status
+    
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FUNC_REJECT_CODE_DESCRIPTION
@@ -1113,6 +1144,12 @@ void ffi_bizra_rust_future_complete_void(uint64_t handle, RustCallStatus *_Nonnu
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_FUNC_CANONICALIZE
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_FUNC_CANONICALIZE
 uint16_t uniffi_bizra_checksum_func_canonicalize(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_FUNC_ERROR_KINDS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_FUNC_ERROR_KINDS
+uint16_t uniffi_bizra_checksum_func_error_kinds(void
     
 );
 #endif
@@ -1563,6 +1600,12 @@ uint16_t uniffi_bizra_checksum_constructor_constitution_new(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_ENVELOPE_CREATE
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_ENVELOPE_CREATE
 uint16_t uniffi_bizra_checksum_constructor_envelope_create(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_ENVELOPE_OPEN
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_ENVELOPE_OPEN
+uint16_t uniffi_bizra_checksum_constructor_envelope_open(void
     
 );
 #endif

@@ -728,6 +728,8 @@ internal object IntegrityCheckingUniffiLib {
     internal fun ensureInitialized() = Unit
     external fun uniffi_bizra_checksum_func_canonicalize(
     ): Int
+    external fun uniffi_bizra_checksum_func_error_kinds(
+    ): Int
     external fun uniffi_bizra_checksum_func_reject_code_description(
     ): Int
     external fun uniffi_bizra_checksum_func_reject_code_is_retryable(
@@ -878,6 +880,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_bizra_checksum_constructor_envelope_create(
     ): Int
+    external fun uniffi_bizra_checksum_constructor_envelope_open(
+    ): Int
     external fun uniffi_bizra_checksum_constructor_envelope_parse(
     ): Int
     external fun uniffi_bizra_checksum_constructor_replaycache_new(
@@ -964,6 +968,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_bizra_fn_constructor_envelope_create(`identity`: Long,`payloadJson`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_bizra_fn_constructor_envelope_open(`json`: RustBuffer.ByValue,`now`: RustBuffer.ByValue,`policy`: RustBuffer.ByValue,`replay`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_bizra_fn_constructor_envelope_parse(`json`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_bizra_fn_method_envelope_content_hash_hex(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1012,7 +1018,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_bizra_fn_free_replaycache(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_bizra_fn_constructor_replaycache_new(`capacity`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_bizra_fn_constructor_replaycache_new(`capacity`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_bizra_fn_method_replaycache_capacity(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1074,7 +1080,7 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_bizra_fn_method_identity_public_key_hex(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_bizra_fn_method_identity_save(`ptr`: Long,`path`: RustBuffer.ByValue,`passphrase`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_bizra_fn_method_identity_save(`ptr`: Long,`path`: RustBuffer.ByValue,`passphrase`: RustBuffer.ByValue,`overwrite`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_bizra_fn_method_identity_sign_message(`ptr`: Long,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1126,11 +1132,21 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_bizra_fn_init_callback_vtable_customgate(`vtable`: UniffiVTableCallbackInterfaceCustomGate,
     ): Unit
+    external fun uniffi_bizra_fn_method_bizraerror_error_detail(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_bizraerror_error_kind(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_gatereport_first_failure(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_gatereport_throw_if_refused(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_bizra_fn_method_hardwareprofile_can_serve(`ptr`: RustBuffer.ByValue,`tier`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_bizra_fn_method_hardwareprofile_max_local_tier(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_bizra_fn_func_canonicalize(`json`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_func_error_kinds(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_bizra_fn_func_reject_code_description(`code`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1274,13 +1290,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_func_canonicalize() and 0xFFFF) != 9302) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_bizra_checksum_func_error_kinds() and 0xFFFF) != 3154) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_bizra_checksum_func_reject_code_description() and 0xFFFF) != 50996) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_func_reject_code_is_retryable() and 0xFFFF) != 33012) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_bizra_checksum_func_reject_code_name() and 0xFFFF) != 52419) {
+    if ((lib.uniffi_bizra_checksum_func_reject_code_name() and 0xFFFF) != 12310) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_func_version() and 0xFFFF) != 14410) {
@@ -1406,13 +1425,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_method_gatechain_add_builtin() and 0xFFFF) != 9236) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_bizra_checksum_method_gatechain_add_gate() and 0xFFFF) != 59534) {
+    if ((lib.uniffi_bizra_checksum_method_gatechain_add_gate() and 0xFFFF) != 21029) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_bizra_checksum_method_gatechain_admit() and 0xFFFF) != 55539) {
+    if ((lib.uniffi_bizra_checksum_method_gatechain_admit() and 0xFFFF) != 14072) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_bizra_checksum_method_gatechain_check() and 0xFFFF) != 40420) {
+    if ((lib.uniffi_bizra_checksum_method_gatechain_check() and 0xFFFF) != 45095) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_method_gatechain_constitution() and 0xFFFF) != 28558) {
@@ -1445,7 +1464,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_method_identity_public_key_hex() and 0xFFFF) != 59067) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_bizra_checksum_method_identity_save() and 0xFFFF) != 22182) {
+    if ((lib.uniffi_bizra_checksum_method_identity_save() and 0xFFFF) != 29666) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_method_identity_sign_message() and 0xFFFF) != 50760) {
@@ -1499,10 +1518,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_constructor_envelope_create() and 0xFFFF) != 18216) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_bizra_checksum_constructor_envelope_open() and 0xFFFF) != 7115) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_bizra_checksum_constructor_envelope_parse() and 0xFFFF) != 39742) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_bizra_checksum_constructor_replaycache_new() and 0xFFFF) != 24073) {
+    if ((lib.uniffi_bizra_checksum_constructor_replaycache_new() and 0xFFFF) != 45433) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_constructor_gatechain_empty() and 0xFFFF) != 35573) {
@@ -3523,6 +3545,27 @@ open class Envelope: Disposable, AutoCloseable, EnvelopeInterface
 
         
     /**
+     * Parses and verifies envelope text in one call (steps 1–9 of the spec, the first failure
+     * deciding) and returns the verified envelope; a refusal throws `Rejected` with its code.
+     * `now`, `policy` and `replay` as for `verify` (with `replay`, the id is recorded).
+     */
+    @Throws(BizraException::class) fun `open`(`json`: kotlin.String, `now`: java.time.Instant? = null, `policy`: kotlin.String? = null, `replay`: ReplayCache? = null): Envelope {
+            return FfiConverterTypeEnvelope.lift(
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_constructor_envelope_open(
+    
+        
+        FfiConverterString.lower(`json`),
+        FfiConverterOptionalTimestamp.lower(`now`),
+        FfiConverterOptionalString.lower(`policy`),
+        FfiConverterOptionalTypeReplayCache.lower(`replay`),_status)
+}
+    )
+    }
+    
+
+        
+    /**
      * Parses envelope text (step 1 of the verification): a malformed envelope is
      * `Rejected(code = 1)`, a missing member `Rejected(code = 2)`.
      */
@@ -3665,7 +3708,7 @@ public object FfiConverterTypeEnvelope: FfiConverter<Envelope, Long> {
 
 /**
  * An ordered, tiered, fail-closed set of gates over one constitution. Thread-safe: many threads
- * may `check` at once; the `add*`/`set*` calls wait for running checks.
+ * may `check` and `admit` at once; the `add*`/`set*` calls wait for running ones.
  */
 public interface GateChainInterface {
     
@@ -3675,18 +3718,21 @@ public interface GateChainInterface {
     fun `addBuiltin`(`kind`: BuiltinKind)
     
     /**
-     * Adds a foreign gate called `name` in `tier` (refusals: code 24).
+     * Adds a foreign gate: its `name`, its `tier`, its function, as in every binding (refusals:
+     * code 24). It runs after the built-in gates.
      */
     fun `addGate`(`name`: kotlin.String, `tier`: GateTier, `gate`: CustomGate)
     
     /**
-     * Like `check`, but throws `Rejected` with the first refusal's code.
+     * Judges `envelope` at `now` (default: the system clock) and, when every gate passes, admits
+     * it: the replay gate records its id, atomically (of two admissions of one envelope exactly
+     * one passes). A refusal throws `Rejected` with the first refusal's code.
      */
     fun `admit`(`envelope`: Envelope, `now`: java.time.Instant? = null)
     
     /**
-     * Judges `envelope` at `now` (default: the system clock). When every gate passes the
-     * envelope is admitted (its id recorded by the replay gate).
+     * Judges `envelope` at `now` (default: the system clock) without admitting it: nothing is
+     * recorded, so the replay gate refuses only ids admitted before (`admit` admits).
      */
     fun `check`(`envelope`: Envelope, `now`: java.time.Instant? = null): GateReport
     
@@ -3725,7 +3771,7 @@ public interface GateChainInterface {
 
 /**
  * An ordered, tiered, fail-closed set of gates over one constitution. Thread-safe: many threads
- * may `check` at once; the `add*`/`set*` calls wait for running checks.
+ * may `check` and `admit` at once; the `add*`/`set*` calls wait for running ones.
  */
 open class GateChain: Disposable, AutoCloseable, GateChainInterface
 {
@@ -3857,7 +3903,8 @@ open class GateChain: Disposable, AutoCloseable, GateChainInterface
 
     
     /**
-     * Adds a foreign gate called `name` in `tier` (refusals: code 24).
+     * Adds a foreign gate: its `name`, its `tier`, its function, as in every binding (refusals:
+     * code 24). It runs after the built-in gates.
      */override fun `addGate`(`name`: kotlin.String, `tier`: GateTier, `gate`: CustomGate)
         = 
     callWithHandle {
@@ -3875,7 +3922,9 @@ open class GateChain: Disposable, AutoCloseable, GateChainInterface
 
     
     /**
-     * Like `check`, but throws `Rejected` with the first refusal's code.
+     * Judges `envelope` at `now` (default: the system clock) and, when every gate passes, admits
+     * it: the replay gate records its id, atomically (of two admissions of one envelope exactly
+     * one passes). A refusal throws `Rejected` with the first refusal's code.
      */
     @Throws(BizraException::class)override fun `admit`(`envelope`: Envelope, `now`: java.time.Instant?)
         = 
@@ -3893,8 +3942,8 @@ open class GateChain: Disposable, AutoCloseable, GateChainInterface
 
     
     /**
-     * Judges `envelope` at `now` (default: the system clock). When every gate passes the
-     * envelope is admitted (its id recorded by the replay gate).
+     * Judges `envelope` at `now` (default: the system clock) without admitting it: nothing is
+     * recorded, so the replay gate refuses only ids admitted before (`admit` admits).
      */
     @Throws(BizraException::class)override fun `check`(`envelope`: Envelope, `now`: java.time.Instant?): GateReport {
             return FfiConverterTypeGateReport.lift(
@@ -4197,9 +4246,11 @@ public interface IdentityInterface {
     fun `publicKeyHex`(): kotlin.String
     
     /**
-     * Writes the key atomically with mode 0600 (encrypted under a passphrase if one is given).
+     * Writes the key atomically with mode 0600 (encrypted under a passphrase if one is given),
+     * creating missing directories. An existing file is refused (`Io`, the file left as it was)
+     * unless `overwrite` is true, which replaces it: a lost node key cannot be recovered.
      */
-    fun `save`(`path`: kotlin.String, `passphrase`: kotlin.String? = null)
+    fun `save`(`path`: kotlin.String, `passphrase`: kotlin.String? = null, `overwrite`: kotlin.Boolean = false)
     
     /**
      * Signs a free-form message (domain `bizra-msg-v1:`); 64 bytes.
@@ -4385,9 +4436,11 @@ open class Identity: Disposable, AutoCloseable, IdentityInterface
 
     
     /**
-     * Writes the key atomically with mode 0600 (encrypted under a passphrase if one is given).
+     * Writes the key atomically with mode 0600 (encrypted under a passphrase if one is given),
+     * creating missing directories. An existing file is refused (`Io`, the file left as it was)
+     * unless `overwrite` is true, which replaces it: a lost node key cannot be recovered.
      */
-    @Throws(BizraException::class)override fun `save`(`path`: kotlin.String, `passphrase`: kotlin.String?)
+    @Throws(BizraException::class)override fun `save`(`path`: kotlin.String, `passphrase`: kotlin.String?, `overwrite`: kotlin.Boolean)
         = 
     callWithHandle {
     uniffiRustCallWithError(BizraException) { _status ->
@@ -4395,7 +4448,8 @@ open class Identity: Disposable, AutoCloseable, IdentityInterface
         it,
         
         FfiConverterString.lower(`path`),
-        FfiConverterOptionalString.lower(`passphrase`),_status)
+        FfiConverterOptionalString.lower(`passphrase`),
+        FfiConverterBoolean.lower(`overwrite`),_status)
 }
     }
     
@@ -5133,16 +5187,18 @@ open class ReplayCache: Disposable, AutoCloseable, ReplayCacheInterface
         this.cleanable = null
     }
     /**
-     * A cache holding at most `capacity` live ids (default 100 000); when full of live ids it
-     * refuses with QUOTA (40, retryable).
+     * A cache holding at most `capacity` live ids (default: the core's capacity, the one a
+     * `GateChain()` gets); when full of live ids it refuses with QUOTA (40, retryable). A
+     * capacity of 0 throws `InvalidInput`, as in every binding: such a cache would refuse every
+     * envelope.
      */
-    constructor(`capacity`: kotlin.ULong = 100000uL) :
+    constructor(`capacity`: kotlin.ULong? = null) :
         this(UniffiWithHandle, 
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(BizraException) { _status ->
     UniffiLib.uniffi_bizra_fn_constructor_replaycache_new(
     
         
-        FfiConverterULong.lower(`capacity`),_status)
+        FfiConverterOptionalULong.lower(`capacity`),_status)
 }
     )
 
@@ -6101,11 +6157,11 @@ public object FfiConverterTypeComplianceReport: FfiConverterRustBuffer<Complianc
 
 
 /**
- * How to build an envelope; every member has the core's default.
+ * How to build an envelope; every null member takes the core's default (`bizra::EnvelopeOptions`).
  */
 data class EnvelopeOptions (
     /**
-     * Validity in seconds, 1..=3600 (default 3600).
+     * Validity in seconds, at least 1 and at most one hour (default: the core's, one hour).
      */
     val `ttl`: kotlin.Long? = null 
     , 
@@ -6188,11 +6244,60 @@ public object FfiConverterTypeEnvelopeOptions: FfiConverterRustBuffer<EnvelopeOp
 
 
 /**
+ * An error kind of the core's table (`ErrorKind`): its stable number and its name, the same in
+ * every binding.
+ */
+data class ErrorKindInfo (
+    /**
+     * The stable number (1xx arguments, 2xx verdicts, 3xx keys and policy, 4xx the operating
+     * system, 5xx inference, 9xx the library itself).
+     */
+    val `number`: kotlin.UInt
+    , 
+    /**
+     * The name, upper case (`"INVALID_INPUT"`, `"REJECTED"`, ...).
+     */
+    val `name`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeErrorKindInfo: FfiConverterRustBuffer<ErrorKindInfo> {
+    override fun read(buf: ByteBuffer): ErrorKindInfo {
+        return ErrorKindInfo(
+            FfiConverterUInt.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ErrorKindInfo) = (
+            FfiConverterUInt.allocationSize(value.`number`) +
+            FfiConverterString.allocationSize(value.`name`)
+    )
+
+    override fun write(value: ErrorKindInfo, buf: ByteBuffer) {
+            FfiConverterUInt.write(value.`number`, buf)
+            FfiConverterString.write(value.`name`, buf)
+    }
+}
+
+
+
+/**
  * The verdict of a chain: every gate that ran, in order.
  */
 data class GateReport (
     /**
-     * True when every gate passed and the envelope was admitted.
+     * True when every gate passed (and, for `admit`, the envelope was admitted).
      */
     val `passed`: kotlin.Boolean
     , 
@@ -6207,6 +6312,33 @@ data class GateReport (
     val `results`: List<GateResult>
     
 ){
+    
+    /**
+     * The first refusal, or null when every gate passed.
+     */ fun `firstFailure`(): GateResult? {
+            return FfiConverterOptionalTypeGateResult.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_gatereport_first_failure(FfiConverterTypeGateReport.lower(this),
+        _status)
+}
+    )
+    }
+    
+
+    
+    /**
+     * Nothing when the report admits the envelope; else throws its first refusal as
+     * `BizraException.Rejected` (code, name, `gate NAME: why`), as `GateChain.admit` would.
+     */
+    @Throws(BizraException::class) fun `throwIfRefused`()
+        = 
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_gatereport_throw_if_refused(FfiConverterTypeGateReport.lower(this),
+        _status)
+}
+    
+    
+
     
 
     
@@ -6399,7 +6531,7 @@ data class GenerateOptions (
     val `provenance`: List<kotlin.String> = listOf() 
     , 
     /**
-     * Lifetime of the output envelope in seconds (default: the envelope default, 3600).
+     * Lifetime of the output envelope in seconds (default: the core's, one hour).
      */
     val `ttl`: kotlin.Long? = null 
     
@@ -7206,14 +7338,31 @@ public object FfiConverterTypeTierDecision: FfiConverterRustBuffer<TierDecision>
 
 
 /**
- * Every failure of the bindings. Kotlin sees `BizraException` with one subclass per variant;
- * Swift sees `BizraError`.
+ * Every failure of the bindings: one variant per kind of error of the core (`ErrorKind`), each
+ * with the words of what failed as `detail`. Kotlin sees `BizraException` with one subclass per
+ * variant (and `kind`, `detail` on every one); Swift sees `BizraError`.
  */
 sealed class BizraException: kotlin.Exception() {
     
     /**
+     * An argument was out of range or of the wrong form (a payload that is not I-JSON, a seed
+     * of the wrong length, a ttl out of range, a replay cache of capacity 0, ...).
+     */
+    class InvalidInput(
+        
+        /**
+         * What was wrong.
+         */
+        val `detail`: kotlin.String
+        ) : BizraException() {
+        override val message
+            get() = "detail=${ `detail` }"
+    }
+    
+    /**
      * A verdict: an envelope, a signature or a gate chain refused. `code` is the spec's reject
-     * code (PCI-v1.md), `name` its name (`"EXPIRED"`), `detail` what exactly failed.
+     * code (PCI-v1.md), `name` its name (`"EXPIRED"`), `retryable` whether the same request may
+     * succeed later (rate, quota, timeout), `detail` what exactly failed.
      */
     class Rejected(
         
@@ -7228,27 +7377,17 @@ sealed class BizraException: kotlin.Exception() {
         val `name`: kotlin.String, 
         
         /**
+         * Whether a retry may succeed (GATE_RATE, QUOTA, TIMEOUT).
+         */
+        val `retryable`: kotlin.Boolean, 
+        
+        /**
          * What failed, for humans.
          */
         val `detail`: kotlin.String
         ) : BizraException() {
         override val message
-            get() = "code=${ `code` }, name=${ `name` }, detail=${ `detail` }"
-    }
-    
-    /**
-     * An argument was out of range or of the wrong form (a payload that is not I-JSON, a seed
-     * of the wrong length, a ttl out of range, ...).
-     */
-    class InvalidInput(
-        
-        /**
-         * What was wrong.
-         */
-        val `detail`: kotlin.String
-        ) : BizraException() {
-        override val message
-            get() = "detail=${ `detail` }"
+            get() = "code=${ `code` }, name=${ `name` }, retryable=${ `retryable` }, detail=${ `detail` }"
     }
     
     /**
@@ -7280,6 +7419,21 @@ sealed class BizraException: kotlin.Exception() {
     }
     
     /**
+     * A file could not be read or written (or exists where it must not, as for `Identity.save`
+     * without `overwrite`).
+     */
+    class Io(
+        
+        /**
+         * The path and the operating system's error.
+         */
+        val `detail`: kotlin.String
+        ) : BizraException() {
+        override val message
+            get() = "detail=${ `detail` }"
+    }
+    
+    /**
      * A model file is missing, is not a GGUF file or is damaged (truncated, corrupt), or
      * llama.cpp could not load it. The detail names the file and what is wrong with it.
      */
@@ -7287,6 +7441,20 @@ sealed class BizraException: kotlin.Exception() {
         
         /**
          * The file and what is wrong with it.
+         */
+        val `detail`: kotlin.String
+        ) : BizraException() {
+        override val message
+            get() = "detail=${ `detail` }"
+    }
+    
+    /**
+     * No registered model serves the requested tier, or none has the requested name.
+     */
+    class ModelNotFound(
+        
+        /**
+         * What was looked for.
          */
         val `detail`: kotlin.String
         ) : BizraException() {
@@ -7320,13 +7488,12 @@ sealed class BizraException: kotlin.Exception() {
     }
     
     /**
-     * The inference engine failed: llama.cpp refused a context, a decode failed, or the
-     * engine's worker thread stopped.
+     * The pool tier was requested, but no remote pool is configured.
      */
-    class Inference(
+    class NoRemotePool(
         
         /**
-         * What failed.
+         * What was asked for.
          */
         val `detail`: kotlin.String
         ) : BizraException() {
@@ -7335,12 +7502,13 @@ sealed class BizraException: kotlin.Exception() {
     }
     
     /**
-     * A file could not be read or written.
+     * The inference engine failed: llama.cpp refused a context, a decode failed, or the
+     * engine's worker thread stopped.
      */
-    class Io(
+    class Inference(
         
         /**
-         * The path and the operating system's error.
+         * What failed.
          */
         val `detail`: kotlin.String
         ) : BizraException() {
@@ -7362,6 +7530,47 @@ sealed class BizraException: kotlin.Exception() {
             get() = "detail=${ `detail` }"
     }
     
+    /**
+     * A bug: the library panicked on a thread of its own (a generation's helper thread).
+     */
+    class Panic(
+        
+        /**
+         * What the panic said.
+         */
+        val `detail`: kotlin.String
+        ) : BizraException() {
+        override val message
+            get() = "detail=${ `detail` }"
+    }
+    
+
+    
+        /**
+         * What exactly failed (Kotlin reads it as `BizraException.detail`).
+         */ fun `errorDetail`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_bizraerror_error_detail(FfiConverterTypeBizraError.lower(this),
+        _status)
+}
+    )
+    }
+    
+
+    
+        /**
+         * This error's kind, from the core's table (Kotlin reads it as `BizraException.kind`, its
+         * name).
+         */ fun `errorKind`(): ErrorKindInfo {
+            return FfiConverterTypeErrorKindInfo.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_bizraerror_error_kind(FfiConverterTypeBizraError.lower(this),
+        _status)
+}
+    )
+    }
+    
 
     
 
@@ -7381,12 +7590,13 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
         
 
         return when(buf.getInt()) {
-            1 -> BizraException.Rejected(
-                FfiConverterUInt.read(buf),
-                FfiConverterString.read(buf),
+            1 -> BizraException.InvalidInput(
                 FfiConverterString.read(buf),
                 )
-            2 -> BizraException.InvalidInput(
+            2 -> BizraException.Rejected(
+                FfiConverterUInt.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterBoolean.read(buf),
                 FfiConverterString.read(buf),
                 )
             3 -> BizraException.Key(
@@ -7395,21 +7605,30 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
             4 -> BizraException.Constitution(
                 FfiConverterString.read(buf),
                 )
-            5 -> BizraException.Model(
+            5 -> BizraException.Io(
                 FfiConverterString.read(buf),
                 )
-            6 -> BizraException.PromptTooLong(
+            6 -> BizraException.Model(
+                FfiConverterString.read(buf),
+                )
+            7 -> BizraException.ModelNotFound(
+                FfiConverterString.read(buf),
+                )
+            8 -> BizraException.PromptTooLong(
                 FfiConverterULong.read(buf),
                 FfiConverterUInt.read(buf),
                 FfiConverterString.read(buf),
                 )
-            7 -> BizraException.Inference(
+            9 -> BizraException.NoRemotePool(
                 FfiConverterString.read(buf),
                 )
-            8 -> BizraException.Io(
+            10 -> BizraException.Inference(
                 FfiConverterString.read(buf),
                 )
-            9 -> BizraException.Internal(
+            11 -> BizraException.Internal(
+                FfiConverterString.read(buf),
+                )
+            12 -> BizraException.Panic(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -7418,16 +7637,17 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
 
     override fun allocationSize(value: BizraException): ULong {
         return when(value) {
+            is BizraException.InvalidInput -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
             is BizraException.Rejected -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterUInt.allocationSize(value.`code`)
                 + FfiConverterString.allocationSize(value.`name`)
-                + FfiConverterString.allocationSize(value.`detail`)
-            )
-            is BizraException.InvalidInput -> (
-                // Add the size for the Int that specifies the variant plus the size needed for all fields
-                4UL
+                + FfiConverterBoolean.allocationSize(value.`retryable`)
                 + FfiConverterString.allocationSize(value.`detail`)
             )
             is BizraException.Key -> (
@@ -7440,7 +7660,17 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
                 4UL
                 + FfiConverterString.allocationSize(value.`detail`)
             )
+            is BizraException.Io -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
             is BizraException.Model -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
+            is BizraException.ModelNotFound -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`detail`)
@@ -7452,12 +7682,12 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
                 + FfiConverterUInt.allocationSize(value.`nCtx`)
                 + FfiConverterString.allocationSize(value.`detail`)
             )
-            is BizraException.Inference -> (
+            is BizraException.NoRemotePool -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`detail`)
             )
-            is BizraException.Io -> (
+            is BizraException.Inference -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`detail`)
@@ -7467,20 +7697,26 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
                 4UL
                 + FfiConverterString.allocationSize(value.`detail`)
             )
+            is BizraException.Panic -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
         }
     }
 
     override fun write(value: BizraException, buf: ByteBuffer) {
         when(value) {
-            is BizraException.Rejected -> {
+            is BizraException.InvalidInput -> {
                 buf.putInt(1)
-                FfiConverterUInt.write(value.`code`, buf)
-                FfiConverterString.write(value.`name`, buf)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.InvalidInput -> {
+            is BizraException.Rejected -> {
                 buf.putInt(2)
+                FfiConverterUInt.write(value.`code`, buf)
+                FfiConverterString.write(value.`name`, buf)
+                FfiConverterBoolean.write(value.`retryable`, buf)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
@@ -7494,30 +7730,45 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Model -> {
+            is BizraException.Io -> {
                 buf.putInt(5)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.PromptTooLong -> {
+            is BizraException.Model -> {
                 buf.putInt(6)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is BizraException.ModelNotFound -> {
+                buf.putInt(7)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is BizraException.PromptTooLong -> {
+                buf.putInt(8)
                 FfiConverterULong.write(value.`promptTokens`, buf)
                 FfiConverterUInt.write(value.`nCtx`, buf)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Inference -> {
-                buf.putInt(7)
+            is BizraException.NoRemotePool -> {
+                buf.putInt(9)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Io -> {
-                buf.putInt(8)
+            is BizraException.Inference -> {
+                buf.putInt(10)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is BizraException.Internal -> {
-                buf.putInt(9)
+                buf.putInt(11)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is BizraException.Panic -> {
+                buf.putInt(12)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
@@ -7898,8 +8149,9 @@ public object FfiConverterTypeTaskComplexity: FfiConverterRustBuffer<TaskComplex
  *
  * `check` returns null to admit, or a reason to refuse; a refusal is reject code 24
  * (GATE_CUSTOM) with the reason as detail. A gate that throws refuses too (code 24), so a
- * broken gate never admits. It may run on any thread that calls `check` on the chain; it must
- * not modify the chain it belongs to.
+ * broken gate never admits. It runs after the built-in gates (the signature among them), on any
+ * thread that calls `check` or `admit` on the chain; it must not modify the chain it belongs
+ * to.
  */
 public interface CustomGate {
     
@@ -8324,6 +8576,38 @@ public object FfiConverterOptionalTypeEnvelopeOptions: FfiConverterRustBuffer<En
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeGateResult: FfiConverterRustBuffer<GateResult?> {
+    override fun read(buf: ByteBuffer): GateResult? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeGateResult.read(buf)
+    }
+
+    override fun allocationSize(value: GateResult?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeGateResult.allocationSize(value)
+        }
+    }
+
+    override fun write(value: GateResult?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeGateResult.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeGenerateOptions: FfiConverterRustBuffer<GenerateOptions?> {
     override fun read(buf: ByteBuffer): GenerateOptions? {
         if (buf.get().toInt() == 0) {
@@ -8600,6 +8884,34 @@ public object FfiConverterSequenceTypeEnvelope: FfiConverterRustBuffer<List<Enve
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeErrorKindInfo: FfiConverterRustBuffer<List<ErrorKindInfo>> {
+    override fun read(buf: ByteBuffer): List<ErrorKindInfo> {
+        val len = buf.getInt()
+        return List<ErrorKindInfo>(len) {
+            FfiConverterTypeErrorKindInfo.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ErrorKindInfo>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeErrorKindInfo.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ErrorKindInfo>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeErrorKindInfo.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeGateResult: FfiConverterRustBuffer<List<GateResult>> {
     override fun read(buf: ByteBuffer): List<GateResult> {
         val len = buf.getInt()
@@ -8758,6 +9070,19 @@ public object FfiConverterSequenceOptionalTypeRejection: FfiConverterRustBuffer<
     
 
         /**
+         * Every kind of error, in number order: the core's table as the bindings see it.
+         */ fun `errorKinds`(): List<ErrorKindInfo> {
+            return FfiConverterSequenceTypeErrorKindInfo.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_func_error_kinds(
+    
+        _status)
+}
+    )
+    }
+    
+
+        /**
          * The description of a reject code (`11` → `"expired"`), or null.
          */ fun `rejectCodeDescription`(`code`: kotlin.UInt): kotlin.String? {
             return FfiConverterOptionalString.lift(
@@ -8786,7 +9111,8 @@ public object FfiConverterSequenceOptionalTypeRejection: FfiConverterRustBuffer<
     
 
         /**
-         * The name of a reject code (`11` → `"EXPIRED"`), or null for a number the spec does not define.
+         * The name of a reject code (`11` → `"EXPIRED"`, `0` → `"SUCCESS"`), or null for a number the
+         * spec does not define.
          */ fun `rejectCodeName`(`code`: kotlin.UInt): kotlin.String? {
             return FfiConverterOptionalString.lift(
     uniffiRustCall() { _status ->

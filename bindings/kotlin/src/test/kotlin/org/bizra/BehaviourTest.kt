@@ -69,6 +69,16 @@ class BehaviourTest {
             id.save(file)
             Identity.load(file).use { assertEquals(id.nodeId(), it.nodeId()) }
             assertThrows<BizraException.Io> { Identity.load(dir.resolve("missing.pem").toString()) }
+            // An existing key file is refused unless asked to overwrite, and stays as it was.
+            Identity.generate().use { other ->
+                val refused = assertThrows<BizraException.Io> { other.save(file, "pw") }
+                assertEquals("IO", refused.kind)
+                assertTrue(refused.detail.contains(file), refused.detail)
+                Identity.load(file).use { assertEquals(id.nodeId(), it.nodeId()) }
+                other.save(file, "pw", overwrite = true)
+                assertThrows<BizraException.Key> { Identity.load(file) }
+                Identity.load(file, "pw").use { assertEquals(other.nodeId(), it.nodeId()) }
+            }
         }
         assertThrows<BizraException.InvalidInput> { Identity.fromSeed(ByteArray(31)) }
     }
@@ -181,8 +191,17 @@ class BehaviourTest {
                     val report = chain.check(env, now = t0)
                     assertTrue(report.passed, report.toString())
                     assertNull(report.code)
+                    assertNull(report.firstFailure())
+                    report.throwIfRefused()
+                    // check only observes: it passes again, and admit then admits it once.
+                    assertTrue(chain.check(env, now = t0).passed)
+                    chain.admit(env, now = t0)
                     // Admitted once: the chain's replay gate refuses the second time.
-                    assertEquals(12u, chain.check(env, now = t0).code)
+                    val replayed = chain.check(env, now = t0)
+                    assertEquals(12u, replayed.code)
+                    assertEquals("replay", replayed.firstFailure()?.name)
+                    assertEquals("REPLAY", assertRejected(12) { replayed.throwIfRefused() }.name)
+                    assertRejected(12) { chain.admit(env, now = t0) }
                 }
                 signed(id, snr = 0.5).use { assertEquals(23u, chain.check(it, now = t0).code) }
                 signed(id, ihsan = 0.5).use { assertEquals(25u, chain.check(it, now = t0).code) }
@@ -217,12 +236,15 @@ class BehaviourTest {
             GateChain().use { chain ->
                 chain.addGate("no-forbidden", GateTier.CHEAP, gate)
                 assertTrue("no-forbidden" in chain.gateNames())
+                // Built-in gates (the signature among them) run before every custom gate.
+                assertEquals("no-forbidden", chain.gateNames().last())
                 signed(id, """{"text":"fine"}""").use { assertTrue(chain.check(it, now = t0).passed) }
                 signed(id, """{"text":"forbidden"}""").use { env ->
                     val report = chain.check(env, now = t0)
                     assertFalse(report.passed)
                     assertEquals(24u, report.code)
-                    val failed = report.results.first { !it.passed }
+                    val failed = assertNotNull(report.firstFailure())
+                    assertEquals(report.results.first { !it.passed }, failed)
                     assertEquals("no-forbidden", failed.name)
                     assertEquals("GATE_CUSTOM", failed.codeName)
                     assertEquals(GateTier.CHEAP, failed.tier)
@@ -338,7 +360,48 @@ class BehaviourTest {
     }
 
     @Test
+    fun openParsesAndVerifiesInOneCall() {
+        Identity.generate().use { id ->
+            val wire = signed(id, ttl = 60).use { it.toJson() }
+            Envelope.open(wire, now = t0).use { env ->
+                assertEquals(wire, env.toJson())
+                assertEquals(id.nodeId(), env.sender())
+            }
+            assertRejected(1) { Envelope.open("{", now = t0) }
+            assertRejected(15) { Envelope.open(wire.replace(""""answer":4""", """"answer":5"""), now = t0) }
+            assertRejected(11) { Envelope.open(wire, now = t0.plusSeconds(61)) }
+            assertRejected(17) { Envelope.open(wire, now = t0, policy = "ab".repeat(32)) }
+            ReplayCache().use { cache ->
+                Envelope.open(wire, now = t0, replay = cache).close()
+                assertRejected(12) { Envelope.open(wire, now = t0, replay = cache) }
+            }
+        }
+    }
+
+    @Test
+    fun replayCacheCapacity() {
+        val e = assertThrows<BizraException.InvalidInput> { ReplayCache(capacity = 0uL) }
+        assertEquals("INVALID_INPUT", e.kind)
+        assertTrue(e.detail.contains("capacity"), e.detail)
+        ReplayCache().use { assertTrue(it.capacity() > 1uL) } // the core's default
+        Identity.generate().use { id ->
+            // A full cache refuses with QUOTA, which is retryable; a forged signature is not.
+            ReplayCache(capacity = 1uL).use { cache ->
+                signed(id, """{"n":1}""").use { it.verify(now = t0, replay = cache) }
+                val full = assertRejected(40) { signed(id, """{"n":2}""").use { it.verify(now = t0, replay = cache) } }
+                assertTrue(full.retryable)
+                assertEquals("REJECTED", full.kind)
+            }
+            val wire = signed(id).use { it.toJson() }
+            val sig = Regex(""""signature":"([0-9a-f])""").find(wire)!!.groupValues[1]
+            val forged = wire.replace(""""signature":"$sig""", """"signature":"${if (sig == "0") "1" else "0"}""")
+            assertFalse(assertRejected(10) { Envelope.open(forged, now = t0) }.retryable)
+        }
+    }
+
+    @Test
     fun rejectCodes() {
+        assertEquals("SUCCESS", rejectCodeName(0u))
         assertEquals("EXPIRED", rejectCodeName(11u))
         assertEquals("GATE_CUSTOM", rejectCodeName(24u))
         assertNull(rejectCodeName(3u))

@@ -27,7 +27,9 @@ class ExampleTest {
         val text = printed("example") { org.bizra.examples.main() }
         assertTrue(text.contains("verified pci_"), text)
         assertTrue(text.contains("gates    passed=true"), text)
+        assertTrue(text.contains("again    REPLAY (retryable=false)"), text)
         assertTrue(text.contains("rejected PCI-15 HASH_MISMATCH"), text)
+        assertTrue(text.contains("(REJECTED)"), text)
     }
 
     @Test
