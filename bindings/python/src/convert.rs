@@ -1,6 +1,6 @@
 //! Conversions between Python objects and the core's types: JSON values and instants.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{
@@ -66,7 +66,7 @@ impl ConvError {
         if self.type_error {
             PyTypeError::new_err(msg)
         } else {
-            PyValueError::new_err(msg)
+            invalid(msg)
         }
     }
 }
@@ -250,7 +250,7 @@ pub(crate) fn timestamp_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<
         )));
     }
     if obj.call_method0("utcoffset")?.is_none() {
-        return Err(PyValueError::new_err(format!(
+        return Err(invalid(format!(
             "{what} is a naive datetime; pass a timezone-aware one, e.g. datetime.now(timezone.utc)"
         )));
     }

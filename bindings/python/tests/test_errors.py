@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import pickle
+from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
@@ -80,6 +82,15 @@ def test_invalid_input(identity: bizra.Identity) -> None:
         bizra.Envelope.create(identity, 1, ttl=2**70)
     with pytest.raises(bizra.InvalidInputError, match="capacity of at least 1"):
         bizra.ReplayCache(0)
+    # Values the binding refuses itself are InvalidInputErrors too (a wrong type stays a
+    # TypeError, as in Python itself).
+    with pytest.raises(bizra.InvalidInputError, match=r'payload\["x"\]: float NaN'):
+        bizra.Envelope.create(identity, {"x": math.nan})
+    with pytest.raises(bizra.InvalidInputError, match="naive"):
+        bizra.Envelope.create(identity, 1, timestamp=datetime(2026, 1, 30))
+    with pytest.raises(TypeError) as wrong_type:
+        bizra.Envelope.create(identity, {1, 2})  # type: ignore[arg-type]
+    assert not isinstance(wrong_type.value, bizra.BizraError)
 
 
 def test_rejected(identity: bizra.Identity) -> None:
