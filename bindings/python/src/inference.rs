@@ -111,7 +111,6 @@ fn timeout_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
         return Ok(None);
     };
     let seconds = number_arg(obj, "timeout")?;
-    // NaN fails this test too.
     if seconds.is_nan() || seconds <= 0.0 {
         return Err(invalid(format!(
             "timeout must be a positive number of seconds, got {seconds}"
