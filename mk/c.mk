@@ -1,6 +1,8 @@
 # The C ABI (bizra-sys): libbizra.so / libbizra.a, include/bizra.h, the C suite, pkg-config, install.
 #
-#   make test-c      header drift + symbols + C suite (shared under valgrind, static, ASan)
+#   make test-c      header drift + bizra-sys's Rust tests (every export through the boundary,
+#                    panics, the status table, ownership docs, the README's C names) + symbols
+#                    + C suite (shared under valgrind, static, ASan)
 #                    + inference suite on the real model (natively and ASan) + examples
 #                    + pkg-config/install round trip
 #   make header      regenerate include/bizra.h with the pinned cbindgen
@@ -69,6 +71,8 @@ C_TEST_DEFS := -I"$(CBUILD)" -DCARGO_VERSION='"$(BIZRA_VERSION)"' -DVECTORS_DIR=
 # The inference suite runs the real model natively and under ASan, not under valgrind (minutes
 # per generation there); test_bizra.c covers the same functions' model-free paths under valgrind.
 test-c: header-check c-lib symbols-c c-coverage $(CBUILD)/vectors.h model
+	@echo "== bizra-sys's Rust tests (boundary, panics, statuses, ownership docs, README names)"
+	$(CARGO) test --release -p bizra-sys
 	$(CC) $(C_CFLAGS) $(C_TEST_DEFS) tests/c/test_bizra.c -o "$(CBUILD)/test_shared" \
 	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)" -lpthread -lm
 	$(CC) $(C_CFLAGS) $(C_TEST_DEFS) tests/c/test_bizra.c -o "$(CBUILD)/test_static" \

@@ -294,7 +294,8 @@ pub unsafe extern "C" fn bizra_envelope_verify_batch(
         let list = slice(envs, n, "envs")?
             .iter()
             .enumerate()
-            .map(|(i, &p)| bizra_envelope::arg(p, &format!("envs[{i}]")))
+            // The entry is named only when it is NULL: a batch formats no names.
+            .map(|(i, &p)| bizra_envelope::arg(p, "").map_err(|_| null(&format!("envs[{i}]"))))
             .collect::<FfiResult<Vec<&Envelope>>>()?;
         let results = bizra_core::verify_batch(&list, &opts);
         let mut rejected = 0usize;

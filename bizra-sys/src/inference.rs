@@ -208,20 +208,14 @@ pub struct bizra_ihsan_value {
 
 /// The core's inputs from a C array of `bizra_ihsan_value`.
 fn ihsan_inputs(p: *const bizra_ihsan_value, len: usize) -> FfiResult<IhsanInputs> {
-    if len == 0 {
-        return Ok(IhsanInputs::new());
-    }
-    if p.is_null() {
-        return Err(null("opts.ihsan"));
-    }
+    // Checked before the array is read, so a wild length costs nothing.
     if len > Dimension::ALL.len() {
         return Err(invalid(format!(
             "opts.ihsan: {len} entries, but there are only {} dimensions",
             Dimension::ALL.len()
         )));
     }
-    // SAFETY: the C contract: `p` points to `len` entries alive for the call.
-    let values = unsafe { std::slice::from_raw_parts(p, len) };
+    let values = slice(p, len, "opts.ihsan")?;
     let mut inputs = IhsanInputs::new();
     for (i, v) in values.iter().enumerate() {
         let d = usize::try_from(v.dimension)

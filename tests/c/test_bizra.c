@@ -1060,6 +1060,17 @@ static void test_gate_chain(void) {
     bizra_gate_report_free(NULL);
     bizra_gate_chain_free(chain);
     bizra_constitution_free(c);
+
+    /* A chain shares the caller's constitution: the caller may free its own handle first. */
+    bizra_constitution *own = NULL;
+    OK(bizra_constitution_default(&own));
+    bizra_gate_chain *sharing = NULL;
+    OK(bizra_gate_chain_from_constitution(own, &sharing));
+    bizra_constitution_free(own);
+    bizra_envelope *g3 = fresh(id, "{\"q\":3}", 0.9, 0.99);
+    OK(bizra_gate_chain_admit(sharing, g3, NULL, NULL, NULL));
+    bizra_envelope_free(g3);
+    bizra_gate_chain_free(sharing);
     bizra_envelope_free(good);
     bizra_envelope_free(noscore);
     bizra_envelope_free(lowihsan);
