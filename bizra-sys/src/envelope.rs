@@ -225,10 +225,7 @@ pub unsafe extern "C" fn bizra_envelope_open(
         let out = out_checked(out)?;
         let text = bytes(json.cast::<u8>(), len, "json")?;
         let opts = verify_options(opts)?;
-        // The core's `Envelope::open` over bytes: text that is not UTF-8 is malformed (code 1),
-        // which `parse_bytes` reports as `open` would.
-        let opened = Envelope::parse_bytes(text).and_then(|env| env.verify(&opts).map(|()| env));
-        match opened {
+        match Envelope::open_bytes(text, &opts) {
             Ok(env) => {
                 put_reject(reject, 0);
                 bizra_envelope::put(out, env)

@@ -260,10 +260,11 @@ fn write_atomically(path: &Path, bytes: &[u8], replace: bool) -> Result<()> {
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    // Failures name the key file the caller asked for, not the temporary one beside it.
     let result = (|| {
-        let mut f = opts.open(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        let mut f = opts.open(&tmp).map_err(|e| Error::io(path, e))?;
+        f.write_all(bytes).map_err(|e| Error::io(path, e))?;
+        f.sync_all().map_err(|e| Error::io(path, e))?;
         if replace {
             fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
         } else {
@@ -272,8 +273,8 @@ fn write_atomically(path: &Path, bytes: &[u8], replace: bool) -> Result<()> {
                     path,
                     std::io::Error::new(
                         std::io::ErrorKind::AlreadyExists,
-                        "a key file already exists there (a lost key cannot be recovered); \
-                         remove it first or save with overwriting",
+                        "a key file already exists there (a lost key cannot be recovered): \
+                         remove it first, or save again allowing overwrite",
                     ),
                 ),
                 _ => Error::io(path, e),

@@ -48,6 +48,13 @@ impl Envelope {
         Ok(envelope)
     }
 
+    /// [`Envelope::open`] over bytes, which must be UTF-8 (otherwise code 1).
+    pub fn open_bytes(bytes: &[u8], opts: &VerifyOptions<'_>) -> Result<Envelope> {
+        let envelope = Envelope::parse_bytes(bytes)?;
+        envelope.verify(opts)?;
+        Ok(envelope)
+    }
+
     /// Verifies the envelope: steps 2–9 of the spec, in order; the first failure decides.
     /// (Step 1 happened when the envelope was parsed or built.) On success with a replay cache,
     /// the id is recorded.
