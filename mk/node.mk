@@ -10,7 +10,7 @@ NPM         := npm --cache $(BIZRA_CACHE)/npm --no-audit --no-fund --loglevel=er
 NAPI_BUILD  := ./node_modules/.bin/napi build --platform --release --no-js --target $(NODE_TRIPLE) \
                --target-dir $(TARGET_DIR) --dts index.d.ts --dts-header "$$(cat dts-header.d.ts)"
 
-.PHONY: node-deps node-build test-node bench-node demo-node demo-node-inference
+.PHONY: node-deps node-build node-build-test test-node bench-node demo-node demo-node-inference
 
 # npm packages of the build, the TypeScript check and the bench (pinned by package-lock.json);
 # reinstalled only when the lock file changes.
@@ -19,16 +19,25 @@ $(NODE_DIR)/node_modules/.bizra-stamp: $(NODE_DIR)/package-lock.json $(NODE_DIR)
 	cd $(NODE_DIR) && $(NPM) ci --prefer-offline
 	touch $@
 
-# The addon links the core, llama.cpp included.
-node-build: node-deps llama-deps
-	cd $(NODE_DIR) && $(NAPI_BUILD)
+# The addon links the core, llama.cpp included. `node-build-test` adds the `test-hooks` feature
+# (a deliberate panic for the suite's boundary checks), which the published addon does not have;
+# only this crate is recompiled between the two.
+define node-build-with
+	cd $(NODE_DIR) && $(NAPI_BUILD) $(1)
 	@if git -C $(NODE_DIR) rev-parse --git-dir >/dev/null 2>&1 && \
 	    ! git diff --quiet HEAD -- $(NODE_DIR)/index.d.ts; then \
 	  git --no-pager diff HEAD -- $(NODE_DIR)/index.d.ts | head -40; \
 	  echo "index.d.ts drifted from src/*.rs: commit the regenerated bindings/node/index.d.ts"; exit 1; \
 	fi
+endef
 
-test-node: node-build model
+node-build: node-deps llama-deps
+	$(call node-build-with,)
+
+node-build-test: node-deps llama-deps
+	$(call node-build-with,--features test-hooks)
+
+test-node: node-build-test model
 	rm -rf $(NODE_WORK)/app $(NODE_WORK)/pack && mkdir -p $(NODE_WORK)/app $(NODE_WORK)/pack
 	cd $(NODE_DIR) && $(NPM) pack --pack-destination $(NODE_WORK)/pack >/dev/null
 	cd $(NODE_WORK)/app && echo '{"name":"bizra-node-check","private":true}' > package.json \
@@ -36,7 +45,7 @@ test-node: node-build model
 	cp -r $(NODE_DIR)/test $(NODE_WORK)/app/test
 	cd $(NODE_WORK)/app && node -e 'require("bizra").Identity.generate()' \
 	  && node --input-type=module -e 'import { Identity } from "bizra"; Identity.generate()'
-	cd $(NODE_WORK)/app && BIZRA_VECTORS=$(CURDIR)/tests/vectors RUST_BACKTRACE=0 node --test --test-reporter=spec test/*.test.mjs
+	cd $(NODE_WORK)/app && BIZRA_VECTORS=$(CURDIR)/tests/vectors BIZRA_README=$(CURDIR)/README.md RUST_BACKTRACE=0 node --test --test-reporter=spec test/*.test.mjs
 	cd $(NODE_WORK)/app && rm -rf node_modules/.bin && cp -r $(CURDIR)/examples/node examples \
 	  && node examples/quickstart.mjs >/dev/null \
 	  && node examples/inference.mjs "$(INFERENCE_MODEL)" >/dev/null \

@@ -2,16 +2,35 @@
    regenerates it and fails on drift). The header below comes from dts-header.d.ts. */
 
 /**
- * Every error bizra raises (other than `TypeError` for arguments of the wrong type).
- * `code` is a string: the reject name for rejections (`"HASH_MISMATCH"`, `"EXPIRED"`, ...),
- * else one of `"INVALID_INPUT"`, `"KEY"`, `"CONSTITUTION"`, `"IO"`, `"PANIC"`, `"INTERNAL"`, or for
- * inference `"MODEL"` (missing, non-GGUF or damaged model file), `"PROMPT_TOO_LONG"`, `"INFERENCE"`.
- * `reject` is the spec's number (tests/vectors/PCI-v1.md) for rejections, else `undefined`.
+ * Every error bizra raises (other than `TypeError` for arguments of the wrong type), with the same
+ * information as every other binding (the README's "One vocabulary across languages" table):
+ * - `kind`: the kind of error, from the core's table (`ERROR_KINDS`): `"INVALID_INPUT"`,
+ *   `"REJECTED"`, `"KEY"`, `"CONSTITUTION"`, `"IO"`, `"MODEL"` (missing, non-GGUF or damaged model
+ *   file), `"MODEL_NOT_FOUND"`, `"PROMPT_TOO_LONG"`, `"NO_REMOTE_POOL"`, `"INFERENCE"`,
+ *   `"INTERNAL"`, `"PANIC"` (a Rust panic, caught);
+ * - `code`: the reject name for refusals (`"HASH_MISMATCH"`, `"EXPIRED"`, ...; see `REJECT_CODES`),
+ *   else the kind;
+ * - `reject`: the spec's number (tests/vectors/PCI-v1.md) for refusals, else `undefined`;
+ * - `detail`: what exactly failed; `retryable`: whether the same request may succeed later.
  */
 export declare class BizraError extends Error {
   readonly code: string
+  readonly kind: string
   readonly reject: number | undefined
-  constructor(message: string, code: string, reject?: number)
+  readonly detail: string
+  readonly retryable: boolean
+  constructor(message: string, code: string, reject?: number, detail?: string)
+}
+
+/** Every kind of error (`error.kind`), from the core's table: a stable number and name. */
+export declare const ERROR_KINDS: ReadonlyArray<Readonly<ErrorKind>>
+
+/** What `GateChain.check` returns: the verdict, with its first refusal and a way to throw it. */
+export interface GateReport {
+  /** The first refusal, or `undefined` when admitted. */
+  readonly firstFailure: GateResult | undefined
+  /** Throws the first refusal as a `BizraError` (as `GateChain.admit` would); nothing when admitted. */
+  throwIfRefused(): void
 }
 
 // `Envelope.create` is a plain N-API callback in the addon (its hot path), outside napi-rs's
@@ -23,14 +42,14 @@ export declare namespace Envelope {
 
 /** Options of `Envelope.create`. */
 export interface CreateOptions {
-  /** Time to live, whole seconds in 1..=3600 (default 3600). */
+  /** Time to live, whole seconds between 1 and 3600 (default 3600). */
   ttl?: number
   /** Ids of the envelopes this one derives from (at most 64). */
-  provenance?: string[]
+  provenance?: Array<string | Envelope>
   /** Quality scores, each in [0, 1]. */
   scores?: { snr?: number; ihsan?: number }
   /** Hash of the constitution applied, 64 lowercase hex (default: the default constitution's). */
-  policy?: string
+  policy?: string | Constitution
   /** Creation time (default: now). */
   timestamp?: Date
   /** A caller-chosen id, `pci_` and 32 lowercase hex (default: random). */
@@ -41,8 +60,8 @@ export interface CreateOptions {
 export interface VerifyOptions {
   /** The instant to verify at (default: the system clock). */
   now?: Date
-  /** The constitution hash the envelope must carry (step 8), 64 lowercase hex. */
-  policy?: string
+  /** The constitution the envelope must name (step 8): its hash (64 lowercase hex) or the Constitution. */
+  policy?: string | Constitution
   /** Refuse ids this cache holds and record admitted ones (step 9). */
   replay?: ReplayCache
 }

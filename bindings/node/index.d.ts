@@ -2,16 +2,35 @@
    regenerates it and fails on drift). The header below comes from dts-header.d.ts. */
 
 /**
- * Every error bizra raises (other than `TypeError` for arguments of the wrong type).
- * `code` is a string: the reject name for rejections (`"HASH_MISMATCH"`, `"EXPIRED"`, ...),
- * else one of `"INVALID_INPUT"`, `"KEY"`, `"CONSTITUTION"`, `"IO"`, `"PANIC"`, `"INTERNAL"`, or for
- * inference `"MODEL"` (missing, non-GGUF or damaged model file), `"PROMPT_TOO_LONG"`, `"INFERENCE"`.
- * `reject` is the spec's number (tests/vectors/PCI-v1.md) for rejections, else `undefined`.
+ * Every error bizra raises (other than `TypeError` for arguments of the wrong type), with the same
+ * information as every other binding (the README's "One vocabulary across languages" table):
+ * - `kind`: the kind of error, from the core's table (`ERROR_KINDS`): `"INVALID_INPUT"`,
+ *   `"REJECTED"`, `"KEY"`, `"CONSTITUTION"`, `"IO"`, `"MODEL"` (missing, non-GGUF or damaged model
+ *   file), `"MODEL_NOT_FOUND"`, `"PROMPT_TOO_LONG"`, `"NO_REMOTE_POOL"`, `"INFERENCE"`,
+ *   `"INTERNAL"`, `"PANIC"` (a Rust panic, caught);
+ * - `code`: the reject name for refusals (`"HASH_MISMATCH"`, `"EXPIRED"`, ...; see `REJECT_CODES`),
+ *   else the kind;
+ * - `reject`: the spec's number (tests/vectors/PCI-v1.md) for refusals, else `undefined`;
+ * - `detail`: what exactly failed; `retryable`: whether the same request may succeed later.
  */
 export declare class BizraError extends Error {
   readonly code: string
+  readonly kind: string
   readonly reject: number | undefined
-  constructor(message: string, code: string, reject?: number)
+  readonly detail: string
+  readonly retryable: boolean
+  constructor(message: string, code: string, reject?: number, detail?: string)
+}
+
+/** Every kind of error (`error.kind`), from the core's table: a stable number and name. */
+export declare const ERROR_KINDS: ReadonlyArray<Readonly<ErrorKind>>
+
+/** What `GateChain.check` returns: the verdict, with its first refusal and a way to throw it. */
+export interface GateReport {
+  /** The first refusal, or `undefined` when admitted. */
+  readonly firstFailure: GateResult | undefined
+  /** Throws the first refusal as a `BizraError` (as `GateChain.admit` would); nothing when admitted. */
+  throwIfRefused(): void
 }
 
 // `Envelope.create` is a plain N-API callback in the addon (its hot path), outside napi-rs's
@@ -23,14 +42,14 @@ export declare namespace Envelope {
 
 /** Options of `Envelope.create`. */
 export interface CreateOptions {
-  /** Time to live, whole seconds in 1..=3600 (default 3600). */
+  /** Time to live, whole seconds between 1 and 3600 (default 3600). */
   ttl?: number
   /** Ids of the envelopes this one derives from (at most 64). */
-  provenance?: string[]
+  provenance?: Array<string | Envelope>
   /** Quality scores, each in [0, 1]. */
   scores?: { snr?: number; ihsan?: number }
   /** Hash of the constitution applied, 64 lowercase hex (default: the default constitution's). */
-  policy?: string
+  policy?: string | Constitution
   /** Creation time (default: now). */
   timestamp?: Date
   /** A caller-chosen id, `pci_` and 32 lowercase hex (default: random). */
@@ -41,8 +60,8 @@ export interface CreateOptions {
 export interface VerifyOptions {
   /** The instant to verify at (default: the system clock). */
   now?: Date
-  /** The constitution hash the envelope must carry (step 8), 64 lowercase hex. */
-  policy?: string
+  /** The constitution the envelope must name (step 8): its hash (64 lowercase hex) or the Constitution. */
+  policy?: string | Constitution
   /** Refuse ids this cache holds and record admitted ones (step 9). */
   replay?: ReplayCache
 }
@@ -141,6 +160,11 @@ export declare class Envelope {
    * the spec's code.
    */
   verify(options?: VerifyOptions): void
+  /**
+   * Parses and verifies envelope text (or UTF-8 bytes) in one call and returns the verified
+   * envelope; the first failing step throws, as `parse` then `verify` would.
+   */
+  static open(text: string | Uint8Array, options?: VerifyOptions): Envelope
   get version(): string
   get id(): string
   get sender(): string
@@ -196,11 +220,15 @@ export declare class GateChain {
   /** The constitution whose thresholds apply. */
   get constitution(): Constitution
   /**
-   * Judges an envelope (at `options.now`, default the system clock); admits it when every gate
-   * passes.
+   * Judges an envelope (at `options.now`, default the system clock) without admitting it: the
+   * replay gate refuses ids already admitted but records nothing.
    */
   check(envelope: Envelope, options?: { now?: Date }): GateReport
-  /** Like `check`, but throws the first refusal as a `BizraError`. */
+  /**
+   * Judges and admits an envelope: when every gate passes, its id is recorded (atomically: of
+   * two admissions of one envelope exactly one succeeds). Throws the first refusal as a
+   * `BizraError`.
+   */
   admit(envelope: Envelope, options?: { now?: Date }): void
 }
 
@@ -242,8 +270,11 @@ export declare class Identity {
   sign(message: Uint8Array): Buffer
   /** PKCS#8 PEM; encrypted PKCS#8 (PBES2) with a passphrase. */
   toPem(passphrase?: string | undefined | null): string
-  /** Writes the key atomically (mode 0600), encrypted with a passphrase. */
-  save(path: string, passphrase?: string | undefined | null): void
+  /**
+   * Writes the key atomically (mode 0600), encrypted with a passphrase. An existing file is
+   * refused (`IO`; a lost node key cannot be recovered) unless `overwrite` is true.
+   */
+  save(path: string, passphrase?: string | null, options?: { overwrite?: boolean }): void
   /** `Identity(node_xxxxxxxx)`; never the secret. */
   toString(): string
 }
@@ -305,7 +336,7 @@ export declare class Model {
 
 /** Remembers admitted envelope ids until their envelopes expire; bounded; thread-safe. */
 export declare class ReplayCache {
-  /** A cache of at most `capacity` live ids (default 100 000). */
+  /** A cache of at most `capacity` live ids (at least 1; default: the core's, 100 000). */
   constructor(capacity?: number | undefined | null)
   get capacity(): number
   /** Ids held now (expired ones may linger until a later `now` is seen). */
@@ -367,6 +398,12 @@ export interface ComplianceReport {
   rules: Array<RuleOutcome>
 }
 
+/** One kind of error, from the core's table: a stable number and name. */
+export interface ErrorKind {
+  number: number
+  name: string
+}
+
 /** Estimates how demanding a task is: `"simple"`, `"medium"`, `"complex"` or `"expert"`. */
 export declare function estimateComplexity(prompt: string, maxTokens: number): string
 
@@ -404,6 +441,14 @@ export interface GpuInfo {
 
 /** The reject codes of the spec: name → number (`{ HASH_MISMATCH: 15, ... }`). */
 export declare function rejectCodes(): Record<string, number>
+
+/** One reject code of the spec, as `index.js` needs it to make errors of reports. */
+export interface RejectInfo {
+  name: string
+  code: number
+  description: string
+  retryable: boolean
+}
 
 /** One rule of a constitution. */
 export interface Rule {

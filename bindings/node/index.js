@@ -35,17 +35,30 @@ if (!(major >= 24 || (major === 22 && minor >= 13) || (major === 20 && minor >= 
 
 const native = loadNative()
 const REJECT = native.rejectCodes()
+const REJECTS = new Map(native.rejectTable().map((r) => [r.name, r]))
+const RETRYABLE = new Set([...REJECTS.values()].filter((r) => r.retryable).map((r) => r.name))
+const KINDS = Object.freeze(native.errorKinds().map((k) => Object.freeze(k)))
 
+/**
+ * Every error bizra raises (other than `TypeError` for arguments of the wrong type), with the same
+ * information as in every other binding: `kind` (from the core's table of error kinds), `code`
+ * (the reject name for refusals, else the kind), `reject` (the spec's number for refusals),
+ * `detail` (what exactly failed) and `retryable`.
+ */
 class BizraError extends Error {
-  constructor(message, code, reject) {
+  constructor(message, code, reject, detail) {
     super(message)
     this.name = 'BizraError'
     this.code = code
     this.reject = reject
+    this.kind = reject === undefined ? code : 'REJECTED'
+    this.detail = detail ?? message
+    this.retryable = reject !== undefined && RETRYABLE.has(code)
   }
 }
 
-// Our codes are UPPER_SNAKE; napi-rs's own (argument conversion) are CamelCase statuses.
+// Our codes are UPPER_SNAKE; napi-rs's own (argument conversion) are CamelCase statuses. A refusal's
+// reason carries its detail before a U+001F separator.
 function convert(e) {
   if (!(e instanceof Error) || e instanceof BizraError || e instanceof TypeError) return e
   const code = typeof e.code === 'string' ? e.code : undefined
@@ -53,7 +66,11 @@ function convert(e) {
   if (code === 'GenericFailure' && e.message.startsWith('PANIC: ')) {
     return retype(new BizraError(e.message.slice(7), 'PANIC', undefined), e)
   }
-  if (code && /^[A-Z][A-Z0-9_]*$/.test(code)) return retype(new BizraError(e.message, code, REJECT[code]), e)
+  if (code && /^[A-Z][A-Z0-9_]*$/.test(code)) {
+    const sep = e.message.indexOf('\u001f')
+    const [detail, message] = sep < 0 ? [undefined, e.message] : [e.message.slice(0, sep), e.message.slice(sep + 1)]
+    return retype(new BizraError(message, code, REJECT[code], detail), e)
+  }
   if (code) return retype(new TypeError(e.message), e)
   return e
 }
@@ -90,6 +107,31 @@ function wrapMembers(target) {
     if (d.set) d.set = wrap(d.set)
     Object.defineProperty(target, key, d)
   }
+}
+
+/**
+ * A gate chain's verdict: `passed`, `code` and `reject` of the first refusal, and every gate's
+ * result in the order the gates ran (the addon's plain object, given this prototype).
+ */
+class GateReport {
+  /** The first refusal, or `undefined` when admitted. */
+  get firstFailure() {
+    return this.results.find((r) => !r.passed)
+  }
+
+  /** Throws the first refusal as a `BizraError` (as `GateChain.admit` would); nothing when admitted. */
+  throwIfRefused() {
+    if (this.passed) return
+    const f = this.firstFailure
+    const info = REJECTS.get(f?.code) ?? REJECTS.get('INTERNAL')
+    const detail = f ? `gate ${f.name}: ${f.detail ?? ''}` : 'chain refused without a failing gate'
+    const message = `PCI-${String(info.code).padStart(2, '0')}: ${info.description} (${detail})`
+    throw new BizraError(message, info.name, info.code, detail)
+  }
+}
+
+function asReport(r) {
+  return Object.setPrototypeOf(r, GateReport.prototype)
 }
 
 // JSON values cross into the addon encoded (src/json.rs has the format, the rules and every
@@ -278,15 +320,28 @@ function wrapClass(C) {
   return W
 }
 
-const out = { BizraError }
+const out = { BizraError, GateReport }
 for (const [name, value] of Object.entries(native)) {
-  if (['rejectCodes', 'jsonTape', '__setJsonEncoder', '__envelopeCreate'].includes(name)) continue
+  if (['rejectCodes', 'rejectTable', 'errorKinds', 'jsonTape', '__setJsonEncoder', '__envelopeCreate'].includes(name)) continue
   if (typeof value !== 'function') out[name] = value
   else if (/^[A-Z]/.test(name)) out[name] = wrapClass(value)
   else out[name] = wrap(value)
 }
+// Reports come back from the addon as plain objects: give them their methods.
+{
+  const nativeCheck = out.GateChain.prototype.check
+  Object.defineProperty(out.GateChain.prototype, 'check', {
+    value: function check(...args) {
+      return asReport(nativeCheck.apply(this, args))
+    },
+    writable: true,
+    configurable: true,
+  })
+}
 /** The spec's reject codes, name → number (frozen). */
 out.REJECT_CODES = Object.freeze({ ...REJECT })
 out.rejectCodes = () => ({ ...REJECT })
+/** Every kind of error (`error.kind`), from the core's table: `{ number, name }` (frozen). */
+out.ERROR_KINDS = KINDS
 
 module.exports = out

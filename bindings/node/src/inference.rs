@@ -368,7 +368,7 @@ impl ToNapiValue for Step {
                 obj.set("done", false)?;
             }
             Step::Envelope(inner) => {
-                obj.set("value", Envelope { inner: *inner })?;
+                obj.set("value", Envelope::from(*inner))?;
                 obj.set("done", false)?;
             }
             Step::Done => {
@@ -453,7 +453,7 @@ impl Generation {
             match &result {
                 Ok(e) => {
                     let inner = (**e).clone();
-                    d.resolve(Box::new(move |_| Ok(Envelope { inner })));
+                    d.resolve(Box::new(move |_| Ok(Envelope::from(inner))));
                 }
                 Err(f) => fail(d, f.error()),
             }
@@ -973,12 +973,7 @@ impl TokenStream {
                     g.envelope_waiters.push(d);
                     Ok(promise)
                 }
-                Some(Outcome::Signed(e)) => resolved(
-                    &env,
-                    Envelope {
-                        inner: (**e).clone(),
-                    },
-                ),
+                Some(Outcome::Signed(e)) => resolved(&env, Envelope::from((**e).clone())),
                 Some(Outcome::Failed(f)) => {
                     let e = f.error();
                     rejected(&env, js_error(&env, e))

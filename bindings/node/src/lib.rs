@@ -52,19 +52,30 @@ fn identity_of<'env>(env: &Env, value: Unknown) -> Result<ClassInstance<'env, Id
         .map_err(|_| type_err("identity must be an Identity"))
 }
 
+/// Separates an error's detail from its message in the reason that crosses to `index.js`, which
+/// splits them into `detail` and `message`.
+const DETAIL_SEP: char = '\u{1f}';
+
+/// The core's error as it crosses: its `code` is the reject name for a refusal (`HASH_MISMATCH`),
+/// else its kind's name from the core's table (`INVALID_INPUT`, `MODEL_NOT_FOUND`, ...), so no
+/// kind is named here; `index.js` derives `kind`, `reject` and `retryable` from the same tables.
 fn core_err(e: bizra::Error) -> napi::Error<String> {
-    let code = match &e {
-        bizra::Error::Reject { code, .. } => code.name(),
-        bizra::Error::InvalidInput(_) => "INVALID_INPUT",
-        bizra::Error::Key(_) => "KEY",
-        bizra::Error::Constitution(_) => "CONSTITUTION",
-        bizra::Error::Io { .. } => "IO",
-        bizra::Error::Model { .. } => "MODEL",
-        bizra::Error::ContextOverflow { .. } => "PROMPT_TOO_LONG",
-        bizra::Error::Inference(_) => "INFERENCE",
-        _ => "INTERNAL",
+    let code = e.reject_code().map_or(e.kind().name(), RejectCode::name);
+    let message = match &e {
+        // The core names Rust's field; a Node caller sets `nCtx`.
+        bizra::Error::ContextOverflow {
+            prompt_tokens,
+            n_ctx,
+        } => format!(
+            "prompt too long: {prompt_tokens} tokens, but the context holds {n_ctx} (one more is \
+             needed to generate); shorten the prompt or load the model with a larger nCtx"
+        ),
+        _ => e.to_string(),
     };
-    err(code, e.to_string())
+    match &e {
+        bizra::Error::Reject { detail, .. } => err(code, format!("{detail}{DETAIL_SEP}{message}")),
+        _ => err(code, message),
+    }
 }
 
 /// A napi-rs error (argument conversion and the like) keeps napi's own status as its code;
@@ -98,8 +109,10 @@ fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Test-only: panics inside the guard, so the suite can check that a panic is a thrown
-/// `BizraError` with code `PANIC` and the process lives on.
+/// Test-only (the `test-hooks` feature, which the published addon does not have): panics inside
+/// the guard, so the suite can check that a panic is a thrown `BizraError` with code `PANIC` and
+/// the process lives on.
+#[cfg(feature = "test-hooks")]
 #[napi(js_name = "__panicForTest", skip_typescript)]
 pub fn panic_for_test() -> Result<()> {
     guard(|| -> Result<()> { panic!("deliberate panic for the test suite") })
@@ -112,6 +125,54 @@ pub fn reject_codes() -> Result<HashMap<String, u32>> {
         Ok(RejectCode::ALL
             .iter()
             .map(|c| (c.name().to_owned(), c.code()))
+            .collect())
+    })
+}
+
+/// One reject code of the spec, as `index.js` needs it to make errors of reports.
+#[napi(object)]
+pub struct RejectInfo {
+    pub name: String,
+    pub code: u32,
+    pub description: String,
+    pub retryable: bool,
+}
+
+/// Every reject code of the spec with its description and whether it is retryable (for
+/// `index.js`).
+#[napi(skip_typescript)]
+pub fn reject_table() -> Result<Vec<RejectInfo>> {
+    guard(|| {
+        Ok(RejectCode::ALL
+            .iter()
+            .map(|c| RejectInfo {
+                name: c.name().to_owned(),
+                code: c.code(),
+                description: c.description().to_owned(),
+                retryable: c.is_retryable(),
+            })
+            .collect())
+    })
+}
+
+/// One kind of error, from the core's table: a stable number and name.
+#[napi(object)]
+pub struct ErrorKind {
+    pub number: u32,
+    pub name: String,
+}
+
+/// Every kind of error a `BizraError` can have (`error.kind`), from the core's table
+/// (`ERROR_KINDS` in `index.js`).
+#[napi(skip_typescript)]
+pub fn error_kinds() -> Result<Vec<ErrorKind>> {
+    guard(|| {
+        Ok(bizra::ErrorKind::ALL
+            .iter()
+            .map(|k| ErrorKind {
+                number: k.number(),
+                name: k.name().to_owned(),
+            })
             .collect())
     })
 }
@@ -351,13 +412,38 @@ impl Identity {
         })
     }
 
-    /// Writes the key atomically (mode 0600), encrypted with a passphrase.
-    #[napi]
-    pub fn save(&self, path: String, passphrase: Option<String>) -> Result<()> {
+    /// Writes the key atomically (mode 0600), encrypted with a passphrase. An existing file is
+    /// refused (`IO`; a lost node key cannot be recovered) unless `overwrite` is true.
+    #[napi(
+        ts_args_type = "path: string, passphrase?: string | null, options?: { overwrite?: boolean }"
+    )]
+    pub fn save(
+        &self,
+        env: Env,
+        path: String,
+        passphrase: Option<String>,
+        options: Option<Unknown>,
+    ) -> Result<()> {
         guard(|| {
-            self.inner
-                .save(&path, passphrase.as_deref())
-                .map_err(core_err)
+            let o = options_object(&env, options)?;
+            let overwrite = match &o {
+                Some(o) => match get_field(o, "overwrite")? {
+                    None => false,
+                    Some(raw) => match type_of(&env, raw) {
+                        ValueType::Boolean => {
+                            unsafe { bool::from_napi_value(env.raw(), raw) }.map_err(napi_err)?
+                        }
+                        _ => return Err(type_err("options.overwrite must be a boolean")),
+                    },
+                },
+                None => false,
+            };
+            let saved = if overwrite {
+                self.inner.save_overwriting(&path, passphrase.as_deref())
+            } else {
+                self.inner.save(&path, passphrase.as_deref())
+            };
+            saved.map_err(core_err)
         })
     }
 
@@ -394,7 +480,14 @@ pub fn verify_message(
 /// A PCI envelope (tests/vectors/PCI-v1.md), immutable.
 #[napi]
 pub struct Envelope {
-    inner: bizra::Envelope,
+    /// Shared, so that a batch verified on worker threads holds the envelopes without copying them.
+    inner: Arc<bizra::Envelope>,
+}
+
+impl From<bizra::Envelope> for Envelope {
+    fn from(e: bizra::Envelope) -> Self {
+        Envelope { inner: Arc::new(e) }
+    }
 }
 
 fn scores_js(s: &bizra::Scores) -> Scores {
@@ -505,47 +598,117 @@ fn create_envelope(env: &Env, args: &[sys::napi_value; 10]) -> Result<Envelope> 
         Unknown::from_raw_unchecked(env.raw(), identity)
     })?;
     let value = json::decode(env.raw(), text, tape, "payload")?;
-    let mut b = bizra::Envelope::builder(value);
+    let mut o = bizra::EnvelopeOptions::default();
     if let Some(ttl) = optional(env, ttl, |raw| number_in(env, raw, "ttl"))? {
         if ttl.fract() != 0.0 || ttl.abs() > 9.0e15 {
             return Err(type_err(format!(
                 "ttl must be an integer number of seconds, got {ttl}"
             )));
         }
-        b = b.ttl(ttl as i64);
+        o.ttl = Some(ttl as i64);
     }
     if let Some(raw) = given(env, provenance) {
-        let Value::Array(items) = json::from_js(env.raw(), raw, "provenance")? else {
-            return Err(type_err("provenance must be an array of envelope ids"));
+        o.provenance = provenance_in(env, raw)?;
+    }
+    o.scores.snr = optional(env, snr, |raw| number_in(env, raw, "scores.snr"))?;
+    o.scores.ihsan = optional(env, ihsan, |raw| number_in(env, raw, "scores.ihsan"))?;
+    if let Some(raw) = given(env, policy) {
+        o.policy = Some(policy_in(env, raw, "policy")?);
+    }
+    o.timestamp = optional(env, timestamp, |raw| date_in(env.raw(), raw, "timestamp"))?;
+    o.id = optional(env, id, |raw| string_in(env, raw, "id"))?;
+    bizra::Envelope::create_with(&identity.inner, value, o)
+        .map(Envelope::from)
+        .map_err(core_err)
+}
+
+/// A provenance argument: an array of envelope ids or `Envelope`s (which stand for their ids), so
+/// a caller can pass the envelopes it answers.
+fn provenance_in(env: &Env, raw: sys::napi_value) -> Result<Vec<String>> {
+    let mut is_array = false;
+    unsafe { sys::napi_is_array(env.raw(), raw, &mut is_array) };
+    if !is_array {
+        return Err(type_err(
+            "provenance must be an array of envelope ids or Envelopes",
+        ));
+    }
+    let array = unsafe { Array::from_napi_value(env.raw(), raw) }.map_err(napi_err)?;
+    (0..array.len())
+        .map(|i| {
+            let item: Unknown = array.get(i).map_err(napi_err)?.ok_or_else(|| {
+                type_err(format!(
+                    "provenance[{i}] must be an envelope id or an Envelope"
+                ))
+            })?;
+            match item.get_type().map_err(napi_err)? {
+                ValueType::String => string_in(env, item.raw(), &format!("provenance[{i}]"))
+                    .map(Option::unwrap_or_default),
+                ValueType::Object => {
+                    unsafe { ClassInstance::<Envelope>::from_napi_value(env.raw(), item.raw()) }
+                        .map(|e| e.inner.id().to_owned())
+                        .map_err(|_| {
+                            type_err(format!(
+                                "provenance[{i}] must be an envelope id or an Envelope"
+                            ))
+                        })
+                }
+                _ => Err(type_err(format!(
+                    "provenance[{i}] must be an envelope id or an Envelope"
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// A policy argument: a constitution hash (64 lowercase hex) or a `Constitution`, which stands
+/// for its hash.
+fn policy_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<[u8; 32]> {
+    match type_of(env, raw) {
+        ValueType::String => hash32(&string_in(env, raw, what)?.unwrap_or_default(), what),
+        ValueType::Object => {
+            unsafe { ClassInstance::<Constitution>::from_napi_value(env.raw(), raw) }
+                .map(|c| *c.inner.hash())
+                .map_err(|_| type_err(format!("{what} must be a hash (64 hex) or a Constitution")))
+        }
+        _ => Err(type_err(format!(
+            "{what} must be a hash (64 hex) or a Constitution"
+        ))),
+    }
+}
+
+/// The verification options of `verify`, `verifyBatch` and `Envelope.open`.
+struct VerifyArgs {
+    now: Option<Timestamp>,
+    policy: Option<[u8; 32]>,
+    replay: Option<Arc<bizra::ReplayCache>>,
+}
+
+impl VerifyArgs {
+    fn read(env: &Env, options: Option<Unknown>) -> Result<Self> {
+        let o = options_object(env, options)?;
+        let Some(o) = o else {
+            return Ok(VerifyArgs {
+                now: None,
+                policy: None,
+                replay: None,
+            });
         };
-        let ids = items
-            .into_iter()
-            .map(|i| match i {
-                Value::String(s) => Ok(s),
-                _ => Err(type_err(
-                    "provenance entries must be strings (envelope ids)",
-                )),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        b = b.provenance(ids);
+        Ok(VerifyArgs {
+            now: opt_date(env, Some(&o), "now")?,
+            policy: get_field(&o, "policy")?
+                .map(|raw| policy_in(env, raw, "options.policy"))
+                .transpose()?,
+            replay: replay_field(&o)?,
+        })
     }
-    let snr = optional(env, snr, |raw| number_in(env, raw, "scores.snr"))?;
-    let ihsan = optional(env, ihsan, |raw| number_in(env, raw, "scores.ihsan"))?;
-    if snr.is_some() || ihsan.is_some() {
-        b = b.scores(bizra::Scores { snr, ihsan });
+
+    fn options(&self) -> bizra::VerifyOptions<'_> {
+        bizra::VerifyOptions {
+            now: self.now,
+            policy: self.policy,
+            replay: self.replay.as_deref(),
+        }
     }
-    if let Some(p) = optional(env, policy, |raw| string_in(env, raw, "policy"))? {
-        b = b.policy(hash32(&p, "policy")?);
-    }
-    if let Some(t) = optional(env, timestamp, |raw| date_in(env.raw(), raw, "timestamp"))? {
-        b = b.timestamp(t);
-    }
-    if let Some(id) = optional(env, id, |raw| string_in(env, raw, "id"))? {
-        b = b.id(id);
-    }
-    Ok(Envelope {
-        inner: b.sign(&identity.inner).map_err(core_err)?,
-    })
 }
 
 #[napi]
@@ -572,9 +735,7 @@ impl Envelope {
                 }
                 _ => return Err(type_err("Envelope.parse takes a string or a Uint8Array")),
             };
-            Ok(Envelope {
-                inner: inner.map_err(core_err)?,
-            })
+            Ok(Envelope::from(inner.map_err(core_err)?))
         })
     }
 
@@ -604,25 +765,21 @@ impl Envelope {
     #[napi(ts_args_type = "options?: VerifyOptions")]
     pub fn verify(&self, env: Env, options: Option<Unknown>) -> Result<()> {
         guard(|| {
-            let o = options_object(&env, options)?;
-            let now = opt_date(&env, o.as_ref(), "now")?;
-            let policy = match &o {
-                Some(o) => opt_string(&env, o, "policy")?
-                    .map(|p| hash32(&p, "policy"))
-                    .transpose()?,
-                None => None,
-            };
-            let replay = match &o {
-                Some(o) => replay_field(o)?,
-                None => None,
-            };
-            let opts = bizra::VerifyOptions {
-                now,
-                policy,
-                replay: replay.as_deref(),
-            };
-            self.inner.verify(&opts).map_err(core_err)
+            let args = VerifyArgs::read(&env, options)?;
+            self.inner.verify(&args.options()).map_err(core_err)
         })
+    }
+
+    /// Parses and verifies envelope text (or UTF-8 bytes) in one call and returns the verified
+    /// envelope; the first failing step throws, as `parse` then `verify` would.
+    #[napi(
+        factory,
+        ts_args_type = "text: string | Uint8Array, options?: VerifyOptions"
+    )]
+    pub fn open(env: Env, text: Unknown, options: Option<Unknown>) -> Result<Envelope> {
+        let envelope = Envelope::parse(env, text)?;
+        envelope.verify(env, options)?;
+        Ok(envelope)
     }
 
     #[napi(getter)]
@@ -731,10 +888,8 @@ fn wtf8(units: &[u16]) -> Vec<u8> {
 // Batch verification (off the main thread)
 
 pub struct VerifyBatchTask {
-    envelopes: Vec<bizra::Envelope>,
-    now: Option<Timestamp>,
-    policy: Option<[u8; 32]>,
-    replay: Option<Arc<bizra::ReplayCache>>,
+    envelopes: Vec<Arc<bizra::Envelope>>,
+    args: VerifyArgs,
 }
 
 impl Task for VerifyBatchTask {
@@ -743,12 +898,7 @@ impl Task for VerifyBatchTask {
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         let run = || {
-            let opts = bizra::VerifyOptions {
-                now: self.now,
-                policy: self.policy,
-                replay: self.replay.as_deref(),
-            };
-            bizra::verify_batch(&self.envelopes, &opts)
+            bizra::verify_batch(&self.envelopes, &self.args.options())
                 .into_iter()
                 .map(|r| match r {
                     Ok(()) => 0,
@@ -781,25 +931,9 @@ pub fn verify_batch(
     options: Option<Unknown>,
 ) -> Result<AsyncTask<VerifyBatchTask>> {
     guard(|| {
-        let o = options_object(&env, options)?;
-        let now = opt_date(&env, o.as_ref(), "now")?;
-        let policy = match &o {
-            Some(o) => opt_string(&env, o, "policy")?
-                .map(|p| hash32(&p, "policy"))
-                .transpose()?,
-            None => None,
-        };
-        let replay = match &o {
-            Some(o) => replay_field(o)?,
-            None => None,
-        };
+        let args = VerifyArgs::read(&env, options)?;
         let envelopes = envelopes.iter().map(|e| e.inner.clone()).collect();
-        Ok(AsyncTask::new(VerifyBatchTask {
-            envelopes,
-            now,
-            policy,
-            replay,
-        }))
+        Ok(AsyncTask::new(VerifyBatchTask { envelopes, args }))
     })
 }
 
@@ -814,13 +948,16 @@ pub struct ReplayCache {
 
 #[napi]
 impl ReplayCache {
-    /// A cache of at most `capacity` live ids (default 100 000).
+    /// A cache of at most `capacity` live ids (at least 1; default: the core's, 100 000).
     #[napi(constructor)]
     pub fn new(capacity: Option<u32>) -> Result<Self> {
         guard(|| {
-            let cap = capacity.map_or(bizra::ReplayCache::DEFAULT_CAPACITY, |c| c as usize);
+            let cache = match capacity {
+                None => bizra::ReplayCache::default(),
+                Some(c) => bizra::ReplayCache::new(c as usize).map_err(core_err)?,
+            };
             Ok(ReplayCache {
-                inner: Arc::new(bizra::ReplayCache::new(cap)),
+                inner: Arc::new(cache),
             })
         })
     }
@@ -1083,30 +1220,37 @@ impl bizra::Gate for JsGate {
         }
         let raw_env = CURRENT_ENV.with(|c| c.get());
         if raw_env.is_null() {
-            return Err("a JavaScript gate runs only inside GateChain.check".to_owned());
+            return Err("a JavaScript gate runs only inside GateChain.check or admit".to_owned());
         }
         let env = Env::from_raw(raw_env);
         let f = self.func.borrow_back(&env).map_err(|e| e.reason.clone())?;
-        let arg = Envelope {
-            inner: ctx.envelope.clone(),
-        };
-        match f.call((arg, date_out(ctx.now)).into()) {
-      Err(e) => Err(if e.reason.is_empty() { "the gate threw".to_owned() } else { format!("the gate threw: {}", e.reason) }),
-      Ok(ret) => match ret.get_type().map_err(|e| e.reason.clone())? {
-        ValueType::Boolean => {
-          let ok = unsafe { bool::from_napi_value(raw_env, ret.raw()) }.map_err(|e| e.reason.clone())?;
-          if ok {
-            Ok(())
-          } else {
-            Err("refused".to_owned())
-          }
+        let arg = Envelope::from(ctx.envelope.clone());
+        let ret = f.call((arg, date_out(ctx.now)).into()).map_err(|e| {
+            if e.reason.is_empty() {
+                "the gate threw".to_owned()
+            } else {
+                format!("the gate threw: {}", e.reason)
+            }
+        })?;
+        match ret.get_type().map_err(|e| e.reason.clone())? {
+            // `undefined`: a gate that returns nothing admits, as in every binding.
+            ValueType::Undefined => Ok(()),
+            ValueType::Boolean => {
+                let ok = unsafe { bool::from_napi_value(raw_env, ret.raw()) }
+                    .map_err(|e| e.reason.clone())?;
+                if ok {
+                    Ok(())
+                } else {
+                    Err("refused".to_owned())
+                }
+            }
+            ValueType::String => Err(unsafe { String::from_napi_value(raw_env, ret.raw()) }
+                .map_err(|e| e.reason.clone())?),
+            other => Err(format!(
+                "a gate returns true or nothing (admit), or false or a reason string (refuse); \
+                 it returned {other:?} (fail-closed)"
+            )),
         }
-        ValueType::String => Err(unsafe { String::from_napi_value(raw_env, ret.raw()) }.map_err(|e| e.reason.clone())?),
-        other => Err(format!(
-          "a gate returns true (admit), or false or a reason string (refuse); it returned {other:?} (fail-closed)"
-        )),
-      },
-    }
     }
 }
 
@@ -1286,8 +1430,8 @@ impl GateChain {
             })
         })
     }
-    /// Judges an envelope (at `options.now`, default the system clock); admits it when every gate
-    /// passes.
+    /// Judges an envelope (at `options.now`, default the system clock) without admitting it: the
+    /// replay gate refuses ids already admitted but records nothing.
     #[napi(ts_args_type = "envelope: Envelope, options?: { now?: Date }")]
     pub fn check(
         &self,
@@ -1302,7 +1446,9 @@ impl GateChain {
             Ok(report_js(self.inner.check_at(&envelope.inner, now)))
         })
     }
-    /// Like `check`, but throws the first refusal as a `BizraError`.
+    /// Judges and admits an envelope: when every gate passes, its id is recorded (atomically: of
+    /// two admissions of one envelope exactly one succeeds). Throws the first refusal as a
+    /// `BizraError`.
     #[napi(ts_args_type = "envelope: Envelope, options?: { now?: Date }")]
     pub fn admit(&self, env: Env, envelope: &Envelope, options: Option<Unknown>) -> Result<()> {
         guard(|| {
@@ -1310,7 +1456,7 @@ impl GateChain {
             let now = opt_date(&env, o.as_ref(), "now")?.unwrap_or_else(Timestamp::now);
             let _scope = EnvScope::enter(env.raw());
             self.inner
-                .check_at(&envelope.inner, now)
+                .admit_at(&envelope.inner, now)
                 .into_result()
                 .map_err(core_err)
         })
