@@ -68,6 +68,7 @@ define node-demo
 endef
 
 demo-node: node-build
+	cd $(NODE_DIR) && node -e 'if ("__panicForTest" in require("./index.js")) { console.error("the default build ships a test hook"); process.exit(1) }'
 	$(call node-demo,quickstart.mjs)
 
 # A streamed, signed answer from the test model, the gate chain's verdict, embeddings.

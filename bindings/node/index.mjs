@@ -8,6 +8,8 @@ export default bizra
 export const {
   BizraError,
   REJECT_CODES,
+  ERROR_KINDS,
+  GateReport,
   rejectCodes,
   version,
   Identity,

@@ -35,8 +35,16 @@ try {
 // 5. The gate chain admits envelopes through every built-in gate plus your own (JavaScript) gates.
 const chain = new GateChain()
 chain.addGate('has-answer', 'cheap', (envelope) => (envelope.payload?.answer ? true : 'no answer'))
-const report = chain.check(Envelope.parse(wire))
-console.log(`gate chain: ${report.passed ? 'admitted' : `refused (${report.code})`} after ${report.results.length} gates`)
+// `check` judges without admitting; `admit` admits (recording the id) or throws the refusal.
+const opened = Envelope.open(wire) // parse + verify in one call
+const report = chain.check(opened)
+console.log(`gate chain: ${report.passed ? 'admissible' : `refused (${report.code})`} after ${report.results.length} gates`)
+chain.admit(opened)
+try {
+  chain.admit(opened)
+} catch (e) {
+  console.log(`admitted once; again: ${e.code} (kind ${e.kind})`)
+}
 
 // 6. Many envelopes at once, verified off the main thread.
 const batch = [env, Envelope.parse(JSON.stringify(forged))]

@@ -77,8 +77,13 @@ test('identity: PEM plain and encrypted, save and load', () => {
     a.save(path, 'pw')
     assert.equal(statSync(path).mode & 0o777, 0o600)
     assert.equal(Identity.load(path, 'pw').nodeId, a.nodeId)
-    a.save(path)
-    assert.equal(Identity.load(path).nodeId, a.nodeId)
+    // An existing key file is refused (a lost key cannot be recovered), unless overwrite is asked.
+    const other = Identity.generate()
+    assert.throws(() => other.save(path), (e) => bizraCode('IO')(e) && /already exists/.test(e.message))
+    assert.equal(Identity.load(path, 'pw').nodeId, a.nodeId)
+    assert.throws(() => other.save(path, null, { overwrite: 'yes' }), typeError(/overwrite/))
+    other.save(path, null, { overwrite: true })
+    assert.equal(Identity.load(path).nodeId, other.nodeId)
     assert.throws(() => Identity.load(join(dir, 'missing.pem')), bizraCode('IO'))
     assert.throws(() => Identity.fromSeed(new Uint8Array(31)), bizraCode('INVALID_INPUT'))
     assert.throws(() => Identity.fromSeed('00'.repeat(32)), typeError())
@@ -269,10 +274,18 @@ test('gate chain: built-in gates and their codes', () => {
   const r = chain.check(good(), { now: T0 })
   assert.equal(r.passed, true, JSON.stringify(r))
   assert.equal(r.code, undefined)
-  const again = chain.check(good({ other: 1 }, { id: 'pci_' + 'c'.repeat(32) }), { now: T0 })
-  assert.equal(again.passed, true)
-  const replay = chain.check(good({ other: 1 }, { id: 'pci_' + 'c'.repeat(32) }), { now: T0 })
+  // `check` observes: checking twice admits nothing, so `admit` still admits once.
+  const once = good({ other: 1 }, { id: 'pci_' + 'c'.repeat(32) })
+  assert.equal(chain.check(once, { now: T0 }).passed, true)
+  assert.equal(chain.check(once, { now: T0 }).passed, true)
+  chain.admit(once, { now: T0 })
+  const replay = chain.check(once, { now: T0 })
   assert.equal(replay.reject, 12)
+  assert.equal(replay.firstFailure.name, 'replay')
+  assert.throws(() => replay.throwIfRefused(), (e) => rejects('REPLAY')(e) && e.kind === 'REJECTED' && /gate replay/.test(e.detail))
+  assert.throws(() => chain.admit(once, { now: T0 }), rejects('REPLAY'))
+  r.throwIfRefused()
+  assert.equal(r.firstFailure, undefined)
   const noScores = chain.check(Envelope.create(id, {}, { timestamp: T0 }), { now: T0 })
   assert.equal(noScores.passed, false)
   assert.equal(noScores.code, 'GATE_SNR')
@@ -311,11 +324,15 @@ test('gate chain: JavaScript gates', () => {
   assert.equal(failed.detail, 'answer must be 4, got 5')
   assert.throws(() => chain.admit(good({ answer: 5 }), { now: T0 }), (e) => rejects('GATE_CUSTOM')(e) && /answer must be 4/.test(e.message))
 
-  // Fail-closed: a throw, `false`, `undefined` or a Promise all refuse.
+  // Returning nothing admits, as in every binding.
+  const quiet = GateChain.empty()
+  quiet.addGate('quiet', 'cheap', () => undefined)
+  assert.equal(quiet.check(good(), { now: T0 }).passed, true)
+  // Fail-closed: a throw, `false`, a Promise or any other value refuses.
   for (const [f, re] of [
     [() => { throw new Error('boom') }, /boom/],
     [() => false, /refused/],
-    [() => undefined, /fail-closed/],
+    [() => 42, /fail-closed/],
     [async () => true, /fail-closed/],
   ]) {
     const c = GateChain.empty()
@@ -348,6 +365,8 @@ test('gate chain: payload schema, shared replay cache, constitution', () => {
   chain.setReplayCache(cache)
   const env = good()
   assert.equal(chain.check(env, { now: T0 }).passed, true)
+  assert.equal(cache.has(env.id, T0), false, 'check records nothing')
+  chain.admit(env, { now: T0 })
   assert.equal(cache.has(env.id, T0), true)
   assert.throws(() => env.verify({ now: T0, replay: chain.replayCache }), rejects('REPLAY'))
   assert.equal(chain.constitution.hash, Constitution.default().hash)
