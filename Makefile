@@ -28,10 +28,14 @@ build:
 fmt:
 	$(CARGO) fmt --all
 
+# Every crate: the default members here, the Node addon (built for the napi CLI's target) and the
+# generator below; the Python crate in mk/python.mk (it needs the venv's interpreter).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) clippy --release -p bizra --no-default-features -- -D warnings
+	$(CARGO) clippy --release -p uniffi-bindgen --all-targets -- -D warnings
+	$(CARGO) clippy --release -p bizra-node --all-targets --all-features --target $(NODE_TRIPLE) -- -D warnings
 
 # The Rust suites, then the protocol alone: `bizra` without default features must build with no
 # llama.cpp, cmake or libclang in its dependency tree (a verify-only user's build; blake3 still
