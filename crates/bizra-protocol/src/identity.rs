@@ -99,6 +99,13 @@ impl Identity {
         self.sign_digest(&domain_hash(Domain::Message, message))
     }
 
+    /// Signs `message` under a protocol's domain tag: Ed25519 over `H(tag, message)`. For wire
+    /// formats built on this crate (a federation's datagrams, consensus votes); a domain's bytes
+    /// can never verify under another domain, and no caller-supplied digest is ever signed.
+    pub fn sign_in(&self, domain: Domain, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        self.sign_digest(&domain_hash(domain, message))
+    }
+
     /// Signs a digest the crate computed itself under one of its domain tags.
     pub(crate) fn sign_digest(&self, digest: &[u8; 32]) -> [u8; SIGNATURE_LEN] {
         self.signing.sign(digest).to_bytes()
@@ -324,6 +331,35 @@ pub fn verify_message(public_key: &[u8], message: &[u8], signature: &[u8]) -> bo
     )
 }
 
+/// A peer's public key, decompressed and checked once, as a verifier that hears from the same
+/// peers again and again holds it (decompression is a large part of a verification).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerKey {
+    bytes: [u8; PUBLIC_KEY_LEN],
+    key: VerifyingKey,
+}
+
+impl PeerKey {
+    /// The key, or `None` for bytes that are not a point of the curve.
+    pub fn from_bytes(bytes: &[u8; PUBLIC_KEY_LEN]) -> Option<Self> {
+        VerifyingKey::from_bytes(bytes)
+            .ok()
+            .map(|key| PeerKey { bytes: *bytes, key })
+    }
+
+    /// The key's 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; PUBLIC_KEY_LEN] {
+        &self.bytes
+    }
+
+    /// Whether `signature` is this key's over `message` under `domain` (made by
+    /// [`Identity::sign_in`]): strict Ed25519, so small-order keys and non-canonical signatures
+    /// are refused.
+    pub fn verify(&self, domain: Domain, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
+        verify_digest_with(&self.key, &domain_hash(domain, message), signature)
+    }
+}
+
 /// Strict Ed25519 verification of a 32-byte digest.
 fn verify_digest(public_key: &[u8], digest: &[u8; 32], signature: &[u8]) -> bool {
     let (Ok(pk), Ok(sig)) = (
@@ -376,5 +412,24 @@ mod tests {
         assert!(!verify_message(id.public_key(), b"hello", &raw));
         assert!(!verify_message(&id.public_key()[..31], b"hello", &sig));
         assert!(!verify_message(id.public_key(), b"hello", &sig[..63]));
+    }
+
+    #[test]
+    fn domain_signatures_verify_only_in_their_domain() {
+        let id = Identity::from_seed(&[2u8; 32]).unwrap();
+        let peer = PeerKey::from_bytes(id.public_key()).unwrap();
+        let sig = id.sign_in(Domain::Gossip, b"datagram");
+        assert!(peer.verify(Domain::Gossip, b"datagram", &sig));
+        assert!(!peer.verify(Domain::Message, b"datagram", &sig));
+        assert!(!peer.verify(Domain::Gossip, b"datagrad", &sig));
+        assert_eq!(id.sign_in(Domain::Message, b"m"), id.sign_message(b"m"));
+        // Not a curve point: no key.
+        let mut not_a_point = [0u8; 32];
+        not_a_point[0] = 2;
+        not_a_point[31] = 0x80;
+        assert!((0..=255u8).any(|b| {
+            not_a_point[1] = b;
+            PeerKey::from_bytes(&not_a_point).is_none()
+        }));
     }
 }
