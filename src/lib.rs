@@ -26,8 +26,10 @@
 //! signs every output as an envelope with measured scores.
 //!
 //! This crate is a facade over small crates, so that a program builds only what it uses:
-//! `bizra-protocol` (identities, canonical JSON, envelopes, gates, constitution, tiers: pure Rust)
-//! and `bizra-inference` (llama.cpp, behind the `inference` feature). With
+//! `bizra-protocol` (identities, canonical JSON, envelopes, gates, constitution, tiers: pure Rust),
+//! `bizra-inference` (llama.cpp, behind the `inference` feature), `bizra-federation` (SWIM
+//! membership over signed datagrams, sans-IO) and `bizra-runtime` (the node that owns the socket
+//! and the timers; both behind the `federation` feature). With
 //! `default-features = false`, `bizra` is the protocol alone and builds without cmake or a C++
 //! compiler. None of them knows anything of C, Python, Node or HTTP; `bizra-sys` and the bindings
 //! build on this crate.
@@ -53,6 +55,15 @@ pub use bizra_inference as inference;
 pub use bizra_inference::{
     CancelToken, Engine, EngineOptions, GenerateRequest, ModelInfo, ModelRegistry, SamplingParams,
 };
+
+/// The federation, sans-IO: GOSSIP-v1 datagrams, admission, replay windows, and SWIM membership
+/// through foca (the `federation` feature).
+#[cfg(feature = "federation")]
+pub use bizra_federation as federation;
+
+/// A federation member on a real UDP socket, on a thread of its own (the `federation` feature).
+#[cfg(feature = "federation")]
+pub use bizra_runtime::{EventStream, Node, NodeConfig, NodeStats};
 
 /// The crate's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,16 @@
+//! The runtime of a bizra node: what owns sockets, clocks and threads, around the sans-IO parts.
+//!
+//! [`Node`] is a federation member on a real UDP socket. It runs on a thread of its own (a
+//! current-thread tokio runtime), so that callers in any language need no async runtime of their
+//! own: they start it, ask it for its members, read its events and stop it.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod generation;
+mod node;
+
+pub use bizra_federation::{
+    Admission, DropReason, Event, EventKind, MemberInfo, MemberState, Timings,
+};
+pub use node::{EventStream, Node, NodeConfig, NodeStats, DEFAULT_PORT};
