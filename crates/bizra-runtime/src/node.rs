@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bizra_federation::datagram::MAX_DATAGRAM;
 use bizra_federation::{
-    Admission, DropReason, Event, MemberInfo, Membership, MembershipConfig, Output, Timer, Timings,
+    Admission, DropReason, Event, EventKind, MemberInfo, MemberState, Membership, MembershipConfig,
+    Output, Timer, Timings,
 };
 use bizra_protocol::{Error, Identity, Result};
 use rand_core::{OsRng, RngCore as _};
@@ -273,12 +274,27 @@ impl Node {
         lock(&self.shared).running
     }
 
-    /// The membership events from now on, in order. Any number of subscribers each get every
-    /// event; a stream ends when the node stops.
+    /// The membership events, in order: first a `Joined` event for every member already alive
+    /// or suspect (so that a subscriber that comes late misses no one), then every change from
+    /// now on. Any number of subscribers each get every event; a stream ends when the node stops.
     pub fn subscribe(&self) -> EventStream {
         let (tx, rx) = mpsc::sync_channel(SUBSCRIBER_BACKLOG);
         let mut shared = lock(&self.shared);
         if shared.running {
+            // Under the lock that publishes both the members and the events: nothing is missed
+            // between the two, and nothing is told twice.
+            let now = now_ms();
+            for m in shared
+                .members
+                .iter()
+                .filter(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect))
+            {
+                let _ = tx.try_send(Event {
+                    kind: EventKind::Joined,
+                    member: m.clone(),
+                    at_ms: now,
+                });
+            }
             shared.subscribers.push(tx);
         }
         EventStream { rx }
