@@ -208,6 +208,43 @@ fn gates(c: &mut Criterion) {
     g.finish();
 }
 
+/// A federation datagram (GOSSIP-v1) with a 200-byte body, sealed and opened (parsed and
+/// verified with a decompressed sender key, as a receiver holds it), beside raw Ed25519 signing
+/// and strict verification of the same signed bytes.
+fn federation(c: &mut Criterion) {
+    use bizra::federation::datagram::{self, Header, Kind};
+    use bizra::identity::PeerKey;
+    let id = Identity::from_seed(&[9; 32]).unwrap();
+    let header = Header {
+        kind: Kind::Swim,
+        federation: [7; 32],
+        sender: *id.public_key(),
+        generation: 1 << 16,
+        sequence: 1,
+        sent_at_ms: 1_800_000_000_000,
+    };
+    let body = vec![0x5a; 200];
+    let key = PeerKey::from_bytes(id.public_key()).unwrap();
+    let sealed = datagram::seal(&id, &header, &body).unwrap();
+    let signed = sealed[..sealed.len() - 64].to_vec();
+    let raw = SigningKey::from_bytes(&[9; 32]);
+    let vk = raw.verifying_key();
+    let mut g = c.benchmark_group("federation");
+    g.bench_function("datagram_seal_open", |b| {
+        b.iter(|| {
+            let d = datagram::seal(&id, &header, black_box(&body)).unwrap();
+            datagram::parse(&d).is_ok_and(|u| u.verify(&key))
+        })
+    });
+    g.bench_function("baseline_raw_sign_verify_strict", |b| {
+        b.iter(|| {
+            let sig = raw.sign(black_box(&signed));
+            vk.verify_strict(&signed, &sig).is_ok()
+        })
+    });
+    g.finish();
+}
+
 fn tiers(c: &mut Criterion) {
     let complex = format!(
         "Please explain this code: ```{}```",
@@ -229,7 +266,7 @@ criterion_group! {
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = identity, envelope, gates, tiers
+    targets = identity, envelope, gates, federation, tiers
 }
 
 /// Criterion's output directory, as criterion itself chooses it.
@@ -278,6 +315,12 @@ fn print_table() {
             m("envelope", "create_floats_100"),
             m("envelope", "baseline_raw_sign_floats_100"),
             0.0,
+        ),
+        (
+            "datagram seal+open vs raw sign+verify_strict",
+            m("federation", "datagram_seal_open"),
+            m("federation", "baseline_raw_sign_verify_strict"),
+            0.90,
         ),
         (
             "envelope verify 1 KiB vs raw verify_strict",

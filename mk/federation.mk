@@ -8,4 +8,11 @@ demo-federation:
 	$(CARGO) build --release --quiet -p bizra-runtime --bin bizra-node
 	scripts/demo-federation.sh $(LIBDIR)/bizra-node
 
-DEMOS += demo-federation
+# Dissemination and failure detection on real loopback UDP, beside the references; then the
+# simulator at 100 and 1,000 nodes (BIZRA_SIM_SIZES=100,1000,5000 for more; hours at 5,000).
+bench-federation:
+	$(CARGO) bench -p bizra-runtime --features fault-injection --bench federation
+	$(CARGO) bench -p bizra-federation --bench simulation
+
+DEMOS   += demo-federation
+BENCHES += bench-federation

@@ -297,7 +297,6 @@ pub struct Membership {
     replay: ReplayWindows,
     seeds: Vec<SocketAddr>,
     view: HashMap<[u8; 32], MemberInfo>,
-    last_heard: HashMap<[u8; 32], i64>,
     leaving: HashSet<[u8; 32]>,
     outputs: VecDeque<Output>,
     drops: DropCounts,
@@ -348,7 +347,6 @@ impl Membership {
             replay: ReplayWindows::new(config.max_senders),
             seeds: Vec::new(),
             view: HashMap::new(),
-            last_heard: HashMap::new(),
             leaving: HashSet::new(),
             outputs: VecDeque::new(),
             drops: DropCounts::default(),
@@ -456,6 +454,11 @@ impl Membership {
         let mut v: Vec<MemberInfo> = self.view.values().cloned().collect();
         v.sort_by(|a, b| a.node_id.cmp(&b.node_id));
         v
+    }
+
+    /// The member with this node key, as this node sees it.
+    pub fn member(&self, key: &[u8; 32]) -> Option<&MemberInfo> {
+        self.view.get(key)
     }
 
     /// How many members are alive or suspect.
@@ -585,7 +588,6 @@ impl Membership {
     }
 
     fn heard(&mut self, key: &[u8; 32]) {
-        self.last_heard.insert(*key, self.now_ms);
         if let Some(m) = self.view.get_mut(key) {
             m.last_heard_ms = Some(self.now_ms);
         }
@@ -624,35 +626,35 @@ impl Membership {
         self.diff();
     }
 
-    /// Compares foca's members with the last view and emits what changed.
+    /// Compares foca's members with the last view and emits what changed. Runs after every
+    /// input, so it allocates only for members that changed.
     fn diff(&mut self) {
-        let mut seen = HashSet::new();
-        let current: Vec<(MemberId, u16, foca::State)> = self
-            .swim
-            .iter_membership_state()
-            .map(|m| (*m.id(), m.incarnation(), m.state()))
-            .collect();
-        for (id, incarnation, state) in current {
-            if id.key == *self.identity.public_key() {
+        let me = *self.identity.public_key();
+        let mut known = 0usize;
+        let mut changed = Vec::new();
+        for m in self.swim.iter_membership_state() {
+            let id = *m.id();
+            if id.key == me {
                 continue;
             }
-            seen.insert(id.key);
-            let left = self.leaving.contains(&id.key);
-            let state = match state {
+            known += 1;
+            let state = match m.state() {
                 foca::State::Alive => MemberState::Alive,
                 foca::State::Suspect => MemberState::Suspect,
-                foca::State::Down if left => MemberState::Left,
+                foca::State::Down if self.leaving.contains(&id.key) => MemberState::Left,
                 foca::State::Down => MemberState::Down,
             };
-            let info = MemberInfo {
-                node_id: node_id_of(&id.key),
-                public_key: id.key,
-                addr: id.addr,
-                generation: id.generation,
-                incarnation,
-                state,
-                last_heard_ms: self.last_heard.get(&id.key).copied(),
-            };
+            let same = self.view.get(&id.key).is_some_and(|v| {
+                v.state == state
+                    && v.generation == id.generation
+                    && v.incarnation == m.incarnation()
+                    && v.addr == id.addr
+            });
+            if !same {
+                changed.push((id, m.incarnation(), state));
+            }
+        }
+        for (id, incarnation, state) in changed {
             let before = self.view.get(&id.key).map(|m| (m.state, m.generation));
             let kind = match (before, state) {
                 (None, MemberState::Alive | MemberState::Suspect) => Some(EventKind::Joined),
@@ -682,6 +684,15 @@ impl Membership {
                 // A member that is back is no longer leaving.
                 self.leaving.remove(&id.key);
             }
+            let info = MemberInfo {
+                node_id: node_id_of(&id.key),
+                public_key: id.key,
+                addr: id.addr,
+                generation: id.generation,
+                incarnation,
+                state,
+                last_heard_ms: self.replay.last_heard(&id.key),
+            };
             if let Some(kind) = kind {
                 self.outputs.push_back(Output::Event(Event {
                     kind,
@@ -692,9 +703,14 @@ impl Membership {
             self.view.insert(id.key, info);
         }
         // Members foca forgot (down for `remove_down_after`) leave the view without an event.
-        self.view.retain(|k, _| seen.contains(k));
-        self.leaving.retain(|k| seen.contains(k));
-        self.last_heard
-            .retain(|k, _| seen.contains(k) || self.replay.key(k).is_some());
+        if self.view.len() != known {
+            let present: HashSet<[u8; 32]> = self
+                .swim
+                .iter_membership_state()
+                .map(|m| m.id().key)
+                .collect();
+            self.view.retain(|k, _| present.contains(k));
+            self.leaving.retain(|k| present.contains(k));
+        }
     }
 }

@@ -124,6 +124,11 @@ impl ReplayWindows {
         }
     }
 
+    /// When an authenticated datagram of `sender` was last recorded (Unix ms).
+    pub fn last_heard(&self, sender: &[u8; 32]) -> Option<i64> {
+        self.senders.get(sender).map(|w| w.last_heard_ms)
+    }
+
     /// How many senders are remembered.
     pub fn len(&self) -> usize {
         self.senders.len()

@@ -50,6 +50,10 @@ pub struct NodeConfig {
     pub timings: Timings,
     /// About how many members the federation has.
     pub expected_members: u32,
+    /// The fraction of outgoing datagrams dropped on purpose (the `fault-injection` feature,
+    /// for benchmarks of the membership under loss; never in a production build).
+    #[cfg(feature = "fault-injection")]
+    pub outgoing_loss: f64,
 }
 
 impl Default for NodeConfig {
@@ -63,6 +67,8 @@ impl Default for NodeConfig {
             data_dir: None,
             timings: Timings::default(),
             expected_members: 16,
+            #[cfg(feature = "fault-injection")]
+            outgoing_loss: 0.0,
         }
     }
 }
@@ -215,6 +221,13 @@ impl Node {
             membership,
             timers: Timers::default(),
             shared: shared.clone(),
+            #[cfg(feature = "fault-injection")]
+            loss: (
+                config.outgoing_loss,
+                u64::from_le_bytes([
+                    seed[0], seed[1], seed[2], seed[3], seed[4], seed[5], seed[6], seed[7],
+                ]) | 1,
+            ),
         };
         let thread = std::thread::Builder::new()
             .name(format!("bizra-node-{}", &identity.node_id()[..8]))
@@ -396,6 +409,9 @@ struct Driver {
     membership: Membership,
     timers: Timers,
     shared: Arc<Mutex<Shared>>,
+    /// The fraction of outgoing datagrams to drop, and a xorshift state to draw with.
+    #[cfg(feature = "fault-injection")]
+    loss: (f64, u64),
 }
 
 impl Driver {
@@ -440,6 +456,16 @@ impl Driver {
         }
     }
 
+    /// Whether to drop the next outgoing datagram (the `fault-injection` feature).
+    #[cfg(feature = "fault-injection")]
+    fn drop_one(&mut self) -> bool {
+        let (p, x) = &mut self.loss;
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        (*x >> 11) as f64 / (1u64 << 53) as f64 <= *p && *p > 0.0
+    }
+
     /// Carries out the membership's outputs and publishes its state.
     async fn flush(&mut self) {
         let mut events = Vec::new();
@@ -447,6 +473,10 @@ impl Driver {
         while let Some(out) = self.membership.poll_output() {
             match out {
                 Output::Send { to, datagram } => {
+                    #[cfg(feature = "fault-injection")]
+                    if self.drop_one() {
+                        continue;
+                    }
                     if self.socket.send_to(&datagram, to).await.is_ok() {
                         sent += 1;
                     }

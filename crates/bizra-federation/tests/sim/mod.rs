@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -272,7 +272,7 @@ impl Sim {
 
     /// Whether every live node sees every other live node alive (and no one else active).
     pub fn converged(&self) -> bool {
-        let live: HashSet<[u8; 32]> = self
+        let live: Vec<[u8; 32]> = self
             .nodes
             .iter()
             .flatten()
@@ -280,15 +280,12 @@ impl Sim {
             .collect();
         self.nodes.iter().flatten().all(|n| {
             let me = n.identity.public_key();
-            let alive: HashSet<[u8; 32]> = n
-                .membership
-                .members()
-                .into_iter()
-                .filter(|m| m.state == bizra_federation::MemberState::Alive)
-                .map(|m| m.public_key)
-                .collect();
-            live.iter().filter(|k| *k != me).all(|k| alive.contains(k))
-                && alive.iter().all(|k| live.contains(k))
+            n.membership.active_members() == live.len() - 1
+                && live.iter().filter(|k| *k != me).all(|k| {
+                    n.membership
+                        .member(k)
+                        .is_some_and(|m| m.state == bizra_federation::MemberState::Alive)
+                })
         })
     }
 
@@ -302,10 +299,6 @@ impl Sim {
     /// The state node `i` sees node `j` in.
     pub fn state(&self, i: usize, j: usize) -> Option<bizra_federation::MemberState> {
         let n = self.nodes[i].as_ref()?;
-        n.membership
-            .members()
-            .into_iter()
-            .find(|m| m.public_key == self.keys[j])
-            .map(|m| m.state)
+        n.membership.member(&self.keys[j]).map(|m| m.state)
     }
 }
