@@ -2,33 +2,82 @@
    regenerates it and fails on drift). The header below comes from dts-header.d.ts. */
 
 /**
- * Every error bizra raises (other than `TypeError` for arguments of the wrong type), with the same
- * information as every other binding (the README's "One vocabulary across languages" table):
- * - `kind`: the kind of error, from the core's table (`ERROR_KINDS`): `"INVALID_INPUT"`,
- *   `"REJECTED"`, `"KEY"`, `"CONSTITUTION"`, `"IO"`, `"MODEL"` (missing, non-GGUF or damaged model
- *   file), `"MODEL_NOT_FOUND"`, `"PROMPT_TOO_LONG"`, `"NO_REMOTE_POOL"`, `"INFERENCE"`,
- *   `"INTERNAL"`, `"PANIC"` (a Rust panic, caught);
- * - `code`: the reject name for refusals (`"HASH_MISMATCH"`, `"EXPIRED"`, ...; see `REJECT_CODES`),
- *   else the kind;
+ * Every error bizra raises (other than `TypeError` for arguments of the wrong type, unknown option
+ * keys included), with the same information as every other binding (the README's "One vocabulary
+ * across languages" table):
+ * - `kind`: the kind of error, from the core's table (`ERROR_KINDS`, `errorKinds()`): one of
+ *   `ErrorKindName`;
+ * - `code`: the reject name for refusals (`"HASH_MISMATCH"`, `"EXPIRED"`, ...: one of
+ *   `RejectName`, see `REJECT_CODES`), else the kind;
  * - `reject`: the spec's number (tests/vectors/PCI-v1.md) for refusals, else `undefined`;
  * - `detail`: what exactly failed; `retryable`: whether the same request may succeed later.
  */
 export declare class BizraError extends Error {
-  readonly code: string
-  readonly kind: string
+  readonly code: RejectName | ErrorKindName
+  readonly kind: ErrorKindName
   readonly reject: number | undefined
   readonly detail: string
   readonly retryable: boolean
   constructor(message: string, code: string, reject?: number, detail?: string)
 }
 
+/**
+ * The kinds of error (`BizraError.kind`), from the core's table (`bizra::ErrorKind`), with what
+ * raises them: `INVALID_INPUT` (a value out of range or of the wrong form, a disposed model),
+ * `REJECTED` (a refusal: envelope verification, a gate, a replay cache), `KEY` (a key that cannot
+ * be imported or exported: wrong passphrase, corrupt file), `CONSTITUTION` (an invalid
+ * constitution), `IO` (a file system operation, an existing key file), `MODEL` (a missing,
+ * non-GGUF or damaged model file), `MODEL_NOT_FOUND` (no model serves the tier or name asked
+ * for), `PROMPT_TOO_LONG` (the prompt does not fit `nCtx`), `NO_REMOTE_POOL` (the pool tier
+ * without a remote pool), `INFERENCE` (the engine failed), `INTERNAL` (a bug at the boundary),
+ * `PANIC` (a Rust panic, caught: the process lives on).
+ */
+export type ErrorKindName =
+  | 'INVALID_INPUT'
+  | 'REJECTED'
+  | 'KEY'
+  | 'CONSTITUTION'
+  | 'IO'
+  | 'MODEL'
+  | 'MODEL_NOT_FOUND'
+  | 'PROMPT_TOO_LONG'
+  | 'NO_REMOTE_POOL'
+  | 'INFERENCE'
+  | 'INTERNAL'
+  | 'PANIC'
+
+/** The spec's reject names (`BizraError.code` of a refusal; `REJECT_CODES` maps them to numbers). */
+export type RejectName =
+  | 'SCHEMA'
+  | 'MISSING_FIELD'
+  | 'SIGNATURE'
+  | 'EXPIRED'
+  | 'REPLAY'
+  | 'FUTURE'
+  | 'SENDER_MISMATCH'
+  | 'HASH_MISMATCH'
+  | 'TTL_RANGE'
+  | 'POLICY_MISMATCH'
+  | 'GATE_SCHEMA'
+  | 'GATE_SIGNATURE'
+  | 'GATE_RATE'
+  | 'GATE_SNR'
+  | 'GATE_CUSTOM'
+  | 'GATE_IHSAN'
+  | 'QUOTA'
+  | 'TIMEOUT'
+  | 'INTERNAL'
+
 /** Every kind of error (`error.kind`), from the core's table: a stable number and name. */
 export declare const ERROR_KINDS: ReadonlyArray<Readonly<ErrorKind>>
 
-/** What `GateChain.check` returns: the verdict, with its first refusal and a way to throw it. */
-export interface GateReport {
+/**
+ * What `GateChain.check` returns: the verdict (`passed`, the first refusal's `code` and `reject`,
+ * every gate's result), with its first refusal and a way to throw it.
+ */
+export declare class GateReport {
   /** The first refusal, or `undefined` when admitted. */
-  readonly firstFailure: GateResult | undefined
+  get firstFailure(): GateResult | undefined
   /** Throws the first refusal as a `BizraError` (as `GateChain.admit` would); nothing when admitted. */
   throwIfRefused(): void
 }
@@ -40,11 +89,14 @@ export declare namespace Envelope {
   function create(identity: Identity, payload: unknown, options?: CreateOptions): Envelope
 }
 
-/** Options of `Envelope.create`. */
+/**
+ * Options of `Envelope.create`. Every options object of the package is read strictly: an unknown
+ * key throws a `TypeError` that names it and, for a near miss, the right name (`tll` → `ttl`).
+ */
 export interface CreateOptions {
-  /** Time to live, whole seconds between 1 and 3600 (default 3600). */
+  /** Time to live, whole seconds between 1 and `MAX_TTL_SECONDS` (default `DEFAULT_TTL_SECONDS`). */
   ttl?: number
-  /** Ids of the envelopes this one derives from (at most 64). */
+  /** The envelopes this one derives from, or their ids (at most `MAX_PROVENANCE`). */
   provenance?: Array<string | Envelope>
   /** Quality scores, each in [0, 1]. */
   scores?: { snr?: number; ihsan?: number }
@@ -56,7 +108,13 @@ export interface CreateOptions {
   id?: string
 }
 
-/** Options of `envelope.verify` and `verifyBatch`. */
+/** Options of `Identity.save`. */
+export interface SaveOptions {
+  /** Replace an existing key file (default: refuse it, with kind `IO`). */
+  overwrite?: boolean
+}
+
+/** Options of `envelope.verify`, `Envelope.open` and `verifyBatch`. */
 export interface VerifyOptions {
   /** The instant to verify at (default: the system clock). */
   now?: Date
@@ -109,15 +167,30 @@ export interface GenerateOptions {
   stop?: string | string[]
   /** The Ihsan dimensions the engine cannot measure, each in [0, 1], vouched for by the caller. */
   ihsan?: { correctness?: number; safety?: number; userBenefit?: number; adlFairness?: number }
-  /** Ids of the envelopes the request derives from: the output envelope's provenance. */
-  provenance?: string[]
-  /** Time to live of the output envelope, whole seconds (default 3600). */
+  /** The envelopes the request derives from, or their ids: the output envelope's provenance. */
+  provenance?: Array<string | Envelope>
+  /** Time to live of the output envelope, whole seconds (default `DEFAULT_TTL_SECONDS`). */
   ttl?: number
-  /** Aborting it stops generation and rejects with `signal.reason`. */
+  /**
+   * Aborting it (`AbortSignal.timeout(ms)` included) stops the generation at its next token, as
+   * `stream.cancel()` does: `generate` still resolves, and a stream still ends, with the envelope
+   * of the answer so far, signed, its `payload.finish_reason` `"cancelled"` (a signal already
+   * aborted gives an empty answer). It does not reject.
+   */
   signal?: AbortSignal
 }
 
-/** `for await (const item of stream)`: a `TokenStream` is its own async iterator. */
+/**
+ * `for await (const item of stream)`: a `TokenStream` is its own async iterator; `await using`
+ * stops its generation when the block ends.
+ */
 export interface TokenStream {
   [Symbol.asyncIterator](): TokenStream
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/** `using model = await Model.load(path)` disposes the model when the block ends. */
+export interface Model {
+  [Symbol.dispose](): void
+  [Symbol.asyncDispose](): Promise<void>
 }

@@ -2,33 +2,82 @@
    regenerates it and fails on drift). The header below comes from dts-header.d.ts. */
 
 /**
- * Every error bizra raises (other than `TypeError` for arguments of the wrong type), with the same
- * information as every other binding (the README's "One vocabulary across languages" table):
- * - `kind`: the kind of error, from the core's table (`ERROR_KINDS`): `"INVALID_INPUT"`,
- *   `"REJECTED"`, `"KEY"`, `"CONSTITUTION"`, `"IO"`, `"MODEL"` (missing, non-GGUF or damaged model
- *   file), `"MODEL_NOT_FOUND"`, `"PROMPT_TOO_LONG"`, `"NO_REMOTE_POOL"`, `"INFERENCE"`,
- *   `"INTERNAL"`, `"PANIC"` (a Rust panic, caught);
- * - `code`: the reject name for refusals (`"HASH_MISMATCH"`, `"EXPIRED"`, ...; see `REJECT_CODES`),
- *   else the kind;
+ * Every error bizra raises (other than `TypeError` for arguments of the wrong type, unknown option
+ * keys included), with the same information as every other binding (the README's "One vocabulary
+ * across languages" table):
+ * - `kind`: the kind of error, from the core's table (`ERROR_KINDS`, `errorKinds()`): one of
+ *   `ErrorKindName`;
+ * - `code`: the reject name for refusals (`"HASH_MISMATCH"`, `"EXPIRED"`, ...: one of
+ *   `RejectName`, see `REJECT_CODES`), else the kind;
  * - `reject`: the spec's number (tests/vectors/PCI-v1.md) for refusals, else `undefined`;
  * - `detail`: what exactly failed; `retryable`: whether the same request may succeed later.
  */
 export declare class BizraError extends Error {
-  readonly code: string
-  readonly kind: string
+  readonly code: RejectName | ErrorKindName
+  readonly kind: ErrorKindName
   readonly reject: number | undefined
   readonly detail: string
   readonly retryable: boolean
   constructor(message: string, code: string, reject?: number, detail?: string)
 }
 
+/**
+ * The kinds of error (`BizraError.kind`), from the core's table (`bizra::ErrorKind`), with what
+ * raises them: `INVALID_INPUT` (a value out of range or of the wrong form, a disposed model),
+ * `REJECTED` (a refusal: envelope verification, a gate, a replay cache), `KEY` (a key that cannot
+ * be imported or exported: wrong passphrase, corrupt file), `CONSTITUTION` (an invalid
+ * constitution), `IO` (a file system operation, an existing key file), `MODEL` (a missing,
+ * non-GGUF or damaged model file), `MODEL_NOT_FOUND` (no model serves the tier or name asked
+ * for), `PROMPT_TOO_LONG` (the prompt does not fit `nCtx`), `NO_REMOTE_POOL` (the pool tier
+ * without a remote pool), `INFERENCE` (the engine failed), `INTERNAL` (a bug at the boundary),
+ * `PANIC` (a Rust panic, caught: the process lives on).
+ */
+export type ErrorKindName =
+  | 'INVALID_INPUT'
+  | 'REJECTED'
+  | 'KEY'
+  | 'CONSTITUTION'
+  | 'IO'
+  | 'MODEL'
+  | 'MODEL_NOT_FOUND'
+  | 'PROMPT_TOO_LONG'
+  | 'NO_REMOTE_POOL'
+  | 'INFERENCE'
+  | 'INTERNAL'
+  | 'PANIC'
+
+/** The spec's reject names (`BizraError.code` of a refusal; `REJECT_CODES` maps them to numbers). */
+export type RejectName =
+  | 'SCHEMA'
+  | 'MISSING_FIELD'
+  | 'SIGNATURE'
+  | 'EXPIRED'
+  | 'REPLAY'
+  | 'FUTURE'
+  | 'SENDER_MISMATCH'
+  | 'HASH_MISMATCH'
+  | 'TTL_RANGE'
+  | 'POLICY_MISMATCH'
+  | 'GATE_SCHEMA'
+  | 'GATE_SIGNATURE'
+  | 'GATE_RATE'
+  | 'GATE_SNR'
+  | 'GATE_CUSTOM'
+  | 'GATE_IHSAN'
+  | 'QUOTA'
+  | 'TIMEOUT'
+  | 'INTERNAL'
+
 /** Every kind of error (`error.kind`), from the core's table: a stable number and name. */
 export declare const ERROR_KINDS: ReadonlyArray<Readonly<ErrorKind>>
 
-/** What `GateChain.check` returns: the verdict, with its first refusal and a way to throw it. */
-export interface GateReport {
+/**
+ * What `GateChain.check` returns: the verdict (`passed`, the first refusal's `code` and `reject`,
+ * every gate's result), with its first refusal and a way to throw it.
+ */
+export declare class GateReport {
   /** The first refusal, or `undefined` when admitted. */
-  readonly firstFailure: GateResult | undefined
+  get firstFailure(): GateResult | undefined
   /** Throws the first refusal as a `BizraError` (as `GateChain.admit` would); nothing when admitted. */
   throwIfRefused(): void
 }
@@ -40,11 +89,14 @@ export declare namespace Envelope {
   function create(identity: Identity, payload: unknown, options?: CreateOptions): Envelope
 }
 
-/** Options of `Envelope.create`. */
+/**
+ * Options of `Envelope.create`. Every options object of the package is read strictly: an unknown
+ * key throws a `TypeError` that names it and, for a near miss, the right name (`tll` → `ttl`).
+ */
 export interface CreateOptions {
-  /** Time to live, whole seconds between 1 and 3600 (default 3600). */
+  /** Time to live, whole seconds between 1 and `MAX_TTL_SECONDS` (default `DEFAULT_TTL_SECONDS`). */
   ttl?: number
-  /** Ids of the envelopes this one derives from (at most 64). */
+  /** The envelopes this one derives from, or their ids (at most `MAX_PROVENANCE`). */
   provenance?: Array<string | Envelope>
   /** Quality scores, each in [0, 1]. */
   scores?: { snr?: number; ihsan?: number }
@@ -56,7 +108,13 @@ export interface CreateOptions {
   id?: string
 }
 
-/** Options of `envelope.verify` and `verifyBatch`. */
+/** Options of `Identity.save`. */
+export interface SaveOptions {
+  /** Replace an existing key file (default: refuse it, with kind `IO`). */
+  overwrite?: boolean
+}
+
+/** Options of `envelope.verify`, `Envelope.open` and `verifyBatch`. */
 export interface VerifyOptions {
   /** The instant to verify at (default: the system clock). */
   now?: Date
@@ -109,17 +167,32 @@ export interface GenerateOptions {
   stop?: string | string[]
   /** The Ihsan dimensions the engine cannot measure, each in [0, 1], vouched for by the caller. */
   ihsan?: { correctness?: number; safety?: number; userBenefit?: number; adlFairness?: number }
-  /** Ids of the envelopes the request derives from: the output envelope's provenance. */
-  provenance?: string[]
-  /** Time to live of the output envelope, whole seconds (default 3600). */
+  /** The envelopes the request derives from, or their ids: the output envelope's provenance. */
+  provenance?: Array<string | Envelope>
+  /** Time to live of the output envelope, whole seconds (default `DEFAULT_TTL_SECONDS`). */
   ttl?: number
-  /** Aborting it stops generation and rejects with `signal.reason`. */
+  /**
+   * Aborting it (`AbortSignal.timeout(ms)` included) stops the generation at its next token, as
+   * `stream.cancel()` does: `generate` still resolves, and a stream still ends, with the envelope
+   * of the answer so far, signed, its `payload.finish_reason` `"cancelled"` (a signal already
+   * aborted gives an empty answer). It does not reject.
+   */
   signal?: AbortSignal
 }
 
-/** `for await (const item of stream)`: a `TokenStream` is its own async iterator. */
+/**
+ * `for await (const item of stream)`: a `TokenStream` is its own async iterator; `await using`
+ * stops its generation when the block ends.
+ */
 export interface TokenStream {
   [Symbol.asyncIterator](): TokenStream
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/** `using model = await Model.load(path)` disposes the model when the block ends. */
+export interface Model {
+  [Symbol.dispose](): void
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 /** A validated constitution: thresholds, rules and its hash (the envelope's `policy`). */
@@ -149,6 +222,11 @@ export declare class Constitution {
 export declare class Envelope {
   /** Parses envelope text (or UTF-8 bytes): step 1 of the verification. */
   static parse(text: string | Uint8Array): Envelope
+  /**
+   * Parses and verifies envelope text (or UTF-8 bytes) in one call and returns the verified
+   * envelope; the first failing step throws, as `parse` then `verify` would.
+   */
+  static open(text: string | Uint8Array, options?: VerifyOptions): Envelope
   /** The canonical (JCS) JSON text of the envelope. */
   toJson(): string
   /** `JSON.stringify(envelope)` support: the envelope as a plain object. */
@@ -160,11 +238,6 @@ export declare class Envelope {
    * the spec's code.
    */
   verify(options?: VerifyOptions): void
-  /**
-   * Parses and verifies envelope text (or UTF-8 bytes) in one call and returns the verified
-   * envelope; the first failing step throws, as `parse` then `verify` would.
-   */
-  static open(text: string | Uint8Array, options?: VerifyOptions): Envelope
   get version(): string
   get id(): string
   get sender(): string
@@ -202,11 +275,12 @@ export declare class GateChain {
    */
   addBuiltin(kind: string): void
   /**
-   * Adds a JavaScript gate `check(envelope, now)`, run synchronously during `check`: it returns
-   * `true` to admit, `false` or a reason string to refuse (code 24, GATE_CUSTOM); a throw or any
-   * other return value refuses too (fail-closed).
+   * Adds a JavaScript gate `gate(envelope, now)`, run synchronously during `check` and `admit`
+   * after every built-in gate (so it sees only authenticated envelopes). It admits by returning
+   * `true` or nothing; it refuses (code 24, GATE_CUSTOM) by returning `false` or a reason
+   * string, and also by throwing or returning anything else (fail-closed).
    */
-  addGate(name: string, tier: 'cheap' | 'medium' | 'expensive', check: (envelope: Envelope, now: Date) => boolean | string): void
+  addGate(name: string, tier: 'cheap' | 'medium' | 'expensive', gate: (envelope: Envelope, now: Date) => boolean | string | void): void
   /** Makes the schema gate also validate payloads against a JSON Schema (refusals: code 20). */
   setPayloadSchema(schema: unknown): void
   /** Shares a replay cache (with other chains or with `envelope.verify`). */
@@ -272,16 +346,17 @@ export declare class Identity {
   toPem(passphrase?: string | undefined | null): string
   /**
    * Writes the key atomically (mode 0600), encrypted with a passphrase. An existing file is
-   * refused (`IO`; a lost node key cannot be recovered) unless `overwrite` is true.
+   * refused (`IO`; a lost node key cannot be recovered) unless `options.overwrite` is true.
    */
-  save(path: string, passphrase?: string | null, options?: { overwrite?: boolean }): void
+  save(path: string, passphrase?: string | null, options?: SaveOptions): void
   /** `Identity(node_xxxxxxxx)`; never the secret. */
   toString(): string
 }
 
 /**
  * A loaded GGUF model, served by the core's llama.cpp engine on its own worker thread.
- * Requests (from any number of callers) are served in order.
+ * Requests (from any number of callers) are served in order. `dispose()` (or the end of a
+ * `using` block) releases it.
  */
 export declare class Model {
   /**
@@ -293,14 +368,16 @@ export declare class Model {
   /**
    * Generates an answer to `prompt` (rendered with the model's chat template) off the main
    * thread and resolves to an envelope signed by `identity`, with measured `snr` and `ihsan`
-   * scores; the text is `payload.output`. `temperature: 0` is greedy. Aborting `signal`
-   * rejects with its reason at once, even while the request waits for the engine.
+   * scores; the text is `payload.output`. `temperature: 0` is greedy. An aborted `signal`
+   * stops the generation at its next token and the Promise resolves with the answer so far,
+   * signed (`payload.finish_reason === "cancelled"`), as `stream.cancel()` ends a stream.
    */
   generate(identity: Identity, prompt: string, options?: GenerateOptions): Promise<Envelope>
   /**
    * Like `generate`, but returns at once a `TokenStream`: `for await (const item of stream)`
    * gives the text pieces as they are generated and, last, the signed `Envelope` (also
-   * `await stream.envelope()`). Breaking out of the loop stops generation.
+   * `await stream.envelope()`). Breaking out of the loop, `stream.cancel()` and an aborted
+   * `signal` stop the generation; the stream still ends with the envelope of the answer so far.
    */
   stream(identity: Identity, prompt: string, options?: GenerateOptions): TokenStream
   /**
@@ -308,6 +385,15 @@ export declare class Model {
    * product is the cosine similarity.
    */
   embed(text: string): Promise<Float32Array>
+  /**
+   * Releases the model: its memory is freed once the generations and embeddings already
+   * asked of it have ended (they finish normally; abort their signals or cancel their streams
+   * to stop them). Later calls that need the model throw `INVALID_INPUT`; the metadata stays
+   * readable. Disposing twice is harmless. `using model = await Model.load(...)` calls it.
+   */
+  dispose(): void
+  /** Whether `dispose()` was called. */
+  get disposed(): boolean
   /** The model file. */
   get path(): string
   /** `general.name`, or the file stem. */
@@ -330,14 +416,20 @@ export declare class Model {
   get tier(): 'edge' | 'local' | 'pool'
   /** The model's chat template, when the file carries one. */
   get chatTemplate(): string | null
-  /** `Model(name=…, architecture=…, parameters=…, quantization=…, nCtx=…)`. */
+  /**
+   * `Model(name=…, architecture=…, parameters=…, quantization=…, nCtx=…)`, and `disposed` once
+   * it is.
+   */
   toString(): string
 }
 
 /** Remembers admitted envelope ids until their envelopes expire; bounded; thread-safe. */
 export declare class ReplayCache {
-  /** A cache of at most `capacity` live ids (at least 1; default: the core's, 100 000). */
-  constructor(capacity?: number | undefined | null)
+  /**
+   * A cache of at most `capacity` live ids: at least 1 (0 throws `INVALID_INPUT`, as in every
+   * binding); absent, `DEFAULT_REPLAY_CAPACITY`.
+   */
+  constructor(capacity?: number)
   get capacity(): number
   /** Ids held now (expired ones may linger until a later `now` is seen). */
   get size(): number
@@ -345,7 +437,7 @@ export declare class ReplayCache {
   has(id: string, now?: Date): boolean
   /** Records `id` valid until `expiresAt`; throws `REPLAY` (12) if held, `QUOTA` (40) if full. */
   admit(id: string, expiresAt: Date, now?: Date): void
-  /** Drops every id whose envelope has expired at `now`. */
+  /** Drops every id whose envelope has expired at `now` (default: the system clock). */
   purgeExpired(now?: Date): void
 }
 
@@ -356,18 +448,17 @@ export declare class ReplayCache {
  * - `for await (const item of stream)`: the pieces, then the `Envelope` as the last item.
  * - `await stream.envelope()`: the same envelope, once generation ends (pieces not yet read
  *   stay readable).
- * - `stream.cancel()` stops generation at the next token; the iteration then ends normally and
- *   the envelope says `finish_reason: "cancelled"`.
- * - Breaking out of the loop (`return()`) stops generation too; `envelope()` still resolves.
- * - An aborted `signal` rejects the pending (or next) `next()` and `envelope()` with its reason.
+ * - `stream.cancel()`, or an aborted `signal`, stops generation at the next token; the iteration
+ *   then ends normally, with the envelope of the answer so far (`finish_reason: "cancelled"`).
+ * - Breaking out of the loop (`return()`, also `await using`'s disposal) stops generation too;
+ *   `envelope()` still resolves.
  *
  * A stream nobody reads or cancels runs to its end (`maxTokens`).
  */
 export declare class TokenStream {
   /**
    * The next item: `{ value: piece, done: false }`, then `{ value: envelope, done: false }`,
-   * then `{ value: undefined, done: true }`. Rejects with the generation's error, or the
-   * signal's reason, once.
+   * then `{ value: undefined, done: true }`. Rejects with the generation's error, once.
    */
   next(): Promise<IteratorResult<string | Envelope, undefined>>
   /** Ends the iteration (what `break` in a `for await` loop calls) and stops generation. */
@@ -377,14 +468,11 @@ export declare class TokenStream {
    * "cancelled"`) remain.
    */
   cancel(): void
-  /**
-   * The signed envelope, once generation ends; rejects with the generation's error or the
-   * signal's reason.
-   */
+  /** The signed envelope, once generation ends; rejects with the generation's error. */
   envelope(): Promise<Envelope>
 }
 
-/** What the compliance check judges. */
+/** What the compliance check judges (`Constitution.check`'s argument, read strictly). */
 export interface ComplianceInput {
   snr?: number
   ihsan?: number
@@ -398,16 +486,31 @@ export interface ComplianceReport {
   rules: Array<RuleOutcome>
 }
 
+/** How many live ids a `ReplayCache` holds when no capacity is given (the core's default). */
+export declare const DEFAULT_REPLAY_CAPACITY: number
+
+/** Time to live of an envelope when `ttl` is not given, in seconds (the core's default). */
+export declare const DEFAULT_TTL_SECONDS: number
+
 /** One kind of error, from the core's table: a stable number and name. */
 export interface ErrorKind {
   number: number
   name: string
 }
 
+/**
+ * Every kind of error a `BizraError` can have (`error.kind`), from the core's table
+ * (`ErrorKind::ALL`), in number order.
+ */
+export declare function errorKinds(): ErrorKind[]
+
 /** Estimates how demanding a task is: `"simple"`, `"medium"`, `"complex"` or `"expert"`. */
 export declare function estimateComplexity(prompt: string, maxTokens: number): string
 
-/** A chain's verdict: every gate that ran, in order. */
+/**
+ * A chain's verdict: every gate that ran, in order. (`index.js` gives it the `GateReport` class,
+ * with `firstFailure` and `throwIfRefused()`.)
+ */
 export interface GateReport {
   passed: boolean
   /** The first refusal's reject name. */
@@ -438,6 +541,18 @@ export interface GpuInfo {
   memoryTotalBytes: number
   memoryFreeBytes: number
 }
+
+/** How far in the future an envelope's timestamp may lie and still verify, in seconds. */
+export declare const MAX_CLOCK_SKEW_SECONDS: number
+
+/** The largest payload an envelope may carry, in bytes of canonical JSON. */
+export declare const MAX_PAYLOAD_BYTES: number
+
+/** The most envelope ids a `provenance` may hold. */
+export declare const MAX_PROVENANCE: number
+
+/** The longest time to live an envelope may have, in seconds. */
+export declare const MAX_TTL_SECONDS: number
 
 /** The reject codes of the spec: name → number (`{ HASH_MISMATCH: 15, ... }`). */
 export declare function rejectCodes(): Record<string, number>
@@ -490,8 +605,9 @@ export interface TierDecision {
 }
 
 /**
- * Verifies many envelopes on worker threads; resolves to one code per envelope (0 = valid, else
- * the spec's reject code), each exactly what `envelope.verify` would give.
+ * Verifies many envelopes on libuv's pool; resolves to one code per envelope (0 = valid, else
+ * the spec's reject code), each exactly what `envelope.verify` would give. The envelopes are
+ * shared with the task, not copied.
  */
 export declare function verifyBatch(envelopes: Envelope[], options?: VerifyOptions): Promise<number[]>
 

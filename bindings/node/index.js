@@ -1,8 +1,10 @@
 'use strict'
-// bizra for Node: the native addon (napi-rs, built from src/lib.rs) plus a thin error layer.
-// Native errors carry a string `code`; here they become `BizraError` (with `reject`, the spec's
-// number, for rejections) or `TypeError` (arguments of the wrong type). The other things done here
-// are encoding JSON arguments for the addon (Tape) and unpacking the options of hot calls (STATICS).
+// bizra for Node: the native addon (napi-rs, built from src/*.rs) plus a thin JavaScript layer.
+// Native errors carry a string `code`; here they become `BizraError` (with `kind`, `reject`,
+// `detail`, `retryable`) or `TypeError` (arguments of the wrong type). The other things done here
+// are encoding JSON arguments for the addon (Tape), unpacking the options of the hot call
+// (STATICS), and what napi-rs classes cannot declare: the `GateReport` class of reports and the
+// symbol-named methods (`Symbol.asyncIterator`, `Symbol.dispose`, `Symbol.asyncDispose`).
 
 const { platform, arch } = process
 
@@ -51,27 +53,28 @@ class BizraError extends Error {
     this.name = 'BizraError'
     this.code = code
     this.reject = reject
+    // A refusal (a reject number) is of kind REJECTED, whose code is the reject's name; every other
+    // error's code is its kind (see src/errors.rs).
     this.kind = reject === undefined ? code : 'REJECTED'
     this.detail = detail ?? message
     this.retryable = reject !== undefined && RETRYABLE.has(code)
   }
 }
 
-// Our codes are UPPER_SNAKE; napi-rs's own (argument conversion) are CamelCase statuses. A refusal's
-// reason carries its detail before a U+001F separator.
+// The addon's codes are kinds, UPPER_SNAKE (or TYPE_ERROR); napi-rs's own (argument conversion)
+// are CamelCase statuses. A refusal's reason is `REJECT_NAME␟detail␟message` (src/errors.rs).
 function convert(e) {
   if (!(e instanceof Error) || e instanceof BizraError || e instanceof TypeError) return e
-  const code = typeof e.code === 'string' ? e.code : undefined
-  if (code === 'TYPE_ERROR') return retype(new TypeError(e.message), e)
-  if (code === 'GenericFailure' && e.message.startsWith('PANIC: ')) {
-    return retype(new BizraError(e.message.slice(7), 'PANIC', undefined), e)
+  const kind = typeof e.code === 'string' ? e.code : undefined
+  if (kind === 'TYPE_ERROR') return retype(new TypeError(e.message), e)
+  if (kind === 'REJECTED') {
+    const [name, detail, ...message] = e.message.split('\u001f')
+    if (REJECTS.has(name) && message.length > 0) {
+      return retype(new BizraError(message.join('\u001f'), name, REJECT[name], detail), e)
+    }
   }
-  if (code && /^[A-Z][A-Z0-9_]*$/.test(code)) {
-    const sep = e.message.indexOf('\u001f')
-    const [detail, message] = sep < 0 ? [undefined, e.message] : [e.message.slice(0, sep), e.message.slice(sep + 1)]
-    return retype(new BizraError(message, code, REJECT[code], detail), e)
-  }
-  if (code) return retype(new TypeError(e.message), e)
+  if (kind && /^[A-Z][A-Z0-9_]*$/.test(kind)) return retype(new BizraError(e.message, kind, undefined), e)
+  if (kind) return retype(new TypeError(e.message), e)
   return e
 }
 
@@ -256,8 +259,18 @@ native.__setJsonEncoder((value) => {
 
 // Statics written here over the addon's plain N-API callbacks: the payload goes over encoded and
 // `options` unpacked into positional arguments (V8 reads them through inline caches, where the
-// addon would pay a property lookup per name). Every value is still checked by the addon; only
-// the shape of `options` is checked here.
+// addon would pay a property lookup per name). Every value is still checked by the addon; the
+// shape of `options` is checked here, unknown keys refused as the addon refuses them elsewhere
+// (src/options.rs words the message).
+const CREATE_OPTIONS = ['ttl', 'provenance', 'scores', 'policy', 'timestamp', 'id']
+const SCORES = ['snr', 'ihsan']
+
+function refuseUnknown(object, known, prefix) {
+  for (const key in object) {
+    if (!known.includes(key)) throw new TypeError(native.__unknownOption(key, known, prefix))
+  }
+}
+
 const STATICS = {
   Envelope: {
     create: ((addon) =>
@@ -265,9 +278,13 @@ const STATICS = {
         let ttl, provenance, scores, policy, timestamp, id
         if (options !== undefined && options !== null) {
           if (typeof options !== 'object') throw new TypeError('options must be an object')
+          refuseUnknown(options, CREATE_OPTIONS, '')
           ;({ ttl, provenance, scores, policy, timestamp, id } = options)
-          if (scores !== undefined && (typeof scores !== 'object' || scores === null)) {
-            throw new TypeError('scores must be an object { snr?, ihsan? }')
+          if (scores !== undefined) {
+            if (typeof scores !== 'object' || scores === null) {
+              throw new TypeError('scores must be an object { snr?, ihsan? }')
+            }
+            refuseUnknown(scores, SCORES, 'scores.')
           }
         }
         const tape = spareTape ?? new Tape()
@@ -321,8 +338,9 @@ function wrapClass(C) {
 }
 
 const out = { BizraError, GateReport }
+const INTERNALS = ['rejectCodes', 'rejectTable', 'errorKinds', 'jsonTape', '__setJsonEncoder', '__envelopeCreate', '__unknownOption']
 for (const [name, value] of Object.entries(native)) {
-  if (['rejectCodes', 'rejectTable', 'errorKinds', 'jsonTape', '__setJsonEncoder', '__envelopeCreate'].includes(name)) continue
+  if (INTERNALS.includes(name)) continue
   if (typeof value !== 'function') out[name] = value
   else if (/^[A-Z]/.test(name)) out[name] = wrapClass(value)
   else out[name] = wrap(value)
@@ -338,10 +356,33 @@ for (const [name, value] of Object.entries(native)) {
     configurable: true,
   })
 }
+// What napi-rs classes cannot declare: symbol-named methods. A stream is its own async iterator
+// (as a generator is), and `await using` stops it; `using` disposes a model.
+{
+  const { Model, TokenStream } = out
+  const method = (value) => ({ value, writable: true, configurable: true })
+  Object.defineProperties(TokenStream.prototype, {
+    [Symbol.asyncIterator]: method(function () {
+      return this
+    }),
+    [Symbol.asyncDispose]: method(async function () {
+      await this.return()
+    }),
+  })
+  Object.defineProperties(Model.prototype, {
+    [Symbol.dispose]: method(function () {
+      this.dispose()
+    }),
+    [Symbol.asyncDispose]: method(async function () {
+      this.dispose()
+    }),
+  })
+}
 /** The spec's reject codes, name → number (frozen). */
 out.REJECT_CODES = Object.freeze({ ...REJECT })
 out.rejectCodes = () => ({ ...REJECT })
 /** Every kind of error (`error.kind`), from the core's table: `{ number, name }` (frozen). */
 out.ERROR_KINDS = KINDS
+out.errorKinds = () => KINDS.map((k) => ({ ...k }))
 
 module.exports = out

@@ -1,47 +1,66 @@
 // A TypeScript user of bizra; `make test-node` checks it with `tsc --noEmit --strict`.
 import {
-  BizraError, Constitution, Envelope, GateChain, type GateReport, type GenerateOptions, HardwareProfile,
-  Identity, Model, REJECT_CODES, ReplayCache, selectTier, type TokenStream, verifyBatch, verifyMessage,
+  BizraError, Constitution, DEFAULT_TTL_SECONDS, Envelope, type ErrorKindName, GateChain, GateReport,
+  type GenerateOptions, HardwareProfile, Identity, Model, REJECT_CODES, ReplayCache, type RejectName,
+  selectTier, type TokenStream, errorKinds, verifyBatch, verifyMessage,
 } from 'bizra'
 
 const id: Identity = Identity.fromSeed(new Uint8Array(32))
 const sig: Buffer = id.sign(new TextEncoder().encode('hello'))
 const valid: boolean = verifyMessage(id.publicKey, new TextEncoder().encode('hello'), sig)
 
-const env: Envelope = Envelope.create(id, { answer: 4 }, { ttl: 60, scores: { snr: 0.9, ihsan: 0.97 } })
+const parent: Envelope = Envelope.create(id, { question: 'What is 2 + 2?' })
+const env: Envelope = Envelope.create(id, { answer: 4 }, {
+  ttl: 60, scores: { snr: 0.9, ihsan: 0.97 }, provenance: [parent], policy: Constitution.default(),
+})
 const when: Date = env.timestamp
 const payload: unknown = env.payload
 const cache = new ReplayCache(1000)
+const lifetime: number = DEFAULT_TTL_SECONDS
 
 try {
-  Envelope.parse(env.toJson()).verify({ now: new Date(), replay: cache, policy: Constitution.default().hash })
+  const opened: Envelope = Envelope.open(env.toJson(), { now: new Date(), replay: cache, policy: Constitution.default() })
+  console.log(opened.id)
 } catch (e: unknown) {
   if (e instanceof BizraError) {
-    const code: string = e.code
+    const kind: ErrorKindName = e.kind
+    const code: RejectName | ErrorKindName = e.code
     const reject: number | undefined = e.reject
-    console.log(code, reject === REJECT_CODES.EXPIRED)
+    const detail: string = e.detail
+    const retryable: boolean = e.retryable
+    console.log(kind, code, reject === REJECT_CODES.EXPIRED, detail, retryable, errorKinds().length)
   }
 }
 
 const chain = new GateChain(Constitution.default())
 chain.addGate('mine', 'cheap', (e: Envelope, now: Date) => (e.ttl > 0 && now instanceof Date ? true : 'bad ttl'))
+chain.addGate('quiet', 'medium', () => undefined)
 const report: GateReport = chain.check(env, { now: new Date() })
-const first: string | undefined = report.code ?? undefined
+const first: string | undefined = report.firstFailure?.name ?? report.code
+console.log(report instanceof GateReport, lifetime)
+report.throwIfRefused()
+chain.admit(env, { now: new Date() })
+
+function keep(path: string): void {
+  id.save(path, 'correct horse', { overwrite: true })
+}
 
 async function main(): Promise<number[]> {
   return verifyBatch([env], { now: new Date() })
 }
 
 async function infer(path: string): Promise<[Envelope, Envelope, Float32Array]> {
-  const model: Model = await Model.load(path, { nCtx: 1024, threads: 2 })
+  // `using` disposes the model when the function returns.
+  using model: Model = await Model.load(path, { nCtx: 1024, threads: 2 })
   const modelTier: 'edge' | 'local' | 'pool' = model.tier
   const trained: number | null = model.contextLength
   console.log(modelTier, trained, model.fileBlake3, model.chatTemplate ?? 'no template')
   const options: GenerateOptions = {
-    temperature: 0, maxTokens: 32, stop: ['\n\n'], ihsan: { correctness: 1 }, signal: AbortSignal.timeout(60_000),
+    temperature: 0, maxTokens: 32, stop: ['\n\n'], ihsan: { correctness: 1 }, provenance: [parent],
+    signal: AbortSignal.timeout(60_000), // on time out: the answer so far, finish_reason "cancelled"
   }
   const answer: Envelope = await model.generate(id, 'What is 2 + 2?', options)
-  const stream: TokenStream = model.stream(id, 'Say hello.', options)
+  await using stream: TokenStream = model.stream(id, 'Say hello.', options)
   let text = ''
   let last: Envelope | undefined
   for await (const item of stream) {
@@ -57,4 +76,4 @@ async function infer(path: string): Promise<[Envelope, Envelope, Float32Array]> 
 
 const tier: string = selectTier('explain this', 100).tier
 const hw: HardwareProfile = HardwareProfile.detect()
-console.log(valid, when, payload, first, tier, hw.cpuCores, main, infer)
+console.log(valid, when, payload, first, tier, hw.cpuCores, main, infer, keep)

@@ -19,8 +19,9 @@ try {
 console.log(`${model.name}: ${model.architecture}, ${(model.parameters / 1e6).toFixed(0)}M weights, ${model.quantization}, tier ${model.tier}`)
 
 // 2. Stream an answer: pieces arrive as they are generated, and the stream ends with the signed
-//    envelope. `break` or `stream.cancel()` stops generation; so does the signal (here: a time
-//    limit), which rejects with its reason.
+//    envelope. `break`, `stream.cancel()` and the signal (here: a time limit) stop the
+//    generation at its next token; the stream still ends with the envelope of the answer so far
+//    (finish_reason "cancelled").
 const id = Identity.generate()
 const stream = model.stream(id, 'What is the capital of France?', {
   temperature: 0,
@@ -60,3 +61,12 @@ const [a, b, c] = await Promise.all(
 )
 const cos = (x, y) => x.reduce((s, v, i) => s + v * y[i], 0)
 console.log(`similarity: paraphrase ${cos(a, b).toFixed(3)}, unrelated ${cos(a, c).toFixed(3)}`)
+
+// 6. Done with the model: release it (`using model = await Model.load(...)` does this by itself).
+//    Options are checked strictly: a misspelt key throws a TypeError naming the right one.
+try {
+  model.generate(id, 'Hi', { max_tokens: 3 })
+} catch (e) {
+  console.log(`${e.name}: ${e.message}`)
+}
+model.dispose()

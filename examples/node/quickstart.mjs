@@ -3,7 +3,8 @@
 //   node quickstart.mjs
 import { BizraError, Envelope, GateChain, Identity, ReplayCache, verifyBatch } from 'bizra'
 
-// 1. A node identity (Ed25519). Keep it with `id.save(path, passphrase)`, read it with `Identity.load`.
+// 1. A node identity (Ed25519). Keep it with `id.save(path, passphrase)` (an existing key file is
+//    refused unless `{ overwrite: true }` comes third), read it with `Identity.load(path, passphrase)`.
 const id = Identity.generate()
 console.log(`identity ${id.displayId} (node id ${id.nodeId})`)
 

@@ -14,7 +14,7 @@ import { blake3 } from '@noble/hashes/blake3'
 import canonicalizeMod from 'canonicalize'
 
 const require = createRequire(import.meta.url)
-const { Envelope, Identity, Constitution } = require('../index.js')
+const { Envelope, Identity, Constitution, DEFAULT_TTL_SECONDS } = require('../index.js')
 const canonicalize = canonicalizeMod.default ?? canonicalizeMod
 
 const MS = Number(process.env.BENCH_MS ?? 600)
@@ -77,7 +77,7 @@ function jsCreate(p) {
     sender: pubHex.slice(0, 32),
     public_key: pubHex,
     timestamp: at.toISOString(),
-    ttl: 3600,
+    ttl: DEFAULT_TTL_SECONDS,
     content_hash: toHex(h(enc.encode(canonicalize(p)))),
     provenance: [],
     scores: { snr: 0.93, ihsan: 0.97 },

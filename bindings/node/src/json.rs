@@ -26,7 +26,7 @@ use napi::{sys, Env};
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::{guard, type_err, Result};
+use crate::errors::{guard, type_err, Result};
 
 /// The tape's tags (`jsonTape()` in JavaScript).
 mod tag {

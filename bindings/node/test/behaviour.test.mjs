@@ -7,8 +7,8 @@ import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import * as bizra from 'bizra'
 import {
-  BizraError, Constitution, Envelope, GateChain, HardwareProfile, Identity, REJECT_CODES,
-  ReplayCache, estimateComplexity, selectTier, verifyBatch, verifyMessage,
+  BizraError, Constitution, DEFAULT_TTL_SECONDS, Envelope, GateChain, HardwareProfile, Identity,
+  REJECT_CODES, ReplayCache, estimateComplexity, selectTier, verifyBatch, verifyMessage,
 } from 'bizra'
 
 const T0 = new Date('2026-01-30T00:00:00.000Z')
@@ -97,10 +97,10 @@ test('envelope: create, serialize, parse, verify', () => {
   env.verify()
   assert.match(env.id, /^pci_[0-9a-f]{32}$/)
   assert.equal(env.sender, id.nodeId)
-  assert.equal(env.ttl, 3600)
+  assert.equal(env.ttl, DEFAULT_TTL_SECONDS)
   assert.equal(env.policy, Constitution.default().hash)
   assert.ok(env.timestamp instanceof Date)
-  assert.equal(env.expiresAt.getTime() - env.timestamp.getTime(), 3600_000)
+  assert.equal(env.expiresAt.getTime() - env.timestamp.getTime(), DEFAULT_TTL_SECONDS * 1000)
   const back = Envelope.parse(env.toJson())
   assert.equal(back.toJson(), env.toJson())
   back.verify()
@@ -113,8 +113,8 @@ test('envelope: create, serialize, parse, verify', () => {
 test('envelope: verification steps and their codes', () => {
   const env = good()
   env.verify({ now: T0 })
-  env.verify({ now: at(3600) })
-  assert.throws(() => env.verify({ now: at(3600.001) }), rejects('EXPIRED'))
+  env.verify({ now: at(DEFAULT_TTL_SECONDS) })
+  assert.throws(() => env.verify({ now: at(DEFAULT_TTL_SECONDS + 0.001) }), rejects('EXPIRED'))
   assert.throws(() => env.verify({ now: at(-121) }), rejects('FUTURE'))
   env.verify({ now: at(-120) })
   env.verify({ now: T0, policy: Constitution.default().hash })
@@ -264,7 +264,7 @@ test('verifyBatch: a Promise of codes, each the single verdict', async () => {
   const cache = new ReplayCache()
   assert.deepEqual(await verifyBatch([envs[0], envs[0], envs[1]], { now: T0, replay: cache }), [0, 12, 0])
   assert.deepEqual(await verifyBatch([], {}), [])
-  assert.deepEqual(await verifyBatch([envs[0]]), [11].map(() => (Date.now() > T0.getTime() + 3600_000 ? 11 : 0)))
+  assert.deepEqual(await verifyBatch([envs[0]]), [11].map(() => (Date.now() > T0.getTime() + DEFAULT_TTL_SECONDS * 1000 ? 11 : 0)))
   assert.throws(() => verifyBatch([{}], {}), typeError())
 })
 

@@ -256,23 +256,30 @@ test('cancel() stops generation at the next token and the iteration ends normall
   assert.ok(pieces.length <= 3 + 2, `${pieces.length} pieces`)
 })
 
-test('an AbortSignal stops a stream: the pending next() and envelope() reject with its reason', async () => {
+test('an AbortSignal stops a stream as cancel() does: the iteration ends with the envelope so far', async () => {
   const controller = new AbortController()
   const stream = model.stream(id, LONG, { temperature: 0, maxTokens: 1000, signal: controller.signal })
   const envelope = stream.envelope()
-  const reason = new Error('user went away')
   // Seconds per token, measured in this run, so that "promptly" does not depend on the machine.
   const times = []
-  await assert.rejects(async () => {
-    for await (const piece of stream) {
-      assert.equal(typeof piece, 'string')
-      times.push(performance.now())
-      if (times.length === 6) controller.abort(reason)
+  const pieces = []
+  let last
+  for await (const item of stream) {
+    if (item instanceof Envelope) {
+      last = item
+      continue
     }
-  }, (e) => e === reason)
-  assert.equal(times.length, 6)
-  await assert.rejects(envelope, (e) => e === reason)
-  await assert.rejects(stream.envelope(), (e) => e === reason)
+    pieces.push(item)
+    times.push(performance.now())
+    if (times.length === 6) controller.abort(new Error('user went away'))
+  }
+  assert.ok(last instanceof Envelope, 'the iteration ended with the envelope')
+  assert.equal((await envelope).id, last.id)
+  assert.equal((await stream.envelope()).id, last.id)
+  last.verify()
+  assert.equal(last.payload.finish_reason, 'cancelled')
+  assert.equal(pieces.join(''), last.payload.output)
+  assert.ok(pieces.length <= 6 + 2, `${pieces.length} pieces`)
   assert.deepEqual(await stream.next(), { value: undefined, done: true })
   // The engine stopped the generation at once: a one-token request behind it is served within a
   // few token-times (had it run on, the ~500 tokens that fill the context would come first).
@@ -283,26 +290,92 @@ test('an AbortSignal stops a stream: the pending next() and envelope() reject wi
   assert.ok(waited < 100 * perToken, `waited ${waited.toFixed(0)} ms, ${perToken.toFixed(1)} ms per token`)
 })
 
-test('an AbortSignal rejects generate at once, even while the request waits in the queue', async () => {
-  // A long stream holds the engine; the aborted request behind it rejects before that ends.
+test('AbortSignal.timeout stops generate, which resolves with the signed answer so far', async () => {
+  const t0 = performance.now()
+  const env = await model.generate(id, LONG, { temperature: 0, maxTokens: 1000, signal: AbortSignal.timeout(300) })
+  const took = performance.now() - t0
+  env.verify()
+  assert.equal(env.payload.finish_reason, 'cancelled')
+  assert.ok(env.payload.tokens.completion < 1000, `${env.payload.tokens.completion} tokens`)
+  // Greedy, this prompt runs until the context is full (hundreds of tokens): "cancelled" means
+  // the time limit stopped it, and the answer so far is the greedy answer's beginning.
+  const head = await model.generate(id, LONG, { temperature: 0, maxTokens: Math.max(1, env.payload.tokens.completion) })
+  assert.ok(head.payload.output.startsWith(env.payload.output), JSON.stringify([head.payload.output, env.payload.output]))
+  assert.ok(took < 60_000, `${took} ms`)
+})
+
+test('a request aborted while it waits in the queue ends, empty and signed, once the engine takes it up', async () => {
+  // A long stream holds the engine; the request aborted behind it does not generate.
   const busy = model.stream(id, LONG, { temperature: 0, maxTokens: 400 })
   await busy.next()
   const controller = new AbortController()
-  const pending = model.generate(id, CAPITAL, { ...greedy, signal: controller.signal })
+  let settled = false
+  const pending = model.generate(id, CAPITAL, { ...greedy, signal: controller.signal }).finally(() => {
+    settled = true
+  })
   controller.abort()
-  await assert.rejects(pending, (e) => e === controller.signal.reason && e.name === 'AbortError')
   const step = await busy.next()
   assert.equal(step.done, false, 'the busy stream was still generating')
+  assert.equal(settled, false, 'it waits for the engine, as a cancelled stream does')
   busy.cancel()
   assert.equal((await busy.envelope()).payload.finish_reason, 'cancelled')
+  const env = await pending
+  env.verify()
+  assert.equal(env.payload.finish_reason, 'cancelled')
+  assert.equal(env.payload.output, '')
+  assert.equal(env.payload.tokens.completion, 0)
 
-  // Already aborted: rejects without generating.
+  // Already aborted: the same, at once.
   const reason = new Error('too late')
-  await assert.rejects(model.generate(id, CAPITAL, { ...greedy, signal: AbortSignal.abort(reason) }), (e) => e === reason)
+  const early = await model.generate(id, CAPITAL, { ...greedy, signal: AbortSignal.abort(reason) })
+  assert.equal(early.payload.finish_reason, 'cancelled')
+  assert.equal(early.payload.output, '')
   const stream = model.stream(id, CAPITAL, { ...greedy, signal: AbortSignal.abort(reason) })
-  await assert.rejects(stream.next(), (e) => e === reason)
+  const items = []
+  for await (const item of stream) items.push(item)
+  assert.equal(items.length, 1)
+  assert.ok(items[0] instanceof Envelope)
+  assert.equal(items[0].payload.finish_reason, 'cancelled')
+  await stillServing()
+})
+
+test('await using a stream stops it when the block ends; the envelope stays', async () => {
+  const stream = model.stream(id, LONG, { temperature: 0, maxTokens: 400 })
+  assert.equal(typeof stream[Symbol.asyncDispose], 'function')
+  // What `await using stream = model.stream(...)` does at the end of its block.
+  await stream.next()
+  await stream[Symbol.asyncDispose]()
   assert.deepEqual(await stream.next(), { value: undefined, done: true })
-  await assert.rejects(stream.envelope(), (e) => e === reason)
+  const env = await stream.envelope()
+  assert.equal(env.payload.finish_reason, 'cancelled')
+  await stillServing()
+})
+
+test('dispose() releases a model: later calls throw, the metadata stays, calls already made finish', async () => {
+  const other = await Model.load(MODEL_PATH, { nCtx: 256, threads: 1 })
+  assert.equal(other.disposed, false)
+  const running = other.generate(id, CAPITAL, greedy)
+  const streaming = other.stream(id, CAPITAL, greedy)
+  other.dispose()
+  assert.equal(other.disposed, true)
+  other.dispose() // twice is harmless
+  for (const call of [() => other.generate(id, CAPITAL), () => other.stream(id, CAPITAL), () => other.embed('x')]) {
+    assert.throws(call, (e) => code('INVALID_INPUT')(e) && /disposed/.test(e.message))
+  }
+  assert.equal(other.fileBlake3, MODEL_BLAKE3)
+  assert.equal(other.nCtx, 256)
+  assert.match(String(other), /, disposed\)$/)
+  assert.match((await running).payload.output, /Paris/)
+  const [text, env] = await drain(streaming)
+  assert.equal(text, env.payload.output)
+
+  // `using model = await Model.load(...)` calls [Symbol.dispose]; `await using`, [Symbol.asyncDispose].
+  const a = await Model.load(MODEL_PATH, { nCtx: 256, threads: 1 })
+  a[Symbol.dispose]()
+  assert.equal(a.disposed, true)
+  const b = await Model.load(MODEL_PATH, { nCtx: 256, threads: 1 })
+  await b[Symbol.asyncDispose]()
+  assert.equal(b.disposed, true)
   await stillServing()
 })
 
@@ -443,4 +516,32 @@ test('arguments of the wrong type are a TypeError', () => {
   assert.throws(() => model.stream(id, CAPITAL, { signal: new AbortController() }), typeError(/signal must be an AbortSignal/))
   assert.throws(() => model.stream(null, CAPITAL), typeError(/identity must be an Identity/))
   assert.throws(() => model.embed(5), typeError())
+})
+
+test('unknown option keys are refused with the right name, before anything runs', () => {
+  const unknown = (re) => typeError(re)
+  assert.throws(() => model.generate(id, CAPITAL, { max_tokens: 3 }), unknown(/^unknown option max_tokens \(did you mean maxTokens\?\)$/))
+  assert.throws(() => model.stream(id, CAPITAL, { temprature: 0 }), unknown(/unknown option temprature \(did you mean temperature\?\)/))
+  assert.throws(() => model.generate(id, CAPITAL, { tll: 60 }), unknown(/did you mean ttl\?/))
+  assert.throws(() => model.generate(id, CAPITAL, { top_p: 0.5 }), unknown(/did you mean topP\?/))
+  assert.throws(() => model.generate(id, CAPITAL, { repeat_penalty: 1.1 }), unknown(/did you mean repeatPenalty\?/))
+  assert.throws(() => model.generate(id, CAPITAL, { verbose: true }), unknown(/unknown option verbose; one of system, maxTokens, .*signal$/))
+  assert.throws(() => model.generate(id, CAPITAL, { ihsan: { user_benefit: 1 } }), unknown(/unknown ihsan dimension user_benefit \(did you mean userBenefit\?\)/))
+  assert.throws(() => model.generate(id, CAPITAL, { ihsan: { saftey: 1 } }), unknown(/did you mean safety\?/))
+  assert.throws(() => Model.load(MODEL_PATH, { n_ctx: 512 }), unknown(/unknown option n_ctx \(did you mean nCtx\?\)/))
+  assert.throws(() => Model.load(MODEL_PATH, { nGPULayers: 1 }), unknown(/did you mean nGpuLayers\?/))
+  // Inherited enumerable keys are read, so they are checked too.
+  assert.throws(() => model.generate(id, CAPITAL, Object.create({ maxToken: 3 })), unknown(/did you mean maxTokens\?/))
+})
+
+test('generate: provenance takes Envelopes, ttl is checked in words, a long prompt names nCtx', async () => {
+  const parent = Envelope.create(id, { question: CAPITAL })
+  const env = await model.generate(id, CAPITAL, { ...greedy, maxTokens: 2, provenance: [parent, 'pci_' + 'e'.repeat(32)], ttl: 60 })
+  assert.deepEqual(env.provenance, [parent.id, 'pci_' + 'e'.repeat(32)])
+  assert.equal(env.ttl, 60)
+  assert.throws(() => model.generate(id, CAPITAL, { provenance: [42] }), typeError(/provenance\[0\]/))
+  assert.throws(() => model.generate(id, CAPITAL, { ttl: 1.5 }), typeError(/ttl must be a whole number of seconds/))
+  await assert.rejects(model.generate(id, CAPITAL, { ...greedy, ttl: 0 }), (e) => code('INVALID_INPUT')(e) && /between 1 and \d+ seconds/.test(e.message))
+  const long = 'word '.repeat(2000)
+  await assert.rejects(model.generate(id, long, { maxTokens: 2 }), (e) => code('PROMPT_TOO_LONG')(e) && /nCtx/.test(e.message) && !/n_ctx/.test(e.message))
 })

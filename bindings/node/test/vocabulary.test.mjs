@@ -3,14 +3,20 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import * as bizra from 'bizra'
 import {
-  BizraError, Constitution, ERROR_KINDS, Envelope, GateChain, GateReport, Identity, REJECT_CODES,
-  ReplayCache,
+  BizraError, Constitution, DEFAULT_REPLAY_CAPACITY, DEFAULT_TTL_SECONDS, ERROR_KINDS, Envelope,
+  GateChain, GateReport, Identity, MAX_CLOCK_SKEW_SECONDS, MAX_PAYLOAD_BYTES, MAX_PROVENANCE,
+  MAX_TTL_SECONDS, REJECT_CODES, ReplayCache, errorKinds, verifyBatch,
 } from 'bizra'
 import { VECTORS_DIR } from './helpers.mjs'
+
+const require = createRequire(import.meta.url)
+// The CommonJS entry: the test build's hooks (`__errorForTest`, ...) are there too.
+const cjs = require('bizra')
 
 const T0 = new Date('2026-01-30T00:00:00.000Z')
 const id = Identity.fromSeed(new Uint8Array(32).fill(9))
@@ -40,6 +46,8 @@ test('every kind of the core table is a BizraError kind, and real errors carry t
     assert.equal(e.retryable, false)
   }
   assert.ok(Object.isFrozen(ERROR_KINDS))
+  assert.deepEqual(errorKinds(), ERROR_KINDS.map((k) => ({ ...k })))
+  assert.notEqual(errorKinds()[0], ERROR_KINDS[0], 'a fresh copy')
   const dir = mkdtempSync(join(tmpdir(), 'bizra-vocab-'))
   try {
     const cases = [
@@ -122,7 +130,7 @@ test('a replay cache holds at least one id, by the core rule', () => {
   const e = caught(() => new ReplayCache(0))
   assert.equal(e.kind, 'INVALID_INPUT')
   assert.match(e.message, /at least 1/)
-  assert.equal(new ReplayCache().capacity, 100000)
+  assert.equal(new ReplayCache().capacity, DEFAULT_REPLAY_CAPACITY)
 })
 
 test('provenance takes Envelopes and policy takes a Constitution, as in Python', () => {
@@ -152,4 +160,125 @@ test('user gates run after every built-in gate, so they see only authenticated e
   assert.deepEqual(seen, [])
   chain.admit(good(), { now: T0 })
   assert.equal(seen.length, 1)
+})
+
+test("every kind of the core's table maps to its own kind and code, through the binding's mapping", () => {
+  assert.equal(ERROR_KINDS.length, 12)
+  for (const { name } of errorKinds()) {
+    const e = caught(() => cjs.__errorForTest(name))
+    assert.ok(e instanceof BizraError, `${name}: ${e}`)
+    assert.equal(e.kind, name, e.message)
+    if (name === 'REJECTED') {
+      assert.equal(e.code, 'HASH_MISMATCH')
+      assert.equal(e.reject, REJECT_CODES.HASH_MISMATCH)
+      assert.equal(e.detail, 'a sample')
+      assert.match(e.message, /^PCI-15: /)
+    } else {
+      assert.equal(e.code, name, e.message)
+      assert.equal(e.reject, undefined)
+      assert.equal(e.detail, e.message)
+    }
+    assert.equal(e.retryable, false)
+    assert.equal(e.name, 'BizraError')
+  }
+  // No longer lumped together as INTERNAL.
+  assert.equal(caught(() => cjs.__errorForTest('MODEL_NOT_FOUND')).code, 'MODEL_NOT_FOUND')
+  assert.equal(caught(() => cjs.__errorForTest('NO_REMOTE_POOL')).code, 'NO_REMOTE_POOL')
+  assert.match(caught(() => cjs.__errorForTest('PANIC')).message, /panic/)
+  // Node terms: the context option is `nCtx`.
+  const tooLong = caught(() => cjs.__errorForTest('PROMPT_TOO_LONG'))
+  assert.match(tooLong.message, /nCtx/)
+  assert.doesNotMatch(tooLong.message, /n_ctx/)
+})
+
+test('a panic in a pool task or on a job thread rejects with a BizraError of kind PANIC', async () => {
+  for (const hook of [cjs.__panicInTaskForTest, cjs.__panicOnThreadForTest]) {
+    const p = hook()
+    assert.ok(p instanceof Promise)
+    await assert.rejects(p, (e) => {
+      assert.ok(e instanceof BizraError, String(e))
+      assert.equal(e.code, 'PANIC')
+      assert.equal(e.kind, 'PANIC')
+      assert.match(e.message, /deliberate panic/)
+      return true
+    })
+  }
+  // The pool still verifies.
+  assert.deepEqual(await verifyBatch([good()], { now: T0 }), [0])
+})
+
+test('the typings list every error kind and every reject name', () => {
+  const dts = readFileSync(join(dirname(require.resolve('bizra/package.json')), 'index.d.ts'), 'utf8')
+  const union = (name) => {
+    const m = dts.match(new RegExp(`export type ${name} =([^]*?)\\n\\n`))
+    assert.ok(m, `no type ${name} in index.d.ts`)
+    return [...m[1].matchAll(/'([A-Z_]+)'/g)].map((x) => x[1])
+  }
+  assert.deepEqual(union('ErrorKindName'), ERROR_KINDS.map((k) => k.name))
+  assert.deepEqual(union('RejectName'), Object.keys(REJECT_CODES).sort((a, b) => REJECT_CODES[a] - REJECT_CODES[b]))
+})
+
+test("the defaults are the core's constants", () => {
+  assert.equal(good().ttl, DEFAULT_TTL_SECONDS)
+  assert.equal(new ReplayCache().capacity, DEFAULT_REPLAY_CAPACITY)
+  assert.equal(new ReplayCache(null).capacity, DEFAULT_REPLAY_CAPACITY)
+  assert.equal(Constitution.default().maxTtlSeconds, MAX_TTL_SECONDS)
+  assert.equal(Constitution.default().maxClockSkewSeconds, MAX_CLOCK_SKEW_SECONDS)
+  assert.ok(DEFAULT_TTL_SECONDS >= 1 && DEFAULT_TTL_SECONDS <= MAX_TTL_SECONDS)
+  good({}, { ttl: MAX_TTL_SECONDS })
+  const tooLong = caught(() => good({}, { ttl: MAX_TTL_SECONDS + 1 }))
+  assert.equal(tooLong.kind, 'INVALID_INPUT')
+  assert.match(tooLong.message, new RegExp(`between 1 and ${MAX_TTL_SECONDS} seconds, got ${MAX_TTL_SECONDS + 1}`))
+  const ids = Array.from({ length: MAX_PROVENANCE + 1 }, (_, i) => 'pci_' + i.toString(16).padStart(32, '0'))
+  good({}, { provenance: ids.slice(1) })
+  assert.equal(caught(() => good({}, { provenance: ids })).kind, 'INVALID_INPUT')
+  assert.equal(caught(() => good('x'.repeat(MAX_PAYLOAD_BYTES))).kind, 'INVALID_INPUT')
+  for (const bad of [-1, 1.5, 2 ** 32, '10']) assert.throws(() => new ReplayCache(bad), TypeError, String(bad))
+})
+
+test('the ES module entry exports what the CommonJS entry does', () => {
+  const names = Object.keys(cjs).filter((k) => !k.startsWith('__'))
+  assert.ok(names.length >= 25, names.join())
+  for (const name of names) assert.equal(bizra[name], cjs[name], name)
+  assert.deepEqual(Object.keys(bizra).filter((k) => k !== 'default').sort(), [...names].sort())
+})
+
+test('every options object refuses unknown keys, naming the right one', () => {
+  const unknown = (re) => (e) => {
+    assert.ok(e instanceof TypeError, `expected TypeError, got ${e}`)
+    assert.match(e.message, re)
+    return true
+  }
+  const env = good()
+  // Envelope.create (checked in index.js, worded by the addon).
+  assert.throws(() => good({}, { tll: 60 }), unknown(/^unknown option tll \(did you mean ttl\?\)$/))
+  assert.throws(() => good({}, { time_stamp: T0 }), unknown(/did you mean timestamp\?/))
+  assert.throws(() => good({}, { scores: { snr: 0.9, ihsaan: 0.97 } }), unknown(/^unknown option scores\.ihsaan \(did you mean scores\.ihsan\?\)$/))
+  assert.throws(() => good({}, { colour: 'red' }), unknown(/^unknown option colour; one of ttl, provenance, scores, policy, timestamp, id$/))
+  assert.throws(() => Envelope.create(id, {}, Object.create({ TTL: 1 })), unknown(/did you mean ttl\?/))
+  // verify, open, verifyBatch.
+  assert.throws(() => env.verify({ Now: T0 }), unknown(/unknown option Now \(did you mean now\?\)/))
+  assert.throws(() => env.verify({ replay_cache: new ReplayCache() }), unknown(/unknown option replay_cache; one of now, policy, replay/))
+  assert.throws(() => Envelope.open(env.toJson(), { polcy: 'x' }), unknown(/did you mean policy\?/))
+  assert.throws(() => verifyBatch([env], { nwo: T0 }), unknown(/did you mean now\?/))
+  // The gate chain.
+  const chain = new GateChain()
+  assert.throws(() => chain.check(env, { at: T0 }), unknown(/unknown option at; one of now$/))
+  assert.throws(() => chain.admit(env, { NOW: T0 }), unknown(/did you mean now\?/))
+  assert.equal(new ReplayCache().size, 0)
+  // Identity.save, Constitution.check.
+  const dir = mkdtempSync(join(tmpdir(), 'bizra-vocab-'))
+  try {
+    assert.throws(() => id.save(join(dir, 'k.pem'), null, { over_write: true }), unknown(/did you mean overwrite\?/))
+    assert.throws(() => id.save(join(dir, 'k.pem'), { overwrite: true }), unknown(/passphrase must be a string.*options come third/))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  const c = Constitution.default()
+  assert.throws(() => c.check({ snr: 0.9, ihsan: 0.97, has_signature: true, hasProvenance: true }), unknown(/unknown field has_signature \(did you mean hasSignature\?\)/))
+  assert.throws(() => c.check({ snr: 0.9, ihsan: 0.97, hasProvenance: true }), unknown(/hasSignature is required/))
+  assert.throws(() => c.check(null), unknown(/input must be an object/))
+  // The right keys still work.
+  good({}, { ttl: 60, provenance: [], scores: { snr: 0.9, ihsan: 0.97 }, policy: c.hash, timestamp: T0, id: 'pci_' + 'f'.repeat(32) })
+  env.verify({ now: T0, policy: c, replay: new ReplayCache() })
 })

@@ -1,0 +1,178 @@
+//! Values in and out: dates, numbers, strings, hashes, and objects handed back as they are.
+//!
+//! Each reader takes the raw value and the name to use in its message (`ttl must be a number`),
+//! reads `undefined` as absent and refuses every other wrong type with a `TypeError`.
+
+use std::ptr;
+
+use bizra::hash::from_hex;
+use bizra::Timestamp;
+use napi::bindgen_prelude::*;
+use napi::{sys, Env, ValueType};
+
+use crate::errors::{napi_err, type_err, Result};
+use crate::json::js_string;
+
+/// A `Date` out.
+pub struct DateOut(f64);
+
+impl TypeName for DateOut {
+    fn type_name() -> &'static str {
+        "Date"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for DateOut {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let mut out = ptr::null_mut();
+        let status = unsafe { sys::napi_create_date(env, val.0, &mut out) };
+        if status == sys::Status::napi_ok {
+            Ok(out)
+        } else {
+            Err(napi::Error::new(
+                napi::Status::GenericFailure,
+                "cannot create a Date",
+            ))
+        }
+    }
+}
+
+pub(crate) fn date_out(t: Timestamp) -> DateOut {
+    DateOut(t.unix_millis() as f64)
+}
+
+/// A `Date` (or `undefined`) in, as a core timestamp.
+pub(crate) fn date_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<Timestamp>> {
+    if type_of(env, raw) == ValueType::Undefined {
+        return Ok(None);
+    }
+    let mut is_date = false;
+    if unsafe { sys::napi_is_date(env.raw(), raw, &mut is_date) } != sys::Status::napi_ok
+        || !is_date
+    {
+        return Err(type_err(format!("{what} must be a Date")));
+    }
+    let mut ms = 0f64;
+    if unsafe { sys::napi_get_date_value(env.raw(), raw, &mut ms) } != sys::Status::napi_ok {
+        return Err(type_err(format!("{what}: cannot read the Date")));
+    }
+    if !ms.is_finite() {
+        return Err(type_err(format!("{what} is an invalid Date")));
+    }
+    Timestamp::from_unix_millis(ms.floor() as i64)
+        .map(Some)
+        .ok_or_else(|| type_err(format!("{what} lies outside the years 0000–9999")))
+}
+
+/// An optional `Date` argument (`now`): the system clock when absent.
+pub(crate) fn now_in(env: &Env, now: Option<Unknown>, what: &str) -> Result<Timestamp> {
+    match now {
+        Some(u) => Ok(date_in(env, u.raw(), what)?.unwrap_or_else(Timestamp::now)),
+        None => Ok(Timestamp::now()),
+    }
+}
+
+/// A number; `undefined` is absent.
+pub(crate) fn number_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<f64>> {
+    match type_of(env, raw) {
+        ValueType::Undefined => Ok(None),
+        ValueType::Number => Ok(Some(
+            unsafe { f64::from_napi_value(env.raw(), raw) }.map_err(napi_err)?,
+        )),
+        _ => Err(type_err(format!("{what} must be a number"))),
+    }
+}
+
+/// A whole number of seconds that the core range-checks (`ttl`); `undefined` is absent.
+pub(crate) fn seconds_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<i64>> {
+    match number_in(env, raw, what)? {
+        None => Ok(None),
+        Some(n) if n.fract() == 0.0 && n.abs() <= 9.0e15 => Ok(Some(n as i64)),
+        Some(n) => Err(type_err(format!(
+            "{what} must be a whole number of seconds, got {n}"
+        ))),
+    }
+}
+
+/// A whole number between 0 and 4294967295 (counts, sizes, seeds); `undefined` is absent.
+pub(crate) fn u32_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<u32>> {
+    match number_in(env, raw, what)? {
+        None => Ok(None),
+        Some(n) if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) => {
+            Ok(Some(n as u32))
+        }
+        Some(n) => Err(type_err(format!(
+            "{what} must be a whole number between 0 and {}, got {n}",
+            u32::MAX
+        ))),
+    }
+}
+
+/// A string (strictly Unicode); `undefined` is absent.
+pub(crate) fn string_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<String>> {
+    match type_of(env, raw) {
+        ValueType::Undefined => Ok(None),
+        ValueType::String => js_string(env.raw(), raw)
+            .map(Some)
+            .map_err(|e| e.into_error(what)),
+        _ => Err(type_err(format!("{what} must be a string"))),
+    }
+}
+
+/// A boolean; `undefined` is absent.
+pub(crate) fn bool_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<bool>> {
+    match type_of(env, raw) {
+        ValueType::Undefined => Ok(None),
+        ValueType::Boolean => Ok(Some(
+            unsafe { bool::from_napi_value(env.raw(), raw) }.map_err(napi_err)?,
+        )),
+        _ => Err(type_err(format!("{what} must be a boolean"))),
+    }
+}
+
+pub(crate) fn type_of(env: &Env, raw: sys::napi_value) -> ValueType {
+    let mut ty = 0;
+    if unsafe { sys::napi_typeof(env.raw(), raw, &mut ty) } != sys::Status::napi_ok {
+        return ValueType::Unknown;
+    }
+    ValueType::from(ty)
+}
+
+/// An optional argument: `None` for `undefined` and `null`.
+pub(crate) fn given(env: &Env, raw: sys::napi_value) -> Option<sys::napi_value> {
+    match type_of(env, raw) {
+        ValueType::Undefined | ValueType::Null => None,
+        _ => Some(raw),
+    }
+}
+
+pub(crate) fn hash32(text: &str, what: &str) -> Result<[u8; 32]> {
+    from_hex::<32>(text)
+        .ok_or_else(|| type_err(format!("{what} must be 64 lowercase hex characters")))
+}
+
+pub(crate) fn to_hex(b: &[u8]) -> String {
+    bizra::hash::to_hex(b)
+}
+
+/// An object made here and returned as is (a Promise, a `TokenStream`); every export that
+/// returns one states its TypeScript type.
+pub struct JsObject(pub(crate) sys::napi_value);
+
+impl TypeName for JsObject {
+    fn type_name() -> &'static str {
+        "object"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for JsObject {
+    unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        Ok(val.0)
+    }
+}

@@ -1,0 +1,251 @@
+//! One generation's state, shared by the engine's worker thread (which adds pieces) and the
+//! JavaScript thread (everything else), and how a generation starts, stops and ends.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bizra::inference::{CancelToken, Completion, Engine, GenerateRequest, TokenCallback};
+use napi::bindgen_prelude::*;
+use napi::{sys, Env, JsValue};
+
+use crate::envelope::Envelope;
+use crate::errors::{core_err, napi_err, panic_err, Failure, Result};
+use crate::identity::identity_of;
+use crate::tasks::{deferred, fail, off_thread, Deferred, JsRef};
+
+/// One step of the async iterator: `{ value, done }`.
+pub(super) enum Step {
+    Piece(String),
+    /// The last item: the signed envelope.
+    Envelope(Box<bizra::Envelope>),
+    /// The end: `{ value: undefined, done: true }`.
+    Done,
+}
+
+impl ToNapiValue for Step {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let mut obj = Object::new(&Env::from_raw(env))?;
+        match val {
+            Step::Piece(text) => {
+                obj.set("value", text)?;
+                obj.set("done", false)?;
+            }
+            Step::Envelope(inner) => {
+                obj.set("value", Envelope::from(*inner))?;
+                obj.set("done", false)?;
+            }
+            Step::Done => {
+                obj.set("value", ())?;
+                obj.set("done", true)?;
+            }
+        }
+        Ok(obj.raw())
+    }
+}
+
+/// How a generation ended.
+pub(super) enum Outcome {
+    /// Its signed envelope (a stopped generation's too: `finish_reason: "cancelled"`).
+    Signed(Box<bizra::Envelope>),
+    Failed(Failure),
+}
+
+/// What the JavaScript side of one generation waits on.
+#[derive(Default)]
+pub(super) struct Generation {
+    /// Pieces no `next()` has taken yet (streams only).
+    pub(super) pieces: VecDeque<String>,
+    /// `next()` calls waiting for a piece or the end, oldest first; never non-empty together
+    /// with `pieces`.
+    pub(super) next_waiters: VecDeque<Deferred<Step>>,
+    /// `envelope()` calls (and `generate`'s Promise) waiting for the end.
+    pub(super) envelope_waiters: Vec<Deferred<Envelope>>,
+    pub(super) outcome: Option<Outcome>,
+    /// The iterator has yielded the envelope, its last item.
+    pub(super) envelope_yielded: bool,
+    /// The iterator is done: it reported the end or an error, or `return()` was called.
+    pub(super) closed: bool,
+}
+
+pub(super) fn lock(g: &Mutex<Generation>) -> MutexGuard<'_, Generation> {
+    // Nothing panics while holding the lock; should it, the state is still usable.
+    g.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Generation {
+    /// A piece from the engine's worker thread: to the oldest waiting `next()`, else queued.
+    /// Dropped once nobody will read it (`return()` was called).
+    fn piece(&mut self, piece: &str) {
+        if self.closed || self.outcome.is_some() {
+            return;
+        }
+        match self.next_waiters.pop_front() {
+            Some(d) => {
+                let piece = piece.to_owned();
+                d.resolve(Box::new(move |_| Ok(Step::Piece(piece))));
+            }
+            None => self.pieces.push_back(piece.to_owned()),
+        }
+    }
+
+    /// The end of generation: settles every waiter.
+    pub(super) fn finish(&mut self, result: std::result::Result<Box<bizra::Envelope>, Failure>) {
+        if self.outcome.is_some() {
+            return;
+        }
+        let mut waiters = std::mem::take(&mut self.next_waiters).into_iter();
+        if let Some(first) = waiters.next() {
+            match &result {
+                Ok(e) => {
+                    let e = e.clone();
+                    self.envelope_yielded = true;
+                    first.resolve(Box::new(move |_| Ok(Step::Envelope(e))));
+                }
+                Err(f) => {
+                    self.closed = true;
+                    fail(first, f.error());
+                }
+            }
+        }
+        for d in waiters {
+            self.closed = true;
+            d.resolve(Box::new(|_| Ok(Step::Done)));
+        }
+        for d in std::mem::take(&mut self.envelope_waiters) {
+            match &result {
+                Ok(e) => {
+                    let inner = (**e).clone();
+                    d.resolve(Box::new(move |_| Ok(Envelope::from(inner))));
+                }
+                Err(f) => fail(d, f.error()),
+            }
+        }
+        self.outcome = Some(match result {
+            Ok(e) => Outcome::Signed(e),
+            Err(f) => Outcome::Failed(f),
+        });
+    }
+
+    /// `return()`: the consumer is gone; pending `next()` calls end.
+    pub(super) fn close(&mut self) {
+        self.closed = true;
+        self.pieces.clear();
+        for d in std::mem::take(&mut self.next_waiters) {
+            d.resolve(Box::new(|_| Ok(Step::Done)));
+        }
+    }
+}
+
+/// An `AbortSignal` wired to a generation: its 'abort' listener cancels the engine's work, as
+/// `stream.cancel()` does.
+struct Abort {
+    signal: JsRef,
+    listener: JsRef,
+}
+
+impl Abort {
+    fn listen(env: &Env, signal: &Object, cancel: CancelToken) -> Result<Self> {
+        let listener = env
+            .create_function_from_closure::<(), (), _>("bizraAbort", move |_| {
+                cancel.cancel();
+                Ok(())
+            })
+            .map_err(napi_err)?;
+        let add: Function<FnArgs<(&str, Unknown)>, Unknown> = signal
+            .get_named_property("addEventListener")
+            .map_err(napi_err)?;
+        add.apply(signal, ("abort", listener.to_unknown()).into())
+            .map_err(napi_err)?;
+        Ok(Abort {
+            signal: JsRef::new(env, signal.raw())?,
+            listener: JsRef::new(env, listener.raw())?,
+        })
+    }
+
+    /// Removes the listener once the generation is over: a long-lived signal (one per server,
+    /// say) would otherwise collect one per request, and Node warns past ten.
+    fn release(self, env: &Env) -> Result<()> {
+        let signal = Object::from_raw(env.raw(), self.signal.get(env)?.raw());
+        let remove: Function<FnArgs<(&str, Unknown)>, Unknown> = signal
+            .get_named_property("removeEventListener")
+            .map_err(napi_err)?;
+        remove
+            .apply(signal, ("abort", self.listener.get(env)?).into())
+            .map_err(napi_err)?;
+        Ok(())
+    }
+}
+
+/// Starts a generation: the engine works on its thread, a job thread waits for the completion,
+/// the JavaScript thread signs it and settles `generation`'s waiters. With `stream`, pieces go
+/// to `generation` as they come. An aborted `signal` cancels it, already aborted or later.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn start(
+    env: &Env,
+    engine: &Engine,
+    identity: JsRef,
+    request: GenerateRequest,
+    signal: Option<&Object>,
+    generation: &Arc<Mutex<Generation>>,
+    cancel: &CancelToken,
+    stream: bool,
+) -> Result<()> {
+    let mut abort = None;
+    if let Some(signal) = signal {
+        if signal
+            .get_named_property::<bool>("aborted")
+            .map_err(napi_err)?
+        {
+            // The engine takes the request up and stops before its first token: the envelope
+            // says so, as for a signal aborted later.
+            cancel.cancel();
+        } else {
+            abort = Some(Abort::listen(env, signal, cancel.clone())?);
+        }
+    }
+    let (hop, _promise) = deferred::<()>(env)?;
+    let on_token: Option<TokenCallback> = if stream {
+        let g = Arc::clone(generation);
+        Some(Box::new(move |piece: &str| lock(&g).piece(piece)))
+    } else {
+        None
+    };
+    let (work_engine, work_request, work_cancel) =
+        (engine.clone(), request.clone(), cancel.clone());
+    let engine = engine.clone();
+    let generation = Arc::clone(generation);
+    off_thread(
+        env,
+        hop,
+        move || work_engine.complete_with(&work_request, &work_cancel, on_token),
+        move |env, done| {
+            // The hop's own Promise has no handler, so it must not reject: a panic here ends the
+            // generation with code PANIC instead.
+            let signed = catch_unwind(AssertUnwindSafe(|| {
+                if let Some(abort) = abort {
+                    let _ = abort.release(env);
+                }
+                done.and_then(|r| r.map_err(core_err))
+                    .and_then(|c| sign(env, &identity, &engine, &request, &c))
+            }))
+            .unwrap_or_else(|p| Err(panic_err(&p)));
+            lock(&generation).finish(signed.map(Box::new).map_err(Failure::of));
+            Ok(())
+        },
+    );
+    Ok(())
+}
+
+fn sign(
+    env: &Env,
+    identity: &JsRef,
+    engine: &Engine,
+    request: &GenerateRequest,
+    completion: &Completion,
+) -> Result<bizra::Envelope> {
+    let id = identity_of(env, identity.get(env)?)?;
+    engine
+        .sign(&id.inner, request, completion)
+        .map_err(core_err)
+}

@@ -1,0 +1,189 @@
+//! The options of `Model.load` and of `model.generate`/`model.stream`, read strictly (unknown
+//! keys are refused with the right name, see `crate::options`).
+
+use std::sync::OnceLock;
+
+use bizra::inference::{Dimension, EngineOptions, GenerateRequest, IhsanInputs};
+use napi::bindgen_prelude::*;
+use napi::{sys, Env};
+use serde_json::Value;
+
+use crate::convert::{number_in, seconds_in};
+use crate::envelope::provenance_in;
+use crate::errors::{napi_err, type_err, Result};
+use crate::json;
+use crate::options::{Options, Shape};
+
+/// The keys of `LoadOptions`.
+const LOAD_OPTIONS: &[&str] = &["nCtx", "threads", "nBatch", "embeddingNCtx", "nGpuLayers"];
+
+/// The keys of `GenerateOptions`.
+const GENERATE_OPTIONS: &[&str] = &[
+    "system",
+    "maxTokens",
+    "temperature",
+    "topP",
+    "topK",
+    "minP",
+    "repeatPenalty",
+    "seed",
+    "stop",
+    "ihsan",
+    "provenance",
+    "ttl",
+    "signal",
+];
+
+/// `Model.load`'s options over the core's defaults.
+pub(super) fn engine_options(env: &Env, options: Option<Unknown>) -> Result<EngineOptions> {
+    let mut o = EngineOptions::default();
+    let Some(given) = Options::read(env, options, LOAD_OPTIONS)? else {
+        return Ok(o);
+    };
+    if let Some(n) = given.u32("nCtx")? {
+        o.n_ctx = n;
+    }
+    o.n_threads = given.u32("threads")?;
+    if let Some(n) = given.u32("nBatch")? {
+        o.n_batch = n;
+    }
+    if let Some(n) = given.u32("embeddingNCtx")? {
+        o.embedding_n_ctx = n;
+    }
+    if let Some(n) = given.u32("nGpuLayers")? {
+        o.n_gpu_layers = n;
+    }
+    Ok(o)
+}
+
+/// `generate`/`stream` arguments as the core's request, and the abort signal if any.
+pub(super) fn request(
+    env: &Env,
+    prompt: String,
+    options: Option<Unknown>,
+) -> Result<(GenerateRequest, Option<Object<'static>>)> {
+    let mut r = GenerateRequest::chat(prompt);
+    let Some(o) = Options::read(env, options, GENERATE_OPTIONS)? else {
+        return Ok((r, None));
+    };
+    if let Some(s) = o.string("system")? {
+        r = r.system(s);
+    }
+    if let Some(n) = o.u32("maxTokens")? {
+        r = r.max_tokens(n);
+    }
+    // Sampling values as f32; the core checks their ranges (`INVALID_INPUT`).
+    if let Some(t) = o.number("temperature")? {
+        r.sampling.temperature = t as f32;
+    }
+    if let Some(p) = o.number("topP")? {
+        r.sampling.top_p = p as f32;
+    }
+    if let Some(k) = o.u32("topK")? {
+        r.sampling.top_k = k;
+    }
+    if let Some(p) = o.number("minP")? {
+        r.sampling.min_p = p as f32;
+    }
+    if let Some(p) = o.number("repeatPenalty")? {
+        r.sampling.repeat_penalty = p as f32;
+    }
+    r.sampling.seed = o.u32("seed")?;
+    r.stop = o.read_with("stop", stop_in)?.unwrap_or_default();
+    r.provenance = o
+        .read_with("provenance", |env, raw, _| {
+            provenance_in(env, raw).map(Some)
+        })?
+        .unwrap_or_default();
+    if let Some(ttl) = o.read_with("ttl", seconds_in)? {
+        r = r.ttl(ttl);
+    }
+    if let Some(inputs) = o.read_with("ihsan", ihsan_in)? {
+        r = r.ihsan(inputs);
+    }
+    let signal = o.read_with("signal", |env, raw, _| abort_signal(env, raw).map(Some))?;
+    Ok((r, signal))
+}
+
+/// `stop`: a string or an array of strings.
+fn stop_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<Vec<String>>> {
+    let wrong = || type_err(format!("{what} must be a string or an array of strings"));
+    match json::from_js(env.raw(), raw, what).map_err(|_| wrong())? {
+        Value::String(s) => Ok(Some(vec![s])),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                _ => Err(wrong()),
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some),
+        _ => Err(wrong()),
+    }
+}
+
+/// The Ihsan dimensions by their JavaScript names (`userBenefit` for the core's `user_benefit`),
+/// in the core's order: the keys of the `ihsan` option. The core refuses those it measures itself.
+fn dimensions() -> &'static [(String, Dimension)] {
+    static NAMES: OnceLock<Vec<(String, Dimension)>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        Dimension::ALL
+            .into_iter()
+            .map(|d| (camel_case(d.name()), d))
+            .collect()
+    })
+}
+
+fn camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `{ correctness?, safety?, userBenefit?, adlFairness? }`: the Ihsan dimensions the engine
+/// cannot measure, vouched for by the caller.
+fn ihsan_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<IhsanInputs>> {
+    let names: Vec<&str> = dimensions().iter().map(|(n, _)| n.as_str()).collect();
+    let shape = Shape {
+        what,
+        noun: "ihsan dimension",
+        prefix: "",
+        known: &names,
+    };
+    let Some(o) = Options::of(env, raw, shape)? else {
+        return Err(type_err(format!(
+            "{what} must be an object {{ correctness?, safety?, userBenefit?, adlFairness? }}"
+        )));
+    };
+    let mut inputs = IhsanInputs::new();
+    for (name, dimension) in dimensions() {
+        if let Some(v) = o.read_with(name, |env, raw, _| {
+            number_in(env, raw, &format!("{what}.{name}"))
+        })? {
+            inputs = inputs.with(*dimension, v);
+        }
+    }
+    Ok(Some(inputs))
+}
+
+/// An `AbortSignal` (checked with `instanceof`, so a look-alike object is refused).
+fn abort_signal(env: &Env, raw: sys::napi_value) -> Result<Object<'static>> {
+    let global = env.get_global().map_err(napi_err)?;
+    let ctor: Unknown = global.get_named_property("AbortSignal").map_err(napi_err)?;
+    let mut is = false;
+    let status = unsafe { sys::napi_instanceof(env.raw(), raw, ctor.raw(), &mut is) };
+    if status != sys::Status::napi_ok || !is {
+        return Err(type_err("signal must be an AbortSignal"));
+    }
+    Ok(Object::from_raw(env.raw(), raw))
+}
