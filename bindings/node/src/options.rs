@@ -9,6 +9,8 @@
 //! whose options `index.js` unpacks on the hot path, checks its keys there and words its error
 //! with [`unknown_option`], so the message is the same.
 
+use std::ptr;
+
 use napi::bindgen_prelude::*;
 use napi::{sys, Env, ValueType};
 use napi_derive::napi;
@@ -60,21 +62,45 @@ impl<'a> Options<'a> {
         }
     }
 
+    /// Lists the keys and refuses the first unknown one. Each key is read into a buffer on the
+    /// stack and compared as bytes (two N-API calls a key, no allocation: `verify` reads its
+    /// options on every call); known keys are far shorter than the buffer, so a key that does not
+    /// fit is unknown.
     fn refuse_unknown(&self, noun: &str) -> Result<()> {
         let env = self.env.raw();
-        let mut names = std::ptr::null_mut();
-        let status = unsafe { sys::napi_get_property_names(env, self.object.raw(), &mut names) };
-        if status != sys::Status::napi_ok {
-            return Err(type_err(format!("cannot list the keys of {}", self.what)));
+        let ok = |status| status == sys::Status::napi_ok;
+        let unreadable = || type_err(format!("cannot list the keys of {}", self.what));
+        let mut names = ptr::null_mut();
+        let mut len = 0u32;
+        if !ok(unsafe { sys::napi_get_property_names(env, self.object.raw(), &mut names) })
+            || !ok(unsafe { sys::napi_get_array_length(env, names, &mut len) })
+        {
+            return Err(unreadable());
         }
-        let names = unsafe { Array::from_napi_value(env, names) }.map_err(napi_err)?;
-        for i in 0..names.len() {
-            let Some(key) = names.get::<String>(i).map_err(napi_err)? else {
-                continue;
-            };
-            if !self.known.contains(&key.as_str()) {
-                return Err(type_err(unknown_key(noun, self.prefix, &key, self.known)));
+        for i in 0..len {
+            let mut key = ptr::null_mut();
+            let mut buf = [0u8; 64];
+            let mut n = 0usize;
+            if !ok(unsafe { sys::napi_get_element(env, names, i, &mut key) })
+                || !ok(unsafe {
+                    sys::napi_get_value_string_utf8(
+                        env,
+                        key,
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        &mut n,
+                    )
+                })
+            {
+                return Err(unreadable());
             }
+            let bytes = buf.get(..n).unwrap_or_default();
+            if self.known.iter().any(|k| k.as_bytes() == bytes) {
+                continue;
+            }
+            let key = unsafe { String::from_napi_value(env, key) }
+                .unwrap_or_else(|_| String::from_utf8_lossy(bytes).into_owned());
+            return Err(type_err(unknown_key(noun, self.prefix, &key, self.known)));
         }
         Ok(())
     }
