@@ -19,6 +19,7 @@ pub struct Identity {
 /// argument as a borrow (a global lock and map entry per call) and words its own error; this checks
 /// the class the same way without one. `Identity` has no `&mut self` method, so the shared view
 /// cannot alias a mutable one.
+#[inline]
 pub(crate) fn identity_of<'env>(
     env: &Env,
     value: Unknown,
