@@ -51,6 +51,23 @@
 #define BIZRA_ABI_VERSION 0
 
 /**
+ * The room for a node id in `bizra_member`: 32 lowercase hex characters and the NUL.
+ */
+#define BIZRA_NODE_ID_SIZE 33
+
+/**
+ * The room for an address in `bizra_member` (`"203.0.113.9:7946"`, `"[2001:db8::1]:7946"`),
+ * with the NUL.
+ */
+#define BIZRA_ADDR_SIZE 64
+
+/**
+ * The number of drop counters in `bizra_node_counters` (indexed by `bizra_drop_reason`): room for
+ * reasons added later without changing the struct's size.
+ */
+#define BIZRA_DROP_REASONS_MAX 32
+
+/**
  * The PCI reject codes of `tests/vectors/PCI-v1.md` (stable numbers). Out-params carrying one are
  * `uint32_t *`.
  */
@@ -399,6 +416,153 @@ typedef uint32_t bizra_ihsan_dimension;
 #endif // __cplusplus
 
 /**
+ * A member's state as this node sees it (`bizra_member.state` takes these numbers;
+ * `bizra_member_state_name` gives their names).
+ */
+enum bizra_member_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Answers probes (`"alive"`).
+     */
+    BIZRA_MEMBER_STATE_ALIVE = 0,
+    /**
+     * Missed a probe; has the suspicion timeout to refute it (`"suspect"`).
+     */
+    BIZRA_MEMBER_STATE_SUSPECT = 1,
+    /**
+     * Declared down (`"down"`).
+     */
+    BIZRA_MEMBER_STATE_DOWN = 2,
+    /**
+     * Said it was leaving, then left (`"left"`).
+     */
+    BIZRA_MEMBER_STATE_LEFT = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum bizra_member_state bizra_member_state;
+#else
+typedef uint32_t bizra_member_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * What changed (`bizra_node_event.kind` takes these numbers; `bizra_node_event_kind_name`
+ * gives their names).
+ */
+enum bizra_node_event_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * A member is alive for the first time, again after being down or leaving, or with a new
+     * generation (it restarted) (`"joined"`).
+     */
+    BIZRA_NODE_EVENT_KIND_JOINED = 0,
+    /**
+     * A member missed a probe (`"suspect"`).
+     */
+    BIZRA_NODE_EVENT_KIND_SUSPECT = 1,
+    /**
+     * A suspect member refuted the suspicion (`"alive_again"`).
+     */
+    BIZRA_NODE_EVENT_KIND_ALIVE_AGAIN = 2,
+    /**
+     * A member was declared down (`"down"`).
+     */
+    BIZRA_NODE_EVENT_KIND_DOWN = 3,
+    /**
+     * A member left gracefully (`"left"`).
+     */
+    BIZRA_NODE_EVENT_KIND_LEFT = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum bizra_node_event_kind bizra_node_event_kind;
+#else
+typedef uint32_t bizra_node_event_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Why a received datagram was dropped: the index into `bizra_node_counters.dropped`
+ * (`bizra_drop_reason_name` gives the names). Stable numbers; a new reason takes a new one.
+ */
+enum bizra_drop_reason
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Longer than a datagram may be (`"oversize"`).
+     */
+    BIZRA_DROP_REASON_OVERSIZE = 0,
+    /**
+     * Shorter than its header, signature and stated body (`"truncated"`).
+     */
+    BIZRA_DROP_REASON_TRUNCATED = 1,
+    /**
+     * Not a bizra datagram (`"not_gossip"`).
+     */
+    BIZRA_DROP_REASON_NOT_GOSSIP = 2,
+    /**
+     * A version this node does not speak (`"unknown_version"`).
+     */
+    BIZRA_DROP_REASON_UNKNOWN_VERSION = 3,
+    /**
+     * A kind this version does not define (`"unknown_kind"`).
+     */
+    BIZRA_DROP_REASON_UNKNOWN_KIND = 4,
+    /**
+     * Another federation's (`"wrong_federation"`).
+     */
+    BIZRA_DROP_REASON_WRONG_FEDERATION = 5,
+    /**
+     * The sender's key is not admitted (`"not_admitted"`).
+     */
+    BIZRA_DROP_REASON_NOT_ADMITTED = 6,
+    /**
+     * The sender's key is not a valid Ed25519 point (`"bad_key"`).
+     */
+    BIZRA_DROP_REASON_BAD_KEY = 7,
+    /**
+     * The signature does not verify (`"bad_signature"`).
+     */
+    BIZRA_DROP_REASON_BAD_SIGNATURE = 8,
+    /**
+     * The send time lies outside the allowed clock skew (`"stale"`).
+     */
+    BIZRA_DROP_REASON_STALE = 9,
+    /**
+     * A sequence number seen already, or an older generation (`"replay"`).
+     */
+    BIZRA_DROP_REASON_REPLAY = 10,
+    /**
+     * The sender named in the body is not the key that signed (`"sender_mismatch"`).
+     */
+    BIZRA_DROP_REASON_SENDER_MISMATCH = 11,
+    /**
+     * The body does not decode, or SWIM refuses it (`"malformed"`).
+     */
+    BIZRA_DROP_REASON_MALFORMED = 12,
+    /**
+     * Sent by this node itself (`"from_self"`).
+     */
+    BIZRA_DROP_REASON_FROM_SELF = 13,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum bizra_drop_reason bizra_drop_reason;
+#else
+typedef uint32_t bizra_drop_reason;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Lets another thread stop a generation. Thread-safe, so safe to share between threads:
  * `bizra_cancel_token_cancel` may be called from any thread (a token callback included) while a
  * generation uses the token. One-shot: once cancelled it stays cancelled, and every generation
@@ -458,9 +622,30 @@ typedef struct bizra_hardware_profile bizra_hardware_profile;
 
 /**
  * An Ed25519 node identity. Immutable once made, so safe to share between threads: one handle
- * may sign from many threads at once. Freed with `bizra_identity_free`, which wipes the secret.
+ * may sign from many threads at once. Freed with `bizra_identity_free`, which drops the caller's
+ * reference: a federation node started with it (`bizra_node_start`) keeps its own, and the
+ * secret is wiped when the last reference goes.
  */
 typedef struct bizra_identity bizra_identity;
+
+/**
+ * A federation member on a real UDP socket: it joins through its seeds, probes its peers,
+ * suspects and declares down those that stop answering, and says goodbye when it leaves. Its
+ * work runs on the library's own thread. Thread-safe, so safe to share between threads: every
+ * call may come from any thread at once (`bizra_node_leave` and `bizra_node_stop` included).
+ * After a leave or a stop, every call on it but `bizra_node_is_running` is
+ * `BIZRA_STATUS_STOPPED`. Freed with `bizra_node_free` (which leaves first if the node still
+ * runs), after every other call on it has returned; its event streams stay valid after it.
+ */
+typedef struct bizra_node bizra_node;
+
+/**
+ * One subscriber's membership events, in order (`bizra_node_subscribe`). Not safe to share
+ * between threads at once: one thread at a time calls `bizra_node_events_next` (it may be a
+ * different one each time). Valid after its node is freed (it then drains and reports
+ * `BIZRA_STATUS_STOPPED`). Freed with `bizra_node_events_free`.
+ */
+typedef struct bizra_node_events bizra_node_events;
 
 /**
  * A replay cache: the ids admitted while still valid. Thread-safe, so safe to share between
@@ -1058,6 +1243,189 @@ typedef struct bizra_generate_options {
 } bizra_generate_options;
 
 /**
+ * How to run a node, for `bizra_node_start`. Zero-initialise, set `struct_size =
+ * sizeof(...)`, then set what you need: every NULL/zero member means the core's default (a LAN
+ * profile: a probe a second).
+ */
+typedef struct bizra_node_options {
+    /**
+     * `sizeof(bizra_node_options)`.
+     */
+    uint32_t struct_size;
+    /**
+     * Where to listen, `ip:port` (port 0: any free port, see `bizra_node_local_addr`); NULL:
+     * `"0.0.0.0:7946"`.
+     */
+    const char *bind;
+    /**
+     * The address peers reach this node at, `ip:port`; NULL: the bound address (or, bound to
+     * `0.0.0.0`, the local address routed to the first seed).
+     */
+    const char *advertise;
+    /**
+     * Members to join through, each `host:port` (`seeds_len` of them); none: wait to be joined.
+     */
+    const char *const *seeds;
+    /**
+     * The number of `seeds`.
+     */
+    size_t seeds_len;
+    /**
+     * The federation's name: datagrams of another federation are dropped; NULL: `"bizra"`.
+     */
+    const char *federation;
+    /**
+     * The node keys allowed to join (`allowlist_len` keys of 32 bytes, as
+     * `bizra_identity_public_key` gives them); NULL: any key may join (an open federation).
+     * A non-NULL list admits only those keys (none when `allowlist_len` is 0).
+     */
+    const uint8_t (*allowlist)[32];
+    /**
+     * The number of `allowlist` keys.
+     */
+    size_t allowlist_len;
+    /**
+     * Where the node keeps its boot counter (its generation), created if missing; NULL: the
+     * generation is the boot's Unix time in seconds.
+     */
+    const char *data_dir;
+    /**
+     * How often each member probes another, in ms; 0: 1000.
+     */
+    uint32_t probe_period_ms;
+    /**
+     * How long a probe waits for its answer before asking others to probe, in ms; 0: 500.
+     */
+    uint32_t probe_rtt_ms;
+    /**
+     * How long a suspect has to refute the suspicion before it is declared down, in ms;
+     * 0: 5000.
+     */
+    uint32_t suspect_to_down_ms;
+    /**
+     * How long a down member is remembered, in ms; 0: 15 minutes.
+     */
+    uint32_t remove_down_ms;
+    /**
+     * How often updates are gossiped, in ms; 0: 200.
+     */
+    uint32_t gossip_interval_ms;
+    /**
+     * How often the node announces itself to a random member (anti-entropy), in ms; 0: 30000.
+     */
+    uint32_t announce_interval_ms;
+    /**
+     * How often the seeds are asked again once joined (a partition heals), in ms; 0: 10000.
+     */
+    uint32_t rejoin_interval_ms;
+    /**
+     * How far a datagram's send time may lie from this node's clock, in ms; 0: 30000.
+     */
+    uint32_t max_clock_skew_ms;
+    /**
+     * About how many members the federation has (sizes dissemination); 0: 16.
+     */
+    uint32_t expected_members;
+} bizra_node_options;
+
+/**
+ * One member as this node sees it. Plain data with its text inline: nothing in it to free.
+ */
+typedef struct bizra_member {
+    /**
+     * Its node id: lowercase hex of the first 16 bytes of its key, NUL-terminated.
+     */
+    char node_id[BIZRA_NODE_ID_SIZE];
+    /**
+     * Its node key.
+     */
+    uint8_t public_key[32];
+    /**
+     * Where it listens, `ip:port`, NUL-terminated.
+     */
+    char addr[BIZRA_ADDR_SIZE];
+    /**
+     * Its generation (a new one at each boot).
+     */
+    uint64_t generation;
+    /**
+     * Its SWIM incarnation (raised to refute a suspicion).
+     */
+    uint16_t incarnation;
+    /**
+     * Its state, a `bizra_member_state`.
+     */
+    uint32_t state;
+    /**
+     * Whether this node ever received an authenticated datagram from it.
+     */
+    bool has_last_heard;
+    /**
+     * When it last did, in Unix ms (0 when `has_last_heard` is false).
+     */
+    int64_t last_heard_ms;
+} bizra_member;
+
+/**
+ * Members owned by the caller once returned; free with `bizra_members_free`.
+ */
+typedef struct bizra_members {
+    /**
+     * The members (NULL when `len` is 0).
+     */
+    struct bizra_member *data;
+    /**
+     * Their number.
+     */
+    size_t len;
+} bizra_members;
+
+/**
+ * A node's traffic counters. Plain data: nothing to free.
+ */
+typedef struct bizra_node_counters {
+    /**
+     * Datagrams sent.
+     */
+    uint64_t sent;
+    /**
+     * Datagrams received (accepted or not).
+     */
+    uint64_t received;
+    /**
+     * Datagrams dropped, all reasons together.
+     */
+    uint64_t dropped_total;
+    /**
+     * Datagrams dropped, by reason: `dropped[BIZRA_DROP_REASON_BAD_SIGNATURE]`, ...; the
+     * entries past the last `bizra_drop_reason` are 0.
+     */
+    uint64_t dropped[BIZRA_DROP_REASONS_MAX];
+    /**
+     * Events a subscriber left unread for so long that newer ones were dropped for it.
+     */
+    uint64_t events_dropped;
+} bizra_node_counters;
+
+/**
+ * A membership change, with the member as it is after it. Plain data: nothing to free.
+ */
+typedef struct bizra_node_event {
+    /**
+     * What changed, a `bizra_node_event_kind`.
+     */
+    uint32_t kind;
+    /**
+     * The member.
+     */
+    struct bizra_member member;
+    /**
+     * When this node saw it, in Unix ms.
+     */
+    int64_t at_ms;
+} bizra_node_event;
+
+/**
  * Success.
  */
 #define BIZRA_STATUS_OK 0
@@ -1145,6 +1513,13 @@ typedef struct bizra_generate_options {
  */
 #define BIZRA_STATUS_NO_REMOTE_POOL 15
 
+/**
+ * The federation node left or was stopped (`bizra_node_leave`, `bizra_node_stop`): every call
+ * on it is refused with this status, and an event stream that was read to its end returns it.
+ * The C boundary's own: the other bindings raise `INVALID_INPUT` for a call on a stopped node.
+ */
+#define BIZRA_STATUS_STOPPED 16
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1165,7 +1540,7 @@ bizra_status bizra_abi_version(uint32_t *out);
  * name, the same in every binding (`"INVALID_INPUT"` for `BIZRA_STATUS_INVALID_ARGUMENT`,
  * `"REJECTED"`, `"PROMPT_TOO_LONG"` for `BIZRA_STATUS_CONTEXT_OVERFLOW`, `"PANIC"`, ...); for the
  * C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`, `"BUFFER_TOO_SMALL"`,
- * `"OUT_OF_RANGE"`). NULL for a number that is no status. Static, not to be freed.
+ * `"OUT_OF_RANGE"`, `"STOPPED"`). NULL for a number that is no status. Static, not to be freed.
  */
 const char *bizra_status_name(bizra_status status);
 
@@ -1309,7 +1684,8 @@ bizra_status bizra_verify_message(const uint8_t *public_key,
                                   size_t signature_len);
 
 /**
- * Frees an identity (wiping its secret). NULL is a no-op.
+ * Frees an identity: drops the caller's reference, and wipes the secret unless a running
+ * federation node still holds it (it is wiped when that node is freed). NULL is a no-op.
  */
 void bizra_identity_free(struct bizra_identity *id);
 
@@ -1914,6 +2290,131 @@ bizra_status bizra_cancel_token_is_cancelled(const struct bizra_cancel_token *to
  * Frees a cancel token, after the generations using it have returned. NULL is a no-op.
  */
 void bizra_cancel_token_free(struct bizra_cancel_token *token);
+
+/**
+ * Binds the node's UDP socket, takes its next generation (from `opts.data_dir` when given),
+ * and starts its thread, which joins through the seeds; returns without waiting for the join
+ * (watch `bizra_node_subscribe`'s events or `bizra_node_members`). The node keeps its own
+ * reference to `id`, which the caller may free at once. `opts` may be NULL (every default). A
+ * bad address, seed (`host:port`; a seed without a port or that does not resolve), or
+ * `struct_size` is `BIZRA_STATUS_INVALID_ARGUMENT`; a port in use or an unusable data directory
+ * is `BIZRA_STATUS_IO`; the last error says which. `*out`: a new node, the caller's; free it
+ * with `bizra_node_free`.
+ */
+bizra_status bizra_node_start(const struct bizra_identity *id,
+                              const struct bizra_node_options *opts,
+                              struct bizra_node **out);
+
+/**
+ * The address the node's socket is bound to (`"127.0.0.1:40123"`; the real port when bound to
+ * port 0). `*out`: the caller's string; free it with `bizra_string_free`.
+ */
+bizra_status bizra_node_local_addr(const struct bizra_node *node, char **out);
+
+/**
+ * The address the node tells its peers to reach it at. `*out`: the caller's string; free it
+ * with `bizra_string_free`.
+ */
+bizra_status bizra_node_advertised_addr(const struct bizra_node *node, char **out);
+
+/**
+ * The node's id (its identity's). `*out`: the caller's string; free it with
+ * `bizra_string_free`.
+ */
+bizra_status bizra_node_node_id(const struct bizra_node *node, char **out);
+
+/**
+ * This boot's generation, written to `*out` (a value: nothing to free).
+ */
+bizra_status bizra_node_generation(const struct bizra_node *node, uint64_t *out);
+
+/**
+ * Whether the node still runs, written to `*out` (a value: nothing to free): false once it
+ * left or stopped (this call alone is not `BIZRA_STATUS_STOPPED` then).
+ */
+bizra_status bizra_node_is_running(const struct bizra_node *node, bool *out);
+
+/**
+ * Every member this node knows of (itself excluded), with state, incarnation, address and
+ * when it was last heard from. `*out`: the caller's array (`{NULL, 0}` when there is none);
+ * free it with `bizra_members_free`.
+ */
+bizra_status bizra_node_members(const struct bizra_node *node, struct bizra_members *out);
+
+/**
+ * Frees members returned by this library and resets `*m` to `{NULL, 0}` (so a second call is
+ * a no-op). NULL, or `{NULL, 0}`, is a no-op.
+ */
+void bizra_members_free(struct bizra_members *m);
+
+/**
+ * The node's traffic counters, written to `*out` (plain data: nothing to free).
+ */
+bizra_status bizra_node_stats(const struct bizra_node *node, struct bizra_node_counters *out);
+
+/**
+ * Subscribes to the node's membership events: first a `BIZRA_NODE_EVENT_KIND_JOINED` event for
+ * every member already alive or suspect (so a late subscriber misses no one), then every change,
+ * in order. Any number of subscribers each get every event; one that leaves more than 4096
+ * unread loses the newer ones (counted in `bizra_node_counters.events_dropped`). `*out`: a new
+ * stream, the caller's; free it with `bizra_node_events_free`.
+ */
+bizra_status bizra_node_subscribe(const struct bizra_node *node, struct bizra_node_events **out);
+
+/**
+ * Waits for the next event, blocking the calling thread for at most `timeout_ms` (0: only
+ * looks). On `BIZRA_STATUS_OK`, `*got` says whether an event came, and only then is `*out`
+ * written (a value: nothing to free). Once the node left or stopped and every event was read,
+ * returns `BIZRA_STATUS_STOPPED` (at once), so `while (bizra_node_events_next(...) ==
+ * BIZRA_STATUS_OK)` reads a stream to its end.
+ */
+bizra_status bizra_node_events_next(struct bizra_node_events *events,
+                                    uint32_t timeout_ms,
+                                    struct bizra_node_event *out,
+                                    bool *got);
+
+/**
+ * Frees an event stream (the node goes on). NULL is a no-op.
+ */
+void bizra_node_events_free(struct bizra_node_events *events);
+
+/**
+ * Leaves gracefully: tells the members (they see a `BIZRA_NODE_EVENT_KIND_LEFT` event), then
+ * stops the node's thread; returns once the goodbye is sent. Afterwards every call on the node
+ * is `BIZRA_STATUS_STOPPED` (a second leave too), and its event streams end.
+ */
+bizra_status bizra_node_leave(const struct bizra_node *node);
+
+/**
+ * Stops the node without telling anyone (its peers find out by probing, as after a crash) and
+ * waits for its thread to end. Afterwards every call on the node is `BIZRA_STATUS_STOPPED`,
+ * and its event streams end.
+ */
+bizra_status bizra_node_stop(const struct bizra_node *node);
+
+/**
+ * Frees a node, leaving gracefully first if it still runs (as `bizra_node_leave`), after every
+ * other call on it has returned. Its event streams stay valid (they end). NULL is a no-op.
+ */
+void bizra_node_free(struct bizra_node *node);
+
+/**
+ * The name of a `bizra_member_state` (`"alive"`, `"suspect"`, `"down"`, `"left"`), or NULL
+ * for a number that is none. Static, owned by the library: never freed.
+ */
+const char *bizra_member_state_name(uint32_t state);
+
+/**
+ * The name of a `bizra_node_event_kind` (`"joined"`, `"suspect"`, `"alive_again"`, `"down"`,
+ * `"left"`), or NULL for a number that is none. Static, owned by the library: never freed.
+ */
+const char *bizra_node_event_kind_name(uint32_t kind);
+
+/**
+ * The name of a `bizra_drop_reason` (`"bad_signature"`, `"replay"`, ...), the same in every
+ * binding, or NULL for a number that is none. Static, owned by the library: never freed.
+ */
+const char *bizra_drop_reason_name(uint32_t reason);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -3,12 +3,14 @@
 #   make test-c      header drift + bizra-sys's Rust tests (every export through the boundary,
 #                    panics, the status table, ownership docs, the README's C names) + symbols
 #                    + C suite (shared under valgrind, static, ASan)
+#                    + federation suite on loopback UDP (natively, under valgrind, ASan)
 #                    + inference suite on the real model (natively and ASan) + examples
 #                    + pkg-config/install round trip
 #   make header      regenerate include/bizra.h with the pinned cbindgen
 #   make bench-c     envelope create/verify through the C ABI beside the Rust core
 #   make demo-c      build and run examples/c/quickstart.c
 #   make demo-c-inference   build and run examples/c/inference.c on the test model
+#   make demo-c-federation  build and run examples/c/federation.c (two nodes on loopback)
 #   make install PREFIX=/usr/local   lib, header and bizra.pc
 
 CBINDGEN_VERSION := 0.29.4
@@ -24,7 +26,7 @@ VALGRIND  := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-
 # A directory holding the SONAME link (libbizra.so.0 -> libbizra.so) for the tests' rpath.
 C_RPATH   := $(CBUILD)/lib
 
-.PHONY: c-lib header header-check symbols-c test-c bench-c demo-c demo-c-inference install c-coverage
+.PHONY: c-lib header header-check symbols-c test-c bench-c demo-c demo-c-inference demo-c-federation install c-coverage
 
 c-lib:
 	$(CARGO) build --release -p bizra-sys
@@ -57,7 +59,7 @@ symbols-c: c-lib
 	echo "symbols: $$(grep -c '^bizra_' "$(CBUILD)/exported.txt") bizra_* (all declared), $$(grep -Ec '$(UNIFFI_SYMBOLS)' "$(CBUILD)/exported.txt") UniFFI, nothing else; SONAME libbizra.so.0"
 
 # Every function the header declares is called by the C suites.
-C_SUITES := tests/c/test_bizra.c tests/c/test_inference.c
+C_SUITES := tests/c/test_bizra.c tests/c/test_inference.c tests/c/test_federation.c
 c-coverage: symbols-c
 	missing=$$(for f in $$(cat "$(CBUILD)/declared.txt"); do grep -q "$$f(" $(C_SUITES) || echo $$f; done); \
 	if [ -n "$$missing" ]; then echo "not covered by $(C_SUITES): $$missing" >&2; exit 1; fi
@@ -85,6 +87,15 @@ test-c: header-check c-lib symbols-c c-coverage $(CBUILD)/vectors.h model
 	$(VALGRIND) "$(CBUILD)/test_static"
 	@echo "== C suite, static library, AddressSanitizer + UBSan"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1 "$(CBUILD)/test_asan"
+	@echo "== C federation suite (loopback UDP), shared library, natively and under valgrind"
+	$(CC) $(C_CFLAGS) tests/c/test_federation.c -o "$(CBUILD)/test_federation" \
+	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)" -lpthread
+	"$(CBUILD)/test_federation"
+	$(VALGRIND) "$(CBUILD)/test_federation"
+	@echo "== C federation suite, static library, AddressSanitizer + UBSan"
+	$(CC) $(C_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+	  tests/c/test_federation.c -o "$(CBUILD)/test_federation_asan" "$(LIBDIR)/libbizra.a" $(C_STATIC_LIBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1 "$(CBUILD)/test_federation_asan"
 	@echo "== C inference suite (real model), shared library"
 	$(CC) $(C_CFLAGS) tests/c/test_inference.c -o "$(CBUILD)/test_inference" \
 	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)" -lpthread -lm
@@ -98,6 +109,12 @@ test-c: header-check c-lib symbols-c c-coverage $(CBUILD)/vectors.h model
 	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"
 	"$(CBUILD)/inference" "$(BIZRA_TEST_MODEL)" > "$(CBUILD)/inference.out"
 	grep -q '^verify: valid' "$(CBUILD)/inference.out"
+	@echo "== examples/c/federation.c"
+	$(CC) $(C_CFLAGS) examples/c/federation.c -o "$(CBUILD)/federation" \
+	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"
+	$(VALGRIND) "$(CBUILD)/federation" > "$(CBUILD)/federation.out"
+	grep -q '^joined ' "$(CBUILD)/federation.out"
+	grep -q '^left ' "$(CBUILD)/federation.out"
 	@echo "== examples/c/quickstart.c"
 	$(CC) $(C_CFLAGS) examples/c/quickstart.c -o "$(CBUILD)/quickstart" \
 	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"
@@ -141,6 +158,12 @@ demo-c-inference: c-lib model
 	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"
 	"$(CBUILD)/inference" "$(BIZRA_TEST_MODEL)"
 
+demo-c-federation: c-lib
+	mkdir -p "$(CBUILD)"
+	$(CC) $(C_CFLAGS) examples/c/federation.c -o "$(CBUILD)/federation" \
+	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"
+	"$(CBUILD)/federation"
+
 bench-c: c-lib
 	$(CARGO) build --release -p bizra-sys --example bench_core
 	$(CC) -std=c11 -O2 -Iinclude benches/c/bench_c.c -o "$(CBUILD)/bench_c" \
@@ -149,4 +172,4 @@ bench-c: c-lib
 
 TESTS   += test-c
 BENCHES += bench-c
-DEMOS   += demo-c demo-c-inference
+DEMOS   += demo-c demo-c-inference demo-c-federation

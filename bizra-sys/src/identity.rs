@@ -7,11 +7,13 @@ use bizra_core::Identity;
 use crate::*;
 
 /// An Ed25519 node identity. Immutable once made, so safe to share between threads: one handle
-/// may sign from many threads at once. Freed with `bizra_identity_free`, which wipes the secret.
+/// may sign from many threads at once. Freed with `bizra_identity_free`, which drops the caller's
+/// reference: a federation node started with it (`bizra_node_start`) keeps its own, and the
+/// secret is wiped when the last reference goes.
 pub struct bizra_identity {
     _opaque: [u8; 0],
 }
-handle_type!(bizra_identity => Identity, Boxed);
+handle_type!(bizra_identity => Identity, Shared);
 
 /// A fresh identity from the operating system's CSPRNG. `*out`: a new identity, the caller's;
 /// free it with `bizra_identity_free`.
@@ -207,7 +209,8 @@ pub unsafe extern "C" fn bizra_verify_message(
     })
 }
 
-/// Frees an identity (wiping its secret). NULL is a no-op.
+/// Frees an identity: drops the caller's reference, and wipes the secret unless a running
+/// federation node still holds it (it is wiped when that node is freed). NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_identity_free(id: *mut bizra_identity) {
     boundary("bizra_identity_free", || bizra_identity::free(id))

@@ -45,6 +45,8 @@ mod constitution;
 mod tier;
 // Embedded inference: engines and cancel tokens.
 mod inference;
+// Federation membership: nodes, members, events, counters.
+mod federation;
 // Reading arguments and writing out-params (no exports).
 mod args;
 // Typed handles: the Rust value and ownership behind each C type (no exports).
@@ -57,6 +59,7 @@ pub(crate) use args::*;
 pub(crate) use boundary::*;
 pub use constitution::*;
 pub use envelope::*;
+pub use federation::*;
 pub use gates::*;
 pub(crate) use handle::{handle_type, Handle};
 pub use identity::*;

@@ -42,7 +42,7 @@ pub(crate) fn put_string(p: *mut *mut c_char, s: impl Into<Vec<u8>>) -> FfiResul
 
 /// A vector as a (pointer, length) pair the C side owns until it hands it back to
 /// [`free_slice`]; NULL when empty.
-fn into_raw_slice<T>(v: Vec<T>) -> (*mut T, usize) {
+pub(crate) fn into_raw_slice<T>(v: Vec<T>) -> (*mut T, usize) {
     let len = v.len();
     if len == 0 {
         (ptr::null_mut(), 0)
@@ -52,7 +52,7 @@ fn into_raw_slice<T>(v: Vec<T>) -> (*mut T, usize) {
 }
 
 /// Frees a pair made by [`into_raw_slice`] and resets it to `(NULL, 0)`.
-fn free_slice<T>(data: &mut *mut T, len: &mut usize) {
+pub(crate) fn free_slice<T>(data: &mut *mut T, len: &mut usize) {
     if !data.is_null() {
         let slice = ptr::slice_from_raw_parts_mut(*data, *len);
         // SAFETY: the C contract: the pair came from `into_raw_slice` (a boxed slice), once.

@@ -52,6 +52,10 @@ pub const BIZRA_STATUS_INFERENCE: bizra_status = 13;
 pub const BIZRA_STATUS_MODEL_NOT_FOUND: bizra_status = 14;
 /// The pool tier was requested, but no remote pool is configured.
 pub const BIZRA_STATUS_NO_REMOTE_POOL: bizra_status = 15;
+/// The federation node left or was stopped (`bizra_node_leave`, `bizra_node_stop`): every call
+/// on it is refused with this status, and an event stream that was read to its end returns it.
+/// The C boundary's own: the other bindings raise `INVALID_INPUT` for a call on a stopped node.
+pub const BIZRA_STATUS_STOPPED: bizra_status = 16;
 
 /// Every kind of error the core defines, with its status: the one mapping from the core's errors
 /// to C (`Failure::from`). Its length is the number of kinds, so a kind added to the core fails
@@ -72,11 +76,12 @@ const KINDS: [(ErrorKind, bizra_status); ErrorKind::ALL.len()] = [
 ];
 
 /// The statuses of the C boundary itself, which no core kind raises, with their names.
-const BOUNDARY_ONLY: [(bizra_status, &str); 4] = [
+const BOUNDARY_ONLY: [(bizra_status, &str); 5] = [
     (BIZRA_STATUS_OK, "OK"),
     (BIZRA_STATUS_NULL_POINTER, "NULL_POINTER"),
     (BIZRA_STATUS_BUFFER_TOO_SMALL, "BUFFER_TOO_SMALL"),
     (BIZRA_STATUS_OUT_OF_RANGE, "OUT_OF_RANGE"),
+    (BIZRA_STATUS_STOPPED, "STOPPED"),
 ];
 
 /// The status of an error kind. A kind missing from [`KINDS`] (impossible while the table's
@@ -107,7 +112,7 @@ fn names() -> &'static [(bizra_status, CString)] {
 /// name, the same in every binding (`"INVALID_INPUT"` for `BIZRA_STATUS_INVALID_ARGUMENT`,
 /// `"REJECTED"`, `"PROMPT_TOO_LONG"` for `BIZRA_STATUS_CONTEXT_OVERFLOW`, `"PANIC"`, ...); for the
 /// C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`, `"BUFFER_TOO_SMALL"`,
-/// `"OUT_OF_RANGE"`). NULL for a number that is no status. Static, not to be freed.
+/// `"OUT_OF_RANGE"`, `"STOPPED"`). NULL for a number that is no status. Static, not to be freed.
 #[no_mangle]
 pub extern "C" fn bizra_status_name(status: bizra_status) -> *const c_char {
     boundary("bizra_status_name", || {
@@ -147,9 +152,9 @@ mod tests {
             assert!(seen.insert(status), "{own} is also a kind's status");
             assert_eq!(name(status).as_deref(), Some(own));
         }
-        // Every status 0..=15 is named, nothing after.
-        assert_eq!(seen, (0..=BIZRA_STATUS_NO_REMOTE_POOL).collect());
-        assert_eq!(name(BIZRA_STATUS_NO_REMOTE_POOL + 1), None);
+        // Every status 0..=16 is named, nothing after.
+        assert_eq!(seen, (0..=BIZRA_STATUS_STOPPED).collect());
+        assert_eq!(name(BIZRA_STATUS_STOPPED + 1), None);
         assert_eq!(name(u32::MAX), None);
     }
 

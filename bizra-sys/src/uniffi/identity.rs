@@ -1,12 +1,16 @@
 //! `Identity`: an Ed25519 node identity, and free-form message signatures.
 
+use std::sync::Arc;
+
 use super::BizraError;
 
 /// An Ed25519 node identity (PCI-v1.md, Identity). The secret never crosses the boundary except
-/// through `toPem`; it is zeroized when the object is closed or collected.
+/// through `toPem`; it is zeroized when the object is closed or collected and no federation
+/// `Node` started with it still runs (a node keeps the key it signs with).
 #[derive(::uniffi::Object)]
 pub struct Identity {
-    pub(crate) inner: bizra_core::Identity,
+    /// Shared with the federation nodes started with this identity.
+    pub(crate) inner: Arc<bizra_core::Identity>,
 }
 
 #[::uniffi::export]
@@ -15,7 +19,7 @@ impl Identity {
     #[uniffi::constructor]
     pub fn generate() -> Self {
         Identity {
-            inner: bizra_core::Identity::generate(),
+            inner: Arc::new(bizra_core::Identity::generate()),
         }
     }
 
@@ -23,7 +27,7 @@ impl Identity {
     #[uniffi::constructor]
     pub fn from_seed(seed: Vec<u8>) -> Result<Self, BizraError> {
         Ok(Identity {
-            inner: bizra_core::Identity::from_seed(&seed)?,
+            inner: Arc::new(bizra_core::Identity::from_seed(&seed)?),
         })
     }
 
@@ -31,7 +35,10 @@ impl Identity {
     #[uniffi::constructor(default(passphrase = None))]
     pub fn from_pem(text: String, passphrase: Option<String>) -> Result<Self, BizraError> {
         Ok(Identity {
-            inner: bizra_core::Identity::from_pem(&text, passphrase.as_deref())?,
+            inner: Arc::new(bizra_core::Identity::from_pem(
+                &text,
+                passphrase.as_deref(),
+            )?),
         })
     }
 
@@ -39,7 +46,7 @@ impl Identity {
     #[uniffi::constructor(default(passphrase = None))]
     pub fn load(path: String, passphrase: Option<String>) -> Result<Self, BizraError> {
         Ok(Identity {
-            inner: bizra_core::Identity::load(&path, passphrase.as_deref())?,
+            inner: Arc::new(bizra_core::Identity::load(&path, passphrase.as_deref())?),
         })
     }
 

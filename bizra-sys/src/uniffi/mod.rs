@@ -22,6 +22,7 @@ use bizra_core::{ErrorKind, RejectCode, Timestamp};
 
 mod constitution;
 mod envelope;
+mod federation;
 mod gates;
 mod identity;
 mod inference;
@@ -365,7 +366,11 @@ pub(crate) fn opt_timestamp(t: Option<SystemTime>) -> Result<Timestamp, BizraErr
 }
 
 pub(crate) fn from_timestamp(t: Timestamp) -> SystemTime {
-    let ms = t.unix_millis();
+    from_unix_millis(t.unix_millis())
+}
+
+/// Unix milliseconds → `SystemTime`.
+pub(crate) fn from_unix_millis(ms: i64) -> SystemTime {
     let d = Duration::from_millis(ms.unsigned_abs());
     if ms >= 0 {
         UNIX_EPOCH + d

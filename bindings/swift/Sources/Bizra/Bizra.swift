@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -2027,7 +2043,8 @@ public func FfiConverterTypeGateChain_lower(_ value: GateChain) -> UInt64 {
 
 /**
  * An Ed25519 node identity (PCI-v1.md, Identity). The secret never crosses the boundary except
- * through `toPem`; it is zeroized when the object is closed or collected.
+ * through `toPem`; it is zeroized when the object is closed or collected and no federation
+ * `Node` started with it still runs (a node keeps the key it signs with).
  */
 public protocol IdentityProtocol: AnyObject, Sendable {
     
@@ -2071,7 +2088,8 @@ public protocol IdentityProtocol: AnyObject, Sendable {
 }
 /**
  * An Ed25519 node identity (PCI-v1.md, Identity). The secret never crosses the boundary except
- * through `toPem`; it is zeroized when the object is closed or collected.
+ * through `toPem`; it is zeroized when the object is closed or collected and no federation
+ * `Node` started with it still runs (a node keeps the key it signs with).
  */
 open class Identity: IdentityProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -2579,6 +2597,500 @@ public func FfiConverterTypeModel_lift(_ handle: UInt64) throws -> Model {
 #endif
 public func FfiConverterTypeModel_lower(_ value: Model) -> UInt64 {
     return FfiConverterTypeModel.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A federation member on a real UDP socket: it joins through its seeds, probes its peers,
+ * suspects and declares down those that stop answering, and says goodbye when it leaves. Its
+ * work runs on the library's own thread. Safe to share between threads. After `leave()` or
+ * `stop()` every call throws `BizraException.InvalidInput`; closing it leaves first if it
+ * still runs.
+ */
+public protocol NodeProtocol: AnyObject, Sendable {
+    
+    /**
+     * The address the node tells its peers to reach it at.
+     */
+    func advertisedAddr() throws  -> String
+    
+    /**
+     * The membership events from now on, in order: first a `JOINED` event for every member
+     * already alive or suspect (so a late subscriber misses no one), then every change. Any
+     * number of subscribers each get every event. Close the stream when done with it (the
+     * `Flow` of `asFlow()` does).
+     */
+    func events() throws  -> NodeEvents
+    
+    /**
+     * This boot's generation.
+     */
+    func generation() throws  -> UInt64
+    
+    /**
+     * Whether the node still runs (false once it left or stopped; never throws).
+     */
+    func isRunning()  -> Bool
+    
+    /**
+     * Leaves gracefully: tells the members (they see a `LEFT` event), then stops; returns once
+     * the goodbye is sent. The node's event streams end.
+     */
+    func leave() throws 
+    
+    /**
+     * The address the socket is bound to, `ip:port` (the real port when bound to port 0).
+     */
+    func localAddr() throws  -> String
+    
+    /**
+     * Every member this node knows of (itself excluded).
+     */
+    func members() throws  -> [Member]
+    
+    /**
+     * The node's id (its identity's).
+     */
+    func nodeId() throws  -> String
+    
+    /**
+     * Traffic counters, drops by reason included.
+     */
+    func stats() throws  -> NodeStats
+    
+    /**
+     * Stops without telling anyone (the members find out by probing, as after a crash). The
+     * node's event streams end.
+     */
+    func stop() throws 
+    
+}
+/**
+ * A federation member on a real UDP socket: it joins through its seeds, probes its peers,
+ * suspects and declares down those that stop answering, and says goodbye when it leaves. Its
+ * work runs on the library's own thread. Safe to share between threads. After `leave()` or
+ * `stop()` every call throws `BizraException.InvalidInput`; closing it leaves first if it
+ * still runs.
+ */
+open class Node: NodeProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_bizra_fn_clone_node(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_bizra_fn_free_node(handle, $0) }
+    }
+
+    
+    /**
+     * Binds the UDP socket, takes the next generation (from `dataDir` when given) and starts
+     * the node's thread, which joins through the seeds; returns without waiting for the join
+     * (watch `events()` or `members()`). A bad address or seed (`host:port`) throws
+     * `InvalidInput`; a port in use or an unusable data directory `Io`.
+     */
+public static func start(identity: Identity, options: NodeOptions? = nil)throws  -> Node  {
+    return try  FfiConverterTypeNode_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_constructor_node_start(
+        FfiConverterTypeIdentity_lower(identity),
+        FfiConverterOptionTypeNodeOptions.lower(options),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * The address the node tells its peers to reach it at.
+     */
+open func advertisedAddr()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_node_advertised_addr(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The membership events from now on, in order: first a `JOINED` event for every member
+     * already alive or suspect (so a late subscriber misses no one), then every change. Any
+     * number of subscribers each get every event. Close the stream when done with it (the
+     * `Flow` of `asFlow()` does).
+     */
+open func events()throws  -> NodeEvents  {
+    return try  FfiConverterTypeNodeEvents_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_node_events(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * This boot's generation.
+     */
+open func generation()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_node_generation(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether the node still runs (false once it left or stopped; never throws).
+     */
+open func isRunning() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_node_is_running(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Leaves gracefully: tells the members (they see a `LEFT` event), then stops; returns once
+     * the goodbye is sent. The node's event streams end.
+     */
+open func leave()throws   {try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_node_leave(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The address the socket is bound to, `ip:port` (the real port when bound to port 0).
+     */
+open func localAddr()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_node_local_addr(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Every member this node knows of (itself excluded).
+     */
+open func members()throws  -> [Member]  {
+    return try  FfiConverterSequenceTypeMember.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_node_members(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The node's id (its identity's).
+     */
+open func nodeId()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_node_node_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Traffic counters, drops by reason included.
+     */
+open func stats()throws  -> NodeStats  {
+    return try  FfiConverterTypeNodeStats_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_node_stats(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Stops without telling anyone (the members find out by probing, as after a crash). The
+     * node's event streams end.
+     */
+open func stop()throws   {try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_node_stop(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNode: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Node
+
+    public static func lift(_ handle: UInt64) throws -> Node {
+        return Node(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Node) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Node {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Node, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNode_lift(_ handle: UInt64) throws -> Node {
+    return try FfiConverterTypeNode.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNode_lower(_ value: Node) -> UInt64 {
+    return FfiConverterTypeNode.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A subscriber's membership events, in order, read with `poll(timeout)` (blocking) or `next()`
+ * (suspending); each event goes to one reader. The stream ends when the node leaves or stops.
+ * Closing it unsubscribes (its helper thread ends within a tenth of a second).
+ */
+public protocol NodeEventsProtocol: AnyObject, Sendable {
+    
+    /**
+     * Whether the stream is over: the node left or stopped and every event was read.
+     */
+    func isEnded()  -> Bool
+    
+    /**
+     * The next event (a `suspend fun` in Kotlin, `async` in Swift); null once the node left or
+     * stopped and every event was read. Cancelling the waiting coroutine loses no event.
+     */
+    func next() async  -> NodeEvent?
+    
+    /**
+     * The next event, waiting at most `timeout` (blocking the calling thread); null when none
+     * came in time or the stream ended (`isEnded` tells which).
+     */
+    func poll(timeout: TimeInterval)  -> NodeEvent?
+    
+}
+/**
+ * A subscriber's membership events, in order, read with `poll(timeout)` (blocking) or `next()`
+ * (suspending); each event goes to one reader. The stream ends when the node leaves or stops.
+ * Closing it unsubscribes (its helper thread ends within a tenth of a second).
+ */
+open class NodeEvents: NodeEventsProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_bizra_fn_clone_nodeevents(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_bizra_fn_free_nodeevents(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Whether the stream is over: the node left or stopped and every event was read.
+     */
+open func isEnded() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_nodeevents_is_ended(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The next event (a `suspend fun` in Kotlin, `async` in Swift); null once the node left or
+     * stopped and every event was read. Cancelling the waiting coroutine loses no event.
+     */
+open func next()async  -> NodeEvent?  {
+    return
+        try!  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_bizra_fn_method_nodeevents_next(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_bizra_rust_future_poll_rust_buffer,
+            completeFunc: ffi_bizra_rust_future_complete_rust_buffer,
+            freeFunc: ffi_bizra_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeNodeEvent.lift,
+            errorHandler: nil
+            
+        )
+}
+    
+    /**
+     * The next event, waiting at most `timeout` (blocking the calling thread); null when none
+     * came in time or the stream ended (`isEnded` tells which).
+     */
+open func poll(timeout: TimeInterval) -> NodeEvent?  {
+    return try!  FfiConverterOptionTypeNodeEvent.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_nodeevents_poll(
+            self.uniffiCloneHandle(),
+        FfiConverterDuration.lower(timeout),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNodeEvents: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = NodeEvents
+
+    public static func lift(_ handle: UInt64) throws -> NodeEvents {
+        return NodeEvents(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: NodeEvents) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NodeEvents {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: NodeEvents, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeEvents_lift(_ handle: UInt64) throws -> NodeEvents {
+    return try FfiConverterTypeNodeEvents.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeEvents_lower(_ value: NodeEvents) -> UInt64 {
+    return FfiConverterTypeNodeEvents.lower(value)
 }
 
 
@@ -4239,6 +4751,125 @@ public func FfiConverterTypeIhsanInputs_lower(_ value: IhsanInputs) -> RustBuffe
 
 
 /**
+ * One member as this node sees it.
+ */
+public struct Member: Equatable, Hashable {
+    /**
+     * Its node id: lowercase hex of the first 16 bytes of its key.
+     */
+    public let nodeId: String
+    /**
+     * Its node key (32 bytes).
+     */
+    public let publicKey: Data
+    /**
+     * Where it listens, `ip:port`.
+     */
+    public let addr: String
+    /**
+     * Its generation (a new one at each boot).
+     */
+    public let generation: UInt64
+    /**
+     * Its SWIM incarnation (raised to refute a suspicion).
+     */
+    public let incarnation: UInt16
+    /**
+     * Its state.
+     */
+    public let state: MemberState
+    /**
+     * When this node last received an authenticated datagram from it; null if never.
+     */
+    public let lastHeard: Date?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Its node id: lowercase hex of the first 16 bytes of its key.
+         */nodeId: String, 
+        /**
+         * Its node key (32 bytes).
+         */publicKey: Data, 
+        /**
+         * Where it listens, `ip:port`.
+         */addr: String, 
+        /**
+         * Its generation (a new one at each boot).
+         */generation: UInt64, 
+        /**
+         * Its SWIM incarnation (raised to refute a suspicion).
+         */incarnation: UInt16, 
+        /**
+         * Its state.
+         */state: MemberState, 
+        /**
+         * When this node last received an authenticated datagram from it; null if never.
+         */lastHeard: Date?) {
+        self.nodeId = nodeId
+        self.publicKey = publicKey
+        self.addr = addr
+        self.generation = generation
+        self.incarnation = incarnation
+        self.state = state
+        self.lastHeard = lastHeard
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Member: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMember: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Member {
+        return
+            try Member(
+                nodeId: FfiConverterString.read(from: &buf), 
+                publicKey: FfiConverterData.read(from: &buf), 
+                addr: FfiConverterString.read(from: &buf), 
+                generation: FfiConverterUInt64.read(from: &buf), 
+                incarnation: FfiConverterUInt16.read(from: &buf), 
+                state: FfiConverterTypeMemberState.read(from: &buf), 
+                lastHeard: FfiConverterOptionTimestamp.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Member, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.nodeId, into: &buf)
+        FfiConverterData.write(value.publicKey, into: &buf)
+        FfiConverterString.write(value.addr, into: &buf)
+        FfiConverterUInt64.write(value.generation, into: &buf)
+        FfiConverterUInt16.write(value.incarnation, into: &buf)
+        FfiConverterTypeMemberState.write(value.state, into: &buf)
+        FfiConverterOptionTimestamp.write(value.lastHeard, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMember_lift(_ buf: RustBuffer) throws -> Member {
+    return try FfiConverterTypeMember.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMember_lower(_ value: Member) -> RustBuffer {
+    return FfiConverterTypeMember.lower(value)
+}
+
+
+/**
  * What a loaded model is, read from its GGUF header, and the context it runs with.
  */
 public struct ModelInfo: Equatable, Hashable {
@@ -4497,6 +5128,313 @@ public func FfiConverterTypeModelOptions_lift(_ buf: RustBuffer) throws -> Model
 #endif
 public func FfiConverterTypeModelOptions_lower(_ value: ModelOptions) -> RustBuffer {
     return FfiConverterTypeModelOptions.lower(value)
+}
+
+
+/**
+ * A membership change, with the member as it is after it.
+ */
+public struct NodeEvent: Equatable, Hashable {
+    /**
+     * What changed.
+     */
+    public let kind: NodeEventKind
+    /**
+     * The member.
+     */
+    public let member: Member
+    /**
+     * When this node saw it.
+     */
+    public let at: Date
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * What changed.
+         */kind: NodeEventKind, 
+        /**
+         * The member.
+         */member: Member, 
+        /**
+         * When this node saw it.
+         */at: Date) {
+        self.kind = kind
+        self.member = member
+        self.at = at
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NodeEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNodeEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NodeEvent {
+        return
+            try NodeEvent(
+                kind: FfiConverterTypeNodeEventKind.read(from: &buf), 
+                member: FfiConverterTypeMember.read(from: &buf), 
+                at: FfiConverterTimestamp.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NodeEvent, into buf: inout [UInt8]) {
+        FfiConverterTypeNodeEventKind.write(value.kind, into: &buf)
+        FfiConverterTypeMember.write(value.member, into: &buf)
+        FfiConverterTimestamp.write(value.at, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeEvent_lift(_ buf: RustBuffer) throws -> NodeEvent {
+    return try FfiConverterTypeNodeEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeEvent_lower(_ value: NodeEvent) -> RustBuffer {
+    return FfiConverterTypeNodeEvent.lower(value)
+}
+
+
+/**
+ * How to run a node; a null member takes the core's default.
+ */
+public struct NodeOptions: Equatable, Hashable {
+    /**
+     * Where to listen, `ip:port` (port 0: any free port, see `localAddr`); default
+     * `"0.0.0.0:7946"`.
+     */
+    public let bind: String?
+    /**
+     * The address peers reach this node at, `ip:port`; default: the bound address (or, bound
+     * to `0.0.0.0`, the local address routed to the first seed).
+     */
+    public let advertise: String?
+    /**
+     * Members to join through, each `host:port`; none: wait to be joined.
+     */
+    public let seeds: [String]
+    /**
+     * The federation's name: datagrams of another federation are dropped; default `"bizra"`.
+     */
+    public let federation: String?
+    /**
+     * The node keys (32 bytes each, as `Identity.publicKey` gives them) allowed to join; null:
+     * any key may join (an open federation). A list admits only its keys (an empty one: none).
+     */
+    public let allowlist: [Data]?
+    /**
+     * Where the node keeps its boot counter (its generation), created if missing; null: the
+     * generation is the boot's Unix time in seconds.
+     */
+    public let dataDir: String?
+    /**
+     * How often things happen.
+     */
+    public let timings: Timings?
+    /**
+     * About how many members the federation has (sizes dissemination), at least 1; default 16.
+     */
+    public let expectedMembers: UInt32?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Where to listen, `ip:port` (port 0: any free port, see `localAddr`); default
+         * `"0.0.0.0:7946"`.
+         */bind: String? = nil, 
+        /**
+         * The address peers reach this node at, `ip:port`; default: the bound address (or, bound
+         * to `0.0.0.0`, the local address routed to the first seed).
+         */advertise: String? = nil, 
+        /**
+         * Members to join through, each `host:port`; none: wait to be joined.
+         */seeds: [String] = [], 
+        /**
+         * The federation's name: datagrams of another federation are dropped; default `"bizra"`.
+         */federation: String? = nil, 
+        /**
+         * The node keys (32 bytes each, as `Identity.publicKey` gives them) allowed to join; null:
+         * any key may join (an open federation). A list admits only its keys (an empty one: none).
+         */allowlist: [Data]? = nil, 
+        /**
+         * Where the node keeps its boot counter (its generation), created if missing; null: the
+         * generation is the boot's Unix time in seconds.
+         */dataDir: String? = nil, 
+        /**
+         * How often things happen.
+         */timings: Timings? = nil, 
+        /**
+         * About how many members the federation has (sizes dissemination), at least 1; default 16.
+         */expectedMembers: UInt32? = nil) {
+        self.bind = bind
+        self.advertise = advertise
+        self.seeds = seeds
+        self.federation = federation
+        self.allowlist = allowlist
+        self.dataDir = dataDir
+        self.timings = timings
+        self.expectedMembers = expectedMembers
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NodeOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNodeOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NodeOptions {
+        return
+            try NodeOptions(
+                bind: FfiConverterOptionString.read(from: &buf), 
+                advertise: FfiConverterOptionString.read(from: &buf), 
+                seeds: FfiConverterSequenceString.read(from: &buf), 
+                federation: FfiConverterOptionString.read(from: &buf), 
+                allowlist: FfiConverterOptionSequenceData.read(from: &buf), 
+                dataDir: FfiConverterOptionString.read(from: &buf), 
+                timings: FfiConverterOptionTypeTimings.read(from: &buf), 
+                expectedMembers: FfiConverterOptionUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NodeOptions, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.bind, into: &buf)
+        FfiConverterOptionString.write(value.advertise, into: &buf)
+        FfiConverterSequenceString.write(value.seeds, into: &buf)
+        FfiConverterOptionString.write(value.federation, into: &buf)
+        FfiConverterOptionSequenceData.write(value.allowlist, into: &buf)
+        FfiConverterOptionString.write(value.dataDir, into: &buf)
+        FfiConverterOptionTypeTimings.write(value.timings, into: &buf)
+        FfiConverterOptionUInt32.write(value.expectedMembers, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeOptions_lift(_ buf: RustBuffer) throws -> NodeOptions {
+    return try FfiConverterTypeNodeOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeOptions_lower(_ value: NodeOptions) -> RustBuffer {
+    return FfiConverterTypeNodeOptions.lower(value)
+}
+
+
+/**
+ * A node's traffic counters.
+ */
+public struct NodeStats: Equatable, Hashable {
+    /**
+     * Datagrams sent.
+     */
+    public let sent: UInt64
+    /**
+     * Datagrams received (accepted or not).
+     */
+    public let received: UInt64
+    /**
+     * Datagrams dropped, by reason: every reason's name (`"bad_signature"`, `"replay"`,
+     * `"not_admitted"`, ..., the same in every binding), 0 where none was dropped.
+     */
+    public let dropped: [String: UInt64]
+    /**
+     * Events a subscriber left unread for so long that newer ones were dropped for it.
+     */
+    public let eventsDropped: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Datagrams sent.
+         */sent: UInt64, 
+        /**
+         * Datagrams received (accepted or not).
+         */received: UInt64, 
+        /**
+         * Datagrams dropped, by reason: every reason's name (`"bad_signature"`, `"replay"`,
+         * `"not_admitted"`, ..., the same in every binding), 0 where none was dropped.
+         */dropped: [String: UInt64], 
+        /**
+         * Events a subscriber left unread for so long that newer ones were dropped for it.
+         */eventsDropped: UInt64) {
+        self.sent = sent
+        self.received = received
+        self.dropped = dropped
+        self.eventsDropped = eventsDropped
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NodeStats: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNodeStats: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NodeStats {
+        return
+            try NodeStats(
+                sent: FfiConverterUInt64.read(from: &buf), 
+                received: FfiConverterUInt64.read(from: &buf), 
+                dropped: FfiConverterDictionaryStringUInt64.read(from: &buf), 
+                eventsDropped: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NodeStats, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.sent, into: &buf)
+        FfiConverterUInt64.write(value.received, into: &buf)
+        FfiConverterDictionaryStringUInt64.write(value.dropped, into: &buf)
+        FfiConverterUInt64.write(value.eventsDropped, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeStats_lift(_ buf: RustBuffer) throws -> NodeStats {
+    return try FfiConverterTypeNodeStats.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeStats_lower(_ value: NodeStats) -> RustBuffer {
+    return FfiConverterTypeNodeStats.lower(value)
 }
 
 
@@ -4942,6 +5880,136 @@ public func FfiConverterTypeTierDecision_lift(_ buf: RustBuffer) throws -> TierD
 #endif
 public func FfiConverterTypeTierDecision_lower(_ value: TierDecision) -> RustBuffer {
     return FfiConverterTypeTierDecision.lower(value)
+}
+
+
+/**
+ * How often things happen; a null member takes the core's default (a LAN profile: a probe a
+ * second). Every duration must be longer than zero.
+ */
+public struct Timings: Equatable, Hashable {
+    /**
+     * How often each member probes another (default 1 s).
+     */
+    public let probePeriod: TimeInterval?
+    /**
+     * How long a probe waits for its answer before asking others to probe (default 500 ms).
+     */
+    public let probeRtt: TimeInterval?
+    /**
+     * How long a suspect has to refute the suspicion before it is declared down (default 5 s).
+     */
+    public let suspectToDownAfter: TimeInterval?
+    /**
+     * How long a down member is remembered (default 15 min).
+     */
+    public let removeDownAfter: TimeInterval?
+    /**
+     * How often updates are gossiped (default 200 ms).
+     */
+    public let gossipInterval: TimeInterval?
+    /**
+     * How often the node announces itself to a random member, anti-entropy (default 30 s).
+     */
+    public let announceInterval: TimeInterval?
+    /**
+     * How often the seeds are asked again once joined, so a partition heals (default 10 s).
+     */
+    public let rejoinInterval: TimeInterval?
+    /**
+     * How far a datagram's send time may lie from this node's clock (default 30 s).
+     */
+    public let maxClockSkew: TimeInterval?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * How often each member probes another (default 1 s).
+         */probePeriod: TimeInterval? = nil, 
+        /**
+         * How long a probe waits for its answer before asking others to probe (default 500 ms).
+         */probeRtt: TimeInterval? = nil, 
+        /**
+         * How long a suspect has to refute the suspicion before it is declared down (default 5 s).
+         */suspectToDownAfter: TimeInterval? = nil, 
+        /**
+         * How long a down member is remembered (default 15 min).
+         */removeDownAfter: TimeInterval? = nil, 
+        /**
+         * How often updates are gossiped (default 200 ms).
+         */gossipInterval: TimeInterval? = nil, 
+        /**
+         * How often the node announces itself to a random member, anti-entropy (default 30 s).
+         */announceInterval: TimeInterval? = nil, 
+        /**
+         * How often the seeds are asked again once joined, so a partition heals (default 10 s).
+         */rejoinInterval: TimeInterval? = nil, 
+        /**
+         * How far a datagram's send time may lie from this node's clock (default 30 s).
+         */maxClockSkew: TimeInterval? = nil) {
+        self.probePeriod = probePeriod
+        self.probeRtt = probeRtt
+        self.suspectToDownAfter = suspectToDownAfter
+        self.removeDownAfter = removeDownAfter
+        self.gossipInterval = gossipInterval
+        self.announceInterval = announceInterval
+        self.rejoinInterval = rejoinInterval
+        self.maxClockSkew = maxClockSkew
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Timings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTimings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Timings {
+        return
+            try Timings(
+                probePeriod: FfiConverterOptionDuration.read(from: &buf), 
+                probeRtt: FfiConverterOptionDuration.read(from: &buf), 
+                suspectToDownAfter: FfiConverterOptionDuration.read(from: &buf), 
+                removeDownAfter: FfiConverterOptionDuration.read(from: &buf), 
+                gossipInterval: FfiConverterOptionDuration.read(from: &buf), 
+                announceInterval: FfiConverterOptionDuration.read(from: &buf), 
+                rejoinInterval: FfiConverterOptionDuration.read(from: &buf), 
+                maxClockSkew: FfiConverterOptionDuration.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Timings, into buf: inout [UInt8]) {
+        FfiConverterOptionDuration.write(value.probePeriod, into: &buf)
+        FfiConverterOptionDuration.write(value.probeRtt, into: &buf)
+        FfiConverterOptionDuration.write(value.suspectToDownAfter, into: &buf)
+        FfiConverterOptionDuration.write(value.removeDownAfter, into: &buf)
+        FfiConverterOptionDuration.write(value.gossipInterval, into: &buf)
+        FfiConverterOptionDuration.write(value.announceInterval, into: &buf)
+        FfiConverterOptionDuration.write(value.rejoinInterval, into: &buf)
+        FfiConverterOptionDuration.write(value.maxClockSkew, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTimings_lift(_ buf: RustBuffer) throws -> Timings {
+    return try FfiConverterTypeTimings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTimings_lower(_ value: Timings) -> RustBuffer {
+    return FfiConverterTypeTimings.lower(value)
 }
 
 
@@ -5550,6 +6618,101 @@ public func FfiConverterTypeGateTier_lower(_ value: GateTier) -> RustBuffer {
 
 
 /**
+ * A member's state as this node sees it.
+ */
+
+public enum MemberState: Equatable, Hashable {
+    
+    /**
+     * Answers probes.
+     */
+    case alive
+    /**
+     * Missed a probe; has the suspicion timeout to refute it.
+     */
+    case suspect
+    /**
+     * Declared down.
+     */
+    case down
+    /**
+     * Said it was leaving, then left.
+     */
+    case left
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension MemberState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMemberState: FfiConverterRustBuffer {
+    typealias SwiftType = MemberState
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MemberState {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .alive
+        
+        case 2: return .suspect
+        
+        case 3: return .down
+        
+        case 4: return .left
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: MemberState, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .alive:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .suspect:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .down:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .left:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemberState_lift(_ buf: RustBuffer) throws -> MemberState {
+    return try FfiConverterTypeMemberState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemberState_lower(_ value: MemberState) -> RustBuffer {
+    return FfiConverterTypeMemberState.lower(value)
+}
+
+
+
+/**
  * Where a model of a given size runs.
  */
 
@@ -5630,6 +6793,112 @@ public func FfiConverterTypeModelTier_lift(_ buf: RustBuffer) throws -> ModelTie
 #endif
 public func FfiConverterTypeModelTier_lower(_ value: ModelTier) -> RustBuffer {
     return FfiConverterTypeModelTier.lower(value)
+}
+
+
+
+/**
+ * What changed.
+ */
+
+public enum NodeEventKind: Equatable, Hashable {
+    
+    /**
+     * A member is alive for the first time, again after being down or leaving, or with a new
+     * generation (it restarted).
+     */
+    case joined
+    /**
+     * A member missed a probe.
+     */
+    case suspect
+    /**
+     * A suspect member refuted the suspicion.
+     */
+    case aliveAgain
+    /**
+     * A member was declared down.
+     */
+    case down
+    /**
+     * A member left gracefully.
+     */
+    case left
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension NodeEventKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNodeEventKind: FfiConverterRustBuffer {
+    typealias SwiftType = NodeEventKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NodeEventKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .joined
+        
+        case 2: return .suspect
+        
+        case 3: return .aliveAgain
+        
+        case 4: return .down
+        
+        case 5: return .left
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: NodeEventKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .joined:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .suspect:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .aliveAgain:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .down:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .left:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeEventKind_lift(_ buf: RustBuffer) throws -> NodeEventKind {
+    return try FfiConverterTypeNodeEventKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeEventKind_lower(_ value: NodeEventKind) -> RustBuffer {
+    return FfiConverterTypeNodeEventKind.lower(value)
 }
 
 
@@ -6130,6 +7399,30 @@ fileprivate struct FfiConverterOptionTimestamp: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionDuration: FfiConverterRustBuffer {
+    typealias SwiftType = TimeInterval?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterDuration.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterDuration.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeCancelToken: FfiConverterRustBuffer {
     typealias SwiftType = CancelToken?
 
@@ -6322,6 +7615,54 @@ fileprivate struct FfiConverterOptionTypeModelOptions: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeNodeEvent: FfiConverterRustBuffer {
+    typealias SwiftType = NodeEvent?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeNodeEvent.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeNodeEvent.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeNodeOptions: FfiConverterRustBuffer {
+    typealias SwiftType = NodeOptions?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeNodeOptions.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeNodeOptions.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeRejection: FfiConverterRustBuffer {
     typealias SwiftType = Rejection?
 
@@ -6338,6 +7679,30 @@ fileprivate struct FfiConverterOptionTypeRejection: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeRejection.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeTimings: FfiConverterRustBuffer {
+    typealias SwiftType = Timings?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeTimings.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeTimings.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -6394,6 +7759,30 @@ fileprivate struct FfiConverterOptionTypeStreamItem: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionSequenceData: FfiConverterRustBuffer {
+    typealias SwiftType = [Data]?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterSequenceData.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterSequenceData.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceFloat: FfiConverterRustBuffer {
     typealias SwiftType = [Float]
 
@@ -6436,6 +7825,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
+    typealias SwiftType = [Data]
+
+    public static func write(_ value: [Data], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterData.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Data] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Data]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterData.read(from: &buf))
         }
         return seq
     }
@@ -6544,6 +7958,31 @@ fileprivate struct FfiConverterSequenceTypeGpuInfo: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeMember: FfiConverterRustBuffer {
+    typealias SwiftType = [Member]
+
+    public static func write(_ value: [Member], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeMember.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Member] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Member]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeMember.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeRule: FfiConverterRustBuffer {
     typealias SwiftType = [Rule]
 
@@ -6613,6 +8052,32 @@ fileprivate struct FfiConverterSequenceOptionTypeRejection: FfiConverterRustBuff
             seq.append(try FfiConverterOptionTypeRejection.read(from: &buf))
         }
         return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringUInt64: FfiConverterRustBuffer {
+    public static func write(_ value: [String: UInt64], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterUInt64.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: UInt64] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: UInt64]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterUInt64.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
     }
 }
 private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
@@ -6957,6 +8422,45 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_method_replaycache_purge_expired() != 40942) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_bizra_checksum_method_node_advertised_addr() != 30374) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_node_events() != 63503) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_node_generation() != 56098) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_node_is_running() != 54157) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_node_leave() != 601) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_node_local_addr() != 64904) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_node_members() != 31494) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_node_node_id() != 10777) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_node_stats() != 3676) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_node_stop() != 61403) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_nodeevents_is_ended() != 8704) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_nodeevents_next() != 10233) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_nodeevents_poll() != 21544) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_bizra_checksum_method_gatechain_add_builtin() != 9236) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7060,6 +8564,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_constructor_replaycache_new() != 45433) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_constructor_node_start() != 27545) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_constructor_gatechain_empty() != 35573) {

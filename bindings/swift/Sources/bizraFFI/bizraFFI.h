@@ -531,6 +531,96 @@ uint64_t uniffi_bizra_fn_method_replaycache_len(uint64_t ptr, RustCallStatus *_N
 void uniffi_bizra_fn_method_replaycache_purge_expired(uint64_t ptr, RustBuffer now, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_NODE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_NODE
+uint64_t uniffi_bizra_fn_clone_node(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_NODE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_NODE
+void uniffi_bizra_fn_free_node(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_NODE_START
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_NODE_START
+uint64_t uniffi_bizra_fn_constructor_node_start(uint64_t identity, RustBuffer options, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_ADVERTISED_ADDR
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_ADVERTISED_ADDR
+RustBuffer uniffi_bizra_fn_method_node_advertised_addr(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_EVENTS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_EVENTS
+uint64_t uniffi_bizra_fn_method_node_events(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_GENERATION
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_GENERATION
+uint64_t uniffi_bizra_fn_method_node_generation(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_IS_RUNNING
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_IS_RUNNING
+int8_t uniffi_bizra_fn_method_node_is_running(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_LEAVE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_LEAVE
+void uniffi_bizra_fn_method_node_leave(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_LOCAL_ADDR
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_LOCAL_ADDR
+RustBuffer uniffi_bizra_fn_method_node_local_addr(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_MEMBERS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_MEMBERS
+RustBuffer uniffi_bizra_fn_method_node_members(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_NODE_ID
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_NODE_ID
+RustBuffer uniffi_bizra_fn_method_node_node_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_STATS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_STATS
+RustBuffer uniffi_bizra_fn_method_node_stats(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_STOP
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_STOP
+void uniffi_bizra_fn_method_node_stop(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_NODEEVENTS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_NODEEVENTS
+uint64_t uniffi_bizra_fn_clone_nodeevents(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_NODEEVENTS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_NODEEVENTS
+void uniffi_bizra_fn_free_nodeevents(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODEEVENTS_IS_ENDED
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODEEVENTS_IS_ENDED
+int8_t uniffi_bizra_fn_method_nodeevents_is_ended(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODEEVENTS_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODEEVENTS_NEXT
+uint64_t uniffi_bizra_fn_method_nodeevents_next(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODEEVENTS_POLL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODEEVENTS_POLL
+RustBuffer uniffi_bizra_fn_method_nodeevents_poll(uint64_t ptr, RustBuffer timeout, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_GATECHAIN
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_GATECHAIN
 uint64_t uniffi_bizra_fn_clone_gatechain(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -1411,6 +1501,84 @@ uint16_t uniffi_bizra_checksum_method_replaycache_purge_expired(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_ADVERTISED_ADDR
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_ADVERTISED_ADDR
+uint16_t uniffi_bizra_checksum_method_node_advertised_addr(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_EVENTS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_EVENTS
+uint16_t uniffi_bizra_checksum_method_node_events(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_GENERATION
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_GENERATION
+uint16_t uniffi_bizra_checksum_method_node_generation(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_IS_RUNNING
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_IS_RUNNING
+uint16_t uniffi_bizra_checksum_method_node_is_running(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_LEAVE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_LEAVE
+uint16_t uniffi_bizra_checksum_method_node_leave(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_LOCAL_ADDR
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_LOCAL_ADDR
+uint16_t uniffi_bizra_checksum_method_node_local_addr(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_MEMBERS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_MEMBERS
+uint16_t uniffi_bizra_checksum_method_node_members(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_NODE_ID
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_NODE_ID
+uint16_t uniffi_bizra_checksum_method_node_node_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_STATS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_STATS
+uint16_t uniffi_bizra_checksum_method_node_stats(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_STOP
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_STOP
+uint16_t uniffi_bizra_checksum_method_node_stop(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODEEVENTS_IS_ENDED
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODEEVENTS_IS_ENDED
+uint16_t uniffi_bizra_checksum_method_nodeevents_is_ended(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODEEVENTS_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODEEVENTS_NEXT
+uint16_t uniffi_bizra_checksum_method_nodeevents_next(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODEEVENTS_POLL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODEEVENTS_POLL
+uint16_t uniffi_bizra_checksum_method_nodeevents_poll(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_GATECHAIN_ADD_BUILTIN
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_GATECHAIN_ADD_BUILTIN
 uint16_t uniffi_bizra_checksum_method_gatechain_add_builtin(void
@@ -1618,6 +1786,12 @@ uint16_t uniffi_bizra_checksum_constructor_envelope_parse(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_REPLAYCACHE_NEW
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_REPLAYCACHE_NEW
 uint16_t uniffi_bizra_checksum_constructor_replaycache_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_NODE_START
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_NODE_START
+uint16_t uniffi_bizra_checksum_constructor_node_start(void
     
 );
 #endif

@@ -27,3 +27,25 @@ fun TokenStream.asFlow(): Flow<StreamItem> {
         }
     }
 }
+
+/**
+ * The node's membership events as a [Flow]: collecting it emits each [NodeEvent] in order (first
+ * a [NodeEventKind.JOINED] for every member already alive or suspect, then every change) and
+ * completes when the node leaves or stops. The subscription is closed when the collector stops,
+ * whatever the reason (cancelled, `first { ... }`, `take(n)`, an exception), and waiting for an
+ * event blocks no thread. Usually `node.events().asFlow()`.
+ *
+ * A subscription is read once, so the flow is collected once; a second collection throws
+ * [IllegalStateException] (call `node.events()` again for another).
+ */
+fun NodeEvents.asFlow(): Flow<NodeEvent> {
+    val collected = AtomicBoolean(false)
+    return flow {
+        check(collected.compareAndSet(false, true)) {
+            "this NodeEvents's flow was already collected (subscribe again with node.events())"
+        }
+        use { events ->
+            while (true) emit(events.next() ?: break)
+        }
+    }
+}

@@ -816,6 +816,32 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_bizra_checksum_method_replaycache_purge_expired(
     ): Int
+    external fun uniffi_bizra_checksum_method_node_advertised_addr(
+    ): Int
+    external fun uniffi_bizra_checksum_method_node_events(
+    ): Int
+    external fun uniffi_bizra_checksum_method_node_generation(
+    ): Int
+    external fun uniffi_bizra_checksum_method_node_is_running(
+    ): Int
+    external fun uniffi_bizra_checksum_method_node_leave(
+    ): Int
+    external fun uniffi_bizra_checksum_method_node_local_addr(
+    ): Int
+    external fun uniffi_bizra_checksum_method_node_members(
+    ): Int
+    external fun uniffi_bizra_checksum_method_node_node_id(
+    ): Int
+    external fun uniffi_bizra_checksum_method_node_stats(
+    ): Int
+    external fun uniffi_bizra_checksum_method_node_stop(
+    ): Int
+    external fun uniffi_bizra_checksum_method_nodeevents_is_ended(
+    ): Int
+    external fun uniffi_bizra_checksum_method_nodeevents_next(
+    ): Int
+    external fun uniffi_bizra_checksum_method_nodeevents_poll(
+    ): Int
     external fun uniffi_bizra_checksum_method_gatechain_add_builtin(
     ): Int
     external fun uniffi_bizra_checksum_method_gatechain_add_gate(
@@ -885,6 +911,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_bizra_checksum_constructor_envelope_parse(
     ): Int
     external fun uniffi_bizra_checksum_constructor_replaycache_new(
+    ): Int
+    external fun uniffi_bizra_checksum_constructor_node_start(
     ): Int
     external fun uniffi_bizra_checksum_constructor_gatechain_empty(
     ): Int
@@ -1030,6 +1058,42 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_bizra_fn_method_replaycache_purge_expired(`ptr`: Long,`now`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_bizra_fn_clone_node(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_free_node(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_constructor_node_start(`identity`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_node_advertised_addr(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_node_events(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_node_generation(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_node_is_running(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_bizra_fn_method_node_leave(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_method_node_local_addr(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_node_members(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_node_node_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_node_stats(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_node_stop(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_clone_nodeevents(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_free_nodeevents(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_method_nodeevents_is_ended(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_bizra_fn_method_nodeevents_next(`ptr`: Long,
+    ): Long
+    external fun uniffi_bizra_fn_method_nodeevents_poll(`ptr`: Long,`timeout`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_bizra_fn_clone_gatechain(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_bizra_fn_free_gatechain(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1422,6 +1486,45 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_method_replaycache_purge_expired() and 0xFFFF) != 40942) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_bizra_checksum_method_node_advertised_addr() and 0xFFFF) != 30374) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_node_events() and 0xFFFF) != 63503) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_node_generation() and 0xFFFF) != 56098) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_node_is_running() and 0xFFFF) != 54157) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_node_leave() and 0xFFFF) != 601) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_node_local_addr() and 0xFFFF) != 64904) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_node_members() and 0xFFFF) != 31494) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_node_node_id() and 0xFFFF) != 10777) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_node_stats() and 0xFFFF) != 3676) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_node_stop() and 0xFFFF) != 61403) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_nodeevents_is_ended() and 0xFFFF) != 8704) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_nodeevents_next() and 0xFFFF) != 10233) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_nodeevents_poll() and 0xFFFF) != 21544) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_bizra_checksum_method_gatechain_add_builtin() and 0xFFFF) != 9236) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1525,6 +1628,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_constructor_replaycache_new() and 0xFFFF) != 45433) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_constructor_node_start() and 0xFFFF) != 27545) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_constructor_gatechain_empty() and 0xFFFF) != 35573) {
@@ -1783,6 +1889,33 @@ private class JavaLangRefCleanable(
     val cleanable: java.lang.ref.Cleaner.Cleanable
 ) : UniffiCleaner.Cleanable {
     override fun clean() = cleanable.clean()
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterUShort: FfiConverter<UShort, Short> {
+    override fun lift(value: Short): UShort {
+        return value.toUShort()
+    }
+
+    fun lift(value: Int): UShort {
+        return value.toUShort()
+    }
+
+    override fun read(buf: ByteBuffer): UShort {
+        return lift(buf.getShort())
+    }
+
+    override fun lower(value: UShort): Short {
+        return value.toShort()
+    }
+
+    override fun allocationSize(value: UShort) = 2UL
+
+    override fun write(value: UShort, buf: ByteBuffer) {
+        buf.putShort(value.toShort())
+    }
 }
 
 /**
@@ -4221,7 +4354,8 @@ public object FfiConverterTypeGateChain: FfiConverter<GateChain, Long> {
 
 /**
  * An Ed25519 node identity (PCI-v1.md, Identity). The secret never crosses the boundary except
- * through `toPem`; it is zeroized when the object is closed or collected.
+ * through `toPem`; it is zeroized when the object is closed or collected and no federation
+ * `Node` started with it still runs (a node keeps the key it signs with).
  */
 public interface IdentityInterface {
     
@@ -4267,7 +4401,8 @@ public interface IdentityInterface {
 
 /**
  * An Ed25519 node identity (PCI-v1.md, Identity). The secret never crosses the boundary except
- * through `toPem`; it is zeroized when the object is closed or collected.
+ * through `toPem`; it is zeroized when the object is closed or collected and no federation
+ * `Node` started with it still runs (a node keeps the key it signs with).
  */
 open class Identity: Disposable, AutoCloseable, IdentityInterface
 {
@@ -5026,6 +5161,830 @@ public object FfiConverterTypeModel: FfiConverter<Model, Long> {
     override fun allocationSize(value: Model) = 8UL
 
     override fun write(value: Model, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A federation member on a real UDP socket: it joins through its seeds, probes its peers,
+ * suspects and declares down those that stop answering, and says goodbye when it leaves. Its
+ * work runs on the library's own thread. Safe to share between threads. After `leave()` or
+ * `stop()` every call throws `BizraException.InvalidInput`; closing it leaves first if it
+ * still runs.
+ */
+public interface NodeInterface {
+    
+    /**
+     * The address the node tells its peers to reach it at.
+     */
+    fun `advertisedAddr`(): kotlin.String
+    
+    /**
+     * The membership events from now on, in order: first a `JOINED` event for every member
+     * already alive or suspect (so a late subscriber misses no one), then every change. Any
+     * number of subscribers each get every event. Close the stream when done with it (the
+     * `Flow` of `asFlow()` does).
+     */
+    fun `events`(): NodeEvents
+    
+    /**
+     * This boot's generation.
+     */
+    fun `generation`(): kotlin.ULong
+    
+    /**
+     * Whether the node still runs (false once it left or stopped; never throws).
+     */
+    fun `isRunning`(): kotlin.Boolean
+    
+    /**
+     * Leaves gracefully: tells the members (they see a `LEFT` event), then stops; returns once
+     * the goodbye is sent. The node's event streams end.
+     */
+    fun `leave`()
+    
+    /**
+     * The address the socket is bound to, `ip:port` (the real port when bound to port 0).
+     */
+    fun `localAddr`(): kotlin.String
+    
+    /**
+     * Every member this node knows of (itself excluded).
+     */
+    fun `members`(): List<Member>
+    
+    /**
+     * The node's id (its identity's).
+     */
+    fun `nodeId`(): kotlin.String
+    
+    /**
+     * Traffic counters, drops by reason included.
+     */
+    fun `stats`(): NodeStats
+    
+    /**
+     * Stops without telling anyone (the members find out by probing, as after a crash). The
+     * node's event streams end.
+     */
+    fun `stop`()
+    
+    companion object
+}
+
+/**
+ * A federation member on a real UDP socket: it joins through its seeds, probes its peers,
+ * suspects and declares down those that stop answering, and says goodbye when it leaves. Its
+ * work runs on the library's own thread. Safe to share between threads. After `leave()` or
+ * `stop()` every call throws `BizraException.InvalidInput`; closing it leaves first if it
+ * still runs.
+ */
+open class Node: Disposable, AutoCloseable, NodeInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_bizra_fn_free_node(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_bizra_fn_clone_node(handle, status)
+        }
+    }
+
+    
+    /**
+     * The address the node tells its peers to reach it at.
+     */
+    @Throws(BizraException::class)override fun `advertisedAddr`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_node_advertised_addr(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The membership events from now on, in order: first a `JOINED` event for every member
+     * already alive or suspect (so a late subscriber misses no one), then every change. Any
+     * number of subscribers each get every event. Close the stream when done with it (the
+     * `Flow` of `asFlow()` does).
+     */
+    @Throws(BizraException::class)override fun `events`(): NodeEvents {
+            return FfiConverterTypeNodeEvents.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_node_events(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * This boot's generation.
+     */
+    @Throws(BizraException::class)override fun `generation`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_node_generation(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Whether the node still runs (false once it left or stopped; never throws).
+     */override fun `isRunning`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_node_is_running(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Leaves gracefully: tells the members (they see a `LEFT` event), then stops; returns once
+     * the goodbye is sent. The node's event streams end.
+     */
+    @Throws(BizraException::class)override fun `leave`()
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_node_leave(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The address the socket is bound to, `ip:port` (the real port when bound to port 0).
+     */
+    @Throws(BizraException::class)override fun `localAddr`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_node_local_addr(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Every member this node knows of (itself excluded).
+     */
+    @Throws(BizraException::class)override fun `members`(): List<Member> {
+            return FfiConverterSequenceTypeMember.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_node_members(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The node's id (its identity's).
+     */
+    @Throws(BizraException::class)override fun `nodeId`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_node_node_id(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Traffic counters, drops by reason included.
+     */
+    @Throws(BizraException::class)override fun `stats`(): NodeStats {
+            return FfiConverterTypeNodeStats.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_node_stats(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Stops without telling anyone (the members find out by probing, as after a crash). The
+     * node's event streams end.
+     */
+    @Throws(BizraException::class)override fun `stop`()
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_node_stop(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    companion object {
+        
+    /**
+     * Binds the UDP socket, takes the next generation (from `dataDir` when given) and starts
+     * the node's thread, which joins through the seeds; returns without waiting for the join
+     * (watch `events()` or `members()`). A bad address or seed (`host:port`) throws
+     * `InvalidInput`; a port in use or an unusable data directory `Io`.
+     */
+    @Throws(BizraException::class) fun `start`(`identity`: Identity, `options`: NodeOptions? = null): Node {
+            return FfiConverterTypeNode.lift(
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_constructor_node_start(
+    
+        
+        FfiConverterTypeIdentity.lower(`identity`),
+        FfiConverterOptionalTypeNodeOptions.lower(`options`),_status)
+}
+    )
+    }
+    
+
+        
+    }
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNode: FfiConverter<Node, Long> {
+    override fun lower(value: Node): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): Node {
+        return Node(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): Node {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: Node) = 8UL
+
+    override fun write(value: Node, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A subscriber's membership events, in order, read with `poll(timeout)` (blocking) or `next()`
+ * (suspending); each event goes to one reader. The stream ends when the node leaves or stops.
+ * Closing it unsubscribes (its helper thread ends within a tenth of a second).
+ */
+public interface NodeEventsInterface {
+    
+    /**
+     * Whether the stream is over: the node left or stopped and every event was read.
+     */
+    fun `isEnded`(): kotlin.Boolean
+    
+    /**
+     * The next event (a `suspend fun` in Kotlin, `async` in Swift); null once the node left or
+     * stopped and every event was read. Cancelling the waiting coroutine loses no event.
+     */
+    suspend fun `next`(): NodeEvent?
+    
+    /**
+     * The next event, waiting at most `timeout` (blocking the calling thread); null when none
+     * came in time or the stream ended (`isEnded` tells which).
+     */
+    fun `poll`(`timeout`: java.time.Duration): NodeEvent?
+    
+    companion object
+}
+
+/**
+ * A subscriber's membership events, in order, read with `poll(timeout)` (blocking) or `next()`
+ * (suspending); each event goes to one reader. The stream ends when the node leaves or stops.
+ * Closing it unsubscribes (its helper thread ends within a tenth of a second).
+ */
+open class NodeEvents: Disposable, AutoCloseable, NodeEventsInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_bizra_fn_free_nodeevents(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_bizra_fn_clone_nodeevents(handle, status)
+        }
+    }
+
+    
+    /**
+     * Whether the stream is over: the node left or stopped and every event was read.
+     */override fun `isEnded`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_nodeevents_is_ended(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The next event (a `suspend fun` in Kotlin, `async` in Swift); null once the node left or
+     * stopped and every event was read. Cancelling the waiting coroutine loses no event.
+     */
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `next`() : NodeEvent? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_bizra_fn_method_nodeevents_next(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_bizra_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_bizra_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_bizra_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeNodeEvent.lift(it) },
+        // Error FFI converter
+        UniffiNullRustCallStatusErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The next event, waiting at most `timeout` (blocking the calling thread); null when none
+     * came in time or the stream ended (`isEnded` tells which).
+     */override fun `poll`(`timeout`: java.time.Duration): NodeEvent? {
+            return FfiConverterOptionalTypeNodeEvent.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_nodeevents_poll(
+        it,
+        
+        FfiConverterDuration.lower(`timeout`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNodeEvents: FfiConverter<NodeEvents, Long> {
+    override fun lower(value: NodeEvents): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): NodeEvents {
+        return NodeEvents(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): NodeEvents {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: NodeEvents) = 8UL
+
+    override fun write(value: NodeEvents, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -6828,6 +7787,93 @@ public object FfiConverterTypeIhsanInputs: FfiConverterRustBuffer<IhsanInputs> {
 
 
 /**
+ * One member as this node sees it.
+ */
+data class Member (
+    /**
+     * Its node id: lowercase hex of the first 16 bytes of its key.
+     */
+    val `nodeId`: kotlin.String
+    , 
+    /**
+     * Its node key (32 bytes).
+     */
+    val `publicKey`: kotlin.ByteArray
+    , 
+    /**
+     * Where it listens, `ip:port`.
+     */
+    val `addr`: kotlin.String
+    , 
+    /**
+     * Its generation (a new one at each boot).
+     */
+    val `generation`: kotlin.ULong
+    , 
+    /**
+     * Its SWIM incarnation (raised to refute a suspicion).
+     */
+    val `incarnation`: kotlin.UShort
+    , 
+    /**
+     * Its state.
+     */
+    val `state`: MemberState
+    , 
+    /**
+     * When this node last received an authenticated datagram from it; null if never.
+     */
+    val `lastHeard`: java.time.Instant?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMember: FfiConverterRustBuffer<Member> {
+    override fun read(buf: ByteBuffer): Member {
+        return Member(
+            FfiConverterString.read(buf),
+            FfiConverterByteArray.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterUShort.read(buf),
+            FfiConverterTypeMemberState.read(buf),
+            FfiConverterOptionalTimestamp.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Member) = (
+            FfiConverterString.allocationSize(value.`nodeId`) +
+            FfiConverterByteArray.allocationSize(value.`publicKey`) +
+            FfiConverterString.allocationSize(value.`addr`) +
+            FfiConverterULong.allocationSize(value.`generation`) +
+            FfiConverterUShort.allocationSize(value.`incarnation`) +
+            FfiConverterTypeMemberState.allocationSize(value.`state`) +
+            FfiConverterOptionalTimestamp.allocationSize(value.`lastHeard`)
+    )
+
+    override fun write(value: Member, buf: ByteBuffer) {
+            FfiConverterString.write(value.`nodeId`, buf)
+            FfiConverterByteArray.write(value.`publicKey`, buf)
+            FfiConverterString.write(value.`addr`, buf)
+            FfiConverterULong.write(value.`generation`, buf)
+            FfiConverterUShort.write(value.`incarnation`, buf)
+            FfiConverterTypeMemberState.write(value.`state`, buf)
+            FfiConverterOptionalTimestamp.write(value.`lastHeard`, buf)
+    }
+}
+
+
+
+/**
  * What a loaded model is, read from its GGUF header, and the context it runs with.
  */
 data class ModelInfo (
@@ -7015,6 +8061,224 @@ public object FfiConverterTypeModelOptions: FfiConverterRustBuffer<ModelOptions>
             FfiConverterOptionalUInt.write(value.`nBatch`, buf)
             FfiConverterOptionalUInt.write(value.`embeddingNCtx`, buf)
             FfiConverterOptionalUInt.write(value.`nGpuLayers`, buf)
+    }
+}
+
+
+
+/**
+ * A membership change, with the member as it is after it.
+ */
+data class NodeEvent (
+    /**
+     * What changed.
+     */
+    val `kind`: NodeEventKind
+    , 
+    /**
+     * The member.
+     */
+    val `member`: Member
+    , 
+    /**
+     * When this node saw it.
+     */
+    val `at`: java.time.Instant
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNodeEvent: FfiConverterRustBuffer<NodeEvent> {
+    override fun read(buf: ByteBuffer): NodeEvent {
+        return NodeEvent(
+            FfiConverterTypeNodeEventKind.read(buf),
+            FfiConverterTypeMember.read(buf),
+            FfiConverterTimestamp.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NodeEvent) = (
+            FfiConverterTypeNodeEventKind.allocationSize(value.`kind`) +
+            FfiConverterTypeMember.allocationSize(value.`member`) +
+            FfiConverterTimestamp.allocationSize(value.`at`)
+    )
+
+    override fun write(value: NodeEvent, buf: ByteBuffer) {
+            FfiConverterTypeNodeEventKind.write(value.`kind`, buf)
+            FfiConverterTypeMember.write(value.`member`, buf)
+            FfiConverterTimestamp.write(value.`at`, buf)
+    }
+}
+
+
+
+/**
+ * How to run a node; a null member takes the core's default.
+ */
+data class NodeOptions (
+    /**
+     * Where to listen, `ip:port` (port 0: any free port, see `localAddr`); default
+     * `"0.0.0.0:7946"`.
+     */
+    val `bind`: kotlin.String? = null 
+    , 
+    /**
+     * The address peers reach this node at, `ip:port`; default: the bound address (or, bound
+     * to `0.0.0.0`, the local address routed to the first seed).
+     */
+    val `advertise`: kotlin.String? = null 
+    , 
+    /**
+     * Members to join through, each `host:port`; none: wait to be joined.
+     */
+    val `seeds`: List<kotlin.String> = listOf() 
+    , 
+    /**
+     * The federation's name: datagrams of another federation are dropped; default `"bizra"`.
+     */
+    val `federation`: kotlin.String? = null 
+    , 
+    /**
+     * The node keys (32 bytes each, as `Identity.publicKey` gives them) allowed to join; null:
+     * any key may join (an open federation). A list admits only its keys (an empty one: none).
+     */
+    val `allowlist`: List<kotlin.ByteArray>? = null 
+    , 
+    /**
+     * Where the node keeps its boot counter (its generation), created if missing; null: the
+     * generation is the boot's Unix time in seconds.
+     */
+    val `dataDir`: kotlin.String? = null 
+    , 
+    /**
+     * How often things happen.
+     */
+    val `timings`: Timings? = null 
+    , 
+    /**
+     * About how many members the federation has (sizes dissemination), at least 1; default 16.
+     */
+    val `expectedMembers`: kotlin.UInt? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNodeOptions: FfiConverterRustBuffer<NodeOptions> {
+    override fun read(buf: ByteBuffer): NodeOptions {
+        return NodeOptions(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalSequenceByteArray.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeTimings.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NodeOptions) = (
+            FfiConverterOptionalString.allocationSize(value.`bind`) +
+            FfiConverterOptionalString.allocationSize(value.`advertise`) +
+            FfiConverterSequenceString.allocationSize(value.`seeds`) +
+            FfiConverterOptionalString.allocationSize(value.`federation`) +
+            FfiConverterOptionalSequenceByteArray.allocationSize(value.`allowlist`) +
+            FfiConverterOptionalString.allocationSize(value.`dataDir`) +
+            FfiConverterOptionalTypeTimings.allocationSize(value.`timings`) +
+            FfiConverterOptionalUInt.allocationSize(value.`expectedMembers`)
+    )
+
+    override fun write(value: NodeOptions, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`bind`, buf)
+            FfiConverterOptionalString.write(value.`advertise`, buf)
+            FfiConverterSequenceString.write(value.`seeds`, buf)
+            FfiConverterOptionalString.write(value.`federation`, buf)
+            FfiConverterOptionalSequenceByteArray.write(value.`allowlist`, buf)
+            FfiConverterOptionalString.write(value.`dataDir`, buf)
+            FfiConverterOptionalTypeTimings.write(value.`timings`, buf)
+            FfiConverterOptionalUInt.write(value.`expectedMembers`, buf)
+    }
+}
+
+
+
+/**
+ * A node's traffic counters.
+ */
+data class NodeStats (
+    /**
+     * Datagrams sent.
+     */
+    val `sent`: kotlin.ULong
+    , 
+    /**
+     * Datagrams received (accepted or not).
+     */
+    val `received`: kotlin.ULong
+    , 
+    /**
+     * Datagrams dropped, by reason: every reason's name (`"bad_signature"`, `"replay"`,
+     * `"not_admitted"`, ..., the same in every binding), 0 where none was dropped.
+     */
+    val `dropped`: Map<kotlin.String, kotlin.ULong>
+    , 
+    /**
+     * Events a subscriber left unread for so long that newer ones were dropped for it.
+     */
+    val `eventsDropped`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNodeStats: FfiConverterRustBuffer<NodeStats> {
+    override fun read(buf: ByteBuffer): NodeStats {
+        return NodeStats(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterMapStringULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NodeStats) = (
+            FfiConverterULong.allocationSize(value.`sent`) +
+            FfiConverterULong.allocationSize(value.`received`) +
+            FfiConverterMapStringULong.allocationSize(value.`dropped`) +
+            FfiConverterULong.allocationSize(value.`eventsDropped`)
+    )
+
+    override fun write(value: NodeStats, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`sent`, buf)
+            FfiConverterULong.write(value.`received`, buf)
+            FfiConverterMapStringULong.write(value.`dropped`, buf)
+            FfiConverterULong.write(value.`eventsDropped`, buf)
     }
 }
 
@@ -7330,6 +8594,102 @@ public object FfiConverterTypeTierDecision: FfiConverterRustBuffer<TierDecision>
             FfiConverterTypeModelTier.write(value.`tier`, buf)
             FfiConverterBoolean.write(value.`forced`, buf)
             FfiConverterString.write(value.`reason`, buf)
+    }
+}
+
+
+
+/**
+ * How often things happen; a null member takes the core's default (a LAN profile: a probe a
+ * second). Every duration must be longer than zero.
+ */
+data class Timings (
+    /**
+     * How often each member probes another (default 1 s).
+     */
+    val `probePeriod`: java.time.Duration? = null 
+    , 
+    /**
+     * How long a probe waits for its answer before asking others to probe (default 500 ms).
+     */
+    val `probeRtt`: java.time.Duration? = null 
+    , 
+    /**
+     * How long a suspect has to refute the suspicion before it is declared down (default 5 s).
+     */
+    val `suspectToDownAfter`: java.time.Duration? = null 
+    , 
+    /**
+     * How long a down member is remembered (default 15 min).
+     */
+    val `removeDownAfter`: java.time.Duration? = null 
+    , 
+    /**
+     * How often updates are gossiped (default 200 ms).
+     */
+    val `gossipInterval`: java.time.Duration? = null 
+    , 
+    /**
+     * How often the node announces itself to a random member, anti-entropy (default 30 s).
+     */
+    val `announceInterval`: java.time.Duration? = null 
+    , 
+    /**
+     * How often the seeds are asked again once joined, so a partition heals (default 10 s).
+     */
+    val `rejoinInterval`: java.time.Duration? = null 
+    , 
+    /**
+     * How far a datagram's send time may lie from this node's clock (default 30 s).
+     */
+    val `maxClockSkew`: java.time.Duration? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTimings: FfiConverterRustBuffer<Timings> {
+    override fun read(buf: ByteBuffer): Timings {
+        return Timings(
+            FfiConverterOptionalDuration.read(buf),
+            FfiConverterOptionalDuration.read(buf),
+            FfiConverterOptionalDuration.read(buf),
+            FfiConverterOptionalDuration.read(buf),
+            FfiConverterOptionalDuration.read(buf),
+            FfiConverterOptionalDuration.read(buf),
+            FfiConverterOptionalDuration.read(buf),
+            FfiConverterOptionalDuration.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Timings) = (
+            FfiConverterOptionalDuration.allocationSize(value.`probePeriod`) +
+            FfiConverterOptionalDuration.allocationSize(value.`probeRtt`) +
+            FfiConverterOptionalDuration.allocationSize(value.`suspectToDownAfter`) +
+            FfiConverterOptionalDuration.allocationSize(value.`removeDownAfter`) +
+            FfiConverterOptionalDuration.allocationSize(value.`gossipInterval`) +
+            FfiConverterOptionalDuration.allocationSize(value.`announceInterval`) +
+            FfiConverterOptionalDuration.allocationSize(value.`rejoinInterval`) +
+            FfiConverterOptionalDuration.allocationSize(value.`maxClockSkew`)
+    )
+
+    override fun write(value: Timings, buf: ByteBuffer) {
+            FfiConverterOptionalDuration.write(value.`probePeriod`, buf)
+            FfiConverterOptionalDuration.write(value.`probeRtt`, buf)
+            FfiConverterOptionalDuration.write(value.`suspectToDownAfter`, buf)
+            FfiConverterOptionalDuration.write(value.`removeDownAfter`, buf)
+            FfiConverterOptionalDuration.write(value.`gossipInterval`, buf)
+            FfiConverterOptionalDuration.write(value.`announceInterval`, buf)
+            FfiConverterOptionalDuration.write(value.`rejoinInterval`, buf)
+            FfiConverterOptionalDuration.write(value.`maxClockSkew`, buf)
     }
 }
 
@@ -7933,6 +9293,57 @@ public object FfiConverterTypeGateTier: FfiConverterRustBuffer<GateTier> {
 
 
 /**
+ * A member's state as this node sees it.
+ */
+
+enum class MemberState {
+    
+    /**
+     * Answers probes.
+     */
+    ALIVE,
+    /**
+     * Missed a probe; has the suspicion timeout to refute it.
+     */
+    SUSPECT,
+    /**
+     * Declared down.
+     */
+    DOWN,
+    /**
+     * Said it was leaving, then left.
+     */
+    LEFT;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
+    override fun read(buf: ByteBuffer) = try {
+        MemberState.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: MemberState) = 4UL
+
+    override fun write(value: MemberState, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * Where a model of a given size runs.
  */
 
@@ -7971,6 +9382,62 @@ public object FfiConverterTypeModelTier: FfiConverterRustBuffer<ModelTier> {
     override fun allocationSize(value: ModelTier) = 4UL
 
     override fun write(value: ModelTier, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What changed.
+ */
+
+enum class NodeEventKind {
+    
+    /**
+     * A member is alive for the first time, again after being down or leaving, or with a new
+     * generation (it restarted).
+     */
+    JOINED,
+    /**
+     * A member missed a probe.
+     */
+    SUSPECT,
+    /**
+     * A suspect member refuted the suspicion.
+     */
+    ALIVE_AGAIN,
+    /**
+     * A member was declared down.
+     */
+    DOWN,
+    /**
+     * A member left gracefully.
+     */
+    LEFT;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNodeEventKind: FfiConverterRustBuffer<NodeEventKind> {
+    override fun read(buf: ByteBuffer) = try {
+        NodeEventKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: NodeEventKind) = 4UL
+
+    override fun write(value: NodeEventKind, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -8448,6 +9915,38 @@ public object FfiConverterOptionalTimestamp: FfiConverterRustBuffer<java.time.In
 /**
  * @suppress
  */
+public object FfiConverterOptionalDuration: FfiConverterRustBuffer<java.time.Duration?> {
+    override fun read(buf: ByteBuffer): java.time.Duration? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterDuration.read(buf)
+    }
+
+    override fun allocationSize(value: java.time.Duration?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterDuration.allocationSize(value)
+        }
+    }
+
+    override fun write(value: java.time.Duration?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterDuration.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeCancelToken: FfiConverterRustBuffer<CancelToken?> {
     override fun read(buf: ByteBuffer): CancelToken? {
         if (buf.get().toInt() == 0) {
@@ -8704,6 +10203,70 @@ public object FfiConverterOptionalTypeModelOptions: FfiConverterRustBuffer<Model
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeNodeEvent: FfiConverterRustBuffer<NodeEvent?> {
+    override fun read(buf: ByteBuffer): NodeEvent? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeNodeEvent.read(buf)
+    }
+
+    override fun allocationSize(value: NodeEvent?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeNodeEvent.allocationSize(value)
+        }
+    }
+
+    override fun write(value: NodeEvent?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeNodeEvent.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeNodeOptions: FfiConverterRustBuffer<NodeOptions?> {
+    override fun read(buf: ByteBuffer): NodeOptions? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeNodeOptions.read(buf)
+    }
+
+    override fun allocationSize(value: NodeOptions?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeNodeOptions.allocationSize(value)
+        }
+    }
+
+    override fun write(value: NodeOptions?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeNodeOptions.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeRejection: FfiConverterRustBuffer<Rejection?> {
     override fun read(buf: ByteBuffer): Rejection? {
         if (buf.get().toInt() == 0) {
@@ -8726,6 +10289,38 @@ public object FfiConverterOptionalTypeRejection: FfiConverterRustBuffer<Rejectio
         } else {
             buf.put(1)
             FfiConverterTypeRejection.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeTimings: FfiConverterRustBuffer<Timings?> {
+    override fun read(buf: ByteBuffer): Timings? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeTimings.read(buf)
+    }
+
+    override fun allocationSize(value: Timings?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeTimings.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Timings?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeTimings.write(value, buf)
         }
     }
 }
@@ -8800,6 +10395,38 @@ public object FfiConverterOptionalTypeStreamItem: FfiConverterRustBuffer<StreamI
 /**
  * @suppress
  */
+public object FfiConverterOptionalSequenceByteArray: FfiConverterRustBuffer<List<kotlin.ByteArray>?> {
+    override fun read(buf: ByteBuffer): List<kotlin.ByteArray>? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterSequenceByteArray.read(buf)
+    }
+
+    override fun allocationSize(value: List<kotlin.ByteArray>?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterSequenceByteArray.allocationSize(value)
+        }
+    }
+
+    override fun write(value: List<kotlin.ByteArray>?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterSequenceByteArray.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceFloat: FfiConverterRustBuffer<List<kotlin.Float>> {
     override fun read(buf: ByteBuffer): List<kotlin.Float> {
         val len = buf.getInt()
@@ -8846,6 +10473,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceByteArray: FfiConverterRustBuffer<List<kotlin.ByteArray>> {
+    override fun read(buf: ByteBuffer): List<kotlin.ByteArray> {
+        val len = buf.getInt()
+        return List<kotlin.ByteArray>(len) {
+            FfiConverterByteArray.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.ByteArray>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterByteArray.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.ByteArray>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterByteArray.write(it, buf)
         }
     }
 }
@@ -8968,6 +10623,34 @@ public object FfiConverterSequenceTypeGpuInfo: FfiConverterRustBuffer<List<GpuIn
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeMember: FfiConverterRustBuffer<List<Member>> {
+    override fun read(buf: ByteBuffer): List<Member> {
+        val len = buf.getInt()
+        return List<Member>(len) {
+            FfiConverterTypeMember.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Member>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeMember.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Member>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeMember.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeRule: FfiConverterRustBuffer<List<Rule>> {
     override fun read(buf: ByteBuffer): List<Rule> {
         val len = buf.getInt()
@@ -9042,6 +10725,45 @@ public object FfiConverterSequenceOptionalTypeRejection: FfiConverterRustBuffer<
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterOptionalTypeRejection.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterMapStringULong: FfiConverterRustBuffer<Map<kotlin.String, kotlin.ULong>> {
+    override fun read(buf: ByteBuffer): Map<kotlin.String, kotlin.ULong> {
+        val len = buf.getInt()
+        return buildMap<kotlin.String, kotlin.ULong>(len) {
+            repeat(len) {
+                val k = FfiConverterString.read(buf)
+                val v = FfiConverterULong.read(buf)
+                this[k] = v
+            }
+        }
+    }
+
+    override fun allocationSize(value: Map<kotlin.String, kotlin.ULong>): ULong {
+        val spaceForMapSize = 4UL
+        val spaceForChildren = value.map { (k, v) ->
+            FfiConverterString.allocationSize(k) +
+            FfiConverterULong.allocationSize(v)
+        }.sum()
+        return spaceForMapSize + spaceForChildren
+    }
+
+    override fun write(value: Map<kotlin.String, kotlin.ULong>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        // The parens on `(k, v)` here ensure we're calling the right method,
+        // which is important for compatibility with older android devices.
+        // Ref https://blog.danlew.net/2017/03/16/kotlin-puzzler-whose-line-is-it-anyways/
+        value.forEach { (k, v) ->
+            FfiConverterString.write(k, buf)
+            FfiConverterULong.write(v, buf)
         }
     }
 }

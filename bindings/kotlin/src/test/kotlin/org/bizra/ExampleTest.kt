@@ -41,4 +41,13 @@ class ExampleTest {
         assertTrue(text.contains("gates    passed=true"), text)
         assertEquals(2, Regex("verified pci_").findAll(text).count(), text)
     }
+
+    @Test
+    fun federationRuns() {
+        val text = printed("federation") { org.bizra.examples.federation.main() }
+        assertTrue(Regex("b sees [0-9a-f]{32} joined at 127\\.0\\.0\\.1:").containsMatchIn(text), text)
+        assertTrue(Regex("a sees [0-9a-f]{32} joined").containsMatchIn(text), text)
+        assertTrue(Regex("member [0-9a-f]{32} 127\\.0\\.0\\.1:\\d+ generation \\d+ alive").containsMatchIn(text), text)
+        assertTrue(Regex("a sees [0-9a-f]{32} left").containsMatchIn(text), text)
+    }
 }
