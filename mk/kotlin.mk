@@ -3,10 +3,10 @@
 #   make bindings      regenerate bindings/kotlin (org.bizra) and bindings/swift from libbizra.so
 #   make test-kotlin   drift check of both generated trees, then `mvn -q test` in bindings/kotlin:
 #                      every spec vector + the behaviour tests + the inference tests with the real
-#                      model ($BIZRA_TEST_MODEL, from `make model`) + the examples, on libbizra.so
-#                      via JNA
-#   make demo-kotlin   compile and run examples/kotlin/Quickstart.kt and Inference.kt (through their
-#                      JUnit wrapper)
+#                      model ($BIZRA_TEST_MODEL, from `make model`) + two-node federation tests on
+#                      loopback UDP + the examples, on libbizra.so via JNA
+#   make demo-kotlin   compile and run examples/kotlin/Quickstart.kt, Inference.kt and Federation.kt
+#                      (through their JUnit wrapper)
 #
 # Maven keeps its artifacts in $(BIZRA_CACHE)/m2: fetched once, offline afterwards.
 # There is no Swift toolchain here: bindings/swift is generated and drift-checked, not compiled.

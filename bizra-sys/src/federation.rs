@@ -366,10 +366,11 @@ fn timings(o: &bizra_node_options) -> Timings {
     }
 }
 
-/// An `ip:port` argument.
+/// An `ip:port` argument (C's and Kotlin's; the error names the argument `what`).
 pub(crate) fn socket_addr(text: &str, what: &str) -> Result<SocketAddr, String> {
     text.parse().map_err(|_| {
-        format!("{what} {text:?} is not an ip:port address (for example \"0.0.0.0:7946\")")
+        let example = NodeConfig::default().bind;
+        format!("{what} {text:?} is not an ip:port address (for example \"{example}\")")
     })
 }
 
