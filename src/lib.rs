@@ -63,7 +63,7 @@ pub use bizra_federation as federation;
 
 /// A federation member on a real UDP socket, on a thread of its own (the `federation` feature).
 #[cfg(feature = "federation")]
-pub use bizra_runtime::{EventStream, Node, NodeConfig, NodeStats};
+pub use bizra_runtime::{EventStream, Node, NodeConfig, NodeStats, DEFAULT_PORT};
 
 /// The crate's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

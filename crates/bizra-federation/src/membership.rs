@@ -66,6 +66,32 @@ impl Default for Timings {
 }
 
 impl Timings {
+    /// Why these timings cannot run a membership, if they cannot: every duration must be
+    /// positive, and a probe must expect its answer within its period.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, d) in [
+            ("probe_period", self.probe_period),
+            ("probe_rtt", self.probe_rtt),
+            ("suspect_to_down_after", self.suspect_to_down_after),
+            ("remove_down_after", self.remove_down_after),
+            ("gossip_interval", self.gossip_interval),
+            ("announce_interval", self.announce_interval),
+            ("rejoin_interval", self.rejoin_interval),
+            ("max_clock_skew", self.max_clock_skew),
+        ] {
+            if d.is_zero() {
+                return Err(format!("timings: {name} must be longer than zero"));
+            }
+        }
+        if self.probe_rtt >= self.probe_period {
+            return Err(format!(
+                "timings: probe_rtt ({:?}) must be shorter than probe_period ({:?})",
+                self.probe_rtt, self.probe_period
+            ));
+        }
+        Ok(())
+    }
+
     /// The time within which every live member declares a stopped member down, in a federation
     /// of `members` nodes without loss: a member is probed within `members` probe periods (foca
     /// probes in shuffled round-robin), fails its probe after one more, is suspected, declared

@@ -170,6 +170,7 @@ impl Node {
     /// node's thread, which joins through the seeds. Errors name what was wrong: a seed that
     /// does not resolve, a port in use, an unreadable data directory.
     pub fn start(identity: Arc<Identity>, config: NodeConfig) -> Result<Node> {
+        config.timings.validate().map_err(Error::InvalidInput)?;
         let seeds = config
             .seeds
             .iter()

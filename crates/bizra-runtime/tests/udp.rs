@@ -309,4 +309,11 @@ fn bad_configuration_is_a_clear_error() {
     cfg.bind = a.local_addr();
     let e = Node::start(Arc::new(Identity::generate()), cfg).unwrap_err();
     assert!(e.to_string().contains(&a.local_addr().to_string()), "{e}");
+    let mut cfg = config("bad", &[]);
+    cfg.timings.probe_period = Duration::ZERO;
+    let e = Node::start(Arc::new(Identity::generate()), cfg).unwrap_err();
+    assert!(e.to_string().contains("probe_period"), "{e}");
+    let mut cfg = config("bad", &[]);
+    cfg.timings.probe_rtt = cfg.timings.probe_period;
+    assert!(Node::start(Arc::new(Identity::generate()), cfg).is_err());
 }
