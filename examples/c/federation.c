@@ -36,6 +36,7 @@ static bizra_node *start(const char *seed) {
     opts.seeds = &seed;
     opts.seeds_len = seed != NULL ? 1 : 0;
     opts.probe_period_ms = 200;
+    opts.probe_rtt_ms = 80; /* a probe expects its answer within its period */
     opts.gossip_interval_ms = 50;
     bizra_node *node = NULL;
     TRY(bizra_node_start(id, &opts, &node));

@@ -23,7 +23,7 @@ fun demoOptions(seeds: List<String> = listOf()) = NodeOptions(
     bind = "127.0.0.1:0",
     federation = "example",
     seeds = seeds,
-    timings = Timings(probePeriod = Duration.ofMillis(200), gossipInterval = Duration.ofMillis(50)),
+    timings = Timings(probePeriod = Duration.ofMillis(200), probeRtt = Duration.ofMillis(80), gossipInterval = Duration.ofMillis(50)),
 )
 
 fun main(): Unit = runBlocking {

@@ -273,8 +273,13 @@ pub(crate) fn now_from_py(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Tim
 
 /// A core instant as an aware UTC `datetime`.
 pub(crate) fn timestamp_to_py(py: Python<'_>, t: Timestamp) -> PyResult<Bound<'_, PyAny>> {
+    millis_to_py(py, t.unix_millis())
+}
+
+/// Unix milliseconds as an aware UTC `datetime` (`OverflowError` outside `datetime`'s years).
+pub(crate) fn millis_to_py(py: Python<'_>, ms: i64) -> PyResult<Bound<'_, PyAny>> {
     let kwargs = PyDict::new(py);
-    kwargs.set_item("milliseconds", t.unix_millis())?;
+    kwargs.set_item("milliseconds", ms)?;
     let delta = TIMEDELTA
         .import(py, "datetime", "timedelta")?
         .call((), Some(&kwargs))?;

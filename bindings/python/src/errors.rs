@@ -77,7 +77,7 @@ const KIND_CLASSES: [KindClass; 12] = [
         kind: ErrorKind::Io,
         name: "FileSystemError",
         base: Base::Os,
-        doc: "A file system operation failed (also an OSError, with `.errno` and `.filename`); a missing file is a NotFoundError, a refused one a PermissionDeniedError, an existing one an AlreadyExistsError.",
+        doc: "An operating system call failed: a file, a socket (also an OSError, with `.errno` and `.filename`); a missing file is a NotFoundError, a refused one a PermissionDeniedError, an existing one an AlreadyExistsError.",
     },
     KindClass {
         kind: ErrorKind::Model,

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -13,7 +14,10 @@ use crate::{guard, to_py};
 /// `repr()` shows the node id only. Safe to share between threads.
 #[pyclass(frozen, module = "bizra", name = "Identity")]
 pub(crate) struct PyIdentity {
-    pub(crate) inner: bizra::Identity,
+    /// Shared, not copied: a federation node keeps the identity it signs its datagrams with
+    /// for as long as it runs (`bizra::Node::start` takes an `Arc`), and the core's identity has
+    /// no way out for its secret but PEM.
+    pub(crate) inner: Arc<bizra::Identity>,
 }
 
 #[pymethods]
@@ -23,7 +27,7 @@ impl PyIdentity {
     fn generate() -> PyResult<Self> {
         guard(|| {
             Ok(Self {
-                inner: bizra::Identity::generate(),
+                inner: Arc::new(bizra::Identity::generate()),
             })
         })
     }
@@ -34,7 +38,9 @@ impl PyIdentity {
         guard(|| {
             let seed = zeroizing(bytes_arg(seed, "seed")?);
             let inner = bizra::Identity::from_seed(&seed).map_err(to_py)?;
-            Ok(Self { inner })
+            Ok(Self {
+                inner: Arc::new(inner),
+            })
         })
     }
 
@@ -46,7 +52,9 @@ impl PyIdentity {
             let inner = py
                 .detach(|| bizra::Identity::from_pem(pem, passphrase))
                 .map_err(to_py)?;
-            Ok(Self { inner })
+            Ok(Self {
+                inner: Arc::new(inner),
+            })
         })
     }
 
@@ -58,7 +66,9 @@ impl PyIdentity {
             let inner = py
                 .detach(|| bizra::Identity::load(&path, passphrase))
                 .map_err(to_py)?;
-            Ok(Self { inner })
+            Ok(Self {
+                inner: Arc::new(inner),
+            })
         })
     }
 

@@ -28,9 +28,10 @@ use crate::identity::PyIdentity;
 use crate::tier::PyModelTier;
 use crate::{guard, internal, invalid, to_py};
 
-/// How long a wait for the engine lasts before Python may run its signal handlers: the delay
-/// between a Ctrl-C and the cancellation of the generation it interrupts.
-const SIGNAL_SLICE: Duration = Duration::from_millis(20);
+/// How long a wait for the engine (or, in `node.rs`, for a membership event) lasts before Python
+/// may run its signal handlers: the delay between a Ctrl-C and the cancellation of the generation
+/// (or the end of the wait) it interrupts.
+pub(crate) const SIGNAL_SLICE: Duration = Duration::from_millis(20);
 
 /// A loaded GGUF model, served by the core's llama.cpp engine on its own worker thread.
 /// Safe to share between threads (requests are served in order). `close()` (or the end of a

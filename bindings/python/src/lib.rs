@@ -3,12 +3,12 @@
 //! Type conversion and Python idioms only; every rule of the protocol lives in the core. The native
 //! module is `bizra._native`; the package `bizra` (python/bizra/__init__.py) re-exports it.
 //!
-//! One file per handle family (identity, envelope, gates, constitution, tier, inference), plus the
-//! exceptions (`errors.rs`, one class per kind of the core's error table) and the conversions.
+//! One file per handle family (identity, envelope, gates, constitution, tier, inference, node),
+//! plus the exceptions (`errors.rs`, one class per kind of the core's error table) and the conversions.
 //! Every entry point runs through [`guard`], so a Rust panic surfaces as `bizra.PanicError` (a
 //! `BizraError`) and never as pyo3's `PanicException` (a `BaseException`), and slow work
-//! (signing, verification, batches, PEM encryption, gate chains, inference) runs with the GIL
-//! released.
+//! (signing, verification, batches, PEM encryption, gate chains, inference, a federation node's
+//! start, leave and event waits) runs with the GIL released.
 //!
 //! Cargo features: `test-hooks` adds `_panic_for_tests` (the suite's way to cross the boundary
 //! with a panic) and `bench` adds `_rust_bench` (the benchmark's Rust baseline). Neither is in the
@@ -28,6 +28,7 @@ mod errors;
 mod gates;
 mod identity;
 mod inference;
+mod node;
 mod tier;
 
 pub(crate) use errors::{internal, invalid, to_py};
@@ -102,5 +103,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     #[cfg(feature = "bench")]
     bench::register(m)?;
     inference::register(m)?;
+    node::register(m)?;
     Ok(())
 }

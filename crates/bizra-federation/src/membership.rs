@@ -85,8 +85,11 @@ impl Timings {
         }
         if self.probe_rtt >= self.probe_period {
             return Err(format!(
-                "timings: probe_rtt ({:?}) must be shorter than probe_period ({:?})",
-                self.probe_rtt, self.probe_period
+                "timings: probe_rtt ({:?}) must be shorter than probe_period ({:?}); \
+                 a shorter probe_period needs a shorter probe_rtt too (its default is {:?})",
+                self.probe_rtt,
+                self.probe_period,
+                Timings::default().probe_rtt
             ));
         }
         Ok(())

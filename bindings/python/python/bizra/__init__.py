@@ -1,7 +1,8 @@
 """bizra — verifiable local AI.
 
 Ed25519 node identities, signed PCI envelopes (spec PCI-v1), a fail-closed gate chain and a
-hashed constitution. A thin binding over the Rust core: every rule of the protocol lives there.
+hashed constitution, embedded inference, and federation membership (``Node``: SWIM over signed
+UDP datagrams). A thin binding over the Rust core: every rule of the protocol lives there.
 
     >>> import bizra
     >>> me = bizra.Identity.generate()
@@ -19,8 +20,9 @@ Times are timezone-aware ``datetime`` objects; a naive ``datetime`` is refused w
 
 from typing import Optional, TypedDict
 
-from ._aio import AsyncTokenStream as AsyncTokenStream
+from ._aio import AsyncEventStream as AsyncEventStream, AsyncTokenStream as AsyncTokenStream
 from ._native import (
+    DEFAULT_NODE_PORT as DEFAULT_NODE_PORT,
     DEFAULT_REPLAY_CAPACITY as DEFAULT_REPLAY_CAPACITY,
     DEFAULT_TTL_SECONDS as DEFAULT_TTL_SECONDS,
     ERROR_KINDS as ERROR_KINDS,
@@ -37,6 +39,8 @@ from ._native import (
     Constitution as Constitution,
     ConstitutionError as ConstitutionError,
     Envelope as Envelope,
+    Event as Event,
+    EventStream as EventStream,
     FileSystemError as FileSystemError,
     GateChain as GateChain,
     GateReport as GateReport,
@@ -48,11 +52,14 @@ from ._native import (
     InternalError as InternalError,
     InvalidInputError as InvalidInputError,
     InvalidKeyError as InvalidKeyError,
+    Member as Member,
     Model as Model,
     ModelError as ModelError,
     ModelNotFoundError as ModelNotFoundError,
     ModelTier as ModelTier,
     NoRemotePoolError as NoRemotePoolError,
+    Node as Node,
+    NodeStats as NodeStats,
     NotFoundError as NotFoundError,
     PanicError as PanicError,
     PermissionDeniedError as PermissionDeniedError,
@@ -96,6 +103,7 @@ class IhsanInputs(TypedDict, total=False):
 
 
 __all__ = [
+    "DEFAULT_NODE_PORT",
     "DEFAULT_REPLAY_CAPACITY",
     "DEFAULT_TTL_SECONDS",
     "ERROR_KINDS",
@@ -106,6 +114,7 @@ __all__ = [
     "MAX_TTL_SECONDS",
     "REJECT_CODES",
     "AlreadyExistsError",
+    "AsyncEventStream",
     "AsyncTokenStream",
     "BizraError",
     "CancelToken",
@@ -113,6 +122,8 @@ __all__ = [
     "Constitution",
     "ConstitutionError",
     "Envelope",
+    "Event",
+    "EventStream",
     "FileSystemError",
     "GateChain",
     "GateReport",
@@ -125,11 +136,14 @@ __all__ = [
     "InternalError",
     "InvalidInputError",
     "InvalidKeyError",
+    "Member",
     "Model",
     "ModelError",
     "ModelNotFoundError",
     "ModelTier",
     "NoRemotePoolError",
+    "Node",
+    "NodeStats",
     "NotFoundError",
     "PanicError",
     "PermissionDeniedError",

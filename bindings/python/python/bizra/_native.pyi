@@ -1,14 +1,14 @@
 """Type stubs of the native module bizra._native (re-exported by the package ``bizra``)."""
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from os import PathLike
 from typing import Any, ClassVar, Final, Literal, Optional, Union, final
 
 from typing_extensions import Buffer, Self, TypeAlias
 
 from . import IhsanInputs
-from ._aio import AsyncTokenStream
+from ._aio import AsyncEventStream, AsyncTokenStream
 
 __version__: Final[str]
 REJECT_CODES: Final[dict[int, str]]
@@ -21,6 +21,8 @@ MAX_TTL_SECONDS: Final[int]
 MAX_CLOCK_SKEW_SECONDS: Final[int]
 MAX_PROVENANCE: Final[int]
 MAX_PAYLOAD_BYTES: Final[int]
+DEFAULT_NODE_PORT: Final[int]
+"""The UDP port a Node listens on unless told otherwise (7946)."""
 
 _JSONValue: TypeAlias = Union[
     None, bool, int, float, str, list["_JSONValue"], tuple["_JSONValue", ...], dict[str, "_JSONValue"]
@@ -32,6 +34,12 @@ _Policy: TypeAlias = Union["Constitution", str, bytes]
 """A Constitution, its hash as 64 hex characters, or the hash as 32 bytes."""
 _TierName: TypeAlias = Literal["cheap", "medium", "expensive"]
 _BuiltinGate: TypeAlias = Literal["schema", "signature", "freshness", "replay", "policy", "snr", "ihsan"]
+_Seconds: TypeAlias = Union[float, timedelta]
+"""A duration: seconds as a number, or a timedelta."""
+_NodeKey: TypeAlias = Union["Identity", Buffer, str]
+"""A node key: an Identity, 32 bytes, or 64 hex characters."""
+_MemberState: TypeAlias = Literal["alive", "suspect", "down", "left"]
+_EventKind: TypeAlias = Literal["joined", "suspect", "alive_again", "down", "left"]
 
 class BizraError(Exception):
     """Base class of every error bizra raises; each kind of error has its subclass."""
@@ -61,7 +69,8 @@ class ConstitutionError(BizraError):
     """A constitution document is invalid (kind CONSTITUTION)."""
 
 class FileSystemError(BizraError, OSError):
-    """A file system operation failed (kind IO); .errno, .strerror, .filename as OSError's."""
+    """An operating system call failed: a file, a socket (kind IO); .errno, .strerror, .filename
+    as OSError's."""
 
 class NotFoundError(FileSystemError, FileNotFoundError):
     """A file or directory does not exist (kind IO)."""
@@ -603,5 +612,147 @@ class TokenStream:
         """Stops the generation at its next token; callable from any thread, at once."""
     def close(self) -> None:
         """Stops the generation and the iteration; .envelope then gives the partial answer."""
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_exc: object) -> None: ...
+
+@final
+class Node:
+    """A federation member on a real UDP socket (SWIM membership, signed datagrams).
+
+    It joins through its seeds, probes its peers, suspects and declares down the silent ones,
+    and says goodbye when it leaves; its work runs on a thread of its own. ``leave()`` (also
+    ``close()`` and the end of a ``with`` block) tells the members and stops; ``stop()`` stops
+    without a word (the members declare it down by probing); a node collected by the garbage
+    collector leaves. Afterwards members(), stats() and events() raise InvalidInputError.
+
+        >>> with bizra.Node(me, bind="0.0.0.0:7946", seeds=["10.0.0.1:7946"]) as node:
+        ...     for event in node.events():
+        ...         print(event.kind, event.member.addr)
+    """
+
+    def __new__(
+        cls,
+        identity: Identity,
+        *,
+        bind: Optional[str] = None,
+        advertise: Optional[str] = None,
+        seeds: Optional[Iterable[str]] = None,
+        federation: Optional[str] = None,
+        allow: Optional[Iterable[_NodeKey]] = None,
+        data_dir: Optional[_StrPath] = None,
+        expected_members: Optional[int] = None,
+        probe_period: Optional[_Seconds] = None,
+        probe_rtt: Optional[_Seconds] = None,
+        suspect_to_down_after: Optional[_Seconds] = None,
+        remove_down_after: Optional[_Seconds] = None,
+        gossip_interval: Optional[_Seconds] = None,
+        announce_interval: Optional[_Seconds] = None,
+        rejoin_interval: Optional[_Seconds] = None,
+        max_clock_skew: Optional[_Seconds] = None,
+    ) -> Node:
+        """Binds the UDP socket ("host:port"; default 0.0.0.0:DEFAULT_NODE_PORT, port 0 = any)
+        and joins through ``seeds`` ("host:port" each). ``federation``: its name (default
+        "bizra"); ``allow``: the keys that may join (None: anyone); ``data_dir``: where the boot
+        counter (the generation) is kept. Timings in seconds (or timedeltas); None keeps the
+        core's LAN default. InvalidInputError for a bad address or timing; FileSystemError (an
+        OSError) for a port in use."""
+    @property
+    def local_addr(self) -> str:
+        """The address the socket is bound to, "host:port"."""
+    @property
+    def advertised_addr(self) -> str:
+        """The address peers reach this node at, "host:port"."""
+    @property
+    def generation(self) -> int:
+        """This boot's generation."""
+    @property
+    def node_id(self) -> str: ...
+    @property
+    def running(self) -> bool:
+        """False once the node left or stopped."""
+    def members(self) -> list[Member]:
+        """Every member this node knows of (itself excluded), with its state."""
+    def stats(self) -> NodeStats: ...
+    def events(self) -> EventStream:
+        """The events from now on: "joined" for every member already alive or suspect, then every
+        change, in order; ends when the node stops."""
+    def aevents(self) -> AsyncEventStream:
+        """events() for `async for`, fed by a worker thread (the event loop never blocks)."""
+    def leave(self) -> None:
+        """Tells the members (they see "left"), then stops; harmless once gone."""
+    def stop(self) -> None:
+        """Stops without telling anyone (the members declare it down); harmless once gone."""
+    def close(self) -> None:
+        """leave()."""
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_exc: object) -> None: ...
+
+@final
+class Member:
+    """One member of the federation as this node sees it."""
+
+    @property
+    def node_id(self) -> str: ...
+    @property
+    def public_key(self) -> bytes: ...
+    @property
+    def addr(self) -> str:
+        """Where it listens, "host:port"."""
+    @property
+    def generation(self) -> int: ...
+    @property
+    def incarnation(self) -> int: ...
+    @property
+    def state(self) -> _MemberState: ...
+    @property
+    def last_heard(self) -> Optional[datetime]:
+        """When an authenticated datagram of it last arrived (aware UTC), None if never."""
+
+@final
+class Event:
+    """A membership change, with the member as it is after it."""
+
+    @property
+    def kind(self) -> _EventKind: ...
+    @property
+    def member(self) -> Member: ...
+    @property
+    def at(self) -> datetime:
+        """When this node saw the change (aware UTC)."""
+
+@final
+class NodeStats:
+    """A node's traffic counters."""
+
+    @property
+    def sent(self) -> int: ...
+    @property
+    def received(self) -> int: ...
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Datagrams dropped, by reason ("bad_signature", "replayed", ...), zeros included."""
+    @property
+    def events_dropped(self) -> int:
+        """Events dropped because a stream left its backlog unread."""
+
+@final
+class EventStream:
+    """A node's membership events, in order; ends when the node stops or on close().
+
+    Iterating blocks (GIL released; Ctrl-C raises KeyboardInterrupt); ``next(timeout=...)``
+    waits at most that long; ``async for`` reads it from asyncio through a worker thread.
+    """
+
+    def __iter__(self) -> EventStream: ...
+    def __next__(self) -> Event: ...
+    def next(self, timeout: Optional[_Seconds] = None) -> Optional[Event]:
+        """The next event, or None when ``timeout`` seconds pass without one (0: only a queued
+        one); StopIteration once the stream has ended."""
+    def close(self) -> None:
+        """Ends the stream (a waiting iteration stops within a moment)."""
+    @property
+    def closed(self) -> bool:
+        """Whether the stream has ended."""
+    def __aiter__(self) -> AsyncEventStream: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *_exc: object) -> None: ...
