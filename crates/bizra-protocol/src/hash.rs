@@ -14,6 +14,12 @@ pub enum Domain {
     Constitution,
     /// Federation datagrams: `bizra-gossip-v1:`.
     Gossip,
+    /// Consensus votes and proposals: `bizra-vote-v1:` (`tests/vectors/CONSENSUS-v1.md`).
+    Vote,
+    /// The id of a batch of proposals, the value consensus decides: `bizra-batch-v1:`.
+    Batch,
+    /// The hash of a federation document (validators, powers, timeouts): `bizra-federation-v1:`.
+    Federation,
 }
 
 impl Domain {
@@ -24,6 +30,9 @@ impl Domain {
             Domain::Message => "bizra-msg-v1:",
             Domain::Constitution => "bizra-constitution-v1:",
             Domain::Gossip => "bizra-gossip-v1:",
+            Domain::Vote => "bizra-vote-v1:",
+            Domain::Batch => "bizra-batch-v1:",
+            Domain::Federation => "bizra-federation-v1:",
         }
     }
 }
