@@ -3,7 +3,7 @@
 //!
 //! Every node loads the same document; the validator set is never derived from the membership
 //! view (gossip only supplies addresses), so a peer cannot vote itself in. Its hash, under the
-//! `bizra-federation-v1:` domain over the canonical JSON, names the document in logs and APIs.
+//! `bizra-document-v1:` domain over the canonical JSON, names the document in logs and APIs.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -173,7 +173,7 @@ impl FederationDocument {
             timeouts,
             hash: [0; 32],
         };
-        doc.hash = domain_hash(Domain::Federation, doc.to_json().as_bytes());
+        doc.hash = domain_hash(Domain::Document, doc.to_json().as_bytes());
         Ok(doc)
     }
 
@@ -285,7 +285,7 @@ impl FederationDocument {
         &self.timeouts
     }
 
-    /// `H("bizra-federation-v1:", canonical JSON)`.
+    /// `H("bizra-document-v1:", canonical JSON)`.
     pub fn hash(&self) -> &[u8; 32] {
         &self.hash
     }

@@ -18,8 +18,9 @@ pub enum Domain {
     Vote,
     /// The id of a batch of proposals, the value consensus decides: `bizra-batch-v1:`.
     Batch,
-    /// The hash of a federation document (validators, powers, timeouts): `bizra-federation-v1:`.
-    Federation,
+    /// The hash of a federation document (validators, powers, timeouts): `bizra-document-v1:`
+    /// (`bizra-federation-v1:` is taken: GOSSIP-v1 hashes federation names under it).
+    Document,
 }
 
 impl Domain {
@@ -32,7 +33,7 @@ impl Domain {
             Domain::Gossip => "bizra-gossip-v1:",
             Domain::Vote => "bizra-vote-v1:",
             Domain::Batch => "bizra-batch-v1:",
-            Domain::Federation => "bizra-federation-v1:",
+            Domain::Document => "bizra-document-v1:",
         }
     }
 }
