@@ -3,7 +3,7 @@
 //!
 //! A certificate names the federation, epoch, height, round and value, and carries the
 //! precommit signatures of validators holding more than two thirds of the voting power. Each
-//! precommit's signed bytes are rebuilt from those fields and the signer's node id
+//! precommit's signed bytes are rebuilt from those fields and the signer's key
 //! ([`VoteBody`]), so the certificate holds nothing but signatures.
 
 use std::collections::HashSet;
@@ -21,7 +21,7 @@ use crate::vote::{VoteBody, VoteType};
 /// One validator's precommit signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommitSignature {
-    /// The signer's node id (lowercase hex of its key).
+    /// The signer's public key, lowercase hex.
     pub validator: String,
     /// Ed25519 over the precommit's signed bytes.
     pub signature: [u8; SIGNATURE_LEN],
@@ -124,7 +124,7 @@ fn refuse(code: CertificateCode, detail: impl Into<String>) -> CertificateError 
 }
 
 impl Certificate {
-    /// A certificate from its parts; the signatures are put in ascending order of node id, the
+    /// A certificate from its parts; the signatures are put in ascending order of key, the
     /// canonical order. Nothing is checked here: see [`Certificate::verify`].
     pub fn new(
         federation: impl Into<String>,
@@ -379,7 +379,7 @@ impl Certificate {
         &self.value
     }
 
-    /// The precommit signatures, in ascending order of node id.
+    /// The precommit signatures, in ascending order of key.
     pub fn signatures(&self) -> &[CommitSignature] {
         &self.signatures
     }

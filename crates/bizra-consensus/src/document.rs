@@ -25,7 +25,7 @@ pub const MAX_FEDERATION_LEN: usize = 128;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Validator {
     key: PeerKey,
-    node_id: String,
+    key_hex: String,
     power: u64,
 }
 
@@ -36,7 +36,7 @@ impl Validator {
         let key = PeerKey::from_bytes(public_key)?;
         Some(Validator {
             key,
-            node_id: to_hex(public_key),
+            key_hex: to_hex(public_key),
             power,
         })
     }
@@ -46,9 +46,10 @@ impl Validator {
         &self.key
     }
 
-    /// Its node id: the lowercase hex of its key, as envelopes and certificates name it.
-    pub fn node_id(&self) -> &str {
-        &self.node_id
+    /// The lowercase hex of its key, as votes and certificates name it (its node id is the
+    /// first 32 digits: too short to name a signer).
+    pub fn key_hex(&self) -> &str {
+        &self.key_hex
     }
 
     /// Its voting power.
@@ -148,10 +149,10 @@ impl FederationDocument {
         let mut seen = HashSet::new();
         let mut total: u64 = 0;
         for (i, v) in validators.iter().enumerate() {
-            if !seen.insert(v.node_id.as_str()) {
+            if !seen.insert(v.key_hex.as_str()) {
                 return Err(invalid(format!(
                     "validators[{i}]: key {} appears twice",
-                    v.node_id
+                    v.key_hex
                 )));
             }
             total = total.checked_add(v.power).ok_or_else(|| {
@@ -236,7 +237,7 @@ impl FederationDocument {
         let validators: Vec<Value> = self
             .validators
             .iter()
-            .map(|v| json!({"key": v.node_id, "power": v.power}))
+            .map(|v| json!({"key": v.key_hex, "power": v.power}))
             .collect();
         let timeouts: Map<String, Value> = TIMEOUT_FIELDS
             .iter()
@@ -270,9 +271,9 @@ impl FederationDocument {
         &self.validators
     }
 
-    /// The validator with this node id (lowercase hex of its key).
-    pub fn validator(&self, node_id: &str) -> Option<&Validator> {
-        self.validators.iter().find(|v| v.node_id == node_id)
+    /// The validator whose key has this lowercase hex.
+    pub fn validator(&self, key_hex: &str) -> Option<&Validator> {
+        self.validators.iter().find(|v| v.key_hex == key_hex)
     }
 
     /// The sum of every validator's power.
@@ -377,18 +378,18 @@ mod tests {
     #[test]
     fn proposers_rotate_by_power() {
         let d = doc(&[1, 2, 1]);
-        let ids: Vec<&str> = (0..4).map(|h| d.proposer(h, 0).node_id()).collect();
+        let ids: Vec<&str> = (0..4).map(|h| d.proposer(h, 0).key_hex()).collect();
         let v = d.validators();
         assert_eq!(
             ids,
             [
-                v[0].node_id(),
-                v[1].node_id(),
-                v[1].node_id(),
-                v[2].node_id()
+                v[0].key_hex(),
+                v[1].key_hex(),
+                v[1].key_hex(),
+                v[2].key_hex()
             ]
         );
-        assert_eq!(d.proposer(0, 1).node_id(), v[1].node_id());
+        assert_eq!(d.proposer(0, 1).key_hex(), v[1].key_hex());
     }
 
     #[test]
@@ -396,7 +397,7 @@ mod tests {
         let d = doc(&[1, 5]);
         let again = FederationDocument::from_json(&d.to_json()).unwrap();
         assert_eq!(again, d);
-        let key = d.validators()[0].node_id().to_string();
+        let key = d.validators()[0].key_hex().to_string();
         for (text, words) in [
             ("[]".to_string(), "must be a JSON object"),
             (

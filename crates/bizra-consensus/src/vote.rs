@@ -48,7 +48,7 @@ pub struct VoteBody<'a> {
     pub vote_type: VoteType,
     /// The value voted for; `None` is a vote for nil.
     pub value: Option<&'a ValueId>,
-    /// The voter's node id (lowercase hex of its key).
+    /// The voter's public key, lowercase hex.
     pub validator: &'a str,
 }
 
@@ -94,7 +94,7 @@ pub struct ProposalBody<'a> {
     pub pol_round: Option<u32>,
     /// The value proposed.
     pub value: &'a ValueId,
-    /// The proposer's node id.
+    /// The proposer's public key, lowercase hex.
     pub validator: &'a str,
 }
 
@@ -146,7 +146,7 @@ mod tests {
             round: 0,
             vote_type: VoteType::Precommit,
             value: Some(&value),
-            validator: me.node_id(),
+            validator: &me.public_key_hex(),
         };
         let sig = body.sign(&me);
         assert!(body.verify(&key, &sig));
@@ -177,7 +177,7 @@ mod tests {
             round: 0,
             pol_round: None,
             value: &value,
-            validator: me.node_id(),
+            validator: &me.public_key_hex(),
         };
         assert!(!proposal.verify(&key, &sig));
         assert!(proposal.verify(&key, &proposal.sign(&me)));
