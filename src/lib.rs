@@ -29,7 +29,8 @@
 //! `bizra-protocol` (identities, canonical JSON, envelopes, gates, constitution, tiers: pure Rust),
 //! `bizra-inference` (llama.cpp, behind the `inference` feature), `bizra-federation` (SWIM
 //! membership over signed datagrams, sans-IO) and `bizra-runtime` (the node that owns the socket
-//! and the timers; both behind the `federation` feature). With
+//! and the timers; both behind the `federation` feature), `bizra-consensus` (documents, votes,
+//! batches, certificates and Malachite's Tendermint, behind `consensus`). With
 //! `default-features = false`, `bizra` is the protocol alone and builds without cmake or a C++
 //! compiler. None of them knows anything of C, Python, Node or HTTP; `bizra-sys` and the bindings
 //! build on this crate.
@@ -64,6 +65,16 @@ pub use bizra_federation as federation;
 /// A federation member on a real UDP socket, on a thread of its own (the `federation` feature).
 #[cfg(feature = "federation")]
 pub use bizra_runtime::{EventStream, Node, NodeConfig, NodeStats, DEFAULT_PORT};
+
+/// BFT consensus: federation documents, CONSENSUS-v1 votes, batches of proposals and commit
+/// certificates that verify offline (the `consensus` feature).
+#[cfg(feature = "consensus")]
+pub use bizra_consensus as consensus;
+
+#[cfg(feature = "consensus")]
+pub use bizra_consensus::{
+    Batch, Certificate, CertificateCode, CertificateError, FederationDocument,
+};
 
 /// The crate's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
