@@ -220,6 +220,31 @@ pub struct MemberInfo {
     pub last_heard_ms: Option<i64>,
 }
 
+/// What the view keeps of a member: its [`MemberInfo`] without what follows from its key, a few
+/// dozen bytes, since every node of a federation of thousands keeps one per member.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    addr: SocketAddr,
+    generation: u64,
+    incarnation: u16,
+    state: MemberState,
+    last_heard_ms: Option<i64>,
+}
+
+impl Seen {
+    fn info(&self, key: &[u8; 32]) -> MemberInfo {
+        MemberInfo {
+            node_id: node_id_of(key),
+            public_key: *key,
+            addr: self.addr,
+            generation: self.generation,
+            incarnation: self.incarnation,
+            state: self.state,
+            last_heard_ms: self.last_heard_ms,
+        }
+    }
+}
+
 /// What changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EventKind {
@@ -325,7 +350,7 @@ pub struct Membership {
     sequence: u64,
     replay: ReplayWindows,
     seeds: Vec<SocketAddr>,
-    view: HashMap<[u8; 32], MemberInfo>,
+    view: HashMap<[u8; 32], Seen>,
     leaving: HashSet<[u8; 32]>,
     outputs: VecDeque<Output>,
     drops: DropCounts,
@@ -408,6 +433,21 @@ impl Membership {
         });
     }
 
+    /// Adds members known from elsewhere (a list saved before a restart, or a large simulated
+    /// federation built in one step instead of by thousands of joins), as alive and without
+    /// gossiping them: SWIM probes them like any member and declares down those that do not
+    /// answer. This node itself and members its admission refuses are skipped.
+    pub fn restore(&mut self, members: impl IntoIterator<Item = MemberId>, now_ms: i64) {
+        self.now_ms = now_ms;
+        let me = *self.identity.public_key();
+        let admitted = members
+            .into_iter()
+            .filter(|m| m.key != me && self.admission.admits(&m.key))
+            .map(foca::Member::alive);
+        let _ = self.swim.apply_many(admitted, false, &mut self.runtime);
+        self.flush();
+    }
+
     /// While alone, the seeds are asked every probe period (a lost hello or welcome costs a
     /// second, not a `rejoin_interval`); once in, every `rejoin_interval`.
     fn next_ask(&self) -> Duration {
@@ -480,14 +520,19 @@ impl Membership {
 
     /// Every member this node knows of (itself excluded), by node id.
     pub fn members(&self) -> Vec<MemberInfo> {
-        let mut v: Vec<MemberInfo> = self.view.values().cloned().collect();
+        let mut v: Vec<MemberInfo> = self.view.iter().map(|(k, s)| s.info(k)).collect();
         v.sort_by(|a, b| a.node_id.cmp(&b.node_id));
         v
     }
 
     /// The member with this node key, as this node sees it.
-    pub fn member(&self, key: &[u8; 32]) -> Option<&MemberInfo> {
-        self.view.get(key)
+    pub fn member(&self, key: &[u8; 32]) -> Option<MemberInfo> {
+        self.view.get(key).map(|s| s.info(key))
+    }
+
+    /// The state of the member with this node key, as this node sees it.
+    pub fn state_of(&self, key: &[u8; 32]) -> Option<MemberState> {
+        self.view.get(key).map(|s| s.state)
     }
 
     /// How many members are alive or suspect.
@@ -713,9 +758,7 @@ impl Membership {
                 // A member that is back is no longer leaving.
                 self.leaving.remove(&id.key);
             }
-            let info = MemberInfo {
-                node_id: node_id_of(&id.key),
-                public_key: id.key,
+            let seen = Seen {
                 addr: id.addr,
                 generation: id.generation,
                 incarnation,
@@ -725,11 +768,11 @@ impl Membership {
             if let Some(kind) = kind {
                 self.outputs.push_back(Output::Event(Event {
                     kind,
-                    member: info.clone(),
+                    member: seen.info(&id.key),
                     at_ms: self.now_ms,
                 }));
             }
-            self.view.insert(id.key, info);
+            self.view.insert(id.key, seen);
         }
         // Members foca forgot (down for `remove_down_after`) leave the view without an event.
         if self.view.len() != known {

@@ -9,7 +9,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bizra_federation::{Event, Membership, MembershipConfig, Output, Timer};
+use bizra_federation::{Event, MemberId, Membership, MembershipConfig, Output, Timer};
 use bizra_protocol::Identity;
 
 /// xorshift64*: the simulation's only randomness, so a seed replays a run exactly.
@@ -68,10 +68,10 @@ pub struct Sim {
     /// Nodes on different sides of the partition cannot reach each other.
     pub side: Option<Vec<bool>>,
     pub sent: u64,
-    /// Datagrams delivered, by (from, to).
-    pub delivered: HashMap<(usize, usize), u64>,
-    /// Datagrams sent, lost or not, by (from, to).
-    pub attempted: HashMap<(usize, usize), u64>,
+    /// Whether `events` records the nodes' events (a large federation's would fill memory).
+    pub keep_events: bool,
+    /// Which node listens on an address.
+    index: HashMap<SocketAddr, usize>,
     config: MembershipConfig,
     queue: BinaryHeap<Reverse<(i64, u64)>>,
     items: HashMap<u64, Item>,
@@ -94,8 +94,8 @@ impl Sim {
             delay_ms: (1, 5),
             side: None,
             sent: 0,
-            delivered: HashMap::new(),
-            attempted: HashMap::new(),
+            keep_events: true,
+            index: HashMap::new(),
             config,
             queue: BinaryHeap::new(),
             items: HashMap::new(),
@@ -111,6 +111,7 @@ impl Sim {
             .parse()
             .expect("address");
         self.addrs.push(addr);
+        self.index.insert(addr, i);
         self.events.push(Vec::new());
         self.nodes.push(None);
         let id = Arc::new(Identity::from_seed(&self.rng.seed32()).expect("seed"));
@@ -134,6 +135,24 @@ impl Sim {
             boot: self.boots,
             identity,
         });
+    }
+
+    /// Gives every node every other as a member at once (`Membership::restore`): a converged
+    /// federation of thousands without simulating thousands of joins.
+    pub fn restore_all(&mut self) {
+        let ids: Vec<MemberId> = self
+            .nodes
+            .iter()
+            .flatten()
+            .map(|n| n.membership.me())
+            .collect();
+        let now = self.now;
+        for i in 0..self.nodes.len() {
+            if let Some(n) = self.nodes[i].as_mut() {
+                n.membership.restore(ids.iter().copied(), now);
+            }
+            self.drain(i);
+        }
     }
 
     pub fn join(&mut self, i: usize, seeds: &[usize]) {
@@ -176,10 +195,9 @@ impl Sim {
             match out {
                 Output::Send { to, datagram } => {
                     self.sent += 1;
-                    let Some(j) = self.addrs.iter().position(|a| *a == to) else {
+                    let Some(&j) = self.index.get(&to) else {
                         continue;
                     };
-                    *self.attempted.entry((i, j)).or_insert(0) += 1;
                     if self.rng.unit() < self.loss {
                         continue;
                     }
@@ -211,7 +229,8 @@ impl Sim {
                         },
                     );
                 }
-                Output::Event(e) => self.events[i].push(e),
+                Output::Event(e) if self.keep_events => self.events[i].push(e),
+                Output::Event(_) => {}
             }
         }
     }
@@ -230,9 +249,6 @@ impl Sim {
             match item {
                 Item::Deliver { to, from, bytes } => {
                     let now = self.now;
-                    if let Some(f) = self.addrs.iter().position(|a| *a == from) {
-                        *self.delivered.entry((f, to)).or_insert(0) += 1;
-                    }
                     if let Some(n) = self.nodes[to].as_mut() {
                         let _ = n.membership.handle_datagram(from, &bytes, now);
                         self.drain(to);
@@ -281,11 +297,10 @@ impl Sim {
         self.nodes.iter().flatten().all(|n| {
             let me = n.identity.public_key();
             n.membership.active_members() == live.len() - 1
-                && live.iter().filter(|k| *k != me).all(|k| {
-                    n.membership
-                        .member(k)
-                        .is_some_and(|m| m.state == bizra_federation::MemberState::Alive)
-                })
+                && live
+                    .iter()
+                    .filter(|k| *k != me)
+                    .all(|k| n.membership.state_of(k) == Some(bizra_federation::MemberState::Alive))
         })
     }
 
@@ -299,6 +314,6 @@ impl Sim {
     /// The state node `i` sees node `j` in.
     pub fn state(&self, i: usize, j: usize) -> Option<bizra_federation::MemberState> {
         let n = self.nodes[i].as_ref()?;
-        n.membership.member(&self.keys[j]).map(|m| m.state)
+        n.membership.state_of(&self.keys[j])
     }
 }
