@@ -9,7 +9,7 @@ demo-federation:
 	scripts/demo-federation.sh $(LIBDIR)/bizra-node
 
 # Dissemination and failure detection on real loopback UDP, beside the references; then the
-# simulator at 100 and 1,000 nodes (BIZRA_SIM_SIZES=100,1000,5000 for more: 12 GB of memory at 5,000).
+# simulator at 100 and 1,000 nodes (BIZRA_SIM_SIZES=100,1000,5000 for more: 13 GB of memory and 8 minutes at 5,000).
 bench-federation:
 	$(CARGO) bench -p bizra-runtime --features fault-injection --bench federation
 	$(CARGO) bench -p bizra-federation --bench simulation
