@@ -1520,6 +1520,13 @@ typedef struct bizra_node_event {
  */
 #define BIZRA_STATUS_STOPPED 16
 
+/**
+ * A verdict: a commit certificate was refused (kind `CERTIFICATE_REFUSED`); the refusal code
+ * (`bizra_certificate_code`, the numbers of tests/vectors/CONSENSUS-v1.md) is written to the
+ * `code` out-param where the function has one, and `bizra_certificate_code_name` names it.
+ */
+#define BIZRA_STATUS_CERTIFICATE_REFUSED 17
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

@@ -56,6 +56,10 @@ pub const BIZRA_STATUS_NO_REMOTE_POOL: bizra_status = 15;
 /// on it is refused with this status, and an event stream that was read to its end returns it.
 /// The C boundary's own: the other bindings raise `INVALID_INPUT` for a call on a stopped node.
 pub const BIZRA_STATUS_STOPPED: bizra_status = 16;
+/// A verdict: a commit certificate was refused (kind `CERTIFICATE_REFUSED`); the refusal code
+/// (`bizra_certificate_code`, the numbers of tests/vectors/CONSENSUS-v1.md) is written to the
+/// `code` out-param where the function has one, and `bizra_certificate_code_name` names it.
+pub const BIZRA_STATUS_CERTIFICATE_REFUSED: bizra_status = 17;
 
 /// Every kind of error the core defines, with its status: the one mapping from the core's errors
 /// to C (`Failure::from`). Its length is the number of kinds, so a kind added to the core fails
@@ -63,6 +67,10 @@ pub const BIZRA_STATUS_STOPPED: bizra_status = 16;
 const KINDS: [(ErrorKind, bizra_status); ErrorKind::ALL.len()] = [
     (ErrorKind::InvalidInput, BIZRA_STATUS_INVALID_ARGUMENT),
     (ErrorKind::Rejected, BIZRA_STATUS_REJECTED),
+    (
+        ErrorKind::CertificateRefused,
+        BIZRA_STATUS_CERTIFICATE_REFUSED,
+    ),
     (ErrorKind::Key, BIZRA_STATUS_KEY),
     (ErrorKind::Constitution, BIZRA_STATUS_CONSTITUTION),
     (ErrorKind::Io, BIZRA_STATUS_IO),
@@ -152,9 +160,9 @@ mod tests {
             assert!(seen.insert(status), "{own} is also a kind's status");
             assert_eq!(name(status).as_deref(), Some(own));
         }
-        // Every status 0..=16 is named, nothing after.
-        assert_eq!(seen, (0..=BIZRA_STATUS_STOPPED).collect());
-        assert_eq!(name(BIZRA_STATUS_STOPPED + 1), None);
+        // Every status 0..=17 is named, nothing after.
+        assert_eq!(seen, (0..=BIZRA_STATUS_CERTIFICATE_REFUSED).collect());
+        assert_eq!(name(BIZRA_STATUS_CERTIFICATE_REFUSED + 1), None);
         assert_eq!(name(u32::MAX), None);
     }
 
@@ -174,6 +182,7 @@ mod tests {
             (ErrorKind::Inference, 13),
             (ErrorKind::ModelNotFound, 14),
             (ErrorKind::NoRemotePool, 15),
+            (ErrorKind::CertificateRefused, 17),
         ];
         for (kind, status) in expected {
             assert_eq!(status_of_kind(kind), status, "{kind:?}");
@@ -187,6 +196,11 @@ mod tests {
         let errors = [
             Error::InvalidInput("x".into()),
             Error::reject(RejectCode::Expired, "x"),
+            Error::Certificate {
+                code: 6,
+                name: "BAD_SIGNATURE",
+                detail: "x".into(),
+            },
             Error::Key("x".into()),
             Error::Constitution("x".into()),
             Error::io("/x", std::io::ErrorKind::NotFound.into()),

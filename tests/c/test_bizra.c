@@ -137,7 +137,8 @@ static void test_status(void) {
           BIZRA_STATUS_OUT_OF_RANGE == 8 && BIZRA_STATUS_INTERNAL == 9 && BIZRA_STATUS_PANIC == 10 &&
           BIZRA_STATUS_MODEL == 11 && BIZRA_STATUS_CONTEXT_OVERFLOW == 12 &&
           BIZRA_STATUS_INFERENCE == 13 && BIZRA_STATUS_MODEL_NOT_FOUND == 14 &&
-          BIZRA_STATUS_NO_REMOTE_POOL == 15 && BIZRA_STATUS_STOPPED == 16);
+          BIZRA_STATUS_NO_REMOTE_POOL == 15 && BIZRA_STATUS_STOPPED == 16 &&
+          BIZRA_STATUS_CERTIFICATE_REFUSED == 17);
     static const struct {
         bizra_status status;
         const char *name;
@@ -159,6 +160,7 @@ static void test_status(void) {
         {BIZRA_STATUS_MODEL_NOT_FOUND, "MODEL_NOT_FOUND"},
         {BIZRA_STATUS_NO_REMOTE_POOL, "NO_REMOTE_POOL"},
         {BIZRA_STATUS_STOPPED, "STOPPED"},
+        {BIZRA_STATUS_CERTIFICATE_REFUSED, "CERTIFICATE_REFUSED"},
     };
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         const char *name = bizra_status_name(named[i].status);
@@ -166,7 +168,7 @@ static void test_status(void) {
         if (name == NULL || strcmp(name, named[i].name) != 0)
             fprintf(stderr, "  status %u: %s, expected %s\n", named[i].status, name ? name : "(null)", named[i].name);
     }
-    CHECK(bizra_status_name(17) == NULL);
+    CHECK(bizra_status_name(18) == NULL);
     CHECK(bizra_status_name(UINT32_MAX) == NULL);
     CHECK(bizra_status_name(BIZRA_STATUS_KEY) == bizra_status_name(BIZRA_STATUS_KEY)); /* static */
 }

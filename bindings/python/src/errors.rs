@@ -48,7 +48,7 @@ struct KindClass {
 }
 
 /// The class of every kind, keyed by kind; a class whose base is another kind's comes after it.
-const KIND_CLASSES: [KindClass; 12] = [
+const KIND_CLASSES: [KindClass; 13] = [
     KindClass {
         kind: ErrorKind::InvalidInput,
         name: "InvalidInputError",
@@ -60,6 +60,12 @@ const KIND_CLASSES: [KindClass; 12] = [
         name: "RejectError",
         base: Base::Bizra,
         doc: "An envelope or a gate refused admission: `.code` is the spec's number, `.name` its name (\"HASH_MISMATCH\"), `.detail` what exactly failed, `.retryable` whether the same request may succeed later.",
+    },
+    KindClass {
+        kind: ErrorKind::CertificateRefused,
+        name: "CertificateError",
+        base: Base::Bizra,
+        doc: "A commit certificate was refused: `.code` is the refusal code of CONSENSUS-v1 (1 to 8, see bizra.CERTIFICATE_CODES), `.name` its name (\"BAD_SIGNATURE\"), `.detail` what exactly was wrong.",
     },
     KindClass {
         kind: ErrorKind::Key,
@@ -283,6 +289,11 @@ fn exception(py: Python<'_>, e: &bizra::Error) -> PyResult<PyErr> {
             value.setattr("code", code.code())?;
             value.setattr("name", code.name())?;
             value.setattr("retryable", code.is_retryable())?;
+        }
+        bizra::Error::Certificate { code, name, detail } => {
+            value.setattr("detail", detail.as_str())?;
+            value.setattr("code", *code)?;
+            value.setattr("name", *name)?;
         }
         bizra::Error::ContextOverflow {
             prompt_tokens,

@@ -22,6 +22,7 @@ from conftest import VECTORS_DIR, panic_for_tests
 EXPECTED_KINDS: dict[int, tuple[str, type[bizra.BizraError]]] = {
     100: ("INVALID_INPUT", bizra.InvalidInputError),
     200: ("REJECTED", bizra.RejectError),
+    201: ("CERTIFICATE_REFUSED", bizra.CertificateError),
     300: ("KEY", bizra.InvalidKeyError),
     301: ("CONSTITUTION", bizra.ConstitutionError),
     400: ("IO", bizra.FileSystemError),
@@ -67,6 +68,7 @@ def test_standard_bases() -> None:
     # Neither a panic nor a refusal is an argument error.
     assert not issubclass(bizra.PanicError, ValueError)
     assert not issubclass(bizra.RejectError, ValueError)
+    assert not issubclass(bizra.CertificateError, ValueError)
 
 
 def test_invalid_input(identity: bizra.Identity) -> None:

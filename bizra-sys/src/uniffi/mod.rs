@@ -52,6 +52,17 @@ pub enum BizraError {
         /// What failed, for humans.
         detail: String,
     },
+    /// A verdict: a commit certificate was refused. `code` is the refusal code of
+    /// CONSENSUS-v1.md (1 malformed ... 8 value mismatch), `name` its name (`"BAD_SIGNATURE"`),
+    /// `detail` what exactly was wrong.
+    CertificateRefused {
+        /// The refusal code.
+        code: u32,
+        /// The code's name, as the C enum's suffix.
+        name: String,
+        /// What was wrong, for humans.
+        detail: String,
+    },
     /// A key could not be imported or exported (wrong passphrase, corrupt file).
     Key {
         /// What was wrong.
@@ -156,6 +167,17 @@ const VARIANTS: [(ErrorKind, Variant); ErrorKind::ALL.len()] = [
         let code = e.reject_code().unwrap_or(RejectCode::Internal);
         BizraError::rejected(code, detail_of(e))
     }),
+    (ErrorKind::CertificateRefused, |e| match e {
+        bizra_core::Error::Certificate { code, name, detail } => BizraError::CertificateRefused {
+            code,
+            name: name.to_owned(),
+            detail,
+        },
+        // Only `Error::Certificate` has this kind.
+        other => BizraError::Internal {
+            detail: format!("a certificate refusal without its code: {other}"),
+        },
+    }),
     (ErrorKind::Key, |e| BizraError::Key {
         detail: detail_of(e),
     }),
@@ -234,6 +256,7 @@ impl BizraError {
         match self {
             BizraError::InvalidInput { .. } => ErrorKind::InvalidInput,
             BizraError::Rejected { .. } => ErrorKind::Rejected,
+            BizraError::CertificateRefused { .. } => ErrorKind::CertificateRefused,
             BizraError::Key { .. } => ErrorKind::Key,
             BizraError::Constitution { .. } => ErrorKind::Constitution,
             BizraError::Io { .. } => ErrorKind::Io,
@@ -251,6 +274,7 @@ impl BizraError {
         match self {
             BizraError::InvalidInput { detail }
             | BizraError::Rejected { detail, .. }
+            | BizraError::CertificateRefused { detail, .. }
             | BizraError::Key { detail }
             | BizraError::Constitution { detail }
             | BizraError::Io { detail }
@@ -285,6 +309,9 @@ impl fmt::Display for BizraError {
             BizraError::Rejected {
                 code, name, detail, ..
             } => write!(f, "PCI-{code:02} {name}: {detail}"),
+            BizraError::CertificateRefused { name, detail, .. } => {
+                write!(f, "certificate refused: {name} ({detail})")
+            }
             BizraError::InvalidInput { detail } => write!(f, "invalid input: {detail}"),
             BizraError::Key { detail } => write!(f, "key: {detail}"),
             BizraError::Constitution { detail } => write!(f, "constitution: {detail}"),

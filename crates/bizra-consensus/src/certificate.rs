@@ -397,3 +397,34 @@ fn uint(obj: &Map<String, Value>, name: &str) -> Result<u64, CertificateError> {
             )
         })
 }
+
+/// A refused certificate as the one error type of bizra (kind `CERTIFICATE_REFUSED`), carrying
+/// its code's number and name, so that every binding reports a refusal the same way it reports
+/// any other error of the core.
+impl From<CertificateError> for bizra_protocol::Error {
+    fn from(e: CertificateError) -> Self {
+        bizra_protocol::Error::Certificate {
+            code: e.code.code(),
+            name: e.code.name(),
+            detail: e.detail,
+        }
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_becomes_the_core_error_with_its_code() {
+        for code in CertificateCode::ALL {
+            let e: bizra_protocol::Error = refuse(code, "what was wrong").into();
+            assert_eq!(e.kind(), bizra_protocol::ErrorKind::CertificateRefused);
+            assert_eq!(e.certificate_code(), Some((code.code(), code.name())));
+            assert_eq!(
+                e.to_string(),
+                format!("certificate refused: {} (what was wrong)", code.name())
+            );
+        }
+    }
+}

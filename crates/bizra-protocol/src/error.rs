@@ -19,6 +19,18 @@ pub enum Error {
         /// What exactly failed, for humans.
         detail: String,
     },
+    /// A commit certificate was refused (`tests/vectors/CONSENSUS-v1.md`). The code's number and
+    /// name are the consensus crate's `CertificateCode`, carried as data because that crate sits
+    /// above this one; it converts its `CertificateError` into this variant.
+    #[error("certificate refused: {name} ({detail})")]
+    Certificate {
+        /// The stable refusal code (1 malformed ... 8 value mismatch).
+        code: u32,
+        /// The code's upper-case name (`"BAD_SIGNATURE"`).
+        name: &'static str,
+        /// What exactly was wrong, for humans.
+        detail: String,
+    },
     /// An argument was out of range or of the wrong form.
     #[error("invalid input: {0}")]
     InvalidInput(String),
@@ -74,6 +86,16 @@ impl Error {
         }
     }
 
+    /// The refusal code of a refused commit certificate, as its number and name
+    /// (`(6, "BAD_SIGNATURE")`): what bindings expose beside the kind `CERTIFICATE_REFUSED`, as
+    /// [`Error::reject_code`] is for envelopes.
+    pub fn certificate_code(&self) -> Option<(u32, &'static str)> {
+        match self {
+            Error::Certificate { code, name, .. } => Some((*code, name)),
+            _ => None,
+        }
+    }
+
     /// A rejection with the spec's `code` and what exactly failed.
     pub fn reject(code: RejectCode, detail: impl Into<String>) -> Self {
         Error::Reject {
@@ -95,6 +117,7 @@ impl Error {
     pub const fn kind(&self) -> ErrorKind {
         match self {
             Error::Reject { .. } => ErrorKind::Rejected,
+            Error::Certificate { .. } => ErrorKind::CertificateRefused,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::Key(_) => ErrorKind::Key,
             Error::Constitution(_) => ErrorKind::Constitution,
@@ -123,6 +146,9 @@ pub enum ErrorKind {
     InvalidInput,
     /// An envelope or a gate refused admission; the error carries the PCI reject code.
     Rejected,
+    /// A commit certificate was refused; the error carries the refusal code of
+    /// `tests/vectors/CONSENSUS-v1.md` (its number and name).
+    CertificateRefused,
     /// A key could not be imported or exported (wrong passphrase, corrupt or truncated file).
     Key,
     /// A constitution is invalid.
@@ -149,9 +175,10 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in number order.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::InvalidInput,
         ErrorKind::Rejected,
+        ErrorKind::CertificateRefused,
         ErrorKind::Key,
         ErrorKind::Constitution,
         ErrorKind::Io,
@@ -169,6 +196,7 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidInput => 100,
             ErrorKind::Rejected => 200,
+            ErrorKind::CertificateRefused => 201,
             ErrorKind::Key => 300,
             ErrorKind::Constitution => 301,
             ErrorKind::Io => 400,
@@ -187,6 +215,7 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidInput => "INVALID_INPUT",
             ErrorKind::Rejected => "REJECTED",
+            ErrorKind::CertificateRefused => "CERTIFICATE_REFUSED",
             ErrorKind::Key => "KEY",
             ErrorKind::Constitution => "CONSTITUTION",
             ErrorKind::Io => "IO",
@@ -245,6 +274,14 @@ mod tests {
         let io = std::io::Error::other("x");
         let cases = [
             (Error::reject(RejectCode::Schema, "x"), ErrorKind::Rejected),
+            (
+                Error::Certificate {
+                    code: 6,
+                    name: "BAD_SIGNATURE",
+                    detail: "x".into(),
+                },
+                ErrorKind::CertificateRefused,
+            ),
             (Error::InvalidInput("x".into()), ErrorKind::InvalidInput),
             (Error::Key("x".into()), ErrorKind::Key),
             (Error::Constitution("x".into()), ErrorKind::Constitution),
@@ -270,5 +307,23 @@ mod tests {
         for (e, k) in cases {
             assert_eq!(e.kind(), k, "{e}");
         }
+    }
+
+    #[test]
+    fn a_refused_certificate_says_its_code() {
+        let e = Error::Certificate {
+            code: 6,
+            name: "BAD_SIGNATURE",
+            detail: "signatures[0]: not the precommit".into(),
+        };
+        assert_eq!(e.certificate_code(), Some((6, "BAD_SIGNATURE")));
+        assert_eq!(e.reject_code(), None);
+        assert_eq!(
+            e.to_string(),
+            "certificate refused: BAD_SIGNATURE (signatures[0]: not the precommit)"
+        );
+        assert_eq!(Error::InvalidInput("x".into()).certificate_code(), None);
+        assert_eq!(ErrorKind::CertificateRefused.number(), 201);
+        assert_eq!(ErrorKind::CertificateRefused.name(), "CERTIFICATE_REFUSED");
     }
 }

@@ -62,6 +62,14 @@ class RejectError(BizraError):
     retryable: bool
     """Whether the same request may succeed later (rate, quota, timeout)."""
 
+class CertificateError(BizraError):
+    """A commit certificate was refused (kind CERTIFICATE_REFUSED)."""
+
+    code: int
+    """The refusal code of CONSENSUS-v1 (6)."""
+    name: str
+    """The code's name ("BAD_SIGNATURE")."""
+
 class InvalidKeyError(BizraError):
     """A key could not be imported or exported: wrong passphrase, corrupt file (kind KEY)."""
 

@@ -6052,6 +6052,22 @@ enum BizraError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */detail: String
     )
     /**
+     * A verdict: a commit certificate was refused. `code` is the refusal code of
+     * CONSENSUS-v1.md (1 malformed ... 8 value mismatch), `name` its name (`"BAD_SIGNATURE"`),
+     * `detail` what exactly was wrong.
+     */
+    case CertificateRefused(
+        /**
+         * The refusal code.
+         */code: UInt32, 
+        /**
+         * The code's name, as the C enum's suffix.
+         */name: String, 
+        /**
+         * What was wrong, for humans.
+         */detail: String
+    )
+    /**
      * A key could not be imported or exported (wrong passphrase, corrupt file).
      */
     case Key(
@@ -6204,36 +6220,41 @@ public struct FfiConverterTypeBizraError: FfiConverterRustBuffer {
             retryable: try FfiConverterBool.read(from: &buf), 
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 3: return .Key(
+        case 3: return .CertificateRefused(
+            code: try FfiConverterUInt32.read(from: &buf), 
+            name: try FfiConverterString.read(from: &buf), 
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 4: return .Constitution(
+        case 4: return .Key(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .Io(
+        case 5: return .Constitution(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .Model(
+        case 6: return .Io(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .ModelNotFound(
+        case 7: return .Model(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .PromptTooLong(
+        case 8: return .ModelNotFound(
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 9: return .PromptTooLong(
             promptTokens: try FfiConverterUInt64.read(from: &buf), 
             nCtx: try FfiConverterUInt32.read(from: &buf), 
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .NoRemotePool(
+        case 10: return .NoRemotePool(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Inference(
+        case 11: return .Inference(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Internal(
+        case 12: return .Internal(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 12: return .Panic(
+        case 13: return .Panic(
             detail: try FfiConverterString.read(from: &buf)
             )
 
@@ -6261,55 +6282,62 @@ public struct FfiConverterTypeBizraError: FfiConverterRustBuffer {
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Key(detail):
+        case let .CertificateRefused(code,name,detail):
             writeInt(&buf, Int32(3))
+            FfiConverterUInt32.write(code, into: &buf)
+            FfiConverterString.write(name, into: &buf)
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Constitution(detail):
+        case let .Key(detail):
             writeInt(&buf, Int32(4))
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Io(detail):
+        case let .Constitution(detail):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Model(detail):
+        case let .Io(detail):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .ModelNotFound(detail):
+        case let .Model(detail):
             writeInt(&buf, Int32(7))
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .PromptTooLong(promptTokens,nCtx,detail):
+        case let .ModelNotFound(detail):
             writeInt(&buf, Int32(8))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .PromptTooLong(promptTokens,nCtx,detail):
+            writeInt(&buf, Int32(9))
             FfiConverterUInt64.write(promptTokens, into: &buf)
             FfiConverterUInt32.write(nCtx, into: &buf)
             FfiConverterString.write(detail, into: &buf)
             
         
         case let .NoRemotePool(detail):
-            writeInt(&buf, Int32(9))
-            FfiConverterString.write(detail, into: &buf)
-            
-        
-        case let .Inference(detail):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Internal(detail):
+        case let .Inference(detail):
             writeInt(&buf, Int32(11))
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Panic(detail):
+        case let .Internal(detail):
             writeInt(&buf, Int32(12))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .Panic(detail):
+            writeInt(&buf, Int32(13))
             FfiConverterString.write(detail, into: &buf)
             
         }

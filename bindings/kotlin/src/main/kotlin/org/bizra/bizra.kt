@@ -8751,6 +8751,32 @@ sealed class BizraException: kotlin.Exception() {
     }
     
     /**
+     * A verdict: a commit certificate was refused. `code` is the refusal code of
+     * CONSENSUS-v1.md (1 malformed ... 8 value mismatch), `name` its name (`"BAD_SIGNATURE"`),
+     * `detail` what exactly was wrong.
+     */
+    class CertificateRefused(
+        
+        /**
+         * The refusal code.
+         */
+        val `code`: kotlin.UInt, 
+        
+        /**
+         * The code's name, as the C enum's suffix.
+         */
+        val `name`: kotlin.String, 
+        
+        /**
+         * What was wrong, for humans.
+         */
+        val `detail`: kotlin.String
+        ) : BizraException() {
+        override val message
+            get() = "code=${ `code` }, name=${ `name` }, detail=${ `detail` }"
+    }
+    
+    /**
      * A key could not be imported or exported (wrong passphrase, corrupt file).
      */
     class Key(
@@ -8959,36 +8985,41 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
                 FfiConverterBoolean.read(buf),
                 FfiConverterString.read(buf),
                 )
-            3 -> BizraException.Key(
+            3 -> BizraException.CertificateRefused(
+                FfiConverterUInt.read(buf),
+                FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            4 -> BizraException.Constitution(
+            4 -> BizraException.Key(
                 FfiConverterString.read(buf),
                 )
-            5 -> BizraException.Io(
+            5 -> BizraException.Constitution(
                 FfiConverterString.read(buf),
                 )
-            6 -> BizraException.Model(
+            6 -> BizraException.Io(
                 FfiConverterString.read(buf),
                 )
-            7 -> BizraException.ModelNotFound(
+            7 -> BizraException.Model(
                 FfiConverterString.read(buf),
                 )
-            8 -> BizraException.PromptTooLong(
+            8 -> BizraException.ModelNotFound(
+                FfiConverterString.read(buf),
+                )
+            9 -> BizraException.PromptTooLong(
                 FfiConverterULong.read(buf),
                 FfiConverterUInt.read(buf),
                 FfiConverterString.read(buf),
                 )
-            9 -> BizraException.NoRemotePool(
+            10 -> BizraException.NoRemotePool(
                 FfiConverterString.read(buf),
                 )
-            10 -> BizraException.Inference(
+            11 -> BizraException.Inference(
                 FfiConverterString.read(buf),
                 )
-            11 -> BizraException.Internal(
+            12 -> BizraException.Internal(
                 FfiConverterString.read(buf),
                 )
-            12 -> BizraException.Panic(
+            13 -> BizraException.Panic(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -9008,6 +9039,13 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
                 + FfiConverterUInt.allocationSize(value.`code`)
                 + FfiConverterString.allocationSize(value.`name`)
                 + FfiConverterBoolean.allocationSize(value.`retryable`)
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
+            is BizraException.CertificateRefused -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterUInt.allocationSize(value.`code`)
+                + FfiConverterString.allocationSize(value.`name`)
                 + FfiConverterString.allocationSize(value.`detail`)
             )
             is BizraException.Key -> (
@@ -9080,55 +9118,62 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Key -> {
+            is BizraException.CertificateRefused -> {
                 buf.putInt(3)
+                FfiConverterUInt.write(value.`code`, buf)
+                FfiConverterString.write(value.`name`, buf)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Constitution -> {
+            is BizraException.Key -> {
                 buf.putInt(4)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Io -> {
+            is BizraException.Constitution -> {
                 buf.putInt(5)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Model -> {
+            is BizraException.Io -> {
                 buf.putInt(6)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.ModelNotFound -> {
+            is BizraException.Model -> {
                 buf.putInt(7)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.PromptTooLong -> {
+            is BizraException.ModelNotFound -> {
                 buf.putInt(8)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is BizraException.PromptTooLong -> {
+                buf.putInt(9)
                 FfiConverterULong.write(value.`promptTokens`, buf)
                 FfiConverterUInt.write(value.`nCtx`, buf)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is BizraException.NoRemotePool -> {
-                buf.putInt(9)
-                FfiConverterString.write(value.`detail`, buf)
-                Unit
-            }
-            is BizraException.Inference -> {
                 buf.putInt(10)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Internal -> {
+            is BizraException.Inference -> {
                 buf.putInt(11)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Panic -> {
+            is BizraException.Internal -> {
                 buf.putInt(12)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is BizraException.Panic -> {
+                buf.putInt(13)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }

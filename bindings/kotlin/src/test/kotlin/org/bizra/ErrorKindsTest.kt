@@ -11,6 +11,7 @@ class ErrorKindsTest {
     private val samples: List<BizraException> = listOf(
         BizraException.InvalidInput("d"),
         BizraException.Rejected(15u, "HASH_MISMATCH", false, "d"),
+        BizraException.CertificateRefused(6u, "BAD_SIGNATURE", "d"),
         BizraException.Key("d"),
         BizraException.Constitution("d"),
         BizraException.Io("d"),
@@ -26,7 +27,7 @@ class ErrorKindsTest {
     @Test
     fun everyKindHasItsOwnExceptionClass() {
         val kinds = errorKinds()
-        assertEquals(12, kinds.size, "$kinds")
+        assertEquals(13, kinds.size, "$kinds")
         assertEquals(kinds.sortedBy { it.number }, kinds, "in number order")
         val subclasses = BizraException::class.java.declaredClasses
             .filter { BizraException::class.java.isAssignableFrom(it) }
