@@ -3,8 +3,10 @@
  *
  * Conventions:
  *  - Every fallible function returns a bizra_status (0 = BIZRA_STATUS_OK). Out-params are written
- *    only on success — and on BIZRA_STATUS_REJECTED, which is a completed verdict whose reject
- *    code (bizra_reject, the numbers of tests/vectors/PCI-v1.md) goes to the `reject` out-param.
+ *    only on success — and on the two completed verdicts: BIZRA_STATUS_REJECTED, whose reject
+ *    code (bizra_reject, the numbers of tests/vectors/PCI-v1.md) goes to the `reject` out-param,
+ *    and BIZRA_STATUS_CERTIFICATE_REFUSED, whose refusal code (bizra_certificate_code, the
+ *    numbers of tests/vectors/CONSENSUS-v1.md) goes to the `code` out-param.
  *  - bizra_last_error(buf, len, &needed) gives this thread's most recent failure message.
  *  - Handles are opaque; each *_free accepts NULL. Strings returned as `char *` are freed with
  *    bizra_string_free, bytes (bizra_bytes) with bizra_bytes_free.
@@ -563,6 +565,61 @@ typedef uint32_t bizra_drop_reason;
 #endif // __cplusplus
 
 /**
+ * Why a certificate was refused: the stable codes of `tests/vectors/CONSENSUS-v1.md`, written to
+ * the `code` out-param (`uint32_t *`) with `BIZRA_STATUS_CERTIFICATE_REFUSED`; 0 on success.
+ * `bizra_certificate_code_name` names them.
+ */
+enum bizra_certificate_code
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Valid (not a refusal).
+     */
+    BIZRA_CERTIFICATE_CODE_VALID = 0,
+    /**
+     * Not a certificate: not UTF-8 or JSON, a field missing, unknown or of the wrong form.
+     */
+    BIZRA_CERTIFICATE_CODE_MALFORMED = 1,
+    /**
+     * Another federation's certificate.
+     */
+    BIZRA_CERTIFICATE_CODE_WRONG_FEDERATION = 2,
+    /**
+     * Another epoch's certificate.
+     */
+    BIZRA_CERTIFICATE_CODE_WRONG_EPOCH = 3,
+    /**
+     * A signer that is not a validator of the document.
+     */
+    BIZRA_CERTIFICATE_CODE_UNKNOWN_SIGNER = 4,
+    /**
+     * A validator signed twice.
+     */
+    BIZRA_CERTIFICATE_CODE_DUPLICATE_SIGNER = 5,
+    /**
+     * A signature that is not the named validator's precommit for this value.
+     */
+    BIZRA_CERTIFICATE_CODE_BAD_SIGNATURE = 6,
+    /**
+     * The signers hold two thirds of the voting power or less.
+     */
+    BIZRA_CERTIFICATE_CODE_INSUFFICIENT_POWER = 7,
+    /**
+     * The batch presented is not the certified value.
+     */
+    BIZRA_CERTIFICATE_CODE_VALUE_MISMATCH = 8,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum bizra_certificate_code bizra_certificate_code;
+#else
+typedef uint32_t bizra_certificate_code;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Lets another thread stop a generation. Thread-safe, so safe to share between threads:
  * `bizra_cancel_token_cancel` may be called from any thread (a token callback included) while a
  * generation uses the token. One-shot: once cancelled it stays cancelled, and every generation
@@ -570,6 +627,13 @@ typedef uint32_t bizra_drop_reason;
  * have returned.
  */
 typedef struct bizra_cancel_token bizra_cancel_token;
+
+/**
+ * A commit certificate: a federation's proof that it decided a value at a height, read but not
+ * yet verified (`bizra_certificate_verify`). Immutable, so safe to share between threads.
+ * Freed with `bizra_certificate_free`.
+ */
+typedef struct bizra_certificate bizra_certificate;
 
 /**
  * The verdict of a compliance check. Immutable, so safe to share between threads. Freed with
@@ -598,6 +662,13 @@ typedef struct bizra_engine bizra_engine;
  * handle may be read and verified from many threads at once. Freed with `bizra_envelope_free`.
  */
 typedef struct bizra_envelope bizra_envelope;
+
+/**
+ * A federation document: the validators of one epoch of one federation, their voting powers and
+ * the round timeouts. Immutable, so safe to share between threads: one document may verify
+ * certificates on many threads at once. Freed with `bizra_federation_document_free`.
+ */
+typedef struct bizra_federation_document bizra_federation_document;
 
 /**
  * A gate chain over one constitution. Judging (`bizra_gate_chain_check`, `_admit`) is
@@ -2422,6 +2493,166 @@ const char *bizra_node_event_kind_name(uint32_t kind);
  * binding, or NULL for a number that is none. Static, owned by the library: never freed.
  */
 const char *bizra_drop_reason_name(uint32_t reason);
+
+/**
+ * The name of a certificate refusal code (`"BAD_SIGNATURE"` for 6, `"VALID"` for 0), or NULL for
+ * an unknown number. Static, owned by the library: never freed.
+ */
+const char *bizra_certificate_code_name(uint32_t code);
+
+/**
+ * Reads a federation document from its JSON text (`len` bytes, need not be NUL-terminated);
+ * canonical form or not, the document is the same. Any field missing, unknown or out of range,
+ * a key that is not an Ed25519 public key, a key named twice: `BIZRA_STATUS_INVALID_ARGUMENT`,
+ * the last error naming the field. `*out`: a new document, the caller's; free it with
+ * `bizra_federation_document_free`.
+ */
+bizra_status bizra_federation_document_from_json(const char *json,
+                                                 size_t len,
+                                                 struct bizra_federation_document **out);
+
+/**
+ * The document's canonical JSON (RFC 8785), every timeout written out. `*out`: the caller's
+ * string; free it with `bizra_string_free`.
+ */
+bizra_status bizra_federation_document_to_json(const struct bizra_federation_document *doc,
+                                               char **out);
+
+/**
+ * The document's hash, `H("bizra-document-v1:", canonical JSON)`, 32 bytes: the name of a
+ * validator set in logs and APIs. `*out`: the caller's bytes; free them with
+ * `bizra_bytes_free`.
+ */
+bizra_status bizra_federation_document_hash(const struct bizra_federation_document *doc,
+                                            struct bizra_bytes *out);
+
+/**
+ * The federation's name. `*out`: the caller's string; free it with `bizra_string_free`.
+ */
+bizra_status bizra_federation_document_federation(const struct bizra_federation_document *doc,
+                                                  char **out);
+
+/**
+ * The epoch (a new validator set is a new epoch), written to `*out` (a value: nothing to free).
+ */
+bizra_status bizra_federation_document_epoch(const struct bizra_federation_document *doc,
+                                             uint64_t *out);
+
+/**
+ * The number of validators, written to `*out` (a value: nothing to free).
+ */
+bizra_status bizra_federation_document_validator_count(const struct bizra_federation_document *doc,
+                                                       size_t *out);
+
+/**
+ * Validator `index`, in the document's order (which fixes proposer rotation):
+ * `BIZRA_STATUS_OUT_OF_RANGE` past the end. `*key_hex`: its public key as 64 lowercase hex, the
+ * caller's string; free it with `bizra_string_free`. `*power`: its voting power (a value:
+ * nothing to free). Both are required.
+ */
+bizra_status bizra_federation_document_validator(const struct bizra_federation_document *doc,
+                                                 size_t index,
+                                                 char **key_hex,
+                                                 uint64_t *power);
+
+/**
+ * The sum of every validator's voting power, written to `*out` (a value: nothing to free). A
+ * certificate needs signers holding more than two thirds of it.
+ */
+bizra_status bizra_federation_document_total_power(const struct bizra_federation_document *doc,
+                                                   uint64_t *out);
+
+/**
+ * Frees a document; NULL is a no-op.
+ */
+void bizra_federation_document_free(struct bizra_federation_document *doc);
+
+/**
+ * Reads a commit certificate from its JSON text (`len` bytes, need not be NUL-terminated); a
+ * read certificate is not yet verified. `BIZRA_STATUS_OK` with `*code = 0` and `*out` set for a
+ * well-formed certificate; otherwise `BIZRA_STATUS_CERTIFICATE_REFUSED` with `*code` =
+ * `BIZRA_CERTIFICATE_CODE_MALFORMED` (not UTF-8 or JSON, a field missing, unknown or of the
+ * wrong form; the last error names it) and `*out` untouched. `code` may be NULL (a value:
+ * nothing to free). `*out`: a new certificate, the caller's; free it with
+ * `bizra_certificate_free`.
+ */
+bizra_status bizra_certificate_from_json(const char *json,
+                                         size_t len,
+                                         struct bizra_certificate **out,
+                                         uint32_t *code);
+
+/**
+ * Verifies a certificate against the federation document of its epoch, offline (no clock, no
+ * network): its federation, its epoch, then each signature (a validator of `doc`, once, whose
+ * precommit for this value it is), then the signers' power (more than two thirds).
+ * `BIZRA_STATUS_OK` with `*code = 0` only for a valid certificate; otherwise
+ * `BIZRA_STATUS_CERTIFICATE_REFUSED` with the first failure's code in `*code` (2 wrong
+ * federation ... 7 insufficient power) and its words as the last error. `code` may be NULL (a
+ * value: nothing to free).
+ */
+bizra_status bizra_certificate_verify(const struct bizra_certificate *cert,
+                                      const struct bizra_federation_document *doc,
+                                      uint32_t *code);
+
+/**
+ * `bizra_certificate_verify`, then checks that the batch (its JSON text, `len` bytes, need not
+ * be NUL-terminated: an array of `bizra.proposal` envelopes in ascending id order) is the
+ * certified value: `BIZRA_STATUS_CERTIFICATE_REFUSED` with `*code` =
+ * `BIZRA_CERTIFICATE_CODE_VALUE_MISMATCH` when its id is another. A batch that cannot be read is
+ * `BIZRA_STATUS_INVALID_ARGUMENT` (the argument is wrong, not the certificate) and leaves
+ * `*code` untouched. The envelopes are parsed, not judged: a gate chain judges them. `code` may
+ * be NULL (a value: nothing to free).
+ */
+bizra_status bizra_certificate_verify_batch(const struct bizra_certificate *cert,
+                                            const char *batch_json,
+                                            size_t len,
+                                            const struct bizra_federation_document *doc,
+                                            uint32_t *code);
+
+/**
+ * The certificate's canonical JSON (RFC 8785, signatures in ascending order of key): the bytes
+ * to store or send. `*out`: the caller's string; free it with `bizra_string_free`.
+ */
+bizra_status bizra_certificate_to_json(const struct bizra_certificate *cert, char **out);
+
+/**
+ * The name of the federation that certified. `*out`: the caller's string; free it with
+ * `bizra_string_free`.
+ */
+bizra_status bizra_certificate_federation(const struct bizra_certificate *cert, char **out);
+
+/**
+ * The epoch of the document whose validators signed, written to `*out` (a value: nothing to
+ * free).
+ */
+bizra_status bizra_certificate_epoch(const struct bizra_certificate *cert, uint64_t *out);
+
+/**
+ * The decided height, written to `*out` (a value: nothing to free).
+ */
+bizra_status bizra_certificate_height(const struct bizra_certificate *cert, uint64_t *out);
+
+/**
+ * The round in which the value was decided, written to `*out` (a value: nothing to free).
+ */
+bizra_status bizra_certificate_round(const struct bizra_certificate *cert, uint32_t *out);
+
+/**
+ * The decided value's id, 32 bytes: the hash of the batch decided (`bizra-batch-v1:`).
+ * `*out`: the caller's bytes; free them with `bizra_bytes_free`.
+ */
+bizra_status bizra_certificate_value(const struct bizra_certificate *cert, struct bizra_bytes *out);
+
+/**
+ * The number of precommit signatures the certificate carries, written to `*out` (a value:
+ * nothing to free).
+ */
+bizra_status bizra_certificate_signature_count(const struct bizra_certificate *cert, size_t *out);
+
+/**
+ * Frees a certificate; NULL is a no-op.
+ */
+void bizra_certificate_free(struct bizra_certificate *cert);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -4,6 +4,8 @@
 #                    panics, the status table, ownership docs, the README's C names) + symbols
 #                    + C suite (shared under valgrind, static, ASan)
 #                    + federation suite on loopback UDP (natively, under valgrind, ASan)
+#                    + consensus suite: every certificate vector verified offline by a process
+#                      that never runs a node (natively, under valgrind, ASan)
 #                    + inference suite on the real model (natively and ASan) + examples
 #                    + pkg-config/install round trip
 #   make header      regenerate include/bizra.h with the pinned cbindgen
@@ -59,7 +61,7 @@ symbols-c: c-lib
 	echo "symbols: $$(grep -c '^bizra_' "$(CBUILD)/exported.txt") bizra_* (all declared), $$(grep -Ec '$(UNIFFI_SYMBOLS)' "$(CBUILD)/exported.txt") UniFFI, nothing else; SONAME libbizra.so.0"
 
 # Every function the header declares is called by the C suites.
-C_SUITES := tests/c/test_bizra.c tests/c/test_inference.c tests/c/test_federation.c
+C_SUITES := tests/c/test_bizra.c tests/c/test_inference.c tests/c/test_federation.c tests/c/test_consensus.c
 c-coverage: symbols-c
 	missing=$$(for f in $$(cat "$(CBUILD)/declared.txt"); do grep -q "$$f(" $(C_SUITES) || echo $$f; done); \
 	if [ -n "$$missing" ]; then echo "not covered by $(C_SUITES): $$missing" >&2; exit 1; fi
@@ -68,11 +70,15 @@ $(CBUILD)/vectors.h: tests/vectors/pci-v1-vectors.json tests/c/gen_vectors.py
 	mkdir -p "$(CBUILD)"
 	python3 tests/c/gen_vectors.py $< $@
 
+$(CBUILD)/consensus_vectors.h: tests/vectors/consensus-v1-vectors.json tests/c/gen_consensus_vectors.py tests/c/gen_vectors.py
+	mkdir -p "$(CBUILD)"
+	python3 tests/c/gen_consensus_vectors.py $< $@
+
 C_TEST_DEFS := -I"$(CBUILD)" -DCARGO_VERSION='"$(BIZRA_VERSION)"' -DVECTORS_DIR='"$(CURDIR)/tests/vectors"'
 
 # The inference suite runs the real model natively and under ASan, not under valgrind (minutes
 # per generation there); test_bizra.c covers the same functions' model-free paths under valgrind.
-test-c: header-check c-lib symbols-c c-coverage $(CBUILD)/vectors.h model
+test-c: header-check c-lib symbols-c c-coverage $(CBUILD)/vectors.h $(CBUILD)/consensus_vectors.h model
 	@echo "== bizra-sys's Rust tests (boundary, panics, statuses, ownership docs, README names)"
 	$(CARGO) test --release -p bizra-sys
 	$(CC) $(C_CFLAGS) $(C_TEST_DEFS) tests/c/test_bizra.c -o "$(CBUILD)/test_shared" \
@@ -96,6 +102,15 @@ test-c: header-check c-lib symbols-c c-coverage $(CBUILD)/vectors.h model
 	$(CC) $(C_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	  tests/c/test_federation.c -o "$(CBUILD)/test_federation_asan" "$(LIBDIR)/libbizra.a" $(C_STATIC_LIBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1 "$(CBUILD)/test_federation_asan"
+	@echo "== C consensus suite (certificates verified offline), shared library, natively and under valgrind"
+	$(CC) $(C_CFLAGS) -I"$(CBUILD)" tests/c/test_consensus.c -o "$(CBUILD)/test_consensus" \
+	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)" -lpthread
+	"$(CBUILD)/test_consensus"
+	$(VALGRIND) "$(CBUILD)/test_consensus"
+	@echo "== C consensus suite, static library, AddressSanitizer + UBSan"
+	$(CC) $(C_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -I"$(CBUILD)" \
+	  tests/c/test_consensus.c -o "$(CBUILD)/test_consensus_asan" "$(LIBDIR)/libbizra.a" $(C_STATIC_LIBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1 "$(CBUILD)/test_consensus_asan"
 	@echo "== C inference suite (real model), shared library"
 	$(CC) $(C_CFLAGS) tests/c/test_inference.c -o "$(CBUILD)/test_inference" \
 	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)" -lpthread -lm
