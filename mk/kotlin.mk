@@ -4,7 +4,8 @@
 #   make test-kotlin   drift check of both generated trees, then `mvn -q test` in bindings/kotlin:
 #                      every spec vector + the behaviour tests + the inference tests with the real
 #                      model ($BIZRA_TEST_MODEL, from `make model`) + two-node federation tests on
-#                      loopback UDP + the examples, on libbizra.so via JNA
+#                      loopback UDP + every commit certificate vector verified offline
+#                      (CertificateTest) + the examples, on libbizra.so via JNA
 #   make demo-kotlin   compile and run examples/kotlin/Quickstart.kt, Inference.kt and Federation.kt
 #                      (through their JUnit wrapper)
 #

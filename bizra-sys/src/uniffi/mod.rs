@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bizra_core::{ErrorKind, RejectCode, Timestamp};
 
+mod consensus;
 mod constitution;
 mod envelope;
 mod federation;

@@ -887,6 +887,309 @@ public func FfiConverterTypeCancelToken_lower(_ value: CancelToken) -> UInt64 {
 
 
 /**
+ * A commit certificate: a federation's proof that it decided a value at a height. Reading one
+ * checks its form only; `verify` checks it against the federation document. Immutable.
+ */
+public protocol CertificateProtocol: AnyObject, Sendable {
+    
+    /**
+     * The epoch of the document whose validators signed.
+     */
+    func epoch()  -> UInt64
+    
+    /**
+     * The name of the federation that certified.
+     */
+    func federation()  -> String
+    
+    /**
+     * The decided height.
+     */
+    func height()  -> UInt64
+    
+    /**
+     * The round in which the value was decided.
+     */
+    func round()  -> UInt32
+    
+    /**
+     * The number of precommit signatures.
+     */
+    func signatureCount()  -> UInt64
+    
+    /**
+     * The canonical JSON (RFC 8785, signatures in ascending order of key).
+     */
+    func toJson()  -> String
+    
+    /**
+     * The decided value's id (the batch's hash), 64 lowercase hex.
+     */
+    func valueHex()  -> String
+    
+    /**
+     * Verifies the certificate against the federation document of its epoch, offline: its
+     * federation, its epoch, each signature (a validator of the document, once, whose precommit
+     * for this value it is), then the signers' power (more than two thirds). Throws
+     * `CertificateRefused` with the first failure's code.
+     */
+    func verify(document: FederationDocument) throws 
+    
+    /**
+     * `verify`, then checks that the batch (its JSON text: an array of `bizra.proposal`
+     * envelopes in ascending id order) is the certified value: `CertificateRefused` with code 8
+     * (`VALUE_MISMATCH`) when it is another. A batch that cannot be read is `InvalidInput`.
+     */
+    func verifyBatch(batchJson: String, document: FederationDocument) throws 
+    
+}
+/**
+ * A commit certificate: a federation's proof that it decided a value at a height. Reading one
+ * checks its form only; `verify` checks it against the federation document. Immutable.
+ */
+open class Certificate: CertificateProtocol, @unchecked Sendable, Equatable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_bizra_fn_clone_certificate(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_bizra_fn_free_certificate(handle, $0) }
+    }
+
+    
+    /**
+     * Reads a certificate from its JSON text; `CertificateRefused` with code 1 (`MALFORMED`)
+     * names what is not a certificate.
+     */
+public static func fromJson(json: String)throws  -> Certificate  {
+    return try  FfiConverterTypeCertificate_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_constructor_certificate_from_json(
+        FfiConverterString.lower(json),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * The epoch of the document whose validators signed.
+     */
+open func epoch() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_certificate_epoch(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The name of the federation that certified.
+     */
+open func federation() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_certificate_federation(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The decided height.
+     */
+open func height() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_certificate_height(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The round in which the value was decided.
+     */
+open func round() -> UInt32  {
+    return try!  FfiConverterUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_certificate_round(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The number of precommit signatures.
+     */
+open func signatureCount() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_certificate_signature_count(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The canonical JSON (RFC 8785, signatures in ascending order of key).
+     */
+open func toJson() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_certificate_to_json(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The decided value's id (the batch's hash), 64 lowercase hex.
+     */
+open func valueHex() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_certificate_value_hex(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Verifies the certificate against the federation document of its epoch, offline: its
+     * federation, its epoch, each signature (a validator of the document, once, whose precommit
+     * for this value it is), then the signers' power (more than two thirds). Throws
+     * `CertificateRefused` with the first failure's code.
+     */
+open func verify(document: FederationDocument)throws   {try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_certificate_verify(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeFederationDocument_lower(document),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * `verify`, then checks that the batch (its JSON text: an array of `bizra.proposal`
+     * envelopes in ascending id order) is the certified value: `CertificateRefused` with code 8
+     * (`VALUE_MISMATCH`) when it is another. A batch that cannot be read is `InvalidInput`.
+     */
+open func verifyBatch(batchJson: String, document: FederationDocument)throws   {try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_certificate_verify_batch(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(batchJson),
+        FfiConverterTypeFederationDocument_lower(document),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+// The local Rust `Eq` implementation - only `eq` is used.
+public static func == (self: Certificate, other: Certificate) -> Bool {
+    return try!  FfiConverterBool.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_certificate_uniffi_trait_eq_eq(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeCertificate_lower(other),uniffiCallStatus
+    )
+}
+    )
+}
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCertificate: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Certificate
+
+    public static func lift(_ handle: UInt64) throws -> Certificate {
+        return Certificate(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Certificate) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Certificate {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Certificate, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCertificate_lift(_ handle: UInt64) throws -> Certificate {
+    return try FfiConverterTypeCertificate.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCertificate_lower(_ value: Certificate) -> UInt64 {
+    return FfiConverterTypeCertificate.lower(value)
+}
+
+
+
+
+
+
+/**
  * A validated constitution (`tests/vectors/constitution-v1.json` is the default). Immutable.
  */
 public protocol ConstitutionProtocol: AnyObject, Sendable {
@@ -1702,6 +2005,267 @@ public func FfiConverterTypeEnvelope_lift(_ handle: UInt64) throws -> Envelope {
 #endif
 public func FfiConverterTypeEnvelope_lower(_ value: Envelope) -> UInt64 {
     return FfiConverterTypeEnvelope.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A federation document: the validators of one epoch of one federation, their voting powers
+ * and the round timeouts. Immutable; equal documents have equal hashes.
+ */
+public protocol FederationDocumentProtocol: AnyObject, Sendable {
+    
+    /**
+     * The epoch: a new validator set is a new epoch.
+     */
+    func epoch()  -> UInt64
+    
+    /**
+     * The federation's name.
+     */
+    func federation()  -> String
+    
+    /**
+     * The hash as 32 bytes.
+     */
+    func hashBytes()  -> Data
+    
+    /**
+     * `H("bizra-document-v1:", canonical JSON)`, 64 lowercase hex: the name of a validator set
+     * in logs and APIs.
+     */
+    func hashHex()  -> String
+    
+    /**
+     * The canonical JSON (RFC 8785), every timeout written out.
+     */
+    func toJson()  -> String
+    
+    /**
+     * The sum of every validator's power; a certificate needs signers holding more than two
+     * thirds of it.
+     */
+    func totalPower()  -> UInt64
+    
+    /**
+     * The validators, in the document's order (which fixes proposer rotation).
+     */
+    func validators()  -> [Validator]
+    
+}
+/**
+ * A federation document: the validators of one epoch of one federation, their voting powers
+ * and the round timeouts. Immutable; equal documents have equal hashes.
+ */
+open class FederationDocument: FederationDocumentProtocol, @unchecked Sendable, Equatable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_bizra_fn_clone_federationdocument(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_bizra_fn_free_federationdocument(handle, $0) }
+    }
+
+    
+    /**
+     * Reads a document from its JSON text; `InvalidInput` names the field that is wrong.
+     */
+public static func fromJson(json: String)throws  -> FederationDocument  {
+    return try  FfiConverterTypeFederationDocument_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_constructor_federationdocument_from_json(
+        FfiConverterString.lower(json),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * The epoch: a new validator set is a new epoch.
+     */
+open func epoch() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_federationdocument_epoch(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The federation's name.
+     */
+open func federation() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_federationdocument_federation(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The hash as 32 bytes.
+     */
+open func hashBytes() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_federationdocument_hash_bytes(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `H("bizra-document-v1:", canonical JSON)`, 64 lowercase hex: the name of a validator set
+     * in logs and APIs.
+     */
+open func hashHex() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_federationdocument_hash_hex(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The canonical JSON (RFC 8785), every timeout written out.
+     */
+open func toJson() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_federationdocument_to_json(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The sum of every validator's power; a certificate needs signers holding more than two
+     * thirds of it.
+     */
+open func totalPower() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_federationdocument_total_power(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The validators, in the document's order (which fixes proposer rotation).
+     */
+open func validators() -> [Validator]  {
+    return try!  FfiConverterSequenceTypeValidator.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_federationdocument_validators(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+// The local Rust `Eq` implementation - only `eq` is used.
+public static func == (self: FederationDocument, other: FederationDocument) -> Bool {
+    return try!  FfiConverterBool.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_federationdocument_uniffi_trait_eq_eq(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeFederationDocument_lower(other),uniffiCallStatus
+    )
+}
+    )
+}
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFederationDocument: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = FederationDocument
+
+    public static func lift(_ handle: UInt64) throws -> FederationDocument {
+        return FederationDocument(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: FederationDocument) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FederationDocument {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: FederationDocument, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFederationDocument_lift(_ handle: UInt64) throws -> FederationDocument {
+    return try FfiConverterTypeFederationDocument.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFederationDocument_lower(_ value: FederationDocument) -> UInt64 {
+    return FfiConverterTypeFederationDocument.lower(value)
 }
 
 
@@ -6014,6 +6578,75 @@ public func FfiConverterTypeTimings_lower(_ value: Timings) -> RustBuffer {
 
 
 /**
+ * One validator of a federation document.
+ */
+public struct Validator: Equatable, Hashable {
+    /**
+     * Its public key, 64 lowercase hex: how votes and certificates name it.
+     */
+    public let key: String
+    /**
+     * Its voting power.
+     */
+    public let power: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Its public key, 64 lowercase hex: how votes and certificates name it.
+         */key: String, 
+        /**
+         * Its voting power.
+         */power: UInt64) {
+        self.key = key
+        self.power = power
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Validator: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeValidator: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Validator {
+        return
+            try Validator(
+                key: FfiConverterString.read(from: &buf), 
+                power: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Validator, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.key, into: &buf)
+        FfiConverterUInt64.write(value.power, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeValidator_lift(_ buf: RustBuffer) throws -> Validator {
+    return try FfiConverterTypeValidator.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeValidator_lower(_ value: Validator) -> RustBuffer {
+    return FfiConverterTypeValidator.lower(value)
+}
+
+
+/**
  * Every failure of the bindings: one variant per kind of error of the core (`ErrorKind`), each
  * with the words of what failed as `detail`. Kotlin sees `BizraException` with one subclass per
  * variant (and `kind`, `detail` on every one); Swift sees `BizraError`.
@@ -8061,6 +8694,31 @@ fileprivate struct FfiConverterSequenceTypeRuleOutcome: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeValidator: FfiConverterRustBuffer {
+    typealias SwiftType = [Validator]
+
+    public static func write(_ value: [Validator], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeValidator.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Validator] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Validator]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeValidator.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceOptionTypeRejection: FfiConverterRustBuffer {
     typealias SwiftType = [Rejection?]
 
@@ -8223,6 +8881,18 @@ public func version() -> String  {
 })
 }
 /**
+ * The name of a certificate refusal code (`6` → `"BAD_SIGNATURE"`), or null for a number
+ * CONSENSUS-v1 does not define.
+ */
+public func certificateCodeName(code: UInt32) -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_func_certificate_code_name(
+        FfiConverterUInt32.lower(code),uniffiCallStatus
+    )
+})
+}
+/**
  * The BFT quorum for `n` validators: floor(2n/3)+1 (`n` at most 2^32 − 1).
  */
 public func quorum(n: UInt64)throws  -> UInt64  {
@@ -8333,6 +9003,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_func_version() != 14410) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_bizra_checksum_func_certificate_code_name() != 13080) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_bizra_checksum_func_quorum() != 22297) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -8349,6 +9022,54 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_func_select_tier() != 31174) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_certificate_epoch() != 6756) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_certificate_federation() != 17161) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_certificate_height() != 44280) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_certificate_round() != 37701) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_certificate_signature_count() != 43586) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_certificate_to_json() != 60736) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_certificate_value_hex() != 8370) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_certificate_verify() != 61539) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_certificate_verify_batch() != 3746) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_federationdocument_epoch() != 41485) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_federationdocument_federation() != 54198) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_federationdocument_hash_bytes() != 7349) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_federationdocument_hash_hex() != 29301) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_federationdocument_to_json() != 38311) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_federationdocument_total_power() != 59965) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_federationdocument_validators() != 15411) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_method_constitution_check() != 45027) {
@@ -8571,6 +9292,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_method_tokenstream_next() != 4167) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_constructor_certificate_from_json() != 36221) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_constructor_federationdocument_from_json() != 18375) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_constructor_constitution_from_json() != 15102) {

@@ -275,6 +275,136 @@ typedef struct UniffiVTableCallbackInterfaceTokenListener {
 } UniffiVTableCallbackInterfaceTokenListener;
 
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_CERTIFICATE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_CERTIFICATE
+uint64_t uniffi_bizra_fn_clone_certificate(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_CERTIFICATE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_CERTIFICATE
+void uniffi_bizra_fn_free_certificate(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_CERTIFICATE_FROM_JSON
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_CERTIFICATE_FROM_JSON
+uint64_t uniffi_bizra_fn_constructor_certificate_from_json(RustBuffer json, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_EPOCH
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_EPOCH
+uint64_t uniffi_bizra_fn_method_certificate_epoch(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_FEDERATION
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_FEDERATION
+RustBuffer uniffi_bizra_fn_method_certificate_federation(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_HEIGHT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_HEIGHT
+uint64_t uniffi_bizra_fn_method_certificate_height(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_ROUND
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_ROUND
+uint32_t uniffi_bizra_fn_method_certificate_round(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_SIGNATURE_COUNT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_SIGNATURE_COUNT
+uint64_t uniffi_bizra_fn_method_certificate_signature_count(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_TO_JSON
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_TO_JSON
+RustBuffer uniffi_bizra_fn_method_certificate_to_json(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_VALUE_HEX
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_VALUE_HEX
+RustBuffer uniffi_bizra_fn_method_certificate_value_hex(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_VERIFY
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_VERIFY
+void uniffi_bizra_fn_method_certificate_verify(uint64_t ptr, uint64_t document, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_VERIFY_BATCH
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_VERIFY_BATCH
+void uniffi_bizra_fn_method_certificate_verify_batch(uint64_t ptr, RustBuffer batch_json, uint64_t document, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_UNIFFI_TRAIT_EQ_EQ
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_UNIFFI_TRAIT_EQ_EQ
+int8_t uniffi_bizra_fn_method_certificate_uniffi_trait_eq_eq(uint64_t ptr, uint64_t other, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_UNIFFI_TRAIT_EQ_NE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CERTIFICATE_UNIFFI_TRAIT_EQ_NE
+int8_t uniffi_bizra_fn_method_certificate_uniffi_trait_eq_ne(uint64_t ptr, uint64_t other, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_FEDERATIONDOCUMENT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_FEDERATIONDOCUMENT
+uint64_t uniffi_bizra_fn_clone_federationdocument(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_FEDERATIONDOCUMENT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_FEDERATIONDOCUMENT
+void uniffi_bizra_fn_free_federationdocument(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_FEDERATIONDOCUMENT_FROM_JSON
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_FEDERATIONDOCUMENT_FROM_JSON
+uint64_t uniffi_bizra_fn_constructor_federationdocument_from_json(RustBuffer json, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_EPOCH
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_EPOCH
+uint64_t uniffi_bizra_fn_method_federationdocument_epoch(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_FEDERATION
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_FEDERATION
+RustBuffer uniffi_bizra_fn_method_federationdocument_federation(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_HASH_BYTES
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_HASH_BYTES
+RustBuffer uniffi_bizra_fn_method_federationdocument_hash_bytes(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_HASH_HEX
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_HASH_HEX
+RustBuffer uniffi_bizra_fn_method_federationdocument_hash_hex(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_TO_JSON
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_TO_JSON
+RustBuffer uniffi_bizra_fn_method_federationdocument_to_json(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_TOTAL_POWER
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_TOTAL_POWER
+uint64_t uniffi_bizra_fn_method_federationdocument_total_power(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_VALIDATORS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_VALIDATORS
+RustBuffer uniffi_bizra_fn_method_federationdocument_validators(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_UNIFFI_TRAIT_EQ_EQ
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_UNIFFI_TRAIT_EQ_EQ
+int8_t uniffi_bizra_fn_method_federationdocument_uniffi_trait_eq_eq(uint64_t ptr, uint64_t other, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_UNIFFI_TRAIT_EQ_NE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_FEDERATIONDOCUMENT_UNIFFI_TRAIT_EQ_NE
+int8_t uniffi_bizra_fn_method_federationdocument_uniffi_trait_eq_ne(uint64_t ptr, uint64_t other, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_CONSTITUTION
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_CONSTITUTION
 uint64_t uniffi_bizra_fn_clone_constitution(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -941,6 +1071,11 @@ RustBuffer uniffi_bizra_fn_func_version(RustCallStatus *_Nonnull out_status
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FUNC_CERTIFICATE_CODE_NAME
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FUNC_CERTIFICATE_CODE_NAME
+RustBuffer uniffi_bizra_fn_func_certificate_code_name(uint32_t code, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FUNC_QUORUM
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FUNC_QUORUM
 uint64_t uniffi_bizra_fn_func_quorum(uint64_t n, RustCallStatus *_Nonnull out_status
@@ -1267,6 +1402,12 @@ uint16_t uniffi_bizra_checksum_func_version(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_FUNC_CERTIFICATE_CODE_NAME
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_FUNC_CERTIFICATE_CODE_NAME
+uint16_t uniffi_bizra_checksum_func_certificate_code_name(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_FUNC_QUORUM
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_FUNC_QUORUM
 uint16_t uniffi_bizra_checksum_func_quorum(void
@@ -1300,6 +1441,102 @@ uint16_t uniffi_bizra_checksum_func_estimate_complexity(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_FUNC_SELECT_TIER
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_FUNC_SELECT_TIER
 uint16_t uniffi_bizra_checksum_func_select_tier(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_EPOCH
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_EPOCH
+uint16_t uniffi_bizra_checksum_method_certificate_epoch(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_FEDERATION
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_FEDERATION
+uint16_t uniffi_bizra_checksum_method_certificate_federation(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_HEIGHT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_HEIGHT
+uint16_t uniffi_bizra_checksum_method_certificate_height(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_ROUND
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_ROUND
+uint16_t uniffi_bizra_checksum_method_certificate_round(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_SIGNATURE_COUNT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_SIGNATURE_COUNT
+uint16_t uniffi_bizra_checksum_method_certificate_signature_count(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_TO_JSON
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_TO_JSON
+uint16_t uniffi_bizra_checksum_method_certificate_to_json(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_VALUE_HEX
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_VALUE_HEX
+uint16_t uniffi_bizra_checksum_method_certificate_value_hex(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_VERIFY
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_VERIFY
+uint16_t uniffi_bizra_checksum_method_certificate_verify(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_VERIFY_BATCH
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_VERIFY_BATCH
+uint16_t uniffi_bizra_checksum_method_certificate_verify_batch(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_FEDERATIONDOCUMENT_EPOCH
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_FEDERATIONDOCUMENT_EPOCH
+uint16_t uniffi_bizra_checksum_method_federationdocument_epoch(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_FEDERATIONDOCUMENT_FEDERATION
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_FEDERATIONDOCUMENT_FEDERATION
+uint16_t uniffi_bizra_checksum_method_federationdocument_federation(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_FEDERATIONDOCUMENT_HASH_BYTES
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_FEDERATIONDOCUMENT_HASH_BYTES
+uint16_t uniffi_bizra_checksum_method_federationdocument_hash_bytes(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_FEDERATIONDOCUMENT_HASH_HEX
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_FEDERATIONDOCUMENT_HASH_HEX
+uint16_t uniffi_bizra_checksum_method_federationdocument_hash_hex(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_FEDERATIONDOCUMENT_TO_JSON
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_FEDERATIONDOCUMENT_TO_JSON
+uint16_t uniffi_bizra_checksum_method_federationdocument_to_json(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_FEDERATIONDOCUMENT_TOTAL_POWER
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_FEDERATIONDOCUMENT_TOTAL_POWER
+uint16_t uniffi_bizra_checksum_method_federationdocument_total_power(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_FEDERATIONDOCUMENT_VALIDATORS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_FEDERATIONDOCUMENT_VALIDATORS
+uint16_t uniffi_bizra_checksum_method_federationdocument_validators(void
     
 );
 #endif
@@ -1744,6 +1981,18 @@ uint16_t uniffi_bizra_checksum_method_tokenstream_cancel(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_TOKENSTREAM_NEXT
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_TOKENSTREAM_NEXT
 uint16_t uniffi_bizra_checksum_method_tokenstream_next(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_CERTIFICATE_FROM_JSON
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_CERTIFICATE_FROM_JSON
+uint16_t uniffi_bizra_checksum_constructor_certificate_from_json(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_FEDERATIONDOCUMENT_FROM_JSON
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_FEDERATIONDOCUMENT_FROM_JSON
+uint16_t uniffi_bizra_checksum_constructor_federationdocument_from_json(void
     
 );
 #endif

@@ -738,6 +738,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_bizra_checksum_func_version(
     ): Int
+    external fun uniffi_bizra_checksum_func_certificate_code_name(
+    ): Int
     external fun uniffi_bizra_checksum_func_quorum(
     ): Int
     external fun uniffi_bizra_checksum_func_verify_batch(
@@ -749,6 +751,38 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_bizra_checksum_func_estimate_complexity(
     ): Int
     external fun uniffi_bizra_checksum_func_select_tier(
+    ): Int
+    external fun uniffi_bizra_checksum_method_certificate_epoch(
+    ): Int
+    external fun uniffi_bizra_checksum_method_certificate_federation(
+    ): Int
+    external fun uniffi_bizra_checksum_method_certificate_height(
+    ): Int
+    external fun uniffi_bizra_checksum_method_certificate_round(
+    ): Int
+    external fun uniffi_bizra_checksum_method_certificate_signature_count(
+    ): Int
+    external fun uniffi_bizra_checksum_method_certificate_to_json(
+    ): Int
+    external fun uniffi_bizra_checksum_method_certificate_value_hex(
+    ): Int
+    external fun uniffi_bizra_checksum_method_certificate_verify(
+    ): Int
+    external fun uniffi_bizra_checksum_method_certificate_verify_batch(
+    ): Int
+    external fun uniffi_bizra_checksum_method_federationdocument_epoch(
+    ): Int
+    external fun uniffi_bizra_checksum_method_federationdocument_federation(
+    ): Int
+    external fun uniffi_bizra_checksum_method_federationdocument_hash_bytes(
+    ): Int
+    external fun uniffi_bizra_checksum_method_federationdocument_hash_hex(
+    ): Int
+    external fun uniffi_bizra_checksum_method_federationdocument_to_json(
+    ): Int
+    external fun uniffi_bizra_checksum_method_federationdocument_total_power(
+    ): Int
+    external fun uniffi_bizra_checksum_method_federationdocument_validators(
     ): Int
     external fun uniffi_bizra_checksum_method_constitution_check(
     ): Int
@@ -898,6 +932,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_bizra_checksum_method_tokenstream_next(
     ): Int
+    external fun uniffi_bizra_checksum_constructor_certificate_from_json(
+    ): Int
+    external fun uniffi_bizra_checksum_constructor_federationdocument_from_json(
+    ): Int
     external fun uniffi_bizra_checksum_constructor_constitution_from_json(
     ): Int
     external fun uniffi_bizra_checksum_constructor_constitution_load(
@@ -956,6 +994,58 @@ internal object UniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_bizra_fn_clone_certificate(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_free_certificate(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_constructor_certificate_from_json(`json`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_certificate_epoch(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_certificate_federation(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_certificate_height(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_certificate_round(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
+    external fun uniffi_bizra_fn_method_certificate_signature_count(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_certificate_to_json(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_certificate_value_hex(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_certificate_verify(`ptr`: Long,`document`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_method_certificate_verify_batch(`ptr`: Long,`batchJson`: RustBuffer.ByValue,`document`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_method_certificate_uniffi_trait_eq_eq(`ptr`: Long,`other`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_bizra_fn_method_certificate_uniffi_trait_eq_ne(`ptr`: Long,`other`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_bizra_fn_clone_federationdocument(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_free_federationdocument(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_constructor_federationdocument_from_json(`json`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_federationdocument_epoch(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_federationdocument_federation(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_federationdocument_hash_bytes(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_federationdocument_hash_hex(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_federationdocument_to_json(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_federationdocument_total_power(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_federationdocument_validators(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_federationdocument_uniffi_trait_eq_eq(`ptr`: Long,`other`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_bizra_fn_method_federationdocument_uniffi_trait_eq_ne(`ptr`: Long,`other`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_bizra_fn_clone_constitution(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_bizra_fn_free_constitution(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1220,6 +1310,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_bizra_fn_func_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_func_certificate_code_name(`code`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_bizra_fn_func_quorum(`n`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_bizra_fn_func_verify_batch(`envelopes`: RustBuffer.ByValue,`now`: RustBuffer.ByValue,`policy`: RustBuffer.ByValue,`replay`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1369,6 +1461,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_func_version() and 0xFFFF) != 14410) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_bizra_checksum_func_certificate_code_name() and 0xFFFF) != 13080) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_bizra_checksum_func_quorum() and 0xFFFF) != 22297) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1385,6 +1480,54 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_func_select_tier() and 0xFFFF) != 31174) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_certificate_epoch() and 0xFFFF) != 6756) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_certificate_federation() and 0xFFFF) != 17161) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_certificate_height() and 0xFFFF) != 44280) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_certificate_round() and 0xFFFF) != 37701) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_certificate_signature_count() and 0xFFFF) != 43586) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_certificate_to_json() and 0xFFFF) != 60736) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_certificate_value_hex() and 0xFFFF) != 8370) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_certificate_verify() and 0xFFFF) != 61539) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_certificate_verify_batch() and 0xFFFF) != 3746) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_federationdocument_epoch() and 0xFFFF) != 41485) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_federationdocument_federation() and 0xFFFF) != 54198) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_federationdocument_hash_bytes() and 0xFFFF) != 7349) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_federationdocument_hash_hex() and 0xFFFF) != 29301) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_federationdocument_to_json() and 0xFFFF) != 38311) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_federationdocument_total_power() and 0xFFFF) != 59965) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_federationdocument_validators() and 0xFFFF) != 15411) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_method_constitution_check() and 0xFFFF) != 45027) {
@@ -1607,6 +1750,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_method_tokenstream_next() and 0xFFFF) != 4167) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_constructor_certificate_from_json() and 0xFFFF) != 36221) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_constructor_federationdocument_from_json() and 0xFFFF) != 18375) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_constructor_constitution_from_json() and 0xFFFF) != 15102) {
@@ -2514,6 +2663,485 @@ public object FfiConverterTypeCancelToken: FfiConverter<CancelToken, Long> {
     override fun allocationSize(value: CancelToken) = 8UL
 
     override fun write(value: CancelToken, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A commit certificate: a federation's proof that it decided a value at a height. Reading one
+ * checks its form only; `verify` checks it against the federation document. Immutable.
+ */
+public interface CertificateInterface {
+    
+    /**
+     * The epoch of the document whose validators signed.
+     */
+    fun `epoch`(): kotlin.ULong
+    
+    /**
+     * The name of the federation that certified.
+     */
+    fun `federation`(): kotlin.String
+    
+    /**
+     * The decided height.
+     */
+    fun `height`(): kotlin.ULong
+    
+    /**
+     * The round in which the value was decided.
+     */
+    fun `round`(): kotlin.UInt
+    
+    /**
+     * The number of precommit signatures.
+     */
+    fun `signatureCount`(): kotlin.ULong
+    
+    /**
+     * The canonical JSON (RFC 8785, signatures in ascending order of key).
+     */
+    fun `toJson`(): kotlin.String
+    
+    /**
+     * The decided value's id (the batch's hash), 64 lowercase hex.
+     */
+    fun `valueHex`(): kotlin.String
+    
+    /**
+     * Verifies the certificate against the federation document of its epoch, offline: its
+     * federation, its epoch, each signature (a validator of the document, once, whose precommit
+     * for this value it is), then the signers' power (more than two thirds). Throws
+     * `CertificateRefused` with the first failure's code.
+     */
+    fun `verify`(`document`: FederationDocument)
+    
+    /**
+     * `verify`, then checks that the batch (its JSON text: an array of `bizra.proposal`
+     * envelopes in ascending id order) is the certified value: `CertificateRefused` with code 8
+     * (`VALUE_MISMATCH`) when it is another. A batch that cannot be read is `InvalidInput`.
+     */
+    fun `verifyBatch`(`batchJson`: kotlin.String, `document`: FederationDocument)
+    
+    companion object
+}
+
+/**
+ * A commit certificate: a federation's proof that it decided a value at a height. Reading one
+ * checks its form only; `verify` checks it against the federation document. Immutable.
+ */
+open class Certificate: Disposable, AutoCloseable, CertificateInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_bizra_fn_free_certificate(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_bizra_fn_clone_certificate(handle, status)
+        }
+    }
+
+    
+    /**
+     * The epoch of the document whose validators signed.
+     */override fun `epoch`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_certificate_epoch(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The name of the federation that certified.
+     */override fun `federation`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_certificate_federation(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The decided height.
+     */override fun `height`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_certificate_height(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The round in which the value was decided.
+     */override fun `round`(): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_certificate_round(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The number of precommit signatures.
+     */override fun `signatureCount`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_certificate_signature_count(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The canonical JSON (RFC 8785, signatures in ascending order of key).
+     */override fun `toJson`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_certificate_to_json(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The decided value's id (the batch's hash), 64 lowercase hex.
+     */override fun `valueHex`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_certificate_value_hex(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Verifies the certificate against the federation document of its epoch, offline: its
+     * federation, its epoch, each signature (a validator of the document, once, whose precommit
+     * for this value it is), then the signers' power (more than two thirds). Throws
+     * `CertificateRefused` with the first failure's code.
+     */
+    @Throws(BizraException::class)override fun `verify`(`document`: FederationDocument)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_certificate_verify(
+        it,
+        
+        FfiConverterTypeFederationDocument.lower(`document`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * `verify`, then checks that the batch (its JSON text: an array of `bizra.proposal`
+     * envelopes in ascending id order) is the certified value: `CertificateRefused` with code 8
+     * (`VALUE_MISMATCH`) when it is another. A batch that cannot be read is `InvalidInput`.
+     */
+    @Throws(BizraException::class)override fun `verifyBatch`(`batchJson`: kotlin.String, `document`: FederationDocument)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_certificate_verify_batch(
+        it,
+        
+        FfiConverterString.lower(`batchJson`),
+        FfiConverterTypeFederationDocument.lower(`document`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+    // The local Rust `Eq` implementation - only `eq` is used.
+    override fun equals(other: Any?): Boolean {
+        if (other !is Certificate) return false
+        return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_certificate_uniffi_trait_eq_eq(
+        it,
+        
+        FfiConverterTypeCertificate.lower(`other`),_status)
+}
+    }
+    )
+    }
+
+    
+    companion object {
+        
+    /**
+     * Reads a certificate from its JSON text; `CertificateRefused` with code 1 (`MALFORMED`)
+     * names what is not a certificate.
+     */
+    @Throws(BizraException::class) fun `fromJson`(`json`: kotlin.String): Certificate {
+            return FfiConverterTypeCertificate.lift(
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_constructor_certificate_from_json(
+    
+        
+        FfiConverterString.lower(`json`),_status)
+}
+    )
+    }
+    
+
+        
+    }
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCertificate: FfiConverter<Certificate, Long> {
+    override fun lower(value: Certificate): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): Certificate {
+        return Certificate(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): Certificate {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: Certificate) = 8UL
+
+    override fun write(value: Certificate, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -3739,6 +4367,433 @@ public object FfiConverterTypeEnvelope: FfiConverter<Envelope, Long> {
     override fun allocationSize(value: Envelope) = 8UL
 
     override fun write(value: Envelope, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A federation document: the validators of one epoch of one federation, their voting powers
+ * and the round timeouts. Immutable; equal documents have equal hashes.
+ */
+public interface FederationDocumentInterface {
+    
+    /**
+     * The epoch: a new validator set is a new epoch.
+     */
+    fun `epoch`(): kotlin.ULong
+    
+    /**
+     * The federation's name.
+     */
+    fun `federation`(): kotlin.String
+    
+    /**
+     * The hash as 32 bytes.
+     */
+    fun `hashBytes`(): kotlin.ByteArray
+    
+    /**
+     * `H("bizra-document-v1:", canonical JSON)`, 64 lowercase hex: the name of a validator set
+     * in logs and APIs.
+     */
+    fun `hashHex`(): kotlin.String
+    
+    /**
+     * The canonical JSON (RFC 8785), every timeout written out.
+     */
+    fun `toJson`(): kotlin.String
+    
+    /**
+     * The sum of every validator's power; a certificate needs signers holding more than two
+     * thirds of it.
+     */
+    fun `totalPower`(): kotlin.ULong
+    
+    /**
+     * The validators, in the document's order (which fixes proposer rotation).
+     */
+    fun `validators`(): List<Validator>
+    
+    companion object
+}
+
+/**
+ * A federation document: the validators of one epoch of one federation, their voting powers
+ * and the round timeouts. Immutable; equal documents have equal hashes.
+ */
+open class FederationDocument: Disposable, AutoCloseable, FederationDocumentInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_bizra_fn_free_federationdocument(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_bizra_fn_clone_federationdocument(handle, status)
+        }
+    }
+
+    
+    /**
+     * The epoch: a new validator set is a new epoch.
+     */override fun `epoch`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_federationdocument_epoch(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The federation's name.
+     */override fun `federation`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_federationdocument_federation(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The hash as 32 bytes.
+     */override fun `hashBytes`(): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_federationdocument_hash_bytes(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * `H("bizra-document-v1:", canonical JSON)`, 64 lowercase hex: the name of a validator set
+     * in logs and APIs.
+     */override fun `hashHex`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_federationdocument_hash_hex(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The canonical JSON (RFC 8785), every timeout written out.
+     */override fun `toJson`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_federationdocument_to_json(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The sum of every validator's power; a certificate needs signers holding more than two
+     * thirds of it.
+     */override fun `totalPower`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_federationdocument_total_power(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The validators, in the document's order (which fixes proposer rotation).
+     */override fun `validators`(): List<Validator> {
+            return FfiConverterSequenceTypeValidator.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_federationdocument_validators(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+    // The local Rust `Eq` implementation - only `eq` is used.
+    override fun equals(other: Any?): Boolean {
+        if (other !is FederationDocument) return false
+        return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_federationdocument_uniffi_trait_eq_eq(
+        it,
+        
+        FfiConverterTypeFederationDocument.lower(`other`),_status)
+}
+    }
+    )
+    }
+
+    
+    companion object {
+        
+    /**
+     * Reads a document from its JSON text; `InvalidInput` names the field that is wrong.
+     */
+    @Throws(BizraException::class) fun `fromJson`(`json`: kotlin.String): FederationDocument {
+            return FfiConverterTypeFederationDocument.lift(
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_constructor_federationdocument_from_json(
+    
+        
+        FfiConverterString.lower(`json`),_status)
+}
+    )
+    }
+    
+
+        
+    }
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFederationDocument: FfiConverter<FederationDocument, Long> {
+    override fun lower(value: FederationDocument): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): FederationDocument {
+        return FederationDocument(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): FederationDocument {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: FederationDocument) = 8UL
+
+    override fun write(value: FederationDocument, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -8695,6 +9750,53 @@ public object FfiConverterTypeTimings: FfiConverterRustBuffer<Timings> {
 
 
 
+/**
+ * One validator of a federation document.
+ */
+data class Validator (
+    /**
+     * Its public key, 64 lowercase hex: how votes and certificates name it.
+     */
+    val `key`: kotlin.String
+    , 
+    /**
+     * Its voting power.
+     */
+    val `power`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeValidator: FfiConverterRustBuffer<Validator> {
+    override fun read(buf: ByteBuffer): Validator {
+        return Validator(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Validator) = (
+            FfiConverterString.allocationSize(value.`key`) +
+            FfiConverterULong.allocationSize(value.`power`)
+    )
+
+    override fun write(value: Validator, buf: ByteBuffer) {
+            FfiConverterString.write(value.`key`, buf)
+            FfiConverterULong.write(value.`power`, buf)
+    }
+}
+
+
+
 
 
 /**
@@ -10752,6 +11854,34 @@ public object FfiConverterSequenceTypeRuleOutcome: FfiConverterRustBuffer<List<R
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeValidator: FfiConverterRustBuffer<List<Validator>> {
+    override fun read(buf: ByteBuffer): List<Validator> {
+        val len = buf.getInt()
+        return List<Validator>(len) {
+            FfiConverterTypeValidator.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Validator>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeValidator.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Validator>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeValidator.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceOptionalTypeRejection: FfiConverterRustBuffer<List<Rejection?>> {
     override fun read(buf: ByteBuffer): List<Rejection?> {
         val len = buf.getInt()
@@ -10900,6 +12030,21 @@ public object FfiConverterMapStringULong: FfiConverterRustBuffer<Map<kotlin.Stri
     UniffiLib.uniffi_bizra_fn_func_version(
     
         _status)
+}
+    )
+    }
+    
+
+        /**
+         * The name of a certificate refusal code (`6` → `"BAD_SIGNATURE"`), or null for a number
+         * CONSENSUS-v1 does not define.
+         */ fun `certificateCodeName`(`code`: kotlin.UInt): kotlin.String? {
+            return FfiConverterOptionalString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_func_certificate_code_name(
+    
+        
+        FfiConverterUInt.lower(`code`),_status)
 }
     )
     }
