@@ -3,7 +3,8 @@
 //! Type conversion and Python idioms only; every rule of the protocol lives in the core. The native
 //! module is `bizra._native`; the package `bizra` (python/bizra/__init__.py) re-exports it.
 //!
-//! One file per handle family (identity, envelope, gates, constitution, tier, inference, node),
+//! One file per handle family (identity, envelope, gates, constitution, tier, inference, node,
+//! consensus),
 //! plus the exceptions (`errors.rs`, one class per kind of the core's error table) and the conversions.
 //! Every entry point runs through [`guard`], so a Rust panic surfaces as `bizra.PanicError` (a
 //! `BizraError`) and never as pyo3's `PanicException` (a `BaseException`), and slow work
@@ -21,6 +22,7 @@ use pyo3::types::PyDict;
 
 #[cfg(feature = "bench")]
 mod bench;
+mod consensus;
 mod constitution;
 mod convert;
 mod envelope;
@@ -104,5 +106,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     bench::register(m)?;
     inference::register(m)?;
     node::register(m)?;
+    consensus::register(m)?;
     Ok(())
 }

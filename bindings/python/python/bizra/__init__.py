@@ -1,8 +1,10 @@
 """bizra — verifiable local AI.
 
 Ed25519 node identities, signed PCI envelopes (spec PCI-v1), a fail-closed gate chain and a
-hashed constitution, embedded inference, and federation membership (``Node``: SWIM over signed
-UDP datagrams). A thin binding over the Rust core: every rule of the protocol lives there.
+hashed constitution, embedded inference, federation membership (``Node``: SWIM over signed UDP
+datagrams), and commit certificates verified offline against a ``FederationDocument``
+(``Certificate.verify``, no node needed). A thin binding over the Rust core: every rule of the
+protocol lives there.
 
     >>> import bizra
     >>> me = bizra.Identity.generate()
@@ -12,8 +14,10 @@ UDP datagrams). A thin binding over the Rust core: every rule of the protocol li
 Errors: ``BizraError`` is the base of everything bizra raises; each kind of the core's error
 table has its class (``ERROR_KINDS``: number → (name, class)), with ``.kind`` (``"KEY"``) and
 ``.detail``. ``RejectError`` carries ``.code`` (the spec's number), ``.name``
-(``"HASH_MISMATCH"``) and ``.retryable``; ``InvalidInputError`` is also a ``ValueError``; file
-errors are also ``OSError``s (``NotFoundError`` a ``FileNotFoundError``, ...).
+(``"HASH_MISMATCH"``) and ``.retryable``; ``CertificateError`` (a refused commit certificate)
+carries ``.code`` (``CERTIFICATE_CODES``) and ``.name`` (``"BAD_SIGNATURE"``);
+``InvalidInputError`` is also a ``ValueError``; file errors are also ``OSError``s
+(``NotFoundError`` a ``FileNotFoundError``, ...).
 
 Times are timezone-aware ``datetime`` objects; a naive ``datetime`` is refused with ``ValueError``.
 """
@@ -22,6 +26,7 @@ from typing import Optional, TypedDict
 
 from ._aio import AsyncEventStream as AsyncEventStream, AsyncTokenStream as AsyncTokenStream
 from ._native import (
+    CERTIFICATE_CODES as CERTIFICATE_CODES,
     DEFAULT_NODE_PORT as DEFAULT_NODE_PORT,
     DEFAULT_REPLAY_CAPACITY as DEFAULT_REPLAY_CAPACITY,
     DEFAULT_TTL_SECONDS as DEFAULT_TTL_SECONDS,
@@ -35,12 +40,14 @@ from ._native import (
     AlreadyExistsError as AlreadyExistsError,
     BizraError as BizraError,
     CancelToken as CancelToken,
+    Certificate as Certificate,
     CertificateError as CertificateError,
     ComplianceReport as ComplianceReport,
     Constitution as Constitution,
     ConstitutionError as ConstitutionError,
     Envelope as Envelope,
     Event as Event,
+    FederationDocument as FederationDocument,
     EventStream as EventStream,
     FileSystemError as FileSystemError,
     GateChain as GateChain,
@@ -72,6 +79,7 @@ from ._native import (
     TaskComplexity as TaskComplexity,
     TierDecision as TierDecision,
     TokenStream as TokenStream,
+    Validator as Validator,
     __version__ as __version__,
     canonicalize as canonicalize,
     reject_name as reject_name,
@@ -104,6 +112,7 @@ class IhsanInputs(TypedDict, total=False):
 
 
 __all__ = [
+    "CERTIFICATE_CODES",
     "DEFAULT_NODE_PORT",
     "DEFAULT_REPLAY_CAPACITY",
     "DEFAULT_TTL_SECONDS",
@@ -119,6 +128,7 @@ __all__ = [
     "AsyncTokenStream",
     "BizraError",
     "CancelToken",
+    "Certificate",
     "CertificateError",
     "ComplianceReport",
     "Constitution",
@@ -126,6 +136,7 @@ __all__ = [
     "Envelope",
     "Event",
     "EventStream",
+    "FederationDocument",
     "FileSystemError",
     "GateChain",
     "GateReport",
@@ -157,6 +168,7 @@ __all__ = [
     "TaskComplexity",
     "TierDecision",
     "TokenStream",
+    "Validator",
     "__version__",
     "canonicalize",
     "reject_name",

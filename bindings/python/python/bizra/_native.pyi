@@ -12,6 +12,9 @@ from ._aio import AsyncEventStream, AsyncTokenStream
 
 __version__: Final[str]
 REJECT_CODES: Final[dict[int, str]]
+CERTIFICATE_CODES: Final[dict[int, str]]
+"""The refusal codes of commit certificates (CONSENSUS-v1): number → name, 1 MALFORMED ... 8
+VALUE_MISMATCH."""
 ERROR_KINDS: Final[dict[int, tuple[str, type[BizraError]]]]
 """Every kind of the core's error table, by number: (name, class)."""
 MAX_DEPTH: Final[int]
@@ -764,3 +767,76 @@ class EventStream:
     def __aiter__(self) -> AsyncEventStream: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *_exc: object) -> None: ...
+
+@final
+class Validator:
+    """One validator of a federation document."""
+
+    @property
+    def key(self) -> str:
+        """Its public key, 64 lowercase hex (as votes and certificates name it)."""
+    @property
+    def power(self) -> int:
+        """Its voting power."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+
+@final
+class FederationDocument:
+    """The validators of one epoch of one federation, their voting powers and the round timeouts
+    (CONSENSUS-v1). Immutable; equal documents have equal hashes."""
+
+    @staticmethod
+    def from_json(text: str) -> FederationDocument:
+        """Reads a document; InvalidInputError names the field that is wrong."""
+    def to_json(self) -> str:
+        """The canonical JSON (RFC 8785), every timeout written out."""
+    @property
+    def hash(self) -> str:
+        """H("bizra-document-v1:", canonical JSON) as 64 lowercase hex."""
+    @property
+    def hash_bytes(self) -> bytes:
+        """The hash as 32 bytes."""
+    @property
+    def federation(self) -> str: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def validators(self) -> list[Validator]:
+        """In the document's order (which fixes proposer rotation)."""
+    @property
+    def total_power(self) -> int: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Certificate:
+    """A commit certificate: a federation's proof that it decided a value at a height, verified
+    offline against the federation document of its epoch. Immutable."""
+
+    @staticmethod
+    def from_json(text: str) -> Certificate:
+        """Reads a certificate; CertificateError with code 1 (MALFORMED) for text that is not one."""
+    def verify(self, document: FederationDocument) -> None:
+        """Raises CertificateError with the first failure's code: federation (2), epoch (3), each
+        signer (4, 5, 6), the signers' power (7)."""
+    def verify_batch(self, batch_json: str, document: FederationDocument) -> None:
+        """verify, then CertificateError with code 8 (VALUE_MISMATCH) when the batch is not the
+        certified value; InvalidInputError for a batch that cannot be read."""
+    def to_json(self) -> str:
+        """The canonical JSON (RFC 8785, signatures in ascending order of key)."""
+    @property
+    def federation(self) -> str: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def round(self) -> int: ...
+    @property
+    def value(self) -> str:
+        """The decided value's id (the batch's hash), 64 lowercase hex."""
+    @property
+    def signature_count(self) -> int: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
