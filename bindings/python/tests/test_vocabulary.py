@@ -52,6 +52,10 @@ def real_errors() -> dict[type[BaseException], BaseException]:
     except bizra.RejectError as e:
         errors[bizra.RejectError] = e
         errors[bizra.BizraError] = e
+    try:
+        bizra.Certificate.from_json("[]")
+    except bizra.CertificateError as e:
+        errors[bizra.CertificateError] = e
     return errors
 
 
