@@ -1,0 +1,117 @@
+//! The pending-proposal pool: `bizra.proposal` envelopes submitted to this validator (or
+//! forwarded by another), waiting to be decided.
+//!
+//! Every validator pools what it hears, so that whichever validator proposes next includes it.
+//! An envelope enters only if the gate chain admits it at that moment, and is judged again when
+//! a batch is built (it may have expired since); it leaves when a decided batch holds it.
+//!
+//! The pool also remembers the envelopes decided recently, until they expire: such an envelope
+//! is not pooled again (a late forward of it may still arrive), and a batch that holds one is
+//! not valid (see `Engine::receive`), so one proposal is decided at most once.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use bizra_protocol::{Envelope, Error, GateChain, Result, Timestamp};
+
+use crate::batch::{is_proposal, Batch, MAX_BATCH_BYTES, MAX_PROPOSALS};
+
+/// The most envelopes a pool holds: four full batches.
+pub const MAX_POOLED: usize = 4 * MAX_PROPOSALS;
+
+/// Decided envelopes are remembered until this long after they expire (the gate chain's
+/// freshness gate refuses them from then on, allowing for clock skew).
+const REMEMBER_AFTER_EXPIRY_MS: i64 = 2 * bizra_protocol::pci::MAX_CLOCK_SKEW_SECONDS * 1000;
+
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    entries: BTreeMap<String, Envelope>,
+    decided: HashSet<String>,
+    /// The decided ids by expiry, to forget them in order.
+    expiries: BTreeSet<(i64, String)>,
+}
+
+impl Pool {
+    /// Pools an envelope; `Ok(false)` if it is pooled already. Refuses an envelope that is not a
+    /// proposal, that the gate chain refuses at `now`, or that does not fit.
+    pub fn insert(
+        &mut self,
+        envelope: Envelope,
+        gates: &GateChain,
+        now: Timestamp,
+    ) -> Result<bool> {
+        if !is_proposal(&envelope) {
+            return Err(Error::InvalidInput(format!(
+                "envelope {} is not a proposal (its payload's \"type\" must be \"bizra.proposal\")",
+                envelope.id()
+            )));
+        }
+        if self.entries.contains_key(envelope.id()) || self.decided.contains(envelope.id()) {
+            return Ok(false);
+        }
+        gates.check_at(&envelope, now).into_result()?;
+        if self.entries.len() >= MAX_POOLED {
+            return Err(Error::InvalidInput(format!(
+                "the proposal pool is full ({MAX_POOLED} envelopes wait to be decided)"
+            )));
+        }
+        self.entries.insert(envelope.id().to_string(), envelope);
+        Ok(true)
+    }
+
+    /// How many envelopes wait.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// A batch of the pooled envelopes that still pass the gate chain at `now` (those that no
+    /// longer do are dropped), in id order, as many as one batch holds. Possibly empty.
+    pub fn build(&mut self, gates: &GateChain, now: Timestamp) -> Result<Batch> {
+        self.entries
+            .retain(|_, e| gates.check_at(e, now).into_result().is_ok());
+        let mut chosen = Vec::new();
+        // "[" and "]" plus a comma per envelope.
+        let mut bytes = 2;
+        for e in self.entries.values() {
+            let size = e.to_json().len() + 1;
+            if chosen.len() == MAX_PROPOSALS || bytes + size > MAX_BATCH_BYTES {
+                break;
+            }
+            bytes += size;
+            chosen.push(e.clone());
+        }
+        // Proposals only, distinct, within both bounds: `Batch::new` does not refuse them.
+        Batch::new(chosen)
+    }
+
+    /// Whether `batch` holds an envelope decided at an earlier height.
+    pub fn holds_decided(&self, batch: &Batch) -> Option<String> {
+        batch
+            .envelopes()
+            .iter()
+            .find(|e| self.decided.contains(e.id()))
+            .map(|e| e.id().to_string())
+    }
+
+    /// Forgets the envelopes a decided batch holds, and remembers them as decided until they
+    /// expire; forgets the decided envelopes that expired before `now`.
+    pub fn remove_decided(&mut self, batch: &Batch, now: Timestamp) {
+        for e in batch.envelopes() {
+            self.entries.remove(e.id());
+            if self.decided.insert(e.id().to_string()) {
+                let until = e
+                    .expires_at()
+                    .unix_millis()
+                    .saturating_add(REMEMBER_AFTER_EXPIRY_MS);
+                self.expiries.insert((until, e.id().to_string()));
+            }
+        }
+        while let Some((until, _)) = self.expiries.first() {
+            if *until >= now.unix_millis() {
+                break;
+            }
+            if let Some((_, id)) = self.expiries.pop_first() {
+                self.decided.remove(&id);
+            }
+        }
+    }
+}

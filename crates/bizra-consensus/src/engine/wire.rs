@@ -1,0 +1,569 @@
+//! The engine's messages and write-ahead-log records, as bytes.
+//!
+//! A compact binary encoding, version 1. Integers are big-endian and of fixed width; every
+//! message has exactly one encoding (a decoder refuses anything else: unknown versions and
+//! kinds, out-of-range fields, a non-canonical batch, trailing bytes), so equal messages are
+//! equal bytes. Federation and epoch are not carried: the signatures cover them
+//! (`bizra-vote-v1:` over [`VoteBody`](crate::VoteBody) / [`ProposalBody`](crate::ProposalBody)
+//! built with the receiver's document), so a message of another federation or epoch fails
+//! verification.
+//!
+//! ```text
+//! message   = version:u8 (= 1) ‖ kind:u8 ‖ body
+//!
+//! value     = 0x00                       nil
+//!           | 0x01 ‖ value_id:32          a batch id
+//! vote_type = 0x01 prevote | 0x02 precommit
+//!
+//! kind 0x01 vote            height:u64 ‖ round:u32 ‖ vote_type ‖ value ‖ validator:32 ‖ signature:64
+//! kind 0x02 proposal        height:u64 ‖ round:u32 ‖ pol_round:u32 (0xffffffff: none) ‖
+//!                           proposer:32 ‖ signature:64 ‖ batch_len:u32 ‖ batch
+//! kind 0x03 polka cert.     height:u64 ‖ round:u32 ‖ value_id:32 ‖ count:u16 ‖
+//!                           count × (validator:32 ‖ signature:64)            prevotes for value_id
+//! kind 0x04 round cert.     height:u64 ‖ round:u32 ‖ cert_type:u8 (0x01 skip, 0x02 precommit) ‖
+//!                           count:u16 ‖ count × (vote_type ‖ value ‖ validator:32 ‖ signature:64)
+//! kind 0x05 submission      envelope_len:u32 ‖ envelope (PCI-v1 JSON, payload type bizra.proposal)
+//!
+//! write-ahead-log records only (refused from the network):
+//! kind 0x10 proposed value  height:u64 ‖ round:u32 ‖ valid_round:u32 (0xffffffff: none) ‖
+//!                           proposer:32 ‖ validity:u8 (0x00 invalid, 0x01 valid) ‖
+//!                           origin:u8 (0x01 consensus, 0x02 sync) ‖ batch_len:u32 ‖ batch
+//! kind 0x11 timeout         height:u64 ‖ round:u32 ‖ step:u8 (0x01 propose, 0x02 prevote,
+//!                           0x03 precommit)
+//! ```
+//!
+//! `validator` and `proposer` are Ed25519 public keys; `signature` is the signer's over the
+//! CONSENSUS-v1 bytes of the vote or proposal the fields describe (for a polka certificate,
+//! each signer's prevote for `value_id` at `height`/`round`; for a round certificate, each
+//! signer's vote as listed). `batch` is the batch's canonical JSON ([`Batch::to_json`]), whose
+//! `bizra-batch-v1:` hash is the proposal's value id. Heights run from 1 to 2^53 − 1, rounds
+//! from 0 to 2^32 − 2. Sizes are bounded: a batch by [`MAX_BATCH_BYTES`], a certificate by the
+//! document's validator count (and [`MAX_VALIDATORS`]), a submission by
+//! [`MAX_SUBMISSION_BYTES`]; a message by [`MAX_MESSAGE_BYTES`].
+
+use std::sync::Arc;
+
+use bizra_protocol::Envelope;
+use malachitebft_core_consensus::{Input, ProposedValue};
+use malachitebft_core_types::{
+    NilOrVal, PolkaCertificate, PolkaSignature, Round, RoundCertificate, RoundCertificateType,
+    RoundSignature, SignedProposal, SignedVote, Timeout, TimeoutKind, Validity, ValueOrigin,
+    VoteType,
+};
+
+use crate::batch::{is_proposal, Batch, ValueId, MAX_BATCH_BYTES};
+use crate::context::{
+    Address, BizraContext, Height, Proposal, Signature, Value, Vote, MAX_HEIGHT, MAX_ROUND,
+};
+use crate::document::MAX_VALIDATORS;
+
+/// The encoding's version, the first byte of every message and record.
+pub const VERSION: u8 = 1;
+
+/// The largest submission (one envelope), in bytes.
+pub const MAX_SUBMISSION_BYTES: usize = 2 << 20;
+
+/// The largest message or record, in bytes: a proposal with the largest batch.
+pub const MAX_MESSAGE_BYTES: usize = MAX_BATCH_BYTES + 128;
+
+const VOTE: u8 = 0x01;
+const PROPOSAL: u8 = 0x02;
+const POLKA: u8 = 0x03;
+const ROUND_CERT: u8 = 0x04;
+const SUBMISSION: u8 = 0x05;
+const PROPOSED_VALUE: u8 = 0x10;
+const TIMEOUT: u8 = 0x11;
+
+const NO_ROUND: u32 = u32::MAX;
+
+/// A message between validators, decoded.
+#[derive(Clone, Debug)]
+pub(crate) enum Message {
+    Vote(SignedVote<BizraContext>),
+    Proposal(SignedProposal<BizraContext>),
+    Polka(PolkaCertificate<BizraContext>),
+    RoundCertificate(RoundCertificate<BizraContext>),
+    Submission(Box<Envelope>),
+}
+
+/// What was wrong with some bytes.
+pub(crate) type DecodeError = String;
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+fn header(kind: u8, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity + 2);
+    out.push(VERSION);
+    out.push(kind);
+    out
+}
+
+fn put_value(out: &mut Vec<u8>, value: &NilOrVal<ValueId>) {
+    match value {
+        NilOrVal::Nil => out.push(0),
+        NilOrVal::Val(id) => {
+            out.push(1);
+            out.extend_from_slice(id.as_bytes());
+        }
+    }
+}
+
+fn vote_type_byte(t: VoteType) -> u8 {
+    match t {
+        VoteType::Prevote => 1,
+        VoteType::Precommit => 2,
+    }
+}
+
+fn put_round(out: &mut Vec<u8>, round: Round) {
+    out.extend_from_slice(&round.as_u32().unwrap_or(NO_ROUND).to_be_bytes());
+}
+
+fn put_batch(out: &mut Vec<u8>, batch: &Batch) {
+    let json = batch.to_json().as_bytes();
+    // A batch is at most MAX_BATCH_BYTES (8 MiB): its length fits 32 bits.
+    out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    out.extend_from_slice(json);
+}
+
+/// A signed vote.
+pub(crate) fn encode_vote(vote: &SignedVote<BizraContext>) -> Vec<u8> {
+    let v = &vote.message;
+    let mut out = header(VOTE, 8 + 4 + 1 + 33 + 32 + 64);
+    out.extend_from_slice(&v.height.0.to_be_bytes());
+    out.extend_from_slice(&v.round.to_be_bytes());
+    out.push(vote_type_byte(v.vote_type));
+    put_value(&mut out, &v.value);
+    out.extend_from_slice(&v.validator.0);
+    out.extend_from_slice(&vote.signature.0);
+    out
+}
+
+/// A signed proposal, with its whole batch.
+pub(crate) fn encode_proposal(proposal: &SignedProposal<BizraContext>) -> Vec<u8> {
+    let p = &proposal.message;
+    let batch = p.value.batch();
+    let mut out = header(PROPOSAL, 8 + 4 + 4 + 32 + 64 + 4 + batch.to_json().len());
+    out.extend_from_slice(&p.height.0.to_be_bytes());
+    out.extend_from_slice(&p.round.to_be_bytes());
+    put_round(&mut out, p.pol_round);
+    out.extend_from_slice(&p.proposer.0);
+    out.extend_from_slice(&proposal.signature.0);
+    put_batch(&mut out, batch);
+    out
+}
+
+/// A polka certificate.
+pub(crate) fn encode_polka(c: &PolkaCertificate<BizraContext>) -> Vec<u8> {
+    let mut out = header(POLKA, 8 + 4 + 32 + 2 + c.polka_signatures.len() * 96);
+    out.extend_from_slice(&c.height.0.to_be_bytes());
+    put_round(&mut out, c.round);
+    out.extend_from_slice(c.value_id.as_bytes());
+    // The core builds certificates from the votes of the set: at most MAX_VALIDATORS.
+    out.extend_from_slice(&(c.polka_signatures.len() as u16).to_be_bytes());
+    for s in &c.polka_signatures {
+        out.extend_from_slice(&s.address.0);
+        out.extend_from_slice(&s.signature.0);
+    }
+    out
+}
+
+/// A round certificate.
+pub(crate) fn encode_round_certificate(c: &RoundCertificate<BizraContext>) -> Vec<u8> {
+    let mut out = header(ROUND_CERT, 8 + 4 + 1 + 2 + c.round_signatures.len() * 131);
+    out.extend_from_slice(&c.height.0.to_be_bytes());
+    put_round(&mut out, c.round);
+    out.push(match c.cert_type {
+        RoundCertificateType::Skip => 1,
+        RoundCertificateType::Precommit => 2,
+    });
+    out.extend_from_slice(&(c.round_signatures.len() as u16).to_be_bytes());
+    for s in &c.round_signatures {
+        out.push(vote_type_byte(s.vote_type));
+        put_value(&mut out, &s.value_id);
+        out.extend_from_slice(&s.address.0);
+        out.extend_from_slice(&s.signature.0);
+    }
+    out
+}
+
+/// An envelope submitted for the pools of the other validators.
+pub(crate) fn encode_submission(envelope: &Envelope) -> Vec<u8> {
+    let json = envelope.to_json();
+    let mut out = header(SUBMISSION, 4 + json.len());
+    // Checked against MAX_SUBMISSION_BYTES before it is pooled.
+    out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    out.extend_from_slice(json.as_bytes());
+    out
+}
+
+/// The write-ahead-log record of a core input logged at `height`, or `None` for an input the
+/// core never logs.
+pub(crate) fn encode_record(height: Height, input: &Input<BizraContext>) -> Option<Vec<u8>> {
+    Some(match input {
+        Input::Vote(v) => encode_vote(v),
+        Input::Proposal(p) => encode_proposal(p),
+        Input::PolkaCertificate(c) => encode_polka(c),
+        Input::ProposedValue(v, origin) => {
+            let batch = v.value.batch();
+            let mut out = header(
+                PROPOSED_VALUE,
+                8 + 4 + 4 + 32 + 2 + 4 + batch.to_json().len(),
+            );
+            out.extend_from_slice(&v.height.0.to_be_bytes());
+            put_round(&mut out, v.round);
+            put_round(&mut out, v.valid_round);
+            out.extend_from_slice(&v.proposer.0);
+            out.push(u8::from(v.validity.is_valid()));
+            out.push(match origin {
+                ValueOrigin::Consensus => 1,
+                ValueOrigin::Sync => 2,
+            });
+            put_batch(&mut out, batch);
+            out
+        }
+        Input::TimeoutElapsed(t) => {
+            let step = match t.kind {
+                TimeoutKind::Propose => 1,
+                TimeoutKind::Prevote => 2,
+                TimeoutKind::Precommit => 3,
+                // Never logged by the core: they change no vote.
+                TimeoutKind::Rebroadcast | TimeoutKind::FinalizeHeight(_) => return None,
+            };
+            let mut out = header(TIMEOUT, 8 + 4 + 1);
+            out.extend_from_slice(&height.0.to_be_bytes());
+            put_round(&mut out, t.round);
+            out.push(step);
+            out
+        }
+        Input::StartHeight(..)
+        | Input::RoundCertificate(_)
+        | Input::Propose(_)
+        | Input::SyncValueResponse(_) => return None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], DecodeError> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(format!(
+                "truncated at byte {}: {what} needs {n} bytes, {} left",
+                self.at,
+                self.bytes.len() - self.at
+            ));
+        };
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], DecodeError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N, what)?);
+        Ok(a)
+    }
+
+    fn u8(&mut self, what: &str) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+
+    fn u16(&mut self, what: &str) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.array(what)?))
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array(what)?))
+    }
+
+    fn height(&mut self) -> Result<Height, DecodeError> {
+        let h = u64::from_be_bytes(self.array("height")?);
+        if h == 0 || h > MAX_HEIGHT {
+            return Err(format!("height {h} is outside 1 to 2^53 - 1"));
+        }
+        Ok(Height(h))
+    }
+
+    fn round(&mut self) -> Result<u32, DecodeError> {
+        let r = self.u32("round")?;
+        if r > MAX_ROUND {
+            return Err("round 2^32 - 1 is reserved for \"no round\"".into());
+        }
+        Ok(r)
+    }
+
+    fn optional_round(&mut self, what: &str) -> Result<Round, DecodeError> {
+        let r = self.u32(what)?;
+        Ok(if r == NO_ROUND {
+            Round::Nil
+        } else {
+            Round::new(r)
+        })
+    }
+
+    fn vote_type(&mut self) -> Result<VoteType, DecodeError> {
+        match self.u8("vote type")? {
+            1 => Ok(VoteType::Prevote),
+            2 => Ok(VoteType::Precommit),
+            t => Err(format!(
+                "vote type {t} is neither 1 (prevote) nor 2 (precommit)"
+            )),
+        }
+    }
+
+    fn value(&mut self) -> Result<NilOrVal<ValueId>, DecodeError> {
+        match self.u8("value tag")? {
+            0 => Ok(NilOrVal::Nil),
+            1 => Ok(NilOrVal::Val(ValueId::from_bytes(self.array("value id")?))),
+            t => Err(format!(
+                "value tag {t} is neither 0 (nil) nor 1 (a value id)"
+            )),
+        }
+    }
+
+    fn address(&mut self, what: &str) -> Result<Address, DecodeError> {
+        Ok(Address(self.array(what)?))
+    }
+
+    fn signature(&mut self) -> Result<Signature, DecodeError> {
+        Ok(Signature(self.array("signature")?))
+    }
+
+    fn batch(&mut self) -> Result<Value, DecodeError> {
+        let len = self.u32("batch length")? as usize;
+        if len > MAX_BATCH_BYTES {
+            return Err(format!("batch of {len} bytes, at most {MAX_BATCH_BYTES}"));
+        }
+        let bytes = self.take(len, "batch")?;
+        let text = std::str::from_utf8(bytes).map_err(|_| "batch is not UTF-8".to_string())?;
+        let batch = Batch::from_json(text).map_err(|e| e.to_string())?;
+        if batch.to_json() != text {
+            return Err("batch is not in canonical form (RFC 8785, ids ascending)".into());
+        }
+        Ok(Value(Arc::new(batch)))
+    }
+
+    fn count(&mut self) -> Result<usize, DecodeError> {
+        let n = usize::from(self.u16("signature count")?);
+        if n > MAX_VALIDATORS {
+            return Err(format!("{n} signatures, at most {MAX_VALIDATORS}"));
+        }
+        Ok(n)
+    }
+
+    fn end(&self) -> Result<(), DecodeError> {
+        if self.at == self.bytes.len() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} bytes after the end of the message",
+                self.bytes.len() - self.at
+            ))
+        }
+    }
+}
+
+fn open(bytes: &[u8]) -> Result<(u8, Reader<'_>), DecodeError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(format!(
+            "{} bytes, at most {MAX_MESSAGE_BYTES}",
+            bytes.len()
+        ));
+    }
+    let mut r = Reader { bytes, at: 0 };
+    let version = r.u8("version")?;
+    if version != VERSION {
+        return Err(format!("version {version}, expected {VERSION}"));
+    }
+    let kind = r.u8("kind")?;
+    Ok((kind, r))
+}
+
+fn read_vote(r: &mut Reader<'_>) -> Result<SignedVote<BizraContext>, DecodeError> {
+    let height = r.height()?;
+    let round = r.round()?;
+    let vote_type = r.vote_type()?;
+    let value = r.value()?;
+    let validator = r.address("validator")?;
+    let signature = r.signature()?;
+    Ok(SignedVote::new(
+        Vote {
+            height,
+            round,
+            vote_type,
+            value,
+            validator,
+        },
+        signature,
+    ))
+}
+
+fn read_proposal(r: &mut Reader<'_>) -> Result<SignedProposal<BizraContext>, DecodeError> {
+    let height = r.height()?;
+    let round = r.round()?;
+    let pol_round = r.optional_round("pol_round")?;
+    let proposer = r.address("proposer")?;
+    let signature = r.signature()?;
+    let value = r.batch()?;
+    Ok(SignedProposal::new(
+        Proposal {
+            height,
+            round,
+            value,
+            pol_round,
+            proposer,
+        },
+        signature,
+    ))
+}
+
+fn read_polka(r: &mut Reader<'_>) -> Result<PolkaCertificate<BizraContext>, DecodeError> {
+    let height = r.height()?;
+    let round = Round::new(r.round()?);
+    let value_id = ValueId::from_bytes(r.array("value id")?);
+    let n = r.count()?;
+    let mut polka_signatures = Vec::with_capacity(n);
+    for _ in 0..n {
+        let address = r.address("validator")?;
+        let signature = r.signature()?;
+        polka_signatures.push(PolkaSignature::new(address, signature));
+    }
+    Ok(PolkaCertificate {
+        height,
+        round,
+        value_id,
+        polka_signatures,
+    })
+}
+
+fn read_round_certificate(
+    r: &mut Reader<'_>,
+) -> Result<RoundCertificate<BizraContext>, DecodeError> {
+    let height = r.height()?;
+    let round = Round::new(r.round()?);
+    let cert_type = match r.u8("certificate type")? {
+        1 => RoundCertificateType::Skip,
+        2 => RoundCertificateType::Precommit,
+        t => {
+            return Err(format!(
+                "certificate type {t} is neither 1 (skip) nor 2 (precommit)"
+            ))
+        }
+    };
+    let n = r.count()?;
+    let mut round_signatures = Vec::with_capacity(n);
+    for _ in 0..n {
+        let vote_type = r.vote_type()?;
+        let value = r.value()?;
+        let address = r.address("validator")?;
+        let signature = r.signature()?;
+        round_signatures.push(RoundSignature::new(vote_type, value, address, signature));
+    }
+    Ok(RoundCertificate {
+        height,
+        round,
+        cert_type,
+        round_signatures,
+    })
+}
+
+fn read_submission(r: &mut Reader<'_>) -> Result<Envelope, DecodeError> {
+    let len = r.u32("envelope length")? as usize;
+    if len > MAX_SUBMISSION_BYTES {
+        return Err(format!(
+            "envelope of {len} bytes, at most {MAX_SUBMISSION_BYTES}"
+        ));
+    }
+    let bytes = r.take(len, "envelope")?;
+    let envelope = Envelope::parse_bytes(bytes).map_err(|e| format!("envelope: {e}"))?;
+    if !is_proposal(&envelope) {
+        return Err(format!(
+            "envelope {} is not a proposal (payload type must be \"bizra.proposal\")",
+            envelope.id()
+        ));
+    }
+    Ok(envelope)
+}
+
+/// Decodes a message from a peer (write-ahead-log kinds are refused).
+pub(crate) fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {
+    let (kind, mut r) = open(bytes)?;
+    let message = match kind {
+        VOTE => Message::Vote(read_vote(&mut r)?),
+        PROPOSAL => Message::Proposal(read_proposal(&mut r)?),
+        POLKA => Message::Polka(read_polka(&mut r)?),
+        ROUND_CERT => Message::RoundCertificate(read_round_certificate(&mut r)?),
+        SUBMISSION => Message::Submission(Box::new(read_submission(&mut r)?)),
+        k => return Err(format!("unknown message kind 0x{k:02x}")),
+    };
+    r.end()?;
+    Ok(message)
+}
+
+/// Decodes a write-ahead-log record into the core input it logged, with its height.
+pub(crate) fn decode_record(bytes: &[u8]) -> Result<(Height, Input<BizraContext>), DecodeError> {
+    let (kind, mut r) = open(bytes)?;
+    let decoded = match kind {
+        VOTE => {
+            let v = read_vote(&mut r)?;
+            (v.message.height, Input::Vote(v))
+        }
+        PROPOSAL => {
+            let p = read_proposal(&mut r)?;
+            (p.message.height, Input::Proposal(p))
+        }
+        POLKA => {
+            let c = read_polka(&mut r)?;
+            (c.height, Input::PolkaCertificate(c))
+        }
+        PROPOSED_VALUE => {
+            let height = r.height()?;
+            let round = Round::new(r.round()?);
+            let valid_round = r.optional_round("valid_round")?;
+            let proposer = r.address("proposer")?;
+            let validity = match r.u8("validity")? {
+                0 => Validity::Invalid,
+                1 => Validity::Valid,
+                v => return Err(format!("validity {v} is neither 0 nor 1")),
+            };
+            let origin = match r.u8("origin")? {
+                1 => ValueOrigin::Consensus,
+                2 => ValueOrigin::Sync,
+                o => return Err(format!("origin {o} is neither 1 (consensus) nor 2 (sync)")),
+            };
+            let value = r.batch()?;
+            let v = ProposedValue {
+                height,
+                round,
+                valid_round,
+                proposer,
+                value,
+                validity,
+            };
+            (height, Input::ProposedValue(v, origin))
+        }
+        TIMEOUT => {
+            let height = r.height()?;
+            let round = Round::new(r.round()?);
+            let kind = match r.u8("timeout step")? {
+                1 => TimeoutKind::Propose,
+                2 => TimeoutKind::Prevote,
+                3 => TimeoutKind::Precommit,
+                s => return Err(format!("timeout step {s} is not 1, 2 or 3")),
+            };
+            (height, Input::TimeoutElapsed(Timeout::new(round, kind)))
+        }
+        k => return Err(format!("unknown record kind 0x{k:02x}")),
+    };
+    r.end()?;
+    Ok(decoded)
+}
