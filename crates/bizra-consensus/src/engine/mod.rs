@@ -133,6 +133,8 @@ pub struct Engine {
     decided: u64,
     /// The highest height seen in a validly signed message above the current one.
     behind: Option<u64>,
+    /// The decision of the current height, once made, re-sent until the next height starts.
+    last_decision: Option<(Certificate, Batch)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -199,6 +201,7 @@ impl Engine {
             started: false,
             decided: 0,
             behind: None,
+            last_decision: None,
         })
     }
 
@@ -261,8 +264,16 @@ impl Engine {
         }
         self.started = true;
         self.decided = height - 1;
-        self.behind = None;
+        self.last_decision = None;
         self.host.enter_height(height);
+        // Still behind: ask for the next height at once rather than after the next message.
+        match self.behind {
+            Some(seen) if seen > height => self
+                .host
+                .outputs
+                .push_back(Output::Behind { from: height, seen }),
+            _ => self.behind = None,
+        }
         let validators = self.host.ctx.validators().clone();
         self.feed(Input::StartHeight(
             Height(height),
@@ -386,6 +397,21 @@ impl Engine {
                 self.feed_message(Input::Proposal(proposal))?;
                 self.feed_message(Input::ProposedValue(value, ValueOrigin::Consensus))
             }
+            Message::Decision(decision) => {
+                let h = decision.height;
+                self.check_height(h)?;
+                let certificate = decision.certificate(self.host.ctx.document());
+                let batch = decision.batch.batch();
+                certificate
+                    .verify_batch(batch, self.host.ctx.document())
+                    .map_err(|e| refuse(Refusal::BadCertificate, e.to_string()))?;
+                if h == current && self.started {
+                    self.decide(certificate, batch.clone());
+                } else if h > current {
+                    self.note_ahead(h);
+                }
+                Ok(())
+            }
             Message::Polka(certificate) => {
                 self.check_height(certificate.height.0)?;
                 self.check_signers(certificate.polka_signatures.len())?;
@@ -484,8 +510,23 @@ impl Engine {
                     seen,
                 });
             }
+            self.rebroadcast_decision();
         }
         self.feed(Input::TimeoutElapsed(timer.timeout))
+    }
+
+    /// Once this node has decided its height (and until the runtime starts the next), it
+    /// re-sends the decision (certificate and batch) with each rebroadcast of its votes. A
+    /// validator that lost the proposal, or saw an equivocator's other precommit first, cannot
+    /// assemble the decision from single votes, and may see no later height to catch up from
+    /// if the federation waits before the next; the certificate settles it.
+    fn rebroadcast_decision(&mut self) {
+        if let Some((certificate, batch)) = &self.last_decision {
+            if certificate.height() == self.height() {
+                let bytes = wire::encode_decision(certificate, batch);
+                self.host.broadcast(bytes);
+            }
+        }
     }
 
     /// Takes a decided height from a peer: `certificate` must verify against the document with
@@ -607,9 +648,9 @@ impl Engine {
 
     fn decide(&mut self, certificate: Certificate, batch: Batch) {
         self.decided = certificate.height();
-        self.behind = None;
         self.host.stats.decided += 1;
         self.pool.remove_decided(&batch, self.now);
+        self.last_decision = Some((certificate.clone(), batch.clone()));
         self.host
             .outputs
             .push_back(Output::Decided { certificate, batch });

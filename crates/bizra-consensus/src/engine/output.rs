@@ -169,6 +169,8 @@ pub enum Refusal {
     BadSignature,
     /// For a height this node has already decided.
     PastHeight,
+    /// A decision whose certificate does not verify against the document (see the detail).
+    BadCertificate,
     /// A submitted envelope the pool refuses (the gate chain, or the pool is full).
     Submission,
     /// The core refused to go on (see the detail).

@@ -23,6 +23,10 @@
 //! kind 0x04 round cert.     height:u64 ‖ round:u32 ‖ cert_type:u8 (0x01 skip, 0x02 precommit) ‖
 //!                           count:u16 ‖ count × (vote_type ‖ value ‖ validator:32 ‖ signature:64)
 //! kind 0x05 submission      envelope_len:u32 ‖ envelope (PCI-v1 JSON, payload type bizra.proposal)
+//! kind 0x06 decision        height:u64 ‖ round:u32 ‖ value_id:32 ‖ count:u16 ‖
+//!                           count × (validator:32 ‖ signature:64) ‖ batch_len:u32 ‖ batch
+//!                           a commit certificate (CONSENSUS-v1, in the receiver's federation
+//!                           and epoch; signers in ascending key order) with the decided batch
 //!
 //! write-ahead-log records only (refused from the network):
 //! kind 0x10 proposed value  height:u64 ‖ round:u32 ‖ valid_round:u32 (0xffffffff: none) ‖
@@ -52,10 +56,12 @@ use malachitebft_core_types::{
 };
 
 use crate::batch::{is_proposal, Batch, ValueId, MAX_BATCH_BYTES};
+use crate::certificate::{Certificate, CommitSignature};
 use crate::context::{
     Address, BizraContext, Height, Proposal, Signature, Value, Vote, MAX_HEIGHT, MAX_ROUND,
 };
-use crate::document::MAX_VALIDATORS;
+use crate::document::{FederationDocument, MAX_VALIDATORS};
+use bizra_protocol::hash::{from_hex, to_hex};
 
 /// The encoding's version, the first byte of every message and record.
 pub const VERSION: u8 = 1;
@@ -71,6 +77,7 @@ const PROPOSAL: u8 = 0x02;
 const POLKA: u8 = 0x03;
 const ROUND_CERT: u8 = 0x04;
 const SUBMISSION: u8 = 0x05;
+const DECISION: u8 = 0x06;
 const PROPOSED_VALUE: u8 = 0x10;
 const TIMEOUT: u8 = 0x11;
 
@@ -84,6 +91,40 @@ pub(crate) enum Message {
     Polka(PolkaCertificate<BizraContext>),
     RoundCertificate(RoundCertificate<BizraContext>),
     Submission(Box<Envelope>),
+    Decision(Box<Decision>),
+}
+
+/// A decided height as a decision message carries it: the certificate's fields (federation and
+/// epoch are the receiver's) and the batch.
+#[derive(Clone, Debug)]
+pub(crate) struct Decision {
+    pub height: u64,
+    pub round: u32,
+    pub value: ValueId,
+    pub signatures: Vec<([u8; 32], [u8; 64])>,
+    pub batch: Value,
+}
+
+impl Decision {
+    /// The certificate, in `document`'s federation and epoch.
+    pub fn certificate(&self, document: &FederationDocument) -> Certificate {
+        let signatures = self
+            .signatures
+            .iter()
+            .map(|(k, s)| CommitSignature {
+                validator: to_hex(k),
+                signature: *s,
+            })
+            .collect();
+        Certificate::new(
+            document.federation(),
+            document.epoch(),
+            self.height,
+            self.round,
+            self.value,
+            signatures,
+        )
+    }
 }
 
 /// What was wrong with some bytes.
@@ -195,6 +236,25 @@ pub(crate) fn encode_submission(envelope: &Envelope) -> Vec<u8> {
     // Checked against MAX_SUBMISSION_BYTES before it is pooled.
     out.extend_from_slice(&(json.len() as u32).to_be_bytes());
     out.extend_from_slice(json.as_bytes());
+    out
+}
+
+/// A decided height: its certificate (signers' keys are 64 hex digits in any certificate that
+/// verified) and batch.
+pub(crate) fn encode_decision(certificate: &Certificate, batch: &Batch) -> Vec<u8> {
+    let sigs = certificate.signatures();
+    let json = batch.to_json();
+    let mut out = header(DECISION, 8 + 4 + 32 + 2 + sigs.len() * 96 + 4 + json.len());
+    out.extend_from_slice(&certificate.height().to_be_bytes());
+    out.extend_from_slice(&certificate.round().to_be_bytes());
+    out.extend_from_slice(certificate.value().as_bytes());
+    // A certificate that verified names at most MAX_VALIDATORS distinct signers.
+    out.extend_from_slice(&(sigs.len() as u16).to_be_bytes());
+    for s in sigs {
+        out.extend_from_slice(&from_hex::<32>(&s.validator).unwrap_or([0; 32]));
+        out.extend_from_slice(&s.signature);
+    }
+    put_batch(&mut out, batch);
     out
 }
 
@@ -494,6 +554,27 @@ fn read_submission(r: &mut Reader<'_>) -> Result<Envelope, DecodeError> {
     Ok(envelope)
 }
 
+fn read_decision(r: &mut Reader<'_>) -> Result<Decision, DecodeError> {
+    let height = r.height()?.0;
+    let round = r.round()?;
+    let value = ValueId::from_bytes(r.array("value id")?);
+    let n = r.count()?;
+    let mut signatures = Vec::with_capacity(n);
+    for _ in 0..n {
+        let key = r.array("validator")?;
+        let signature = r.signature()?.0;
+        signatures.push((key, signature));
+    }
+    let batch = r.batch()?;
+    Ok(Decision {
+        height,
+        round,
+        value,
+        signatures,
+        batch,
+    })
+}
+
 /// Decodes a message from a peer (write-ahead-log kinds are refused).
 pub(crate) fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {
     let (kind, mut r) = open(bytes)?;
@@ -503,6 +584,7 @@ pub(crate) fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {
         POLKA => Message::Polka(read_polka(&mut r)?),
         ROUND_CERT => Message::RoundCertificate(read_round_certificate(&mut r)?),
         SUBMISSION => Message::Submission(Box::new(read_submission(&mut r)?)),
+        DECISION => Message::Decision(Box::new(read_decision(&mut r)?)),
         k => return Err(format!("unknown message kind 0x{k:02x}")),
     };
     r.end()?;

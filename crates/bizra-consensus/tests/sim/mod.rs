@@ -118,12 +118,30 @@ pub struct Node {
 }
 
 enum Item {
-    Deliver { to: usize, bytes: Arc<Vec<u8>> },
-    Timer { node: usize, boot: u64, timer: Timer },
-    CatchUp { node: usize, boot: u64, height: u64 },
-    Submit { node: usize, envelope: Box<Envelope> },
-    Crash { node: usize },
-    Restart { node: usize },
+    Deliver {
+        to: usize,
+        bytes: Arc<Vec<u8>>,
+    },
+    Timer {
+        node: usize,
+        boot: u64,
+        timer: Timer,
+    },
+    CatchUp {
+        node: usize,
+        boot: u64,
+        height: u64,
+    },
+    Submit {
+        node: usize,
+        envelope: Box<Envelope>,
+    },
+    Crash {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+    },
 }
 
 pub struct Sim {
@@ -332,9 +350,13 @@ impl Sim {
         };
         if let Some(previous) = self.signed.get(&key) {
             assert_eq!(
-                previous, &msg,
+                previous,
+                &msg,
                 "double signature by {:?} at height {} round {} step {}",
-                &key.0[..4], key.1, key.2, key.3
+                &key.0[..4],
+                key.1,
+                key.2,
+                key.3
             );
         } else {
             self.signed.insert(key, msg);
@@ -448,12 +470,10 @@ impl Sim {
             }
             Role::Equivocator => self.equivocate(i, bytes),
             Role::Garbage => self.garbage(i, &bytes),
-            Role::LowIhsanProposer | Role::UnsortedProposer => {
-                match wire::parse_proposal(&bytes) {
-                    Some(p) => self.bad_proposal(i, p, role),
-                    None => self.broadcast(i, bytes),
-                }
-            }
+            Role::LowIhsanProposer | Role::UnsortedProposer => match wire::parse_proposal(&bytes) {
+                Some(p) => self.bad_proposal(i, p, role),
+                None => self.broadcast(i, bytes),
+            },
         }
     }
 
@@ -477,7 +497,12 @@ impl Sim {
             wire::sign_vote(&mut v, &id, &fed, epoch);
             wire::encode_vote(&v)
         } else if let Some(mut p) = wire::parse_proposal(&bytes) {
-            let extra = proposal_envelope(&id, self.rng.next(), 0.96, EPOCH_MS + self.now_ms as i64);
+            let extra = proposal_envelope(
+                &id,
+                self.rng.next() >> 12,
+                0.96,
+                EPOCH_MS + self.now_ms as i64,
+            );
             let mut envelopes = Batch::from_json(&p.batch).unwrap().envelopes().to_vec();
             envelopes.push(extra);
             let batch = Batch::new(envelopes).unwrap();
@@ -516,7 +541,7 @@ impl Sim {
             wire::sign_vote(
                 &mut forged,
                 &stranger,
-                &self.document.federation().to_string(),
+                self.document.federation(),
                 self.document.epoch(),
             );
             self.broadcast(i, Arc::new(wire::encode_vote(&forged)));
@@ -535,16 +560,16 @@ impl Sim {
     fn bad_proposal(&mut self, i: usize, mut p: ProposalMsg, role: Role) {
         let id = self.identity(i);
         let at = EPOCH_MS + self.now_ms as i64;
-        let good = proposal_envelope(&id, self.rng.next(), 0.96, at);
+        let good = proposal_envelope(&id, self.rng.next() >> 12, 0.96, at);
         let fed = self.document.federation().to_string();
         let epoch = self.document.epoch();
         if role == Role::LowIhsanProposer {
-            let low = proposal_envelope(&id, self.rng.next(), 0.5, at);
+            let low = proposal_envelope(&id, self.rng.next() >> 12, 0.5, at);
             let batch = Batch::new(vec![good, low]).unwrap();
             p.batch = batch.to_json().to_string();
             wire::sign_proposal(&mut p, batch.id(), &id, &fed, epoch);
         } else {
-            let other = proposal_envelope(&id, self.rng.next(), 0.96, at);
+            let other = proposal_envelope(&id, self.rng.next() >> 12, 0.96, at);
             let batch = Batch::new(vec![good, other]).unwrap();
             let e = batch.envelopes();
             p.batch = format!("[{},{}]", e[1].to_json(), e[0].to_json());
@@ -681,7 +706,10 @@ impl Sim {
         for (h, batch) in by_height {
             for e in batch.envelopes() {
                 let ihsan = e.scores().ihsan.unwrap_or(0.0);
-                assert!(ihsan >= 0.95, "height {h} decided a proposal of Ihsan {ihsan}");
+                assert!(
+                    ihsan >= 0.95,
+                    "height {h} decided a proposal of Ihsan {ihsan}"
+                );
                 assert!(
                     seen.insert(e.id().to_string()),
                     "proposal {} decided twice (again at height {h})",
