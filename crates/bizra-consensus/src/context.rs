@@ -568,6 +568,37 @@ impl BizraContext {
             .map_err(|e| CertificateError::VerificationError(Some(mc::BoxError::new(Box::new(e)))))
     }
 
+    /// Checks a commit certificate whose signatures were each verified already (the core's own,
+    /// built from precommits it verified on arrival): distinct validators of the set holding
+    /// more than two thirds of the power.
+    pub fn verify_commit_signers(
+        &self,
+        commit: &mc::CommitCertificate<BizraContext>,
+    ) -> Result<(), CertificateError<BizraContext>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut power: u64 = 0;
+        for s in &commit.commit_signatures {
+            if !seen.insert(s.address) {
+                return Err(CertificateError::DuplicateVote(s.address));
+            }
+            let validator = self
+                .validators
+                .get(&s.address)
+                .ok_or(CertificateError::UnknownValidator(s.address))?;
+            power += validator.power;
+        }
+        let total = self.document().total_power();
+        if self.document().is_quorum(power) {
+            Ok(())
+        } else {
+            Err(CertificateError::NotEnoughVotingPower {
+                signed: power,
+                total,
+                expected: ThresholdParam::TWO_F_PLUS_ONE.min_expected(total),
+            })
+        }
+    }
+
     /// Verifies a polka certificate: distinct validators of the set whose prevotes for the
     /// value hold more than two thirds of the power.
     pub fn verify_polka(

@@ -2,7 +2,7 @@
 //! many seeds, with delay, loss, reordering, partitions, crashes and Byzantine validators.
 //!
 //! Each property runs over [`seeds`] seeds: 30 in release builds (`make test` runs
-//! `cargo test --release`), 2 in debug builds, where Ed25519 is two orders of magnitude slower;
+//! `cargo test --release`), 1 in debug builds, where Ed25519 is two orders of magnitude slower;
 //! `BIZRA_SIM_SEEDS` overrides both. A failing seed is named in the panic and replays exactly.
 
 #[path = "sim/mod.rs"]
@@ -15,7 +15,7 @@ fn seeds() -> u64 {
     std::env::var("BIZRA_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(if cfg!(debug_assertions) { 2 } else { 30 })
+        .unwrap_or(if cfg!(debug_assertions) { 1 } else { 30 })
 }
 
 /// A lossy, jittery network in which one random node is cut off for a while.

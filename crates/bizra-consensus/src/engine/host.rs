@@ -35,8 +35,16 @@ pub(crate) struct Host {
     pub replay: Option<HashSet<Vec<u8>>>,
     /// Equivocations already reported at this height, by the hash of the pair.
     reported: HashSet<[u8; 32]>,
+    /// Messages whose signatures are known good (signed here, or verified by the engine just
+    /// before the core asks): the core verifies every message it is given, this node's own
+    /// included, and these need no second verification.
+    verified: VecDeque<(ConsensusMsg<BizraContext>, Signature)>,
     pub stats: Stats,
 }
+
+/// How many known-good messages are remembered: the core asks about a message right after it
+/// was signed or pre-verified.
+const VERIFIED_KEPT: usize = 8;
 
 impl Host {
     pub fn new(ctx: BizraContext, identity: Option<Arc<Identity>>) -> Self {
@@ -51,6 +59,7 @@ impl Host {
             decisions: Vec::new(),
             replay: None,
             reported: HashSet::new(),
+            verified: VecDeque::new(),
             stats: Stats::default(),
         }
     }
@@ -60,7 +69,22 @@ impl Host {
         self.height = height;
         self.cancel_all();
         self.reported.clear();
+        self.verified.clear();
         self.get_value = None;
+    }
+
+    /// Notes that `signature` over `message` is good (it was just signed or verified here).
+    pub fn known_good(&mut self, message: ConsensusMsg<BizraContext>, signature: Signature) {
+        if self.verified.len() == VERIFIED_KEPT {
+            self.verified.pop_front();
+        }
+        self.verified.push_back((message, signature));
+    }
+
+    fn is_known_good(&self, message: &ConsensusMsg<BizraContext>, signature: &Signature) -> bool {
+        self.verified
+            .iter()
+            .any(|(m, s)| s == signature && m == message)
     }
 
     /// Whether `timer` is the latest setting of an armed timer; if so it is disarmed.
@@ -264,12 +288,19 @@ impl Host {
             Effect::SignVote(vote, r) => {
                 let ctx = self.ctx.clone();
                 let signature = self.sign(|id| ctx.sign_vote(id, &vote));
+                self.known_good(ConsensusMsg::Vote(vote.clone()), signature);
                 r.resume_with(SignedVote::new(vote, signature))
             }
             Effect::SignProposal(proposal, r) => {
                 let ctx = self.ctx.clone();
                 let signature = self.sign(|id| ctx.sign_proposal(id, &proposal));
+                self.known_good(ConsensusMsg::Proposal(proposal.clone()), signature);
                 r.resume_with(SignedProposal::new(proposal, signature))
+            }
+            Effect::VerifySignature(signed, _, r)
+                if self.is_known_good(&signed.message, &signed.signature) =>
+            {
+                r.resume_with(true)
             }
             Effect::VerifySignature(signed, key, r) => {
                 let ok = match &signed.message {

@@ -71,7 +71,7 @@ use std::sync::Arc;
 
 use bizra_protocol::{Envelope, Error, GateChain, Identity, Result, Timestamp};
 use malachitebft_core_consensus::{
-    process, Input, LocallyProposedValue, Params, ProposedValue, State, ValuePayload,
+    process, ConsensusMsg, Input, LocallyProposedValue, Params, ProposedValue, State, ValuePayload,
 };
 use malachitebft_core_types::{
     Round, SignedVote, ThresholdParams, Validity, ValueOrigin, VoteExtensionPolicy,
@@ -374,6 +374,8 @@ impl Engine {
                         ),
                     ));
                 }
+                self.host
+                    .known_good(ConsensusMsg::Proposal(p.clone()), proposal.signature);
                 if p.height.0 > current {
                     self.note_ahead(p.height.0);
                 }
@@ -469,6 +471,8 @@ impl Engine {
                 ),
             });
         }
+        self.host
+            .known_good(ConsensusMsg::Vote(vote.message.clone()), vote.signature);
         self.note_ahead(vote.message.height.0);
         Ok(())
     }
