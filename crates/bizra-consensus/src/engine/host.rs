@@ -33,6 +33,8 @@ pub(crate) struct Host {
     pub decisions: Vec<CommitCertificate<BizraContext>>,
     /// While replaying a write-ahead log: the records it holds, which are not written again.
     pub replay: Option<HashSet<Vec<u8>>>,
+    /// Once the height is decided: the core's periodic re-sending of votes is dropped.
+    pub quiet: bool,
     /// Equivocations already reported at this height, by the hash of the pair.
     reported: HashSet<[u8; 32]>,
     /// Messages whose signatures are known good (signed here, or verified by the engine just
@@ -58,6 +60,7 @@ impl Host {
             get_value: None,
             decisions: Vec::new(),
             replay: None,
+            quiet: false,
             reported: HashSet::new(),
             verified: VecDeque::new(),
             stats: Stats::default(),
@@ -263,11 +266,15 @@ impl Host {
                 r.resume_with(())
             }
             Effect::RepublishVote(vote, r) => {
-                self.broadcast(wire::encode_vote(&vote));
+                if !self.quiet {
+                    self.broadcast(wire::encode_vote(&vote));
+                }
                 r.resume_with(())
             }
             Effect::RepublishRoundCertificate(c, r) => {
-                self.broadcast(wire::encode_round_certificate(&c));
+                if !self.quiet {
+                    self.broadcast(wire::encode_round_certificate(&c));
+                }
                 r.resume_with(())
             }
             Effect::GetValue(height, round, _timeout, r) => {

@@ -133,8 +133,14 @@ pub struct Engine {
     decided: u64,
     /// The highest height seen in a validly signed message above the current one.
     behind: Option<u64>,
-    /// The decision of the current height, once made, re-sent until the next height starts.
+    /// The latest decision, sent to validators still voting at its height or below.
     last_decision: Option<(Certificate, Batch)>,
+    /// Validators sent the decision in this rebroadcast period.
+    answered: HashSet<Address>,
+    /// Rebroadcast periods that have passed (rebroadcast timers fired), and how many had when
+    /// the latest decision was made.
+    periods: u64,
+    decision_period: u64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -202,6 +208,9 @@ impl Engine {
             decided: 0,
             behind: None,
             last_decision: None,
+            answered: HashSet::new(),
+            periods: 0,
+            decision_period: 0,
         })
     }
 
@@ -264,7 +273,8 @@ impl Engine {
         }
         self.started = true;
         self.decided = height - 1;
-        self.last_decision = None;
+        self.answered.clear();
+        self.host.quiet = false;
         self.host.enter_height(height);
         // Still behind: ask for the next height at once rather than after the next message.
         match self.behind {
@@ -331,6 +341,15 @@ impl Engine {
             }
             Message::Vote(vote) => {
                 let h = vote.message.height.0;
+                let from = vote.message.validator;
+                if h <= self.decided {
+                    self.answer_laggard(from, h, |e| {
+                        e.host.ctx.validators().get(&from).is_some_and(|v| {
+                            let key = malachitebft_core_types::Validator::public_key(v);
+                            e.host.ctx.verify_vote(&vote.message, key, &vote.signature)
+                        })
+                    });
+                }
                 self.check_height(h)?;
                 let validator = self
                     .host
@@ -350,6 +369,13 @@ impl Engine {
             }
             Message::Proposal(proposal) => {
                 let p = &proposal.message;
+                if p.height.0 <= self.decided {
+                    self.answer_laggard(p.proposer, p.height.0, |e| {
+                        let expected = e.host.ctx.validators().proposer(p.height.0, p.round);
+                        let key = malachitebft_core_types::Validator::public_key(expected);
+                        e.host.ctx.verify_proposal(p, key, &proposal.signature)
+                    });
+                }
                 self.check_height(p.height.0)?;
                 let expected = self.host.ctx.validators().proposer(p.height.0, p.round);
                 if expected.key_hex() != p.proposer.to_hex() {
@@ -508,29 +534,52 @@ impl Engine {
             return Ok(());
         }
         if timer.kind() == TimerKind::Rebroadcast {
+            self.periods += 1;
+            self.answered.clear();
             if let Some(seen) = self.behind {
                 self.host.outputs.push_back(Output::Behind {
                     from: self.decided + 1,
                     seen,
                 });
             }
-            self.rebroadcast_decision();
         }
         self.feed(Input::TimeoutElapsed(timer.timeout))
     }
 
-    /// Once this node has decided its height (and until the runtime starts the next), it
-    /// re-sends the decision (certificate and batch) with each rebroadcast of its votes. A
-    /// validator that lost the proposal, or saw an equivocator's other precommit first, cannot
-    /// assemble the decision from single votes, and may see no later height to catch up from
-    /// if the federation waits before the next; the certificate settles it.
-    fn rebroadcast_decision(&mut self) {
-        if let Some((certificate, batch)) = &self.last_decision {
-            if certificate.height() == self.height() {
-                let bytes = wire::encode_decision(certificate, batch);
-                self.host.broadcast(bytes);
-            }
+    /// Answers a validator that is still voting at a height this node has decided: it lost
+    /// the proposal, or saw an equivocator's other precommit first, and cannot assemble the
+    /// decision from single votes; or it was cut off, and the federation may be waiting before
+    /// its next height, sending nothing it could catch up from. It is sent this node's latest
+    /// decision (certificate and batch): of its own height, it decides; of a later one, it knows
+    /// to catch up. Only once a rebroadcast period has passed since the decision (until then,
+    /// votes of the decided height are the rest of the quorum arriving, not a laggard's), at
+    /// most once per validator per period (a laggard re-sends its votes every period, so a
+    /// lost answer is asked for again), and only for a message whose signature `verify`
+    /// confirms, so that no one can direct answers at a validator.
+    fn answer_laggard(
+        &mut self,
+        validator: Address,
+        height: u64,
+        verify: impl FnOnce(&Self) -> bool,
+    ) {
+        if validator == self.address
+            || self.periods <= self.decision_period
+            || self.answered.contains(&validator)
+        {
+            return;
         }
+        let Some((certificate, batch)) = &self.last_decision else {
+            return;
+        };
+        if certificate.height() < height || !verify(self) {
+            return;
+        }
+        let bytes = wire::encode_decision(certificate, batch);
+        self.answered.insert(validator);
+        self.host.outputs.push_back(Output::Send {
+            to: validator.0,
+            bytes,
+        });
     }
 
     /// Takes a decided height from a peer: `certificate` must verify against the document with
@@ -655,6 +704,11 @@ impl Engine {
         self.host.stats.decided += 1;
         self.pool.remove_decided(&batch, self.now);
         self.last_decision = Some((certificate.clone(), batch.clone()));
+        self.decision_period = self.periods;
+        // Decided: the core's rebroadcasts of this node's votes are no longer needed (a peer
+        // still voting is answered with the decision instead), and would make every decided
+        // node answer every other.
+        self.host.quiet = true;
         self.host
             .outputs
             .push_back(Output::Decided { certificate, batch });

@@ -21,6 +21,14 @@ pub enum Output {
     /// messages are harmless: the engine re-sends its votes every `rebroadcast` period while a
     /// height is undecided.
     Broadcast(Vec<u8>),
+    /// Send these bytes to the validator with this key only (a decision, to a validator that
+    /// is still voting at a height this node decided).
+    Send {
+        /// The validator's Ed25519 public key.
+        to: [u8; 32],
+        /// The message.
+        bytes: Vec<u8>,
+    },
     /// Deliver `timer` through [`Engine::handle_timer`](super::Engine::handle_timer) once
     /// `after` has passed.
     Schedule {

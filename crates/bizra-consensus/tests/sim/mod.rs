@@ -375,6 +375,16 @@ impl Sim {
             match output {
                 Output::Persist(record) => self.nodes[i].wal.push((record.height, record.bytes)),
                 Output::Broadcast(bytes) => self.outgoing(i, bytes),
+                Output::Send { to, bytes } => {
+                    let role = self.nodes[i].role;
+                    let j = self
+                        .nodes
+                        .iter()
+                        .position(|n| *n.identity.public_key() == to);
+                    if let (Some(j), false) = (j, role == Role::Silent || role == Role::Garbage) {
+                        self.send(i, j, Arc::new(bytes));
+                    }
+                }
                 Output::Schedule { timer, after } => {
                     let at = self.now_ms + after.as_millis() as u64;
                     let boot = self.nodes[i].boot;
