@@ -224,3 +224,46 @@ fn a_partitioned_validator_catches_up_from_certificates() {
         assert!(stats.decided >= 12);
     }
 }
+
+#[test]
+fn catching_up_takes_only_verified_certificates_one_height_at_a_time() {
+    let mut s = Sim::new(3, &[Role::Honest; 4], Net::default(), 3);
+    s.submit_random(4, 100);
+    decide_all(&mut s, "seed 3");
+    let decided = s.nodes[0].decided.clone();
+    let now = s.now();
+    let mut late = bizra_consensus::Engine::new(s.config(1)).unwrap();
+    late.start_height(1, now).unwrap();
+    let (c1, b1) = &decided[&1];
+    let (c3, b3) = &decided[&3];
+    let e = late.catch_up(c3, b3, now).unwrap_err().to_string();
+    assert!(
+        e.contains("height 3") && e.contains("decides height 1 next"),
+        "{e}"
+    );
+    let e = late.catch_up(c1, b3, now).unwrap_err().to_string();
+    assert!(e.contains("VALUE_MISMATCH"), "{e}");
+    let forged = bizra_consensus::Certificate::new(
+        c1.federation(),
+        c1.epoch(),
+        1,
+        c1.round(),
+        *b3.id(),
+        c1.signatures().to_vec(),
+    );
+    let e = late.catch_up(&forged, b3, now).unwrap_err().to_string();
+    assert!(e.contains("BAD_SIGNATURE"), "{e}");
+    assert!(late.catch_up(c1, b1, now).unwrap());
+    assert!(
+        !late.catch_up(c1, b1, now).unwrap(),
+        "a decided height again"
+    );
+    let mut got = None;
+    while let Some(o) = late.poll_output() {
+        if let bizra_consensus::Output::Decided { certificate, batch } = o {
+            got = Some((certificate, batch));
+        }
+    }
+    let (certificate, batch) = got.expect("decided by catching up");
+    assert_eq!((&certificate, batch.id()), (c1, b1.id()));
+}

@@ -261,3 +261,21 @@ fn timers_of_a_past_round_or_a_cancelled_setting_are_ignored() {
     let (_, votes, _) = drain(&mut a);
     assert!(votes.is_empty());
 }
+
+#[test]
+fn a_document_whose_power_the_core_cannot_count_is_refused() {
+    let ids: Vec<Identity> = (0..2).map(|_| Identity::generate()).collect();
+    let validators = ids
+        .iter()
+        .map(|id| bizra_consensus::Validator::new(id.public_key(), u64::MAX / 4).unwrap())
+        .collect();
+    let document =
+        bizra_consensus::FederationDocument::new("f", 1, validators, lan_timeouts()).unwrap();
+    let e = Engine::new(EngineConfig {
+        document: Arc::new(document),
+        identity: None,
+        gates: Arc::new(GateChain::default()),
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("above 2^64 / 3"), "{e}");
+}

@@ -39,7 +39,7 @@
 //!   bounded buffer.
 //!
 //! When this node is the round's proposer, the core asks for a value and the engine builds a
-//! [`Batch`](crate::Batch) from its pool (those envelopes that still pass the gate chain, in id
+//! [`Batch`] from its pool (those envelopes that still pass the gate chain, in id
 //! order, up to one batch's bounds; possibly empty, so that a height passes even when nothing
 //! was proposed).
 //!
@@ -53,13 +53,30 @@
 //! replay divergence). A restarted node therefore never signs two different votes for one
 //! height, round and step.
 //!
-//! # Catching up
+//! # Lost messages, laggards and catching up
 //!
-//! A node that was down or cut off sees messages of later heights and says so
-//! ([`Output::Behind`]); its runtime fetches the `(Certificate, Batch)` pairs of the missing
-//! heights from peers' storage, and [`Engine::catch_up`] checks each with
-//! [`Certificate::verify_batch`] against the document before reporting the height decided.
-//! A certificate is a quorum's precommits, so no honest node can have decided otherwise.
+//! While a height is undecided the core re-sends this node's latest votes every `rebroadcast`
+//! period of the document, so a lost vote is recovered; once the height is decided the node
+//! goes quiet. A validator still voting at a height this node has decided, a rebroadcast period
+//! after the decision, is answered ([`Output::Send`]) with this node's latest decision: the
+//! certificate and the batch, which it verifies with [`Certificate::verify_batch`]. Of its own
+//! height, it decides (it had lost the proposal, or seen an equivocator's other precommit
+//! first, and could not assemble the decision from single votes); of a later height, it knows
+//! it is behind.
+//!
+//! A node that was down or cut off sees validly signed messages of later heights and says so
+//! ([`Output::Behind`], repeated every rebroadcast period while it lasts); its runtime fetches
+//! the `(Certificate, Batch)` pairs of the missing heights from peers' storage, and
+//! [`Engine::catch_up`] checks each with [`Certificate::verify_batch`] against the document
+//! before reporting the height decided. A certificate is a quorum's precommits, so no honest
+//! node can have decided otherwise.
+//!
+//! # Equivocation
+//!
+//! Two validly signed, conflicting votes or proposals from one validator for the same height,
+//! round and step, which the core keeps as misbehaviour evidence, are reported once each as
+//! [`Output::Evidence`], with both messages in the wire encoding so that anyone holding the
+//! document can check them.
 
 mod host;
 mod output;

@@ -649,3 +649,168 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<(Height, Input<BizraContext>
     r.end()?;
     Ok(decoded)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bizra_protocol::Identity;
+    use serde_json::json;
+
+    fn batch() -> Value {
+        let me = Identity::generate();
+        let e = Envelope::builder(json!({"type": "bizra.proposal", "n": 1}))
+            .snr(0.9)
+            .ihsan(0.96)
+            .sign(&me)
+            .unwrap();
+        Value(Arc::new(Batch::new(vec![e]).unwrap()))
+    }
+
+    fn vote() -> SignedVote<BizraContext> {
+        SignedVote::new(
+            Vote {
+                height: Height(7),
+                round: 2,
+                vote_type: VoteType::Precommit,
+                value: NilOrVal::Val(ValueId::from_bytes([9; 32])),
+                validator: Address([3; 32]),
+            },
+            Signature([4; 64]),
+        )
+    }
+
+    #[test]
+    fn every_kind_round_trips_to_the_same_bytes() {
+        let v = encode_vote(&vote());
+        assert_eq!(v.len(), 2 + 8 + 4 + 1 + 33 + 32 + 64);
+        let Message::Vote(back) = decode_message(&v).unwrap() else {
+            panic!("not a vote")
+        };
+        assert_eq!(encode_vote(&back), v);
+
+        let p = SignedProposal::new(
+            Proposal {
+                height: Height(7),
+                round: 1,
+                value: batch(),
+                pol_round: Round::new(0),
+                proposer: Address([5; 32]),
+            },
+            Signature([6; 64]),
+        );
+        let bytes = encode_proposal(&p);
+        let Message::Proposal(back) = decode_message(&bytes).unwrap() else {
+            panic!("not a proposal")
+        };
+        assert_eq!(back, p);
+
+        for input in [
+            Input::Vote(vote()),
+            Input::Proposal(p.clone()),
+            Input::TimeoutElapsed(Timeout::prevote(Round::new(3))),
+            Input::ProposedValue(
+                ProposedValue {
+                    height: Height(7),
+                    round: Round::new(1),
+                    valid_round: Round::Nil,
+                    proposer: Address([5; 32]),
+                    value: batch(),
+                    validity: Validity::Invalid,
+                },
+                ValueOrigin::Consensus,
+            ),
+        ] {
+            let record = encode_record(Height(7), &input).unwrap();
+            let (h, back) = decode_record(&record).unwrap();
+            assert_eq!(h, Height(7));
+            assert_eq!(back, input);
+        }
+        // Records of the log only are never messages.
+        let t = encode_record(
+            Height(7),
+            &Input::TimeoutElapsed(Timeout::propose(Round::ZERO)),
+        );
+        assert!(decode_message(&t.unwrap())
+            .unwrap_err()
+            .contains("unknown message kind"));
+    }
+
+    #[test]
+    fn refusals_say_what_is_wrong() {
+        let v = encode_vote(&vote());
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (vec![], "truncated at byte 0: version"),
+            ([&[2u8][..], &v[1..]].concat(), "version 2"),
+            (vec![1, 0x7f], "unknown message kind 0x7f"),
+            (v[..v.len() - 1].to_vec(), "truncated"),
+            ([&v[..], &[0u8][..]].concat(), "1 bytes after the end"),
+            (
+                {
+                    let mut b = v.clone();
+                    b[2..10].copy_from_slice(&0u64.to_be_bytes());
+                    b
+                },
+                "height 0 is outside",
+            ),
+            (
+                {
+                    let mut b = v.clone();
+                    b[10..14].copy_from_slice(&u32::MAX.to_be_bytes());
+                    b
+                },
+                "reserved",
+            ),
+            (
+                {
+                    let mut b = v.clone();
+                    b[14] = 3;
+                    b
+                },
+                "vote type 3",
+            ),
+            (
+                {
+                    let mut b = v.clone();
+                    b[15] = 2;
+                    b
+                },
+                "value tag 2",
+            ),
+        ];
+        for (bytes, words) in cases {
+            let e = decode_message(&bytes).unwrap_err();
+            assert!(e.contains(words), "{words:?} not in {e:?}");
+        }
+        // A batch whose envelopes are out of order, or not in canonical form, is refused.
+        let me = Identity::generate();
+        let envelopes: Vec<Envelope> = (0..2)
+            .map(|n| {
+                Envelope::builder(json!({"type": "bizra.proposal", "n": n}))
+                    .sign(&me)
+                    .unwrap()
+            })
+            .collect();
+        let sorted = Batch::new(envelopes).unwrap();
+        let e = sorted.envelopes();
+        for (json, words) in [
+            (
+                format!("[{},{}]", e[1].to_json(), e[0].to_json()),
+                "out of order",
+            ),
+            (
+                format!("[ {},{}]", e[0].to_json(), e[1].to_json()),
+                "canonical",
+            ),
+        ] {
+            let mut b = vec![1, PROPOSAL];
+            b.extend_from_slice(&1u64.to_be_bytes());
+            b.extend_from_slice(&0u32.to_be_bytes());
+            b.extend_from_slice(&u32::MAX.to_be_bytes());
+            b.extend_from_slice(&[0; 96]);
+            b.extend_from_slice(&(json.len() as u32).to_be_bytes());
+            b.extend_from_slice(json.as_bytes());
+            let err = decode_message(&b).unwrap_err();
+            assert!(err.contains(words), "{words:?} not in {err:?}");
+        }
+    }
+}
