@@ -24,17 +24,19 @@ export declare class BizraError extends Error {
 /**
  * The kinds of error (`BizraError.kind`), from the core's table (`bizra::ErrorKind`), with what
  * raises them: `INVALID_INPUT` (a value out of range or of the wrong form, a disposed model),
- * `REJECTED` (a refusal: envelope verification, a gate, a replay cache), `KEY` (a key that cannot
- * be imported or exported: wrong passphrase, corrupt file), `CONSTITUTION` (an invalid
- * constitution), `IO` (a file system operation, an existing key file), `MODEL` (a missing,
- * non-GGUF or damaged model file), `MODEL_NOT_FOUND` (no model serves the tier or name asked
- * for), `PROMPT_TOO_LONG` (the prompt does not fit `nCtx`), `NO_REMOTE_POOL` (the pool tier
+ * `REJECTED` (a refusal: envelope verification, a gate, a replay cache), `CERTIFICATE_REFUSED` (a
+ * commit certificate refused; the message names the refusal, such as `BAD_SIGNATURE`), `KEY` (a
+ * key that cannot be imported or exported: wrong passphrase, corrupt file), `CONSTITUTION` (an
+ * invalid constitution), `IO` (a file system operation, an existing key file), `MODEL` (a
+ * missing, non-GGUF or damaged model file), `MODEL_NOT_FOUND` (no model serves the tier or name
+ * asked for), `PROMPT_TOO_LONG` (the prompt does not fit `nCtx`), `NO_REMOTE_POOL` (the pool tier
  * without a remote pool), `INFERENCE` (the engine failed), `INTERNAL` (a bug at the boundary),
  * `PANIC` (a Rust panic, caught: the process lives on).
  */
 export type ErrorKindName =
   | 'INVALID_INPUT'
   | 'REJECTED'
+  | 'CERTIFICATE_REFUSED'
   | 'KEY'
   | 'CONSTITUTION'
   | 'IO'

@@ -54,6 +54,11 @@ pub fn error_for_test(kind: String) -> Result<()> {
         let sample = match kind {
             ErrorKind::InvalidInput => bizra::Error::InvalidInput("a sample".into()),
             ErrorKind::Rejected => bizra::Error::reject(RejectCode::HashMismatch, "a sample"),
+            ErrorKind::CertificateRefused => bizra::Error::Certificate {
+                code: 6,
+                name: "BAD_SIGNATURE",
+                detail: "a sample".into(),
+            },
             ErrorKind::Key => bizra::Error::Key("a sample".into()),
             ErrorKind::Constitution => bizra::Error::Constitution("a sample".into()),
             ErrorKind::Io => bizra::Error::io(

@@ -34,7 +34,7 @@ const caught = (f) => {
 test('every kind of the core table is a BizraError kind, and real errors carry theirs', () => {
   const names = ERROR_KINDS.map((k) => k.name)
   assert.deepEqual(names, [
-    'INVALID_INPUT', 'REJECTED', 'KEY', 'CONSTITUTION', 'IO', 'MODEL', 'MODEL_NOT_FOUND',
+    'INVALID_INPUT', 'REJECTED', 'CERTIFICATE_REFUSED', 'KEY', 'CONSTITUTION', 'IO', 'MODEL', 'MODEL_NOT_FOUND',
     'PROMPT_TOO_LONG', 'NO_REMOTE_POOL', 'INFERENCE', 'INTERNAL', 'PANIC',
   ])
   for (const k of ERROR_KINDS) {
@@ -163,7 +163,7 @@ test('user gates run after every built-in gate, so they see only authenticated e
 })
 
 test("every kind of the core's table maps to its own kind and code, through the binding's mapping", () => {
-  assert.equal(ERROR_KINDS.length, 12)
+  assert.equal(ERROR_KINDS.length, 13)
   for (const { name } of errorKinds()) {
     const e = caught(() => cjs.__errorForTest(name))
     assert.ok(e instanceof BizraError, `${name}: ${e}`)
@@ -185,6 +185,7 @@ test("every kind of the core's table maps to its own kind and code, through the 
   assert.equal(caught(() => cjs.__errorForTest('MODEL_NOT_FOUND')).code, 'MODEL_NOT_FOUND')
   assert.equal(caught(() => cjs.__errorForTest('NO_REMOTE_POOL')).code, 'NO_REMOTE_POOL')
   assert.match(caught(() => cjs.__errorForTest('PANIC')).message, /panic/)
+  assert.match(caught(() => cjs.__errorForTest('CERTIFICATE_REFUSED')).message, /BAD_SIGNATURE/)
   // Node terms: the context option is `nCtx`.
   const tooLong = caught(() => cjs.__errorForTest('PROMPT_TOO_LONG'))
   assert.match(tooLong.message, /nCtx/)
