@@ -31,7 +31,4 @@ export const {
   HardwareProfile,
   Model,
   TokenStream,
-  DEFAULT_NODE_PORT,
-  Node,
-  NodeEvents,
 } = bizra
