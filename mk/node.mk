@@ -10,7 +10,8 @@ NPM         := npm --cache $(BIZRA_CACHE)/npm --no-audit --no-fund --loglevel=er
 NAPI_BUILD  := ./node_modules/.bin/napi build --platform --release --no-js --target $(NODE_TRIPLE) \
                --target-dir $(TARGET_DIR) --dts index.d.ts --dts-header "$$(cat dts-header.d.ts)"
 
-.PHONY: node-deps node-build node-build-test test-node bench-node demo-node demo-node-inference
+.PHONY: node-deps node-build node-build-test test-node bench-node demo-node demo-node-inference \
+        demo-node-federation
 
 # npm packages of the build, the TypeScript check and the bench (pinned by package-lock.json);
 # reinstalled only when the lock file changes.
@@ -49,6 +50,7 @@ test-node: node-build-test model
 	cd $(NODE_WORK)/app && rm -rf node_modules/.bin && cp -r $(CURDIR)/examples/node examples \
 	  && node examples/quickstart.mjs >/dev/null \
 	  && node examples/inference.mjs "$(INFERENCE_MODEL)" >/dev/null \
+	  && node examples/federation.mjs >/dev/null \
 	  && $(CURDIR)/$(NODE_DIR)/node_modules/.bin/tsc --noEmit --strict --target es2022 \
 	     --module nodenext --moduleResolution nodenext --skipLibCheck false \
 	     --types node --typeRoots $(CURDIR)/$(NODE_DIR)/node_modules/@types examples/example.ts
@@ -75,6 +77,10 @@ demo-node: node-build
 demo-node-inference: node-build model
 	$(call node-demo,inference.mjs,"$(INFERENCE_MODEL)")
 
+# Four members on loopback UDP join through a seed; one leaves, one stops and is declared down.
+demo-node-federation: node-build
+	$(call node-demo,federation.mjs)
+
 TESTS   += test-node
 BENCHES += bench-node
-DEMOS   += demo-node demo-node-inference
+DEMOS   += demo-node demo-node-inference demo-node-federation

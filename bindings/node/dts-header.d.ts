@@ -196,3 +196,76 @@ export interface Model {
   [Symbol.dispose](): void
   [Symbol.asyncDispose](): Promise<void>
 }
+
+/** A member's state as a node sees it. */
+export type MemberState = 'alive' | 'suspect' | 'down' | 'left'
+
+/**
+ * What changed: a member `joined` (for the first time, again after being down or leaving, or with
+ * a new generation: it restarted), became a `suspect` (it missed a probe), refuted the suspicion
+ * (`alive_again`), was declared `down`, or `left` gracefully.
+ */
+export type NodeEventKind = 'joined' | 'suspect' | 'alive_again' | 'down' | 'left'
+
+/**
+ * Options of `Node.start`; unset ones take the core's defaults (a LAN profile: a probe a second,
+ * 5 s to refute a suspicion). Timings are milliseconds, between 1 and 366 days; `probeRttMs` must
+ * stay below `probePeriodMs`.
+ */
+export interface NodeOptions {
+  /** Where to listen, `"host:port"` (default `"0.0.0.0:7946"`; port 0 takes a free port, see `localAddr`). */
+  bind?: string
+  /** The address peers reach this node at (default: the bound address; bound to `0.0.0.0`, the local address routed to the first seed). */
+  advertise?: string
+  /** Members to join through, each `"host:port"` (known by address only); none: wait to be joined. */
+  seeds?: string[]
+  /** The federation's name: datagrams of another federation are dropped (default `"bizra"`). */
+  federation?: string
+  /** The node keys allowed to join (each an `Identity`, 32 bytes or 64 hex characters); unset: anyone. */
+  allow?: Array<Identity | Uint8Array | string>
+  /** Where the node keeps its boot counter (its generation), created if missing; unset: the generation is the boot's Unix time in seconds. */
+  dataDir?: string
+  /** About how many members the federation has, at least 1 (default 16). */
+  expectedMembers?: number
+  /** How often each member probes another (default 1000). */
+  probePeriodMs?: number
+  /** How long a probe waits for its answer before asking others to probe (default 500). */
+  probeRttMs?: number
+  /** How long a suspect has to refute the suspicion before it is declared down (default 5000). */
+  suspectToDownAfterMs?: number
+  /** How long a down member is remembered (default 15 minutes). */
+  removeDownAfterMs?: number
+  /** How often updates are gossiped (default 200). */
+  gossipIntervalMs?: number
+  /** How often the node announces itself to a random member, anti-entropy (default 30000). */
+  announceIntervalMs?: number
+  /** How often the seeds are asked again once joined, so that a partition heals (default 10000). */
+  rejoinIntervalMs?: number
+  /** How far a datagram's send time may lie from this node's clock (default 30000). */
+  maxClockSkewMs?: number
+}
+
+/** Options of `node.events`. */
+export interface EventsOptions {
+  /** Aborting it ends the stream, as `close()` does (the iteration ends; nothing rejects). */
+  signal?: AbortSignal
+}
+
+/**
+ * `for await (const event of node.events())`: a `NodeEvents` is its own async iterator; `using`
+ * and `await using` close it when the block ends.
+ */
+export interface NodeEvents {
+  [Symbol.asyncIterator](): NodeEvents
+  [Symbol.dispose](): void
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/**
+ * `await using node = await Node.start(identity, options)` leaves when the block ends, once the
+ * goodbye is sent; `using` starts leaving without waiting for it.
+ */
+export interface Node {
+  [Symbol.dispose](): void
+  [Symbol.asyncDispose](): Promise<void>
+}

@@ -197,6 +197,79 @@ export interface Model {
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/** A member's state as a node sees it. */
+export type MemberState = 'alive' | 'suspect' | 'down' | 'left'
+
+/**
+ * What changed: a member `joined` (for the first time, again after being down or leaving, or with
+ * a new generation: it restarted), became a `suspect` (it missed a probe), refuted the suspicion
+ * (`alive_again`), was declared `down`, or `left` gracefully.
+ */
+export type NodeEventKind = 'joined' | 'suspect' | 'alive_again' | 'down' | 'left'
+
+/**
+ * Options of `Node.start`; unset ones take the core's defaults (a LAN profile: a probe a second,
+ * 5 s to refute a suspicion). Timings are milliseconds, between 1 and 366 days; `probeRttMs` must
+ * stay below `probePeriodMs`.
+ */
+export interface NodeOptions {
+  /** Where to listen, `"host:port"` (default `"0.0.0.0:7946"`; port 0 takes a free port, see `localAddr`). */
+  bind?: string
+  /** The address peers reach this node at (default: the bound address; bound to `0.0.0.0`, the local address routed to the first seed). */
+  advertise?: string
+  /** Members to join through, each `"host:port"` (known by address only); none: wait to be joined. */
+  seeds?: string[]
+  /** The federation's name: datagrams of another federation are dropped (default `"bizra"`). */
+  federation?: string
+  /** The node keys allowed to join (each an `Identity`, 32 bytes or 64 hex characters); unset: anyone. */
+  allow?: Array<Identity | Uint8Array | string>
+  /** Where the node keeps its boot counter (its generation), created if missing; unset: the generation is the boot's Unix time in seconds. */
+  dataDir?: string
+  /** About how many members the federation has, at least 1 (default 16). */
+  expectedMembers?: number
+  /** How often each member probes another (default 1000). */
+  probePeriodMs?: number
+  /** How long a probe waits for its answer before asking others to probe (default 500). */
+  probeRttMs?: number
+  /** How long a suspect has to refute the suspicion before it is declared down (default 5000). */
+  suspectToDownAfterMs?: number
+  /** How long a down member is remembered (default 15 minutes). */
+  removeDownAfterMs?: number
+  /** How often updates are gossiped (default 200). */
+  gossipIntervalMs?: number
+  /** How often the node announces itself to a random member, anti-entropy (default 30000). */
+  announceIntervalMs?: number
+  /** How often the seeds are asked again once joined, so that a partition heals (default 10000). */
+  rejoinIntervalMs?: number
+  /** How far a datagram's send time may lie from this node's clock (default 30000). */
+  maxClockSkewMs?: number
+}
+
+/** Options of `node.events`. */
+export interface EventsOptions {
+  /** Aborting it ends the stream, as `close()` does (the iteration ends; nothing rejects). */
+  signal?: AbortSignal
+}
+
+/**
+ * `for await (const event of node.events())`: a `NodeEvents` is its own async iterator; `using`
+ * and `await using` close it when the block ends.
+ */
+export interface NodeEvents {
+  [Symbol.asyncIterator](): NodeEvents
+  [Symbol.dispose](): void
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/**
+ * `await using node = await Node.start(identity, options)` leaves when the block ends, once the
+ * goodbye is sent; `using` starts leaving without waiting for it.
+ */
+export interface Node {
+  [Symbol.dispose](): void
+  [Symbol.asyncDispose](): Promise<void>
+}
+
 /** A validated constitution: thresholds, rules and its hash (the envelope's `policy`). */
 export declare class Constitution {
   /** The embedded default constitution (tests/vectors/constitution-v1.json). */
@@ -425,6 +498,103 @@ export declare class Model {
   toString(): string
 }
 
+/**
+ * A federation member on a real UDP socket: it joins through its seeds, probes its peers,
+ * suspects and declares down those that stop answering, and says goodbye when it leaves. Its
+ * work runs on a thread of its own; an open node keeps the process alive.
+ *
+ * `leave()` (also `close()`, `dispose()` and the end of a `using` block) tells the members and
+ * stops; `stop()` stops without a word (the members declare it down, as after a crash); a node
+ * collected by the garbage collector leaves. Afterwards `members()`, `stats()` and `events()`
+ * throw `INVALID_INPUT`; the addresses, id and generation stay readable.
+ */
+export declare class Node {
+  /**
+   * Starts a node off the main thread: resolves `bind` (default every interface, port
+   * `DEFAULT_NODE_PORT`; port 0 takes a free port, which `localAddr` reports), `advertise` and
+   * the `seeds` (`"host:port"`), binds the UDP socket, takes the next generation (from
+   * `dataDir` when given) and joins through the seeds; resolves without waiting for the join
+   * (watch `events()` or `members()`). Options are checked before anything starts: an unknown
+   * key or a value of the wrong type throws a `TypeError`, a value out of range a `BizraError`
+   * (`INVALID_INPUT`). A bad address or seed rejects with `INVALID_INPUT`; a port in use or an
+   * unusable data directory with `IO`.
+   */
+  static start(identity: Identity, options?: NodeOptions): Promise<Node>
+  /** This node's id (its identity's: lowercase hex of the first 16 bytes of its key). */
+  get nodeId(): string
+  /** The address the socket is bound to, `"host:port"` (the real port when bound to port 0). */
+  get localAddr(): string
+  /**
+   * The address peers reach this node at, `"host:port"`: `advertise`, else the bound address
+   * (bound to `0.0.0.0`: the local address routed to the first seed).
+   */
+  get advertisedAddr(): string
+  /** This boot's generation: a restarted node is a new generation of the same node. */
+  get generation(): number
+  /** Whether the node still runs: false from the call of `leave()`, `stop()` or `dispose()` on. */
+  get running(): boolean
+  /** Every member this node knows of (itself excluded), with its state. */
+  members(): Array<Member>
+  /** Traffic counters: datagrams sent, received, and dropped by reason. */
+  stats(): NodeStats
+  /**
+   * The membership events from now on, as an async iterator: first a `"joined"` event for
+   * every member already alive or suspect (a late subscriber misses no one), then every
+   * change, in order. Any number of streams each get every event; a stream ends when the node
+   * leaves or stops, when it is closed (`close()`, `return()`, `break` out of `for await`),
+   * or when `signal` aborts.
+   */
+  events(options?: EventsOptions): NodeEvents
+  /**
+   * Leaves gracefully: tells the members (they see a `"left"` event), then stops; resolves
+   * once the goodbye is sent. The node's event streams end. Leaving twice (or after `stop()`)
+   * is harmless. A node can only say goodbye to the members it knows: one that leaves before
+   * it heard from anyone is declared down instead.
+   */
+  leave(): Promise<void>
+  /**
+   * Stops without telling anyone: the members declare this node down once it misses its
+   * probes, as after a crash. Resolves once the node's thread has ended; harmless once the
+   * node is gone.
+   */
+  stop(): Promise<void>
+  /** `leave()`. */
+  close(): Promise<void>
+  /**
+   * Starts leaving, without waiting for the goodbye (what `using` calls at the end of its
+   * block; `await using` waits for it). The process lives until the goodbye is sent.
+   * Harmless once the node is gone.
+   */
+  dispose(): void
+  /** `Node(nodeId=…, addr=…, generation=…, running=…)`. */
+  toString(): string
+}
+
+/**
+ * A node's membership events, in order, as an async iterator: `for await (const e of
+ * node.events())`. Each event goes to one `next()`; waiting happens off the main thread. The
+ * iteration ends when the node leaves or stops (after the events it sent before), or when the
+ * stream is closed: `close()`, `return()` (what `break` calls), an aborted `signal`, the end of
+ * a `using` block; the node keeps running. A stream nobody reads holds at most the core's
+ * backlog; newer events are then dropped for it and counted in `stats().eventsDropped`.
+ */
+export declare class NodeEvents {
+  /**
+   * The next event: `{ value: event, done: false }`, or `{ value: undefined, done: true }`
+   * once the stream has ended. Never rejects.
+   */
+  next(): Promise<IteratorResult<NodeEvent, undefined>>
+  /**
+   * Ends the stream (what `break` in a `for await` loop calls): waiting `next()` calls and
+   * later ones get the end. The node keeps running.
+   */
+  return(value?: unknown): Promise<IteratorResult<NodeEvent, undefined>>
+  /** Ends the stream, as `return()` does. Closing twice is harmless. */
+  close(): void
+  /** Whether the stream is over: closed, or its node has ended and every event was read. */
+  get closed(): boolean
+}
+
 /** Remembers admitted envelope ids until their envelopes expire; bounded; thread-safe. */
 export declare class ReplayCache {
   /**
@@ -487,6 +657,9 @@ export interface ComplianceReport {
   compliant: boolean
   rules: Array<RuleOutcome>
 }
+
+/** The port a node listens on unless told otherwise (`bind` defaults to `0.0.0.0:7946`). */
+export declare const DEFAULT_NODE_PORT: number
 
 /** How many live ids a `ReplayCache` holds when no capacity is given (the core's default). */
 export declare const DEFAULT_REPLAY_CAPACITY: number
@@ -555,6 +728,48 @@ export declare const MAX_PROVENANCE: number
 
 /** The longest time to live an envelope may have, in seconds. */
 export declare const MAX_TTL_SECONDS: number
+
+/** One member of the federation as this node sees it. */
+export interface Member {
+  /** Its node id (lowercase hex of the first 16 bytes of its key). */
+  nodeId: string
+  /** Its 32-byte node key. */
+  publicKey: Buffer
+  /** Where it listens, `"host:port"`. */
+  addr: string
+  /** Its generation (a new one at each boot). */
+  generation: number
+  /** Its SWIM incarnation (raised to refute a suspicion). */
+  incarnation: number
+  /** `"alive"`, `"suspect"`, `"down"` or `"left"`. */
+  state: MemberState
+  /** When this node last received an authenticated datagram from it; absent if never. */
+  lastHeard?: Date
+}
+
+/** A membership change, with the member as it is after it. */
+export interface NodeEvent {
+  /** What changed: `"joined"`, `"suspect"`, `"alive_again"`, `"down"` or `"left"`. */
+  kind: NodeEventKind
+  member: Member
+  /** When this node saw it. */
+  at: Date
+}
+
+/** A node's traffic counters. */
+export interface NodeStats {
+  /** Datagrams sent. */
+  sent: number
+  /** Datagrams received (accepted or not). */
+  received: number
+  /**
+   * Datagrams dropped, by reason (`bad_signature`, `replay`, `wrong_federation`,
+   * `not_admitted`, ...: the same names in every binding): every reason, zeros included.
+   */
+  dropped: Record<string, number>
+  /** Events dropped because a stream left more than its backlog unread. */
+  eventsDropped: number
+}
 
 /** The reject codes of the spec: name → number (`{ HASH_MISMATCH: 15, ... }`). */
 export declare function rejectCodes(): Record<string, number>

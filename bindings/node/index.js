@@ -357,9 +357,11 @@ for (const [name, value] of Object.entries(native)) {
   })
 }
 // What napi-rs classes cannot declare: symbol-named methods. A stream is its own async iterator
-// (as a generator is), and `await using` stops it; `using` disposes a model.
+// (as a generator is), and `await using` stops it; `using` disposes a model; `using` and
+// `await using` close an event stream, and leave with a node (`await using` waits for the
+// goodbye).
 {
-  const { Model, TokenStream } = out
+  const { Model, TokenStream, Node, NodeEvents } = out
   const method = (value) => ({ value, writable: true, configurable: true })
   Object.defineProperties(TokenStream.prototype, {
     [Symbol.asyncIterator]: method(function () {
@@ -375,6 +377,25 @@ for (const [name, value] of Object.entries(native)) {
     }),
     [Symbol.asyncDispose]: method(async function () {
       this.dispose()
+    }),
+  })
+  Object.defineProperties(NodeEvents.prototype, {
+    [Symbol.asyncIterator]: method(function () {
+      return this
+    }),
+    [Symbol.dispose]: method(function () {
+      this.close()
+    }),
+    [Symbol.asyncDispose]: method(async function () {
+      this.close()
+    }),
+  })
+  Object.defineProperties(Node.prototype, {
+    [Symbol.dispose]: method(function () {
+      this.dispose()
+    }),
+    [Symbol.asyncDispose]: method(async function () {
+      await this.leave()
     }),
   })
 }

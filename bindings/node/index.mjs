@@ -31,4 +31,7 @@ export const {
   HardwareProfile,
   Model,
   TokenStream,
+  DEFAULT_NODE_PORT,
+  Node,
+  NodeEvents,
 } = bizra

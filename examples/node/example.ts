@@ -1,8 +1,9 @@
 // A TypeScript user of bizra; `make test-node` checks it with `tsc --noEmit --strict`.
 import {
-  BizraError, Constitution, DEFAULT_TTL_SECONDS, Envelope, type ErrorKindName, GateChain, GateReport,
-  type GenerateOptions, HardwareProfile, Identity, Model, REJECT_CODES, ReplayCache, type RejectName,
-  selectTier, type TokenStream, errorKinds, verifyBatch, verifyMessage,
+  BizraError, Constitution, DEFAULT_NODE_PORT, DEFAULT_TTL_SECONDS, Envelope, type ErrorKindName, GateChain,
+  GateReport, type GenerateOptions, HardwareProfile, Identity, type Member, type MemberState, Model, Node,
+  type NodeEvent, type NodeEventKind, type NodeEvents, type NodeOptions, type NodeStats, REJECT_CODES,
+  ReplayCache, type RejectName, selectTier, type TokenStream, errorKinds, verifyBatch, verifyMessage,
 } from 'bizra'
 
 const id: Identity = Identity.fromSeed(new Uint8Array(32))
@@ -74,6 +75,35 @@ async function infer(path: string): Promise<[Envelope, Envelope, Float32Array]> 
   return [answer, streamed, await model.embed(text)]
 }
 
+async function federate(seed: string, dataDir: string): Promise<Member[]> {
+  const options: NodeOptions = {
+    bind: `0.0.0.0:${DEFAULT_NODE_PORT}`, seeds: [seed], federation: 'lab', allow: [id, id.publicKey, id.publicKeyHex],
+    dataDir, expectedMembers: 8, probePeriodMs: 1000, probeRttMs: 500, suspectToDownAfterMs: 5000,
+  }
+  // `await using` leaves when the function returns, once the goodbye is sent.
+  await using node: Node = await Node.start(id, options)
+  const generation: number = node.generation
+  console.log(node.nodeId, node.localAddr, node.advertisedAddr, generation, node.running)
+  using events: NodeEvents = node.events({ signal: AbortSignal.timeout(10_000) })
+  for await (const event of events) {
+    const e: NodeEvent = event
+    const kind: NodeEventKind = e.kind
+    const state: MemberState = e.member.state
+    const heard: Date | undefined = e.member.lastHeard
+    console.log(kind, state, e.member.addr, e.member.publicKey.length, e.at.getTime(), heard)
+    if (kind === 'down') break
+  }
+  const stats: NodeStats = node.stats()
+  console.log(stats.sent, stats.received, stats.dropped['bad_signature'], stats.eventsDropped)
+  const step: IteratorResult<NodeEvent, undefined> = await node.events().next()
+  console.log(step.done)
+  return node.members()
+}
+
+async function crash(node: Node): Promise<void> {
+  await node.stop()
+}
+
 const tier: string = selectTier('explain this', 100).tier
 const hw: HardwareProfile = HardwareProfile.detect()
-console.log(valid, when, payload, first, tier, hw.cpuCores, main, infer, keep)
+console.log(valid, when, payload, first, tier, hw.cpuCores, main, infer, keep, federate, crash)

@@ -1,4 +1,5 @@
-//! Values in and out: dates, numbers, strings, hashes, and objects handed back as they are.
+//! Values in and out: dates, numbers, strings, hashes, node keys, arrays, abort signals, the
+//! steps of an async iterator, and objects handed back as they are.
 //!
 //! Each reader takes the raw value and the name to use in its message (`ttl must be a number`),
 //! reads `undefined` as absent and refuses every other wrong type with a `TypeError`. The small
@@ -13,6 +14,7 @@ use napi::bindgen_prelude::*;
 use napi::{sys, Env, ValueType};
 
 use crate::errors::{napi_err, type_err, Result};
+use crate::identity::identity_of;
 use crate::json::js_string;
 
 /// A `Date` out.
@@ -44,6 +46,11 @@ impl ToNapiValue for DateOut {
 
 pub(crate) fn date_out(t: Timestamp) -> DateOut {
     DateOut(t.unix_millis() as f64)
+}
+
+/// A `Date` of Unix milliseconds (the federation's clock counts them).
+pub(crate) fn date_ms(ms: i64) -> DateOut {
+    DateOut(ms as f64)
 }
 
 /// A `Date` (or `undefined`) in, as a core timestamp.
@@ -154,6 +161,105 @@ pub(crate) fn given(env: &Env, raw: sys::napi_value) -> Option<sys::napi_value> 
     match type_of(env, raw) {
         ValueType::Undefined | ValueType::Null => None,
         _ => Some(raw),
+    }
+}
+
+/// An array, its items read in order by `item` (with their index); anything else is a
+/// `TypeError`: "`what` must be `expected`".
+pub(crate) fn array_in<T>(
+    env: &Env,
+    raw: sys::napi_value,
+    what: &str,
+    expected: &str,
+    mut item: impl FnMut(u32, sys::napi_value) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut is_array = false;
+    if unsafe { sys::napi_is_array(env.raw(), raw, &mut is_array) } != sys::Status::napi_ok
+        || !is_array
+    {
+        return Err(type_err(format!("{what} must be {expected}")));
+    }
+    let array = unsafe { Array::from_napi_value(env.raw(), raw) }.map_err(napi_err)?;
+    (0..array.len())
+        .map(|i| {
+            let value: Unknown = array
+                .get(i)
+                .map_err(napi_err)?
+                .ok_or_else(|| type_err(format!("{what}[{i}] is missing")))?;
+            item(i, value.raw())
+        })
+        .collect()
+}
+
+/// A node's 32-byte public key: an `Identity` (its key), 32 bytes (a `Uint8Array` or `Buffer`,
+/// as `identity.publicKey` gives it) or 64 hex characters (`identity.publicKeyHex`).
+pub(crate) fn node_key_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<[u8; 32]> {
+    let wrong = || {
+        type_err(format!(
+            "{what} must be a node key: an Identity, 32 bytes or 64 hex characters"
+        ))
+    };
+    match type_of(env, raw) {
+        ValueType::String => hash32(&string_in(env, raw, what)?.unwrap_or_default(), what),
+        ValueType::Object => {
+            if let Ok(id) = identity_of(env, unsafe { Unknown::from_raw_unchecked(env.raw(), raw) })
+            {
+                return Ok(*id.inner.public_key());
+            }
+            let bytes =
+                unsafe { Uint8Array::from_napi_value(env.raw(), raw) }.map_err(|_| wrong())?;
+            <[u8; 32]>::try_from(&bytes[..]).map_err(|_| {
+                type_err(format!(
+                    "{what} must be 32 bytes (a node key), got {}",
+                    bytes.len()
+                ))
+            })
+        }
+        _ => Err(wrong()),
+    }
+}
+
+/// An `AbortSignal` (checked with `instanceof`, so a look-alike object is refused); `undefined`
+/// is absent.
+pub(crate) fn signal_in(
+    env: &Env,
+    raw: sys::napi_value,
+    what: &str,
+) -> Result<Option<Object<'static>>> {
+    if type_of(env, raw) == ValueType::Undefined {
+        return Ok(None);
+    }
+    let global = env.get_global().map_err(napi_err)?;
+    let ctor: Unknown = global.get_named_property("AbortSignal").map_err(napi_err)?;
+    let mut is = false;
+    let status = unsafe { sys::napi_instanceof(env.raw(), raw, ctor.raw(), &mut is) };
+    if status != sys::Status::napi_ok || !is {
+        return Err(type_err(format!("{what} must be an AbortSignal")));
+    }
+    Ok(Some(Object::from_raw(env.raw(), raw)))
+}
+
+/// One step of an async iterator, `{ value, done }`: an item, or the end
+/// (`{ value: undefined, done: true }`).
+pub(crate) enum IterStep<T> {
+    Item(T),
+    Done,
+}
+
+impl<T: ToNapiValue> ToNapiValue for IterStep<T> {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let mut obj = Object::new(&Env::from_raw(env))?;
+        match val {
+            IterStep::Item(value) => {
+                obj.set("value", value)?;
+                obj.set("done", false)?;
+            }
+            IterStep::Done => {
+                obj.set("value", ())?;
+                obj.set("done", true)?;
+            }
+        }
+        Ok(obj.raw())
     }
 }
 

@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::constitution::Constitution;
 use crate::convert::{
-    date_in, date_out, given, hash32, number_in, seconds_in, string_in, to_hex, type_of, DateOut,
+    array_in, date_in, date_out, given, hash32, number_in, seconds_in, string_in, to_hex, type_of,
+    DateOut,
 };
 use crate::errors::{core_err, guard, internal, napi_err, type_err, Result};
 use crate::identity::identity_of;
@@ -159,34 +160,25 @@ fn create_envelope(env: &Env, args: &[sys::napi_value; 10]) -> Result<Envelope> 
 /// A provenance argument: an array of envelope ids or `Envelope`s (which stand for their ids), so
 /// a caller can pass the envelopes it answers.
 pub(crate) fn provenance_in(env: &Env, raw: sys::napi_value) -> Result<Vec<String>> {
-    let mut is_array = false;
-    unsafe { sys::napi_is_array(env.raw(), raw, &mut is_array) };
-    if !is_array {
-        return Err(type_err(
-            "provenance must be an array of envelope ids or Envelopes",
-        ));
-    }
-    let array = unsafe { Array::from_napi_value(env.raw(), raw) }.map_err(napi_err)?;
     let wrong = |i: u32| {
         type_err(format!(
             "provenance[{i}] must be an envelope id or an Envelope"
         ))
     };
-    (0..array.len())
-        .map(|i| {
-            let item: Unknown = array.get(i).map_err(napi_err)?.ok_or_else(|| wrong(i))?;
-            match item.get_type().map_err(napi_err)? {
-                ValueType::String => string_in(env, item.raw(), &format!("provenance[{i}]"))
-                    .map(Option::unwrap_or_default),
-                ValueType::Object => {
-                    unsafe { ClassInstance::<Envelope>::from_napi_value(env.raw(), item.raw()) }
-                        .map(|e| e.inner.id().to_owned())
-                        .map_err(|_| wrong(i))
-                }
-                _ => Err(wrong(i)),
+    let expected = "an array of envelope ids or Envelopes";
+    array_in(env, raw, "provenance", expected, |i, item| {
+        match type_of(env, item) {
+            ValueType::String => {
+                string_in(env, item, &format!("provenance[{i}]")).map(Option::unwrap_or_default)
             }
-        })
-        .collect()
+            ValueType::Object => {
+                unsafe { ClassInstance::<Envelope>::from_napi_value(env.raw(), item) }
+                    .map(|e| e.inner.id().to_owned())
+                    .map_err(|_| wrong(i))
+            }
+            _ => Err(wrong(i)),
+        }
+    })
 }
 
 /// A policy argument: a constitution hash (64 lowercase hex) or a `Constitution`, which stands

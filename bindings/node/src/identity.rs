@@ -1,5 +1,7 @@
 //! `Identity` (an Ed25519 node key) and `verifyMessage`.
 
+use std::sync::Arc;
+
 use bizra::hash::from_hex;
 use napi::bindgen_prelude::*;
 use napi::{Env, ValueType};
@@ -12,7 +14,9 @@ use crate::options::Options;
 /// An Ed25519 node identity. The secret never leaves except through `toPem`/`save`.
 #[napi]
 pub struct Identity {
-    pub(crate) inner: bizra::Identity,
+    /// Shared: a federation node started with this identity keeps its own reference (the core's
+    /// `Node::start` takes an `Arc`), so the key lives on, never copied, while the node runs.
+    pub(crate) inner: Arc<bizra::Identity>,
 }
 
 /// The `Identity` behind an argument. Not a `&Identity` parameter: napi-rs registers each such
@@ -35,7 +39,7 @@ impl Identity {
     pub fn generate() -> Result<Identity> {
         guard(|| {
             Ok(Identity {
-                inner: bizra::Identity::generate(),
+                inner: Arc::new(bizra::Identity::generate()),
             })
         })
     }
@@ -45,7 +49,7 @@ impl Identity {
     pub fn from_seed(seed: Uint8Array) -> Result<Identity> {
         guard(|| {
             Ok(Identity {
-                inner: bizra::Identity::from_seed(&seed).map_err(core_err)?,
+                inner: Arc::new(bizra::Identity::from_seed(&seed).map_err(core_err)?),
             })
         })
     }
@@ -55,7 +59,9 @@ impl Identity {
     pub fn from_pem(pem: String, passphrase: Option<String>) -> Result<Identity> {
         guard(|| {
             Ok(Identity {
-                inner: bizra::Identity::from_pem(&pem, passphrase.as_deref()).map_err(core_err)?,
+                inner: Arc::new(
+                    bizra::Identity::from_pem(&pem, passphrase.as_deref()).map_err(core_err)?,
+                ),
             })
         })
     }
@@ -65,7 +71,9 @@ impl Identity {
     pub fn load(path: String, passphrase: Option<String>) -> Result<Identity> {
         guard(|| {
             Ok(Identity {
-                inner: bizra::Identity::load(&path, passphrase.as_deref()).map_err(core_err)?,
+                inner: Arc::new(
+                    bizra::Identity::load(&path, passphrase.as_deref()).map_err(core_err)?,
+                ),
             })
         })
     }

@@ -2,12 +2,14 @@
 //!
 //! Type conversion and JavaScript idioms only; every protocol rule lives in the core. One file
 //! per handle family, as in every binding: [`identity`], [`envelope`], [`replay`],
-//! [`constitution`], [`gates`], [`tier`] and [`inference`] (`Model`, `TokenStream`). What they
-//! share lives beside them: [`errors`] (the error table and the panic guard every export runs
-//! under), [`convert`] (values in and out), [`options`] (options objects, read strictly),
-//! [`tasks`] (all work done off the JavaScript thread, and the Promises it settles) and [`json`]
-//! (JSON values, read from the tape `index.js` writes). `index.js` turns the addon's errors into
-//! `BizraError`/`TypeError`, gives reports their class and streams their symbols.
+//! [`constitution`], [`gates`], [`tier`], [`inference`] (`Model`, `TokenStream`) and [`node`]
+//! (federation membership: `Node`, `NodeEvents`). What they share lives beside them: [`errors`]
+//! (the error table and the panic guard every export runs under), [`convert`] (values in and
+//! out), [`options`] (options objects, read strictly), [`tasks`] (all work done off the
+//! JavaScript thread, the Promises it settles, abort signals and what keeps the event loop
+//! alive) and [`json`] (JSON values, read from the tape `index.js` writes). `index.js` turns the
+//! addon's errors into `BizraError`/`TypeError`, gives reports their class and streams and
+//! handles their symbols.
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,6 +23,7 @@ pub mod gates;
 pub mod identity;
 pub mod inference;
 pub mod json;
+pub mod node;
 pub mod options;
 pub mod replay;
 pub mod tasks;

@@ -15,7 +15,7 @@ use napi::bindgen_prelude::*;
 use napi::{sys, Env, ValueType};
 use napi_derive::napi;
 
-use crate::convert::{bool_in, date_in, number_in, string_in, type_of, u32_in};
+use crate::convert::{bool_in, date_in, number_in, signal_in, string_in, type_of, u32_in};
 use crate::errors::{internal, napi_err, type_err, Result};
 
 /// An options object whose every key is known; read its values through the typed getters.
@@ -142,6 +142,10 @@ impl<'a> Options<'a> {
 
     pub(crate) fn date(&self, name: &str) -> Result<Option<bizra::Timestamp>> {
         self.read_with(name, date_in)
+    }
+
+    pub(crate) fn signal(&self, name: &str) -> Result<Option<Object<'static>>> {
+        self.read_with(name, signal_in)
     }
 
     /// The value of `name` read by `read` (a `convert` reader) under its label.

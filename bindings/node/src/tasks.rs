@@ -13,6 +13,10 @@
 //! Either way the work runs under `catch_unwind`: a panic rejects its Promise with code `PANIC`,
 //! as a panic in any export throws one. JavaScript values that travel with the work are held by
 //! [`JsRef`], which touches them only on their own thread.
+//!
+//! Also here, as they concern what keeps work (and the process) going: [`Abort`], an
+//! `AbortSignal` wired to whatever stops a piece of work, and [`KeepAlive`], which holds the event
+//! loop open for as long as a long-lived handle (a federation node) is open.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
@@ -21,7 +25,7 @@ use std::thread::{self, ThreadId};
 
 use bizra::ErrorKind;
 use napi::bindgen_prelude::*;
-use napi::{sys, Env, JsDeferred};
+use napi::{sys, Env, JsDeferred, JsValue};
 
 use crate::convert::JsObject;
 use crate::errors::{internal, js_error, kind_err, napi_err, panic_err, Failure, Result};
@@ -180,6 +184,75 @@ impl Drop for JsRef {
     fn drop(&mut self) {
         if thread::current().id() == self.owner {
             unsafe { sys::napi_delete_reference(self.env, self.raw) };
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Abort signals, and what keeps the event loop alive
+
+/// An `AbortSignal` wired to a piece of work: its 'abort' listener runs `on_abort` (on the
+/// JavaScript thread), which stops the work: a generation's cancel token, a subscription's end.
+pub(crate) struct Abort {
+    signal: JsRef,
+    listener: JsRef,
+}
+
+impl Abort {
+    pub(crate) fn listen(
+        env: &Env,
+        signal: &Object,
+        on_abort: impl Fn() + Send + 'static,
+    ) -> Result<Self> {
+        let listener = env
+            .create_function_from_closure::<(), (), _>("bizraAbort", move |_| {
+                on_abort();
+                Ok(())
+            })
+            .map_err(napi_err)?;
+        let add: Function<FnArgs<(&str, Unknown)>, Unknown> = signal
+            .get_named_property("addEventListener")
+            .map_err(napi_err)?;
+        add.apply(signal, ("abort", listener.to_unknown()).into())
+            .map_err(napi_err)?;
+        Ok(Abort {
+            signal: JsRef::new(env, signal.raw())?,
+            listener: JsRef::new(env, listener.raw())?,
+        })
+    }
+
+    /// Removes the listener once the work is over: a long-lived signal (one per server, say)
+    /// would otherwise collect one per request, and Node warns past ten.
+    pub(crate) fn release(self, env: &Env) -> Result<()> {
+        let signal = Object::from_raw(env.raw(), self.signal.get(env)?.raw());
+        let remove: Function<FnArgs<(&str, Unknown)>, Unknown> = signal
+            .get_named_property("removeEventListener")
+            .map_err(napi_err)?;
+        remove
+            .apply(signal, ("abort", self.listener.get(env)?).into())
+            .map_err(napi_err)?;
+        Ok(())
+    }
+}
+
+/// Holds the event loop open while it lives, as an open socket or a listening server does: a
+/// napi deferred (a thread-safe function underneath, which keeps the loop alive until it is
+/// released) whose Promise nobody sees, settled when this is dropped. Settling is thread-safe
+/// and touches no JavaScript value, so a `KeepAlive` may be dropped on any thread, or by a
+/// finalizer during garbage collection.
+pub(crate) struct KeepAlive(Option<Deferred<()>>);
+
+impl KeepAlive {
+    pub(crate) fn new(env: &Env) -> Result<Self> {
+        let (d, _promise) = deferred::<()>(env)?;
+        Ok(KeepAlive(Some(d)))
+    }
+}
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        if let Some(d) = self.0.take() {
+            d.resolve(Box::new(|_| Ok(())));
         }
     }
 }

@@ -3,7 +3,7 @@
 // garbage collection (see `node_api_module_get_api_version_v1` in src/lib.rs). A finalizer that
 // called a Node-API function not allowed there would abort the process. Prints `ok` at the end.
 import {
-  Constitution, Envelope, GateChain, HardwareProfile, Identity, Model, ReplayCache, verifyBatch,
+  Constitution, Envelope, GateChain, HardwareProfile, Identity, Model, Node, ReplayCache, verifyBatch,
 } from 'bizra'
 
 const gc = globalThis.gc
@@ -50,6 +50,21 @@ async function inference(model, id) {
   await model.embed('hello')
 }
 
+// Federation nodes and event streams: closed ones, and ones dropped open (a collected node leaves
+// on a thread of its own, a collected stream unsubscribes), with a `next()` still pending.
+async function federation() {
+  const fast = { bind: '127.0.0.1:0', probePeriodMs: 100, probeRttMs: 40, suspectToDownAfterMs: 500, gossipIntervalMs: 30 }
+  const a = await Node.start(Identity.generate(), fast)
+  const events = a.events()
+  const b = await Node.start(Identity.generate(), { ...fast, seeds: [a.localAddr] })
+  for await (const e of events) if (e.member.nodeId === b.nodeId) break
+  a.events({ signal: new AbortController().signal })
+  a.events()
+  b.events().next()
+  if (a.members().length !== 1 || a.stats().sent === 0) throw new Error('the nodes did not meet')
+  await a.close()
+}
+
 const modelPath = process.argv[2]
 let model = modelPath ? await Model.load(modelPath, { nCtx: 256, threads: 1 }) : undefined
 const id = Identity.fromSeed(new Uint8Array(32).fill(3))
@@ -58,6 +73,7 @@ for (let round = 0; round < 5; round++) {
   const codes = await verifyBatch(envelopes, { now: T0 })
   if (codes.some((c) => c !== 0)) throw new Error(`verifyBatch: ${codes}`)
   if (model) await inference(model, id)
+  await federation()
   await collect()
 }
 model = undefined

@@ -7,42 +7,33 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bizra::inference::{CancelToken, Completion, Engine, GenerateRequest, TokenCallback};
 use napi::bindgen_prelude::*;
-use napi::{sys, Env, JsValue};
+use napi::{sys, Env};
 
+use crate::convert::IterStep;
 use crate::envelope::Envelope;
 use crate::errors::{core_err, napi_err, panic_err, Failure, Result};
 use crate::identity::identity_of;
-use crate::tasks::{deferred, fail, off_thread, Deferred, JsRef};
+use crate::tasks::{deferred, fail, off_thread, Abort, Deferred, JsRef};
 
-/// One step of the async iterator: `{ value, done }`.
-pub(super) enum Step {
+/// An item of the async iterator: a piece of text, or, last, the signed envelope.
+pub(super) enum Item {
     Piece(String),
-    /// The last item: the signed envelope.
     Envelope(Box<bizra::Envelope>),
-    /// The end: `{ value: undefined, done: true }`.
-    Done,
 }
 
-impl ToNapiValue for Step {
+impl ToNapiValue for Item {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
-        let mut obj = Object::new(&Env::from_raw(env))?;
         match val {
-            Step::Piece(text) => {
-                obj.set("value", text)?;
-                obj.set("done", false)?;
-            }
-            Step::Envelope(inner) => {
-                obj.set("value", Envelope::from(*inner))?;
-                obj.set("done", false)?;
-            }
-            Step::Done => {
-                obj.set("value", ())?;
-                obj.set("done", true)?;
-            }
+            Item::Piece(text) => unsafe { String::to_napi_value(env, text) },
+            Item::Envelope(inner) => unsafe {
+                Envelope::to_napi_value(env, Envelope::from(*inner))
+            },
         }
-        Ok(obj.raw())
     }
 }
+
+/// One step of the async iterator: `{ value, done }`.
+pub(super) type Step = IterStep<Item>;
 
 /// How a generation ended.
 pub(super) enum Outcome {
@@ -83,7 +74,7 @@ impl Generation {
         match self.next_waiters.pop_front() {
             Some(d) => {
                 let piece = piece.to_owned();
-                d.resolve(Box::new(move |_| Ok(Step::Piece(piece))));
+                d.resolve(Box::new(move |_| Ok(Step::Item(Item::Piece(piece)))));
             }
             None => self.pieces.push_back(piece.to_owned()),
         }
@@ -100,7 +91,7 @@ impl Generation {
                 Ok(e) => {
                     let e = e.clone();
                     self.envelope_yielded = true;
-                    first.resolve(Box::new(move |_| Ok(Step::Envelope(e))));
+                    first.resolve(Box::new(move |_| Ok(Step::Item(Item::Envelope(e)))));
                 }
                 Err(f) => {
                     self.closed = true;
@@ -137,46 +128,6 @@ impl Generation {
     }
 }
 
-/// An `AbortSignal` wired to a generation: its 'abort' listener cancels the engine's work, as
-/// `stream.cancel()` does.
-struct Abort {
-    signal: JsRef,
-    listener: JsRef,
-}
-
-impl Abort {
-    fn listen(env: &Env, signal: &Object, cancel: CancelToken) -> Result<Self> {
-        let listener = env
-            .create_function_from_closure::<(), (), _>("bizraAbort", move |_| {
-                cancel.cancel();
-                Ok(())
-            })
-            .map_err(napi_err)?;
-        let add: Function<FnArgs<(&str, Unknown)>, Unknown> = signal
-            .get_named_property("addEventListener")
-            .map_err(napi_err)?;
-        add.apply(signal, ("abort", listener.to_unknown()).into())
-            .map_err(napi_err)?;
-        Ok(Abort {
-            signal: JsRef::new(env, signal.raw())?,
-            listener: JsRef::new(env, listener.raw())?,
-        })
-    }
-
-    /// Removes the listener once the generation is over: a long-lived signal (one per server,
-    /// say) would otherwise collect one per request, and Node warns past ten.
-    fn release(self, env: &Env) -> Result<()> {
-        let signal = Object::from_raw(env.raw(), self.signal.get(env)?.raw());
-        let remove: Function<FnArgs<(&str, Unknown)>, Unknown> = signal
-            .get_named_property("removeEventListener")
-            .map_err(napi_err)?;
-        remove
-            .apply(signal, ("abort", self.listener.get(env)?).into())
-            .map_err(napi_err)?;
-        Ok(())
-    }
-}
-
 /// Starts a generation: the engine works on its thread, a job thread waits for the completion,
 /// the JavaScript thread signs it and settles `generation`'s waiters. With `stream`, pieces go
 /// to `generation` as they come. An aborted `signal` cancels it, already aborted or later.
@@ -201,7 +152,8 @@ pub(super) fn start(
             // says so, as for a signal aborted later.
             cancel.cancel();
         } else {
-            abort = Some(Abort::listen(env, signal, cancel.clone())?);
+            let cancel = cancel.clone();
+            abort = Some(Abort::listen(env, signal, move || cancel.cancel())?);
         }
     }
     let (hop, _promise) = deferred::<()>(env)?;

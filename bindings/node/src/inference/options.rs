@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::convert::{number_in, seconds_in};
 use crate::envelope::provenance_in;
-use crate::errors::{napi_err, type_err, Result};
+use crate::errors::{type_err, Result};
 use crate::json;
 use crate::options::{Options, Shape};
 
@@ -101,7 +101,7 @@ pub(super) fn request(
     if let Some(inputs) = o.read_with("ihsan", ihsan_in)? {
         r = r.ihsan(inputs);
     }
-    let signal = o.read_with("signal", |env, raw, _| abort_signal(env, raw).map(Some))?;
+    let signal = o.signal("signal")?;
     Ok((r, signal))
 }
 
@@ -174,16 +174,4 @@ fn ihsan_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<IhsanI
         }
     }
     Ok(Some(inputs))
-}
-
-/// An `AbortSignal` (checked with `instanceof`, so a look-alike object is refused).
-fn abort_signal(env: &Env, raw: sys::napi_value) -> Result<Object<'static>> {
-    let global = env.get_global().map_err(napi_err)?;
-    let ctor: Unknown = global.get_named_property("AbortSignal").map_err(napi_err)?;
-    let mut is = false;
-    let status = unsafe { sys::napi_instanceof(env.raw(), raw, ctor.raw(), &mut is) };
-    if status != sys::Status::napi_ok || !is {
-        return Err(type_err("signal must be an AbortSignal"));
-    }
-    Ok(Object::from_raw(env.raw(), raw))
 }

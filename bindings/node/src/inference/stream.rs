@@ -6,7 +6,7 @@ use bizra::inference::CancelToken;
 use napi::Env;
 use napi_derive::napi;
 
-use super::generation::{lock, Generation, Outcome, Step};
+use super::generation::{lock, Generation, Item, Outcome, Step};
 use crate::convert::JsObject;
 use crate::envelope::Envelope;
 use crate::errors::{guard, Result};
@@ -39,7 +39,7 @@ impl TokenStream {
         guard(|| {
             let mut g = lock(&self.generation);
             if let Some(piece) = g.pieces.pop_front() {
-                return resolved(&env, Step::Piece(piece));
+                return resolved(&env, Step::Item(Item::Piece(piece)));
             }
             if g.closed {
                 return resolved(&env, Step::Done);
@@ -57,7 +57,7 @@ impl TokenStream {
                 Some(Outcome::Signed(e)) => {
                     let e = e.clone();
                     g.envelope_yielded = true;
-                    resolved(&env, Step::Envelope(e))
+                    resolved(&env, Step::Item(Item::Envelope(e)))
                 }
                 Some(Outcome::Failed(f)) => {
                     let e = f.error();

@@ -1,0 +1,894 @@
+//! `Node` and `NodeEvents`: federation membership for Node.js, the core's `bizra::Node` (SWIM
+//! over UDP datagrams signed by each sender's node key).
+//!
+//! Why these shapes:
+//! - The core runs a node on a thread of its own; the calls here only read its shared state
+//!   (members, counters). What may wait runs on a job thread and comes back as a Promise
+//!   ([`off_thread`]): starting (resolving `bind`, `advertise` and the seeds, which may ask DNS;
+//!   binding; reading the data directory) and ending (`leave()` waits until the goodbye is sent,
+//!   `stop()` until the node's thread has ended). What JavaScript sees changes at the call: from
+//!   `leave()` or `stop()` on, `running` is false and every call that needs the node throws.
+//! - An open node keeps the process alive, as a bound `dgram` socket does ([`KeepAlive`]); once
+//!   it left (its goodbye sent) or stopped it does not, so a script that closes its node exits.
+//! - Events: each `NodeEvents` has a helper thread, its pump, that hands the core's events
+//!   straight to the pending `next()` calls, as the engine's thread hands pieces to a
+//!   `TokenStream`: the event loop never waits on the node. The pump takes at most
+//!   [`FEED_ROOM`] events ahead of its reader, so an unread stream leaves its backlog in the core,
+//!   which bounds it (and counts what it drops: `stats().eventsDropped`).
+//! - A node that left or stopped refuses calls with `INVALID_INPUT`, as Python's and Kotlin's do
+//!   (the core's kinds have none for a closed handle; C has its own `BIZRA_STATUS_STOPPED`).
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
+use std::thread;
+use std::time::Duration;
+
+use bizra::federation::{Admission, DropReason, Event, MemberInfo, Timings};
+use bizra::{ErrorKind, EventStream, NodeConfig};
+use napi::bindgen_prelude::*;
+use napi::{sys, Env, ValueType};
+use napi_derive::napi;
+
+use crate::convert::{
+    array_in, date_ms, node_key_in, string_in, type_of, DateOut, IterStep, JsObject,
+};
+use crate::errors::{core_err, guard, js_error, kind_err, napi_err, type_err, Result};
+use crate::identity::identity_of;
+use crate::options::Options;
+use crate::tasks::{deferred, off_thread, resolved, Abort, Deferred, KeepAlive};
+
+/// The port a node listens on unless told otherwise (`bind` defaults to `0.0.0.0:7946`).
+#[napi]
+pub const DEFAULT_NODE_PORT: u32 = bizra::DEFAULT_PORT as u32;
+
+/// The shortest timing accepted, in ms: the node's clock counts milliseconds, and a zero period
+/// would spin its thread.
+const MIN_TIMING_MS: f64 = 1.0;
+
+/// The longest timing accepted, in ms (366 days). The node adds timings to its clock and
+/// multiplies them by member counts, which a huge value would overflow: a panic on the node's
+/// own thread, out of reach of the binding's guard. No federation waits a year for anything.
+const MAX_TIMING_MS: f64 = 366.0 * 24.0 * 3600.0 * 1000.0;
+
+/// The timing options (milliseconds), each beside the core's name of its field: the core's
+/// messages use those, and [`node_words`] turns them into these.
+const TIMINGS: [(&str, &str); 8] = [
+    ("probePeriodMs", "probe_period"),
+    ("probeRttMs", "probe_rtt"),
+    ("suspectToDownAfterMs", "suspect_to_down_after"),
+    ("removeDownAfterMs", "remove_down_after"),
+    ("gossipIntervalMs", "gossip_interval"),
+    ("announceIntervalMs", "announce_interval"),
+    ("rejoinIntervalMs", "rejoin_interval"),
+    ("maxClockSkewMs", "max_clock_skew"),
+];
+
+/// The core's timing fields, in the order of [`TIMINGS`].
+fn timing_fields(t: &mut Timings) -> [&mut Duration; 8] {
+    [
+        &mut t.probe_period,
+        &mut t.probe_rtt,
+        &mut t.suspect_to_down_after,
+        &mut t.remove_down_after,
+        &mut t.gossip_interval,
+        &mut t.announce_interval,
+        &mut t.rejoin_interval,
+        &mut t.max_clock_skew,
+    ]
+}
+
+/// `Node.start`'s options: the node's, then the timings of [`TIMINGS`].
+const START_OPTIONS: &[&str] = &[
+    "bind",
+    "advertise",
+    "seeds",
+    "federation",
+    "allow",
+    "dataDir",
+    "expectedMembers",
+    "probePeriodMs",
+    "probeRttMs",
+    "suspectToDownAfterMs",
+    "removeDownAfterMs",
+    "gossipIntervalMs",
+    "announceIntervalMs",
+    "rejoinIntervalMs",
+    "maxClockSkewMs",
+];
+
+/// Why a node is gone, for the error later calls throw.
+const LEFT: &str = "has left (node.leave(), close() or dispose() was called)";
+const STOPPED: &str = "was stopped (node.stop() was called)";
+
+fn invalid(msg: impl Into<String>) -> napi::Error<String> {
+    core_err(bizra::Error::InvalidInput(msg.into()))
+}
+
+/// The core's words for its timing fields (`probe_rtt`) as this binding's options
+/// (`probeRttMs`), as `errors::core_err` says `nCtx` for the core's `n_ctx`.
+fn node_words(message: &str) -> String {
+    TIMINGS
+        .iter()
+        .fold(message.to_owned(), |m, (js, core)| m.replace(core, js))
+}
+
+/// A timing option: milliseconds between [`MIN_TIMING_MS`] and [`MAX_TIMING_MS`].
+fn timing(ms: f64, what: &str) -> Result<Duration> {
+    if !(MIN_TIMING_MS..=MAX_TIMING_MS).contains(&ms) {
+        return Err(invalid(format!(
+            "{what} must be between {MIN_TIMING_MS} and {MAX_TIMING_MS} milliseconds, got {ms}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(ms / 1000.0))
+}
+
+/// `seeds`: an array of `"host:port"` strings (a lone string is refused with the fix: it is the
+/// commonest slip).
+fn seeds_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<Vec<String>>> {
+    if type_of(env, raw) == ValueType::String {
+        let one = string_in(env, raw, what)?.unwrap_or_default();
+        return Err(type_err(format!(
+            "{what} must be an array of \"host:port\" strings, got a single string \
+             (write {what}: [{one:?}])"
+        )));
+    }
+    let expected = "an array of \"host:port\" strings";
+    array_in(env, raw, what, expected, |i, item| {
+        let label = format!("{what}[{i}]");
+        match type_of(env, item) {
+            ValueType::String => string_in(env, item, &label).map(Option::unwrap_or_default),
+            _ => Err(type_err(format!("{label} must be a \"host:port\" string"))),
+        }
+    })
+    .map(Some)
+}
+
+/// `allow`: an array of node keys (`Identity`, 32 bytes, 64 hex characters); a lone key is
+/// refused with the fix.
+fn allow_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<Vec<[u8; 32]>>> {
+    let expected = "an array of node keys (Identity, 32 bytes or 64 hex characters)";
+    let mut typed = false;
+    unsafe { sys::napi_is_typedarray(env.raw(), raw, &mut typed) };
+    if typed || type_of(env, raw) == ValueType::String {
+        return Err(type_err(format!(
+            "{what} must be {expected}, got a single key (write {what}: [key])"
+        )));
+    }
+    array_in(env, raw, what, expected, |i, item| {
+        node_key_in(env, item, &format!("{what}[{i}]"))
+    })
+    .map(Some)
+}
+
+/// What `Node.start` reads on the JavaScript thread. `bind` and `advertise` are resolved on the
+/// job thread: a name may need DNS.
+struct StartArgs {
+    config: NodeConfig,
+    bind: Option<String>,
+    advertise: Option<String>,
+}
+
+fn start_args(env: &Env, options: Option<Unknown>) -> Result<StartArgs> {
+    let mut config = NodeConfig::default();
+    let Some(o) = Options::read(env, options, START_OPTIONS)? else {
+        return Ok(StartArgs {
+            config,
+            bind: None,
+            advertise: None,
+        });
+    };
+    let bind = o.string("bind")?;
+    let advertise = o.string("advertise")?;
+    if let Some(seeds) = o.read_with("seeds", seeds_in)? {
+        config.seeds = seeds;
+    }
+    if let Some(federation) = o.string("federation")? {
+        config.federation = federation;
+    }
+    if let Some(keys) = o.read_with("allow", allow_in)? {
+        config.admission = Admission::allow(keys);
+    }
+    config.data_dir = o.string("dataDir")?.map(PathBuf::from);
+    if let Some(n) = o.u32("expectedMembers")? {
+        if n == 0 {
+            return Err(invalid("expectedMembers must be at least 1, got 0"));
+        }
+        config.expected_members = n;
+    }
+    for ((name, _), field) in TIMINGS.iter().zip(timing_fields(&mut config.timings)) {
+        if let Some(ms) = o.number(name)? {
+            *field = timing(ms, name)?;
+        }
+    }
+    // The core's rule (a probe expects its answer within its period), checked here too so that
+    // its message names this binding's options and the call throws before anything starts.
+    config
+        .timings
+        .validate()
+        .map_err(|m| invalid(node_words(&m)))?;
+    Ok(StartArgs {
+        config,
+        bind,
+        advertise,
+    })
+}
+
+/// A `host:port` address; a name is resolved, its first address taken.
+fn resolve(text: &str, what: &str) -> bizra::Result<SocketAddr> {
+    text.to_socket_addrs()
+        .map_err(|e| {
+            bizra::Error::InvalidInput(format!(
+                "{what} {text:?}: {e} (expected host:port, e.g. \"127.0.0.1:0\")"
+            ))
+        })?
+        .next()
+        .ok_or_else(|| {
+            bizra::Error::InvalidInput(format!("{what} {text:?} resolves to no address"))
+        })
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves its state whole, so a lock poisoned by a panic elsewhere
+    // still guards a coherent value.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The running node, shared by the `Node` object and the pumps of its event streams
+
+/// The core's node until it leaves or stops, then nothing. A leave or a stop holds the lock for
+/// writing until the node's thread has ended, so a pump that finds the node gone knows that
+/// every event it will ever send is queued. JavaScript never waits on the lock: a `Node` marks
+/// itself ended before it asks for the end, and reads the node only before.
+struct Running(RwLock<Option<bizra::Node>>);
+
+impl Running {
+    /// `f` of the node, or `None` once it left or stopped.
+    fn with<T>(&self, f: impl FnOnce(&bizra::Node) -> T) -> Option<T> {
+        let node = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        node.as_ref().map(f)
+    }
+
+    /// Leaves (telling the members) or stops (telling no one), and waits for the node's thread
+    /// to end. Nothing to do once it left or stopped.
+    fn finish(&self, leave: bool) {
+        let mut node = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        match node.take() {
+            Some(n) if leave => n.leave(),
+            Some(n) => n.stop(),
+            None => {}
+        }
+    }
+
+    /// Whether the node's thread has ended, without waiting: false while it is leaving.
+    fn has_ended(&self) -> bool {
+        let node = match self.0.try_read() {
+            Ok(node) => node,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return false,
+        };
+        node.as_ref().is_none_or(|n| !n.is_running())
+    }
+}
+
+/// What waiting for an event gave.
+enum Next {
+    Event(Event),
+    /// None within the time allowed.
+    Timeout,
+    /// The node has ended and every event was read.
+    Ended,
+}
+
+/// One subscriber's events, and the node they come from (the core's stream says `None` both for
+/// a quiet node and a stopped one).
+struct Subscription {
+    stream: EventStream,
+    node: Arc<Running>,
+}
+
+impl Subscription {
+    fn next(&self, timeout: Duration) -> Next {
+        if let Some(e) = self.stream.recv_timeout(timeout) {
+            return Next::Event(e);
+        }
+        if !self.node.has_ended() {
+            return Next::Timeout;
+        }
+        // The node's thread has ended, so nothing more is sent: what is buffered is all there is.
+        self.stream.try_recv().map_or(Next::Ended, Next::Event)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What JavaScript gets
+
+/// One member of the federation as this node sees it.
+#[napi(object, object_from_js = false)]
+pub struct Member {
+    /// Its node id (lowercase hex of the first 16 bytes of its key).
+    pub node_id: String,
+    /// Its 32-byte node key.
+    pub public_key: Buffer,
+    /// Where it listens, `"host:port"`.
+    pub addr: String,
+    /// Its generation (a new one at each boot).
+    pub generation: f64,
+    /// Its SWIM incarnation (raised to refute a suspicion).
+    pub incarnation: u32,
+    /// `"alive"`, `"suspect"`, `"down"` or `"left"`.
+    #[napi(ts_type = "MemberState")]
+    pub state: String,
+    /// When this node last received an authenticated datagram from it; absent if never.
+    #[napi(ts_type = "Date")]
+    pub last_heard: Option<DateOut>,
+}
+
+fn member_js(m: &MemberInfo) -> Member {
+    Member {
+        node_id: m.node_id.clone(),
+        public_key: Buffer::from(m.public_key.to_vec()),
+        addr: m.addr.to_string(),
+        generation: m.generation as f64,
+        incarnation: u32::from(m.incarnation),
+        state: m.state.name().to_owned(),
+        last_heard: m.last_heard_ms.map(date_ms),
+    }
+}
+
+/// A membership change, with the member as it is after it.
+#[napi(object, object_from_js = false)]
+pub struct NodeEvent {
+    /// What changed: `"joined"`, `"suspect"`, `"alive_again"`, `"down"` or `"left"`.
+    #[napi(ts_type = "NodeEventKind")]
+    pub kind: String,
+    pub member: Member,
+    /// When this node saw it.
+    #[napi(ts_type = "Date")]
+    pub at: DateOut,
+}
+
+fn event_js(e: &Event) -> NodeEvent {
+    NodeEvent {
+        kind: e.kind.name().to_owned(),
+        member: member_js(&e.member),
+        at: date_ms(e.at_ms),
+    }
+}
+
+/// A node's traffic counters.
+#[napi(object, object_from_js = false)]
+pub struct NodeStats {
+    /// Datagrams sent.
+    pub sent: f64,
+    /// Datagrams received (accepted or not).
+    pub received: f64,
+    /// Datagrams dropped, by reason (`bad_signature`, `replay`, `wrong_federation`,
+    /// `not_admitted`, ...: the same names in every binding): every reason, zeros included.
+    #[napi(ts_type = "Record<string, number>")]
+    pub dropped: BTreeMap<String, f64>,
+    /// Events dropped because a stream left more than its backlog unread.
+    pub events_dropped: f64,
+}
+
+/// One step of `NodeEvents`: `{ value: event, done: false }`, or the end.
+type Step = IterStep<NodeEvent>;
+
+// ---------------------------------------------------------------------------------------------
+// Node
+
+/// A federation member on a real UDP socket: it joins through its seeds, probes its peers,
+/// suspects and declares down those that stop answering, and says goodbye when it leaves. Its
+/// work runs on a thread of its own; an open node keeps the process alive.
+///
+/// `leave()` (also `close()`, `dispose()` and the end of a `using` block) tells the members and
+/// stops; `stop()` stops without a word (the members declare it down, as after a crash); a node
+/// collected by the garbage collector leaves. Afterwards `members()`, `stats()` and `events()`
+/// throw `INVALID_INPUT`; the addresses, id and generation stay readable.
+#[napi]
+pub struct Node {
+    running: Arc<Running>,
+    /// Set when `leave()`, `stop()` or `dispose()` is called: why the node is gone.
+    ended: Cell<Option<&'static str>>,
+    /// Holds the event loop open until the node has ended.
+    keep_alive: Cell<Option<KeepAlive>>,
+    local_addr: SocketAddr,
+    advertised: SocketAddr,
+    generation: u64,
+    node_id: String,
+}
+
+impl Node {
+    /// The JavaScript object of a node that has just started.
+    fn open(env: &Env, node: bizra::Node) -> Result<Node> {
+        let keep_alive = KeepAlive::new(env)?;
+        Ok(Node {
+            local_addr: node.local_addr(),
+            advertised: node.advertised_addr(),
+            generation: node.generation(),
+            node_id: node.node_id().to_owned(),
+            running: Arc::new(Running(RwLock::new(Some(node)))),
+            ended: Cell::new(None),
+            keep_alive: Cell::new(Some(keep_alive)),
+        })
+    }
+
+    fn gone(&self) -> napi::Error<String> {
+        invalid(format!(
+            "the node {} {}; start a new Node to take part again",
+            self.node_id,
+            self.ended.get().unwrap_or(STOPPED)
+        ))
+    }
+
+    /// `f` of the node, or `INVALID_INPUT` once it left or stopped.
+    fn with<T>(&self, f: impl FnOnce(&bizra::Node) -> T) -> Result<T> {
+        if self.ended.get().is_some() {
+            return Err(self.gone());
+        }
+        self.running.with(f).ok_or_else(|| self.gone())
+    }
+
+    /// Marks the node ended and leaves or stops it on a job thread; the Promise resolves once
+    /// that is done (a second call, once the first is). `quiet`: it never rejects (`dispose()`,
+    /// whose Promise nobody sees).
+    fn end(&self, env: &Env, leave: bool, quiet: bool) -> Result<JsObject> {
+        let (d, promise) = deferred::<()>(env)?;
+        if self.ended.get().is_none() {
+            self.ended.set(Some(if leave { LEFT } else { STOPPED }));
+        }
+        let keep_alive = self.keep_alive.take();
+        let running = Arc::clone(&self.running);
+        off_thread(
+            env,
+            d,
+            move || {
+                running.finish(leave);
+                drop(keep_alive);
+            },
+            move |env, done| match done {
+                Err(e) if !quiet => Err(js_error(env, e)),
+                _ => Ok(()),
+            },
+        );
+        Ok(promise)
+    }
+}
+
+impl Drop for Node {
+    /// A node collected while open leaves, as `leave()` would. The goodbye takes a few datagrams
+    /// and the end of the node's thread, so it is not awaited in the garbage collector but on a
+    /// thread of its own, which takes the keep-alive along: the process lives until the goodbye
+    /// is sent. Should no thread start, the node leaves when its last holder lets it go (the
+    /// core's node leaves when dropped).
+    fn drop(&mut self) {
+        if self.ended.get().is_some() {
+            return;
+        }
+        let running = Arc::clone(&self.running);
+        let keep_alive = self.keep_alive.take();
+        let _ = thread::Builder::new()
+            .name("bizra-node-leave".into())
+            .spawn(move || {
+                running.finish(true);
+                drop(keep_alive);
+            });
+    }
+}
+
+#[napi]
+impl Node {
+    /// Starts a node off the main thread: resolves `bind` (default every interface, port
+    /// `DEFAULT_NODE_PORT`; port 0 takes a free port, which `localAddr` reports), `advertise` and
+    /// the `seeds` (`"host:port"`), binds the UDP socket, takes the next generation (from
+    /// `dataDir` when given) and joins through the seeds; resolves without waiting for the join
+    /// (watch `events()` or `members()`). Options are checked before anything starts: an unknown
+    /// key or a value of the wrong type throws a `TypeError`, a value out of range a `BizraError`
+    /// (`INVALID_INPUT`). A bad address or seed rejects with `INVALID_INPUT`; a port in use or an
+    /// unusable data directory with `IO`.
+    #[napi(
+        ts_args_type = "identity: Identity, options?: NodeOptions",
+        ts_return_type = "Promise<Node>"
+    )]
+    pub fn start(env: Env, identity: Unknown, options: Option<Unknown>) -> Result<JsObject> {
+        guard(|| {
+            let identity = Arc::clone(&identity_of(&env, identity)?.inner);
+            let StartArgs {
+                mut config,
+                bind,
+                advertise,
+            } = start_args(&env, options)?;
+            let (d, promise) = deferred::<Node>(&env)?;
+            off_thread(
+                &env,
+                d,
+                move || {
+                    if let Some(b) = bind {
+                        config.bind = resolve(&b, "bind")?;
+                    }
+                    if let Some(a) = advertise {
+                        config.advertise = Some(resolve(&a, "advertise")?);
+                    }
+                    bizra::Node::start(identity, config)
+                },
+                |env, done| {
+                    done.and_then(|started| started.map_err(core_err))
+                        .and_then(|node| Node::open(env, node))
+                        .map_err(|e| js_error(env, e))
+                },
+            );
+            Ok(promise)
+        })
+    }
+
+    /// This node's id (its identity's: lowercase hex of the first 16 bytes of its key).
+    #[napi(getter)]
+    pub fn node_id(&self) -> Result<String> {
+        guard(|| Ok(self.node_id.clone()))
+    }
+
+    /// The address the socket is bound to, `"host:port"` (the real port when bound to port 0).
+    #[napi(getter)]
+    pub fn local_addr(&self) -> Result<String> {
+        guard(|| Ok(self.local_addr.to_string()))
+    }
+
+    /// The address peers reach this node at, `"host:port"`: `advertise`, else the bound address
+    /// (bound to `0.0.0.0`: the local address routed to the first seed).
+    #[napi(getter)]
+    pub fn advertised_addr(&self) -> Result<String> {
+        guard(|| Ok(self.advertised.to_string()))
+    }
+
+    /// This boot's generation: a restarted node is a new generation of the same node.
+    #[napi(getter)]
+    pub fn generation(&self) -> Result<f64> {
+        guard(|| Ok(self.generation as f64))
+    }
+
+    /// Whether the node still runs: false from the call of `leave()`, `stop()` or `dispose()` on.
+    #[napi(getter)]
+    pub fn running(&self) -> Result<bool> {
+        guard(|| {
+            Ok(self.ended.get().is_none()
+                && self.running.with(bizra::Node::is_running).unwrap_or(false))
+        })
+    }
+
+    /// Every member this node knows of (itself excluded), with its state.
+    #[napi]
+    pub fn members(&self) -> Result<Vec<Member>> {
+        guard(|| {
+            Ok(self
+                .with(bizra::Node::members)?
+                .iter()
+                .map(member_js)
+                .collect())
+        })
+    }
+
+    /// Traffic counters: datagrams sent, received, and dropped by reason.
+    #[napi]
+    pub fn stats(&self) -> Result<NodeStats> {
+        guard(|| {
+            let s = self.with(bizra::Node::stats)?;
+            Ok(NodeStats {
+                sent: s.sent as f64,
+                received: s.received as f64,
+                dropped: DropReason::ALL
+                    .iter()
+                    .map(|r| (r.name().to_owned(), s.dropped(*r) as f64))
+                    .collect(),
+                events_dropped: s.events_dropped as f64,
+            })
+        })
+    }
+
+    /// The membership events from now on, as an async iterator: first a `"joined"` event for
+    /// every member already alive or suspect (a late subscriber misses no one), then every
+    /// change, in order. Any number of streams each get every event; a stream ends when the node
+    /// leaves or stops, when it is closed (`close()`, `return()`, `break` out of `for await`),
+    /// or when `signal` aborts.
+    #[napi(ts_args_type = "options?: EventsOptions")]
+    pub fn events(&self, env: Env, options: Option<Unknown>) -> Result<NodeEvents> {
+        guard(|| {
+            let signal = match Options::read(&env, options, &["signal"])? {
+                Some(o) => o.signal("signal")?,
+                None => None,
+            };
+            let stream = self.with(bizra::Node::subscribe)?;
+            let sub = Subscription {
+                stream,
+                node: Arc::clone(&self.running),
+            };
+            NodeEvents::start(&env, sub, signal.as_ref())
+        })
+    }
+
+    /// Leaves gracefully: tells the members (they see a `"left"` event), then stops; resolves
+    /// once the goodbye is sent. The node's event streams end. Leaving twice (or after `stop()`)
+    /// is harmless. A node can only say goodbye to the members it knows: one that leaves before
+    /// it heard from anyone is declared down instead.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn leave(&self, env: Env) -> Result<JsObject> {
+        guard(|| self.end(&env, true, false))
+    }
+
+    /// Stops without telling anyone: the members declare this node down once it misses its
+    /// probes, as after a crash. Resolves once the node's thread has ended; harmless once the
+    /// node is gone.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn stop(&self, env: Env) -> Result<JsObject> {
+        guard(|| self.end(&env, false, false))
+    }
+
+    /// `leave()`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close(&self, env: Env) -> Result<JsObject> {
+        guard(|| self.end(&env, true, false))
+    }
+
+    /// Starts leaving, without waiting for the goodbye (what `using` calls at the end of its
+    /// block; `await using` waits for it). The process lives until the goodbye is sent.
+    /// Harmless once the node is gone.
+    #[napi]
+    pub fn dispose(&self, env: Env) -> Result<()> {
+        guard(|| {
+            if self.ended.get().is_none() {
+                self.end(&env, true, true)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// `Node(nodeId=…, addr=…, generation=…, running=…)`.
+    #[napi(js_name = "toString")]
+    pub fn to_js_string(&self) -> Result<String> {
+        guard(|| {
+            let running = self.running()?;
+            Ok(format!(
+                "Node(nodeId={:?}, addr={:?}, generation={}, running={running})",
+                self.node_id,
+                self.advertised.to_string(),
+                self.generation
+            ))
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// NodeEvents
+
+/// Events the pump may take from the core ahead of its reader. Small: the core's per-subscriber
+/// backlog (bounded, its overflow counted) is where an unread stream waits.
+const FEED_ROOM: usize = 64;
+
+/// How long the pump waits on the core at a time, before it looks whether its stream was closed
+/// or its node has ended.
+const TICK: Duration = Duration::from_millis(100);
+
+/// What a pump hands to its readers.
+#[derive(Default)]
+struct Feed {
+    state: Mutex<FeedState>,
+    /// Signalled when the pump may go on: an event was taken (room), or the stream was closed.
+    room: Condvar,
+}
+
+#[derive(Default)]
+struct FeedState {
+    /// Events no `next()` has taken yet; never non-empty together with `waiters`.
+    queue: VecDeque<Event>,
+    /// `next()` calls waiting for an event or the end, oldest first.
+    waiters: VecDeque<Deferred<Step>>,
+    /// No event will be added: the node has ended (its last events are queued) or the stream
+    /// was closed.
+    ended: bool,
+    /// The reader is gone (`close()`, `return()`, an aborted signal): what is queued is dropped
+    /// and the pump stops.
+    closed: bool,
+    /// The `NodeEvents` object was collected: the pump stops once no `next()` waits.
+    orphaned: bool,
+    /// The signal's listener, and a deferred that removes it on the JavaScript thread once the
+    /// stream is over (only there may it be touched).
+    abort: Option<(Deferred<()>, Abort)>,
+}
+
+impl FeedState {
+    /// An event from the pump: to the oldest waiting `next()`, else queued.
+    fn push(&mut self, e: Event) {
+        if self.closed {
+            return;
+        }
+        match self.waiters.pop_front() {
+            Some(d) => d.resolve(Box::new(move |_| Ok(Step::Item(event_js(&e))))),
+            None => self.queue.push_back(e),
+        }
+    }
+
+    /// No more events: every waiting `next()` gets the end (the queue is empty when any waits),
+    /// and the signal's listener is removed.
+    fn end(&mut self) {
+        self.ended = true;
+        for d in std::mem::take(&mut self.waiters) {
+            d.resolve(Box::new(|_| Ok(Step::Done)));
+        }
+        if let Some((hop, abort)) = self.abort.take() {
+            hop.resolve(Box::new(move |env| {
+                // The signal may be gone already (its realm torn down): nothing left to remove.
+                let _ = abort.release(&env);
+                Ok(())
+            }));
+        }
+    }
+
+    fn close(&mut self) {
+        self.closed = true;
+        self.queue.clear();
+        self.end();
+    }
+}
+
+impl Feed {
+    /// Ends the stream for its reader; the pump stops within a [`TICK`].
+    fn close(&self) {
+        lock(&self.state).close();
+        self.room.notify_all();
+    }
+}
+
+/// The pump of one subscription: moves the core's events into the feed until the node has ended
+/// (then ends the feed), the reader closes it, or the `NodeEvents` object was collected with no
+/// `next()` waiting. Dropping the subscription on the way out unsubscribes it from the core.
+fn pump(sub: &Subscription, feed: &Feed) {
+    loop {
+        {
+            let mut s = lock(&feed.state);
+            loop {
+                if s.closed || (s.orphaned && s.waiters.is_empty()) {
+                    s.close();
+                    return;
+                }
+                if s.queue.len() < FEED_ROOM {
+                    break;
+                }
+                s = feed
+                    .room
+                    .wait_timeout(s, TICK)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        }
+        match sub.next(TICK) {
+            Next::Event(e) => lock(&feed.state).push(e),
+            Next::Timeout => {}
+            Next::Ended => {
+                lock(&feed.state).end();
+                return;
+            }
+        }
+    }
+}
+
+/// A node's membership events, in order, as an async iterator: `for await (const e of
+/// node.events())`. Each event goes to one `next()`; waiting happens off the main thread. The
+/// iteration ends when the node leaves or stops (after the events it sent before), or when the
+/// stream is closed: `close()`, `return()` (what `break` calls), an aborted `signal`, the end of
+/// a `using` block; the node keeps running. A stream nobody reads holds at most the core's
+/// backlog; newer events are then dropped for it and counted in `stats().eventsDropped`.
+#[napi]
+pub struct NodeEvents {
+    feed: Arc<Feed>,
+}
+
+impl NodeEvents {
+    /// Starts the pump of `sub`, wired to `signal` (already aborted: the stream starts closed).
+    fn start(env: &Env, sub: Subscription, signal: Option<&Object>) -> Result<NodeEvents> {
+        let feed = Arc::new(Feed::default());
+        if let Some(signal) = signal {
+            let aborted: bool = signal.get_named_property("aborted").map_err(napi_err)?;
+            if aborted {
+                feed.close();
+                return Ok(NodeEvents { feed });
+            }
+            // Wired before the pump starts, so that the feed cannot end before it holds the
+            // listener (whose removal the end schedules).
+            let (hop, _promise) = deferred::<()>(env)?;
+            let on_abort = {
+                let feed = Arc::clone(&feed);
+                move || feed.close()
+            };
+            match Abort::listen(env, signal, on_abort) {
+                Ok(abort) => lock(&feed.state).abort = Some((hop, abort)),
+                Err(e) => {
+                    hop.resolve(Box::new(|_| Ok(())));
+                    return Err(e);
+                }
+            }
+        }
+        let pumped = Arc::clone(&feed);
+        let spawned = thread::Builder::new()
+            .name("bizra-node-events".into())
+            .spawn(move || {
+                if catch_unwind(AssertUnwindSafe(|| pump(&sub, &pumped))).is_err() {
+                    // A reader must never wait for events that cannot come.
+                    lock(&pumped.state).end();
+                }
+            });
+        if let Err(e) = spawned {
+            feed.close();
+            return Err(kind_err(
+                ErrorKind::Io,
+                format!("cannot start a thread for the node's events: {e}"),
+            ));
+        }
+        Ok(NodeEvents { feed })
+    }
+}
+
+impl Drop for NodeEvents {
+    /// A stream collected unclosed unsubscribes, once no `next()` of it waits (a pending
+    /// `next()` still gets its event).
+    fn drop(&mut self) {
+        lock(&self.feed.state).orphaned = true;
+        self.feed.room.notify_all();
+    }
+}
+
+#[napi]
+impl NodeEvents {
+    /// The next event: `{ value: event, done: false }`, or `{ value: undefined, done: true }`
+    /// once the stream has ended. Never rejects.
+    #[napi(ts_return_type = "Promise<IteratorResult<NodeEvent, undefined>>")]
+    pub fn next(&self, env: Env) -> Result<JsObject> {
+        guard(|| {
+            let mut s = lock(&self.feed.state);
+            if let Some(e) = s.queue.pop_front() {
+                self.feed.room.notify_all();
+                return resolved(&env, Step::Item(event_js(&e)));
+            }
+            if s.ended {
+                return resolved(&env, Step::Done);
+            }
+            let (d, promise) = deferred::<Step>(&env)?;
+            s.waiters.push_back(d);
+            Ok(promise)
+        })
+    }
+
+    /// Ends the stream (what `break` in a `for await` loop calls): waiting `next()` calls and
+    /// later ones get the end. The node keeps running.
+    #[napi(
+        js_name = "return",
+        ts_args_type = "value?: unknown",
+        ts_return_type = "Promise<IteratorResult<NodeEvent, undefined>>"
+    )]
+    pub fn finish(&self, env: Env) -> Result<JsObject> {
+        guard(|| {
+            self.feed.close();
+            resolved(&env, Step::Done)
+        })
+    }
+
+    /// Ends the stream, as `return()` does. Closing twice is harmless.
+    #[napi]
+    pub fn close(&self) -> Result<()> {
+        guard(|| {
+            self.feed.close();
+            Ok(())
+        })
+    }
+
+    /// Whether the stream is over: closed, or its node has ended and every event was read.
+    #[napi(getter)]
+    pub fn closed(&self) -> Result<bool> {
+        guard(|| {
+            let s = lock(&self.feed.state);
+            Ok(s.ended && s.queue.is_empty())
+        })
+    }
+}
