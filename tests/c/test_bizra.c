@@ -25,19 +25,6 @@ static void hex_decode(const char *hex, uint8_t *out, size_t n) {
     }
 }
 
-static void hex_encode(const uint8_t *in, size_t n, char *out) {
-    for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", in[i]);
-    out[2 * n] = 0;
-}
-
-/* Compares a library string with an expected one, then frees it. */
-static int take_eq(char *s, const char *expect) {
-    int eq = s != NULL && expect != NULL && strcmp(s, expect) == 0;
-    if (!eq) fprintf(stderr, "  got:    %s\n  expect: %s\n", s ? s : "(null)", expect ? expect : "(null)");
-    bizra_string_free(s);
-    return eq;
-}
-
 static int64_t ms(const char *ts) {
     int64_t v = 0;
     if (bizra_timestamp_parse(ts, &v) != BIZRA_STATUS_OK) {

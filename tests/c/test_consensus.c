@@ -20,19 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void hex_encode(const uint8_t *in, size_t n, char *out) {
-    for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", in[i]);
-    out[2 * n] = 0;
-}
-
-/* Compares a library string with an expected one, then frees it. */
-static int take_eq(char *s, const char *expect) {
-    int eq = s != NULL && expect != NULL && strcmp(s, expect) == 0;
-    if (!eq) fprintf(stderr, "  got:    %s\n  expect: %s\n", s ? s : "(null)", expect ? expect : "(null)");
-    bizra_string_free(s);
-    return eq;
-}
-
 /* Compares library bytes, as hex, with an expected hex string, then frees them. */
 static int take_hex_eq(bizra_bytes *b, const char *expect_hex) {
     char hex[2 * 64 + 1] = "";
