@@ -31,7 +31,7 @@ pub use batch::{Batch, ValueId};
 pub use certificate::{Certificate, CertificateCode, CertificateError, CommitSignature};
 pub use document::{FederationDocument, Timeouts, Validator};
 pub use engine::{
-    Engine, EngineConfig, Equivocation, EquivocationKind, Output, Refusal, Refused, Stats, Timer,
-    TimerKind, WalRecord,
+    Engine, EngineConfig, Equivocation, EquivocationKind, EvidenceCode, EvidenceError, Output,
+    Refusal, Refused, Stats, Timer, TimerKind, WalRecord,
 };
 pub use vote::{ProposalBody, VoteBody, VoteType};

@@ -125,6 +125,9 @@ fn check_role_effects(s: &Sim, kind: Role) {
             for e in evidence {
                 assert_eq!(e.validator, key, "evidence against an honest node");
                 assert_ne!(e.first, e.second);
+                // What a third party holding only the document concludes.
+                e.verify(&s.document)
+                    .unwrap_or_else(|err| panic!("{:?} evidence: {err}", e.kind));
                 if e.kind != EquivocationKind::Proposal {
                     let (a, b) = (
                         harness::wire::parse_vote(&e.first).unwrap(),

@@ -76,8 +76,9 @@
 //! Two validly signed, conflicting votes or proposals from one validator for the same height,
 //! round and step, which the core keeps as misbehaviour evidence, are reported once each as
 //! [`Output::Evidence`], with both messages in the wire encoding so that anyone holding the
-//! document can check them.
+//! document can check them ([`Equivocation::verify`]).
 
+mod evidence;
 mod host;
 mod output;
 mod pool;
@@ -94,6 +95,7 @@ use malachitebft_core_types::{
     Round, SignedVote, ThresholdParams, Validity, ValueOrigin, VoteExtensionPolicy,
 };
 
+pub use evidence::{EvidenceCode, EvidenceError};
 pub use output::{
     Equivocation, EquivocationKind, Output, Refusal, Refused, Stats, Timer, TimerKind, WalRecord,
 };

@@ -146,8 +146,8 @@ pub enum EquivocationKind {
 }
 
 /// Two validly signed, conflicting messages from one validator: proof of misbehaviour that
-/// anyone holding the federation document can check (decode both, verify both signatures, see
-/// the same height, round and step with different contents).
+/// anyone holding the federation document can check with [`Equivocation::verify`] (both decode,
+/// both signatures verify, the same height, round and step with different contents).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Equivocation {
     /// The validator's key, lowercase hex.
