@@ -42,6 +42,10 @@ fn tags_produce_distinct_digests() {
         Domain::Message,
         Domain::Constitution,
         Domain::Gossip,
+        Domain::Vote,
+        Domain::Batch,
+        Domain::Document,
+        Domain::Link,
     ];
     for (i, a) in tags.iter().enumerate() {
         for b in &tags[i + 1..] {

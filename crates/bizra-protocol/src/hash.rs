@@ -21,6 +21,9 @@ pub enum Domain {
     /// The hash of a federation document (validators, powers, timeouts): `bizra-document-v1:`
     /// (`bizra-federation-v1:` is taken: GOSSIP-v1 hashes federation names under it).
     Document,
+    /// The handshake of a consensus link (a TCP connection between two nodes of a federation):
+    /// `bizra-link-v1:`.
+    Link,
 }
 
 impl Domain {
@@ -34,6 +37,7 @@ impl Domain {
             Domain::Vote => "bizra-vote-v1:",
             Domain::Batch => "bizra-batch-v1:",
             Domain::Document => "bizra-document-v1:",
+            Domain::Link => "bizra-link-v1:",
         }
     }
 }

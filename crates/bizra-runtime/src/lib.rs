@@ -7,10 +7,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod consensus;
 mod generation;
 mod node;
+mod timers;
 
 pub use bizra_federation::{
     Admission, DropReason, Event, EventKind, MemberInfo, MemberState, Timings,
 };
-pub use node::{EventStream, Node, NodeConfig, NodeStats, DEFAULT_PORT};
+pub use consensus::{ConsensusConfig, ConsensusEvent, ConsensusStatus};
+pub use node::RecvError;
+pub use node::{EventStream, Node, NodeConfig, NodeStats, Subscription, DEFAULT_PORT};

@@ -1,26 +1,32 @@
 //! [`Node`]: a federation member on a real UDP socket, on a thread of its own.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket as StdUdpSocket};
+use std::collections::HashMap;
+use std::net::{
+    IpAddr, Ipv4Addr, SocketAddr, TcpListener as StdTcpListener, ToSocketAddrs,
+    UdpSocket as StdUdpSocket,
+};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bizra_consensus::{Batch, Certificate};
 use bizra_federation::datagram::MAX_DATAGRAM;
 use bizra_federation::{
     Admission, DropReason, Event, EventKind, MemberInfo, MemberState, Membership, MembershipConfig,
     Output, Timer, Timings,
 };
-use bizra_protocol::{Error, Identity, Result};
+use bizra_protocol::{Envelope, Error, Identity, Result};
 use rand_core::{OsRng, RngCore as _};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc as tmpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::consensus::link::LinkEvent;
+use crate::consensus::{Consensus, ConsensusConfig, ConsensusEvent, ConsensusStatus};
 use crate::generation;
+use crate::timers::Timers;
 
 /// The port a node listens on unless told otherwise (the seed's, and memberlist's).
 pub const DEFAULT_PORT: u16 = 7946;
@@ -50,6 +56,12 @@ pub struct NodeConfig {
     pub timings: Timings,
     /// About how many members the federation has.
     pub expected_members: u32,
+    /// Take part in consensus under this federation document (as a validator if the node's
+    /// key is one of its validators, else as a follower that decides with them). Needs a
+    /// `data_dir` for the write-ahead log and the decided heights, and the document's
+    /// federation must be `federation`. The node then also listens on TCP, at the port number
+    /// of its UDP socket, for consensus links.
+    pub consensus: Option<ConsensusConfig>,
     /// The fraction of outgoing datagrams dropped on purpose (the `fault-injection` feature,
     /// for benchmarks of the membership under loss; never in a production build).
     #[cfg(feature = "fault-injection")]
@@ -67,6 +79,7 @@ impl Default for NodeConfig {
             data_dir: None,
             timings: Timings::default(),
             expected_members: 16,
+            consensus: None,
             #[cfg(feature = "fault-injection")]
             outgoing_loss: 0.0,
         }
@@ -98,12 +111,16 @@ struct Shared {
     members: Vec<MemberInfo>,
     stats: NodeStats,
     subscribers: Vec<SyncSender<Event>>,
+    consensus: Option<ConsensusStatus>,
+    consensus_subscribers: Vec<SyncSender<ConsensusEvent>>,
     running: bool,
 }
 
 enum Command {
     Leave(oneshot::Sender<()>),
     Stop,
+    Propose(Box<Envelope>, mpsc::SyncSender<Result<bool>>),
+    Decided(u64, mpsc::SyncSender<Result<Option<(Certificate, Batch)>>>),
 }
 
 /// A federation member on a real UDP socket: it joins through its seeds, probes, suspects,
@@ -147,6 +164,28 @@ fn resolve(seed: &str) -> Result<SocketAddr> {
         .ok_or_else(|| Error::InvalidInput(format!("seed {seed:?} resolves to no address")))
 }
 
+/// Binds the UDP socket and, for consensus, a TCP listener on the same address and port. With
+/// port 0 the system picks the UDP port; if that port is taken on TCP, another is tried.
+fn bind(addr: SocketAddr, tcp: bool) -> Result<(StdUdpSocket, Option<StdTcpListener>)> {
+    let attempts = if tcp && addr.port() == 0 { 32 } else { 1 };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let udp = StdUdpSocket::bind(addr).map_err(|e| Error::io(format!("udp {addr}"), e))?;
+        if !tcp {
+            return Ok((udp, None));
+        }
+        let local = udp
+            .local_addr()
+            .map_err(|e| Error::io(format!("udp {addr}"), e))?;
+        match StdTcpListener::bind(local) {
+            Ok(listener) => return Ok((udp, Some(listener))),
+            Err(e) if attempt < attempts && e.kind() == std::io::ErrorKind::AddrInUse => {}
+            Err(e) => return Err(Error::io(format!("tcp {local} (consensus links)"), e)),
+        }
+    }
+}
+
 /// The address peers should use: the bound one, unless it is unspecified.
 fn advertised(bound: SocketAddr, seeds: &[SocketAddr]) -> SocketAddr {
     if !bound.ip().is_unspecified() {
@@ -176,8 +215,23 @@ impl Node {
             .iter()
             .map(|s| resolve(s))
             .collect::<Result<Vec<_>>>()?;
-        let socket = StdUdpSocket::bind(config.bind)
-            .map_err(|e| Error::io(format!("udp {}", config.bind), e))?;
+        if let Some(c) = &config.consensus {
+            if c.document.federation() != config.federation {
+                return Err(Error::InvalidInput(format!(
+                    "the federation document is federation {:?}'s, this node's is {:?}",
+                    c.document.federation(),
+                    config.federation
+                )));
+            }
+            if config.data_dir.is_none() {
+                return Err(Error::InvalidInput(
+                    "consensus needs a data_dir: the write-ahead log must outlive the process, \
+                     or a restarted validator could sign twice"
+                        .into(),
+                ));
+            }
+        }
+        let (socket, listener) = bind(config.bind, config.consensus.is_some())?;
         let local_addr = socket
             .local_addr()
             .map_err(|e| Error::io(format!("udp {}", config.bind), e))?;
@@ -190,13 +244,14 @@ impl Node {
         let generation = generation::next(config.data_dir.as_deref())?;
         let mut seed = [0u8; 32];
         OsRng.fill_bytes(&mut seed);
+        let federation = MembershipConfig::federation_id(&config.federation);
         let membership = Membership::new(
             identity.clone(),
             advertised,
             generation,
             MembershipConfig {
-                federation: MembershipConfig::federation_id(&config.federation),
-                admission: config.admission,
+                federation,
+                admission: config.admission.clone(),
                 timings: config.timings,
                 expected_members: config.expected_members,
                 max_senders: 4096,
@@ -208,19 +263,36 @@ impl Node {
             .enable_time()
             .build()
             .map_err(|e| Error::io("tokio runtime", e))?;
-        let socket = {
+        let (socket, consensus) = {
             let _context = runtime.enter();
-            UdpSocket::from_std(socket).map_err(|e| Error::io(format!("udp {local_addr}"), e))?
+            let socket = UdpSocket::from_std(socket)
+                .map_err(|e| Error::io(format!("udp {local_addr}"), e))?;
+            let consensus = match (config.consensus, listener, &config.data_dir) {
+                (Some(c), Some(listener), Some(dir)) => Some(Consensus::start(
+                    c,
+                    identity.clone(),
+                    dir,
+                    federation,
+                    config.admission,
+                    listener,
+                )?),
+                _ => None,
+            };
+            (socket, consensus)
         };
+        let (consensus, link_events) = consensus.unzip();
         let (commands, rx) = tmpsc::unbounded_channel();
         let shared = Arc::new(Mutex::new(Shared {
             running: true,
+            consensus: consensus.as_ref().map(Consensus::status),
             ..Shared::default()
         }));
         let driver = Driver {
             socket,
             membership,
             timers: Timers::default(),
+            consensus,
+            link_events,
             shared: shared.clone(),
             #[cfg(feature = "fault-injection")]
             loss: (
@@ -239,6 +311,7 @@ impl Node {
                 shared.running = false;
                 // Subscribers see the end of their streams.
                 shared.subscribers.clear();
+                shared.consensus_subscribers.clear();
             })
             .map_err(|e| Error::io("node thread", e))?;
         Ok(Node {
@@ -311,7 +384,53 @@ impl Node {
             }
             shared.subscribers.push(tx);
         }
-        EventStream { rx }
+        Subscription { rx }
+    }
+
+    /// Submits a `bizra.proposal` envelope to consensus: pooled here and forwarded to the other
+    /// validators, to be decided in a batch. `Ok(false)` if it was pooled already. Refused: a
+    /// node without consensus, an envelope that is not a proposal, that the federation's gate
+    /// chain refuses now, or that does not fit the pool.
+    pub fn propose(&self, envelope: Envelope) -> Result<bool> {
+        self.ask(|reply| Command::Propose(Box::new(envelope), reply))?
+    }
+
+    /// The certificate and batch of a decided height, from this node's storage (`None` if it
+    /// has not decided that height).
+    pub fn decided(&self, height: u64) -> Result<Option<(Certificate, Batch)>> {
+        self.ask(|reply| Command::Decided(height, reply))?
+    }
+
+    /// Where consensus stands on this node (`None`: it takes no part).
+    pub fn consensus_status(&self) -> Option<ConsensusStatus> {
+        lock(&self.shared).consensus.clone()
+    }
+
+    /// The consensus events from now on, in order: decisions and equivocation evidence (past
+    /// decisions are in [`Node::decided`]). Any number of subscribers each get every event; a
+    /// stream ends when the node stops. A node without consensus gives an ended stream.
+    pub fn consensus_events(&self) -> Subscription<ConsensusEvent> {
+        let (tx, rx) = mpsc::sync_channel(SUBSCRIBER_BACKLOG);
+        let mut shared = lock(&self.shared);
+        if shared.running && shared.consensus.is_some() {
+            shared.consensus_subscribers.push(tx);
+        }
+        Subscription { rx }
+    }
+
+    /// Sends a command that answers, and waits for the answer.
+    fn ask<T>(&self, command: impl FnOnce(mpsc::SyncSender<T>) -> Command) -> Result<T> {
+        if lock(&self.shared).consensus.is_none() {
+            return Err(Error::InvalidInput(
+                "this node takes no part in consensus (start it with NodeConfig::consensus)".into(),
+            ));
+        }
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.commands
+            .send(command(reply))
+            .ok()
+            .and_then(|()| answer.recv().ok())
+            .ok_or_else(|| Error::InvalidInput("the node has stopped".into()))
     }
 
     /// Leaves gracefully: tells the members, then stops. Returns once the goodbye is sent.
@@ -350,65 +469,79 @@ impl Drop for Node {
 
 /// A subscriber's events, in order; ends when the node stops.
 #[derive(Debug)]
-pub struct EventStream {
-    rx: mpsc::Receiver<Event>,
+pub struct Subscription<T> {
+    rx: mpsc::Receiver<T>,
 }
 
-impl EventStream {
-    /// The next event, waiting at most `timeout`; `None` on timeout or once the node stopped.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<Event> {
-        self.rx.recv_timeout(timeout).ok()
-    }
+/// A subscriber's membership events ([`Node::subscribe`]).
+pub type EventStream = Subscription<Event>;
 
-    /// The next event if one is waiting.
-    pub fn try_recv(&self) -> Option<Event> {
-        self.rx.try_recv().ok()
+/// Why a subscription gave no event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecvError {
+    /// None came within the time allowed (for [`Subscription::try_next`]: none was waiting);
+    /// more may come.
+    Timeout,
+    /// The stream is over: the node's thread has ended and every event it sent was read.
+    Ended,
+}
+
+impl std::fmt::Display for RecvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RecvError::Timeout => "no event within the time allowed",
+            RecvError::Ended => "the node has stopped and every event was read",
+        })
     }
 }
 
-impl Iterator for EventStream {
-    type Item = Event;
+impl std::error::Error for RecvError {}
+
+impl<T> Subscription<T> {
+    /// The next event, waiting at most `timeout`; [`RecvError::Ended`] at once when the node's
+    /// thread has ended and every event was read (the node drops its end of every stream only
+    /// after its last event, so none is lost).
+    pub fn next_timeout(&self, timeout: Duration) -> std::result::Result<T, RecvError> {
+        self.rx.recv_timeout(timeout).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => RecvError::Timeout,
+            mpsc::RecvTimeoutError::Disconnected => RecvError::Ended,
+        })
+    }
+
+    /// The next event if one is waiting ([`RecvError::Timeout`] if none is, yet).
+    pub fn try_next(&self) -> std::result::Result<T, RecvError> {
+        self.rx.try_recv().map_err(|e| match e {
+            mpsc::TryRecvError::Empty => RecvError::Timeout,
+            mpsc::TryRecvError::Disconnected => RecvError::Ended,
+        })
+    }
+
+    /// [`Subscription::next_timeout`] without telling a timeout from the end: `None` for both.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<T> {
+        self.next_timeout(timeout).ok()
+    }
+
+    /// [`Subscription::try_next`] without telling an empty stream from an ended one.
+    pub fn try_recv(&self) -> Option<T> {
+        self.try_next().ok()
+    }
+}
+
+impl<T> Iterator for Subscription<T> {
+    type Item = T;
 
     /// Blocks until the next event; `None` once the node stopped.
-    fn next(&mut self) -> Option<Event> {
+    fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
-    }
-}
-
-/// Due times of the membership's timers.
-#[derive(Default)]
-struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, u64)>>,
-    items: HashMap<u64, Timer>,
-    order: u64,
-}
-
-impl Timers {
-    fn push(&mut self, after: Duration, timer: Timer) {
-        self.order += 1;
-        self.items.insert(self.order, timer);
-        self.heap
-            .push(Reverse((Instant::now() + after, self.order)));
-    }
-
-    fn next_due(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((at, _))| *at)
-    }
-
-    fn pop_due(&mut self, now: Instant) -> Option<Timer> {
-        let Reverse((at, order)) = *self.heap.peek()?;
-        if at > now {
-            return None;
-        }
-        self.heap.pop();
-        self.items.remove(&order)
     }
 }
 
 struct Driver {
     socket: UdpSocket,
     membership: Membership,
-    timers: Timers,
+    timers: Timers<Timer>,
+    consensus: Option<Consensus>,
+    link_events: Option<tmpsc::Receiver<LinkEvent>>,
     shared: Arc<Mutex<Shared>>,
     /// The fraction of outgoing datagrams to drop, and a xorshift state to draw with.
     #[cfg(feature = "fault-injection")]
@@ -427,6 +560,7 @@ impl Driver {
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
         loop {
             let due = self.timers.next_due();
+            let consensus_due = self.consensus.as_ref().and_then(|c| c.timers.next_due());
             tokio::select! {
                 received = self.socket.recv_from(&mut buf) => {
                     if let Ok((n, from)) = received {
@@ -441,6 +575,19 @@ impl Driver {
                         self.membership.handle_timer(t, now_ms());
                     }
                 }
+                Some(event) = recv(&mut self.link_events) => {
+                    if let Some(c) = &mut self.consensus {
+                        c.on_link(event);
+                    }
+                }
+                () = sleep_until(consensus_due) => {
+                    let now = Instant::now();
+                    if let Some(c) = &mut self.consensus {
+                        while let Some(t) = c.timers.pop_due(now) {
+                            c.on_timer(t);
+                        }
+                    }
+                }
                 command = commands.recv() => {
                     match command {
                         Some(Command::Leave(done)) => {
@@ -448,6 +595,18 @@ impl Driver {
                             self.flush().await;
                             let _ = done.send(());
                             return;
+                        }
+                        Some(Command::Propose(envelope, reply)) => {
+                            let _ = reply.send(match &mut self.consensus {
+                                Some(c) => c.propose(*envelope),
+                                None => Ok(false),
+                            });
+                        }
+                        Some(Command::Decided(height, reply)) => {
+                            let _ = reply.send(match &mut self.consensus {
+                                Some(c) => c.decided(height),
+                                None => Ok(None),
+                            });
                         }
                         Some(Command::Stop) | None => return,
                     }
@@ -486,9 +645,18 @@ impl Driver {
                 Output::Event(e) => events.push(e),
             }
         }
+        let members = self.membership.members();
+        let (consensus_events, status) = match &mut self.consensus {
+            Some(c) => {
+                c.connect(&members);
+                (c.take_events(), Some(c.status()))
+            }
+            None => (Vec::new(), None),
+        };
         let mut shared = lock(&self.shared);
         shared.stats.sent += sent;
-        shared.members = self.membership.members();
+        shared.members = members;
+        shared.consensus = status;
         let drops = self.membership.drops();
         shared.stats.dropped = DropReason::ALL
             .iter()
@@ -506,7 +674,27 @@ impl Driver {
                 Err(TrySendError::Disconnected(_)) => false,
             });
         }
+        for e in consensus_events {
+            shared
+                .consensus_subscribers
+                .retain(|s| match s.try_send(e.clone()) {
+                    Ok(()) => true,
+                    Err(TrySendError::Full(_)) => {
+                        lost += 1;
+                        true
+                    }
+                    Err(TrySendError::Disconnected(_)) => false,
+                });
+        }
         shared.stats.events_dropped += lost;
+    }
+}
+
+/// The next item of a channel that may be absent (then: never).
+async fn recv<T>(rx: &mut Option<tmpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -514,5 +702,74 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    fn start(seeds: &[SocketAddr]) -> Node {
+        let config = NodeConfig {
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            seeds: seeds.iter().map(ToString::to_string).collect(),
+            federation: "event-stream-end".into(),
+            timings: Timings {
+                probe_period: Duration::from_millis(100),
+                probe_rtt: Duration::from_millis(40),
+                gossip_interval: Duration::from_millis(30),
+                ..Timings::default()
+            },
+            ..NodeConfig::default()
+        };
+        match Node::start(Arc::new(Identity::generate()), config) {
+            Ok(node) => node,
+            Err(e) => panic!("node start: {e}"),
+        }
+    }
+
+    /// A quiet stream times out; a stopped node's stream gives every event it had sent, then
+    /// says that it ended, at once and from then on.
+    #[test]
+    fn a_stream_tells_a_timeout_from_its_end() {
+        let a = start(&[]);
+        let events = a.subscribe();
+        assert_eq!(
+            events.next_timeout(Duration::from_millis(20)).err(),
+            Some(RecvError::Timeout)
+        );
+        assert_eq!(events.try_next().err(), Some(RecvError::Timeout));
+
+        let b = start(&[a.local_addr()]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !a.members().iter().any(|m| m.node_id == b.node_id()) {
+            assert!(Instant::now() < deadline, "b never joined a");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        a.stop();
+
+        // Every event a sent is still read after its thread ended, then the end.
+        let mut joined = false;
+        let end = loop {
+            match events.next_timeout(Duration::from_secs(10)) {
+                Ok(e) => joined |= e.kind == EventKind::Joined && e.member.node_id == b.node_id(),
+                Err(end) => break end,
+            }
+        };
+        assert_eq!(end, RecvError::Ended);
+        assert!(joined, "the buffered Joined event was lost");
+        let started = Instant::now();
+        assert_eq!(
+            events.next_timeout(Duration::from_secs(10)).err(),
+            Some(RecvError::Ended)
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "an ended stream waited"
+        );
+        assert_eq!(events.try_next().err(), Some(RecvError::Ended));
+        assert_eq!(events.recv_timeout(Duration::ZERO), None);
     }
 }

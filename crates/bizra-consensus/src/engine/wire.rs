@@ -241,7 +241,7 @@ pub(crate) fn encode_submission(envelope: &Envelope) -> Vec<u8> {
 
 /// A decided height: its certificate (signers' keys are 64 hex digits in any certificate that
 /// verified) and batch.
-pub(crate) fn encode_decision(certificate: &Certificate, batch: &Batch) -> Vec<u8> {
+pub fn encode_decision(certificate: &Certificate, batch: &Batch) -> Vec<u8> {
     let sigs = certificate.signatures();
     let json = batch.to_json();
     let mut out = header(DECISION, 8 + 4 + 32 + 2 + sigs.len() * 96 + 4 + json.len());

@@ -1,0 +1,457 @@
+//! Consensus on a node: the sans-IO engine of `bizra-consensus` driven over authenticated TCP
+//! links ([`link`]), the node's timers, and a write-ahead log and decided-height store in the
+//! data directory ([`store`]).
+//!
+//! The node's thread runs it beside the membership, which supplies only addresses: who votes,
+//! and with what power, is the federation document's to say.
+//!
+//! Links: a validator dials the validators whose keys sort after its own, a follower dials
+//! every validator, and every node accepts links from the keys its federation admits; so each
+//! pair of validators shares one link, and a follower hears every broadcast. A dial that fails
+//! is retried every [`REDIAL`].
+//!
+//! Catching up: when the engine reports [`Output::Behind`], the node asks one linked validator
+//! (a different one each time) for up to [`FETCH_COUNT`] decided heights, which arrive as
+//! decision messages that the engine checks against the document like any other.
+
+pub(crate) mod link;
+pub(crate) mod store;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bizra_consensus::engine::wire::encode_decision;
+use bizra_consensus::{
+    Batch, Certificate, Engine, EngineConfig, Equivocation, FederationDocument, Output, Stats,
+    Timer,
+};
+use bizra_federation::{MemberInfo, MemberState};
+use bizra_protocol::{Envelope, Error, GateChain, Identity, Result, Timestamp};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::timers::Timers;
+use link::{Kind, LinkEvent, Links};
+use store::Store;
+
+/// How long after a failed dial a validator is dialed again.
+pub(crate) const REDIAL: Duration = Duration::from_secs(1);
+/// Decided heights asked for at once when catching up.
+pub(crate) const FETCH_COUNT: u32 = 64;
+/// The most bytes of decisions sent in answer to one fetch (the asker asks again for more).
+const FETCH_BYTES: usize = 16 << 20;
+/// Decided batches handed back to the engine after a restart, so that their proposals are
+/// never pooled again (older ones have expired under any reasonable TTL).
+const REMEMBERED_HEIGHTS: u64 = 1024;
+
+/// What a node needs to take part in consensus.
+#[derive(Clone)]
+pub struct ConsensusConfig {
+    /// The federation document in force: its federation must be the node's.
+    pub document: Arc<FederationDocument>,
+    /// The gate chain every proposal of a batch must pass (under the federation's
+    /// constitution). Consulted, never admitted into.
+    pub gates: Arc<GateChain>,
+}
+
+impl std::fmt::Debug for ConsensusConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsensusConfig")
+            .field("federation", &self.document.federation())
+            .field("epoch", &self.document.epoch())
+            .field("validators", &self.document.validators().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What consensus tells a node's subscribers, in order.
+#[derive(Clone, Debug)]
+pub enum ConsensusEvent {
+    /// The federation decided `batch` at the certificate's height (this node stored both).
+    Decided {
+        /// More than two thirds of the voting power precommitted the batch.
+        certificate: Certificate,
+        /// The decided proposals.
+        batch: Batch,
+    },
+    /// A validator signed two conflicting messages: evidence anyone can check.
+    Evidence(Equivocation),
+}
+
+/// Where a node's consensus stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConsensusStatus {
+    /// The height being decided.
+    pub height: u64,
+    /// Its round.
+    pub round: u32,
+    /// The highest height decided (and stored).
+    pub decided: u64,
+    /// Submitted proposals waiting for a batch.
+    pub pending: usize,
+    /// Whether this node votes.
+    pub validator: bool,
+    /// Peers (validators and followers) with an authenticated link.
+    pub linked: usize,
+    /// What the engine has seen and done.
+    pub engine: Stats,
+    /// Frames not sent because a link's queue was full.
+    pub frames_dropped: u64,
+    /// Why consensus stopped on this node (its storage failed), if it did: it no longer
+    /// votes, since it could not log first.
+    pub failure: Option<String>,
+}
+
+/// A link's id and the queue of frames to write to it.
+type LinkTx = (u64, mpsc::Sender<Arc<[u8]>>);
+
+enum Dial {
+    Pending,
+    RetryAt(Instant),
+}
+
+/// The consensus part of a node's driver.
+pub(crate) struct Consensus {
+    engine: Option<Engine>,
+    store: Store,
+    links: Arc<Links>,
+    /// The validators this node dials.
+    dial_targets: Vec<[u8; 32]>,
+    validators: Vec<[u8; 32]>,
+    peers: HashMap<[u8; 32], Vec<LinkTx>>,
+    dials: HashMap<[u8; 32], Dial>,
+    pub(crate) timers: Timers<Timer>,
+    fetch_turn: usize,
+    /// The height to start once there is something to decide: a pooled proposal, or a message
+    /// of that height from a validator that started it. An idle federation decides nothing
+    /// (no empty heights) and sends nothing.
+    next: Option<u64>,
+    events: Vec<ConsensusEvent>,
+    frames_dropped: u64,
+    failure: Option<String>,
+}
+
+fn now() -> Timestamp {
+    Timestamp::now()
+}
+
+impl Consensus {
+    /// Opens the storage in `data_dir/consensus`, rebuilds the engine from it (the write-ahead
+    /// log of the height in force, the batches of the last decided heights) and starts the
+    /// next height. Call within the node's runtime: the listener is registered with it and
+    /// its task spawned.
+    pub(crate) fn start(
+        config: ConsensusConfig,
+        identity: Arc<Identity>,
+        data_dir: &Path,
+        federation: [u8; 32],
+        admission: bizra_federation::Admission,
+        listener: std::net::TcpListener,
+    ) -> Result<(Consensus, mpsc::Receiver<LinkEvent>)> {
+        let mut store = Store::open(&data_dir.join("consensus"))?;
+        let engine_config = EngineConfig {
+            document: config.document.clone(),
+            identity: Some(identity.clone()),
+            gates: config.gates,
+        };
+        let next = store.last_decided() + 1;
+        let records = store.wal_records();
+        let t = now();
+        let mut engine = if records.iter().any(|r| r.height == next) {
+            Engine::recover(engine_config, next, records.iter().map(|r| &r.bytes), t)?
+        } else {
+            let mut engine = Engine::new(engine_config)?;
+            engine.start_height(next, t)?;
+            engine
+        };
+        for h in next.saturating_sub(REMEMBERED_HEIGHTS).max(1)..next {
+            if let Some((_, batch)) = store.get(h)? {
+                engine.remember_decided(&batch, t);
+            }
+        }
+        let own = *identity.public_key();
+        let validators: Vec<[u8; 32]> = config
+            .document
+            .validators()
+            .iter()
+            .map(|v| *v.key().as_bytes())
+            .collect();
+        let dial_targets = validators
+            .iter()
+            .filter(|k| **k != own && (!engine.is_validator() || **k > own))
+            .copied()
+            .collect();
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::io("consensus listener", e))?;
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .map_err(|e| Error::io("consensus listener", e))?;
+        let (tx, rx) = mpsc::channel(link::READ_BACKLOG);
+        let links = Links::new(identity, federation, admission, tx);
+        tokio::spawn(links.clone().listen(listener));
+        Ok((
+            Consensus {
+                engine: Some(engine),
+                store,
+                links,
+                dial_targets,
+                validators,
+                peers: HashMap::new(),
+                dials: HashMap::new(),
+                timers: Timers::default(),
+                fetch_turn: 0,
+                next: None,
+                events: Vec::new(),
+                frames_dropped: 0,
+                failure: None,
+            },
+            rx,
+        ))
+    }
+
+    /// Dials the validators this node should link to and has an address for.
+    pub(crate) fn connect(&mut self, members: &[MemberInfo]) {
+        let now = Instant::now();
+        for key in &self.dial_targets {
+            if self.peers.contains_key(key) {
+                continue;
+            }
+            match self.dials.get(key) {
+                Some(Dial::Pending) => continue,
+                Some(Dial::RetryAt(at)) if *at > now => continue,
+                _ => {}
+            }
+            let Some(addr) = members
+                .iter()
+                .find(|m| {
+                    m.public_key == *key
+                        && matches!(m.state, MemberState::Alive | MemberState::Suspect)
+                })
+                .map(|m| m.addr)
+            else {
+                continue;
+            };
+            self.dials.insert(*key, Dial::Pending);
+            // Links listen on TCP at the port number of the advertised UDP address.
+            tokio::spawn(self.links.clone().dial(*key, addr));
+        }
+    }
+
+    /// Handles what a link reported.
+    pub(crate) fn on_link(&mut self, event: LinkEvent) {
+        match event {
+            LinkEvent::Up { key, id, tx } => {
+                self.dials.remove(&key);
+                self.peers.entry(key).or_default().push((id, tx));
+            }
+            LinkEvent::Down { key, id: 0 } => {
+                self.dials
+                    .insert(key, Dial::RetryAt(Instant::now() + REDIAL));
+            }
+            LinkEvent::Down { key, id } => {
+                if let Some(links) = self.peers.get_mut(&key) {
+                    links.retain(|(i, _)| *i != id);
+                    if links.is_empty() {
+                        self.peers.remove(&key);
+                    }
+                }
+            }
+            LinkEvent::Frame {
+                kind: Kind::Message,
+                body,
+                ..
+            } => {
+                if let Some(engine) = &mut self.engine {
+                    // A refusal is counted by the engine; nothing is answered.
+                    let _ = engine.receive(&body, now());
+                }
+            }
+            LinkEvent::Frame {
+                key,
+                id,
+                kind: Kind::Fetch,
+                body,
+            } => {
+                if let Some((from, count)) = link::parse_fetch(&body) {
+                    self.answer_fetch(key, id, from, count.min(FETCH_COUNT));
+                }
+            }
+        }
+        self.drain();
+    }
+
+    /// Handles a timer that came due.
+    pub(crate) fn on_timer(&mut self, timer: Timer) {
+        if let Some(engine) = &mut self.engine {
+            // An error here is the core refusing to go on with this input; the engine stays
+            // usable and its next timers or messages move it on.
+            let _ = engine.handle_timer(timer, now());
+        }
+        self.drain();
+    }
+
+    /// Pools a submitted proposal and forwards it to the other validators.
+    pub(crate) fn propose(&mut self, envelope: Envelope) -> Result<bool> {
+        let engine = self.engine.as_mut().ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "consensus stopped on this node: {}",
+                self.failure.as_deref().unwrap_or("unknown")
+            ))
+        })?;
+        let added = engine.propose(envelope, now())?;
+        self.drain();
+        Ok(added)
+    }
+
+    /// A decided height's certificate and batch, from storage.
+    pub(crate) fn decided(&mut self, height: u64) -> Result<Option<(Certificate, Batch)>> {
+        self.store.get(height)
+    }
+
+    /// The events since the last call.
+    pub(crate) fn take_events(&mut self) -> Vec<ConsensusEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub(crate) fn status(&self) -> ConsensusStatus {
+        let mut status = ConsensusStatus {
+            decided: self.store.last_decided(),
+            linked: self.peers.len(),
+            frames_dropped: self.frames_dropped,
+            failure: self.failure.clone(),
+            ..ConsensusStatus::default()
+        };
+        if let Some(e) = &self.engine {
+            status.height = e.height();
+            status.round = e.round();
+            status.pending = e.pending();
+            status.validator = e.is_validator();
+            status.engine = e.stats().clone();
+        }
+        status
+    }
+
+    /// Carries out the engine's outputs, in order: a record is logged and synced before any
+    /// later output leaves the node.
+    fn drain(&mut self) {
+        loop {
+            while let Some(output) = self.engine.as_mut().and_then(Engine::poll_output) {
+                if let Err(e) = self.act(output) {
+                    self.fail(e);
+                }
+            }
+            let Some(engine) = &mut self.engine else {
+                break;
+            };
+            match self.next {
+                Some(height) if engine.pending() > 0 => {
+                    self.next = None;
+                    if let Err(e) = engine.start_height(height, now()) {
+                        self.fail(e);
+                    }
+                }
+                _ => break,
+            }
+        }
+        if let Err(e) = self.store.sync_wal() {
+            self.fail(e);
+        }
+    }
+
+    /// Stops consensus on this node: without its log a validator must not vote again.
+    fn fail(&mut self, error: Error) {
+        self.failure = Some(error.to_string());
+        self.engine = None;
+        self.timers = Timers::default();
+    }
+
+    fn act(&mut self, output: Output) -> Result<()> {
+        if !matches!(output, Output::Persist(_)) {
+            self.store.sync_wal()?;
+        }
+        match output {
+            Output::Persist(record) => self.store.log(&record)?,
+            Output::Broadcast(bytes) => {
+                let frame = link::frame(Kind::Message, &bytes);
+                for links in self.peers.values() {
+                    if let Some((_, tx)) = links.first() {
+                        if tx.try_send(frame.clone()).is_err() {
+                            self.frames_dropped += 1;
+                        }
+                    }
+                }
+            }
+            Output::Send { to, bytes } => {
+                self.send(&to, None, link::frame(Kind::Message, &bytes));
+            }
+            Output::Schedule { timer, after } => self.timers.push(after, timer),
+            // Cancelled timers are ignored by the engine when they fire.
+            Output::Cancel(_) => {}
+            Output::Decided { certificate, batch } => {
+                self.store.decide(&certificate, &batch)?;
+                let next = certificate.height() + 1;
+                self.events
+                    .push(ConsensusEvent::Decided { certificate, batch });
+                self.next = Some(next);
+            }
+            Output::Evidence(e) => self.events.push(ConsensusEvent::Evidence(e)),
+            // Another validator started the height this node waits to start.
+            Output::Behind { from, .. } if self.next == Some(from) => {
+                self.next = None;
+                if let Some(engine) = &mut self.engine {
+                    engine.start_height(from, now())?;
+                }
+            }
+            Output::Behind { from, .. } => {
+                let linked: Vec<[u8; 32]> = self
+                    .validators
+                    .iter()
+                    .filter(|k| self.peers.contains_key(*k))
+                    .copied()
+                    .collect();
+                if !linked.is_empty() {
+                    self.fetch_turn = self.fetch_turn.wrapping_add(1);
+                    let peer = linked[self.fetch_turn % linked.len()];
+                    self.send(&peer, None, link::fetch(from, FETCH_COUNT));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a frame on a link to `key` (the link `id` if given and still up).
+    fn send(&mut self, key: &[u8; 32], id: Option<u64>, frame: Arc<[u8]>) -> bool {
+        let Some(links) = self.peers.get(key) else {
+            return false;
+        };
+        let link = id
+            .and_then(|id| links.iter().find(|(i, _)| *i == id))
+            .or(links.first());
+        match link {
+            Some((_, tx)) if tx.try_send(frame).is_ok() => true,
+            _ => {
+                self.frames_dropped += 1;
+                false
+            }
+        }
+    }
+
+    fn answer_fetch(&mut self, key: [u8; 32], id: u64, from: u64, count: u32) {
+        let mut bytes = 0;
+        let last = self.store.last_decided();
+        for h in from.max(1)..from.saturating_add(u64::from(count)).min(last + 1) {
+            let Ok(Some((certificate, batch))) = self.store.get(h) else {
+                return;
+            };
+            let message = encode_decision(&certificate, &batch);
+            bytes += message.len();
+            if !self.send(&key, Some(id), link::frame(Kind::Message, &message))
+                || bytes > FETCH_BYTES
+            {
+                return;
+            }
+        }
+    }
+}
