@@ -3,100 +3,11 @@
 //! the same key file and data directory it comes back with a new generation; a graceful leave is
 //! reported as left.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+mod proc;
 
-struct Proc {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    /// Every line read so far: events may come in any order, and a wait must not lose one.
-    seen: std::cell::RefCell<Vec<String>>,
-    node_id: String,
-    addr: String,
-    generation: u64,
-}
+use std::time::Duration;
 
-impl Proc {
-    fn start(args: &[&str]) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bizra-node"))
-            .args([
-                "--bind",
-                "127.0.0.1:0",
-                "--federation",
-                "processes",
-                "--fast",
-            ])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("bizra-node starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let ready = lines
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a ready line");
-        let f: Vec<&str> = ready.split(' ').collect();
-        assert_eq!(f.first(), Some(&"ready"), "{ready}");
-        let stdin = child.stdin.take();
-        Proc {
-            child,
-            stdin,
-            lines,
-            seen: Default::default(),
-            node_id: f[1].to_owned(),
-            addr: f[2].to_owned(),
-            generation: f[3].parse().expect("generation"),
-        }
-    }
-
-    /// Waits for an event line `event <kind> <node id> ...`, among the lines read so far too.
-    fn wait_event(&self, kind: &str, node_id: &str, limit: Duration) -> Option<String> {
-        let prefix = format!("event {kind} {node_id} ");
-        self.wait_line(|l| l.starts_with(&prefix), limit)
-    }
-
-    /// Waits for a line that `matches`, among the lines read so far too (events may come in any
-    /// order, and a wait must not lose one).
-    fn wait_line(&self, matches: impl Fn(&str) -> bool, limit: Duration) -> Option<String> {
-        if let Some(line) = self.seen.borrow().iter().find(|l| matches(l)) {
-            return Some(line.clone());
-        }
-        let end = Instant::now() + limit;
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            let line = self.lines.recv_timeout(left).ok()?;
-            self.seen.borrow_mut().push(line.clone());
-            if matches(&line) {
-                return Some(line);
-            }
-        }
-        None
-    }
-
-    fn send(&mut self, command: &str) {
-        if let Some(s) = self.stdin.as_mut() {
-            let _ = writeln!(s, "{command}");
-            let _ = s.flush();
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use proc::Proc;
 
 #[test]
 fn a_federation_of_processes_survives_kill_9_and_restarts() {
@@ -106,9 +17,18 @@ fn a_federation_of_processes_survives_kill_9_and_restarts() {
     let (key, data) = (key.to_str().unwrap(), data.to_str().unwrap());
     let limit = Duration::from_secs(15);
 
-    let a = Proc::start(&[]);
-    let mut b = Proc::start(&["--seed", &a.addr]);
-    let c = Proc::start(&["--seed", &a.addr, "--key", key, "--data-dir", data]);
+    let a = Proc::start(&["--federation", "processes"]);
+    let mut b = Proc::start(&["--federation", "processes", "--seed", &a.addr]);
+    let c = Proc::start(&[
+        "--federation",
+        "processes",
+        "--seed",
+        &a.addr,
+        "--key",
+        key,
+        "--data-dir",
+        data,
+    ]);
     for (p, others) in [(&a, [&b, &c]), (&b, [&a, &c]), (&c, [&a, &b])] {
         for o in others {
             assert!(
@@ -133,7 +53,16 @@ fn a_federation_of_processes_survives_kill_9_and_restarts() {
     );
 
     // The same key and data directory: the same node, a new generation.
-    let c2 = Proc::start(&["--seed", &a.addr, "--key", key, "--data-dir", data]);
+    let c2 = Proc::start(&[
+        "--federation",
+        "processes",
+        "--seed",
+        &a.addr,
+        "--key",
+        key,
+        "--data-dir",
+        data,
+    ]);
     assert_eq!(c2.node_id, c_id);
     assert!(c2.generation > c_generation);
     let again = format!("event joined {c_id} ");

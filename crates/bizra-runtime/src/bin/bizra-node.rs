@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! bizra-node --bind 127.0.0.1:7946 [--seed HOST:PORT]... [--federation NAME]
-//!            [--key FILE] [--data-dir DIR] [--fast]
+//!            [--key FILE] [--data-dir DIR] [--fast] [--document FILE]
 //! ```
 //!
 //! Prints `ready <node id> <address> <generation>`, then a line per membership event:
@@ -12,20 +12,29 @@
 //! (prints `member <node id> <state> <address>` lines, then `end`), `leave` (leaves gracefully
 //! and exits); end of input also leaves. `--key` keeps the node key in a file (created if
 //! missing), so that a restarted process is the same node; `--fast` uses 100 ms probes.
+//!
+//! With `--document` (a federation document's JSON; the federation name is taken from it, and
+//! `--data-dir` is needed) the node takes part in consensus under the default gate chain. It
+//! then also prints `decided <height> <round> <value id> <proposals>` for each decision and
+//! `evidence <validator> <height> <round> <step>` for each equivocation, and reads
+//! `propose <envelope JSON>` (prints `proposed <envelope id> <new|known>` or `error ...`),
+//! `certificate <height>` (prints the certificate's JSON on one line, or `none`) and `status`
+//! (`status <height> <round> <decided> <pending> <linked>`).
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bizra_protocol::Identity;
-use bizra_runtime::{Node, NodeConfig, Timings};
+use bizra_consensus::FederationDocument;
+use bizra_protocol::{Envelope, GateChain, Identity};
+use bizra_runtime::{ConsensusConfig, ConsensusEvent, Node, NodeConfig, Timings};
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!("bizra-node: {problem}");
     eprintln!(
         "usage: bizra-node --bind ADDR [--seed HOST:PORT]... [--federation NAME] [--key FILE] \
-         [--data-dir DIR] [--fast]"
+         [--data-dir DIR] [--fast] [--document FILE]"
     );
     ExitCode::from(2)
 }
@@ -46,6 +55,17 @@ fn main() -> ExitCode {
             "--federation" => value("--federation").map(|v| config.federation = v),
             "--key" => value("--key").map(|v| key_file = Some(v)),
             "--data-dir" => value("--data-dir").map(|v| config.data_dir = Some(v.into())),
+            "--document" => value("--document").and_then(|v| {
+                let text = std::fs::read_to_string(&v).map_err(|e| format!("{v}: {e}"))?;
+                let document =
+                    FederationDocument::from_json(&text).map_err(|e| format!("{v}: {e}"))?;
+                config.federation = document.federation().to_owned();
+                config.consensus = Some(ConsensusConfig {
+                    document: Arc::new(document),
+                    gates: Arc::new(GateChain::default()),
+                });
+                Ok(())
+            }),
             "--fast" => {
                 config.timings = Timings {
                     probe_period: Duration::from_millis(100),
@@ -102,7 +122,25 @@ fn main() -> ExitCode {
         node.generation()
     ));
     let events = node.subscribe();
+    let decisions = node.consensus_events();
     std::thread::scope(|s| {
+        s.spawn(|| {
+            for e in decisions {
+                say(match e {
+                    ConsensusEvent::Decided { certificate, batch } => format!(
+                        "decided {} {} {} {}",
+                        certificate.height(),
+                        certificate.round(),
+                        certificate.value().to_hex(),
+                        batch.envelopes().len()
+                    ),
+                    ConsensusEvent::Evidence(e) => format!(
+                        "evidence {} {} {} {:?}",
+                        e.validator, e.height, e.round, e.kind
+                    ),
+                });
+            }
+        });
         s.spawn(|| {
             for e in events {
                 say(format!(
@@ -128,8 +166,38 @@ fn main() -> ExitCode {
                     }
                     say("end".into());
                 }
+                Ok("status") => match node.consensus_status() {
+                    Some(c) => say(format!(
+                        "status {} {} {} {} {}",
+                        c.height, c.round, c.decided, c.pending, c.linked
+                    )),
+                    None => say("error no consensus (start with --document)".into()),
+                },
+                Ok(line) if line.starts_with("propose ") => {
+                    let result = Envelope::parse(&line["propose ".len()..]).and_then(|e| {
+                        let id = e.id().to_owned();
+                        node.propose(e).map(|new| (id, new))
+                    });
+                    say(match result {
+                        Ok((id, new)) => {
+                            format!("proposed {id} {}", if new { "new" } else { "known" })
+                        }
+                        Err(e) => format!("error {e}"),
+                    });
+                }
+                Ok(line) if line.starts_with("certificate ") => {
+                    let height = line["certificate ".len()..].trim().parse::<u64>();
+                    say(match height.map(|h| node.decided(h)) {
+                        Ok(Ok(Some((certificate, _)))) => certificate.to_json(),
+                        Ok(Ok(None)) => "none".into(),
+                        Ok(Err(e)) => format!("error {e}"),
+                        Err(e) => format!("error certificate <height>: {e}"),
+                    });
+                }
                 Ok("leave") | Err(_) => break,
-                Ok(_) => say("error unknown command (members, leave)".into()),
+                Ok(_) => say(
+                    "error unknown command (members, status, propose, certificate, leave)".into(),
+                ),
             }
         }
         // Leaving stops the node, which ends the event stream and its printing thread.
