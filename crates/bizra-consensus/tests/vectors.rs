@@ -1,7 +1,8 @@
 //! The CONSENSUS-v1 vectors (`tests/vectors/consensus-v1-vectors.json`, computed by
 //! `gen_consensus_vectors.py` without bizra's code), reproduced byte for byte: documents and their
 //! hashes, vote and proposal signing bytes and signatures, batch ids, and every certificate's
-//! verdict.
+//! verdict. The messages between validators (`wire`) are checked by the unit test
+//! `src/engine/wire_vectors.rs`, since the decoder is private to the crate.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -83,6 +83,8 @@ mod host;
 mod output;
 mod pool;
 pub mod wire;
+#[cfg(test)]
+mod wire_vectors;
 
 use std::collections::HashSet;
 use std::sync::Arc;

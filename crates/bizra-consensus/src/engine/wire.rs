@@ -1,12 +1,13 @@
 //! The engine's messages and write-ahead-log records, as bytes.
 //!
-//! A compact binary encoding, version 1. Integers are big-endian and of fixed width; every
-//! message has exactly one encoding (a decoder refuses anything else: unknown versions and
-//! kinds, out-of-range fields, a non-canonical batch, trailing bytes), so equal messages are
-//! equal bytes. Federation and epoch are not carried: the signatures cover them
-//! (`bizra-vote-v1:` over [`VoteBody`](crate::VoteBody) / [`ProposalBody`](crate::ProposalBody)
-//! built with the receiver's document), so a message of another federation or epoch fails
-//! verification.
+//! A compact binary encoding, version 1, specified for other implementations (with vectors) in
+//! `tests/vectors/CONSENSUS-v1.md`, "Messages between validators". Integers are big-endian and
+//! of fixed width; every message has exactly one encoding (a decoder refuses anything else:
+//! unknown versions and kinds, out-of-range fields, a batch or envelope not in canonical form,
+//! a decision's signers out of order, trailing bytes), so equal messages are equal bytes.
+//! Federation and epoch are not carried: the signatures cover them (`bizra-vote-v1:` over
+//! [`VoteBody`](crate::VoteBody) / [`ProposalBody`](crate::ProposalBody) built with the
+//! receiver's document), so a message of another federation or epoch fails verification.
 //!
 //! ```text
 //! message   = version:u8 (= 1) ‖ kind:u8 ‖ body
@@ -22,11 +23,13 @@
 //!                           count × (validator:32 ‖ signature:64)            prevotes for value_id
 //! kind 0x04 round cert.     height:u64 ‖ round:u32 ‖ cert_type:u8 (0x01 skip, 0x02 precommit) ‖
 //!                           count:u16 ‖ count × (vote_type ‖ value ‖ validator:32 ‖ signature:64)
-//! kind 0x05 submission      envelope_len:u32 ‖ envelope (PCI-v1 JSON, payload type bizra.proposal)
+//! kind 0x05 submission      envelope_len:u32 ‖ envelope (PCI-v1 canonical JSON, payload type
+//!                           bizra.proposal)
 //! kind 0x06 decision        height:u64 ‖ round:u32 ‖ value_id:32 ‖ count:u16 ‖
 //!                           count × (validator:32 ‖ signature:64) ‖ batch_len:u32 ‖ batch
 //!                           a commit certificate (CONSENSUS-v1, in the receiver's federation
-//!                           and epoch; signers in ascending key order) with the decided batch
+//!                           and epoch; signers in strictly ascending key order) with the
+//!                           decided batch
 //!
 //! write-ahead-log records only (refused from the network):
 //! kind 0x10 proposed value  height:u64 ‖ round:u32 ‖ valid_round:u32 (0xffffffff: none) ‖
@@ -69,8 +72,10 @@ pub const VERSION: u8 = 1;
 /// The largest submission (one envelope), in bytes.
 pub const MAX_SUBMISSION_BYTES: usize = 2 << 20;
 
-/// The largest message or record, in bytes: a proposal with the largest batch.
-pub const MAX_MESSAGE_BYTES: usize = MAX_BATCH_BYTES + 128;
+/// The largest message or record, in bytes: a decision with the largest batch and a signature
+/// from every validator (a proposal's header beside the batch is smaller), so that any decision
+/// the engine sends can be decoded.
+pub const MAX_MESSAGE_BYTES: usize = MAX_BATCH_BYTES + 128 + MAX_VALIDATORS * 96;
 
 const VOTE: u8 = 0x01;
 const PROPOSAL: u8 = 0x02;
@@ -240,9 +245,16 @@ pub(crate) fn encode_submission(envelope: &Envelope) -> Vec<u8> {
 }
 
 /// A decided height: its certificate (signers' keys are 64 hex digits in any certificate that
-/// verified) and batch.
+/// verified) and batch. The signers are written in ascending key order whatever the
+/// certificate's order (one read from JSON keeps the order it was given in), since a decoder
+/// refuses any other.
 pub fn encode_decision(certificate: &Certificate, batch: &Batch) -> Vec<u8> {
-    let sigs = certificate.signatures();
+    let mut sigs: Vec<([u8; 32], &[u8; 64])> = certificate
+        .signatures()
+        .iter()
+        .map(|s| (from_hex(&s.validator).unwrap_or([0; 32]), &s.signature))
+        .collect();
+    sigs.sort_unstable_by_key(|&(key, _)| key);
     let json = batch.to_json();
     let mut out = header(DECISION, 8 + 4 + 32 + 2 + sigs.len() * 96 + 4 + json.len());
     out.extend_from_slice(&certificate.height().to_be_bytes());
@@ -250,9 +262,9 @@ pub fn encode_decision(certificate: &Certificate, batch: &Batch) -> Vec<u8> {
     out.extend_from_slice(certificate.value().as_bytes());
     // A certificate that verified names at most MAX_VALIDATORS distinct signers.
     out.extend_from_slice(&(sigs.len() as u16).to_be_bytes());
-    for s in sigs {
-        out.extend_from_slice(&from_hex::<32>(&s.validator).unwrap_or([0; 32]));
-        out.extend_from_slice(&s.signature);
+    for (key, signature) in sigs {
+        out.extend_from_slice(&key);
+        out.extend_from_slice(signature);
     }
     put_batch(&mut out, batch);
     out
@@ -551,6 +563,12 @@ fn read_submission(r: &mut Reader<'_>) -> Result<Envelope, DecodeError> {
             envelope.id()
         ));
     }
+    if envelope.to_json().as_bytes() != bytes {
+        return Err(format!(
+            "envelope {} is not in canonical form (RFC 8785)",
+            envelope.id()
+        ));
+    }
     Ok(envelope)
 }
 
@@ -559,10 +577,19 @@ fn read_decision(r: &mut Reader<'_>) -> Result<Decision, DecodeError> {
     let round = r.round()?;
     let value = ValueId::from_bytes(r.array("value id")?);
     let n = r.count()?;
-    let mut signatures = Vec::with_capacity(n);
-    for _ in 0..n {
+    let mut signatures: Vec<([u8; 32], [u8; 64])> = Vec::with_capacity(n);
+    for i in 0..n {
         let key = r.array("validator")?;
         let signature = r.signature()?.0;
+        if signatures
+            .last()
+            .is_some_and(|(previous, _)| *previous >= key)
+        {
+            return Err(format!(
+                "signer {i} is not after signer {} (keys ascend strictly)",
+                i - 1
+            ));
+        }
         signatures.push((key, signature));
     }
     let batch = r.batch()?;
@@ -812,5 +839,30 @@ mod tests {
             let err = decode_message(&b).unwrap_err();
             assert!(err.contains(words), "{words:?} not in {err:?}");
         }
+    }
+
+    #[test]
+    fn a_decision_lists_its_signers_in_key_order_whatever_the_certificates_order() {
+        // A certificate read from JSON keeps the order it was given in.
+        let (high, low) = ("bb".repeat(32), "aa".repeat(32));
+        let text = json!({
+            "epoch": 1,
+            "federation": "f",
+            "height": 3,
+            "round": 0,
+            "signatures": [
+                {"validator": high, "signature": "01".repeat(64)},
+                {"validator": low, "signature": "02".repeat(64)},
+            ],
+            "value": "09".repeat(32),
+        })
+        .to_string();
+        let certificate = Certificate::from_json(&text).unwrap();
+        assert_eq!(certificate.signatures()[0].validator, high);
+        let bytes = encode_decision(&certificate, batch().batch());
+        let Message::Decision(d) = decode_message(&bytes).unwrap() else {
+            panic!("not a decision")
+        };
+        assert_eq!(d.signatures, [([0xaa; 32], [2; 64]), ([0xbb; 32], [1; 64])]);
     }
 }
