@@ -9,26 +9,14 @@
 //!
 //! LAN timings (a probe a second, gossip every 200 ms). Each figure is the median of 3 runs.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bizra_protocol::Identity;
 use bizra_runtime::{MemberState, Node, NodeConfig, Timings};
-
-fn machine() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")?
-                .split_once(':')
-                .map(|(_, m)| m.trim())
-        })
-        .unwrap_or("unknown CPU")
-        .to_owned();
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{model}, {cpus} logical CPUs")
-}
+use common::machine;
 
 fn config(name: &str, seeds: &[String], loss: f64, n: usize) -> NodeConfig {
     NodeConfig {

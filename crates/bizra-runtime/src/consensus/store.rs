@@ -138,12 +138,11 @@ impl RecordFile {
         self.file.sync_data().map_err(|e| Error::io(&self.path, e))
     }
 
-    /// Empties the file, durably.
+    /// Empties the file. Not synced: the next sync makes it durable with what follows, and
+    /// until then, a crash may leave the old records, which are harmless (see
+    /// [`Store::decide`]).
     fn clear(&mut self) -> Result<()> {
-        self.file
-            .set_len(0)
-            .and_then(|()| self.file.sync_all())
-            .map_err(|e| Error::io(&self.path, e))?;
+        self.file.set_len(0).map_err(|e| Error::io(&self.path, e))?;
         self.len = 0;
         Ok(())
     }
@@ -283,7 +282,9 @@ impl Store {
     }
 
     /// Stores a decided height, durably, then drops the WAL's records of that height and
-    /// below (those of later heights, inputs the engine took ahead, are written back).
+    /// below (those of later heights, inputs the engine took ahead, are written back). Should
+    /// a crash keep the dropped records, a restart skips them: the engine recovers only the
+    /// height after the last decided one.
     pub(crate) fn decide(&mut self, certificate: &Certificate, batch: &Batch) -> Result<()> {
         let height = certificate.height();
         if height != self.last_decided() + 1 {
@@ -301,8 +302,7 @@ impl Store {
         for record in std::mem::take(&mut self.records) {
             self.log(&record)?;
         }
-        self.unsynced = true;
-        self.sync_wal()
+        Ok(())
     }
 
     /// The certificate and batch of a decided height, if decided.
