@@ -64,7 +64,7 @@ pub use bizra_federation as federation;
 
 /// A federation member on a real UDP socket, on a thread of its own (the `federation` feature).
 #[cfg(feature = "federation")]
-pub use bizra_runtime::{EventStream, Node, NodeConfig, NodeStats, DEFAULT_PORT};
+pub use bizra_runtime::{EventStream, Node, NodeConfig, NodeStats, RecvError, DEFAULT_PORT};
 
 /// BFT consensus: federation documents, CONSENSUS-v1 votes, batches of proposals and commit
 /// certificates that verify offline (the `consensus` feature).

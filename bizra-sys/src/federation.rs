@@ -14,13 +14,11 @@
 use std::ffi::{c_char, CString};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock, PoisonError, RwLock, TryLockError};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
-use bizra_core::federation::{
-    Admission, DropReason, Event, EventKind, MemberInfo, MemberState, Timings,
-};
-use bizra_core::{EventStream, Node, NodeConfig};
+use bizra_core::federation::{Admission, DropReason, EventKind, MemberInfo, MemberState, Timings};
+use bizra_core::{EventStream, Node, NodeConfig, RecvError};
 
 use crate::*;
 
@@ -43,7 +41,7 @@ handle_type!(bizra_node => Running, Shared);
 pub struct bizra_node_events {
     _opaque: [u8; 0],
 }
-handle_type!(bizra_node_events => Subscription, BoxedMut);
+handle_type!(bizra_node_events => EventStream, BoxedMut);
 
 /// The room for a node id in `bizra_member`: 32 lowercase hex characters and the NUL.
 pub const BIZRA_NODE_ID_SIZE: usize = 33;
@@ -263,8 +261,7 @@ pub struct bizra_node_counters {
 }
 
 /// A running node behind a handle (C's `bizra_node`, Kotlin's `Node`): the core's node until it
-/// leaves or stops, then nothing. The lock is held for writing while the node leaves, so a
-/// reader that finds it gone knows that its thread has ended.
+/// leaves or stops, then nothing. The lock is held for writing while the node leaves.
 pub(crate) struct Running(RwLock<Option<Node>>);
 
 /// The words of every call on a node that left or stopped.
@@ -293,54 +290,10 @@ impl Running {
         true
     }
 
-    /// Whether the node's thread has ended, without waiting: false while it is leaving.
-    fn has_ended(&self) -> bool {
-        let guard = match self.0.try_read() {
-            Ok(guard) => guard,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return false,
-        };
-        guard.as_ref().is_none_or(|node| !node.is_running())
-    }
-
-    /// A new subscription to the node's events.
-    pub(crate) fn subscribe(self: &Arc<Self>) -> Option<Subscription> {
-        let stream = self.with(Node::subscribe)?;
-        Some(Subscription {
-            stream,
-            node: Arc::clone(self),
-        })
-    }
-}
-
-/// One subscriber's events, and the node they come from (to tell a quiet node from a stopped
-/// one).
-pub(crate) struct Subscription {
-    stream: EventStream,
-    node: Arc<Running>,
-}
-
-/// What waiting for an event gave.
-pub(crate) enum Next {
-    /// The next event.
-    Event(Event),
-    /// None within the time allowed.
-    Timeout,
-    /// The node stopped and every event was read.
-    Ended,
-}
-
-impl Subscription {
-    /// The next event, waiting at most `timeout`.
-    pub(crate) fn next(&self, timeout: Duration) -> Next {
-        if let Some(e) = self.stream.recv_timeout(timeout) {
-            return Next::Event(e);
-        }
-        if !self.node.has_ended() {
-            return Next::Timeout;
-        }
-        // The node's thread has ended, so nothing more is sent: what is buffered is all there is.
-        self.stream.try_recv().map_or(Next::Ended, Next::Event)
+    /// A new subscription to the node's events (the core's stream tells a quiet node from a
+    /// stopped one).
+    pub(crate) fn subscribe(&self) -> Option<EventStream> {
+        self.with(Node::subscribe)
     }
 }
 
@@ -654,9 +607,9 @@ pub unsafe extern "C" fn bizra_node_events_next(
     boundary("bizra_node_events_next", || {
         let out = out_checked(out)?;
         let got = self::out(got, "got")?;
-        let sub = bizra_node_events::arg_mut(events, "events")?;
-        match sub.next(Duration::from_millis(timeout_ms.into())) {
-            Next::Event(e) => {
+        let stream = bizra_node_events::arg_mut(events, "events")?;
+        match stream.next_timeout(Duration::from_millis(timeout_ms.into())) {
+            Ok(e) => {
                 let event = bizra_node_event {
                     kind: bizra_node_event_kind::of(e.kind) as u32,
                     member: c_member(&e.member)?,
@@ -665,8 +618,8 @@ pub unsafe extern "C" fn bizra_node_events_next(
                 put(out, event);
                 put(got, true);
             }
-            Next::Timeout => put(got, false),
-            Next::Ended => {
+            Err(RecvError::Timeout) => put(got, false),
+            Err(RecvError::Ended) => {
                 return Err(Failure::new(
                     BIZRA_STATUS_STOPPED,
                     format!("{STOPPED}: every event was read"),

@@ -23,12 +23,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread;
 use std::time::Duration;
 
 use bizra::federation::{Admission, DropReason, Event, MemberInfo, Timings};
-use bizra::{ErrorKind, EventStream, NodeConfig};
+use bizra::{ErrorKind, EventStream, NodeConfig, RecvError};
 use napi::bindgen_prelude::*;
 use napi::{sys, Env, ValueType};
 use napi_derive::napi;
@@ -44,15 +44,6 @@ use crate::tasks::{deferred, off_thread, resolved, Abort, Deferred, KeepAlive};
 /// The port a node listens on unless told otherwise (`bind` defaults to `0.0.0.0:7946`).
 #[napi]
 pub const DEFAULT_NODE_PORT: u32 = bizra::DEFAULT_PORT as u32;
-
-/// The shortest timing accepted, in ms: the node's clock counts milliseconds, and a zero period
-/// would spin its thread.
-const MIN_TIMING_MS: f64 = 1.0;
-
-/// The longest timing accepted, in ms (366 days). The node adds timings to its clock and
-/// multiplies them by member counts, which a huge value would overflow: a panic on the node's
-/// own thread, out of reach of the binding's guard. No federation waits a year for anything.
-const MAX_TIMING_MS: f64 = 366.0 * 24.0 * 3600.0 * 1000.0;
 
 /// The timing options (milliseconds), each beside the core's name of its field: the core's
 /// messages use those, and [`node_words`] turns them into these.
@@ -116,11 +107,15 @@ fn node_words(message: &str) -> String {
         .fold(message.to_owned(), |m, (js, core)| m.replace(core, js))
 }
 
-/// A timing option: milliseconds between [`MIN_TIMING_MS`] and [`MAX_TIMING_MS`].
+/// A timing option: milliseconds between the core's [`Timings::MIN`] and [`Timings::MAX`]. The
+/// core's `Timings::validate` holds the same rule; it is told here in milliseconds, this
+/// binding's unit, and before the conversion, which no `Duration` could hold for every number
+/// (negative, NaN, infinite, too large).
 fn timing(ms: f64, what: &str) -> Result<Duration> {
-    if !(MIN_TIMING_MS..=MAX_TIMING_MS).contains(&ms) {
+    let (min, max) = (Timings::MIN.as_millis(), Timings::MAX.as_millis());
+    if !(min as f64..=max as f64).contains(&ms) {
         return Err(invalid(format!(
-            "{what} must be between {MIN_TIMING_MS} and {MAX_TIMING_MS} milliseconds, got {ms}"
+            "{what} must be between {min} and {max} milliseconds, got {ms}"
         )));
     }
     Ok(Duration::from_secs_f64(ms / 1000.0))
@@ -238,11 +233,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The running node, shared by the `Node` object and the pumps of its event streams
+// The running node, shared by the `Node` object and the jobs that end it
 
 /// The core's node until it leaves or stops, then nothing. A leave or a stop holds the lock for
-/// writing until the node's thread has ended, so a pump that finds the node gone knows that
-/// every event it will ever send is queued. JavaScript never waits on the lock: a `Node` marks
+/// writing until the node's thread has ended. JavaScript never waits on the lock: a `Node` marks
 /// itself ended before it asks for the end, and reads the node only before.
 struct Running(RwLock<Option<bizra::Node>>);
 
@@ -262,45 +256,6 @@ impl Running {
             Some(n) => n.stop(),
             None => {}
         }
-    }
-
-    /// Whether the node's thread has ended, without waiting: false while it is leaving.
-    fn has_ended(&self) -> bool {
-        let node = match self.0.try_read() {
-            Ok(node) => node,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return false,
-        };
-        node.as_ref().is_none_or(|n| !n.is_running())
-    }
-}
-
-/// What waiting for an event gave.
-enum Next {
-    Event(Event),
-    /// None within the time allowed.
-    Timeout,
-    /// The node has ended and every event was read.
-    Ended,
-}
-
-/// One subscriber's events, and the node they come from (the core's stream says `None` both for
-/// a quiet node and a stopped one).
-struct Subscription {
-    stream: EventStream,
-    node: Arc<Running>,
-}
-
-impl Subscription {
-    fn next(&self, timeout: Duration) -> Next {
-        if let Some(e) = self.stream.recv_timeout(timeout) {
-            return Next::Event(e);
-        }
-        if !self.node.has_ended() {
-            return Next::Timeout;
-        }
-        // The node's thread has ended, so nothing more is sent: what is buffered is all there is.
-        self.stream.try_recv().map_or(Next::Ended, Next::Event)
     }
 }
 
@@ -601,11 +556,7 @@ impl Node {
                 None => None,
             };
             let stream = self.with(bizra::Node::subscribe)?;
-            let sub = Subscription {
-                stream,
-                node: Arc::clone(&self.running),
-            };
-            NodeEvents::start(&env, sub, signal.as_ref())
+            NodeEvents::start(&env, stream, signal.as_ref())
         })
     }
 
@@ -744,7 +695,7 @@ impl Feed {
 /// The pump of one subscription: moves the core's events into the feed until the node has ended
 /// (then ends the feed), the reader closes it, or the `NodeEvents` object was collected with no
 /// `next()` waiting. Dropping the subscription on the way out unsubscribes it from the core.
-fn pump(sub: &Subscription, feed: &Feed) {
+fn pump(sub: &EventStream, feed: &Feed) {
     loop {
         {
             let mut s = lock(&feed.state);
@@ -763,10 +714,10 @@ fn pump(sub: &Subscription, feed: &Feed) {
                     .0;
             }
         }
-        match sub.next(TICK) {
-            Next::Event(e) => lock(&feed.state).push(e),
-            Next::Timeout => {}
-            Next::Ended => {
+        match sub.next_timeout(TICK) {
+            Ok(e) => lock(&feed.state).push(e),
+            Err(RecvError::Timeout) => {}
+            Err(RecvError::Ended) => {
                 lock(&feed.state).end();
                 return;
             }
@@ -787,7 +738,7 @@ pub struct NodeEvents {
 
 impl NodeEvents {
     /// Starts the pump of `sub`, wired to `signal` (already aborted: the stream starts closed).
-    fn start(env: &Env, sub: Subscription, signal: Option<&Object>) -> Result<NodeEvents> {
+    fn start(env: &Env, sub: EventStream, signal: Option<&Object>) -> Result<NodeEvents> {
         let feed = Arc::new(Feed::default());
         if let Some(signal) = signal {
             let aborted: bool = signal.get_named_property("aborted").map_err(napi_err)?;

@@ -19,25 +19,15 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
 use bizra::federation::{Admission, DropReason, Event, EventKind, MemberInfo, Timings};
-use bizra::{Node, NodeConfig};
+use bizra::{Node, NodeConfig, RecvError};
 
 use crate::convert::{hash_arg, millis_to_py, number_arg};
 use crate::identity::PyIdentity;
 use crate::inference::SIGNAL_SLICE;
 use crate::{guard, invalid, to_py};
 
-/// The shortest timing accepted: the node's clock counts milliseconds, and a zero period would
-/// spin its thread.
-const MIN_TIMING: Duration = Duration::from_millis(1);
-
-/// The longest timing accepted. The node adds timings to the clock and multiplies them by member
-/// counts, which a huge value would overflow (a panic on the node's thread, out of reach of the
-/// binding's boundary); no federation waits a year for anything.
-const MAX_TIMING: Duration = Duration::from_secs(366 * 24 * 3600);
-
-/// The node, or nothing once it left or stopped. Shared with the node's event streams, which ask
-/// it whether the node still runs. Locked only with the GIL released (the holder of a leave
-/// waits for the goodbye) and never held while the GIL is wanted.
+/// The node, or nothing once it left or stopped. Locked only with the GIL released (the holder
+/// of a leave waits for the goodbye) and never held while the GIL is wanted.
 type Slot = Mutex<Option<Node>>;
 
 /// Locks a node's slot. The slot is replaced whole (the node taken out at once), so a lock
@@ -64,23 +54,14 @@ fn seconds_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
     })
 }
 
-/// A timing argument: seconds (a number or a `timedelta`) between [`MIN_TIMING`] and
-/// [`MAX_TIMING`].
+/// A timing argument: seconds (a number or a `timedelta`) as a `Duration`. Its range
+/// ([`Timings::MIN`] to [`Timings::MAX`]) is the core's rule, checked by `Timings::validate`;
+/// here only what no `Duration` can hold (negative, NaN, infinite, too large) is refused, in
+/// the core's words.
 fn duration_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Duration> {
     let seconds = seconds_arg(obj, what)?;
-    let out_of_range = || {
-        invalid(format!(
-            "{what} must be between {} and {} seconds, got {seconds}",
-            MIN_TIMING.as_secs_f64(),
-            MAX_TIMING.as_secs()
-        ))
-    };
-    let d = Duration::try_from_secs_f64(seconds).map_err(|_| out_of_range())?;
-    if (MIN_TIMING..=MAX_TIMING).contains(&d) {
-        Ok(d)
-    } else {
-        Err(out_of_range())
-    }
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| invalid(Timings::out_of_range(what, format!("{seconds} seconds"))))
 }
 
 /// `next(timeout=...)`: seconds (a number or a `timedelta`), zero or more.
@@ -208,8 +189,7 @@ impl PyNode {
         ))
     }
 
-    /// Takes the node out and leaves or stops it, holding the slot until its thread has ended
-    /// (so that an event stream that finds the slot empty knows every event is queued).
+    /// Takes the node out and leaves or stops it, holding the slot until its thread has ended.
     fn end(&self, leave: bool) {
         let mut slot = lock(&self.slot);
         if let Some(node) = slot.take() {
@@ -313,6 +293,9 @@ impl PyNode {
                     *slot = duration_arg(v, name)?;
                 }
             }
+            // The core's rules (each timing's range, a probe's answer within its period), before
+            // anything is resolved or bound.
+            config.timings.validate().map_err(invalid)?;
             let identity = identity.get().inner.clone();
             let node = py
                 .detach(move || {
@@ -398,7 +381,6 @@ impl PyNode {
             let events = self.with_node(py, Node::subscribe)?;
             Ok(PyEventStream {
                 events: Mutex::new(Some(events)),
-                node: self.slot.clone(),
                 closed: AtomicBool::new(false),
             })
         })
@@ -628,7 +610,6 @@ pub(crate) struct PyEventStream {
     /// `None` once the stream ended or was closed. Locked only with the GIL released: the holder
     /// waits a slice for the next event.
     events: Mutex<Option<bizra::EventStream>>,
-    node: Arc<Slot>,
     closed: AtomicBool,
 }
 
@@ -642,19 +623,10 @@ impl PyEventStream {
         let Some(stream) = events.as_ref() else {
             return Poll::End;
         };
-        if let Some(e) = stream.recv_timeout(slice) {
-            return Poll::Event(e);
-        }
-        // No event: a timeout, or the end of the stream, which the core does not tell apart. The
-        // node publishes its last events before it marks itself stopped (under one lock), and
-        // an empty slot means its thread has ended: once it does not run, every event it will
-        // ever send is queued.
-        if lock(&self.node).as_ref().is_some_and(Node::is_running) {
-            return Poll::Idle;
-        }
-        match stream.try_recv() {
-            Some(e) => Poll::Event(e),
-            None => {
+        match stream.next_timeout(slice) {
+            Ok(e) => Poll::Event(e),
+            Err(RecvError::Timeout) => Poll::Idle,
+            Err(RecvError::Ended) => {
                 *events = None;
                 Poll::End
             }

@@ -23,11 +23,11 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
 use bizra_core::federation::{self as core, Admission, DropReason};
-use bizra_core::NodeConfig;
+use bizra_core::{EventStream, NodeConfig, RecvError};
 
 use super::identity::Identity;
 use super::{from_unix_millis, BizraError};
-use crate::federation::{socket_addr, Next, Running, Subscription, STOPPED};
+use crate::federation::{socket_addr, Running, STOPPED};
 
 /// How often things happen; a null member takes the core's default (a LAN profile: a probe a
 /// second). Every duration must be longer than zero.
@@ -459,7 +459,7 @@ impl Feed {
 /// The helper thread of a subscription: moves the core's events into the feed until the node
 /// stops (then marks the feed ended) or every `NodeEvents` and `next()` holding the feed is gone
 /// (then drops the subscription, which the core forgets).
-fn pump(sub: &Subscription, feed: &Weak<Feed>) {
+fn pump(sub: &EventStream, feed: &Weak<Feed>) {
     loop {
         {
             let Some(f) = feed.upgrade() else { return };
@@ -475,12 +475,12 @@ fn pump(sub: &Subscription, feed: &Weak<Feed>) {
                     .0;
             }
         }
-        let next = sub.next(TICK);
+        let next = sub.next_timeout(TICK);
         let Some(f) = feed.upgrade() else { return };
         match next {
-            Next::Timeout => {}
-            Next::Event(e) => f.update(|s| s.queue.push_back(e.into())),
-            Next::Ended => {
+            Err(RecvError::Timeout) => {}
+            Ok(e) => f.update(|s| s.queue.push_back(e.into())),
+            Err(RecvError::Ended) => {
                 f.update(|s| s.ended = true);
                 return;
             }
@@ -497,7 +497,7 @@ pub struct NodeEvents {
 }
 
 impl NodeEvents {
-    fn start(sub: Subscription) -> Result<Self, BizraError> {
+    fn start(sub: EventStream) -> Result<Self, BizraError> {
         let feed = Arc::new(Feed::default());
         let weak = Arc::downgrade(&feed);
         std::thread::Builder::new()

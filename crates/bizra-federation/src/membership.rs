@@ -66,10 +66,28 @@ impl Default for Timings {
 }
 
 impl Timings {
-    /// Why these timings cannot run a membership, if they cannot: every duration must be
-    /// positive, and a probe must expect its answer within its period.
-    pub fn validate(&self) -> Result<(), String> {
-        for (name, d) in [
+    /// The shortest timing: the node's clock counts milliseconds, and a zero period would spin
+    /// its thread.
+    pub const MIN: Duration = Duration::from_millis(1);
+
+    /// The longest timing (366 days). A node adds timings to its clock and multiplies them by
+    /// member counts, which a huge value would overflow; no federation waits a year for anything.
+    pub const MAX: Duration = Duration::from_secs(366 * 24 * 3600);
+
+    /// The words of [`Timings::validate`] for a timing out of range, with the value as the
+    /// caller got it (`"-1 seconds"`): for a binding whose value cannot even become a
+    /// `Duration` (negative, NaN, too large), so that its users read one message either way.
+    pub fn out_of_range(field: &str, got: impl std::fmt::Display) -> String {
+        format!(
+            "timings: {field} must be between {:?} and {} days, got {got}",
+            Self::MIN,
+            Self::MAX.as_secs() / (24 * 3600)
+        )
+    }
+
+    /// Every timing with the name of its field, in declaration order.
+    fn fields(&self) -> [(&'static str, Duration); 8] {
+        [
             ("probe_period", self.probe_period),
             ("probe_rtt", self.probe_rtt),
             ("suspect_to_down_after", self.suspect_to_down_after),
@@ -78,9 +96,16 @@ impl Timings {
             ("announce_interval", self.announce_interval),
             ("rejoin_interval", self.rejoin_interval),
             ("max_clock_skew", self.max_clock_skew),
-        ] {
-            if d.is_zero() {
-                return Err(format!("timings: {name} must be longer than zero"));
+        ]
+    }
+
+    /// Why these timings cannot run a membership, if they cannot: every duration must lie
+    /// between [`Timings::MIN`] and [`Timings::MAX`], and a probe must expect its answer within
+    /// its period. The message names the field (as this struct spells it) and the range.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, d) in self.fields() {
+            if !(Self::MIN..=Self::MAX).contains(&d) {
+                return Err(Self::out_of_range(name, format_args!("{d:?}")));
             }
         }
         if self.probe_rtt >= self.probe_period {
@@ -784,5 +809,88 @@ impl Membership {
             self.view.retain(|k, _| present.contains(k));
             self.leaving.retain(|k| present.contains(k));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field is held to [`Timings::MIN`] ..= [`Timings::MAX`], both bounds included, and
+    /// the message names the field and the range.
+    #[test]
+    fn timings_are_refused_outside_their_range() {
+        assert_eq!(Timings::default().validate(), Ok(()));
+        let fields: [fn(&mut Timings) -> &mut Duration; 8] = [
+            |t| &mut t.probe_period,
+            |t| &mut t.probe_rtt,
+            |t| &mut t.suspect_to_down_after,
+            |t| &mut t.remove_down_after,
+            |t| &mut t.gossip_interval,
+            |t| &mut t.announce_interval,
+            |t| &mut t.rejoin_interval,
+            |t| &mut t.max_clock_skew,
+        ];
+        for (field, (name, _)) in fields.iter().zip(Timings::default().fields()) {
+            let with = |d: Duration| {
+                let mut t = Timings {
+                    probe_period: Timings::MAX,
+                    probe_rtt: Timings::MIN,
+                    ..Timings::default()
+                };
+                *field(&mut t) = d;
+                t.validate()
+            };
+            for d in [Timings::MIN, Timings::MIN * 2, Timings::MAX] {
+                match with(d) {
+                    Ok(()) => {}
+                    // The other rule: probe_rtt must stay below probe_period.
+                    Err(e) if (name, d) == ("probe_period", Timings::MIN) => {
+                        assert!(e.contains("must be shorter"), "{e}");
+                    }
+                    Err(e) if (name, d) == ("probe_rtt", Timings::MAX) => {
+                        assert!(e.contains("must be shorter"), "{e}");
+                    }
+                    Err(e) => panic!("{name} = {d:?} refused: {e}"),
+                }
+            }
+            for d in [
+                Duration::ZERO,
+                Timings::MIN - Duration::from_nanos(1),
+                Timings::MAX + Duration::from_nanos(1),
+                Duration::MAX,
+            ] {
+                assert_eq!(
+                    with(d),
+                    Err(format!(
+                        "timings: {name} must be between 1ms and 366 days, got {d:?}"
+                    )),
+                );
+            }
+        }
+    }
+
+    /// A binding whose value cannot become a `Duration` says so in the same words.
+    #[test]
+    fn out_of_range_words_are_validates() {
+        assert_eq!(
+            Timings::out_of_range("gossip_interval", "-1 seconds"),
+            "timings: gossip_interval must be between 1ms and 366 days, got -1 seconds"
+        );
+    }
+
+    /// A probe expects its answer within its period.
+    #[test]
+    fn probe_rtt_is_shorter_than_probe_period() {
+        let t = Timings {
+            probe_period: Duration::from_millis(200),
+            probe_rtt: Duration::from_millis(200),
+            ..Timings::default()
+        };
+        let e = t.validate().unwrap_err();
+        assert!(
+            e.contains("probe_rtt (200ms) must be shorter than probe_period (200ms)"),
+            "{e}"
+        );
     }
 }
