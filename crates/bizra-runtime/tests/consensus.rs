@@ -168,6 +168,16 @@ fn check_agreement(cluster: &Cluster) -> u64 {
 fn four_validators_decide_a_proposal_made_at_any_of_them() {
     let cluster = Cluster::start(4);
     let events: Vec<_> = cluster.running().map(Node::consensus_events).collect();
+    // Linked up and idle: nothing to decide, so nothing is (no empty heights).
+    assert!(eventually(Duration::from_secs(10), || {
+        cluster
+            .running()
+            .all(|n| n.consensus_status().unwrap().linked == 3)
+    }));
+    std::thread::sleep(Duration::from_millis(700));
+    for node in cluster.running() {
+        assert_eq!(node.consensus_status().unwrap().decided, 0);
+    }
     let env = proposal(&cluster.ids[2], 1);
     assert!(cluster.node(2).propose(env.clone()).unwrap());
     for (i, e) in events.iter().enumerate() {

@@ -244,6 +244,19 @@ pub(crate) fn encode_submission(envelope: &Envelope) -> Vec<u8> {
     out
 }
 
+/// The height a network message is about (votes, proposals, certificates and decisions carry
+/// it right after their kind), read without decoding or verifying anything: a hint for a
+/// runtime that waits to start a height until a peer has (the engine checks the message
+/// itself). `None` for a submission or bytes that are no message.
+pub fn height_of(bytes: &[u8]) -> Option<u64> {
+    match bytes {
+        [VERSION, VOTE | PROPOSAL | POLKA | ROUND_CERT | DECISION, rest @ ..] => {
+            Some(u64::from_be_bytes(rest.get(..8)?.try_into().ok()?))
+        }
+        _ => None,
+    }
+}
+
 /// A decided height: its certificate (signers' keys are 64 hex digits in any certificate that
 /// verified) and batch. The signers are written in ascending key order whatever the
 /// certificate's order (one read from JSON keeps the order it was given in), since a decoder
@@ -730,6 +743,13 @@ mod tests {
             panic!("not a proposal")
         };
         assert_eq!(back, p);
+        assert_eq!(height_of(&bytes), Some(7));
+        assert_eq!(height_of(&v), Some(vote().message.height.0));
+        assert_eq!(height_of(&bytes[..9]), None);
+        assert_eq!(
+            height_of(&encode_submission(&batch().batch().envelopes()[0])),
+            None
+        );
 
         for input in [
             Input::Vote(vote()),

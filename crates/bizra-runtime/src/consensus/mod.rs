@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bizra_consensus::engine::wire::encode_decision;
+use bizra_consensus::engine::wire::{self, encode_decision};
 use bizra_consensus::{
     Batch, Certificate, Engine, EngineConfig, Equivocation, FederationDocument, Output, Stats,
     Timer,
@@ -159,12 +159,12 @@ impl Consensus {
         let next = store.last_decided() + 1;
         let records = store.wal_records();
         let t = now();
-        let mut engine = if records.iter().any(|r| r.height == next) {
-            Engine::recover(engine_config, next, records.iter().map(|r| &r.bytes), t)?
+        // Stopped mid-height: resume it at once. Otherwise wait, like after a decision.
+        let (mut engine, waiting) = if records.iter().any(|r| r.height == next) {
+            let engine = Engine::recover(engine_config, next, records.iter().map(|r| &r.bytes), t)?;
+            (engine, None)
         } else {
-            let mut engine = Engine::new(engine_config)?;
-            engine.start_height(next, t)?;
-            engine
+            (Engine::new(engine_config)?, Some(next))
         };
         for h in next.saturating_sub(REMEMBERED_HEIGHTS).max(1)..next {
             if let Some((_, batch)) = store.get(h)? {
@@ -202,7 +202,7 @@ impl Consensus {
                 dials: HashMap::new(),
                 timers: Timers::default(),
                 fetch_turn: 0,
-                next: None,
+                next: waiting,
                 events: Vec::new(),
                 frames_dropped: 0,
                 failure: None,
@@ -244,6 +244,13 @@ impl Consensus {
         match event {
             LinkEvent::Up { key, id, tx } => {
                 self.dials.remove(&key);
+                // Waiting for a reason to start the next height: ask whether the federation
+                // decided it (and later ones) already, as after a restart it may have.
+                if let Some(next) = self.next {
+                    if self.validators.contains(&key) {
+                        let _ = tx.try_send(link::fetch(next, FETCH_COUNT));
+                    }
+                }
                 self.peers.entry(key).or_default().push((id, tx));
             }
             LinkEvent::Down { key, id: 0 } => {
@@ -264,6 +271,20 @@ impl Consensus {
                 ..
             } => {
                 if let Some(engine) = &mut self.engine {
+                    // A peer is at the height this node waits to start (the hint is checked
+                    // with the message itself).
+                    if let Some(next) = self.next {
+                        if wire::height_of(&body).is_some_and(|h| h >= next) {
+                            self.next = None;
+                            if let Err(e) = engine.start_height(next, now()) {
+                                self.fail(e);
+                                return;
+                            }
+                        }
+                    }
+                    let Some(engine) = &mut self.engine else {
+                        return;
+                    };
                     // A refusal is counted by the engine; nothing is answered.
                     let _ = engine.receive(&body, now());
                 }
@@ -402,13 +423,6 @@ impl Consensus {
                 self.next = Some(next);
             }
             Output::Evidence(e) => self.events.push(ConsensusEvent::Evidence(e)),
-            // Another validator started the height this node waits to start.
-            Output::Behind { from, .. } if self.next == Some(from) => {
-                self.next = None;
-                if let Some(engine) = &mut self.engine {
-                    engine.start_height(from, now())?;
-                }
-            }
             Output::Behind { from, .. } => {
                 let linked: Vec<[u8; 32]> = self
                     .validators
