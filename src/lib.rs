@@ -62,9 +62,13 @@ pub use bizra_inference::{
 #[cfg(feature = "federation")]
 pub use bizra_federation as federation;
 
-/// A federation member on a real UDP socket, on a thread of its own (the `federation` feature).
+/// A federation member on a real UDP socket, on a thread of its own, taking part in consensus
+/// when given a federation document (the `federation` feature).
 #[cfg(feature = "federation")]
-pub use bizra_runtime::{EventStream, Node, NodeConfig, NodeStats, RecvError, DEFAULT_PORT};
+pub use bizra_runtime::{
+    ConsensusConfig, ConsensusEvent, ConsensusStatus, EventStream, Node, NodeConfig, NodeStats,
+    RecvError, Subscription, DEFAULT_PORT,
+};
 
 /// BFT consensus: federation documents, CONSENSUS-v1 votes, batches of proposals and commit
 /// certificates that verify offline (the `consensus` feature).
