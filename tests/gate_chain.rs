@@ -307,3 +307,36 @@ fn a_custom_gate_named_replay_gets_no_replay_verdict() {
         Some(builtin_replay)
     );
 }
+
+#[test]
+fn a_recheck_skips_only_the_signature() {
+    let chain = GateChain::default();
+    let env = good(&alice(), json!({"x": 1}));
+    // A bad signature: refused by a check, not by a recheck (the caller vouches for it).
+    let sig = bizra::hash::to_hex(env.signature());
+    let flipped = format!(
+        "{}{}",
+        if sig.starts_with('0') { "1" } else { "0" },
+        &sig[1..]
+    );
+    let forged = tamper(&env, &sig, &flipped).unwrap();
+    assert_eq!(
+        chain.check_at(&forged, t0()).code(),
+        Some(RejectCode::GateSignature)
+    );
+    assert!(chain.recheck_at(&forged, t0()).passed);
+    // Everything else is judged again: the content hash, the thresholds, the time.
+    let hashed = tamper(&env, "\"x\":1", "\"x\":666").unwrap();
+    assert_eq!(
+        chain.recheck_at(&hashed, t0()).code(),
+        Some(RejectCode::HashMismatch)
+    );
+    let later = t0().plus_seconds(env.ttl() + 3600);
+    assert_eq!(
+        chain.recheck_at(&env, later).code(),
+        Some(RejectCode::Expired)
+    );
+    // And nothing is admitted.
+    assert!(chain.recheck_at(&env, t0()).passed);
+    assert!(chain.admit_at(&env, t0()).passed);
+}

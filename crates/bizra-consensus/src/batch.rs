@@ -9,7 +9,7 @@ use std::fmt;
 
 use bizra_protocol::canonical;
 use bizra_protocol::hash::{domain_hash, from_hex, to_hex, Domain};
-use bizra_protocol::{Envelope, Error, GateChain, Result, Timestamp};
+use bizra_protocol::{Envelope, Error, GateChain, GateReport, Result, Timestamp};
 use serde_json::Value;
 
 /// The payload `type` of an envelope that proposes something to a federation.
@@ -176,8 +176,14 @@ impl Batch {
     /// every proposal in it passes, so a proposal below the federation's thresholds is never
     /// decided. The error names the first proposal refused and why.
     pub fn check(&self, chain: &GateChain, now: Timestamp) -> Result<()> {
+        self.judge(|e| chain.check_at(e, now))
+    }
+
+    /// [`Batch::check`] with the judgement of each proposal left to `judge` (a validator
+    /// rechecks the proposals it pooled already, see [`GateChain::recheck_at`]).
+    pub(crate) fn judge(&self, judge: impl Fn(&Envelope) -> GateReport) -> Result<()> {
         for (i, e) in self.envelopes.iter().enumerate() {
-            if let Err(err) = chain.check_at(e, now).into_result() {
+            if let Err(err) = judge(e).into_result() {
                 return Err(match err {
                     Error::Reject { code, detail } => Error::Reject {
                         code,

@@ -356,7 +356,17 @@ impl GateChain {
     /// admitted, but records nothing, so `check` then [`GateChain::admit_at`] on the same envelope
     /// admits it once.
     pub fn check_at(&self, envelope: &Envelope, now: Timestamp) -> GateReport {
-        self.judge(envelope, now, false)
+        self.judge(envelope, now, Mode::Check)
+    }
+
+    /// Judges again, at a later `now`, an envelope that this chain passed before and that the
+    /// caller has held since (not one read anew): like [`GateChain::check_at`], except that the
+    /// signature is not verified a second time (the content hash still is). A consensus
+    /// validator judges each pooled proposal when it arrives and again in every batch that
+    /// holds it; the second judgement only needs to see what time may have changed (expiry,
+    /// the caller's gates).
+    pub fn recheck_at(&self, envelope: &Envelope, now: Timestamp) -> GateReport {
+        self.judge(envelope, now, Mode::Recheck)
     }
 
     /// Judges and, when every gate passes, admits an envelope at the system clock's now (see
@@ -370,10 +380,10 @@ impl GateChain {
     /// passes and the other is a replay. [`GateReport::into_result`] turns a refusal into an
     /// error.
     pub fn admit_at(&self, envelope: &Envelope, now: Timestamp) -> GateReport {
-        self.judge(envelope, now, true)
+        self.judge(envelope, now, Mode::Admit)
     }
 
-    fn judge(&self, envelope: &Envelope, now: Timestamp, admit: bool) -> GateReport {
+    fn judge(&self, envelope: &Envelope, now: Timestamp, mode: Mode) -> GateReport {
         let ctx = GateContext {
             envelope,
             now,
@@ -386,7 +396,7 @@ impl GateChain {
             let tier = entry_tier(entry, self.payload_schema.is_some());
             let start = Instant::now();
             let verdict = match entry {
-                Entry::Builtin(kind) => self.run_builtin(*kind, &ctx),
+                Entry::Builtin(kind) => self.run_builtin(*kind, &ctx, mode),
                 Entry::Custom(gate) => match catch_unwind(AssertUnwindSafe(|| gate.check(&ctx))) {
                     Ok(r) => r.map_err(|m| (RejectCode::GateCustom, m)),
                     Err(_) => Err((RejectCode::GateCustom, "the gate panicked".to_owned())),
@@ -419,7 +429,7 @@ impl GateChain {
         }
         // The replay gate only looked; the id is recorded once every gate passed, so an envelope
         // refused for its signature cannot burn the id of a genuine one.
-        if passed && admit {
+        if passed && mode == Mode::Admit {
             if let Some(i) = replay_result {
                 if let Err(e) = self.replay.admit(envelope.id(), envelope.expires_at(), now) {
                     passed = false;
@@ -449,6 +459,7 @@ impl GateChain {
         &self,
         kind: BuiltinKind,
         ctx: &GateContext<'_>,
+        mode: Mode,
     ) -> std::result::Result<(), (RejectCode, String)> {
         let env = ctx.envelope;
         let c = ctx.constitution;
@@ -469,6 +480,9 @@ impl GateChain {
             }
             BuiltinKind::Signature => {
                 env.check_content_hash().map_err(|e| from(e, None))?;
+                if mode == Mode::Recheck {
+                    return Ok(());
+                }
                 env.check_signature()
                     .map_err(|e| from(e, Some(RejectCode::GateSignature)))
             }
@@ -500,6 +514,17 @@ impl GateChain {
             ),
         }
     }
+}
+
+/// What a judgement does beyond judging.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Only look.
+    Check,
+    /// Look; when every gate passes, record the id with the replay gate.
+    Admit,
+    /// Only look, at an envelope whose signature this chain verified before.
+    Recheck,
 }
 
 /// A score gate: fail-closed on a missing score.

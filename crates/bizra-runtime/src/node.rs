@@ -31,6 +31,10 @@ use crate::timers::Timers;
 /// The port a node listens on unless told otherwise (the seed's, and memberlist's).
 pub const DEFAULT_PORT: u16 = 7946;
 
+/// Link events handled in one turn of the node's loop, at most, before it publishes its state
+/// and looks at its socket and timers again.
+const LINK_EVENTS_PER_TURN: usize = 256;
+
 /// Events a subscriber may leave unread before newer ones are dropped for it (and counted).
 const SUBSCRIBER_BACKLOG: usize = 4096;
 
@@ -578,6 +582,14 @@ impl Driver {
                 Some(event) = recv(&mut self.link_events) => {
                     if let Some(c) = &mut self.consensus {
                         c.on_link(event);
+                        // What else the links brought, before publishing once: under load
+                        // the node keeps up with its peers instead of publishing per frame.
+                        if let Some(rx) = &mut self.link_events {
+                            for _ in 0..LINK_EVENTS_PER_TURN {
+                                let Ok(event) = rx.try_recv() else { break };
+                                c.on_link(event);
+                            }
+                        }
                     }
                 }
                 () = sleep_until(consensus_due) => {

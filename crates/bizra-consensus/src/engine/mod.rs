@@ -29,10 +29,11 @@
 //! - a message must decode exactly (bounded sizes, a canonical batch whose ids ascend);
 //! - a proposal must come from its round's proposer and carry a valid signature before its
 //!   value is stored, and its batch is judged by the gate chain at the current time
-//!   ([`Batch::check`](crate::Batch::check)): the core is told the value is *invalid* if any
-//!   proposal in it fails (signature, freshness, SNR or Ihsan thresholds, the caller's gates)
-//!   or was decided at an earlier height, and then prevotes nil, so such a batch can never
-//!   gather a quorum of honest prevotes;
+//!   ([`Batch::check`](crate::Batch::check); a proposal this node pooled already is rechecked
+//!   without verifying its signature twice, [`GateChain::recheck_at`]): the core is told the
+//!   value is *invalid* if any proposal in it fails (signature, freshness, SNR or Ihsan
+//!   thresholds, the caller's gates) or was decided at an earlier height, and then prevotes
+//!   nil, so such a batch can never gather a quorum of honest prevotes;
 //! - votes and certificates are checked by the core through this crate's verifiers (the same
 //!   CONSENSUS-v1 signed bytes and `verify_strict` as [`Certificate::verify`]); votes for
 //!   future heights are verified here first, so that unsigned junk cannot fill the core's
@@ -427,7 +428,7 @@ impl Engine {
                     self.note_ahead(p.height.0);
                 }
                 let batch = p.value.batch();
-                let valid = batch.check(&self.gates, self.now).is_ok()
+                let valid = self.pool.judge(batch, &self.gates, self.now).is_ok()
                     && self.pool.holds_decided(batch).is_none();
                 let validity = if valid {
                     Validity::Valid

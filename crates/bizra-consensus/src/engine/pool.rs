@@ -3,7 +3,8 @@
 //!
 //! Every validator pools what it hears, so that whichever validator proposes next includes it.
 //! An envelope enters only if the gate chain admits it at that moment, and is judged again when
-//! a batch is built (it may have expired since); it leaves when a decided batch holds it.
+//! a batch is built or proposed (it may have expired since; its signature, verified once, is
+//! not verified again); it leaves when a decided batch holds it.
 //!
 //! The pool also remembers the envelopes decided recently, until they expire: such an envelope
 //! is not pooled again (a late forward of it may still arrive), and a batch that holds one is
@@ -66,8 +67,10 @@ impl Pool {
     /// A batch of the pooled envelopes that still pass the gate chain at `now` (those that no
     /// longer do are dropped), in id order, as many as one batch holds. Possibly empty.
     pub fn build(&mut self, gates: &GateChain, now: Timestamp) -> Result<Batch> {
+        // Every pooled envelope passed the chain when it came: its signature is not verified
+        // again.
         self.entries
-            .retain(|_, e| gates.check_at(e, now).into_result().is_ok());
+            .retain(|_, e| gates.recheck_at(e, now).into_result().is_ok());
         let mut chosen = Vec::new();
         // "[" and "]" plus a comma per envelope.
         let mut bytes = 2;
@@ -81,6 +84,17 @@ impl Pool {
         }
         // Proposals only, distinct, within both bounds: `Batch::new` does not refuse them.
         Batch::new(chosen)
+    }
+
+    /// Judges a proposed batch at `now`: a proposal pooled here (the very same envelope) is
+    /// rechecked without verifying its signature again, any other is checked in full. A
+    /// validator hears most proposals before the batch that holds them, so most of a batch's
+    /// signatures are not verified twice.
+    pub fn judge(&self, batch: &Batch, gates: &GateChain, now: Timestamp) -> Result<()> {
+        batch.judge(|e| match self.entries.get(e.id()) {
+            Some(pooled) if pooled == e => gates.recheck_at(pooled, now),
+            _ => gates.check_at(e, now),
+        })
     }
 
     /// Whether `batch` holds an envelope decided at an earlier height.
