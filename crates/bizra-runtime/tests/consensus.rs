@@ -3,166 +3,17 @@
 //! a stopped validator restarts from its data directory and catches up, and with more than
 //! f validators down nothing is decided until they return.
 
+mod cluster;
+
 use std::collections::HashSet;
-use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bizra_consensus::{Batch, Certificate, FederationDocument, Timeouts, Validator};
-use bizra_protocol::{Envelope, GateChain, Identity};
-use bizra_runtime::{ConsensusConfig, ConsensusEvent, Node, NodeConfig, Subscription, Timings};
+use bizra_consensus::Certificate;
+use bizra_protocol::{Envelope, Identity};
+use bizra_runtime::{Node, NodeConfig};
+use cluster::*;
 use serde_json::json;
-
-const FEDERATION: &str = "loopback";
-
-fn timings() -> Timings {
-    Timings {
-        probe_period: Duration::from_millis(100),
-        probe_rtt: Duration::from_millis(40),
-        suspect_to_down_after: Duration::from_millis(500),
-        remove_down_after: Duration::from_secs(60),
-        gossip_interval: Duration::from_millis(30),
-        announce_interval: Duration::from_secs(1),
-        rejoin_interval: Duration::from_millis(500),
-        max_clock_skew: Duration::from_secs(30),
-    }
-}
-
-fn timeouts() -> Timeouts {
-    Timeouts {
-        propose: Duration::from_millis(300),
-        prevote: Duration::from_millis(150),
-        precommit: Duration::from_millis(150),
-        delta: Duration::from_millis(50),
-        rebroadcast: Duration::from_millis(300),
-    }
-}
-
-/// A federation of `n` validators (power 1 each), and their identities.
-fn federation(n: usize) -> (Arc<FederationDocument>, Vec<Arc<Identity>>) {
-    let ids: Vec<Arc<Identity>> = (0..n).map(|_| Arc::new(Identity::generate())).collect();
-    let validators = ids
-        .iter()
-        .map(|i| Validator::new(i.public_key(), 1).unwrap())
-        .collect();
-    let doc = FederationDocument::new(FEDERATION, 1, validators, timeouts()).unwrap();
-    (Arc::new(doc), ids)
-}
-
-fn config(doc: &Arc<FederationDocument>, dir: &Path, seeds: &[SocketAddr]) -> NodeConfig {
-    NodeConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        seeds: seeds.iter().map(|s| s.to_string()).collect(),
-        federation: FEDERATION.into(),
-        data_dir: Some(dir.to_path_buf()),
-        timings: timings(),
-        expected_members: 8,
-        consensus: Some(ConsensusConfig {
-            document: doc.clone(),
-            gates: Arc::new(GateChain::default()),
-        }),
-        ..NodeConfig::default()
-    }
-}
-
-struct Cluster {
-    doc: Arc<FederationDocument>,
-    ids: Vec<Arc<Identity>>,
-    dirs: Vec<tempfile::TempDir>,
-    nodes: Vec<Option<Node>>,
-    seed: SocketAddr,
-}
-
-impl Cluster {
-    fn start(n: usize) -> Cluster {
-        let (doc, ids) = federation(n);
-        let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
-        let first = Node::start(ids[0].clone(), config(&doc, dirs[0].path(), &[])).unwrap();
-        let seed = first.local_addr();
-        let mut nodes = vec![Some(first)];
-        for i in 1..n {
-            nodes.push(Some(
-                Node::start(ids[i].clone(), config(&doc, dirs[i].path(), &[seed])).unwrap(),
-            ));
-        }
-        Cluster {
-            doc,
-            ids,
-            dirs,
-            nodes,
-            seed,
-        }
-    }
-
-    fn node(&self, i: usize) -> &Node {
-        self.nodes[i].as_ref().unwrap()
-    }
-
-    fn restart(&mut self, i: usize) {
-        let node = Node::start(
-            self.ids[i].clone(),
-            config(&self.doc, self.dirs[i].path(), &[self.seed]),
-        )
-        .unwrap();
-        self.nodes[i] = Some(node);
-    }
-
-    fn running(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.iter().flatten()
-    }
-}
-
-fn proposal(by: &Identity, n: u64) -> Envelope {
-    Envelope::builder(json!({"type": "bizra.proposal", "n": n}))
-        .snr(0.9)
-        .ihsan(0.97)
-        .ttl(600)
-        .sign(by)
-        .unwrap()
-}
-
-/// Waits until `f` holds, for at most `limit`.
-fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    f()
-}
-
-/// The next decision on `events`, within `limit`.
-fn next_decision(
-    events: &Subscription<ConsensusEvent>,
-    limit: Duration,
-) -> Option<(Certificate, Batch)> {
-    match events.recv_timeout(limit)? {
-        ConsensusEvent::Decided { certificate, batch } => Some((certificate, batch)),
-        ConsensusEvent::Evidence(e) => panic!("evidence among honest nodes: {e:?}"),
-    }
-}
-
-/// Every decided height of every running node: the same batches, each certificate valid.
-fn check_agreement(cluster: &Cluster) -> u64 {
-    let decided: Vec<u64> = cluster
-        .running()
-        .map(|n| n.consensus_status().unwrap().decided)
-        .collect();
-    let top = *decided.iter().min().unwrap();
-    for h in 1..=top {
-        let mut values = HashSet::new();
-        for node in cluster.running() {
-            let (certificate, batch) = node.decided(h).unwrap().expect("a decided height");
-            certificate.verify_batch(&batch, &cluster.doc).unwrap();
-            values.insert(batch.id().to_hex());
-        }
-        assert_eq!(values.len(), 1, "height {h} was decided differently");
-    }
-    top
-}
 
 #[test]
 fn four_validators_decide_a_proposal_made_at_any_of_them() {

@@ -1,0 +1,308 @@
+//! A Byzantine validator on real sockets: three honest nodes and a fourth validator written
+//! here as an adversary (f = 1 of n = 4). It opens consensus links to the honest nodes itself
+//! (the handshake and frames written again from their documentation in `consensus/link.rs`,
+//! the messages from CONSENSUS-v1 by the simulation's independent encoder) and then
+//! equivocates on every step it sees, proposes a batch holding a proposal below the Ihsan
+//! threshold whenever its turn comes, replays old messages, and sends garbage and mis-signed
+//! votes. The honest nodes decide every good proposal, agree at every height, never decide the
+//! bad one, report the equivocation as evidence that verifies, and count what they refused.
+
+mod cluster;
+#[path = "../../bizra-consensus/tests/sim/wire.rs"]
+#[allow(dead_code)]
+mod wire;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bizra_consensus::{Batch, FederationDocument};
+use bizra_federation::MembershipConfig;
+use bizra_protocol::hash::Domain;
+use bizra_protocol::{Envelope, Identity};
+use bizra_runtime::ConsensusEvent;
+use cluster::*;
+use serde_json::json;
+use wire::{ProposalMsg, VoteMsg};
+
+/// One consensus link, opened by the adversary: `BZL1` hello both ways, then each end's
+/// signature over federation id ‖ own key ‖ other key ‖ other's nonce under `bizra-link-v1:`.
+fn open_link(addr: SocketAddr, id: &Identity, peer: &[u8; 32], nonce: u8) -> TcpStream {
+    let federation = MembershipConfig::federation_id(FEDERATION);
+    let mut s = TcpStream::connect(addr).expect("the honest node listens on TCP");
+    s.set_nodelay(true).unwrap();
+    let mut hello = b"BZL1".to_vec();
+    hello.extend_from_slice(&federation);
+    hello.extend_from_slice(id.public_key());
+    hello.extend_from_slice(&[nonce; 32]);
+    s.write_all(&hello).unwrap();
+    let mut theirs = [0u8; 100];
+    s.read_exact(&mut theirs).expect("the node's hello");
+    assert_eq!(&theirs[36..68], peer, "not the node dialed");
+    let signed = [&federation[..], id.public_key(), peer, &theirs[68..100]].concat();
+    s.write_all(&id.sign_in(Domain::Link, &signed)).unwrap();
+    let mut auth = [0u8; 64];
+    s.read_exact(&mut auth)
+        .expect("the node's proof of its key");
+    s
+}
+
+fn write_frame(s: &mut TcpStream, kind: u8, body: &[u8]) {
+    let mut frame = (1 + body.len() as u32).to_be_bytes().to_vec();
+    frame.push(kind);
+    frame.extend_from_slice(body);
+    // A node that closed the link (after garbage) is reopened by the caller's next turn.
+    let _ = s.write_all(&frame);
+}
+
+/// Reads a link's frames into `tx` until it closes.
+fn read_frames(mut s: TcpStream, tx: Sender<Vec<u8>>) {
+    loop {
+        let mut head = [0u8; 5];
+        if s.read_exact(&mut head).is_err() {
+            return;
+        }
+        let n = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let mut body = vec![0u8; n - 1];
+        if s.read_exact(&mut body).is_err() || tx.send(body).is_err() {
+            return;
+        }
+    }
+}
+
+struct Adversary {
+    id: Arc<Identity>,
+    key: [u8; 32],
+    hex: String,
+    doc: Arc<FederationDocument>,
+    links: Vec<TcpStream>,
+    rx: Receiver<Vec<u8>>,
+    seen: Vec<Vec<u8>>,
+    equivocated: HashSet<(u64, u32, bool)>,
+    proposed: HashSet<(u64, u32)>,
+    bad_batch: Batch,
+    garbage: u64,
+}
+
+impl Adversary {
+    fn connect(
+        id: Arc<Identity>,
+        doc: Arc<FederationDocument>,
+        peers: &[(SocketAddr, [u8; 32])],
+    ) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let mut links = Vec::new();
+        for (i, (addr, key)) in peers.iter().enumerate() {
+            let link = open_link(*addr, &id, key, i as u8 + 1);
+            let reader = link.try_clone().unwrap();
+            let tx = tx.clone();
+            std::thread::spawn(move || read_frames(reader, tx));
+            links.push(link);
+        }
+        let author = Identity::generate();
+        let low = Envelope::builder(json!({"type": "bizra.proposal", "bad": true}))
+            .snr(0.9)
+            .ihsan(0.5)
+            .ttl(600)
+            .sign(&author)
+            .unwrap();
+        Adversary {
+            key: *id.public_key(),
+            hex: id.public_key_hex(),
+            id,
+            doc,
+            links,
+            rx,
+            seen: Vec::new(),
+            equivocated: HashSet::new(),
+            proposed: HashSet::new(),
+            bad_batch: Batch::new(vec![low]).unwrap(),
+            garbage: 0,
+        }
+    }
+
+    fn broadcast(&mut self, message: &[u8]) {
+        for link in &mut self.links {
+            write_frame(link, 1, message);
+        }
+    }
+
+    /// Two validly signed votes for different values at the step of `v`.
+    fn equivocate(&mut self, v: &VoteMsg) {
+        if !self.equivocated.insert((v.height, v.round, v.precommit)) {
+            return;
+        }
+        for value in [[0xaa; 32], [0xbb; 32]] {
+            let mut mine = VoteMsg {
+                value: Some(value),
+                validator: self.key,
+                ..v.clone()
+            };
+            wire::sign_vote(&mut mine, &self.id, FEDERATION, 1);
+            self.broadcast(&wire::encode_vote(&mine));
+        }
+    }
+
+    /// When its turn comes at `height` (this round or the next), a properly signed proposal of
+    /// a batch that the gate chain must refuse.
+    fn propose_bad(&mut self, height: u64, round: u32) {
+        for r in [round, round + 1] {
+            if self.doc.proposer(height, r).key_hex() != self.hex
+                || !self.proposed.insert((height, r))
+            {
+                continue;
+            }
+            let mut p = ProposalMsg {
+                height,
+                round: r,
+                pol_round: None,
+                proposer: self.key,
+                signature: [0; 64],
+                batch: self.bad_batch.to_json().to_owned(),
+            };
+            let value = *self.bad_batch.id();
+            wire::sign_proposal(&mut p, &value, &self.id, FEDERATION, 1);
+            self.broadcast(&wire::encode_proposal(&p));
+        }
+    }
+
+    /// Junk: random bytes, an honest vote with a flipped signature bit, and one of its own
+    /// votes passed off as another validator's.
+    fn send_garbage(&mut self) {
+        self.garbage += 1;
+        let junk: Vec<u8> = (0..64)
+            .map(|i| (i as u64 * 31 + self.garbage * 7) as u8)
+            .collect();
+        self.broadcast(&junk);
+        let honest_vote = self.seen.iter().rev().find_map(|m| wire::parse_vote(m));
+        if let Some(mut v) = honest_vote {
+            v.signature[5] ^= 1;
+            self.broadcast(&wire::encode_vote(&v));
+            let victim = v.validator;
+            wire::sign_vote(&mut v, &self.id, FEDERATION, 1);
+            v.validator = victim;
+            self.broadcast(&wire::encode_vote(&v));
+        }
+    }
+
+    fn replay(&mut self) {
+        let old: Vec<Vec<u8>> = self.seen.iter().take(50).cloned().collect();
+        for m in old {
+            self.broadcast(&m);
+        }
+    }
+
+    /// Misbehaves until `stop`; how many bad proposals and equivocations it sent.
+    fn run(mut self, stop: &AtomicBool) -> (usize, usize) {
+        let mut last_junk = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok(m) = self.rx.recv_timeout(Duration::from_millis(20)) {
+                if let Some(v) = wire::parse_vote(&m) {
+                    if v.validator != self.key {
+                        self.propose_bad(v.height, v.round);
+                        self.equivocate(&v);
+                    }
+                } else if let Some(p) = wire::parse_proposal(&m) {
+                    self.propose_bad(p.height, p.round);
+                }
+                if self.seen.len() < 2_000 {
+                    self.seen.push(m);
+                }
+            }
+            if last_junk.elapsed() > Duration::from_millis(200) {
+                last_junk = Instant::now();
+                self.send_garbage();
+                self.replay();
+            }
+        }
+        (self.proposed.len(), self.equivocated.len())
+    }
+}
+
+#[test]
+fn honest_validators_decide_safely_beside_a_byzantine_one() {
+    let cluster = Cluster::start_first(4, 3);
+    let events: Vec<_> = cluster.running().map(|n| n.consensus_events()).collect();
+    let peers: Vec<(SocketAddr, [u8; 32])> = (0..3)
+        .map(|i| (cluster.node(i).local_addr(), *cluster.ids[i].public_key()))
+        .collect();
+    let adversary = Adversary::connect(cluster.ids[3].clone(), cluster.doc.clone(), &peers);
+    let bad_id = adversary.bad_batch.envelopes()[0].id().to_owned();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let misbehaved = s.spawn(|| adversary.run(&stop));
+        assert!(eventually(Duration::from_secs(10), || {
+            cluster
+                .running()
+                .all(|n| n.consensus_status().unwrap().linked == 3)
+        }));
+        let mut submitted = HashSet::new();
+        for n in 0..12u64 {
+            let at = (n % 3) as usize;
+            let env = proposal(&cluster.ids[at], n);
+            submitted.insert(env.id().to_owned());
+            cluster.node(at).propose(env).unwrap();
+            std::thread::sleep(Duration::from_millis(60));
+        }
+        let mut evidence = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            let mut decided = HashSet::new();
+            let start = Instant::now();
+            while decided.len() < submitted.len() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "node {i} decided {} of {} proposals",
+                    decided.len(),
+                    submitted.len()
+                );
+                match e.recv_timeout(Duration::from_secs(1)) {
+                    Some(ConsensusEvent::Decided { certificate, batch }) => {
+                        certificate.verify_batch(&batch, &cluster.doc).unwrap();
+                        for p in batch.envelopes() {
+                            assert_ne!(p.id(), bad_id, "node {i} decided the low-Ihsan proposal");
+                            decided.insert(p.id().to_owned());
+                        }
+                    }
+                    Some(ConsensusEvent::Evidence(ev)) => evidence.push(ev),
+                    None => {}
+                }
+            }
+            assert_eq!(decided, submitted, "node {i}");
+        }
+        stop.store(true, Ordering::Relaxed);
+        let (bad_proposals, equivocations) = misbehaved.join().unwrap();
+        assert!(
+            bad_proposals > 0,
+            "the adversary never had a turn to propose"
+        );
+        assert!(equivocations > 0);
+        check_agreement(&cluster);
+        let by_adversary: Vec<_> = evidence
+            .iter()
+            .filter(|e| e.validator == cluster.ids[3].public_key_hex())
+            .collect();
+        assert!(!by_adversary.is_empty(), "no evidence of the equivocation");
+        for e in &by_adversary {
+            e.verify(&cluster.doc).unwrap();
+        }
+        assert!(
+            evidence.len() == by_adversary.len(),
+            "an honest node was accused"
+        );
+        for (i, node) in cluster.running().enumerate() {
+            let status = node.consensus_status().unwrap();
+            assert!(
+                status.engine.refused > 0,
+                "node {i} refused nothing: {status:?}"
+            );
+            assert!(
+                status.engine.invalid_proposals > 0,
+                "node {i} judged no bad batch: {status:?}"
+            );
+        }
+    });
+}
