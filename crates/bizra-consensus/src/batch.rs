@@ -6,6 +6,8 @@
 //! `H("bizra-batch-v1:", JCS(array of the envelopes))`.
 
 use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
 
 use bizra_protocol::canonical;
 use bizra_protocol::hash::{domain_hash, from_hex, to_hex, Domain};
@@ -65,8 +67,13 @@ impl fmt::Display for ValueId {
 pub struct Batch {
     envelopes: Vec<Envelope>,
     json: String,
+    /// Where each envelope's canonical JSON lies in `json`.
+    spans: Vec<Range<usize>>,
     id: ValueId,
 }
+
+/// What a reader of batches already holds: the envelope of an id, with its canonical JSON.
+pub(crate) type Known<'a> = &'a dyn Fn(&str) -> Option<(Envelope, Arc<str>)>;
 
 impl PartialEq for Batch {
     fn eq(&self, other: &Self) -> bool {
@@ -87,6 +94,23 @@ impl Batch {
     }
 
     fn from_sorted(envelopes: Vec<Envelope>) -> Result<Self> {
+        Self::validate(&envelopes)?;
+        let mut json = String::from("[");
+        let mut spans = Vec::with_capacity(envelopes.len());
+        for (i, e) in envelopes.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            let start = json.len();
+            json.push_str(&e.to_json());
+            spans.push(start..json.len());
+        }
+        json.push(']');
+        Self::finish(envelopes, json, spans)
+    }
+
+    /// The rules on the envelopes themselves: proposals, ids strictly ascending, not too many.
+    fn validate(envelopes: &[Envelope]) -> Result<()> {
         if envelopes.len() > MAX_PROPOSALS {
             return Err(invalid(format!(
                 "batch: {} proposals, at most {MAX_PROPOSALS}",
@@ -107,14 +131,11 @@ impl Batch {
                 )));
             }
         }
-        let mut json = String::from("[");
-        for (i, e) in envelopes.iter().enumerate() {
-            if i > 0 {
-                json.push(',');
-            }
-            json.push_str(&e.to_json());
-        }
-        json.push(']');
+        Ok(())
+    }
+
+    /// The batch of validated envelopes whose canonical array is `json`.
+    fn finish(envelopes: Vec<Envelope>, json: String, spans: Vec<Range<usize>>) -> Result<Self> {
         if json.len() > MAX_BATCH_BYTES {
             return Err(invalid(format!(
                 "batch: {} bytes, at most {MAX_BATCH_BYTES}",
@@ -125,6 +146,7 @@ impl Batch {
         Ok(Batch {
             envelopes,
             json,
+            spans,
             id,
         })
     }
@@ -149,6 +171,45 @@ impl Batch {
             .map(|(i, v)| Envelope::from_value(v).map_err(|e| invalid(format!("batch[{i}]: {e}"))))
             .collect::<Result<Vec<_>>>()?;
         Self::from_sorted(envelopes)
+    }
+
+    /// [`Batch::from_json`] for a reader that already holds most envelopes: where `text` is
+    /// the canonical array of envelopes that `known` returns, byte for byte, they are taken
+    /// from it rather than parsed again (a validator pooled most proposals before the batch
+    /// that holds them arrives); anything else is read in full.
+    pub(crate) fn from_json_known(text: &str, known: Known<'_>) -> Result<Self> {
+        Self::reuse(text, known).unwrap_or_else(|| Self::from_json(text))
+    }
+
+    /// The batch `text` is, if it is the canonical array of envelopes `known` holds.
+    fn reuse(text: &str, known: Known<'_>) -> Option<Result<Self>> {
+        const BEFORE_HASH: &str = r#"{"content_hash":""#;
+        const BEFORE_ID: &str = r#"","id":""#;
+        let mut at = 1;
+        let mut rest = text.strip_prefix('[')?;
+        let mut envelopes = Vec::new();
+        let mut spans = Vec::new();
+        loop {
+            // Canonical members sort by name: `content_hash` (64 hex digits), then `id`.
+            let id = rest
+                .strip_prefix(BEFORE_HASH)?
+                .get(64..)?
+                .strip_prefix(BEFORE_ID)?;
+            let (envelope, json) = known(id.get(..id.find('"')?)?)?;
+            rest = rest.strip_prefix(&*json)?;
+            spans.push(at..at + json.len());
+            at += json.len() + 1;
+            envelopes.push(envelope);
+            match rest.as_bytes() {
+                [b']'] => break,
+                [b',', ..] => rest = &rest[1..],
+                _ => return None,
+            }
+        }
+        Some(
+            Self::validate(&envelopes)
+                .and_then(|()| Self::finish(envelopes, text.to_owned(), spans)),
+        )
     }
 
     /// The canonical JSON form, whose domain hash is the id.
@@ -176,14 +237,15 @@ impl Batch {
     /// every proposal in it passes, so a proposal below the federation's thresholds is never
     /// decided. The error names the first proposal refused and why.
     pub fn check(&self, chain: &GateChain, now: Timestamp) -> Result<()> {
-        self.judge(|e| chain.check_at(e, now))
+        self.judge(|e, _| chain.check_at(e, now))
     }
 
-    /// [`Batch::check`] with the judgement of each proposal left to `judge` (a validator
-    /// rechecks the proposals it pooled already, see [`GateChain::recheck_at`]).
-    pub(crate) fn judge(&self, judge: impl Fn(&Envelope) -> GateReport) -> Result<()> {
+    /// [`Batch::check`] with the judgement of each proposal, given with its canonical JSON,
+    /// left to `judge` (a validator rechecks the proposals it pooled already, see
+    /// [`GateChain::recheck_at`]).
+    pub(crate) fn judge(&self, judge: impl Fn(&Envelope, &str) -> GateReport) -> Result<()> {
         for (i, e) in self.envelopes.iter().enumerate() {
-            if let Err(err) = judge(e).into_result() {
+            if let Err(err) = judge(e, &self.json[self.spans[i].clone()]).into_result() {
                 return Err(match err {
                     Error::Reject { code, detail } => Error::Reject {
                         code,
@@ -238,6 +300,52 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("repeated"));
+    }
+
+    #[test]
+    fn a_batch_of_known_envelopes_is_read_without_parsing_them_again() {
+        use std::collections::HashMap;
+        let me = Identity::generate();
+        let envelopes: Vec<Envelope> = (0..5).map(|n| proposal(&me, n)).collect();
+        let batch = Batch::new(envelopes.clone()).unwrap();
+        let pool: HashMap<String, (Envelope, Arc<str>)> = envelopes
+            .iter()
+            .map(|e| (e.id().to_owned(), (e.clone(), e.to_json().into())))
+            .collect();
+        let all = |id: &str| pool.get(id).cloned();
+        let read = |known: Known<'_>| Batch::from_json_known(batch.to_json(), known).unwrap();
+        // Every envelope known, some, none, or known with other bytes: the same batch.
+        let some = |id: &str| all(id).filter(|(e, _)| e.id() < envelopes[2].id());
+        let none = |_: &str| None;
+        let other = proposal(&me, 99);
+        let liar =
+            |id: &str| all(id).map(|(_, json)| (other.clone(), json.replace('9', "8").into()));
+        for known in [&all as Known<'_>, &some, &none, &liar] {
+            let again = read(known);
+            assert_eq!(again.id(), batch.id());
+            assert_eq!(again.to_json(), batch.to_json());
+            assert_eq!(again.envelopes(), batch.envelopes());
+            assert!(Batch::reuse(batch.to_json(), known).is_none_or(|r| r.is_ok()));
+            for (i, e) in again.envelopes().iter().enumerate() {
+                assert_eq!(&again.json[again.spans[i].clone()], e.to_json());
+            }
+        }
+        assert!(Batch::reuse(batch.to_json(), &all).is_some());
+        assert!(Batch::reuse(batch.to_json(), &liar).is_none());
+        // Known envelopes in the wrong order are refused as the full reader refuses them.
+        let mut reversed = envelopes.clone();
+        reversed.sort_by(|a, b| b.id().cmp(a.id()));
+        let text = format!(
+            "[{}]",
+            reversed
+                .iter()
+                .map(Envelope::to_json)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let err = Batch::from_json_known(&text, &all).unwrap_err().to_string();
+        assert!(err.contains("out of order"), "{err}");
+        assert!(Batch::from_json_known("[]", &all).unwrap().is_empty());
     }
 
     #[test]

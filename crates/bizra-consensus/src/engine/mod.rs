@@ -352,7 +352,9 @@ impl Engine {
 
     fn receive_inner(&mut self, bytes: &[u8]) -> std::result::Result<(), Refused> {
         let refuse = |reason, detail: String| Refused { reason, detail };
-        let message = wire::decode_message(bytes).map_err(|e| refuse(Refusal::Malformed, e))?;
+        let pool = &self.pool;
+        let message = wire::decode_message_known(bytes, &|id| pool.known(id))
+            .map_err(|e| refuse(Refusal::Malformed, e))?;
         let current = self.state.height().0;
         match message {
             Message::Submission(envelope) => {

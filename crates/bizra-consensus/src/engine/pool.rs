@@ -11,6 +11,7 @@
 //! not valid (see `Engine::receive`), so one proposal is decided at most once.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use bizra_protocol::{Envelope, Error, GateChain, Result, Timestamp};
 
@@ -25,7 +26,8 @@ const REMEMBER_AFTER_EXPIRY_MS: i64 = 2 * bizra_protocol::pci::MAX_CLOCK_SKEW_SE
 
 #[derive(Debug, Default)]
 pub(crate) struct Pool {
-    entries: BTreeMap<String, Envelope>,
+    /// The waiting envelopes by id, each with its canonical JSON (which batches are made of).
+    entries: BTreeMap<String, (Envelope, Arc<str>)>,
     decided: HashSet<String>,
     /// The decided ids by expiry, to forget them in order.
     expiries: BTreeSet<(i64, String)>,
@@ -55,7 +57,9 @@ impl Pool {
                 "the proposal pool is full ({MAX_POOLED} envelopes wait to be decided)"
             )));
         }
-        self.entries.insert(envelope.id().to_string(), envelope);
+        let json = envelope.to_json().into();
+        self.entries
+            .insert(envelope.id().to_string(), (envelope, json));
         Ok(true)
     }
 
@@ -70,12 +74,12 @@ impl Pool {
         // Every pooled envelope passed the chain when it came: its signature is not verified
         // again.
         self.entries
-            .retain(|_, e| gates.recheck_at(e, now).into_result().is_ok());
+            .retain(|_, (e, _)| gates.recheck_at(e, now).into_result().is_ok());
         let mut chosen = Vec::new();
         // "[" and "]" plus a comma per envelope.
         let mut bytes = 2;
-        for e in self.entries.values() {
-            let size = e.to_json().len() + 1;
+        for (e, json) in self.entries.values() {
+            let size = json.len() + 1;
             if chosen.len() == MAX_PROPOSALS || bytes + size > MAX_BATCH_BYTES {
                 break;
             }
@@ -91,10 +95,16 @@ impl Pool {
     /// validator hears most proposals before the batch that holds them, so most of a batch's
     /// signatures are not verified twice.
     pub fn judge(&self, batch: &Batch, gates: &GateChain, now: Timestamp) -> Result<()> {
-        batch.judge(|e| match self.entries.get(e.id()) {
-            Some(pooled) if pooled == e => gates.recheck_at(pooled, now),
+        batch.judge(|e, json| match self.entries.get(e.id()) {
+            Some((pooled, pooled_json)) if **pooled_json == *json => gates.recheck_at(pooled, now),
             _ => gates.check_at(e, now),
         })
+    }
+
+    /// The pooled envelope with this id and its canonical JSON, for reading a proposed batch
+    /// without parsing what is pooled already.
+    pub fn known(&self, id: &str) -> Option<(Envelope, Arc<str>)> {
+        self.entries.get(id).cloned()
     }
 
     /// Whether `batch` holds an envelope decided at an earlier height.

@@ -58,7 +58,7 @@ use malachitebft_core_types::{
     VoteType,
 };
 
-use crate::batch::{is_proposal, Batch, ValueId, MAX_BATCH_BYTES};
+use crate::batch::{is_proposal, Batch, Known, ValueId, MAX_BATCH_BYTES};
 use crate::certificate::{Certificate, CommitSignature};
 use crate::context::{
     Address, BizraContext, Height, Proposal, Signature, Value, Vote, MAX_HEIGHT, MAX_ROUND,
@@ -335,6 +335,8 @@ pub(crate) fn encode_record(height: Height, input: &Input<BizraContext>) -> Opti
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// The envelopes the reader holds already (see [`Batch::from_json_known`]).
+    known: Option<Known<'a>>,
 }
 
 impl<'a> Reader<'a> {
@@ -430,7 +432,11 @@ impl<'a> Reader<'a> {
         }
         let bytes = self.take(len, "batch")?;
         let text = std::str::from_utf8(bytes).map_err(|_| "batch is not UTF-8".to_string())?;
-        let batch = Batch::from_json(text).map_err(|e| e.to_string())?;
+        let batch = match self.known {
+            Some(known) => Batch::from_json_known(text, known),
+            None => Batch::from_json(text),
+        }
+        .map_err(|e| e.to_string())?;
         if batch.to_json() != text {
             return Err("batch is not in canonical form (RFC 8785, ids ascending)".into());
         }
@@ -464,7 +470,11 @@ fn open(bytes: &[u8]) -> Result<(u8, Reader<'_>), DecodeError> {
             bytes.len()
         ));
     }
-    let mut r = Reader { bytes, at: 0 };
+    let mut r = Reader {
+        bytes,
+        at: 0,
+        known: None,
+    };
     let version = r.u8("version")?;
     if version != VERSION {
         return Err(format!("version {version}, expected {VERSION}"));
@@ -617,7 +627,21 @@ fn read_decision(r: &mut Reader<'_>) -> Result<Decision, DecodeError> {
 
 /// Decodes a message from a peer (write-ahead-log kinds are refused).
 pub(crate) fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {
+    decode(bytes, None)
+}
+
+/// [`decode_message`] by a reader that holds envelopes already: a batch made of them is not
+/// parsed again (the same message, decoded faster).
+pub(crate) fn decode_message_known<'a>(
+    bytes: &'a [u8],
+    known: Known<'a>,
+) -> Result<Message, DecodeError> {
+    decode(bytes, Some(known))
+}
+
+fn decode<'a>(bytes: &'a [u8], known: Option<Known<'a>>) -> Result<Message, DecodeError> {
     let (kind, mut r) = open(bytes)?;
+    r.known = known;
     let message = match kind {
         VOTE => Message::Vote(read_vote(&mut r)?),
         PROPOSAL => Message::Proposal(read_proposal(&mut r)?),
