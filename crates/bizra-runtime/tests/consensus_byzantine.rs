@@ -1,11 +1,12 @@
-//! A Byzantine validator on real sockets: three honest nodes and a fourth validator written
-//! here as an adversary (f = 1 of n = 4). It opens consensus links to the honest nodes itself
-//! (the handshake and frames written again from their documentation in `consensus/link.rs`,
-//! the messages from CONSENSUS-v1 by the simulation's independent encoder) and then
-//! equivocates on every step it sees, proposes a batch holding a proposal below the Ihsan
-//! threshold whenever its turn comes, replays old messages, and sends garbage and mis-signed
-//! votes. The honest nodes decide every good proposal, agree at every height, never decide the
-//! bad one, report the equivocation as evidence that verifies, and count what they refused.
+//! Byzantine validators on real sockets: honest nodes beside validators written here as
+//! adversaries, f of n (1 of 4, 2 of 7). Each adversary opens consensus links to the honest
+//! nodes itself (the handshake and frames written again from their documentation in
+//! `consensus/link.rs`, the messages from CONSENSUS-v1 by the simulation's independent encoder)
+//! and then equivocates on every step it sees, proposes a batch holding a proposal below the
+//! Ihsan threshold whenever its turn comes, replays old messages, and sends garbage and
+//! mis-signed votes. The honest nodes decide every good proposal, agree at every height, never
+//! decide a bad one, report the equivocations as evidence that verifies (and accuse no honest
+//! validator), and count what they refused.
 
 mod cluster;
 #[path = "../../bizra-consensus/tests/sim/wire.rs"]
@@ -223,27 +224,41 @@ impl Adversary {
     }
 }
 
-#[test]
-fn honest_validators_decide_safely_beside_a_byzantine_one() {
-    let cluster = Cluster::start_first(4, 3);
+/// `n` validators of which the last `f` are adversaries: the honest ones decide a stream of
+/// proposals safely beside them.
+fn honest_validators_decide_beside(n: usize, f: usize) {
+    let honest = n - f;
+    let cluster = Cluster::start_first(n, honest);
     let events: Vec<_> = cluster.running().map(|n| n.consensus_events()).collect();
-    let peers: Vec<(SocketAddr, [u8; 32])> = (0..3)
+    let peers: Vec<(SocketAddr, [u8; 32])> = (0..honest)
         .map(|i| (cluster.node(i).local_addr(), *cluster.ids[i].public_key()))
         .collect();
-    let adversary = Adversary::connect(cluster.ids[3].clone(), cluster.doc.clone(), &peers);
-    let bad_id = adversary.bad_batch.envelopes()[0].id().to_owned();
+    let adversaries: Vec<Adversary> = (honest..n)
+        .map(|i| Adversary::connect(cluster.ids[i].clone(), cluster.doc.clone(), &peers))
+        .collect();
+    let bad_ids: HashSet<String> = adversaries
+        .iter()
+        .map(|a| a.bad_batch.envelopes()[0].id().to_owned())
+        .collect();
+    let adversary_keys: HashSet<String> = (honest..n)
+        .map(|i| cluster.ids[i].public_key_hex())
+        .collect();
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
-        let misbehaved = s.spawn(|| adversary.run(&stop));
+        let stop = &stop;
+        let running: Vec<_> = adversaries
+            .into_iter()
+            .map(|a| s.spawn(move || a.run(stop)))
+            .collect();
         assert!(eventually(Duration::from_secs(10), || {
             cluster
                 .running()
-                .all(|n| n.consensus_status().unwrap().linked == 3)
+                .all(|node| node.consensus_status().unwrap().linked == n - 1)
         }));
         let mut submitted = HashSet::new();
-        for n in 0..12u64 {
-            let at = (n % 3) as usize;
-            let env = proposal(&cluster.ids[at], n);
+        for k in 0..12u64 {
+            let at = k as usize % honest;
+            let env = proposal(&cluster.ids[at], k);
             submitted.insert(env.id().to_owned());
             cluster.node(at).propose(env).unwrap();
             std::thread::sleep(Duration::from_millis(60));
@@ -263,7 +278,10 @@ fn honest_validators_decide_safely_beside_a_byzantine_one() {
                     Some(ConsensusEvent::Decided { certificate, batch }) => {
                         certificate.verify_batch(&batch, &cluster.doc).unwrap();
                         for p in batch.envelopes() {
-                            assert_ne!(p.id(), bad_id, "node {i} decided the low-Ihsan proposal");
+                            assert!(
+                                !bad_ids.contains(p.id()),
+                                "node {i} decided a low-Ihsan proposal"
+                            );
                             decided.insert(p.id().to_owned());
                         }
                     }
@@ -274,25 +292,23 @@ fn honest_validators_decide_safely_beside_a_byzantine_one() {
             assert_eq!(decided, submitted, "node {i}");
         }
         stop.store(true, Ordering::Relaxed);
-        let (bad_proposals, equivocations) = misbehaved.join().unwrap();
-        assert!(
-            bad_proposals > 0,
-            "the adversary never had a turn to propose"
-        );
+        let (mut bad_proposals, mut equivocations) = (0, 0);
+        for r in running {
+            let (p, e) = r.join().unwrap();
+            bad_proposals += p;
+            equivocations += e;
+        }
+        assert!(bad_proposals > 0, "no adversary had a turn to propose");
         assert!(equivocations > 0);
         check_agreement(&cluster);
-        let by_adversary: Vec<_> = evidence
-            .iter()
-            .filter(|e| e.validator == cluster.ids[3].public_key_hex())
-            .collect();
-        assert!(!by_adversary.is_empty(), "no evidence of the equivocation");
-        for e in &by_adversary {
+        assert!(!evidence.is_empty(), "no evidence of the equivocations");
+        for e in &evidence {
+            assert!(
+                adversary_keys.contains(&e.validator),
+                "an honest node was accused: {e:?}"
+            );
             e.verify(&cluster.doc).unwrap();
         }
-        assert!(
-            evidence.len() == by_adversary.len(),
-            "an honest node was accused"
-        );
         for (i, node) in cluster.running().enumerate() {
             let status = node.consensus_status().unwrap();
             assert!(
@@ -305,4 +321,14 @@ fn honest_validators_decide_safely_beside_a_byzantine_one() {
             );
         }
     });
+}
+
+#[test]
+fn three_honest_validators_decide_safely_beside_a_byzantine_one() {
+    honest_validators_decide_beside(4, 1);
+}
+
+#[test]
+fn five_honest_validators_decide_safely_beside_two_byzantine_ones() {
+    honest_validators_decide_beside(7, 2);
 }
