@@ -11,7 +11,7 @@ NAPI_BUILD  := ./node_modules/.bin/napi build --platform --release --no-js --tar
                --target-dir $(TARGET_DIR) --dts index.d.ts --dts-header "$$(cat dts-header.d.ts)"
 
 .PHONY: node-deps node-build node-build-test test-node bench-node demo-node demo-node-inference \
-        demo-node-federation
+        demo-node-federation demo-node-certificate
 
 # npm packages of the build, the TypeScript check and the bench (pinned by package-lock.json);
 # reinstalled only when the lock file changes.
@@ -51,6 +51,7 @@ test-node: node-build-test model
 	  && node examples/quickstart.mjs >/dev/null \
 	  && node examples/inference.mjs "$(INFERENCE_MODEL)" >/dev/null \
 	  && node examples/federation.mjs >/dev/null \
+	  && BIZRA_VECTORS=$(CURDIR)/tests/vectors node examples/certificate.mjs >/dev/null \
 	  && $(CURDIR)/$(NODE_DIR)/node_modules/.bin/tsc --noEmit --strict --target es2022 \
 	     --module nodenext --moduleResolution nodenext --skipLibCheck false \
 	     --types node --typeRoots $(CURDIR)/$(NODE_DIR)/node_modules/@types examples/example.ts
@@ -81,6 +82,11 @@ demo-node-inference: node-build model
 demo-node-federation: node-build
 	$(call node-demo,federation.mjs)
 
+# A commit certificate verified offline against its federation document, and a forged one refused.
+demo-node-certificate: export BIZRA_VECTORS := $(CURDIR)/tests/vectors
+demo-node-certificate: node-build
+	$(call node-demo,certificate.mjs)
+
 TESTS   += test-node
 BENCHES += bench-node
-DEMOS   += demo-node demo-node-inference demo-node-federation
+DEMOS   += demo-node demo-node-inference demo-node-federation demo-node-certificate

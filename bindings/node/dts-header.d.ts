@@ -8,14 +8,22 @@
  * - `kind`: the kind of error, from the core's table (`ERROR_KINDS`, `errorKinds()`): one of
  *   `ErrorKindName`;
  * - `code`: the reject name for refusals (`"HASH_MISMATCH"`, `"EXPIRED"`, ...: one of
- *   `RejectName`, see `REJECT_CODES`), else the kind;
+ *   `RejectName`, see `REJECT_CODES`), the refusal's name for a refused certificate (kind
+ *   `CERTIFICATE_REFUSED`: `"BAD_SIGNATURE"`, ...: one of `CertificateRefusalName`, see
+ *   `CERTIFICATE_CODES`), else the kind;
  * - `reject`: the spec's number (tests/vectors/PCI-v1.md) for refusals, else `undefined`;
+ * - `certificateCode`: a refused certificate's number (tests/vectors/CONSENSUS-v1.md), else
+ *   `undefined`;
+ * - `evidenceCode`: refused equivocation evidence's number (`evidence.verify`, kind
+ *   `INVALID_INPUT`; `EVIDENCE_CODES` names it), else `undefined`;
  * - `detail`: what exactly failed; `retryable`: whether the same request may succeed later.
  */
 export declare class BizraError extends Error {
-  readonly code: RejectName | ErrorKindName
+  readonly code: RejectName | CertificateRefusalName | ErrorKindName
   readonly kind: ErrorKindName
   readonly reject: number | undefined
+  readonly certificateCode: number | undefined
+  readonly evidenceCode: number | undefined
   readonly detail: string
   readonly retryable: boolean
   constructor(message: string, code: string, reject?: number, detail?: string)
@@ -72,6 +80,40 @@ export type RejectName =
 
 /** Every kind of error (`error.kind`), from the core's table: a stable number and name. */
 export declare const ERROR_KINDS: ReadonlyArray<Readonly<ErrorKind>>
+
+/**
+ * Why a commit certificate was refused (`BizraError.code` of kind `CERTIFICATE_REFUSED`;
+ * `CERTIFICATE_CODES` maps them to the numbers of tests/vectors/CONSENSUS-v1.md).
+ */
+export type CertificateRefusalName =
+  | 'MALFORMED'
+  | 'WRONG_FEDERATION'
+  | 'WRONG_EPOCH'
+  | 'UNKNOWN_SIGNER'
+  | 'DUPLICATE_SIGNER'
+  | 'BAD_SIGNATURE'
+  | 'INSUFFICIENT_POWER'
+  | 'VALUE_MISMATCH'
+
+/** A refused certificate's codes, name → number (`CERTIFICATE_CODES.BAD_SIGNATURE === 6`). */
+export declare const CERTIFICATE_CODES: Readonly<Record<CertificateRefusalName, number>>
+
+/** Why equivocation evidence was refused (tests/vectors/CONSENSUS-v1.md). */
+export type EvidenceRefusalName =
+  | 'MALFORMED'
+  | 'DIFFERENT_STEP'
+  | 'DIFFERENT_VALIDATOR'
+  | 'DIFFERENT_ROUND'
+  | 'NOT_CONFLICTING'
+  | 'FIELDS_MISMATCH'
+  | 'UNKNOWN_VALIDATOR'
+  | 'BAD_SIGNATURE'
+
+/** Refused evidence's codes, name → number (`BizraError.evidenceCode`). */
+export declare const EVIDENCE_CODES: Readonly<Record<EvidenceRefusalName, number>>
+
+/** The step in which a validator signed two conflicting messages. */
+export type EvidenceStep = 'proposal' | 'prevote' | 'precommit'
 
 /**
  * What `GateChain.check` returns: the verdict (`passed`, the first refusal's `code` and `reject`,

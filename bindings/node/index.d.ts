@@ -8,14 +8,22 @@
  * - `kind`: the kind of error, from the core's table (`ERROR_KINDS`, `errorKinds()`): one of
  *   `ErrorKindName`;
  * - `code`: the reject name for refusals (`"HASH_MISMATCH"`, `"EXPIRED"`, ...: one of
- *   `RejectName`, see `REJECT_CODES`), else the kind;
+ *   `RejectName`, see `REJECT_CODES`), the refusal's name for a refused certificate (kind
+ *   `CERTIFICATE_REFUSED`: `"BAD_SIGNATURE"`, ...: one of `CertificateRefusalName`, see
+ *   `CERTIFICATE_CODES`), else the kind;
  * - `reject`: the spec's number (tests/vectors/PCI-v1.md) for refusals, else `undefined`;
+ * - `certificateCode`: a refused certificate's number (tests/vectors/CONSENSUS-v1.md), else
+ *   `undefined`;
+ * - `evidenceCode`: refused equivocation evidence's number (`evidence.verify`, kind
+ *   `INVALID_INPUT`; `EVIDENCE_CODES` names it), else `undefined`;
  * - `detail`: what exactly failed; `retryable`: whether the same request may succeed later.
  */
 export declare class BizraError extends Error {
-  readonly code: RejectName | ErrorKindName
+  readonly code: RejectName | CertificateRefusalName | ErrorKindName
   readonly kind: ErrorKindName
   readonly reject: number | undefined
+  readonly certificateCode: number | undefined
+  readonly evidenceCode: number | undefined
   readonly detail: string
   readonly retryable: boolean
   constructor(message: string, code: string, reject?: number, detail?: string)
@@ -72,6 +80,40 @@ export type RejectName =
 
 /** Every kind of error (`error.kind`), from the core's table: a stable number and name. */
 export declare const ERROR_KINDS: ReadonlyArray<Readonly<ErrorKind>>
+
+/**
+ * Why a commit certificate was refused (`BizraError.code` of kind `CERTIFICATE_REFUSED`;
+ * `CERTIFICATE_CODES` maps them to the numbers of tests/vectors/CONSENSUS-v1.md).
+ */
+export type CertificateRefusalName =
+  | 'MALFORMED'
+  | 'WRONG_FEDERATION'
+  | 'WRONG_EPOCH'
+  | 'UNKNOWN_SIGNER'
+  | 'DUPLICATE_SIGNER'
+  | 'BAD_SIGNATURE'
+  | 'INSUFFICIENT_POWER'
+  | 'VALUE_MISMATCH'
+
+/** A refused certificate's codes, name → number (`CERTIFICATE_CODES.BAD_SIGNATURE === 6`). */
+export declare const CERTIFICATE_CODES: Readonly<Record<CertificateRefusalName, number>>
+
+/** Why equivocation evidence was refused (tests/vectors/CONSENSUS-v1.md). */
+export type EvidenceRefusalName =
+  | 'MALFORMED'
+  | 'DIFFERENT_STEP'
+  | 'DIFFERENT_VALIDATOR'
+  | 'DIFFERENT_ROUND'
+  | 'NOT_CONFLICTING'
+  | 'FIELDS_MISMATCH'
+  | 'UNKNOWN_VALIDATOR'
+  | 'BAD_SIGNATURE'
+
+/** Refused evidence's codes, name → number (`BizraError.evidenceCode`). */
+export declare const EVIDENCE_CODES: Readonly<Record<EvidenceRefusalName, number>>
+
+/** The step in which a validator signed two conflicting messages. */
+export type EvidenceStep = 'proposal' | 'prevote' | 'precommit'
 
 /**
  * What `GateChain.check` returns: the verdict (`passed`, the first refusal's `code` and `reject`,
@@ -270,6 +312,48 @@ export interface Node {
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/**
+ * A commit certificate: a federation's proof that it decided a value at a height. Reading one
+ * checks its form only; `verify` checks it against the federation document. Immutable.
+ */
+export declare class Certificate {
+  /**
+   * Reads a certificate from its JSON text; what is not a certificate throws
+   * `CERTIFICATE_REFUSED` with code `MALFORMED` (1), naming what is wrong.
+   */
+  static fromJson(text: string): Certificate
+  /**
+   * Verifies against the federation document of the certificate's epoch, offline (no clock,
+   * no network): throws `CERTIFICATE_REFUSED` with the first failure's code.
+   */
+  verify(document: FederationDocument): void
+  /**
+   * `verify`, then checks that the batch (its JSON text: an array of `bizra.proposal`
+   * envelopes in ascending id order, as `Decision.batchJson` gives it) is the certified value:
+   * `CERTIFICATE_REFUSED` with code `VALUE_MISMATCH` (8) when it is another. A batch that
+   * cannot be read is `INVALID_INPUT`.
+   */
+  verifyBatch(batchJson: string, document: FederationDocument): void
+  /** The canonical JSON (RFC 8785, signatures in ascending order of key). */
+  toJson(): string
+  /** The federation's name. */
+  get federation(): string
+  /** The epoch of the document whose validators signed. */
+  get epoch(): number
+  /** The decided height. */
+  get height(): number
+  /** The round in which it was decided. */
+  get round(): number
+  /** The decided value's id (the batch's hash), 64 lowercase hex. */
+  get value(): string
+  /** The precommit signatures, in ascending order of key. */
+  get signatures(): Array<CommitSignature>
+  /** Whether `other` is the same certificate. */
+  equals(other: Certificate): boolean
+  /** `Certificate(federation=…, epoch=…, height=…, round=…, value=…, signatures=…)`. */
+  toString(): string
+}
+
 /** A validated constitution: thresholds, rules and its hash (the envelope's `policy`). */
 export declare class Constitution {
   /** The embedded default constitution (tests/vectors/constitution-v1.json). */
@@ -336,6 +420,73 @@ export declare class Envelope {
   get payload(): unknown
   /** 128 lowercase hex. */
   get signature(): string
+}
+
+/**
+ * Two validly signed, conflicting messages from one validator for the same height, round and
+ * step: proof that it equivocated, which anyone holding the federation document can check
+ * (`verify`). A node reports it on `consensusEvents()`; `new Evidence(parts)` rebuilds one from
+ * its parts (received from elsewhere, say) to check it. Immutable.
+ */
+export declare class Evidence {
+  /**
+   * Evidence from its parts, as an `Evidence` has them: `validator` (64 lowercase hex),
+   * `height`, `round`, `step` (`"proposal"`, `"prevote"` or `"precommit"`), and the two
+   * messages `first` and `second` in their wire encoding. Only the form of each part is
+   * checked here; `verify` judges the evidence.
+   */
+  constructor(parts: { validator: string; height: number; round: number; step: EvidenceStep; first: Uint8Array; second: Uint8Array })
+  /** The validator that equivocated: its public key, 64 lowercase hex. */
+  get validator(): string
+  /** The height. */
+  get height(): number
+  /** The round. */
+  get round(): number
+  /** The step in which it signed twice: `"proposal"`, `"prevote"` or `"precommit"`. */
+  get step(): EvidenceStep
+  /** The message seen first, in the wire encoding (CONSENSUS-v1). */
+  get first(): Buffer
+  /** The conflicting message, in the wire encoding. */
+  get second(): Buffer
+  /** What a consensus event is: `"evidence"` (a `Decision`'s is `"decided"`). */
+  get kind(): 'evidence'
+  /**
+   * Checks the evidence against the federation document, offline: both messages decode as
+   * votes or as proposals of one step, validator, height and round with different contents;
+   * the evidence's own fields say the same; the validator is in the document; both
+   * signatures verify. Throws the first failure as a `BizraError` of kind `INVALID_INPUT`
+   * whose `evidenceCode` is the spec's number (`EVIDENCE_CODES`).
+   */
+  verify(document: FederationDocument): void
+  /** `Evidence(validator=…, height=…, round=…, step=…)`. */
+  toString(): string
+}
+
+/**
+ * A federation document: the validators of one epoch of one federation, their voting powers
+ * and the round timeouts. Immutable; equal documents have equal hashes.
+ */
+export declare class FederationDocument {
+  /** Reads a document from its JSON text; `INVALID_INPUT` names the field that is wrong. */
+  static fromJson(text: string): FederationDocument
+  /** The canonical JSON (RFC 8785), every timeout written out. */
+  toJson(): string
+  /** `H("bizra-document-v1:", canonical JSON)`, 64 lowercase hex. */
+  get hash(): string
+  /** The hash as 32 bytes. */
+  get hashBytes(): Buffer
+  /** The federation's name. */
+  get federation(): string
+  /** The epoch. */
+  get epoch(): number
+  /** The validators, in the document's order (which fixes proposer rotation). */
+  get validators(): Array<Validator>
+  /** The validators' voting power together. */
+  get totalPower(): number
+  /** Whether `other` is the same document (the same hash), however its JSON was written. */
+  equals(other: FederationDocument): boolean
+  /** `FederationDocument(federation=…, epoch=…, validators=…, hash=…)`. */
+  toString(): string
 }
 
 /** An ordered, tiered, fail-closed set of gates over one constitution. */
@@ -644,6 +795,14 @@ export declare class TokenStream {
   envelope(): Promise<Envelope>
 }
 
+/** One validator's precommit signature in a certificate. */
+export interface CommitSignature {
+  /** The signer's public key, 64 lowercase hex. */
+  validator: string
+  /** Ed25519 over the precommit's signed bytes (64 bytes). */
+  signature: Buffer
+}
+
 /** What the compliance check judges (`Constitution.check`'s argument, read strictly). */
 export interface ComplianceInput {
   snr?: number
@@ -819,6 +978,14 @@ export interface TierDecision {
   tier: string
   forced: boolean
   reason: string
+}
+
+/** One validator of a federation document. */
+export interface Validator {
+  /** Its public key, 64 lowercase hex (as votes and certificates name it). */
+  key: string
+  /** Its voting power. */
+  power: number
 }
 
 /**

@@ -40,12 +40,19 @@ const REJECT = native.rejectCodes()
 const REJECTS = new Map(native.rejectTable().map((r) => [r.name, r]))
 const RETRYABLE = new Set([...REJECTS.values()].filter((r) => r.retryable).map((r) => r.name))
 const KINDS = Object.freeze(native.errorKinds().map((k) => Object.freeze(k)))
+// The refusal codes of certificates and of equivocation evidence (CONSENSUS-v1), name → number,
+// in number order.
+const byNumber = (codes) => Object.freeze(Object.fromEntries(Object.entries(codes).sort((a, b) => a[1] - b[1])))
+const CERTIFICATE = byNumber(native.certificateCodes())
+const EVIDENCE = byNumber(native.evidenceCodes())
 
 /**
  * Every error bizra raises (other than `TypeError` for arguments of the wrong type), with the same
  * information as in every other binding: `kind` (from the core's table of error kinds), `code`
- * (the reject name for refusals, else the kind), `reject` (the spec's number for refusals),
- * `detail` (what exactly failed) and `retryable`.
+ * (the reject name for refusals, a refused certificate's refusal name, else the kind), `reject`
+ * (the spec's number for refusals), `certificateCode` (a refused certificate's number),
+ * `evidenceCode` (refused equivocation evidence's number), `detail` (what exactly failed) and
+ * `retryable`.
  */
 class BizraError extends Error {
   constructor(message, code, reject, detail) {
@@ -58,11 +65,23 @@ class BizraError extends Error {
     this.kind = reject === undefined ? code : 'REJECTED'
     this.detail = detail ?? message
     this.retryable = reject !== undefined && RETRYABLE.has(code)
+    this.certificateCode = undefined
+    this.evidenceCode = undefined
   }
 }
 
+/** A refused certificate (`kind` `CERTIFICATE_REFUSED`, `code` its refusal's name). */
+function certificateError(message, name, number, detail) {
+  const e = new BizraError(message, name, undefined, detail)
+  e.kind = 'CERTIFICATE_REFUSED'
+  e.certificateCode = number
+  return e
+}
+
 // The addon's codes are kinds, UPPER_SNAKE (or TYPE_ERROR); napi-rs's own (argument conversion)
-// are CamelCase statuses. A refusal's reason is `REJECT_NAME␟detail␟message` (src/errors.rs).
+// are CamelCase statuses. A refusal's reason is `REJECT_NAME␟detail␟message`, a refused
+// certificate's `NAME␟number␟detail␟message`, refused evidence's (kind INVALID_INPUT)
+// `EVIDENCE␟NAME␟number␟detail␟message` (src/errors.rs).
 function convert(e) {
   if (!(e instanceof Error) || e instanceof BizraError || e instanceof TypeError) return e
   const kind = typeof e.code === 'string' ? e.code : undefined
@@ -71,6 +90,20 @@ function convert(e) {
     const [name, detail, ...message] = e.message.split('\u001f')
     if (REJECTS.has(name) && message.length > 0) {
       return retype(new BizraError(message.join('\u001f'), name, REJECT[name], detail), e)
+    }
+  }
+  if (kind === 'CERTIFICATE_REFUSED') {
+    const [name, number, detail, ...message] = e.message.split('\u001f')
+    if (CERTIFICATE[name] === Number(number) && message.length > 0) {
+      return retype(certificateError(message.join('\u001f'), name, CERTIFICATE[name], detail), e)
+    }
+  }
+  if (kind === 'INVALID_INPUT' && e.message.startsWith('EVIDENCE\u001f')) {
+    const [, name, number, detail, ...message] = e.message.split('\u001f')
+    if (EVIDENCE[name] === Number(number) && message.length > 0) {
+      const err = new BizraError(message.join('\u001f'), kind, undefined, detail)
+      err.evidenceCode = EVIDENCE[name]
+      return retype(err, e)
     }
   }
   if (kind && /^[A-Z][A-Z0-9_]*$/.test(kind)) return retype(new BizraError(e.message, kind, undefined), e)
@@ -338,7 +371,10 @@ function wrapClass(C) {
 }
 
 const out = { BizraError, GateReport }
-const INTERNALS = ['rejectCodes', 'rejectTable', 'errorKinds', 'jsonTape', '__setJsonEncoder', '__envelopeCreate', '__unknownOption']
+const INTERNALS = [
+  'rejectCodes', 'rejectTable', 'errorKinds', 'certificateCodes', 'evidenceCodes', 'jsonTape', '__setJsonEncoder',
+  '__envelopeCreate', '__unknownOption',
+]
 for (const [name, value] of Object.entries(native)) {
   if (INTERNALS.includes(name)) continue
   if (typeof value !== 'function') out[name] = value
@@ -405,5 +441,9 @@ out.rejectCodes = () => ({ ...REJECT })
 /** Every kind of error (`error.kind`), from the core's table: `{ number, name }` (frozen). */
 out.ERROR_KINDS = KINDS
 out.errorKinds = () => KINDS.map((k) => ({ ...k }))
+/** A refused certificate's codes (`BizraError.certificateCode`), name → number (frozen). */
+out.CERTIFICATE_CODES = CERTIFICATE
+/** Refused equivocation evidence's codes (`BizraError.evidenceCode`), name → number (frozen). */
+out.EVIDENCE_CODES = EVIDENCE
 
 module.exports = out

@@ -34,4 +34,9 @@ export const {
   DEFAULT_NODE_PORT,
   Node,
   NodeEvents,
+  CERTIFICATE_CODES,
+  EVIDENCE_CODES,
+  FederationDocument,
+  Certificate,
+  Evidence,
 } = bizra

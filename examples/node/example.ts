@@ -1,9 +1,10 @@
 // A TypeScript user of bizra; `make test-node` checks it with `tsc --noEmit --strict`.
 import {
-  BizraError, Constitution, DEFAULT_NODE_PORT, DEFAULT_TTL_SECONDS, Envelope, type ErrorKindName, GateChain,
+  BizraError, CERTIFICATE_CODES, Certificate, type CertificateRefusalName, type CommitSignature, Constitution, DEFAULT_NODE_PORT, DEFAULT_TTL_SECONDS, Envelope, type ErrorKindName, GateChain,
   GateReport, type GenerateOptions, HardwareProfile, Identity, type Member, type MemberState, Model, Node,
   type NodeEvent, type NodeEventKind, type NodeEvents, type NodeOptions, type NodeStats, REJECT_CODES,
-  ReplayCache, type RejectName, selectTier, type TokenStream, errorKinds, verifyBatch, verifyMessage,
+  ReplayCache, type RejectName, selectTier, EVIDENCE_CODES, Evidence, type EvidenceStep, FederationDocument,
+  type Validator, type TokenStream, errorKinds, verifyBatch, verifyMessage,
 } from 'bizra'
 
 const id: Identity = Identity.fromSeed(new Uint8Array(32))
@@ -25,7 +26,7 @@ try {
 } catch (e: unknown) {
   if (e instanceof BizraError) {
     const kind: ErrorKindName = e.kind
-    const code: RejectName | ErrorKindName = e.code
+    const code: RejectName | CertificateRefusalName | ErrorKindName = e.code
     const reject: number | undefined = e.reject
     const detail: string = e.detail
     const retryable: boolean = e.retryable
@@ -104,6 +105,40 @@ async function crash(node: Node): Promise<void> {
   await node.stop()
 }
 
+function certify(documentJson: string, certificateJson: string, batchJson: string): boolean {
+  const doc: FederationDocument = FederationDocument.fromJson(documentJson)
+  const validators: Validator[] = doc.validators
+  console.log(doc.federation, doc.epoch, doc.totalPower, doc.hash, doc.hashBytes.length, validators[0]?.key, doc.equals(doc))
+  try {
+    const cert: Certificate = Certificate.fromJson(certificateJson)
+    const signatures: CommitSignature[] = cert.signatures
+    console.log(cert.height, cert.round, cert.value, signatures[0]?.signature.length, cert.toJson(), cert.equals(cert))
+    cert.verifyBatch(batchJson, doc)
+    cert.verify(doc)
+    return true
+  } catch (e: unknown) {
+    if (e instanceof BizraError && e.kind === 'CERTIFICATE_REFUSED') {
+      const name = e.code as CertificateRefusalName
+      const number: number | undefined = e.certificateCode
+      console.log(name, number === CERTIFICATE_CODES[name], e.detail)
+    }
+    return false
+  }
+}
+
+function judge(doc: FederationDocument, first: Uint8Array, second: Uint8Array): number | undefined {
+  const step: EvidenceStep = 'prevote'
+  const evidence = new Evidence({ validator: 'ab'.repeat(32), height: 7, round: 0, step, first, second })
+  try {
+    evidence.verify(doc)
+    return undefined
+  } catch (e: unknown) {
+    if (!(e instanceof BizraError)) throw e
+    console.log(e.evidenceCode === EVIDENCE_CODES.BAD_SIGNATURE, e.detail)
+    return e.evidenceCode
+  }
+}
+
 const tier: string = selectTier('explain this', 100).tier
 const hw: HardwareProfile = HardwareProfile.detect()
-console.log(valid, when, payload, first, tier, hw.cpuCores, main, infer, keep, federate, crash)
+console.log(valid, when, payload, first, tier, hw.cpuCores, main, infer, keep, federate, crash, certify, judge)

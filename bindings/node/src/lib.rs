@@ -2,8 +2,9 @@
 //!
 //! Type conversion and JavaScript idioms only; every protocol rule lives in the core. One file
 //! per handle family, as in every binding: [`identity`], [`envelope`], [`replay`],
-//! [`constitution`], [`gates`], [`tier`], [`inference`] (`Model`, `TokenStream`) and [`node`]
-//! (federation membership: `Node`, `NodeEvents`). What they share lives beside them: [`errors`]
+//! [`constitution`], [`gates`], [`tier`], [`inference`] (`Model`, `TokenStream`), [`consensus`]
+//! (`FederationDocument`, `Certificate`, `Evidence`: checked offline) and [`node`] (federation
+//! membership: `Node`, `NodeEvents`). What they share lives beside them: [`errors`]
 //! (the error table and the panic guard every export runs under), [`convert`] (values in and
 //! out), [`options`] (options objects, read strictly), [`tasks`] (all work done off the
 //! JavaScript thread, the Promises it settles, abort signals and what keeps the event loop
@@ -15,6 +16,7 @@
 
 // Public, as the addon's exports: napi-rs registers them when the addon loads, so the compiler
 // sees no other use of them (and, without a public path, would call them dead in test builds).
+pub mod consensus;
 pub mod constitution;
 mod convert;
 pub mod envelope;

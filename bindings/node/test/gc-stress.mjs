@@ -2,9 +2,13 @@
 // every kind the addon wraps, under forced collections, so that their finalizers run during
 // garbage collection (see `node_api_module_get_api_version_v1` in src/lib.rs). A finalizer that
 // called a Node-API function not allowed there would abort the process. Prints `ok` at the end.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import {
-  Constitution, Envelope, GateChain, HardwareProfile, Identity, Model, Node, ReplayCache, verifyBatch,
+  Certificate, Constitution, Envelope, Evidence, FederationDocument, GateChain, HardwareProfile, Identity, Model, Node,
+  ReplayCache, verifyBatch,
 } from 'bizra'
+import { VECTORS_DIR } from './helpers.mjs'
 
 const gc = globalThis.gc
 if (typeof gc !== 'function') throw new Error('run with --expose-gc')
@@ -32,6 +36,29 @@ function coreObjects(round) {
     envelopes.push(back)
   }
   return envelopes
+}
+
+// Certificates, documents and evidence, verified and refused (a refusal is an error object too).
+const CONSENSUS = JSON.parse(readFileSync(join(VECTORS_DIR, 'consensus-v1-vectors.json'), 'utf8'))
+function certificates() {
+  for (let i = 0; i < 20; i++) {
+    const doc = FederationDocument.fromJson(CONSENSUS.documents.equal.json)
+    for (const c of CONSENSUS.certificates.filter((x) => x.document === 'equal')) {
+      try {
+        const cert = Certificate.fromJson(c.json)
+        void cert.signatures
+        cert.verify(doc)
+      } catch {}
+    }
+    const [vote] = CONSENSUS.wire.messages
+    const bytes = Buffer.from(vote.hex, 'hex')
+    const { validator, height, round } = vote.fields
+    const evidence = new Evidence({ validator, height, round, step: 'prevote', first: bytes, second: bytes })
+    try {
+      evidence.verify(doc)
+    } catch {}
+    void doc.validators
+  }
 }
 
 async function inference(model, id) {
@@ -70,6 +97,7 @@ let model = modelPath ? await Model.load(modelPath, { nCtx: 256, threads: 1 }) :
 const id = Identity.fromSeed(new Uint8Array(32).fill(3))
 for (let round = 0; round < 5; round++) {
   const envelopes = coreObjects(round)
+  certificates()
   const codes = await verifyBatch(envelopes, { now: T0 })
   if (codes.some((c) => c !== 0)) throw new Error(`verifyBatch: ${codes}`)
   if (model) await inference(model, id)

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import * as bizra from 'bizra'
 import {
-  BizraError, Constitution, DEFAULT_REPLAY_CAPACITY, DEFAULT_TTL_SECONDS, ERROR_KINDS, Envelope,
+  BizraError, CERTIFICATE_CODES, Constitution, DEFAULT_REPLAY_CAPACITY, DEFAULT_TTL_SECONDS, ERROR_KINDS, Envelope,
   GateChain, GateReport, Identity, MAX_CLOCK_SKEW_SECONDS, MAX_PAYLOAD_BYTES, MAX_PROVENANCE,
   MAX_TTL_SECONDS, REJECT_CODES, ReplayCache, errorKinds, verifyBatch,
 } from 'bizra'
@@ -173,6 +173,13 @@ test("every kind of the core's table maps to its own kind and code, through the 
       assert.equal(e.reject, REJECT_CODES.HASH_MISMATCH)
       assert.equal(e.detail, 'a sample')
       assert.match(e.message, /^PCI-15: /)
+    } else if (name === 'CERTIFICATE_REFUSED') {
+      // A refused certificate's code is its refusal's name, its number in certificateCode.
+      assert.equal(e.code, 'BAD_SIGNATURE')
+      assert.equal(e.certificateCode, CERTIFICATE_CODES.BAD_SIGNATURE)
+      assert.equal(e.reject, undefined)
+      assert.equal(e.detail, 'a sample')
+      assert.equal(e.message, 'certificate refused: BAD_SIGNATURE (a sample)')
     } else {
       assert.equal(e.code, name, e.message)
       assert.equal(e.reject, undefined)
@@ -208,7 +215,7 @@ test('a panic in a pool task or on a job thread rejects with a BizraError of kin
   assert.deepEqual(await verifyBatch([good()], { now: T0 }), [0])
 })
 
-test('the typings list every error kind and every reject name', () => {
+test('the typings list every error kind, reject name and refusal name', () => {
   const dts = readFileSync(join(dirname(require.resolve('bizra/package.json')), 'index.d.ts'), 'utf8')
   const union = (name) => {
     const m = dts.match(new RegExp(`export type ${name} =([^]*?)\\n\\n`))
@@ -217,6 +224,8 @@ test('the typings list every error kind and every reject name', () => {
   }
   assert.deepEqual(union('ErrorKindName'), ERROR_KINDS.map((k) => k.name))
   assert.deepEqual(union('RejectName'), Object.keys(REJECT_CODES).sort((a, b) => REJECT_CODES[a] - REJECT_CODES[b]))
+  assert.deepEqual(union('CertificateRefusalName'), Object.keys(CERTIFICATE_CODES))
+  assert.deepEqual(union('EvidenceRefusalName'), Object.keys(cjs.EVIDENCE_CODES))
 })
 
 test("the defaults are the core's constants", () => {
