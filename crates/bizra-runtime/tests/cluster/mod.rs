@@ -105,11 +105,13 @@ impl Cluster {
         self.nodes[i].as_ref().unwrap()
     }
 
-    /// Starts validator `i` again from its data directory.
+    /// Starts validator `i` again from its data directory, joining through the nodes that run
+    /// (the first node's address is gone if it was the one stopped).
     pub fn restart(&mut self, i: usize) {
+        let seeds: Vec<SocketAddr> = self.running().map(Node::local_addr).collect();
         let node = Node::start(
             self.ids[i].clone(),
-            config(&self.doc, self.dirs[i].path(), &[self.seed]),
+            config(&self.doc, self.dirs[i].path(), &seeds),
         )
         .unwrap();
         self.nodes[i] = Some(node);
