@@ -5,9 +5,11 @@
 #                      every spec vector + the behaviour tests + the inference tests with the real
 #                      model ($BIZRA_TEST_MODEL, from `make model`) + two-node federation tests on
 #                      loopback UDP + every commit certificate vector verified offline
-#                      (CertificateTest) + the examples, on libbizra.so via JNA
-#   make demo-kotlin   compile and run examples/kotlin/Quickstart.kt, Inference.kt and Federation.kt
-#                      (through their JUnit wrapper)
+#                      (CertificateTest) + consensus on four validator nodes on loopback, decisions
+#                      through the Flow, refusals and evidence codes (ConsensusTest) + the
+#                      examples, on libbizra.so via JNA
+#   make demo-kotlin   compile and run examples/kotlin/Quickstart.kt, Inference.kt, Federation.kt
+#                      and Consensus.kt (through their JUnit wrapper)
 #
 # Maven keeps its artifacts in $(BIZRA_CACHE)/m2: fetched once, offline afterwards.
 # There is no Swift toolchain here: bindings/swift is generated and drift-checked, not compiled.

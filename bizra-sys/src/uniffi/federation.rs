@@ -6,31 +6,36 @@
 //! - the core runs the node on its own thread; every call here only reads its shared state, so
 //!   nothing blocks but `leave`/`stop`/`close` (until the goodbye is sent) and `poll`;
 //! - a subscription has one helper thread of its own that moves the core's events into a small
-//!   feed, from which `poll` (a condition variable) and `next` (a waker, no Rust runtime) read:
-//!   the foreign executor's threads never block, and an unread subscription costs only the core's
-//!   bounded backlog (the core drops, and counts, what overflows it);
+//!   feed, from which `poll` (a condition variable) and `next` (a waker, no Rust runtime) read
+//!   ([`super::stream`], shared with the consensus events): the foreign executor's threads never
+//!   block, and an unread subscription costs only the core's bounded backlog (the core drops,
+//!   and counts, what overflows it);
+//! - with a federation document (`NodeOptions.document`) the node also takes part in consensus;
+//!   its calls (`propose`, `decided`, `consensusStatus`, `consensusEvents`) are in
+//!   [`super::consensus`];
 //! - a node that left or stopped refuses every call with `BizraError::InvalidInput` (the core's
 //!   kinds have none for a closed handle; C has its own `BIZRA_STATUS_STOPPED`), and its event
 //!   streams end (`next()` gives null).
 
-use std::collections::{HashMap, VecDeque};
-use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use bizra_core::federation::{self as core, Admission, DropReason};
-use bizra_core::{EventStream, NodeConfig, RecvError};
+use bizra_core::{ConsensusConfig, NodeConfig};
 
+use super::consensus::FederationDocument;
+use super::gates::GateChain;
 use super::identity::Identity;
+use super::stream::Stream;
 use super::{from_unix_millis, BizraError};
 use crate::federation::{socket_addr, Running, STOPPED};
 
 /// How often things happen; a null member takes the core's default (a LAN profile: a probe a
-/// second). Every duration must be longer than zero.
+/// second). Every duration must lie between 1 ms and 366 days (the core's range, `Timings::MIN`
+/// and `Timings::MAX`), and a probe must expect its answer within its period: `Node.start`
+/// throws `InvalidInput` naming the timing otherwise.
 #[derive(Debug, Clone, Default, PartialEq, Eq, ::uniffi::Record)]
 pub struct Timings {
     /// How often each member probes another (default 1 s).
@@ -96,7 +101,7 @@ impl Timings {
 }
 
 /// How to run a node; a null member takes the core's default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, ::uniffi::Record)]
+#[derive(Debug, Clone, Default, ::uniffi::Record)]
 pub struct NodeOptions {
     /// Where to listen, `ip:port` (port 0: any free port, see `localAddr`); default
     /// `"0.0.0.0:7946"`.
@@ -126,6 +131,19 @@ pub struct NodeOptions {
     /// About how many members the federation has (sizes dissemination), at least 1; default 16.
     #[uniffi(default = None)]
     pub expected_members: Option<u32>,
+    /// The federation document in force: with one, the node takes part in consensus (as a
+    /// validator if its key is one of the document's, else as a follower that decides with
+    /// them). Needs `dataDir` (the write-ahead log must outlive the process) and the document's
+    /// federation must be `federation`. The node then also listens on TCP, at the port number of
+    /// its UDP socket, for consensus links. Null: no consensus.
+    #[uniffi(default = None)]
+    pub document: Option<Arc<FederationDocument>>,
+    /// The gate chain every proposal must pass to be pooled and decided (consulted, never
+    /// admitted into); only with `document`. Null: every built-in gate over the default
+    /// constitution (`GateChain()`). The running node holds it: until the node stops, the
+    /// chain's `add*`/`set*` calls throw `InvalidInput`.
+    #[uniffi(default = None)]
+    pub gates: Option<Arc<GateChain>>,
 }
 
 impl NodeOptions {
@@ -169,6 +187,21 @@ impl NodeOptions {
             Some(n) => c.expected_members = n,
             None => {}
         }
+        c.consensus =
+            match (self.document, self.gates) {
+                (Some(document), gates) => Some(ConsensusConfig {
+                    document: document.shared(),
+                    gates: gates.map_or_else(
+                        || Arc::new(bizra_core::GateChain::default()),
+                        |g| g.shared(),
+                    ),
+                }),
+                (None, Some(_)) => return Err(BizraError::invalid(
+                    "gates is set without document: the gate chain judges consensus proposals, \
+                     and consensus needs a federation document",
+                )),
+                (None, None) => None,
+            };
         Ok(c)
     }
 }
@@ -308,7 +341,8 @@ pub struct Node {
 }
 
 impl Node {
-    fn with<T>(&self, f: impl FnOnce(&bizra_core::Node) -> T) -> Result<T, BizraError> {
+    /// `f` of the running node; `InvalidInput` once it left or stopped.
+    pub(super) fn with<T>(&self, f: impl FnOnce(&bizra_core::Node) -> T) -> Result<T, BizraError> {
         self.running.with(f).ok_or_else(stopped)
     }
 }
@@ -383,7 +417,9 @@ impl Node {
     /// `Flow` of `asFlow()` does).
     pub fn events(&self) -> Result<Arc<NodeEvents>, BizraError> {
         let sub = self.running.subscribe().ok_or_else(stopped)?;
-        NodeEvents::start(sub).map(Arc::new)
+        Ok(Arc::new(NodeEvents {
+            stream: Stream::start(sub, "bizra-node-events")?,
+        }))
     }
 
     /// Leaves gracefully: tells the members (they see a `LEFT` event), then stops; returns once
@@ -407,114 +443,12 @@ impl Drop for Node {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Events the helper thread has read from the core and no reader has taken yet. Small: the
-/// core's per-subscriber backlog is where an unread stream waits.
-const FEED_ROOM: usize = 64;
-
-/// How often the helper thread looks whether its stream was closed.
-const TICK: Duration = Duration::from_millis(100);
-
-/// What a subscription's helper thread hands to its readers.
-#[derive(Default)]
-struct Feed {
-    state: Mutex<FeedState>,
-    /// Signalled at every change: an event or the end arrived (for `poll`), or an event was
-    /// taken (room for the helper thread).
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct FeedState {
-    queue: VecDeque<NodeEvent>,
-    /// The node stopped and the helper thread has queued its last event.
-    ended: bool,
-    /// Readers (`next()` futures) waiting for the next event.
-    wakers: Vec<Waker>,
-}
-
-impl Feed {
-    /// Changes the feed and wakes every waiting reader.
-    fn update(&self, change: impl FnOnce(&mut FeedState)) {
-        let wakers = {
-            let mut s = lock(&self.state);
-            change(&mut s);
-            std::mem::take(&mut s.wakers)
-        };
-        self.changed.notify_all();
-        wakers.into_iter().for_each(Waker::wake);
-    }
-
-    /// The next event if one is queued (making room for the helper thread).
-    fn take(&self, s: &mut FeedState) -> Option<NodeEvent> {
-        let e = s.queue.pop_front()?;
-        self.changed.notify_all();
-        Some(e)
-    }
-}
-
-/// The helper thread of a subscription: moves the core's events into the feed until the node
-/// stops (then marks the feed ended) or every `NodeEvents` and `next()` holding the feed is gone
-/// (then drops the subscription, which the core forgets).
-fn pump(sub: &EventStream, feed: &Weak<Feed>) {
-    loop {
-        {
-            let Some(f) = feed.upgrade() else { return };
-            let mut s = lock(&f.state);
-            while s.queue.len() >= FEED_ROOM {
-                if Arc::strong_count(&f) == 1 {
-                    return; // only this thread still holds it
-                }
-                s = f
-                    .changed
-                    .wait_timeout(s, TICK)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
-            }
-        }
-        let next = sub.next_timeout(TICK);
-        let Some(f) = feed.upgrade() else { return };
-        match next {
-            Err(RecvError::Timeout) => {}
-            Ok(e) => f.update(|s| s.queue.push_back(e.into())),
-            Err(RecvError::Ended) => {
-                f.update(|s| s.ended = true);
-                return;
-            }
-        }
-    }
-}
-
 /// A subscriber's membership events, in order, read with `poll(timeout)` (blocking) or `next()`
 /// (suspending); each event goes to one reader. The stream ends when the node leaves or stops.
 /// Closing it unsubscribes (its helper thread ends within a tenth of a second).
 #[derive(::uniffi::Object)]
 pub struct NodeEvents {
-    feed: Arc<Feed>,
-}
-
-impl NodeEvents {
-    fn start(sub: EventStream) -> Result<Self, BizraError> {
-        let feed = Arc::new(Feed::default());
-        let weak = Arc::downgrade(&feed);
-        std::thread::Builder::new()
-            .name("bizra-node-events".into())
-            .spawn(move || {
-                if catch_unwind(AssertUnwindSafe(|| pump(&sub, &weak))).is_err() {
-                    // A reader must never wait for events that cannot come.
-                    if let Some(f) = weak.upgrade() {
-                        f.update(|s| s.ended = true);
-                    }
-                }
-            })
-            .map_err(|e| BizraError::Io {
-                detail: format!("cannot start a thread for the node's events: {e}"),
-            })?;
-        Ok(NodeEvents { feed })
-    }
+    stream: Stream<NodeEvent>,
 }
 
 #[::uniffi::export]
@@ -522,67 +456,17 @@ impl NodeEvents {
     /// The next event, waiting at most `timeout` (blocking the calling thread); null when none
     /// came in time or the stream ended (`isEnded` tells which).
     pub fn poll(&self, timeout: Duration) -> Option<NodeEvent> {
-        let deadline = Instant::now().checked_add(timeout);
-        let mut s = lock(&self.feed.state);
-        loop {
-            if let Some(e) = self.feed.take(&mut s) {
-                return Some(e);
-            }
-            if s.ended {
-                return None;
-            }
-            // A timeout too large to add to now waits as long as it takes.
-            let left = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => TICK,
-            };
-            if left.is_zero() {
-                return None;
-            }
-            s = self
-                .feed
-                .changed
-                .wait_timeout(s, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        self.stream.poll(timeout)
     }
 
     /// The next event (a `suspend fun` in Kotlin, `async` in Swift); null once the node left or
     /// stopped and every event was read. Cancelling the waiting coroutine loses no event.
     pub async fn next(&self) -> Option<NodeEvent> {
-        NextEvent {
-            feed: Arc::clone(&self.feed),
-        }
-        .await
+        self.stream.next().await
     }
 
     /// Whether the stream is over: the node left or stopped and every event was read.
     pub fn is_ended(&self) -> bool {
-        let s = lock(&self.feed.state);
-        s.ended && s.queue.is_empty()
-    }
-}
-
-/// One `next()`: ready once the feed has an event or has ended.
-struct NextEvent {
-    feed: Arc<Feed>,
-}
-
-impl Future for NextEvent {
-    type Output = Option<NodeEvent>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut s = lock(&self.feed.state);
-        if let Some(e) = self.feed.take(&mut s) {
-            return Poll::Ready(Some(e));
-        }
-        if s.ended {
-            return Poll::Ready(None);
-        }
-        if !s.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            s.wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
+        self.stream.is_ended()
     }
 }

@@ -1,6 +1,6 @@
 //! `GateChain` with built-in gates and foreign custom gates (a callback interface).
 
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, SystemTime};
 
 use super::constitution::Constitution;
@@ -208,18 +208,44 @@ impl GateReport {
 }
 
 /// An ordered, tiered, fail-closed set of gates over one constitution. Thread-safe: many threads
-/// may `check` and `admit` at once; the `add*`/`set*` calls wait for running ones.
-#[derive(::uniffi::Object)]
+/// may `check` and `admit` at once; the `add*`/`set*` calls wait for running ones. A node that
+/// runs consensus with the chain (`NodeOptions.gates`) holds it, as the core does: until that
+/// node stops, the `add*`/`set*` calls throw `InvalidInput` (the chain judging a federation's
+/// proposals does not change under it).
+#[derive(Debug, ::uniffi::Object)]
 pub struct GateChain {
-    inner: RwLock<bizra_core::GateChain>,
+    inner: RwLock<Arc<bizra_core::GateChain>>,
 }
 
 impl GateChain {
-    fn read(&self) -> RwLockReadGuard<'_, bizra_core::GateChain> {
+    fn new_inner(chain: bizra_core::GateChain) -> Self {
+        GateChain {
+            inner: RwLock::new(Arc::new(chain)),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Arc<bizra_core::GateChain>> {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
-    fn write(&self) -> RwLockWriteGuard<'_, bizra_core::GateChain> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
+
+    /// Changes the chain, unless a running node holds it.
+    fn write<T>(
+        &self,
+        change: impl FnOnce(&mut bizra_core::GateChain) -> T,
+    ) -> Result<T, BizraError> {
+        let mut guard = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let chain = Arc::get_mut(&mut guard).ok_or_else(|| {
+            BizraError::invalid(
+                "this gate chain is held by a running node (NodeOptions.gates): it cannot change \
+                 until the node stops; configure a chain before starting the node",
+            )
+        })?;
+        Ok(change(chain))
+    }
+
+    /// The chain itself, shared with a node's consensus (`NodeOptions.gates`).
+    pub(super) fn shared(&self) -> Arc<bizra_core::GateChain> {
+        Arc::clone(&self.read())
     }
 }
 
@@ -228,55 +254,60 @@ impl GateChain {
     /// Every built-in gate over the default constitution, with its own replay cache.
     #[uniffi::constructor]
     pub fn new() -> Self {
-        GateChain {
-            inner: RwLock::new(bizra_core::GateChain::default()),
-        }
+        GateChain::new_inner(bizra_core::GateChain::default())
     }
 
     /// Every built-in gate over `constitution`.
     #[uniffi::constructor]
     pub fn from_constitution(constitution: Arc<Constitution>) -> Self {
-        GateChain {
-            inner: RwLock::new(bizra_core::GateChain::from_constitution(
-                constitution.inner.clone(),
-            )),
-        }
+        GateChain::new_inner(bizra_core::GateChain::from_constitution(
+            constitution.inner.clone(),
+        ))
     }
 
     /// A chain with no gates, which admits nothing until gates are added.
     #[uniffi::constructor]
     pub fn empty(constitution: Arc<Constitution>) -> Self {
-        GateChain {
-            inner: RwLock::new(bizra_core::GateChain::empty(constitution.inner.clone())),
-        }
+        GateChain::new_inner(bizra_core::GateChain::empty(constitution.inner.clone()))
     }
 
     /// Adds a built-in gate (adding one already present changes nothing).
-    pub fn add_builtin(&self, kind: BuiltinKind) {
-        self.write().add_builtin(kind.into());
+    pub fn add_builtin(&self, kind: BuiltinKind) -> Result<(), BizraError> {
+        self.write(|c| {
+            c.add_builtin(kind.into());
+        })
     }
 
     /// Adds a foreign gate: its `name`, its `tier`, its function, as in every binding (refusals:
     /// code 24). It runs after the built-in gates.
-    pub fn add_gate(&self, name: String, tier: GateTier, gate: Box<dyn CustomGate>) {
-        self.write().add_gate(Box::new(ForeignGate {
-            name,
-            tier: tier.into(),
-            gate,
-        }));
+    pub fn add_gate(
+        &self,
+        name: String,
+        tier: GateTier,
+        gate: Box<dyn CustomGate>,
+    ) -> Result<(), BizraError> {
+        self.write(|c| {
+            c.add_gate(Box::new(ForeignGate {
+                name,
+                tier: tier.into(),
+                gate,
+            }));
+        })
     }
 
     /// Validates payloads against a JSON Schema (refusals: code 20); adds the schema gate.
     pub fn set_payload_schema(&self, schema_json: String) -> Result<(), BizraError> {
         let schema = bizra_core::canonical::parse(&schema_json)
             .map_err(|e| BizraError::invalid(format!("schema is not I-JSON: {e}")))?;
-        self.write().set_payload_schema(&schema)?;
+        self.write(|c| c.set_payload_schema(&schema).map(|_| ()))??;
         Ok(())
     }
 
     /// Shares a replay cache with other chains or with `Envelope.verify`.
-    pub fn set_replay_cache(&self, cache: Arc<ReplayCache>) {
-        self.write().set_replay_cache(cache.inner.clone());
+    pub fn set_replay_cache(&self, cache: Arc<ReplayCache>) -> Result<(), BizraError> {
+        self.write(|c| {
+            c.set_replay_cache(cache.inner.clone());
+        })
     }
 
     /// The replay cache the replay gate uses.
@@ -287,8 +318,10 @@ impl GateChain {
     }
 
     /// Report mode: run every gate even after a failure (nothing is admitted either way).
-    pub fn set_report_all(&self, on: bool) {
-        self.write().set_report_all(on);
+    pub fn set_report_all(&self, on: bool) -> Result<(), BizraError> {
+        self.write(|c| {
+            c.set_report_all(on);
+        })
     }
 
     /// The constitution whose thresholds the gates apply.

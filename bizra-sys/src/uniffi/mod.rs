@@ -27,6 +27,7 @@ mod federation;
 mod gates;
 mod identity;
 mod inference;
+mod stream;
 mod tier;
 
 /// Every failure of the bindings: one variant per kind of error of the core (`ErrorKind`), each

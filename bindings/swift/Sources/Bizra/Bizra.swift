@@ -1190,6 +1190,188 @@ public func FfiConverterTypeCertificate_lower(_ value: Certificate) -> UInt64 {
 
 
 /**
+ * A subscriber's consensus events, in order, read with `poll(timeout)` (blocking) or `next()`
+ * (suspending); each event goes to one reader. The stream ends when the node leaves or stops
+ * (at once for a node without consensus). Closing it unsubscribes (its helper thread ends
+ * within a tenth of a second). Kotlin's `asFlow()` makes it a `Flow`.
+ */
+public protocol ConsensusEventsProtocol: AnyObject, Sendable {
+    
+    /**
+     * Whether the stream is over: the node left or stopped and every event was read.
+     */
+    func isEnded()  -> Bool
+    
+    /**
+     * The next event (a `suspend fun` in Kotlin, `async` in Swift); null once the node left or
+     * stopped and every event was read. Cancelling the waiting coroutine loses no event.
+     */
+    func next() async  -> ConsensusEvent?
+    
+    /**
+     * The next event, waiting at most `timeout` (blocking the calling thread); null when none
+     * came in time or the stream ended (`isEnded` tells which).
+     */
+    func poll(timeout: TimeInterval)  -> ConsensusEvent?
+    
+}
+/**
+ * A subscriber's consensus events, in order, read with `poll(timeout)` (blocking) or `next()`
+ * (suspending); each event goes to one reader. The stream ends when the node leaves or stops
+ * (at once for a node without consensus). Closing it unsubscribes (its helper thread ends
+ * within a tenth of a second). Kotlin's `asFlow()` makes it a `Flow`.
+ */
+open class ConsensusEvents: ConsensusEventsProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_bizra_fn_clone_consensusevents(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_bizra_fn_free_consensusevents(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Whether the stream is over: the node left or stopped and every event was read.
+     */
+open func isEnded() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_consensusevents_is_ended(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The next event (a `suspend fun` in Kotlin, `async` in Swift); null once the node left or
+     * stopped and every event was read. Cancelling the waiting coroutine loses no event.
+     */
+open func next()async  -> ConsensusEvent?  {
+    return
+        try!  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_bizra_fn_method_consensusevents_next(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_bizra_rust_future_poll_rust_buffer,
+            completeFunc: ffi_bizra_rust_future_complete_rust_buffer,
+            freeFunc: ffi_bizra_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeConsensusEvent.lift,
+            errorHandler: nil
+            
+        )
+}
+    
+    /**
+     * The next event, waiting at most `timeout` (blocking the calling thread); null when none
+     * came in time or the stream ended (`isEnded` tells which).
+     */
+open func poll(timeout: TimeInterval) -> ConsensusEvent?  {
+    return try!  FfiConverterOptionTypeConsensusEvent.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_consensusevents_poll(
+            self.uniffiCloneHandle(),
+        FfiConverterDuration.lower(timeout),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConsensusEvents: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = ConsensusEvents
+
+    public static func lift(_ handle: UInt64) throws -> ConsensusEvents {
+        return ConsensusEvents(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: ConsensusEvents) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConsensusEvents {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ConsensusEvents, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsensusEvents_lift(_ handle: UInt64) throws -> ConsensusEvents {
+    return try FfiConverterTypeConsensusEvents.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsensusEvents_lower(_ value: ConsensusEvents) -> UInt64 {
+    return FfiConverterTypeConsensusEvents.lower(value)
+}
+
+
+
+
+
+
+/**
  * A validated constitution (`tests/vectors/constitution-v1.json` is the default). Immutable.
  */
 public protocol ConstitutionProtocol: AnyObject, Sendable {
@@ -2275,20 +2457,23 @@ public func FfiConverterTypeFederationDocument_lower(_ value: FederationDocument
 
 /**
  * An ordered, tiered, fail-closed set of gates over one constitution. Thread-safe: many threads
- * may `check` and `admit` at once; the `add*`/`set*` calls wait for running ones.
+ * may `check` and `admit` at once; the `add*`/`set*` calls wait for running ones. A node that
+ * runs consensus with the chain (`NodeOptions.gates`) holds it, as the core does: until that
+ * node stops, the `add*`/`set*` calls throw `InvalidInput` (the chain judging a federation's
+ * proposals does not change under it).
  */
 public protocol GateChainProtocol: AnyObject, Sendable {
     
     /**
      * Adds a built-in gate (adding one already present changes nothing).
      */
-    func addBuiltin(kind: BuiltinKind) 
+    func addBuiltin(kind: BuiltinKind) throws 
     
     /**
      * Adds a foreign gate: its `name`, its `tier`, its function, as in every binding (refusals:
      * code 24). It runs after the built-in gates.
      */
-    func addGate(name: String, tier: GateTier, gate: CustomGate) 
+    func addGate(name: String, tier: GateTier, gate: CustomGate) throws 
     
     /**
      * Judges `envelope` at `now` (default: the system clock) and, when every gate passes, admits
@@ -2326,17 +2511,20 @@ public protocol GateChainProtocol: AnyObject, Sendable {
     /**
      * Shares a replay cache with other chains or with `Envelope.verify`.
      */
-    func setReplayCache(cache: ReplayCache) 
+    func setReplayCache(cache: ReplayCache) throws 
     
     /**
      * Report mode: run every gate even after a failure (nothing is admitted either way).
      */
-    func setReportAll(on: Bool) 
+    func setReportAll(on: Bool) throws 
     
 }
 /**
  * An ordered, tiered, fail-closed set of gates over one constitution. Thread-safe: many threads
- * may `check` and `admit` at once; the `add*`/`set*` calls wait for running ones.
+ * may `check` and `admit` at once; the `add*`/`set*` calls wait for running ones. A node that
+ * runs consensus with the chain (`NodeOptions.gates`) holds it, as the core does: until that
+ * node stops, the `add*`/`set*` calls throw `InvalidInput` (the chain judging a federation's
+ * proposals does not change under it).
  */
 open class GateChain: GateChainProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -2429,7 +2617,7 @@ public static func fromConstitution(constitution: Constitution) -> GateChain  {
     /**
      * Adds a built-in gate (adding one already present changes nothing).
      */
-open func addBuiltin(kind: BuiltinKind)  {try! rustCall() {
+open func addBuiltin(kind: BuiltinKind)throws   {try rustCallWithError(FfiConverterTypeBizraError_lift) {
         uniffiCallStatus in
     uniffi_bizra_fn_method_gatechain_add_builtin(
             self.uniffiCloneHandle(),
@@ -2442,7 +2630,7 @@ open func addBuiltin(kind: BuiltinKind)  {try! rustCall() {
      * Adds a foreign gate: its `name`, its `tier`, its function, as in every binding (refusals:
      * code 24). It runs after the built-in gates.
      */
-open func addGate(name: String, tier: GateTier, gate: CustomGate)  {try! rustCall() {
+open func addGate(name: String, tier: GateTier, gate: CustomGate)throws   {try rustCallWithError(FfiConverterTypeBizraError_lift) {
         uniffiCallStatus in
     uniffi_bizra_fn_method_gatechain_add_gate(
             self.uniffiCloneHandle(),
@@ -2534,7 +2722,7 @@ open func setPayloadSchema(schemaJson: String)throws   {try rustCallWithError(Ff
     /**
      * Shares a replay cache with other chains or with `Envelope.verify`.
      */
-open func setReplayCache(cache: ReplayCache)  {try! rustCall() {
+open func setReplayCache(cache: ReplayCache)throws   {try rustCallWithError(FfiConverterTypeBizraError_lift) {
         uniffiCallStatus in
     uniffi_bizra_fn_method_gatechain_set_replay_cache(
             self.uniffiCloneHandle(),
@@ -2546,7 +2734,7 @@ open func setReplayCache(cache: ReplayCache)  {try! rustCall() {
     /**
      * Report mode: run every gate even after a failure (nothing is admitted either way).
      */
-open func setReportAll(on: Bool)  {try! rustCall() {
+open func setReportAll(on: Bool)throws   {try rustCallWithError(FfiConverterTypeBizraError_lift) {
         uniffiCallStatus in
     uniffi_bizra_fn_method_gatechain_set_report_all(
             self.uniffiCloneHandle(),
@@ -3178,6 +3366,33 @@ public func FfiConverterTypeModel_lower(_ value: Model) -> UInt64 {
 public protocol NodeProtocol: AnyObject, Sendable {
     
     /**
+     * The consensus events from now on, in order: each decided height (`Decided`) and each
+     * equivocation seen (`Evidence`); past decisions are in `decided(height)`. Any number of
+     * subscribers each get every event. Close the stream when done with it (the `Flow` of
+     * `asFlow()` does).
+     */
+    func consensusEvents() throws  -> ConsensusEvents
+    
+    /**
+     * Where consensus stands on this node; null for a node without consensus.
+     */
+    func consensusStatus() throws  -> ConsensusStatus?
+    
+    /**
+     * The decision of `height` from this node's storage; null if it has not decided it.
+     */
+    func decided(height: UInt64) throws  -> Decision?
+    
+    /**
+     * Submits a `bizra.proposal` envelope (its payload's `"type"`) to consensus: pooled here and
+     * forwarded to the other validators, to be decided in a batch (watch `consensusEvents()`).
+     * True when new, false when pooled or decided already. Throws `InvalidInput` for an
+     * envelope that is not a proposal, a full pool or a node without consensus, and `Rejected`
+     * (with its reject code) when the federation's gate chain refuses the envelope now.
+     */
+    func propose(envelope: Envelope) throws  -> Bool
+    
+    /**
      * The address the node tells its peers to reach it at.
      */
     func advertisedAddr() throws  -> String
@@ -3308,6 +3523,63 @@ public static func start(identity: Identity, options: NodeOptions? = nil)throws 
 }
     
 
+    
+    /**
+     * The consensus events from now on, in order: each decided height (`Decided`) and each
+     * equivocation seen (`Evidence`); past decisions are in `decided(height)`. Any number of
+     * subscribers each get every event. Close the stream when done with it (the `Flow` of
+     * `asFlow()` does).
+     */
+open func consensusEvents()throws  -> ConsensusEvents  {
+    return try  FfiConverterTypeConsensusEvents_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_node_consensus_events(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Where consensus stands on this node; null for a node without consensus.
+     */
+open func consensusStatus()throws  -> ConsensusStatus?  {
+    return try  FfiConverterOptionTypeConsensusStatus.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_node_consensus_status(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The decision of `height` from this node's storage; null if it has not decided it.
+     */
+open func decided(height: UInt64)throws  -> Decision?  {
+    return try  FfiConverterOptionTypeDecision.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_node_decided(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(height),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Submits a `bizra.proposal` envelope (its payload's `"type"`) to consensus: pooled here and
+     * forwarded to the other validators, to be decided in a batch (watch `consensusEvents()`).
+     * True when new, false when pooled or decided already. Throws `InvalidInput` for an
+     * envelope that is not a proposal, a full pool or a node without consensus, and `Rejected`
+     * (with its reject code) when the federation's gate chain refuses the envelope now.
+     */
+open func propose(envelope: Envelope)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_node_propose(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeEnvelope_lower(envelope),uniffiCallStatus
+    )
+})
+}
     
     /**
      * The address the node tells its peers to reach it at.
@@ -4416,6 +4688,365 @@ public func FfiConverterTypeComplianceReport_lower(_ value: ComplianceReport) ->
 
 
 /**
+ * What a node's consensus engine has seen and done.
+ */
+public struct ConsensusEngineStats: Equatable, Hashable {
+    /**
+     * Messages received from peers.
+     */
+    public let received: UInt64
+    /**
+     * Of those, refused before the consensus core (malformed, unknown validator, ...).
+     */
+    public let refused: UInt64
+    /**
+     * Signatures that did not verify.
+     */
+    public let badSignatures: UInt64
+    /**
+     * Messages broadcast.
+     */
+    public let broadcasts: UInt64
+    /**
+     * Write-ahead-log records written.
+     */
+    public let persisted: UInt64
+    /**
+     * Heights decided (by this node's votes or by catching up).
+     */
+    public let decided: UInt64
+    /**
+     * Proposals whose batch the gate chain refused (this node prevoted nil on them).
+     */
+    public let invalidProposals: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Messages received from peers.
+         */received: UInt64, 
+        /**
+         * Of those, refused before the consensus core (malformed, unknown validator, ...).
+         */refused: UInt64, 
+        /**
+         * Signatures that did not verify.
+         */badSignatures: UInt64, 
+        /**
+         * Messages broadcast.
+         */broadcasts: UInt64, 
+        /**
+         * Write-ahead-log records written.
+         */persisted: UInt64, 
+        /**
+         * Heights decided (by this node's votes or by catching up).
+         */decided: UInt64, 
+        /**
+         * Proposals whose batch the gate chain refused (this node prevoted nil on them).
+         */invalidProposals: UInt64) {
+        self.received = received
+        self.refused = refused
+        self.badSignatures = badSignatures
+        self.broadcasts = broadcasts
+        self.persisted = persisted
+        self.decided = decided
+        self.invalidProposals = invalidProposals
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ConsensusEngineStats: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConsensusEngineStats: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConsensusEngineStats {
+        return
+            try ConsensusEngineStats(
+                received: FfiConverterUInt64.read(from: &buf), 
+                refused: FfiConverterUInt64.read(from: &buf), 
+                badSignatures: FfiConverterUInt64.read(from: &buf), 
+                broadcasts: FfiConverterUInt64.read(from: &buf), 
+                persisted: FfiConverterUInt64.read(from: &buf), 
+                decided: FfiConverterUInt64.read(from: &buf), 
+                invalidProposals: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ConsensusEngineStats, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.received, into: &buf)
+        FfiConverterUInt64.write(value.refused, into: &buf)
+        FfiConverterUInt64.write(value.badSignatures, into: &buf)
+        FfiConverterUInt64.write(value.broadcasts, into: &buf)
+        FfiConverterUInt64.write(value.persisted, into: &buf)
+        FfiConverterUInt64.write(value.decided, into: &buf)
+        FfiConverterUInt64.write(value.invalidProposals, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsensusEngineStats_lift(_ buf: RustBuffer) throws -> ConsensusEngineStats {
+    return try FfiConverterTypeConsensusEngineStats.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsensusEngineStats_lower(_ value: ConsensusEngineStats) -> RustBuffer {
+    return FfiConverterTypeConsensusEngineStats.lower(value)
+}
+
+
+/**
+ * Where consensus stands on a node.
+ */
+public struct ConsensusStatus: Equatable, Hashable {
+    /**
+     * The height being decided.
+     */
+    public let height: UInt64
+    /**
+     * Its round.
+     */
+    public let round: UInt32
+    /**
+     * The highest height decided (and stored).
+     */
+    public let decided: UInt64
+    /**
+     * Proposals waiting for a batch.
+     */
+    public let pending: UInt64
+    /**
+     * Whether this node votes (its key is one of the document's validators).
+     */
+    public let validator: Bool
+    /**
+     * Peers (validators and followers) with an authenticated consensus link.
+     */
+    public let linked: UInt64
+    /**
+     * What the engine has seen and done.
+     */
+    public let engine: ConsensusEngineStats
+    /**
+     * Frames not sent because a link's queue was full.
+     */
+    public let framesDropped: UInt64
+    /**
+     * Why consensus stopped on this node (its storage failed), if it did: it no longer votes.
+     */
+    public let failure: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The height being decided.
+         */height: UInt64, 
+        /**
+         * Its round.
+         */round: UInt32, 
+        /**
+         * The highest height decided (and stored).
+         */decided: UInt64, 
+        /**
+         * Proposals waiting for a batch.
+         */pending: UInt64, 
+        /**
+         * Whether this node votes (its key is one of the document's validators).
+         */validator: Bool, 
+        /**
+         * Peers (validators and followers) with an authenticated consensus link.
+         */linked: UInt64, 
+        /**
+         * What the engine has seen and done.
+         */engine: ConsensusEngineStats, 
+        /**
+         * Frames not sent because a link's queue was full.
+         */framesDropped: UInt64, 
+        /**
+         * Why consensus stopped on this node (its storage failed), if it did: it no longer votes.
+         */failure: String?) {
+        self.height = height
+        self.round = round
+        self.decided = decided
+        self.pending = pending
+        self.validator = validator
+        self.linked = linked
+        self.engine = engine
+        self.framesDropped = framesDropped
+        self.failure = failure
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ConsensusStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConsensusStatus: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConsensusStatus {
+        return
+            try ConsensusStatus(
+                height: FfiConverterUInt64.read(from: &buf), 
+                round: FfiConverterUInt32.read(from: &buf), 
+                decided: FfiConverterUInt64.read(from: &buf), 
+                pending: FfiConverterUInt64.read(from: &buf), 
+                validator: FfiConverterBool.read(from: &buf), 
+                linked: FfiConverterUInt64.read(from: &buf), 
+                engine: FfiConverterTypeConsensusEngineStats.read(from: &buf), 
+                framesDropped: FfiConverterUInt64.read(from: &buf), 
+                failure: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ConsensusStatus, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.height, into: &buf)
+        FfiConverterUInt32.write(value.round, into: &buf)
+        FfiConverterUInt64.write(value.decided, into: &buf)
+        FfiConverterUInt64.write(value.pending, into: &buf)
+        FfiConverterBool.write(value.validator, into: &buf)
+        FfiConverterUInt64.write(value.linked, into: &buf)
+        FfiConverterTypeConsensusEngineStats.write(value.engine, into: &buf)
+        FfiConverterUInt64.write(value.framesDropped, into: &buf)
+        FfiConverterOptionString.write(value.failure, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsensusStatus_lift(_ buf: RustBuffer) throws -> ConsensusStatus {
+    return try FfiConverterTypeConsensusStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsensusStatus_lower(_ value: ConsensusStatus) -> RustBuffer {
+    return FfiConverterTypeConsensusStatus.lower(value)
+}
+
+
+/**
+ * A decided height: its commit certificate and the decided batch of proposals.
+ */
+public struct Decision {
+    /**
+     * The height.
+     */
+    public let height: UInt64
+    /**
+     * The round in which it was decided.
+     */
+    public let round: UInt32
+    /**
+     * The federation's proof (`verifyBatch(batchJson, document)` checks both together).
+     */
+    public let certificate: Certificate
+    /**
+     * The batch's canonical JSON: the proposals in ascending id order, whose hash the
+     * certificate names.
+     */
+    public let batchJson: String
+    /**
+     * The decided `bizra.proposal` envelopes, in ascending id order.
+     */
+    public let proposals: [Envelope]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The height.
+         */height: UInt64, 
+        /**
+         * The round in which it was decided.
+         */round: UInt32, 
+        /**
+         * The federation's proof (`verifyBatch(batchJson, document)` checks both together).
+         */certificate: Certificate, 
+        /**
+         * The batch's canonical JSON: the proposals in ascending id order, whose hash the
+         * certificate names.
+         */batchJson: String, 
+        /**
+         * The decided `bizra.proposal` envelopes, in ascending id order.
+         */proposals: [Envelope]) {
+        self.height = height
+        self.round = round
+        self.certificate = certificate
+        self.batchJson = batchJson
+        self.proposals = proposals
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Decision: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDecision: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Decision {
+        return
+            try Decision(
+                height: FfiConverterUInt64.read(from: &buf), 
+                round: FfiConverterUInt32.read(from: &buf), 
+                certificate: FfiConverterTypeCertificate.read(from: &buf), 
+                batchJson: FfiConverterString.read(from: &buf), 
+                proposals: FfiConverterSequenceTypeEnvelope.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Decision, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.height, into: &buf)
+        FfiConverterUInt32.write(value.round, into: &buf)
+        FfiConverterTypeCertificate.write(value.certificate, into: &buf)
+        FfiConverterString.write(value.batchJson, into: &buf)
+        FfiConverterSequenceTypeEnvelope.write(value.proposals, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecision_lift(_ buf: RustBuffer) throws -> Decision {
+    return try FfiConverterTypeDecision.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecision_lower(_ value: Decision) -> RustBuffer {
+    return FfiConverterTypeDecision.lower(value)
+}
+
+
+/**
  * How to build an envelope; every null member takes the core's default (`bizra::EnvelopeOptions`).
  */
 public struct EnvelopeOptions: Equatable, Hashable {
@@ -4603,6 +5234,132 @@ public func FfiConverterTypeErrorKindInfo_lift(_ buf: RustBuffer) throws -> Erro
 #endif
 public func FfiConverterTypeErrorKindInfo_lower(_ value: ErrorKindInfo) -> RustBuffer {
     return FfiConverterTypeErrorKindInfo.lower(value)
+}
+
+
+/**
+ * Equivocation evidence: a validator signed two conflicting messages (the same height, round
+ * and step, different contents). Anyone holding the federation document checks it with
+ * `verify`, without trusting the node that reported it.
+ */
+public struct Evidence {
+    /**
+     * The validator's key, 64 lowercase hex.
+     */
+    public let validator: String
+    /**
+     * The height.
+     */
+    public let height: UInt64
+    /**
+     * The round.
+     */
+    public let round: UInt32
+    /**
+     * The step.
+     */
+    public let step: EvidenceStep
+    /**
+     * The message seen first, in its CONSENSUS-v1 wire encoding.
+     */
+    public let first: Data
+    /**
+     * The conflicting message, in its wire encoding.
+     */
+    public let second: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The validator's key, 64 lowercase hex.
+         */validator: String, 
+        /**
+         * The height.
+         */height: UInt64, 
+        /**
+         * The round.
+         */round: UInt32, 
+        /**
+         * The step.
+         */step: EvidenceStep, 
+        /**
+         * The message seen first, in its CONSENSUS-v1 wire encoding.
+         */first: Data, 
+        /**
+         * The conflicting message, in its wire encoding.
+         */second: Data) {
+        self.validator = validator
+        self.height = height
+        self.round = round
+        self.step = step
+        self.first = first
+        self.second = second
+    }
+
+    
+    /**
+     * Checks the evidence against the federation document, offline: both messages decode, are
+     * of one step, one validator (of the document), one height and round, with different
+     * contents, match the fields above, and both signatures verify. Throws
+     * `EvidenceException.Refused` with the first failure's code.
+     */
+public func verify(document: FederationDocument)throws   {try rustCallWithError(FfiConverterTypeEvidenceError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_evidence_verify(
+            FfiConverterTypeEvidence_lower(self),
+        FfiConverterTypeFederationDocument_lower(document),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Evidence: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEvidence: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Evidence {
+        return
+            try Evidence(
+                validator: FfiConverterString.read(from: &buf), 
+                height: FfiConverterUInt64.read(from: &buf), 
+                round: FfiConverterUInt32.read(from: &buf), 
+                step: FfiConverterTypeEvidenceStep.read(from: &buf), 
+                first: FfiConverterData.read(from: &buf), 
+                second: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Evidence, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.validator, into: &buf)
+        FfiConverterUInt64.write(value.height, into: &buf)
+        FfiConverterUInt32.write(value.round, into: &buf)
+        FfiConverterTypeEvidenceStep.write(value.step, into: &buf)
+        FfiConverterData.write(value.first, into: &buf)
+        FfiConverterData.write(value.second, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEvidence_lift(_ buf: RustBuffer) throws -> Evidence {
+    return try FfiConverterTypeEvidence.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEvidence_lower(_ value: Evidence) -> RustBuffer {
+    return FfiConverterTypeEvidence.lower(value)
 }
 
 
@@ -5777,7 +6534,7 @@ public func FfiConverterTypeNodeEvent_lower(_ value: NodeEvent) -> RustBuffer {
 /**
  * How to run a node; a null member takes the core's default.
  */
-public struct NodeOptions: Equatable, Hashable {
+public struct NodeOptions {
     /**
      * Where to listen, `ip:port` (port 0: any free port, see `localAddr`); default
      * `"0.0.0.0:7946"`.
@@ -5814,6 +6571,21 @@ public struct NodeOptions: Equatable, Hashable {
      * About how many members the federation has (sizes dissemination), at least 1; default 16.
      */
     public let expectedMembers: UInt32?
+    /**
+     * The federation document in force: with one, the node takes part in consensus (as a
+     * validator if its key is one of the document's, else as a follower that decides with
+     * them). Needs `dataDir` (the write-ahead log must outlive the process) and the document's
+     * federation must be `federation`. The node then also listens on TCP, at the port number of
+     * its UDP socket, for consensus links. Null: no consensus.
+     */
+    public let document: FederationDocument?
+    /**
+     * The gate chain every proposal must pass to be pooled and decided (consulted, never
+     * admitted into); only with `document`. Null: every built-in gate over the default
+     * constitution (`GateChain()`). The running node holds it: until the node stops, the
+     * chain's `add*`/`set*` calls throw `InvalidInput`.
+     */
+    public let gates: GateChain?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5845,7 +6617,20 @@ public struct NodeOptions: Equatable, Hashable {
          */timings: Timings? = nil, 
         /**
          * About how many members the federation has (sizes dissemination), at least 1; default 16.
-         */expectedMembers: UInt32? = nil) {
+         */expectedMembers: UInt32? = nil, 
+        /**
+         * The federation document in force: with one, the node takes part in consensus (as a
+         * validator if its key is one of the document's, else as a follower that decides with
+         * them). Needs `dataDir` (the write-ahead log must outlive the process) and the document's
+         * federation must be `federation`. The node then also listens on TCP, at the port number of
+         * its UDP socket, for consensus links. Null: no consensus.
+         */document: FederationDocument? = nil, 
+        /**
+         * The gate chain every proposal must pass to be pooled and decided (consulted, never
+         * admitted into); only with `document`. Null: every built-in gate over the default
+         * constitution (`GateChain()`). The running node holds it: until the node stops, the
+         * chain's `add*`/`set*` calls throw `InvalidInput`.
+         */gates: GateChain? = nil) {
         self.bind = bind
         self.advertise = advertise
         self.seeds = seeds
@@ -5854,6 +6639,8 @@ public struct NodeOptions: Equatable, Hashable {
         self.dataDir = dataDir
         self.timings = timings
         self.expectedMembers = expectedMembers
+        self.document = document
+        self.gates = gates
     }
 
     
@@ -5879,7 +6666,9 @@ public struct FfiConverterTypeNodeOptions: FfiConverterRustBuffer {
                 allowlist: FfiConverterOptionSequenceData.read(from: &buf), 
                 dataDir: FfiConverterOptionString.read(from: &buf), 
                 timings: FfiConverterOptionTypeTimings.read(from: &buf), 
-                expectedMembers: FfiConverterOptionUInt32.read(from: &buf)
+                expectedMembers: FfiConverterOptionUInt32.read(from: &buf), 
+                document: FfiConverterOptionTypeFederationDocument.read(from: &buf), 
+                gates: FfiConverterOptionTypeGateChain.read(from: &buf)
         )
     }
 
@@ -5892,6 +6681,8 @@ public struct FfiConverterTypeNodeOptions: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.dataDir, into: &buf)
         FfiConverterOptionTypeTimings.write(value.timings, into: &buf)
         FfiConverterOptionUInt32.write(value.expectedMembers, into: &buf)
+        FfiConverterOptionTypeFederationDocument.write(value.document, into: &buf)
+        FfiConverterOptionTypeGateChain.write(value.gates, into: &buf)
     }
 }
 
@@ -6449,7 +7240,9 @@ public func FfiConverterTypeTierDecision_lower(_ value: TierDecision) -> RustBuf
 
 /**
  * How often things happen; a null member takes the core's default (a LAN profile: a probe a
- * second). Every duration must be longer than zero.
+ * second). Every duration must lie between 1 ms and 366 days (the core's range, `Timings::MIN`
+ * and `Timings::MAX`), and a probe must expect its answer within its period: `Node.start`
+ * throws `InvalidInput` naming the timing otherwise.
  */
 public struct Timings: Equatable, Hashable {
     /**
@@ -7119,6 +7912,93 @@ public func FfiConverterTypeBuiltinKind_lower(_ value: BuiltinKind) -> RustBuffe
 
 
 /**
+ * What consensus tells a node's subscribers, in order.
+ */
+
+public enum ConsensusEvent {
+    
+    /**
+     * The federation decided a height (this node stored it).
+     */
+    case decided(
+        /**
+         * The certificate and the batch.
+         */decision: Decision
+    )
+    /**
+     * A validator signed two conflicting messages.
+     */
+    case evidence(
+        /**
+         * The evidence, which anyone can check (`verify`).
+         */evidence: Evidence
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ConsensusEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConsensusEvent: FfiConverterRustBuffer {
+    typealias SwiftType = ConsensusEvent
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConsensusEvent {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .decided(decision: try FfiConverterTypeDecision.read(from: &buf)
+        )
+        
+        case 2: return .evidence(evidence: try FfiConverterTypeEvidence.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ConsensusEvent, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .decided(decision):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeDecision.write(decision, into: &buf)
+            
+        
+        case let .evidence(evidence):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeEvidence.write(evidence, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsensusEvent_lift(_ buf: RustBuffer) throws -> ConsensusEvent {
+    return try FfiConverterTypeConsensusEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsensusEvent_lower(_ value: ConsensusEvent) -> RustBuffer {
+    return FfiConverterTypeConsensusEvent.lower(value)
+}
+
+
+
+/**
  * How strictly a rule is enforced.
  */
 
@@ -7189,6 +8069,186 @@ public func FfiConverterTypeEnforcement_lift(_ buf: RustBuffer) throws -> Enforc
 #endif
 public func FfiConverterTypeEnforcement_lower(_ value: Enforcement) -> RustBuffer {
     return FfiConverterTypeEnforcement.lower(value)
+}
+
+
+
+/**
+ * Refused equivocation evidence (Kotlin's `EvidenceException`, Swift's `EvidenceError`).
+ */
+public 
+enum EvidenceError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * `code` is the refusal code of CONSENSUS-v1.md's evidence checks (1 malformed ... 8 bad
+     * signature), `name` its name (`"BAD_SIGNATURE"`), `detail` what exactly was wrong.
+     */
+    case Refused(
+        /**
+         * The refusal code.
+         */code: UInt32, 
+        /**
+         * The code's name.
+         */name: String, 
+        /**
+         * What was wrong, for humans.
+         */detail: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension EvidenceError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEvidenceError: FfiConverterRustBuffer {
+    typealias SwiftType = EvidenceError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EvidenceError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Refused(
+            code: try FfiConverterUInt32.read(from: &buf), 
+            name: try FfiConverterString.read(from: &buf), 
+            detail: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: EvidenceError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Refused(code,name,detail):
+            writeInt(&buf, Int32(1))
+            FfiConverterUInt32.write(code, into: &buf)
+            FfiConverterString.write(name, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEvidenceError_lift(_ buf: RustBuffer) throws -> EvidenceError {
+    return try FfiConverterTypeEvidenceError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEvidenceError_lower(_ value: EvidenceError) -> RustBuffer {
+    return FfiConverterTypeEvidenceError.lower(value)
+}
+
+
+/**
+ * The step in which a validator equivocated.
+ */
+
+public enum EvidenceStep: Equatable, Hashable {
+    
+    /**
+     * Two proposals for one round.
+     */
+    case proposal
+    /**
+     * Two prevotes for one round.
+     */
+    case prevote
+    /**
+     * Two precommits for one round.
+     */
+    case precommit
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension EvidenceStep: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEvidenceStep: FfiConverterRustBuffer {
+    typealias SwiftType = EvidenceStep
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EvidenceStep {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .proposal
+        
+        case 2: return .prevote
+        
+        case 3: return .precommit
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: EvidenceStep, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .proposal:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .prevote:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .precommit:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEvidenceStep_lift(_ buf: RustBuffer) throws -> EvidenceStep {
+    return try FfiConverterTypeEvidenceStep.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEvidenceStep_lower(_ value: EvidenceStep) -> RustBuffer {
+    return FfiConverterTypeEvidenceStep.lower(value)
 }
 
 
@@ -8108,6 +9168,54 @@ fileprivate struct FfiConverterOptionTypeCancelToken: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeFederationDocument: FfiConverterRustBuffer {
+    typealias SwiftType = FederationDocument?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeFederationDocument.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeFederationDocument.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeGateChain: FfiConverterRustBuffer {
+    typealias SwiftType = GateChain?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeGateChain.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeGateChain.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeReplayCache: FfiConverterRustBuffer {
     typealias SwiftType = ReplayCache?
 
@@ -8148,6 +9256,54 @@ fileprivate struct FfiConverterOptionTypeTokenListener: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeTokenListener.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeConsensusStatus: FfiConverterRustBuffer {
+    typealias SwiftType = ConsensusStatus?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeConsensusStatus.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeConsensusStatus.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeDecision: FfiConverterRustBuffer {
+    typealias SwiftType = Decision?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeDecision.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeDecision.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -8364,6 +9520,30 @@ fileprivate struct FfiConverterOptionTypeTimings: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeTimings.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeConsensusEvent: FfiConverterRustBuffer {
+    typealias SwiftType = ConsensusEvent?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeConsensusEvent.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeConsensusEvent.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -8893,6 +10073,18 @@ public func certificateCodeName(code: UInt32) -> String?  {
 })
 }
 /**
+ * The name of an evidence refusal code (`8` → `"BAD_SIGNATURE"`), or null for a number
+ * CONSENSUS-v1 does not define.
+ */
+public func evidenceCodeName(code: UInt32) -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_func_evidence_code_name(
+        FfiConverterUInt32.lower(code),uniffiCallStatus
+    )
+})
+}
+/**
  * The BFT quorum for `n` validators: floor(2n/3)+1 (`n` at most 2^32 − 1).
  */
 public func quorum(n: UInt64)throws  -> UInt64  {
@@ -9006,6 +10198,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_func_certificate_code_name() != 13080) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_bizra_checksum_func_evidence_code_name() != 57271) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_bizra_checksum_func_quorum() != 22297) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9049,6 +10244,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_method_certificate_verify_batch() != 3746) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_consensusevents_is_ended() != 49165) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_consensusevents_next() != 35734) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_consensusevents_poll() != 65470) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_method_federationdocument_epoch() != 41485) {
@@ -9171,6 +10375,18 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_method_replaycache_purge_expired() != 40942) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_bizra_checksum_method_node_consensus_events() != 62249) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_node_consensus_status() != 50679) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_node_decided() != 35423) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_node_propose() != 42772) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_bizra_checksum_method_node_advertised_addr() != 30374) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9210,10 +10426,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_method_nodeevents_poll() != 21544) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_bizra_checksum_method_gatechain_add_builtin() != 9236) {
+    if (uniffi_bizra_checksum_method_gatechain_add_builtin() != 35287) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_bizra_checksum_method_gatechain_add_gate() != 21029) {
+    if (uniffi_bizra_checksum_method_gatechain_add_gate() != 4588) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_method_gatechain_admit() != 14072) {
@@ -9234,10 +10450,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_method_gatechain_set_payload_schema() != 7223) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_bizra_checksum_method_gatechain_set_replay_cache() != 36086) {
+    if (uniffi_bizra_checksum_method_gatechain_set_replay_cache() != 42800) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_bizra_checksum_method_gatechain_set_report_all() != 44698) {
+    if (uniffi_bizra_checksum_method_gatechain_set_report_all() != 13048) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_method_identity_display_id() != 60093) {

@@ -345,6 +345,31 @@ int8_t uniffi_bizra_fn_method_certificate_uniffi_trait_eq_eq(uint64_t ptr, uint6
 int8_t uniffi_bizra_fn_method_certificate_uniffi_trait_eq_ne(uint64_t ptr, uint64_t other, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_CONSENSUSEVENTS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_CONSENSUSEVENTS
+uint64_t uniffi_bizra_fn_clone_consensusevents(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_CONSENSUSEVENTS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_CONSENSUSEVENTS
+void uniffi_bizra_fn_free_consensusevents(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CONSENSUSEVENTS_IS_ENDED
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CONSENSUSEVENTS_IS_ENDED
+int8_t uniffi_bizra_fn_method_consensusevents_is_ended(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CONSENSUSEVENTS_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CONSENSUSEVENTS_NEXT
+uint64_t uniffi_bizra_fn_method_consensusevents_next(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CONSENSUSEVENTS_POLL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_CONSENSUSEVENTS_POLL
+RustBuffer uniffi_bizra_fn_method_consensusevents_poll(uint64_t ptr, RustBuffer timeout, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_FEDERATIONDOCUMENT
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_FEDERATIONDOCUMENT
 uint64_t uniffi_bizra_fn_clone_federationdocument(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -674,6 +699,26 @@ void uniffi_bizra_fn_free_node(uint64_t handle, RustCallStatus *_Nonnull out_sta
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_NODE_START
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_NODE_START
 uint64_t uniffi_bizra_fn_constructor_node_start(uint64_t identity, RustBuffer options, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_CONSENSUS_EVENTS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_CONSENSUS_EVENTS
+uint64_t uniffi_bizra_fn_method_node_consensus_events(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_CONSENSUS_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_CONSENSUS_STATUS
+RustBuffer uniffi_bizra_fn_method_node_consensus_status(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_DECIDED
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_DECIDED
+RustBuffer uniffi_bizra_fn_method_node_decided(uint64_t ptr, uint64_t height, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_PROPOSE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_PROPOSE
+int8_t uniffi_bizra_fn_method_node_propose(uint64_t ptr, uint64_t envelope, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_NODE_ADVERTISED_ADDR
@@ -1019,6 +1064,11 @@ RustBuffer uniffi_bizra_fn_method_bizraerror_error_detail(RustBuffer ptr, RustCa
 RustBuffer uniffi_bizra_fn_method_bizraerror_error_kind(RustBuffer ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_EVIDENCE_VERIFY
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_EVIDENCE_VERIFY
+void uniffi_bizra_fn_method_evidence_verify(RustBuffer ptr, uint64_t document, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEREPORT_FIRST_FAILURE
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEREPORT_FIRST_FAILURE
 RustBuffer uniffi_bizra_fn_method_gatereport_first_failure(RustBuffer ptr, RustCallStatus *_Nonnull out_status
@@ -1074,6 +1124,11 @@ RustBuffer uniffi_bizra_fn_func_version(RustCallStatus *_Nonnull out_status
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FUNC_CERTIFICATE_CODE_NAME
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FUNC_CERTIFICATE_CODE_NAME
 RustBuffer uniffi_bizra_fn_func_certificate_code_name(uint32_t code, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FUNC_EVIDENCE_CODE_NAME
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FUNC_EVIDENCE_CODE_NAME
+RustBuffer uniffi_bizra_fn_func_evidence_code_name(uint32_t code, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FUNC_QUORUM
@@ -1408,6 +1463,12 @@ uint16_t uniffi_bizra_checksum_func_certificate_code_name(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_FUNC_EVIDENCE_CODE_NAME
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_FUNC_EVIDENCE_CODE_NAME
+uint16_t uniffi_bizra_checksum_func_evidence_code_name(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_FUNC_QUORUM
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_FUNC_QUORUM
 uint16_t uniffi_bizra_checksum_func_quorum(void
@@ -1495,6 +1556,24 @@ uint16_t uniffi_bizra_checksum_method_certificate_verify(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_VERIFY_BATCH
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CERTIFICATE_VERIFY_BATCH
 uint16_t uniffi_bizra_checksum_method_certificate_verify_batch(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CONSENSUSEVENTS_IS_ENDED
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CONSENSUSEVENTS_IS_ENDED
+uint16_t uniffi_bizra_checksum_method_consensusevents_is_ended(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CONSENSUSEVENTS_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CONSENSUSEVENTS_NEXT
+uint16_t uniffi_bizra_checksum_method_consensusevents_next(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CONSENSUSEVENTS_POLL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_CONSENSUSEVENTS_POLL
+uint16_t uniffi_bizra_checksum_method_consensusevents_poll(void
     
 );
 #endif
@@ -1735,6 +1814,30 @@ uint16_t uniffi_bizra_checksum_method_replaycache_len(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_REPLAYCACHE_PURGE_EXPIRED
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_REPLAYCACHE_PURGE_EXPIRED
 uint16_t uniffi_bizra_checksum_method_replaycache_purge_expired(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_CONSENSUS_EVENTS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_CONSENSUS_EVENTS
+uint16_t uniffi_bizra_checksum_method_node_consensus_events(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_CONSENSUS_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_CONSENSUS_STATUS
+uint16_t uniffi_bizra_checksum_method_node_consensus_status(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_DECIDED
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_DECIDED
+uint16_t uniffi_bizra_checksum_method_node_decided(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_PROPOSE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_NODE_PROPOSE
+uint16_t uniffi_bizra_checksum_method_node_propose(void
     
 );
 #endif

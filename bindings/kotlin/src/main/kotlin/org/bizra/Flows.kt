@@ -38,14 +38,35 @@ fun TokenStream.asFlow(): Flow<StreamItem> {
  * A subscription is read once, so the flow is collected once; a second collection throws
  * [IllegalStateException] (call `node.events()` again for another).
  */
-fun NodeEvents.asFlow(): Flow<NodeEvent> {
+fun NodeEvents.asFlow(): Flow<NodeEvent> = readOnce("node.events()") { next() }
+
+/**
+ * The node's consensus events as a [Flow]: collecting it emits each [ConsensusEvent] in order
+ * ([ConsensusEvent.Decided] with its [Decision] for every height the federation decides,
+ * [ConsensusEvent.Evidence] for every equivocation seen) and completes when the node leaves or
+ * stops (at once for a node without consensus). The subscription is closed when the collector
+ * stops, whatever the reason, and waiting for an event blocks no thread. Usually
+ * `node.consensusEvents().asFlow()`.
+ *
+ * A subscription is read once, so the flow is collected once; a second collection throws
+ * [IllegalStateException] (call `node.consensusEvents()` again for another).
+ */
+fun ConsensusEvents.asFlow(): Flow<ConsensusEvent> = readOnce("node.consensusEvents()") { next() }
+
+/**
+ * A subscription's events as a flow that may be collected once: emits what [next] gives until it
+ * gives null, and closes the subscription when the collector stops. [again] says how to get
+ * another subscription.
+ */
+private fun <S : AutoCloseable, T : Any> S.readOnce(again: String, next: suspend S.() -> T?): Flow<T> {
     val collected = AtomicBoolean(false)
+    val name = javaClass.simpleName
     return flow {
         check(collected.compareAndSet(false, true)) {
-            "this NodeEvents's flow was already collected (subscribe again with node.events())"
+            "this $name's flow was already collected (subscribe again with $again)"
         }
-        use { events ->
-            while (true) emit(events.next() ?: break)
+        use { stream ->
+            while (true) emit(stream.next() ?: break)
         }
     }
 }

@@ -740,6 +740,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_bizra_checksum_func_certificate_code_name(
     ): Int
+    external fun uniffi_bizra_checksum_func_evidence_code_name(
+    ): Int
     external fun uniffi_bizra_checksum_func_quorum(
     ): Int
     external fun uniffi_bizra_checksum_func_verify_batch(
@@ -769,6 +771,12 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_bizra_checksum_method_certificate_verify(
     ): Int
     external fun uniffi_bizra_checksum_method_certificate_verify_batch(
+    ): Int
+    external fun uniffi_bizra_checksum_method_consensusevents_is_ended(
+    ): Int
+    external fun uniffi_bizra_checksum_method_consensusevents_next(
+    ): Int
+    external fun uniffi_bizra_checksum_method_consensusevents_poll(
     ): Int
     external fun uniffi_bizra_checksum_method_federationdocument_epoch(
     ): Int
@@ -849,6 +857,14 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_bizra_checksum_method_replaycache_len(
     ): Int
     external fun uniffi_bizra_checksum_method_replaycache_purge_expired(
+    ): Int
+    external fun uniffi_bizra_checksum_method_node_consensus_events(
+    ): Int
+    external fun uniffi_bizra_checksum_method_node_consensus_status(
+    ): Int
+    external fun uniffi_bizra_checksum_method_node_decided(
+    ): Int
+    external fun uniffi_bizra_checksum_method_node_propose(
     ): Int
     external fun uniffi_bizra_checksum_method_node_advertised_addr(
     ): Int
@@ -1022,6 +1038,16 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_bizra_fn_method_certificate_uniffi_trait_eq_ne(`ptr`: Long,`other`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
+    external fun uniffi_bizra_fn_clone_consensusevents(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_free_consensusevents(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_method_consensusevents_is_ended(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_bizra_fn_method_consensusevents_next(`ptr`: Long,
+    ): Long
+    external fun uniffi_bizra_fn_method_consensusevents_poll(`ptr`: Long,`timeout`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_bizra_fn_clone_federationdocument(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_bizra_fn_free_federationdocument(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1154,6 +1180,14 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_bizra_fn_constructor_node_start(`identity`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_bizra_fn_method_node_consensus_events(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_node_consensus_status(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_node_decided(`ptr`: Long,`height`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_node_propose(`ptr`: Long,`envelope`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_bizra_fn_method_node_advertised_addr(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_bizra_fn_method_node_events(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1290,6 +1324,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_bizra_fn_method_bizraerror_error_kind(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_evidence_verify(`ptr`: RustBuffer.ByValue,`document`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_bizra_fn_method_gatereport_first_failure(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_bizra_fn_method_gatereport_throw_if_refused(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1311,6 +1347,8 @@ internal object UniffiLib {
     external fun uniffi_bizra_fn_func_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_bizra_fn_func_certificate_code_name(`code`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_func_evidence_code_name(`code`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_bizra_fn_func_quorum(`n`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1464,6 +1502,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_func_certificate_code_name() and 0xFFFF) != 13080) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_bizra_checksum_func_evidence_code_name() and 0xFFFF) != 57271) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_bizra_checksum_func_quorum() and 0xFFFF) != 22297) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1507,6 +1548,15 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_method_certificate_verify_batch() and 0xFFFF) != 3746) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_consensusevents_is_ended() and 0xFFFF) != 49165) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_consensusevents_next() and 0xFFFF) != 35734) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_consensusevents_poll() and 0xFFFF) != 65470) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_method_federationdocument_epoch() and 0xFFFF) != 41485) {
@@ -1629,6 +1679,18 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_method_replaycache_purge_expired() and 0xFFFF) != 40942) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_bizra_checksum_method_node_consensus_events() and 0xFFFF) != 62249) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_node_consensus_status() and 0xFFFF) != 50679) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_node_decided() and 0xFFFF) != 35423) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_node_propose() and 0xFFFF) != 42772) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_bizra_checksum_method_node_advertised_addr() and 0xFFFF) != 30374) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1668,10 +1730,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_method_nodeevents_poll() and 0xFFFF) != 21544) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_bizra_checksum_method_gatechain_add_builtin() and 0xFFFF) != 9236) {
+    if ((lib.uniffi_bizra_checksum_method_gatechain_add_builtin() and 0xFFFF) != 35287) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_bizra_checksum_method_gatechain_add_gate() and 0xFFFF) != 21029) {
+    if ((lib.uniffi_bizra_checksum_method_gatechain_add_gate() and 0xFFFF) != 4588) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_method_gatechain_admit() and 0xFFFF) != 14072) {
@@ -1692,10 +1754,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_method_gatechain_set_payload_schema() and 0xFFFF) != 7223) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_bizra_checksum_method_gatechain_set_replay_cache() and 0xFFFF) != 36086) {
+    if ((lib.uniffi_bizra_checksum_method_gatechain_set_replay_cache() and 0xFFFF) != 42800) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_bizra_checksum_method_gatechain_set_report_all() and 0xFFFF) != 44698) {
+    if ((lib.uniffi_bizra_checksum_method_gatechain_set_report_all() and 0xFFFF) != 13048) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_method_identity_display_id() and 0xFFFF) != 60093) {
@@ -3142,6 +3204,333 @@ public object FfiConverterTypeCertificate: FfiConverter<Certificate, Long> {
     override fun allocationSize(value: Certificate) = 8UL
 
     override fun write(value: Certificate, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A subscriber's consensus events, in order, read with `poll(timeout)` (blocking) or `next()`
+ * (suspending); each event goes to one reader. The stream ends when the node leaves or stops
+ * (at once for a node without consensus). Closing it unsubscribes (its helper thread ends
+ * within a tenth of a second). Kotlin's `asFlow()` makes it a `Flow`.
+ */
+public interface ConsensusEventsInterface {
+    
+    /**
+     * Whether the stream is over: the node left or stopped and every event was read.
+     */
+    fun `isEnded`(): kotlin.Boolean
+    
+    /**
+     * The next event (a `suspend fun` in Kotlin, `async` in Swift); null once the node left or
+     * stopped and every event was read. Cancelling the waiting coroutine loses no event.
+     */
+    suspend fun `next`(): ConsensusEvent?
+    
+    /**
+     * The next event, waiting at most `timeout` (blocking the calling thread); null when none
+     * came in time or the stream ended (`isEnded` tells which).
+     */
+    fun `poll`(`timeout`: java.time.Duration): ConsensusEvent?
+    
+    companion object
+}
+
+/**
+ * A subscriber's consensus events, in order, read with `poll(timeout)` (blocking) or `next()`
+ * (suspending); each event goes to one reader. The stream ends when the node leaves or stops
+ * (at once for a node without consensus). Closing it unsubscribes (its helper thread ends
+ * within a tenth of a second). Kotlin's `asFlow()` makes it a `Flow`.
+ */
+open class ConsensusEvents: Disposable, AutoCloseable, ConsensusEventsInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_bizra_fn_free_consensusevents(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_bizra_fn_clone_consensusevents(handle, status)
+        }
+    }
+
+    
+    /**
+     * Whether the stream is over: the node left or stopped and every event was read.
+     */override fun `isEnded`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_consensusevents_is_ended(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The next event (a `suspend fun` in Kotlin, `async` in Swift); null once the node left or
+     * stopped and every event was read. Cancelling the waiting coroutine loses no event.
+     */
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `next`() : ConsensusEvent? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_bizra_fn_method_consensusevents_next(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_bizra_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_bizra_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_bizra_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeConsensusEvent.lift(it) },
+        // Error FFI converter
+        UniffiNullRustCallStatusErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The next event, waiting at most `timeout` (blocking the calling thread); null when none
+     * came in time or the stream ended (`isEnded` tells which).
+     */override fun `poll`(`timeout`: java.time.Duration): ConsensusEvent? {
+            return FfiConverterOptionalTypeConsensusEvent.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_consensusevents_poll(
+        it,
+        
+        FfiConverterDuration.lower(`timeout`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeConsensusEvents: FfiConverter<ConsensusEvents, Long> {
+    override fun lower(value: ConsensusEvents): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): ConsensusEvents {
+        return ConsensusEvents(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): ConsensusEvents {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: ConsensusEvents) = 8UL
+
+    override fun write(value: ConsensusEvents, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -4896,7 +5285,10 @@ public object FfiConverterTypeFederationDocument: FfiConverter<FederationDocumen
 
 /**
  * An ordered, tiered, fail-closed set of gates over one constitution. Thread-safe: many threads
- * may `check` and `admit` at once; the `add*`/`set*` calls wait for running ones.
+ * may `check` and `admit` at once; the `add*`/`set*` calls wait for running ones. A node that
+ * runs consensus with the chain (`NodeOptions.gates`) holds it, as the core does: until that
+ * node stops, the `add*`/`set*` calls throw `InvalidInput` (the chain judging a federation's
+ * proposals does not change under it).
  */
 public interface GateChainInterface {
     
@@ -4959,7 +5351,10 @@ public interface GateChainInterface {
 
 /**
  * An ordered, tiered, fail-closed set of gates over one constitution. Thread-safe: many threads
- * may `check` and `admit` at once; the `add*`/`set*` calls wait for running ones.
+ * may `check` and `admit` at once; the `add*`/`set*` calls wait for running ones. A node that
+ * runs consensus with the chain (`NodeOptions.gates`) holds it, as the core does: until that
+ * node stops, the `add*`/`set*` calls throw `InvalidInput` (the chain judging a federation's
+ * proposals does not change under it).
  */
 open class GateChain: Disposable, AutoCloseable, GateChainInterface
 {
@@ -5076,10 +5471,11 @@ open class GateChain: Disposable, AutoCloseable, GateChainInterface
     
     /**
      * Adds a built-in gate (adding one already present changes nothing).
-     */override fun `addBuiltin`(`kind`: BuiltinKind)
+     */
+    @Throws(BizraException::class)override fun `addBuiltin`(`kind`: BuiltinKind)
         = 
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(BizraException) { _status ->
     UniffiLib.uniffi_bizra_fn_method_gatechain_add_builtin(
         it,
         
@@ -5093,10 +5489,11 @@ open class GateChain: Disposable, AutoCloseable, GateChainInterface
     /**
      * Adds a foreign gate: its `name`, its `tier`, its function, as in every binding (refusals:
      * code 24). It runs after the built-in gates.
-     */override fun `addGate`(`name`: kotlin.String, `tier`: GateTier, `gate`: CustomGate)
+     */
+    @Throws(BizraException::class)override fun `addGate`(`name`: kotlin.String, `tier`: GateTier, `gate`: CustomGate)
         = 
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(BizraException) { _status ->
     UniffiLib.uniffi_bizra_fn_method_gatechain_add_gate(
         it,
         
@@ -5216,10 +5613,11 @@ open class GateChain: Disposable, AutoCloseable, GateChainInterface
     
     /**
      * Shares a replay cache with other chains or with `Envelope.verify`.
-     */override fun `setReplayCache`(`cache`: ReplayCache)
+     */
+    @Throws(BizraException::class)override fun `setReplayCache`(`cache`: ReplayCache)
         = 
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(BizraException) { _status ->
     UniffiLib.uniffi_bizra_fn_method_gatechain_set_replay_cache(
         it,
         
@@ -5232,10 +5630,11 @@ open class GateChain: Disposable, AutoCloseable, GateChainInterface
     
     /**
      * Report mode: run every gate even after a failure (nothing is admitted either way).
-     */override fun `setReportAll`(`on`: kotlin.Boolean)
+     */
+    @Throws(BizraException::class)override fun `setReportAll`(`on`: kotlin.Boolean)
         = 
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(BizraException) { _status ->
     UniffiLib.uniffi_bizra_fn_method_gatechain_set_report_all(
         it,
         
@@ -6326,6 +6725,33 @@ public object FfiConverterTypeModel: FfiConverter<Model, Long> {
 public interface NodeInterface {
     
     /**
+     * The consensus events from now on, in order: each decided height (`Decided`) and each
+     * equivocation seen (`Evidence`); past decisions are in `decided(height)`. Any number of
+     * subscribers each get every event. Close the stream when done with it (the `Flow` of
+     * `asFlow()` does).
+     */
+    fun `consensusEvents`(): ConsensusEvents
+    
+    /**
+     * Where consensus stands on this node; null for a node without consensus.
+     */
+    fun `consensusStatus`(): ConsensusStatus?
+    
+    /**
+     * The decision of `height` from this node's storage; null if it has not decided it.
+     */
+    fun `decided`(`height`: kotlin.ULong): Decision?
+    
+    /**
+     * Submits a `bizra.proposal` envelope (its payload's `"type"`) to consensus: pooled here and
+     * forwarded to the other validators, to be decided in a batch (watch `consensusEvents()`).
+     * True when new, false when pooled or decided already. Throws `InvalidInput` for an
+     * envelope that is not a proposal, a full pool or a node without consensus, and `Rejected`
+     * (with its reject code) when the federation's gate chain refuses the envelope now.
+     */
+    fun `propose`(`envelope`: Envelope): kotlin.Boolean
+    
+    /**
      * The address the node tells its peers to reach it at.
      */
     fun `advertisedAddr`(): kotlin.String
@@ -6490,6 +6916,83 @@ open class Node: Disposable, AutoCloseable, NodeInterface
             UniffiLib.uniffi_bizra_fn_clone_node(handle, status)
         }
     }
+
+    
+    /**
+     * The consensus events from now on, in order: each decided height (`Decided`) and each
+     * equivocation seen (`Evidence`); past decisions are in `decided(height)`. Any number of
+     * subscribers each get every event. Close the stream when done with it (the `Flow` of
+     * `asFlow()` does).
+     */
+    @Throws(BizraException::class)override fun `consensusEvents`(): ConsensusEvents {
+            return FfiConverterTypeConsensusEvents.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_node_consensus_events(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Where consensus stands on this node; null for a node without consensus.
+     */
+    @Throws(BizraException::class)override fun `consensusStatus`(): ConsensusStatus? {
+            return FfiConverterOptionalTypeConsensusStatus.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_node_consensus_status(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The decision of `height` from this node's storage; null if it has not decided it.
+     */
+    @Throws(BizraException::class)override fun `decided`(`height`: kotlin.ULong): Decision? {
+            return FfiConverterOptionalTypeDecision.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_node_decided(
+        it,
+        
+        FfiConverterULong.lower(`height`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Submits a `bizra.proposal` envelope (its payload's `"type"`) to consensus: pooled here and
+     * forwarded to the other validators, to be decided in a batch (watch `consensusEvents()`).
+     * True when new, false when pooled or decided already. Throws `InvalidInput` for an
+     * envelope that is not a proposal, a full pool or a node without consensus, and `Rejected`
+     * (with its reject code) when the federation's gate chain refuses the envelope now.
+     */
+    @Throws(BizraException::class)override fun `propose`(`envelope`: Envelope): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_node_propose(
+        it,
+        
+        FfiConverterTypeEnvelope.lower(`envelope`),_status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -8171,6 +8674,280 @@ public object FfiConverterTypeComplianceReport: FfiConverterRustBuffer<Complianc
 
 
 /**
+ * What a node's consensus engine has seen and done.
+ */
+data class ConsensusEngineStats (
+    /**
+     * Messages received from peers.
+     */
+    val `received`: kotlin.ULong
+    , 
+    /**
+     * Of those, refused before the consensus core (malformed, unknown validator, ...).
+     */
+    val `refused`: kotlin.ULong
+    , 
+    /**
+     * Signatures that did not verify.
+     */
+    val `badSignatures`: kotlin.ULong
+    , 
+    /**
+     * Messages broadcast.
+     */
+    val `broadcasts`: kotlin.ULong
+    , 
+    /**
+     * Write-ahead-log records written.
+     */
+    val `persisted`: kotlin.ULong
+    , 
+    /**
+     * Heights decided (by this node's votes or by catching up).
+     */
+    val `decided`: kotlin.ULong
+    , 
+    /**
+     * Proposals whose batch the gate chain refused (this node prevoted nil on them).
+     */
+    val `invalidProposals`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeConsensusEngineStats: FfiConverterRustBuffer<ConsensusEngineStats> {
+    override fun read(buf: ByteBuffer): ConsensusEngineStats {
+        return ConsensusEngineStats(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ConsensusEngineStats) = (
+            FfiConverterULong.allocationSize(value.`received`) +
+            FfiConverterULong.allocationSize(value.`refused`) +
+            FfiConverterULong.allocationSize(value.`badSignatures`) +
+            FfiConverterULong.allocationSize(value.`broadcasts`) +
+            FfiConverterULong.allocationSize(value.`persisted`) +
+            FfiConverterULong.allocationSize(value.`decided`) +
+            FfiConverterULong.allocationSize(value.`invalidProposals`)
+    )
+
+    override fun write(value: ConsensusEngineStats, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`received`, buf)
+            FfiConverterULong.write(value.`refused`, buf)
+            FfiConverterULong.write(value.`badSignatures`, buf)
+            FfiConverterULong.write(value.`broadcasts`, buf)
+            FfiConverterULong.write(value.`persisted`, buf)
+            FfiConverterULong.write(value.`decided`, buf)
+            FfiConverterULong.write(value.`invalidProposals`, buf)
+    }
+}
+
+
+
+/**
+ * Where consensus stands on a node.
+ */
+data class ConsensusStatus (
+    /**
+     * The height being decided.
+     */
+    val `height`: kotlin.ULong
+    , 
+    /**
+     * Its round.
+     */
+    val `round`: kotlin.UInt
+    , 
+    /**
+     * The highest height decided (and stored).
+     */
+    val `decided`: kotlin.ULong
+    , 
+    /**
+     * Proposals waiting for a batch.
+     */
+    val `pending`: kotlin.ULong
+    , 
+    /**
+     * Whether this node votes (its key is one of the document's validators).
+     */
+    val `validator`: kotlin.Boolean
+    , 
+    /**
+     * Peers (validators and followers) with an authenticated consensus link.
+     */
+    val `linked`: kotlin.ULong
+    , 
+    /**
+     * What the engine has seen and done.
+     */
+    val `engine`: ConsensusEngineStats
+    , 
+    /**
+     * Frames not sent because a link's queue was full.
+     */
+    val `framesDropped`: kotlin.ULong
+    , 
+    /**
+     * Why consensus stopped on this node (its storage failed), if it did: it no longer votes.
+     */
+    val `failure`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeConsensusStatus: FfiConverterRustBuffer<ConsensusStatus> {
+    override fun read(buf: ByteBuffer): ConsensusStatus {
+        return ConsensusStatus(
+            FfiConverterULong.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterTypeConsensusEngineStats.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ConsensusStatus) = (
+            FfiConverterULong.allocationSize(value.`height`) +
+            FfiConverterUInt.allocationSize(value.`round`) +
+            FfiConverterULong.allocationSize(value.`decided`) +
+            FfiConverterULong.allocationSize(value.`pending`) +
+            FfiConverterBoolean.allocationSize(value.`validator`) +
+            FfiConverterULong.allocationSize(value.`linked`) +
+            FfiConverterTypeConsensusEngineStats.allocationSize(value.`engine`) +
+            FfiConverterULong.allocationSize(value.`framesDropped`) +
+            FfiConverterOptionalString.allocationSize(value.`failure`)
+    )
+
+    override fun write(value: ConsensusStatus, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`height`, buf)
+            FfiConverterUInt.write(value.`round`, buf)
+            FfiConverterULong.write(value.`decided`, buf)
+            FfiConverterULong.write(value.`pending`, buf)
+            FfiConverterBoolean.write(value.`validator`, buf)
+            FfiConverterULong.write(value.`linked`, buf)
+            FfiConverterTypeConsensusEngineStats.write(value.`engine`, buf)
+            FfiConverterULong.write(value.`framesDropped`, buf)
+            FfiConverterOptionalString.write(value.`failure`, buf)
+    }
+}
+
+
+
+/**
+ * A decided height: its commit certificate and the decided batch of proposals.
+ */
+data class Decision (
+    /**
+     * The height.
+     */
+    val `height`: kotlin.ULong
+    , 
+    /**
+     * The round in which it was decided.
+     */
+    val `round`: kotlin.UInt
+    , 
+    /**
+     * The federation's proof (`verifyBatch(batchJson, document)` checks both together).
+     */
+    val `certificate`: Certificate
+    , 
+    /**
+     * The batch's canonical JSON: the proposals in ascending id order, whose hash the
+     * certificate names.
+     */
+    val `batchJson`: kotlin.String
+    , 
+    /**
+     * The decided `bizra.proposal` envelopes, in ascending id order.
+     */
+    val `proposals`: List<Envelope>
+    
+): Disposable{
+    
+
+    
+
+    
+    @Suppress("UNNECESSARY_SAFE_CALL") // codegen is much simpler if we unconditionally emit safe calls here
+    override fun destroy() {
+        
+    Disposable.destroy(
+        this.`height`,
+        this.`round`,
+        this.`certificate`,
+        this.`batchJson`,
+        this.`proposals`
+    )
+    }
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDecision: FfiConverterRustBuffer<Decision> {
+    override fun read(buf: ByteBuffer): Decision {
+        return Decision(
+            FfiConverterULong.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterTypeCertificate.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceTypeEnvelope.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Decision) = (
+            FfiConverterULong.allocationSize(value.`height`) +
+            FfiConverterUInt.allocationSize(value.`round`) +
+            FfiConverterTypeCertificate.allocationSize(value.`certificate`) +
+            FfiConverterString.allocationSize(value.`batchJson`) +
+            FfiConverterSequenceTypeEnvelope.allocationSize(value.`proposals`)
+    )
+
+    override fun write(value: Decision, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`height`, buf)
+            FfiConverterUInt.write(value.`round`, buf)
+            FfiConverterTypeCertificate.write(value.`certificate`, buf)
+            FfiConverterString.write(value.`batchJson`, buf)
+            FfiConverterSequenceTypeEnvelope.write(value.`proposals`, buf)
+    }
+}
+
+
+
+/**
  * How to build an envelope; every null member takes the core's default (`bizra::EnvelopeOptions`).
  */
 data class EnvelopeOptions (
@@ -8301,6 +9078,117 @@ public object FfiConverterTypeErrorKindInfo: FfiConverterRustBuffer<ErrorKindInf
     override fun write(value: ErrorKindInfo, buf: ByteBuffer) {
             FfiConverterUInt.write(value.`number`, buf)
             FfiConverterString.write(value.`name`, buf)
+    }
+}
+
+
+
+/**
+ * Equivocation evidence: a validator signed two conflicting messages (the same height, round
+ * and step, different contents). Anyone holding the federation document checks it with
+ * `verify`, without trusting the node that reported it.
+ */
+data class Evidence (
+    /**
+     * The validator's key, 64 lowercase hex.
+     */
+    val `validator`: kotlin.String
+    , 
+    /**
+     * The height.
+     */
+    val `height`: kotlin.ULong
+    , 
+    /**
+     * The round.
+     */
+    val `round`: kotlin.UInt
+    , 
+    /**
+     * The step.
+     */
+    val `step`: EvidenceStep
+    , 
+    /**
+     * The message seen first, in its CONSENSUS-v1 wire encoding.
+     */
+    val `first`: kotlin.ByteArray
+    , 
+    /**
+     * The conflicting message, in its wire encoding.
+     */
+    val `second`: kotlin.ByteArray
+    
+): Disposable{
+    
+    /**
+     * Checks the evidence against the federation document, offline: both messages decode, are
+     * of one step, one validator (of the document), one height and round, with different
+     * contents, match the fields above, and both signatures verify. Throws
+     * `EvidenceException.Refused` with the first failure's code.
+     */
+    @Throws(EvidenceException::class) fun `verify`(`document`: FederationDocument)
+        = 
+    uniffiRustCallWithError(EvidenceException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_evidence_verify(FfiConverterTypeEvidence.lower(this),
+        
+        FfiConverterTypeFederationDocument.lower(`document`),_status)
+}
+    
+    
+
+    
+
+    
+
+    
+    @Suppress("UNNECESSARY_SAFE_CALL") // codegen is much simpler if we unconditionally emit safe calls here
+    override fun destroy() {
+        
+    Disposable.destroy(
+        this.`validator`,
+        this.`height`,
+        this.`round`,
+        this.`step`,
+        this.`first`,
+        this.`second`
+    )
+    }
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeEvidence: FfiConverterRustBuffer<Evidence> {
+    override fun read(buf: ByteBuffer): Evidence {
+        return Evidence(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterTypeEvidenceStep.read(buf),
+            FfiConverterByteArray.read(buf),
+            FfiConverterByteArray.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Evidence) = (
+            FfiConverterString.allocationSize(value.`validator`) +
+            FfiConverterULong.allocationSize(value.`height`) +
+            FfiConverterUInt.allocationSize(value.`round`) +
+            FfiConverterTypeEvidenceStep.allocationSize(value.`step`) +
+            FfiConverterByteArray.allocationSize(value.`first`) +
+            FfiConverterByteArray.allocationSize(value.`second`)
+    )
+
+    override fun write(value: Evidence, buf: ByteBuffer) {
+            FfiConverterString.write(value.`validator`, buf)
+            FfiConverterULong.write(value.`height`, buf)
+            FfiConverterUInt.write(value.`round`, buf)
+            FfiConverterTypeEvidenceStep.write(value.`step`, buf)
+            FfiConverterByteArray.write(value.`first`, buf)
+            FfiConverterByteArray.write(value.`second`, buf)
     }
 }
 
@@ -9223,12 +10111,46 @@ data class NodeOptions (
      * About how many members the federation has (sizes dissemination), at least 1; default 16.
      */
     val `expectedMembers`: kotlin.UInt? = null 
+    , 
+    /**
+     * The federation document in force: with one, the node takes part in consensus (as a
+     * validator if its key is one of the document's, else as a follower that decides with
+     * them). Needs `dataDir` (the write-ahead log must outlive the process) and the document's
+     * federation must be `federation`. The node then also listens on TCP, at the port number of
+     * its UDP socket, for consensus links. Null: no consensus.
+     */
+    val `document`: FederationDocument? = null 
+    , 
+    /**
+     * The gate chain every proposal must pass to be pooled and decided (consulted, never
+     * admitted into); only with `document`. Null: every built-in gate over the default
+     * constitution (`GateChain()`). The running node holds it: until the node stops, the
+     * chain's `add*`/`set*` calls throw `InvalidInput`.
+     */
+    val `gates`: GateChain? = null 
     
-){
+): Disposable{
     
 
     
 
+    
+    @Suppress("UNNECESSARY_SAFE_CALL") // codegen is much simpler if we unconditionally emit safe calls here
+    override fun destroy() {
+        
+    Disposable.destroy(
+        this.`bind`,
+        this.`advertise`,
+        this.`seeds`,
+        this.`federation`,
+        this.`allowlist`,
+        this.`dataDir`,
+        this.`timings`,
+        this.`expectedMembers`,
+        this.`document`,
+        this.`gates`
+    )
+    }
     
     companion object
 }
@@ -9247,6 +10169,8 @@ public object FfiConverterTypeNodeOptions: FfiConverterRustBuffer<NodeOptions> {
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalTypeTimings.read(buf),
             FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalTypeFederationDocument.read(buf),
+            FfiConverterOptionalTypeGateChain.read(buf),
         )
     }
 
@@ -9258,7 +10182,9 @@ public object FfiConverterTypeNodeOptions: FfiConverterRustBuffer<NodeOptions> {
             FfiConverterOptionalSequenceByteArray.allocationSize(value.`allowlist`) +
             FfiConverterOptionalString.allocationSize(value.`dataDir`) +
             FfiConverterOptionalTypeTimings.allocationSize(value.`timings`) +
-            FfiConverterOptionalUInt.allocationSize(value.`expectedMembers`)
+            FfiConverterOptionalUInt.allocationSize(value.`expectedMembers`) +
+            FfiConverterOptionalTypeFederationDocument.allocationSize(value.`document`) +
+            FfiConverterOptionalTypeGateChain.allocationSize(value.`gates`)
     )
 
     override fun write(value: NodeOptions, buf: ByteBuffer) {
@@ -9270,6 +10196,8 @@ public object FfiConverterTypeNodeOptions: FfiConverterRustBuffer<NodeOptions> {
             FfiConverterOptionalString.write(value.`dataDir`, buf)
             FfiConverterOptionalTypeTimings.write(value.`timings`, buf)
             FfiConverterOptionalUInt.write(value.`expectedMembers`, buf)
+            FfiConverterOptionalTypeFederationDocument.write(value.`document`, buf)
+            FfiConverterOptionalTypeGateChain.write(value.`gates`, buf)
     }
 }
 
@@ -9656,7 +10584,9 @@ public object FfiConverterTypeTierDecision: FfiConverterRustBuffer<TierDecision>
 
 /**
  * How often things happen; a null member takes the core's default (a LAN profile: a probe a
- * second). Every duration must be longer than zero.
+ * second). Every duration must lie between 1 ms and 366 days (the core's range, `Timings::MIN`
+ * and `Timings::MAX`), and a probe must expect its answer within its period: `Node.start`
+ * throws `InvalidInput` naming the timing otherwise.
  */
 data class Timings (
     /**
@@ -10350,6 +11280,124 @@ public object FfiConverterTypeBuiltinKind: FfiConverterRustBuffer<BuiltinKind> {
 
 
 /**
+ * What consensus tells a node's subscribers, in order.
+ */
+sealed class ConsensusEvent: Disposable  {
+    
+    /**
+     * The federation decided a height (this node stored it).
+     */
+    data class Decided(
+        /**
+         * The certificate and the batch.
+         */
+        val `decision`: org.bizra.Decision) : ConsensusEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A validator signed two conflicting messages.
+     */
+    data class Evidence(
+        /**
+         * The evidence, which anyone can check (`verify`).
+         */
+        val `evidence`: org.bizra.Evidence) : ConsensusEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+    @Suppress("UNNECESSARY_SAFE_CALL") // codegen is much simpler if we unconditionally emit safe calls here
+    override fun destroy() {
+        when(this) {
+            is ConsensusEvent.Decided -> {
+                
+    Disposable.destroy(
+        this.`decision`
+    )
+                
+            }
+            is ConsensusEvent.Evidence -> {
+                
+    Disposable.destroy(
+        this.`evidence`
+    )
+                
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeConsensusEvent : FfiConverterRustBuffer<ConsensusEvent>{
+    override fun read(buf: ByteBuffer): ConsensusEvent {
+        return when(buf.getInt()) {
+            1 -> ConsensusEvent.Decided(
+                FfiConverterTypeDecision.read(buf),
+                )
+            2 -> ConsensusEvent.Evidence(
+                FfiConverterTypeEvidence.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: ConsensusEvent): ULong = when(value) {
+        is ConsensusEvent.Decided -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeDecision.allocationSize(value.`decision`)
+            )
+        }
+        is ConsensusEvent.Evidence -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeEvidence.allocationSize(value.`evidence`)
+            )
+        }
+    }
+
+    override fun write(value: ConsensusEvent, buf: ByteBuffer) {
+        when(value) {
+            is ConsensusEvent.Decided -> {
+                buf.putInt(1)
+                FfiConverterTypeDecision.write(value.`decision`, buf)
+                Unit
+            }
+            is ConsensusEvent.Evidence -> {
+                buf.putInt(2)
+                FfiConverterTypeEvidence.write(value.`evidence`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * How strictly a rule is enforced.
  */
 
@@ -10384,6 +11432,141 @@ public object FfiConverterTypeEnforcement: FfiConverterRustBuffer<Enforcement> {
     override fun allocationSize(value: Enforcement) = 4UL
 
     override fun write(value: Enforcement, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+
+
+/**
+ * Refused equivocation evidence (Kotlin's `EvidenceException`, Swift's `EvidenceError`).
+ */
+sealed class EvidenceException: kotlin.Exception() {
+    
+    /**
+     * `code` is the refusal code of CONSENSUS-v1.md's evidence checks (1 malformed ... 8 bad
+     * signature), `name` its name (`"BAD_SIGNATURE"`), `detail` what exactly was wrong.
+     */
+    class Refused(
+        
+        /**
+         * The refusal code.
+         */
+        val `code`: kotlin.UInt, 
+        
+        /**
+         * The code's name.
+         */
+        val `name`: kotlin.String, 
+        
+        /**
+         * What was wrong, for humans.
+         */
+        val `detail`: kotlin.String
+        ) : EvidenceException() {
+        override val message
+            get() = "code=${ `code` }, name=${ `name` }, detail=${ `detail` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<EvidenceException> {
+        override fun lift(error_buf: RustBuffer.ByValue): EvidenceException = FfiConverterTypeEvidenceError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeEvidenceError : FfiConverterRustBuffer<EvidenceException> {
+    override fun read(buf: ByteBuffer): EvidenceException {
+        
+
+        return when(buf.getInt()) {
+            1 -> EvidenceException.Refused(
+                FfiConverterUInt.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: EvidenceException): ULong {
+        return when(value) {
+            is EvidenceException.Refused -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterUInt.allocationSize(value.`code`)
+                + FfiConverterString.allocationSize(value.`name`)
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
+        }
+    }
+
+    override fun write(value: EvidenceException, buf: ByteBuffer) {
+        when(value) {
+            is EvidenceException.Refused -> {
+                buf.putInt(1)
+                FfiConverterUInt.write(value.`code`, buf)
+                FfiConverterString.write(value.`name`, buf)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
+/**
+ * The step in which a validator equivocated.
+ */
+
+enum class EvidenceStep {
+    
+    /**
+     * Two proposals for one round.
+     */
+    PROPOSAL,
+    /**
+     * Two prevotes for one round.
+     */
+    PREVOTE,
+    /**
+     * Two precommits for one round.
+     */
+    PRECOMMIT;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeEvidenceStep: FfiConverterRustBuffer<EvidenceStep> {
+    override fun read(buf: ByteBuffer) = try {
+        EvidenceStep.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: EvidenceStep) = 4UL
+
+    override fun write(value: EvidenceStep, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -11126,6 +12309,70 @@ public object FfiConverterOptionalTypeCancelToken: FfiConverterRustBuffer<Cancel
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeFederationDocument: FfiConverterRustBuffer<FederationDocument?> {
+    override fun read(buf: ByteBuffer): FederationDocument? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeFederationDocument.read(buf)
+    }
+
+    override fun allocationSize(value: FederationDocument?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeFederationDocument.allocationSize(value)
+        }
+    }
+
+    override fun write(value: FederationDocument?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeFederationDocument.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeGateChain: FfiConverterRustBuffer<GateChain?> {
+    override fun read(buf: ByteBuffer): GateChain? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeGateChain.read(buf)
+    }
+
+    override fun allocationSize(value: GateChain?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeGateChain.allocationSize(value)
+        }
+    }
+
+    override fun write(value: GateChain?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeGateChain.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeReplayCache: FfiConverterRustBuffer<ReplayCache?> {
     override fun read(buf: ByteBuffer): ReplayCache? {
         if (buf.get().toInt() == 0) {
@@ -11180,6 +12427,70 @@ public object FfiConverterOptionalTypeTokenListener: FfiConverterRustBuffer<Toke
         } else {
             buf.put(1)
             FfiConverterTypeTokenListener.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeConsensusStatus: FfiConverterRustBuffer<ConsensusStatus?> {
+    override fun read(buf: ByteBuffer): ConsensusStatus? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeConsensusStatus.read(buf)
+    }
+
+    override fun allocationSize(value: ConsensusStatus?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeConsensusStatus.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ConsensusStatus?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeConsensusStatus.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeDecision: FfiConverterRustBuffer<Decision?> {
+    override fun read(buf: ByteBuffer): Decision? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeDecision.read(buf)
+    }
+
+    override fun allocationSize(value: Decision?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeDecision.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Decision?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeDecision.write(value, buf)
         }
     }
 }
@@ -11468,6 +12779,38 @@ public object FfiConverterOptionalTypeTimings: FfiConverterRustBuffer<Timings?> 
         } else {
             buf.put(1)
             FfiConverterTypeTimings.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeConsensusEvent: FfiConverterRustBuffer<ConsensusEvent?> {
+    override fun read(buf: ByteBuffer): ConsensusEvent? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeConsensusEvent.read(buf)
+    }
+
+    override fun allocationSize(value: ConsensusEvent?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeConsensusEvent.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ConsensusEvent?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeConsensusEvent.write(value, buf)
         }
     }
 }
@@ -12042,6 +13385,21 @@ public object FfiConverterMapStringULong: FfiConverterRustBuffer<Map<kotlin.Stri
             return FfiConverterOptionalString.lift(
     uniffiRustCall() { _status ->
     UniffiLib.uniffi_bizra_fn_func_certificate_code_name(
+    
+        
+        FfiConverterUInt.lower(`code`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * The name of an evidence refusal code (`8` → `"BAD_SIGNATURE"`), or null for a number
+         * CONSENSUS-v1 does not define.
+         */ fun `evidenceCodeName`(`code`: kotlin.UInt): kotlin.String? {
+            return FfiConverterOptionalString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_func_evidence_code_name(
     
         
         FfiConverterUInt.lower(`code`),_status)

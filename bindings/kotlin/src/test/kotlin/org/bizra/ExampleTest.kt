@@ -50,4 +50,15 @@ class ExampleTest {
         assertTrue(Regex("member [0-9a-f]{32} 127\\.0\\.0\\.1:\\d+ generation \\d+ alive").containsMatchIn(text), text)
         assertTrue(Regex("a sees [0-9a-f]{32} left").containsMatchIn(text), text)
     }
+
+    @Test
+    fun consensusRuns() {
+        val text = printed("consensus") { org.bizra.examples.consensus.main() }
+        assertTrue(text.contains("4 validators linked"), text)
+        assertTrue(Regex("proposed pci_[0-9a-f]{32}: new=true").containsMatchIn(text), text)
+        // Every node decided height 1 with a certificate that verifies.
+        assertEquals(4, Regex("node \\d decided height 1 round \\d+: \\[pci_[0-9a-f]{32}\\] \\(certificate verified").findAll(text).count(), text)
+        assertTrue(Regex("stored   height 1 value [0-9a-f]{64}").containsMatchIn(text), text)
+        assertTrue(text.contains("again    new=false"), text)
+    }
 }
