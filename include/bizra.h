@@ -3,14 +3,16 @@
  *
  * Conventions:
  *  - Every fallible function returns a bizra_status (0 = BIZRA_STATUS_OK). Out-params are written
- *    only on success — and on the two completed verdicts: BIZRA_STATUS_REJECTED, whose reject
+ *    only on success — and on the three completed verdicts: BIZRA_STATUS_REJECTED, whose reject
  *    code (bizra_reject, the numbers of tests/vectors/PCI-v1.md) goes to the `reject` out-param,
- *    and BIZRA_STATUS_CERTIFICATE_REFUSED, whose refusal code (bizra_certificate_code, the
- *    numbers of tests/vectors/CONSENSUS-v1.md) goes to the `code` out-param.
+ *    and BIZRA_STATUS_CERTIFICATE_REFUSED and BIZRA_STATUS_EVIDENCE_REFUSED, whose refusal code
+ *    (bizra_certificate_code, bizra_evidence_code: the numbers of tests/vectors/CONSENSUS-v1.md)
+ *    goes to the `code` out-param.
  *  - bizra_last_error(buf, len, &needed) gives this thread's most recent failure message.
  *  - Handles are opaque; each *_free accepts NULL. Strings returned as `char *` are freed with
  *    bizra_string_free, bytes (bizra_bytes) with bizra_bytes_free.
  *  - Options structs begin with `uint32_t struct_size`: zero-initialise, set it to sizeof.
+ *    Members are only added at their end; a struct that grew says which older sizes it takes.
  *  - No call aborts the host: a panic inside the library is BIZRA_STATUS_PANIC.
  *  - Ownership: each function says who owns each out-param and how it is freed (handles with
  *    their *_free, strings with bizra_string_free, bytes with bizra_bytes_free); memory lent
@@ -68,6 +70,11 @@
  * reasons added later without changing the struct's size.
  */
 #define BIZRA_DROP_REASONS_MAX 32
+
+/**
+ * The room for a validator's key in `bizra_evidence`: 64 lowercase hex characters and the NUL.
+ */
+#define BIZRA_KEY_HEX_SIZE 65
 
 /**
  * The PCI reject codes of `tests/vectors/PCI-v1.md` (stable numbers). Out-params carrying one are
@@ -620,6 +627,118 @@ typedef uint32_t bizra_certificate_code;
 #endif // __cplusplus
 
 /**
+ * The step in which a validator equivocated (`bizra_evidence.step` takes these numbers;
+ * `bizra_evidence_step_name` gives their names).
+ */
+enum bizra_evidence_step
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Two proposals for one round (`"proposal"`).
+     */
+    BIZRA_EVIDENCE_STEP_PROPOSAL = 0,
+    /**
+     * Two prevotes for one round (`"prevote"`).
+     */
+    BIZRA_EVIDENCE_STEP_PREVOTE = 1,
+    /**
+     * Two precommits for one round (`"precommit"`).
+     */
+    BIZRA_EVIDENCE_STEP_PRECOMMIT = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum bizra_evidence_step bizra_evidence_step;
+#else
+typedef uint32_t bizra_evidence_step;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Why equivocation evidence was refused: the stable codes of `tests/vectors/CONSENSUS-v1.md`,
+ * written to the `code` out-param (`uint32_t *`) with `BIZRA_STATUS_EVIDENCE_REFUSED`; 0 on
+ * success. The checks run in this order and the first that fails gives the code;
+ * `bizra_evidence_code_name` names them.
+ */
+enum bizra_evidence_code
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Valid: the validator signed both conflicting messages (not a refusal).
+     */
+    BIZRA_EVIDENCE_CODE_VALID = 0,
+    /**
+     * A message does not decode, or is neither a vote nor a proposal.
+     */
+    BIZRA_EVIDENCE_CODE_MALFORMED = 1,
+    /**
+     * A vote and a proposal, or a prevote and a precommit.
+     */
+    BIZRA_EVIDENCE_CODE_DIFFERENT_STEP = 2,
+    /**
+     * Signed by two validators (each may have signed its own: that proves nothing).
+     */
+    BIZRA_EVIDENCE_CODE_DIFFERENT_VALIDATOR = 3,
+    /**
+     * Not of the same height and round.
+     */
+    BIZRA_EVIDENCE_CODE_DIFFERENT_ROUND = 4,
+    /**
+     * The same signed fields twice (allowed).
+     */
+    BIZRA_EVIDENCE_CODE_NOT_CONFLICTING = 5,
+    /**
+     * The evidence's `validator`, `height`, `round` or `step` is not what the messages say.
+     */
+    BIZRA_EVIDENCE_CODE_FIELDS_MISMATCH = 6,
+    /**
+     * The validator is not in the document.
+     */
+    BIZRA_EVIDENCE_CODE_UNKNOWN_VALIDATOR = 7,
+    /**
+     * A signature is not the validator's over its message (strict Ed25519).
+     */
+    BIZRA_EVIDENCE_CODE_BAD_SIGNATURE = 8,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum bizra_evidence_code bizra_evidence_code;
+#else
+typedef uint32_t bizra_evidence_code;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * What a consensus event tells (`bizra_consensus_event.kind` takes these numbers;
+ * `bizra_consensus_event_kind_name` gives their names).
+ */
+enum bizra_consensus_event_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * The federation decided a batch at a height, and this node stored it (`"decided"`).
+     */
+    BIZRA_CONSENSUS_EVENT_KIND_DECIDED = 0,
+    /**
+     * A validator signed two conflicting messages (`"evidence"`).
+     */
+    BIZRA_CONSENSUS_EVENT_KIND_EVIDENCE = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum bizra_consensus_event_kind bizra_consensus_event_kind;
+#else
+typedef uint32_t bizra_consensus_event_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Lets another thread stop a generation. Thread-safe, so safe to share between threads:
  * `bizra_cancel_token_cancel` may be called from any thread (a token callback included) while a
  * generation uses the token. One-shot: once cancelled it stays cancelled, and every generation
@@ -640,6 +759,14 @@ typedef struct bizra_certificate bizra_certificate;
  * `bizra_compliance_report_free`.
  */
 typedef struct bizra_compliance_report bizra_compliance_report;
+
+/**
+ * One subscriber's consensus events, in order (`bizra_node_subscribe_consensus`). Not safe to
+ * share between threads at once: one thread at a time calls `bizra_consensus_events_next` (it
+ * may be a different one each time). Valid after its node is freed (it then drains and reports
+ * `BIZRA_STATUS_STOPPED`). Freed with `bizra_consensus_events_free`.
+ */
+typedef struct bizra_consensus_events bizra_consensus_events;
 
 /**
  * A validated constitution. Immutable, so safe to share between threads. Reference-counted: a
@@ -675,7 +802,9 @@ typedef struct bizra_federation_document bizra_federation_document;
  * thread-safe, so a configured chain is safe to share between threads: it may judge envelopes
  * from many threads at once (admission into its replay cache is atomic). Configuring
  * (`bizra_gate_chain_add_*`, `_set_*`) needs exclusive access: not while any other thread uses
- * the chain. Freed with `bizra_gate_chain_free`.
+ * the chain, and not while a node uses it (`bizra_node_options.gates`: the node shares the chain
+ * until it ends, and configuring it meanwhile is `BIZRA_STATUS_INVALID_ARGUMENT`). Freed with
+ * `bizra_gate_chain_free`; a node that uses the chain keeps it alive after that.
  */
 typedef struct bizra_gate_chain bizra_gate_chain;
 
@@ -869,9 +998,10 @@ typedef struct bizra_scores {
 /**
  * A custom gate. Runs synchronously on the thread that called `bizra_gate_chain_check` or
  * `bizra_gate_chain_admit` (so possibly on several threads at once when the chain is shared),
- * after the built-in gates (the signature among them) have passed. `env` is lent for the call
- * only (use `bizra_envelope_clone` to keep it). Return 0 to admit; anything else refuses with
- * code 24 (GATE_CUSTOM), and a NUL-terminated reason may be written to `reason`
+ * or, in a chain a node uses (`bizra_node_options.gates`), on the node's own thread as it judges
+ * proposals, after the built-in gates (the signature among them) have passed. `env` is lent for
+ * the call only (use `bizra_envelope_clone` to keep it). Return 0 to admit; anything else
+ * refuses with code 24 (GATE_CUSTOM), and a NUL-terminated reason may be written to `reason`
  * (`reason_len` bytes, NUL included).
  */
 typedef int32_t (*bizra_gate_fn)(void *userdata,
@@ -881,7 +1011,9 @@ typedef int32_t (*bizra_gate_fn)(void *userdata,
                                  size_t reason_len);
 
 /**
- * Frees a custom gate's `userdata` when its chain is freed (called once, on the freeing thread).
+ * Frees a custom gate's `userdata` when its chain is freed (called once, on the thread that
+ * releases the chain's last reference: the one calling `bizra_gate_chain_free`, or, for a chain a
+ * node still used then, the node's own thread as the node ends).
  */
 typedef void (*bizra_userdata_free_fn)(void *userdata);
 
@@ -1316,7 +1448,9 @@ typedef struct bizra_generate_options {
 /**
  * How to run a node, for `bizra_node_start`. Zero-initialise, set `struct_size =
  * sizeof(...)`, then set what you need: every NULL/zero member means the core's default (a LAN
- * profile: a probe a second).
+ * profile: a probe a second; no consensus). Members are only ever added at the end: a caller
+ * built against an older header passes its own `sizeof` and the members it lacks take their
+ * defaults.
  */
 typedef struct bizra_node_options {
     /**
@@ -1397,6 +1531,28 @@ typedef struct bizra_node_options {
      * About how many members the federation has (sizes dissemination); 0: 16.
      */
     uint32_t expected_members;
+    /**
+     * The federation document to take part in consensus under: as a validator if this node's
+     * key is one of its validators, else as a follower that decides along (see
+     * `bizra_node_propose`, `bizra_node_subscribe_consensus`). The node keeps its own copy, so
+     * the caller may free the document at once. Needs `data_dir` (the write-ahead log and the
+     * decided heights live there: a validator restarted without them could sign twice), and the
+     * document's federation must be `federation`; otherwise `bizra_node_start` is
+     * `BIZRA_STATUS_INVALID_ARGUMENT`, the last error naming the problem. The node then also
+     * listens on TCP, at its UDP socket's port number, for the validators' links. NULL: no
+     * consensus. (Added after the members above: a caller built before it passes the older
+     * `struct_size` and runs no consensus.)
+     */
+    const struct bizra_federation_document *document;
+    /**
+     * The gate chain every proposal must pass, here and in every batch this node judges. Shared:
+     * the node keeps its own reference until it ends (so the caller may free its handle at
+     * once), runs the chain's custom gates on the node's thread, and consults the chain without
+     * admitting into its replay cache; the chain cannot be configured while a node uses it.
+     * NULL: every built-in gate over the default constitution (`bizra_gate_chain_new_default`).
+     * Only with `document`: a chain without one is `BIZRA_STATUS_INVALID_ARGUMENT`.
+     */
+    const struct bizra_gate_chain *gates;
 } bizra_node_options;
 
 /**
@@ -1495,6 +1651,163 @@ typedef struct bizra_node_event {
      */
     int64_t at_ms;
 } bizra_node_event;
+
+/**
+ * Two validly signed, conflicting messages from one validator: proof that it equivocated, which
+ * anyone holding the federation document can check (`bizra_evidence_verify`). As a consensus
+ * event (`bizra_consensus_event.evidence`) its bytes belong to the event; as an argument it is
+ * the caller's, only read (fill `first` and `second` with your own pointers and lengths: the
+ * library never frees them).
+ */
+typedef struct bizra_evidence {
+    /**
+     * The validator's key, 64 lowercase hex characters, NUL-terminated.
+     */
+    char validator[BIZRA_KEY_HEX_SIZE];
+    /**
+     * The height.
+     */
+    uint64_t height;
+    /**
+     * The round.
+     */
+    uint32_t round;
+    /**
+     * The step, a `bizra_evidence_step`.
+     */
+    uint32_t step;
+    /**
+     * The message seen first, in its CONSENSUS-v1 wire encoding (a vote or a proposal).
+     */
+    struct bizra_bytes first;
+    /**
+     * The conflicting message, in the same encoding.
+     */
+    struct bizra_bytes second;
+} bizra_evidence;
+
+/**
+ * What a node's consensus engine has seen and done (a member of `bizra_consensus_status`).
+ */
+typedef struct bizra_consensus_engine_stats {
+    /**
+     * Messages received from other validators.
+     */
+    uint64_t received;
+    /**
+     * Of those, refused before the consensus core (malformed, unknown signer, bad signature,
+     * past height, ...).
+     */
+    uint64_t refused;
+    /**
+     * Signatures the core asked about that did not verify.
+     */
+    uint64_t bad_signatures;
+    /**
+     * Messages broadcast.
+     */
+    uint64_t broadcasts;
+    /**
+     * Write-ahead-log records written.
+     */
+    uint64_t persisted;
+    /**
+     * Heights decided (by this node's votes or by catching up).
+     */
+    uint64_t decided;
+    /**
+     * Proposed batches the gate chain refused (this node prevoted nil on them).
+     */
+    uint64_t invalid_proposals;
+} bizra_consensus_engine_stats;
+
+/**
+ * Where a node's consensus stands (`bizra_node_consensus_status`). Set `struct_size =
+ * sizeof(...)` before the call; members are only ever added at the end.
+ */
+typedef struct bizra_consensus_status {
+    /**
+     * `sizeof(bizra_consensus_status)`, set by the caller (left as it is).
+     */
+    uint32_t struct_size;
+    /**
+     * The height being decided.
+     */
+    uint64_t height;
+    /**
+     * Its round.
+     */
+    uint32_t round;
+    /**
+     * The highest height decided and stored (0: none yet).
+     */
+    uint64_t decided;
+    /**
+     * Proposals pooled here, waiting for a batch.
+     */
+    size_t pending;
+    /**
+     * Whether this node votes (its key is a validator of the document); false for a follower.
+     */
+    bool validator;
+    /**
+     * Peers (validators and followers) with an authenticated consensus link.
+     */
+    size_t linked;
+    /**
+     * Frames not sent because a link's queue was full.
+     */
+    uint64_t frames_dropped;
+    /**
+     * What the engine has seen and done.
+     */
+    struct bizra_consensus_engine_stats engine;
+    /**
+     * Why consensus stopped on this node (its storage failed: it no longer votes, since it
+     * could not log first), or NULL while it runs. The caller's string: free it with
+     * `bizra_string_free`.
+     */
+    char *failure;
+} bizra_consensus_status;
+
+/**
+ * A consensus event. Its certificate, batch and evidence bytes belong to the event: free them
+ * all with `bizra_consensus_event_free` (to keep the certificate, copy its pointer and set
+ * `certificate` to NULL first; it is then yours, freed with `bizra_certificate_free`).
+ */
+typedef struct bizra_consensus_event {
+    /**
+     * What it tells, a `bizra_consensus_event_kind`.
+     */
+    uint32_t kind;
+    /**
+     * The height decided, or at which the validator equivocated.
+     */
+    uint64_t height;
+    /**
+     * The round in which the height was decided, or in which the validator equivocated.
+     */
+    uint32_t round;
+    /**
+     * A decision's commit certificate (more than two thirds of the voting power precommitted
+     * the batch; verify it with `bizra_certificate_verify_batch`); NULL for evidence.
+     */
+    struct bizra_certificate *certificate;
+    /**
+     * The decided batch, its canonical JSON (an array of `bizra.proposal` envelopes in ascending
+     * id order), NUL-terminated; NULL for evidence.
+     */
+    char *batch_json;
+    /**
+     * The number of proposals in the batch (0 for evidence).
+     */
+    size_t proposals;
+    /**
+     * The equivocation, for evidence (check it with `bizra_evidence_verify`); all zero for a
+     * decision.
+     */
+    struct bizra_evidence evidence;
+} bizra_consensus_event;
 
 /**
  * Success.
@@ -1598,6 +1911,14 @@ typedef struct bizra_node_event {
  */
 #define BIZRA_STATUS_CERTIFICATE_REFUSED 17
 
+/**
+ * A verdict: equivocation evidence was refused (`bizra_evidence_verify`); the refusal code
+ * (`bizra_evidence_code`, the numbers of tests/vectors/CONSENSUS-v1.md) is written to the `code`
+ * out-param, and `bizra_evidence_code_name` names it. The C boundary's own for now: the core
+ * reports refused evidence as its own error type, not as an error kind.
+ */
+#define BIZRA_STATUS_EVIDENCE_REFUSED 18
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1618,7 +1939,8 @@ bizra_status bizra_abi_version(uint32_t *out);
  * name, the same in every binding (`"INVALID_INPUT"` for `BIZRA_STATUS_INVALID_ARGUMENT`,
  * `"REJECTED"`, `"PROMPT_TOO_LONG"` for `BIZRA_STATUS_CONTEXT_OVERFLOW`, `"PANIC"`, ...); for the
  * C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`, `"BUFFER_TOO_SMALL"`,
- * `"OUT_OF_RANGE"`, `"STOPPED"`). NULL for a number that is no status. Static, not to be freed.
+ * `"OUT_OF_RANGE"`, `"STOPPED"`, `"EVIDENCE_REFUSED"`). NULL for a number that is no status.
+ * Static, not to be freed.
  */
 const char *bizra_status_name(bizra_status status);
 
@@ -2031,7 +2353,8 @@ bizra_status bizra_gate_chain_add_builtin(struct bizra_gate_chain *chain, uint32
  * binding. It runs after the built-in gates. `name` stays the caller's (it is copied). The
  * chain owns `userdata` from now on: `free_userdata` (may be NULL) is called with it when the
  * chain is freed — also when this call fails after its arguments were checked, never
- * otherwise.
+ * otherwise (a NULL chain or one in use by a node is refused first: `userdata` stays the
+ * caller's).
  */
 bizra_status bizra_gate_chain_add_custom(struct bizra_gate_chain *chain,
                                          const char *name,
@@ -2373,11 +2696,14 @@ void bizra_cancel_token_free(struct bizra_cancel_token *token);
  * Binds the node's UDP socket, takes its next generation (from `opts.data_dir` when given),
  * and starts its thread, which joins through the seeds; returns without waiting for the join
  * (watch `bizra_node_subscribe`'s events or `bizra_node_members`). The node keeps its own
- * reference to `id`, which the caller may free at once. `opts` may be NULL (every default). A
- * bad address, seed (`host:port`; a seed without a port or that does not resolve), or
- * `struct_size` is `BIZRA_STATUS_INVALID_ARGUMENT`; a port in use or an unusable data directory
- * is `BIZRA_STATUS_IO`; the last error says which. `*out`: a new node, the caller's; free it
- * with `bizra_node_free`.
+ * reference to `id`, which the caller may free at once. `opts` may be NULL (every default).
+ * With `opts.document`, the node also takes part in consensus: it resumes from the write-ahead
+ * log in `opts.data_dir` and links to the document's validators as it meets them. A bad
+ * address, seed (`host:port`; a seed without a port or that does not resolve) or
+ * `struct_size`, a document without a data directory or of another federation than
+ * `opts.federation`, gates without a document: `BIZRA_STATUS_INVALID_ARGUMENT`; a port in use or
+ * an unusable data directory is `BIZRA_STATUS_IO`; the last error says which. `*out`: a new
+ * node, the caller's; free it with `bizra_node_free`.
  */
 bizra_status bizra_node_start(const struct bizra_identity *id,
                               const struct bizra_node_options *opts,
@@ -2653,6 +2979,122 @@ bizra_status bizra_certificate_signature_count(const struct bizra_certificate *c
  * Frees a certificate; NULL is a no-op.
  */
 void bizra_certificate_free(struct bizra_certificate *cert);
+
+/**
+ * The name of an evidence refusal code (`"NOT_CONFLICTING"` for 5, `"VALID"` for 0), or NULL
+ * for an unknown number. Static, owned by the library: never freed.
+ */
+const char *bizra_evidence_code_name(uint32_t code);
+
+/**
+ * The name of a `bizra_evidence_step` (`"proposal"`, `"prevote"`, `"precommit"`), or NULL for a
+ * number that is none. Static, owned by the library: never freed.
+ */
+const char *bizra_evidence_step_name(uint32_t step);
+
+/**
+ * Checks equivocation evidence against the federation document, offline (no clock, no
+ * network, no node), as `tests/vectors/CONSENSUS-v1.md` orders it: both messages decode as votes
+ * or as proposals, of one step, one validator, one height and round, signing different fields;
+ * the evidence's own `validator`, `height`, `round` and `step` say the same; the validator is in
+ * `doc`; and both signatures are its own, strictly verified. Either message may be the one seen
+ * first. `BIZRA_STATUS_OK` with `*code = 0` only for valid evidence; otherwise
+ * `BIZRA_STATUS_EVIDENCE_REFUSED` with the first failure's code in `*code` (1 malformed ... 8
+ * bad signature) and its words as the last error. An evidence struct that cannot be read (a
+ * `validator` without its NUL, an unknown `step`, bytes NULL with a length) is
+ * `BIZRA_STATUS_INVALID_ARGUMENT` or `BIZRA_STATUS_NULL_POINTER` and leaves `*code` untouched.
+ * `code` may be NULL (a value: nothing to free).
+ */
+bizra_status bizra_evidence_verify(const struct bizra_federation_document *doc,
+                                   const struct bizra_evidence *evidence,
+                                   uint32_t *code);
+
+/**
+ * Submits a `bizra.proposal` envelope (its payload's `"type"` is `"bizra.proposal"`) to
+ * consensus: the node judges it with its gate chain, pools it and forwards it to the other
+ * validators, and a later height decides it in a batch (watch
+ * `bizra_node_subscribe_consensus`'s events). The envelope stays the caller's (the node keeps a
+ * copy). On `BIZRA_STATUS_OK`, `*added` is true if it was pooled now, false if it was pooled or
+ * decided already (nothing changes), and `*reject` (may be NULL) is 0. Refused: an envelope
+ * that the gate chain refuses now is `BIZRA_STATUS_REJECTED` with its reject code in `*reject`
+ * (`bizra_reject`: GATE_SNR for a low SNR, EXPIRED, ...); one that is not a proposal, a full
+ * pool (it holds four batches' worth), a node whose consensus stopped (see
+ * `bizra_consensus_status.failure`), or a node started without `opts.document` is
+ * `BIZRA_STATUS_INVALID_ARGUMENT`; a node that left or stopped is `BIZRA_STATUS_STOPPED`; the
+ * last error says which. Values: nothing to free.
+ */
+bizra_status bizra_node_propose(const struct bizra_node *node,
+                                const struct bizra_envelope *env,
+                                bool *added,
+                                uint32_t *reject);
+
+/**
+ * A decided height's commit certificate and batch, from this node's storage (what a
+ * `BIZRA_CONSENSUS_EVENT_KIND_DECIDED` event gave for it, also after a restart). On
+ * `BIZRA_STATUS_OK`, `*found` says whether this node has decided `height` (heights count from
+ * 1), and only then are `*certificate` and `*batch_json` written. `*certificate` (may be NULL:
+ * not wanted): a new certificate, the caller's; free it with `bizra_certificate_free`.
+ * `*batch_json` (may be NULL: not wanted): the batch's canonical JSON, the caller's string; free
+ * it with `bizra_string_free`. A node started without `opts.document` is
+ * `BIZRA_STATUS_INVALID_ARGUMENT`; unreadable storage is `BIZRA_STATUS_IO`.
+ */
+bizra_status bizra_node_decided(const struct bizra_node *node,
+                                uint64_t height,
+                                bool *found,
+                                struct bizra_certificate **certificate,
+                                char **batch_json);
+
+/**
+ * Where the node's consensus stands, written to `*out`, whose `struct_size` the caller sets
+ * first (`sizeof(bizra_consensus_status)`; smaller is `BIZRA_STATUS_INVALID_ARGUMENT`). Plain
+ * values but `out->failure`: the caller's string when consensus stopped (NULL while it runs);
+ * free it with `bizra_string_free`. A node started without `opts.document` is
+ * `BIZRA_STATUS_INVALID_ARGUMENT`.
+ */
+bizra_status bizra_node_consensus_status(const struct bizra_node *node,
+                                         struct bizra_consensus_status *out);
+
+/**
+ * Subscribes to the node's consensus events from now on, in order: a decision at each height
+ * this node decides (earlier ones: `bizra_node_decided`), and equivocation evidence as it is
+ * seen. Any number of subscribers each get every event; one that leaves more than 4096 unread
+ * loses the newer ones. A node started without `opts.document` is
+ * `BIZRA_STATUS_INVALID_ARGUMENT`. `*out`: a new stream, the caller's; free it with
+ * `bizra_consensus_events_free`.
+ */
+bizra_status bizra_node_subscribe_consensus(const struct bizra_node *node,
+                                            struct bizra_consensus_events **out);
+
+/**
+ * Waits for the next consensus event, blocking the calling thread for at most `timeout_ms` (0:
+ * only looks). On `BIZRA_STATUS_OK`, `*got` says whether an event came (a value: nothing to
+ * free), and only then is `*out` written: the caller's, free what it holds with
+ * `bizra_consensus_event_free`. Once the node left or stopped and every event was read, returns
+ * `BIZRA_STATUS_STOPPED` (at once), so `while (bizra_consensus_events_next(...) ==
+ * BIZRA_STATUS_OK)` reads a stream to its end.
+ */
+bizra_status bizra_consensus_events_next(struct bizra_consensus_events *events,
+                                         uint32_t timeout_ms,
+                                         struct bizra_consensus_event *out,
+                                         bool *got);
+
+/**
+ * Frees what a consensus event holds (its certificate, batch JSON and evidence bytes) and resets
+ * those members to NULL and 0, so a second call is a no-op; the struct itself stays the
+ * caller's. NULL is a no-op.
+ */
+void bizra_consensus_event_free(struct bizra_consensus_event *e);
+
+/**
+ * Frees a consensus event stream (the node goes on). NULL is a no-op.
+ */
+void bizra_consensus_events_free(struct bizra_consensus_events *events);
+
+/**
+ * The name of a `bizra_consensus_event_kind` (`"decided"`, `"evidence"`), or NULL for a number
+ * that is none. Static, owned by the library: never freed.
+ */
+const char *bizra_consensus_event_kind_name(uint32_t kind);
 
 #ifdef __cplusplus
 }  // extern "C"

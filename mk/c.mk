@@ -5,7 +5,10 @@
 #                    + C suite (shared under valgrind, static, ASan)
 #                    + federation suite on loopback UDP (natively, under valgrind, ASan)
 #                    + consensus suite: every certificate vector verified offline by a process
-#                      that never runs a node (natively, under valgrind, ASan)
+#                      that never runs a node, equivocation evidence refused by code (natively,
+#                      under valgrind, ASan)
+#                    + consensus-node suite: four validators on loopback decide a proposal, every
+#                      certificate verified (natively, under valgrind, ASan)
 #                    + inference suite on the real model (natively and ASan) + examples
 #                    + pkg-config/install round trip
 #   make header      regenerate include/bizra.h with the pinned cbindgen
@@ -13,6 +16,7 @@
 #   make demo-c      build and run examples/c/quickstart.c
 #   make demo-c-inference   build and run examples/c/inference.c on the test model
 #   make demo-c-federation  build and run examples/c/federation.c (two nodes on loopback)
+#   make demo-c-consensus   build and run examples/c/consensus.c (four validators decide)
 #   make install PREFIX=/usr/local   lib, header and bizra.pc
 
 CBINDGEN_VERSION := 0.29.4
@@ -28,7 +32,7 @@ VALGRIND  := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-
 # A directory holding the SONAME link (libbizra.so.0 -> libbizra.so) for the tests' rpath.
 C_RPATH   := $(CBUILD)/lib
 
-.PHONY: c-lib header header-check symbols-c test-c bench-c demo-c demo-c-inference demo-c-federation install c-coverage
+.PHONY: c-lib header header-check symbols-c test-c bench-c demo-c demo-c-inference demo-c-federation demo-c-consensus install c-coverage
 
 c-lib:
 	$(CARGO) build --release -p bizra-sys
@@ -61,7 +65,8 @@ symbols-c: c-lib
 	echo "symbols: $$(grep -c '^bizra_' "$(CBUILD)/exported.txt") bizra_* (all declared), $$(grep -Ec '$(UNIFFI_SYMBOLS)' "$(CBUILD)/exported.txt") UniFFI, nothing else; SONAME libbizra.so.0"
 
 # Every function the header declares is called by the C suites.
-C_SUITES := tests/c/test_bizra.c tests/c/test_inference.c tests/c/test_federation.c tests/c/test_consensus.c
+C_SUITES := tests/c/test_bizra.c tests/c/test_inference.c tests/c/test_federation.c tests/c/test_consensus.c \
+  tests/c/test_consensus_node.c
 c-coverage: symbols-c
 	missing=$$(for f in $$(cat "$(CBUILD)/declared.txt"); do grep -q "$$f(" $(C_SUITES) || echo $$f; done); \
 	if [ -n "$$missing" ]; then echo "not covered by $(C_SUITES): $$missing" >&2; exit 1; fi
@@ -111,6 +116,15 @@ test-c: header-check c-lib symbols-c c-coverage $(CBUILD)/vectors.h $(CBUILD)/co
 	$(CC) $(C_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -I"$(CBUILD)" \
 	  tests/c/test_consensus.c -o "$(CBUILD)/test_consensus_asan" "$(LIBDIR)/libbizra.a" $(C_STATIC_LIBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1 "$(CBUILD)/test_consensus_asan"
+	@echo "== C consensus-node suite (four validators on loopback), shared library, natively and under valgrind"
+	$(CC) $(C_CFLAGS) tests/c/test_consensus_node.c -o "$(CBUILD)/test_consensus_node" \
+	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)" -lpthread
+	"$(CBUILD)/test_consensus_node"
+	$(VALGRIND) "$(CBUILD)/test_consensus_node"
+	@echo "== C consensus-node suite, static library, AddressSanitizer + UBSan"
+	$(CC) $(C_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+	  tests/c/test_consensus_node.c -o "$(CBUILD)/test_consensus_node_asan" "$(LIBDIR)/libbizra.a" $(C_STATIC_LIBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1 "$(CBUILD)/test_consensus_node_asan"
 	@echo "== C inference suite (real model), shared library"
 	$(CC) $(C_CFLAGS) tests/c/test_inference.c -o "$(CBUILD)/test_inference" \
 	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)" -lpthread -lm
@@ -130,6 +144,11 @@ test-c: header-check c-lib symbols-c c-coverage $(CBUILD)/vectors.h $(CBUILD)/co
 	$(VALGRIND) "$(CBUILD)/federation" > "$(CBUILD)/federation.out"
 	grep -q '^joined ' "$(CBUILD)/federation.out"
 	grep -q '^left ' "$(CBUILD)/federation.out"
+	@echo "== examples/c/consensus.c"
+	$(CC) $(C_CFLAGS) examples/c/consensus.c -o "$(CBUILD)/consensus" \
+	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"
+	"$(CBUILD)/consensus" > "$(CBUILD)/consensus.out"
+	test "$$(grep -c '^decided height 1 .* certificate VALID$$' "$(CBUILD)/consensus.out")" = 4
 	@echo "== examples/c/quickstart.c"
 	$(CC) $(C_CFLAGS) examples/c/quickstart.c -o "$(CBUILD)/quickstart" \
 	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"
@@ -179,6 +198,12 @@ demo-c-federation: c-lib
 	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"
 	"$(CBUILD)/federation"
 
+demo-c-consensus: c-lib
+	mkdir -p "$(CBUILD)"
+	$(CC) $(C_CFLAGS) examples/c/consensus.c -o "$(CBUILD)/consensus" \
+	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"
+	"$(CBUILD)/consensus"
+
 bench-c: c-lib
 	$(CARGO) build --release -p bizra-sys --example bench_core
 	$(CC) -std=c11 -O2 -Iinclude benches/c/bench_c.c -o "$(CBUILD)/bench_c" \
@@ -187,4 +212,4 @@ bench-c: c-lib
 
 TESTS   += test-c
 BENCHES += bench-c
-DEMOS   += demo-c demo-c-inference demo-c-federation
+DEMOS   += demo-c demo-c-inference demo-c-federation demo-c-consensus

@@ -127,3 +127,47 @@ pub(crate) fn options<'a, T>(p: *const T, what: &str) -> FfiResult<Option<&'a T>
     }
     arg(p, what).map(Some)
 }
+
+/// A struct whose all-zero bytes are a valid value meaning "every default" (integers, `bool`s,
+/// raw pointers and arrays of them): an options struct that grew, read by [`options_grown`].
+///
+/// # Safety
+/// The all-zero bit pattern must be a valid value of the type.
+pub(crate) unsafe trait ZeroDefault: Sized {
+    /// The sizes callers built against older headers pass in `struct_size`, ascending: each is
+    /// the offset of the first member added after it.
+    const OLDER_SIZES: &'static [usize];
+}
+
+/// [`options`] for a struct that grew by members appended at its end: a caller built against an
+/// older header passes one of `T::OLDER_SIZES`, and the members it does not know read as zero
+/// (their defaults). A size at least the current one is read in full; any other is refused.
+pub(crate) fn options_grown<T: ZeroDefault>(p: *const T, what: &str) -> FfiResult<Option<T>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: as in `options`: a non-NULL pointer is valid for at least `struct_size`.
+    let size = unsafe { p.cast::<u32>().read() } as usize;
+    let full = std::mem::size_of::<T>();
+    let take = if size >= full {
+        full
+    } else if T::OLDER_SIZES.contains(&size) {
+        size
+    } else {
+        let older: Vec<String> = T::OLDER_SIZES.iter().map(usize::to_string).collect();
+        return Err(invalid(format!(
+            "{what}.struct_size is {size}, expected at least {full} (set it to sizeof), or {} \
+             from an older header",
+            older.join(" or ")
+        )));
+    };
+    let mut value = std::mem::MaybeUninit::<T>::zeroed();
+    // SAFETY: the caller's struct is valid for `take <= struct_size` bytes (the C contract), the
+    // destination holds `take <= size_of::<T>()` bytes, and the two do not overlap; zero bytes
+    // are a valid `T` (`ZeroDefault`) and `take` is the end of a member, so the copied prefix
+    // holds whole members of a valid C struct.
+    unsafe {
+        std::ptr::copy_nonoverlapping(p.cast::<u8>(), value.as_mut_ptr().cast::<u8>(), take);
+        Ok(Some(value.assume_init()))
+    }
+}

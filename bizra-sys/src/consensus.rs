@@ -1,12 +1,14 @@
-//! Commit certificates and federation documents (`tests/vectors/CONSENSUS-v1.md`): a certificate
-//! is verified against the document of its federation and epoch, offline, by a process that
-//! never ran a node. Verification is the core's (`bizra_core::consensus`); this file converts.
+//! Commit certificates, federation documents and equivocation evidence
+//! (`tests/vectors/CONSENSUS-v1.md`): a certificate or a piece of evidence is verified against
+//! the document of its federation and epoch, offline, by a process that never ran a node.
+//! Verification is the core's (`bizra_core::consensus`); this file converts.
 
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, CStr, CString};
 use std::sync::OnceLock;
 
 use bizra_core::consensus::{
-    Batch, Certificate, CertificateCode, CertificateError, FederationDocument,
+    Batch, Certificate, CertificateCode, CertificateError, Equivocation, EquivocationKind,
+    EvidenceCode, EvidenceError, FederationDocument,
 };
 
 use crate::*;
@@ -432,6 +434,248 @@ pub unsafe extern "C" fn bizra_certificate_free(cert: *mut bizra_certificate) {
     boundary("bizra_certificate_free", || bizra_certificate::free(cert))
 }
 
+/// The room for a validator's key in `bizra_evidence`: 64 lowercase hex characters and the NUL.
+pub const BIZRA_KEY_HEX_SIZE: usize = 65;
+
+/// The step in which a validator equivocated (`bizra_evidence.step` takes these numbers;
+/// `bizra_evidence_step_name` gives their names).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum bizra_evidence_step {
+    /// Two proposals for one round (`"proposal"`).
+    Proposal = 0,
+    /// Two prevotes for one round (`"prevote"`).
+    Prevote = 1,
+    /// Two precommits for one round (`"precommit"`).
+    Precommit = 2,
+}
+
+impl bizra_evidence_step {
+    const ALL: [bizra_evidence_step; 3] = [Self::Proposal, Self::Prevote, Self::Precommit];
+
+    fn of(kind: EquivocationKind) -> Self {
+        match kind {
+            EquivocationKind::Proposal => Self::Proposal,
+            EquivocationKind::Prevote => Self::Prevote,
+            EquivocationKind::Precommit => Self::Precommit,
+        }
+    }
+
+    fn to_core(self) -> EquivocationKind {
+        match self {
+            Self::Proposal => EquivocationKind::Proposal,
+            Self::Prevote => EquivocationKind::Prevote,
+            Self::Precommit => EquivocationKind::Precommit,
+        }
+    }
+
+    /// The step's name, as CONSENSUS-v1 calls it (the core keeps it private).
+    fn name(self) -> &'static str {
+        match self {
+            Self::Proposal => "proposal",
+            Self::Prevote => "prevote",
+            Self::Precommit => "precommit",
+        }
+    }
+}
+
+/// Why equivocation evidence was refused: the stable codes of `tests/vectors/CONSENSUS-v1.md`,
+/// written to the `code` out-param (`uint32_t *`) with `BIZRA_STATUS_EVIDENCE_REFUSED`; 0 on
+/// success. The checks run in this order and the first that fails gives the code;
+/// `bizra_evidence_code_name` names them.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum bizra_evidence_code {
+    /// Valid: the validator signed both conflicting messages (not a refusal).
+    Valid = 0,
+    /// A message does not decode, or is neither a vote nor a proposal.
+    Malformed = 1,
+    /// A vote and a proposal, or a prevote and a precommit.
+    DifferentStep = 2,
+    /// Signed by two validators (each may have signed its own: that proves nothing).
+    DifferentValidator = 3,
+    /// Not of the same height and round.
+    DifferentRound = 4,
+    /// The same signed fields twice (allowed).
+    NotConflicting = 5,
+    /// The evidence's `validator`, `height`, `round` or `step` is not what the messages say.
+    FieldsMismatch = 6,
+    /// The validator is not in the document.
+    UnknownValidator = 7,
+    /// A signature is not the validator's over its message (strict Ed25519).
+    BadSignature = 8,
+}
+
+/// Two validly signed, conflicting messages from one validator: proof that it equivocated, which
+/// anyone holding the federation document can check (`bizra_evidence_verify`). As a consensus
+/// event (`bizra_consensus_event.evidence`) its bytes belong to the event; as an argument it is
+/// the caller's, only read (fill `first` and `second` with your own pointers and lengths: the
+/// library never frees them).
+#[repr(C)]
+#[derive(Debug)]
+pub struct bizra_evidence {
+    /// The validator's key, 64 lowercase hex characters, NUL-terminated.
+    pub validator: [c_char; BIZRA_KEY_HEX_SIZE],
+    /// The height.
+    pub height: u64,
+    /// The round.
+    pub round: u32,
+    /// The step, a `bizra_evidence_step`.
+    pub step: u32,
+    /// The message seen first, in its CONSENSUS-v1 wire encoding (a vote or a proposal).
+    pub first: bizra_bytes,
+    /// The conflicting message, in the same encoding.
+    pub second: bizra_bytes,
+}
+
+impl bizra_evidence {
+    /// No evidence (the member of a consensus event that is a decision).
+    pub(crate) fn none() -> Self {
+        bizra_evidence {
+            validator: [0; BIZRA_KEY_HEX_SIZE],
+            height: 0,
+            round: 0,
+            step: 0,
+            first: bizra_bytes {
+                data: std::ptr::null_mut(),
+                len: 0,
+            },
+            second: bizra_bytes {
+                data: std::ptr::null_mut(),
+                len: 0,
+            },
+        }
+    }
+
+    /// The core's evidence as C gives it; the caller owns the bytes (`free`).
+    pub(crate) fn of(e: Equivocation) -> FfiResult<Self> {
+        let validator = inline_text(&e.validator, "validator key")?;
+        let (first, first_len) = into_raw_slice(e.first);
+        let (second, second_len) = into_raw_slice(e.second);
+        Ok(bizra_evidence {
+            validator,
+            height: e.height,
+            round: e.round,
+            step: bizra_evidence_step::of(e.kind) as u32,
+            first: bizra_bytes {
+                data: first,
+                len: first_len,
+            },
+            second: bizra_bytes {
+                data: second,
+                len: second_len,
+            },
+        })
+    }
+
+    /// Frees bytes made by [`bizra_evidence::of`] and resets them to `{NULL, 0}`.
+    pub(crate) fn free(&mut self) {
+        free_slice(&mut self.first.data, &mut self.first.len);
+        free_slice(&mut self.second.data, &mut self.second.len);
+    }
+
+    /// The core's evidence from a C argument (its bytes copied).
+    fn to_core(&self) -> FfiResult<Equivocation> {
+        let raw: Vec<u8> = self.validator.iter().map(|&c| c as u8).collect();
+        let validator = CStr::from_bytes_until_nul(&raw)
+            .map_err(|_| invalid("evidence.validator is not NUL-terminated"))?
+            .to_str()
+            .map_err(|_| invalid("evidence.validator is not UTF-8"))?
+            .to_owned();
+        let kind = bizra_evidence_step::ALL
+            .into_iter()
+            .find(|s| *s as u32 == self.step)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "evidence.step {} is no bizra_evidence_step (0 proposal, 1 prevote, 2 \
+                     precommit)",
+                    self.step
+                ))
+            })?
+            .to_core();
+        Ok(Equivocation {
+            validator,
+            height: self.height,
+            round: self.round,
+            kind,
+            first: bytes(self.first.data, self.first.len, "evidence.first.data")?.to_vec(),
+            second: bytes(self.second.data, self.second.len, "evidence.second.data")?.to_vec(),
+        })
+    }
+}
+
+/// Every evidence code with its name (the core's `EvidenceCode::name`), as C strings kept for the
+/// library's lifetime.
+fn evidence_names() -> &'static [(u32, CString)] {
+    static NAMES: OnceLock<Vec<(u32, CString)>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let valid = (bizra_evidence_code::Valid as u32, VALID_NAME);
+        let codes = EvidenceCode::ALL.iter().map(|c| (c.code(), c.name()));
+        std::iter::once(valid)
+            .chain(codes)
+            .map(|(code, name)| (code, CString::new(name).unwrap_or_default()))
+            .collect()
+    })
+}
+
+/// The name of an evidence refusal code (`"NOT_CONFLICTING"` for 5, `"VALID"` for 0), or NULL
+/// for an unknown number. Static, owned by the library: never freed.
+#[no_mangle]
+pub extern "C" fn bizra_evidence_code_name(code: u32) -> *const c_char {
+    boundary("bizra_evidence_code_name", || {
+        Ok(evidence_names()
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or(std::ptr::null(), |(_, name)| name.as_ptr()))
+    })
+}
+
+/// The name of a `bizra_evidence_step` (`"proposal"`, `"prevote"`, `"precommit"`), or NULL for a
+/// number that is none. Static, owned by the library: never freed.
+#[no_mangle]
+pub extern "C" fn bizra_evidence_step_name(step: u32) -> *const c_char {
+    boundary("bizra_evidence_step_name", || {
+        static NAMES: OnceLock<Vec<CString>> = OnceLock::new();
+        let all =
+            crate::federation::names(&NAMES, &bizra_evidence_step::ALL, bizra_evidence_step::name);
+        Ok(name_at(all, step))
+    })
+}
+
+/// Checks equivocation evidence against the federation document, offline (no clock, no
+/// network, no node), as `tests/vectors/CONSENSUS-v1.md` orders it: both messages decode as votes
+/// or as proposals, of one step, one validator, one height and round, signing different fields;
+/// the evidence's own `validator`, `height`, `round` and `step` say the same; the validator is in
+/// `doc`; and both signatures are its own, strictly verified. Either message may be the one seen
+/// first. `BIZRA_STATUS_OK` with `*code = 0` only for valid evidence; otherwise
+/// `BIZRA_STATUS_EVIDENCE_REFUSED` with the first failure's code in `*code` (1 malformed ... 8
+/// bad signature) and its words as the last error. An evidence struct that cannot be read (a
+/// `validator` without its NUL, an unknown `step`, bytes NULL with a length) is
+/// `BIZRA_STATUS_INVALID_ARGUMENT` or `BIZRA_STATUS_NULL_POINTER` and leaves `*code` untouched.
+/// `code` may be NULL (a value: nothing to free).
+#[no_mangle]
+pub unsafe extern "C" fn bizra_evidence_verify(
+    doc: *const bizra_federation_document,
+    evidence: *const bizra_evidence,
+    code: *mut u32,
+) -> bizra_status {
+    boundary("bizra_evidence_verify", || {
+        let doc = bizra_federation_document::arg(doc, "doc")?;
+        let evidence = arg(evidence, "evidence")?.to_core()?;
+        evidence
+            .verify(doc)
+            .map_err(|e| evidence_refused(e, code))?;
+        put_opt(code, bizra_evidence_code::Valid as u32);
+        Ok(BIZRA_STATUS_OK)
+    })
+}
+
+/// A refusal of evidence: its code to the optional out-param, its words as the failure.
+fn evidence_refused(e: EvidenceError, code: *mut u32) -> Failure {
+    put_opt(code, e.code.code());
+    Failure::new(BIZRA_STATUS_EVIDENCE_REFUSED, e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use std::ffi::CStr;
@@ -466,5 +710,157 @@ mod tests {
         assert_eq!(C::Valid as u32, 0);
         assert!(!bizra_certificate_code_name(0).is_null());
         assert!(bizra_certificate_code_name(9).is_null());
+    }
+
+    fn name_of(p: *const c_char) -> Option<&'static str> {
+        // SAFETY: a non-NULL result is a static NUL-terminated string.
+        (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_str().ok())?
+    }
+
+    /// The evidence codes and steps mirror the core's, numbers and names.
+    #[test]
+    fn the_evidence_enums_mirror_the_core() {
+        use bizra_evidence_code as C;
+        use EvidenceCode as R;
+        let mirrored = [
+            (C::Malformed, R::Malformed),
+            (C::DifferentStep, R::DifferentStep),
+            (C::DifferentValidator, R::DifferentValidator),
+            (C::DifferentRound, R::DifferentRound),
+            (C::NotConflicting, R::NotConflicting),
+            (C::FieldsMismatch, R::FieldsMismatch),
+            (C::UnknownValidator, R::UnknownValidator),
+            (C::BadSignature, R::BadSignature),
+        ];
+        assert_eq!(mirrored.len(), R::ALL.len());
+        for (c, core) in mirrored {
+            assert_eq!(c as u32, core.code(), "{c:?}");
+            assert_eq!(
+                name_of(bizra_evidence_code_name(c as u32)),
+                Some(core.name())
+            );
+        }
+        assert_eq!(name_of(bizra_evidence_code_name(0)), Some("VALID"));
+        assert_eq!(name_of(bizra_evidence_code_name(9)), None);
+        for (i, s) in bizra_evidence_step::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i);
+            assert_eq!(bizra_evidence_step::of(s.to_core()), *s);
+            assert_eq!(name_of(bizra_evidence_step_name(i as u32)), Some(s.name()));
+        }
+        assert_eq!(name_of(bizra_evidence_step_name(3)), None);
+    }
+
+    /// A vote in the CONSENSUS-v1 wire encoding, signed by `id` under `doc`.
+    fn vote(doc: &FederationDocument, id: &bizra_core::Identity, value: Option<u8>) -> Vec<u8> {
+        use bizra_core::consensus::{ValueId, VoteBody, VoteType};
+        let value = value.map(|b| ValueId::from_bytes([b; 32]));
+        let key = id.public_key_hex();
+        let body = VoteBody {
+            federation: doc.federation(),
+            epoch: doc.epoch(),
+            height: 5,
+            round: 1,
+            vote_type: VoteType::Precommit,
+            value: value.as_ref(),
+            validator: &key,
+        };
+        // version, kind (vote), height, round, vote_type (precommit), value, validator, signature
+        let mut m = vec![1, 1];
+        m.extend_from_slice(&5u64.to_be_bytes());
+        m.extend_from_slice(&1u32.to_be_bytes());
+        m.push(2);
+        match value {
+            Some(v) => {
+                m.push(1);
+                m.extend_from_slice(v.as_bytes());
+            }
+            None => m.push(0),
+        }
+        m.extend_from_slice(id.public_key());
+        m.extend_from_slice(&body.sign(id));
+        m
+    }
+
+    /// Evidence made of two real conflicting precommits goes through the C struct and verifies;
+    /// each change to it is refused with its code through `*code` and the status, and an
+    /// unreadable struct is an argument error that leaves `*code` alone.
+    #[test]
+    fn evidence_verifies_through_the_c_struct() {
+        use bizra_core::consensus::{Timeouts, Validator};
+        let ids: Vec<_> = (1..=4u8)
+            .map(|i| bizra_core::Identity::from_seed(&[i; 32]).unwrap())
+            .collect();
+        let validators = ids
+            .iter()
+            .map(|i| Validator::new(i.public_key(), 1).unwrap())
+            .collect();
+        let doc = FederationDocument::new("c", 1, validators, Timeouts::default()).unwrap();
+        let (mut first, mut second) = (vote(&doc, &ids[0], Some(7)), vote(&doc, &ids[0], None));
+        let evidence = |first: &mut Vec<u8>, second: &mut Vec<u8>| bizra_evidence {
+            validator: inline_text(&ids[0].public_key_hex(), "key")
+                .unwrap_or([0; BIZRA_KEY_HEX_SIZE]),
+            height: 5,
+            round: 1,
+            step: bizra_evidence_step::Precommit as u32,
+            first: bizra_bytes {
+                data: first.as_mut_ptr(),
+                len: first.len(),
+            },
+            second: bizra_bytes {
+                data: second.as_mut_ptr(),
+                len: second.len(),
+            },
+        };
+        let doc_p = bizra_federation_document::lend(&doc);
+        let verify = |e: &bizra_evidence| {
+            let mut code = 99u32;
+            // SAFETY: a live document and evidence, and a writable code.
+            let st = unsafe { bizra_evidence_verify(doc_p, e, &mut code) };
+            (st, code)
+        };
+        let good = evidence(&mut first, &mut second);
+        assert_eq!(verify(&good), (BIZRA_STATUS_OK, 0));
+
+        let mut e = evidence(&mut first, &mut second);
+        e.round = 2;
+        let refused = |c: bizra_evidence_code| (BIZRA_STATUS_EVIDENCE_REFUSED, c as u32);
+        assert_eq!(verify(&e), refused(bizra_evidence_code::FieldsMismatch));
+        let mut e = evidence(&mut first, &mut second);
+        e.step = bizra_evidence_step::Prevote as u32;
+        assert_eq!(verify(&e), refused(bizra_evidence_code::FieldsMismatch));
+        let mut same = first.clone();
+        let e = evidence(&mut first, &mut same);
+        assert_eq!(verify(&e), refused(bizra_evidence_code::NotConflicting));
+        let mut other = vote(&doc, &ids[1], None);
+        let e = evidence(&mut first, &mut other);
+        assert_eq!(verify(&e), refused(bizra_evidence_code::DifferentValidator));
+        let mut flipped = second.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        let e = evidence(&mut first, &mut flipped);
+        assert_eq!(verify(&e), refused(bizra_evidence_code::BadSignature));
+        let mut garbage = vec![0xff; 10];
+        let e = evidence(&mut first, &mut garbage);
+        assert_eq!(verify(&e), refused(bizra_evidence_code::Malformed));
+        let outsider = bizra_core::Identity::from_seed(&[9; 32]).unwrap();
+        let (mut a, mut b) = (
+            vote(&doc, &outsider, Some(1)),
+            vote(&doc, &outsider, Some(2)),
+        );
+        let mut e = evidence(&mut a, &mut b);
+        e.validator =
+            inline_text(&outsider.public_key_hex(), "key").unwrap_or([0; BIZRA_KEY_HEX_SIZE]);
+        assert_eq!(verify(&e), refused(bizra_evidence_code::UnknownValidator));
+
+        let mut e = evidence(&mut first, &mut second);
+        e.step = 3;
+        assert_eq!(verify(&e), (BIZRA_STATUS_INVALID_ARGUMENT, 99));
+        let mut e = evidence(&mut first, &mut second);
+        e.validator = [b'a' as c_char; BIZRA_KEY_HEX_SIZE];
+        assert_eq!(verify(&e), (BIZRA_STATUS_INVALID_ARGUMENT, 99));
+        let mut e = evidence(&mut first, &mut second);
+        e.first.data = std::ptr::null_mut();
+        assert_eq!(verify(&e), (BIZRA_STATUS_NULL_POINTER, 99));
+        // The bytes stay the caller's: nothing above freed them.
+        assert_eq!(verify(&good), (BIZRA_STATUS_OK, 0));
     }
 }

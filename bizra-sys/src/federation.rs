@@ -18,7 +18,7 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use bizra_core::federation::{Admission, DropReason, EventKind, MemberInfo, MemberState, Timings};
-use bizra_core::{EventStream, Node, NodeConfig, RecvError};
+use bizra_core::{ConsensusConfig, EventStream, GateChain, Node, NodeConfig, RecvError};
 
 use crate::*;
 
@@ -151,7 +151,9 @@ mirrors!(bizra_drop_reason <=> DropReason {
 
 /// How to run a node, for `bizra_node_start`. Zero-initialise, set `struct_size =
 /// sizeof(...)`, then set what you need: every NULL/zero member means the core's default (a LAN
-/// profile: a probe a second).
+/// profile: a probe a second; no consensus). Members are only ever added at the end: a caller
+/// built against an older header passes its own `sizeof` and the members it lacks take their
+/// defaults.
 #[repr(C)]
 #[derive(Debug)]
 pub struct bizra_node_options {
@@ -197,6 +199,30 @@ pub struct bizra_node_options {
     pub max_clock_skew_ms: u32,
     /// About how many members the federation has (sizes dissemination); 0: 16.
     pub expected_members: u32,
+    /// The federation document to take part in consensus under: as a validator if this node's
+    /// key is one of its validators, else as a follower that decides along (see
+    /// `bizra_node_propose`, `bizra_node_subscribe_consensus`). The node keeps its own copy, so
+    /// the caller may free the document at once. Needs `data_dir` (the write-ahead log and the
+    /// decided heights live there: a validator restarted without them could sign twice), and the
+    /// document's federation must be `federation`; otherwise `bizra_node_start` is
+    /// `BIZRA_STATUS_INVALID_ARGUMENT`, the last error naming the problem. The node then also
+    /// listens on TCP, at its UDP socket's port number, for the validators' links. NULL: no
+    /// consensus. (Added after the members above: a caller built before it passes the older
+    /// `struct_size` and runs no consensus.)
+    pub document: *const bizra_federation_document,
+    /// The gate chain every proposal must pass, here and in every batch this node judges. Shared:
+    /// the node keeps its own reference until it ends (so the caller may free its handle at
+    /// once), runs the chain's custom gates on the node's thread, and consults the chain without
+    /// admitting into its replay cache; the chain cannot be configured while a node uses it.
+    /// NULL: every built-in gate over the default constitution (`bizra_gate_chain_new_default`).
+    /// Only with `document`: a chain without one is `BIZRA_STATUS_INVALID_ARGUMENT`.
+    pub gates: *const bizra_gate_chain,
+}
+
+// SAFETY: integers, raw pointers and a `usize`: all zero is NULL/0, every member's default.
+unsafe impl ZeroDefault for bizra_node_options {
+    /// Before consensus: `struct_size` up to `expected_members`.
+    const OLDER_SIZES: &'static [usize] = &[std::mem::offset_of!(bizra_node_options, document)];
 }
 
 /// One member as this node sees it. Plain data with its text inline: nothing in it to free.
@@ -362,11 +388,29 @@ fn config(opts: Option<&bizra_node_options>) -> FfiResult<NodeConfig> {
     if o.expected_members != 0 {
         c.expected_members = o.expected_members;
     }
+    if !o.document.is_null() {
+        // The core checks the document against the federation and the data directory.
+        let document = bizra_federation_document::arg(o.document, "opts.document")?.clone();
+        let gates = if o.gates.is_null() {
+            Arc::new(GateChain::default())
+        } else {
+            bizra_gate_chain::arg(o.gates, "opts.gates")?.clone()
+        };
+        c.consensus = Some(ConsensusConfig {
+            document: Arc::new(document),
+            gates,
+        });
+    } else if !o.gates.is_null() {
+        return Err(invalid(
+            "opts.gates is set but opts.document is NULL: a gate chain judges proposals for \
+             consensus, which needs a federation document",
+        ));
+    }
     Ok(c)
 }
 
 /// A string copied into a fixed C array with its NUL.
-fn inline_text<const N: usize>(s: &str, what: &str) -> FfiResult<[c_char; N]> {
+pub(crate) fn inline_text<const N: usize>(s: &str, what: &str) -> FfiResult<[c_char; N]> {
     if s.len() >= N || s.as_bytes().contains(&0) {
         return Err(Failure::new(
             BIZRA_STATUS_INTERNAL,
@@ -394,14 +438,14 @@ fn c_member(m: &MemberInfo) -> FfiResult<bizra_member> {
 }
 
 /// The node behind a handle argument, or `BIZRA_STATUS_STOPPED` once it left or stopped.
-fn with_node<T>(node: *const bizra_node, f: impl FnOnce(&Node) -> T) -> FfiResult<T> {
+pub(crate) fn with_node<T>(node: *const bizra_node, f: impl FnOnce(&Node) -> T) -> FfiResult<T> {
     bizra_node::arg(node, "node")?
         .with(f)
         .ok_or_else(|| Failure::new(BIZRA_STATUS_STOPPED, STOPPED))
 }
 
 /// Static C strings for the names of a C enum's numbers, made once.
-fn names<E: Copy>(
+pub(crate) fn names<E: Copy>(
     cell: &'static OnceLock<Vec<CString>>,
     all: &[E],
     name: impl Fn(E) -> &'static str,
@@ -413,7 +457,7 @@ fn names<E: Copy>(
     })
 }
 
-fn name_at(names: &'static [CString], n: u32) -> *const c_char {
+pub(crate) fn name_at(names: &'static [CString], n: u32) -> *const c_char {
     usize::try_from(n)
         .ok()
         .and_then(|i| names.get(i))
@@ -423,11 +467,14 @@ fn name_at(names: &'static [CString], n: u32) -> *const c_char {
 /// Binds the node's UDP socket, takes its next generation (from `opts.data_dir` when given),
 /// and starts its thread, which joins through the seeds; returns without waiting for the join
 /// (watch `bizra_node_subscribe`'s events or `bizra_node_members`). The node keeps its own
-/// reference to `id`, which the caller may free at once. `opts` may be NULL (every default). A
-/// bad address, seed (`host:port`; a seed without a port or that does not resolve), or
-/// `struct_size` is `BIZRA_STATUS_INVALID_ARGUMENT`; a port in use or an unusable data directory
-/// is `BIZRA_STATUS_IO`; the last error says which. `*out`: a new node, the caller's; free it
-/// with `bizra_node_free`.
+/// reference to `id`, which the caller may free at once. `opts` may be NULL (every default).
+/// With `opts.document`, the node also takes part in consensus: it resumes from the write-ahead
+/// log in `opts.data_dir` and links to the document's validators as it meets them. A bad
+/// address, seed (`host:port`; a seed without a port or that does not resolve) or
+/// `struct_size`, a document without a data directory or of another federation than
+/// `opts.federation`, gates without a document: `BIZRA_STATUS_INVALID_ARGUMENT`; a port in use or
+/// an unusable data directory is `BIZRA_STATUS_IO`; the last error says which. `*out`: a new
+/// node, the caller's; free it with `bizra_node_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_node_start(
     id: *const bizra_identity,
@@ -437,7 +484,7 @@ pub unsafe extern "C" fn bizra_node_start(
     boundary("bizra_node_start", || {
         let out = out_checked(out)?;
         let id = bizra_identity::arc(id, "id")?;
-        let config = config(options(opts, "opts")?)?;
+        let config = config(options_grown(opts, "opts")?.as_ref())?;
         bizra_node::put(out, Running(RwLock::new(Some(Node::start(id, config)?))))
     })
 }

@@ -11,11 +11,15 @@ use crate::*;
 /// thread-safe, so a configured chain is safe to share between threads: it may judge envelopes
 /// from many threads at once (admission into its replay cache is atomic). Configuring
 /// (`bizra_gate_chain_add_*`, `_set_*`) needs exclusive access: not while any other thread uses
-/// the chain. Freed with `bizra_gate_chain_free`.
+/// the chain, and not while a node uses it (`bizra_node_options.gates`: the node shares the chain
+/// until it ends, and configuring it meanwhile is `BIZRA_STATUS_INVALID_ARGUMENT`). Freed with
+/// `bizra_gate_chain_free`; a node that uses the chain keeps it alive after that.
 pub struct bizra_gate_chain {
     _opaque: [u8; 0],
 }
-handle_type!(bizra_gate_chain => GateChain, BoxedMut);
+// An `Arc` so that a node can share it (`bizra_node_options.gates`); configuring takes it back
+// exclusively (`configure`).
+handle_type!(bizra_gate_chain => Arc<GateChain>, BoxedMut);
 
 /// The verdict of a chain: one result per gate that ran. Immutable, so safe to share between
 /// threads. Freed with `bizra_gate_report_free`.
@@ -58,9 +62,10 @@ pub enum bizra_gate_tier {
 
 /// A custom gate. Runs synchronously on the thread that called `bizra_gate_chain_check` or
 /// `bizra_gate_chain_admit` (so possibly on several threads at once when the chain is shared),
-/// after the built-in gates (the signature among them) have passed. `env` is lent for the call
-/// only (use `bizra_envelope_clone` to keep it). Return 0 to admit; anything else refuses with
-/// code 24 (GATE_CUSTOM), and a NUL-terminated reason may be written to `reason`
+/// or, in a chain a node uses (`bizra_node_options.gates`), on the node's own thread as it judges
+/// proposals, after the built-in gates (the signature among them) have passed. `env` is lent for
+/// the call only (use `bizra_envelope_clone` to keep it). Return 0 to admit; anything else
+/// refuses with code 24 (GATE_CUSTOM), and a NUL-terminated reason may be written to `reason`
 /// (`reason_len` bytes, NUL included).
 pub type bizra_gate_fn = Option<
     unsafe extern "C" fn(
@@ -72,7 +77,9 @@ pub type bizra_gate_fn = Option<
     ) -> i32,
 >;
 
-/// Frees a custom gate's `userdata` when its chain is freed (called once, on the freeing thread).
+/// Frees a custom gate's `userdata` when its chain is freed (called once, on the thread that
+/// releases the chain's last reference: the one calling `bizra_gate_chain_free`, or, for a chain a
+/// node still used then, the node's own thread as the node ends).
 pub type bizra_userdata_free_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
 
 /// One gate's verdict; its strings are owned by the report and live as long as it.
@@ -247,6 +254,16 @@ fn constitution_arc(p: *const bizra_constitution) -> FfiResult<Arc<Constitution>
     }
 }
 
+/// The chain behind a handle, exclusively for configuring it: refused while a node shares it.
+fn configure<'a>(chain: *mut bizra_gate_chain) -> FfiResult<&'a mut GateChain> {
+    Arc::get_mut(bizra_gate_chain::arg_mut(chain, "chain")?).ok_or_else(|| {
+        invalid(
+            "the chain is in use by a node (bizra_node_options.gates): configure it before \
+             starting the node, or after freeing it",
+        )
+    })
+}
+
 /// Every built-in gate over the default constitution, with its own replay cache (of the core's
 /// default capacity). `*out`: a new chain, the caller's; free it with `bizra_gate_chain_free`.
 #[no_mangle]
@@ -255,7 +272,7 @@ pub unsafe extern "C" fn bizra_gate_chain_new_default(
 ) -> bizra_status {
     boundary("bizra_gate_chain_new_default", || {
         let out = out_checked(out)?;
-        bizra_gate_chain::put(out, GateChain::default())
+        bizra_gate_chain::put(out, Arc::new(GateChain::default()))
     })
 }
 
@@ -270,7 +287,9 @@ pub unsafe extern "C" fn bizra_gate_chain_from_constitution(
         let out = out_checked(out)?;
         bizra_gate_chain::put(
             out,
-            GateChain::from_constitution(constitution_arc(constitution)?),
+            Arc::new(GateChain::from_constitution(constitution_arc(
+                constitution,
+            )?)),
         )
     })
 }
@@ -285,7 +304,10 @@ pub unsafe extern "C" fn bizra_gate_chain_empty(
 ) -> bizra_status {
     boundary("bizra_gate_chain_empty", || {
         let out = out_checked(out)?;
-        bizra_gate_chain::put(out, GateChain::empty(constitution_arc(constitution)?))
+        bizra_gate_chain::put(
+            out,
+            Arc::new(GateChain::empty(constitution_arc(constitution)?)),
+        )
     })
 }
 
@@ -297,7 +319,7 @@ pub unsafe extern "C" fn bizra_gate_chain_add_builtin(
     kind: u32,
 ) -> bizra_status {
     boundary("bizra_gate_chain_add_builtin", || {
-        let c = bizra_gate_chain::arg_mut(chain, "chain")?;
+        let c = configure(chain)?;
         c.add_builtin(gate_kind(kind)?);
         Ok(BIZRA_STATUS_OK)
     })
@@ -307,7 +329,8 @@ pub unsafe extern "C" fn bizra_gate_chain_add_builtin(
 /// binding. It runs after the built-in gates. `name` stays the caller's (it is copied). The
 /// chain owns `userdata` from now on: `free_userdata` (may be NULL) is called with it when the
 /// chain is freed — also when this call fails after its arguments were checked, never
-/// otherwise.
+/// otherwise (a NULL chain or one in use by a node is refused first: `userdata` stays the
+/// caller's).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_gate_chain_add_custom(
     chain: *mut bizra_gate_chain,
@@ -318,7 +341,7 @@ pub unsafe extern "C" fn bizra_gate_chain_add_custom(
     free_userdata: bizra_userdata_free_fn,
 ) -> bizra_status {
     boundary("bizra_gate_chain_add_custom", || {
-        let c = bizra_gate_chain::arg_mut(chain, "chain")?;
+        let c = configure(chain)?;
         let name = text(name, "name")?;
         let tier = gate_tier(tier)?;
         let f = gate.ok_or_else(|| null("gate"))?;
@@ -341,7 +364,7 @@ pub unsafe extern "C" fn bizra_gate_chain_set_payload_schema(
     schema_json: *const c_char,
 ) -> bizra_status {
     boundary("bizra_gate_chain_set_payload_schema", || {
-        let c = bizra_gate_chain::arg_mut(chain, "chain")?;
+        let c = configure(chain)?;
         let schema = text(schema_json, "schema_json")?;
         let value = bizra_core::canonical::parse(schema)
             .map_err(|e| invalid(format!("schema_json: {e}")))?;
@@ -358,7 +381,7 @@ pub unsafe extern "C" fn bizra_gate_chain_set_replay_cache(
     cache: *const bizra_replay_cache,
 ) -> bizra_status {
     boundary("bizra_gate_chain_set_replay_cache", || {
-        let c = bizra_gate_chain::arg_mut(chain, "chain")?;
+        let c = configure(chain)?;
         let cache = bizra_replay_cache::arc(cache, "cache")?;
         c.set_replay_cache(cache);
         Ok(BIZRA_STATUS_OK)
@@ -372,7 +395,7 @@ pub unsafe extern "C" fn bizra_gate_chain_set_report_all(
     on: bool,
 ) -> bizra_status {
     boundary("bizra_gate_chain_set_report_all", || {
-        bizra_gate_chain::arg_mut(chain, "chain")?.set_report_all(on);
+        configure(chain)?.set_report_all(on);
         Ok(BIZRA_STATUS_OK)
     })
 }

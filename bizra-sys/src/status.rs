@@ -60,6 +60,11 @@ pub const BIZRA_STATUS_STOPPED: bizra_status = 16;
 /// (`bizra_certificate_code`, the numbers of tests/vectors/CONSENSUS-v1.md) is written to the
 /// `code` out-param where the function has one, and `bizra_certificate_code_name` names it.
 pub const BIZRA_STATUS_CERTIFICATE_REFUSED: bizra_status = 17;
+/// A verdict: equivocation evidence was refused (`bizra_evidence_verify`); the refusal code
+/// (`bizra_evidence_code`, the numbers of tests/vectors/CONSENSUS-v1.md) is written to the `code`
+/// out-param, and `bizra_evidence_code_name` names it. The C boundary's own for now: the core
+/// reports refused evidence as its own error type, not as an error kind.
+pub const BIZRA_STATUS_EVIDENCE_REFUSED: bizra_status = 18;
 
 /// Every kind of error the core defines, with its status: the one mapping from the core's errors
 /// to C (`Failure::from`). Its length is the number of kinds, so a kind added to the core fails
@@ -84,12 +89,13 @@ const KINDS: [(ErrorKind, bizra_status); ErrorKind::ALL.len()] = [
 ];
 
 /// The statuses of the C boundary itself, which no core kind raises, with their names.
-const BOUNDARY_ONLY: [(bizra_status, &str); 5] = [
+const BOUNDARY_ONLY: [(bizra_status, &str); 6] = [
     (BIZRA_STATUS_OK, "OK"),
     (BIZRA_STATUS_NULL_POINTER, "NULL_POINTER"),
     (BIZRA_STATUS_BUFFER_TOO_SMALL, "BUFFER_TOO_SMALL"),
     (BIZRA_STATUS_OUT_OF_RANGE, "OUT_OF_RANGE"),
     (BIZRA_STATUS_STOPPED, "STOPPED"),
+    (BIZRA_STATUS_EVIDENCE_REFUSED, "EVIDENCE_REFUSED"),
 ];
 
 /// The status of an error kind. A kind missing from [`KINDS`] (impossible while the table's
@@ -120,7 +126,8 @@ fn names() -> &'static [(bizra_status, CString)] {
 /// name, the same in every binding (`"INVALID_INPUT"` for `BIZRA_STATUS_INVALID_ARGUMENT`,
 /// `"REJECTED"`, `"PROMPT_TOO_LONG"` for `BIZRA_STATUS_CONTEXT_OVERFLOW`, `"PANIC"`, ...); for the
 /// C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`, `"BUFFER_TOO_SMALL"`,
-/// `"OUT_OF_RANGE"`, `"STOPPED"`). NULL for a number that is no status. Static, not to be freed.
+/// `"OUT_OF_RANGE"`, `"STOPPED"`, `"EVIDENCE_REFUSED"`). NULL for a number that is no status.
+/// Static, not to be freed.
 #[no_mangle]
 pub extern "C" fn bizra_status_name(status: bizra_status) -> *const c_char {
     boundary("bizra_status_name", || {
@@ -160,9 +167,9 @@ mod tests {
             assert!(seen.insert(status), "{own} is also a kind's status");
             assert_eq!(name(status).as_deref(), Some(own));
         }
-        // Every status 0..=17 is named, nothing after.
-        assert_eq!(seen, (0..=BIZRA_STATUS_CERTIFICATE_REFUSED).collect());
-        assert_eq!(name(BIZRA_STATUS_CERTIFICATE_REFUSED + 1), None);
+        // Every status 0..=18 is named, nothing after.
+        assert_eq!(seen, (0..=BIZRA_STATUS_EVIDENCE_REFUSED).collect());
+        assert_eq!(name(BIZRA_STATUS_EVIDENCE_REFUSED + 1), None);
         assert_eq!(name(u32::MAX), None);
     }
 

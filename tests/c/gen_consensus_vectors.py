@@ -2,7 +2,9 @@
 """Turns tests/vectors/consensus-v1-vectors.json into a C header of tables for the C consensus
 suite (tests/c/test_consensus.c): the federation documents with their hashes and the facts the
 vectors' JSON states (federation, epoch, validators), the batches with their ids, and every
-certificate case with the document and batch it is verified against and its expected verdict."""
+certificate case with the document and batch it is verified against and its expected verdict;
+the wire messages (hex, with the signer and height/round the vectors state) that the evidence
+checks take apart."""
 import json
 import sys
 
@@ -37,6 +39,20 @@ def main(src, dst):
         L.append("  {%s, %s, %s, %s, %s}," % (
             c_str(c["name"]), c_str(c["document"]), c_str(c.get("batch")), c_str(c["json"]),
             c_str(c["expect"])))
+    L.append("};")
+    # Wire messages, for equivocation evidence: `signer` is the vote's validator or the
+    # proposal's proposer (NULL for the other kinds), with the height and round they state.
+    w = v["wire"]
+    L.append("static const char VEC_WIRE_DOCUMENT[] = %s;" % c_str(w["document"]))
+    L.append("struct vec_wire { const char *name, *kind, *hex, *signer;"
+             " unsigned long long height; unsigned long round; };")
+    L.append("static const struct vec_wire VEC_WIRE[] = {")
+    for m in w["messages"]:
+        f = m["fields"]
+        signer = f.get("validator", f.get("proposer")) if m["kind"] in ("vote", "proposal") else None
+        L.append("  {%s, %s, %s, %s, %dULL, %dUL}," % (
+            c_str(m["name"]), c_str(m["kind"]), c_str(m["hex"]), c_str(signer),
+            f.get("height", 0), f.get("round", 0)))
     L.append("};")
     L.append("#define VEC_COUNT(a) (sizeof(a) / sizeof((a)[0]))")
     open(dst, "w", encoding="utf-8").write("\n".join(L) + "\n")

@@ -5,6 +5,9 @@
  * verdicts (every refusal code), the batches a certificate is checked against; then every
  * one-byte mutation of a valid certificate is refused, the handles are shared between threads,
  * and NULL or malformed arguments give clear statuses and last errors with out-params untouched.
+ * Equivocation evidence made of the vectors' wire messages is refused with the code of its
+ * first failed check (malformed, different step, validator or round, not conflicting); valid
+ * evidence needs two conflicting signed messages, which bizra-sys's Rust tests build.
  * Prints "N passed, N failed"; exits non-zero on failure.
  *
  * Built by mk/c.mk against the shared and the static library, run natively, under valgrind and
@@ -402,6 +405,134 @@ static void test_bad_arguments(void) {
     bizra_federation_document_free(real);
 }
 
+/* Bytes from the vectors' hex, into `out` (the caller frees it). */
+static uint8_t *hex_bytes(const char *hex, size_t *len) {
+    size_t n = strlen(hex) / 2;
+    uint8_t *out = malloc(n ? n : 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned b = 0;
+        sscanf(hex + 2 * i, "%2x", &b);
+        out[i] = (uint8_t)b;
+    }
+    *len = n;
+    return out;
+}
+
+static const struct vec_wire *vec_wire(const char *name) {
+    for (size_t i = 0; i < VEC_COUNT(VEC_WIRE); i++)
+        if (strcmp(VEC_WIRE[i].name, name) == 0) return &VEC_WIRE[i];
+    fprintf(stderr, "no wire message %s in the vectors\n", name);
+    abort();
+}
+
+/* Evidence of two wire messages, stated as the first one says (its signer, height and round),
+ * with `step`; the caller frees the bytes with free_evidence. */
+static bizra_evidence evidence_of(const char *first, const char *second, uint32_t step) {
+    const struct vec_wire *a = vec_wire(first), *b = vec_wire(second);
+    bizra_evidence e;
+    memset(&e, 0, sizeof e);
+    if (a->signer) snprintf(e.validator, sizeof e.validator, "%s", a->signer);
+    e.height = a->height;
+    e.round = (uint32_t)a->round;
+    e.step = step;
+    e.first.data = hex_bytes(a->hex, &e.first.len);
+    e.second.data = hex_bytes(b->hex, &e.second.len);
+    return e;
+}
+
+static void free_evidence(bizra_evidence *e) {
+    free(e->first.data);
+    free(e->second.data);
+}
+
+/* Refused evidence: EVIDENCE_REFUSED with `expect` in *code and its name in the last error. */
+static void check_refused(const bizra_federation_document *doc, const char *first,
+                          const char *second, uint32_t step, uint32_t expect) {
+    bizra_evidence e = evidence_of(first, second, step);
+    uint32_t code = 99;
+    ST(bizra_evidence_verify(doc, &e, &code), BIZRA_STATUS_EVIDENCE_REFUSED);
+    CHECK(code == expect);
+    if (code != expect) fprintf(stderr, "  %s + %s: code %u, expected %u\n", first, second, code, expect);
+    CHECK(last_error_has(bizra_evidence_code_name(expect)));
+    free_evidence(&e);
+}
+
+/* Equivocation evidence, verified offline against the wire vectors' document: each check's code
+ * in order, from the vectors' real messages; then garbage and unreadable structs. */
+static void test_evidence(void) {
+    current = "evidence";
+    /* The names: the codes of CONSENSUS-v1, the steps, the status. */
+    static const char *codes[] = {"VALID", "MALFORMED", "DIFFERENT_STEP", "DIFFERENT_VALIDATOR",
+                                  "DIFFERENT_ROUND", "NOT_CONFLICTING", "FIELDS_MISMATCH",
+                                  "UNKNOWN_VALIDATOR", "BAD_SIGNATURE"};
+    for (uint32_t i = 0; i < 9; i++) CHECK(strcmp(bizra_evidence_code_name(i), codes[i]) == 0);
+    CHECK(bizra_evidence_code_name(9) == NULL);
+    CHECK(BIZRA_EVIDENCE_CODE_BAD_SIGNATURE == 8 && BIZRA_EVIDENCE_CODE_MALFORMED == 1);
+    CHECK(strcmp(bizra_evidence_step_name(BIZRA_EVIDENCE_STEP_PROPOSAL), "proposal") == 0);
+    CHECK(strcmp(bizra_evidence_step_name(BIZRA_EVIDENCE_STEP_PREVOTE), "prevote") == 0);
+    CHECK(strcmp(bizra_evidence_step_name(BIZRA_EVIDENCE_STEP_PRECOMMIT), "precommit") == 0);
+    CHECK(bizra_evidence_step_name(3) == NULL);
+    CHECK(strcmp(bizra_status_name(BIZRA_STATUS_EVIDENCE_REFUSED), "EVIDENCE_REFUSED") == 0);
+
+    bizra_federation_document *doc = document(VEC_WIRE_DOCUMENT);
+    const uint32_t PREVOTE = BIZRA_EVIDENCE_STEP_PREVOTE, PROPOSAL = BIZRA_EVIDENCE_STEP_PROPOSAL;
+    /* A submission or a decision is no vote or proposal; nor are bytes that do not decode. */
+    check_refused(doc, "vote-prevote", "submission", PREVOTE, BIZRA_EVIDENCE_CODE_MALFORMED);
+    check_refused(doc, "decision", "vote-prevote", PREVOTE, BIZRA_EVIDENCE_CODE_MALFORMED);
+    /* A prevote and a precommit; a vote and a proposal. */
+    check_refused(doc, "vote-prevote", "vote-precommit", PREVOTE, BIZRA_EVIDENCE_CODE_DIFFERENT_STEP);
+    check_refused(doc, "vote-prevote", "proposal", PREVOTE, BIZRA_EVIDENCE_CODE_DIFFERENT_STEP);
+    /* Two validators' prevotes. */
+    check_refused(doc, "vote-prevote", "vote-prevote-nil", PREVOTE,
+                  BIZRA_EVIDENCE_CODE_DIFFERENT_VALIDATOR);
+    /* One proposer, rounds 0 and 3. */
+    check_refused(doc, "proposal", "proposal-pol", PROPOSAL, BIZRA_EVIDENCE_CODE_DIFFERENT_ROUND);
+    /* The same signed message twice. */
+    check_refused(doc, "vote-prevote", "vote-prevote", PREVOTE, BIZRA_EVIDENCE_CODE_NOT_CONFLICTING);
+    check_refused(doc, "proposal", "proposal", PROPOSAL, BIZRA_EVIDENCE_CODE_NOT_CONFLICTING);
+
+    /* Garbage: empty, short, random bytes, each message in turn. */
+    static const uint8_t junk[] = {0x01, 0x01, 0xde, 0xad, 0xbe, 0xef};
+    bizra_evidence e = evidence_of("vote-prevote", "vote-prevote", PREVOTE);
+    uint8_t *real = e.second.data;
+    size_t real_len = e.second.len;
+    uint32_t code = 99;
+    e.second.data = (uint8_t *)junk;
+    e.second.len = sizeof junk;
+    ST(bizra_evidence_verify(doc, &e, &code), BIZRA_STATUS_EVIDENCE_REFUSED);
+    CHECK(code == BIZRA_EVIDENCE_CODE_MALFORMED);
+    CHECK(last_error_has("second"));
+    e.second.data = NULL;
+    e.second.len = 0;
+    code = 99;
+    ST(bizra_evidence_verify(doc, &e, &code), BIZRA_STATUS_EVIDENCE_REFUSED);
+    CHECK(code == BIZRA_EVIDENCE_CODE_MALFORMED);
+    ST(bizra_evidence_verify(doc, &e, NULL), BIZRA_STATUS_EVIDENCE_REFUSED); /* code may be NULL */
+    e.second.data = real;
+    e.second.len = real_len;
+
+    /* Unreadable structs and NULL arguments: no verdict, *code untouched. */
+    code = 99;
+    e.second.data = NULL; /* with a length */
+    ST(bizra_evidence_verify(doc, &e, &code), BIZRA_STATUS_NULL_POINTER);
+    CHECK(last_error_has("evidence.second.data is NULL"));
+    e.second.data = real;
+    e.step = 3;
+    ST(bizra_evidence_verify(doc, &e, &code), BIZRA_STATUS_INVALID_ARGUMENT);
+    CHECK(last_error_has("evidence.step 3"));
+    e.step = PREVOTE;
+    memset(e.validator, 'a', sizeof e.validator); /* no NUL */
+    ST(bizra_evidence_verify(doc, &e, &code), BIZRA_STATUS_INVALID_ARGUMENT);
+    CHECK(last_error_has("not NUL-terminated"));
+    ST(bizra_evidence_verify(NULL, &e, &code), BIZRA_STATUS_NULL_POINTER);
+    CHECK(last_error_has("doc is NULL"));
+    ST(bizra_evidence_verify(doc, NULL, &code), BIZRA_STATUS_NULL_POINTER);
+    CHECK(last_error_has("evidence is NULL"));
+    CHECK(code == 99);
+    free_evidence(&e);
+    bizra_federation_document_free(doc);
+}
+
 int main(void) {
     test_code_names();
     test_documents();
@@ -410,5 +541,6 @@ int main(void) {
     test_every_mutation_is_refused();
     test_threads();
     test_bad_arguments();
+    test_evidence();
     return check_summary();
 }
