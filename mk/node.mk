@@ -11,7 +11,7 @@ NAPI_BUILD  := ./node_modules/.bin/napi build --platform --release --no-js --tar
                --target-dir $(TARGET_DIR) --dts index.d.ts --dts-header "$$(cat dts-header.d.ts)"
 
 .PHONY: node-deps node-build node-build-test test-node bench-node demo-node demo-node-inference \
-        demo-node-federation demo-node-certificate
+        demo-node-federation demo-node-consensus demo-node-certificate
 
 # npm packages of the build, the TypeScript check and the bench (pinned by package-lock.json);
 # reinstalled only when the lock file changes.
@@ -52,6 +52,7 @@ test-node: node-build-test model
 	  && node examples/inference.mjs "$(INFERENCE_MODEL)" >/dev/null \
 	  && node examples/federation.mjs >/dev/null \
 	  && BIZRA_VECTORS=$(CURDIR)/tests/vectors node examples/certificate.mjs >/dev/null \
+	  && node examples/consensus.mjs >/dev/null \
 	  && $(CURDIR)/$(NODE_DIR)/node_modules/.bin/tsc --noEmit --strict --target es2022 \
 	     --module nodenext --moduleResolution nodenext --skipLibCheck false \
 	     --types node --typeRoots $(CURDIR)/$(NODE_DIR)/node_modules/@types examples/example.ts
@@ -82,6 +83,10 @@ demo-node-inference: node-build model
 demo-node-federation: node-build
 	$(call node-demo,federation.mjs)
 
+# Four validators on loopback decide two proposals; each decision's certificate verified offline.
+demo-node-consensus: node-build
+	$(call node-demo,consensus.mjs)
+
 # A commit certificate verified offline against its federation document, and a forged one refused.
 demo-node-certificate: export BIZRA_VECTORS := $(CURDIR)/tests/vectors
 demo-node-certificate: node-build
@@ -89,4 +94,4 @@ demo-node-certificate: node-build
 
 TESTS   += test-node
 BENCHES += bench-node
-DEMOS   += demo-node demo-node-inference demo-node-federation demo-node-certificate
+DEMOS   += demo-node demo-node-inference demo-node-federation demo-node-consensus demo-node-certificate

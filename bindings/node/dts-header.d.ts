@@ -285,9 +285,23 @@ export interface NodeOptions {
   rejoinIntervalMs?: number
   /** How far a datagram's send time may lie from this node's clock (default 30000). */
   maxClockSkewMs?: number
+  /**
+   * Take part in consensus under this federation document: as a validator if the node's key is
+   * one of its validators, else as a follower that decides with them. Needs `dataDir` (the
+   * write-ahead log and the decided heights live there), and the document's federation must be
+   * `federation`. The node then also listens on TCP, at its UDP port's number, for consensus links.
+   */
+  document?: FederationDocument
+  /**
+   * The gate chain every proposal of a batch must pass (default: every built-in gate over the
+   * default constitution). Only with `document`; built-in gates only (JavaScript gates run on
+   * the JavaScript thread, consensus on the node's). Shared with the node: it cannot change while
+   * the node runs.
+   */
+  gates?: GateChain
 }
 
-/** Options of `node.events`. */
+/** Options of `node.events` and `node.consensusEvents`. */
 export interface EventsOptions {
   /** Aborting it ends the stream, as `close()` does (the iteration ends; nothing rejects). */
   signal?: AbortSignal
@@ -302,6 +316,20 @@ export interface NodeEvents {
   [Symbol.dispose](): void
   [Symbol.asyncDispose](): Promise<void>
 }
+
+/**
+ * `for await (const event of node.consensusEvents())`: a `ConsensusEvents` is its own async
+ * iterator (of `Decision | Evidence`, told apart by `kind`); `using` and `await using` close it
+ * when the block ends.
+ */
+export interface ConsensusEvents {
+  [Symbol.asyncIterator](): ConsensusEvents
+  [Symbol.dispose](): void
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/** What `node.consensusEvents()` yields: a decided height, or evidence of equivocation. */
+export type ConsensusEvent = Decision | Evidence
 
 /**
  * `await using node = await Node.start(identity, options)` leaves when the block ends, once the

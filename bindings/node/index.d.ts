@@ -285,9 +285,23 @@ export interface NodeOptions {
   rejoinIntervalMs?: number
   /** How far a datagram's send time may lie from this node's clock (default 30000). */
   maxClockSkewMs?: number
+  /**
+   * Take part in consensus under this federation document: as a validator if the node's key is
+   * one of its validators, else as a follower that decides with them. Needs `dataDir` (the
+   * write-ahead log and the decided heights live there), and the document's federation must be
+   * `federation`. The node then also listens on TCP, at its UDP port's number, for consensus links.
+   */
+  document?: FederationDocument
+  /**
+   * The gate chain every proposal of a batch must pass (default: every built-in gate over the
+   * default constitution). Only with `document`; built-in gates only (JavaScript gates run on
+   * the JavaScript thread, consensus on the node's). Shared with the node: it cannot change while
+   * the node runs.
+   */
+  gates?: GateChain
 }
 
-/** Options of `node.events`. */
+/** Options of `node.events` and `node.consensusEvents`. */
 export interface EventsOptions {
   /** Aborting it ends the stream, as `close()` does (the iteration ends; nothing rejects). */
   signal?: AbortSignal
@@ -302,6 +316,20 @@ export interface NodeEvents {
   [Symbol.dispose](): void
   [Symbol.asyncDispose](): Promise<void>
 }
+
+/**
+ * `for await (const event of node.consensusEvents())`: a `ConsensusEvents` is its own async
+ * iterator (of `Decision | Evidence`, told apart by `kind`); `using` and `await using` close it
+ * when the block ends.
+ */
+export interface ConsensusEvents {
+  [Symbol.asyncIterator](): ConsensusEvents
+  [Symbol.dispose](): void
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/** What `node.consensusEvents()` yields: a decided height, or evidence of equivocation. */
+export type ConsensusEvent = Decision | Evidence
 
 /**
  * `await using node = await Node.start(identity, options)` leaves when the block ends, once the
@@ -352,6 +380,31 @@ export declare class Certificate {
   equals(other: Certificate): boolean
   /** `Certificate(federation=…, epoch=…, height=…, round=…, value=…, signatures=…)`. */
   toString(): string
+}
+
+/**
+ * A node's consensus events, in order, as an async iterator: `for await (const e of
+ * node.consensusEvents())`, each a `Decision` (`kind` `"decided"`) or `Evidence` (`kind`
+ * `"evidence"`). Each event goes to one `next()`; waiting happens off the main thread. The
+ * iteration ends when the node leaves or stops, or when the stream is closed: `close()`,
+ * `return()` (what `break` calls), an aborted `signal`, the end of a `using` block; the node
+ * keeps running. A stream nobody reads holds at most the core's backlog.
+ */
+export declare class ConsensusEvents {
+  /**
+   * The next event: `{ value: event, done: false }`, or `{ value: undefined, done: true }`
+   * once the stream has ended. Never rejects.
+   */
+  next(): Promise<IteratorResult<Decision | Evidence, undefined>>
+  /**
+   * Ends the stream (what `break` in a `for await` loop calls): waiting `next()` calls and
+   * later ones get the end. The node keeps running.
+   */
+  return(value?: unknown): Promise<IteratorResult<Decision | Evidence, undefined>>
+  /** Ends the stream, as `return()` does. Closing twice is harmless. */
+  close(): void
+  /** Whether the stream is over: closed, or its node has ended and every event was read. */
+  get closed(): boolean
 }
 
 /** A validated constitution: thresholds, rules and its hash (the envelope's `policy`). */
@@ -697,6 +750,34 @@ export declare class Node {
    */
   events(options?: EventsOptions): NodeEvents
   /**
+   * Submits a `bizra.proposal` envelope to consensus: pooled here and forwarded to the other
+   * validators, to be decided in a batch (watch `consensusEvents()`). Resolves to `true`, or
+   * `false` if it was pooled or decided already. Rejects with `INVALID_INPUT` for a node
+   * started without a `document`, an envelope that is not a proposal (its payload's `type`
+   * must be `"bizra.proposal"`) or a full pool; with `REJECTED` (the reject code in `code`)
+   * when the node's gate chain refuses it now. Off the main thread: the node's thread
+   * answers.
+   */
+  propose(envelope: Envelope): Promise<boolean>
+  /**
+   * A decided height's certificate and batch, from this node's storage: a `Decision`, or
+   * `null` if this node has not decided that height. Rejects with `INVALID_INPUT` for a node
+   * started without a `document`.
+   */
+  decided(height: number): Promise<Decision | null>
+  /** Where consensus stands on this node; `null` for a node started without a `document`. */
+  consensusStatus(): ConsensusStatus | null
+  /**
+   * The consensus events from now on, as an async iterator: a `Decision` for each height
+   * this node decides (by its votes or by catching up), in order, and `Evidence` of any
+   * validator seen signing two conflicting messages (`event.kind`: `"decided"` or
+   * `"evidence"`). Earlier decisions are in `decided(height)`. Any number of streams each get
+   * every event; a stream ends when the node leaves or stops, when it is closed (`close()`,
+   * `return()`, `break` out of `for await`), or when `signal` aborts. A node started without
+   * a `document` gives a stream that has ended (the core's rule).
+   */
+  consensusEvents(options?: EventsOptions): ConsensusEvents
+  /**
    * Leaves gracefully: tells the members (they see a `"left"` event), then stops; resolves
    * once the goodbye is sent. The node's event streams end. Leaving twice (or after `stop()`)
    * is harmless. A node can only say goodbye to the members it knows: one that leaves before
@@ -815,6 +896,65 @@ export interface ComplianceInput {
 export interface ComplianceReport {
   compliant: boolean
   rules: Array<RuleOutcome>
+}
+
+/** What a node's consensus engine has seen and done. */
+export interface ConsensusEngineStats {
+  /** Messages received from peers. */
+  received: number
+  /** Of those, refused before the consensus core. */
+  refused: number
+  /** Signatures the core asked about that did not verify. */
+  badSignatures: number
+  /** Messages broadcast. */
+  broadcasts: number
+  /** Write-ahead-log records written. */
+  persisted: number
+  /** Heights decided (by this node's votes or by catching up). */
+  decided: number
+  /** Proposed batches the gate chain refused (this node prevoted nil on them). */
+  invalidProposals: number
+}
+
+/** Where a node's consensus stands. */
+export interface ConsensusStatus {
+  /** The height being decided. */
+  height: number
+  /** Its round. */
+  round: number
+  /** The highest height decided (and stored). */
+  decided: number
+  /** Submitted proposals waiting for a batch. */
+  pending: number
+  /** Whether this node votes (its key is a validator of the document). */
+  validator: boolean
+  /** Peers (validators and followers) with an authenticated link. */
+  linked: number
+  /** What the engine has seen and done. */
+  engine: ConsensusEngineStats
+  /** Frames not sent because a link's queue was full. */
+  framesDropped: number
+  /** Why consensus stopped on this node (its storage failed), if it did: it no longer votes. */
+  failure?: string
+}
+
+/** A height the federation decided: its commit certificate and the batch of proposals. */
+export interface Decision {
+  /** What a consensus event is: `"decided"` (`Evidence`'s is `"evidence"`). */
+  kind: 'decided'
+  /** The decided height. */
+  height: number
+  /** The round in which it was decided. */
+  round: number
+  /**
+   * More than two thirds of the voting power precommitted the batch: checkable offline with
+   * `certificate.verifyBatch(batchJson, document)`.
+   */
+  certificate: Certificate
+  /** The batch as it was decided: its JSON text (the certified value is its hash). */
+  batchJson: string
+  /** The decided proposals, in the batch's order (ascending id). */
+  proposals: Array<Envelope>
 }
 
 /** The port a node listens on unless told otherwise (`bind` defaults to `0.0.0.0:7946`). */

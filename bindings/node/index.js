@@ -394,10 +394,10 @@ for (const [name, value] of Object.entries(native)) {
 }
 // What napi-rs classes cannot declare: symbol-named methods. A stream is its own async iterator
 // (as a generator is), and `await using` stops it; `using` disposes a model; `using` and
-// `await using` close an event stream, and leave with a node (`await using` waits for the
+// `await using` close an event stream (membership or consensus), and leave with a node (`await using` waits for the
 // goodbye).
 {
-  const { Model, TokenStream, Node, NodeEvents } = out
+  const { Model, TokenStream, Node, NodeEvents, ConsensusEvents } = out
   const method = (value) => ({ value, writable: true, configurable: true })
   Object.defineProperties(TokenStream.prototype, {
     [Symbol.asyncIterator]: method(function () {
@@ -415,17 +415,19 @@ for (const [name, value] of Object.entries(native)) {
       this.dispose()
     }),
   })
-  Object.defineProperties(NodeEvents.prototype, {
-    [Symbol.asyncIterator]: method(function () {
-      return this
-    }),
-    [Symbol.dispose]: method(function () {
-      this.close()
-    }),
-    [Symbol.asyncDispose]: method(async function () {
-      this.close()
-    }),
-  })
+  for (const Stream of [NodeEvents, ConsensusEvents]) {
+    Object.defineProperties(Stream.prototype, {
+      [Symbol.asyncIterator]: method(function () {
+        return this
+      }),
+      [Symbol.dispose]: method(function () {
+        this.close()
+      }),
+      [Symbol.asyncDispose]: method(async function () {
+        this.close()
+      }),
+    })
+  }
   Object.defineProperties(Node.prototype, {
     [Symbol.dispose]: method(function () {
       this.dispose()

@@ -39,4 +39,5 @@ export const {
   FederationDocument,
   Certificate,
   Evidence,
+  ConsensusEvents,
 } = bizra

@@ -1,6 +1,7 @@
 // A TypeScript user of bizra; `make test-node` checks it with `tsc --noEmit --strict`.
 import {
-  BizraError, CERTIFICATE_CODES, Certificate, type CertificateRefusalName, type CommitSignature, Constitution, DEFAULT_NODE_PORT, DEFAULT_TTL_SECONDS, Envelope, type ErrorKindName, GateChain,
+  BizraError, CERTIFICATE_CODES, Certificate, type ConsensusEvent, type ConsensusEvents, type ConsensusStatus,
+  type Decision, type CertificateRefusalName, type CommitSignature, Constitution, DEFAULT_NODE_PORT, DEFAULT_TTL_SECONDS, Envelope, type ErrorKindName, GateChain,
   GateReport, type GenerateOptions, HardwareProfile, Identity, type Member, type MemberState, Model, Node,
   type NodeEvent, type NodeEventKind, type NodeEvents, type NodeOptions, type NodeStats, REJECT_CODES,
   ReplayCache, type RejectName, selectTier, EVIDENCE_CODES, Evidence, type EvidenceStep, FederationDocument,
@@ -139,6 +140,32 @@ function judge(doc: FederationDocument, first: Uint8Array, second: Uint8Array): 
   }
 }
 
+async function decide(doc: FederationDocument, dataDir: string): Promise<Decision | null> {
+  await using node: Node = await Node.start(id, {
+    bind: '127.0.0.1:0', federation: doc.federation, document: doc, gates: new GateChain(), dataDir,
+  })
+  const status: ConsensusStatus | null = node.consensusStatus()
+  console.log(status?.height, status?.decided, status?.linked, status?.validator, status?.engine.received, status?.failure)
+  const proposal = Envelope.create(id, { type: 'bizra.proposal', text: 'adopt' }, { scores: { snr: 0.9, ihsan: 0.97 } })
+  const added: boolean = await node.propose(proposal)
+  using events: ConsensusEvents = node.consensusEvents({ signal: AbortSignal.timeout(10_000) })
+  for await (const event of events) {
+    const e: ConsensusEvent = event
+    if (e.kind === 'decided') {
+      const proposals: Envelope[] = e.proposals
+      e.certificate.verifyBatch(e.batchJson, doc)
+      console.log(added, e.height, e.round, proposals.length)
+      break
+    }
+    const evidence: Evidence = e
+    evidence.verify(doc)
+    console.log(evidence.validator, evidence.height, evidence.round, evidence.step, evidence.first.length, evidence.second.length)
+  }
+  const step: IteratorResult<Decision | Evidence, undefined> = await node.consensusEvents().next()
+  console.log(step.done)
+  return node.decided(1)
+}
+
 const tier: string = selectTier('explain this', 100).tier
 const hw: HardwareProfile = HardwareProfile.detect()
-console.log(valid, when, payload, first, tier, hw.cpuCores, main, infer, keep, federate, crash, certify, judge)
+console.log(valid, when, payload, first, tier, hw.cpuCores, main, infer, keep, federate, crash, certify, judge, decide)

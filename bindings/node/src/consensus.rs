@@ -30,11 +30,16 @@ pub(crate) fn instance_of<'env, T: 'env>(
 where
     ClassInstance<'env, T>: FromNapiValue,
 {
+    let article = if class.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    };
+    let wrong = || type_err(format!("{what} must be {article} {class}"));
     if type_of(env, raw) != ValueType::Object {
-        return Err(type_err(format!("{what} must be a {class}")));
+        return Err(wrong());
     }
-    unsafe { ClassInstance::<T>::from_napi_value(env.raw(), raw) }
-        .map_err(|_| type_err(format!("{what} must be a {class}")))
+    unsafe { ClassInstance::<T>::from_napi_value(env.raw(), raw) }.map_err(|_| wrong())
 }
 
 /// The federation document behind an argument.

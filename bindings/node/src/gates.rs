@@ -148,8 +148,49 @@ fn report_js(r: bizra::GateReport) -> GateReport {
 /// An ordered, tiered, fail-closed set of gates over one constitution.
 #[napi]
 pub struct GateChain {
-    inner: bizra::GateChain,
+    /// Shared with the nodes started with this chain (`Node.start`'s `gates`): their consensus
+    /// judges proposals with it. It changes only while no node holds it ([`GateChain::edit`]).
+    inner: Arc<bizra::GateChain>,
     constitution: Arc<bizra::Constitution>,
+    /// The names of its JavaScript gates, which run only on the JavaScript thread.
+    js_gates: Vec<String>,
+}
+
+impl GateChain {
+    fn of(inner: bizra::GateChain, constitution: Arc<bizra::Constitution>) -> Self {
+        GateChain {
+            inner: Arc::new(inner),
+            constitution,
+            js_gates: Vec::new(),
+        }
+    }
+
+    /// The chain, to change it: refused while a running node judges consensus proposals with
+    /// it (the node would see it change under it).
+    fn edit(&mut self) -> Result<&mut bizra::GateChain> {
+        Arc::get_mut(&mut self.inner).ok_or_else(|| {
+            core_err(bizra::Error::InvalidInput(
+                "this gate chain judges the proposals of a running node (Node.start's gates): \
+                 it cannot change until that node has ended; build another chain"
+                    .into(),
+            ))
+        })
+    }
+
+    /// The chain for a node's consensus, which judges proposals on the node's own thread: a
+    /// chain with JavaScript gates is refused (they run only on the JavaScript thread, so every
+    /// proposal would fail them).
+    pub(crate) fn for_consensus(&self, what: &str) -> Result<Arc<bizra::GateChain>> {
+        if !self.js_gates.is_empty() {
+            return Err(core_err(bizra::Error::InvalidInput(format!(
+                "{what} holds JavaScript gates ({}), which run only on the JavaScript thread; a \
+                 node's consensus judges proposals on the node's thread: give it a chain of \
+                 built-in gates",
+                self.js_gates.join(", ")
+            ))));
+        }
+        Ok(Arc::clone(&self.inner))
+    }
 }
 
 fn builtin_kind(name: &str) -> Result<BuiltinKind> {
@@ -199,10 +240,10 @@ impl GateChain {
     pub fn new(constitution: Option<&Constitution>) -> Result<Self> {
         guard(|| {
             let c = constitution_arc(constitution);
-            Ok(GateChain {
-                inner: bizra::GateChain::from_constitution(Arc::clone(&c)),
-                constitution: c,
-            })
+            Ok(GateChain::of(
+                bizra::GateChain::from_constitution(Arc::clone(&c)),
+                c,
+            ))
         })
     }
     /// A chain with no gates yet (it admits nothing until gates are added).
@@ -210,10 +251,7 @@ impl GateChain {
     pub fn empty(constitution: Option<&Constitution>) -> Result<GateChain> {
         guard(|| {
             let c = constitution_arc(constitution);
-            Ok(GateChain {
-                inner: bizra::GateChain::empty(Arc::clone(&c)),
-                constitution: c,
-            })
+            Ok(GateChain::of(bizra::GateChain::empty(Arc::clone(&c)), c))
         })
     }
     /// Adds a built-in gate: `"schema"`, `"signature"`, `"freshness"`, `"replay"`, `"policy"`,
@@ -221,7 +259,8 @@ impl GateChain {
     #[napi]
     pub fn add_builtin(&mut self, kind: String) -> Result<()> {
         guard(|| {
-            self.inner.add_builtin(builtin_kind(&kind)?);
+            let kind = builtin_kind(&kind)?;
+            self.edit()?.add_builtin(kind);
             Ok(())
         })
     }
@@ -247,12 +286,13 @@ impl GateChain {
                 ));
             }
             let func = gate.create_ref().map_err(napi_err)?;
-            self.inner.add_gate(Box::new(JsGate {
-                name,
+            self.edit()?.add_gate(Box::new(JsGate {
+                name: name.clone(),
                 tier,
                 func,
                 owner: thread::current().id(),
             }));
+            self.js_gates.push(name);
             Ok(())
         })
     }
@@ -261,7 +301,7 @@ impl GateChain {
     pub fn set_payload_schema(&mut self, env: Env, schema: Unknown) -> Result<()> {
         guard(|| {
             let v = json::from_js(env.raw(), schema.raw(), "schema")?;
-            self.inner.set_payload_schema(&v).map_err(core_err)?;
+            self.edit()?.set_payload_schema(&v).map_err(core_err)?;
             Ok(())
         })
     }
@@ -269,7 +309,7 @@ impl GateChain {
     #[napi]
     pub fn set_replay_cache(&mut self, cache: &ReplayCache) -> Result<()> {
         guard(|| {
-            self.inner.set_replay_cache(Arc::clone(&cache.inner));
+            self.edit()?.set_replay_cache(Arc::clone(&cache.inner));
             Ok(())
         })
     }
@@ -286,7 +326,7 @@ impl GateChain {
     #[napi]
     pub fn set_report_all(&mut self, on: bool) -> Result<()> {
         guard(|| {
-            self.inner.set_report_all(on);
+            self.edit()?.set_report_all(on);
             Ok(())
         })
     }

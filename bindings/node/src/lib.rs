@@ -4,9 +4,10 @@
 //! per handle family, as in every binding: [`identity`], [`envelope`], [`replay`],
 //! [`constitution`], [`gates`], [`tier`], [`inference`] (`Model`, `TokenStream`), [`consensus`]
 //! (`FederationDocument`, `Certificate`, `Evidence`: checked offline) and [`node`] (federation
-//! membership: `Node`, `NodeEvents`). What they share lives beside them: [`errors`]
+//! membership and consensus: `Node`, `NodeEvents`, `ConsensusEvents`). What they share lives beside them: [`errors`]
 //! (the error table and the panic guard every export runs under), [`convert`] (values in and
-//! out), [`options`] (options objects, read strictly), [`tasks`] (all work done off the
+//! out), [`options`] (options objects, read strictly), [`pump`] (the core's event streams as
+//! async iterators), [`tasks`] (all work done off the
 //! JavaScript thread, the Promises it settles, abort signals and what keeps the event loop
 //! alive) and [`json`] (JSON values, read from the tape `index.js` writes). `index.js` turns the
 //! addon's errors into `BizraError`/`TypeError`, gives reports their class and streams and
@@ -27,6 +28,7 @@ pub mod inference;
 pub mod json;
 pub mod node;
 pub mod options;
+mod pump;
 pub mod replay;
 pub mod tasks;
 #[cfg(feature = "test-hooks")]

@@ -1,45 +1,53 @@
-//! `Node` and `NodeEvents`: federation membership for Node.js, the core's `bizra::Node` (SWIM
-//! over UDP datagrams signed by each sender's node key).
+//! `Node`, `NodeEvents` and `ConsensusEvents`: federation membership and consensus for Node.js,
+//! the core's `bizra::Node` (SWIM over UDP datagrams signed by each sender's node key; given a
+//! federation document, BFT consensus over authenticated TCP links).
 //!
 //! Why these shapes:
 //! - The core runs a node on a thread of its own; the calls here only read its shared state
 //!   (members, counters). What may wait runs on a job thread and comes back as a Promise
 //!   ([`off_thread`]): starting (resolving `bind`, `advertise` and the seeds, which may ask DNS;
-//!   binding; reading the data directory) and ending (`leave()` waits until the goodbye is sent,
-//!   `stop()` until the node's thread has ended). What JavaScript sees changes at the call: from
+//!   binding; reading the data directory), asking the node's thread (`propose()`, `decided()`,
+//!   which wait for its answer) and ending (`leave()` waits until the goodbye is sent, `stop()`
+//!   until the node's thread has ended). What JavaScript sees changes at the call: from
 //!   `leave()` or `stop()` on, `running` is false and every call that needs the node throws.
 //! - An open node keeps the process alive, as a bound `dgram` socket does ([`KeepAlive`]); once
 //!   it left (its goodbye sent) or stopped it does not, so a script that closes its node exits.
-//! - Events: each `NodeEvents` has a helper thread, its pump, that hands the core's events
-//!   straight to the pending `next()` calls, as the engine's thread hands pieces to a
-//!   `TokenStream`: the event loop never waits on the node. The pump takes at most
-//!   [`FEED_ROOM`] events ahead of its reader, so an unread stream leaves its backlog in the core,
-//!   which bounds it (and counts what it drops: `stats().eventsDropped`).
+//! - Events: each `NodeEvents` and `ConsensusEvents` has a helper thread, its pump
+//!   ([`crate::pump`]), that hands the core's events straight to the pending `next()` calls: the
+//!   event loop never waits on the node. An unread stream leaves its backlog in the core, which
+//!   bounds it (and counts what it drops: `stats().eventsDropped`).
+//! - Consensus: `Node.start`'s `document` (a `FederationDocument`) and `gates` (a `GateChain`
+//!   of built-in gates, shared with the node) make the core's `ConsensusConfig`; every rule
+//!   (the document's federation is the node's, a data directory is needed) is the core's, its
+//!   messages told in this binding's words ([`node_err`]).
 //! - A node that left or stopped refuses calls with `INVALID_INPUT`, as Python's and Kotlin's do
 //!   (the core's kinds have none for a closed handle; C has its own `BIZRA_STATUS_STOPPED`).
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::thread;
 use std::time::Duration;
 
 use bizra::federation::{Admission, DropReason, Event, MemberInfo, Timings};
-use bizra::{ErrorKind, EventStream, NodeConfig, RecvError};
+use bizra::{ConsensusConfig, ConsensusEvent, NodeConfig};
 use napi::bindgen_prelude::*;
 use napi::{sys, Env, ValueType};
 use napi_derive::napi;
 
+use crate::consensus::{document_of, instance_of, Certificate, Evidence};
 use crate::convert::{
-    array_in, date_ms, node_key_in, string_in, type_of, DateOut, IterStep, JsObject,
+    array_in, date_ms, node_key_in, number_in, string_in, type_of, DateOut, JsObject,
 };
-use crate::errors::{core_err, guard, js_error, kind_err, napi_err, type_err, Result};
+use crate::envelope::Envelope;
+use crate::errors::{core_err, guard, js_error, type_err, Result};
+use crate::gates::GateChain;
 use crate::identity::identity_of;
 use crate::options::Options;
-use crate::tasks::{deferred, off_thread, resolved, Abort, Deferred, KeepAlive};
+use crate::pump::{Pump, Pumped};
+use crate::tasks::{deferred, off_thread, KeepAlive};
 
 /// The port a node listens on unless told otherwise (`bind` defaults to `0.0.0.0:7946`).
 #[napi]
@@ -89,6 +97,8 @@ const START_OPTIONS: &[&str] = &[
     "announceIntervalMs",
     "rejoinIntervalMs",
     "maxClockSkewMs",
+    "document",
+    "gates",
 ];
 
 /// Why a node is gone, for the error later calls throw.
@@ -105,6 +115,31 @@ fn node_words(message: &str) -> String {
     TIMINGS
         .iter()
         .fold(message.to_owned(), |m, (js, core)| m.replace(core, js))
+}
+
+/// The core's phrases about its configuration (`NodeConfig`) in its refusals, each with its
+/// words in this binding (`Node.start`'s options).
+const CONFIG_WORDS: [(&str, &str); 2] = [
+    (
+        "consensus needs a data_dir",
+        "consensus (a document) needs a dataDir",
+    ),
+    (
+        "start it with NodeConfig::consensus",
+        "start it with a document: Node.start(identity, { document, dataDir, ... })",
+    ),
+];
+
+/// The core's error, its refusal told in this binding's words (see [`CONFIG_WORDS`]).
+fn node_err(e: bizra::Error) -> napi::Error<String> {
+    match e {
+        bizra::Error::InvalidInput(m) => invalid(
+            CONFIG_WORDS
+                .iter()
+                .fold(m, |m, (core, js)| m.replace(core, js)),
+        ),
+        e => core_err(e),
+    }
 }
 
 /// A timing option: milliseconds between the core's [`Timings::MIN`] and [`Timings::MAX`]. The
@@ -159,6 +194,13 @@ fn allow_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<Vec<[u
     .map(Some)
 }
 
+/// `gates`: a `GateChain` of built-in gates, shared with the node (it cannot change while the
+/// node runs).
+fn gates_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<Arc<bizra::GateChain>>> {
+    let chain = instance_of::<GateChain>(env, raw, what, "GateChain")?;
+    chain.for_consensus(what).map(Some)
+}
+
 /// What `Node.start` reads on the JavaScript thread. `bind` and `advertise` are resolved on the
 /// job thread: a name may need DNS.
 struct StartArgs {
@@ -205,6 +247,25 @@ fn start_args(env: &Env, options: Option<Unknown>) -> Result<StartArgs> {
         .timings
         .validate()
         .map_err(|m| invalid(node_words(&m)))?;
+    let document = o.read_with("document", |env, raw, what| {
+        document_of(env, raw, what).map(Some)
+    })?;
+    let gates = o.read_with("gates", gates_in)?;
+    config.consensus = match (document, gates) {
+        (Some(document), gates) => Some(ConsensusConfig {
+            document,
+            // As the core's own validator process (`bizra-node --document`): every built-in gate
+            // over the default constitution.
+            gates: gates.unwrap_or_else(|| Arc::new(bizra::GateChain::default())),
+        }),
+        (None, Some(_)) => {
+            return Err(invalid(
+                "gates judges consensus proposals, so it needs a document (a \
+                 FederationDocument): give both, or neither",
+            ))
+        }
+        (None, None) => None,
+    };
     Ok(StartArgs {
         config,
         bind,
@@ -224,12 +285,6 @@ fn resolve(text: &str, what: &str) -> bizra::Result<SocketAddr> {
         .ok_or_else(|| {
             bizra::Error::InvalidInput(format!("{what} {text:?} resolves to no address"))
         })
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section leaves its state whole, so a lock poisoned by a panic elsewhere
-    // still guards a coherent value.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -330,8 +385,116 @@ pub struct NodeStats {
     pub events_dropped: f64,
 }
 
-/// One step of `NodeEvents`: `{ value: event, done: false }`, or the end.
-type Step = IterStep<NodeEvent>;
+/// A height the federation decided: its commit certificate and the batch of proposals.
+#[napi(object, object_from_js = false)]
+pub struct Decision {
+    /// What a consensus event is: `"decided"` (`Evidence`'s is `"evidence"`).
+    #[napi(ts_type = "'decided'")]
+    pub kind: String,
+    /// The decided height.
+    pub height: f64,
+    /// The round in which it was decided.
+    pub round: u32,
+    /// More than two thirds of the voting power precommitted the batch: checkable offline with
+    /// `certificate.verifyBatch(batchJson, document)`.
+    pub certificate: Certificate,
+    /// The batch as it was decided: its JSON text (the certified value is its hash).
+    pub batch_json: String,
+    /// The decided proposals, in the batch's order (ascending id).
+    pub proposals: Vec<Envelope>,
+}
+
+fn decision_js(certificate: bizra::Certificate, batch: &bizra::Batch) -> Decision {
+    Decision {
+        kind: "decided".to_owned(),
+        height: certificate.height() as f64,
+        round: certificate.round(),
+        batch_json: batch.to_json().to_owned(),
+        proposals: batch
+            .envelopes()
+            .iter()
+            .cloned()
+            .map(Envelope::from)
+            .collect(),
+        certificate: Certificate::from(certificate),
+    }
+}
+
+/// What a node's consensus engine has seen and done.
+#[napi(object, object_from_js = false)]
+pub struct ConsensusEngineStats {
+    /// Messages received from peers.
+    pub received: f64,
+    /// Of those, refused before the consensus core.
+    pub refused: f64,
+    /// Signatures the core asked about that did not verify.
+    pub bad_signatures: f64,
+    /// Messages broadcast.
+    pub broadcasts: f64,
+    /// Write-ahead-log records written.
+    pub persisted: f64,
+    /// Heights decided (by this node's votes or by catching up).
+    pub decided: f64,
+    /// Proposed batches the gate chain refused (this node prevoted nil on them).
+    pub invalid_proposals: f64,
+}
+
+/// Where a node's consensus stands.
+#[napi(object, object_from_js = false)]
+pub struct ConsensusStatus {
+    /// The height being decided.
+    pub height: f64,
+    /// Its round.
+    pub round: u32,
+    /// The highest height decided (and stored).
+    pub decided: f64,
+    /// Submitted proposals waiting for a batch.
+    pub pending: f64,
+    /// Whether this node votes (its key is a validator of the document).
+    pub validator: bool,
+    /// Peers (validators and followers) with an authenticated link.
+    pub linked: u32,
+    /// What the engine has seen and done.
+    pub engine: ConsensusEngineStats,
+    /// Frames not sent because a link's queue was full.
+    pub frames_dropped: f64,
+    /// Why consensus stopped on this node (its storage failed), if it did: it no longer votes.
+    pub failure: Option<String>,
+}
+
+fn status_js(s: &bizra::ConsensusStatus) -> ConsensusStatus {
+    let e = &s.engine;
+    ConsensusStatus {
+        height: s.height as f64,
+        round: s.round,
+        decided: s.decided as f64,
+        pending: s.pending as f64,
+        validator: s.validator,
+        linked: u32::try_from(s.linked).unwrap_or(u32::MAX),
+        engine: ConsensusEngineStats {
+            received: e.received as f64,
+            refused: e.refused as f64,
+            bad_signatures: e.bad_signatures as f64,
+            broadcasts: e.broadcasts as f64,
+            persisted: e.persisted as f64,
+            decided: e.decided as f64,
+            invalid_proposals: e.invalid_proposals as f64,
+        },
+        frames_dropped: s.frames_dropped as f64,
+        failure: s.failure.clone(),
+    }
+}
+
+/// A height: a whole number from 0 to 2^53 - 1.
+fn height_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<u64> {
+    match number_in(env, raw, what)? {
+        Some(n) if n.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&n) => Ok(n as u64),
+        Some(n) => Err(type_err(format!(
+            "{what} must be a whole number from 0 to 2^53 - 1, got {n}"
+        ))),
+        None => Err(type_err(format!("{what} must be a number"))),
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Node
@@ -386,6 +549,42 @@ impl Node {
             return Err(self.gone());
         }
         self.running.with(f).ok_or_else(|| self.gone())
+    }
+
+    /// Asks the node's thread, off the JavaScript thread (the core's call waits for its answer);
+    /// the Promise resolves to `out` of the answer, made on the JavaScript thread. Throws at the
+    /// call once the node has ended; rejects should it end before it answered.
+    fn ask<T, V>(
+        &self,
+        env: &Env,
+        work: impl FnOnce(&bizra::Node) -> bizra::Result<T> + Send + 'static,
+        out: impl FnOnce(T) -> V + Send + 'static,
+    ) -> Result<JsObject>
+    where
+        T: Send + 'static,
+        V: ToNapiValue + 'static,
+    {
+        if self.ended.get().is_some() {
+            return Err(self.gone());
+        }
+        let running = Arc::clone(&self.running);
+        let gone = format!(
+            "the node {} ended (it left or was stopped) before it answered",
+            self.node_id
+        );
+        let (d, promise) = deferred::<V>(env)?;
+        off_thread(
+            env,
+            d,
+            move || running.with(work),
+            move |env, done| match done {
+                Ok(Some(Ok(answer))) => Ok(out(answer)),
+                Ok(Some(Err(e))) => Err(js_error(env, node_err(e))),
+                Ok(None) => Err(js_error(env, invalid(gone))),
+                Err(e) => Err(js_error(env, e)),
+            },
+        );
+        Ok(promise)
     }
 
     /// Marks the node ended and leaves or stops it on a job thread; the Promise resolves once
@@ -471,7 +670,7 @@ impl Node {
                     bizra::Node::start(identity, config)
                 },
                 |env, done| {
-                    done.and_then(|started| started.map_err(core_err))
+                    done.and_then(|started| started.map_err(node_err))
                         .and_then(|node| Node::open(env, node))
                         .map_err(|e| js_error(env, e))
                 },
@@ -556,7 +755,77 @@ impl Node {
                 None => None,
             };
             let stream = self.with(bizra::Node::subscribe)?;
-            NodeEvents::start(&env, stream, signal.as_ref())
+            Ok(NodeEvents {
+                pump: Pump::start(&env, stream, signal.as_ref(), "bizra-node-events")?,
+            })
+        })
+    }
+
+    /// Submits a `bizra.proposal` envelope to consensus: pooled here and forwarded to the other
+    /// validators, to be decided in a batch (watch `consensusEvents()`). Resolves to `true`, or
+    /// `false` if it was pooled or decided already. Rejects with `INVALID_INPUT` for a node
+    /// started without a `document`, an envelope that is not a proposal (its payload's `type`
+    /// must be `"bizra.proposal"`) or a full pool; with `REJECTED` (the reject code in `code`)
+    /// when the node's gate chain refuses it now. Off the main thread: the node's thread
+    /// answers.
+    #[napi(
+        ts_args_type = "envelope: Envelope",
+        ts_return_type = "Promise<boolean>"
+    )]
+    pub fn propose(&self, env: Env, envelope: Unknown) -> Result<JsObject> {
+        guard(|| {
+            let envelope = instance_of::<Envelope>(&env, envelope.raw(), "envelope", "Envelope")?;
+            let envelope = bizra::Envelope::clone(&envelope.inner);
+            self.ask(&env, move |node| node.propose(envelope), |added| added)
+        })
+    }
+
+    /// A decided height's certificate and batch, from this node's storage: a `Decision`, or
+    /// `null` if this node has not decided that height. Rejects with `INVALID_INPUT` for a node
+    /// started without a `document`.
+    #[napi(
+        ts_args_type = "height: number",
+        ts_return_type = "Promise<Decision | null>"
+    )]
+    pub fn decided(&self, env: Env, height: Unknown) -> Result<JsObject> {
+        guard(|| {
+            let height = height_in(&env, height.raw(), "height")?;
+            self.ask(
+                &env,
+                move |node| node.decided(height),
+                |found| found.map(|(certificate, batch)| decision_js(certificate, &batch)),
+            )
+        })
+    }
+
+    /// Where consensus stands on this node; `null` for a node started without a `document`.
+    #[napi(ts_return_type = "ConsensusStatus | null")]
+    pub fn consensus_status(&self) -> Result<Option<ConsensusStatus>> {
+        guard(|| {
+            Ok(self
+                .with(bizra::Node::consensus_status)?
+                .map(|s| status_js(&s)))
+        })
+    }
+
+    /// The consensus events from now on, as an async iterator: a `Decision` for each height
+    /// this node decides (by its votes or by catching up), in order, and `Evidence` of any
+    /// validator seen signing two conflicting messages (`event.kind`: `"decided"` or
+    /// `"evidence"`). Earlier decisions are in `decided(height)`. Any number of streams each get
+    /// every event; a stream ends when the node leaves or stops, when it is closed (`close()`,
+    /// `return()`, `break` out of `for await`), or when `signal` aborts. A node started without
+    /// a `document` gives a stream that has ended (the core's rule).
+    #[napi(ts_args_type = "options?: EventsOptions")]
+    pub fn consensus_events(&self, env: Env, options: Option<Unknown>) -> Result<ConsensusEvents> {
+        guard(|| {
+            let signal = match Options::read(&env, options, &["signal"])? {
+                Some(o) => o.signal("signal")?,
+                None => None,
+            };
+            let stream = self.with(bizra::Node::consensus_events)?;
+            Ok(ConsensusEvents {
+                pump: Pump::start(&env, stream, signal.as_ref(), "bizra-consensus-events")?,
+            })
         })
     }
 
@@ -614,114 +883,10 @@ impl Node {
 // ---------------------------------------------------------------------------------------------
 // NodeEvents
 
-/// Events the pump may take from the core ahead of its reader. Small: the core's per-subscriber
-/// backlog (bounded, its overflow counted) is where an unread stream waits.
-const FEED_ROOM: usize = 64;
-
-/// How long the pump waits on the core at a time, before it looks whether its stream was closed
-/// or its node has ended.
-const TICK: Duration = Duration::from_millis(100);
-
-/// What a pump hands to its readers.
-#[derive(Default)]
-struct Feed {
-    state: Mutex<FeedState>,
-    /// Signalled when the pump may go on: an event was taken (room), or the stream was closed.
-    room: Condvar,
-}
-
-#[derive(Default)]
-struct FeedState {
-    /// Events no `next()` has taken yet; never non-empty together with `waiters`.
-    queue: VecDeque<Event>,
-    /// `next()` calls waiting for an event or the end, oldest first.
-    waiters: VecDeque<Deferred<Step>>,
-    /// No event will be added: the node has ended (its last events are queued) or the stream
-    /// was closed.
-    ended: bool,
-    /// The reader is gone (`close()`, `return()`, an aborted signal): what is queued is dropped
-    /// and the pump stops.
-    closed: bool,
-    /// The `NodeEvents` object was collected: the pump stops once no `next()` waits.
-    orphaned: bool,
-    /// The signal's listener, and a deferred that removes it on the JavaScript thread once the
-    /// stream is over (only there may it be touched).
-    abort: Option<(Deferred<()>, Abort)>,
-}
-
-impl FeedState {
-    /// An event from the pump: to the oldest waiting `next()`, else queued.
-    fn push(&mut self, e: Event) {
-        if self.closed {
-            return;
-        }
-        match self.waiters.pop_front() {
-            Some(d) => d.resolve(Box::new(move |_| Ok(Step::Item(event_js(&e))))),
-            None => self.queue.push_back(e),
-        }
-    }
-
-    /// No more events: every waiting `next()` gets the end (the queue is empty when any waits),
-    /// and the signal's listener is removed.
-    fn end(&mut self) {
-        self.ended = true;
-        for d in std::mem::take(&mut self.waiters) {
-            d.resolve(Box::new(|_| Ok(Step::Done)));
-        }
-        if let Some((hop, abort)) = self.abort.take() {
-            hop.resolve(Box::new(move |env| {
-                // The signal may be gone already (its realm torn down): nothing left to remove.
-                let _ = abort.release(&env);
-                Ok(())
-            }));
-        }
-    }
-
-    fn close(&mut self) {
-        self.closed = true;
-        self.queue.clear();
-        self.end();
-    }
-}
-
-impl Feed {
-    /// Ends the stream for its reader; the pump stops within a [`TICK`].
-    fn close(&self) {
-        lock(&self.state).close();
-        self.room.notify_all();
-    }
-}
-
-/// The pump of one subscription: moves the core's events into the feed until the node has ended
-/// (then ends the feed), the reader closes it, or the `NodeEvents` object was collected with no
-/// `next()` waiting. Dropping the subscription on the way out unsubscribes it from the core.
-fn pump(sub: &EventStream, feed: &Feed) {
-    loop {
-        {
-            let mut s = lock(&feed.state);
-            loop {
-                if s.closed || (s.orphaned && s.waiters.is_empty()) {
-                    s.close();
-                    return;
-                }
-                if s.queue.len() < FEED_ROOM {
-                    break;
-                }
-                s = feed
-                    .room
-                    .wait_timeout(s, TICK)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
-            }
-        }
-        match sub.next_timeout(TICK) {
-            Ok(e) => lock(&feed.state).push(e),
-            Err(RecvError::Timeout) => {}
-            Err(RecvError::Ended) => {
-                lock(&feed.state).end();
-                return;
-            }
-        }
+impl Pumped for Event {
+    type Js = NodeEvent;
+    fn js(self) -> NodeEvent {
+        event_js(&self)
     }
 }
 
@@ -733,61 +898,7 @@ fn pump(sub: &EventStream, feed: &Feed) {
 /// backlog; newer events are then dropped for it and counted in `stats().eventsDropped`.
 #[napi]
 pub struct NodeEvents {
-    feed: Arc<Feed>,
-}
-
-impl NodeEvents {
-    /// Starts the pump of `sub`, wired to `signal` (already aborted: the stream starts closed).
-    fn start(env: &Env, sub: EventStream, signal: Option<&Object>) -> Result<NodeEvents> {
-        let feed = Arc::new(Feed::default());
-        if let Some(signal) = signal {
-            let aborted: bool = signal.get_named_property("aborted").map_err(napi_err)?;
-            if aborted {
-                feed.close();
-                return Ok(NodeEvents { feed });
-            }
-            // Wired before the pump starts, so that the feed cannot end before it holds the
-            // listener (whose removal the end schedules).
-            let (hop, _promise) = deferred::<()>(env)?;
-            let on_abort = {
-                let feed = Arc::clone(&feed);
-                move || feed.close()
-            };
-            match Abort::listen(env, signal, on_abort) {
-                Ok(abort) => lock(&feed.state).abort = Some((hop, abort)),
-                Err(e) => {
-                    hop.resolve(Box::new(|_| Ok(())));
-                    return Err(e);
-                }
-            }
-        }
-        let pumped = Arc::clone(&feed);
-        let spawned = thread::Builder::new()
-            .name("bizra-node-events".into())
-            .spawn(move || {
-                if catch_unwind(AssertUnwindSafe(|| pump(&sub, &pumped))).is_err() {
-                    // A reader must never wait for events that cannot come.
-                    lock(&pumped.state).end();
-                }
-            });
-        if let Err(e) = spawned {
-            feed.close();
-            return Err(kind_err(
-                ErrorKind::Io,
-                format!("cannot start a thread for the node's events: {e}"),
-            ));
-        }
-        Ok(NodeEvents { feed })
-    }
-}
-
-impl Drop for NodeEvents {
-    /// A stream collected unclosed unsubscribes, once no `next()` of it waits (a pending
-    /// `next()` still gets its event).
-    fn drop(&mut self) {
-        lock(&self.feed.state).orphaned = true;
-        self.feed.room.notify_all();
-    }
+    pump: Pump<Event>,
 }
 
 #[napi]
@@ -796,19 +907,7 @@ impl NodeEvents {
     /// once the stream has ended. Never rejects.
     #[napi(ts_return_type = "Promise<IteratorResult<NodeEvent, undefined>>")]
     pub fn next(&self, env: Env) -> Result<JsObject> {
-        guard(|| {
-            let mut s = lock(&self.feed.state);
-            if let Some(e) = s.queue.pop_front() {
-                self.feed.room.notify_all();
-                return resolved(&env, Step::Item(event_js(&e)));
-            }
-            if s.ended {
-                return resolved(&env, Step::Done);
-            }
-            let (d, promise) = deferred::<Step>(&env)?;
-            s.waiters.push_back(d);
-            Ok(promise)
-        })
+        guard(|| self.pump.next(&env))
     }
 
     /// Ends the stream (what `break` in a `for await` loop calls): waiting `next()` calls and
@@ -819,17 +918,14 @@ impl NodeEvents {
         ts_return_type = "Promise<IteratorResult<NodeEvent, undefined>>"
     )]
     pub fn finish(&self, env: Env) -> Result<JsObject> {
-        guard(|| {
-            self.feed.close();
-            resolved(&env, Step::Done)
-        })
+        guard(|| self.pump.finish(&env))
     }
 
     /// Ends the stream, as `return()` does. Closing twice is harmless.
     #[napi]
     pub fn close(&self) -> Result<()> {
         guard(|| {
-            self.feed.close();
+            self.pump.close();
             Ok(())
         })
     }
@@ -837,9 +933,68 @@ impl NodeEvents {
     /// Whether the stream is over: closed, or its node has ended and every event was read.
     #[napi(getter)]
     pub fn closed(&self) -> Result<bool> {
+        guard(|| Ok(self.pump.closed()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ConsensusEvents
+
+impl Pumped for ConsensusEvent {
+    type Js = Either<Decision, Evidence>;
+    fn js(self) -> Self::Js {
+        match self {
+            ConsensusEvent::Decided { certificate, batch } => {
+                Either::A(decision_js(certificate, &batch))
+            }
+            ConsensusEvent::Evidence(e) => Either::B(Evidence::from(e)),
+        }
+    }
+}
+
+/// A node's consensus events, in order, as an async iterator: `for await (const e of
+/// node.consensusEvents())`, each a `Decision` (`kind` `"decided"`) or `Evidence` (`kind`
+/// `"evidence"`). Each event goes to one `next()`; waiting happens off the main thread. The
+/// iteration ends when the node leaves or stops, or when the stream is closed: `close()`,
+/// `return()` (what `break` calls), an aborted `signal`, the end of a `using` block; the node
+/// keeps running. A stream nobody reads holds at most the core's backlog.
+#[napi]
+pub struct ConsensusEvents {
+    pump: Pump<ConsensusEvent>,
+}
+
+#[napi]
+impl ConsensusEvents {
+    /// The next event: `{ value: event, done: false }`, or `{ value: undefined, done: true }`
+    /// once the stream has ended. Never rejects.
+    #[napi(ts_return_type = "Promise<IteratorResult<Decision | Evidence, undefined>>")]
+    pub fn next(&self, env: Env) -> Result<JsObject> {
+        guard(|| self.pump.next(&env))
+    }
+
+    /// Ends the stream (what `break` in a `for await` loop calls): waiting `next()` calls and
+    /// later ones get the end. The node keeps running.
+    #[napi(
+        js_name = "return",
+        ts_args_type = "value?: unknown",
+        ts_return_type = "Promise<IteratorResult<Decision | Evidence, undefined>>"
+    )]
+    pub fn finish(&self, env: Env) -> Result<JsObject> {
+        guard(|| self.pump.finish(&env))
+    }
+
+    /// Ends the stream, as `return()` does. Closing twice is harmless.
+    #[napi]
+    pub fn close(&self) -> Result<()> {
         guard(|| {
-            let s = lock(&self.feed.state);
-            Ok(s.ended && s.queue.is_empty())
+            self.pump.close();
+            Ok(())
         })
+    }
+
+    /// Whether the stream is over: closed, or its node has ended and every event was read.
+    #[napi(getter)]
+    pub fn closed(&self) -> Result<bool> {
+        guard(|| Ok(self.pump.closed()))
     }
 }

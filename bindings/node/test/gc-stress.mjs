@@ -2,7 +2,8 @@
 // every kind the addon wraps, under forced collections, so that their finalizers run during
 // garbage collection (see `node_api_module_get_api_version_v1` in src/lib.rs). A finalizer that
 // called a Node-API function not allowed there would abort the process. Prints `ok` at the end.
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   Certificate, Constitution, Envelope, Evidence, FederationDocument, GateChain, HardwareProfile, Identity, Model, Node,
@@ -92,6 +93,31 @@ async function federation() {
   await a.close()
 }
 
+// A lone validator: decisions read and dropped, consensus streams closed, dropped open and with a
+// `next()` pending, a stopped node's decision read back.
+async function consensus(round) {
+  const me = Identity.generate()
+  const document = FederationDocument.fromJson(
+    JSON.stringify({ federation: 'gc', epoch: 1, validators: [{ key: me.publicKeyHex, power: 1 }] }),
+  )
+  const dir = mkdtempSync(join(tmpdir(), 'bizra-gc-'))
+  try {
+    const node = await Node.start(me, { bind: '127.0.0.1:0', federation: 'gc', document, dataDir: dir })
+    const events = node.consensusEvents()
+    node.consensusEvents({ signal: new AbortController().signal })
+    node.consensusEvents().next()
+    node.consensusEvents().close()
+    await node.propose(Envelope.create(me, { type: 'bizra.proposal', round }, { scores }))
+    const { value } = await events.next()
+    value.certificate.verifyBatch(value.batchJson, document)
+    const stored = await node.decided(1)
+    if (stored.proposals.length !== 1 || node.consensusStatus().decided !== 1) throw new Error('not decided')
+    await node.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 const modelPath = process.argv[2]
 let model = modelPath ? await Model.load(modelPath, { nCtx: 256, threads: 1 }) : undefined
 const id = Identity.fromSeed(new Uint8Array(32).fill(3))
@@ -102,6 +128,7 @@ for (let round = 0; round < 5; round++) {
   if (codes.some((c) => c !== 0)) throw new Error(`verifyBatch: ${codes}`)
   if (model) await inference(model, id)
   await federation()
+  await consensus(round)
   await collect()
 }
 model = undefined

@@ -484,7 +484,7 @@ test('every bad option is refused with a clear message', async () => {
     [{ probePeriod: 100 }, TypeError, /^unknown option probePeriod \(did you mean probePeriodMs\?\)$/],
     [{ probe_rtt_ms: 40 }, TypeError, /did you mean probeRttMs\?/],
     [{ data_dir: '/tmp' }, TypeError, /did you mean dataDir\?/],
-    [{ colour: 'red' }, TypeError, /^unknown option colour; one of bind, advertise, seeds, .*maxClockSkewMs$/],
+    [{ colour: 'red' }, TypeError, /^unknown option colour; one of bind, advertise, seeds, .*maxClockSkewMs, document, gates$/],
   ]
   for (const [options, expected, re] of cases) {
     const e = await refusal({ bind: '127.0.0.1:0', ...options })
