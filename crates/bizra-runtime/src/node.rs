@@ -592,6 +592,11 @@ impl Driver {
                         }
                     }
                 }
+                () = std::future::ready(()), if self.consensus.as_ref().is_some_and(Consensus::has_deferred) => {
+                    if let Some(c) = &mut self.consensus {
+                        c.judge_deferred();
+                    }
+                }
                 () = sleep_until(consensus_due) => {
                     let now = Instant::now();
                     if let Some(c) = &mut self.consensus {

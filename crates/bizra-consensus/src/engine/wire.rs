@@ -257,6 +257,13 @@ pub fn height_of(bytes: &[u8]) -> Option<u64> {
     }
 }
 
+/// Whether `bytes` claim to be a submission (a proposal forwarded by a validator): read
+/// without decoding anything, so that a runtime can judge submissions after the votes and
+/// proposals that arrived with them.
+pub fn is_submission(bytes: &[u8]) -> bool {
+    matches!(bytes, [VERSION, SUBMISSION, ..])
+}
+
 /// A decided height: its certificate (signers' keys are 64 hex digits in any certificate that
 /// verified) and batch. The signers are written in ascending key order whatever the
 /// certificate's order (one read from JSON keeps the order it was given in), since a decoder
@@ -770,10 +777,9 @@ mod tests {
         assert_eq!(height_of(&bytes), Some(7));
         assert_eq!(height_of(&v), Some(vote().message.height.0));
         assert_eq!(height_of(&bytes[..9]), None);
-        assert_eq!(
-            height_of(&encode_submission(&batch().batch().envelopes()[0])),
-            None
-        );
+        let submission = encode_submission(&batch().batch().envelopes()[0]);
+        assert_eq!(height_of(&submission), None);
+        assert!(is_submission(&submission) && !is_submission(&bytes) && !is_submission(&[]));
 
         for input in [
             Input::Vote(vote()),

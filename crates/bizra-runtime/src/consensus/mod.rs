@@ -17,7 +17,7 @@
 pub(crate) mod link;
 pub(crate) mod store;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +42,12 @@ pub(crate) const REDIAL: Duration = Duration::from_secs(1);
 pub(crate) const FETCH_COUNT: u32 = 64;
 /// The most bytes of decisions sent in answer to one fetch (the asker asks again for more).
 const FETCH_BYTES: usize = 16 << 20;
+/// Submissions read from links and waiting to be judged, at most; beyond, they are judged as
+/// they come (and TCP slows their senders).
+const DEFERRED_MAX: usize = 65_536;
+/// Waiting submissions judged in one turn of the node's loop, between which votes and proposals
+/// are handled: a flood of submissions (each a signature check) cannot hold up a round.
+const SUBMISSIONS_PER_TURN: usize = 32;
 /// Decided batches handed back to the engine after a restart, so that their proposals are
 /// never pooled again (older ones have expired under any reasonable TTL).
 const REMEMBERED_HEIGHTS: u64 = 1024;
@@ -128,6 +134,8 @@ pub(crate) struct Consensus {
     /// of that height from a validator that started it. An idle federation decides nothing
     /// (no empty heights) and sends nothing.
     next: Option<u64>,
+    /// Submissions read but not yet judged (see [`SUBMISSIONS_PER_TURN`]).
+    deferred: VecDeque<Vec<u8>>,
     events: Vec<ConsensusEvent>,
     frames_dropped: u64,
     failure: Option<String>,
@@ -203,6 +211,7 @@ impl Consensus {
                 timers: Timers::default(),
                 fetch_turn: 0,
                 next: waiting,
+                deferred: VecDeque::new(),
                 events: Vec::new(),
                 frames_dropped: 0,
                 failure: None,
@@ -269,6 +278,13 @@ impl Consensus {
                 kind: Kind::Message,
                 body,
                 ..
+            } if wire::is_submission(&body) && self.deferred.len() < DEFERRED_MAX => {
+                self.deferred.push_back(body);
+            }
+            LinkEvent::Frame {
+                kind: Kind::Message,
+                body,
+                ..
             } => {
                 if let Some(engine) = &mut self.engine {
                     // A peer is at the height this node waits to start (the hint is checked
@@ -299,6 +315,23 @@ impl Consensus {
                     self.answer_fetch(key, id, from, count.min(FETCH_COUNT));
                 }
             }
+        }
+        self.drain();
+    }
+
+    /// Whether submissions wait to be judged.
+    pub(crate) fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
+    /// Judges some of the waiting submissions.
+    pub(crate) fn judge_deferred(&mut self) {
+        for _ in 0..SUBMISSIONS_PER_TURN {
+            let (Some(engine), Some(body)) = (&mut self.engine, self.deferred.pop_front()) else {
+                break;
+            };
+            // A refusal is counted by the engine; nothing is answered.
+            let _ = engine.receive(&body, now());
         }
         self.drain();
     }
