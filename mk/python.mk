@@ -3,8 +3,9 @@
 # `make test-python` creates a venv in the cache, installs the test tools from PyPI once, builds and
 # installs the binding with `pip install ./bindings/python` (maturin, release profile, the shared
 # target directory; with the `test-hooks` feature), then runs pytest, mypy.stubtest and
-# mypy --strict on the tests, examples and bench. demo-python runs the four examples (the
-# federation one on loopback UDP; the certificate one offline, no node).
+# mypy --strict on the tests, examples and bench. demo-python runs the five examples (the
+# federation one on loopback UDP; the consensus one: four validators in one process decide a
+# proposal; the certificate one offline, no node).
 
 PY_VENV   := $(BIZRA_CACHE)/venv-python
 PY        := $(PY_VENV)/bin/python
@@ -57,6 +58,7 @@ demo-python: python-install model
 	$(PY_ENV) "$(PY)" examples/python/quickstart.py
 	$(PY_ENV) "$(PY)" examples/python/inference.py "$(INFERENCE_MODEL)"
 	$(PY_ENV) "$(PY)" examples/python/federation.py
+	$(PY_ENV) "$(PY)" examples/python/consensus.py
 	$(PY_ENV) "$(PY)" examples/python/certificate.py
 
 TESTS   += test-python

@@ -1,15 +1,31 @@
-//! `bizra.FederationDocument`, `bizra.Validator` and `bizra.Certificate`
-//! (`tests/vectors/CONSENSUS-v1.md`): commit certificates verified offline against the document
-//! of their epoch, with no node running. A refusal raises `bizra.CertificateError` (its class,
-//! `.code` and `.name` come from the one error mapping, `errors.rs`); verification is the core's.
+//! Consensus (`tests/vectors/CONSENSUS-v1.md`): `bizra.FederationDocument`, `bizra.Validator`
+//! and `bizra.Certificate`, commit certificates verified offline against the document of their
+//! epoch, with no node running; `bizra.Evidence`, equivocation evidence anyone can check; and
+//! what a node's consensus reports (`Node.propose`, `decided`, `consensus_status` and
+//! `consensus_events` live in node.rs): `bizra.Decision`, `bizra.ConsensusStatus`,
+//! `bizra.ConsensusEngineStats` and `bizra.ConsensusEventStream`.
+//!
+//! A refused certificate raises `bizra.CertificateError` and refused evidence
+//! `bizra.EvidenceError` (their classes, `.code` and `.name` come from the one error mapping,
+//! `errors.rs`); every verification is the core's, run with the GIL released.
 
+use std::sync::Arc;
+
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 
-use bizra::consensus::{Batch, Certificate, CertificateCode, FederationDocument};
+use bizra::consensus::{
+    Batch, Certificate, CertificateCode, Equivocation, EquivocationKind, EvidenceCode,
+    FederationDocument,
+};
 use bizra::hash::to_hex;
+use bizra::{ConsensusEvent, ConsensusStatus};
 
-use crate::{guard, to_py};
+use crate::convert::bytes_arg;
+use crate::envelope::PyEnvelope;
+use crate::stream::Stream;
+use crate::{errors, guard, invalid, to_py};
 
 /// One validator of a federation document: its public key (64 lowercase hex, as votes and
 /// certificates name it) and its voting power.
@@ -31,7 +47,8 @@ impl PyValidator {
 /// and the round timeouts. Immutable; equal documents have equal hashes.
 #[pyclass(frozen, module = "bizra", name = "FederationDocument")]
 pub(crate) struct PyFederationDocument {
-    inner: FederationDocument,
+    /// Shared with the nodes started under it (`Node(document=...)`).
+    pub(crate) inner: Arc<FederationDocument>,
 }
 
 #[pymethods]
@@ -41,7 +58,9 @@ impl PyFederationDocument {
     fn from_json(text: &str) -> PyResult<Self> {
         guard(|| {
             let inner = FederationDocument::from_json(text).map_err(to_py)?;
-            Ok(Self { inner })
+            Ok(Self {
+                inner: Arc::new(inner),
+            })
         })
     }
 
@@ -135,7 +154,7 @@ impl PyCertificate {
     /// code.
     fn verify(&self, py: Python<'_>, document: &Bound<'_, PyFederationDocument>) -> PyResult<()> {
         guard(|| {
-            let doc = &document.get().inner;
+            let doc = &*document.get().inner;
             py.detach(|| self.inner.verify(doc))
                 .map_err(|e| to_py(e.into()))
         })
@@ -152,7 +171,7 @@ impl PyCertificate {
         document: &Bound<'_, PyFederationDocument>,
     ) -> PyResult<()> {
         guard(|| {
-            let doc = &document.get().inner;
+            let doc = &*document.get().inner;
             py.detach(|| {
                 let batch = Batch::from_json(batch_json)?;
                 self.inner
@@ -223,14 +242,431 @@ impl PyCertificate {
     }
 }
 
+/// A height the federation decided: its commit certificate and the batch of proposals, as a
+/// node reports it (`Node.consensus_events()`, `Node.decided(height)`). Immutable.
+#[pyclass(frozen, module = "bizra", name = "Decision")]
+pub(crate) struct PyDecision {
+    certificate: Py<PyCertificate>,
+    batch_json: String,
+    proposals: Vec<Py<PyEnvelope>>,
+}
+
+impl PyDecision {
+    pub(crate) fn new(py: Python<'_>, certificate: Certificate, batch: &Batch) -> PyResult<Self> {
+        Ok(PyDecision {
+            batch_json: batch.to_json().to_owned(),
+            proposals: batch
+                .envelopes()
+                .iter()
+                .map(|e| Py::new(py, PyEnvelope { inner: e.clone() }))
+                .collect::<PyResult<_>>()?,
+            certificate: Py::new(py, PyCertificate { inner: certificate })?,
+        })
+    }
+
+    fn cert(&self) -> &Certificate {
+        &self.certificate.get().inner
+    }
+}
+
+#[pymethods]
+impl PyDecision {
+    /// The decided height.
+    #[getter]
+    fn height(&self) -> u64 {
+        self.cert().height()
+    }
+
+    /// The round in which it was decided.
+    #[getter]
+    fn round(&self) -> u32 {
+        self.cert().round()
+    }
+
+    /// More than two thirds of the voting power precommitted the batch: anyone holding the
+    /// document checks it offline with `certificate.verify_batch(batch_json, document)`.
+    #[getter]
+    fn certificate(&self, py: Python<'_>) -> Py<PyCertificate> {
+        self.certificate.clone_ref(py)
+    }
+
+    /// The batch as it was decided, its JSON text: the certified value is its hash, so these
+    /// exact bytes are what `Certificate.verify_batch` takes.
+    #[getter]
+    fn batch_json(&self) -> &str {
+        &self.batch_json
+    }
+
+    /// The decided proposals, in the batch's order (ascending id).
+    #[getter]
+    fn proposals(&self, py: Python<'_>) -> Vec<Py<PyEnvelope>> {
+        self.proposals.iter().map(|e| e.clone_ref(py)).collect()
+    }
+
+    /// Equal when the certificates and the batches are.
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PyDecision>().is_ok_and(|o| {
+            let o = o.get();
+            o.cert() == self.cert() && o.batch_json == self.batch_json
+        })
+    }
+
+    fn __hash__(&self) -> u64 {
+        let mut h = [0u8; 8];
+        h.copy_from_slice(&self.cert().value().as_bytes()[..8]);
+        u64::from_le_bytes(h) ^ self.cert().height()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Decision(height={}, round={}, value={:?}, proposals={})",
+            self.cert().height(),
+            self.cert().round(),
+            self.cert().value().to_hex(),
+            self.proposals.len()
+        )
+    }
+}
+
+/// Every step a validator may equivocate in.
+const STEPS: [EquivocationKind; 3] = [
+    EquivocationKind::Proposal,
+    EquivocationKind::Prevote,
+    EquivocationKind::Precommit,
+];
+
+/// A step's name, as CONSENSUS-v1 calls it (the core keeps its own private).
+fn step_name(kind: EquivocationKind) -> &'static str {
+    match kind {
+        EquivocationKind::Proposal => "proposal",
+        EquivocationKind::Prevote => "prevote",
+        EquivocationKind::Precommit => "precommit",
+    }
+}
+
+/// Two validly signed, conflicting messages from one validator for the same height, round and
+/// step: proof that it equivocated, which anyone holding the federation document can check
+/// (`verify`). A node reports it on `consensus_events()`; `Evidence(...)` rebuilds one from its
+/// parts (received from elsewhere, say) to check it. Immutable.
+#[pyclass(frozen, eq, module = "bizra", name = "Evidence")]
+#[derive(PartialEq)]
+pub(crate) struct PyEvidence {
+    inner: Equivocation,
+}
+
+#[pymethods]
+impl PyEvidence {
+    /// Evidence from its parts, as an `Evidence` has them: `validator` (64 lowercase hex),
+    /// `height`, `round`, `step` ("proposal", "prevote" or "precommit") and the two messages
+    /// `first` and `second` in their wire encoding. Only the form of each part is checked here;
+    /// `verify` judges the evidence.
+    #[new]
+    #[pyo3(signature = (validator, height, round, step, first, second))]
+    fn new(
+        validator: String,
+        height: u64,
+        round: u32,
+        step: &str,
+        first: &Bound<'_, PyAny>,
+        second: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        guard(|| {
+            let kind = STEPS
+                .into_iter()
+                .find(|k| step_name(*k) == step)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "step must be \"proposal\", \"prevote\" or \"precommit\", got {step:?}"
+                    ))
+                })?;
+            Ok(PyEvidence {
+                inner: Equivocation {
+                    validator,
+                    height,
+                    round,
+                    kind,
+                    first: bytes_arg(first, "first")?,
+                    second: bytes_arg(second, "second")?,
+                },
+            })
+        })
+    }
+
+    /// The validator's key, 64 lowercase hex.
+    #[getter]
+    fn validator(&self) -> &str {
+        &self.inner.validator
+    }
+
+    #[getter]
+    fn height(&self) -> u64 {
+        self.inner.height
+    }
+
+    #[getter]
+    fn round(&self) -> u32 {
+        self.inner.round
+    }
+
+    /// The step in which it equivocated: "proposal", "prevote" or "precommit".
+    #[getter]
+    fn step(&self) -> &'static str {
+        step_name(self.inner.kind)
+    }
+
+    /// The message seen first, in its wire encoding (signed by the validator).
+    #[getter]
+    fn first<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.first)
+    }
+
+    /// The conflicting message, in its wire encoding.
+    #[getter]
+    fn second<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.second)
+    }
+
+    /// Checks the evidence against the federation document, offline (no clock, no network),
+    /// with the GIL released: both messages decode, are of one step, one validator, one height
+    /// and round, sign different contents, say what the evidence's fields say, and carry the
+    /// validator's signatures. Raises `EvidenceError` with the first failure's code
+    /// (`EVIDENCE_CODES`); returns None for evidence that proves equivocation.
+    fn verify(&self, py: Python<'_>, document: &Bound<'_, PyAny>) -> PyResult<()> {
+        guard(|| {
+            let document = document
+                .cast::<PyFederationDocument>()
+                .map_err(|_| PyTypeError::new_err("document must be a bizra.FederationDocument"))?;
+            let doc = &*document.get().inner;
+            py.detach(|| self.inner.verify(doc))
+                .map_err(|e| errors::evidence_error(&e))
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Evidence(validator={:?}, height={}, round={}, step={:?})",
+            self.inner.validator,
+            self.inner.height,
+            self.inner.round,
+            step_name(self.inner.kind)
+        )
+    }
+}
+
+/// A decision or evidence, as the Python object a stream yields.
+fn event_to_py(py: Python<'_>, event: ConsensusEvent) -> PyResult<Bound<'_, PyAny>> {
+    match event {
+        ConsensusEvent::Decided { certificate, batch } => {
+            Ok(Bound::new(py, PyDecision::new(py, certificate, &batch)?)?.into_any())
+        }
+        ConsensusEvent::Evidence(inner) => Ok(Bound::new(py, PyEvidence { inner })?.into_any()),
+    }
+}
+
+/// What a node's consensus engine has seen and done.
+#[pyclass(frozen, get_all, eq, module = "bizra", name = "ConsensusEngineStats")]
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct PyConsensusEngineStats {
+    /// Messages received from peers.
+    received: u64,
+    /// Of those, refused before the consensus core.
+    refused: u64,
+    /// Signatures the core asked about that did not verify.
+    bad_signatures: u64,
+    /// Messages broadcast.
+    broadcasts: u64,
+    /// Write-ahead-log records written.
+    persisted: u64,
+    /// Heights decided (by this node's votes or by catching up).
+    decided: u64,
+    /// Proposed batches the gate chain refused (this node prevoted nil on them).
+    invalid_proposals: u64,
+}
+
+#[pymethods]
+impl PyConsensusEngineStats {
+    fn __repr__(&self) -> String {
+        format!(
+            "ConsensusEngineStats(received={}, refused={}, bad_signatures={}, broadcasts={}, \
+             persisted={}, decided={}, invalid_proposals={})",
+            self.received,
+            self.refused,
+            self.bad_signatures,
+            self.broadcasts,
+            self.persisted,
+            self.decided,
+            self.invalid_proposals
+        )
+    }
+}
+
+/// Where a node's consensus stands (`Node.consensus_status()`): a snapshot.
+#[pyclass(frozen, get_all, module = "bizra", name = "ConsensusStatus")]
+pub(crate) struct PyConsensusStatus {
+    /// The height being decided.
+    height: u64,
+    /// Its round.
+    round: u32,
+    /// The highest height decided (and stored).
+    decided: u64,
+    /// Submitted proposals waiting for a batch.
+    pending: usize,
+    /// Whether this node votes (its key is a validator of the document).
+    validator: bool,
+    /// Peers (validators and followers) with an authenticated link.
+    linked: usize,
+    /// What the engine has seen and done.
+    engine: PyConsensusEngineStats,
+    /// Frames not sent because a link's queue was full.
+    frames_dropped: u64,
+    /// Why consensus stopped on this node (its storage failed), if it did: it no longer votes,
+    /// since it could not log first.
+    failure: Option<String>,
+}
+
+impl From<ConsensusStatus> for PyConsensusStatus {
+    fn from(s: ConsensusStatus) -> Self {
+        let e = s.engine;
+        PyConsensusStatus {
+            height: s.height,
+            round: s.round,
+            decided: s.decided,
+            pending: s.pending,
+            validator: s.validator,
+            linked: s.linked,
+            engine: PyConsensusEngineStats {
+                received: e.received,
+                refused: e.refused,
+                bad_signatures: e.bad_signatures,
+                broadcasts: e.broadcasts,
+                persisted: e.persisted,
+                decided: e.decided,
+                invalid_proposals: e.invalid_proposals,
+            },
+            frames_dropped: s.frames_dropped,
+            failure: s.failure,
+        }
+    }
+}
+
+#[pymethods]
+impl PyConsensusStatus {
+    fn __repr__(&self) -> String {
+        format!(
+            "ConsensusStatus(height={}, round={}, decided={}, pending={}, validator={}, \
+             linked={}, failure={:?})",
+            self.height,
+            self.round,
+            self.decided,
+            self.pending,
+            if self.validator { "True" } else { "False" },
+            self.linked,
+            self.failure
+        )
+    }
+}
+
+/// A node's consensus events, in order: a `Decision` for each height it decides (by its votes
+/// or by catching up) and `Evidence` of any validator seen signing two conflicting messages.
+/// Iterating blocks until the next event (with the GIL released; Ctrl-C interrupts it) and ends
+/// when the node stops or the stream is closed; `next(timeout=...)` waits at most that long;
+/// `async for` reads it from asyncio.
+#[pyclass(frozen, module = "bizra", name = "ConsensusEventStream")]
+pub(crate) struct PyConsensusEventStream {
+    events: Stream<ConsensusEvent>,
+}
+
+impl PyConsensusEventStream {
+    pub(crate) fn new(events: bizra::Subscription<ConsensusEvent>) -> Self {
+        PyConsensusEventStream {
+            events: Stream::new(events),
+        }
+    }
+}
+
+#[pymethods]
+impl PyConsensusEventStream {
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        guard(|| {
+            self.events
+                .next_event(py)?
+                .map(|e| event_to_py(py, e))
+                .transpose()
+        })
+    }
+
+    /// The next event, waiting at most `timeout` seconds (a number or a `timedelta`; None: as
+    /// long as it takes; 0: only an event already queued); None when the time passes without
+    /// one. Raises `StopIteration` once the stream has ended, as `next(stream)` does.
+    #[pyo3(signature = (timeout=None))]
+    fn next<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        guard(|| {
+            self.events
+                .next_within(py, timeout)?
+                .map(|e| event_to_py(py, e))
+                .transpose()
+        })
+    }
+
+    /// Ends the stream: the iteration stops (within a moment, in a thread that is waiting) and
+    /// the node queues no more events for it. Closing twice is harmless.
+    fn close(&self, py: Python<'_>) {
+        self.events.close(py);
+    }
+
+    /// Whether the stream has ended (the node stopped, or `close()` was called).
+    #[getter]
+    fn closed(&self, py: Python<'_>) -> bool {
+        self.events.closed(py)
+    }
+
+    /// The stream for `async for` (an `AsyncConsensusEventStream`, fed by a worker thread).
+    fn __aiter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        guard(|| {
+            py.import("bizra._aio")?
+                .getattr("AsyncConsensusEventStream")?
+                .call1((slf,))
+        })
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Closes the stream at the end of a `with` block; exceptions propagate.
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) {
+        self.close(py);
+    }
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let codes = PyDict::new(m.py());
     for c in CertificateCode::ALL {
         codes.set_item(c.code(), c.name())?;
     }
     m.add("CERTIFICATE_CODES", codes)?;
+    let codes = PyDict::new(m.py());
+    for c in EvidenceCode::ALL {
+        codes.set_item(c.code(), c.name())?;
+    }
+    m.add("EVIDENCE_CODES", codes)?;
     m.add_class::<PyValidator>()?;
     m.add_class::<PyFederationDocument>()?;
     m.add_class::<PyCertificate>()?;
+    m.add_class::<PyDecision>()?;
+    m.add_class::<PyEvidence>()?;
+    m.add_class::<PyConsensusEngineStats>()?;
+    m.add_class::<PyConsensusStatus>()?;
+    m.add_class::<PyConsensusEventStream>()?;
     Ok(())
 }

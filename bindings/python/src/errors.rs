@@ -5,7 +5,8 @@
 //! kind that the module checks against `ErrorKind::ALL` when it is imported (and that a test walks
 //! through `bizra.ERROR_KINDS`), so a kind the core adds cannot fall through to a generic class.
 //! Only the data a kind carries (a reject code, a prompt length, an OS error number) is read from
-//! the error's fields.
+//! the error's fields. Refused equivocation evidence, which the core reports outside its error
+//! table, gets a class of its own under the INVALID_INPUT kind's ([`evidence_error`]).
 
 use std::io;
 use std::path::Path;
@@ -164,9 +165,19 @@ fn os_builtin(py: Python<'_>, kind: io::ErrorKind) -> Bound<'_, PyType> {
     }
 }
 
+/// Refused equivocation evidence. The core's error table has no kind for it (evidence is an
+/// argument that proves nothing, not a verdict of the protocol on the caller's data), so its
+/// class is an `InvalidInputError` (kind INVALID_INPUT, as Node's `BizraError` says), with the
+/// refusal's code and name as `CertificateError` has them.
+const EVIDENCE_CLASS: (&str, &str) = (
+    "EvidenceError",
+    "Equivocation evidence was refused (Evidence.verify): `.code` is the refusal code of CONSENSUS-v1 (1 to 8, see bizra.EVIDENCE_CODES), `.name` its name (\"NOT_CONFLICTING\"), `.detail` what exactly was wrong. Also an InvalidInputError (kind INVALID_INPUT) and a ValueError.",
+);
+
 struct Classes {
     kinds: Vec<(ErrorKind, Py<PyType>)>,
     os: Vec<(io::ErrorKind, Py<PyType>)>,
+    evidence: Py<PyType>,
 }
 
 static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
@@ -228,7 +239,18 @@ fn build(py: Python<'_>) -> PyResult<Classes> {
         let bases = vec![io_class.clone(), os_builtin(py, io_kind)];
         os.push((io_kind, new_class(py, name, bases, ErrorKind::Io, doc)?));
     }
-    Ok(Classes { kinds, os })
+    let invalid_class = kinds
+        .iter()
+        .find(|(k, _)| *k == ErrorKind::InvalidInput)
+        .map(|(_, c)| c.bind(py).clone())
+        .ok_or_else(|| internal("the INVALID_INPUT kind has no class"))?;
+    let (name, doc) = EVIDENCE_CLASS;
+    let evidence = new_class(py, name, vec![invalid_class], ErrorKind::InvalidInput, doc)?;
+    Ok(Classes {
+        kinds,
+        os,
+        evidence,
+    })
 }
 
 fn classes(py: Python<'_>) -> PyResult<&Classes> {
@@ -308,6 +330,21 @@ fn exception(py: Python<'_>, e: &bizra::Error) -> PyResult<PyErr> {
     Ok(PyErr::from_value(value))
 }
 
+/// `EvidenceError` for refused equivocation evidence: the core's message (`"equivocation
+/// evidence refused: NAME (detail)"`) as its text, with `.code`, `.name` and `.detail`.
+pub(crate) fn evidence_error(e: &bizra::consensus::EvidenceError) -> PyErr {
+    Python::attach(|py| {
+        let made = || -> PyResult<PyErr> {
+            let value = classes(py)?.evidence.bind(py).call1((e.to_string(),))?;
+            value.setattr("detail", e.detail.as_str())?;
+            value.setattr("code", e.code.code())?;
+            value.setattr("name", e.code.name())?;
+            Ok(PyErr::from_value(value))
+        };
+        made().unwrap_or_else(|failed| failed)
+    })
+}
+
 /// An OS error as Python raises its own: `cls(errno, strerror, filename)`, so `.errno`,
 /// `.strerror`, `.filename` and `str()` ("[Errno 2] No such file or directory: 'x'") are the
 /// standard ones; the class is the standard one's bizra twin where Python has one. An error the
@@ -365,6 +402,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     for ((_, name, _, _), (_, class)) in OS_CLASSES.iter().zip(&all.os) {
         m.add(*name, class.bind(py))?;
     }
+    m.add(EVIDENCE_CLASS.0, all.evidence.bind(py))?;
     m.add("ERROR_KINDS", kinds_table(py)?)?;
     Ok(())
 }

@@ -54,10 +54,37 @@ fn builtin_arg(name: &str) -> PyResult<BuiltinKind> {
 /// An ordered, tiered, fail-closed set of gates over one constitution. Thread-safe: one chain
 /// can check envelopes from many threads (with the GIL released; Python gates take it back while
 /// they run). A gate must not modify the chain that runs it.
+///
+/// The chain is shared (an `Arc`) with the nodes started with it (`Node(gates=...)`), whose
+/// consensus judges proposals with it on the node's own thread: while one holds it, it cannot
+/// change ([`PyGateChain::write`] refuses), so a node never sees its rules change under it.
 #[pyclass(frozen, module = "bizra", name = "GateChain")]
 pub(crate) struct PyGateChain {
-    chain: RwLock<GateChain>,
+    chain: RwLock<Chain>,
     report_all: AtomicBool,
+}
+
+/// Why a chain refuses to change.
+const FROZEN: &str = "this gate chain judges the consensus proposals of a running node \
+                      (Node(gates=...)): it cannot change until that node has left or stopped; \
+                      build another chain";
+
+/// The core's chain and the names of its Python gates.
+struct Chain {
+    gates: Arc<GateChain>,
+    /// Python gates run only where the GIL can be taken; a node's consensus judges on the
+    /// node's thread, which must never wait for the GIL (a node collected by the garbage
+    /// collector is stopped with the GIL held), so a chain with any is refused there.
+    python_gates: Vec<String>,
+}
+
+impl Chain {
+    fn new(gates: GateChain) -> Self {
+        Chain {
+            gates: Arc::new(gates),
+            python_gates: Vec::new(),
+        }
+    }
 }
 
 /// The envelope argument of `check` and `admit`.
@@ -68,14 +95,52 @@ fn envelope_arg<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<&'a bizra::Envelope> 
 }
 
 impl PyGateChain {
+    fn of(gates: GateChain) -> Self {
+        Self {
+            chain: RwLock::new(Chain::new(gates)),
+            report_all: AtomicBool::new(false),
+        }
+    }
+
     /// Runs `f` on the chain under its read lock, with the GIL released (a Python gate of a
     /// concurrent check may need the GIL to finish and release its lock).
     fn read<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&GateChain) -> R + Send) -> R {
-        py.detach(|| f(&self.chain.read().unwrap_or_else(|e| e.into_inner())))
+        py.detach(|| f(&self.chain.read().unwrap_or_else(|e| e.into_inner()).gates))
     }
-    /// Runs `f` on the chain under its write lock, with the GIL released.
-    fn write<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut GateChain) -> R + Send) -> R {
+
+    /// Runs `f` on the chain under its write lock, with the GIL released; refused while a
+    /// running node judges consensus proposals with the chain.
+    fn write<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut GateChain) -> R + Send,
+    ) -> PyResult<R> {
+        self.write_chain(py, |chain| {
+            Arc::get_mut(&mut chain.gates).map(f).ok_or(FROZEN)
+        })
+        .map_err(invalid)
+    }
+
+    fn write_chain<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Chain) -> R + Send) -> R {
         py.detach(|| f(&mut self.chain.write().unwrap_or_else(|e| e.into_inner())))
+    }
+
+    /// The chain for a node's consensus (shared: it cannot change while the node holds it). A
+    /// chain with Python gates is refused: consensus judges proposals on the node's thread,
+    /// which must not wait for the GIL.
+    pub(crate) fn for_consensus(&self, py: Python<'_>) -> PyResult<Arc<GateChain>> {
+        let (gates, python_gates) = py.detach(|| {
+            let chain = self.chain.read().unwrap_or_else(|e| e.into_inner());
+            (Arc::clone(&chain.gates), chain.python_gates.clone())
+        });
+        if python_gates.is_empty() {
+            return Ok(gates);
+        }
+        Err(invalid(format!(
+            "gates holds Python gates ({}), which need the GIL; a node's consensus judges \
+             proposals on the node's own thread: give it a chain of built-in gates",
+            python_gates.join(", ")
+        )))
     }
 }
 
@@ -144,10 +209,9 @@ impl PyGateChain {
     #[pyo3(signature = (constitution=None))]
     fn new(constitution: Option<&Bound<'_, PyConstitution>>) -> PyResult<Self> {
         guard(|| {
-            Ok(Self {
-                chain: RwLock::new(GateChain::from_constitution(constitution_arg(constitution))),
-                report_all: AtomicBool::new(false),
-            })
+            Ok(Self::of(GateChain::from_constitution(constitution_arg(
+                constitution,
+            ))))
         })
     }
 
@@ -155,12 +219,7 @@ impl PyGateChain {
     #[staticmethod]
     #[pyo3(signature = (constitution=None))]
     fn empty(constitution: Option<&Bound<'_, PyConstitution>>) -> PyResult<Self> {
-        guard(|| {
-            Ok(Self {
-                chain: RwLock::new(GateChain::empty(constitution_arg(constitution))),
-                report_all: AtomicBool::new(false),
-            })
-        })
+        guard(|| Ok(Self::of(GateChain::empty(constitution_arg(constitution)))))
     }
 
     /// Adds a built-in gate by name: "schema", "signature", "freshness", "replay", "policy",
@@ -170,8 +229,7 @@ impl PyGateChain {
             let kind = builtin_arg(name)?;
             self.write(py, |c| {
                 c.add_builtin(kind);
-            });
-            Ok(())
+            })
         })
     }
 
@@ -196,10 +254,13 @@ impl PyGateChain {
                 ));
             }
             let func: Py<PyAny> = gate.clone().unbind();
-            self.write(py, move |c| {
-                c.add_fn(name, tier, move |ctx| call_gate(&func, ctx));
-            });
-            Ok(())
+            self.write_chain(py, move |chain| {
+                let gates = Arc::get_mut(&mut chain.gates)?;
+                chain.python_gates.push(name.clone());
+                gates.add_fn(name, tier, move |ctx| call_gate(&func, ctx));
+                Some(())
+            })
+            .ok_or_else(|| invalid(FROZEN))
         })
     }
 
@@ -207,7 +268,7 @@ impl PyGateChain {
     fn set_payload_schema(&self, py: Python<'_>, schema: &Bound<'_, PyAny>) -> PyResult<()> {
         guard(|| {
             let schema = to_value(schema, "schema")?;
-            self.write(py, |c| c.set_payload_schema(&schema).map(|_| ()))
+            self.write(py, |c| c.set_payload_schema(&schema).map(|_| ()))?
                 .map_err(to_py)
         })
     }
@@ -226,8 +287,7 @@ impl PyGateChain {
             let inner = cache.get().inner.clone();
             self.write(py, |c| {
                 c.set_replay_cache(inner);
-            });
-            Ok(())
+            })
         })
     }
 
@@ -242,8 +302,7 @@ impl PyGateChain {
             self.write(py, |c| {
                 c.set_report_all(on);
                 self.report_all.store(on, Ordering::Relaxed);
-            });
-            Ok(())
+            })
         })
     }
 

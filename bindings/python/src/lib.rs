@@ -4,12 +4,12 @@
 //! module is `bizra._native`; the package `bizra` (python/bizra/__init__.py) re-exports it.
 //!
 //! One file per handle family (identity, envelope, gates, constitution, tier, inference, node,
-//! consensus),
-//! plus the exceptions (`errors.rs`, one class per kind of the core's error table) and the conversions.
+//! consensus), plus the exceptions (`errors.rs`, one class per kind of the core's error table),
+//! the conversions, and the waiting shared by a node's event streams (`stream.rs`).
 //! Every entry point runs through [`guard`], so a Rust panic surfaces as `bizra.PanicError` (a
 //! `BizraError`) and never as pyo3's `PanicException` (a `BaseException`), and slow work
 //! (signing, verification, batches, PEM encryption, gate chains, inference, a federation node's
-//! start, leave and event waits) runs with the GIL released.
+//! start, leave, consensus calls and event waits) runs with the GIL released.
 //!
 //! Cargo features: `test-hooks` adds `_panic_for_tests` (the suite's way to cross the boundary
 //! with a panic) and `bench` adds `_rust_bench` (the benchmark's Rust baseline). Neither is in the
@@ -31,6 +31,7 @@ mod gates;
 mod identity;
 mod inference;
 mod node;
+mod stream;
 mod tier;
 
 pub(crate) use errors::{internal, invalid, to_py};

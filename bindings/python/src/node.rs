@@ -1,29 +1,40 @@
 //! `bizra.Node`, `bizra.EventStream`, `bizra.Member`, `bizra.Event` and `bizra.NodeStats`: a
-//! federation member on real UDP, the core's `bizra::Node`.
+//! federation member on real UDP, the core's `bizra::Node`; given a federation document, it
+//! takes part in consensus (`propose`, `decided`, `consensus_status`, `consensus_events`; the
+//! classes these return are in consensus.rs).
 //!
 //! The node runs on the core's own thread; Python only asks it things. Starting (resolving
-//! addresses, binding, reading the data directory), leaving (the goodbye is awaited) and waiting
-//! for events run with the GIL released. A wait for events lasts short slices
-//! ([`SIGNAL_SLICE`]), between which Python runs its signal handlers, so that Ctrl-C interrupts
-//! it. `Node.aevents()` (or `async for` over an `EventStream`) feeds the stream to asyncio from a
-//! worker thread (bizra/_aio.py).
+//! addresses, binding, reading the data directory), leaving (the goodbye is awaited), asking
+//! consensus (`propose` and `decided` wait for the node's thread to answer) and waiting for
+//! events run with the GIL released. Both event streams wait the same way (stream.rs), in short
+//! slices between which Python runs its signal handlers, so that Ctrl-C interrupts them.
+//! `Node.aevents()` and `Node.aconsensus_events()` (or `async for` over a stream) feed a stream
+//! to asyncio from a worker thread (bizra/_aio.py).
+//!
+//! Every rule of consensus (a data directory is needed, the document's federation is the
+//! node's, what a proposal is) is the core's; its refusals are told in this binding's words
+//! ([`node_err`]).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use pyo3::exceptions::{PyStopIteration, PyTypeError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
 use bizra::federation::{Admission, DropReason, Event, EventKind, MemberInfo, Timings};
-use bizra::{Node, NodeConfig, RecvError};
+use bizra::{ConsensusConfig, Node, NodeConfig};
 
+use crate::consensus::{
+    PyConsensusEventStream, PyConsensusStatus, PyDecision, PyFederationDocument,
+};
 use crate::convert::{hash_arg, millis_to_py, number_arg};
+use crate::envelope::PyEnvelope;
+use crate::gates::PyGateChain;
 use crate::identity::PyIdentity;
-use crate::inference::SIGNAL_SLICE;
+use crate::stream::Stream;
 use crate::{guard, invalid, to_py};
 
 /// The node, or nothing once it left or stopped. Locked only with the GIL released (the holder
@@ -41,7 +52,7 @@ const LEFT: &str = "has left (Node.leave() or close() was called)";
 const STOPPED: &str = "was stopped (Node.stop() was called)";
 
 /// Seconds given as a number or a `datetime.timedelta`.
-fn seconds_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
+pub(crate) fn seconds_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
     let timedelta = obj.py().import("datetime")?.getattr("timedelta")?;
     if obj.is_instance(&timedelta)? {
         return obj.call_method0("total_seconds")?.extract::<f64>();
@@ -62,19 +73,6 @@ fn duration_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Duration> {
     let seconds = seconds_arg(obj, what)?;
     Duration::try_from_secs_f64(seconds)
         .map_err(|_| invalid(Timings::out_of_range(what, format!("{seconds} seconds"))))
-}
-
-/// `next(timeout=...)`: seconds (a number or a `timedelta`), zero or more.
-fn timeout_arg(obj: &Bound<'_, PyAny>) -> PyResult<Duration> {
-    let seconds = seconds_arg(obj, "timeout")?;
-    if seconds.is_nan() || seconds < 0.0 {
-        return Err(invalid(format!(
-            "timeout must be zero or more seconds, got {seconds}"
-        )));
-    }
-    // A timeout too long for a Duration is as good as none: the wait ends with an event or the
-    // stream, and Ctrl-C interrupts it.
-    Ok(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
 }
 
 /// `seeds`: an iterable of `"host:port"` strings (a lone `str` is refused: it is iterable, and
@@ -135,6 +133,67 @@ fn admission_arg(obj: &Bound<'_, PyAny>) -> PyResult<Admission> {
     Ok(Admission::allow(keys))
 }
 
+/// The core's phrases about its configuration (`NodeConfig`) in its refusals, each in this
+/// binding's words (the keyword options of `bizra.Node`).
+const CONFIG_WORDS: [(&str, &str); 1] = [(
+    "start it with NodeConfig::consensus",
+    "start it with a document: bizra.Node(identity, document=..., data_dir=...)",
+)];
+
+/// The core's error, a refusal about the node's configuration told in this binding's words.
+fn node_err(e: bizra::Error) -> PyErr {
+    match e {
+        bizra::Error::InvalidInput(m) => invalid(
+            CONFIG_WORDS
+                .iter()
+                .fold(m, |m, (core, py)| m.replace(core, py)),
+        ),
+        e => to_py(e),
+    }
+}
+
+/// `document` and `gates`: the core's consensus configuration, or None without a document.
+/// The gate chain (default: every built-in gate over the default constitution, as the core's
+/// own validator process uses) is shared with the node, which judges proposals with it.
+fn consensus_arg(
+    py: Python<'_>,
+    document: Option<&Bound<'_, PyAny>>,
+    gates: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<ConsensusConfig>> {
+    let document = match document {
+        Some(d) => Some(d.cast::<PyFederationDocument>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "document must be a bizra.FederationDocument, got {}",
+                type_name(d)
+            ))
+        })?),
+        None => None,
+    };
+    let gates = match gates {
+        Some(g) => Some(g.cast::<PyGateChain>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "gates must be a bizra.GateChain, got {}",
+                type_name(g)
+            ))
+        })?),
+        None => None,
+    };
+    match (document, gates) {
+        (Some(document), gates) => Ok(Some(ConsensusConfig {
+            document: Arc::clone(&document.get().inner),
+            gates: match gates {
+                Some(g) => g.get().for_consensus(py)?,
+                None => Arc::new(bizra::GateChain::default()),
+            },
+        })),
+        (None, Some(_)) => Err(invalid(
+            "gates judges consensus proposals, so it needs a document (a \
+             bizra.FederationDocument): give both, or neither",
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
         .name()
@@ -159,10 +218,16 @@ fn resolve(text: &str, what: &str) -> bizra::Result<SocketAddr> {
 /// suspects and declares down the silent ones, and says goodbye when it leaves. Its work runs on
 /// a thread of its own; every method may be called from any thread.
 ///
+/// Given a federation document it also takes part in consensus, as a validator when its key is
+/// one of the document's (else as a follower that decides with them): `propose()` submits a
+/// proposal, `consensus_events()` reports each decision and any equivocation seen, `decided()`
+/// reads a decided height back.
+///
 /// `leave()` (also `close()` and the end of a `with` block) tells the members and stops;
 /// `stop()` stops without a word (the members find out by probing, as after a crash); a node
-/// collected by the garbage collector leaves as `leave()` does. Afterwards `members()`, `stats()`
-/// and `events()` raise `InvalidInputError`; the addresses, id and generation stay readable.
+/// collected by the garbage collector leaves as `leave()` does. Afterwards `members()`, `stats()`,
+/// `events()` and the consensus calls raise `InvalidInputError`; the addresses, id and
+/// generation stay readable.
 #[pyclass(frozen, module = "bizra", name = "Node")]
 pub(crate) struct PyNode {
     slot: Arc<Slot>,
@@ -221,8 +286,14 @@ impl PyNode {
     /// `allow`: the keys (Identity, 32 bytes, 64 hex characters) that may join, or None for
     /// anyone. `data_dir` keeps the boot counter (the generation). Timings are seconds (or
     /// `timedelta`s); None keeps the core's LAN default. The GIL is released meanwhile.
+    ///
+    /// `document` (a `FederationDocument`) makes the node take part in consensus under it; it
+    /// needs a `data_dir` (the write-ahead log and the decided heights), and `federation`, when
+    /// given, must be the document's (by default it is). `gates` (a `GateChain` of built-in
+    /// gates; default: every built-in gate over the default constitution) judges proposals; it
+    /// is shared with the node and cannot change while the node runs.
     #[new]
-    #[pyo3(signature = (identity, *, bind=None, advertise=None, seeds=None, federation=None, allow=None, data_dir=None, expected_members=None, probe_period=None, probe_rtt=None, suspect_to_down_after=None, remove_down_after=None, gossip_interval=None, announce_interval=None, rejoin_interval=None, max_clock_skew=None))]
+    #[pyo3(signature = (identity, *, bind=None, advertise=None, seeds=None, federation=None, allow=None, data_dir=None, expected_members=None, probe_period=None, probe_rtt=None, suspect_to_down_after=None, remove_down_after=None, gossip_interval=None, announce_interval=None, rejoin_interval=None, max_clock_skew=None, document=None, gates=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -242,17 +313,28 @@ impl PyNode {
         announce_interval: Option<&Bound<'_, PyAny>>,
         rejoin_interval: Option<&Bound<'_, PyAny>>,
         max_clock_skew: Option<&Bound<'_, PyAny>>,
+        document: Option<&Bound<'_, PyAny>>,
+        gates: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         guard(|| {
             let mut config = NodeConfig {
                 data_dir,
+                consensus: consensus_arg(
+                    py,
+                    document.filter(|d| !d.is_none()),
+                    gates.filter(|g| !g.is_none()),
+                )?,
                 ..NodeConfig::default()
             };
             if let Some(s) = seeds.filter(|s| !s.is_none()) {
                 config.seeds = seeds_arg(s)?;
             }
-            if let Some(f) = federation {
-                config.federation = f;
+            // Without a name of its own, a node under a document is in the document's
+            // federation; a name given is the core's to compare with the document's.
+            match (federation, &config.consensus) {
+                (Some(f), _) => config.federation = f,
+                (None, Some(c)) => config.federation = c.document.federation().to_owned(),
+                (None, None) => {}
             }
             if let Some(a) = allow.filter(|a| !a.is_none()) {
                 config.admission = admission_arg(a)?;
@@ -307,7 +389,7 @@ impl PyNode {
                     }
                     Node::start(identity, config)
                 })
-                .map_err(to_py)?;
+                .map_err(node_err)?;
             Ok(PyNode {
                 local_addr: node.local_addr(),
                 advertised: node.advertised_addr(),
@@ -380,8 +462,7 @@ impl PyNode {
         guard(|| {
             let events = self.with_node(py, Node::subscribe)?;
             Ok(PyEventStream {
-                events: Mutex::new(Some(events)),
-                closed: AtomicBool::new(false),
+                events: Stream::new(events),
             })
         })
     }
@@ -393,6 +474,78 @@ impl PyNode {
         guard(|| {
             py.import("bizra._aio")?
                 .getattr("AsyncEventStream")?
+                .call1((events,))
+        })
+    }
+
+    /// Submits a `bizra.proposal` envelope to consensus: pooled here and forwarded to the other
+    /// validators, to be decided in a batch (watch `consensus_events()`). True when it was
+    /// pooled; False when it was pooled or decided already. Raises `InvalidInputError` for a
+    /// node started without a `document`, an envelope that is not a proposal (its payload's
+    /// "type" must be "bizra.proposal") or a full pool, and `RejectError` (with the reject code)
+    /// when the node's gate chain refuses it now. The GIL is released while the node's thread
+    /// answers.
+    fn propose(&self, py: Python<'_>, envelope: &Bound<'_, PyAny>) -> PyResult<bool> {
+        guard(|| {
+            let envelope = envelope
+                .cast::<PyEnvelope>()
+                .map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "envelope must be a bizra.Envelope, got {}",
+                        type_name(envelope)
+                    ))
+                })?
+                .get()
+                .inner
+                .clone();
+            self.with_node(py, move |node| node.propose(envelope))?
+                .map_err(node_err)
+        })
+    }
+
+    /// A decided height's certificate and batch, from this node's storage: a `Decision`, or None
+    /// if this node has not decided that height. Raises `InvalidInputError` for a node started
+    /// without a `document`. The GIL is released while the node's thread answers.
+    fn decided(&self, py: Python<'_>, height: u64) -> PyResult<Option<PyDecision>> {
+        guard(|| {
+            let found = self
+                .with_node(py, move |node| node.decided(height))?
+                .map_err(node_err)?;
+            found
+                .map(|(certificate, batch)| PyDecision::new(py, certificate, &batch))
+                .transpose()
+        })
+    }
+
+    /// Where consensus stands on this node (a snapshot), or None for a node started without a
+    /// `document`.
+    fn consensus_status(&self, py: Python<'_>) -> PyResult<Option<PyConsensusStatus>> {
+        guard(|| {
+            Ok(self
+                .with_node(py, Node::consensus_status)?
+                .map(PyConsensusStatus::from))
+        })
+    }
+
+    /// The consensus events from now on, in order: a `Decision` for each height this node
+    /// decides (by its votes or by catching up) and `Evidence` of any validator seen signing two
+    /// conflicting messages (earlier decisions: `decided(height)`). Any number of streams each
+    /// get every event; a stream ends when the node stops. A node started without a `document`
+    /// gives a stream that has ended (the core's rule).
+    fn consensus_events(&self, py: Python<'_>) -> PyResult<PyConsensusEventStream> {
+        guard(|| {
+            let events = self.with_node(py, Node::consensus_events)?;
+            Ok(PyConsensusEventStream::new(events))
+        })
+    }
+
+    /// `consensus_events()` for asyncio: an `AsyncConsensusEventStream` to read with
+    /// `async for`, fed by a worker thread so that the event loop never waits on the node.
+    fn aconsensus_events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let events = Py::new(py, self.consensus_events(py)?)?;
+        guard(|| {
+            py.import("bizra._aio")?
+                .getattr("AsyncConsensusEventStream")?
                 .call1((events,))
         })
     }
@@ -588,71 +741,12 @@ impl PyNodeStats {
     }
 }
 
-/// What one slice of waiting found.
-enum Poll {
-    Event(Event),
-    Idle,
-    End,
-}
-
-/// What a wait for an event ended with.
-enum Waited {
-    Event(Event),
-    TimedOut,
-    Ended,
-}
-
 /// A node's membership events, in order. Iterating blocks until the next event (with the GIL
 /// released; Ctrl-C interrupts it) and ends when the node stops or the stream is closed; the
 /// `next(timeout=...)` method waits at most that long. `async for` reads it from asyncio.
 #[pyclass(frozen, module = "bizra", name = "EventStream")]
 pub(crate) struct PyEventStream {
-    /// `None` once the stream ended or was closed. Locked only with the GIL released: the holder
-    /// waits a slice for the next event.
-    events: Mutex<Option<bizra::EventStream>>,
-    closed: AtomicBool,
-}
-
-impl PyEventStream {
-    /// Waits at most `slice` for the next event.
-    fn poll(&self, slice: Duration) -> Poll {
-        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.closed.load(Ordering::Acquire) {
-            *events = None;
-        }
-        let Some(stream) = events.as_ref() else {
-            return Poll::End;
-        };
-        match stream.next_timeout(slice) {
-            Ok(e) => Poll::Event(e),
-            Err(RecvError::Timeout) => Poll::Idle,
-            Err(RecvError::Ended) => {
-                *events = None;
-                Poll::End
-            }
-        }
-    }
-
-    /// Waits for the next event in slices, running Python's signal handlers between them (an
-    /// exception they raise, such as Ctrl-C's `KeyboardInterrupt`, ends the wait).
-    fn wait(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<Waited> {
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        loop {
-            let slice = deadline.map_or(SIGNAL_SLICE, |d| {
-                d.saturating_duration_since(Instant::now())
-                    .min(SIGNAL_SLICE)
-            });
-            match py.detach(|| self.poll(slice)) {
-                Poll::Event(e) => return Ok(Waited::Event(e)),
-                Poll::End => return Ok(Waited::Ended),
-                Poll::Idle => {}
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(Waited::TimedOut);
-            }
-            py.check_signals()?;
-        }
-    }
+    events: Stream<Event>,
 }
 
 #[pymethods]
@@ -662,9 +756,11 @@ impl PyEventStream {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyEvent>> {
-        guard(|| match self.wait(py, None)? {
-            Waited::Event(e) => PyEvent::new(py, e).map(Some),
-            Waited::TimedOut | Waited::Ended => Ok(None),
+        guard(|| {
+            self.events
+                .next_event(py)?
+                .map(|e| PyEvent::new(py, e))
+                .transpose()
         })
     }
 
@@ -678,37 +774,23 @@ impl PyEventStream {
         timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Option<PyEvent>> {
         guard(|| {
-            let timeout = match timeout.filter(|t| !t.is_none()) {
-                Some(t) => Some(timeout_arg(t)?),
-                None => None,
-            };
-            match self.wait(py, timeout)? {
-                Waited::Event(e) => PyEvent::new(py, e).map(Some),
-                Waited::TimedOut => Ok(None),
-                Waited::Ended => Err(PyStopIteration::new_err(())),
-            }
+            self.events
+                .next_within(py, timeout)?
+                .map(|e| PyEvent::new(py, e))
+                .transpose()
         })
     }
 
     /// Ends the stream: the iteration stops (within a slice, in a thread that is waiting) and
     /// the node queues no more events for it. Closing twice is harmless.
     fn close(&self, py: Python<'_>) {
-        self.closed.store(true, Ordering::Release);
-        py.detach(|| {
-            *self.events.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        });
+        self.events.close(py);
     }
 
     /// Whether the stream has ended (the node stopped, or `close()` was called).
     #[getter]
     fn closed(&self, py: Python<'_>) -> bool {
-        self.closed.load(Ordering::Acquire)
-            || py.detach(|| {
-                self.events
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .is_none()
-            })
+        self.events.closed(py)
     }
 
     /// The stream for `async for` (an `AsyncEventStream`, fed by a worker thread).

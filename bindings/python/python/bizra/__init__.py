@@ -2,8 +2,9 @@
 
 Ed25519 node identities, signed PCI envelopes (spec PCI-v1), a fail-closed gate chain and a
 hashed constitution, embedded inference, federation membership (``Node``: SWIM over signed UDP
-datagrams), and commit certificates verified offline against a ``FederationDocument``
-(``Certificate.verify``, no node needed). A thin binding over the Rust core: every rule of the
+datagrams), consensus on the node (``Node(document=...)``: ``propose``, ``decided``,
+``consensus_events()`` yielding ``Decision`` and ``Evidence``), and commit certificates verified
+offline against a ``FederationDocument`` (``Certificate.verify``, no node needed). A thin binding over the Rust core: every rule of the
 protocol lives there.
 
     >>> import bizra
@@ -15,7 +16,9 @@ Errors: ``BizraError`` is the base of everything bizra raises; each kind of the 
 table has its class (``ERROR_KINDS``: number → (name, class)), with ``.kind`` (``"KEY"``) and
 ``.detail``. ``RejectError`` carries ``.code`` (the spec's number), ``.name``
 (``"HASH_MISMATCH"``) and ``.retryable``; ``CertificateError`` (a refused commit certificate)
-carries ``.code`` (``CERTIFICATE_CODES``) and ``.name`` (``"BAD_SIGNATURE"``);
+carries ``.code`` (``CERTIFICATE_CODES``) and ``.name`` (``"BAD_SIGNATURE"``), and
+``EvidenceError`` (refused equivocation evidence, an ``InvalidInputError``) ``.code``
+(``EVIDENCE_CODES``) and ``.name`` (``"NOT_CONFLICTING"``);
 ``InvalidInputError`` is also a ``ValueError``; file errors are also ``OSError``s
 (``NotFoundError`` a ``FileNotFoundError``, ...).
 
@@ -24,13 +27,18 @@ Times are timezone-aware ``datetime`` objects; a naive ``datetime`` is refused w
 
 from typing import Optional, TypedDict
 
-from ._aio import AsyncEventStream as AsyncEventStream, AsyncTokenStream as AsyncTokenStream
+from ._aio import (
+    AsyncConsensusEventStream as AsyncConsensusEventStream,
+    AsyncEventStream as AsyncEventStream,
+    AsyncTokenStream as AsyncTokenStream,
+)
 from ._native import (
     CERTIFICATE_CODES as CERTIFICATE_CODES,
     DEFAULT_NODE_PORT as DEFAULT_NODE_PORT,
     DEFAULT_REPLAY_CAPACITY as DEFAULT_REPLAY_CAPACITY,
     DEFAULT_TTL_SECONDS as DEFAULT_TTL_SECONDS,
     ERROR_KINDS as ERROR_KINDS,
+    EVIDENCE_CODES as EVIDENCE_CODES,
     MAX_CLOCK_SKEW_SECONDS as MAX_CLOCK_SKEW_SECONDS,
     MAX_DEPTH as MAX_DEPTH,
     MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES,
@@ -43,12 +51,18 @@ from ._native import (
     Certificate as Certificate,
     CertificateError as CertificateError,
     ComplianceReport as ComplianceReport,
+    ConsensusEngineStats as ConsensusEngineStats,
+    ConsensusEventStream as ConsensusEventStream,
+    ConsensusStatus as ConsensusStatus,
     Constitution as Constitution,
     ConstitutionError as ConstitutionError,
+    Decision as Decision,
     Envelope as Envelope,
     Event as Event,
-    FederationDocument as FederationDocument,
     EventStream as EventStream,
+    Evidence as Evidence,
+    EvidenceError as EvidenceError,
+    FederationDocument as FederationDocument,
     FileSystemError as FileSystemError,
     GateChain as GateChain,
     GateReport as GateReport,
@@ -117,6 +131,7 @@ __all__ = [
     "DEFAULT_REPLAY_CAPACITY",
     "DEFAULT_TTL_SECONDS",
     "ERROR_KINDS",
+    "EVIDENCE_CODES",
     "MAX_CLOCK_SKEW_SECONDS",
     "MAX_DEPTH",
     "MAX_PAYLOAD_BYTES",
@@ -124,6 +139,7 @@ __all__ = [
     "MAX_TTL_SECONDS",
     "REJECT_CODES",
     "AlreadyExistsError",
+    "AsyncConsensusEventStream",
     "AsyncEventStream",
     "AsyncTokenStream",
     "BizraError",
@@ -131,11 +147,17 @@ __all__ = [
     "Certificate",
     "CertificateError",
     "ComplianceReport",
+    "ConsensusEngineStats",
+    "ConsensusEventStream",
+    "ConsensusStatus",
     "Constitution",
     "ConstitutionError",
+    "Decision",
     "Envelope",
     "Event",
     "EventStream",
+    "Evidence",
+    "EvidenceError",
     "FederationDocument",
     "FileSystemError",
     "GateChain",

@@ -1,7 +1,9 @@
 """``async for`` over a generation or a node's events.
 
 ``Model.astream(...)`` returns an :class:`AsyncTokenStream`, ``Node.aevents()`` (and ``async for``
-over an ``EventStream``) an :class:`AsyncEventStream`. A worker thread iterates the native stream
+over an ``EventStream``) an :class:`AsyncEventStream`, ``Node.aconsensus_events()`` (and
+``async for`` over a ``ConsensusEventStream``) an :class:`AsyncConsensusEventStream`, all on one
+pump (:class:`_Pumped`). A worker thread iterates the native stream
 (which waits with the GIL released) and hands each item to the event loop with
 ``call_soon_threadsafe``, so the loop never blocks on the engine or the node, and a stream costs
 one thread, not one executor job per item.
@@ -17,9 +19,18 @@ from typing import TYPE_CHECKING, Generic, Iterator, Optional, Protocol, TypeVar
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from ._native import Envelope, Event, EventStream, TokenStream
+    from ._native import (
+        ConsensusEventStream,
+        Decision,
+        Envelope,
+        Event,
+        EventStream,
+        Evidence,
+        TokenStream,
+    )
 
 _Item = Union[str, "Envelope"]
+_ConsensusEvent = Union["Decision", "Evidence"]
 _T = TypeVar("_T")
 _T_co = TypeVar("_T_co", covariant=True)
 
@@ -188,5 +199,30 @@ class AsyncEventStream(_Pumped["Event"]):
 
     @property
     def stream(self) -> EventStream:
+        """The native stream this one reads."""
+        return self._stream
+
+
+class AsyncConsensusEventStream(_Pumped[_ConsensusEvent]):
+    """A node's consensus events for ``async for``: ``node.aconsensus_events()``, or
+    ``async for`` over ``node.consensus_events()``.
+
+    Yields a :class:`Decision` for each height the node decides and :class:`Evidence` of any
+    validator seen equivocating, in order, and ends when the node stops. ``aclose()`` (or the end
+    of an ``async with`` block), or dropping the stream (``break`` out of the loop), closes it.
+
+        >>> async for event in node.aconsensus_events():
+        ...     if isinstance(event, bizra.Decision):
+        ...         print(event.height, event.certificate.value)
+    """
+
+    _thread_name = "bizra-aconsensus"
+
+    def __init__(self, stream: ConsensusEventStream) -> None:
+        super().__init__(stream)
+        self._stream = stream
+
+    @property
+    def stream(self) -> ConsensusEventStream:
         """The native stream this one reads."""
         return self._stream

@@ -8,13 +8,16 @@ from typing import Any, ClassVar, Final, Literal, Optional, Union, final
 from typing_extensions import Buffer, Self, TypeAlias
 
 from . import IhsanInputs
-from ._aio import AsyncEventStream, AsyncTokenStream
+from ._aio import AsyncConsensusEventStream, AsyncEventStream, AsyncTokenStream
 
 __version__: Final[str]
 REJECT_CODES: Final[dict[int, str]]
 CERTIFICATE_CODES: Final[dict[int, str]]
 """The refusal codes of commit certificates (CONSENSUS-v1): number → name, 1 MALFORMED ... 8
 VALUE_MISMATCH."""
+EVIDENCE_CODES: Final[dict[int, str]]
+"""The refusal codes of equivocation evidence (CONSENSUS-v1): number → name, 1 MALFORMED ... 8
+BAD_SIGNATURE."""
 ERROR_KINDS: Final[dict[int, tuple[str, type[BizraError]]]]
 """Every kind of the core's error table, by number: (name, class)."""
 MAX_DEPTH: Final[int]
@@ -43,6 +46,7 @@ _NodeKey: TypeAlias = Union["Identity", Buffer, str]
 """A node key: an Identity, 32 bytes, or 64 hex characters."""
 _MemberState: TypeAlias = Literal["alive", "suspect", "down", "left"]
 _EventKind: TypeAlias = Literal["joined", "suspect", "alive_again", "down", "left"]
+_EvidenceStep: TypeAlias = Literal["proposal", "prevote", "precommit"]
 
 class BizraError(Exception):
     """Base class of every error bizra raises; each kind of error has its subclass."""
@@ -72,6 +76,15 @@ class CertificateError(BizraError):
     """The refusal code of CONSENSUS-v1 (6)."""
     name: str
     """The code's name ("BAD_SIGNATURE")."""
+
+class EvidenceError(InvalidInputError):
+    """Equivocation evidence was refused by Evidence.verify (kind INVALID_INPUT: the core's
+    error table has no kind for evidence that proves nothing)."""
+
+    code: int
+    """The refusal code of CONSENSUS-v1 (5; see EVIDENCE_CODES)."""
+    name: str
+    """The code's name ("NOT_CONFLICTING")."""
 
 class InvalidKeyError(BizraError):
     """A key could not be imported or exported: wrong passphrase, corrupt file (kind KEY)."""
@@ -660,13 +673,18 @@ class Node:
         announce_interval: Optional[_Seconds] = None,
         rejoin_interval: Optional[_Seconds] = None,
         max_clock_skew: Optional[_Seconds] = None,
+        document: Optional[FederationDocument] = None,
+        gates: Optional[GateChain] = None,
     ) -> Node:
         """Binds the UDP socket ("host:port"; default 0.0.0.0:DEFAULT_NODE_PORT, port 0 = any)
         and joins through ``seeds`` ("host:port" each). ``federation``: its name (default
-        "bizra"); ``allow``: the keys that may join (None: anyone); ``data_dir``: where the boot
-        counter (the generation) is kept. Timings in seconds (or timedeltas); None keeps the
-        core's LAN default. InvalidInputError for a bad address or timing; FileSystemError (an
-        OSError) for a port in use."""
+        "bizra", or the document's); ``allow``: the keys that may join (None: anyone);
+        ``data_dir``: where the boot counter (the generation) is kept. Timings in seconds (or
+        timedeltas); None keeps the core's LAN default. ``document``: take part in consensus
+        under this federation document (needs ``data_dir``; ``federation``, if given, must be
+        the document's); ``gates``: the GateChain of built-in gates that judges proposals
+        (default: every built-in gate), frozen while the node runs. InvalidInputError for a bad
+        address, timing or consensus option; FileSystemError (an OSError) for a port in use."""
     @property
     def local_addr(self) -> str:
         """The address the socket is bound to, "host:port"."""
@@ -689,6 +707,20 @@ class Node:
         change, in order; ends when the node stops."""
     def aevents(self) -> AsyncEventStream:
         """events() for `async for`, fed by a worker thread (the event loop never blocks)."""
+    def propose(self, envelope: Envelope) -> bool:
+        """Submits a bizra.proposal envelope to consensus: True when pooled, False when pooled
+        or decided already. InvalidInputError without a document, for a non-proposal or a full
+        pool; RejectError when the node's gate chain refuses it."""
+    def decided(self, height: int) -> Optional[Decision]:
+        """A decided height's certificate and batch from this node's storage, None if not
+        decided here. InvalidInputError without a document."""
+    def consensus_status(self) -> Optional[ConsensusStatus]:
+        """Where consensus stands on this node; None without a document."""
+    def consensus_events(self) -> ConsensusEventStream:
+        """Decisions and equivocation evidence from now on, in order; ends when the node stops
+        (at once without a document)."""
+    def aconsensus_events(self) -> AsyncConsensusEventStream:
+        """consensus_events() for `async for`, fed by a worker thread."""
     def leave(self) -> None:
         """Tells the members (they see "left"), then stops; harmless once gone."""
     def stop(self) -> None:
@@ -840,3 +872,134 @@ class Certificate:
     def signature_count(self) -> int: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
+
+@final
+class Decision:
+    """A height the federation decided: its commit certificate and the batch of proposals."""
+
+    @property
+    def height(self) -> int: ...
+    @property
+    def round(self) -> int:
+        """The round in which it was decided."""
+    @property
+    def certificate(self) -> Certificate:
+        """Checkable offline: ``certificate.verify_batch(batch_json, document)``."""
+    @property
+    def batch_json(self) -> str:
+        """The decided batch's JSON text (the certified value is its hash)."""
+    @property
+    def proposals(self) -> list[Envelope]:
+        """The decided proposals, in the batch's order (ascending id)."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Evidence:
+    """Two validly signed, conflicting messages from one validator for one height, round and
+    step: proof of equivocation that anyone holding the document can check."""
+
+    def __new__(
+        cls,
+        validator: str,
+        height: int,
+        round: int,
+        step: _EvidenceStep,
+        first: Buffer,
+        second: Buffer,
+    ) -> Evidence:
+        """Evidence from its parts (the messages in their wire encoding); only their form is
+        checked here."""
+    @property
+    def validator(self) -> str:
+        """The validator's key, 64 lowercase hex."""
+    @property
+    def height(self) -> int: ...
+    @property
+    def round(self) -> int: ...
+    @property
+    def step(self) -> _EvidenceStep: ...
+    @property
+    def first(self) -> bytes:
+        """The message seen first, in its wire encoding."""
+    @property
+    def second(self) -> bytes:
+        """The conflicting message, in its wire encoding."""
+    def verify(self, document: FederationDocument) -> None:
+        """Raises EvidenceError with the first failure's code (EVIDENCE_CODES); None for
+        evidence that proves equivocation."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+
+@final
+class ConsensusEngineStats:
+    """What a node's consensus engine has seen and done."""
+
+    @property
+    def received(self) -> int: ...
+    @property
+    def refused(self) -> int: ...
+    @property
+    def bad_signatures(self) -> int: ...
+    @property
+    def broadcasts(self) -> int: ...
+    @property
+    def persisted(self) -> int: ...
+    @property
+    def decided(self) -> int: ...
+    @property
+    def invalid_proposals(self) -> int: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+
+@final
+class ConsensusStatus:
+    """Where a node's consensus stands (a snapshot)."""
+
+    @property
+    def height(self) -> int:
+        """The height being decided."""
+    @property
+    def round(self) -> int: ...
+    @property
+    def decided(self) -> int:
+        """The highest height decided (and stored)."""
+    @property
+    def pending(self) -> int:
+        """Submitted proposals waiting for a batch."""
+    @property
+    def validator(self) -> bool:
+        """Whether this node votes."""
+    @property
+    def linked(self) -> int:
+        """Peers with an authenticated link."""
+    @property
+    def engine(self) -> ConsensusEngineStats: ...
+    @property
+    def frames_dropped(self) -> int: ...
+    @property
+    def failure(self) -> Optional[str]:
+        """Why consensus stopped on this node (its storage failed), if it did."""
+
+@final
+class ConsensusEventStream:
+    """A node's consensus events (Decision, Evidence), in order; ends when the node stops or on
+    close().
+
+    Iterating blocks (GIL released; Ctrl-C raises KeyboardInterrupt); ``next(timeout=...)``
+    waits at most that long; ``async for`` reads it from asyncio through a worker thread.
+    """
+
+    def __iter__(self) -> ConsensusEventStream: ...
+    def __next__(self) -> Union[Decision, Evidence]: ...
+    def next(self, timeout: Optional[_Seconds] = None) -> Union[Decision, Evidence, None]:
+        """The next event, or None when ``timeout`` seconds pass without one (0: only a queued
+        one); StopIteration once the stream has ended."""
+    def close(self) -> None:
+        """Ends the stream (a waiting iteration stops within a moment)."""
+    @property
+    def closed(self) -> bool:
+        """Whether the stream has ended."""
+    def __aiter__(self) -> AsyncConsensusEventStream: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_exc: object) -> None: ...
