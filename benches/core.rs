@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -269,33 +268,8 @@ criterion_group! {
     targets = identity, envelope, gates, federation, tiers
 }
 
-/// Criterion's output directory, as criterion itself chooses it.
-fn criterion_dir() -> PathBuf {
-    if let Some(h) = std::env::var_os("CRITERION_HOME") {
-        return h.into();
-    }
-    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(t).join("criterion");
-    }
-    // The bench binary lives in <target>/<profile>/deps/.
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.ancestors().nth(3).map(|t| t.join("criterion")))
-        .unwrap_or_else(|| "target/criterion".into())
-}
-
-/// The mean time of one benchmark in nanoseconds, from criterion's estimates.
-fn mean_ns(group: &str, name: &str) -> Option<f64> {
-    let path = criterion_dir()
-        .join(group)
-        .join(name)
-        .join("new/estimates.json");
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    v["mean"]["point_estimate"].as_f64()
-}
-
 fn print_table() {
-    let m = |g: &str, n: &str| mean_ns(g, n).unwrap_or(f64::NAN);
+    let m = |g: &str, n: &str| common::mean_ns(g, n).unwrap_or(f64::NAN);
     let per_sec = |ns: f64| 1e9 / ns;
     println!("\n== bizra core: figures beside their baselines (same run) ==");
     println!("machine: {}", common::machine());

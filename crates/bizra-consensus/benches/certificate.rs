@@ -23,7 +23,6 @@
 #[path = "../../../benches/common/mod.rs"]
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bizra_consensus::{
@@ -34,7 +33,6 @@ use bizra_protocol::hash::{domain_hash, from_hex, Domain};
 use bizra_protocol::Identity;
 use criterion::{black_box, criterion_group, Bencher, Criterion};
 use ed25519_dalek::{Signature, VerifyingKey};
-use serde_json::Value;
 
 const SIZES: [usize; 4] = [4, 7, 16, 64];
 const TARGET: f64 = 0.9;
@@ -206,31 +204,6 @@ fn paired_ratio(case: &Case, n: usize) -> f64 {
     baseline.as_secs_f64() / ours.as_secs_f64()
 }
 
-/// Criterion's output directory, as criterion itself chooses it.
-fn criterion_dir() -> PathBuf {
-    if let Some(h) = std::env::var_os("CRITERION_HOME") {
-        return h.into();
-    }
-    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(t).join("criterion");
-    }
-    // The bench binary lives in <target>/<profile>/deps/.
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.ancestors().nth(3).map(|t| t.join("criterion")))
-        .unwrap_or_else(|| "target/criterion".into())
-}
-
-/// The mean time of one benchmark in nanoseconds, from criterion's estimates.
-fn mean_ns(name: &str) -> Option<f64> {
-    let path = criterion_dir()
-        .join("certificate")
-        .join(name)
-        .join("new/estimates.json");
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    v["mean"]["point_estimate"].as_f64()
-}
-
 fn print_table() {
     println!("\n== commit certificate verification beside n raw verify_strict (same run) ==");
     println!("machine: {}", common::machine());
@@ -239,8 +212,9 @@ fn print_table() {
         "n", "verify µs", "baseline µs", "µs/signer", "ratio of means", "paired", "target"
     );
     for n in SIZES {
-        let ours = mean_ns(&format!("verify_{n}")).unwrap_or(f64::NAN);
-        let base = mean_ns(&format!("baseline_raw_verify_strict_{n}")).unwrap_or(f64::NAN);
+        let ours = common::mean_ns("certificate", &format!("verify_{n}")).unwrap_or(f64::NAN);
+        let base = common::mean_ns("certificate", &format!("baseline_raw_verify_strict_{n}"))
+            .unwrap_or(f64::NAN);
         let paired = paired_ratio(&Case::new(n), n);
         println!(
             "{n:>4} {:>11.1} {:>12.1} {:>10.2} {:>14.3}x {:>6.3}x {:>9}",

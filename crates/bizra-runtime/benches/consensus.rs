@@ -14,6 +14,7 @@
 //! Every node writes its write-ahead log and decided heights to a temporary directory and syncs
 //! them as in production.
 
+#[path = "../../../benches/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

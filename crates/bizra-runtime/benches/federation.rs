@@ -9,6 +9,7 @@
 //!
 //! LAN timings (a probe a second, gossip every 200 ms). Each figure is the median of 3 runs.
 
+#[path = "../../../benches/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

@@ -5,12 +5,13 @@
 //! decide, and catches up from certificates once it runs again. Every node decides the same
 //! value at every height, and a certificate printed by one verifies in this process.
 
+mod cluster;
 mod proc;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use bizra_consensus::{Certificate, FederationDocument, Timeouts, Validator};
+use bizra_consensus::{Certificate, FederationDocument, Validator};
 use bizra_protocol::{Envelope, Identity};
 use proc::Proc;
 use serde_json::json;
@@ -35,13 +36,7 @@ impl Federation {
             ids.iter()
                 .map(|i| Validator::new(i.public_key(), 1).unwrap())
                 .collect(),
-            Timeouts {
-                propose: Duration::from_millis(300),
-                prevote: Duration::from_millis(150),
-                precommit: Duration::from_millis(150),
-                delta: Duration::from_millis(50),
-                rebroadcast: Duration::from_millis(300),
-            },
+            cluster::timeouts(),
         )
         .unwrap();
         std::fs::write(dir.path().join("document.json"), document.to_json()).unwrap();

@@ -4,6 +4,8 @@
 //! datagrams from a raw socket are dropped and counted; a node outside the allowlist is never
 //! admitted.
 
+mod cluster;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +15,7 @@ use bizra_federation::member::WireCodec;
 use bizra_federation::MembershipConfig;
 use bizra_protocol::Identity;
 use bizra_runtime::{Admission, DropReason, EventKind, MemberState, Node, NodeConfig, Timings};
+use cluster::eventually;
 
 fn fast() -> Timings {
     Timings {
@@ -40,18 +43,6 @@ fn config(federation: &str, seeds: &[SocketAddr]) -> NodeConfig {
 
 fn start(federation: &str, seeds: &[SocketAddr]) -> Node {
     Node::start(Arc::new(Identity::generate()), config(federation, seeds)).unwrap()
-}
-
-/// Waits until `f` holds, for at most `limit`.
-fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f()
 }
 
 fn sees_alive(node: &Node, others: &[&Node]) -> bool {
