@@ -92,7 +92,8 @@ pub struct Completion {
     pub text: String,
     /// Why generation ended.
     pub finish_reason: FinishReason,
-    /// The prompt exactly as the model saw it (after the chat template).
+    /// The prompt exactly as the model saw it (after the chat template); from a remote pool,
+    /// which applies the template itself, the messages as sent (JSON).
     pub rendered_prompt: String,
     /// Prompt tokens.
     pub prompt_tokens: u32,
@@ -330,11 +331,7 @@ impl Engine {
             cancel: cancel.clone(),
             reply,
         })?;
-        Ok(TokenStream {
-            tokens: tok_rx,
-            done,
-            cancel,
-        })
+        Ok(TokenStream::new(tok_rx, done, cancel))
     }
 
     /// A sentence embedding: the mean of the model's final hidden states over the text's tokens,
@@ -352,14 +349,45 @@ impl Engine {
 
 /// The text pieces of a running generation, in order; ends when generation does.
 /// Dropping it before the end cancels the generation.
+///
+/// `C` is what the generation ends with: a [`Completion`] from the embedded engine, a
+/// [`crate::RemoteCompletion`] from a remote pool.
 #[derive(Debug)]
-pub struct TokenStream {
+pub struct TokenStream<C = Completion> {
     tokens: Receiver<String>,
-    done: Receiver<Result<Completion>>,
+    done: Receiver<Result<C>>,
     cancel: CancelToken,
 }
 
-impl Iterator for TokenStream {
+impl<C> TokenStream<C> {
+    /// A stream fed by a generation that sends its pieces to `tokens` and its end to `done`.
+    pub(crate) fn new(
+        tokens: Receiver<String>,
+        done: Receiver<Result<C>>,
+        cancel: CancelToken,
+    ) -> Self {
+        Self {
+            tokens,
+            done,
+            cancel,
+        }
+    }
+
+    /// A token that cancels this generation.
+    pub fn cancel_token(&self) -> CancelToken {
+        self.cancel.clone()
+    }
+
+    /// Waits for the end of generation and returns the completion (pieces not yet read are
+    /// discarded; they are all in the completion's text).
+    pub fn finish(self) -> Result<C> {
+        self.done
+            .recv()
+            .unwrap_or_else(|_| Err(Error::Inference("the worker thread stopped".into())))
+    }
+}
+
+impl<C> Iterator for TokenStream<C> {
     type Item = String;
 
     fn next(&mut self) -> Option<String> {
@@ -367,22 +395,7 @@ impl Iterator for TokenStream {
     }
 }
 
-impl TokenStream {
-    /// A token that cancels this generation.
-    pub fn cancel_token(&self) -> CancelToken {
-        self.cancel.clone()
-    }
-
-    /// Waits for the end of generation and returns the completion (pieces not yet read are
-    /// discarded; they are all in `Completion::text`).
-    pub fn finish(self) -> Result<Completion> {
-        self.done
-            .recv()
-            .unwrap_or_else(|_| Err(Error::Inference("the worker thread stopped".into())))
-    }
-}
-
-impl Drop for TokenStream {
+impl<C> Drop for TokenStream<C> {
     fn drop(&mut self) {
         // A finished generation ignores this; an abandoned one stops at its next token.
         self.cancel.cancel();
@@ -723,7 +736,8 @@ fn pos_i32(pos: usize) -> Result<i32> {
     i32::try_from(pos).map_err(|_| Error::Inference("position out of range".into()))
 }
 
-fn rand_seed() -> u32 {
+/// A random seed from the OS (also the jitter of the remote client's backoff).
+pub(crate) fn rand_seed() -> u32 {
     let mut b = [0u8; 4];
     // The OS RNG cannot fail on the platforms we build for; a fixed seed would still be recorded.
     let _ = getrandom_fill(&mut b);

@@ -1,5 +1,7 @@
 //! Embedded inference: llama.cpp, linked statically, behind a thread-safe [`Engine`]; a
-//! [`ModelRegistry`] of GGUF files; and signed outputs whose scores are measured.
+//! [`ModelRegistry`] of GGUF files; a [`RemoteClient`] for the Pool tier's OpenAI-compatible
+//! servers, with the engine's request/streaming/cancel API; and signed outputs whose scores are
+//! measured.
 //!
 //! ```no_run
 //! use bizra_inference::{Engine, EngineOptions, GenerateRequest};
@@ -21,6 +23,7 @@ mod engine;
 pub mod gguf;
 mod output;
 mod registry;
+mod remote;
 mod scoring;
 mod text;
 
@@ -36,8 +39,13 @@ pub use engine::{
 };
 pub use output::INFERENCE_PAYLOAD_TYPE;
 pub use registry::{tier_for_parameters, ModelEntry, ModelRegistry};
+pub use remote::{
+    ApiKey, Health, RemoteClient, RemoteCompletion, RemoteOptions, API_KEY_VARIABLES,
+    MAX_TOP_LOGPROBS,
+};
 pub use scoring::{
     Dimension, DimensionScore, IhsanInputs, IhsanScore, Source, TokenStats, SNR_FORMULA,
+    SNR_FORMULA_TOP_LOGPROBS,
 };
 
 use bizra_protocol::pci::{check_provenance, check_ttl, MAX_TTL_SECONDS};

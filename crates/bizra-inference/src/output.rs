@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::engine::{Completion, Engine, TokenCallback};
-use crate::scoring::{Dimension, IhsanScore, SNR_FORMULA};
+use crate::remote::RemoteCompletion;
+use crate::scoring::{Dimension, IhsanScore, SNR_FORMULA, SNR_FORMULA_TOP_LOGPROBS};
 use crate::{CancelToken, GenerateRequest, ModelInfo};
 use bizra_protocol::hash::to_hex;
 use bizra_protocol::identity::Identity;
@@ -17,85 +18,76 @@ use bizra_protocol::Result;
 /// The `type` member of an inference payload.
 pub const INFERENCE_PAYLOAD_TYPE: &str = "bizra.inference";
 
-/// The Ihsan dimensions the engine measures on a completion (see [`Dimension`] for each
-/// signal). `local` says whether it ran on this node's embedded engine.
+/// The Ihsan dimensions measured on a completion (see [`Dimension`] for each signal).
+/// `reproducible`: the payload records everything needed to re-run it (weights hash, prompt
+/// hash, every sampling parameter and the seed actually used); `local`: it ran on this node's
+/// embedded engine.
 fn measured_dimensions(
-    info: &ModelInfo,
     completion: &Completion,
+    reproducible: bool,
     local: bool,
 ) -> BTreeMap<Dimension, f64> {
     let mut m = BTreeMap::new();
+    let one_if = |b: bool| if b { 1.0 } else { 0.0 };
     m.insert(
         Dimension::Efficiency,
-        if completion.finish_reason.is_natural() {
-            1.0
-        } else {
-            0.0
-        },
+        one_if(completion.finish_reason.is_natural()),
     );
-    // Everything needed to re-run it is in the payload: weights hash, prompt hash, every
-    // sampling parameter and the seed actually drawn.
-    let reproducible = info.file_blake3.len() == 64;
-    m.insert(
-        Dimension::Auditability,
-        if reproducible { 1.0 } else { 0.0 },
-    );
-    m.insert(Dimension::AntiCentralization, if local { 1.0 } else { 0.0 });
+    m.insert(Dimension::Auditability, one_if(reproducible));
+    m.insert(Dimension::AntiCentralization, one_if(local));
     if let Some(margin) = completion.stats.mean_margin() {
         m.insert(Dimension::Robustness, margin);
     }
     m
 }
 
-/// Builds and signs the envelope of a completion.
-pub(crate) fn sign_completion(
+/// How a completion was produced, for its payload.
+struct Origin<'a> {
+    /// The payload members that say what produced it (`model`, `tier`, `params`, ...).
+    members: Map<String, Value>,
+    /// How its SNR is computed.
+    formula: &'a str,
+    reproducible: bool,
+    local: bool,
+}
+
+/// Builds the payload of a completion (its origin's members, the output, the finish reason and
+/// the measured scores) and signs it.
+fn sign_payload(
     identity: &Identity,
-    info: &ModelInfo,
-    tier: ModelTier,
     request: &GenerateRequest,
     completion: &Completion,
+    origin: Origin<'_>,
 ) -> Result<Envelope> {
-    let local = tier != ModelTier::Pool;
     let ihsan = IhsanScore::compute(
-        &measured_dimensions(info, completion, local),
+        &measured_dimensions(completion, origin.reproducible, origin.local),
         &request.ihsan,
     );
     let stats = &completion.stats;
     let snr = stats.snr();
-    let mut params = request.sampling.to_json(completion.seed);
-    if let Value::Object(p) = &mut params {
-        p.insert("max_tokens".into(), json!(request.max_tokens));
-        p.insert("stop".into(), json!(request.stop));
-    }
-    let payload = json!({
-        "type": INFERENCE_PAYLOAD_TYPE,
-        "output": completion.text,
-        "model": info.payload_json(),
-        "tier": tier.name(),
-        "prompt_blake3": to_hex(blake3::hash(completion.rendered_prompt.as_bytes()).as_bytes()),
-        "params": params,
-        "tokens": {
-            "prompt": completion.prompt_tokens,
-            "completion": completion.completion_tokens,
-        },
-        "timings_ms": {
-            "prompt": round3(completion.prompt_ms),
-            "generation": round3(completion.generation_ms),
-        },
-        "finish_reason": completion.finish_reason.name(),
-        "scores": {
+    let mut payload = Map::new();
+    payload.insert("type".into(), json!(INFERENCE_PAYLOAD_TYPE));
+    payload.insert("output".into(), json!(completion.text));
+    payload.extend(origin.members);
+    payload.insert(
+        "finish_reason".into(),
+        json!(completion.finish_reason.name()),
+    );
+    payload.insert(
+        "scores".into(),
+        json!({
             "snr": {
                 "value": snr,
-                "formula": SNR_FORMULA,
+                "formula": origin.formula,
                 "tokens": stats.count,
                 "mean_prob": stats.mean_prob(),
                 "mean_certainty": stats.mean_certainty(),
                 "perplexity": stats.perplexity().filter(|p| p.is_finite()),
             },
             "ihsan": ihsan.to_json(),
-        },
-    });
-    let mut builder = Envelope::builder(payload)
+        }),
+    );
+    let mut builder = Envelope::builder(Value::Object(payload))
         .provenance(request.provenance.iter().cloned())
         .ihsan(ihsan.score);
     if let Some(snr) = snr {
@@ -105,6 +97,95 @@ pub(crate) fn sign_completion(
         builder = builder.ttl(ttl);
     }
     builder.sign(identity)
+}
+
+/// Builds and signs the envelope of a completion of the embedded engine.
+pub(crate) fn sign_completion(
+    identity: &Identity,
+    info: &ModelInfo,
+    tier: ModelTier,
+    request: &GenerateRequest,
+    completion: &Completion,
+) -> Result<Envelope> {
+    let mut params = request.sampling.to_json(completion.seed);
+    if let Value::Object(p) = &mut params {
+        p.insert("max_tokens".into(), json!(request.max_tokens));
+        p.insert("stop".into(), json!(request.stop));
+    }
+    let members = json!({
+        "model": info.payload_json(),
+        "tier": tier.name(),
+        "prompt_blake3": blake3_hex(&completion.rendered_prompt),
+        "params": params,
+        "tokens": {
+            "prompt": completion.prompt_tokens,
+            "completion": completion.completion_tokens,
+        },
+        "timings_ms": {
+            "prompt": round3(completion.prompt_ms),
+            "generation": round3(completion.generation_ms),
+        },
+    });
+    let origin = Origin {
+        members: object(members),
+        formula: SNR_FORMULA,
+        reproducible: info.file_blake3.len() == 64,
+        local: tier != ModelTier::Pool,
+    };
+    sign_payload(identity, request, completion, origin)
+}
+
+/// Builds and signs the envelope of a remote server's completion: the backend (`base_url`, the
+/// API root without credentials, and the model as the server reports it) and the timings
+/// measured by the client are in the payload. `prompt_blake3` hashes the messages as sent (JSON).
+/// Not reproducible from the payload (the weights are the server's), and not local.
+pub(crate) fn sign_remote(
+    identity: &Identity,
+    base_url: &str,
+    request: &GenerateRequest,
+    remote: &RemoteCompletion,
+) -> Result<Envelope> {
+    let c = &remote.completion;
+    let members = json!({
+        "backend": {
+            "kind": "openai-compatible",
+            "base_url": base_url,
+            "model": remote.model,
+        },
+        "model": {"name": remote.model},
+        "tier": ModelTier::Pool.name(),
+        "prompt_blake3": blake3_hex(&c.rendered_prompt),
+        "params": crate::remote::sent_params(request, c.seed),
+        "tokens": {
+            "prompt": c.prompt_tokens,
+            "completion": c.completion_tokens,
+        },
+        "timings_ms": {
+            "request": round3(remote.total_ms),
+            "first_token": c.time_to_first_token_ms.map(round3),
+            "server": remote.server_timings,
+        },
+        "server_finish_reason": remote.server_finish_reason,
+        "vocab_size": remote.vocab_size,
+    });
+    let origin = Origin {
+        members: object(members),
+        formula: SNR_FORMULA_TOP_LOGPROBS,
+        reproducible: false,
+        local: false,
+    };
+    sign_payload(identity, request, c, origin)
+}
+
+fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn blake3_hex(text: &str) -> String {
+    to_hex(blake3::hash(text.as_bytes()).as_bytes())
 }
 
 fn round3(x: f64) -> f64 {

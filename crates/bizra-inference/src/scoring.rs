@@ -102,6 +102,50 @@ impl TokenStats {
         self.sum_logprob += p_chosen.max(f64::MIN_POSITIVE).ln();
     }
 
+    /// Adds one position served by a remote model, which reports only the log-probabilities of
+    /// a few tokens (the chosen one and the server's top alternatives), not the whole
+    /// distribution: `known` holds those of distinct tokens, the chosen one included, and `vocab`
+    /// is the vocabulary size V. See [`SNR_FORMULA_TOP_LOGPROBS`] for what is recorded.
+    ///
+    /// Non-finite log-probabilities are passed over; a position whose chosen log-probability is
+    /// not finite, or with V < 2, is not observed.
+    pub fn observe_top_logprobs(&mut self, chosen: f64, known: &[f64], vocab: u64) {
+        if !chosen.is_finite() || vocab < 2 {
+            return;
+        }
+        let mut probs: Vec<f64> = known
+            .iter()
+            .filter(|l| l.is_finite())
+            .map(|&l| l.min(0.0).exp())
+            .collect();
+        probs.sort_by(|a, b| b.total_cmp(a));
+        probs.truncate(usize::try_from(vocab).unwrap_or(usize::MAX));
+        let p_chosen = chosen.min(0.0).exp();
+        let mass: f64 = probs.iter().sum();
+        let rest = (1.0 - mass).max(0.0);
+        let unknown = vocab.saturating_sub(probs.len() as u64);
+        // The largest entropy the known probabilities allow: the rest spread evenly over the
+        // tokens the server did not report.
+        let mut entropy: f64 = probs
+            .iter()
+            .filter(|&&p| p > 0.0)
+            .map(|&p| -p * p.ln())
+            .sum();
+        if rest > 0.0 && unknown > 0 {
+            entropy -= rest * (rest / unknown as f64).ln();
+        }
+        let (first, second) = match probs.as_slice() {
+            [] => (p_chosen, rest),
+            [p] => (*p, rest.min(*p)),
+            [p, q, ..] => (*p, *q),
+        };
+        self.count += 1;
+        self.sum_prob += p_chosen;
+        self.sum_certainty += (1.0 - entropy / (vocab as f64).ln()).clamp(0.0, 1.0);
+        self.sum_margin += (first - second).max(0.0);
+        self.sum_logprob += p_chosen.max(f64::MIN_POSITIVE).ln();
+    }
+
     /// Mean probability of the chosen tokens, or `None` before any token.
     pub fn mean_prob(&self) -> Option<f64> {
         self.mean(self.sum_prob)
@@ -230,6 +274,24 @@ impl Top {
 /// distribution far from uniform).
 pub const SNR_FORMULA: &str =
     "mean over generated tokens of (1 - H/ln V), H the entropy of the raw next-token distribution, V the vocabulary size";
+
+/// How the SNR of a remote model's output is computed, recorded in its payload instead of
+/// [`SNR_FORMULA`].
+///
+/// An OpenAI-compatible server returns, per generated token, the log-probabilities of the chosen
+/// token and of its `top_logprobs` most likely alternatives (at most 20), never the whole
+/// distribution, so H(p_t) cannot be computed exactly. Of all the distributions that agree with
+/// what was reported, the one of largest entropy spreads the unreported mass r = 1 − Σ p_known
+/// evenly over the V − k unreported tokens: `H⁺ = −Σ p_i ln p_i − r ln(r / (V − k))`. The score
+/// is `mean_t (1 − H⁺(p_t) / ln V)`, the same formula over that entropy, and so never above what
+/// [`SNR_FORMULA`] would give on the full distribution: a remote output can only be judged
+/// stricter than a local one, never more leniently. With all of the vocabulary reported it is
+/// exact. V is the model's vocabulary size, which the client must know (configured, or reported
+/// by the server); without it, or when the server returns no probabilities, the SNR is unmeasured
+/// and the gate chain fails closed. The robustness margin is likewise a lower bound (p_1 − p_2
+/// over the reported tokens, p_2 ≤ r when only one is reported).
+pub const SNR_FORMULA_TOP_LOGPROBS: &str =
+    "mean over generated tokens of (1 - H+/ln V), H+ the largest entropy of a distribution with the reported top log-probabilities (the unreported mass spread evenly over the unreported tokens), V the vocabulary size";
 
 /// The eight Ihsan dimensions and their weights (they sum to 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -598,6 +660,37 @@ mod tests {
         assert!(sb < 0.1, "{sb}");
         assert!(a.mean_margin().unwrap() > 0.9);
         assert!(TokenStats::default().snr().is_none());
+    }
+
+    /// With every token reported the top-logprob path is the exact formula; with a few reported
+    /// it is a lower bound, and the bound has the documented closed form.
+    #[test]
+    fn top_logprobs_give_the_exact_score_or_a_lower_bound() {
+        let logits = [3.0f32, 1.0, 0.5, -1.0, -2.0, 0.0];
+        let z: f64 = logits.iter().map(|&l| f64::from(l).exp()).sum();
+        let logprobs: Vec<f64> = logits.iter().map(|&l| f64::from(l) - z.ln()).collect();
+        let mut exact = TokenStats::default();
+        exact.observe(&logits, 0);
+        let mut all = TokenStats::default();
+        all.observe_top_logprobs(logprobs[0], &logprobs, 6);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-5;
+        assert!(close(all.sum_certainty, exact.sum_certainty));
+        assert!(close(all.sum_prob, exact.sum_prob));
+        assert!(close(all.sum_margin, exact.sum_margin));
+
+        let mut top2 = TokenStats::default();
+        top2.observe_top_logprobs(logprobs[0], &logprobs[..2], 6);
+        assert!(top2.sum_certainty < exact.sum_certainty);
+        let (p1, p2) = (logprobs[0].exp(), logprobs[1].exp());
+        let r = 1.0 - p1 - p2;
+        let h = -p1 * p1.ln() - p2 * p2.ln() - r * (r / 4.0).ln();
+        assert!(close(top2.sum_certainty, 1.0 - h / 6f64.ln()));
+
+        let mut none = TokenStats::default();
+        none.observe_top_logprobs(f64::NAN, &[], 6);
+        none.observe_top_logprobs(-0.1, &[-0.1], 1);
+        assert_eq!(none.count, 0);
+        assert!(none.snr().is_none());
     }
 
     #[test]
