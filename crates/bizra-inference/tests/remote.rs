@@ -713,3 +713,53 @@ fn bad_requests_and_options_are_refused_before_sending() {
     );
     assert_eq!(server.received().len(), 1);
 }
+
+#[test]
+fn cancelling_while_waiting_to_retry_returns_at_once() {
+    let server = Server::start();
+    server.chat(Reply::Json {
+        status: 429,
+        headers: vec![("retry-after", "30".into())],
+        body: String::new(),
+    });
+    let c = client(&server);
+    let cancel = CancelToken::new();
+    let canceller = cancel.clone();
+    thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        canceller.cancel();
+    });
+    let t = Instant::now();
+    let done = c
+        .complete_with(&GenerateRequest::chat("hi"), &cancel, None)
+        .unwrap();
+    assert_eq!(done.completion.finish_reason, FinishReason::Cancelled);
+    assert_eq!(done.completion.text, "");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(server.received().len(), 1);
+    still_usable(&server, &c);
+}
+
+#[test]
+fn one_client_serves_requests_concurrently() {
+    let server = Server::start();
+    server.chat(Reply::Forever);
+    let c = client(&server);
+    let mut slow = c.stream(&GenerateRequest::chat("long")).unwrap();
+    assert_eq!(slow.next().as_deref(), Some("tick "));
+    // While the first still streams, a second request from another thread is answered.
+    let other = c.clone();
+    server.chat(ok("quick"));
+    let quick = thread::spawn(move || other.complete(&GenerateRequest::chat("short")))
+        .join()
+        .unwrap()
+        .unwrap();
+    assert_eq!(quick.completion.text, "quick");
+    assert_eq!(slow.next().as_deref(), Some("tick "));
+    // Dropping the stream cancels it and closes its connection.
+    drop(slow);
+    server
+        .closed
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the server saw the connection close");
+}
