@@ -32,109 +32,43 @@ pub(crate) async fn complete(
     cancel: &CancelToken,
     mut on_token: Option<TokenCallback>,
 ) -> Result<RemoteCompletion, Failure> {
-    let started = Instant::now();
-    let stream = on_token.is_some();
+    let mut read = Reading {
+        transport,
+        what: format!("POST {}/chat/completions", transport.shown),
+        vocab: job.vocab,
+        started: Instant::now(),
+        first_token_ms: None,
+        reply: Reply::default(),
+    };
     let body = super::wire::chat_body(
         &job.model,
         &job.messages,
         &job.params,
         job.top_logprobs,
-        stream,
+        on_token.is_some(),
     );
-    let mut reply = Reply::default();
-    let mut first_token_ms = None;
-    let mut cancelled_early = false;
-    let what = format!("POST {}/chat/completions", transport.shown);
-    match transport
+    let sent = transport
         .send(Method::POST, "chat/completions", Some(&body), cancel)
-        .await
-    {
-        Ok(mut resp) if stream => {
-            let mut decoder = Decoder::default();
-            let mut done = false;
-            while !done {
-                let chunk = tokio::select! {
-                    c = resp.chunk() => c,
-                    () = cancelled(cancel) => { cancelled_early = true; break; }
-                };
-                let bytes = match chunk {
-                    Ok(Some(b)) => b,
-                    Ok(None) if reply.finish_reason.is_some() => break,
-                    Ok(None) => {
-                        return Err(Failure::Failed(format!(
-                            "{what}: the server closed the stream before its end ([DONE]), after {} piece(s) of text",
-                            reply.content_chunks
-                        )))
-                    }
-                    Err(e) => {
-                        let cause = if e.is_timeout() {
-                            "nothing received within the read timeout".to_owned()
-                        } else {
-                            transport.describe(e)
-                        };
-                        return Err(Failure::Failed(format!(
-                            "{what}: the stream broke after {} piece(s) of text: {cause}",
-                            reply.content_chunks
-                        )));
-                    }
-                };
-                let events = decoder
-                    .push(&bytes)
-                    .map_err(|e| Failure::Failed(format!("{what}: malformed stream: {e}")))?;
-                for event in events {
-                    let data = match event {
-                        Event::Done => {
-                            done = true;
-                            break;
-                        }
-                        Event::Data(d) => d,
-                    };
-                    let v: Value = serde_json::from_str(&data).map_err(|e| {
-                        Failure::Failed(format!(
-                            "{what}: malformed stream event ({e}): {:?}",
-                            transport.redact(&data.chars().take(200).collect::<String>())
-                        ))
-                    })?;
-                    let piece = reply.read_chunk(&v, job.vocab).map_err(|e| {
-                        Failure::Failed(format!("{what}: {}", transport.redact(&e)))
-                    })?;
-                    if !piece.is_empty() {
-                        first_token_ms.get_or_insert_with(|| ms(started));
-                        if let Some(f) = on_token.as_mut() {
-                            f(&piece);
-                        }
-                    }
-                }
-            }
-            // Dropping the response here, unread, closes the connection.
-        }
-        Ok(resp) => {
-            let bytes = tokio::select! {
-                b = resp.bytes() => b,
-                () = cancelled(cancel) => { cancelled_early = true; Ok(Default::default()) }
-            };
-            if !cancelled_early {
-                let bytes = bytes.map_err(|e| {
-                    Failure::Failed(if e.is_timeout() {
-                        format!("{what}: no response within the read timeout")
-                    } else {
-                        format!("{what}: {}", transport.describe(e))
-                    })
-                })?;
-                let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                    Failure::Failed(format!("{what}: the response is not JSON: {e}"))
-                })?;
-                reply
-                    .read_response(&v, job.vocab)
-                    .map_err(|e| Failure::Failed(format!("{what}: {}", transport.redact(&e))))?;
-            }
-        }
-        Err(Failure::Cancelled) => cancelled_early = true,
+        .await;
+    let outcome = match (sent, on_token.as_mut()) {
+        (Ok(resp), Some(on_token)) => read.stream(resp, cancel, on_token).await,
+        (Ok(resp), None) => read.whole(resp, cancel).await,
+        (Err(e), _) => Err(e),
+    };
+    let cancelled = match outcome {
+        Ok(()) => false,
+        Err(Failure::Cancelled) => true,
         Err(e) => return Err(e),
-    }
+    };
     drop(on_token);
+    let Reading {
+        reply,
+        started,
+        first_token_ms,
+        ..
+    } = read;
     let total_ms = ms(started);
-    let finish_reason = if cancelled_early {
+    let finish_reason = if cancelled {
         FinishReason::Cancelled
     } else {
         match reply.finish_reason.as_deref() {
@@ -171,6 +105,109 @@ pub(crate) async fn complete(
         server_timings: reply.server_timings,
         vocab_size: job.vocab,
     })
+}
+
+/// A response being read: what it said so far, and when.
+struct Reading<'a> {
+    transport: &'a Transport,
+    /// `POST <base>/chat/completions`, which every error names.
+    what: String,
+    vocab: Option<u64>,
+    started: Instant,
+    first_token_ms: Option<f64>,
+    reply: Reply,
+}
+
+impl Reading<'_> {
+    fn failed(&self, why: impl std::fmt::Display) -> Failure {
+        Failure::Failed(format!("{}: {}", self.what, why))
+    }
+
+    /// Reads an event stream to its end (`[DONE]`, or the end of the body once a finish reason
+    /// came), handing each piece of text to `on_token`. Cancelled, it returns at once; the
+    /// caller then drops the response, unread, which closes the connection.
+    async fn stream(
+        &mut self,
+        mut resp: reqwest::Response,
+        cancel: &CancelToken,
+        on_token: &mut TokenCallback,
+    ) -> Result<(), Failure> {
+        let mut decoder = Decoder::default();
+        loop {
+            let chunk = tokio::select! {
+                c = resp.chunk() => c,
+                () = cancelled(cancel) => return Err(Failure::Cancelled),
+            };
+            let pieces = self.reply.content_chunks;
+            let bytes = match chunk {
+                Ok(Some(b)) => b,
+                Ok(None) if self.reply.finish_reason.is_some() => return Ok(()),
+                Ok(None) => {
+                    return Err(self.failed(format!(
+                        "the server closed the stream before its end ([DONE]), \
+                         after {pieces} piece(s) of text"
+                    )))
+                }
+                Err(e) => {
+                    let cause = if e.is_timeout() {
+                        "nothing received within the read timeout".to_owned()
+                    } else {
+                        self.transport.describe(e)
+                    };
+                    return Err(self.failed(format!(
+                        "the stream broke after {pieces} piece(s) of text: {cause}"
+                    )));
+                }
+            };
+            let events = decoder
+                .push(&bytes)
+                .map_err(|e| self.failed(format!("malformed stream: {e}")))?;
+            for event in events {
+                let data = match event {
+                    Event::Done => return Ok(()),
+                    Event::Data(d) => d,
+                };
+                let v: Value = serde_json::from_str(&data).map_err(|e| {
+                    let start: String = data.chars().take(200).collect();
+                    let start = self.transport.redact(&start);
+                    self.failed(format!("malformed stream event ({e}): {start:?}"))
+                })?;
+                let piece = self
+                    .reply
+                    .read_chunk(&v, self.vocab)
+                    .map_err(|e| self.failed(self.transport.redact(&e)))?;
+                if !piece.is_empty() {
+                    let started = self.started;
+                    self.first_token_ms.get_or_insert_with(|| ms(started));
+                    on_token(&piece);
+                }
+            }
+        }
+    }
+
+    /// Reads a whole response.
+    async fn whole(
+        &mut self,
+        resp: reqwest::Response,
+        cancel: &CancelToken,
+    ) -> Result<(), Failure> {
+        let bytes = tokio::select! {
+            b = resp.bytes() => b,
+            () = cancelled(cancel) => return Err(Failure::Cancelled),
+        };
+        let bytes = bytes.map_err(|e| {
+            if e.is_timeout() {
+                self.failed("no response within the read timeout")
+            } else {
+                self.failed(self.transport.describe(e))
+            }
+        })?;
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| self.failed(format!("the response is not JSON: {e}")))?;
+        self.reply
+            .read_response(&v, self.vocab)
+            .map_err(|e| self.failed(self.transport.redact(&e)))
+    }
 }
 
 fn clamp_u32(n: u64) -> u32 {

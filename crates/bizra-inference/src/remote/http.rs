@@ -178,10 +178,10 @@ impl Transport {
                         return Err(Failure::Failed(format!("{problem}{hint}; not retried")));
                     }
                     if let Some(after) = retry_after.filter(|a| *a > self.max_retry_after) {
+                        let (after, allowed) = (after.as_secs(), self.max_retry_after.as_secs());
                         return Err(Failure::Failed(format!(
-                            "{problem}; the server asks to retry after {} s, more than the {} s allowed",
-                            after.as_secs(),
-                            self.max_retry_after.as_secs()
+                            "{problem}; the server asks to retry after {after} s, \
+                             more than the {allowed} s allowed"
                         )));
                     }
                     (problem, retry_after)
@@ -192,12 +192,11 @@ impl Transport {
                 ),
                 Err(e) if e.is_timeout() => {
                     return Err(Failure::Failed(format!(
-                        "{what}: no response within the read timeout; not retried (the server may still be generating)"
+                        "{what}: no response within the read timeout; \
+                         not retried (the server may still be generating)"
                     )))
                 }
-                Err(e) => {
-return Err(Failure::Failed(format!("{what}: {}", self.describe(e))))
-                }
+                Err(e) => return Err(Failure::Failed(format!("{what}: {}", self.describe(e)))),
             };
             if attempt >= self.max_retries {
                 let tries = attempt + 1;
@@ -226,7 +225,7 @@ return Err(Failure::Failed(format!("{what}: {}", self.describe(e))))
     }
 
     /// `": message"` from an error response's body, or nothing.
-    pub(crate) async fn body_message(&self, resp: Response) -> String {
+    async fn body_message(&self, resp: Response) -> String {
         let bytes = resp.bytes().await.unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes);
         let message = match serde_json::from_str::<Value>(&text) {

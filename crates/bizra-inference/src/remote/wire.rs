@@ -19,7 +19,8 @@ pub(crate) fn messages(request: &GenerateRequest) -> Result<Value, String> {
             Ok(Value::Array(m))
         }
         Prompt::Raw(_) => Err(
-            "a remote pool serves chat requests only (the server applies the model's chat template); send a chat request"
+            "a remote pool serves chat requests only (the server applies the model's chat \
+             template); send a chat request"
                 .into(),
         ),
     }
