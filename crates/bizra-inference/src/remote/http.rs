@@ -225,7 +225,7 @@ impl Transport {
     }
 
     /// `": message"` from an error response's body, or nothing.
-    async fn body_message(&self, resp: Response) -> String {
+    pub(crate) async fn body_message(&self, resp: Response) -> String {
         let bytes = resp.bytes().await.unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes);
         let message = match serde_json::from_str::<Value>(&text) {

@@ -583,7 +583,7 @@ impl Shared {
 
     async fn health(&self) -> Health {
         let status = |r: std::result::Result<reqwest::Response, reqwest::Error>| match r {
-            Ok(resp) => Ok(resp.status()),
+            Ok(resp) => Ok(resp),
             Err(e) if e.is_connect() => Err(format!(
                 "{}: cannot connect: {}",
                 self.transport.shown,
@@ -606,15 +606,17 @@ impl Shared {
                 Err(Failure::Failed(why)) => return Health::Unavailable(why),
                 Err(Failure::Cancelled) => return Health::Unavailable("cancelled".into()),
             };
-            let code = match status(sent) {
-                Ok(code) => code,
+            let resp = match status(sent) {
+                Ok(resp) => resp,
                 Err(why) => return Health::Unavailable(why),
             };
+            let code = resp.status();
             if code.is_success() {
                 return Health::Ready;
             }
             if code == reqwest::StatusCode::SERVICE_UNAVAILABLE {
-                return Health::Loading(format!("GET {endpoint}: HTTP {code}"));
+                let message = self.transport.body_message(resp).await;
+                return Health::Loading(format!("GET {endpoint}: HTTP {code}{message}"));
             }
             last = Some(format!(
                 "{}: GET {endpoint}: HTTP {code}",
