@@ -157,7 +157,8 @@ pub(crate) fn sign_remote(
         "prompt_blake3": blake3_hex(&c.rendered_prompt),
         "params": crate::remote::sent_params(request, c.seed),
         "tokens": {
-            "prompt": c.prompt_tokens,
+            // A prompt has tokens: 0 means the server did not report them.
+            "prompt": (c.prompt_tokens > 0).then_some(c.prompt_tokens),
             "completion": c.completion_tokens,
         },
         "timings_ms": {

@@ -260,6 +260,12 @@ fn still_usable(server: &Server, c: &RemoteClient) {
 }
 
 #[test]
+fn a_client_is_shared_across_threads() {
+    fn send_sync<T: Send + Sync + Clone>() {}
+    send_sync::<RemoteClient>();
+}
+
+#[test]
 fn a_completion_is_signed_and_records_its_backend() {
     let server = Server::start();
     server.chat(ok("4"));
@@ -366,6 +372,28 @@ fn streamed_pieces_concatenate_to_the_signed_output() {
     assert_eq!(env.payload()["output"], "Hello, world");
     assert_eq!(*got.lock().unwrap(), "Hello, world");
     assert_eq!(env.payload()["finish_reason"], "eos");
+
+    // A server that reports no usage (llama-cpp-python when streaming): the output's tokens are
+    // counted from the pieces, the prompt's are unknown.
+    server.chat(Reply::Sse {
+        events: events("stop")
+            .into_iter()
+            .filter(|e| !e.contains("usage"))
+            .collect(),
+        drop: false,
+    });
+    let env = c
+        .generate_streaming(
+            &Identity::generate(),
+            &GenerateRequest::chat("hi"),
+            &CancelToken::new(),
+            Some(Box::new(|_: &str| {})),
+        )
+        .unwrap();
+    assert_eq!(
+        env.payload()["tokens"],
+        json!({"prompt": null, "completion": 3})
+    );
 }
 
 #[test]

@@ -189,7 +189,8 @@ pub enum Health {
 /// [`crate::SNR_FORMULA_TOP_LOGPROBS`]); `prompt_ms` is the time from sending the request to the
 /// first piece of text (queueing, network and the prompt), `generation_ms` the rest, and a whole
 /// (non-streamed) response puts all its time in `generation_ms`; token counts are the server's
-/// `usage`, or else the tokens and pieces received.
+/// `usage`, or else the tokens and pieces received for the output and 0 (unknown, `null` in the
+/// payload) for the prompt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RemoteCompletion {
     /// The generation.
