@@ -31,6 +31,19 @@ pub enum Error {
         /// What exactly was wrong, for humans.
         detail: String,
     },
+    /// Equivocation evidence was refused (`tests/vectors/CONSENSUS-v1.md`): it does not prove
+    /// that a validator signed two conflicting messages. The code's number and name are the
+    /// consensus crate's `EvidenceCode`, carried as data as [`Error::Certificate`]'s are; that
+    /// crate converts its `EvidenceError` into this variant.
+    #[error("equivocation evidence refused: {name} ({detail})")]
+    Evidence {
+        /// The stable refusal code (1 malformed ... 8 bad signature).
+        code: u32,
+        /// The code's upper-case name (`"NOT_CONFLICTING"`).
+        name: &'static str,
+        /// What exactly was wrong, for humans.
+        detail: String,
+    },
     /// An argument was out of range or of the wrong form.
     #[error("invalid input: {0}")]
     InvalidInput(String),
@@ -96,6 +109,16 @@ impl Error {
         }
     }
 
+    /// The refusal code of refused equivocation evidence, as its number and name
+    /// (`(5, "NOT_CONFLICTING")`): what bindings expose beside the kind `EVIDENCE_REFUSED`, as
+    /// [`Error::certificate_code`] is for certificates.
+    pub fn evidence_code(&self) -> Option<(u32, &'static str)> {
+        match self {
+            Error::Evidence { code, name, .. } => Some((*code, name)),
+            _ => None,
+        }
+    }
+
     /// A rejection with the spec's `code` and what exactly failed.
     pub fn reject(code: RejectCode, detail: impl Into<String>) -> Self {
         Error::Reject {
@@ -118,6 +141,7 @@ impl Error {
         match self {
             Error::Reject { .. } => ErrorKind::Rejected,
             Error::Certificate { .. } => ErrorKind::CertificateRefused,
+            Error::Evidence { .. } => ErrorKind::EvidenceRefused,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::Key(_) => ErrorKind::Key,
             Error::Constitution(_) => ErrorKind::Constitution,
@@ -149,6 +173,9 @@ pub enum ErrorKind {
     /// A commit certificate was refused; the error carries the refusal code of
     /// `tests/vectors/CONSENSUS-v1.md` (its number and name).
     CertificateRefused,
+    /// Equivocation evidence was refused; the error carries the refusal code of
+    /// `tests/vectors/CONSENSUS-v1.md` (its number and name).
+    EvidenceRefused,
     /// A key could not be imported or exported (wrong passphrase, corrupt or truncated file).
     Key,
     /// A constitution is invalid.
@@ -175,10 +202,11 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in number order.
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::InvalidInput,
         ErrorKind::Rejected,
         ErrorKind::CertificateRefused,
+        ErrorKind::EvidenceRefused,
         ErrorKind::Key,
         ErrorKind::Constitution,
         ErrorKind::Io,
@@ -197,6 +225,7 @@ impl ErrorKind {
             ErrorKind::InvalidInput => 100,
             ErrorKind::Rejected => 200,
             ErrorKind::CertificateRefused => 201,
+            ErrorKind::EvidenceRefused => 202,
             ErrorKind::Key => 300,
             ErrorKind::Constitution => 301,
             ErrorKind::Io => 400,
@@ -216,6 +245,7 @@ impl ErrorKind {
             ErrorKind::InvalidInput => "INVALID_INPUT",
             ErrorKind::Rejected => "REJECTED",
             ErrorKind::CertificateRefused => "CERTIFICATE_REFUSED",
+            ErrorKind::EvidenceRefused => "EVIDENCE_REFUSED",
             ErrorKind::Key => "KEY",
             ErrorKind::Constitution => "CONSTITUTION",
             ErrorKind::Io => "IO",
@@ -282,6 +312,14 @@ mod tests {
                 },
                 ErrorKind::CertificateRefused,
             ),
+            (
+                Error::Evidence {
+                    code: 5,
+                    name: "NOT_CONFLICTING",
+                    detail: "x".into(),
+                },
+                ErrorKind::EvidenceRefused,
+            ),
             (Error::InvalidInput("x".into()), ErrorKind::InvalidInput),
             (Error::Key("x".into()), ErrorKind::Key),
             (Error::Constitution("x".into()), ErrorKind::Constitution),
@@ -325,5 +363,34 @@ mod tests {
         assert_eq!(Error::InvalidInput("x".into()).certificate_code(), None);
         assert_eq!(ErrorKind::CertificateRefused.number(), 201);
         assert_eq!(ErrorKind::CertificateRefused.name(), "CERTIFICATE_REFUSED");
+    }
+
+    #[test]
+    fn refused_evidence_says_its_code() {
+        let e = Error::Evidence {
+            code: 5,
+            name: "NOT_CONFLICTING",
+            detail: "both messages are the same prevote".into(),
+        };
+        assert_eq!(e.evidence_code(), Some((5, "NOT_CONFLICTING")));
+        assert_eq!(e.certificate_code(), None);
+        assert_eq!(e.reject_code(), None);
+        assert_eq!(
+            e.to_string(),
+            "equivocation evidence refused: NOT_CONFLICTING (both messages are the same prevote)"
+        );
+        assert_eq!(Error::InvalidInput("x".into()).evidence_code(), None);
+        let certificate = Error::Certificate {
+            code: 6,
+            name: "BAD_SIGNATURE",
+            detail: "x".into(),
+        };
+        assert_eq!(certificate.evidence_code(), None);
+        assert_eq!(ErrorKind::EvidenceRefused.number(), 202);
+        assert_eq!(ErrorKind::EvidenceRefused.name(), "EVIDENCE_REFUSED");
+        assert_eq!(
+            ErrorKind::from_number(202),
+            Some(ErrorKind::EvidenceRefused)
+        );
     }
 }

@@ -94,6 +94,19 @@ impl fmt::Display for EvidenceError {
 
 impl std::error::Error for EvidenceError {}
 
+/// Refused evidence as the core's one error type: kind `EVIDENCE_REFUSED`, with the code's
+/// number and name as data (the protocol crate sits below this one and cannot name
+/// [`EvidenceCode`]), as a refused certificate becomes `Error::Certificate`.
+impl From<EvidenceError> for bizra_protocol::Error {
+    fn from(e: EvidenceError) -> Self {
+        bizra_protocol::Error::Evidence {
+            code: e.code.code(),
+            name: e.code.name(),
+            detail: e.detail,
+        }
+    }
+}
+
 fn refuse(code: EvidenceCode, detail: impl Into<String>) -> EvidenceError {
     EvidenceError {
         code,
@@ -171,14 +184,6 @@ impl Signed {
     }
 }
 
-fn kind_name(kind: EquivocationKind) -> &'static str {
-    match kind {
-        EquivocationKind::Proposal => "proposal",
-        EquivocationKind::Prevote => "prevote",
-        EquivocationKind::Precommit => "precommit",
-    }
-}
-
 impl Equivocation {
     /// Checks the evidence against the federation document, in the order of [`EvidenceCode`]:
     /// both messages decode as votes or as proposals; they are of one step, one validator, one
@@ -193,11 +198,7 @@ impl Equivocation {
         if first.kind() != second.kind() {
             return Err(refuse(
                 DifferentStep,
-                format!(
-                    "a {} and a {}",
-                    kind_name(first.kind()),
-                    kind_name(second.kind())
-                ),
+                format!("a {} and a {}", first.kind().name(), second.kind().name()),
             ));
         }
         let validator = first.validator();
@@ -220,7 +221,7 @@ impl Equivocation {
                 NotConflicting,
                 format!(
                     "both messages are the same {} of height {height} round {round}",
-                    kind_name(first.kind())
+                    first.kind().name()
                 ),
             ));
         }
@@ -247,8 +248,8 @@ impl Equivocation {
         if self.kind != first.kind() {
             return Err(mismatch(
                 "kind",
-                kind_name(self.kind).into(),
-                kind_name(first.kind()).into(),
+                self.kind.name().into(),
+                first.kind().name().into(),
             ));
         }
         let member = document.validator(&key_hex).ok_or_else(|| {
@@ -268,7 +269,7 @@ impl Equivocation {
                     format!(
                         "the {which} message's signature is not {key_hex}'s {} of height \
                          {height} round {round} in \"{}\" epoch {}",
-                        kind_name(self.kind),
+                        self.kind.name(),
                         document.federation(),
                         document.epoch()
                     ),
@@ -552,5 +553,40 @@ mod tests {
         // bind only in the federation and epoch they were made for.
         let e = good.verify(&elsewhere).unwrap_err();
         assert_eq!(e.code, EvidenceCode::BadSignature);
+    }
+
+    #[test]
+    fn a_refusal_becomes_the_core_error_with_its_code() {
+        for code in EvidenceCode::ALL {
+            let refusal = refuse(code, "what was wrong");
+            let words = refusal.to_string();
+            let e: bizra_protocol::Error = refusal.into();
+            assert_eq!(e.kind(), bizra_protocol::ErrorKind::EvidenceRefused);
+            assert_eq!(e.evidence_code(), Some((code.code(), code.name())));
+            assert_eq!(e.certificate_code(), None);
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "equivocation evidence refused: {} (what was wrong)",
+                    code.name()
+                )
+            );
+            // The same words as the consensus crate's own error.
+            assert_eq!(e.to_string(), words);
+        }
+        // A real refusal keeps its detail.
+        let f = fixture();
+        let mut e = precommits(&f);
+        e.second = e.first.clone();
+        let core: bizra_protocol::Error = e.verify(&f.document).unwrap_err().into();
+        assert_eq!(core.evidence_code(), Some((5, "NOT_CONFLICTING")));
+        assert!(core.to_string().contains("the same precommit"), "{core}");
+    }
+
+    #[test]
+    fn steps_have_their_consensus_v1_names() {
+        let names: Vec<&str> = EquivocationKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names, ["proposal", "prevote", "precommit"]);
+        assert_eq!(EquivocationKind::Prevote.to_string(), "prevote");
     }
 }

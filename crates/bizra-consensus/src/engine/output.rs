@@ -145,6 +145,31 @@ pub enum EquivocationKind {
     Precommit,
 }
 
+impl EquivocationKind {
+    /// The step's name, lowercase, as CONSENSUS-v1 and every binding call it (`"proposal"`,
+    /// `"prevote"`, `"precommit"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            EquivocationKind::Proposal => "proposal",
+            EquivocationKind::Prevote => "prevote",
+            EquivocationKind::Precommit => "precommit",
+        }
+    }
+
+    /// Every step, in the order of CONSENSUS-v1 (proposal, prevote, precommit).
+    pub const ALL: [EquivocationKind; 3] = [
+        EquivocationKind::Proposal,
+        EquivocationKind::Prevote,
+        EquivocationKind::Precommit,
+    ];
+}
+
+impl std::fmt::Display for EquivocationKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Two validly signed, conflicting messages from one validator: proof of misbehaviour that
 /// anyone holding the federation document can check with [`Equivocation::verify`] (both decode,
 /// both signatures verify, the same height, round and step with different contents).
