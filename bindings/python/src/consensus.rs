@@ -5,9 +5,10 @@
 //! `consensus_events` live in node.rs): `bizra.Decision`, `bizra.ConsensusStatus`,
 //! `bizra.ConsensusEngineStats` and `bizra.ConsensusEventStream`.
 //!
-//! A refused certificate raises `bizra.CertificateError` and refused evidence
-//! `bizra.EvidenceError` (their classes, `.code` and `.name` come from the one error mapping,
-//! `errors.rs`); every verification is the core's, run with the GIL released.
+//! A refused certificate raises `bizra.CertificateError` (kind CERTIFICATE_REFUSED) and refused
+//! evidence `bizra.EvidenceError` (kind EVIDENCE_REFUSED): the core's errors, whose classes,
+//! `.code` and `.name` come from the one error mapping (`errors.rs`); every verification is the
+//! core's, run with the GIL released.
 
 use std::sync::Arc;
 
@@ -22,10 +23,10 @@ use bizra::consensus::{
 use bizra::hash::to_hex;
 use bizra::{ConsensusEvent, ConsensusStatus};
 
-use crate::convert::bytes_arg;
+use crate::convert::{bytes_arg, u32_arg, u64_arg};
 use crate::envelope::PyEnvelope;
 use crate::stream::Stream;
-use crate::{errors, guard, invalid, to_py};
+use crate::{guard, invalid, to_py};
 
 /// One validator of a federation document: its public key (64 lowercase hex, as votes and
 /// certificates name it) and its voting power.
@@ -328,22 +329,6 @@ impl PyDecision {
     }
 }
 
-/// Every step a validator may equivocate in.
-const STEPS: [EquivocationKind; 3] = [
-    EquivocationKind::Proposal,
-    EquivocationKind::Prevote,
-    EquivocationKind::Precommit,
-];
-
-/// A step's name, as CONSENSUS-v1 calls it (the core keeps its own private).
-fn step_name(kind: EquivocationKind) -> &'static str {
-    match kind {
-        EquivocationKind::Proposal => "proposal",
-        EquivocationKind::Prevote => "prevote",
-        EquivocationKind::Precommit => "precommit",
-    }
-}
-
 /// Two validly signed, conflicting messages from one validator for the same height, round and
 /// step: proof that it equivocated, which anyone holding the federation document can check
 /// (`verify`). A node reports it on `consensus_events()`; `Evidence(...)` rebuilds one from its
@@ -364,16 +349,16 @@ impl PyEvidence {
     #[pyo3(signature = (validator, height, round, step, first, second))]
     fn new(
         validator: String,
-        height: u64,
-        round: u32,
+        height: &Bound<'_, PyAny>,
+        round: &Bound<'_, PyAny>,
         step: &str,
         first: &Bound<'_, PyAny>,
         second: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
         guard(|| {
-            let kind = STEPS
+            let kind = EquivocationKind::ALL
                 .into_iter()
-                .find(|k| step_name(*k) == step)
+                .find(|k| k.name() == step)
                 .ok_or_else(|| {
                     invalid(format!(
                         "step must be \"proposal\", \"prevote\" or \"precommit\", got {step:?}"
@@ -382,8 +367,8 @@ impl PyEvidence {
             Ok(PyEvidence {
                 inner: Equivocation {
                     validator,
-                    height,
-                    round,
+                    height: u64_arg(height, "height")?,
+                    round: u32_arg(round, "round")?,
                     kind,
                     first: bytes_arg(first, "first")?,
                     second: bytes_arg(second, "second")?,
@@ -411,7 +396,7 @@ impl PyEvidence {
     /// The step in which it equivocated: "proposal", "prevote" or "precommit".
     #[getter]
     fn step(&self) -> &'static str {
-        step_name(self.inner.kind)
+        self.inner.kind.name()
     }
 
     /// The message seen first, in its wire encoding (signed by the validator).
@@ -438,7 +423,7 @@ impl PyEvidence {
                 .map_err(|_| PyTypeError::new_err("document must be a bizra.FederationDocument"))?;
             let doc = &*document.get().inner;
             py.detach(|| self.inner.verify(doc))
-                .map_err(|e| errors::evidence_error(&e))
+                .map_err(|e| to_py(e.into()))
         })
     }
 
@@ -448,7 +433,7 @@ impl PyEvidence {
             self.inner.validator,
             self.inner.height,
             self.inner.round,
-            step_name(self.inner.kind)
+            self.inner.kind.name()
         )
     }
 }

@@ -321,6 +321,41 @@ pub(crate) fn number_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
         .map_err(|_| PyTypeError::new_err(format!("{what} must be a number")))
 }
 
+/// An unsigned integer argument that must fit a `u64` (a height): an `int`, not a `bool`
+/// (`TypeError` otherwise); a negative or too-large value is an `InvalidInputError` naming `what`
+/// and the range, as a ttl out of range is, rather than pyo3's `OverflowError`.
+pub(crate) fn u64_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
+    uint_arg(obj, what, u64::MAX)
+}
+
+/// An unsigned integer argument that must fit a `u32` (a round), as [`u64_arg`] reads it.
+pub(crate) fn u32_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<u32> {
+    let n = uint_arg(obj, what, u32::MAX.into())?;
+    u32::try_from(n).map_err(|_| invalid(format!("{what} must be between 0 and {}", u32::MAX)))
+}
+
+/// An `int` between 0 and `max`.
+fn uint_arg(obj: &Bound<'_, PyAny>, what: &str, max: u64) -> PyResult<u64> {
+    if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be an int, got {}",
+            type_name(obj)
+        )));
+    }
+    match obj.extract::<u64>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => {
+            let value = obj
+                .str()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|_| "an int beyond 64 bits".into());
+            Err(invalid(format!(
+                "{what} must be between 0 and {max}, got {value}"
+            )))
+        }
+    }
+}
+
 /// A 32-byte hash given as 64 hex characters or 32 bytes.
 pub(crate) fn hash_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<[u8; 32]> {
     if let Ok(s) = obj.cast::<PyString>() {

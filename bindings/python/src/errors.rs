@@ -5,8 +5,7 @@
 //! kind that the module checks against `ErrorKind::ALL` when it is imported (and that a test walks
 //! through `bizra.ERROR_KINDS`), so a kind the core adds cannot fall through to a generic class.
 //! Only the data a kind carries (a reject code, a prompt length, an OS error number) is read from
-//! the error's fields. Refused equivocation evidence, which the core reports outside its error
-//! table, gets a class of its own under the INVALID_INPUT kind's ([`evidence_error`]).
+//! the error's fields.
 
 use std::io;
 use std::path::Path;
@@ -49,7 +48,7 @@ struct KindClass {
 }
 
 /// The class of every kind, keyed by kind; a class whose base is another kind's comes after it.
-const KIND_CLASSES: [KindClass; 13] = [
+const KIND_CLASSES: [KindClass; 14] = [
     KindClass {
         kind: ErrorKind::InvalidInput,
         name: "InvalidInputError",
@@ -67,6 +66,12 @@ const KIND_CLASSES: [KindClass; 13] = [
         name: "CertificateError",
         base: Base::Bizra,
         doc: "A commit certificate was refused: `.code` is the refusal code of CONSENSUS-v1 (1 to 8, see bizra.CERTIFICATE_CODES), `.name` its name (\"BAD_SIGNATURE\"), `.detail` what exactly was wrong.",
+    },
+    KindClass {
+        kind: ErrorKind::EvidenceRefused,
+        name: "EvidenceError",
+        base: Base::Bizra,
+        doc: "Equivocation evidence was refused (Evidence.verify): `.code` is the refusal code of CONSENSUS-v1 (1 to 8, see bizra.EVIDENCE_CODES), `.name` its name (\"NOT_CONFLICTING\"), `.detail` what exactly was wrong.",
     },
     KindClass {
         kind: ErrorKind::Key,
@@ -165,19 +170,9 @@ fn os_builtin(py: Python<'_>, kind: io::ErrorKind) -> Bound<'_, PyType> {
     }
 }
 
-/// Refused equivocation evidence. The core's error table has no kind for it (evidence is an
-/// argument that proves nothing, not a verdict of the protocol on the caller's data), so its
-/// class is an `InvalidInputError` (kind INVALID_INPUT, as Node's `BizraError` says), with the
-/// refusal's code and name as `CertificateError` has them.
-const EVIDENCE_CLASS: (&str, &str) = (
-    "EvidenceError",
-    "Equivocation evidence was refused (Evidence.verify): `.code` is the refusal code of CONSENSUS-v1 (1 to 8, see bizra.EVIDENCE_CODES), `.name` its name (\"NOT_CONFLICTING\"), `.detail` what exactly was wrong. Also an InvalidInputError (kind INVALID_INPUT) and a ValueError.",
-);
-
 struct Classes {
     kinds: Vec<(ErrorKind, Py<PyType>)>,
     os: Vec<(io::ErrorKind, Py<PyType>)>,
-    evidence: Py<PyType>,
 }
 
 static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
@@ -239,18 +234,7 @@ fn build(py: Python<'_>) -> PyResult<Classes> {
         let bases = vec![io_class.clone(), os_builtin(py, io_kind)];
         os.push((io_kind, new_class(py, name, bases, ErrorKind::Io, doc)?));
     }
-    let invalid_class = kinds
-        .iter()
-        .find(|(k, _)| *k == ErrorKind::InvalidInput)
-        .map(|(_, c)| c.bind(py).clone())
-        .ok_or_else(|| internal("the INVALID_INPUT kind has no class"))?;
-    let (name, doc) = EVIDENCE_CLASS;
-    let evidence = new_class(py, name, vec![invalid_class], ErrorKind::InvalidInput, doc)?;
-    Ok(Classes {
-        kinds,
-        os,
-        evidence,
-    })
+    Ok(Classes { kinds, os })
 }
 
 fn classes(py: Python<'_>) -> PyResult<&Classes> {
@@ -312,7 +296,8 @@ fn exception(py: Python<'_>, e: &bizra::Error) -> PyResult<PyErr> {
             value.setattr("name", code.name())?;
             value.setattr("retryable", code.is_retryable())?;
         }
-        bizra::Error::Certificate { code, name, detail } => {
+        bizra::Error::Certificate { code, name, detail }
+        | bizra::Error::Evidence { code, name, detail } => {
             value.setattr("detail", detail.as_str())?;
             value.setattr("code", *code)?;
             value.setattr("name", *name)?;
@@ -328,21 +313,6 @@ fn exception(py: Python<'_>, e: &bizra::Error) -> PyResult<PyErr> {
         _ => value.setattr("detail", message.as_str())?,
     }
     Ok(PyErr::from_value(value))
-}
-
-/// `EvidenceError` for refused equivocation evidence: the core's message (`"equivocation
-/// evidence refused: NAME (detail)"`) as its text, with `.code`, `.name` and `.detail`.
-pub(crate) fn evidence_error(e: &bizra::consensus::EvidenceError) -> PyErr {
-    Python::attach(|py| {
-        let made = || -> PyResult<PyErr> {
-            let value = classes(py)?.evidence.bind(py).call1((e.to_string(),))?;
-            value.setattr("detail", e.detail.as_str())?;
-            value.setattr("code", e.code.code())?;
-            value.setattr("name", e.code.name())?;
-            Ok(PyErr::from_value(value))
-        };
-        made().unwrap_or_else(|failed| failed)
-    })
 }
 
 /// An OS error as Python raises its own: `cls(errno, strerror, filename)`, so `.errno`,
@@ -402,7 +372,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     for ((_, name, _, _), (_, class)) in OS_CLASSES.iter().zip(&all.os) {
         m.add(*name, class.bind(py))?;
     }
-    m.add(EVIDENCE_CLASS.0, all.evidence.bind(py))?;
     m.add("ERROR_KINDS", kinds_table(py)?)?;
     Ok(())
 }

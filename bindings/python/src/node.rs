@@ -30,7 +30,7 @@ use bizra::{ConsensusConfig, Node, NodeConfig};
 use crate::consensus::{
     PyConsensusEventStream, PyConsensusStatus, PyDecision, PyFederationDocument,
 };
-use crate::convert::{hash_arg, millis_to_py, number_arg};
+use crate::convert::{hash_arg, millis_to_py, number_arg, u64_arg};
 use crate::envelope::PyEnvelope;
 use crate::gates::PyGateChain;
 use crate::identity::PyIdentity;
@@ -505,9 +505,11 @@ impl PyNode {
 
     /// A decided height's certificate and batch, from this node's storage: a `Decision`, or None
     /// if this node has not decided that height. Raises `InvalidInputError` for a node started
-    /// without a `document`. The GIL is released while the node's thread answers.
-    fn decided(&self, py: Python<'_>, height: u64) -> PyResult<Option<PyDecision>> {
+    /// without a `document` or a `height` that is negative or beyond 64 bits. The GIL is released
+    /// while the node's thread answers.
+    fn decided(&self, py: Python<'_>, height: &Bound<'_, PyAny>) -> PyResult<Option<PyDecision>> {
         guard(|| {
+            let height = u64_arg(height, "height")?;
             let found = self
                 .with_node(py, move |node| node.decided(height))?
                 .map_err(node_err)?;

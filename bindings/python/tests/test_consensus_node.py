@@ -198,8 +198,14 @@ def test_what_propose_refuses(cluster: Cluster) -> None:
     assert (rejected.value.code, rejected.value.name) == (GATE_IHSAN, "GATE_IHSAN")
     with pytest.raises(TypeError, match="envelope must be a bizra.Envelope, got str"):
         node.propose(plain.to_json())  # type: ignore[arg-type]
-    with pytest.raises(OverflowError):
-        node.decided(-1)
+    # A height is an int from 0 to 2^64-1: anything else names the argument.
+    for height in (-1, 2**64, -(2**70)):
+        with pytest.raises(bizra.InvalidInputError, match=f"height must be between 0 and {2**64 - 1}, got {height}"):
+            node.decided(height)
+    assert node.decided(2**64 - 1) is None
+    for wrong in (True, 1.0, "1"):
+        with pytest.raises(TypeError, match="height must be an int"):
+            node.decided(wrong)  # type: ignore[arg-type]
 
 
 def test_async_iteration_gets_the_next_decision(cluster: Cluster) -> None:
@@ -410,8 +416,11 @@ def test_evidence_that_proves_nothing_is_refused_with_its_code() -> None:
         7: "UNKNOWN_VALIDATOR",
         8: "BAD_SIGNATURE",
     }
-    assert issubclass(bizra.EvidenceError, bizra.InvalidInputError)
-    assert bizra.EvidenceError.kind == "INVALID_INPUT"
+    # The class of the core's kind EVIDENCE_REFUSED, a verdict as CertificateError is.
+    assert bizra.EvidenceError.kind == "EVIDENCE_REFUSED"
+    assert bizra.ERROR_KINDS[202] == ("EVIDENCE_REFUSED", bizra.EvidenceError)
+    assert issubclass(bizra.EvidenceError, bizra.BizraError)
+    assert not issubclass(bizra.EvidenceError, (bizra.InvalidInputError, ValueError))
     vectors = wire()
     doc = bizra.FederationDocument.from_json(vectors["documents"][vectors["wire"]["document"]]["json"])
     garbage = bizra.Evidence("ab" * 32, 1, 0, "prevote", b"\x00garbage", bytearray(b"junk"))
@@ -431,7 +440,7 @@ def test_evidence_that_proves_nothing_is_refused_with_its_code() -> None:
             ev.verify(doc)
         e = info.value
         assert (e.code, e.name) == (codes[name], name), f"{ev}: {e}"
-        assert e.kind == "INVALID_INPUT" and isinstance(e, ValueError)
+        assert e.kind == "EVIDENCE_REFUSED" and not isinstance(e, ValueError)
         assert str(e).startswith(f"equivocation evidence refused: {name} ("), str(e)
         assert e.detail and e.detail in str(e)
     # The parts read back as given.
@@ -446,5 +455,11 @@ def test_evidence_that_proves_nothing_is_refused_with_its_code() -> None:
         bizra.Evidence("ab" * 32, 1, 0, "vote", b"", b"")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="first must be bytes-like"):
         bizra.Evidence("ab" * 32, 1, 0, "prevote", "aa", b"")  # type: ignore[arg-type]
+    with pytest.raises(bizra.InvalidInputError, match=f"height must be between 0 and {2**64 - 1}, got -1"):
+        bizra.Evidence("ab" * 32, -1, 0, "prevote", b"", b"")
+    with pytest.raises(bizra.InvalidInputError, match=f"round must be between 0 and {2**32 - 1}, got {2**32}"):
+        bizra.Evidence("ab" * 32, 1, 2**32, "prevote", b"", b"")
+    with pytest.raises(TypeError, match="round must be an int, got bool"):
+        bizra.Evidence("ab" * 32, 1, False, "prevote", b"", b"")
     with pytest.raises(TypeError, match="document must be a bizra.FederationDocument"):
         ev.verify("doc")  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ EXPECTED_KINDS: dict[int, tuple[str, type[bizra.BizraError]]] = {
     100: ("INVALID_INPUT", bizra.InvalidInputError),
     200: ("REJECTED", bizra.RejectError),
     201: ("CERTIFICATE_REFUSED", bizra.CertificateError),
+    202: ("EVIDENCE_REFUSED", bizra.EvidenceError),
     300: ("KEY", bizra.InvalidKeyError),
     301: ("CONSTITUTION", bizra.ConstitutionError),
     400: ("IO", bizra.FileSystemError),
@@ -69,6 +70,8 @@ def test_standard_bases() -> None:
     assert not issubclass(bizra.PanicError, ValueError)
     assert not issubclass(bizra.RejectError, ValueError)
     assert not issubclass(bizra.CertificateError, ValueError)
+    assert not issubclass(bizra.EvidenceError, ValueError)
+    assert not issubclass(bizra.EvidenceError, bizra.InvalidInputError)
 
 
 def test_invalid_input(identity: bizra.Identity) -> None:

@@ -17,7 +17,7 @@ table has its class (``ERROR_KINDS``: number → (name, class)), with ``.kind`` 
 ``.detail``. ``RejectError`` carries ``.code`` (the spec's number), ``.name``
 (``"HASH_MISMATCH"``) and ``.retryable``; ``CertificateError`` (a refused commit certificate)
 carries ``.code`` (``CERTIFICATE_CODES``) and ``.name`` (``"BAD_SIGNATURE"``), and
-``EvidenceError`` (refused equivocation evidence, an ``InvalidInputError``) ``.code``
+``EvidenceError`` (refused equivocation evidence) ``.code``
 (``EVIDENCE_CODES``) and ``.name`` (``"NOT_CONFLICTING"``);
 ``InvalidInputError`` is also a ``ValueError``; file errors are also ``OSError``s
 (``NotFoundError`` a ``FileNotFoundError``, ...).

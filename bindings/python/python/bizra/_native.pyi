@@ -77,9 +77,8 @@ class CertificateError(BizraError):
     name: str
     """The code's name ("BAD_SIGNATURE")."""
 
-class EvidenceError(InvalidInputError):
-    """Equivocation evidence was refused by Evidence.verify (kind INVALID_INPUT: the core's
-    error table has no kind for evidence that proves nothing)."""
+class EvidenceError(BizraError):
+    """Equivocation evidence was refused by Evidence.verify (kind EVIDENCE_REFUSED)."""
 
     code: int
     """The refusal code of CONSENSUS-v1 (5; see EVIDENCE_CODES)."""
@@ -713,7 +712,8 @@ class Node:
         pool; RejectError when the node's gate chain refuses it."""
     def decided(self, height: int) -> Optional[Decision]:
         """A decided height's certificate and batch from this node's storage, None if not
-        decided here. InvalidInputError without a document."""
+        decided here. InvalidInputError without a document, or for a height that is negative
+        or beyond 64 bits."""
     def consensus_status(self) -> Optional[ConsensusStatus]:
         """Where consensus stands on this node; None without a document."""
     def consensus_events(self) -> ConsensusEventStream:
