@@ -10,16 +10,17 @@
  * - `code`: the reject name for refusals (`"HASH_MISMATCH"`, `"EXPIRED"`, ...: one of
  *   `RejectName`, see `REJECT_CODES`), the refusal's name for a refused certificate (kind
  *   `CERTIFICATE_REFUSED`: `"BAD_SIGNATURE"`, ...: one of `CertificateRefusalName`, see
- *   `CERTIFICATE_CODES`), else the kind;
+ *   `CERTIFICATE_CODES`) or for refused equivocation evidence (kind `EVIDENCE_REFUSED`:
+ *   `"NOT_CONFLICTING"`, ...: one of `EvidenceRefusalName`, see `EVIDENCE_CODES`), else the kind;
  * - `reject`: the spec's number (tests/vectors/PCI-v1.md) for refusals, else `undefined`;
  * - `certificateCode`: a refused certificate's number (tests/vectors/CONSENSUS-v1.md), else
  *   `undefined`;
- * - `evidenceCode`: refused equivocation evidence's number (`evidence.verify`, kind
- *   `INVALID_INPUT`; `EVIDENCE_CODES` names it), else `undefined`;
+ * - `evidenceCode`: refused equivocation evidence's number (tests/vectors/CONSENSUS-v1.md;
+ *   `evidence.verify`, kind `EVIDENCE_REFUSED`), else `undefined`;
  * - `detail`: what exactly failed; `retryable`: whether the same request may succeed later.
  */
 export declare class BizraError extends Error {
-  readonly code: RejectName | CertificateRefusalName | ErrorKindName
+  readonly code: RejectName | CertificateRefusalName | EvidenceRefusalName | ErrorKindName
   readonly kind: ErrorKindName
   readonly reject: number | undefined
   readonly certificateCode: number | undefined
@@ -33,18 +34,21 @@ export declare class BizraError extends Error {
  * The kinds of error (`BizraError.kind`), from the core's table (`bizra::ErrorKind`), with what
  * raises them: `INVALID_INPUT` (a value out of range or of the wrong form, a disposed model),
  * `REJECTED` (a refusal: envelope verification, a gate, a replay cache), `CERTIFICATE_REFUSED` (a
- * commit certificate refused; the message names the refusal, such as `BAD_SIGNATURE`), `KEY` (a
- * key that cannot be imported or exported: wrong passphrase, corrupt file), `CONSTITUTION` (an
- * invalid constitution), `IO` (a file system operation, an existing key file), `MODEL` (a
- * missing, non-GGUF or damaged model file), `MODEL_NOT_FOUND` (no model serves the tier or name
- * asked for), `PROMPT_TOO_LONG` (the prompt does not fit `nCtx`), `NO_REMOTE_POOL` (the pool tier
- * without a remote pool), `INFERENCE` (the engine failed), `INTERNAL` (a bug at the boundary),
- * `PANIC` (a Rust panic, caught: the process lives on).
+ * commit certificate refused; the message names the refusal, such as `BAD_SIGNATURE`),
+ * `EVIDENCE_REFUSED` (equivocation evidence refused by `evidence.verify`; the message names the
+ * refusal, such as `NOT_CONFLICTING`), `KEY` (a key that cannot be imported or exported: wrong
+ * passphrase, corrupt file), `CONSTITUTION` (an invalid constitution), `IO` (a file system
+ * operation, an existing key file), `MODEL` (a missing, non-GGUF or damaged model file),
+ * `MODEL_NOT_FOUND` (no model serves the tier or name asked for), `PROMPT_TOO_LONG` (the prompt
+ * does not fit `nCtx`), `NO_REMOTE_POOL` (the pool tier without a remote pool), `INFERENCE` (the
+ * engine failed), `INTERNAL` (a bug at the boundary), `PANIC` (a Rust panic, caught: the process
+ * lives on).
  */
 export type ErrorKindName =
   | 'INVALID_INPUT'
   | 'REJECTED'
   | 'CERTIFICATE_REFUSED'
+  | 'EVIDENCE_REFUSED'
   | 'KEY'
   | 'CONSTITUTION'
   | 'IO'
@@ -98,7 +102,10 @@ export type CertificateRefusalName =
 /** A refused certificate's codes, name → number (`CERTIFICATE_CODES.BAD_SIGNATURE === 6`). */
 export declare const CERTIFICATE_CODES: Readonly<Record<CertificateRefusalName, number>>
 
-/** Why equivocation evidence was refused (tests/vectors/CONSENSUS-v1.md). */
+/**
+ * Why equivocation evidence was refused (`BizraError.code` of kind `EVIDENCE_REFUSED`;
+ * `EVIDENCE_CODES` maps them to the numbers of tests/vectors/CONSENSUS-v1.md).
+ */
 export type EvidenceRefusalName =
   | 'MALFORMED'
   | 'DIFFERENT_STEP'
@@ -507,8 +514,9 @@ export declare class Evidence {
    * Checks the evidence against the federation document, offline: both messages decode as
    * votes or as proposals of one step, validator, height and round with different contents;
    * the evidence's own fields say the same; the validator is in the document; both
-   * signatures verify. Throws the first failure as a `BizraError` of kind `INVALID_INPUT`
-   * whose `evidenceCode` is the spec's number (`EVIDENCE_CODES`).
+   * signatures verify. Throws the first failure as a `BizraError` of kind `EVIDENCE_REFUSED`
+   * whose `code` is the refusal's name (`"NOT_CONFLICTING"`) and `evidenceCode` the spec's
+   * number (`EVIDENCE_CODES`).
    */
   verify(document: FederationDocument): void
   /** `Evidence(validator=…, height=…, round=…, step=…)`. */

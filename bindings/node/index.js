@@ -49,7 +49,8 @@ const EVIDENCE = byNumber(native.evidenceCodes())
 /**
  * Every error bizra raises (other than `TypeError` for arguments of the wrong type), with the same
  * information as in every other binding: `kind` (from the core's table of error kinds), `code`
- * (the reject name for refusals, a refused certificate's refusal name, else the kind), `reject`
+ * (the reject name for refusals, a refused certificate's or evidence's refusal name, else the
+ * kind), `reject`
  * (the spec's number for refusals), `certificateCode` (a refused certificate's number),
  * `evidenceCode` (refused equivocation evidence's number), `detail` (what exactly failed) and
  * `retryable`.
@@ -70,18 +71,25 @@ class BizraError extends Error {
   }
 }
 
-/** A refused certificate (`kind` `CERTIFICATE_REFUSED`, `code` its refusal's name). */
-function certificateError(message, name, number, detail) {
+// The refusals whose `code` is a refusal's name and whose number has a field of its own: the
+// kind → the codes (CONSENSUS-v1, name → number) and the field.
+const REFUSALS = {
+  CERTIFICATE_REFUSED: [CERTIFICATE, 'certificateCode'],
+  EVIDENCE_REFUSED: [EVIDENCE, 'evidenceCode'],
+}
+
+/** A refused certificate or refused evidence (`kind` the kind, `code` its refusal's name). */
+function refusalError(kind, message, name, detail) {
+  const [codes, field] = REFUSALS[kind]
   const e = new BizraError(message, name, undefined, detail)
-  e.kind = 'CERTIFICATE_REFUSED'
-  e.certificateCode = number
+  e.kind = kind
+  e[field] = codes[name]
   return e
 }
 
 // The addon's codes are kinds, UPPER_SNAKE (or TYPE_ERROR); napi-rs's own (argument conversion)
 // are CamelCase statuses. A refusal's reason is `REJECT_NAME␟detail␟message`, a refused
-// certificate's `NAME␟number␟detail␟message`, refused evidence's (kind INVALID_INPUT)
-// `EVIDENCE␟NAME␟number␟detail␟message` (src/errors.rs).
+// certificate's or refused evidence's `NAME␟number␟detail␟message` (src/errors.rs).
 function convert(e) {
   if (!(e instanceof Error) || e instanceof BizraError || e instanceof TypeError) return e
   const kind = typeof e.code === 'string' ? e.code : undefined
@@ -92,18 +100,10 @@ function convert(e) {
       return retype(new BizraError(message.join('\u001f'), name, REJECT[name], detail), e)
     }
   }
-  if (kind === 'CERTIFICATE_REFUSED') {
+  if (Object.hasOwn(REFUSALS, kind)) {
     const [name, number, detail, ...message] = e.message.split('\u001f')
-    if (CERTIFICATE[name] === Number(number) && message.length > 0) {
-      return retype(certificateError(message.join('\u001f'), name, CERTIFICATE[name], detail), e)
-    }
-  }
-  if (kind === 'INVALID_INPUT' && e.message.startsWith('EVIDENCE\u001f')) {
-    const [, name, number, detail, ...message] = e.message.split('\u001f')
-    if (EVIDENCE[name] === Number(number) && message.length > 0) {
-      const err = new BizraError(message.join('\u001f'), kind, undefined, detail)
-      err.evidenceCode = EVIDENCE[name]
-      return retype(err, e)
+    if (REFUSALS[kind][0][name] === Number(number) && message.length > 0) {
+      return retype(refusalError(kind, message.join('\u001f'), name, detail), e)
     }
   }
   if (kind && /^[A-Z][A-Z0-9_]*$/.test(kind)) return retype(new BizraError(e.message, kind, undefined), e)

@@ -134,8 +134,8 @@ function judge(doc: FederationDocument, first: Uint8Array, second: Uint8Array): 
     evidence.verify(doc)
     return undefined
   } catch (e: unknown) {
-    if (!(e instanceof BizraError)) throw e
-    console.log(e.evidenceCode === EVIDENCE_CODES.BAD_SIGNATURE, e.detail)
+    if (!(e instanceof BizraError) || e.kind !== 'EVIDENCE_REFUSED') throw e
+    console.log(e.code, e.evidenceCode === EVIDENCE_CODES.BAD_SIGNATURE, e.detail)
     return e.evidenceCode
   }
 }

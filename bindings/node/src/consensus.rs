@@ -3,9 +3,9 @@
 //! their epoch, with no node running. Every check is the core's; this file converts.
 //!
 //! A refused certificate throws a `BizraError` of kind `CERTIFICATE_REFUSED` whose `code` is the
-//! refusal's name (`"BAD_SIGNATURE"`) and `certificateCode` its number, through the one error
-//! mapping ([`core_err`]). Refused evidence has no kind of its own in the core: it throws
-//! `INVALID_INPUT` with `evidenceCode` ([`evidence_err`]).
+//! refusal's name (`"BAD_SIGNATURE"`) and `certificateCode` its number, and refused evidence one
+//! of kind `EVIDENCE_REFUSED` whose `code` is the refusal's name (`"NOT_CONFLICTING"`) and
+//! `evidenceCode` its number, both through the one error mapping ([`core_err`]).
 
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use napi::{sys, Env, ValueType};
 use napi_derive::napi;
 
 use crate::convert::{number_in, string_in, type_of};
-use crate::errors::{core_err, evidence_err, guard, type_err, Result};
+use crate::errors::{core_err, guard, type_err, Result};
 use crate::options::{Options, Shape};
 
 /// The instance of class `T` behind an argument, or a `TypeError` naming what it must be. Not a
@@ -312,22 +312,6 @@ impl Certificate {
 // ---------------------------------------------------------------------------------------------
 // Evidence
 
-/// Every step a validator may equivocate in.
-const STEPS: [EquivocationKind; 3] = [
-    EquivocationKind::Proposal,
-    EquivocationKind::Prevote,
-    EquivocationKind::Precommit,
-];
-
-/// A step's name in JavaScript.
-fn step_name(kind: EquivocationKind) -> &'static str {
-    match kind {
-        EquivocationKind::Proposal => "proposal",
-        EquivocationKind::Prevote => "prevote",
-        EquivocationKind::Precommit => "precommit",
-    }
-}
-
 /// What `new Evidence(parts)` reads.
 const EVIDENCE_PARTS: &[&str] = &["validator", "height", "round", "step", "first", "second"];
 
@@ -400,9 +384,9 @@ impl Evidence {
                 .ok_or_else(|| required("height"))?;
             let round = o.u32("round")?.ok_or_else(|| required("round"))?;
             let step = o.string("step")?.ok_or_else(|| required("step"))?;
-            let kind = STEPS
+            let kind = EquivocationKind::ALL
                 .into_iter()
-                .find(|k| step_name(*k) == step)
+                .find(|k| k.name() == step)
                 .ok_or_else(|| {
                     type_err(format!(
                         "parts.step must be \"proposal\", \"prevote\" or \"precommit\", got {step:?}"
@@ -448,7 +432,7 @@ impl Evidence {
     /// The step in which it signed twice: `"proposal"`, `"prevote"` or `"precommit"`.
     #[napi(getter, ts_return_type = "EvidenceStep")]
     pub fn step(&self) -> Result<String> {
-        guard(|| Ok(step_name(self.inner.kind).to_owned()))
+        guard(|| Ok(self.inner.kind.name().to_owned()))
     }
 
     /// The message seen first, in the wire encoding (CONSENSUS-v1).
@@ -472,13 +456,14 @@ impl Evidence {
     /// Checks the evidence against the federation document, offline: both messages decode as
     /// votes or as proposals of one step, validator, height and round with different contents;
     /// the evidence's own fields say the same; the validator is in the document; both
-    /// signatures verify. Throws the first failure as a `BizraError` of kind `INVALID_INPUT`
-    /// whose `evidenceCode` is the spec's number (`EVIDENCE_CODES`).
+    /// signatures verify. Throws the first failure as a `BizraError` of kind `EVIDENCE_REFUSED`
+    /// whose `code` is the refusal's name (`"NOT_CONFLICTING"`) and `evidenceCode` the spec's
+    /// number (`EVIDENCE_CODES`).
     #[napi(ts_args_type = "document: FederationDocument")]
     pub fn verify(&self, env: Env, document: Unknown) -> Result<()> {
         guard(|| {
             let doc = document_of(&env, document.raw(), "document")?;
-            self.inner.verify(&doc).map_err(|e| evidence_err(&e))
+            self.inner.verify(&doc).map_err(|e| core_err(e.into()))
         })
     }
 
@@ -491,7 +476,7 @@ impl Evidence {
                 self.inner.validator,
                 self.inner.height,
                 self.inner.round,
-                step_name(self.inner.kind)
+                self.inner.kind.name()
             ))
         })
     }

@@ -8,17 +8,18 @@
 //!   non-exhaustive, so a match would need a wildcard arm that could silently lump it with
 //!   another). A refusal's reason starts with its reject name and detail, each followed by
 //!   [`SEP`] (`HASH_MISMATCH␟what failed␟message`): a reject name may equal a kind's name
-//!   (`INTERNAL` is both), so the kind travels on its own. A refused certificate's reason starts
-//!   with its code's name, number and detail (`BAD_SIGNATURE␟6␟what failed␟message`), and so
-//!   does refused equivocation evidence's ([`evidence_err`]), after a mark;
+//!   (`INTERNAL` is both), so the kind travels on its own. A refused certificate's reason (kind
+//!   `CERTIFICATE_REFUSED`) starts with its code's name, number and detail
+//!   (`BAD_SIGNATURE␟6␟what failed␟message`), and so does refused equivocation evidence's (kind
+//!   `EVIDENCE_REFUSED`: `NOT_CONFLICTING␟5␟what failed␟message`);
 //! - the binding's own failures, under the core's kinds for them: `INTERNAL` ([`internal`]) and
 //!   `PANIC` ([`panic_err`], a caught Rust panic, from any export, batch task or thread);
 //! - `TYPE_ERROR` ([`type_err`]): an argument of the wrong type, a `TypeError` in JavaScript
 //!   rather than a `BizraError`.
 //!
 //! `index.js` makes a `BizraError` of it: `kind` the code, `code` the reject name of a refusal
-//! or the refusal name of a certificate (else the kind), `reject` and `retryable` from the reject
-//! table exported here, `certificateCode` (and `evidenceCode`) the refusal's number.
+//! or the refusal name of a certificate or of evidence (else the kind), `reject` and `retryable`
+//! from the reject table exported here, `certificateCode` or `evidenceCode` the refusal's number.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -67,36 +68,18 @@ pub(crate) fn core_err(e: bizra::Error) -> napi::Error<String> {
         ),
         _ => e.to_string(),
     };
-    match (&e, e.reject_code(), e.certificate_code()) {
-        (bizra::Error::Reject { detail, .. }, Some(code), _) => {
+    match &e {
+        bizra::Error::Reject { code, detail } => {
             err(kind, format!("{}{SEP}{detail}{SEP}{message}", code.name()))
         }
-        (bizra::Error::Certificate { detail, .. }, _, Some((number, name))) => err(
+        bizra::Error::Certificate { code, name, detail }
+        | bizra::Error::Evidence { code, name, detail } => err(
             kind,
-            format!("{name}{SEP}{number}{SEP}{detail}{SEP}{message}"),
+            format!("{name}{SEP}{code}{SEP}{detail}{SEP}{message}"),
         ),
         _ => err(kind, message),
     }
 }
-
-/// Refused equivocation evidence: the core has no error kind for it, so it crosses as
-/// `INVALID_INPUT` (the evidence is an argument that does not hold), marked [`EVIDENCE`] and
-/// carrying its code's name, number and detail as a certificate refusal does; `index.js` puts
-/// the number in `evidenceCode`.
-pub(crate) fn evidence_err(e: &bizra::consensus::EvidenceError) -> napi::Error<String> {
-    kind_err(
-        ErrorKind::InvalidInput,
-        format!(
-            "{EVIDENCE}{SEP}{}{SEP}{}{SEP}{}{SEP}{e}",
-            e.code.name(),
-            e.code.code(),
-            e.detail
-        ),
-    )
-}
-
-/// Marks an `INVALID_INPUT` reason as refused evidence (see [`evidence_err`]).
-const EVIDENCE: &str = "EVIDENCE";
 
 /// A napi-rs error (argument conversion and the like) keeps napi's own status as its code;
 /// `index.js` turns those into `TypeError`.

@@ -59,6 +59,11 @@ pub fn error_for_test(kind: String) -> Result<()> {
                 name: "BAD_SIGNATURE",
                 detail: "a sample".into(),
             },
+            ErrorKind::EvidenceRefused => bizra::Error::Evidence {
+                code: 5,
+                name: "NOT_CONFLICTING",
+                detail: "a sample".into(),
+            },
             ErrorKind::Key => bizra::Error::Key("a sample".into()),
             ErrorKind::Constitution => bizra::Error::Constitution("a sample".into()),
             ErrorKind::Io => bizra::Error::io(

@@ -220,10 +220,14 @@ test('evidence that proves nothing is refused with its code', () => {
   for (const [ev, name] of cases) {
     const e = caught(() => ev.verify(doc))
     assert.ok(e instanceof BizraError, `${name}: ${e}`)
-    assert.equal(e.kind, 'INVALID_INPUT', e.message)
-    assert.equal(e.code, 'INVALID_INPUT')
+    // Kind EVIDENCE_REFUSED, as a refused certificate is CERTIFICATE_REFUSED: the code is the
+    // refusal's name, its number in evidenceCode.
+    assert.equal(e.kind, 'EVIDENCE_REFUSED', e.message)
+    assert.equal(e.code, name)
     assert.equal(e.evidenceCode, EVIDENCE_CODES[name], `${name}: ${e.message}`)
     assert.equal(e.certificateCode, undefined)
+    assert.equal(e.reject, undefined)
+    assert.equal(e.retryable, false)
     assert.ok(e.message.startsWith(`equivocation evidence refused: ${name} (`), e.message)
     assert.ok(e.detail.length > 0 && e.message.includes(e.detail), e.message)
   }

@@ -34,7 +34,7 @@ const caught = (f) => {
 test('every kind of the core table is a BizraError kind, and real errors carry theirs', () => {
   const names = ERROR_KINDS.map((k) => k.name)
   assert.deepEqual(names, [
-    'INVALID_INPUT', 'REJECTED', 'CERTIFICATE_REFUSED', 'KEY', 'CONSTITUTION', 'IO', 'MODEL', 'MODEL_NOT_FOUND',
+    'INVALID_INPUT', 'REJECTED', 'CERTIFICATE_REFUSED', 'EVIDENCE_REFUSED', 'KEY', 'CONSTITUTION', 'IO', 'MODEL', 'MODEL_NOT_FOUND',
     'PROMPT_TOO_LONG', 'NO_REMOTE_POOL', 'INFERENCE', 'INTERNAL', 'PANIC',
   ])
   for (const k of ERROR_KINDS) {
@@ -163,7 +163,7 @@ test('user gates run after every built-in gate, so they see only authenticated e
 })
 
 test("every kind of the core's table maps to its own kind and code, through the binding's mapping", () => {
-  assert.equal(ERROR_KINDS.length, 13)
+  assert.equal(ERROR_KINDS.length, 14)
   for (const { name } of errorKinds()) {
     const e = caught(() => cjs.__errorForTest(name))
     assert.ok(e instanceof BizraError, `${name}: ${e}`)
@@ -180,6 +180,15 @@ test("every kind of the core's table maps to its own kind and code, through the 
       assert.equal(e.reject, undefined)
       assert.equal(e.detail, 'a sample')
       assert.equal(e.message, 'certificate refused: BAD_SIGNATURE (a sample)')
+      assert.equal(e.evidenceCode, undefined)
+    } else if (name === 'EVIDENCE_REFUSED') {
+      // Refused evidence's code is its refusal's name, its number in evidenceCode.
+      assert.equal(e.code, 'NOT_CONFLICTING')
+      assert.equal(e.evidenceCode, cjs.EVIDENCE_CODES.NOT_CONFLICTING)
+      assert.equal(e.certificateCode, undefined)
+      assert.equal(e.reject, undefined)
+      assert.equal(e.detail, 'a sample')
+      assert.equal(e.message, 'equivocation evidence refused: NOT_CONFLICTING (a sample)')
     } else {
       assert.equal(e.code, name, e.message)
       assert.equal(e.reject, undefined)
@@ -193,6 +202,7 @@ test("every kind of the core's table maps to its own kind and code, through the 
   assert.equal(caught(() => cjs.__errorForTest('NO_REMOTE_POOL')).code, 'NO_REMOTE_POOL')
   assert.match(caught(() => cjs.__errorForTest('PANIC')).message, /panic/)
   assert.match(caught(() => cjs.__errorForTest('CERTIFICATE_REFUSED')).message, /BAD_SIGNATURE/)
+  assert.equal(caught(() => cjs.__errorForTest('EVIDENCE_REFUSED')).kind, 'EVIDENCE_REFUSED')
   // Node terms: the context option is `nCtx`.
   const tooLong = caught(() => cjs.__errorForTest('PROMPT_TOO_LONG'))
   assert.match(tooLong.message, /nCtx/)
