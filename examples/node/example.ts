@@ -4,7 +4,7 @@ import {
   type Decision, type CertificateRefusalName, type CommitSignature, Constitution, DEFAULT_NODE_PORT, DEFAULT_TTL_SECONDS, Envelope, type ErrorKindName, GateChain,
   GateReport, type GenerateOptions, HardwareProfile, Identity, type Member, type MemberState, Model, Node,
   type NodeEvent, type NodeEventKind, type NodeEvents, type NodeOptions, type NodeStats, REJECT_CODES,
-  ReplayCache, type RejectName, selectTier, EVIDENCE_CODES, Evidence, type EvidenceStep, FederationDocument,
+  ReplayCache, type RejectName, selectTier, EVIDENCE_CODES, Evidence, type EvidenceRefusalName, type EvidenceStep, FederationDocument,
   type Validator, type TokenStream, errorKinds, verifyBatch, verifyMessage,
 } from 'bizra'
 
@@ -27,7 +27,7 @@ try {
 } catch (e: unknown) {
   if (e instanceof BizraError) {
     const kind: ErrorKindName = e.kind
-    const code: RejectName | CertificateRefusalName | ErrorKindName = e.code
+    const code: RejectName | CertificateRefusalName | EvidenceRefusalName | ErrorKindName = e.code
     const reject: number | undefined = e.reject
     const detail: string = e.detail
     const retryable: boolean = e.retryable
