@@ -1912,10 +1912,10 @@ typedef struct bizra_consensus_event {
 #define BIZRA_STATUS_CERTIFICATE_REFUSED 17
 
 /**
- * A verdict: equivocation evidence was refused (`bizra_evidence_verify`); the refusal code
- * (`bizra_evidence_code`, the numbers of tests/vectors/CONSENSUS-v1.md) is written to the `code`
- * out-param, and `bizra_evidence_code_name` names it. The C boundary's own for now: the core
- * reports refused evidence as its own error type, not as an error kind.
+ * A verdict: equivocation evidence was refused (kind `EVIDENCE_REFUSED`,
+ * `bizra_evidence_verify`); the refusal code (`bizra_evidence_code`, the numbers of
+ * tests/vectors/CONSENSUS-v1.md) is written to the `code` out-param, and
+ * `bizra_evidence_code_name` names it.
  */
 #define BIZRA_STATUS_EVIDENCE_REFUSED 18
 
@@ -1937,9 +1937,9 @@ bizra_status bizra_abi_version(uint32_t *out);
 /**
  * The name of a status: for a status that reports one of the core's error kinds, the kind's
  * name, the same in every binding (`"INVALID_INPUT"` for `BIZRA_STATUS_INVALID_ARGUMENT`,
- * `"REJECTED"`, `"PROMPT_TOO_LONG"` for `BIZRA_STATUS_CONTEXT_OVERFLOW`, `"PANIC"`, ...); for the
- * C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`, `"BUFFER_TOO_SMALL"`,
- * `"OUT_OF_RANGE"`, `"STOPPED"`, `"EVIDENCE_REFUSED"`). NULL for a number that is no status.
+ * `"REJECTED"`, `"PROMPT_TOO_LONG"` for `BIZRA_STATUS_CONTEXT_OVERFLOW`, `"EVIDENCE_REFUSED"`,
+ * `"PANIC"`, ...); for the C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`,
+ * `"BUFFER_TOO_SMALL"`, `"OUT_OF_RANGE"`, `"STOPPED"`). NULL for a number that is no status.
  * Static, not to be freed.
  */
 const char *bizra_status_name(bizra_status status);

@@ -469,13 +469,9 @@ impl bizra_evidence_step {
         }
     }
 
-    /// The step's name, as CONSENSUS-v1 calls it (the core keeps it private).
+    /// The step's name, the core's (`EquivocationKind::name`).
     fn name(self) -> &'static str {
-        match self {
-            Self::Proposal => "proposal",
-            Self::Prevote => "prevote",
-            Self::Precommit => "precommit",
-        }
+        self.to_core().name()
     }
 }
 
@@ -670,10 +666,11 @@ pub unsafe extern "C" fn bizra_evidence_verify(
     })
 }
 
-/// A refusal of evidence: its code to the optional out-param, its words as the failure.
+/// A refusal of evidence: its code to the optional out-param, and the core's error (kind
+/// `EVIDENCE_REFUSED`, whose message names the code and what was wrong) as the failure.
 fn evidence_refused(e: EvidenceError, code: *mut u32) -> Failure {
     put_opt(code, e.code.code());
-    Failure::new(BIZRA_STATUS_EVIDENCE_REFUSED, e.to_string())
+    bizra_core::Error::from(e).into()
 }
 
 #[cfg(test)]

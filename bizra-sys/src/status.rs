@@ -60,10 +60,10 @@ pub const BIZRA_STATUS_STOPPED: bizra_status = 16;
 /// (`bizra_certificate_code`, the numbers of tests/vectors/CONSENSUS-v1.md) is written to the
 /// `code` out-param where the function has one, and `bizra_certificate_code_name` names it.
 pub const BIZRA_STATUS_CERTIFICATE_REFUSED: bizra_status = 17;
-/// A verdict: equivocation evidence was refused (`bizra_evidence_verify`); the refusal code
-/// (`bizra_evidence_code`, the numbers of tests/vectors/CONSENSUS-v1.md) is written to the `code`
-/// out-param, and `bizra_evidence_code_name` names it. The C boundary's own for now: the core
-/// reports refused evidence as its own error type, not as an error kind.
+/// A verdict: equivocation evidence was refused (kind `EVIDENCE_REFUSED`,
+/// `bizra_evidence_verify`); the refusal code (`bizra_evidence_code`, the numbers of
+/// tests/vectors/CONSENSUS-v1.md) is written to the `code` out-param, and
+/// `bizra_evidence_code_name` names it.
 pub const BIZRA_STATUS_EVIDENCE_REFUSED: bizra_status = 18;
 
 /// Every kind of error the core defines, with its status: the one mapping from the core's errors
@@ -76,6 +76,7 @@ const KINDS: [(ErrorKind, bizra_status); ErrorKind::ALL.len()] = [
         ErrorKind::CertificateRefused,
         BIZRA_STATUS_CERTIFICATE_REFUSED,
     ),
+    (ErrorKind::EvidenceRefused, BIZRA_STATUS_EVIDENCE_REFUSED),
     (ErrorKind::Key, BIZRA_STATUS_KEY),
     (ErrorKind::Constitution, BIZRA_STATUS_CONSTITUTION),
     (ErrorKind::Io, BIZRA_STATUS_IO),
@@ -89,13 +90,12 @@ const KINDS: [(ErrorKind, bizra_status); ErrorKind::ALL.len()] = [
 ];
 
 /// The statuses of the C boundary itself, which no core kind raises, with their names.
-const BOUNDARY_ONLY: [(bizra_status, &str); 6] = [
+const BOUNDARY_ONLY: [(bizra_status, &str); 5] = [
     (BIZRA_STATUS_OK, "OK"),
     (BIZRA_STATUS_NULL_POINTER, "NULL_POINTER"),
     (BIZRA_STATUS_BUFFER_TOO_SMALL, "BUFFER_TOO_SMALL"),
     (BIZRA_STATUS_OUT_OF_RANGE, "OUT_OF_RANGE"),
     (BIZRA_STATUS_STOPPED, "STOPPED"),
-    (BIZRA_STATUS_EVIDENCE_REFUSED, "EVIDENCE_REFUSED"),
 ];
 
 /// The status of an error kind. A kind missing from [`KINDS`] (impossible while the table's
@@ -124,9 +124,9 @@ fn names() -> &'static [(bizra_status, CString)] {
 
 /// The name of a status: for a status that reports one of the core's error kinds, the kind's
 /// name, the same in every binding (`"INVALID_INPUT"` for `BIZRA_STATUS_INVALID_ARGUMENT`,
-/// `"REJECTED"`, `"PROMPT_TOO_LONG"` for `BIZRA_STATUS_CONTEXT_OVERFLOW`, `"PANIC"`, ...); for the
-/// C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`, `"BUFFER_TOO_SMALL"`,
-/// `"OUT_OF_RANGE"`, `"STOPPED"`, `"EVIDENCE_REFUSED"`). NULL for a number that is no status.
+/// `"REJECTED"`, `"PROMPT_TOO_LONG"` for `BIZRA_STATUS_CONTEXT_OVERFLOW`, `"EVIDENCE_REFUSED"`,
+/// `"PANIC"`, ...); for the C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`,
+/// `"BUFFER_TOO_SMALL"`, `"OUT_OF_RANGE"`, `"STOPPED"`). NULL for a number that is no status.
 /// Static, not to be freed.
 #[no_mangle]
 pub extern "C" fn bizra_status_name(status: bizra_status) -> *const c_char {
@@ -190,6 +190,7 @@ mod tests {
             (ErrorKind::ModelNotFound, 14),
             (ErrorKind::NoRemotePool, 15),
             (ErrorKind::CertificateRefused, 17),
+            (ErrorKind::EvidenceRefused, 18),
         ];
         for (kind, status) in expected {
             assert_eq!(status_of_kind(kind), status, "{kind:?}");
@@ -206,6 +207,11 @@ mod tests {
             Error::Certificate {
                 code: 6,
                 name: "BAD_SIGNATURE",
+                detail: "x".into(),
+            },
+            Error::Evidence {
+                code: 5,
+                name: "NOT_CONFLICTING",
                 detail: "x".into(),
             },
             Error::Key("x".into()),

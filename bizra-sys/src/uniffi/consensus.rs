@@ -3,9 +3,9 @@
 //! consensus on a running `Node` (started with `NodeOptions.document`): `propose`, `decided`,
 //! `consensusStatus` and `consensusEvents` (decisions and equivocation evidence, read like the
 //! membership events). A refused certificate is `BizraError::CertificateRefused` (Kotlin's
-//! `BizraException.CertificateRefused`) and refused evidence `EvidenceError::Refused` (Kotlin's
-//! `EvidenceException.Refused`), each with the code, its name and what was wrong; verification
-//! itself is the core's.
+//! `BizraException.CertificateRefused`) and refused evidence `BizraError::EvidenceRefused`
+//! (Kotlin's `BizraException.EvidenceRefused`), each mapped from the core's error kind with the
+//! code, its name and what was wrong; verification itself is the core's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -375,8 +375,8 @@ impl Evidence {
     /// Checks the evidence against the federation document, offline: both messages decode, are
     /// of one step, one validator (of the document), one height and round, with different
     /// contents, match the fields above, and both signatures verify. Throws
-    /// `EvidenceException.Refused` with the first failure's code.
-    pub fn verify(&self, document: Arc<FederationDocument>) -> Result<(), EvidenceError> {
+    /// `BizraException.EvidenceRefused` with the first failure's code.
+    pub fn verify(&self, document: Arc<FederationDocument>) -> Result<(), BizraError> {
         let evidence = consensus::Equivocation {
             validator: self.validator.clone(),
             height: self.height,
@@ -385,46 +385,11 @@ impl Evidence {
             first: self.first.clone(),
             second: self.second.clone(),
         };
-        Ok(evidence.verify(&document.inner)?)
+        evidence
+            .verify(&document.inner)
+            .map_err(|e| bizra_core::Error::from(e).into())
     }
 }
-
-/// Refused equivocation evidence (Kotlin's `EvidenceException`, Swift's `EvidenceError`).
-#[derive(Debug, Clone, PartialEq, Eq, ::uniffi::Error)]
-pub enum EvidenceError {
-    /// `code` is the refusal code of CONSENSUS-v1.md's evidence checks (1 malformed ... 8 bad
-    /// signature), `name` its name (`"BAD_SIGNATURE"`), `detail` what exactly was wrong.
-    Refused {
-        /// The refusal code.
-        code: u32,
-        /// The code's name.
-        name: String,
-        /// What was wrong, for humans.
-        detail: String,
-    },
-}
-
-impl From<consensus::EvidenceError> for EvidenceError {
-    fn from(e: consensus::EvidenceError) -> Self {
-        EvidenceError::Refused {
-            code: e.code.code(),
-            name: e.code.name().to_owned(),
-            detail: e.detail,
-        }
-    }
-}
-
-impl std::fmt::Display for EvidenceError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EvidenceError::Refused { name, detail, .. } => {
-                write!(f, "equivocation evidence refused: {name} ({detail})")
-            }
-        }
-    }
-}
-
-impl std::error::Error for EvidenceError {}
 
 /// The name of an evidence refusal code (`8` → `"BAD_SIGNATURE"`), or null for a number
 /// CONSENSUS-v1 does not define.

@@ -65,6 +65,17 @@ pub enum BizraError {
         /// What was wrong, for humans.
         detail: String,
     },
+    /// A verdict: equivocation evidence was refused (`Evidence.verify`). `code` is the refusal
+    /// code of CONSENSUS-v1.md's evidence checks (1 malformed ... 8 bad signature), `name` its
+    /// name (`"NOT_CONFLICTING"`), `detail` what exactly was wrong.
+    EvidenceRefused {
+        /// The refusal code.
+        code: u32,
+        /// The code's name, as the C enum's suffix.
+        name: String,
+        /// What was wrong, for humans.
+        detail: String,
+    },
     /// A key could not be imported or exported (wrong passphrase, corrupt file).
     Key {
         /// What was wrong.
@@ -180,6 +191,17 @@ const VARIANTS: [(ErrorKind, Variant); ErrorKind::ALL.len()] = [
             detail: format!("a certificate refusal without its code: {other}"),
         },
     }),
+    (ErrorKind::EvidenceRefused, |e| match e {
+        bizra_core::Error::Evidence { code, name, detail } => BizraError::EvidenceRefused {
+            code,
+            name: name.to_owned(),
+            detail,
+        },
+        // Only `Error::Evidence` has this kind.
+        other => BizraError::Internal {
+            detail: format!("an evidence refusal without its code: {other}"),
+        },
+    }),
     (ErrorKind::Key, |e| BizraError::Key {
         detail: detail_of(e),
     }),
@@ -259,6 +281,7 @@ impl BizraError {
             BizraError::InvalidInput { .. } => ErrorKind::InvalidInput,
             BizraError::Rejected { .. } => ErrorKind::Rejected,
             BizraError::CertificateRefused { .. } => ErrorKind::CertificateRefused,
+            BizraError::EvidenceRefused { .. } => ErrorKind::EvidenceRefused,
             BizraError::Key { .. } => ErrorKind::Key,
             BizraError::Constitution { .. } => ErrorKind::Constitution,
             BizraError::Io { .. } => ErrorKind::Io,
@@ -277,6 +300,7 @@ impl BizraError {
             BizraError::InvalidInput { detail }
             | BizraError::Rejected { detail, .. }
             | BizraError::CertificateRefused { detail, .. }
+            | BizraError::EvidenceRefused { detail, .. }
             | BizraError::Key { detail }
             | BizraError::Constitution { detail }
             | BizraError::Io { detail }
@@ -313,6 +337,9 @@ impl fmt::Display for BizraError {
             } => write!(f, "PCI-{code:02} {name}: {detail}"),
             BizraError::CertificateRefused { name, detail, .. } => {
                 write!(f, "certificate refused: {name} ({detail})")
+            }
+            BizraError::EvidenceRefused { name, detail, .. } => {
+                write!(f, "equivocation evidence refused: {name} ({detail})")
             }
             BizraError::InvalidInput { detail } => write!(f, "invalid input: {detail}"),
             BizraError::Key { detail } => write!(f, "key: {detail}"),

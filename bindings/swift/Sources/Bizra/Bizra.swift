@@ -5302,9 +5302,9 @@ public struct Evidence {
      * Checks the evidence against the federation document, offline: both messages decode, are
      * of one step, one validator (of the document), one height and round, with different
      * contents, match the fields above, and both signatures verify. Throws
-     * `EvidenceException.Refused` with the first failure's code.
+     * `BizraException.EvidenceRefused` with the first failure's code.
      */
-public func verify(document: FederationDocument)throws   {try rustCallWithError(FfiConverterTypeEvidenceError_lift) {
+public func verify(document: FederationDocument)throws   {try rustCallWithError(FfiConverterTypeBizraError_lift) {
         uniffiCallStatus in
     uniffi_bizra_fn_method_evidence_verify(
             FfiConverterTypeEvidence_lower(self),
@@ -7494,6 +7494,22 @@ enum BizraError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */detail: String
     )
     /**
+     * A verdict: equivocation evidence was refused (`Evidence.verify`). `code` is the refusal
+     * code of CONSENSUS-v1.md's evidence checks (1 malformed ... 8 bad signature), `name` its
+     * name (`"NOT_CONFLICTING"`), `detail` what exactly was wrong.
+     */
+    case EvidenceRefused(
+        /**
+         * The refusal code.
+         */code: UInt32, 
+        /**
+         * The code's name, as the C enum's suffix.
+         */name: String, 
+        /**
+         * What was wrong, for humans.
+         */detail: String
+    )
+    /**
      * A key could not be imported or exported (wrong passphrase, corrupt file).
      */
     case Key(
@@ -7651,36 +7667,41 @@ public struct FfiConverterTypeBizraError: FfiConverterRustBuffer {
             name: try FfiConverterString.read(from: &buf), 
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 4: return .Key(
+        case 4: return .EvidenceRefused(
+            code: try FfiConverterUInt32.read(from: &buf), 
+            name: try FfiConverterString.read(from: &buf), 
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .Constitution(
+        case 5: return .Key(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .Io(
+        case 6: return .Constitution(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Model(
+        case 7: return .Io(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .ModelNotFound(
+        case 8: return .Model(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .PromptTooLong(
+        case 9: return .ModelNotFound(
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 10: return .PromptTooLong(
             promptTokens: try FfiConverterUInt64.read(from: &buf), 
             nCtx: try FfiConverterUInt32.read(from: &buf), 
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .NoRemotePool(
+        case 11: return .NoRemotePool(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Inference(
+        case 12: return .Inference(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 12: return .Internal(
+        case 13: return .Internal(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 13: return .Panic(
+        case 14: return .Panic(
             detail: try FfiConverterString.read(from: &buf)
             )
 
@@ -7715,55 +7736,62 @@ public struct FfiConverterTypeBizraError: FfiConverterRustBuffer {
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Key(detail):
+        case let .EvidenceRefused(code,name,detail):
             writeInt(&buf, Int32(4))
+            FfiConverterUInt32.write(code, into: &buf)
+            FfiConverterString.write(name, into: &buf)
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Constitution(detail):
+        case let .Key(detail):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Io(detail):
+        case let .Constitution(detail):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Model(detail):
+        case let .Io(detail):
             writeInt(&buf, Int32(7))
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .ModelNotFound(detail):
+        case let .Model(detail):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .PromptTooLong(promptTokens,nCtx,detail):
+        case let .ModelNotFound(detail):
             writeInt(&buf, Int32(9))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .PromptTooLong(promptTokens,nCtx,detail):
+            writeInt(&buf, Int32(10))
             FfiConverterUInt64.write(promptTokens, into: &buf)
             FfiConverterUInt32.write(nCtx, into: &buf)
             FfiConverterString.write(detail, into: &buf)
             
         
         case let .NoRemotePool(detail):
-            writeInt(&buf, Int32(10))
-            FfiConverterString.write(detail, into: &buf)
-            
-        
-        case let .Inference(detail):
             writeInt(&buf, Int32(11))
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Internal(detail):
+        case let .Inference(detail):
             writeInt(&buf, Int32(12))
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Panic(detail):
+        case let .Internal(detail):
             writeInt(&buf, Int32(13))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .Panic(detail):
+            writeInt(&buf, Int32(14))
             FfiConverterString.write(detail, into: &buf)
             
         }
@@ -8071,101 +8099,6 @@ public func FfiConverterTypeEnforcement_lower(_ value: Enforcement) -> RustBuffe
     return FfiConverterTypeEnforcement.lower(value)
 }
 
-
-
-/**
- * Refused equivocation evidence (Kotlin's `EvidenceException`, Swift's `EvidenceError`).
- */
-public 
-enum EvidenceError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
-
-    
-    
-    /**
-     * `code` is the refusal code of CONSENSUS-v1.md's evidence checks (1 malformed ... 8 bad
-     * signature), `name` its name (`"BAD_SIGNATURE"`), `detail` what exactly was wrong.
-     */
-    case Refused(
-        /**
-         * The refusal code.
-         */code: UInt32, 
-        /**
-         * The code's name.
-         */name: String, 
-        /**
-         * What was wrong, for humans.
-         */detail: String
-    )
-
-    
-
-    
-
-    
-    public var errorDescription: String? {
-        String(reflecting: self)
-    }
-    
-}
-
-#if compiler(>=6)
-extension EvidenceError: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeEvidenceError: FfiConverterRustBuffer {
-    typealias SwiftType = EvidenceError
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EvidenceError {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-
-        
-
-        
-        case 1: return .Refused(
-            code: try FfiConverterUInt32.read(from: &buf), 
-            name: try FfiConverterString.read(from: &buf), 
-            detail: try FfiConverterString.read(from: &buf)
-            )
-
-         default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: EvidenceError, into buf: inout [UInt8]) {
-        switch value {
-
-        
-
-        
-        
-        case let .Refused(code,name,detail):
-            writeInt(&buf, Int32(1))
-            FfiConverterUInt32.write(code, into: &buf)
-            FfiConverterString.write(name, into: &buf)
-            FfiConverterString.write(detail, into: &buf)
-            
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeEvidenceError_lift(_ buf: RustBuffer) throws -> EvidenceError {
-    return try FfiConverterTypeEvidenceError.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeEvidenceError_lower(_ value: EvidenceError) -> RustBuffer {
-    return FfiConverterTypeEvidenceError.lower(value)
-}
 
 
 /**

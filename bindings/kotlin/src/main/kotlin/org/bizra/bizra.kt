@@ -9125,11 +9125,11 @@ data class Evidence (
      * Checks the evidence against the federation document, offline: both messages decode, are
      * of one step, one validator (of the document), one height and round, with different
      * contents, match the fields above, and both signatures verify. Throws
-     * `EvidenceException.Refused` with the first failure's code.
+     * `BizraException.EvidenceRefused` with the first failure's code.
      */
-    @Throws(EvidenceException::class) fun `verify`(`document`: FederationDocument)
+    @Throws(BizraException::class) fun `verify`(`document`: FederationDocument)
         = 
-    uniffiRustCallWithError(EvidenceException) { _status ->
+    uniffiRustCallWithError(BizraException) { _status ->
     UniffiLib.uniffi_bizra_fn_method_evidence_verify(FfiConverterTypeEvidence.lower(this),
         
         FfiConverterTypeFederationDocument.lower(`document`),_status)
@@ -10809,6 +10809,32 @@ sealed class BizraException: kotlin.Exception() {
     }
     
     /**
+     * A verdict: equivocation evidence was refused (`Evidence.verify`). `code` is the refusal
+     * code of CONSENSUS-v1.md's evidence checks (1 malformed ... 8 bad signature), `name` its
+     * name (`"NOT_CONFLICTING"`), `detail` what exactly was wrong.
+     */
+    class EvidenceRefused(
+        
+        /**
+         * The refusal code.
+         */
+        val `code`: kotlin.UInt, 
+        
+        /**
+         * The code's name, as the C enum's suffix.
+         */
+        val `name`: kotlin.String, 
+        
+        /**
+         * What was wrong, for humans.
+         */
+        val `detail`: kotlin.String
+        ) : BizraException() {
+        override val message
+            get() = "code=${ `code` }, name=${ `name` }, detail=${ `detail` }"
+    }
+    
+    /**
      * A key could not be imported or exported (wrong passphrase, corrupt file).
      */
     class Key(
@@ -11022,36 +11048,41 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            4 -> BizraException.Key(
+            4 -> BizraException.EvidenceRefused(
+                FfiConverterUInt.read(buf),
+                FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            5 -> BizraException.Constitution(
+            5 -> BizraException.Key(
                 FfiConverterString.read(buf),
                 )
-            6 -> BizraException.Io(
+            6 -> BizraException.Constitution(
                 FfiConverterString.read(buf),
                 )
-            7 -> BizraException.Model(
+            7 -> BizraException.Io(
                 FfiConverterString.read(buf),
                 )
-            8 -> BizraException.ModelNotFound(
+            8 -> BizraException.Model(
                 FfiConverterString.read(buf),
                 )
-            9 -> BizraException.PromptTooLong(
+            9 -> BizraException.ModelNotFound(
+                FfiConverterString.read(buf),
+                )
+            10 -> BizraException.PromptTooLong(
                 FfiConverterULong.read(buf),
                 FfiConverterUInt.read(buf),
                 FfiConverterString.read(buf),
                 )
-            10 -> BizraException.NoRemotePool(
+            11 -> BizraException.NoRemotePool(
                 FfiConverterString.read(buf),
                 )
-            11 -> BizraException.Inference(
+            12 -> BizraException.Inference(
                 FfiConverterString.read(buf),
                 )
-            12 -> BizraException.Internal(
+            13 -> BizraException.Internal(
                 FfiConverterString.read(buf),
                 )
-            13 -> BizraException.Panic(
+            14 -> BizraException.Panic(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -11074,6 +11105,13 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
                 + FfiConverterString.allocationSize(value.`detail`)
             )
             is BizraException.CertificateRefused -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterUInt.allocationSize(value.`code`)
+                + FfiConverterString.allocationSize(value.`name`)
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
+            is BizraException.EvidenceRefused -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterUInt.allocationSize(value.`code`)
@@ -11157,55 +11195,62 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Key -> {
+            is BizraException.EvidenceRefused -> {
                 buf.putInt(4)
+                FfiConverterUInt.write(value.`code`, buf)
+                FfiConverterString.write(value.`name`, buf)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Constitution -> {
+            is BizraException.Key -> {
                 buf.putInt(5)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Io -> {
+            is BizraException.Constitution -> {
                 buf.putInt(6)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Model -> {
+            is BizraException.Io -> {
                 buf.putInt(7)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.ModelNotFound -> {
+            is BizraException.Model -> {
                 buf.putInt(8)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.PromptTooLong -> {
+            is BizraException.ModelNotFound -> {
                 buf.putInt(9)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is BizraException.PromptTooLong -> {
+                buf.putInt(10)
                 FfiConverterULong.write(value.`promptTokens`, buf)
                 FfiConverterUInt.write(value.`nCtx`, buf)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is BizraException.NoRemotePool -> {
-                buf.putInt(10)
-                FfiConverterString.write(value.`detail`, buf)
-                Unit
-            }
-            is BizraException.Inference -> {
                 buf.putInt(11)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Internal -> {
+            is BizraException.Inference -> {
                 buf.putInt(12)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Panic -> {
+            is BizraException.Internal -> {
                 buf.putInt(13)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is BizraException.Panic -> {
+                buf.putInt(14)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
@@ -11437,94 +11482,6 @@ public object FfiConverterTypeEnforcement: FfiConverterRustBuffer<Enforcement> {
 }
 
 
-
-
-
-
-
-/**
- * Refused equivocation evidence (Kotlin's `EvidenceException`, Swift's `EvidenceError`).
- */
-sealed class EvidenceException: kotlin.Exception() {
-    
-    /**
-     * `code` is the refusal code of CONSENSUS-v1.md's evidence checks (1 malformed ... 8 bad
-     * signature), `name` its name (`"BAD_SIGNATURE"`), `detail` what exactly was wrong.
-     */
-    class Refused(
-        
-        /**
-         * The refusal code.
-         */
-        val `code`: kotlin.UInt, 
-        
-        /**
-         * The code's name.
-         */
-        val `name`: kotlin.String, 
-        
-        /**
-         * What was wrong, for humans.
-         */
-        val `detail`: kotlin.String
-        ) : EvidenceException() {
-        override val message
-            get() = "code=${ `code` }, name=${ `name` }, detail=${ `detail` }"
-    }
-    
-
-    
-
-
-    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<EvidenceException> {
-        override fun lift(error_buf: RustBuffer.ByValue): EvidenceException = FfiConverterTypeEvidenceError.lift(error_buf)
-    }
-
-    
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeEvidenceError : FfiConverterRustBuffer<EvidenceException> {
-    override fun read(buf: ByteBuffer): EvidenceException {
-        
-
-        return when(buf.getInt()) {
-            1 -> EvidenceException.Refused(
-                FfiConverterUInt.read(buf),
-                FfiConverterString.read(buf),
-                FfiConverterString.read(buf),
-                )
-            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
-        }
-    }
-
-    override fun allocationSize(value: EvidenceException): ULong {
-        return when(value) {
-            is EvidenceException.Refused -> (
-                // Add the size for the Int that specifies the variant plus the size needed for all fields
-                4UL
-                + FfiConverterUInt.allocationSize(value.`code`)
-                + FfiConverterString.allocationSize(value.`name`)
-                + FfiConverterString.allocationSize(value.`detail`)
-            )
-        }
-    }
-
-    override fun write(value: EvidenceException, buf: ByteBuffer) {
-        when(value) {
-            is EvidenceException.Refused -> {
-                buf.putInt(1)
-                FfiConverterUInt.write(value.`code`, buf)
-                FfiConverterString.write(value.`name`, buf)
-                FfiConverterString.write(value.`detail`, buf)
-                Unit
-            }
-        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
-    }
-
-}
 
 
 

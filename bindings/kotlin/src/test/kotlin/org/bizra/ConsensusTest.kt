@@ -239,7 +239,8 @@ class ConsensusTest {
         FederationDocument.fromJson(docJson).use { doc ->
             fun refused(code: Int, first: ByteArray, second: ByteArray, step: EvidenceStep = EvidenceStep.PREVOTE) {
                 val evidence = Evidence(validator, 7uL, 0u, step, first, second)
-                val e = assertThrows<EvidenceException.Refused> { evidence.verify(doc) }
+                val e = assertThrows<BizraException.EvidenceRefused> { evidence.verify(doc) }
+                assertEquals("EVIDENCE_REFUSED", e.kind)
                 assertEquals(code.toUInt(), e.code, "${e.name}: ${e.detail}")
                 assertEquals(evidenceCodeName(code.toUInt()), e.name)
                 assertTrue(e.detail.isNotEmpty())

@@ -12,6 +12,7 @@ class ErrorKindsTest {
         BizraException.InvalidInput("d"),
         BizraException.Rejected(15u, "HASH_MISMATCH", false, "d"),
         BizraException.CertificateRefused(6u, "BAD_SIGNATURE", "d"),
+        BizraException.EvidenceRefused(5u, "NOT_CONFLICTING", "d"),
         BizraException.Key("d"),
         BizraException.Constitution("d"),
         BizraException.Io("d"),
@@ -27,7 +28,7 @@ class ErrorKindsTest {
     @Test
     fun everyKindHasItsOwnExceptionClass() {
         val kinds = errorKinds()
-        assertEquals(13, kinds.size, "$kinds")
+        assertEquals(14, kinds.size, "$kinds")
         assertEquals(kinds.sortedBy { it.number }, kinds, "in number order")
         val subclasses = BizraException::class.java.declaredClasses
             .filter { BizraException::class.java.isAssignableFrom(it) }
