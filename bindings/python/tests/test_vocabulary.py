@@ -6,12 +6,13 @@ relative to this file; the table cannot drift from the binding without failing h
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
 import bizra
-from conftest import README
+from conftest import README, VECTORS_DIR
 
 HEADING = "## One vocabulary across languages"
 
@@ -56,6 +57,13 @@ def real_errors() -> dict[type[BaseException], BaseException]:
         bizra.Certificate.from_json("[]")
     except bizra.CertificateError as e:
         errors[bizra.CertificateError] = e
+    with open(VECTORS_DIR / "consensus-v1-vectors.json", encoding="utf-8") as f:
+        vectors = json.load(f)
+    doc = bizra.FederationDocument.from_json(vectors["documents"][vectors["wire"]["document"]]["json"])
+    try:
+        bizra.Evidence("ab" * 32, 1, 0, "prevote", b"junk", b"junk").verify(doc)
+    except bizra.EvidenceError as e:
+        errors[bizra.EvidenceError] = e
     return errors
 
 
