@@ -47,14 +47,16 @@ pub use bizra_protocol::{
     ReplayCache, Result, Scores, TaskComplexity, TierDecision, Timestamp, VerifyOptions,
 };
 
-/// Embedded inference: llama.cpp behind a thread-safe [`Engine`], a [`ModelRegistry`] of GGUF
-/// files, and signed outputs with measured scores (the `inference` feature).
+/// Inference: llama.cpp behind a thread-safe [`Engine`], a [`ModelRegistry`] of GGUF files, a
+/// [`RemoteClient`] for OpenAI-compatible pools, the [`Gateway`] that routes requests between
+/// them, and signed outputs with measured scores (the `inference` feature).
 #[cfg(feature = "inference")]
 pub use bizra_inference as inference;
 
 #[cfg(feature = "inference")]
 pub use bizra_inference::{
-    CancelToken, Engine, EngineOptions, GenerateRequest, ModelInfo, ModelRegistry, SamplingParams,
+    CancelToken, Engine, EngineOptions, Gateway, GenerateRequest, ModelInfo, ModelRegistry,
+    RemoteClient, RemoteOptions, SamplingParams,
 };
 
 /// The federation, sans-IO: GOSSIP-v1 datagrams, admission, replay windows, and SWIM membership

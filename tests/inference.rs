@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bizra::inference::{
-    CancelToken, Dimension, Engine, EngineOptions, FinishReason, GenerateRequest, IhsanInputs,
-    ModelInfo, ModelRegistry, INFERENCE_PAYLOAD_TYPE,
+    CancelToken, Dimension, Engine, EngineOptions, FinishReason, Gateway, GenerateRequest,
+    IhsanInputs, ModelInfo, ModelRegistry, INFERENCE_PAYLOAD_TYPE,
 };
 use bizra::{Error, GateChain, Identity, ModelTier, RejectCode, VerifyOptions};
 
@@ -485,13 +485,18 @@ fn registry_lists_imports_loads_and_routes_by_tier() {
     assert!(reg.list().unwrap().is_empty());
     let id = Identity::generate();
 
-    // An empty registry names the missing tier; Pool has no remote pool.
-    let err = reg
+    // A gateway over an empty registry names the missing tier; Pool has no remote pool.
+    let reg = Arc::new(reg);
+    let gateway = Gateway::builder()
+        .registry(Arc::clone(&reg))
+        .build()
+        .unwrap();
+    let err = gateway
         .generate(&id, &capital().tier(ModelTier::Edge))
         .unwrap_err();
     assert!(matches!(err, Error::ModelNotFound(_)), "{err}");
     assert!(err.to_string().contains("edge tier"), "{err}");
-    let err = reg
+    let err = gateway
         .generate(&id, &capital().tier(ModelTier::Pool))
         .unwrap_err();
     assert!(matches!(err, Error::NoRemotePool), "{err}");
@@ -519,17 +524,19 @@ fn registry_lists_imports_loads_and_routes_by_tier() {
     assert!(scan.iter().any(|(_, r)| r.is_err()));
     assert_eq!(reg.list().unwrap().len(), 1);
 
-    // Edge routes to the embedded model; a Local request names the missing tier.
-    let env = reg.generate(&id, &capital()).unwrap();
+    // Edge routes to the embedded model, loaded on first use; a Local request names the
+    // missing tier.
+    let env = gateway.generate(&id, &capital()).unwrap();
     assert_eq!(env.payload()["tier"], "edge");
+    assert_eq!(env.payload()["route"]["backend"], "embedded");
     assert!(env.verify(&VerifyOptions::default()).is_ok());
     assert_eq!(reg.loaded().unwrap(), ["SmolLM2-135M-Instruct.Q4_1"]);
-    let err = reg
+    let err = gateway
         .generate(&id, &capital().tier(ModelTier::Local))
         .unwrap_err();
     assert!(err.to_string().contains("local tier"), "{err}");
     // The estimate routes an "explain" prompt to Local.
-    let err = reg
+    let err = gateway
         .generate(
             &id,
             &GenerateRequest::chat("Explain how tides work.").max_tokens(8),
@@ -537,6 +544,7 @@ fn registry_lists_imports_loads_and_routes_by_tier() {
         .unwrap_err();
     assert!(err.to_string().contains("local tier"), "{err}");
 
+    drop(gateway);
     assert!(reg.unload("SmolLM2-135M-Instruct.Q4_1").unwrap());
     assert!(reg.loaded().unwrap().is_empty());
     assert!(reg.get("missing").is_err());

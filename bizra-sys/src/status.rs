@@ -65,6 +65,13 @@ pub const BIZRA_STATUS_CERTIFICATE_REFUSED: bizra_status = 17;
 /// tests/vectors/CONSENSUS-v1.md) is written to the `code` out-param, and
 /// `bizra_evidence_code_name` names it.
 pub const BIZRA_STATUS_EVIDENCE_REFUSED: bizra_status = 18;
+/// A remote pool could not serve: unreachable, silent past its timeout, overloaded (429),
+/// failing (5xx) or answering outside the protocol, after the retries it was configured with
+/// (kind `REMOTE_UNAVAILABLE`). Another pool, a fallback tier or a later attempt may serve.
+pub const BIZRA_STATUS_REMOTE_UNAVAILABLE: bizra_status = 19;
+/// A remote pool refused the request itself: a wrong API key, an unknown model, a request it
+/// does not accept (kind `REMOTE_REFUSED`). The configuration or the request must change.
+pub const BIZRA_STATUS_REMOTE_REFUSED: bizra_status = 20;
 
 /// Every kind of error the core defines, with its status: the one mapping from the core's errors
 /// to C (`Failure::from`). Its length is the number of kinds, so a kind added to the core fails
@@ -85,6 +92,11 @@ const KINDS: [(ErrorKind, bizra_status); ErrorKind::ALL.len()] = [
     (ErrorKind::PromptTooLong, BIZRA_STATUS_CONTEXT_OVERFLOW),
     (ErrorKind::NoRemotePool, BIZRA_STATUS_NO_REMOTE_POOL),
     (ErrorKind::Inference, BIZRA_STATUS_INFERENCE),
+    (
+        ErrorKind::RemoteUnavailable,
+        BIZRA_STATUS_REMOTE_UNAVAILABLE,
+    ),
+    (ErrorKind::RemoteRefused, BIZRA_STATUS_REMOTE_REFUSED),
     (ErrorKind::Internal, BIZRA_STATUS_INTERNAL),
     (ErrorKind::Panic, BIZRA_STATUS_PANIC),
 ];
@@ -167,9 +179,9 @@ mod tests {
             assert!(seen.insert(status), "{own} is also a kind's status");
             assert_eq!(name(status).as_deref(), Some(own));
         }
-        // Every status 0..=18 is named, nothing after.
-        assert_eq!(seen, (0..=BIZRA_STATUS_EVIDENCE_REFUSED).collect());
-        assert_eq!(name(BIZRA_STATUS_EVIDENCE_REFUSED + 1), None);
+        // Every status 0..=20 is named, nothing after.
+        assert_eq!(seen, (0..=BIZRA_STATUS_REMOTE_REFUSED).collect());
+        assert_eq!(name(BIZRA_STATUS_REMOTE_REFUSED + 1), None);
         assert_eq!(name(u32::MAX), None);
     }
 
@@ -191,6 +203,8 @@ mod tests {
             (ErrorKind::NoRemotePool, 15),
             (ErrorKind::CertificateRefused, 17),
             (ErrorKind::EvidenceRefused, 18),
+            (ErrorKind::RemoteUnavailable, 19),
+            (ErrorKind::RemoteRefused, 20),
         ];
         for (kind, status) in expected {
             assert_eq!(status_of_kind(kind), status, "{kind:?}");
@@ -228,6 +242,18 @@ mod tests {
             },
             Error::NoRemotePool,
             Error::Inference("x".into()),
+            Error::Remote {
+                endpoint: "http://h/v1".into(),
+                status: None,
+                refused: false,
+                detail: "x".into(),
+            },
+            Error::Remote {
+                endpoint: "http://h/v1".into(),
+                status: Some(401),
+                refused: true,
+                detail: "x".into(),
+            },
         ];
         for e in errors {
             let kind = e.kind();

@@ -124,6 +124,27 @@ pub enum BizraError {
         /// What failed.
         detail: String,
     },
+    /// A remote pool could not serve: unreachable, silent past its timeout, overloaded (429),
+    /// failing (5xx) or answering outside the protocol. Another pool, a fallback tier or a
+    /// later attempt may serve.
+    RemoteUnavailable {
+        /// The pool's API root, without credentials.
+        endpoint: String,
+        /// The HTTP status it answered with (0: it did not answer).
+        status: u16,
+        /// What happened.
+        detail: String,
+    },
+    /// A remote pool refused the request itself: a wrong API key, an unknown model, a request
+    /// it does not accept. The configuration or the request must change.
+    RemoteRefused {
+        /// The pool's API root, without credentials.
+        endpoint: String,
+        /// The HTTP status it answered with.
+        status: u16,
+        /// What happened.
+        detail: String,
+    },
     /// A bug or a foreign callback that broke its contract.
     Internal {
         /// What happened.
@@ -239,6 +260,8 @@ const VARIANTS: [(ErrorKind, Variant); ErrorKind::ALL.len()] = [
     (ErrorKind::Inference, |e| BizraError::Inference {
         detail: e.to_string(),
     }),
+    (ErrorKind::RemoteUnavailable, |e| remote(e, false)),
+    (ErrorKind::RemoteRefused, |e| remote(e, true)),
     (ErrorKind::Internal, |e| BizraError::Internal {
         detail: e.to_string(),
     }),
@@ -246,6 +269,30 @@ const VARIANTS: [(ErrorKind, Variant); ErrorKind::ALL.len()] = [
         detail: e.to_string(),
     }),
 ];
+
+/// A remote pool's failure, with the fields the kind's table cannot carry.
+fn remote(e: bizra_core::Error, refused: bool) -> BizraError {
+    let detail = e.to_string();
+    let (endpoint, status) = match e {
+        bizra_core::Error::Remote {
+            endpoint, status, ..
+        } => (endpoint, status.unwrap_or(0)),
+        _ => (String::new(), 0),
+    };
+    if refused {
+        BizraError::RemoteRefused {
+            endpoint,
+            status,
+            detail,
+        }
+    } else {
+        BizraError::RemoteUnavailable {
+            endpoint,
+            status,
+            detail,
+        }
+    }
+}
 
 /// The words of an error without its kind's prefix where the variant already says the kind
 /// (`Key { detail: "wrong passphrase" }`, not `"key: wrong passphrase"`).
@@ -290,6 +337,8 @@ impl BizraError {
             BizraError::PromptTooLong { .. } => ErrorKind::PromptTooLong,
             BizraError::NoRemotePool { .. } => ErrorKind::NoRemotePool,
             BizraError::Inference { .. } => ErrorKind::Inference,
+            BizraError::RemoteUnavailable { .. } => ErrorKind::RemoteUnavailable,
+            BizraError::RemoteRefused { .. } => ErrorKind::RemoteRefused,
             BizraError::Internal { .. } => ErrorKind::Internal,
             BizraError::Panic { .. } => ErrorKind::Panic,
         }
@@ -309,6 +358,8 @@ impl BizraError {
             | BizraError::PromptTooLong { detail, .. }
             | BizraError::NoRemotePool { detail }
             | BizraError::Inference { detail }
+            | BizraError::RemoteUnavailable { detail, .. }
+            | BizraError::RemoteRefused { detail, .. }
             | BizraError::Internal { detail }
             | BizraError::Panic { detail } => detail,
         }
@@ -351,7 +402,9 @@ impl fmt::Display for BizraError {
             | BizraError::ModelNotFound { detail }
             | BizraError::PromptTooLong { detail, .. }
             | BizraError::NoRemotePool { detail }
-            | BizraError::Inference { detail } => f.write_str(detail),
+            | BizraError::Inference { detail }
+            | BizraError::RemoteUnavailable { detail, .. }
+            | BizraError::RemoteRefused { detail, .. } => f.write_str(detail),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Embedded inference: llama.cpp, linked statically, behind a thread-safe [`Engine`]; a
 //! [`ModelRegistry`] of GGUF files; a [`RemoteClient`] for the Pool tier's OpenAI-compatible
-//! servers, with the engine's request/streaming/cancel API; and signed outputs whose scores are
-//! measured.
+//! servers, with the engine's request/streaming/cancel API; a [`Gateway`] that routes requests
+//! to Edge, Local and Pool with explicit fallbacks; and signed outputs whose scores are measured.
 //!
 //! ```no_run
 //! use bizra_inference::{Engine, EngineOptions, GenerateRequest};
@@ -20,6 +20,7 @@
 //! sender to that queue, hence `Send + Sync` and cheap to clone.
 
 mod engine;
+mod gateway;
 pub mod gguf;
 mod output;
 mod registry;
@@ -37,6 +38,7 @@ pub use engine::{
     backend_description, Completion, Engine, EngineOptions, FinishReason, TokenCallback,
     TokenStream,
 };
+pub use gateway::{FallbackTaken, Gateway, GatewayBuilder, Route, Served, SkippedPool};
 pub use output::INFERENCE_PAYLOAD_TYPE;
 pub use registry::{tier_for_parameters, ModelEntry, ModelRegistry};
 pub use remote::{
@@ -260,8 +262,9 @@ pub struct GenerateRequest {
     pub max_tokens: u32,
     /// Generation stops before the first occurrence of any of these (not included in the output).
     pub stop: Vec<String>,
-    /// The tier to serve the request ([`ModelRegistry::generate`]); `None` estimates it from the
-    /// prompt with [`bizra_protocol::select_tier`].
+    /// The tier to serve the request ([`Gateway`]); `None` estimates it from the prompt with
+    /// [`bizra_protocol::select_tier`]. An engine or a remote pool called directly serves it
+    /// whatever this says.
     pub tier: Option<ModelTier>,
     /// Ids of the envelopes the request came in: the output's provenance.
     pub provenance: Vec<String>,

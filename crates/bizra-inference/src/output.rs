@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::engine::{Completion, Engine, TokenCallback};
+use crate::gateway::Route;
 use crate::remote::RemoteCompletion;
 use crate::scoring::{Dimension, IhsanScore, SNR_FORMULA, SNR_FORMULA_TOP_LOGPROBS};
 use crate::{CancelToken, GenerateRequest, ModelInfo};
@@ -106,6 +107,7 @@ pub(crate) fn sign_completion(
     tier: ModelTier,
     request: &GenerateRequest,
     completion: &Completion,
+    route: Option<&Route>,
 ) -> Result<Envelope> {
     let mut params = request.sampling.to_json(completion.seed);
     if let Value::Object(p) = &mut params {
@@ -127,7 +129,7 @@ pub(crate) fn sign_completion(
         },
     });
     let origin = Origin {
-        members: object(members),
+        members: with_route(members, route),
         formula: SNR_FORMULA,
         reproducible: info.file_blake3.len() == 64,
         local: tier != ModelTier::Pool,
@@ -144,6 +146,7 @@ pub(crate) fn sign_remote(
     base_url: &str,
     request: &GenerateRequest,
     remote: &RemoteCompletion,
+    route: Option<&Route>,
 ) -> Result<Envelope> {
     let c = &remote.completion;
     let members = json!({
@@ -170,7 +173,7 @@ pub(crate) fn sign_remote(
         "vocab_size": remote.vocab_size,
     });
     let origin = Origin {
-        members: object(members),
+        members: with_route(members, route),
         formula: SNR_FORMULA_TOP_LOGPROBS,
         reproducible: false,
         local: false,
@@ -178,11 +181,16 @@ pub(crate) fn sign_remote(
     sign_payload(identity, request, c, origin)
 }
 
-fn object(v: Value) -> Map<String, Value> {
-    match v {
+/// The members of an origin, with the gateway's `route` when it routed the request.
+fn with_route(members: Value, route: Option<&Route>) -> Map<String, Value> {
+    let mut m = match members {
         Value::Object(m) => m,
         _ => Map::new(),
+    };
+    if let Some(route) = route {
+        m.insert("route".into(), route.to_json());
     }
+    m
 }
 
 fn blake3_hex(text: &str) -> String {
@@ -216,8 +224,8 @@ impl Engine {
         cancel: &CancelToken,
         on_token: Option<TokenCallback>,
     ) -> Result<Envelope> {
-        let tier = self.info().tier;
-        self.generate_as(identity, request, tier, cancel, on_token)
+        let completion = self.complete_with(request, cancel, on_token)?;
+        self.sign(identity, request, &completion)
     }
 
     /// Signs a completion this engine produced for `request`, as served at the engine's tier.
@@ -227,18 +235,7 @@ impl Engine {
         request: &GenerateRequest,
         completion: &Completion,
     ) -> Result<Envelope> {
-        sign_completion(identity, self.info(), self.info().tier, request, completion)
-    }
-
-    pub(crate) fn generate_as(
-        &self,
-        identity: &Identity,
-        request: &GenerateRequest,
-        tier: ModelTier,
-        cancel: &CancelToken,
-        on_token: Option<TokenCallback>,
-    ) -> Result<Envelope> {
-        let completion = self.complete_with(request, cancel, on_token)?;
-        sign_completion(identity, self.info(), tier, request, &completion)
+        let info = self.info();
+        sign_completion(identity, info, info.tier, request, completion, None)
     }
 }

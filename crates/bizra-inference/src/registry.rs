@@ -1,5 +1,5 @@
-//! A directory of GGUF models: list (with metadata and BLAKE3), import, load and unload, and
-//! routing of requests to a model of the right tier.
+//! A directory of GGUF models: list (with metadata and BLAKE3), import, load and unload, and the
+//! engine for a tier (which [`crate::Gateway`] routes requests to).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -7,11 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use crate::engine::{Engine, EngineOptions, TokenCallback};
-use crate::{CancelToken, GenerateRequest, ModelInfo};
-use bizra_protocol::identity::Identity;
-use bizra_protocol::tier::{select_tier, ModelTier};
-use bizra_protocol::Envelope;
+use crate::engine::{Engine, EngineOptions};
+use crate::ModelInfo;
+use bizra_protocol::tier::ModelTier;
 use bizra_protocol::{Error, Result};
 
 /// The tier a model of `parameters` weights serves: Edge up to 3 B, Local up to 34 B, Pool
@@ -243,7 +241,7 @@ impl ModelRegistry {
     }
 
     /// An engine for a tier: a loaded model of that tier, else the first registered one (by key),
-    /// loaded now. Pool has no embedded engine: [`Error::NoRemotePool`].
+    /// loaded now. Pool is served by remote pools, not by the registry: [`Error::NoRemotePool`].
     pub fn engine_for_tier(&self, tier: ModelTier) -> Result<Engine> {
         if tier == ModelTier::Pool {
             return Err(Error::NoRemotePool);
@@ -275,29 +273,6 @@ impl ModelRegistry {
             })?;
         self.load(&entry.key)
     }
-
-    /// Routes a request by tier (the request's, else [`select_tier`]'s estimate) and returns the
-    /// signed output ([`Engine::generate`]).
-    pub fn generate(&self, identity: &Identity, request: &GenerateRequest) -> Result<Envelope> {
-        self.generate_streaming(identity, request, &CancelToken::new(), None)
-    }
-
-    /// [`ModelRegistry::generate`] with streaming and cancellation.
-    pub fn generate_streaming(
-        &self,
-        identity: &Identity,
-        request: &GenerateRequest,
-        cancel: &CancelToken,
-        on_token: Option<TokenCallback>,
-    ) -> Result<Envelope> {
-        request.validate()?;
-        let tier = match request.tier {
-            Some(t) => t,
-            None => select_tier(request.prompt_text(), request.max_tokens, None).tier,
-        };
-        let engine = self.engine_for_tier(tier)?;
-        engine.generate_as(identity, request, tier, cancel, on_token)
-    }
 }
 
 fn key_of(path: &Path) -> Option<String> {
@@ -326,7 +301,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bizra-reg-{}", std::process::id()));
         let reg = ModelRegistry::open(&dir).unwrap();
         let err = reg.engine_for_tier(ModelTier::Pool).unwrap_err();
-        assert!(err.to_string().contains("no remote pool configured"));
+        assert!(matches!(err, Error::NoRemotePool), "{err}");
         let err = reg.engine_for_tier(ModelTier::Local).unwrap_err();
         assert!(err.to_string().contains("local tier"), "{err}");
         let _ = fs::remove_dir_all(dir);

@@ -73,8 +73,24 @@ pub enum Error {
         n_ctx: u32,
     },
     /// The Pool tier was requested but no remote pool is configured.
-    #[error("no remote pool configured: the pool tier needs a remote OpenAI-compatible endpoint, which this build does not have yet")]
+    #[error("no remote pool configured: the pool tier needs a remote OpenAI-compatible server; give the gateway one (RemoteOptions), or a fallback tier")]
     NoRemotePool,
+    /// A remote pool (an OpenAI-compatible server) could not serve a request, or refused it.
+    #[error("remote pool: {detail}")]
+    Remote {
+        /// The server's API root, without credentials (`http://host:8000/v1`).
+        endpoint: String,
+        /// The HTTP status it answered with, where it answered.
+        status: Option<u16>,
+        /// Whether the server refused the request itself (a 4xx other than 429: a wrong API
+        /// key, an unknown model, a request it does not accept), which neither a retry nor
+        /// another server of the same configuration cures. Otherwise it was unavailable:
+        /// unreachable, silent past the timeout, overloaded (429), failing (5xx) or answering
+        /// outside the protocol.
+        refused: bool,
+        /// What happened, naming the request (never the API key).
+        detail: String,
+    },
     /// The inference engine failed (llama.cpp refused a context, a decode failed, the worker
     /// thread stopped).
     #[error("inference: {0}")]
@@ -149,6 +165,8 @@ impl Error {
             Error::ModelNotFound(_) => ErrorKind::ModelNotFound,
             Error::ContextOverflow { .. } => ErrorKind::PromptTooLong,
             Error::NoRemotePool => ErrorKind::NoRemotePool,
+            Error::Remote { refused: true, .. } => ErrorKind::RemoteRefused,
+            Error::Remote { refused: false, .. } => ErrorKind::RemoteUnavailable,
             Error::Inference(_) => ErrorKind::Inference,
             Error::Io { .. } => ErrorKind::Io,
         }
@@ -192,6 +210,12 @@ pub enum ErrorKind {
     NoRemotePool,
     /// The inference engine failed.
     Inference,
+    /// A remote pool could not serve: unreachable, timed out, overloaded, failing, or answering
+    /// outside the protocol. Another server, or a later attempt, may succeed.
+    RemoteUnavailable,
+    /// A remote pool refused the request (a wrong API key, an unknown model, a request it does
+    /// not accept): the configuration or the request must change.
+    RemoteRefused,
     /// A bug: an invariant of the library did not hold. Raised by bindings' boundaries (an
     /// output that cannot cross, for example), never by the core itself.
     Internal,
@@ -202,7 +226,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in number order.
-    pub const ALL: [ErrorKind; 14] = [
+    pub const ALL: [ErrorKind; 16] = [
         ErrorKind::InvalidInput,
         ErrorKind::Rejected,
         ErrorKind::CertificateRefused,
@@ -215,6 +239,8 @@ impl ErrorKind {
         ErrorKind::PromptTooLong,
         ErrorKind::NoRemotePool,
         ErrorKind::Inference,
+        ErrorKind::RemoteUnavailable,
+        ErrorKind::RemoteRefused,
         ErrorKind::Internal,
         ErrorKind::Panic,
     ];
@@ -234,6 +260,8 @@ impl ErrorKind {
             ErrorKind::PromptTooLong => 502,
             ErrorKind::NoRemotePool => 503,
             ErrorKind::Inference => 504,
+            ErrorKind::RemoteUnavailable => 505,
+            ErrorKind::RemoteRefused => 506,
             ErrorKind::Internal => 900,
             ErrorKind::Panic => 901,
         }
@@ -254,6 +282,8 @@ impl ErrorKind {
             ErrorKind::PromptTooLong => "PROMPT_TOO_LONG",
             ErrorKind::NoRemotePool => "NO_REMOTE_POOL",
             ErrorKind::Inference => "INFERENCE",
+            ErrorKind::RemoteUnavailable => "REMOTE_UNAVAILABLE",
+            ErrorKind::RemoteRefused => "REMOTE_REFUSED",
             ErrorKind::Internal => "INTERNAL",
             ErrorKind::Panic => "PANIC",
         }
@@ -340,6 +370,24 @@ mod tests {
             ),
             (Error::NoRemotePool, ErrorKind::NoRemotePool),
             (Error::Inference("x".into()), ErrorKind::Inference),
+            (
+                Error::Remote {
+                    endpoint: "http://h/v1".into(),
+                    status: Some(503),
+                    refused: false,
+                    detail: "x".into(),
+                },
+                ErrorKind::RemoteUnavailable,
+            ),
+            (
+                Error::Remote {
+                    endpoint: "http://h/v1".into(),
+                    status: Some(401),
+                    refused: true,
+                    detail: "x".into(),
+                },
+                ErrorKind::RemoteRefused,
+            ),
             (Error::io("f", io), ErrorKind::Io),
         ];
         for (e, k) in cases {

@@ -120,7 +120,7 @@ struct Reading<'a> {
 
 impl Reading<'_> {
     fn failed(&self, why: impl std::fmt::Display) -> Failure {
-        Failure::Failed(format!("{}: {}", self.what, why))
+        Failure::unavailable(None, format!("{}: {}", self.what, why))
     }
 
     /// Reads an event stream to its end (`[DONE]`, or the end of the body once a finish reason

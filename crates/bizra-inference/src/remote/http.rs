@@ -15,13 +15,40 @@ use crate::CancelToken;
 /// task): cancellation is seen within this.
 const CANCEL_POLL: Duration = Duration::from_millis(10);
 
-/// Why a request failed, before it is worded as an [`bizra_protocol::Error`] by the client.
+/// Why a request failed, before the client makes it an [`bizra_protocol::Error`].
 #[derive(Debug)]
 pub(crate) enum Failure {
     /// The caller cancelled.
     Cancelled,
-    /// Anything else, in words that name the server (never the API key).
-    Failed(String),
+    /// The server did not serve it, in words that name the request (never the API key).
+    Failed {
+        /// The status it answered with, where it answered.
+        status: Option<u16>,
+        /// Whether it refused the request itself (a 4xx other than 429), rather than being
+        /// unavailable ([`bizra_protocol::ErrorKind::RemoteRefused`]).
+        refused: bool,
+        detail: String,
+    },
+}
+
+impl Failure {
+    /// The server could not serve: a retry, or another server, may.
+    pub(crate) fn unavailable(status: Option<u16>, detail: impl Into<String>) -> Self {
+        Failure::Failed {
+            status,
+            refused: false,
+            detail: detail.into(),
+        }
+    }
+
+    /// The server refused the request itself.
+    pub(crate) fn refused(status: u16, detail: impl Into<String>) -> Self {
+        Failure::Failed {
+            status: Some(status),
+            refused: true,
+            detail: detail.into(),
+        }
+    }
 }
 
 /// The HTTP side of a client: one connection pool, the server's base URL and the key.
@@ -103,9 +130,12 @@ impl Transport {
     /// The URL of an endpoint below the API root (`chat/completions`), or of one at the
     /// server's root (`/health`).
     fn url(&self, endpoint: &str) -> Result<Url, Failure> {
-        self.api
-            .join(endpoint)
-            .map_err(|e| Failure::Failed(format!("{}: bad endpoint {endpoint}: {e}", self.shown)))
+        self.api.join(endpoint).map_err(|e| {
+            Failure::unavailable(
+                None,
+                format!("{}: bad endpoint {endpoint}: {e}", self.shown),
+            )
+        })
     }
 
     /// Removes the API key from text that came from the server (a server may echo it).
@@ -160,7 +190,7 @@ impl Transport {
                 r = self.send_once(method.clone(), endpoint, body) => r?,
                 () = cancelled(cancel) => return Err(Failure::Cancelled),
             };
-            let (problem, wait) = match sent {
+            let (status, problem, wait) = match sent {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {
                     let status = resp.status();
@@ -175,35 +205,53 @@ impl Transport {
                         } else {
                             ""
                         };
-                        return Err(Failure::Failed(format!("{problem}{hint}; not retried")));
+                        return Err(Failure::refused(
+                            status.as_u16(),
+                            format!("{problem}{hint}; not retried"),
+                        ));
                     }
                     if let Some(after) = retry_after.filter(|a| *a > self.max_retry_after) {
                         let (after, allowed) = (after.as_secs(), self.max_retry_after.as_secs());
-                        return Err(Failure::Failed(format!(
-                            "{problem}; the server asks to retry after {after} s, \
-                             more than the {allowed} s allowed"
-                        )));
+                        return Err(Failure::unavailable(
+                            Some(status.as_u16()),
+                            format!(
+                                "{problem}; the server asks to retry after {after} s, \
+                                 more than the {allowed} s allowed"
+                            ),
+                        ));
                     }
-                    (problem, retry_after)
+                    (Some(status.as_u16()), problem, retry_after)
                 }
                 Err(e) if e.is_connect() => (
+                    None,
                     format!("{what}: cannot connect: {}", self.describe(e)),
                     None,
                 ),
                 Err(e) if e.is_timeout() => {
-                    return Err(Failure::Failed(format!(
-                        "{what}: no response within the read timeout; \
-                         not retried (the server may still be generating)"
-                    )))
+                    return Err(Failure::unavailable(
+                        None,
+                        format!(
+                            "{what}: no response within the read timeout; \
+                             not retried (the server may still be generating)"
+                        ),
+                    ))
                 }
-                Err(e) => return Err(Failure::Failed(format!("{what}: {}", self.describe(e)))),
+                Err(e) => {
+                    return Err(Failure::unavailable(
+                        None,
+                        format!("{what}: {}", self.describe(e)),
+                    ))
+                }
             };
             if attempt >= self.max_retries {
                 let tries = attempt + 1;
-                return Err(Failure::Failed(format!(
-                    "{problem} (after {tries} attempt{})",
-                    if tries == 1 { "" } else { "s" }
-                )));
+                return Err(Failure::unavailable(
+                    status,
+                    format!(
+                        "{problem} (after {tries} attempt{})",
+                        if tries == 1 { "" } else { "s" }
+                    ),
+                ));
             }
             let delay = wait.unwrap_or_else(|| self.backoff(attempt));
             attempt += 1;

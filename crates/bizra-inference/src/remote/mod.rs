@@ -266,13 +266,6 @@ impl std::fmt::Debug for RemoteClient {
     }
 }
 
-fn failed(f: Failure) -> Error {
-    match f {
-        Failure::Cancelled => Error::Inference("cancelled".into()),
-        Failure::Failed(why) => Error::Inference(format!("remote pool: {why}")),
-    }
-}
-
 impl RemoteClient {
     /// A client for the server of `options`, with its thread. Nothing is sent yet: the server
     /// need not be up (see [`RemoteClient::health`]).
@@ -358,7 +351,7 @@ impl RemoteClient {
     pub fn models(&self) -> Result<Vec<String>> {
         let shared = Arc::clone(&self.inner.shared);
         self.run(async move {
-            let entries = shared.model_entries().await.map_err(failed)?;
+            let entries = shared.model_entries().await.map_err(|f| shared.error(f))?;
             Ok(entries.into_iter().map(|(id, _)| id).collect())
         })
     }
@@ -446,7 +439,7 @@ impl RemoteClient {
         request: &GenerateRequest,
         completion: &RemoteCompletion,
     ) -> Result<Envelope> {
-        crate::output::sign_remote(identity, self.base_url(), request, completion)
+        crate::output::sign_remote(identity, self.base_url(), request, completion, None)
     }
 }
 
@@ -482,6 +475,23 @@ impl Prepared {
 }
 
 impl Shared {
+    /// A failure as the error callers see: [`Error::Remote`] naming this server.
+    fn error(&self, f: Failure) -> Error {
+        match f {
+            Failure::Cancelled => Error::Inference("cancelled".into()),
+            Failure::Failed {
+                status,
+                refused,
+                detail,
+            } => Error::Remote {
+                endpoint: self.transport.shown.clone(),
+                status,
+                refused,
+                detail,
+            },
+        }
+    }
+
     async fn model_entries(&self) -> std::result::Result<Vec<(String, Value)>, Failure> {
         let resp = self
             .transport
@@ -490,8 +500,8 @@ impl Shared {
         let what = format!("GET {}/models", self.transport.shown);
         let v = json_body(&self.transport, resp)
             .await
-            .map_err(|e| Failure::Failed(format!("{what}: {e}")))?;
-        wire::model_entries(&v).map_err(|e| Failure::Failed(format!("{what}: {e}")))
+            .map_err(|e| Failure::unavailable(None, format!("{what}: {e}")))?;
+        wire::model_entries(&v).map_err(|e| Failure::unavailable(None, format!("{what}: {e}")))
     }
 
     /// The model to ask for and its vocabulary size: configured, or learnt once from
@@ -519,10 +529,13 @@ impl Shared {
             (None, _) => {
                 let entries = self.model_entries().await?;
                 let (model, entry) = entries.into_iter().next().ok_or_else(|| {
-                    Failure::Failed(format!(
-                        "GET {}/models lists no model; configure one",
-                        self.transport.shown
-                    ))
+                    Failure::unavailable(
+                        None,
+                        format!(
+                            "GET {}/models lists no model; configure one",
+                            self.transport.shown
+                        ),
+                    )
                 })?;
                 Resolved {
                     model,
@@ -540,7 +553,7 @@ impl Shared {
         cancel: &CancelToken,
         on_token: Option<TokenCallback>,
     ) -> Result<RemoteCompletion> {
-        let resolved = self.resolve().await.map_err(failed)?;
+        let resolved = self.resolve().await.map_err(|f| self.error(f))?;
         let top_logprobs = self.options.top_logprobs;
         let job = ChatJob {
             model: resolved.model,
@@ -553,27 +566,28 @@ impl Shared {
         };
         chat::complete(&self.transport, job, cancel, on_token)
             .await
-            .map_err(failed)
+            .map_err(|f| self.error(f))
     }
 
     async fn embed(&self, text: String) -> Result<Vec<f32>> {
-        let resolved = self.resolve().await.map_err(failed)?;
+        let resolved = self.resolve().await.map_err(|f| self.error(f))?;
         let body = json!({"model": resolved.model, "input": text});
         let resp = self
             .transport
             .send(Method::POST, "embeddings", Some(&body), &CancelToken::new())
             .await
-            .map_err(failed)?;
+            .map_err(|f| self.error(f))?;
         let what = format!("POST {}/embeddings", self.transport.shown);
         let v = json_body(&self.transport, resp)
             .await
-            .map_err(|e| Error::Inference(format!("remote pool: {what}: {e}")))?;
+            .map_err(|e| self.error(Failure::unavailable(None, format!("{what}: {e}"))))?;
         let mut e = wire::embedding(&v)
-            .map_err(|e| Error::Inference(format!("remote pool: {what}: {e}")))?;
+            .map_err(|e| self.error(Failure::unavailable(None, format!("{what}: {e}"))))?;
         let norm = e.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
         if !(norm.is_finite() && norm > 0.0) {
-            return Err(Error::Inference(format!(
-                "remote pool: {what}: the embedding is zero or not finite"
+            return Err(self.error(Failure::unavailable(
+                None,
+                format!("{what}: the embedding is zero or not finite"),
             )));
         }
         for x in &mut e {
@@ -604,7 +618,7 @@ impl Shared {
         for endpoint in ["/health", "models"] {
             let sent = match self.transport.send_once(Method::GET, endpoint, None).await {
                 Ok(r) => r,
-                Err(Failure::Failed(why)) => return Health::Unavailable(why),
+                Err(Failure::Failed { detail, .. }) => return Health::Unavailable(detail),
                 Err(Failure::Cancelled) => return Health::Unavailable("cancelled".into()),
             };
             let resp = match status(sent) {
