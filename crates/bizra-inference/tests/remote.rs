@@ -16,7 +16,7 @@ use bizra_inference::{
     CancelToken, FinishReason, GenerateRequest, Health, RemoteClient, RemoteOptions, TokenStats,
     SNR_FORMULA_TOP_LOGPROBS,
 };
-use bizra_protocol::{GateChain, Identity, VerifyOptions};
+use bizra_protocol::{Error, GateChain, Identity, VerifyOptions};
 use serde_json::{json, Value};
 
 /// What the server answers to one request.
@@ -32,6 +32,8 @@ enum Reply {
     Sse { events: Vec<String>, drop: bool },
     /// Reads the request and never answers.
     Hang,
+    /// Starts an event stream, sends these events, then falls silent without closing it.
+    Stall { events: Vec<String> },
     /// Streams a piece every 20 ms until the client goes away, then says so on `closed`.
     Forever,
 }
@@ -172,6 +174,14 @@ fn serve(
             }
         }
         Reply::Hang => thread::sleep(Duration::from_secs(30)),
+        Reply::Stall { events } => {
+            let _ = conn.write_all(sse_head.as_bytes());
+            for e in events {
+                let _ = conn.write_all(chunk(&e).as_bytes());
+            }
+            let _ = conn.flush();
+            thread::sleep(Duration::from_secs(30));
+        }
         Reply::Forever => {
             let _ = conn.write_all(sse_head.as_bytes());
             let event = sse(&chunk_json("tick ", None, None));
@@ -561,6 +571,15 @@ fn a_429_waits_for_retry_after() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("retry after 3600 s"), "{e}");
+
+    // Without Retry-After, the backoff applies.
+    let before = server.received().len();
+    server
+        .chat(json_reply(429, String::new()))
+        .chat(ok("after the backoff"));
+    let done = c.complete(&GenerateRequest::chat("hi")).unwrap();
+    assert_eq!(done.completion.text, "after the backoff");
+    assert_eq!(server.received().len(), before + 2);
     still_usable(&server, &c);
 }
 
@@ -581,6 +600,100 @@ fn a_hung_server_times_out() {
     // Not retried: the server may still be generating.
     assert_eq!(server.received().len(), 1);
     still_usable(&server, &c);
+}
+
+#[test]
+fn a_stream_that_falls_silent_times_out() {
+    let server = Server::start();
+    server.chat(Reply::Stall {
+        events: vec![
+            sse(&chunk_json("Hel", None, None)),
+            sse(&chunk_json("lo", None, None)),
+        ],
+    });
+    let mut o = options(&server);
+    o.read_timeout = Duration::from_millis(300);
+    let c = RemoteClient::connect(o).unwrap();
+    let t = Instant::now();
+    let mut stream = c.stream(&GenerateRequest::chat("hi")).unwrap();
+    let pieces: Vec<String> = stream.by_ref().collect();
+    assert_eq!(pieces, ["Hel", "lo"]);
+    let e = stream.finish().unwrap_err().to_string();
+    assert!(
+        e.contains("after 2 piece(s)") && e.contains("read timeout"),
+        "{e}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    // Not retried: text was already handed out.
+    assert_eq!(server.received().len(), 1);
+    still_usable(&server, &c);
+}
+
+/// Every fault is an [`Error::Remote`] naming the server: refused (the request or its key must
+/// change) or unavailable (another attempt or server may serve), with the status where one came.
+#[test]
+fn each_fault_is_refused_or_unavailable() {
+    let server = Server::start();
+    let mut o = options(&server);
+    o.max_retries = 0;
+    o.read_timeout = Duration::from_millis(300);
+    let c = RemoteClient::connect(o).unwrap();
+    let status = |code: u16| json_reply(code, json!({"error": {"message": "no"}}).to_string());
+    let faults = [
+        (status(400), true, Some(400)),
+        (status(401), true, Some(401)),
+        (status(403), true, Some(403)),
+        (status(404), true, Some(404)),
+        (status(429), false, Some(429)),
+        (status(500), false, Some(500)),
+        (status(503), false, Some(503)),
+        (Reply::Hang, false, None),
+        (json_reply(200, "<html>".into()), false, None),
+    ];
+    for (reply, want_refused, want_status) in faults {
+        server.chat(reply);
+        let e = c.complete(&GenerateRequest::chat("hi")).unwrap_err();
+        match &e {
+            Error::Remote {
+                endpoint,
+                status,
+                refused,
+                ..
+            } => {
+                assert_eq!(endpoint, &server.url(), "{e}");
+                assert_eq!((*refused, *status), (want_refused, want_status), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let kind = if want_refused {
+            "REMOTE_REFUSED"
+        } else {
+            "REMOTE_UNAVAILABLE"
+        };
+        assert_eq!(e.kind().name(), kind, "{e}");
+    }
+
+    // Not listening at all: unavailable, no status.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut o = RemoteOptions::new(format!("http://{addr}")).model("m");
+    o.max_retries = 0;
+    let e = RemoteClient::connect(o)
+        .unwrap()
+        .complete(&GenerateRequest::chat("hi"))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Remote {
+                refused: false,
+                status: None,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
