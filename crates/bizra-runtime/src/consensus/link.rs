@@ -8,7 +8,8 @@
 //!
 //! # Handshake
 //!
-//! Both ends send, at once:
+//! Normative: `tests/vectors/LINK-v1.md`, whose vectors (computed without bizra's code) the
+//! tests below reproduce. Both ends send, at once:
 //!
 //! ```text
 //! hello  "BZL1" ‖ federation id (32) ‖ node key (32) ‖ nonce (32 random bytes)
@@ -214,12 +215,10 @@ impl Links {
         let own = *self.identity.public_key();
         let mut nonce = [0u8; 32];
         OsRng.fill_bytes(&mut nonce);
-        let mut hello = Vec::with_capacity(HELLO_LEN);
-        hello.extend_from_slice(&MAGIC);
-        hello.extend_from_slice(&self.federation);
-        hello.extend_from_slice(&own);
-        hello.extend_from_slice(&nonce);
-        write.write_all(&hello).await.ok()?;
+        write
+            .write_all(&hello(&self.federation, &own, &nonce))
+            .await
+            .ok()?;
 
         let mut theirs = [0u8; HELLO_LEN];
         read.read_exact(&mut theirs).await.ok()?;
@@ -251,6 +250,16 @@ impl Links {
         )
         .then_some(key)
     }
+}
+
+/// A hello: magic ‖ federation id ‖ node key ‖ nonce.
+fn hello(federation: &[u8; 32], key: &[u8; 32], nonce: &[u8; 32]) -> [u8; HELLO_LEN] {
+    let mut out = [0u8; HELLO_LEN];
+    out[..4].copy_from_slice(&MAGIC);
+    out[4..36].copy_from_slice(federation);
+    out[36..68].copy_from_slice(key);
+    out[68..].copy_from_slice(nonce);
+    out
 }
 
 /// What a link's auth signs: federation id ‖ signer's key ‖ other's key ‖ other's nonce.
@@ -305,6 +314,76 @@ async fn read_frames(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hex(v: &serde_json::Value) -> Vec<u8> {
+        let s = v.as_str().expect("a hex string");
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    fn array<const N: usize>(v: &serde_json::Value) -> [u8; N] {
+        hex(v).try_into().expect("the right length")
+    }
+
+    /// Every vector of LINK-v1, byte for byte: hellos, the auth each end signs (Ed25519 is
+    /// deterministic), and frames.
+    #[test]
+    fn link_v1_vectors() {
+        let v: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../tests/vectors/link-v1-vectors.json"
+        ))
+        .unwrap();
+        let federation = array::<32>(&v["federation"]["id"]);
+        let end = |name: &str| {
+            let e = &v["handshake"][name];
+            let id = Identity::from_seed(&hex(&e["seed"])).unwrap();
+            assert_eq!(id.public_key(), &array::<32>(&e["public_key"]));
+            (id, array::<32>(&e["nonce"]), e)
+        };
+        let (a, a_nonce, va) = end("a");
+        let (b, b_nonce, vb) = end("b");
+        for (me, my_nonce, other, other_nonce, vector) in [
+            (&a, a_nonce, &b, b_nonce, va),
+            (&b, b_nonce, &a, a_nonce, vb),
+        ] {
+            let (own, theirs) = (*me.public_key(), *other.public_key());
+            assert_eq!(
+                hello(&federation, &own, &my_nonce)[..],
+                hex(&vector["hello"])
+            );
+            let signed = auth_bytes(&federation, &own, &theirs, &other_nonce);
+            assert_eq!(signed, hex(&vector["auth_signed"]));
+            assert_eq!(
+                bizra_protocol::hash::domain_hash(Domain::Link, &signed)[..],
+                hex(&vector["auth_digest"])
+            );
+            let auth = me.sign_in(Domain::Link, &signed);
+            assert_eq!(auth[..], hex(&vector["auth"]));
+            // The other end checks it as the handshake does.
+            let peer = PeerKey::from_bytes(&own).unwrap();
+            assert!(peer.verify(Domain::Link, &signed, &auth));
+            let mut forged = auth;
+            forged[0] ^= 1;
+            assert!(!peer.verify(Domain::Link, &signed, &forged));
+        }
+        let frames = v["frames"].as_array().unwrap();
+        assert_eq!(
+            frame(Kind::Message, &hex(&frames[0]["body"]))[..],
+            hex(&frames[0]["frame"])
+        );
+        let (from, count) = (
+            frames[1]["from"].as_u64().unwrap(),
+            frames[1]["count"].as_u64().unwrap(),
+        );
+        assert_eq!(fetch(from, count as u32)[..], hex(&frames[1]["frame"]));
+        assert_eq!(
+            parse_fetch(&hex(&frames[1]["body"])),
+            Some((from, count as u32))
+        );
+        assert_eq!(v["max_frame"].as_u64(), Some(MAX_FRAME as u64));
+    }
 
     #[test]
     fn fetch_bodies_read_back() {
