@@ -137,7 +137,45 @@ def answers(url: str, api_key: str | None) -> bool:
         return False
 
 
+class Lifetime:
+    """When to stop: stdin closed (the harness closed it, or died) or a signal. Watched from the
+    very start, so that a harness that dies while the model loads leaves nothing behind."""
+
+    def __init__(self) -> None:
+        self.server = None  # the uvicorn server, once there is one
+        self.stopping = threading.Event()
+
+    def stop(self, *_) -> None:
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        if self.server is None:
+            os._exit(0)
+        self.server.should_exit = True
+        # Whatever still runs (a generation in a worker thread) cannot hold the exit up for long.
+        threading.Timer(GRACE_SECONDS + 1.0, lambda: os._exit(0)).start()
+
+    def watch_stdin(self) -> None:
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        self.stop()
+
+    def watch_server(self) -> None:
+        # Uvicorn catches SIGTERM and SIGINT itself while it runs (setting should_exit).
+        while not (self.server is not None and self.server.should_exit):
+            time.sleep(0.05)
+        self.stop()
+
+
 def main() -> None:
+    lifetime = Lifetime()
+    signal.signal(signal.SIGTERM, lifetime.stop)
+    signal.signal(signal.SIGINT, lifetime.stop)
+    threading.Thread(target=lifetime.watch_stdin, daemon=True).start()
+
     server_settings, model_settings = parse(sys.argv[1:])
 
     import uvicorn
@@ -161,40 +199,27 @@ def main() -> None:
     )
     server = uvicorn.Server(config)
 
-    def stop(*_):
-        server.should_exit = True
-
-    def reaper():
-        # However the shutdown began (stdin closed, a signal caught by uvicorn or by us), whatever
-        # still runs (a generation in a worker thread) cannot hold the exit up for long.
-        while not server.should_exit:
-            time.sleep(0.05)
-        time.sleep(GRACE_SECONDS + 1.0)
-        os._exit(0)
-
-    def announce_then_watch_stdin():
+    def announce() -> None:
         deadline = time.monotonic() + START_SECONDS
         while not (server.started and answers(url, server_settings.api_key)):
+            if lifetime.stopping.is_set():
+                return
             if server.should_exit or time.monotonic() > deadline:
                 print("pool_server.py: the server did not start", file=sys.stderr, flush=True)
                 os._exit(3)
             time.sleep(0.02)
-        sys.stdout.write(url + "\n")
-        sys.stdout.flush()
-        # Blocks until the harness closes the pipe (or dies).
         try:
-            while sys.stdin.buffer.read(4096):
-                pass
-        except (OSError, ValueError):
-            pass
-        stop()
+            sys.stdout.write(url + "\n")
+            sys.stdout.flush()
+        except OSError:
+            # Nobody reads it any more: the harness is gone.
+            os._exit(0)
 
-    # Uvicorn, run from the main thread, makes SIGTERM and SIGINT a graceful shutdown (these
-    # handlers cover the time before it installs its own); the reaper makes sure that it ends.
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    threading.Thread(target=announce_then_watch_stdin, daemon=True).start()
-    threading.Thread(target=reaper, daemon=True).start()
+    lifetime.server = server
+    if lifetime.stopping.is_set():  # stdin closed while the model loaded
+        os._exit(0)
+    threading.Thread(target=announce, daemon=True).start()
+    threading.Thread(target=lifetime.watch_server, daemon=True).start()
     server.run(sockets=[sock])
     os._exit(0)
 
