@@ -12,7 +12,8 @@ How every suite (Rust, C, Python, Node, Kotlin, ...) uses it:
   * `make pool-server` installs the venv and `mk/pool.mk` exports both variables for every
     recipe (`BIZRA_POOL_SERVER` is this file). A suite that finds them unset fails, saying to run
     `make pool-server`: it never skips.
-  * Spawn it with stdin a pipe, stdout a pipe, stderr inherited (or logged).
+  * Spawn it with stdin a pipe, stdout a pipe, stderr inherited (or logged). Keep stdin open:
+    its end is the signal to stop (from /dev/null, it stops at once).
   * Read ONE line from stdout: the API's base URL, `http://127.0.0.1:PORT/v1`. It is printed only
     once the server answers HTTP requests, after the model is loaded. If the process exits before
     printing it (EOF on stdout), the reason is on stderr.
