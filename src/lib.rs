@@ -55,8 +55,8 @@ pub use bizra_inference as inference;
 
 #[cfg(feature = "inference")]
 pub use bizra_inference::{
-    CancelToken, Engine, EngineOptions, Gateway, GenerateRequest, ModelInfo, ModelRegistry,
-    RemoteClient, RemoteOptions, SamplingParams,
+    CancelToken, ChatMessage, ChatRole, ChatTemplateUse, Engine, EngineOptions, Gateway,
+    GenerateRequest, ModelInfo, ModelRegistry, Prompt, RemoteClient, RemoteOptions, SamplingParams,
 };
 
 /// The federation, sans-IO: GOSSIP-v1 datagrams, admission, replay windows, and SWIM membership

@@ -19,8 +19,9 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::scoring::TokenStats;
+use crate::template::{ChatTemplate, ChatTemplateUse, RenderError};
 use crate::text::TextAssembler;
-use crate::{CancelToken, GenerateRequest, ModelInfo, Prompt, SamplingParams};
+use crate::{CancelToken, ChatMessage, GenerateRequest, ModelInfo, Prompt, SamplingParams};
 use bizra_protocol::tier::cpu_counts;
 use bizra_protocol::{Error, Result};
 
@@ -95,6 +96,9 @@ pub struct Completion {
     /// The prompt exactly as the model saw it (after the chat template); from a remote pool,
     /// which applies the template itself, the messages as sent (JSON).
     pub rendered_prompt: String,
+    /// Which chat template made `rendered_prompt`: the model's own, or llama.cpp's matcher and
+    /// why. `None` for a raw prompt, and from a remote pool (the server applies its template).
+    pub chat_template: Option<ChatTemplateUse>,
     /// Prompt tokens.
     pub prompt_tokens: u32,
     /// Generated tokens.
@@ -462,6 +466,7 @@ fn worker_main(cfg: WorkerConfig, jobs: Receiver<Job>, ready: Sender<Result<()>>
             return;
         }
     };
+    let template = model_template(&model);
     let _ = ready.send(Ok(()));
 
     let mut embed_ctx: Option<LlamaContext<'_>> = None;
@@ -477,6 +482,7 @@ fn worker_main(cfg: WorkerConfig, jobs: Receiver<Job>, ready: Sender<Result<()>>
                 let result = catch_unwind(AssertUnwindSafe(|| {
                     generate(
                         &model,
+                        &template,
                         &mut ctx,
                         &cfg,
                         &request,
@@ -531,37 +537,114 @@ fn worker_main(cfg: WorkerConfig, jobs: Receiver<Job>, ready: Sender<Result<()>>
     }
 }
 
-/// The prompt as the model sees it: the chat template applied, or the raw text.
-fn render_prompt(model: &LlamaModel, prompt: &Prompt) -> Result<String> {
-    match prompt {
-        Prompt::Raw(text) => Ok(text.clone()),
-        Prompt::Chat { system, user } => {
-            let template = model.chat_template(None).map_err(|e| {
-                Error::Inference(format!(
-                    "the model has no usable chat template ({e}); send a raw prompt instead"
-                ))
-            })?;
-            let mut messages = Vec::with_capacity(2);
-            let nul = |_| Error::InvalidInput("a message contains a NUL byte".into());
-            if let Some(s) = system {
-                messages.push(LlamaChatMessage::new("system".into(), s.clone()).map_err(nul)?);
-            }
-            messages.push(LlamaChatMessage::new("user".into(), user.clone()).map_err(nul)?);
-            model
-                .apply_chat_template(&template, &messages, true)
-                .map_err(|e| inference_err("applying the chat template", e))
+/// The model's own chat template, compiled, or why there is none to use (then chat prompts go
+/// through llama.cpp's matcher, with that reason recorded).
+fn model_template(model: &LlamaModel) -> std::result::Result<ChatTemplate, String> {
+    let source = model
+        .chat_template(None)
+        .map_err(|e| format!("the model has no chat template ({e})"))?;
+    let source = source
+        .to_str()
+        .map_err(|e| format!("the chat template is not UTF-8 ({e})"))?;
+    // As llama-cpp-python passes them: the texts of the vocabulary's BOS and EOS tokens, "" for
+    // a vocabulary without one.
+    let vocab = model.vocab();
+    let text = |t: LlamaToken| {
+        if t.0 < 0 || t.0 >= vocab.n_tokens() {
+            return String::new();
         }
-    }
+        vocab
+            .text(t)
+            .map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    ChatTemplate::new(source, &text(vocab.bos()), &text(vocab.eos()))
+        .map_err(|e| format!("the chat template does not compile: {e}"))
 }
 
-fn tokenize(model: &LlamaModel, text: &str) -> Result<Vec<LlamaToken>> {
+/// A prompt ready to tokenise.
+struct Rendered {
+    text: String,
+    /// Whether tokenisation adds the vocabulary's special tokens (BOS): not after the model's
+    /// own template, which writes them itself (`bos_token`), as llama-cpp-python and
+    /// transformers tokenise a rendered template; yes for raw text and llama.cpp's matcher.
+    add_special: bool,
+    template: Option<ChatTemplateUse>,
+}
+
+/// The prompt as the model sees it: the model's own chat template applied (llama.cpp's matcher
+/// when it cannot be rendered), or the raw text.
+fn render_prompt(
+    model: &LlamaModel,
+    template: &std::result::Result<ChatTemplate, String>,
+    prompt: &Prompt,
+) -> Result<Rendered> {
+    let Some(messages) = prompt.chat_messages() else {
+        let text = match prompt {
+            Prompt::Raw(text) => text.clone(),
+            _ => String::new(),
+        };
+        return Ok(Rendered {
+            text,
+            add_special: true,
+            template: None,
+        });
+    };
+    let reason = match template {
+        Ok(t) => match t.render(&messages, true) {
+            Ok(text) => {
+                return Ok(Rendered {
+                    text,
+                    add_special: false,
+                    template: Some(ChatTemplateUse::Gguf),
+                })
+            }
+            Err(RenderError::Refused(why)) => {
+                return Err(Error::InvalidInput(format!(
+                    "the model's chat template refuses these messages: {why}"
+                )))
+            }
+            Err(RenderError::Unrenderable(why)) => {
+                format!("the chat template cannot be rendered: {why}")
+            }
+        },
+        Err(why) => why.clone(),
+    };
+    let text = llama_cpp_template(model, &messages)?;
+    Ok(Rendered {
+        text,
+        add_special: true,
+        template: Some(ChatTemplateUse::LlamaCpp { reason }),
+    })
+}
+
+/// `messages` written by llama.cpp's built-in matcher for the model's template.
+fn llama_cpp_template(model: &LlamaModel, messages: &[ChatMessage]) -> Result<String> {
+    let template = model.chat_template(None).map_err(|e| {
+        Error::Inference(format!(
+            "the model has no usable chat template ({e}); send a raw prompt instead"
+        ))
+    })?;
+    let nul = |_| Error::InvalidInput("a message contains a NUL byte".into());
+    let messages = messages
+        .iter()
+        .map(|m| LlamaChatMessage::new(m.role.as_str().into(), m.content.clone()).map_err(nul))
+        .collect::<Result<Vec<_>>>()?;
+    model
+        .apply_chat_template(&template, &messages, true)
+        .map_err(|e| inference_err("applying the chat template", e))
+}
+
+/// `text` as tokens, special tokens such as `<|im_start|>` parsed; `add_special` adds the
+/// vocabulary's BOS (where the vocabulary asks for one).
+fn tokenize(model: &LlamaModel, text: &str, add_special: bool) -> Result<Vec<LlamaToken>> {
     if text.len() > MAX_PROMPT_BYTES {
         return Err(Error::InvalidInput(format!(
             "prompt of {} bytes exceeds the limit of {MAX_PROMPT_BYTES}",
             text.len()
         )));
     }
-    let tokens = model.vocab().tokenize(text.as_bytes(), true, true);
+    let tokens = model.vocab().tokenize(text.as_bytes(), add_special, true);
     if tokens.is_empty() {
         return Err(Error::InvalidInput("the prompt is empty".into()));
     }
@@ -603,8 +686,10 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
+#[allow(clippy::too_many_arguments)] // The worker's state, passed as is.
 fn generate(
     model: &LlamaModel,
+    template: &std::result::Result<ChatTemplate, String>,
     ctx: &mut LlamaContext<'_>,
     cfg: &WorkerConfig,
     request: &GenerateRequest,
@@ -613,8 +698,8 @@ fn generate(
     started: Instant,
 ) -> Result<Completion> {
     let stopped = || cancel.is_cancelled() || cfg.shutdown.load(Ordering::Acquire);
-    let rendered_prompt = render_prompt(model, &request.prompt)?;
-    let tokens = tokenize(model, &rendered_prompt)?;
+    let rendered = render_prompt(model, template, &request.prompt)?;
+    let tokens = tokenize(model, &rendered.text, rendered.add_special)?;
     let n_ctx = cfg.n_ctx as usize;
     if tokens.len() >= n_ctx {
         return Err(Error::ContextOverflow {
@@ -628,7 +713,8 @@ fn generate(
     let mut completion = Completion {
         text: String::new(),
         finish_reason: FinishReason::Length,
-        rendered_prompt,
+        rendered_prompt: rendered.text,
+        chat_template: rendered.template,
         prompt_tokens,
         completion_tokens: 0,
         prompt_ms: 0.0,
@@ -755,7 +841,7 @@ fn embed(
     n_ctx: u32,
     text: &str,
 ) -> Result<Vec<f32>> {
-    let tokens = tokenize(model, text)?;
+    let tokens = tokenize(model, text, true)?;
     if tokens.len() > n_ctx as usize {
         return Err(Error::ContextOverflow {
             prompt_tokens: tokens.len(),

@@ -26,6 +26,7 @@ mod output;
 mod registry;
 mod remote;
 mod scoring;
+mod template;
 mod text;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,7 @@ pub use scoring::{
     Dimension, DimensionScore, IhsanInputs, IhsanScore, Source, TokenStats, SNR_FORMULA,
     SNR_FORMULA_TOP_LOGPROBS,
 };
+pub use template::ChatTemplateUse;
 
 use bizra_protocol::pci::{check_provenance, check_ttl, MAX_TTL_SECONDS};
 use bizra_protocol::tier::ModelTier;
@@ -236,6 +238,90 @@ impl SamplingParams {
     }
 }
 
+/// Who speaks a [`ChatMessage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChatRole {
+    /// Instructions to the model (`"system"`).
+    System,
+    /// The user (`"user"`).
+    User,
+    /// The model's earlier answers (`"assistant"`).
+    Assistant,
+}
+
+impl ChatRole {
+    /// The role's name, as chat templates and the OpenAI API spell it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ChatRole::System => "system",
+            ChatRole::User => "user",
+            ChatRole::Assistant => "assistant",
+        }
+    }
+}
+
+impl std::str::FromStr for ChatRole {
+    type Err = Error;
+
+    /// `system`, `user` or `assistant`; anything else is [`Error::InvalidInput`].
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "system" => Ok(ChatRole::System),
+            "user" => Ok(ChatRole::User),
+            "assistant" => Ok(ChatRole::Assistant),
+            other => Err(Error::InvalidInput(format!(
+                "unknown chat role {other:?}: expected system, user or assistant"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for ChatRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One turn of a conversation ([`Prompt::Messages`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ChatMessage {
+    /// Who speaks.
+    pub role: ChatRole,
+    /// What is said.
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A message.
+    pub fn new(role: ChatRole, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+        }
+    }
+
+    /// A message whose role is given by name (`system`, `user`, `assistant`); another name is
+    /// [`Error::InvalidInput`].
+    pub fn parse(role: &str, content: impl Into<String>) -> Result<Self> {
+        Ok(Self::new(role.parse()?, content))
+    }
+
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::new(ChatRole::System, content)
+    }
+
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::new(ChatRole::User, content)
+    }
+
+    /// An assistant message (an earlier answer of the model).
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::new(ChatRole::Assistant, content)
+    }
+}
+
 /// What the model is asked.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Prompt {
@@ -246,12 +332,34 @@ pub enum Prompt {
         /// The user's message.
         user: String,
     },
+    /// A whole conversation, rendered with the model's own chat template (generation prompt
+    /// appended): system, user and assistant turns in order.
+    Messages(Vec<ChatMessage>),
     /// Text given to the model as is (special tokens such as `<|im_start|>` are parsed).
     Raw(String),
 }
 
-/// A generation request. Built with [`GenerateRequest::chat`] or [`GenerateRequest::raw`] and the
-/// setters; the defaults are llama.cpp's sampling defaults and 256 tokens.
+impl Prompt {
+    /// The messages a chat template renders (`None` for a raw prompt): a [`Prompt::Chat`]'s
+    /// system message (if any) and user message, or a conversation's turns.
+    pub fn chat_messages(&self) -> Option<Vec<ChatMessage>> {
+        match self {
+            Prompt::Chat { system, user } => Some(
+                system
+                    .iter()
+                    .map(ChatMessage::system)
+                    .chain(std::iter::once(ChatMessage::user(user.as_str())))
+                    .collect(),
+            ),
+            Prompt::Messages(m) => Some(m.clone()),
+            Prompt::Raw(_) => None,
+        }
+    }
+}
+
+/// A generation request. Built with [`GenerateRequest::chat`], [`GenerateRequest::messages`] or
+/// [`GenerateRequest::raw`] and the setters; the defaults are llama.cpp's sampling defaults and 256
+/// tokens.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GenerateRequest {
     /// The prompt.
@@ -283,6 +391,12 @@ impl GenerateRequest {
         })
     }
 
+    /// A conversation (system, user and assistant turns), rendered with the model's chat
+    /// template; the model answers the last turn. It must have at least one message.
+    pub fn messages(messages: impl IntoIterator<Item = ChatMessage>) -> Self {
+        Self::new(Prompt::Messages(messages.into_iter().collect()))
+    }
+
     /// A raw-text request (no chat template).
     pub fn raw(text: impl Into<String>) -> Self {
         Self::new(Prompt::Raw(text.into()))
@@ -301,10 +415,16 @@ impl GenerateRequest {
         }
     }
 
-    /// Sets the system message (chat requests only; ignored for raw ones).
+    /// Sets the system message: a conversation's leading system message is replaced (or one is
+    /// put first); ignored for raw requests.
     pub fn system(mut self, system: impl Into<String>) -> Self {
-        if let Prompt::Chat { system: s, .. } = &mut self.prompt {
-            *s = Some(system.into());
+        match &mut self.prompt {
+            Prompt::Chat { system: s, .. } => *s = Some(system.into()),
+            Prompt::Messages(m) => match m.first_mut() {
+                Some(first) if first.role == ChatRole::System => first.content = system.into(),
+                _ => m.insert(0, ChatMessage::system(system)),
+            },
+            Prompt::Raw(_) => {}
         }
         self
     }
@@ -370,10 +490,17 @@ impl GenerateRequest {
         self
     }
 
-    /// The text tier selection looks at: the user message, or the raw prompt.
+    /// The text tier selection looks at: the user message (a conversation's last one, or its
+    /// last message when no user speaks), or the raw prompt.
     pub fn prompt_text(&self) -> &str {
         match &self.prompt {
             Prompt::Chat { user, .. } => user,
+            Prompt::Messages(m) => m
+                .iter()
+                .rev()
+                .find(|m| m.role == ChatRole::User)
+                .or(m.last())
+                .map_or("", |m| m.content.as_str()),
             Prompt::Raw(t) => t,
         }
     }
@@ -381,6 +508,11 @@ impl GenerateRequest {
     pub(crate) fn validate(&self) -> Result<()> {
         if self.max_tokens == 0 {
             return Err(Error::InvalidInput("max_tokens must be ≥ 1".into()));
+        }
+        if matches!(&self.prompt, Prompt::Messages(m) if m.is_empty()) {
+            return Err(Error::InvalidInput(
+                "a conversation needs at least one message".into(),
+            ));
         }
         if self.stop.iter().any(String::is_empty) {
             return Err(Error::InvalidInput(

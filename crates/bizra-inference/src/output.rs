@@ -118,6 +118,10 @@ pub(crate) fn sign_completion(
         "model": info.payload_json(),
         "tier": tier.name(),
         "prompt_blake3": blake3_hex(&completion.rendered_prompt),
+        "chat_template": completion
+            .chat_template
+            .as_ref()
+            .map(crate::ChatTemplateUse::to_json),
         "params": params,
         "tokens": {
             "prompt": completion.prompt_tokens,

@@ -91,6 +91,7 @@ pub(crate) async fn complete(
             text: reply.text,
             finish_reason,
             rendered_prompt: job.messages.to_string(),
+            chat_template: None,
             prompt_tokens: clamp_u32(reply.prompt_tokens.unwrap_or(0)),
             completion_tokens: clamp_u32(completion_tokens),
             prompt_ms,

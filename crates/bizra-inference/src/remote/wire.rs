@@ -7,22 +7,22 @@ use serde_json::{json, Map, Value};
 use crate::scoring::TokenStats;
 use crate::{GenerateRequest, Prompt};
 
-/// The `messages` of a request: the optional system message, then the user's.
+/// The `messages` of a request: the optional system message, then the user's; or a
+/// conversation's turns in order.
 pub(crate) fn messages(request: &GenerateRequest) -> Result<Value, String> {
     match &request.prompt {
-        Prompt::Chat { system, user } => {
-            let mut m = Vec::with_capacity(2);
-            if let Some(s) = system {
-                m.push(json!({"role": "system", "content": s}));
-            }
-            m.push(json!({"role": "user", "content": user}));
-            Ok(Value::Array(m))
-        }
         Prompt::Raw(_) => Err(
             "a remote pool serves chat requests only (the server applies the model's chat \
              template); send a chat request"
                 .into(),
         ),
+        chat => Ok(Value::Array(
+            chat.chat_messages()
+                .unwrap_or_default()
+                .iter()
+                .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+                .collect(),
+        )),
     }
 }
 
