@@ -91,7 +91,13 @@ fn greedy_twice_gives_the_same_text() {
     assert_eq!(a.text, b.text);
     assert!(a.text.contains("Paris"), "{:?}", a.text);
     assert!(a.rendered_prompt.contains("<|im_start|>user"));
-    assert!(a.prompt_tokens > 5);
+    // The model's own template (not llama.cpp's ChatML writer): its default system line, which
+    // llama-cpp-python renders too (crates/bizra-inference/tests/chat_template.rs compares).
+    assert!(a
+        .rendered_prompt
+        .starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"));
+    assert_eq!(a.chat_template, Some(bizra::ChatTemplateUse::Gguf));
+    assert_eq!(a.prompt_tokens, 42);
 }
 
 #[test]
@@ -231,6 +237,7 @@ fn output_is_a_signed_envelope_with_measured_scores() {
     assert!(p["model"]["parameters"].as_u64().unwrap() > 100_000_000);
     assert_eq!(p["tier"], "edge");
     assert_eq!(p["prompt_blake3"].as_str().unwrap().len(), 64);
+    assert_eq!(p["chat_template"], serde_json::json!({"source": "gguf"}));
     assert_eq!(p["params"]["temperature"], 0.0);
     assert_eq!(p["params"]["max_tokens"], 16);
     assert!(p["params"]["seed"].is_u64());
