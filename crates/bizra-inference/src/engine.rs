@@ -579,16 +579,15 @@ fn render_prompt(
     template: &std::result::Result<ChatTemplate, String>,
     prompt: &Prompt,
 ) -> Result<Rendered> {
-    let Some(messages) = prompt.chat_messages() else {
-        let text = match prompt {
-            Prompt::Raw(text) => text.clone(),
-            _ => String::new(),
-        };
-        return Ok(Rendered {
-            text,
-            add_special: true,
-            template: None,
-        });
+    let messages = match prompt {
+        Prompt::Raw(text) => {
+            return Ok(Rendered {
+                text: text.clone(),
+                add_special: true,
+                template: None,
+            })
+        }
+        chat => chat.chat_messages().unwrap_or_default(),
     };
     let reason = match template {
         Ok(t) => match t.render(&messages, true) {
