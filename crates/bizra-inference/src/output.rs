@@ -212,7 +212,10 @@ fn round3(x: f64) -> f64 {
 impl Engine {
     /// Generates and returns the output as an envelope signed by `identity`: payload
     /// `{"type": "bizra.inference", "output", "model", "tier", "prompt_blake3", "params",
-    /// "tokens", "timings_ms", "finish_reason", "scores"}`, provenance = the request's, and
+    /// "tokens", "timings_ms", "chat_template", "finish_reason", "scores"}` (`chat_template`:
+    /// `{"source": "gguf"}` when the model's own template rendered the messages,
+    /// `{"source": "llama.cpp", "reason"}` when llama.cpp's matcher stood in, `null` for a raw
+    /// prompt), provenance = the request's, and
     /// measured `snr` and `ihsan` scores (see [`crate::SNR_FORMULA`] and
     /// [`Dimension`]). The envelope can go straight into a [`bizra_protocol::GateChain`].
     pub fn generate(&self, identity: &Identity, request: &GenerateRequest) -> Result<Envelope> {
