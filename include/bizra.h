@@ -77,6 +77,35 @@
 #define BIZRA_KEY_HEX_SIZE 65
 
 /**
+ * What a pool's health probe says (`bizra_pool_health`'s out-param).
+ */
+enum bizra_pool_health
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * It answers and serves its model.
+     */
+    BIZRA_POOL_HEALTH_READY = 0,
+    /**
+     * It answers but is still loading its model (HTTP 503): worth waiting for.
+     */
+    BIZRA_POOL_HEALTH_LOADING = 1,
+    /**
+     * It cannot serve: not reachable, refusing the key, or answering with an error.
+     */
+    BIZRA_POOL_HEALTH_UNAVAILABLE = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum bizra_pool_health bizra_pool_health;
+#else
+typedef uint32_t bizra_pool_health;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * The PCI reject codes of `tests/vectors/PCI-v1.md` (stable numbers). Out-params carrying one are
  * `uint32_t *`.
  */
@@ -815,6 +844,14 @@ typedef struct bizra_gate_chain bizra_gate_chain;
 typedef struct bizra_gate_report bizra_gate_report;
 
 /**
+ * Routes requests to Edge, Local and Pool backends and signs each output with its route. Thread-
+ * safe, so safe to share between threads: one handle may serve many threads at once (an engine
+ * serves its requests one at a time, in order; a pool serves them concurrently). Freed with
+ * `bizra_gateway_free`, after every call using it has returned.
+ */
+typedef struct bizra_gateway bizra_gateway;
+
+/**
  * A measured hardware profile. Immutable, so safe to share between threads. Freed with
  * `bizra_hardware_profile_free`.
  */
@@ -846,6 +883,15 @@ typedef struct bizra_node bizra_node;
  * `BIZRA_STATUS_STOPPED`). Freed with `bizra_node_events_free`.
  */
 typedef struct bizra_node_events bizra_node_events;
+
+/**
+ * A client of one remote OpenAI-compatible server (vLLM, Ollama, llama.cpp's server,
+ * llama-cpp-python, a hosted provider): the Pool tier's backend. Thread-safe, so safe to share
+ * between threads; it owns one thread of its own, which serves its requests and runs their token
+ * callbacks. Freed with `bizra_pool_free`; a gateway given the pool keeps its own reference, so
+ * the pool may be freed as soon as `bizra_gateway_new` has returned.
+ */
+typedef struct bizra_pool bizra_pool;
 
 /**
  * A replay cache: the ids admitted while still valid. Thread-safe, so safe to share between
@@ -1443,7 +1489,143 @@ typedef struct bizra_generate_options {
      * The number of `ihsan` entries.
      */
     size_t ihsan_len;
+    /**
+     * Forces the request's tier (a `bizra_model_tier`) when it goes through a gateway
+     * (`bizra_gateway_generate`, `bizra_gateway_decide`); `BIZRA_MODEL_TIER_NONE` (0): the
+     * gateway decides from the task's complexity. An engine called directly ignores it. An
+     * unknown number is `BIZRA_STATUS_INVALID_ARGUMENT`. (Added after the members above: a
+     * caller built before it passes the older `struct_size` and forces no tier.)
+     */
+    uint32_t tier;
 } bizra_generate_options;
+
+/**
+ * Options for `bizra_pool_connect`. Zero-initialise, set `struct_size = sizeof(...)`, then set
+ * what you need: every zero/NULL/false member means the core's default.
+ */
+typedef struct bizra_pool_options {
+    /**
+     * `sizeof(bizra_pool_options)`.
+     */
+    uint32_t struct_size;
+    /**
+     * The bearer token the server wants; NULL: the first non-empty of the environment variables
+     * `BIZRA_POOL_API_KEY` and `OPENAI_API_KEY` when the pool is made, else none. The library
+     * keeps a copy (zeroed when the pool is freed) and never shows it: not in the last error,
+     * not in a payload.
+     */
+    const char *api_key;
+    /**
+     * The model to ask for; NULL: the first that the server's `GET /v1/models` lists.
+     */
+    const char *model;
+    /**
+     * Longest wait for a TCP (and TLS) connection, in ms; 0: 10000.
+     */
+    uint32_t connect_timeout_ms;
+    /**
+     * Longest silence while waiting for a response or reading it, in ms (it also bounds a
+     * generation without `on_token`, which the server sends whole); 0: 120000.
+     */
+    uint32_t read_timeout_ms;
+    /**
+     * Whether `max_retries` is set (default 4).
+     */
+    bool has_max_retries;
+    /**
+     * Retries after a failed connection, a 429 or a 5xx (never after another status, nor once a
+     * stream has begun); 0: none.
+     */
+    uint32_t max_retries;
+    /**
+     * The first backoff between retries, in ms (doubled at each retry, plus a random jitter);
+     * 0: 250.
+     */
+    uint32_t initial_backoff_ms;
+    /**
+     * The largest backoff before jitter, in ms; 0: 8000.
+     */
+    uint32_t max_backoff_ms;
+    /**
+     * The longest `Retry-After` honoured, in ms (a server asking for more fails the request at
+     * once); 0: 60000.
+     */
+    uint32_t max_retry_after_ms;
+    /**
+     * Whether `top_logprobs` is set (default 20).
+     */
+    bool has_top_logprobs;
+    /**
+     * Alternatives requested per token for the SNR, at most 20; 0 asks for no probabilities and
+     * leaves the SNR unmeasured.
+     */
+    uint32_t top_logprobs;
+    /**
+     * The model's vocabulary size, which the SNR needs (llama-cpp-python's server does not
+     * report it; llama.cpp's does), at least 2; 0: what the server reports, else the SNR is
+     * unmeasured.
+     */
+    uint32_t vocab_size;
+} bizra_pool_options;
+
+/**
+ * One fallback rule of a gateway: when the tier `from` cannot serve (it has no backend, or every
+ * pool was unavailable: never after a refusal, an invalid or cancelled request, or text already
+ * streamed), the tier `to` serves instead, and the payload's `route.fallbacks` records the step
+ * with its cause. Both are `bizra_model_tier` numbers (not NONE).
+ */
+typedef struct bizra_fallback {
+    /**
+     * The tier that cannot serve (a `bizra_model_tier`).
+     */
+    uint32_t from;
+    /**
+     * The tier tried next (a `bizra_model_tier`).
+     */
+    uint32_t to;
+} bizra_fallback;
+
+/**
+ * Options for `bizra_gateway_new`: what serves each tier, and the fallbacks. Zero-initialise,
+ * set `struct_size = sizeof(...)`, then set what you need. The gateway keeps its own references
+ * to the engines and pools given, so the caller may free its handles as soon as
+ * `bizra_gateway_new` has returned.
+ */
+typedef struct bizra_gateway_options {
+    /**
+     * `sizeof(bizra_gateway_options)`.
+     */
+    uint32_t struct_size;
+    /**
+     * The engine serving the Edge tier, whatever its model's size; NULL: none (the tier cannot
+     * serve: `BIZRA_STATUS_MODEL_NOT_FOUND`, or its fallback).
+     */
+    const struct bizra_engine *edge;
+    /**
+     * The engine serving the Local tier (the same engine as `edge` may serve both); NULL: none.
+     */
+    const struct bizra_engine *local;
+    /**
+     * The pools serving the Pool tier (`pools_len` of them), tried in this order: the first that
+     * serves wins, and each unavailable one before it is recorded in `route.skipped`. None: the
+     * tier cannot serve (`BIZRA_STATUS_NO_REMOTE_POOL`, or its fallback).
+     */
+    const struct bizra_pool *const *pools;
+    /**
+     * The number of `pools` entries.
+     */
+    size_t pools_len;
+    /**
+     * The fallback rules (`fallbacks_len` of them): at most one per tier, none from a tier to
+     * itself; they chain (Pool → Local → Edge), each tier tried at most once. None: nothing
+     * falls back.
+     */
+    const struct bizra_fallback *fallbacks;
+    /**
+     * The number of `fallbacks` entries.
+     */
+    size_t fallbacks_len;
+} bizra_gateway_options;
 
 /**
  * How to run a node, for `bizra_node_start`. Zero-initialise, set `struct_size =
@@ -1919,6 +2101,19 @@ typedef struct bizra_consensus_event {
  */
 #define BIZRA_STATUS_EVIDENCE_REFUSED 18
 
+/**
+ * A remote pool could not serve: unreachable, silent past its timeout, overloaded (429),
+ * failing (5xx) or answering outside the protocol, after the retries it was configured with
+ * (kind `REMOTE_UNAVAILABLE`). Another pool, a fallback tier or a later attempt may serve.
+ */
+#define BIZRA_STATUS_REMOTE_UNAVAILABLE 19
+
+/**
+ * A remote pool refused the request itself: a wrong API key, an unknown model, a request it
+ * does not accept (kind `REMOTE_REFUSED`). The configuration or the request must change.
+ */
+#define BIZRA_STATUS_REMOTE_REFUSED 20
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1938,7 +2133,7 @@ bizra_status bizra_abi_version(uint32_t *out);
  * The name of a status: for a status that reports one of the core's error kinds, the kind's
  * name, the same in every binding (`"INVALID_INPUT"` for `BIZRA_STATUS_INVALID_ARGUMENT`,
  * `"REJECTED"`, `"PROMPT_TOO_LONG"` for `BIZRA_STATUS_CONTEXT_OVERFLOW`, `"EVIDENCE_REFUSED"`,
- * `"PANIC"`, ...); for the C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`,
+ * `"REMOTE_UNAVAILABLE"`, `"REMOTE_REFUSED"`, `"PANIC"`, ...); for the C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`,
  * `"BUFFER_TOO_SMALL"`, `"OUT_OF_RANGE"`, `"STOPPED"`). NULL for a number that is no status.
  * Static, not to be freed.
  */
@@ -2691,6 +2886,92 @@ bizra_status bizra_cancel_token_is_cancelled(const struct bizra_cancel_token *to
  * Frees a cancel token, after the generations using it have returned. NULL is a no-op.
  */
 void bizra_cancel_token_free(struct bizra_cancel_token *token);
+
+/**
+ * Makes a client of the OpenAI-compatible server at `base_url` (`http://host:8000` or
+ * `http://host:8000/v1`; `/v1` is added when missing; credentials in it are never shown) and
+ * starts its thread. Nothing is sent yet: the server need not be up (`bizra_pool_health` probes
+ * it). `opts` may be NULL (the defaults). A malformed URL or option is
+ * `BIZRA_STATUS_INVALID_ARGUMENT`. `*out`: a new pool, the caller's; free it with
+ * `bizra_pool_free`.
+ */
+bizra_status bizra_pool_connect(const char *base_url,
+                                const struct bizra_pool_options *opts,
+                                struct bizra_pool **out);
+
+/**
+ * Probes the server once, without retrying (`GET /health`, else `GET /v1/models`; bounded by the
+ * pool's timeouts) and writes what it says to `*out` (a value: nothing to free). `detail` may be
+ * NULL; else it receives NULL when the pool is ready, or why it is not (the caller's string: free
+ * it with `bizra_string_free`).
+ */
+bizra_status bizra_pool_health(const struct bizra_pool *pool,
+                               bizra_pool_health *out,
+                               char **detail);
+
+/**
+ * Frees a pool: its thread stops once no gateway holds it any more, abandoning the requests
+ * still running. NULL is a no-op.
+ */
+void bizra_pool_free(struct bizra_pool *pool);
+
+/**
+ * Makes a gateway from `opts` (NULL: nothing configured, so every tier fails). An invalid
+ * configuration (a fallback from a tier to itself, two different fallbacks from one tier, a
+ * tier number that is no tier) is `BIZRA_STATUS_INVALID_ARGUMENT`, the last error saying what
+ * is wrong. `*out`: a new gateway, the caller's; free it with `bizra_gateway_free`.
+ */
+bizra_status bizra_gateway_new(const struct bizra_gateway_options *opts,
+                               struct bizra_gateway **out);
+
+/**
+ * The tier the gateway would decide for `prompt` with `opts` (its `max_tokens` and forced
+ * `tier`; NULL: the defaults), without serving it. `*out` is the caller's struct; its `reason`
+ * is the caller's string: free it with `bizra_string_free`.
+ */
+bizra_status bizra_gateway_decide(const struct bizra_gateway *gateway,
+                                  const char *prompt,
+                                  const struct bizra_generate_options *opts,
+                                  struct bizra_tier_decision *out);
+
+/**
+ * Answers `prompt` through the gateway and returns the output as a new envelope signed by `id`:
+ * the payload of the backend that served it (as `bizra_engine_generate`'s, or a pool's with
+ * `backend: {kind, base_url, model}`), whose `tier` is the tier that served, plus `route`:
+ * `{"tier", "forced", "complexity", "reason", "served", "backend", "fallbacks": [{"from", "to",
+ * "cause", "detail"}], "skipped": [{"backend", "detail"}]}` (the decided tier and why, what
+ * served, each fallback taken with the error kind that caused it, each pool skipped). The tier
+ * is `opts.tier` when set, else the one decided from the task's complexity
+ * (`bizra_gateway_decide`). `opts` may be NULL (no streaming, the defaults).
+ *
+ * Streaming and cancellation are `bizra_engine_generate`'s: `opts.on_token` runs on the thread
+ * of the backend serving (the engine's worker thread, or the pool's own thread), never on the
+ * calling thread, which waits meanwhile; it must not call into this gateway nor free it. Once it
+ * has been called no fallback is taken. A cancelled generation is a success whose finish reason
+ * is `CANCELLED`, and is never retried on another tier.
+ *
+ * When no tier can serve: `BIZRA_STATUS_REMOTE_UNAVAILABLE` (every pool unreachable, timed out,
+ * overloaded or failing), `BIZRA_STATUS_REMOTE_REFUSED` (a pool refused the request: a wrong
+ * key or model; never falls back), `BIZRA_STATUS_NO_REMOTE_POOL` or
+ * `BIZRA_STATUS_MODEL_NOT_FOUND` (no backend for the tier), the last error naming the pool's
+ * endpoint and HTTP status where there is one; the engine's errors as for
+ * `bizra_engine_generate`. `finish_reason` may be NULL, else receives a `bizra_finish_reason`;
+ * `served_tier` may be NULL, else receives the `bizra_model_tier` that served (values: nothing
+ * to free). `*out`: a new envelope, the caller's; free it with `bizra_envelope_free`.
+ */
+bizra_status bizra_gateway_generate(const struct bizra_gateway *gateway,
+                                    const struct bizra_identity *id,
+                                    const char *prompt,
+                                    const struct bizra_generate_options *opts,
+                                    struct bizra_envelope **out,
+                                    uint32_t *finish_reason,
+                                    uint32_t *served_tier);
+
+/**
+ * Frees a gateway, after every call using it has returned; the engines and pools it holds stop
+ * once nothing else holds them. NULL is a no-op.
+ */
+void bizra_gateway_free(struct bizra_gateway *gateway);
 
 /**
  * Binds the node's UDP socket, takes its next generation (from `opts.data_dir` when given),

@@ -7,6 +7,7 @@ use bizra_core::inference::{
     CancelToken, Dimension, Engine, EngineOptions, FinishReason, GenerateRequest, IhsanInputs,
     ModelInfo, TokenCallback,
 };
+use bizra_core::ModelTier;
 
 use crate::*;
 
@@ -169,6 +170,19 @@ pub struct bizra_generate_options {
     pub ihsan: *const bizra_ihsan_value,
     /// The number of `ihsan` entries.
     pub ihsan_len: usize,
+    /// Forces the request's tier (a `bizra_model_tier`) when it goes through a gateway
+    /// (`bizra_gateway_generate`, `bizra_gateway_decide`); `BIZRA_MODEL_TIER_NONE` (0): the
+    /// gateway decides from the task's complexity. An engine called directly ignores it. An
+    /// unknown number is `BIZRA_STATUS_INVALID_ARGUMENT`. (Added after the members above: a
+    /// caller built before it passes the older `struct_size` and forces no tier.)
+    pub tier: u32,
+}
+
+// SAFETY: integers, floats, `bool`s, raw pointers and an `Option` of a function pointer: all zero
+// is 0/false/NULL/`None`, every member's default.
+unsafe impl ZeroDefault for bizra_generate_options {
+    /// Before the forced tier: `struct_size` up to `ihsan_len`.
+    const OLDER_SIZES: &'static [usize] = &[std::mem::offset_of!(bizra_generate_options, tier)];
 }
 
 /// The eight Ihsan dimensions, heaviest first (weights .22 .22 .14 .12 .12 .08 .06 .04).
@@ -241,7 +255,7 @@ fn ihsan_inputs(p: *const bizra_ihsan_value, len: usize) -> FfiResult<IhsanInput
 /// The engine handle's content: the engine and its metadata as C strings, made once so that
 /// `bizra_engine_info` can lend them.
 pub(crate) struct Model {
-    engine: Engine,
+    pub(crate) engine: Engine,
     path: CString,
     name: CString,
     architecture: CString,
@@ -270,7 +284,7 @@ impl Model {
     }
 }
 
-fn finish_number(f: FinishReason) -> u32 {
+pub(crate) fn finish_number(f: FinishReason) -> u32 {
     (match f {
         FinishReason::Eos => bizra_finish_reason::Eos,
         FinishReason::Stop => bizra_finish_reason::Stop,
@@ -307,8 +321,24 @@ impl TokenSink {
     }
 }
 
-/// The core request, cancel token and callback of one `bizra_engine_generate` call.
-fn request(
+/// The forced tier of `opts.tier` (0: none).
+fn forced_tier(n: u32) -> FfiResult<Option<ModelTier>> {
+    Ok(match n {
+        0 => None,
+        1 => Some(ModelTier::Edge),
+        2 => Some(ModelTier::Local),
+        3 => Some(ModelTier::Pool),
+        _ => {
+            return Err(invalid(format!(
+                "opts.tier: {n} is not a bizra_model_tier (0..=3)"
+            )))
+        }
+    })
+}
+
+/// The core request, cancel token and callback of one `bizra_engine_generate` or
+/// `bizra_gateway_generate` call (`opts` read by `options_grown`).
+pub(crate) fn request(
     prompt: &str,
     opts: Option<&bizra_generate_options>,
 ) -> FfiResult<(GenerateRequest, CancelToken, Option<TokenCallback>)> {
@@ -353,6 +383,7 @@ fn request(
         r = r.ttl(o.ttl_seconds);
     }
     r = r.ihsan(ihsan_inputs(o.ihsan, o.ihsan_len)?);
+    r.tier = forced_tier(o.tier)?;
     let cancel = if o.cancel.is_null() {
         CancelToken::new()
     } else {
@@ -464,7 +495,7 @@ pub unsafe extern "C" fn bizra_engine_generate(
         let m = bizra_engine::arg(engine, "engine")?;
         let id = bizra_identity::arg(id, "id")?;
         let prompt = text(prompt, "prompt")?;
-        let (req, cancel, on_token) = request(prompt, options(opts, "opts")?)?;
+        let (req, cancel, on_token) = request(prompt, options_grown(opts, "opts")?.as_ref())?;
         // Completion and signature separately (as `Engine::generate_streaming` does inside) so
         // that the finish reason comes back without parsing the payload.
         let completion = m.engine.complete_with(&req, &cancel, on_token)?;

@@ -47,6 +47,8 @@ mod constitution;
 mod tier;
 // Embedded inference: engines and cancel tokens.
 mod inference;
+// The gateway: remote pools, tier routing and fallbacks.
+mod gateway;
 // Federation membership: nodes, members, events, counters.
 mod federation;
 // Federation documents, commit certificates and equivocation evidence, verified offline.
@@ -68,6 +70,7 @@ pub use constitution::*;
 pub use envelope::*;
 pub use federation::*;
 pub use gates::*;
+pub use gateway::*;
 pub(crate) use handle::{handle_type, Handle};
 pub use identity::*;
 pub use inference::*;

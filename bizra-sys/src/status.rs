@@ -137,7 +137,7 @@ fn names() -> &'static [(bizra_status, CString)] {
 /// The name of a status: for a status that reports one of the core's error kinds, the kind's
 /// name, the same in every binding (`"INVALID_INPUT"` for `BIZRA_STATUS_INVALID_ARGUMENT`,
 /// `"REJECTED"`, `"PROMPT_TOO_LONG"` for `BIZRA_STATUS_CONTEXT_OVERFLOW`, `"EVIDENCE_REFUSED"`,
-/// `"PANIC"`, ...); for the C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`,
+/// `"REMOTE_UNAVAILABLE"`, `"REMOTE_REFUSED"`, `"PANIC"`, ...); for the C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`,
 /// `"BUFFER_TOO_SMALL"`, `"OUT_OF_RANGE"`, `"STOPPED"`). NULL for a number that is no status.
 /// Static, not to be freed.
 #[no_mangle]

@@ -91,7 +91,7 @@ pub(crate) struct Profile {
     gpu_names: Vec<CString>,
 }
 
-fn complexity_number(c: TaskComplexity) -> u32 {
+pub(crate) fn complexity_number(c: TaskComplexity) -> u32 {
     match c {
         TaskComplexity::Simple => 0,
         TaskComplexity::Medium => 1,
