@@ -77,9 +77,9 @@
 #define BIZRA_KEY_HEX_SIZE 65
 
 /**
- * What a pool's health probe says (`bizra_pool_health`'s out-param).
+ * What a pool's health probe says (the out-param of `bizra_pool_health`).
  */
-enum bizra_pool_health
+enum bizra_health
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -87,21 +87,21 @@ enum bizra_pool_health
     /**
      * It answers and serves its model.
      */
-    BIZRA_POOL_HEALTH_READY = 0,
+    BIZRA_HEALTH_READY = 0,
     /**
      * It answers but is still loading its model (HTTP 503): worth waiting for.
      */
-    BIZRA_POOL_HEALTH_LOADING = 1,
+    BIZRA_HEALTH_LOADING = 1,
     /**
      * It cannot serve: not reachable, refusing the key, or answering with an error.
      */
-    BIZRA_POOL_HEALTH_UNAVAILABLE = 2,
+    BIZRA_HEALTH_UNAVAILABLE = 2,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
-typedef enum bizra_pool_health bizra_pool_health;
+typedef enum bizra_health bizra_health;
 #else
-typedef uint32_t bizra_pool_health;
+typedef uint32_t bizra_health;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -2905,9 +2905,7 @@ bizra_status bizra_pool_connect(const char *base_url,
  * NULL; else it receives NULL when the pool is ready, or why it is not (the caller's string: free
  * it with `bizra_string_free`).
  */
-bizra_status bizra_pool_health(const struct bizra_pool *pool,
-                               bizra_pool_health *out,
-                               char **detail);
+bizra_status bizra_pool_health(const struct bizra_pool *pool, bizra_health *out, char **detail);
 
 /**
  * Frees a pool: its thread stops once no gateway holds it any more, abandoning the requests

@@ -9,7 +9,10 @@
 #                      under valgrind, ASan)
 #                    + consensus-node suite: four validators on loopback decide a proposal, every
 #                      certificate verified (natively, under valgrind, ASan)
-#                    + inference suite on the real model (natively and ASan) + examples
+#                    + inference suite on the real model (natively and ASan)
+#                    + gateway suite: the Pool tier against the reference server (llama-cpp-python,
+#                      mk/pool.mk) and fallbacks to the real model (natively and ASan)
+#                    + examples
 #                    + pkg-config/install round trip
 #   make header      regenerate include/bizra.h with the pinned cbindgen
 #   make bench-c     envelope create/verify through the C ABI beside the Rust core
@@ -66,7 +69,7 @@ symbols-c: c-lib
 
 # Every function the header declares is called by the C suites.
 C_SUITES := tests/c/test_bizra.c tests/c/test_inference.c tests/c/test_federation.c tests/c/test_consensus.c \
-  tests/c/test_consensus_node.c
+  tests/c/test_consensus_node.c tests/c/test_gateway.c
 c-coverage: symbols-c
 	missing=$$(for f in $$(cat "$(CBUILD)/declared.txt"); do grep -q "$$f(" $(C_SUITES) || echo $$f; done); \
 	if [ -n "$$missing" ]; then echo "not covered by $(C_SUITES): $$missing" >&2; exit 1; fi
@@ -133,6 +136,14 @@ test-c: header-check c-lib symbols-c c-coverage $(CBUILD)/vectors.h $(CBUILD)/co
 	$(CC) $(C_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	  tests/c/test_inference.c -o "$(CBUILD)/test_inference_asan" "$(LIBDIR)/libbizra.a" $(C_STATIC_LIBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1 "$(CBUILD)/test_inference_asan"
+	@echo "== C gateway suite (the reference pool server, the real model), shared library"
+	$(CC) $(C_CFLAGS) tests/c/test_gateway.c -o "$(CBUILD)/test_gateway" \
+	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)" -lpthread
+	"$(CBUILD)/test_gateway"
+	@echo "== C gateway suite, static library, AddressSanitizer + UBSan"
+	$(CC) $(C_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+	  tests/c/test_gateway.c -o "$(CBUILD)/test_gateway_asan" "$(LIBDIR)/libbizra.a" $(C_STATIC_LIBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1 "$(CBUILD)/test_gateway_asan"
 	@echo "== examples/c/inference.c"
 	$(CC) $(C_CFLAGS) examples/c/inference.c -o "$(CBUILD)/inference" \
 	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"

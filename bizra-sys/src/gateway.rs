@@ -72,10 +72,10 @@ pub struct bizra_pool_options {
     pub vocab_size: u32,
 }
 
-/// What a pool's health probe says (`bizra_pool_health`'s out-param).
+/// What a pool's health probe says (the out-param of `bizra_pool_health`).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum bizra_pool_health {
+pub enum bizra_health {
     /// It answers and serves its model.
     Ready = 0,
     /// It answers but is still loading its model (HTTP 503): worth waiting for.
@@ -216,16 +216,16 @@ pub unsafe extern "C" fn bizra_pool_connect(
 #[no_mangle]
 pub unsafe extern "C" fn bizra_pool_health(
     pool: *const bizra_pool,
-    out: *mut bizra_pool_health,
+    out: *mut bizra_health,
     detail: *mut *mut c_char,
 ) -> bizra_status {
     boundary("bizra_pool_health", || {
         let out = out_checked(out)?;
         let p = bizra_pool::arg(pool, "pool")?;
         let (health, why) = match p.health() {
-            Health::Ready => (bizra_pool_health::Ready, None),
-            Health::Loading(why) => (bizra_pool_health::Loading, Some(why)),
-            Health::Unavailable(why) => (bizra_pool_health::Unavailable, Some(why)),
+            Health::Ready => (bizra_health::Ready, None),
+            Health::Loading(why) => (bizra_health::Loading, Some(why)),
+            Health::Unavailable(why) => (bizra_health::Unavailable, Some(why)),
         };
         let why = match why {
             Some(w) if !detail.is_null() => c_string(w.replace('\0', "?"))?,
