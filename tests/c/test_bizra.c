@@ -149,6 +149,8 @@ static void test_status(void) {
         {BIZRA_STATUS_STOPPED, "STOPPED"},
         {BIZRA_STATUS_CERTIFICATE_REFUSED, "CERTIFICATE_REFUSED"},
         {BIZRA_STATUS_EVIDENCE_REFUSED, "EVIDENCE_REFUSED"},
+        {BIZRA_STATUS_REMOTE_UNAVAILABLE, "REMOTE_UNAVAILABLE"},
+        {BIZRA_STATUS_REMOTE_REFUSED, "REMOTE_REFUSED"},
     };
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         const char *name = bizra_status_name(named[i].status);
@@ -156,7 +158,7 @@ static void test_status(void) {
         if (name == NULL || strcmp(name, named[i].name) != 0)
             fprintf(stderr, "  status %u: %s, expected %s\n", named[i].status, name ? name : "(null)", named[i].name);
     }
-    CHECK(bizra_status_name(19) == NULL);
+    CHECK(bizra_status_name(21) == NULL);
     CHECK(bizra_status_name(UINT32_MAX) == NULL);
     CHECK(bizra_status_name(BIZRA_STATUS_KEY) == bizra_status_name(BIZRA_STATUS_KEY)); /* static */
 }
