@@ -52,8 +52,9 @@ const EVIDENCE = byNumber(native.evidenceCodes())
  * (the reject name for refusals, a refused certificate's or evidence's refusal name, else the
  * kind), `reject`
  * (the spec's number for refusals), `certificateCode` (a refused certificate's number),
- * `evidenceCode` (refused equivocation evidence's number), `detail` (what exactly failed) and
- * `retryable`.
+ * `evidenceCode` (refused equivocation evidence's number), `endpoint` and `status` (a remote
+ * pool's API root and the HTTP status it answered with, kinds REMOTE_UNAVAILABLE and
+ * REMOTE_REFUSED), `detail` (what exactly failed) and `retryable`.
  */
 class BizraError extends Error {
   constructor(message, code, reject, detail) {
@@ -68,7 +69,20 @@ class BizraError extends Error {
     this.retryable = reject !== undefined && RETRYABLE.has(code)
     this.certificateCode = undefined
     this.evidenceCode = undefined
+    this.endpoint = undefined
+    this.status = undefined
   }
+}
+
+// The kinds of a remote pool's errors, whose reason starts with `endpoint␟status␟` (src/errors.rs).
+const REMOTE = new Set(['REMOTE_UNAVAILABLE', 'REMOTE_REFUSED'])
+
+/** A remote pool's error: its endpoint, and the HTTP status it answered with (if it answered). */
+function remoteError(kind, endpoint, status, message) {
+  const e = new BizraError(message, kind, undefined)
+  e.endpoint = endpoint
+  e.status = /^[0-9]+$/.test(status) ? Number(status) : undefined
+  return e
 }
 
 // The refusals whose `code` is a refusal's name and whose number has a field of its own: the
@@ -89,7 +103,8 @@ function refusalError(kind, message, name, detail) {
 
 // The addon's codes are kinds, UPPER_SNAKE (or TYPE_ERROR); napi-rs's own (argument conversion)
 // are CamelCase statuses. A refusal's reason is `REJECT_NAME␟detail␟message`, a refused
-// certificate's or refused evidence's `NAME␟number␟detail␟message` (src/errors.rs).
+// certificate's or refused evidence's `NAME␟number␟detail␟message`, a remote pool's error's
+// `endpoint␟status␟message` (src/errors.rs).
 function convert(e) {
   if (!(e instanceof Error) || e instanceof BizraError || e instanceof TypeError) return e
   const kind = typeof e.code === 'string' ? e.code : undefined
@@ -105,6 +120,10 @@ function convert(e) {
     if (REFUSALS[kind][0][name] === Number(number) && message.length > 0) {
       return retype(refusalError(kind, message.join('\u001f'), name, detail), e)
     }
+  }
+  if (REMOTE.has(kind)) {
+    const [endpoint, status, ...message] = e.message.split('\u001f')
+    if (message.length > 0) return retype(remoteError(kind, endpoint, status, message.join('\u001f')), e)
   }
   if (kind && /^[A-Z][A-Z0-9_]*$/.test(kind)) return retype(new BizraError(e.message, kind, undefined), e)
   if (kind) return retype(new TypeError(e.message), e)

@@ -11,7 +11,9 @@
 //!   (`INTERNAL` is both), so the kind travels on its own. A refused certificate's reason (kind
 //!   `CERTIFICATE_REFUSED`) starts with its code's name, number and detail
 //!   (`BAD_SIGNATURE␟6␟what failed␟message`), and so does refused equivocation evidence's (kind
-//!   `EVIDENCE_REFUSED`: `NOT_CONFLICTING␟5␟what failed␟message`);
+//!   `EVIDENCE_REFUSED`: `NOT_CONFLICTING␟5␟what failed␟message`), and a remote pool's error's
+//!   (kinds `REMOTE_UNAVAILABLE` and `REMOTE_REFUSED`) with its endpoint and HTTP status, empty
+//!   when it never answered (`http://host:8000/v1␟401␟message`);
 //! - the binding's own failures, under the core's kinds for them: `INTERNAL` ([`internal`]) and
 //!   `PANIC` ([`panic_err`], a caught Rust panic, from any export, batch task or thread);
 //! - `TYPE_ERROR` ([`type_err`]): an argument of the wrong type, a `TypeError` in JavaScript
@@ -19,7 +21,8 @@
 //!
 //! `index.js` makes a `BizraError` of it: `kind` the code, `code` the reject name of a refusal
 //! or the refusal name of a certificate or of evidence (else the kind), `reject` and `retryable`
-//! from the reject table exported here, `certificateCode` or `evidenceCode` the refusal's number.
+//! from the reject table exported here, `certificateCode` or `evidenceCode` the refusal's number,
+//! `endpoint` and `status` a remote pool's.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -77,6 +80,12 @@ pub(crate) fn core_err(e: bizra::Error) -> napi::Error<String> {
             kind,
             format!("{name}{SEP}{code}{SEP}{detail}{SEP}{message}"),
         ),
+        bizra::Error::Remote {
+            endpoint, status, ..
+        } => {
+            let status = status.map(|s| s.to_string()).unwrap_or_default();
+            err(kind, format!("{endpoint}{SEP}{status}{SEP}{message}"))
+        }
         _ => err(kind, message),
     }
 }

@@ -81,6 +81,18 @@ pub fn error_for_test(kind: String) -> Result<()> {
             },
             ErrorKind::NoRemotePool => bizra::Error::NoRemotePool,
             ErrorKind::Inference => bizra::Error::Inference("a sample".into()),
+            ErrorKind::RemoteUnavailable => bizra::Error::Remote {
+                endpoint: "http://127.0.0.1:9/v1".into(),
+                status: None,
+                refused: false,
+                detail: "a sample".into(),
+            },
+            ErrorKind::RemoteRefused => bizra::Error::Remote {
+                endpoint: "http://127.0.0.1:9/v1".into(),
+                status: Some(401),
+                refused: true,
+                detail: "a sample".into(),
+            },
             ErrorKind::Internal => return Err(internal("a sample")),
             ErrorKind::Panic => panic!("a sample"),
             // A kind the core added: the suite fails on it until it has a sample here.

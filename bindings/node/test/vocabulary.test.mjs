@@ -35,7 +35,7 @@ test('every kind of the core table is a BizraError kind, and real errors carry t
   const names = ERROR_KINDS.map((k) => k.name)
   assert.deepEqual(names, [
     'INVALID_INPUT', 'REJECTED', 'CERTIFICATE_REFUSED', 'EVIDENCE_REFUSED', 'KEY', 'CONSTITUTION', 'IO', 'MODEL', 'MODEL_NOT_FOUND',
-    'PROMPT_TOO_LONG', 'NO_REMOTE_POOL', 'INFERENCE', 'INTERNAL', 'PANIC',
+    'PROMPT_TOO_LONG', 'NO_REMOTE_POOL', 'INFERENCE', 'REMOTE_UNAVAILABLE', 'REMOTE_REFUSED', 'INTERNAL', 'PANIC',
   ])
   for (const k of ERROR_KINDS) {
     assert.ok(Number.isInteger(k.number) && k.number >= 100 && k.number < 1000, k.name)
@@ -163,7 +163,7 @@ test('user gates run after every built-in gate, so they see only authenticated e
 })
 
 test("every kind of the core's table maps to its own kind and code, through the binding's mapping", () => {
-  assert.equal(ERROR_KINDS.length, 14)
+  assert.equal(ERROR_KINDS.length, 16)
   for (const { name } of errorKinds()) {
     const e = caught(() => cjs.__errorForTest(name))
     assert.ok(e instanceof BizraError, `${name}: ${e}`)
@@ -189,6 +189,14 @@ test("every kind of the core's table maps to its own kind and code, through the 
       assert.equal(e.reject, undefined)
       assert.equal(e.detail, 'a sample')
       assert.equal(e.message, 'equivocation evidence refused: NOT_CONFLICTING (a sample)')
+    } else if (name === 'REMOTE_UNAVAILABLE' || name === 'REMOTE_REFUSED') {
+      // A remote pool's error names its endpoint and the HTTP status it answered with, if any.
+      assert.equal(e.code, name)
+      assert.equal(e.endpoint, 'http://127.0.0.1:9/v1')
+      assert.equal(e.status, name === 'REMOTE_REFUSED' ? 401 : undefined)
+      assert.equal(e.reject, undefined)
+      assert.equal(e.message, 'remote pool: a sample')
+      assert.doesNotMatch(e.message, /\u001f/)
     } else {
       assert.equal(e.code, name, e.message)
       assert.equal(e.reject, undefined)
@@ -196,6 +204,10 @@ test("every kind of the core's table maps to its own kind and code, through the 
     }
     assert.equal(e.retryable, false)
     assert.equal(e.name, 'BizraError')
+    if (name !== 'REMOTE_UNAVAILABLE' && name !== 'REMOTE_REFUSED') {
+      assert.equal(e.endpoint, undefined)
+      assert.equal(e.status, undefined)
+    }
   }
   // No longer lumped together as INTERNAL.
   assert.equal(caught(() => cjs.__errorForTest('MODEL_NOT_FOUND')).code, 'MODEL_NOT_FOUND')
