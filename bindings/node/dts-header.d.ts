@@ -17,6 +17,10 @@
  *   `undefined`;
  * - `evidenceCode`: refused equivocation evidence's number (tests/vectors/CONSENSUS-v1.md;
  *   `evidence.verify`, kind `EVIDENCE_REFUSED`), else `undefined`;
+ * - `endpoint`: the remote pool's API root (`http://host:8000/v1`, never credentials) for kinds
+ *   `REMOTE_UNAVAILABLE` and `REMOTE_REFUSED`, else `undefined`;
+ * - `status`: the HTTP status the remote pool answered with (`401`, `503`, ...), `undefined` when
+ *   it never answered or for other kinds;
  * - `detail`: what exactly failed; `retryable`: whether the same request may succeed later.
  */
 export declare class BizraError extends Error {
@@ -25,6 +29,8 @@ export declare class BizraError extends Error {
   readonly reject: number | undefined
   readonly certificateCode: number | undefined
   readonly evidenceCode: number | undefined
+  readonly endpoint: string | undefined
+  readonly status: number | undefined
   readonly detail: string
   readonly retryable: boolean
   constructor(message: string, code: string, reject?: number, detail?: string)
@@ -41,8 +47,11 @@ export declare class BizraError extends Error {
  * operation, an existing key file), `MODEL` (a missing, non-GGUF or damaged model file),
  * `MODEL_NOT_FOUND` (no model serves the tier or name asked for), `PROMPT_TOO_LONG` (the prompt
  * does not fit `nCtx`), `NO_REMOTE_POOL` (the pool tier without a remote pool), `INFERENCE` (the
- * engine failed), `INTERNAL` (a bug at the boundary), `PANIC` (a Rust panic, caught: the process
- * lives on).
+ * engine failed), `REMOTE_UNAVAILABLE` (a remote pool unreachable, silent past its timeout,
+ * overloaded (429), failing (5xx) or answering outside the protocol: `endpoint`, `status`),
+ * `REMOTE_REFUSED` (a remote pool refused the request, a 4xx other than 429 such as a wrong API
+ * key: `endpoint`, `status`), `INTERNAL` (a bug at the boundary), `PANIC` (a Rust panic, caught:
+ * the process lives on).
  */
 export type ErrorKindName =
   | 'INVALID_INPUT'
@@ -57,6 +66,8 @@ export type ErrorKindName =
   | 'PROMPT_TOO_LONG'
   | 'NO_REMOTE_POOL'
   | 'INFERENCE'
+  | 'REMOTE_UNAVAILABLE'
+  | 'REMOTE_REFUSED'
   | 'INTERNAL'
   | 'PANIC'
 
@@ -193,9 +204,9 @@ export interface LoadOptions {
 }
 
 /**
- * Options of `model.generate` and `model.stream`. Unset sampling options take llama.cpp's defaults
- * (temperature 0.8, topK 40, topP 0.95, minP 0.05, repeatPenalty 1); values out of range reject
- * with code `INVALID_INPUT`.
+ * Options of `model.generate` and `model.stream` (and of a `Gateway`'s). Unset sampling options
+ * take llama.cpp's defaults (temperature 0.8, topK 40, topP 0.95, minP 0.05, repeatPenalty 1);
+ * values out of range reject with code `INVALID_INPUT`.
  */
 export interface GenerateOptions {
   /** A system message, rendered with the model's chat template. */
@@ -229,6 +240,51 @@ export interface GenerateOptions {
    * aborted gives an empty answer). It does not reject.
    */
   signal?: AbortSignal
+  /**
+   * Forces the tier (`'edge'`, `'local'` or `'pool'`): a `Gateway` serves the request from it
+   * (recorded as forced in `payload.route`); a `Model` serves it whatever this says.
+   */
+  tier?: 'edge' | 'local' | 'pool'
+}
+
+/**
+ * Options of `Pool.connect`; unset ones take the core's defaults. The API key is never shown.
+ */
+export interface PoolOptions {
+  /** The server's API root: `http://host:8000/v1` (`/v1` is added when missing). */
+  baseUrl: string
+  /** The bearer token (default: `BIZRA_POOL_API_KEY` or `OPENAI_API_KEY`, else none). */
+  apiKey?: string
+  /** The model to ask for (default: the first the server lists). */
+  model?: string
+  /** Longest wait for a connection, in seconds (fractions allowed; default 10). */
+  connectTimeout?: number
+  /** Longest silence while waiting for or reading a response, in seconds (default 120). */
+  readTimeout?: number
+  /** Retries after a failed connection, a 429 or a 5xx (default 4). */
+  maxRetries?: number
+  /** Alternatives asked per token for the SNR, at most 20 (default 20; 0 leaves the SNR unmeasured). */
+  topLogprobs?: number
+  /** The model's vocabulary size, for the SNR (default: what the server reports, if it does). */
+  vocabSize?: number
+}
+
+/** A fallback rule of a `Gateway`: when the `from` tier cannot serve, `to` serves instead. */
+export interface FallbackRule {
+  from: 'edge' | 'local' | 'pool'
+  to: 'edge' | 'local' | 'pool'
+}
+
+/** Options of `new Gateway`: what serves each tier, and the fallbacks. */
+export interface GatewayOptions {
+  /** The model serving the Edge tier (any loaded model). */
+  edge?: Model
+  /** The model serving the Local tier (any loaded model). */
+  local?: Model
+  /** The pools serving the Pool tier, tried in order. */
+  pools?: Pool[]
+  /** Fallback rules, one per tier at most; nothing falls back without one. */
+  fallbacks?: FallbackRule[]
 }
 
 /**

@@ -2,7 +2,8 @@
 //!
 //! Type conversion and JavaScript idioms only; every protocol rule lives in the core. One file
 //! per handle family, as in every binding: [`identity`], [`envelope`], [`replay`],
-//! [`constitution`], [`gates`], [`tier`], [`inference`] (`Model`, `TokenStream`), [`consensus`]
+//! [`constitution`], [`gates`], [`tier`], [`inference`] (`Model`, `TokenStream`, `Pool`,
+//! `Gateway`), [`consensus`]
 //! (`FederationDocument`, `Certificate`, `Evidence`: checked offline) and [`node`] (federation
 //! membership and consensus: `Node`, `NodeEvents`, `ConsensusEvents`). What they share lives beside them: [`errors`]
 //! (the error table and the panic guard every export runs under), [`convert`] (values in and

@@ -16,7 +16,8 @@ pub struct TierDecision {
     pub reason: String,
 }
 
-fn model_tier(name: &str) -> Result<ModelTier> {
+/// A tier by its name (`"edge"`, `"local"`, `"pool"`); another is a `TypeError`.
+pub(crate) fn model_tier(name: &str) -> Result<ModelTier> {
     ModelTier::from_name(name).ok_or_else(|| {
         type_err(format!(
             "unknown model tier {name:?}; one of edge, local, pool"
@@ -43,14 +44,20 @@ pub fn select_tier(
 ) -> Result<TierDecision> {
     guard(|| {
         let forced = forced.as_deref().map(model_tier).transpose()?;
-        let d = bizra::select_tier(&prompt, max_tokens, forced);
-        Ok(TierDecision {
-            complexity: d.complexity.name().to_owned(),
-            tier: d.tier.name().to_owned(),
-            forced: d.forced,
-            reason: d.reason,
-        })
+        Ok(decision_out(bizra::select_tier(
+            &prompt, max_tokens, forced,
+        )))
     })
+}
+
+/// The core's decision as JavaScript's.
+pub(crate) fn decision_out(d: bizra::TierDecision) -> TierDecision {
+    TierDecision {
+        complexity: d.complexity.name().to_owned(),
+        tier: d.tier.name().to_owned(),
+        forced: d.forced,
+        reason: d.reason,
+    }
 }
 
 /// An NVIDIA GPU as `nvidia-smi` reports it.

@@ -1,11 +1,14 @@
-//! One generation's state, shared by the engine's worker thread (which adds pieces) and the
-//! JavaScript thread (everything else), and how a generation starts, stops and ends.
+//! One generation's state, shared by the backend's worker thread (which adds pieces) and the
+//! JavaScript thread (everything else), and how a generation starts, stops and ends, for a
+//! `Model`'s engine and a `Gateway` alike.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bizra::inference::{CancelToken, Completion, Engine, GenerateRequest, TokenCallback};
+use bizra::inference::{
+    CancelToken, Completion, Engine, Gateway, GenerateRequest, Served, TokenCallback,
+};
 use napi::bindgen_prelude::*;
 use napi::{sys, Env};
 
@@ -14,6 +17,89 @@ use crate::envelope::Envelope;
 use crate::errors::{core_err, napi_err, panic_err, Failure, Result};
 use crate::identity::identity_of;
 use crate::tasks::{deferred, fail, off_thread, Abort, Deferred, JsRef};
+
+/// What serves a generation: a model's engine, or a gateway that routes it to one of its tiers.
+#[derive(Clone)]
+pub(super) enum Backend {
+    Engine(Engine),
+    Gateway(Gateway),
+}
+
+/// A backend's completion, before it is signed.
+enum Produced {
+    Engine(Completion),
+    Gateway(Box<Served>),
+}
+
+impl Backend {
+    /// Serves `request` (blocking: on a job thread), streaming to `on_token` when given.
+    fn complete(
+        &self,
+        request: &GenerateRequest,
+        cancel: &CancelToken,
+        on_token: Option<TokenCallback>,
+    ) -> bizra::Result<Produced> {
+        match self {
+            Backend::Engine(e) => e
+                .complete_with(request, cancel, on_token)
+                .map(Produced::Engine),
+            Backend::Gateway(g) => g
+                .complete_with(request, cancel, on_token)
+                .map(|s| Produced::Gateway(Box::new(s))),
+        }
+    }
+
+    /// Signs what this backend produced for `request`.
+    fn sign(
+        &self,
+        identity: &bizra::Identity,
+        request: &GenerateRequest,
+        produced: &Produced,
+    ) -> bizra::Result<bizra::Envelope> {
+        match (self, produced) {
+            (Backend::Engine(e), Produced::Engine(c)) => e.sign(identity, request, c),
+            (Backend::Gateway(g), Produced::Gateway(s)) => g.sign(identity, request, s),
+            _ => Err(bizra::Error::Inference(
+                "a completion signed by another backend than its own".into(),
+            )),
+        }
+    }
+}
+
+/// A generation's checked arguments, ready to start.
+pub(super) struct Prepared {
+    pub(super) backend: Backend,
+    pub(super) identity: JsRef,
+    pub(super) request: GenerateRequest,
+    pub(super) signal: Option<Object<'static>>,
+}
+
+impl Prepared {
+    /// Starts the generation whose waiters are in `generation` (pieces too, with `stream`); a
+    /// failure to start ends it with that error.
+    pub(super) fn launch(
+        self,
+        env: &Env,
+        generation: &Arc<Mutex<Generation>>,
+        stream: bool,
+    ) -> CancelToken {
+        let cancel = CancelToken::new();
+        let started = start(
+            env,
+            &self.backend,
+            self.identity,
+            self.request,
+            self.signal.as_ref(),
+            generation,
+            &cancel,
+            stream,
+        );
+        if let Err(e) = started {
+            lock(generation).finish(Err(Failure::of(e)));
+        }
+        cancel
+    }
+}
 
 /// An item of the async iterator: a piece of text, or, last, the signed envelope.
 pub(super) enum Item {
@@ -128,13 +214,13 @@ impl Generation {
     }
 }
 
-/// Starts a generation: the engine works on its thread, a job thread waits for the completion,
+/// Starts a generation: the backend works on its thread, a job thread waits for the completion,
 /// the JavaScript thread signs it and settles `generation`'s waiters. With `stream`, pieces go
 /// to `generation` as they come. An aborted `signal` cancels it, already aborted or later.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn start(
+fn start(
     env: &Env,
-    engine: &Engine,
+    backend: &Backend,
     identity: JsRef,
     request: GenerateRequest,
     signal: Option<&Object>,
@@ -163,14 +249,14 @@ pub(super) fn start(
     } else {
         None
     };
-    let (work_engine, work_request, work_cancel) =
-        (engine.clone(), request.clone(), cancel.clone());
-    let engine = engine.clone();
+    let (work_backend, work_request, work_cancel) =
+        (backend.clone(), request.clone(), cancel.clone());
+    let backend = backend.clone();
     let generation = Arc::clone(generation);
     off_thread(
         env,
         hop,
-        move || work_engine.complete_with(&work_request, &work_cancel, on_token),
+        move || work_backend.complete(&work_request, &work_cancel, on_token),
         move |env, done| {
             // The hop's own Promise has no handler, so it must not reject: a panic here ends the
             // generation with code PANIC instead.
@@ -179,7 +265,7 @@ pub(super) fn start(
                     let _ = abort.release(env);
                 }
                 done.and_then(|r| r.map_err(core_err))
-                    .and_then(|c| sign(env, &identity, &engine, &request, &c))
+                    .and_then(|c| sign(env, &identity, &backend, &request, &c))
             }))
             .unwrap_or_else(|p| Err(panic_err(&p)));
             lock(&generation).finish(signed.map(Box::new).map_err(Failure::of));
@@ -192,12 +278,10 @@ pub(super) fn start(
 fn sign(
     env: &Env,
     identity: &JsRef,
-    engine: &Engine,
+    backend: &Backend,
     request: &GenerateRequest,
-    completion: &Completion,
+    produced: &Produced,
 ) -> Result<bizra::Envelope> {
     let id = identity_of(env, identity.get(env)?)?;
-    engine
-        .sign(&id.inner, request, completion)
-        .map_err(core_err)
+    backend.sign(&id.inner, request, produced).map_err(core_err)
 }

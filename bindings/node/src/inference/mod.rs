@@ -16,8 +16,11 @@
 //! - [`options`]: `Model.load`'s and `generate`/`stream`'s options, read strictly;
 //! - [`generation`]: one generation's state, shared by the engine's thread and JavaScript's;
 //! - [`model`]: `Model` (load, generate, stream, embed, metadata, dispose);
-//! - [`stream`]: `TokenStream`, an async iterator of the pieces ending with the envelope.
+//! - [`stream`]: `TokenStream`, an async iterator of the pieces ending with the envelope;
+//! - [`gateway`]: `Pool` (a remote OpenAI-compatible server) and `Gateway` (routes a request to
+//!   the Edge, Local or Pool tier, with fallbacks; generates and streams as `Model` does).
 
+pub mod gateway;
 mod generation;
 pub mod model;
 mod options;

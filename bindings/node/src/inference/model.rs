@@ -2,18 +2,18 @@
 
 use std::sync::{Arc, Mutex};
 
-use bizra::inference::{CancelToken, Engine, GenerateRequest, ModelInfo};
+use bizra::inference::{Engine, ModelInfo};
 use bizra::ErrorKind;
 use napi::bindgen_prelude::*;
 use napi::Env;
 use napi_derive::napi;
 
-use super::generation::{lock, start, Generation};
+use super::generation::{lock, Backend, Generation, Prepared};
 use super::options::{engine_options, request};
 use super::stream::TokenStream;
 use crate::convert::JsObject;
 use crate::envelope::Envelope;
-use crate::errors::{core_err, guard, js_error, kind_err, Failure, Result};
+use crate::errors::{core_err, guard, js_error, kind_err, Result};
 use crate::identity::identity_of;
 use crate::tasks::{deferred, off_thread, JsRef};
 
@@ -31,7 +31,7 @@ pub struct Model {
 
 impl Model {
     /// The engine, or `INVALID_INPUT` once disposed (as Python's `Model` once closed).
-    fn engine(&self) -> Result<&Engine> {
+    pub(super) fn engine(&self) -> Result<&Engine> {
         self.engine.as_ref().ok_or_else(|| {
             kind_err(
                 ErrorKind::InvalidInput,
@@ -53,41 +53,11 @@ impl Model {
         let identity = JsRef::new(env, identity.raw())?;
         let (request, signal) = request(env, prompt, options)?;
         Ok(Prepared {
-            engine,
+            backend: Backend::Engine(engine),
             identity,
             request,
             signal,
         })
-    }
-}
-
-/// A generation's checked arguments.
-struct Prepared {
-    engine: Engine,
-    identity: JsRef,
-    request: GenerateRequest,
-    signal: Option<Object<'static>>,
-}
-
-impl Prepared {
-    /// Starts the generation whose waiters are in `generation` (pieces too, with `stream`); a
-    /// failure to start ends it with that error.
-    fn launch(self, env: &Env, generation: &Arc<Mutex<Generation>>, stream: bool) -> CancelToken {
-        let cancel = CancelToken::new();
-        let started = start(
-            env,
-            &self.engine,
-            self.identity,
-            self.request,
-            self.signal.as_ref(),
-            generation,
-            &cancel,
-            stream,
-        );
-        if let Err(e) = started {
-            lock(generation).finish(Err(Failure::of(e)));
-        }
-        cancel
     }
 }
 

@@ -1,9 +1,13 @@
-//! The options of `Model.load` and of `model.generate`/`model.stream`, read strictly (unknown
+//! The options of `Model.load` and of `model.generate`/`model.stream` (and `Gateway`'s), and of
+//! `Pool.connect`, read strictly (unknown
 //! keys are refused with the right name, see `crate::options`).
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
-use bizra::inference::{Dimension, EngineOptions, GenerateRequest, IhsanInputs};
+use bizra::inference::{
+    ApiKey, Dimension, EngineOptions, GenerateRequest, IhsanInputs, RemoteOptions,
+};
 use napi::bindgen_prelude::*;
 use napi::{sys, Env};
 use serde_json::Value;
@@ -13,6 +17,7 @@ use crate::envelope::provenance_in;
 use crate::errors::{type_err, Result};
 use crate::json;
 use crate::options::{Options, Shape};
+use crate::tier::model_tier;
 
 /// The keys of `LoadOptions`.
 const LOAD_OPTIONS: &[&str] = &["nCtx", "threads", "nBatch", "embeddingNCtx", "nGpuLayers"];
@@ -31,8 +36,64 @@ const GENERATE_OPTIONS: &[&str] = &[
     "ihsan",
     "provenance",
     "ttl",
+    "tier",
     "signal",
 ];
+
+/// The keys of `PoolOptions`.
+const POOL_OPTIONS: &[&str] = &[
+    "baseUrl",
+    "apiKey",
+    "model",
+    "connectTimeout",
+    "readTimeout",
+    "maxRetries",
+    "topLogprobs",
+    "vocabSize",
+];
+
+/// `Pool.connect`'s options over the core's defaults (`baseUrl` required). The API key goes
+/// straight into the core's `ApiKey`, which never prints it.
+pub(super) fn pool_options(env: &Env, options: Option<Unknown>) -> Result<RemoteOptions> {
+    let required =
+        || type_err("options must be an object { baseUrl, apiKey?, model?, connectTimeout?, ... }");
+    let given = Options::read(env, options, POOL_OPTIONS)?.ok_or_else(required)?;
+    let base_url = given.string("baseUrl")?.ok_or_else(|| {
+        type_err(
+            "options.baseUrl is required: the server's API root, such as http://127.0.0.1:8000/v1",
+        )
+    })?;
+    let mut o = RemoteOptions::new(base_url);
+    o.api_key = given.string("apiKey")?.map(ApiKey::new);
+    o.model = given.string("model")?;
+    if let Some(t) = given.read_with("connectTimeout", duration_in)? {
+        o.connect_timeout = t;
+    }
+    if let Some(t) = given.read_with("readTimeout", duration_in)? {
+        o.read_timeout = t;
+    }
+    if let Some(n) = given.u32("maxRetries")? {
+        o.max_retries = n;
+    }
+    if let Some(n) = given.u32("topLogprobs")? {
+        // The core refuses more than its maximum (far below 255).
+        o.top_logprobs = u8::try_from(n).unwrap_or(u8::MAX);
+    }
+    o.vocab_size = given.u32("vocabSize")?;
+    Ok(o)
+}
+
+/// A duration in seconds, fractions allowed (`0.5`); the core refuses 0.
+fn duration_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<Option<Duration>> {
+    match number_in(env, raw, what)? {
+        None => Ok(None),
+        Some(s) => Duration::try_from_secs_f64(s).map(Some).map_err(|_| {
+            type_err(format!(
+                "{what} must be a number of seconds, 0 or more, got {s}"
+            ))
+        }),
+    }
+}
 
 /// `Model.load`'s options over the core's defaults.
 pub(super) fn engine_options(env: &Env, options: Option<Unknown>) -> Result<EngineOptions> {
@@ -101,6 +162,8 @@ pub(super) fn request(
     if let Some(inputs) = o.read_with("ihsan", ihsan_in)? {
         r = r.ihsan(inputs);
     }
+    // Forces the tier: a `Gateway` honours it, a `Model` serves the request whatever it says.
+    r.tier = o.string("tier")?.as_deref().map(model_tier).transpose()?;
     let signal = o.signal("signal")?;
     Ok((r, signal))
 }
