@@ -31,6 +31,8 @@ export const {
   HardwareProfile,
   Model,
   TokenStream,
+  Pool,
+  Gateway,
   DEFAULT_NODE_PORT,
   Node,
   NodeEvents,
