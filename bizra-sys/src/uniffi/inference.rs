@@ -138,11 +138,15 @@ pub struct GenerateOptions {
     /// Lifetime of the output envelope in seconds (default: the core's, one hour).
     #[uniffi(default = None)]
     pub ttl: Option<i64>,
+    /// The tier that must serve the request, overriding the estimate from its complexity: a
+    /// `Gateway` honours it; a `Model` called directly serves the request whatever it says.
+    #[uniffi(default = None)]
+    pub tier: Option<ModelTier>,
 }
 
 impl GenerateOptions {
     /// The core's chat request for `prompt`; the core validates it when it is served.
-    fn request(self, prompt: String) -> GenerateRequest {
+    pub(super) fn request(self, prompt: String) -> GenerateRequest {
         let mut r = GenerateRequest::chat(prompt);
         if let Some(system) = self.system {
             r = r.system(system);
@@ -173,6 +177,7 @@ impl GenerateOptions {
         }
         r.provenance = self.provenance;
         r.ttl = self.ttl;
+        r.tier = self.tier.map(Into::into);
         r
     }
 }
@@ -221,7 +226,7 @@ pub trait TokenListener: Send + Sync {
 /// signed envelope is still returned). A token stays cancelled: use a fresh one per generation.
 #[derive(Debug, Default, ::uniffi::Object)]
 pub struct CancelToken {
-    inner: core::CancelToken,
+    pub(super) inner: core::CancelToken,
 }
 
 #[::uniffi::export]
@@ -248,7 +253,7 @@ impl CancelToken {
 /// it stops the worker (a running generation ends at its next token) and frees the model.
 #[derive(::uniffi::Object)]
 pub struct Model {
-    engine: Engine,
+    pub(super) engine: Engine,
 }
 
 #[::uniffi::export]
@@ -323,13 +328,7 @@ impl Model {
         listener: Option<Arc<dyn TokenListener>>,
     ) -> Result<Arc<Envelope>, BizraError> {
         let request = options.unwrap_or_default().request(prompt);
-        let engine = self.engine.clone();
-        let cancel = core::CancelToken::new();
-        let token = cancel.clone();
-        OffThread::spawn(token, move || {
-            streamed(&engine, &identity, &request, &cancel, listener)
-        })?
-        .await
+        generate_off_thread(self.engine.clone(), identity, request, listener).await
     }
 
     /// Starts answering `prompt` and returns at once a `TokenStream`: its suspending `next()`
@@ -343,22 +342,7 @@ impl Model {
         options: Option<GenerateOptions>,
     ) -> Result<Arc<TokenStream>, BizraError> {
         let request = options.unwrap_or_default().request(prompt);
-        let engine = self.engine.clone();
-        let feed = Arc::<Mutex<Feed>>::default();
-        let cancel = core::CancelToken::new();
-        let (pieces, end, token) = (Arc::clone(&feed), Arc::clone(&feed), cancel.clone());
-        on_helper_thread(
-            move || {
-                let on_token: core::TokenCallback = Box::new(move |piece: &str| {
-                    Feed::update(&pieces, |f| f.pieces.push_back(piece.to_owned()));
-                });
-                let inner =
-                    engine.generate_streaming(&identity.inner, &request, &token, Some(on_token))?;
-                Ok(Arc::new(Envelope { inner }))
-            },
-            move |result| Feed::update(&end, |f| f.end = Some(result)),
-        )?;
-        Ok(Arc::new(TokenStream { feed, cancel }))
+        start_stream(self.engine.clone(), identity, request)
     }
 
     /// A sentence embedding of `text`: the mean of the model's final hidden states, L2-normalised,
@@ -373,10 +357,74 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// What serves a generation: the embedded engine (`Model`) or the gateway (`Gateway`), which
+/// share the core's streaming signature.
+pub(super) trait Backend: Send + 'static {
+    /// The core's `generate_streaming`.
+    fn generate_streaming(
+        &self,
+        identity: &bizra_core::Identity,
+        request: &GenerateRequest,
+        cancel: &core::CancelToken,
+        on_token: Option<core::TokenCallback>,
+    ) -> bizra_core::Result<bizra_core::Envelope>;
+}
+
+impl Backend for Engine {
+    fn generate_streaming(
+        &self,
+        identity: &bizra_core::Identity,
+        request: &GenerateRequest,
+        cancel: &core::CancelToken,
+        on_token: Option<core::TokenCallback>,
+    ) -> bizra_core::Result<bizra_core::Envelope> {
+        Engine::generate_streaming(self, identity, request, cancel, on_token)
+    }
+}
+
+/// `generateAsync`'s work for any backend: the generation on a helper thread, awaited without
+/// blocking, cancelled when the future is dropped.
+pub(super) async fn generate_off_thread<B: Backend>(
+    backend: B,
+    identity: Arc<Identity>,
+    request: GenerateRequest,
+    listener: Option<Arc<dyn TokenListener>>,
+) -> Result<Arc<Envelope>, BizraError> {
+    let cancel = core::CancelToken::new();
+    let token = cancel.clone();
+    OffThread::spawn(token, move || {
+        streamed(&backend, &identity, &request, &cancel, listener)
+    })?
+    .await
+}
+
+/// `stream`'s work for any backend: the generation on a helper thread, feeding a `TokenStream`.
+pub(super) fn start_stream<B: Backend>(
+    backend: B,
+    identity: Arc<Identity>,
+    request: GenerateRequest,
+) -> Result<Arc<TokenStream>, BizraError> {
+    let feed = Arc::<Mutex<Feed>>::default();
+    let cancel = core::CancelToken::new();
+    let (pieces, end, token) = (Arc::clone(&feed), Arc::clone(&feed), cancel.clone());
+    on_helper_thread(
+        move || {
+            let on_token: core::TokenCallback = Box::new(move |piece: &str| {
+                Feed::update(&pieces, |f| f.pieces.push_back(piece.to_owned()));
+            });
+            let inner =
+                backend.generate_streaming(&identity.inner, &request, &token, Some(on_token))?;
+            Ok(Arc::new(Envelope { inner }))
+        },
+        move |result| Feed::update(&end, |f| f.end = Some(result)),
+    )?;
+    Ok(Arc::new(TokenStream { feed, cancel }))
+}
+
 /// One generation with an optional listener. The first failure of the listener cancels the
 /// generation and becomes the result.
-fn streamed(
-    engine: &Engine,
+pub(super) fn streamed<B: Backend>(
+    engine: &B,
     identity: &Identity,
     request: &GenerateRequest,
     cancel: &core::CancelToken,

@@ -25,6 +25,7 @@ mod constitution;
 mod envelope;
 mod federation;
 mod gates;
+mod gateway;
 mod identity;
 mod inference;
 mod stream;

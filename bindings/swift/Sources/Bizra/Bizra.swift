@@ -2794,6 +2794,292 @@ public func FfiConverterTypeGateChain_lower(_ value: GateChain) -> UInt64 {
 
 
 /**
+ * Routes each request to the Edge, Local or Pool tier (the request's `tier`, else the one its
+ * complexity calls for), takes the configured fallbacks when a tier cannot serve, and signs the
+ * route into the output: the payload's `tier` is the tier that served, and its `route` member
+ * says `{tier, forced, complexity, reason, served, backend, fallbacks: [{from, to, cause,
+ * detail}], skipped: [{backend, detail}]}`. Safe to share between threads.
+ */
+public protocol GatewayProtocol: AnyObject, Sendable {
+    
+    /**
+     * The tier the gateway would decide for `prompt` with `options` (its `maxTokens` and
+     * forced `tier`), without serving it.
+     */
+    func decide(prompt: String, options: GenerateOptions?)  -> TierDecision
+    
+    /**
+     * Answers `prompt` through the tier decided for it and returns the output as an envelope
+     * signed by `identity`: the payload of the backend that served (a `Model`'s, or a pool's
+     * with `backend: {kind, base_url, model}`) with `tier` the tier that served and `route`.
+     * When no tier can serve: `RemoteUnavailable` (every pool unreachable, timed out,
+     * overloaded or failing), `RemoteRefused` (a pool refused the request: a wrong key or
+     * model; never falls back), `NoRemotePool` or `ModelNotFound` (no backend for the tier).
+     */
+    func generate(identity: Identity, prompt: String, options: GenerateOptions?) throws  -> Envelope
+    
+    /**
+     * `generate` as a suspending call (a `suspend fun` in Kotlin, `async` in Swift): cancelling
+     * the coroutine or task cancels the generation. With a `listener`, the pieces arrive as in
+     * `generateStreaming`.
+     */
+    func generateAsync(identity: Identity, prompt: String, options: GenerateOptions?, listener: TokenListener?) async throws  -> Envelope
+    
+    /**
+     * `generate`, handing each piece of text to `listener` as it is produced (once a piece has
+     * arrived, no fallback is taken); `cancel`, from any thread, ends the generation early (the
+     * envelope then says "cancelled"; a cancelled request never falls back).
+     */
+    func generateStreaming(identity: Identity, prompt: String, listener: TokenListener, options: GenerateOptions?, cancel: CancelToken?) throws  -> Envelope
+    
+    /**
+     * The pools of the Pool tier, in the order they are tried.
+     */
+    func pools()  -> [Pool]
+    
+    /**
+     * Starts answering `prompt` and returns at once a `TokenStream`: its `next()` yields the
+     * text pieces, then the signed envelope (as `generate`'s), then null. Closing the stream, or
+     * its `cancel()`, stops the generation.
+     */
+    func stream(identity: Identity, prompt: String, options: GenerateOptions?) throws  -> TokenStream
+    
+}
+/**
+ * Routes each request to the Edge, Local or Pool tier (the request's `tier`, else the one its
+ * complexity calls for), takes the configured fallbacks when a tier cannot serve, and signs the
+ * route into the output: the payload's `tier` is the tier that served, and its `route` member
+ * says `{tier, forced, complexity, reason, served, backend, fallbacks: [{from, to, cause,
+ * detail}], skipped: [{backend, detail}]}`. Safe to share between threads.
+ */
+open class Gateway: GatewayProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_bizra_fn_clone_gateway(self.handle, $0) }
+    }
+    /**
+     * A gateway: `edge` and `local` serve those tiers (any loaded model, whatever its size; the
+     * same model may serve both; null: the tier has no backend), `pools` serve the Pool tier in
+     * this order (the first that serves wins; each unavailable one before it is recorded in
+     * `route.skipped`), and `fallbacks` say which tier serves when one cannot (at most one rule
+     * per tier, none from a tier to itself; they chain, each tier tried at most once). An
+     * invalid configuration throws `InvalidInput`, saying what is wrong.
+     */
+public convenience init(edge: Model? = nil, local: Model? = nil, pools: [Pool] = [], fallbacks: [FallbackRule] = [])throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_constructor_gateway_new(
+        FfiConverterOptionTypeModel.lower(edge),
+        FfiConverterOptionTypeModel.lower(local),
+        FfiConverterSequenceTypePool.lower(pools),
+        FfiConverterSequenceTypeFallbackRule.lower(fallbacks),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_bizra_fn_free_gateway(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The tier the gateway would decide for `prompt` with `options` (its `maxTokens` and
+     * forced `tier`), without serving it.
+     */
+open func decide(prompt: String, options: GenerateOptions? = nil) -> TierDecision  {
+    return try!  FfiConverterTypeTierDecision_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_gateway_decide(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(prompt),
+        FfiConverterOptionTypeGenerateOptions.lower(options),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Answers `prompt` through the tier decided for it and returns the output as an envelope
+     * signed by `identity`: the payload of the backend that served (a `Model`'s, or a pool's
+     * with `backend: {kind, base_url, model}`) with `tier` the tier that served and `route`.
+     * When no tier can serve: `RemoteUnavailable` (every pool unreachable, timed out,
+     * overloaded or failing), `RemoteRefused` (a pool refused the request: a wrong key or
+     * model; never falls back), `NoRemotePool` or `ModelNotFound` (no backend for the tier).
+     */
+open func generate(identity: Identity, prompt: String, options: GenerateOptions? = nil)throws  -> Envelope  {
+    return try  FfiConverterTypeEnvelope_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_gateway_generate(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentity_lower(identity),
+        FfiConverterString.lower(prompt),
+        FfiConverterOptionTypeGenerateOptions.lower(options),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `generate` as a suspending call (a `suspend fun` in Kotlin, `async` in Swift): cancelling
+     * the coroutine or task cancels the generation. With a `listener`, the pieces arrive as in
+     * `generateStreaming`.
+     */
+open func generateAsync(identity: Identity, prompt: String, options: GenerateOptions? = nil, listener: TokenListener? = nil)async throws  -> Envelope  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_bizra_fn_method_gateway_generate_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeIdentity_lower(identity),FfiConverterString.lower(prompt),FfiConverterOptionTypeGenerateOptions.lower(options),FfiConverterOptionTypeTokenListener.lower(listener)
+                )
+            },
+            pollFunc: ffi_bizra_rust_future_poll_u64,
+            completeFunc: ffi_bizra_rust_future_complete_u64,
+            freeFunc: ffi_bizra_rust_future_free_u64,
+            liftFunc: FfiConverterTypeEnvelope_lift,
+            errorHandler: FfiConverterTypeBizraError_lift
+        )
+}
+    
+    /**
+     * `generate`, handing each piece of text to `listener` as it is produced (once a piece has
+     * arrived, no fallback is taken); `cancel`, from any thread, ends the generation early (the
+     * envelope then says "cancelled"; a cancelled request never falls back).
+     */
+open func generateStreaming(identity: Identity, prompt: String, listener: TokenListener, options: GenerateOptions? = nil, cancel: CancelToken? = nil)throws  -> Envelope  {
+    return try  FfiConverterTypeEnvelope_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_gateway_generate_streaming(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentity_lower(identity),
+        FfiConverterString.lower(prompt),
+        FfiConverterTypeTokenListener_lower(listener),
+        FfiConverterOptionTypeGenerateOptions.lower(options),
+        FfiConverterOptionTypeCancelToken.lower(cancel),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The pools of the Pool tier, in the order they are tried.
+     */
+open func pools() -> [Pool]  {
+    return try!  FfiConverterSequenceTypePool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_gateway_pools(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Starts answering `prompt` and returns at once a `TokenStream`: its `next()` yields the
+     * text pieces, then the signed envelope (as `generate`'s), then null. Closing the stream, or
+     * its `cancel()`, stops the generation.
+     */
+open func stream(identity: Identity, prompt: String, options: GenerateOptions? = nil)throws  -> TokenStream  {
+    return try  FfiConverterTypeTokenStream_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_gateway_stream(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentity_lower(identity),
+        FfiConverterString.lower(prompt),
+        FfiConverterOptionTypeGenerateOptions.lower(options),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGateway: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Gateway
+
+    public static func lift(_ handle: UInt64) throws -> Gateway {
+        return Gateway(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Gateway) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Gateway {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Gateway, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGateway_lift(_ handle: UInt64) throws -> Gateway {
+    return try FfiConverterTypeGateway.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGateway_lower(_ value: Gateway) -> UInt64 {
+    return FfiConverterTypeGateway.lower(value)
+}
+
+
+
+
+
+
+/**
  * An Ed25519 node identity (PCI-v1.md, Identity). The secret never crosses the boundary except
  * through `toPem`; it is zeroized when the object is closed or collected and no federation
  * `Node` started with it still runs (a node keeps the key it signs with).
@@ -3927,6 +4213,173 @@ public func FfiConverterTypeNodeEvents_lift(_ handle: UInt64) throws -> NodeEven
 #endif
 public func FfiConverterTypeNodeEvents_lower(_ value: NodeEvents) -> UInt64 {
     return FfiConverterTypeNodeEvents.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A client of one remote OpenAI-compatible server (vLLM, Ollama, llama.cpp's server,
+ * llama-cpp-python, a hosted provider): the Pool tier's backend for a `Gateway`. Safe to share
+ * between threads.
+ */
+public protocol PoolProtocol: AnyObject, Sendable {
+    
+    /**
+     * The server's API root, without credentials.
+     */
+    func baseUrl()  -> String
+    
+    /**
+     * Probes the server once, without retrying, bounded by the pool's timeouts.
+     */
+    func health()  -> PoolHealth
+    
+}
+/**
+ * A client of one remote OpenAI-compatible server (vLLM, Ollama, llama.cpp's server,
+ * llama-cpp-python, a hosted provider): the Pool tier's backend for a `Gateway`. Safe to share
+ * between threads.
+ */
+open class Pool: PoolProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_bizra_fn_clone_pool(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_bizra_fn_free_pool(handle, $0) }
+    }
+
+    
+    /**
+     * A client of the server at `options.baseUrl`. Nothing is sent yet: the server need not be
+     * up (`health()` probes it). `apiKey` is the bearer token the server wants; null: the first
+     * non-empty of the environment variables `BIZRA_POOL_API_KEY` and `OPENAI_API_KEY`, else
+     * none. The key is never shown: not in an error, not in a payload. A malformed URL or
+     * option throws `InvalidInput`.
+     */
+public static func connect(options: PoolOptions, apiKey: String? = nil)throws  -> Pool  {
+    return try  FfiConverterTypePool_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_constructor_pool_connect(
+        FfiConverterTypePoolOptions_lower(options),
+        FfiConverterOptionString.lower(apiKey),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * The server's API root, without credentials.
+     */
+open func baseUrl() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_pool_base_url(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Probes the server once, without retrying, bounded by the pool's timeouts.
+     */
+open func health() -> PoolHealth  {
+    return try!  FfiConverterTypePoolHealth_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_pool_health(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePool: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Pool
+
+    public static func lift(_ handle: UInt64) throws -> Pool {
+        return Pool(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Pool) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Pool {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Pool, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePool_lift(_ handle: UInt64) throws -> Pool {
+    return try FfiConverterTypePool.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePool_lower(_ value: Pool) -> UInt64 {
+    return FfiConverterTypePool.lower(value)
 }
 
 
@@ -5364,6 +5817,78 @@ public func FfiConverterTypeEvidence_lower(_ value: Evidence) -> RustBuffer {
 
 
 /**
+ * One fallback rule of a `Gateway`: when the tier `from` cannot serve (it has no backend, or
+ * every pool was unavailable; never after a refusal, an invalid or cancelled request, or text
+ * already streamed), the tier `to` serves instead, and the payload's `route.fallbacks` records
+ * the step with its cause.
+ */
+public struct FallbackRule: Equatable, Hashable {
+    /**
+     * The tier that cannot serve.
+     */
+    public let from: ModelTier
+    /**
+     * The tier tried next.
+     */
+    public let to: ModelTier
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The tier that cannot serve.
+         */from: ModelTier, 
+        /**
+         * The tier tried next.
+         */to: ModelTier) {
+        self.from = from
+        self.to = to
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FallbackRule: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFallbackRule: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FallbackRule {
+        return
+            try FallbackRule(
+                from: FfiConverterTypeModelTier.read(from: &buf), 
+                to: FfiConverterTypeModelTier.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FallbackRule, into buf: inout [UInt8]) {
+        FfiConverterTypeModelTier.write(value.from, into: &buf)
+        FfiConverterTypeModelTier.write(value.to, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFallbackRule_lift(_ buf: RustBuffer) throws -> FallbackRule {
+    return try FfiConverterTypeFallbackRule.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFallbackRule_lower(_ value: FallbackRule) -> RustBuffer {
+    return FfiConverterTypeFallbackRule.lower(value)
+}
+
+
+/**
  * The verdict of a chain: every gate that ran, in order.
  */
 public struct GateReport: Equatable, Hashable {
@@ -5649,6 +6174,11 @@ public struct GenerateOptions: Equatable, Hashable {
      * Lifetime of the output envelope in seconds (default: the core's, one hour).
      */
     public let ttl: Int64?
+    /**
+     * The tier that must serve the request, overriding the estimate from its complexity: a
+     * `Gateway` honours it; a `Model` called directly serves the request whatever it says.
+     */
+    public let tier: ModelTier?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5688,7 +6218,11 @@ public struct GenerateOptions: Equatable, Hashable {
          */provenance: [String] = [], 
         /**
          * Lifetime of the output envelope in seconds (default: the core's, one hour).
-         */ttl: Int64? = nil) {
+         */ttl: Int64? = nil, 
+        /**
+         * The tier that must serve the request, overriding the estimate from its complexity: a
+         * `Gateway` honours it; a `Model` called directly serves the request whatever it says.
+         */tier: ModelTier? = nil) {
         self.system = system
         self.maxTokens = maxTokens
         self.temperature = temperature
@@ -5701,6 +6235,7 @@ public struct GenerateOptions: Equatable, Hashable {
         self.ihsan = ihsan
         self.provenance = provenance
         self.ttl = ttl
+        self.tier = tier
     }
 
     
@@ -5730,7 +6265,8 @@ public struct FfiConverterTypeGenerateOptions: FfiConverterRustBuffer {
                 stop: FfiConverterSequenceString.read(from: &buf), 
                 ihsan: FfiConverterOptionTypeIhsanInputs.read(from: &buf), 
                 provenance: FfiConverterSequenceString.read(from: &buf), 
-                ttl: FfiConverterOptionInt64.read(from: &buf)
+                ttl: FfiConverterOptionInt64.read(from: &buf), 
+                tier: FfiConverterOptionTypeModelTier.read(from: &buf)
         )
     }
 
@@ -5747,6 +6283,7 @@ public struct FfiConverterTypeGenerateOptions: FfiConverterRustBuffer {
         FfiConverterOptionTypeIhsanInputs.write(value.ihsan, into: &buf)
         FfiConverterSequenceString.write(value.provenance, into: &buf)
         FfiConverterOptionInt64.write(value.ttl, into: &buf)
+        FfiConverterOptionTypeModelTier.write(value.tier, into: &buf)
     }
 }
 
@@ -6794,6 +7331,161 @@ public func FfiConverterTypeNodeStats_lower(_ value: NodeStats) -> RustBuffer {
 
 
 /**
+ * How to reach a remote pool. A null member takes the core's default: the first model the
+ * server lists, a 10 s connection timeout, a 120 s read timeout, 4 retries (after a failed
+ * connection, a 429 or a 5xx) with backoffs from 250 ms doubling up to 8 s, a `Retry-After` of
+ * at most 60 s honoured, 20 alternatives per token for the SNR, the vocabulary size the server
+ * reports.
+ */
+public struct PoolOptions: Equatable, Hashable {
+    /**
+     * The server's API root (`http://host:8000` or `http://host:8000/v1`; `/v1` is added when
+     * missing; credentials in it are never shown).
+     */
+    public let baseUrl: String
+    /**
+     * The model to ask for; null: the first that `GET /v1/models` lists.
+     */
+    public let model: String?
+    /**
+     * Longest wait for a TCP (and TLS) connection.
+     */
+    public let connectTimeout: TimeInterval?
+    /**
+     * Longest silence while waiting for a response or reading it.
+     */
+    public let readTimeout: TimeInterval?
+    /**
+     * Retries after a failed connection, a 429 or a 5xx (never once a stream has begun).
+     */
+    public let maxRetries: UInt32?
+    /**
+     * The first backoff between retries (doubled at each retry, plus a random jitter).
+     */
+    public let initialBackoff: TimeInterval?
+    /**
+     * The largest backoff before jitter.
+     */
+    public let maxBackoff: TimeInterval?
+    /**
+     * The longest `Retry-After` honoured (a server asking for more fails the request at once).
+     */
+    public let maxRetryAfter: TimeInterval?
+    /**
+     * Alternatives requested per token for the SNR, at most 20; 0 leaves the SNR unmeasured.
+     */
+    public let topLogprobs: UInt32?
+    /**
+     * The model's vocabulary size, which the SNR needs when the server does not report it.
+     */
+    public let vocabSize: UInt32?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The server's API root (`http://host:8000` or `http://host:8000/v1`; `/v1` is added when
+         * missing; credentials in it are never shown).
+         */baseUrl: String, 
+        /**
+         * The model to ask for; null: the first that `GET /v1/models` lists.
+         */model: String? = nil, 
+        /**
+         * Longest wait for a TCP (and TLS) connection.
+         */connectTimeout: TimeInterval? = nil, 
+        /**
+         * Longest silence while waiting for a response or reading it.
+         */readTimeout: TimeInterval? = nil, 
+        /**
+         * Retries after a failed connection, a 429 or a 5xx (never once a stream has begun).
+         */maxRetries: UInt32? = nil, 
+        /**
+         * The first backoff between retries (doubled at each retry, plus a random jitter).
+         */initialBackoff: TimeInterval? = nil, 
+        /**
+         * The largest backoff before jitter.
+         */maxBackoff: TimeInterval? = nil, 
+        /**
+         * The longest `Retry-After` honoured (a server asking for more fails the request at once).
+         */maxRetryAfter: TimeInterval? = nil, 
+        /**
+         * Alternatives requested per token for the SNR, at most 20; 0 leaves the SNR unmeasured.
+         */topLogprobs: UInt32? = nil, 
+        /**
+         * The model's vocabulary size, which the SNR needs when the server does not report it.
+         */vocabSize: UInt32? = nil) {
+        self.baseUrl = baseUrl
+        self.model = model
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+        self.maxRetries = maxRetries
+        self.initialBackoff = initialBackoff
+        self.maxBackoff = maxBackoff
+        self.maxRetryAfter = maxRetryAfter
+        self.topLogprobs = topLogprobs
+        self.vocabSize = vocabSize
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PoolOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePoolOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PoolOptions {
+        return
+            try PoolOptions(
+                baseUrl: FfiConverterString.read(from: &buf), 
+                model: FfiConverterOptionString.read(from: &buf), 
+                connectTimeout: FfiConverterOptionDuration.read(from: &buf), 
+                readTimeout: FfiConverterOptionDuration.read(from: &buf), 
+                maxRetries: FfiConverterOptionUInt32.read(from: &buf), 
+                initialBackoff: FfiConverterOptionDuration.read(from: &buf), 
+                maxBackoff: FfiConverterOptionDuration.read(from: &buf), 
+                maxRetryAfter: FfiConverterOptionDuration.read(from: &buf), 
+                topLogprobs: FfiConverterOptionUInt32.read(from: &buf), 
+                vocabSize: FfiConverterOptionUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PoolOptions, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.baseUrl, into: &buf)
+        FfiConverterOptionString.write(value.model, into: &buf)
+        FfiConverterOptionDuration.write(value.connectTimeout, into: &buf)
+        FfiConverterOptionDuration.write(value.readTimeout, into: &buf)
+        FfiConverterOptionUInt32.write(value.maxRetries, into: &buf)
+        FfiConverterOptionDuration.write(value.initialBackoff, into: &buf)
+        FfiConverterOptionDuration.write(value.maxBackoff, into: &buf)
+        FfiConverterOptionDuration.write(value.maxRetryAfter, into: &buf)
+        FfiConverterOptionUInt32.write(value.topLogprobs, into: &buf)
+        FfiConverterOptionUInt32.write(value.vocabSize, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePoolOptions_lift(_ buf: RustBuffer) throws -> PoolOptions {
+    return try FfiConverterTypePoolOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePoolOptions_lower(_ value: PoolOptions) -> RustBuffer {
+    return FfiConverterTypePoolOptions.lower(value)
+}
+
+
+/**
  * A refusal, as batch verification and reports return it (no exception per item).
  */
 public struct Rejection: Equatable, Hashable {
@@ -7584,6 +8276,37 @@ enum BizraError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */detail: String
     )
     /**
+     * A remote pool could not serve: unreachable, silent past its timeout, overloaded (429),
+     * failing (5xx) or answering outside the protocol. Another pool, a fallback tier or a
+     * later attempt may serve.
+     */
+    case RemoteUnavailable(
+        /**
+         * The pool's API root, without credentials.
+         */endpoint: String, 
+        /**
+         * The HTTP status it answered with (0: it did not answer).
+         */status: UInt16, 
+        /**
+         * What happened.
+         */detail: String
+    )
+    /**
+     * A remote pool refused the request itself: a wrong API key, an unknown model, a request
+     * it does not accept. The configuration or the request must change.
+     */
+    case RemoteRefused(
+        /**
+         * The pool's API root, without credentials.
+         */endpoint: String, 
+        /**
+         * The HTTP status it answered with.
+         */status: UInt16, 
+        /**
+         * What happened.
+         */detail: String
+    )
+    /**
      * A bug or a foreign callback that broke its contract.
      */
     case Internal(
@@ -7698,10 +8421,20 @@ public struct FfiConverterTypeBizraError: FfiConverterRustBuffer {
         case 12: return .Inference(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 13: return .Internal(
+        case 13: return .RemoteUnavailable(
+            endpoint: try FfiConverterString.read(from: &buf), 
+            status: try FfiConverterUInt16.read(from: &buf), 
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 14: return .Panic(
+        case 14: return .RemoteRefused(
+            endpoint: try FfiConverterString.read(from: &buf), 
+            status: try FfiConverterUInt16.read(from: &buf), 
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 15: return .Internal(
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 16: return .Panic(
             detail: try FfiConverterString.read(from: &buf)
             )
 
@@ -7785,13 +8518,27 @@ public struct FfiConverterTypeBizraError: FfiConverterRustBuffer {
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Internal(detail):
+        case let .RemoteUnavailable(endpoint,status,detail):
             writeInt(&buf, Int32(13))
+            FfiConverterString.write(endpoint, into: &buf)
+            FfiConverterUInt16.write(status, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .RemoteRefused(endpoint,status,detail):
+            writeInt(&buf, Int32(14))
+            FfiConverterString.write(endpoint, into: &buf)
+            FfiConverterUInt16.write(status, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .Internal(detail):
+            writeInt(&buf, Int32(15))
             FfiConverterString.write(detail, into: &buf)
             
         
         case let .Panic(detail):
-            writeInt(&buf, Int32(14))
+            writeInt(&buf, Int32(16))
             FfiConverterString.write(detail, into: &buf)
             
         }
@@ -8558,6 +9305,103 @@ public func FfiConverterTypeNodeEventKind_lower(_ value: NodeEventKind) -> RustB
 
 
 /**
+ * What a pool's health probe says.
+ */
+
+public enum PoolHealth: Equatable, Hashable {
+    
+    /**
+     * It answers and serves its model.
+     */
+    case ready
+    /**
+     * It answers but is still loading its model: worth waiting for.
+     */
+    case loading(
+        /**
+         * What it said.
+         */detail: String
+    )
+    /**
+     * It cannot serve: not reachable, refusing the key, or answering with an error.
+     */
+    case unavailable(
+        /**
+         * Why.
+         */detail: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PoolHealth: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePoolHealth: FfiConverterRustBuffer {
+    typealias SwiftType = PoolHealth
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PoolHealth {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .ready
+        
+        case 2: return .loading(detail: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .unavailable(detail: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PoolHealth, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .ready:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .loading(detail):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .unavailable(detail):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(detail, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePoolHealth_lift(_ buf: RustBuffer) throws -> PoolHealth {
+    return try FfiConverterTypePoolHealth.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePoolHealth_lower(_ value: PoolHealth) -> RustBuffer {
+    return FfiConverterTypePoolHealth.lower(value)
+}
+
+
+
+/**
  * What a `TokenStream` yields: the text pieces, then the signed envelope.
  */
 
@@ -9149,6 +9993,30 @@ fileprivate struct FfiConverterOptionTypeGateChain: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeModel: FfiConverterRustBuffer {
+    typealias SwiftType = Model?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeModel.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeModel.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeReplayCache: FfiConverterRustBuffer {
     typealias SwiftType = ReplayCache?
 
@@ -9657,6 +10525,31 @@ fileprivate struct FfiConverterSequenceTypeEnvelope: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypePool: FfiConverterRustBuffer {
+    typealias SwiftType = [Pool]
+
+    public static func write(_ value: [Pool], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePool.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Pool] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Pool]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePool.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeErrorKindInfo: FfiConverterRustBuffer {
     typealias SwiftType = [ErrorKindInfo]
 
@@ -9674,6 +10567,31 @@ fileprivate struct FfiConverterSequenceTypeErrorKindInfo: FfiConverterRustBuffer
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeErrorKindInfo.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFallbackRule: FfiConverterRustBuffer {
+    typealias SwiftType = [FallbackRule]
+
+    public static func write(_ value: [FallbackRule], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFallbackRule.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FallbackRule] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FallbackRule]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFallbackRule.read(from: &buf))
         }
         return seq
     }
@@ -10389,6 +11307,30 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_method_gatechain_set_report_all() != 13048) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_bizra_checksum_method_gateway_decide() != 57071) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_gateway_generate() != 26273) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_gateway_generate_async() != 53441) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_gateway_generate_streaming() != 53474) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_gateway_pools() != 12904) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_gateway_stream() != 51208) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_pool_base_url() != 33664) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_pool_health() != 35221) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_bizra_checksum_method_identity_display_id() != 60093) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -10480,6 +11422,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_constructor_gatechain_new() != 23785) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_constructor_gateway_new() != 10018) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_constructor_pool_connect() != 18021) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_constructor_identity_from_pem() != 49302) {

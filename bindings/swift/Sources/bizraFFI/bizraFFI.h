@@ -872,6 +872,76 @@ void uniffi_bizra_fn_method_gatechain_set_replay_cache(uint64_t ptr, uint64_t ca
 void uniffi_bizra_fn_method_gatechain_set_report_all(uint64_t ptr, int8_t on, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_GATEWAY
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_GATEWAY
+uint64_t uniffi_bizra_fn_clone_gateway(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_GATEWAY
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_GATEWAY
+void uniffi_bizra_fn_free_gateway(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_GATEWAY_NEW
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_GATEWAY_NEW
+uint64_t uniffi_bizra_fn_constructor_gateway_new(RustBuffer edge, RustBuffer local, RustBuffer pools, RustBuffer fallbacks, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEWAY_DECIDE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEWAY_DECIDE
+RustBuffer uniffi_bizra_fn_method_gateway_decide(uint64_t ptr, RustBuffer prompt, RustBuffer options, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEWAY_GENERATE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEWAY_GENERATE
+uint64_t uniffi_bizra_fn_method_gateway_generate(uint64_t ptr, uint64_t identity, RustBuffer prompt, RustBuffer options, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEWAY_GENERATE_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEWAY_GENERATE_ASYNC
+uint64_t uniffi_bizra_fn_method_gateway_generate_async(uint64_t ptr, uint64_t identity, RustBuffer prompt, RustBuffer options, RustBuffer listener
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEWAY_GENERATE_STREAMING
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEWAY_GENERATE_STREAMING
+uint64_t uniffi_bizra_fn_method_gateway_generate_streaming(uint64_t ptr, uint64_t identity, RustBuffer prompt, uint64_t listener, RustBuffer options, RustBuffer cancel, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEWAY_POOLS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEWAY_POOLS
+RustBuffer uniffi_bizra_fn_method_gateway_pools(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEWAY_STREAM
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_GATEWAY_STREAM
+uint64_t uniffi_bizra_fn_method_gateway_stream(uint64_t ptr, uint64_t identity, RustBuffer prompt, RustBuffer options, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_POOL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_POOL
+uint64_t uniffi_bizra_fn_clone_pool(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_POOL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_POOL
+void uniffi_bizra_fn_free_pool(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_POOL_CONNECT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_POOL_CONNECT
+uint64_t uniffi_bizra_fn_constructor_pool_connect(RustBuffer options, RustBuffer api_key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_POOL_BASE_URL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_POOL_BASE_URL
+RustBuffer uniffi_bizra_fn_method_pool_base_url(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_POOL_HEALTH
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_POOL_HEALTH
+RustBuffer uniffi_bizra_fn_method_pool_health(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_IDENTITY
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_IDENTITY
 uint64_t uniffi_bizra_fn_clone_identity(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -1979,6 +2049,54 @@ uint16_t uniffi_bizra_checksum_method_gatechain_set_report_all(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_GATEWAY_DECIDE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_GATEWAY_DECIDE
+uint16_t uniffi_bizra_checksum_method_gateway_decide(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_GATEWAY_GENERATE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_GATEWAY_GENERATE
+uint16_t uniffi_bizra_checksum_method_gateway_generate(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_GATEWAY_GENERATE_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_GATEWAY_GENERATE_ASYNC
+uint16_t uniffi_bizra_checksum_method_gateway_generate_async(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_GATEWAY_GENERATE_STREAMING
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_GATEWAY_GENERATE_STREAMING
+uint16_t uniffi_bizra_checksum_method_gateway_generate_streaming(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_GATEWAY_POOLS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_GATEWAY_POOLS
+uint16_t uniffi_bizra_checksum_method_gateway_pools(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_GATEWAY_STREAM
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_GATEWAY_STREAM
+uint16_t uniffi_bizra_checksum_method_gateway_stream(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_POOL_BASE_URL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_POOL_BASE_URL
+uint16_t uniffi_bizra_checksum_method_pool_base_url(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_POOL_HEALTH
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_POOL_HEALTH
+uint16_t uniffi_bizra_checksum_method_pool_health(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_IDENTITY_DISPLAY_ID
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_IDENTITY_DISPLAY_ID
 uint16_t uniffi_bizra_checksum_method_identity_display_id(void
@@ -2162,6 +2280,18 @@ uint16_t uniffi_bizra_checksum_constructor_gatechain_from_constitution(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_GATECHAIN_NEW
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_GATECHAIN_NEW
 uint16_t uniffi_bizra_checksum_constructor_gatechain_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_GATEWAY_NEW
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_GATEWAY_NEW
+uint16_t uniffi_bizra_checksum_constructor_gateway_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_POOL_CONNECT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_POOL_CONNECT
+uint16_t uniffi_bizra_checksum_constructor_pool_connect(void
     
 );
 #endif

@@ -912,6 +912,22 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_bizra_checksum_method_gatechain_set_report_all(
     ): Int
+    external fun uniffi_bizra_checksum_method_gateway_decide(
+    ): Int
+    external fun uniffi_bizra_checksum_method_gateway_generate(
+    ): Int
+    external fun uniffi_bizra_checksum_method_gateway_generate_async(
+    ): Int
+    external fun uniffi_bizra_checksum_method_gateway_generate_streaming(
+    ): Int
+    external fun uniffi_bizra_checksum_method_gateway_pools(
+    ): Int
+    external fun uniffi_bizra_checksum_method_gateway_stream(
+    ): Int
+    external fun uniffi_bizra_checksum_method_pool_base_url(
+    ): Int
+    external fun uniffi_bizra_checksum_method_pool_health(
+    ): Int
     external fun uniffi_bizra_checksum_method_identity_display_id(
     ): Int
     external fun uniffi_bizra_checksum_method_identity_node_id(
@@ -973,6 +989,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_bizra_checksum_constructor_gatechain_from_constitution(
     ): Int
     external fun uniffi_bizra_checksum_constructor_gatechain_new(
+    ): Int
+    external fun uniffi_bizra_checksum_constructor_gateway_new(
+    ): Int
+    external fun uniffi_bizra_checksum_constructor_pool_connect(
     ): Int
     external fun uniffi_bizra_checksum_constructor_identity_from_pem(
     ): Int
@@ -1248,6 +1268,34 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_bizra_fn_method_gatechain_set_report_all(`ptr`: Long,`on`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_bizra_fn_clone_gateway(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_free_gateway(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_constructor_gateway_new(`edge`: RustBuffer.ByValue,`local`: RustBuffer.ByValue,`pools`: RustBuffer.ByValue,`fallbacks`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_gateway_decide(`ptr`: Long,`prompt`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_gateway_generate(`ptr`: Long,`identity`: Long,`prompt`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_gateway_generate_async(`ptr`: Long,`identity`: Long,`prompt`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,`listener`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_bizra_fn_method_gateway_generate_streaming(`ptr`: Long,`identity`: Long,`prompt`: RustBuffer.ByValue,`listener`: Long,`options`: RustBuffer.ByValue,`cancel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_gateway_pools(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_gateway_stream(`ptr`: Long,`identity`: Long,`prompt`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_clone_pool(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_free_pool(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_constructor_pool_connect(`options`: RustBuffer.ByValue,`apiKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_pool_base_url(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_pool_health(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_bizra_fn_clone_identity(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_bizra_fn_free_identity(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1760,6 +1808,30 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_method_gatechain_set_report_all() and 0xFFFF) != 13048) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_bizra_checksum_method_gateway_decide() and 0xFFFF) != 57071) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_gateway_generate() and 0xFFFF) != 26273) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_gateway_generate_async() and 0xFFFF) != 53441) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_gateway_generate_streaming() and 0xFFFF) != 53474) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_gateway_pools() and 0xFFFF) != 12904) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_gateway_stream() and 0xFFFF) != 51208) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_pool_base_url() and 0xFFFF) != 33664) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_pool_health() and 0xFFFF) != 35221) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_bizra_checksum_method_identity_display_id() and 0xFFFF) != 60093) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1851,6 +1923,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_constructor_gatechain_new() and 0xFFFF) != 23785) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_constructor_gateway_new() and 0xFFFF) != 10018) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_constructor_pool_connect() and 0xFFFF) != 18021) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_constructor_identity_from_pem() and 0xFFFF) != 49302) {
@@ -5807,6 +5885,458 @@ public object FfiConverterTypeGateChain: FfiConverter<GateChain, Long> {
 
 
 /**
+ * Routes each request to the Edge, Local or Pool tier (the request's `tier`, else the one its
+ * complexity calls for), takes the configured fallbacks when a tier cannot serve, and signs the
+ * route into the output: the payload's `tier` is the tier that served, and its `route` member
+ * says `{tier, forced, complexity, reason, served, backend, fallbacks: [{from, to, cause,
+ * detail}], skipped: [{backend, detail}]}`. Safe to share between threads.
+ */
+public interface GatewayInterface {
+    
+    /**
+     * The tier the gateway would decide for `prompt` with `options` (its `maxTokens` and
+     * forced `tier`), without serving it.
+     */
+    fun `decide`(`prompt`: kotlin.String, `options`: GenerateOptions? = null): TierDecision
+    
+    /**
+     * Answers `prompt` through the tier decided for it and returns the output as an envelope
+     * signed by `identity`: the payload of the backend that served (a `Model`'s, or a pool's
+     * with `backend: {kind, base_url, model}`) with `tier` the tier that served and `route`.
+     * When no tier can serve: `RemoteUnavailable` (every pool unreachable, timed out,
+     * overloaded or failing), `RemoteRefused` (a pool refused the request: a wrong key or
+     * model; never falls back), `NoRemotePool` or `ModelNotFound` (no backend for the tier).
+     */
+    fun `generate`(`identity`: Identity, `prompt`: kotlin.String, `options`: GenerateOptions? = null): Envelope
+    
+    /**
+     * `generate` as a suspending call (a `suspend fun` in Kotlin, `async` in Swift): cancelling
+     * the coroutine or task cancels the generation. With a `listener`, the pieces arrive as in
+     * `generateStreaming`.
+     */
+    suspend fun `generateAsync`(`identity`: Identity, `prompt`: kotlin.String, `options`: GenerateOptions? = null, `listener`: TokenListener? = null): Envelope
+    
+    /**
+     * `generate`, handing each piece of text to `listener` as it is produced (once a piece has
+     * arrived, no fallback is taken); `cancel`, from any thread, ends the generation early (the
+     * envelope then says "cancelled"; a cancelled request never falls back).
+     */
+    fun `generateStreaming`(`identity`: Identity, `prompt`: kotlin.String, `listener`: TokenListener, `options`: GenerateOptions? = null, `cancel`: CancelToken? = null): Envelope
+    
+    /**
+     * The pools of the Pool tier, in the order they are tried.
+     */
+    fun `pools`(): List<Pool>
+    
+    /**
+     * Starts answering `prompt` and returns at once a `TokenStream`: its `next()` yields the
+     * text pieces, then the signed envelope (as `generate`'s), then null. Closing the stream, or
+     * its `cancel()`, stops the generation.
+     */
+    fun `stream`(`identity`: Identity, `prompt`: kotlin.String, `options`: GenerateOptions? = null): TokenStream
+    
+    companion object
+}
+
+/**
+ * Routes each request to the Edge, Local or Pool tier (the request's `tier`, else the one its
+ * complexity calls for), takes the configured fallbacks when a tier cannot serve, and signs the
+ * route into the output: the payload's `tier` is the tier that served, and its `route` member
+ * says `{tier, forced, complexity, reason, served, backend, fallbacks: [{from, to, cause,
+ * detail}], skipped: [{backend, detail}]}`. Safe to share between threads.
+ */
+open class Gateway: Disposable, AutoCloseable, GatewayInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * A gateway: `edge` and `local` serve those tiers (any loaded model, whatever its size; the
+     * same model may serve both; null: the tier has no backend), `pools` serve the Pool tier in
+     * this order (the first that serves wins; each unavailable one before it is recorded in
+     * `route.skipped`), and `fallbacks` say which tier serves when one cannot (at most one rule
+     * per tier, none from a tier to itself; they chain, each tier tried at most once). An
+     * invalid configuration throws `InvalidInput`, saying what is wrong.
+     */
+    constructor(`edge`: Model? = null, `local`: Model? = null, `pools`: List<Pool> = listOf(), `fallbacks`: List<FallbackRule> = listOf()) :
+        this(UniffiWithHandle, 
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_constructor_gateway_new(
+    
+        
+        FfiConverterOptionalTypeModel.lower(`edge`),
+        FfiConverterOptionalTypeModel.lower(`local`),
+        FfiConverterSequenceTypePool.lower(`pools`),
+        FfiConverterSequenceTypeFallbackRule.lower(`fallbacks`),_status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_bizra_fn_free_gateway(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_bizra_fn_clone_gateway(handle, status)
+        }
+    }
+
+    
+    /**
+     * The tier the gateway would decide for `prompt` with `options` (its `maxTokens` and
+     * forced `tier`), without serving it.
+     */override fun `decide`(`prompt`: kotlin.String, `options`: GenerateOptions?): TierDecision {
+            return FfiConverterTypeTierDecision.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_gateway_decide(
+        it,
+        
+        FfiConverterString.lower(`prompt`),
+        FfiConverterOptionalTypeGenerateOptions.lower(`options`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Answers `prompt` through the tier decided for it and returns the output as an envelope
+     * signed by `identity`: the payload of the backend that served (a `Model`'s, or a pool's
+     * with `backend: {kind, base_url, model}`) with `tier` the tier that served and `route`.
+     * When no tier can serve: `RemoteUnavailable` (every pool unreachable, timed out,
+     * overloaded or failing), `RemoteRefused` (a pool refused the request: a wrong key or
+     * model; never falls back), `NoRemotePool` or `ModelNotFound` (no backend for the tier).
+     */
+    @Throws(BizraException::class)override fun `generate`(`identity`: Identity, `prompt`: kotlin.String, `options`: GenerateOptions?): Envelope {
+            return FfiConverterTypeEnvelope.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_gateway_generate(
+        it,
+        
+        FfiConverterTypeIdentity.lower(`identity`),
+        FfiConverterString.lower(`prompt`),
+        FfiConverterOptionalTypeGenerateOptions.lower(`options`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * `generate` as a suspending call (a `suspend fun` in Kotlin, `async` in Swift): cancelling
+     * the coroutine or task cancels the generation. With a `listener`, the pieces arrive as in
+     * `generateStreaming`.
+     */
+    @Throws(BizraException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `generateAsync`(`identity`: Identity, `prompt`: kotlin.String, `options`: GenerateOptions?, `listener`: TokenListener?) : Envelope {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_bizra_fn_method_gateway_generate_async(
+                uniffiHandle,
+                
+        FfiConverterTypeIdentity.lower(`identity`),
+        FfiConverterString.lower(`prompt`),
+        FfiConverterOptionalTypeGenerateOptions.lower(`options`),
+        FfiConverterOptionalTypeTokenListener.lower(`listener`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_bizra_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_bizra_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_bizra_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeEnvelope.lift(it) },
+        // Error FFI converter
+        BizraException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * `generate`, handing each piece of text to `listener` as it is produced (once a piece has
+     * arrived, no fallback is taken); `cancel`, from any thread, ends the generation early (the
+     * envelope then says "cancelled"; a cancelled request never falls back).
+     */
+    @Throws(BizraException::class)override fun `generateStreaming`(`identity`: Identity, `prompt`: kotlin.String, `listener`: TokenListener, `options`: GenerateOptions?, `cancel`: CancelToken?): Envelope {
+            return FfiConverterTypeEnvelope.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_gateway_generate_streaming(
+        it,
+        
+        FfiConverterTypeIdentity.lower(`identity`),
+        FfiConverterString.lower(`prompt`),
+        FfiConverterTypeTokenListener.lower(`listener`),
+        FfiConverterOptionalTypeGenerateOptions.lower(`options`),
+        FfiConverterOptionalTypeCancelToken.lower(`cancel`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The pools of the Pool tier, in the order they are tried.
+     */override fun `pools`(): List<Pool> {
+            return FfiConverterSequenceTypePool.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_gateway_pools(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Starts answering `prompt` and returns at once a `TokenStream`: its `next()` yields the
+     * text pieces, then the signed envelope (as `generate`'s), then null. Closing the stream, or
+     * its `cancel()`, stops the generation.
+     */
+    @Throws(BizraException::class)override fun `stream`(`identity`: Identity, `prompt`: kotlin.String, `options`: GenerateOptions?): TokenStream {
+            return FfiConverterTypeTokenStream.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_gateway_stream(
+        it,
+        
+        FfiConverterTypeIdentity.lower(`identity`),
+        FfiConverterString.lower(`prompt`),
+        FfiConverterOptionalTypeGenerateOptions.lower(`options`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeGateway: FfiConverter<Gateway, Long> {
+    override fun lower(value: Gateway): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): Gateway {
+        return Gateway(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): Gateway {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: Gateway) = 8UL
+
+    override fun write(value: Gateway, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * An Ed25519 node identity (PCI-v1.md, Identity). The secret never crosses the boundary except
  * through `toPem`; it is zeroized when the object is closed or collected and no federation
  * `Node` started with it still runs (a node keeps the key it signs with).
@@ -7644,6 +8174,317 @@ public object FfiConverterTypeNodeEvents: FfiConverter<NodeEvents, Long> {
 
 
 /**
+ * A client of one remote OpenAI-compatible server (vLLM, Ollama, llama.cpp's server,
+ * llama-cpp-python, a hosted provider): the Pool tier's backend for a `Gateway`. Safe to share
+ * between threads.
+ */
+public interface PoolInterface {
+    
+    /**
+     * The server's API root, without credentials.
+     */
+    fun `baseUrl`(): kotlin.String
+    
+    /**
+     * Probes the server once, without retrying, bounded by the pool's timeouts.
+     */
+    fun `health`(): PoolHealth
+    
+    companion object
+}
+
+/**
+ * A client of one remote OpenAI-compatible server (vLLM, Ollama, llama.cpp's server,
+ * llama-cpp-python, a hosted provider): the Pool tier's backend for a `Gateway`. Safe to share
+ * between threads.
+ */
+open class Pool: Disposable, AutoCloseable, PoolInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_bizra_fn_free_pool(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_bizra_fn_clone_pool(handle, status)
+        }
+    }
+
+    
+    /**
+     * The server's API root, without credentials.
+     */override fun `baseUrl`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_pool_base_url(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Probes the server once, without retrying, bounded by the pool's timeouts.
+     */override fun `health`(): PoolHealth {
+            return FfiConverterTypePoolHealth.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_pool_health(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    companion object {
+        
+    /**
+     * A client of the server at `options.baseUrl`. Nothing is sent yet: the server need not be
+     * up (`health()` probes it). `apiKey` is the bearer token the server wants; null: the first
+     * non-empty of the environment variables `BIZRA_POOL_API_KEY` and `OPENAI_API_KEY`, else
+     * none. The key is never shown: not in an error, not in a payload. A malformed URL or
+     * option throws `InvalidInput`.
+     */
+    @Throws(BizraException::class) fun `connect`(`options`: PoolOptions, `apiKey`: kotlin.String? = null): Pool {
+            return FfiConverterTypePool.lift(
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_constructor_pool_connect(
+    
+        
+        FfiConverterTypePoolOptions.lower(`options`),
+        FfiConverterOptionalString.lower(`apiKey`),_status)
+}
+    )
+    }
+    
+
+        
+    }
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePool: FfiConverter<Pool, Long> {
+    override fun lower(value: Pool): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): Pool {
+        return Pool(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): Pool {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: Pool) = 8UL
+
+    override fun write(value: Pool, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * Remembers admitted envelope ids until they expire (step 9). Thread-safe and atomic.
  */
 public interface ReplayCacheInterface {
@@ -9195,6 +10036,56 @@ public object FfiConverterTypeEvidence: FfiConverterRustBuffer<Evidence> {
 
 
 /**
+ * One fallback rule of a `Gateway`: when the tier `from` cannot serve (it has no backend, or
+ * every pool was unavailable; never after a refusal, an invalid or cancelled request, or text
+ * already streamed), the tier `to` serves instead, and the payload's `route.fallbacks` records
+ * the step with its cause.
+ */
+data class FallbackRule (
+    /**
+     * The tier that cannot serve.
+     */
+    val `from`: ModelTier
+    , 
+    /**
+     * The tier tried next.
+     */
+    val `to`: ModelTier
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFallbackRule: FfiConverterRustBuffer<FallbackRule> {
+    override fun read(buf: ByteBuffer): FallbackRule {
+        return FallbackRule(
+            FfiConverterTypeModelTier.read(buf),
+            FfiConverterTypeModelTier.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FallbackRule) = (
+            FfiConverterTypeModelTier.allocationSize(value.`from`) +
+            FfiConverterTypeModelTier.allocationSize(value.`to`)
+    )
+
+    override fun write(value: FallbackRule, buf: ByteBuffer) {
+            FfiConverterTypeModelTier.write(value.`from`, buf)
+            FfiConverterTypeModelTier.write(value.`to`, buf)
+    }
+}
+
+
+
+/**
  * The verdict of a chain: every gate that ran, in order.
  */
 data class GateReport (
@@ -9436,6 +10327,12 @@ data class GenerateOptions (
      * Lifetime of the output envelope in seconds (default: the core's, one hour).
      */
     val `ttl`: kotlin.Long? = null 
+    , 
+    /**
+     * The tier that must serve the request, overriding the estimate from its complexity: a
+     * `Gateway` honours it; a `Model` called directly serves the request whatever it says.
+     */
+    val `tier`: ModelTier? = null 
     
 ){
     
@@ -9464,6 +10361,7 @@ public object FfiConverterTypeGenerateOptions: FfiConverterRustBuffer<GenerateOp
             FfiConverterOptionalTypeIhsanInputs.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterOptionalLong.read(buf),
+            FfiConverterOptionalTypeModelTier.read(buf),
         )
     }
 
@@ -9479,7 +10377,8 @@ public object FfiConverterTypeGenerateOptions: FfiConverterRustBuffer<GenerateOp
             FfiConverterSequenceString.allocationSize(value.`stop`) +
             FfiConverterOptionalTypeIhsanInputs.allocationSize(value.`ihsan`) +
             FfiConverterSequenceString.allocationSize(value.`provenance`) +
-            FfiConverterOptionalLong.allocationSize(value.`ttl`)
+            FfiConverterOptionalLong.allocationSize(value.`ttl`) +
+            FfiConverterOptionalTypeModelTier.allocationSize(value.`tier`)
     )
 
     override fun write(value: GenerateOptions, buf: ByteBuffer) {
@@ -9495,6 +10394,7 @@ public object FfiConverterTypeGenerateOptions: FfiConverterRustBuffer<GenerateOp
             FfiConverterOptionalTypeIhsanInputs.write(value.`ihsan`, buf)
             FfiConverterSequenceString.write(value.`provenance`, buf)
             FfiConverterOptionalLong.write(value.`ttl`, buf)
+            FfiConverterOptionalTypeModelTier.write(value.`tier`, buf)
     }
 }
 
@@ -10268,6 +11168,122 @@ public object FfiConverterTypeNodeStats: FfiConverterRustBuffer<NodeStats> {
 
 
 /**
+ * How to reach a remote pool. A null member takes the core's default: the first model the
+ * server lists, a 10 s connection timeout, a 120 s read timeout, 4 retries (after a failed
+ * connection, a 429 or a 5xx) with backoffs from 250 ms doubling up to 8 s, a `Retry-After` of
+ * at most 60 s honoured, 20 alternatives per token for the SNR, the vocabulary size the server
+ * reports.
+ */
+data class PoolOptions (
+    /**
+     * The server's API root (`http://host:8000` or `http://host:8000/v1`; `/v1` is added when
+     * missing; credentials in it are never shown).
+     */
+    val `baseUrl`: kotlin.String
+    , 
+    /**
+     * The model to ask for; null: the first that `GET /v1/models` lists.
+     */
+    val `model`: kotlin.String? = null 
+    , 
+    /**
+     * Longest wait for a TCP (and TLS) connection.
+     */
+    val `connectTimeout`: java.time.Duration? = null 
+    , 
+    /**
+     * Longest silence while waiting for a response or reading it.
+     */
+    val `readTimeout`: java.time.Duration? = null 
+    , 
+    /**
+     * Retries after a failed connection, a 429 or a 5xx (never once a stream has begun).
+     */
+    val `maxRetries`: kotlin.UInt? = null 
+    , 
+    /**
+     * The first backoff between retries (doubled at each retry, plus a random jitter).
+     */
+    val `initialBackoff`: java.time.Duration? = null 
+    , 
+    /**
+     * The largest backoff before jitter.
+     */
+    val `maxBackoff`: java.time.Duration? = null 
+    , 
+    /**
+     * The longest `Retry-After` honoured (a server asking for more fails the request at once).
+     */
+    val `maxRetryAfter`: java.time.Duration? = null 
+    , 
+    /**
+     * Alternatives requested per token for the SNR, at most 20; 0 leaves the SNR unmeasured.
+     */
+    val `topLogprobs`: kotlin.UInt? = null 
+    , 
+    /**
+     * The model's vocabulary size, which the SNR needs when the server does not report it.
+     */
+    val `vocabSize`: kotlin.UInt? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePoolOptions: FfiConverterRustBuffer<PoolOptions> {
+    override fun read(buf: ByteBuffer): PoolOptions {
+        return PoolOptions(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalDuration.read(buf),
+            FfiConverterOptionalDuration.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalDuration.read(buf),
+            FfiConverterOptionalDuration.read(buf),
+            FfiConverterOptionalDuration.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PoolOptions) = (
+            FfiConverterString.allocationSize(value.`baseUrl`) +
+            FfiConverterOptionalString.allocationSize(value.`model`) +
+            FfiConverterOptionalDuration.allocationSize(value.`connectTimeout`) +
+            FfiConverterOptionalDuration.allocationSize(value.`readTimeout`) +
+            FfiConverterOptionalUInt.allocationSize(value.`maxRetries`) +
+            FfiConverterOptionalDuration.allocationSize(value.`initialBackoff`) +
+            FfiConverterOptionalDuration.allocationSize(value.`maxBackoff`) +
+            FfiConverterOptionalDuration.allocationSize(value.`maxRetryAfter`) +
+            FfiConverterOptionalUInt.allocationSize(value.`topLogprobs`) +
+            FfiConverterOptionalUInt.allocationSize(value.`vocabSize`)
+    )
+
+    override fun write(value: PoolOptions, buf: ByteBuffer) {
+            FfiConverterString.write(value.`baseUrl`, buf)
+            FfiConverterOptionalString.write(value.`model`, buf)
+            FfiConverterOptionalDuration.write(value.`connectTimeout`, buf)
+            FfiConverterOptionalDuration.write(value.`readTimeout`, buf)
+            FfiConverterOptionalUInt.write(value.`maxRetries`, buf)
+            FfiConverterOptionalDuration.write(value.`initialBackoff`, buf)
+            FfiConverterOptionalDuration.write(value.`maxBackoff`, buf)
+            FfiConverterOptionalDuration.write(value.`maxRetryAfter`, buf)
+            FfiConverterOptionalUInt.write(value.`topLogprobs`, buf)
+            FfiConverterOptionalUInt.write(value.`vocabSize`, buf)
+    }
+}
+
+
+
+/**
  * A refusal, as batch verification and reports return it (no exception per item).
  */
 data class Rejection (
@@ -10961,6 +11977,57 @@ sealed class BizraException: kotlin.Exception() {
     }
     
     /**
+     * A remote pool could not serve: unreachable, silent past its timeout, overloaded (429),
+     * failing (5xx) or answering outside the protocol. Another pool, a fallback tier or a
+     * later attempt may serve.
+     */
+    class RemoteUnavailable(
+        
+        /**
+         * The pool's API root, without credentials.
+         */
+        val `endpoint`: kotlin.String, 
+        
+        /**
+         * The HTTP status it answered with (0: it did not answer).
+         */
+        val `status`: kotlin.UShort, 
+        
+        /**
+         * What happened.
+         */
+        val `detail`: kotlin.String
+        ) : BizraException() {
+        override val message
+            get() = "endpoint=${ `endpoint` }, status=${ `status` }, detail=${ `detail` }"
+    }
+    
+    /**
+     * A remote pool refused the request itself: a wrong API key, an unknown model, a request
+     * it does not accept. The configuration or the request must change.
+     */
+    class RemoteRefused(
+        
+        /**
+         * The pool's API root, without credentials.
+         */
+        val `endpoint`: kotlin.String, 
+        
+        /**
+         * The HTTP status it answered with.
+         */
+        val `status`: kotlin.UShort, 
+        
+        /**
+         * What happened.
+         */
+        val `detail`: kotlin.String
+        ) : BizraException() {
+        override val message
+            get() = "endpoint=${ `endpoint` }, status=${ `status` }, detail=${ `detail` }"
+    }
+    
+    /**
      * A bug or a foreign callback that broke its contract.
      */
     class Internal(
@@ -11079,10 +12146,20 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
             12 -> BizraException.Inference(
                 FfiConverterString.read(buf),
                 )
-            13 -> BizraException.Internal(
+            13 -> BizraException.RemoteUnavailable(
+                FfiConverterString.read(buf),
+                FfiConverterUShort.read(buf),
                 FfiConverterString.read(buf),
                 )
-            14 -> BizraException.Panic(
+            14 -> BizraException.RemoteRefused(
+                FfiConverterString.read(buf),
+                FfiConverterUShort.read(buf),
+                FfiConverterString.read(buf),
+                )
+            15 -> BizraException.Internal(
+                FfiConverterString.read(buf),
+                )
+            16 -> BizraException.Panic(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -11158,6 +12235,20 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
             is BizraException.Inference -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
+            is BizraException.RemoteUnavailable -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`endpoint`)
+                + FfiConverterUShort.allocationSize(value.`status`)
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
+            is BizraException.RemoteRefused -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`endpoint`)
+                + FfiConverterUShort.allocationSize(value.`status`)
                 + FfiConverterString.allocationSize(value.`detail`)
             )
             is BizraException.Internal -> (
@@ -11244,13 +12335,27 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is BizraException.Internal -> {
+            is BizraException.RemoteUnavailable -> {
                 buf.putInt(13)
+                FfiConverterString.write(value.`endpoint`, buf)
+                FfiConverterUShort.write(value.`status`, buf)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is BizraException.RemoteRefused -> {
+                buf.putInt(14)
+                FfiConverterString.write(value.`endpoint`, buf)
+                FfiConverterUShort.write(value.`status`, buf)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is BizraException.Internal -> {
+                buf.putInt(15)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is BizraException.Panic -> {
-                buf.putInt(14)
+                buf.putInt(16)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
@@ -11726,6 +12831,121 @@ public object FfiConverterTypeNodeEventKind: FfiConverterRustBuffer<NodeEventKin
 
     override fun write(value: NodeEventKind, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What a pool's health probe says.
+ */
+sealed class PoolHealth {
+    
+    /**
+     * It answers and serves its model.
+     */
+    object Ready : PoolHealth()
+    
+    
+    /**
+     * It answers but is still loading its model: worth waiting for.
+     */
+    data class Loading(
+        /**
+         * What it said.
+         */
+        val `detail`: kotlin.String) : PoolHealth()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * It cannot serve: not reachable, refusing the key, or answering with an error.
+     */
+    data class Unavailable(
+        /**
+         * Why.
+         */
+        val `detail`: kotlin.String) : PoolHealth()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePoolHealth : FfiConverterRustBuffer<PoolHealth>{
+    override fun read(buf: ByteBuffer): PoolHealth {
+        return when(buf.getInt()) {
+            1 -> PoolHealth.Ready
+            2 -> PoolHealth.Loading(
+                FfiConverterString.read(buf),
+                )
+            3 -> PoolHealth.Unavailable(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: PoolHealth): ULong = when(value) {
+        is PoolHealth.Ready -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is PoolHealth.Loading -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
+        }
+        is PoolHealth.Unavailable -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
+        }
+    }
+
+    override fun write(value: PoolHealth, buf: ByteBuffer) {
+        when(value) {
+            is PoolHealth.Ready -> {
+                buf.putInt(1)
+                Unit
+            }
+            is PoolHealth.Loading -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is PoolHealth.Unavailable -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 }
 
@@ -12320,6 +13540,38 @@ public object FfiConverterOptionalTypeGateChain: FfiConverterRustBuffer<GateChai
         } else {
             buf.put(1)
             FfiConverterTypeGateChain.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeModel: FfiConverterRustBuffer<Model?> {
+    override fun read(buf: ByteBuffer): Model? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeModel.read(buf)
+    }
+
+    override fun allocationSize(value: Model?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeModel.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Model?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeModel.write(value, buf)
         }
     }
 }
@@ -12986,6 +14238,34 @@ public object FfiConverterSequenceTypeEnvelope: FfiConverterRustBuffer<List<Enve
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypePool: FfiConverterRustBuffer<List<Pool>> {
+    override fun read(buf: ByteBuffer): List<Pool> {
+        val len = buf.getInt()
+        return List<Pool>(len) {
+            FfiConverterTypePool.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Pool>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePool.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Pool>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePool.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeErrorKindInfo: FfiConverterRustBuffer<List<ErrorKindInfo>> {
     override fun read(buf: ByteBuffer): List<ErrorKindInfo> {
         val len = buf.getInt()
@@ -13004,6 +14284,34 @@ public object FfiConverterSequenceTypeErrorKindInfo: FfiConverterRustBuffer<List
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeErrorKindInfo.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFallbackRule: FfiConverterRustBuffer<List<FallbackRule>> {
+    override fun read(buf: ByteBuffer): List<FallbackRule> {
+        val len = buf.getInt()
+        return List<FallbackRule>(len) {
+            FfiConverterTypeFallbackRule.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FallbackRule>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFallbackRule.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FallbackRule>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFallbackRule.write(it, buf)
         }
     }
 }
