@@ -21,6 +21,8 @@ class ErrorKindsTest {
         BizraException.PromptTooLong(9uL, 8u, "d"),
         BizraException.NoRemotePool("d"),
         BizraException.Inference("d"),
+        BizraException.RemoteUnavailable("http://127.0.0.1:1/v1", 0u, "d"),
+        BizraException.RemoteRefused("http://127.0.0.1:1/v1", 401u, "d"),
         BizraException.Internal("d"),
         BizraException.Panic("d"),
     )
@@ -28,7 +30,7 @@ class ErrorKindsTest {
     @Test
     fun everyKindHasItsOwnExceptionClass() {
         val kinds = errorKinds()
-        assertEquals(14, kinds.size, "$kinds")
+        assertEquals(16, kinds.size, "$kinds")
         assertEquals(kinds.sortedBy { it.number }, kinds, "in number order")
         val subclasses = BizraException::class.java.declaredClasses
             .filter { BizraException::class.java.isAssignableFrom(it) }
