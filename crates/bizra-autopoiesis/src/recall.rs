@@ -1,0 +1,340 @@
+//! Recall by meaning: the patterns whose embeddings lie nearest a query's, by cosine similarity.
+//!
+//! [`Store::recall`] asks an HNSW index (usearch: cosine metric over f32, kept in memory, keyed by
+//! the patterns' rowids) for the nearest candidates, then reads those patterns from the table and
+//! scores them exactly there. The index only proposes: the table decides what exists and how
+//! similar it is, and the index is rebuilt from the table whenever the store is opened, so it can
+//! never disagree with what was committed. [`Store::recall_exact`] scans every embedding in the
+//! table: the reference that the index is tested against.
+//!
+//! Similarity is the dot product of two L2-normalised vectors (the cosine), in [-1, 1]. Results
+//! are ordered by similarity, highest first, ties by id; only those at or above the threshold
+//! (default [`DEFAULT_THRESHOLD`]) are returned.
+
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+use bizra_protocol::{Error, Result};
+
+use crate::patterns::{
+    embedding_from_bytes, get, normalise, pattern_from_row, Pattern, PatternId, COLUMNS,
+};
+use crate::store::{sql_error, store_error, Inner, Store};
+
+/// The similarity below which nothing is recalled, unless the caller says otherwise.
+pub const DEFAULT_THRESHOLD: f32 = 0.5;
+/// How many patterns are recalled, unless the caller says otherwise.
+pub const DEFAULT_K: usize = 10;
+
+/// HNSW graph degree (links per node). 32 keeps recall@10 above 0.95 on random vectors of a
+/// small model's size (576), the hardest case: real embeddings cluster and do better.
+const CONNECTIVITY: usize = 32;
+/// Candidates examined while inserting.
+const EXPANSION_ADD: usize = 128;
+/// Candidates examined per query, at least (raised to 4·k for large k).
+const EXPANSION_SEARCH: usize = 128;
+
+/// What to recall: how many patterns at most, and the lowest similarity.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RecallOptions {
+    /// The most patterns returned.
+    pub k: usize,
+    /// The lowest cosine similarity returned (default [`DEFAULT_THRESHOLD`]).
+    pub threshold: f32,
+}
+
+impl Default for RecallOptions {
+    fn default() -> Self {
+        RecallOptions {
+            k: DEFAULT_K,
+            threshold: DEFAULT_THRESHOLD,
+        }
+    }
+}
+
+impl RecallOptions {
+    /// The `k` nearest at or above the default threshold.
+    pub fn top(k: usize) -> Self {
+        RecallOptions {
+            k,
+            ..Self::default()
+        }
+    }
+
+    /// With another threshold.
+    pub fn threshold(mut self, threshold: f32) -> Self {
+        self.threshold = threshold;
+        self
+    }
+}
+
+/// A recalled pattern and its cosine similarity to the query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recalled {
+    /// The pattern.
+    pub pattern: Pattern,
+    /// Cosine similarity to the query, in [-1, 1].
+    pub similarity: f32,
+}
+
+/// The in-memory HNSW index over the committed embeddings.
+pub(crate) struct VectorIndex {
+    index: Index,
+}
+
+impl VectorIndex {
+    fn new(dimension: usize) -> std::result::Result<Self, String> {
+        let options = IndexOptions {
+            dimensions: dimension,
+            metric: MetricKind::Cos,
+            quantization: ScalarKind::F32,
+            connectivity: CONNECTIVITY,
+            expansion_add: EXPANSION_ADD,
+            expansion_search: EXPANSION_SEARCH,
+            multi: false,
+        };
+        let index = Index::new(&options).map_err(|e| e.to_string())?;
+        Ok(VectorIndex { index })
+    }
+
+    fn add(&mut self, id: PatternId, v: &[f32]) -> std::result::Result<(), String> {
+        let key = u64::try_from(id).map_err(|_| format!("id {id} is negative"))?;
+        let size = self.index.size();
+        if size + 1 > self.index.capacity() {
+            let target = (size * 2).max(1024);
+            self.index.reserve(target).map_err(|e| e.to_string())?;
+        }
+        self.index.add(key, v).map_err(|e| e.to_string())
+    }
+
+    fn remove(&mut self, id: PatternId) -> std::result::Result<(), String> {
+        if let Ok(key) = u64::try_from(id) {
+            self.index.remove(key).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn search(&self, q: &[f32], k: usize) -> std::result::Result<Vec<PatternId>, String> {
+        let wanted = EXPANSION_SEARCH.max(k.saturating_mul(4));
+        if self.index.expansion_search() != wanted {
+            self.index.change_expansion_search(wanted);
+        }
+        let m = self.index.search(q, k).map_err(|e| e.to_string())?;
+        Ok(m.keys
+            .into_iter()
+            .filter_map(|k| i64::try_from(k).ok())
+            .collect())
+    }
+}
+
+impl Inner {
+    /// Rebuilds the index from the patterns table (on open).
+    pub(crate) fn rebuild_index(&mut self) -> Result<()> {
+        self.index = None;
+        let Some(dimension) = self.dimension else {
+            return Ok(());
+        };
+        let path = self.path.clone();
+        let mut index = VectorIndex::new(dimension)
+            .map_err(|e| store_error(&path, format!("creating the vector index: {e}")))?;
+        let count: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM patterns", [], |r| r.get(0))
+            .map_err(|e| sql_error(&path, "counting patterns", e))?;
+        let count = usize::try_from(count).unwrap_or(0);
+        if count > 0 {
+            index
+                .index
+                .reserve(count)
+                .map_err(|e| store_error(&path, format!("sizing the vector index: {e}")))?;
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, embedding FROM patterns ORDER BY id")
+            .map_err(|e| sql_error(&path, "reading embeddings", e))?;
+        let mut rows = stmt
+            .query([])
+            .map_err(|e| sql_error(&path, "reading embeddings", e))?;
+        while let Some(row) = rows
+            .next()
+            .map_err(|e| sql_error(&path, "reading embeddings", e))?
+        {
+            let id: PatternId = row
+                .get(0)
+                .map_err(|e| sql_error(&path, "reading embeddings", e))?;
+            let blob: Vec<u8> = row
+                .get(1)
+                .map_err(|e| sql_error(&path, "reading embeddings", e))?;
+            let v = embedding_from_bytes(&blob)
+                .filter(|v| v.len() == dimension)
+                .ok_or_else(|| {
+                    store_error(
+                        &path,
+                        format!("pattern {id}: the stored embedding is not {dimension} f32 values"),
+                    )
+                })?;
+            index
+                .add(id, &v)
+                .map_err(|e| store_error(&path, format!("indexing pattern {id}: {e}")))?;
+        }
+        drop(rows);
+        drop(stmt);
+        self.index = Some(index);
+        Ok(())
+    }
+
+    pub(crate) fn index_add(&mut self, id: PatternId, v: &[f32]) -> Result<()> {
+        let path = self.path.clone();
+        if self.index.is_none() {
+            let index = VectorIndex::new(v.len())
+                .map_err(|e| store_error(&path, format!("creating the vector index: {e}")))?;
+            self.index = Some(index);
+        }
+        match self.index.as_mut() {
+            Some(index) => index
+                .add(id, v)
+                .map_err(|e| store_error(&path, format!("indexing pattern {id}: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn index_remove(&mut self, id: PatternId) -> Result<()> {
+        let path = self.path.clone();
+        match self.index.as_mut() {
+            Some(index) => index.remove(id).map_err(|e| {
+                store_error(&path, format!("removing pattern {id} from the index: {e}"))
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Store {
+    /// The patterns nearest `query` (any length-`dimension` vector; it is normalised here)
+    /// through the vector index: at most `opts.k`, each at or above `opts.threshold`, highest
+    /// similarity first. An empty store recalls nothing.
+    pub fn recall(&self, query: &[f32], opts: RecallOptions) -> Result<Vec<Recalled>> {
+        let inner = self.lock();
+        let Some(q) = prepare_query(query, inner.dimension)? else {
+            return Ok(Vec::new());
+        };
+        if opts.k == 0 {
+            return Ok(Vec::new());
+        }
+        let Some(index) = inner.index.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let ids = index
+            .search(&q, opts.k)
+            .map_err(|e| store_error(&inner.path, format!("searching the vector index: {e}")))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            // The table decides: a key the table no longer holds is skipped.
+            if let Some(pattern) = get(&inner.conn, &inner.path, id)? {
+                let similarity = dot(&q, &pattern.embedding);
+                if similarity >= opts.threshold {
+                    out.push(Recalled {
+                        pattern,
+                        similarity,
+                    });
+                }
+            }
+        }
+        sort(&mut out);
+        Ok(out)
+    }
+
+    /// The exact answer to [`Store::recall`]: every embedding in the table compared with the
+    /// query (brute force, O(n·d)). The reference for the index; slow on large stores.
+    pub fn recall_exact(&self, query: &[f32], opts: RecallOptions) -> Result<Vec<Recalled>> {
+        let inner = self.lock();
+        let Some(q) = prepare_query(query, inner.dimension)? else {
+            return Ok(Vec::new());
+        };
+        if opts.k == 0 {
+            return Ok(Vec::new());
+        }
+        let path = &inner.path;
+        let mut best: Vec<(f32, PatternId)> = Vec::new();
+        {
+            let mut stmt = inner
+                .conn
+                .prepare_cached("SELECT id, embedding FROM patterns")
+                .map_err(|e| sql_error(path, "scanning embeddings", e))?;
+            let mut rows = stmt
+                .query([])
+                .map_err(|e| sql_error(path, "scanning embeddings", e))?;
+            while let Some(row) = rows
+                .next()
+                .map_err(|e| sql_error(path, "scanning embeddings", e))?
+            {
+                let id: PatternId = row
+                    .get(0)
+                    .map_err(|e| sql_error(path, "scanning embeddings", e))?;
+                let blob = row
+                    .get_ref(1)
+                    .and_then(|v| v.as_blob().map_err(Into::into))
+                    .map_err(|e| sql_error(path, "scanning embeddings", e))?;
+                let v = embedding_from_bytes(blob)
+                    .filter(|v| v.len() == q.len())
+                    .ok_or_else(|| {
+                        store_error(
+                            path,
+                            format!("pattern {id}: the stored embedding has the wrong size"),
+                        )
+                    })?;
+                let s = dot(&q, &v);
+                if s >= opts.threshold {
+                    best.push((s, id));
+                }
+            }
+        }
+        best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        best.truncate(opts.k);
+        let mut stmt = inner
+            .conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM patterns WHERE id = ?1"))
+            .map_err(|e| sql_error(path, "reading a pattern", e))?;
+        let mut out = Vec::with_capacity(best.len());
+        for (similarity, id) in best {
+            let pattern = stmt
+                .query_row([id], pattern_from_row)
+                .map_err(|e| sql_error(path, "reading a pattern", e))?;
+            out.push(Recalled {
+                pattern,
+                similarity,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The normalised query, or None when the store has no pattern yet (nothing to compare with).
+fn prepare_query(query: &[f32], dimension: Option<usize>) -> Result<Option<Vec<f32>>> {
+    match dimension {
+        None => {
+            normalise(query, None)?;
+            Ok(None)
+        }
+        Some(d) => normalise(query, Some(d)).map(Some).map_err(|e| match e {
+            Error::InvalidInput(m) => Error::InvalidInput(format!("recall query: {m}")),
+            other => other,
+        }),
+    }
+}
+
+/// The similarity of two normalised vectors, accumulated in f64 so that the index path and the
+/// exact path compute the very same number.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+        .sum::<f64>() as f32
+}
+
+fn sort(v: &mut [Recalled]) {
+    v.sort_by(|a, b| {
+        b.similarity
+            .total_cmp(&a.similarity)
+            .then(a.pattern.id.cmp(&b.pattern.id))
+    });
+}
