@@ -1,0 +1,197 @@
+//! Recall through the index against the exact search over the table.
+
+mod support;
+
+use std::time::Instant;
+
+use bizra_autopoiesis::{RecallOptions, Store};
+use bizra_protocol::{Identity, VerifyOptions};
+use support::{pattern_envelope, Rng, DIM};
+
+/// Fills a store with `n` random patterns of dimension `dim` (one transaction per pattern is
+/// slow; the import path is one transaction, so this goes through learn in a loop on an
+/// in-memory store, which has no fsync).
+fn filled(n: usize, dim: usize, seed: u64) -> (Store, Vec<Vec<f32>>) {
+    let store = Store::in_memory().unwrap();
+    let id = Identity::generate();
+    let mut rng = Rng(seed);
+    let opts = VerifyOptions::default();
+    let mut vs = Vec::with_capacity(n);
+    for i in 0..n {
+        let v = rng.vector(dim);
+        store
+            .learn(
+                &pattern_envelope(&id, &format!("pattern {i}")),
+                &v,
+                &[],
+                &opts,
+            )
+            .unwrap();
+        vs.push(v);
+    }
+    (store, vs)
+}
+
+#[test]
+fn the_index_gives_the_exact_answer_on_small_sets() {
+    let mut rng = Rng(7);
+    for (n, dim) in [(1, 3), (5, 8), (50, 16), (300, 64)] {
+        let (store, _) = filled(n, dim, n as u64);
+        for _ in 0..20 {
+            let q = rng.vector(dim);
+            for opts in [
+                RecallOptions::top(10).threshold(-1.0),
+                RecallOptions::top(3).threshold(0.0),
+                RecallOptions::top(n + 5).threshold(-1.0),
+                RecallOptions::top(10).threshold(0.2),
+            ] {
+                let by_index = store.recall(&q, opts).unwrap();
+                let exact = store.recall_exact(&q, opts).unwrap();
+                assert_eq!(by_index, exact, "n={n} dim={dim} {opts:?}");
+                assert!(by_index.len() <= opts.k);
+                assert!(by_index.iter().all(|r| r.similarity >= opts.threshold));
+                assert!(by_index
+                    .windows(2)
+                    .all(|w| w[0].similarity >= w[1].similarity));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_default_threshold_is_half() {
+    let store = Store::in_memory().unwrap();
+    let id = Identity::generate();
+    let opts = VerifyOptions::default();
+    let near = store
+        .learn(&pattern_envelope(&id, "near"), &[1.0, 0.2, 0.0], &[], &opts)
+        .unwrap();
+    // cos = 0.49 with the query [1, 0, 0]: just below 0.5.
+    let below = [0.49f32, (1.0f32 - 0.49 * 0.49).sqrt(), 0.0];
+    store
+        .learn(&pattern_envelope(&id, "below"), &below, &[], &opts)
+        .unwrap();
+    let hits = store
+        .recall(&[1.0, 0.0, 0.0], RecallOptions::default())
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].pattern.id, near.id());
+    assert_eq!(RecallOptions::default().threshold, 0.5);
+    let all = store
+        .recall(&[1.0, 0.0, 0.0], RecallOptions::default().threshold(0.4))
+        .unwrap();
+    assert_eq!(all.len(), 2);
+}
+
+#[test]
+fn removed_patterns_are_not_recalled_and_the_index_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.sqlite");
+    let id = Identity::generate();
+    let opts = VerifyOptions::default();
+    let mut rng = Rng(3);
+    let q = rng.vector(32);
+    let ids: Vec<_> = {
+        let store = Store::open(&path).unwrap();
+        let ids = (0..40)
+            .map(|i| {
+                store
+                    .learn(
+                        &pattern_envelope(&id, &format!("p{i}")),
+                        &rng.vector(32),
+                        &[],
+                        &opts,
+                    )
+                    .unwrap()
+                    .id()
+            })
+            .collect();
+        let top = store
+            .recall(&q, RecallOptions::top(1).threshold(-1.0))
+            .unwrap();
+        assert!(store.remove(top[0].pattern.id).unwrap());
+        assert!(!store.remove(top[0].pattern.id).unwrap());
+        let again = store
+            .recall(&q, RecallOptions::top(40).threshold(-1.0))
+            .unwrap();
+        assert_eq!(again.len(), 39);
+        assert!(again.iter().all(|r| r.pattern.id != top[0].pattern.id));
+        ids
+    };
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.dimension(), Some(32));
+    let a = store
+        .recall(&q, RecallOptions::top(10).threshold(-1.0))
+        .unwrap();
+    let b = store
+        .recall_exact(&q, RecallOptions::top(10).threshold(-1.0))
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(store.len().unwrap(), ids.len() - 1);
+}
+
+#[test]
+fn a_query_of_the_wrong_dimension_or_with_nan_is_refused() {
+    let (store, _) = filled(3, 8, 1);
+    for q in [vec![1.0f32; 7], vec![f32::NAN; 8], vec![0.0; 8]] {
+        let e = store.recall(&q, RecallOptions::default()).unwrap_err();
+        assert_eq!(e.kind(), bizra_protocol::ErrorKind::InvalidInput, "{e}");
+        let e = store
+            .recall_exact(&q, RecallOptions::default())
+            .unwrap_err();
+        assert_eq!(e.kind(), bizra_protocol::ErrorKind::InvalidInput, "{e}");
+    }
+    assert!(store
+        .recall(&[1.0; 8], RecallOptions::top(0))
+        .unwrap()
+        .is_empty());
+    let empty = Store::in_memory().unwrap();
+    assert!(empty
+        .recall(&[1.0; 8], RecallOptions::default())
+        .unwrap()
+        .is_empty());
+}
+
+/// recall@10 of the index against brute force, on random vectors of SmolLM2's embedding size:
+/// the hardest case for a graph index (no clusters). `BIZRA_RECALL_N` sets the size (the suite's
+/// default is 20K; the bench runs 100K).
+#[test]
+fn recall_at_10_on_random_vectors_of_dimension_576() {
+    let n: usize = std::env::var("BIZRA_RECALL_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
+    let t = Instant::now();
+    let (store, vs) = filled(n, DIM, 42);
+    let fill = t.elapsed();
+    let normalised: Vec<Vec<f32>> = vs.iter().map(|v| support::normalised(v)).collect();
+    let mut rng = Rng(99);
+    let queries = 100;
+    let mut found = 0usize;
+    let t = Instant::now();
+    let mut search = std::time::Duration::ZERO;
+    for _ in 0..queries {
+        let q = support::normalised(&rng.vector(DIM));
+        let mut exact: Vec<(f32, usize)> = normalised
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>(), i + 1))
+            .collect();
+        exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let truth: Vec<i64> = exact[..10].iter().map(|&(_, i)| i as i64).collect();
+        let s = Instant::now();
+        let got = store
+            .recall(&q, RecallOptions::top(10).threshold(-1.0))
+            .unwrap();
+        search += s.elapsed();
+        found += got.iter().filter(|r| truth.contains(&r.pattern.id)).count();
+    }
+    let recall = found as f64 / (queries * 10) as f64;
+    eprintln!(
+        "n={n} dim={DIM}: filled in {fill:.1?}, recall@10 {recall:.3}, {:.2?} per indexed query, \
+         {:.1?} in all",
+        search / queries as u32,
+        t.elapsed()
+    );
+    assert!(recall >= 0.95, "recall@10 = {recall}");
+}
