@@ -82,5 +82,10 @@ pub use bizra_consensus::{
     Batch, Certificate, CertificateCode, CertificateError, FederationDocument,
 };
 
+/// The node's memory: patterns learned from signed outputs and preferences, in an embedded
+/// SQLite store, recalled by meaning, exchanged as signed JSON Lines (the `autopoiesis` feature).
+#[cfg(feature = "autopoiesis")]
+pub use bizra_autopoiesis as autopoiesis;
+
 /// The crate's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
