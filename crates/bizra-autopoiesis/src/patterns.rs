@@ -564,9 +564,12 @@ impl Inner {
         if self.dimension.is_none() && dimension.is_some() {
             self.dimension = dimension;
         }
-        for (id, v) in added {
-            self.index_add(id, &v)?;
+        match added.len() {
+            0 => Ok(()),
+            1 => added
+                .first()
+                .map_or(Ok(()), |(id, v)| self.index_add(*id, v)),
+            _ => self.index_add_many(&added),
         }
-        Ok(())
     }
 }

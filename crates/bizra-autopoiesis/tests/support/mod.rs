@@ -55,3 +55,32 @@ pub fn inference_envelope(id: &Identity, output: &str) -> Envelope {
     )
     .expect("signing an output")
 }
+
+/// Vectors gathered around `clusters` random directions (each point at cosine ≈ 0.8 from its
+/// centre, two points of one cluster ≈ 0.64, of two clusters ≈ 0): the shape of real
+/// embeddings, which group by topic, unlike uniformly random vectors.
+pub struct Clustered {
+    centers: Vec<Vec<f32>>,
+}
+
+impl Clustered {
+    pub fn new(rng: &mut Rng, clusters: usize, dim: usize) -> Self {
+        Clustered {
+            centers: (0..clusters)
+                .map(|_| normalised(&rng.vector(dim)))
+                .collect(),
+        }
+    }
+
+    pub fn draw(&self, rng: &mut Rng) -> Vec<f32> {
+        let c = &self.centers[(rng.next_u64() % self.centers.len() as u64) as usize];
+        let noise = rng.vector(c.len());
+        let sigma = 0.75 / (c.len() as f32).sqrt();
+        normalised(
+            &c.iter()
+                .zip(&noise)
+                .map(|(a, b)| a + sigma * b)
+                .collect::<Vec<f32>>(),
+        )
+    }
+}
