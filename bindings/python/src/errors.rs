@@ -48,7 +48,7 @@ struct KindClass {
 }
 
 /// The class of every kind, keyed by kind; a class whose base is another kind's comes after it.
-const KIND_CLASSES: [KindClass; 14] = [
+const KIND_CLASSES: [KindClass; 16] = [
     KindClass {
         kind: ErrorKind::InvalidInput,
         name: "InvalidInputError",
@@ -114,6 +114,18 @@ const KIND_CLASSES: [KindClass; 14] = [
         name: "NoRemotePoolError",
         base: Base::Bizra,
         doc: "The pool tier was requested but no remote pool is configured.",
+    },
+    KindClass {
+        kind: ErrorKind::RemoteUnavailable,
+        name: "RemoteUnavailableError",
+        base: Base::Bizra,
+        doc: "A remote pool could not serve the request: unreachable, timed out, overloaded (429), a server error (5xx) or a malformed stream; the same request may succeed later. `.endpoint` is the URL tried, `.status` the HTTP status (None when no response came).",
+    },
+    KindClass {
+        kind: ErrorKind::RemoteRefused,
+        name: "RemoteRefusedError",
+        base: Base::Bizra,
+        doc: "A remote pool refused the request (an HTTP 4xx other than 429, e.g. a wrong API key): retrying the same request will not help. `.endpoint` is the URL tried, `.status` the HTTP status.",
     },
     KindClass {
         kind: ErrorKind::Inference,
@@ -309,6 +321,13 @@ fn exception(py: Python<'_>, e: &bizra::Error) -> PyResult<PyErr> {
             value.setattr("detail", message.as_str())?;
             value.setattr("prompt_tokens", *prompt_tokens)?;
             value.setattr("n_ctx", *n_ctx)?;
+        }
+        bizra::Error::Remote {
+            endpoint, status, ..
+        } => {
+            value.setattr("detail", message.as_str())?;
+            value.setattr("endpoint", endpoint.as_str())?;
+            value.setattr("status", *status)?;
         }
         _ => value.setattr("detail", message.as_str())?,
     }

@@ -32,6 +32,8 @@ EXPECTED_KINDS: dict[int, tuple[str, type[bizra.BizraError]]] = {
     502: ("PROMPT_TOO_LONG", bizra.PromptTooLongError),
     503: ("NO_REMOTE_POOL", bizra.NoRemotePoolError),
     504: ("INFERENCE", bizra.InferenceError),
+    505: ("REMOTE_UNAVAILABLE", bizra.RemoteUnavailableError),
+    506: ("REMOTE_REFUSED", bizra.RemoteRefusedError),
     900: ("INTERNAL", bizra.InternalError),
     901: ("PANIC", bizra.PanicError),
 }

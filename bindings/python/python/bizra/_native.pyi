@@ -121,6 +121,24 @@ class PromptTooLongError(BizraError):
 class NoRemotePoolError(BizraError):
     """The pool tier was requested but no remote pool is configured (kind NO_REMOTE_POOL)."""
 
+class RemoteUnavailableError(BizraError):
+    """A remote pool could not serve the request: unreachable, timed out, 429, 5xx or a
+    malformed stream; it may succeed later (kind REMOTE_UNAVAILABLE)."""
+
+    endpoint: str
+    """The URL tried."""
+    status: int | None
+    """The HTTP status, None when no response came."""
+
+class RemoteRefusedError(BizraError):
+    """A remote pool refused the request: an HTTP 4xx other than 429, e.g. a wrong API key
+    (kind REMOTE_REFUSED)."""
+
+    endpoint: str
+    """The URL tried."""
+    status: int | None
+    """The HTTP status."""
+
 class InferenceError(BizraError):
     """The inference engine failed (kind INFERENCE)."""
 
