@@ -18,8 +18,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 use bizra::inference::{
-    CancelToken, Dimension, Engine, EngineOptions, GenerateRequest, IhsanInputs, ModelInfo,
-    TokenStream,
+    CancelToken, Dimension, Engine, EngineOptions, Gateway, GenerateRequest, IhsanInputs,
+    ModelInfo, Served, TokenStream,
 };
 
 use crate::convert::number_arg;
@@ -47,7 +47,7 @@ pub(crate) struct PyModel {
 
 impl PyModel {
     /// The engine, or `InvalidInputError` (a `ValueError`, as for a closed file) once closed.
-    fn engine(&self) -> PyResult<Engine> {
+    pub(crate) fn engine(&self) -> PyResult<Engine> {
         self.engine
             .read()
             .map_err(|_| internal("model lock poisoned"))?
@@ -61,7 +61,7 @@ impl PyModel {
 /// `KeyboardInterrupt`), `cancel` is cancelled, the work's end is awaited (the engine stops at its
 /// next token) and the exception is raised. At `timeout`, `cancel` is cancelled and the work's
 /// result (a cancelled generation's partial envelope) is returned.
-fn wait_interruptibly<T: Send>(
+pub(crate) fn wait_interruptibly<T: Send>(
     py: Python<'_>,
     cancel: &CancelToken,
     timeout: Option<Duration>,
@@ -107,7 +107,7 @@ fn wait_interruptibly<T: Send>(
 }
 
 /// A `timeout` argument: a positive number of seconds.
-fn timeout_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
+pub(crate) fn timeout_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
         return Ok(None);
     };
@@ -128,7 +128,7 @@ fn timeout_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
 /// one per generation.
 #[pyclass(frozen, module = "bizra", name = "CancelToken")]
 pub(crate) struct PyCancelToken {
-    inner: CancelToken,
+    pub(crate) inner: CancelToken,
 }
 
 #[pymethods]
@@ -201,7 +201,7 @@ fn ihsan_arg(obj: &Bound<'_, PyAny>) -> PyResult<IhsanInputs> {
 /// The arguments shared by `generate` and `stream`, as the core's chat request. Converted while
 /// the GIL is held; the core validates the request when it is served.
 #[allow(clippy::too_many_arguments)]
-fn request(
+pub(crate) fn request(
     prompt: &str,
     system: Option<&str>,
     max_tokens: Option<u32>,
@@ -442,17 +442,11 @@ impl PyModel {
             )?;
             let engine = self.engine()?;
             let stream = engine.stream(&req).map_err(to_py)?;
-            Ok(PyTokenStream {
-                engine,
+            Ok(PyTokenStream::new(
+                Running::Engine(engine, stream),
                 identity,
-                request: req,
-                cancel: stream.cancel_token(),
-                closed: AtomicBool::new(false),
-                progress: Mutex::new(Progress {
-                    state: State::Running(stream),
-                    envelope_yielded: false,
-                }),
-            })
+                req,
+            ))
         })
     }
 
@@ -626,8 +620,42 @@ impl PyModel {
     }
 }
 
+/// A running generation and what signs its completion: a model's engine, or a gateway
+/// (`Gateway.stream`), whose envelope records the route.
+pub(crate) enum Running {
+    Engine(Engine, TokenStream),
+    Gateway(Gateway, TokenStream<Served>),
+}
+
+impl Running {
+    fn cancel_token(&self) -> CancelToken {
+        match self {
+            Running::Engine(_, s) => s.cancel_token(),
+            Running::Gateway(_, s) => s.cancel_token(),
+        }
+    }
+
+    fn next_piece(&mut self) -> Option<String> {
+        match self {
+            Running::Engine(_, s) => s.next(),
+            Running::Gateway(_, s) => s.next(),
+        }
+    }
+
+    fn finish(
+        self,
+        identity: &bizra::Identity,
+        request: &GenerateRequest,
+    ) -> bizra::Result<bizra::Envelope> {
+        match self {
+            Running::Engine(e, s) => s.finish().and_then(|c| e.sign(identity, request, &c)),
+            Running::Gateway(g, s) => s.finish().and_then(|c| g.sign(identity, request, &c)),
+        }
+    }
+}
+
 enum State {
-    Running(TokenStream),
+    Running(Running),
     /// The signed envelope, or the generation's error, which every later read raises again
     /// (as the same exception class: a `PromptTooLongError` stays one).
     Done(Box<PyResult<bizra::Envelope>>),
@@ -641,7 +669,6 @@ enum State {
 /// finish_reason "cancelled". Dropping the stream or `cancel()` stops the generation too.
 #[pyclass(frozen, module = "bizra", name = "TokenStream")]
 pub(crate) struct PyTokenStream {
-    engine: Engine,
     identity: Py<PyIdentity>,
     request: GenerateRequest,
     /// Held outside `progress`: the iterating thread keeps `progress` locked while it waits for
@@ -673,6 +700,23 @@ fn lock(progress: &Mutex<Progress>) -> PyResult<MutexGuard<'_, Progress>> {
 }
 
 impl PyTokenStream {
+    pub(crate) fn new(
+        running: Running,
+        identity: Py<PyIdentity>,
+        request: GenerateRequest,
+    ) -> Self {
+        PyTokenStream {
+            identity,
+            request,
+            cancel: running.cancel_token(),
+            closed: AtomicBool::new(false),
+            progress: Mutex::new(Progress {
+                state: State::Running(running),
+                envelope_yielded: false,
+            }),
+        }
+    }
+
     /// The next piece; once the generation has ended, its envelope (once); then None. None at
     /// once after `close()`.
     fn next_item(&self) -> PyResult<Option<Item>> {
@@ -681,7 +725,7 @@ impl PyTokenStream {
             return Ok(None);
         }
         if let State::Running(stream) = &mut progress.state {
-            if let Some(piece) = stream.next() {
+            if let Some(piece) = stream.next_piece() {
                 return Ok(Some(Item::Piece(piece)));
             }
         }
@@ -695,11 +739,7 @@ impl PyTokenStream {
     fn end(&self, state: &mut State) -> PyResult<bizra::Envelope> {
         let done = match std::mem::replace(state, State::Taken) {
             State::Running(stream) => stream
-                .finish()
-                .and_then(|c| {
-                    self.engine
-                        .sign(&self.identity.get().inner, &self.request, &c)
-                })
+                .finish(&self.identity.get().inner, &self.request)
                 .map_err(to_py),
             State::Done(done) => *done,
             State::Taken => Err(internal("the stream lost its envelope to an earlier panic")),

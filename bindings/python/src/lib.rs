@@ -28,6 +28,7 @@ mod convert;
 mod envelope;
 mod errors;
 mod gates;
+mod gateway;
 mod identity;
 mod inference;
 mod node;
@@ -106,6 +107,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     #[cfg(feature = "bench")]
     bench::register(m)?;
     inference::register(m)?;
+    gateway::register(m)?;
     node::register(m)?;
     consensus::register(m)?;
     Ok(())

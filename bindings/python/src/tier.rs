@@ -110,7 +110,7 @@ impl From<PyModelTier> for ModelTier {
     }
 }
 
-fn tier_arg(obj: &Bound<'_, PyAny>) -> PyResult<ModelTier> {
+pub(crate) fn tier_arg(obj: &Bound<'_, PyAny>) -> PyResult<ModelTier> {
     if let Ok(t) = obj.cast::<PyModelTier>() {
         return Ok((*t.get()).into());
     }
@@ -164,6 +164,17 @@ pub(crate) struct PyTierDecision {
     reason: String,
 }
 
+impl From<bizra::TierDecision> for PyTierDecision {
+    fn from(d: bizra::TierDecision) -> Self {
+        PyTierDecision {
+            complexity: d.complexity.into(),
+            tier: d.tier.into(),
+            forced: d.forced,
+            reason: d.reason,
+        }
+    }
+}
+
 #[pymethods]
 impl PyTierDecision {
     fn __repr__(&self) -> String {
@@ -190,13 +201,7 @@ fn select_tier(
             Some(f) if !f.is_none() => Some(tier_arg(f)?),
             _ => None,
         };
-        let d = bizra::select_tier(prompt, max_tokens, forced);
-        Ok(PyTierDecision {
-            complexity: d.complexity.into(),
-            tier: d.tier.into(),
-            forced: d.forced,
-            reason: d.reason,
-        })
+        Ok(bizra::select_tier(prompt, max_tokens, forced).into())
     })
 }
 
