@@ -108,6 +108,9 @@ impl Learned {
     }
 }
 
+/// A pattern id and its normalised embedding, waiting to enter the index after a commit.
+pub(crate) type Indexed = (PatternId, Vec<f32>);
+
 /// What a write adds to a pattern table, before it knows whether the content is new.
 pub(crate) struct Incoming<'a> {
     pub content: &'a str,
@@ -356,7 +359,7 @@ pub(crate) fn write_incoming(
     path: &std::path::Path,
     dimension: &mut Option<usize>,
     incoming: Incoming<'_>,
-) -> Result<(Learned, Option<(PatternId, Vec<f32>)>)> {
+) -> Result<(Learned, Option<Indexed>)> {
     let now = now_ms();
     let known: Option<PatternId> = tx
         .query_row(

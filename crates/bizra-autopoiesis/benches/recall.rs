@@ -1,0 +1,131 @@
+//! Recall top-10 over 10K and 100K patterns of dimension 576 (SmolLM2's embedding size), clustered
+//! (the shape of real embeddings) and uniformly random: time per query through the index beside
+//! the exact search over the table (`recall_exact`) and an in-memory brute force, in the same
+//! run, and the recall@10 the index achieves. Also the costs of a store that size: importing it
+//! (one transaction), opening it (`PRAGMA quick_check` measured apart) and the index rebuild.
+//!
+//! `cargo bench -p bizra-autopoiesis --bench recall`; `BIZRA_BENCH_SIZES=10000,100000` (the
+//! default) and `BIZRA_BENCH_QUERIES=100`.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use bizra_autopoiesis::{PatternPayload, RecallOptions, Store};
+use bizra_protocol::{Envelope, Identity, VerifyOptions};
+use support::{Clustered, Rng, DIM};
+
+fn sizes() -> Vec<usize> {
+    std::env::var("BIZRA_BENCH_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![10_000, 100_000])
+}
+
+fn main() {
+    let queries: usize = std::env::var("BIZRA_BENCH_QUERIES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    println!(
+        "{:>7} {:>9} | {:>8} {:>8} {:>8} {:>8} | {:>9} {:>9} {:>9} | {:>9}",
+        "n", "data", "import", "open", "check", "file MB", "index", "exact", "memory", "recall@10"
+    );
+    for n in sizes() {
+        for clustered in [true, false] {
+            run(n, clustered, queries);
+        }
+    }
+}
+
+fn run(n: usize, clustered: bool, queries: usize) {
+    let mut rng = Rng(42 + n as u64);
+    let shape = Clustered::new(&mut rng, (n / 100).max(1), DIM);
+    let draw = |rng: &mut Rng| {
+        if clustered {
+            shape.draw(rng)
+        } else {
+            support::normalised(&rng.vector(DIM))
+        }
+    };
+    let vs: Vec<Vec<f32>> = (0..n).map(|_| draw(&mut rng)).collect();
+    let id = Identity::generate();
+    let mut jsonl = String::new();
+    for (i, v) in vs.iter().enumerate() {
+        let payload = PatternPayload {
+            content: format!("pattern {i}"),
+            embedding: Some(v.clone()),
+            ..PatternPayload::default()
+        };
+        jsonl.push_str(&Envelope::create(&id, payload.to_value()).unwrap().to_json());
+        jsonl.push('\n');
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.sqlite");
+    let t = Instant::now();
+    {
+        let store = Store::open(&path).unwrap();
+        store
+            .import_jsonl(jsonl.as_bytes(), &VerifyOptions::default())
+            .unwrap();
+    }
+    let import = t.elapsed();
+    drop(jsonl);
+    let t = Instant::now();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let ok: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+    }
+    let check = t.elapsed();
+    let t = Instant::now();
+    let store = Store::open(&path).unwrap();
+    let open = t.elapsed();
+    let mb = std::fs::metadata(&path).unwrap().len() as f64 / 1e6;
+
+    let opts = RecallOptions::top(10).threshold(-1.0);
+    let (mut index, mut exact, mut memory) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut found = 0usize;
+    let exact_queries = queries.min(10);
+    for qi in 0..queries {
+        let q = draw(&mut rng);
+        let t = Instant::now();
+        let mut all: Vec<(f32, i64)> = vs
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                (
+                    v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>(),
+                    i as i64 + 1,
+                )
+            })
+            .collect();
+        all.select_nth_unstable_by(9, |a, b| b.0.total_cmp(&a.0));
+        let truth: Vec<i64> = all[..10].iter().map(|x| x.1).collect();
+        memory += t.elapsed();
+        let t = Instant::now();
+        let got = store.recall(&q, opts).unwrap();
+        index += t.elapsed();
+        found += got.iter().filter(|r| truth.contains(&r.pattern.id)).count();
+        if qi < exact_queries {
+            let t = Instant::now();
+            let reference = store.recall_exact(&q, opts).unwrap();
+            exact += t.elapsed();
+            assert_eq!(reference.len(), 10);
+        }
+    }
+    println!(
+        "{n:>7} {:>9} | {:>8.1?} {:>8.1?} {:>8.1?} {mb:>8.0} | {:>9.2?} {:>9.2?} {:>9.2?} | {:>9.3}",
+        if clustered { "clustered" } else { "uniform" },
+        import,
+        open,
+        check,
+        index / queries as u32,
+        exact / exact_queries as u32,
+        memory / queries as u32,
+        found as f64 / (queries * 10) as f64
+    );
+}
