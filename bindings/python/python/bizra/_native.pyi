@@ -1,6 +1,6 @@
 """Type stubs of the native module bizra._native (re-exported by the package ``bizra``)."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from os import PathLike
 from typing import Any, ClassVar, Final, Literal, Optional, Union, final
@@ -626,6 +626,95 @@ class Model:
     def tier(self) -> ModelTier: ...
     @property
     def chat_template(self) -> Optional[str]: ...
+
+@final
+class Pool:
+    """A remote pool: a client for an OpenAI-compatible server (base_url such as
+    "http://127.0.0.1:8080/v1"). The API key (default: BIZRA_POOL_API_KEY or OPENAI_API_KEY) is
+    never shown; unset options take the core's defaults; timeouts are in seconds."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: Optional[str] = None,
+        model: Optional[str] = None,
+        connect_timeout: Optional[float] = None,
+        read_timeout: Optional[float] = None,
+        max_retries: Optional[int] = None,
+        top_logprobs: Optional[int] = None,
+        vocab_size: Optional[int] = None,
+    ) -> None: ...
+    @property
+    def base_url(self) -> str: ...
+
+@final
+class Gateway:
+    """Routes requests between an Edge model, a Local model and pools (tried in order), with
+    fallbacks such as ("pool", "edge"); the envelope's payload records the route."""
+
+    def __init__(
+        self,
+        *,
+        edge: Optional[Model] = None,
+        local: Optional[Model] = None,
+        pools: Sequence[Pool] = ...,
+        fallbacks: Sequence[tuple[Union[ModelTier, str], Union[ModelTier, str]]] = ...,
+    ) -> None: ...
+    def decide(
+        self,
+        prompt: str,
+        *,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        tier: Union[ModelTier, str, None] = None,
+    ) -> TierDecision:
+        """The tier the gateway would serve the prompt from, without generating."""
+    def generate(
+        self,
+        identity: Identity,
+        prompt: str,
+        *,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        top_p: Optional[float] = None,
+        top_k: Optional[int] = None,
+        min_p: Optional[float] = None,
+        repeat_penalty: Optional[float] = None,
+        seed: Optional[int] = None,
+        stop: Optional[list[str]] = None,
+        ihsan: Optional[IhsanInputs] = None,
+        provenance: Optional[Iterable[Union[str, Envelope]]] = None,
+        ttl: Optional[int] = None,
+        tier: Union[ModelTier, str, None] = None,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> Envelope:
+        """Model.generate through the gateway; ``tier`` forces the tier. RemoteUnavailableError
+        or RemoteRefusedError when a pool fails and no fallback serves."""
+    def stream(
+        self,
+        identity: Identity,
+        prompt: str,
+        *,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        top_p: Optional[float] = None,
+        top_k: Optional[int] = None,
+        min_p: Optional[float] = None,
+        repeat_penalty: Optional[float] = None,
+        seed: Optional[int] = None,
+        stop: Optional[list[str]] = None,
+        ihsan: Optional[IhsanInputs] = None,
+        provenance: Optional[Iterable[Union[str, Envelope]]] = None,
+        ttl: Optional[int] = None,
+        tier: Union[ModelTier, str, None] = None,
+    ) -> TokenStream:
+        """Model.stream through the gateway: str pieces, then the signed Envelope."""
+    @property
+    def pools(self) -> list[str]: ...
 
 @final
 class TokenStream:
