@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable, cast
 
@@ -45,3 +47,38 @@ def scored(identity: bizra.Identity) -> bizra.Envelope:
     return bizra.Envelope.create(
         identity, {"answer": 4}, scores={"snr": 0.93, "ihsan": 0.97}
     )
+
+
+@pytest.fixture(scope="session")
+def pool_server() -> Iterator[str]:
+    """The reference OpenAI-compatible server (scripts/pool_server.py, llama-cpp-python's server)
+    serving the test model on a free loopback port: its base URL. Started once per session; its
+    end is the closing of its stdin."""
+    python = os.environ.get("BIZRA_POOL_PYTHON")
+    server = os.environ.get("BIZRA_POOL_SERVER")
+    model = os.environ.get("BIZRA_TEST_MODEL")
+    if not python or not server or not model:
+        pytest.fail(
+            "BIZRA_POOL_PYTHON, BIZRA_POOL_SERVER and BIZRA_TEST_MODEL must be set: "
+            "run `make pool-server` (`make test-python` exports them)"
+        )
+    proc = subprocess.Popen(
+        [python, server, "--model", model],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.startswith("http://"):
+            pytest.fail(f"the pool server did not start (exit {proc.wait(30)}); see stderr")
+        yield line
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait(timeout=10)

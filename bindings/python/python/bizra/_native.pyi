@@ -633,8 +633,8 @@ class Pool:
     "http://127.0.0.1:8080/v1"). The API key (default: BIZRA_POOL_API_KEY or OPENAI_API_KEY) is
     never shown; unset options take the core's defaults; timeouts are in seconds."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         base_url: str,
         *,
         api_key: Optional[str] = None,
@@ -644,7 +644,7 @@ class Pool:
         max_retries: Optional[int] = None,
         top_logprobs: Optional[int] = None,
         vocab_size: Optional[int] = None,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def base_url(self) -> str: ...
 
@@ -653,14 +653,14 @@ class Gateway:
     """Routes requests between an Edge model, a Local model and pools (tried in order), with
     fallbacks such as ("pool", "edge"); the envelope's payload records the route."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         edge: Optional[Model] = None,
         local: Optional[Model] = None,
         pools: Sequence[Pool] = ...,
         fallbacks: Sequence[tuple[Union[ModelTier, str], Union[ModelTier, str]]] = ...,
-    ) -> None: ...
+    ) -> Self: ...
     def decide(
         self,
         prompt: str,
