@@ -49,6 +49,10 @@ def scored(identity: bizra.Identity) -> bizra.Envelope:
     )
 
 
+# The API key the reference pool server demands (`--api-key`): any other is refused with 401.
+POOL_API_KEY = "sk-bizra-test-not-shown"
+
+
 @pytest.fixture(scope="session")
 def pool_server() -> Iterator[str]:
     """The reference OpenAI-compatible server (scripts/pool_server.py, llama-cpp-python's server)
@@ -63,7 +67,7 @@ def pool_server() -> Iterator[str]:
             "run `make pool-server` (`make test-python` exports them)"
         )
     proc = subprocess.Popen(
-        [python, server, "--model", model],
+        [python, server, "--model", model, "--api-key", POOL_API_KEY],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

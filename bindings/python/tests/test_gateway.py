@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import bizra
+from conftest import POOL_API_KEY
 
 MODEL_PATH = Path(
     os.environ.get(
@@ -32,7 +33,7 @@ def edge() -> bizra.Model:
 
 @pytest.fixture(scope="module")
 def pool(pool_server: str) -> bizra.Pool:
-    return bizra.Pool(pool_server, api_key="sk-secret-not-shown", vocab_size=VOCAB)
+    return bizra.Pool(pool_server, api_key=POOL_API_KEY, vocab_size=VOCAB)
 
 
 def closed_port() -> str:
@@ -52,7 +53,7 @@ def dead_pool() -> bizra.Pool:
 def test_pool_request_is_signed_and_routed(
     identity: bizra.Identity, pool: bizra.Pool
 ) -> None:
-    assert "sk-secret" not in repr(pool)
+    assert POOL_API_KEY not in repr(pool)
     gw = bizra.Gateway(pools=[pool])
     assert gw.pools == [pool.base_url]
     env = gw.generate(identity, PROMPT, max_tokens=8, temperature=0.0, tier="pool")
@@ -64,7 +65,7 @@ def test_pool_request_is_signed_and_routed(
     assert p["route"]["fallbacks"] == []
     assert p["backend"]["kind"] and p["backend"]["base_url"] == pool.base_url
     assert isinstance(p["output"], str) and p["output"]
-    assert "sk-secret" not in env.to_json()
+    assert POOL_API_KEY not in env.to_json()
 
 
 def test_pool_stream(identity: bizra.Identity, pool: bizra.Pool) -> None:
@@ -103,6 +104,19 @@ def test_dead_pool_without_fallback_raises(
     assert e.status is None
     with pytest.raises(bizra.RemoteUnavailableError):
         list(gw.stream(identity, PROMPT, max_tokens=4, tier="pool"))
+
+
+def test_wrong_key_is_refused_without_fallback(
+    identity: bizra.Identity, edge: bizra.Model, pool_server: str
+) -> None:
+    wrong = bizra.Pool(pool_server, api_key="sk-wrong", max_retries=0)
+    gw = bizra.Gateway(edge=edge, pools=[wrong], fallbacks=[("pool", "edge")])
+    with pytest.raises(bizra.RemoteRefusedError) as info:
+        gw.generate(identity, PROMPT, max_tokens=4, tier="pool")
+    e = info.value
+    assert e.kind == "REMOTE_REFUSED" and e.status == 401
+    assert e.endpoint.startswith(pool_server)
+    assert "sk-wrong" not in str(e)
 
 
 def test_no_pool_configured(identity: bizra.Identity, edge: bizra.Model) -> None:
