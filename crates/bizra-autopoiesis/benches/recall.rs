@@ -2,7 +2,8 @@
 //! (the shape of real embeddings) and uniformly random: time per query through the index beside
 //! the exact search over the table (`recall_exact`) and an in-memory brute force, in the same
 //! run, and the recall@10 the index achieves. Also the costs of a store that size: importing it
-//! (one transaction), opening it (`PRAGMA quick_check` measured apart) and the index rebuild.
+//! (one transaction, the index saved on drop), opening it with the index rebuilt from the table
+//! and with the saved index loaded (and checked against the table), `PRAGMA quick_check` apart.
 //!
 //! `cargo bench -p bizra-autopoiesis --bench recall`; `BIZRA_BENCH_SIZES=10000,100000` (the
 //! default) and `BIZRA_BENCH_QUERIES=100`.
@@ -12,7 +13,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use bizra_autopoiesis::{PatternPayload, RecallOptions, Store};
+use bizra_autopoiesis::{IndexOrigin, PatternPayload, RecallOptions, Store};
 use bizra_protocol::{Envelope, Identity, VerifyOptions};
 use support::{Clustered, Rng, DIM};
 
@@ -29,8 +30,18 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
     println!(
-        "{:>7} {:>9} | {:>8} {:>8} {:>8} {:>8} | {:>9} {:>9} {:>9} | {:>9}",
-        "n", "data", "import", "open", "check", "file MB", "index", "exact", "memory", "recall@10"
+        "{:>7} {:>9} | {:>8} {:>8} {:>8} {:>8} {:>8} | {:>9} {:>9} {:>9} | {:>9}",
+        "n",
+        "data",
+        "import",
+        "rebuild",
+        "load",
+        "check",
+        "file MB",
+        "index",
+        "exact",
+        "memory",
+        "recall@10"
     );
     for n in sizes() {
         for clustered in [true, false] {
@@ -81,9 +92,17 @@ fn run(n: usize, clustered: bool, queries: usize) {
         assert_eq!(ok, "ok");
     }
     let check = t.elapsed();
+    // The import's drop saved the index: remove it to time a rebuild, then time a load.
+    std::fs::remove_file(dir.path().join("bench.sqlite.usearch")).unwrap();
     let t = Instant::now();
     let store = Store::open(&path).unwrap();
     let open = t.elapsed();
+    assert_eq!(store.index_origin(), IndexOrigin::Rebuilt);
+    drop(store);
+    let t = Instant::now();
+    let store = Store::open(&path).unwrap();
+    let reopen = t.elapsed();
+    assert_eq!(store.index_origin(), IndexOrigin::Loaded);
     let mb = std::fs::metadata(&path).unwrap().len() as f64 / 1e6;
 
     let opts = RecallOptions::top(10).threshold(-1.0);
@@ -118,10 +137,11 @@ fn run(n: usize, clustered: bool, queries: usize) {
         }
     }
     println!(
-        "{n:>7} {:>9} | {:>8.1?} {:>8.1?} {:>8.1?} {mb:>8.0} | {:>9.2?} {:>9.2?} {:>9.2?} | {:>9.3}",
+        "{n:>7} {:>9} | {:>8.1?} {:>8.1?} {:>8.1?} {:>8.1?} {mb:>8.0} | {:>9.2?} {:>9.2?} {:>9.2?} | {:>9.3}",
         if clustered { "clustered" } else { "uniform" },
         import,
         open,
+        reopen,
         check,
         index / queries as u32,
         exact / exact_queries as u32,

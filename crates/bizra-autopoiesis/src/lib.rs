@@ -48,5 +48,5 @@ pub use exchange::ImportReport;
 pub use patterns::{Elevation, Learned, Pattern, PatternId};
 pub use payload::{PatternPayload, INFERENCE_PAYLOAD_TYPE, PATTERN_PAYLOAD_TYPE};
 pub use preferences::{Preference, Preferences};
-pub use recall::{RecallOptions, Recalled};
+pub use recall::{IndexOrigin, RecallOptions, Recalled};
 pub use store::{Store, SCHEMA_VERSION, STORE_FILE_NAME};

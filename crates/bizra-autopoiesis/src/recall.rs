@@ -3,13 +3,22 @@
 //! [`Store::recall`] asks an HNSW index (usearch: cosine metric over f32, kept in memory, keyed by
 //! the patterns' rowids) for the nearest candidates, then reads those patterns from the table and
 //! scores them exactly there. The index only proposes: the table decides what exists and how
-//! similar it is, and the index is rebuilt from the table whenever the store is opened, so it can
-//! never disagree with what was committed. [`Store::recall_exact`] scans every embedding in the
+//! similar it is.
+//!
+//! The index follows every commit. A file store saves it beside the database
+//! (`<file>.usearch`, [`INDEX_FILE_SUFFIX`]) when dropped or on [`Store::save_index`], because
+//! rebuilding takes long on large stores (about a minute at 100K patterns of dimension 576 on two
+//! cores). The saved file is never trusted over the table: it is loaded only if its BLAKE3 is the
+//! one the table recorded when it was saved and it holds exactly the table's embeddings, bit for
+//! bit (one scan, far cheaper than a rebuild); otherwise the index is rebuilt from the table. A
+//! process killed after writing leaves a stale file, which that check refuses. [`Store::recall_exact`] scans every embedding in the
 //! table: the reference that the index is tested against.
 //!
 //! Similarity is the dot product of two L2-normalised vectors (the cosine), in [-1, 1]. Results
 //! are ordered by similarity, highest first, ties by id; only those at or above the threshold
 //! (default [`DEFAULT_THRESHOLD`]) are returned.
+
+use std::path::PathBuf;
 
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
@@ -40,6 +49,20 @@ const EXPANSION_ADD: usize = 64;
 const EXPANSION_SEARCH: usize = 64;
 /// Embeddings read from the table per parallel insertion batch when rebuilding.
 const REBUILD_BATCH: usize = 8192;
+
+/// The suffix of the file, beside a store's database, that holds its saved vector index.
+pub const INDEX_FILE_SUFFIX: &str = ".usearch";
+
+/// Where a store's vector index came from when it was opened ([`Store::index_origin`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexOrigin {
+    /// The store had no pattern.
+    Empty,
+    /// Built from the patterns table (no saved index, or one that did not match the table).
+    Rebuilt,
+    /// Loaded from the saved index file, which matched the table exactly.
+    Loaded,
+}
 
 /// What to recall: how many patterns at most, and the lowest similarity.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -149,6 +172,26 @@ impl VectorIndex {
         })
     }
 
+    fn to_bytes(&self) -> std::result::Result<Vec<u8>, String> {
+        let mut buf = vec![0u8; self.index.serialized_length()];
+        self.index
+            .save_to_buffer(&mut buf)
+            .map_err(|e| e.to_string())?;
+        Ok(buf)
+    }
+
+    fn from_bytes(dimension: usize, bytes: &[u8]) -> std::result::Result<Self, String> {
+        let v = VectorIndex::new(dimension)?;
+        v.index.load_from_buffer(bytes).map_err(|e| e.to_string())?;
+        if v.index.dimensions() != dimension {
+            return Err(format!(
+                "the saved index has {} dimensions, the store {dimension}",
+                v.index.dimensions()
+            ));
+        }
+        Ok(v)
+    }
+
     fn remove(&mut self, id: PatternId) -> std::result::Result<(), String> {
         if let Ok(key) = u64::try_from(id) {
             self.index.remove(key).map_err(|e| e.to_string())?;
@@ -173,9 +216,19 @@ impl Inner {
     /// Rebuilds the index from the patterns table (on open).
     pub(crate) fn rebuild_index(&mut self) -> Result<()> {
         self.index = None;
+        self.index_origin = IndexOrigin::Empty;
         let Some(dimension) = self.dimension else {
             return Ok(());
         };
+        if self.file {
+            if let Some(index) = self.load_saved_index(dimension) {
+                self.index = Some(index);
+                self.index_origin = IndexOrigin::Loaded;
+                return Ok(());
+            }
+        }
+        self.index_origin = IndexOrigin::Rebuilt;
+        self.index_dirty = true;
         let path = self.path.clone();
         let mut index = VectorIndex::new(dimension)
             .map_err(|e| store_error(&path, format!("creating the vector index: {e}")))?;
@@ -241,7 +294,94 @@ impl Inner {
         Ok(())
     }
 
+    fn index_file(&self) -> PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push(INDEX_FILE_SUFFIX);
+        PathBuf::from(name)
+    }
+
+    /// The saved index, if there is one that is exactly what the table holds: the file's BLAKE3
+    /// is the one recorded in the table when it was saved (so it is a file this store wrote
+    /// whole), and it holds every pattern's embedding, bit for bit, and nothing else (so no write
+    /// since has been missed). Anything else is None, and the index is rebuilt.
+    fn load_saved_index(&self, dimension: usize) -> Option<VectorIndex> {
+        let recorded: String = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'index_blake3'",
+                [],
+                |r| r.get(0),
+            )
+            .ok()?;
+        let bytes = std::fs::read(self.index_file()).ok()?;
+        if blake3::hash(&bytes).to_hex().as_str() != recorded {
+            return None;
+        }
+        let index = VectorIndex::from_bytes(dimension, &bytes).ok()?;
+        drop(bytes);
+        let count: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM patterns", [], |r| r.get(0))
+            .ok()?;
+        if usize::try_from(count).ok()? != index.index.size() {
+            return None;
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, embedding FROM patterns")
+            .ok()?;
+        let mut rows = stmt.query([]).ok()?;
+        let mut held = vec![0f32; dimension];
+        while let Some(row) = rows.next().ok()? {
+            let id: PatternId = row.get(0).ok()?;
+            let blob = row.get_ref(1).ok()?;
+            let v = embedding_from_bytes(blob.as_blob().ok()?)?;
+            let key = u64::try_from(id).ok()?;
+            if index.index.get(key, &mut held).ok()? != 1 || held != v {
+                return None;
+            }
+        }
+        Some(index)
+    }
+
+    /// Writes the index beside the database (a new file renamed over the old one), then records
+    /// its BLAKE3 in the table. A crash between the two leaves a hash that does not match: the
+    /// next open rebuilds.
+    pub(crate) fn save_index(&mut self) -> Result<()> {
+        if !self.file || !self.index_dirty {
+            return Ok(());
+        }
+        let Some(index) = self.index.as_ref() else {
+            return Ok(());
+        };
+        let target = self.index_file();
+        let bytes = index
+            .to_bytes()
+            .map_err(|e| store_error(&self.path, format!("serialising the vector index: {e}")))?;
+        let mut tmp = target.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let write = || -> std::io::Result<()> {
+            use std::io::Write as _;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &target)
+        };
+        write().map_err(|e| Error::io(&target, e))?;
+        let hash = blake3::hash(&bytes).to_hex().to_string();
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('index_blake3', ?1)",
+                [hash],
+            )
+            .map_err(|e| sql_error(&self.path, "recording the saved index", e))?;
+        self.index_dirty = false;
+        Ok(())
+    }
+
     pub(crate) fn index_add(&mut self, id: PatternId, v: &[f32]) -> Result<()> {
+        self.index_dirty = true;
         let path = self.path.clone();
         if self.index.is_none() {
             let index = VectorIndex::new(v.len())
@@ -257,6 +397,7 @@ impl Inner {
     }
 
     pub(crate) fn index_add_many(&mut self, added: &[(PatternId, Vec<f32>)]) -> Result<()> {
+        self.index_dirty = true;
         let path = self.path.clone();
         let Some(first) = added.first() else {
             return Ok(());
@@ -275,6 +416,7 @@ impl Inner {
     }
 
     pub(crate) fn index_remove(&mut self, id: PatternId) -> Result<()> {
+        self.index_dirty = true;
         let path = self.path.clone();
         match self.index.as_mut() {
             Some(index) => index.remove(id).map_err(|e| {

@@ -25,7 +25,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use bizra_protocol::{Error, Result};
 
-use crate::recall::VectorIndex;
+use crate::recall::{IndexOrigin, VectorIndex};
 
 /// The schema version this build writes, and the newest it reads.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -101,6 +101,12 @@ pub(crate) struct Inner {
     pub(crate) dimension: Option<usize>,
     /// The index over the committed embeddings (None until the dimension is known).
     pub(crate) index: Option<VectorIndex>,
+    /// Whether the store is a file (whose index is persisted beside it).
+    pub(crate) file: bool,
+    /// Whether the index changed since it was last saved or loaded.
+    pub(crate) index_dirty: bool,
+    /// Where the index came from when the store was opened.
+    pub(crate) index_origin: IndexOrigin,
 }
 
 impl std::fmt::Debug for Store {
@@ -171,6 +177,9 @@ impl Store {
             path,
             dimension,
             index: None,
+            file,
+            index_dirty: false,
+            index_origin: IndexOrigin::Empty,
         };
         inner.rebuild_index()?;
         Ok(Store {
@@ -187,6 +196,20 @@ impl Store {
     /// while there is none.
     pub fn dimension(&self) -> Option<usize> {
         self.lock().dimension
+    }
+
+    /// Where the vector index came from when the store was opened: loaded from the file beside
+    /// the database (after checking it against the table), rebuilt from the table, or empty.
+    pub fn index_origin(&self) -> IndexOrigin {
+        self.lock().index_origin
+    }
+
+    /// Saves the vector index beside the database (`<file>.usearch`), if it changed since it was
+    /// loaded or saved, so that the next open can load it instead of rebuilding it. Dropping the
+    /// store does the same, ignoring errors; an in-memory store has nothing to save. The saved
+    /// index is only ever a shortcut: see [`crate::recall`].
+    pub fn save_index(&self) -> Result<()> {
+        self.lock().save_index()
     }
 
     /// Runs `PRAGMA integrity_check` (every page, index and constraint): `Ok` when SQLite answers
@@ -312,6 +335,12 @@ pub(crate) fn store_error(path: &Path, detail: String) -> Error {
             format!("autopoiesis store, {detail}"),
         ),
     )
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = self.lock().save_index();
+    }
 }
 
 /// Milliseconds since the Unix epoch, for created/updated stamps.

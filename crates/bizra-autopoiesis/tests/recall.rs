@@ -214,3 +214,93 @@ fn recall_at_10_on_clustered_vectors_of_dimension_576() {
     );
     assert!(recall >= 0.95, "recall@10 = {recall}");
 }
+
+#[test]
+fn the_saved_index_is_loaded_only_when_it_matches_the_table() {
+    use bizra_autopoiesis::IndexOrigin;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("saved.sqlite");
+    let index_file = dir.path().join("saved.sqlite.usearch");
+    let id = Identity::generate();
+    let opts = VerifyOptions::default();
+    let mut rng = Rng(17);
+    let learn = |store: &Store, rng: &mut Rng, i: usize| {
+        store
+            .learn(
+                &pattern_envelope(&id, &format!("s{i}")),
+                &rng.vector(24),
+                &[],
+                &opts,
+            )
+            .unwrap()
+            .id()
+    };
+    let check = |store: &Store, rng: &mut Rng| {
+        for _ in 0..5 {
+            let q = rng.vector(24);
+            let o = RecallOptions::top(8).threshold(-1.0);
+            assert_eq!(
+                store.recall(&q, o).unwrap(),
+                store.recall_exact(&q, o).unwrap()
+            );
+        }
+    };
+    {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.index_origin(), IndexOrigin::Empty);
+        for i in 0..60 {
+            learn(&store, &mut rng, i);
+        }
+    } // dropped: the index is saved
+    assert!(index_file.is_file());
+    {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.index_origin(), IndexOrigin::Loaded);
+        check(&store, &mut rng);
+        // Killed after a write: the saved file no longer matches the table.
+        learn(&store, &mut rng, 60);
+        std::mem::forget(store);
+    }
+    {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.index_origin(), IndexOrigin::Rebuilt);
+        assert_eq!(store.len().unwrap(), 61);
+        check(&store, &mut rng);
+    }
+    {
+        // Changed behind the store's back: a pattern removed and an embedding altered.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("DELETE FROM patterns WHERE id = 5", [])
+            .unwrap();
+        let v: Vec<u8> = support::normalised(&rng.vector(24))
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        conn.execute("UPDATE patterns SET embedding = ?1 WHERE id = 7", [v])
+            .unwrap();
+    }
+    {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.index_origin(), IndexOrigin::Rebuilt);
+        check(&store, &mut rng);
+    }
+    {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.index_origin(), IndexOrigin::Loaded);
+    }
+    // A damaged index file: its hash no longer matches.
+    let mut bytes = std::fs::read(&index_file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xFF;
+    std::fs::write(&index_file, &bytes).unwrap();
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.index_origin(), IndexOrigin::Rebuilt);
+    check(&store, &mut rng);
+    store.save_index().unwrap();
+    drop(store);
+    std::fs::remove_file(&index_file).unwrap();
+    assert_eq!(
+        Store::open(&path).unwrap().index_origin(),
+        IndexOrigin::Rebuilt
+    );
+}
