@@ -10,10 +10,13 @@
 //!   but may lose the last transactions on power loss; `FULL` syncs the log at every commit, so a
 //!   pattern reported as learned is on disk. Learning runs at the pace of the model's embedding
 //!   (milliseconds per call), so one `fsync` per commit costs little; imports are one transaction.
-//! * **`PRAGMA quick_check` on open**: opening already reads every pattern to rebuild the vector
-//!   index, so checking the b-trees and pages first costs a fraction of that (measured by the
-//!   `recall` bench), and a damaged file is refused at once with a clear error instead of failing
-//!   later in the middle of a learn.
+//! * **`PRAGMA quick_check` on open** (not the full `integrity_check`, which also cross-checks
+//!   every index entry). Measured by `benches/recall.rs` on 2 cores: 0.13–0.15 s for a 166 MB
+//!   store (10K imported patterns of dimension 576), 2.3 s for 1.66 GB (100K), that is about
+//!   1.4 ms per MB, against 2.5 s and 75 s to rebuild the vector index at those sizes, and 0.2 s
+//!   to load a saved one at 10K. Opening already reads every embedding (to rebuild the index or
+//!   to check a saved one), so the check adds a fraction, and a damaged file is refused at once
+//!   with a clear error instead of failing later in the middle of a learn or an import.
 //! * **Schema version** in `PRAGMA user_version`, migrated in one transaction; a store written by a
 //!   newer version is refused, and left as it was (it is read before anything is written).
 
