@@ -13,8 +13,8 @@
 //! * **`PRAGMA quick_check` on open** (not the full `integrity_check`, which also cross-checks
 //!   every index entry). Measured by `benches/recall.rs` on 2 cores: 0.13–0.15 s for a 166 MB
 //!   store (10K imported patterns of dimension 576), 2.3 s for 1.66 GB (100K), that is about
-//!   1.4 ms per MB, against 2.5 s and 75 s to rebuild the vector index at those sizes, and 0.2 s
-//!   to load a saved one at 10K. Opening already reads every embedding (to rebuild the index or
+//!   1.4 ms per MB, against 2.5 s and 75–79 s to rebuild the vector index at those sizes, and
+//!   0.2 s and 2.7 s to load a saved one. Opening already reads every embedding (to rebuild the index or
 //!   to check a saved one), so the check adds a fraction, and a damaged file is refused at once
 //!   with a clear error instead of failing later in the middle of a learn or an import.
 //! * **Schema version** in `PRAGMA user_version`, migrated in one transaction; a store written by a
