@@ -260,6 +260,55 @@ impl PyGateway {
         })
     }
 
+    /// `Model.astream` through the gateway (the same arguments, plus `tier`): an
+    /// `AsyncTokenStream` for `async for`, fed by a worker thread so the event loop never waits
+    /// on the engine or the pool.
+    #[pyo3(signature = (identity, prompt, *, system=None, max_tokens=None, temperature=None, top_p=None, top_k=None, min_p=None, repeat_penalty=None, seed=None, stop=None, ihsan=None, provenance=None, ttl=None, tier=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn astream<'py>(
+        &self,
+        py: Python<'py>,
+        identity: Py<PyIdentity>,
+        prompt: &str,
+        system: Option<&str>,
+        max_tokens: Option<u32>,
+        temperature: Option<f32>,
+        top_p: Option<f32>,
+        top_k: Option<u32>,
+        min_p: Option<f32>,
+        repeat_penalty: Option<f32>,
+        seed: Option<u32>,
+        stop: Option<Vec<String>>,
+        ihsan: Option<&Bound<'_, PyAny>>,
+        provenance: Option<&Bound<'_, PyAny>>,
+        ttl: Option<Ttl>,
+        tier: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let stream = self.stream(
+            py,
+            identity,
+            prompt,
+            system,
+            max_tokens,
+            temperature,
+            top_p,
+            top_k,
+            min_p,
+            repeat_penalty,
+            seed,
+            stop,
+            ihsan,
+            provenance,
+            ttl,
+            tier,
+        )?;
+        guard(|| {
+            py.import("bizra._aio")?
+                .getattr("AsyncTokenStream")?
+                .call1((stream,))
+        })
+    }
+
     /// The base URLs of the pools, in the order they are tried.
     #[getter]
     fn pools(&self) -> Vec<String> {

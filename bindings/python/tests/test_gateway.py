@@ -4,9 +4,11 @@ fixture) and the embedded test model as the Edge tier."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from pathlib import Path
+from typing import Union
 
 import pytest
 
@@ -64,6 +66,11 @@ def test_pool_request_is_signed_and_routed(
     assert p["route"]["forced"] is True
     assert p["route"]["fallbacks"] == []
     assert p["backend"]["kind"] and p["backend"]["base_url"] == pool.base_url
+    # vocab_size given: the SNR is measured from the server's log-probabilities.
+    assert p["vocab_size"] == VOCAB
+    snr = p["scores"]["snr"]
+    assert snr["tokens"] > 0 and 0.0 < snr["value"] <= 1.0
+    assert env.scores["snr"] == snr["value"]
     assert isinstance(p["output"], str) and p["output"]
     assert POOL_API_KEY not in env.to_json()
 
@@ -76,6 +83,18 @@ def test_pool_stream(identity: bizra.Identity, pool: bizra.Pool) -> None:
     last.verify()
     assert "".join(str(p) for p in pieces) == last.payload["output"]
     assert last.payload["route"]["served"] == "pool"
+
+    async def run() -> list[Union[str, bizra.Envelope]]:
+        return [
+            item async for item in gw.astream(identity, PROMPT, max_tokens=8, tier="pool")
+        ]
+
+    *apieces, aenv = asyncio.run(run())
+    assert isinstance(aenv, bizra.Envelope)
+    aenv.verify()
+    assert all(isinstance(p, str) for p in apieces)
+    assert "".join(str(p) for p in apieces) == aenv.payload["output"]
+    assert aenv.payload["route"]["served"] == "pool" and aenv.payload["tier"] == "pool"
 
 
 def test_dead_pool_falls_back_to_edge(identity: bizra.Identity, edge: bizra.Model) -> None:

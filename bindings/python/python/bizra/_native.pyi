@@ -713,6 +713,26 @@ class Gateway:
         tier: Union[ModelTier, str, None] = None,
     ) -> TokenStream:
         """Model.stream through the gateway: str pieces, then the signed Envelope."""
+    def astream(
+        self,
+        identity: Identity,
+        prompt: str,
+        *,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        top_p: Optional[float] = None,
+        top_k: Optional[int] = None,
+        min_p: Optional[float] = None,
+        repeat_penalty: Optional[float] = None,
+        seed: Optional[int] = None,
+        stop: Optional[list[str]] = None,
+        ihsan: Optional[IhsanInputs] = None,
+        provenance: Optional[Iterable[Union[str, Envelope]]] = None,
+        ttl: Optional[int] = None,
+        tier: Union[ModelTier, str, None] = None,
+    ) -> AsyncTokenStream:
+        """Model.astream through the gateway: `async for` over the pieces, then the Envelope."""
     @property
     def pools(self) -> list[str]: ...
 
