@@ -31,20 +31,31 @@
 //!
 //! Modules: [`store`] (the database, its schema and settings), [`patterns`] (learning, feedback),
 //! [`recall`] (search by meaning), [`preferences`], [`exchange`] (export/import), [`payload`]
-//! (the `bizra.pattern` payload). Elevation through the federation builds on the elevation
-//! columns kept here.
+//! (the `bizra.pattern` payload), [`elevation`] (when a pattern is settled, and local
+//! elevation), `federation` (elevation proposals, decisions and their proof) and [`Elevator`]
+//! (which drives them beside a running node), both under the `federation` feature.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod elevation;
+#[cfg(feature = "federation")]
+pub mod elevator;
 pub mod exchange;
+#[cfg(feature = "federation")]
+pub mod federation;
 pub mod patterns;
 pub mod payload;
 pub mod preferences;
 pub mod recall;
 pub mod store;
 
+pub use elevation::ElevationPolicy;
+#[cfg(feature = "federation")]
+pub use elevator::{Elevator, ElevatorStatus};
 pub use exchange::ImportReport;
+#[cfg(feature = "federation")]
+pub use federation::{elevation_proposal, Applied};
 pub use patterns::{Elevation, Learned, Pattern, PatternId};
 pub use payload::{PatternPayload, INFERENCE_PAYLOAD_TYPE, PATTERN_PAYLOAD_TYPE};
 pub use preferences::{Preference, Preferences};

@@ -227,17 +227,11 @@ impl Store {
 
     /// Every pattern, by id.
     pub fn list(&self) -> Result<Vec<Pattern>> {
-        let inner = self.lock();
-        let path = &inner.path;
-        let mut stmt = inner
-            .conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM patterns ORDER BY id"))
-            .map_err(|e| sql_error(path, "listing patterns", e))?;
-        let rows = stmt
-            .query_map([], pattern_from_row)
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| sql_error(path, "listing patterns", e))?;
-        Ok(rows)
+        self.select(
+            &format!("SELECT {COLUMNS} FROM patterns ORDER BY id"),
+            [],
+            "listing patterns",
+        )
     }
 
     /// How many patterns the store holds.
@@ -271,7 +265,7 @@ impl Store {
 }
 
 /// The content an envelope teaches, and its pattern payload where it is one.
-fn learnable_content(envelope: &Envelope) -> Result<(String, Option<PatternPayload>)> {
+pub(crate) fn learnable_content(envelope: &Envelope) -> Result<(String, Option<PatternPayload>)> {
     let payload = envelope.payload();
     let kind = payload.get("type").and_then(Value::as_str);
     match kind {

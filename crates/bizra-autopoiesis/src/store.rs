@@ -31,7 +31,7 @@ use bizra_protocol::{Error, Result};
 use crate::recall::{IndexOrigin, VectorIndex};
 
 /// The schema version this build writes, and the newest it reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The file name of a node's store inside its data directory.
 pub const STORE_FILE_NAME: &str = "autopoiesis.sqlite";
@@ -40,7 +40,8 @@ pub const STORE_FILE_NAME: &str = "autopoiesis.sqlite";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migrations, in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 1] = [r#"
+const MIGRATIONS: [&str; 2] = [
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
@@ -85,7 +86,24 @@ CREATE TABLE preferences (
     updated_ms    INTEGER NOT NULL,
     PRIMARY KEY (kind, key, value)
 ) STRICT;
-"#];
+"#,
+    // 2: elevation through the federation. A certified pattern's proof is its height's commit
+    // certificate and the whole decided batch (the certificate signs the batch's id, which is a
+    // hash of every proposal in it), kept once per height. `proposed_ms` stops a node from
+    // proposing the same pattern at every tick while the federation decides.
+    r#"
+CREATE TABLE decisions (
+    height        INTEGER PRIMARY KEY CHECK (height >= 1),
+    federation    TEXT NOT NULL,
+    certificate   TEXT NOT NULL,
+    batch         TEXT NOT NULL,
+    stored_ms     INTEGER NOT NULL
+) STRICT;
+
+ALTER TABLE patterns ADD COLUMN proposed_ms INTEGER;
+CREATE INDEX patterns_by_elevation ON patterns(elevation, confidence);
+"#,
+];
 
 /// A node's memory: patterns, preferences and the vector index over the patterns' embeddings.
 ///

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bizra_consensus::{Batch, Certificate};
+use bizra_consensus::{Batch, Certificate, FederationDocument};
 use bizra_federation::datagram::MAX_DATAGRAM;
 use bizra_federation::{
     Admission, DropReason, Event, EventKind, MemberInfo, MemberState, Membership, MembershipConfig,
@@ -138,6 +138,7 @@ pub struct Node {
     advertised: SocketAddr,
     generation: u64,
     node_id: String,
+    document: Option<Arc<FederationDocument>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -235,6 +236,7 @@ impl Node {
                 ));
             }
         }
+        let document = config.consensus.as_ref().map(|c| c.document.clone());
         let (socket, listener) = bind(config.bind, config.consensus.is_some())?;
         let local_addr = socket
             .local_addr()
@@ -326,6 +328,7 @@ impl Node {
             advertised,
             generation,
             node_id: identity.node_id().to_owned(),
+            document,
         })
     }
 
@@ -403,6 +406,12 @@ impl Node {
     /// has not decided that height).
     pub fn decided(&self, height: u64) -> Result<Option<(Certificate, Batch)>> {
         self.ask(|reply| Command::Decided(height, reply))?
+    }
+
+    /// The federation document this node decides under (`None`: it takes no part in
+    /// consensus): what a certificate of its decisions is checked against.
+    pub fn federation_document(&self) -> Option<Arc<FederationDocument>> {
+        self.document.clone()
     }
 
     /// Where consensus stands on this node (`None`: it takes no part).
