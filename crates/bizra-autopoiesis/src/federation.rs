@@ -68,9 +68,8 @@ pub fn elevation_proposal(pattern: &Pattern, identity: &Identity) -> Result<Enve
             pattern.id, pattern.envelope_id
         ))
     })?;
-    let origin_value: Value = serde_json::from_str(&pattern.envelope).map_err(|e| {
-        Error::InvalidInput(format!("pattern {}: its envelope: {e}", pattern.id))
-    })?;
+    let origin_value: Value = serde_json::from_str(&pattern.envelope)
+        .map_err(|e| Error::InvalidInput(format!("pattern {}: its envelope: {e}", pattern.id)))?;
     Envelope::builder(json!({
         "type": PROPOSAL_TYPE,
         "action": ELEVATE_ACTION,
@@ -194,11 +193,17 @@ impl Store {
             None => {}
         }
         let mut added = Vec::new();
-        for proposal in batch.envelopes().iter().filter(|e| is_elevation_proposal(e)) {
+        for proposal in batch
+            .envelopes()
+            .iter()
+            .filter(|e| is_elevation_proposal(e))
+        {
             let proposed = match read_proposal(proposal, dimension) {
                 Ok(p) => p,
                 Err(e) => {
-                    applied.skipped.push((proposal.id().to_owned(), e.to_string()));
+                    applied
+                        .skipped
+                        .push((proposal.id().to_owned(), e.to_string()));
                     continue;
                 }
             };
@@ -341,11 +346,13 @@ impl Store {
             return Ok(None);
         };
         let certificate = Certificate::from_json(&c).map_err(|e| {
-            store_error(&inner.path, format!("height {height}: stored certificate: {e}"))
+            store_error(
+                &inner.path,
+                format!("height {height}: stored certificate: {e}"),
+            )
         })?;
-        let batch = Batch::from_json(&b).map_err(|e| {
-            store_error(&inner.path, format!("height {height}: stored batch: {e}"))
-        })?;
+        let batch = Batch::from_json(&b)
+            .map_err(|e| store_error(&inner.path, format!("height {height}: stored batch: {e}")))?;
         Ok(Some((certificate, batch)))
     }
 

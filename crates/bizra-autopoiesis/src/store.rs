@@ -368,3 +368,54 @@ impl Drop for Store {
 pub(crate) fn now_ms() -> i64 {
     bizra_protocol::Timestamp::now().unix_millis()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::params;
+
+    /// A store of schema version 1 (as this crate's first release wrote it), with one pattern,
+    /// opens as version 2 with the pattern intact.
+    #[test]
+    fn a_version_1_store_is_migrated_and_keeps_its_patterns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute(
+                "INSERT INTO patterns (content, content_hash, embedding, tags, source_node, \
+                 envelope, envelope_id, confidence, observations, created_ms, updated_ms) \
+                 VALUES ('old', ?1, ?2, '[]', 'n', '{}', 'pci_0', 0.7, 2, 1, 1)",
+                params![
+                    blake3::hash(b"old").as_bytes().as_slice(),
+                    [0u8, 0, 128, 63].as_slice()
+                ],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('dimension', '1')",
+                [],
+            )
+            .unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let p = store.list().unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].content.as_str(), p[0].confidence), ("old", 0.7));
+        assert_eq!(p[0].embedding, [1.0]);
+        let inner = store.lock();
+        assert_eq!(user_version(&inner.conn, &path).unwrap(), SCHEMA_VERSION);
+        let proposed: Option<i64> = inner
+            .conn
+            .query_row("SELECT proposed_ms FROM patterns", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(proposed, None);
+        let decisions: i64 = inner
+            .conn
+            .query_row("SELECT count(*) FROM decisions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(decisions, 0);
+    }
+}
