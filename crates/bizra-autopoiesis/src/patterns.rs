@@ -24,8 +24,8 @@ use bizra_protocol::{Envelope, Error, Result, VerifyOptions};
 use crate::payload::{PatternPayload, INFERENCE_PAYLOAD_TYPE, PATTERN_PAYLOAD_TYPE};
 use crate::store::{now_ms, sql_error, store_error, Inner, Store};
 
-/// A pattern's id: its SQLite rowid (also its key in the vector index). Ids are never reused
-/// while the store holds a larger one.
+/// A pattern's id: its SQLite rowid (also its key in the vector index). Ids are never reused,
+/// even after the pattern that held one is removed.
 pub type PatternId = i64;
 
 /// The confidence of a newly learned pattern.
@@ -397,21 +397,36 @@ pub(crate) fn write_incoming(
             (Learned::Observed(id), None)
         }
         None => {
+            // Read inside the transaction: another connection may have fixed it meanwhile.
             if dimension.is_none() {
-                tx.execute(
-                    "INSERT INTO meta (key, value) VALUES ('dimension', ?1)",
-                    [incoming.embedding.len().to_string()],
-                )
-                .map_err(|e| sql_error(path, "fixing the embedding dimension", e))?;
-                *dimension = Some(incoming.embedding.len());
+                *dimension = stored_dimension(tx, path)?;
             }
+            match *dimension {
+                Some(d) if d != incoming.embedding.len() => {
+                    return Err(Error::InvalidInput(format!(
+                        "the embedding has {} dimensions, the store's patterns {d}",
+                        incoming.embedding.len()
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    tx.execute(
+                        "INSERT INTO meta (key, value) VALUES ('dimension', ?1)",
+                        [incoming.embedding.len().to_string()],
+                    )
+                    .map_err(|e| sql_error(path, "fixing the embedding dimension", e))?;
+                    *dimension = Some(incoming.embedding.len());
+                }
+            }
+            let id = next_id(tx, path)?;
             let observations = i64::try_from(incoming.observations).unwrap_or(i64::MAX);
             let positive = i64::try_from(incoming.positive).unwrap_or(i64::MAX);
             let negative = i64::try_from(incoming.negative).unwrap_or(i64::MAX);
             tx.execute(
                 "INSERT INTO patterns (content, content_hash, embedding, tags, source_node, \
                  envelope, envelope_id, confidence, observations, positive, negative, created_ms, \
-                 updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+                 updated_ms, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, \
+                 ?13)",
                 params![
                     incoming.content,
                     hash.as_bytes().as_slice(),
@@ -425,10 +440,10 @@ pub(crate) fn write_incoming(
                     positive,
                     negative,
                     now,
+                    id,
                 ],
             )
             .map_err(|e| sql_error(path, "inserting a pattern", e))?;
-            let id = tx.last_insert_rowid();
             (Learned::New(id), Some((id, incoming.embedding)))
         }
     };
@@ -438,6 +453,22 @@ pub(crate) fn write_incoming(
     )
     .map_err(|e| sql_error(path, "recording the envelope", e))?;
     Ok((learned, added))
+}
+
+/// The id of a new pattern: one more than any id the store ever gave (recorded in `meta` as
+/// `last_id`), so that an id names one pattern for good, even after the newest is removed; an
+/// index that another connection's writes left behind can then be caught up by ids alone.
+fn next_id(tx: &Transaction<'_>, path: &std::path::Path) -> Result<PatternId> {
+    tx.query_row(
+        "INSERT INTO meta (key, value) \
+         VALUES ('last_id', (SELECT coalesce(max(id), 0) + 1 FROM patterns)) \
+         ON CONFLICT (key) DO UPDATE SET value = \
+           max(CAST(value AS INTEGER), (SELECT coalesce(max(id), 0) FROM patterns)) + 1 \
+         RETURNING CAST(value AS INTEGER)",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(|e| sql_error(path, "allocating a pattern id", e))
 }
 
 /// The dimension recorded in the store, if a pattern has fixed it.

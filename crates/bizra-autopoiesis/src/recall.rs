@@ -18,8 +18,10 @@
 //! are ordered by similarity, highest first, ties by id; only those at or above the threshold
 //! (default [`DEFAULT_THRESHOLD`]) are returned.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
+use rusqlite::OptionalExtension;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use bizra_protocol::{Error, Result};
@@ -47,7 +49,8 @@ const CONNECTIVITY: usize = 16;
 const EXPANSION_ADD: usize = 64;
 /// Candidates examined per query, at least (raised to 4·k for large k).
 const EXPANSION_SEARCH: usize = 64;
-/// Embeddings read from the table per parallel insertion batch when rebuilding.
+/// Embeddings read from the table per insertion batch when rebuilding (bounds what a rebuild
+/// holds in memory beside the index).
 const REBUILD_BATCH: usize = 8192;
 
 /// The suffix of the file, beside a store's database, that holds its saved vector index.
@@ -107,9 +110,11 @@ pub struct Recalled {
     pub similarity: f32,
 }
 
-/// The in-memory HNSW index over the committed embeddings.
+/// The in-memory HNSW index over the committed embeddings, and the ids it holds (usearch cannot
+/// list its keys; [`Inner::sync`] needs them to find patterns another connection removed).
 pub(crate) struct VectorIndex {
     index: Index,
+    keys: HashSet<PatternId>,
 }
 
 impl VectorIndex {
@@ -124,7 +129,10 @@ impl VectorIndex {
             multi: false,
         };
         let index = Index::new(&options).map_err(|e| e.to_string())?;
-        Ok(VectorIndex { index })
+        Ok(VectorIndex {
+            index,
+            keys: HashSet::new(),
+        })
     }
 
     fn add(&mut self, id: PatternId, v: &[f32]) -> std::result::Result<(), String> {
@@ -134,42 +142,25 @@ impl VectorIndex {
             let target = (size * 2).max(1024);
             self.index.reserve(target).map_err(|e| e.to_string())?;
         }
-        self.index.add(key, v).map_err(|e| e.to_string())
+        self.index.add(key, v).map_err(|e| e.to_string())?;
+        self.keys.insert(id);
+        Ok(())
     }
 
-    /// Adds a batch from several threads at once (usearch takes concurrent inserts): what
-    /// makes rebuilding the index on open scale with the cores.
-    fn add_parallel(&mut self, batch: &[(PatternId, Vec<f32>)]) -> std::result::Result<(), String> {
+    /// Adds a batch, one vector after another. Not from several threads: usearch takes
+    /// concurrent inserts, but graphs built that way here left vectors that no search reached
+    /// (an exact copy of a stored vector did not find it; `tests/concurrency.rs` caught it, one run
+    /// in three with two threads, never with one), which also sank recall on large rebuilt
+    /// indexes. Rebuilding is therefore one core's work.
+    fn add_many(&mut self, batch: &[(PatternId, Vec<f32>)]) -> std::result::Result<(), String> {
         let needed = self.index.size() + batch.len();
         if needed > self.index.capacity() {
             self.index.reserve(needed).map_err(|e| e.to_string())?;
         }
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, 16);
-        let chunk = batch.len().div_ceil(threads).max(1);
-        let index = &self.index;
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = batch
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || -> std::result::Result<(), String> {
-                        for (id, v) in part {
-                            let key =
-                                u64::try_from(*id).map_err(|_| format!("id {id} is negative"))?;
-                            index
-                                .add(key, v)
-                                .map_err(|e| format!("pattern {id}: {e}"))?;
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            workers.into_iter().try_for_each(|w| {
-                w.join()
-                    .unwrap_or_else(|_| Err("an indexing thread panicked".into()))
-            })
-        })
+        for (id, v) in batch {
+            self.add(*id, v).map_err(|e| format!("pattern {id}: {e}"))?;
+        }
+        Ok(())
     }
 
     fn to_bytes(&self) -> std::result::Result<Vec<u8>, String> {
@@ -196,6 +187,7 @@ impl VectorIndex {
         if let Ok(key) = u64::try_from(id) {
             self.index.remove(key).map_err(|e| e.to_string())?;
         }
+        self.keys.remove(&id);
         Ok(())
     }
 
@@ -280,7 +272,7 @@ impl Inner {
             }
             if batch.len() == REBUILD_BATCH || (done && !batch.is_empty()) {
                 index
-                    .add_parallel(&batch)
+                    .add_many(&batch)
                     .map_err(|e| store_error(&path, format!("indexing: {e}")))?;
                 batch.clear();
             }
@@ -291,6 +283,79 @@ impl Inner {
         drop(rows);
         drop(stmt);
         self.index = Some(index);
+        Ok(())
+    }
+
+    /// Brings the index up to what the table holds after other connections' commits (another
+    /// process, or another `Store` on the same file): `PRAGMA data_version` changes exactly when
+    /// another connection has committed, so a store used alone pays one pragma per recall. When
+    /// it changed, the patterns the index lacks are read and added, and those the table no
+    /// longer holds are removed (ids are never reused, so an id names one pattern for good).
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        let version = data_version(&self.conn, &self.path)?;
+        if version == self.data_version {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        if self.dimension.is_none() {
+            self.dimension = crate::patterns::stored_dimension(&self.conn, &path)?;
+        }
+        let Some(dimension) = self.dimension else {
+            self.data_version = version;
+            return Ok(());
+        };
+        let live: HashSet<PatternId> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT id FROM patterns")
+                .map_err(|e| sql_error(&path, "listing pattern ids", e))?;
+            let ids = stmt
+                .query_map([], |r| r.get(0))
+                .and_then(|rows| rows.collect::<rusqlite::Result<HashSet<PatternId>>>())
+                .map_err(|e| sql_error(&path, "listing pattern ids", e))?;
+            ids
+        };
+        let held = self.index.as_ref().map(|i| &i.keys);
+        let removed: Vec<PatternId> = held
+            .map(|k| k.difference(&live).copied().collect())
+            .unwrap_or_default();
+        let mut missing: Vec<PatternId> = live
+            .iter()
+            .filter(|id| !held.is_some_and(|k| k.contains(id)))
+            .copied()
+            .collect();
+        missing.sort_unstable();
+        for id in removed {
+            self.index_remove(id)?;
+        }
+        let mut added = Vec::with_capacity(missing.len());
+        {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT embedding FROM patterns WHERE id = ?1")
+                .map_err(|e| sql_error(&path, "reading embeddings", e))?;
+            for id in missing {
+                let blob: Option<Vec<u8>> = stmt
+                    .query_row([id], |r| r.get(0))
+                    .optional()
+                    .map_err(|e| sql_error(&path, "reading embeddings", e))?;
+                // Gone since the ids were listed: the next sync sees that commit too.
+                let Some(blob) = blob else { continue };
+                let v = embedding_from_bytes(&blob)
+                    .filter(|v| v.len() == dimension)
+                    .ok_or_else(|| {
+                        store_error(
+                            &path,
+                            format!(
+                                "pattern {id}: the stored embedding is not {dimension} f32 values"
+                            ),
+                        )
+                    })?;
+                added.push((id, v));
+            }
+        }
+        self.index_add_many(&added)?;
+        self.data_version = version;
         Ok(())
     }
 
@@ -317,7 +382,7 @@ impl Inner {
         if blake3::hash(&bytes).to_hex().as_str() != recorded {
             return None;
         }
-        let index = VectorIndex::from_bytes(dimension, &bytes).ok()?;
+        let mut index = VectorIndex::from_bytes(dimension, &bytes).ok()?;
         drop(bytes);
         let count: i64 = self
             .conn
@@ -340,6 +405,7 @@ impl Inner {
             if index.index.get(key, &mut held).ok()? != 1 || held != v {
                 return None;
             }
+            index.keys.insert(id);
         }
         Some(index)
     }
@@ -409,7 +475,7 @@ impl Inner {
         }
         match self.index.as_mut() {
             Some(index) => index
-                .add_parallel(added)
+                .add_many(added)
                 .map_err(|e| store_error(&path, format!("indexing: {e}"))),
             None => Ok(()),
         }
@@ -432,7 +498,8 @@ impl Store {
     /// through the vector index: at most `opts.k`, each at or above `opts.threshold`, highest
     /// similarity first. An empty store recalls nothing.
     pub fn recall(&self, query: &[f32], opts: RecallOptions) -> Result<Vec<Recalled>> {
-        let inner = self.lock();
+        let mut inner = self.lock();
+        inner.sync()?;
         let Some(q) = prepare_query(query, inner.dimension)? else {
             return Ok(Vec::new());
         };
@@ -556,4 +623,10 @@ fn sort(v: &mut [Recalled]) {
             .total_cmp(&a.similarity)
             .then(a.pattern.id.cmp(&b.pattern.id))
     });
+}
+
+/// SQLite's `PRAGMA data_version`: it changes when another connection commits.
+pub(crate) fn data_version(conn: &rusqlite::Connection, path: &std::path::Path) -> Result<i64> {
+    conn.pragma_query_value(None, "data_version", |r| r.get(0))
+        .map_err(|e| sql_error(path, "reading PRAGMA data_version", e))
 }

@@ -128,6 +128,8 @@ pub(crate) struct Inner {
     pub(crate) index_dirty: bool,
     /// Where the index came from when the store was opened.
     pub(crate) index_origin: IndexOrigin,
+    /// `PRAGMA data_version` when the index last caught up with the table ([`Inner::sync`]).
+    pub(crate) data_version: i64,
 }
 
 impl std::fmt::Debug for Store {
@@ -201,8 +203,12 @@ impl Store {
             file,
             index_dirty: false,
             index_origin: IndexOrigin::Empty,
+            data_version: 0,
         };
+        // Read first: a commit made while the index is rebuilt is caught up at the next recall.
+        let version = crate::recall::data_version(&inner.conn, &inner.path)?;
         inner.rebuild_index()?;
+        inner.data_version = version;
         Ok(Store {
             inner: Mutex::new(inner),
         })
