@@ -29,6 +29,9 @@ fn learn(store: &Store, id: &Identity, content: &str, v: &[f32]) -> PatternId {
         .id()
 }
 
+/// A pattern the writer committed, and its vector.
+type Committed = (PatternId, Vec<f32>);
+
 /// The nearest pattern to `v`, as the index finds it.
 fn nearest(store: &Store, v: &[f32]) -> Option<(PatternId, f32)> {
     store
@@ -42,7 +45,7 @@ fn nearest(store: &Store, v: &[f32]) -> Option<(PatternId, f32)> {
 fn readers_recall_every_pattern_committed_before_they_ask_while_one_writer_learns() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path().join("threads.sqlite")).unwrap());
-    let committed: Arc<Mutex<Vec<(PatternId, Vec<f32>)>>> = Arc::default();
+    let committed: Arc<Mutex<Vec<Committed>>> = Arc::default();
     let done = Arc::new(AtomicBool::new(false));
 
     let writer = {

@@ -5,7 +5,7 @@ mod support;
 
 use bizra_autopoiesis::elevation::{DEFAULT_ELEVATION_THRESHOLD, DEFAULT_MIN_OBSERVATIONS};
 use bizra_autopoiesis::{Elevation, ElevationPolicy, PatternId, Store};
-use bizra_protocol::{Constitution, Envelope, ErrorKind, Identity, VerifyOptions};
+use bizra_protocol::{Constitution, Envelope, Identity, VerifyOptions};
 use serde_json::json;
 
 /// A `bizra.pattern` envelope with a stated SNR, as a measured output carries.
@@ -116,6 +116,7 @@ mod proposal {
     use super::*;
     use bizra_autopoiesis::federation::{is_elevation_proposal, ELEVATE_ACTION};
     use bizra_autopoiesis::{elevation_proposal, PatternPayload};
+    use bizra_protocol::ErrorKind;
 
     #[test]
     fn a_proposal_carries_the_pattern_its_origin_and_scores_the_gates_judge() {
