@@ -31,7 +31,7 @@
 //!
 //! Modules: [`store`] (the database, its schema and settings), [`patterns`] (learning, feedback),
 //! [`recall`] (search by meaning), [`preferences`], [`exchange`] (export/import), [`payload`]
-//! (the `bizra.pattern` payload), [`elevation`] (when a pattern is settled, and local
+//! (the `bizra.pattern` payload), [`embed`] (embedding with the engine), [`elevation`] (when a pattern is settled, and local
 //! elevation), `federation` (elevation proposals, decisions and their proof) and [`Elevator`]
 //! (which drives them beside a running node), both under the `federation` feature.
 
@@ -41,6 +41,7 @@
 pub mod elevation;
 #[cfg(feature = "federation")]
 pub mod elevator;
+pub mod embed;
 pub mod exchange;
 #[cfg(feature = "federation")]
 pub mod federation;
@@ -51,6 +52,7 @@ pub mod recall;
 pub mod store;
 
 pub use elevation::ElevationPolicy;
+pub use embed::Embed;
 #[cfg(feature = "federation")]
 pub use elevator::{Elevator, ElevatorStatus};
 pub use exchange::ImportReport;

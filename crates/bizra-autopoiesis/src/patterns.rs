@@ -146,6 +146,17 @@ impl Store {
         opts: &VerifyOptions<'_>,
     ) -> Result<Learned> {
         envelope.verify(opts)?;
+        self.learn_verified(envelope, embedding, tags)
+    }
+
+    /// [`Store::learn`] of an envelope verified already (verifying twice would trip a replay
+    /// cache in the options).
+    pub(crate) fn learn_verified(
+        &self,
+        envelope: &Envelope,
+        embedding: &[f32],
+        tags: &[&str],
+    ) -> Result<Learned> {
         let (content, stated) = learnable_content(envelope)?;
         let source_node = stated
             .as_ref()

@@ -62,17 +62,19 @@ fn a_paraphrase_recalls_its_original_above_unrelated_sentences() {
     let mut originals = Vec::new();
     for text in pairs.iter().map(|p| p.0).chain(unrelated) {
         let env = support::inference_envelope(&id, text);
-        let v = engine.embed(text).unwrap();
         let learned = store
-            .learn(&env, &v, &[], &VerifyOptions::default())
+            .learn_embedded(&env, &engine, &[], &VerifyOptions::default())
             .unwrap();
+        // The engine's embedding of the output is what was stored (normalised).
+        let stored = store.get(learned.id()).unwrap().unwrap().embedding;
+        assert_eq!(stored, support::normalised(&engine.embed(text).unwrap()));
         originals.push((text, learned.id()));
     }
     assert_eq!(store.dimension(), Some(support::DIM));
     for (i, (original, paraphrase)) in pairs.iter().enumerate() {
         let q = engine.embed(paraphrase).unwrap();
         let hits = store
-            .recall(&q, RecallOptions::top(3).threshold(-1.0))
+            .recall_text(&engine, paraphrase, RecallOptions::top(3).threshold(-1.0))
             .unwrap();
         let exact = store
             .recall_exact(&q, RecallOptions::top(3).threshold(-1.0))
@@ -99,4 +101,34 @@ fn a_paraphrase_recalls_its_original_above_unrelated_sentences() {
             hits[1].similarity
         );
     }
+}
+
+#[test]
+fn learning_with_the_engine_verifies_first_and_counts_a_replay_once() {
+    let engine = engine();
+    let store = Store::in_memory().unwrap();
+    let id = Identity::generate();
+    let env = support::inference_envelope(&id, "Water boils at 100 degrees Celsius.");
+    // A replay cache in the options: verified once, not refused as a replay of itself.
+    let cache = bizra_protocol::ReplayCache::default();
+    let opts = VerifyOptions::default().replay(&cache);
+    assert!(matches!(
+        store.learn_embedded(&env, &engine, &["physics"], &opts),
+        Ok(bizra_autopoiesis::Learned::New(_))
+    ));
+    // The same envelope again is a replay, refused before anything is embedded or written.
+    let e = store.learn_embedded(&env, &engine, &[], &opts).unwrap_err();
+    assert_eq!(
+        e.reject_code(),
+        Some(bizra_protocol::RejectCode::Replay),
+        "{e}"
+    );
+    // A payload with nothing to learn is refused by its type.
+    let other =
+        bizra_protocol::Envelope::create(&id, serde_json::json!({"type": "bizra.note"})).unwrap();
+    let e = store
+        .learn_embedded(&other, &engine, &[], &VerifyOptions::default())
+        .unwrap_err();
+    assert!(e.to_string().contains("cannot learn"), "{e}");
+    assert_eq!(store.len().unwrap(), 1);
 }
