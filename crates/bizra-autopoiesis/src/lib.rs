@@ -52,14 +52,16 @@ pub mod recall;
 pub mod store;
 
 pub use elevation::ElevationPolicy;
-pub use embed::Embed;
 #[cfg(feature = "federation")]
 pub use elevator::{Elevator, ElevatorStatus};
+pub use embed::Embed;
 pub use exchange::ImportReport;
 #[cfg(feature = "federation")]
 pub use federation::{elevation_proposal, Applied};
 pub use patterns::{Elevation, Learned, Pattern, PatternId};
 pub use payload::{PatternPayload, INFERENCE_PAYLOAD_TYPE, PATTERN_PAYLOAD_TYPE};
+#[cfg(feature = "inference")]
+pub use preferences::PreferencePrompt;
 pub use preferences::{Preference, Preferences};
 pub use recall::{IndexOrigin, RecallOptions, Recalled};
 pub use store::{Store, SCHEMA_VERSION, STORE_FILE_NAME};

@@ -237,6 +237,41 @@ impl Preferences<'_> {
     }
 }
 
+/// The store's active preferences as a [`bizra_inference::Gateway`]'s system-prompt shaper
+/// ([`bizra_inference::GatewayBuilder::system_prompt`]): every chat request's system message
+/// becomes [`Preferences::apply`]'s text, read at each request (a preference that becomes active
+/// shapes the next one), and the payload signs what was applied: `[{"type", "key", "value",
+/// "confidence"}]`, one per active (kind, key). Without active preferences requests are left as
+/// they are.
+#[cfg(feature = "inference")]
+#[derive(Clone, Debug)]
+pub struct PreferencePrompt(pub std::sync::Arc<Store>);
+
+#[cfg(feature = "inference")]
+impl bizra_inference::SystemPromptShaper for PreferencePrompt {
+    fn shape(&self, system: Option<&str>) -> Result<Option<bizra_inference::ShapedPrompt>> {
+        let active = self.0.preferences().active()?;
+        if active.is_empty() {
+            return Ok(None);
+        }
+        let applied = active
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "type": p.kind,
+                    "key": p.key,
+                    "value": p.value,
+                    "confidence": p.confidence,
+                })
+            })
+            .collect();
+        Ok(Some(bizra_inference::ShapedPrompt {
+            system: render(system, &active),
+            applied: serde_json::Value::Array(applied),
+        }))
+    }
+}
+
 /// The text [`Preferences::apply`] returns for these active preferences.
 pub fn render(system_prompt: Option<&str>, active: &[Preference]) -> String {
     let base = system_prompt.unwrap_or("");

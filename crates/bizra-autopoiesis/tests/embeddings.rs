@@ -2,33 +2,13 @@
 //! `$BIZRA_CACHE/models/`, which `make model` fills) embeds sentences, and a paraphrase recalls its
 //! original above unrelated sentences.
 
+mod model;
 mod support;
 
-use std::path::PathBuf;
+use model::engine;
 
 use bizra_autopoiesis::{RecallOptions, Store};
-use bizra_inference::{Engine, EngineOptions};
 use bizra_protocol::{Identity, VerifyOptions};
-
-fn engine() -> Engine {
-    let path = std::env::var_os("BIZRA_TEST_MODEL")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("BIZRA_CACHE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/bizra")))
-                .unwrap_or_else(|| PathBuf::from(".bizra-cache"))
-                .join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        });
-    assert!(
-        path.is_file(),
-        "the test model is missing at {}: run `make model`, or set BIZRA_TEST_MODEL",
-        path.display()
-    );
-    Engine::load(&path, EngineOptions::default()).expect("loading the test model")
-}
 
 #[test]
 fn a_paraphrase_recalls_its_original_above_unrelated_sentences() {

@@ -36,6 +36,13 @@
 //!   or model is a configuration to fix, not a load to shed), not an invalid request, not a
 //!   cancelled one, and not a generation that already streamed text to the caller (its output
 //!   would be two models' words).
+//! - With a [`SystemPromptShaper`] ([`GatewayBuilder::system_prompt`]; the node's active
+//!   preferences, for one), every chat request's system message is replaced by the shaped one
+//!   before any tier serves it (a conversation without one gets it first; raw prompts have no
+//!   system message and are left alone). The signed payload's `params` then carry
+//!   `system_prompt`: `{"applied": <what the shaper says it applied>, "blake3": <BLAKE3 of the
+//!   system message the model received>}`, so a verifier sees that the output was shaped, by
+//!   what, and can check the text it expects. Unshaped requests sign exactly as before.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,10 +51,12 @@ use std::sync::{mpsc, Arc, Mutex};
 use serde_json::{json, Value};
 
 use crate::engine::{Completion, Engine, TokenCallback, TokenStream};
+use crate::output::Routed;
 use crate::output::{sign_completion, sign_remote};
 use crate::registry::ModelRegistry;
 use crate::remote::{RemoteClient, RemoteCompletion};
-use crate::{CancelToken, GenerateRequest, ModelInfo};
+use crate::{CancelToken, GenerateRequest, ModelInfo, Prompt};
+use bizra_protocol::hash::to_hex;
 use bizra_protocol::identity::Identity;
 use bizra_protocol::tier::{select_tier, ModelTier, TierDecision};
 use bizra_protocol::{Envelope, Error, ErrorKind, Result};
@@ -131,6 +140,7 @@ enum Producer {
 pub struct Served {
     route: Route,
     producer: Producer,
+    shaping: Option<Shaping>,
 }
 
 impl Served {
@@ -156,14 +166,52 @@ impl Served {
     }
 }
 
+/// Shapes the system message of the chat requests a [`Gateway`] serves (see the module's rules).
+pub trait SystemPromptShaper: Send + Sync {
+    /// The system message to send instead of `system` (the request's own, if any), with what was
+    /// applied; `None` leaves the request as it is. An error fails the request (fail-closed: an
+    /// output is never signed as shaped when it was not, nor served unshaped when it should be).
+    fn shape(&self, system: Option<&str>) -> Result<Option<ShapedPrompt>>;
+}
+
+/// What a [`SystemPromptShaper`] made of a system message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShapedPrompt {
+    /// The system message the model receives.
+    pub system: String,
+    /// What was applied, as signed in the payload (`params.system_prompt.applied`).
+    pub applied: Value,
+}
+
+/// A request's shaping, as signed.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Shaping {
+    /// The request as served (its system message shaped).
+    request: GenerateRequest,
+    /// `params.system_prompt`.
+    pub(crate) signed: Value,
+}
+
 /// Builds a [`Gateway`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct GatewayBuilder {
     engines: BTreeMap<ModelTier, Engine>,
     registry: Option<Arc<ModelRegistry>>,
     pools: Vec<RemoteClient>,
     fallbacks: BTreeMap<ModelTier, ModelTier>,
+    shaper: Option<Arc<dyn SystemPromptShaper>>,
     bad: Option<String>,
+}
+
+impl std::fmt::Debug for GatewayBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayBuilder")
+            .field("engines", &self.engines)
+            .field("pools", &self.pools)
+            .field("fallbacks", &self.fallbacks)
+            .field("shaper", &self.shaper.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl GatewayBuilder {
@@ -218,6 +266,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// Shapes the system message of every chat request (see the module's rules).
+    pub fn system_prompt(mut self, shaper: Arc<dyn SystemPromptShaper>) -> Self {
+        self.shaper = Some(shaper);
+        self
+    }
+
     /// The gateway, or [`Error::InvalidInput`] naming what was wrong with the configuration.
     pub fn build(self) -> Result<Gateway> {
         if let Some(bad) = self.bad {
@@ -229,17 +283,29 @@ impl GatewayBuilder {
                 registry: self.registry,
                 pools: self.pools,
                 fallbacks: self.fallbacks,
+                shaper: self.shaper,
             }),
         })
     }
 }
 
-#[derive(Debug)]
 struct Inner {
     engines: BTreeMap<ModelTier, Engine>,
     registry: Option<Arc<ModelRegistry>>,
     pools: Vec<RemoteClient>,
     fallbacks: BTreeMap<ModelTier, ModelTier>,
+    shaper: Option<Arc<dyn SystemPromptShaper>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("engines", &self.engines)
+            .field("pools", &self.pools)
+            .field("fallbacks", &self.fallbacks)
+            .field("shaper", &self.shaper.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Routes requests to Edge, Local and Pool backends and signs the outputs with their route (see
@@ -316,6 +382,8 @@ impl Gateway {
         on_token: Option<TokenCallback>,
     ) -> Result<Served> {
         request.validate()?;
+        let shaping = self.shape(request)?;
+        let request = shaping.as_ref().map_or(request, |s| &s.request);
         let decision = self.decide(request);
         let tokens = Tokens::new(on_token);
         let mut fallbacks = Vec::new();
@@ -336,7 +404,11 @@ impl Gateway {
                         fallbacks,
                         skipped,
                     };
-                    return Ok(Served { route, producer });
+                    return Ok(Served {
+                        route,
+                        producer,
+                        shaping,
+                    });
                 }
                 Err(e) => e,
             };
@@ -407,14 +479,19 @@ impl Gateway {
         self.sign(identity, request, &served)
     }
 
-    /// Signs a completion this gateway served for `request`.
+    /// Signs a completion this gateway served for `request` (as served: with its system message
+    /// shaped, when it was).
     pub fn sign(
         &self,
         identity: &Identity,
         request: &GenerateRequest,
         served: &Served,
     ) -> Result<Envelope> {
-        let route = Some(&served.route);
+        let request = served.shaping.as_ref().map_or(request, |s| &s.request);
+        let routed = Some(Routed {
+            route: &served.route,
+            system_prompt: served.shaping.as_ref().map(|s| &s.signed),
+        });
         match &served.producer {
             Producer::Engine { info, completion } => sign_completion(
                 identity,
@@ -422,12 +499,33 @@ impl Gateway {
                 served.route.served,
                 request,
                 completion,
-                route,
+                routed,
             ),
             Producer::Pool { base_url, remote } => {
-                sign_remote(identity, base_url, request, remote, route)
+                sign_remote(identity, base_url, request, remote, routed)
             }
         }
+    }
+
+    /// The request with its system message shaped, if there is a shaper and it shapes it.
+    fn shape(&self, request: &GenerateRequest) -> Result<Option<Shaping>> {
+        let Some(shaper) = &self.inner.shaper else {
+            return Ok(None);
+        };
+        if matches!(request.prompt, Prompt::Raw(_)) {
+            return Ok(None);
+        }
+        let Some(shaped) = shaper.shape(request.prompt.system_message())? else {
+            return Ok(None);
+        };
+        let signed = json!({
+            "applied": shaped.applied,
+            "blake3": to_hex(blake3::hash(shaped.system.as_bytes()).as_bytes()),
+        });
+        Ok(Some(Shaping {
+            request: request.clone().system(shaped.system),
+            signed,
+        }))
     }
 
     /// One tier's attempt.

@@ -39,7 +39,10 @@ pub use engine::{
     backend_description, Completion, Engine, EngineOptions, FinishReason, TokenCallback,
     TokenStream,
 };
-pub use gateway::{FallbackTaken, Gateway, GatewayBuilder, Route, Served, SkippedPool};
+pub use gateway::{
+    FallbackTaken, Gateway, GatewayBuilder, Route, Served, ShapedPrompt, SkippedPool,
+    SystemPromptShaper,
+};
 pub use output::INFERENCE_PAYLOAD_TYPE;
 pub use registry::{tier_for_parameters, ModelEntry, ModelRegistry};
 pub use remote::{
@@ -340,6 +343,19 @@ pub enum Prompt {
 }
 
 impl Prompt {
+    /// The system message: a [`Prompt::Chat`]'s, a conversation's leading one; `None` without
+    /// one, and for a raw prompt.
+    pub fn system_message(&self) -> Option<&str> {
+        match self {
+            Prompt::Chat { system, .. } => system.as_deref(),
+            Prompt::Messages(m) => m
+                .first()
+                .filter(|m| m.role == ChatRole::System)
+                .map(|m| m.content.as_str()),
+            Prompt::Raw(_) => None,
+        }
+    }
+
     /// The messages a chat template renders (`None` for a raw prompt): a [`Prompt::Chat`]'s
     /// system message (if any) and user message, or a conversation's turns.
     pub fn chat_messages(&self) -> Option<Vec<ChatMessage>> {

@@ -107,7 +107,7 @@ pub(crate) fn sign_completion(
     tier: ModelTier,
     request: &GenerateRequest,
     completion: &Completion,
-    route: Option<&Route>,
+    routed: Option<Routed<'_>>,
 ) -> Result<Envelope> {
     let mut params = request.sampling.to_json(completion.seed);
     if let Value::Object(p) = &mut params {
@@ -133,7 +133,7 @@ pub(crate) fn sign_completion(
         },
     });
     let origin = Origin {
-        members: with_route(members, route),
+        members: with_route(members, routed),
         formula: SNR_FORMULA,
         reproducible: info.file_blake3.len() == 64,
         local: tier != ModelTier::Pool,
@@ -150,7 +150,7 @@ pub(crate) fn sign_remote(
     base_url: &str,
     request: &GenerateRequest,
     remote: &RemoteCompletion,
-    route: Option<&Route>,
+    routed: Option<Routed<'_>>,
 ) -> Result<Envelope> {
     let c = &remote.completion;
     let members = json!({
@@ -177,7 +177,7 @@ pub(crate) fn sign_remote(
         "vocab_size": remote.vocab_size,
     });
     let origin = Origin {
-        members: with_route(members, route),
+        members: with_route(members, routed),
         formula: SNR_FORMULA_TOP_LOGPROBS,
         reproducible: false,
         local: false,
@@ -185,14 +185,29 @@ pub(crate) fn sign_remote(
     sign_payload(identity, request, c, origin)
 }
 
-/// The members of an origin, with the gateway's `route` when it routed the request.
-fn with_route(members: Value, route: Option<&Route>) -> Map<String, Value> {
+/// How a [`crate::Gateway`] served a request, signed beside the backend's members.
+#[derive(Clone, Copy)]
+pub(crate) struct Routed<'a> {
+    /// Signed as `route`.
+    pub route: &'a Route,
+    /// Signed as `params.system_prompt` when the request's system message was shaped.
+    pub system_prompt: Option<&'a Value>,
+}
+
+/// The members of an origin, with the gateway's `route` (and `params.system_prompt`) when it
+/// routed the request.
+fn with_route(members: Value, routed: Option<Routed<'_>>) -> Map<String, Value> {
     let mut m = match members {
         Value::Object(m) => m,
         _ => Map::new(),
     };
-    if let Some(route) = route {
-        m.insert("route".into(), route.to_json());
+    if let Some(routed) = routed {
+        m.insert("route".into(), routed.route.to_json());
+        if let (Some(shaped), Some(Value::Object(params))) =
+            (routed.system_prompt, m.get_mut("params"))
+        {
+            params.insert("system_prompt".into(), shaped.clone());
+        }
     }
     m
 }
