@@ -8,6 +8,8 @@
 //! `cargo bench -p bizra-autopoiesis --bench recall`; `BIZRA_BENCH_SIZES=10000,100000` (the
 //! default) and `BIZRA_BENCH_QUERIES=100`.
 
+#[path = "../../../benches/common/mod.rs"]
+mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -29,6 +31,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
+    println!("machine: {}", common::machine());
     println!(
         "{:>7} {:>9} | {:>8} {:>8} {:>8} {:>8} {:>8} | {:>9} {:>9} {:>9} | {:>9}",
         "n",
