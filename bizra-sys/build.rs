@@ -1,5 +1,6 @@
-//! Link arguments for `libbizra.so`: the version script (only `bizra_*` is exported) and the
-//! SONAME (`libbizra.so.<BIZRA_ABI_VERSION>`).
+//! Link arguments for `libbizra.so`: the version script (only `bizra_*` and UniFFI's symbols are
+//! exported), nothing exported from the archives linked in, and the SONAME
+//! (`libbizra.so.<BIZRA_ABI_VERSION>`).
 
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
@@ -12,5 +13,11 @@ fn main() {
             map.display()
         );
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libbizra.so.0");
+        // rustc's own version script makes every `#[no_mangle]` symbol of every linked crate
+        // global by exact name, which beats the map's `local: *` glob: the cxx bridge of the
+        // autopoiesis store's vector index (usearch) would export `cxxbridge1$*`. Symbols from
+        // archives (the rlibs and static libraries linked in) are kept out of the dynamic table;
+        // the C ABI and the UniFFI scaffolding are this crate's own objects, not archives.
+        println!("cargo:rustc-cdylib-link-arg=-Wl,--exclude-libs,ALL");
     }
 }
