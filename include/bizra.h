@@ -768,6 +768,35 @@ typedef uint32_t bizra_consensus_event_kind;
 #endif // __cplusplus
 
 /**
+ * What `bizra_store_learn` did (its `uint32_t` out-param).
+ */
+enum bizra_learned
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * A new pattern.
+     */
+    BIZRA_LEARNED_NEW = 0,
+    /**
+     * The content was already held: one more observation of that pattern.
+     */
+    BIZRA_LEARNED_OBSERVED = 1,
+    /**
+     * This very envelope had already been learned: nothing changed.
+     */
+    BIZRA_LEARNED_ALREADY_KNOWN = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum bizra_learned bizra_learned;
+#else
+typedef uint32_t bizra_learned;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Lets another thread stop a generation. Thread-safe, so safe to share between threads:
  * `bizra_cancel_token_cancel` may be called from any thread (a token callback included) while a
  * generation uses the token. One-shot: once cancelled it stays cancelled, and every generation
@@ -900,6 +929,14 @@ typedef struct bizra_pool bizra_pool;
  * `bizra_replay_cache_free` may come before the chain's free.
  */
 typedef struct bizra_replay_cache bizra_replay_cache;
+
+/**
+ * A node's memory: patterns learned from verified envelopes, recalled by meaning, moved by
+ * feedback, elevated; preferences. Thread-safe, so safe to share between threads (calls take
+ * turns); another process may use the same file at the same time. Freed with `bizra_store_free`
+ * (a file store saves its vector index beside the database then).
+ */
+typedef struct bizra_store bizra_store;
 
 /**
  * The result of a fallible call. Stable numbers, never reused; 0 is success.
@@ -1990,6 +2027,74 @@ typedef struct bizra_consensus_event {
      */
     struct bizra_evidence evidence;
 } bizra_consensus_event;
+
+/**
+ * Options for `bizra_store_recall` and `bizra_store_recall_text`. Zero-initialise, set
+ * `struct_size = sizeof(...)`, then set what you need.
+ */
+typedef struct bizra_recall_options {
+    /**
+     * `sizeof(bizra_recall_options)`.
+     */
+    uint32_t struct_size;
+    /**
+     * At most this many patterns; 0: 10.
+     */
+    uint32_t k;
+    /**
+     * Whether `threshold` is set (default 0.5).
+     */
+    bool has_threshold;
+    /**
+     * The least cosine similarity recalled, in [-1, 1].
+     */
+    float threshold;
+} bizra_recall_options;
+
+/**
+ * When a pattern is elevated (`bizra_store_elevate_local`). Zero-initialise, set `struct_size =
+ * sizeof(...)`, then set what you need.
+ */
+typedef struct bizra_elevation_policy {
+    /**
+     * `sizeof(bizra_elevation_policy)`.
+     */
+    uint32_t struct_size;
+    /**
+     * Whether `threshold` is set (default 0.95, the constitution's Ihsan minimum).
+     */
+    bool has_threshold;
+    /**
+     * The least confidence, in [0, 1].
+     */
+    double threshold;
+    /**
+     * The least number of distinct envelopes that carried the content; 0: 3.
+     */
+    uint64_t min_observations;
+} bizra_elevation_policy;
+
+/**
+ * What an import did (`bizra_store_import`'s out-param).
+ */
+typedef struct bizra_import_report {
+    /**
+     * Lines read (blank lines not counted).
+     */
+    size_t lines;
+    /**
+     * Patterns added.
+     */
+    size_t added;
+    /**
+     * Lines whose content the store already held (one more observation each).
+     */
+    size_t observed;
+    /**
+     * Lines whose envelope had already been learned or imported (nothing changed).
+     */
+    size_t already_known;
+} bizra_import_report;
 
 /**
  * Success.
@@ -3374,6 +3479,182 @@ void bizra_consensus_events_free(struct bizra_consensus_events *events);
  * that is none. Static, owned by the library: never freed.
  */
 const char *bizra_consensus_event_kind_name(uint32_t kind);
+
+/**
+ * Opens (creating it if absent) the store in the SQLite file at `path` (a node keeps it at
+ * `<data dir>/autopoiesis.sqlite`). A file that is not a store, is damaged, or was written by a
+ * newer bizra is `BIZRA_STATUS_IO` naming it, and is left untouched. `*out`: a new store, the
+ * caller's; free it with `bizra_store_free`.
+ */
+bizra_status bizra_store_open(const char *path, struct bizra_store **out);
+
+/**
+ * A store in memory, gone when freed: for tests and short-lived callers. `*out`: a new store,
+ * the caller's; free it with `bizra_store_free`.
+ */
+bizra_status bizra_store_open_memory(struct bizra_store **out);
+
+/**
+ * Frees a store (a file store saves its vector index first). Free it after every call using it
+ * has returned. NULL is a no-op.
+ */
+void bizra_store_free(struct bizra_store *store);
+
+/**
+ * Learns from a signed output: verifies `envelope` with `opts` (NULL: the defaults), takes its
+ * content (a `bizra.inference` payload's `output`, a `bizra.pattern` payload's `content`) and
+ * stores it with `embedding` (`embedding_len` floats: the first pattern fixes the store's
+ * dimension) and `tags` (`tags_len` strings; NULL when 0). A refused envelope is
+ * `BIZRA_STATUS_REJECTED` with its reject code; a bad embedding (wrong dimension, NaN, zero) or
+ * payload is `BIZRA_STATUS_INVALID_ARGUMENT`; nothing is written then. `*out_id` (may be NULL):
+ * the pattern's id; `*out_what` (may be NULL): a `bizra_learned`.
+ */
+bizra_status bizra_store_learn(const struct bizra_store *store,
+                               const struct bizra_envelope *envelope,
+                               const float *embedding,
+                               size_t embedding_len,
+                               const char *const *tags,
+                               size_t tags_len,
+                               const struct bizra_verify_options *opts,
+                               int64_t *out_id,
+                               uint32_t *out_what);
+
+/**
+ * `bizra_store_learn` with the content's embedding from `engine` (the model that must also
+ * embed the queries): the envelope is verified first, nothing is embedded for one refused.
+ */
+bizra_status bizra_store_learn_embedded(const struct bizra_store *store,
+                                        const struct bizra_envelope *envelope,
+                                        const struct bizra_engine *engine,
+                                        const char *const *tags,
+                                        size_t tags_len,
+                                        const struct bizra_verify_options *opts,
+                                        int64_t *out_id,
+                                        uint32_t *out_what);
+
+/**
+ * The patterns nearest `query` (`query_len` floats, the store's dimension; normalised here):
+ * at most `opts.k`, each at or above `opts.threshold`, highest similarity first. `*out`: a JSON
+ * array of patterns (`{"id", "content", "content_blake3", "tags", "source_node",
+ * "envelope_id", "confidence", "observations", "positive", "negative", "created_ms",
+ * "updated_ms", "elevation": {"kind", ...}, "similarity"}`), the caller's; free it with
+ * `bizra_string_free`.
+ */
+bizra_status bizra_store_recall(const struct bizra_store *store,
+                                const float *query,
+                                size_t query_len,
+                                const struct bizra_recall_options *opts,
+                                char **out);
+
+/**
+ * `bizra_store_recall` of `text`, embedded by `engine`.
+ */
+bizra_status bizra_store_recall_text(const struct bizra_store *store,
+                                     const struct bizra_engine *engine,
+                                     const char *text,
+                                     const struct bizra_recall_options *opts,
+                                     char **out);
+
+/**
+ * Records feedback on pattern `id`: positive adds 0.05 to its confidence, negative takes 0.03
+ * away (clamped to [0, 1]). An unknown id is `BIZRA_STATUS_INVALID_ARGUMENT`. `*out_confidence`
+ * (may be NULL): the confidence now.
+ */
+bizra_status bizra_store_feedback(const struct bizra_store *store,
+                                  int64_t id,
+                                  bool positive,
+                                  double *out_confidence);
+
+/**
+ * Pattern `id` as JSON (the shape `bizra_store_recall` gives, without `similarity`); `*out` is
+ * NULL when the store holds no such pattern. Free it with `bizra_string_free`.
+ */
+bizra_status bizra_store_get(const struct bizra_store *store, int64_t id, char **out);
+
+/**
+ * How many patterns the store holds.
+ */
+bizra_status bizra_store_len(const struct bizra_store *store, size_t *out);
+
+/**
+ * Every elevated pattern (locally, or certified by a federation), by id, as a JSON array (the
+ * `bizra_store_get` shape). Free it with `bizra_string_free`.
+ */
+bizra_status bizra_store_elevated(const struct bizra_store *store, char **out);
+
+/**
+ * Elevates, locally (no federation to certify them), every pattern eligible under `policy`
+ * (NULL: confidence ≥ 0.95 and at least 3 observations) that is not elevated yet.
+ * `*out_count` (may be NULL): how many were.
+ */
+bizra_status bizra_store_elevate_local(const struct bizra_store *store,
+                                       const struct bizra_elevation_policy *policy,
+                                       size_t *out_count);
+
+/**
+ * Observes that the user prefers `value` for (`kind`, `key`): the same value reinforces its
+ * confidence (c + (1 − c)·0.1), a new value starts its own at 0.5; a value is active from 0.7.
+ * `*out_confidence` (may be NULL): this value's confidence now.
+ */
+bizra_status bizra_store_preference_observe(const struct bizra_store *store,
+                                            const char *kind,
+                                            const char *key,
+                                            const char *value,
+                                            double *out_confidence);
+
+/**
+ * The preferred value of (`kind`, `key`) as JSON (`{"type", "key", "value", "confidence",
+ * "observations", "active", "created_ms", "updated_ms"}`): the active one, else the most
+ * confident; `*out` is NULL when nothing was observed. Free it with `bizra_string_free`.
+ */
+bizra_status bizra_store_preference_get(const struct bizra_store *store,
+                                        const char *kind,
+                                        const char *key,
+                                        char **out);
+
+/**
+ * The active preferences, one per (kind, key), as a JSON array (the `bizra_store_preference_get`
+ * shape). Free it with `bizra_string_free`.
+ */
+bizra_status bizra_store_preferences_active(const struct bizra_store *store, char **out);
+
+/**
+ * `system_prompt` (NULL: none) followed by the active preferences ("User preferences:" then one
+ * "- kind.key: value" line each); the prompt as given when none is active. `*out`: the caller's
+ * string; free it with `bizra_string_free`.
+ */
+bizra_status bizra_store_preferences_apply(const struct bizra_store *store,
+                                           const char *system_prompt,
+                                           char **out);
+
+/**
+ * Writes every pattern as JSON Lines of `bizra.pattern` envelopes signed by `identity` to the
+ * file at `path` (replaced). `*out_count` (may be NULL): the lines written.
+ */
+bizra_status bizra_store_export(const struct bizra_store *store,
+                                const struct bizra_identity *identity,
+                                const char *path,
+                                size_t *out_count);
+
+/**
+ * Imports JSON Lines of pattern envelopes (`data_len` bytes of UTF-8, as `bizra_store_export`
+ * writes them), verifying every line with `opts` (NULL: the defaults), in one transaction: all
+ * lines or none. A line that does not verify is `BIZRA_STATUS_REJECTED` (or `_INVALID_ARGUMENT`)
+ * and the message names it ("import line N: ..."). `*out` (may be NULL): what was done.
+ */
+bizra_status bizra_store_import(const struct bizra_store *store,
+                                const uint8_t *data,
+                                size_t data_len,
+                                const struct bizra_verify_options *opts,
+                                struct bizra_import_report *out);
+
+/**
+ * `bizra_store_import` of the file at `path`.
+ */
+bizra_status bizra_store_import_file(const struct bizra_store *store,
+                                     const char *path,
+                                     const struct bizra_verify_options *opts,
+                                     struct bizra_import_report *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -69,7 +69,7 @@ symbols-c: c-lib
 
 # Every function the header declares is called by the C suites.
 C_SUITES := tests/c/test_bizra.c tests/c/test_inference.c tests/c/test_federation.c tests/c/test_consensus.c \
-  tests/c/test_consensus_node.c tests/c/test_gateway.c
+  tests/c/test_consensus_node.c tests/c/test_gateway.c tests/c/test_store.c
 c-coverage: symbols-c
 	missing=$$(for f in $$(cat "$(CBUILD)/declared.txt"); do grep -q "$$f(" $(C_SUITES) || echo $$f; done); \
 	if [ -n "$$missing" ]; then echo "not covered by $(C_SUITES): $$missing" >&2; exit 1; fi
@@ -144,6 +144,14 @@ test-c: header-check c-lib symbols-c c-coverage $(CBUILD)/vectors.h $(CBUILD)/co
 	$(CC) $(C_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	  tests/c/test_gateway.c -o "$(CBUILD)/test_gateway_asan" "$(LIBDIR)/libbizra.a" $(C_STATIC_LIBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1 "$(CBUILD)/test_gateway_asan"
+	@echo "== C store suite (autopoiesis; the real model for text recall), shared library"
+	$(CC) $(C_CFLAGS) tests/c/test_store.c -o "$(CBUILD)/test_store" \
+	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)" -lpthread -lm
+	"$(CBUILD)/test_store"
+	@echo "== C store suite, static library, AddressSanitizer + UBSan"
+	$(CC) $(C_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+	  tests/c/test_store.c -o "$(CBUILD)/test_store_asan" "$(LIBDIR)/libbizra.a" $(C_STATIC_LIBS) -lm
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1 "$(CBUILD)/test_store_asan"
 	@echo "== examples/c/inference.c"
 	$(CC) $(C_CFLAGS) examples/c/inference.c -o "$(CBUILD)/inference" \
 	  -L"$(LIBDIR)" -lbizra -Wl,-rpath,"$(C_RPATH)"

@@ -116,7 +116,7 @@ pub(crate) fn provenance<'a>(
     text_list(p, len, what)
 }
 
-fn verify_options<'a>(p: *const bizra_verify_options) -> FfiResult<VerifyOptions<'a>> {
+pub(crate) fn verify_options<'a>(p: *const bizra_verify_options) -> FfiResult<VerifyOptions<'a>> {
     let mut v = VerifyOptions::default();
     if let Some(o) = options(p, "opts")? {
         if o.has_now {

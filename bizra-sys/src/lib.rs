@@ -55,6 +55,7 @@ mod federation;
 mod consensus;
 // Consensus on a running node: propose, decisions and evidence as events, decided heights.
 mod node_consensus;
+mod store;
 // Reading arguments and writing out-params (no exports).
 mod args;
 // Typed handles: the Rust value and ownership behind each C type (no exports).
@@ -78,6 +79,7 @@ pub use memory::*;
 pub use node_consensus::*;
 pub use reject::*;
 pub use status::*;
+pub use store::*;
 pub use tier::*;
 pub use version::*;
 

@@ -88,6 +88,44 @@ pub struct Pattern {
     pub elevation: Elevation,
 }
 
+impl Pattern {
+    /// The pattern as JSON, for bindings and tools that speak it: `{"id", "content",
+    /// "content_blake3", "tags", "source_node", "envelope_id", "confidence", "observations",
+    /// "positive", "negative", "created_ms", "updated_ms", "elevation": {"kind": "none" | "local"
+    /// | "certified", "height", "certificate"}}`. The embedding and the introducing envelope are
+    /// left out (large; [`Pattern::embedding`], [`Pattern::envelope`]).
+    pub fn to_json(&self) -> Value {
+        let elevation = match &self.elevation {
+            Elevation::None => serde_json::json!({"kind": "none"}),
+            Elevation::Local => serde_json::json!({"kind": "local"}),
+            Elevation::Certified {
+                certificate,
+                height,
+            } => serde_json::json!({
+                "kind": "certified",
+                "height": height,
+                "certificate": serde_json::from_str::<Value>(certificate)
+                    .unwrap_or_else(|_| Value::String(certificate.clone())),
+            }),
+        };
+        serde_json::json!({
+            "id": self.id,
+            "content": self.content,
+            "content_blake3": bizra_protocol::hash::to_hex(&self.content_hash),
+            "tags": self.tags,
+            "source_node": self.source_node,
+            "envelope_id": self.envelope_id,
+            "confidence": self.confidence,
+            "observations": self.observations,
+            "positive": self.positive,
+            "negative": self.negative,
+            "created_ms": self.created_ms,
+            "updated_ms": self.updated_ms,
+            "elevation": elevation,
+        })
+    }
+}
+
 /// What [`Store::learn`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Learned {

@@ -52,6 +52,21 @@ pub struct Preference {
 }
 
 impl Preference {
+    /// The preference as JSON: `{"type", "key", "value", "confidence", "observations",
+    /// "active", "created_ms", "updated_ms"}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "type": self.kind,
+            "key": self.key,
+            "value": self.value,
+            "confidence": self.confidence,
+            "observations": self.observations,
+            "active": self.is_active(),
+            "created_ms": self.created_ms,
+            "updated_ms": self.updated_ms,
+        })
+    }
+
     /// Whether this value is active (confidence ≥ [`ACTIVE_THRESHOLD`]).
     pub fn is_active(&self) -> bool {
         self.confidence >= ACTIVE_THRESHOLD

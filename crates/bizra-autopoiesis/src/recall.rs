@@ -110,6 +110,17 @@ pub struct Recalled {
     pub similarity: f32,
 }
 
+impl Recalled {
+    /// [`Pattern::to_json`] with `"similarity"`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = self.pattern.to_json();
+        if let serde_json::Value::Object(m) = &mut v {
+            m.insert("similarity".into(), serde_json::json!(self.similarity));
+        }
+        v
+    }
+}
+
 /// The in-memory HNSW index over the committed embeddings, and the ids it holds (usearch cannot
 /// list its keys; [`Inner::sync`] needs them to find patterns another connection removed).
 pub(crate) struct VectorIndex {
