@@ -121,8 +121,8 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Ttl {
     }
 }
 
-/// The verification options of `verify` and `verify_batch`.
-fn options<'a>(
+/// The verification options of `verify` and `verify_batch` (and `Store.learn`, `Store.import_jsonl`).
+pub(crate) fn options<'a>(
     now: Option<&Bound<'_, PyAny>>,
     policy: Option<&Bound<'_, PyAny>>,
     replay: Option<&'a PyReplayCache>,

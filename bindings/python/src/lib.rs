@@ -4,7 +4,7 @@
 //! module is `bizra._native`; the package `bizra` (python/bizra/__init__.py) re-exports it.
 //!
 //! One file per handle family (identity, envelope, gates, constitution, tier, inference, node,
-//! consensus), plus the exceptions (`errors.rs`, one class per kind of the core's error table),
+//! consensus, store), plus the exceptions (`errors.rs`, one class per kind of the core's error table),
 //! the conversions, and the waiting shared by a node's event streams (`stream.rs`).
 //! Every entry point runs through [`guard`], so a Rust panic surfaces as `bizra.PanicError` (a
 //! `BizraError`) and never as pyo3's `PanicException` (a `BaseException`), and slow work
@@ -32,6 +32,7 @@ mod gateway;
 mod identity;
 mod inference;
 mod node;
+mod store;
 mod stream;
 mod tier;
 
@@ -110,5 +111,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     gateway::register(m)?;
     node::register(m)?;
     consensus::register(m)?;
+    store::register(m)?;
     Ok(())
 }

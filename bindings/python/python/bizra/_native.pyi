@@ -1130,3 +1130,65 @@ class ConsensusEventStream:
     def __aiter__(self) -> AsyncConsensusEventStream: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *_exc: object) -> None: ...
+
+@final
+class Store:
+    """A node's memory: patterns learned from verified envelopes, recalled by meaning, moved by
+    feedback and elevated; and preferences. ``Store(path)`` opens a SQLite file (created if
+    absent), ``Store()`` keeps everything in memory. Patterns and preferences are dicts."""
+
+    def __new__(cls, path: Optional[_StrPath] = None) -> Self: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def dimension(self) -> Optional[int]: ...
+    def __len__(self) -> int: ...
+    def learn(
+        self,
+        envelope: Envelope,
+        embedding: Optional[Sequence[float]] = None,
+        *,
+        model: Optional[Model] = None,
+        tags: Sequence[str] = ...,
+        now: Optional[datetime] = None,
+        policy: Optional[_Policy] = None,
+        replay: Optional[ReplayCache] = None,
+    ) -> tuple[int, Literal["new", "observed", "already_known"]]:
+        """Learns the envelope's content (verified first) with ``embedding``, or with
+        ``model``'s embedding of it."""
+    def recall(
+        self,
+        query: Union[str, Sequence[float]],
+        *,
+        model: Optional[Model] = None,
+        k: int = 10,
+        threshold: float = 0.5,
+    ) -> list[dict[str, Any]]:
+        """The nearest patterns to a vector, or to a text embedded by ``model``, with
+        ``"similarity"``."""
+    def feedback(self, id: int, positive: bool) -> float:
+        """+0.05 or −0.03 to the pattern's confidence (clamped); returns it."""
+    def get(self, id: int) -> Optional[dict[str, Any]]: ...
+    def patterns(self) -> list[dict[str, Any]]: ...
+    def elevated(self) -> list[dict[str, Any]]: ...
+    def elevate_local(
+        self, *, threshold: Optional[float] = None, min_observations: Optional[int] = None
+    ) -> list[int]:
+        """Elevates, locally, the eligible patterns (default: confidence ≥ 0.95, 3 observations)."""
+    def observe_preference(self, kind: str, key: str, value: str) -> float: ...
+    def preference(self, kind: str, key: str) -> Optional[dict[str, Any]]: ...
+    def active_preferences(self) -> list[dict[str, Any]]: ...
+    def apply_preferences(self, system_prompt: Optional[str] = None) -> str: ...
+    def export_jsonl(self, identity: Identity) -> str: ...
+    def import_jsonl(
+        self,
+        data: Union[str, bytes],
+        *,
+        now: Optional[datetime] = None,
+        policy: Optional[_Policy] = None,
+        replay: Optional[ReplayCache] = None,
+    ) -> dict[str, int]:
+        """All lines or none; returns {"lines", "new", "observed", "already_known"}."""
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_exc: object) -> None: ...
