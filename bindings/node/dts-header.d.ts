@@ -302,6 +302,11 @@ export interface Model {
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/** `using store = await Store.open(path)` closes the store (saving its index) when the block ends. */
+export interface Store {
+  [Symbol.dispose](): void
+}
+
 /** A member's state as a node sees it. */
 export type MemberState = 'alive' | 'suspect' | 'down' | 'left'
 

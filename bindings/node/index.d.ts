@@ -302,6 +302,11 @@ export interface Model {
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/** `using store = await Store.open(path)` closes the store (saving its index) when the block ends. */
+export interface Store {
+  [Symbol.dispose](): void
+}
+
 /** A member's state as a node sees it. */
 export type MemberState = 'alive' | 'suspect' | 'down' | 'left'
 
@@ -975,6 +980,82 @@ export declare class ReplayCache {
 }
 
 /**
+ * A node's memory: patterns learned from verified envelopes, recalled by meaning, moved by
+ * feedback and elevated; and preferences. `Store.open(path)` opens a SQLite file (created if
+ * absent), `Store.memory()` keeps everything in memory. `close()` (or `using`) saves a file
+ * store's vector index.
+ */
+export declare class Store {
+  /**
+   * Opens (creating it if absent) the store in the SQLite file at `path`, off the main
+   * thread. A file that is not a store, is damaged, or is newer rejects with kind `IO` and is
+   * left untouched.
+   */
+  static open(path: string): Promise<Store>
+  /** A store in memory, gone when closed or collected. */
+  static memory(): Store
+  /** The database file (`":memory:"` in memory). */
+  get path(): string
+  /** The embedding dimension, fixed by the first pattern (`null` before). */
+  get dimension(): number | null
+  /** How many patterns it holds. */
+  get size(): number
+  /**
+   * Learns from a signed output: verifies `envelope` (`options` as `Envelope.verify`'s), takes
+   * its content and stores it with `embedding` and `tags`.
+   */
+  learn(envelope: Envelope, embedding: Float32Array | number[], tags?: string[], options?: VerifyOptions): Learning
+  /**
+   * `learn` with `model`'s embedding of the content, off the main thread (the envelope is
+   * verified first: nothing is embedded for one refused).
+   */
+  learnWith(model: Model, envelope: Envelope, tags?: string[], options?: VerifyOptions): Promise<Learning>
+  /**
+   * The patterns nearest `query`: at most `k` (10), each at or above `threshold` (0.5,
+   * cosine similarity), highest first, with `similarity`.
+   */
+  recall(query: Float32Array | number[], options?: { k?: number; threshold?: number }): Record<string, unknown>[]
+  /** `recall` of `text`, embedded by `model` off the main thread. */
+  recallText(model: Model, text: string, options?: { k?: number; threshold?: number }): Promise<Record<string, unknown>[]>
+  /** Feedback on pattern `id` (+0.05 positive, −0.03 negative, clamped); the confidence now. */
+  feedback(id: number, positive: boolean): number
+  /** Pattern `id`, or `null`. */
+  get(id: number): Record<string, unknown> | null
+  /** Every pattern, by id. */
+  patterns(): Record<string, unknown>[]
+  /** Every elevated pattern (locally, or certified by a federation), by id. */
+  elevated(): Record<string, unknown>[]
+  /**
+   * Elevates, locally, the patterns with at least `threshold` confidence (0.95) and
+   * `minObservations` observations (3); their ids.
+   */
+  elevateLocal(policy?: { threshold?: number; minObservations?: number }): Array<number>
+  /**
+   * Observes that the user prefers `value` for (`kind`, `key`); this value's confidence
+   * (0.5 at first, reinforced by each repeat; active from 0.7).
+   */
+  observePreference(kind: string, key: string, value: string): number
+  /** The preferred value of (`kind`, `key`), or `null`. */
+  preference(kind: string, key: string): Record<string, unknown> | null
+  /** The active preferences, one per (kind, key). */
+  activePreferences(): Record<string, unknown>[]
+  /** `systemPrompt` followed by the active preferences, as a gateway would send it. */
+  applyPreferences(systemPrompt?: string | undefined | null): string
+  /** Every pattern as JSON Lines of `bizra.pattern` envelopes signed by `identity`. */
+  exportJsonl(identity: Identity): string
+  /**
+   * Imports JSON Lines (as `exportJsonl` writes them), verifying every line: all or none. A
+   * line that does not verify throws its error, naming the line.
+   */
+  importJsonl(text: string, options?: VerifyOptions): ImportReport
+  /**
+   * Closes the store (a file store saves its vector index). Later calls throw
+   * `INVALID_INPUT`; closing twice is harmless. `using store = ...` calls it.
+   */
+  close(): void
+}
+
+/**
  * A running generation, as an async iterator of its string pieces (they concatenate to the
  * envelope's `payload.output`) ending with the signed envelope. Made by `model.stream`.
  *
@@ -1143,6 +1224,29 @@ export interface GpuInfo {
   name: string
   memoryTotalBytes: number
   memoryFreeBytes: number
+}
+
+/** What `importJsonl` did. */
+export interface ImportReport {
+  /** Lines read (blank lines not counted). */
+  lines: number
+  /** Patterns added. */
+  added: number
+  /** Lines whose content was held (one more observation each). */
+  observed: number
+  /** Lines whose envelope had been learned before. */
+  alreadyKnown: number
+}
+
+/** What `learn` did. */
+export interface Learning {
+  /** The pattern's id. */
+  id: number
+  /**
+   * `"new"`, `"observed"` (the content was held: one more observation) or `"alreadyKnown"`
+   * (this very envelope was learned before: nothing changed).
+   */
+  learned: 'new' | 'observed' | 'alreadyKnown'
 }
 
 /** How far in the future an envelope's timestamp may lie and still verify, in seconds. */

@@ -412,7 +412,7 @@ for (const [name, value] of Object.entries(native)) {
   })
 }
 // What napi-rs classes cannot declare: symbol-named methods. A stream is its own async iterator
-// (as a generator is), and `await using` stops it; `using` disposes a model; `using` and
+// (as a generator is), and `await using` stops it; `using` disposes a model and closes a store; `using` and
 // `await using` close an event stream (membership or consensus), and leave with a node (`await using` waits for the
 // goodbye).
 {
@@ -432,6 +432,11 @@ for (const [name, value] of Object.entries(native)) {
     }),
     [Symbol.asyncDispose]: method(async function () {
       this.dispose()
+    }),
+  })
+  Object.defineProperties(out.Store.prototype, {
+    [Symbol.dispose]: method(function () {
+      this.close()
     }),
   })
   for (const Stream of [NodeEvents, ConsensusEvents]) {

@@ -33,6 +33,7 @@ export const {
   TokenStream,
   Pool,
   Gateway,
+  Store,
   DEFAULT_NODE_PORT,
   Node,
   NodeEvents,

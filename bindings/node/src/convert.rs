@@ -191,6 +191,25 @@ pub(crate) fn array_in<T>(
         .collect()
 }
 
+/// A vector: a `Float32Array` (as `Model.embed` gives it) or an array of numbers.
+pub(crate) fn floats_in(env: &Env, value: Unknown, what: &str) -> Result<Vec<f32>> {
+    let raw = value.raw();
+    if let Ok(typed) = unsafe { Float32Array::from_napi_value(env.raw(), raw) } {
+        return Ok(typed.to_vec());
+    }
+    array_in(
+        env,
+        raw,
+        what,
+        "a Float32Array or an array of numbers",
+        |i, item| {
+            number_in(env, item, &format!("{what}[{i}]"))?
+                .map(|x| x as f32)
+                .ok_or_else(|| type_err(format!("{what}[{i}] must be a number")))
+        },
+    )
+}
+
 /// A node's 32-byte public key: an `Identity` (its key), 32 bytes (a `Uint8Array` or `Buffer`,
 /// as `identity.publicKey` gives it) or 64 hex characters (`identity.publicKeyHex`).
 pub(crate) fn node_key_in(env: &Env, raw: sys::napi_value, what: &str) -> Result<[u8; 32]> {

@@ -210,7 +210,7 @@ pub(crate) struct VerifyArgs {
 const VERIFY_OPTIONS: &[&str] = &["now", "policy", "replay"];
 
 impl VerifyArgs {
-    fn read(env: &Env, options: Option<Unknown>) -> Result<Self> {
+    pub(crate) fn read(env: &Env, options: Option<Unknown>) -> Result<Self> {
         let Some(o) = Options::read(env, options, VERIFY_OPTIONS)? else {
             return Ok(VerifyArgs {
                 now: None,
@@ -229,7 +229,7 @@ impl VerifyArgs {
         })
     }
 
-    fn options(&self) -> bizra::VerifyOptions<'_> {
+    pub(crate) fn options(&self) -> bizra::VerifyOptions<'_> {
         bizra::VerifyOptions {
             now: self.now,
             policy: self.policy,

@@ -3,7 +3,7 @@
 //! Type conversion and JavaScript idioms only; every protocol rule lives in the core. One file
 //! per handle family, as in every binding: [`identity`], [`envelope`], [`replay`],
 //! [`constitution`], [`gates`], [`tier`], [`inference`] (`Model`, `TokenStream`, `Pool`,
-//! `Gateway`), [`consensus`]
+//! `Gateway`), [`store`] (`Store`, the autopoiesis store), [`consensus`]
 //! (`FederationDocument`, `Certificate`, `Evidence`: checked offline) and [`node`] (federation
 //! membership and consensus: `Node`, `NodeEvents`, `ConsensusEvents`). What they share lives beside them: [`errors`]
 //! (the error table and the panic guard every export runs under), [`convert`] (values in and
@@ -31,6 +31,7 @@ pub mod node;
 pub mod options;
 mod pump;
 pub mod replay;
+pub mod store;
 pub mod tasks;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;

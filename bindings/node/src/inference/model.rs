@@ -31,7 +31,7 @@ pub struct Model {
 
 impl Model {
     /// The engine, or `INVALID_INPUT` once disposed (as Python's `Model` once closed).
-    pub(super) fn engine(&self) -> Result<&Engine> {
+    pub(crate) fn engine(&self) -> Result<&Engine> {
         self.engine.as_ref().ok_or_else(|| {
             kind_err(
                 ErrorKind::InvalidInput,
