@@ -227,7 +227,7 @@ impl Envelope {
     }
 }
 
-fn verify_options<'a>(
+pub(super) fn verify_options<'a>(
     now: Option<SystemTime>,
     policy: Option<&str>,
     replay: Option<&'a ReplayCache>,

@@ -28,6 +28,7 @@ mod gates;
 mod gateway;
 mod identity;
 mod inference;
+mod store;
 mod stream;
 mod tier;
 

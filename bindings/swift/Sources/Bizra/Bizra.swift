@@ -4602,6 +4602,480 @@ public func FfiConverterTypeReplayCache_lower(_ value: ReplayCache) -> UInt64 {
 
 
 /**
+ * A node's memory: patterns learned from verified envelopes, recalled by meaning, moved by
+ * feedback and elevated; and preferences. Thread-safe; `close()` (or dropping it) saves a file
+ * store's vector index.
+ */
+public protocol StoreProtocol: AnyObject, Sendable {
+    
+    /**
+     * The active preferences, one per (kind, key).
+     */
+    func activePreferences() throws  -> [Preference]
+    
+    /**
+     * `systemPrompt` followed by the active preferences, as a gateway would send it.
+     */
+    func applyPreferences(systemPrompt: String?) throws  -> String
+    
+    /**
+     * The embedding dimension, fixed by the first pattern (null before).
+     */
+    func dimension()  -> UInt32?
+    
+    /**
+     * Elevates, locally, the patterns with at least `threshold` confidence (0.95) and
+     * `minObservations` observations (3); their ids.
+     */
+    func elevateLocal(threshold: Double?, minObservations: UInt64?) throws  -> [Int64]
+    
+    /**
+     * Every elevated pattern (locally, or certified by a federation), by id.
+     */
+    func elevated() throws  -> [Pattern]
+    
+    /**
+     * Every pattern as JSON Lines of `bizra.pattern` envelopes signed by `identity`.
+     */
+    func exportJsonl(identity: Identity) throws  -> String
+    
+    /**
+     * Feedback on pattern `id` (+0.05 positive, −0.03 negative, clamped); the confidence now.
+     */
+    func feedback(id: Int64, positive: Bool) throws  -> Double
+    
+    /**
+     * Pattern `id`, or null.
+     */
+    func get(id: Int64) throws  -> Pattern?
+    
+    /**
+     * Imports JSON Lines (as `exportJsonl` writes them), verifying every line: all or none. A
+     * line that does not verify throws its error, naming the line.
+     */
+    func importJsonl(text: String, now: Date?, policy: String?, replay: ReplayCache?) throws  -> ImportReport
+    
+    /**
+     * Learns from a signed output: verifies `envelope` (`now`, `policy`, `replay` as in
+     * `Envelope.verify`), takes its content and stores it with `embedding` and `tags`.
+     */
+    func learn(envelope: Envelope, embedding: [Float], tags: [String], now: Date?, policy: String?, replay: ReplayCache?) throws  -> Learning
+    
+    /**
+     * `learn` with `model`'s embedding of the content (the envelope is verified first: nothing
+     * is embedded for one refused).
+     */
+    func learnWith(model: Model, envelope: Envelope, tags: [String], now: Date?, policy: String?, replay: ReplayCache?) throws  -> Learning
+    
+    /**
+     * Observes that the user prefers `value` for (`kind`, `key`); this value's confidence.
+     */
+    func observePreference(kind: String, key: String, value: String) throws  -> Double
+    
+    /**
+     * Every pattern, by id.
+     */
+    func patterns() throws  -> [Pattern]
+    
+    /**
+     * The preferred value of (`kind`, `key`), or null.
+     */
+    func preference(kind: String, key: String) throws  -> Preference?
+    
+    /**
+     * The patterns nearest `query`: at most `k` (10), each at or above `threshold` (0.5),
+     * highest similarity first.
+     */
+    func recall(query: [Float], k: UInt32?, threshold: Float?) throws  -> [Recalled]
+    
+    /**
+     * `recall` of `text`, embedded by `model`.
+     */
+    func recallText(model: Model, text: String, k: UInt32?, threshold: Float?) throws  -> [Recalled]
+    
+    /**
+     * How many patterns it holds.
+     */
+    func size() throws  -> UInt64
+    
+}
+/**
+ * A node's memory: patterns learned from verified envelopes, recalled by meaning, moved by
+ * feedback and elevated; and preferences. Thread-safe; `close()` (or dropping it) saves a file
+ * store's vector index.
+ */
+open class Store: StoreProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_bizra_fn_clone_store(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_bizra_fn_free_store(handle, $0) }
+    }
+
+    
+    /**
+     * A store in memory, gone when released.
+     */
+public static func memory()throws  -> Store  {
+    return try  FfiConverterTypeStore_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_constructor_store_memory(uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Opens (creating it if absent) the store in the SQLite file at `path`. A file that is not a
+     * store, is damaged, or is newer throws `Io` and is left untouched.
+     */
+public static func `open`(path: String)throws  -> Store  {
+    return try  FfiConverterTypeStore_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_constructor_store_open(
+        FfiConverterString.lower(path),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * The active preferences, one per (kind, key).
+     */
+open func activePreferences()throws  -> [Preference]  {
+    return try  FfiConverterSequenceTypePreference.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_active_preferences(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `systemPrompt` followed by the active preferences, as a gateway would send it.
+     */
+open func applyPreferences(systemPrompt: String? = nil)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_apply_preferences(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(systemPrompt),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The embedding dimension, fixed by the first pattern (null before).
+     */
+open func dimension() -> UInt32?  {
+    return try!  FfiConverterOptionUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_dimension(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Elevates, locally, the patterns with at least `threshold` confidence (0.95) and
+     * `minObservations` observations (3); their ids.
+     */
+open func elevateLocal(threshold: Double? = nil, minObservations: UInt64? = nil)throws  -> [Int64]  {
+    return try  FfiConverterSequenceInt64.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_elevate_local(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionDouble.lower(threshold),
+        FfiConverterOptionUInt64.lower(minObservations),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Every elevated pattern (locally, or certified by a federation), by id.
+     */
+open func elevated()throws  -> [Pattern]  {
+    return try  FfiConverterSequenceTypePattern.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_elevated(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Every pattern as JSON Lines of `bizra.pattern` envelopes signed by `identity`.
+     */
+open func exportJsonl(identity: Identity)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_export_jsonl(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentity_lower(identity),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Feedback on pattern `id` (+0.05 positive, −0.03 negative, clamped); the confidence now.
+     */
+open func feedback(id: Int64, positive: Bool)throws  -> Double  {
+    return try  FfiConverterDouble.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_feedback(
+            self.uniffiCloneHandle(),
+        FfiConverterInt64.lower(id),
+        FfiConverterBool.lower(positive),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Pattern `id`, or null.
+     */
+open func get(id: Int64)throws  -> Pattern?  {
+    return try  FfiConverterOptionTypePattern.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_get(
+            self.uniffiCloneHandle(),
+        FfiConverterInt64.lower(id),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Imports JSON Lines (as `exportJsonl` writes them), verifying every line: all or none. A
+     * line that does not verify throws its error, naming the line.
+     */
+open func importJsonl(text: String, now: Date? = nil, policy: String? = nil, replay: ReplayCache? = nil)throws  -> ImportReport  {
+    return try  FfiConverterTypeImportReport_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_import_jsonl(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(text),
+        FfiConverterOptionTimestamp.lower(now),
+        FfiConverterOptionString.lower(policy),
+        FfiConverterOptionTypeReplayCache.lower(replay),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Learns from a signed output: verifies `envelope` (`now`, `policy`, `replay` as in
+     * `Envelope.verify`), takes its content and stores it with `embedding` and `tags`.
+     */
+open func learn(envelope: Envelope, embedding: [Float], tags: [String] = [], now: Date? = nil, policy: String? = nil, replay: ReplayCache? = nil)throws  -> Learning  {
+    return try  FfiConverterTypeLearning_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_learn(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeEnvelope_lower(envelope),
+        FfiConverterSequenceFloat.lower(embedding),
+        FfiConverterSequenceString.lower(tags),
+        FfiConverterOptionTimestamp.lower(now),
+        FfiConverterOptionString.lower(policy),
+        FfiConverterOptionTypeReplayCache.lower(replay),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `learn` with `model`'s embedding of the content (the envelope is verified first: nothing
+     * is embedded for one refused).
+     */
+open func learnWith(model: Model, envelope: Envelope, tags: [String] = [], now: Date? = nil, policy: String? = nil, replay: ReplayCache? = nil)throws  -> Learning  {
+    return try  FfiConverterTypeLearning_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_learn_with(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeModel_lower(model),
+        FfiConverterTypeEnvelope_lower(envelope),
+        FfiConverterSequenceString.lower(tags),
+        FfiConverterOptionTimestamp.lower(now),
+        FfiConverterOptionString.lower(policy),
+        FfiConverterOptionTypeReplayCache.lower(replay),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Observes that the user prefers `value` for (`kind`, `key`); this value's confidence.
+     */
+open func observePreference(kind: String, key: String, value: String)throws  -> Double  {
+    return try  FfiConverterDouble.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_observe_preference(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(kind),
+        FfiConverterString.lower(key),
+        FfiConverterString.lower(value),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Every pattern, by id.
+     */
+open func patterns()throws  -> [Pattern]  {
+    return try  FfiConverterSequenceTypePattern.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_patterns(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The preferred value of (`kind`, `key`), or null.
+     */
+open func preference(kind: String, key: String)throws  -> Preference?  {
+    return try  FfiConverterOptionTypePreference.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_preference(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(kind),
+        FfiConverterString.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The patterns nearest `query`: at most `k` (10), each at or above `threshold` (0.5),
+     * highest similarity first.
+     */
+open func recall(query: [Float], k: UInt32? = nil, threshold: Float? = nil)throws  -> [Recalled]  {
+    return try  FfiConverterSequenceTypeRecalled.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_recall(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceFloat.lower(query),
+        FfiConverterOptionUInt32.lower(k),
+        FfiConverterOptionFloat.lower(threshold),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `recall` of `text`, embedded by `model`.
+     */
+open func recallText(model: Model, text: String, k: UInt32? = nil, threshold: Float? = nil)throws  -> [Recalled]  {
+    return try  FfiConverterSequenceTypeRecalled.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_recall_text(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeModel_lower(model),
+        FfiConverterString.lower(text),
+        FfiConverterOptionUInt32.lower(k),
+        FfiConverterOptionFloat.lower(threshold),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * How many patterns it holds.
+     */
+open func size()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
+        uniffiCallStatus in
+    uniffi_bizra_fn_method_store_size(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStore: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Store
+
+    public static func lift(_ handle: UInt64) throws -> Store {
+        return Store(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Store) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Store {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Store, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStore_lift(_ handle: UInt64) throws -> Store {
+    return try FfiConverterTypeStore.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStore_lower(_ value: Store) -> UInt64 {
+    return FfiConverterTypeStore.lower(value)
+}
+
+
+
+
+
+
+/**
  * Receives a generation's text piece by piece; the pieces concatenate to the envelope's
  * `output`. Called on the engine's worker thread, in order, and the next token waits for it:
  * keep it quick (hand the piece to a channel or a UI queue). Throwing stops the generation and
@@ -6609,6 +7083,164 @@ public func FfiConverterTypeIhsanInputs_lower(_ value: IhsanInputs) -> RustBuffe
 
 
 /**
+ * What `Store.importJsonl` did.
+ */
+public struct ImportReport: Equatable, Hashable {
+    /**
+     * Lines read (blank lines not counted).
+     */
+    public let lines: UInt64
+    /**
+     * Patterns added.
+     */
+    public let added: UInt64
+    /**
+     * Lines whose content was held (one more observation each).
+     */
+    public let observed: UInt64
+    /**
+     * Lines whose envelope was learned before.
+     */
+    public let alreadyKnown: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Lines read (blank lines not counted).
+         */lines: UInt64, 
+        /**
+         * Patterns added.
+         */added: UInt64, 
+        /**
+         * Lines whose content was held (one more observation each).
+         */observed: UInt64, 
+        /**
+         * Lines whose envelope was learned before.
+         */alreadyKnown: UInt64) {
+        self.lines = lines
+        self.added = added
+        self.observed = observed
+        self.alreadyKnown = alreadyKnown
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ImportReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeImportReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ImportReport {
+        return
+            try ImportReport(
+                lines: FfiConverterUInt64.read(from: &buf), 
+                added: FfiConverterUInt64.read(from: &buf), 
+                observed: FfiConverterUInt64.read(from: &buf), 
+                alreadyKnown: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ImportReport, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.lines, into: &buf)
+        FfiConverterUInt64.write(value.added, into: &buf)
+        FfiConverterUInt64.write(value.observed, into: &buf)
+        FfiConverterUInt64.write(value.alreadyKnown, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeImportReport_lift(_ buf: RustBuffer) throws -> ImportReport {
+    return try FfiConverterTypeImportReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeImportReport_lower(_ value: ImportReport) -> RustBuffer {
+    return FfiConverterTypeImportReport.lower(value)
+}
+
+
+/**
+ * The pattern a `Store.learn` concerned, and what it did.
+ */
+public struct Learning: Equatable, Hashable {
+    /**
+     * The pattern's id.
+     */
+    public let id: Int64
+    /**
+     * What happened.
+     */
+    public let learned: LearnedKind
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The pattern's id.
+         */id: Int64, 
+        /**
+         * What happened.
+         */learned: LearnedKind) {
+        self.id = id
+        self.learned = learned
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Learning: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLearning: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Learning {
+        return
+            try Learning(
+                id: FfiConverterInt64.read(from: &buf), 
+                learned: FfiConverterTypeLearnedKind.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Learning, into buf: inout [UInt8]) {
+        FfiConverterInt64.write(value.id, into: &buf)
+        FfiConverterTypeLearnedKind.write(value.learned, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLearning_lift(_ buf: RustBuffer) throws -> Learning {
+    return try FfiConverterTypeLearning.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLearning_lower(_ value: Learning) -> RustBuffer {
+    return FfiConverterTypeLearning.lower(value)
+}
+
+
+/**
  * One member as this node sees it.
  */
 public struct Member: Equatable, Hashable {
@@ -7331,6 +7963,175 @@ public func FfiConverterTypeNodeStats_lower(_ value: NodeStats) -> RustBuffer {
 
 
 /**
+ * A learned pattern (its embedding and introducing envelope left out; `Store.get` by id).
+ */
+public struct Pattern: Equatable, Hashable {
+    /**
+     * The id.
+     */
+    public let id: Int64
+    /**
+     * The text.
+     */
+    public let content: String
+    /**
+     * Labels, in the order first given.
+     */
+    public let tags: [String]
+    /**
+     * The node it came from.
+     */
+    public let sourceNode: String
+    /**
+     * The id of the envelope that introduced it.
+     */
+    public let envelopeId: String
+    /**
+     * Confidence in [0, 1].
+     */
+    public let confidence: Double
+    /**
+     * Distinct envelopes that carried the content.
+     */
+    public let observations: UInt64
+    /**
+     * Positive feedback counted.
+     */
+    public let positive: UInt64
+    /**
+     * Negative feedback counted.
+     */
+    public let negative: UInt64
+    /**
+     * When it was first learned.
+     */
+    public let created: Date
+    /**
+     * When it last changed.
+     */
+    public let updated: Date
+    /**
+     * Whether it was elevated.
+     */
+    public let elevation: Elevation
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The id.
+         */id: Int64, 
+        /**
+         * The text.
+         */content: String, 
+        /**
+         * Labels, in the order first given.
+         */tags: [String], 
+        /**
+         * The node it came from.
+         */sourceNode: String, 
+        /**
+         * The id of the envelope that introduced it.
+         */envelopeId: String, 
+        /**
+         * Confidence in [0, 1].
+         */confidence: Double, 
+        /**
+         * Distinct envelopes that carried the content.
+         */observations: UInt64, 
+        /**
+         * Positive feedback counted.
+         */positive: UInt64, 
+        /**
+         * Negative feedback counted.
+         */negative: UInt64, 
+        /**
+         * When it was first learned.
+         */created: Date, 
+        /**
+         * When it last changed.
+         */updated: Date, 
+        /**
+         * Whether it was elevated.
+         */elevation: Elevation) {
+        self.id = id
+        self.content = content
+        self.tags = tags
+        self.sourceNode = sourceNode
+        self.envelopeId = envelopeId
+        self.confidence = confidence
+        self.observations = observations
+        self.positive = positive
+        self.negative = negative
+        self.created = created
+        self.updated = updated
+        self.elevation = elevation
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Pattern: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePattern: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Pattern {
+        return
+            try Pattern(
+                id: FfiConverterInt64.read(from: &buf), 
+                content: FfiConverterString.read(from: &buf), 
+                tags: FfiConverterSequenceString.read(from: &buf), 
+                sourceNode: FfiConverterString.read(from: &buf), 
+                envelopeId: FfiConverterString.read(from: &buf), 
+                confidence: FfiConverterDouble.read(from: &buf), 
+                observations: FfiConverterUInt64.read(from: &buf), 
+                positive: FfiConverterUInt64.read(from: &buf), 
+                negative: FfiConverterUInt64.read(from: &buf), 
+                created: FfiConverterTimestamp.read(from: &buf), 
+                updated: FfiConverterTimestamp.read(from: &buf), 
+                elevation: FfiConverterTypeElevation.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Pattern, into buf: inout [UInt8]) {
+        FfiConverterInt64.write(value.id, into: &buf)
+        FfiConverterString.write(value.content, into: &buf)
+        FfiConverterSequenceString.write(value.tags, into: &buf)
+        FfiConverterString.write(value.sourceNode, into: &buf)
+        FfiConverterString.write(value.envelopeId, into: &buf)
+        FfiConverterDouble.write(value.confidence, into: &buf)
+        FfiConverterUInt64.write(value.observations, into: &buf)
+        FfiConverterUInt64.write(value.positive, into: &buf)
+        FfiConverterUInt64.write(value.negative, into: &buf)
+        FfiConverterTimestamp.write(value.created, into: &buf)
+        FfiConverterTimestamp.write(value.updated, into: &buf)
+        FfiConverterTypeElevation.write(value.elevation, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePattern_lift(_ buf: RustBuffer) throws -> Pattern {
+    return try FfiConverterTypePattern.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePattern_lower(_ value: Pattern) -> RustBuffer {
+    return FfiConverterTypePattern.lower(value)
+}
+
+
+/**
  * How to reach a remote pool. A null member takes the core's default: the first model the
  * server lists, a 10 s connection timeout, a 120 s read timeout, 4 retries (after a failed
  * connection, a 429 or a 5xx) with backoffs from 250 ms doubling up to 8 s, a `Retry-After` of
@@ -7482,6 +8283,184 @@ public func FfiConverterTypePoolOptions_lift(_ buf: RustBuffer) throws -> PoolOp
 #endif
 public func FfiConverterTypePoolOptions_lower(_ value: PoolOptions) -> RustBuffer {
     return FfiConverterTypePoolOptions.lower(value)
+}
+
+
+/**
+ * One observed value of a preference.
+ */
+public struct Preference: Equatable, Hashable {
+    /**
+     * What sort (`"style"`).
+     */
+    public let kind: String
+    /**
+     * Which one (`"tone"`).
+     */
+    public let key: String
+    /**
+     * The value (`"concise"`).
+     */
+    public let value: String
+    /**
+     * Confidence in [0, 1].
+     */
+    public let confidence: Double
+    /**
+     * Times observed.
+     */
+    public let observations: UInt64
+    /**
+     * Whether it is active (confidence ≥ 0.7).
+     */
+    public let active: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * What sort (`"style"`).
+         */kind: String, 
+        /**
+         * Which one (`"tone"`).
+         */key: String, 
+        /**
+         * The value (`"concise"`).
+         */value: String, 
+        /**
+         * Confidence in [0, 1].
+         */confidence: Double, 
+        /**
+         * Times observed.
+         */observations: UInt64, 
+        /**
+         * Whether it is active (confidence ≥ 0.7).
+         */active: Bool) {
+        self.kind = kind
+        self.key = key
+        self.value = value
+        self.confidence = confidence
+        self.observations = observations
+        self.active = active
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Preference: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePreference: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Preference {
+        return
+            try Preference(
+                kind: FfiConverterString.read(from: &buf), 
+                key: FfiConverterString.read(from: &buf), 
+                value: FfiConverterString.read(from: &buf), 
+                confidence: FfiConverterDouble.read(from: &buf), 
+                observations: FfiConverterUInt64.read(from: &buf), 
+                active: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Preference, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterString.write(value.key, into: &buf)
+        FfiConverterString.write(value.value, into: &buf)
+        FfiConverterDouble.write(value.confidence, into: &buf)
+        FfiConverterUInt64.write(value.observations, into: &buf)
+        FfiConverterBool.write(value.active, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePreference_lift(_ buf: RustBuffer) throws -> Preference {
+    return try FfiConverterTypePreference.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePreference_lower(_ value: Preference) -> RustBuffer {
+    return FfiConverterTypePreference.lower(value)
+}
+
+
+/**
+ * A recalled pattern and its cosine similarity to the query.
+ */
+public struct Recalled: Equatable, Hashable {
+    /**
+     * The pattern.
+     */
+    public let pattern: Pattern
+    /**
+     * Cosine similarity, in [-1, 1].
+     */
+    public let similarity: Float
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The pattern.
+         */pattern: Pattern, 
+        /**
+         * Cosine similarity, in [-1, 1].
+         */similarity: Float) {
+        self.pattern = pattern
+        self.similarity = similarity
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Recalled: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRecalled: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Recalled {
+        return
+            try Recalled(
+                pattern: FfiConverterTypePattern.read(from: &buf), 
+                similarity: FfiConverterFloat.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Recalled, into buf: inout [UInt8]) {
+        FfiConverterTypePattern.write(value.pattern, into: &buf)
+        FfiConverterFloat.write(value.similarity, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecalled_lift(_ buf: RustBuffer) throws -> Recalled {
+    return try FfiConverterTypeRecalled.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecalled_lower(_ value: Recalled) -> RustBuffer {
+    return FfiConverterTypeRecalled.lower(value)
 }
 
 
@@ -8774,6 +9753,101 @@ public func FfiConverterTypeConsensusEvent_lower(_ value: ConsensusEvent) -> Rus
 
 
 /**
+ * Whether, and how, a pattern was elevated.
+ */
+
+public enum Elevation: Equatable, Hashable {
+    
+    /**
+     * Not elevated.
+     */
+    case none
+    /**
+     * Elevated by this node alone (no federation to certify it).
+     */
+    case local
+    /**
+     * Certified by a federation at `height`; `certificate` is the commit certificate's JSON.
+     */
+    case certified(
+        /**
+         * The consensus height that decided it.
+         */height: UInt64, 
+        /**
+         * The commit certificate (`Certificate.fromJson` reads it).
+         */certificate: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Elevation: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeElevation: FfiConverterRustBuffer {
+    typealias SwiftType = Elevation
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Elevation {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .none
+        
+        case 2: return .local
+        
+        case 3: return .certified(height: try FfiConverterUInt64.read(from: &buf), certificate: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Elevation, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .none:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .local:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .certified(height,certificate):
+            writeInt(&buf, Int32(3))
+            FfiConverterUInt64.write(height, into: &buf)
+            FfiConverterString.write(certificate, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeElevation_lift(_ buf: RustBuffer) throws -> Elevation {
+    return try FfiConverterTypeElevation.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeElevation_lower(_ value: Elevation) -> RustBuffer {
+    return FfiConverterTypeElevation.lower(value)
+}
+
+
+
+/**
  * How strictly a rule is enforced.
  */
 
@@ -9014,6 +10088,91 @@ public func FfiConverterTypeGateTier_lift(_ buf: RustBuffer) throws -> GateTier 
 #endif
 public func FfiConverterTypeGateTier_lower(_ value: GateTier) -> RustBuffer {
     return FfiConverterTypeGateTier.lower(value)
+}
+
+
+
+/**
+ * What `Store.learn` did.
+ */
+
+public enum LearnedKind: Equatable, Hashable {
+    
+    /**
+     * A new pattern.
+     */
+    case new
+    /**
+     * The content was held: one more observation.
+     */
+    case observed
+    /**
+     * This very envelope was learned before: nothing changed.
+     */
+    case alreadyKnown
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension LearnedKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLearnedKind: FfiConverterRustBuffer {
+    typealias SwiftType = LearnedKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LearnedKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .new
+        
+        case 2: return .observed
+        
+        case 3: return .alreadyKnown
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: LearnedKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .new:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .observed:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .alreadyKnown:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLearnedKind_lift(_ buf: RustBuffer) throws -> LearnedKind {
+    return try FfiConverterTypeLearnedKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLearnedKind_lower(_ value: LearnedKind) -> RustBuffer {
+    return FfiConverterTypeLearnedKind.lower(value)
 }
 
 
@@ -10281,6 +11440,54 @@ fileprivate struct FfiConverterOptionTypeNodeOptions: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypePattern: FfiConverterRustBuffer {
+    typealias SwiftType = Pattern?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePattern.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePattern.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypePreference: FfiConverterRustBuffer {
+    typealias SwiftType = Preference?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePreference.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePreference.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeRejection: FfiConverterRustBuffer {
     typealias SwiftType = Rejection?
 
@@ -10419,6 +11626,31 @@ fileprivate struct FfiConverterOptionSequenceData: FfiConverterRustBuffer {
         case 1: return try FfiConverterSequenceData.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceInt64: FfiConverterRustBuffer {
+    typealias SwiftType = [Int64]
+
+    public static func write(_ value: [Int64], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterInt64.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Int64] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Int64]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterInt64.read(from: &buf))
+        }
+        return seq
     }
 }
 
@@ -10667,6 +11899,81 @@ fileprivate struct FfiConverterSequenceTypeMember: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeMember.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePattern: FfiConverterRustBuffer {
+    typealias SwiftType = [Pattern]
+
+    public static func write(_ value: [Pattern], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePattern.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Pattern] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Pattern]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePattern.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePreference: FfiConverterRustBuffer {
+    typealias SwiftType = [Preference]
+
+    public static func write(_ value: [Preference], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePreference.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Preference] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Preference]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePreference.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRecalled: FfiConverterRustBuffer {
+    typealias SwiftType = [Recalled]
+
+    public static func write(_ value: [Recalled], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRecalled.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Recalled] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Recalled]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRecalled.read(from: &buf))
         }
         return seq
     }
@@ -11385,6 +12692,57 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_method_tokenstream_next() != 4167) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_bizra_checksum_method_store_active_preferences() != 57431) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_apply_preferences() != 7152) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_dimension() != 27194) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_elevate_local() != 24487) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_elevated() != 44884) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_export_jsonl() != 25906) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_feedback() != 16247) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_get() != 31488) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_import_jsonl() != 39245) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_learn() != 48853) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_learn_with() != 36539) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_observe_preference() != 22928) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_patterns() != 42316) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_preference() != 36907) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_recall() != 46590) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_recall_text() != 19393) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_method_store_size() != 37395) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_bizra_checksum_constructor_certificate_from_json() != 36221) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -11446,6 +12804,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_constructor_model_load() != 25452) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_constructor_store_memory() != 1330) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bizra_checksum_constructor_store_open() != 42424) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_method_customgate_check() != 12170) {

@@ -1119,6 +1119,112 @@ void uniffi_bizra_fn_method_tokenstream_cancel(uint64_t ptr, RustCallStatus *_No
 uint64_t uniffi_bizra_fn_method_tokenstream_next(uint64_t ptr
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_STORE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CLONE_STORE
+uint64_t uniffi_bizra_fn_clone_store(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_STORE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_FREE_STORE
+void uniffi_bizra_fn_free_store(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_STORE_MEMORY
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_STORE_MEMORY
+uint64_t uniffi_bizra_fn_constructor_store_memory(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_STORE_OPEN
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_STORE_OPEN
+uint64_t uniffi_bizra_fn_constructor_store_open(RustBuffer path, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_ACTIVE_PREFERENCES
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_ACTIVE_PREFERENCES
+RustBuffer uniffi_bizra_fn_method_store_active_preferences(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_APPLY_PREFERENCES
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_APPLY_PREFERENCES
+RustBuffer uniffi_bizra_fn_method_store_apply_preferences(uint64_t ptr, RustBuffer system_prompt, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_DIMENSION
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_DIMENSION
+RustBuffer uniffi_bizra_fn_method_store_dimension(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_ELEVATE_LOCAL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_ELEVATE_LOCAL
+RustBuffer uniffi_bizra_fn_method_store_elevate_local(uint64_t ptr, RustBuffer threshold, RustBuffer min_observations, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_ELEVATED
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_ELEVATED
+RustBuffer uniffi_bizra_fn_method_store_elevated(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_EXPORT_JSONL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_EXPORT_JSONL
+RustBuffer uniffi_bizra_fn_method_store_export_jsonl(uint64_t ptr, uint64_t identity, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_FEEDBACK
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_FEEDBACK
+double uniffi_bizra_fn_method_store_feedback(uint64_t ptr, int64_t id, int8_t positive, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_GET
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_GET
+RustBuffer uniffi_bizra_fn_method_store_get(uint64_t ptr, int64_t id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_IMPORT_JSONL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_IMPORT_JSONL
+RustBuffer uniffi_bizra_fn_method_store_import_jsonl(uint64_t ptr, RustBuffer text, RustBuffer now, RustBuffer policy, RustBuffer replay, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_LEARN
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_LEARN
+RustBuffer uniffi_bizra_fn_method_store_learn(uint64_t ptr, uint64_t envelope, RustBuffer embedding, RustBuffer tags, RustBuffer now, RustBuffer policy, RustBuffer replay, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_LEARN_WITH
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_LEARN_WITH
+RustBuffer uniffi_bizra_fn_method_store_learn_with(uint64_t ptr, uint64_t model, uint64_t envelope, RustBuffer tags, RustBuffer now, RustBuffer policy, RustBuffer replay, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_OBSERVE_PREFERENCE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_OBSERVE_PREFERENCE
+double uniffi_bizra_fn_method_store_observe_preference(uint64_t ptr, RustBuffer kind, RustBuffer key, RustBuffer value, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_PATTERNS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_PATTERNS
+RustBuffer uniffi_bizra_fn_method_store_patterns(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_PREFERENCE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_PREFERENCE
+RustBuffer uniffi_bizra_fn_method_store_preference(uint64_t ptr, RustBuffer kind, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_RECALL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_RECALL
+RustBuffer uniffi_bizra_fn_method_store_recall(uint64_t ptr, RustBuffer query, RustBuffer k, RustBuffer threshold, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_RECALL_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_RECALL_TEXT
+RustBuffer uniffi_bizra_fn_method_store_recall_text(uint64_t ptr, uint64_t model, RustBuffer text, RustBuffer k, RustBuffer threshold, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_SIZE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_METHOD_STORE_SIZE
+uint64_t uniffi_bizra_fn_method_store_size(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_INIT_CALLBACK_VTABLE_CUSTOMGATE
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_INIT_CALLBACK_VTABLE_CUSTOMGATE
 void uniffi_bizra_fn_init_callback_vtable_customgate(const UniffiVTableCallbackInterfaceCustomGate* _Nonnull vtable
@@ -2205,6 +2311,108 @@ uint16_t uniffi_bizra_checksum_method_tokenstream_next(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_ACTIVE_PREFERENCES
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_ACTIVE_PREFERENCES
+uint16_t uniffi_bizra_checksum_method_store_active_preferences(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_APPLY_PREFERENCES
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_APPLY_PREFERENCES
+uint16_t uniffi_bizra_checksum_method_store_apply_preferences(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_DIMENSION
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_DIMENSION
+uint16_t uniffi_bizra_checksum_method_store_dimension(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_ELEVATE_LOCAL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_ELEVATE_LOCAL
+uint16_t uniffi_bizra_checksum_method_store_elevate_local(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_ELEVATED
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_ELEVATED
+uint16_t uniffi_bizra_checksum_method_store_elevated(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_EXPORT_JSONL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_EXPORT_JSONL
+uint16_t uniffi_bizra_checksum_method_store_export_jsonl(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_FEEDBACK
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_FEEDBACK
+uint16_t uniffi_bizra_checksum_method_store_feedback(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_GET
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_GET
+uint16_t uniffi_bizra_checksum_method_store_get(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_IMPORT_JSONL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_IMPORT_JSONL
+uint16_t uniffi_bizra_checksum_method_store_import_jsonl(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_LEARN
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_LEARN
+uint16_t uniffi_bizra_checksum_method_store_learn(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_LEARN_WITH
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_LEARN_WITH
+uint16_t uniffi_bizra_checksum_method_store_learn_with(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_OBSERVE_PREFERENCE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_OBSERVE_PREFERENCE
+uint16_t uniffi_bizra_checksum_method_store_observe_preference(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_PATTERNS
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_PATTERNS
+uint16_t uniffi_bizra_checksum_method_store_patterns(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_PREFERENCE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_PREFERENCE
+uint16_t uniffi_bizra_checksum_method_store_preference(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_RECALL
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_RECALL
+uint16_t uniffi_bizra_checksum_method_store_recall(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_RECALL_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_RECALL_TEXT
+uint16_t uniffi_bizra_checksum_method_store_recall_text(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_SIZE
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_METHOD_STORE_SIZE
+uint16_t uniffi_bizra_checksum_method_store_size(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_CERTIFICATE_FROM_JSON
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_CERTIFICATE_FROM_JSON
 uint16_t uniffi_bizra_checksum_constructor_certificate_from_json(void
@@ -2328,6 +2536,18 @@ uint16_t uniffi_bizra_checksum_constructor_canceltoken_new(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_MODEL_LOAD
 #define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_MODEL_LOAD
 uint16_t uniffi_bizra_checksum_constructor_model_load(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_STORE_MEMORY
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_STORE_MEMORY
+uint16_t uniffi_bizra_checksum_constructor_store_memory(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_STORE_OPEN
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_STORE_OPEN
+uint16_t uniffi_bizra_checksum_constructor_store_open(void
     
 );
 #endif

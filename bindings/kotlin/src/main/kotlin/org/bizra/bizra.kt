@@ -964,6 +964,40 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_bizra_checksum_method_tokenstream_next(
     ): Int
+    external fun uniffi_bizra_checksum_method_store_active_preferences(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_apply_preferences(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_dimension(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_elevate_local(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_elevated(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_export_jsonl(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_feedback(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_get(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_import_jsonl(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_learn(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_learn_with(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_observe_preference(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_patterns(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_preference(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_recall(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_recall_text(
+    ): Int
+    external fun uniffi_bizra_checksum_method_store_size(
+    ): Int
     external fun uniffi_bizra_checksum_constructor_certificate_from_json(
     ): Int
     external fun uniffi_bizra_checksum_constructor_federationdocument_from_json(
@@ -1005,6 +1039,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_bizra_checksum_constructor_canceltoken_new(
     ): Int
     external fun uniffi_bizra_checksum_constructor_model_load(
+    ): Int
+    external fun uniffi_bizra_checksum_constructor_store_memory(
+    ): Int
+    external fun uniffi_bizra_checksum_constructor_store_open(
     ): Int
     external fun uniffi_bizra_checksum_method_customgate_check(
     ): Int
@@ -1365,6 +1403,48 @@ internal object UniffiLib {
     external fun uniffi_bizra_fn_method_tokenstream_cancel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_bizra_fn_method_tokenstream_next(`ptr`: Long,
+    ): Long
+    external fun uniffi_bizra_fn_clone_store(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_free_store(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_bizra_fn_constructor_store_memory(uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_constructor_store_open(`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_bizra_fn_method_store_active_preferences(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_store_apply_preferences(`ptr`: Long,`systemPrompt`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_store_dimension(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_store_elevate_local(`ptr`: Long,`threshold`: RustBuffer.ByValue,`minObservations`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_store_elevated(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_store_export_jsonl(`ptr`: Long,`identity`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_store_feedback(`ptr`: Long,`id`: Long,`positive`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Double
+    external fun uniffi_bizra_fn_method_store_get(`ptr`: Long,`id`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_store_import_jsonl(`ptr`: Long,`text`: RustBuffer.ByValue,`now`: RustBuffer.ByValue,`policy`: RustBuffer.ByValue,`replay`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_store_learn(`ptr`: Long,`envelope`: Long,`embedding`: RustBuffer.ByValue,`tags`: RustBuffer.ByValue,`now`: RustBuffer.ByValue,`policy`: RustBuffer.ByValue,`replay`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_store_learn_with(`ptr`: Long,`model`: Long,`envelope`: Long,`tags`: RustBuffer.ByValue,`now`: RustBuffer.ByValue,`policy`: RustBuffer.ByValue,`replay`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_store_observe_preference(`ptr`: Long,`kind`: RustBuffer.ByValue,`key`: RustBuffer.ByValue,`value`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Double
+    external fun uniffi_bizra_fn_method_store_patterns(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_store_preference(`ptr`: Long,`kind`: RustBuffer.ByValue,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_store_recall(`ptr`: Long,`query`: RustBuffer.ByValue,`k`: RustBuffer.ByValue,`threshold`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_store_recall_text(`ptr`: Long,`model`: Long,`text`: RustBuffer.ByValue,`k`: RustBuffer.ByValue,`threshold`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bizra_fn_method_store_size(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_bizra_fn_init_callback_vtable_customgate(`vtable`: UniffiVTableCallbackInterfaceCustomGate,
     ): Unit
@@ -1886,6 +1966,57 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_method_tokenstream_next() and 0xFFFF) != 4167) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_bizra_checksum_method_store_active_preferences() and 0xFFFF) != 57431) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_apply_preferences() and 0xFFFF) != 7152) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_dimension() and 0xFFFF) != 27194) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_elevate_local() and 0xFFFF) != 24487) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_elevated() and 0xFFFF) != 44884) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_export_jsonl() and 0xFFFF) != 25906) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_feedback() and 0xFFFF) != 16247) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_get() and 0xFFFF) != 31488) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_import_jsonl() and 0xFFFF) != 39245) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_learn() and 0xFFFF) != 48853) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_learn_with() and 0xFFFF) != 36539) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_observe_preference() and 0xFFFF) != 22928) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_patterns() and 0xFFFF) != 42316) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_preference() and 0xFFFF) != 36907) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_recall() and 0xFFFF) != 46590) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_recall_text() and 0xFFFF) != 19393) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_method_store_size() and 0xFFFF) != 37395) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_bizra_checksum_constructor_certificate_from_json() and 0xFFFF) != 36221) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1947,6 +2078,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_constructor_model_load() and 0xFFFF) != 25452) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_constructor_store_memory() and 0xFFFF) != 1330) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bizra_checksum_constructor_store_open() and 0xFFFF) != 42424) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_method_customgate_check() and 0xFFFF) != 12170) {
@@ -8855,6 +8992,704 @@ public object FfiConverterTypeReplayCache: FfiConverter<ReplayCache, Long> {
 
 
 /**
+ * A node's memory: patterns learned from verified envelopes, recalled by meaning, moved by
+ * feedback and elevated; and preferences. Thread-safe; `close()` (or dropping it) saves a file
+ * store's vector index.
+ */
+public interface StoreInterface {
+    
+    /**
+     * The active preferences, one per (kind, key).
+     */
+    fun `activePreferences`(): List<Preference>
+    
+    /**
+     * `systemPrompt` followed by the active preferences, as a gateway would send it.
+     */
+    fun `applyPreferences`(`systemPrompt`: kotlin.String? = null): kotlin.String
+    
+    /**
+     * The embedding dimension, fixed by the first pattern (null before).
+     */
+    fun `dimension`(): kotlin.UInt?
+    
+    /**
+     * Elevates, locally, the patterns with at least `threshold` confidence (0.95) and
+     * `minObservations` observations (3); their ids.
+     */
+    fun `elevateLocal`(`threshold`: kotlin.Double? = null, `minObservations`: kotlin.ULong? = null): List<kotlin.Long>
+    
+    /**
+     * Every elevated pattern (locally, or certified by a federation), by id.
+     */
+    fun `elevated`(): List<Pattern>
+    
+    /**
+     * Every pattern as JSON Lines of `bizra.pattern` envelopes signed by `identity`.
+     */
+    fun `exportJsonl`(`identity`: Identity): kotlin.String
+    
+    /**
+     * Feedback on pattern `id` (+0.05 positive, −0.03 negative, clamped); the confidence now.
+     */
+    fun `feedback`(`id`: kotlin.Long, `positive`: kotlin.Boolean): kotlin.Double
+    
+    /**
+     * Pattern `id`, or null.
+     */
+    fun `get`(`id`: kotlin.Long): Pattern?
+    
+    /**
+     * Imports JSON Lines (as `exportJsonl` writes them), verifying every line: all or none. A
+     * line that does not verify throws its error, naming the line.
+     */
+    fun `importJsonl`(`text`: kotlin.String, `now`: java.time.Instant? = null, `policy`: kotlin.String? = null, `replay`: ReplayCache? = null): ImportReport
+    
+    /**
+     * Learns from a signed output: verifies `envelope` (`now`, `policy`, `replay` as in
+     * `Envelope.verify`), takes its content and stores it with `embedding` and `tags`.
+     */
+    fun `learn`(`envelope`: Envelope, `embedding`: List<kotlin.Float>, `tags`: List<kotlin.String> = listOf(), `now`: java.time.Instant? = null, `policy`: kotlin.String? = null, `replay`: ReplayCache? = null): Learning
+    
+    /**
+     * `learn` with `model`'s embedding of the content (the envelope is verified first: nothing
+     * is embedded for one refused).
+     */
+    fun `learnWith`(`model`: Model, `envelope`: Envelope, `tags`: List<kotlin.String> = listOf(), `now`: java.time.Instant? = null, `policy`: kotlin.String? = null, `replay`: ReplayCache? = null): Learning
+    
+    /**
+     * Observes that the user prefers `value` for (`kind`, `key`); this value's confidence.
+     */
+    fun `observePreference`(`kind`: kotlin.String, `key`: kotlin.String, `value`: kotlin.String): kotlin.Double
+    
+    /**
+     * Every pattern, by id.
+     */
+    fun `patterns`(): List<Pattern>
+    
+    /**
+     * The preferred value of (`kind`, `key`), or null.
+     */
+    fun `preference`(`kind`: kotlin.String, `key`: kotlin.String): Preference?
+    
+    /**
+     * The patterns nearest `query`: at most `k` (10), each at or above `threshold` (0.5),
+     * highest similarity first.
+     */
+    fun `recall`(`query`: List<kotlin.Float>, `k`: kotlin.UInt? = null, `threshold`: kotlin.Float? = null): List<Recalled>
+    
+    /**
+     * `recall` of `text`, embedded by `model`.
+     */
+    fun `recallText`(`model`: Model, `text`: kotlin.String, `k`: kotlin.UInt? = null, `threshold`: kotlin.Float? = null): List<Recalled>
+    
+    /**
+     * How many patterns it holds.
+     */
+    fun `size`(): kotlin.ULong
+    
+    companion object
+}
+
+/**
+ * A node's memory: patterns learned from verified envelopes, recalled by meaning, moved by
+ * feedback and elevated; and preferences. Thread-safe; `close()` (or dropping it) saves a file
+ * store's vector index.
+ */
+open class Store: Disposable, AutoCloseable, StoreInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_bizra_fn_free_store(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_bizra_fn_clone_store(handle, status)
+        }
+    }
+
+    
+    /**
+     * The active preferences, one per (kind, key).
+     */
+    @Throws(BizraException::class)override fun `activePreferences`(): List<Preference> {
+            return FfiConverterSequenceTypePreference.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_active_preferences(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * `systemPrompt` followed by the active preferences, as a gateway would send it.
+     */
+    @Throws(BizraException::class)override fun `applyPreferences`(`systemPrompt`: kotlin.String?): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_apply_preferences(
+        it,
+        
+        FfiConverterOptionalString.lower(`systemPrompt`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The embedding dimension, fixed by the first pattern (null before).
+     */override fun `dimension`(): kotlin.UInt? {
+            return FfiConverterOptionalUInt.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_dimension(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Elevates, locally, the patterns with at least `threshold` confidence (0.95) and
+     * `minObservations` observations (3); their ids.
+     */
+    @Throws(BizraException::class)override fun `elevateLocal`(`threshold`: kotlin.Double?, `minObservations`: kotlin.ULong?): List<kotlin.Long> {
+            return FfiConverterSequenceLong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_elevate_local(
+        it,
+        
+        FfiConverterOptionalDouble.lower(`threshold`),
+        FfiConverterOptionalULong.lower(`minObservations`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Every elevated pattern (locally, or certified by a federation), by id.
+     */
+    @Throws(BizraException::class)override fun `elevated`(): List<Pattern> {
+            return FfiConverterSequenceTypePattern.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_elevated(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Every pattern as JSON Lines of `bizra.pattern` envelopes signed by `identity`.
+     */
+    @Throws(BizraException::class)override fun `exportJsonl`(`identity`: Identity): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_export_jsonl(
+        it,
+        
+        FfiConverterTypeIdentity.lower(`identity`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Feedback on pattern `id` (+0.05 positive, −0.03 negative, clamped); the confidence now.
+     */
+    @Throws(BizraException::class)override fun `feedback`(`id`: kotlin.Long, `positive`: kotlin.Boolean): kotlin.Double {
+            return FfiConverterDouble.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_feedback(
+        it,
+        
+        FfiConverterLong.lower(`id`),
+        FfiConverterBoolean.lower(`positive`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Pattern `id`, or null.
+     */
+    @Throws(BizraException::class)override fun `get`(`id`: kotlin.Long): Pattern? {
+            return FfiConverterOptionalTypePattern.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_get(
+        it,
+        
+        FfiConverterLong.lower(`id`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Imports JSON Lines (as `exportJsonl` writes them), verifying every line: all or none. A
+     * line that does not verify throws its error, naming the line.
+     */
+    @Throws(BizraException::class)override fun `importJsonl`(`text`: kotlin.String, `now`: java.time.Instant?, `policy`: kotlin.String?, `replay`: ReplayCache?): ImportReport {
+            return FfiConverterTypeImportReport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_import_jsonl(
+        it,
+        
+        FfiConverterString.lower(`text`),
+        FfiConverterOptionalTimestamp.lower(`now`),
+        FfiConverterOptionalString.lower(`policy`),
+        FfiConverterOptionalTypeReplayCache.lower(`replay`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Learns from a signed output: verifies `envelope` (`now`, `policy`, `replay` as in
+     * `Envelope.verify`), takes its content and stores it with `embedding` and `tags`.
+     */
+    @Throws(BizraException::class)override fun `learn`(`envelope`: Envelope, `embedding`: List<kotlin.Float>, `tags`: List<kotlin.String>, `now`: java.time.Instant?, `policy`: kotlin.String?, `replay`: ReplayCache?): Learning {
+            return FfiConverterTypeLearning.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_learn(
+        it,
+        
+        FfiConverterTypeEnvelope.lower(`envelope`),
+        FfiConverterSequenceFloat.lower(`embedding`),
+        FfiConverterSequenceString.lower(`tags`),
+        FfiConverterOptionalTimestamp.lower(`now`),
+        FfiConverterOptionalString.lower(`policy`),
+        FfiConverterOptionalTypeReplayCache.lower(`replay`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * `learn` with `model`'s embedding of the content (the envelope is verified first: nothing
+     * is embedded for one refused).
+     */
+    @Throws(BizraException::class)override fun `learnWith`(`model`: Model, `envelope`: Envelope, `tags`: List<kotlin.String>, `now`: java.time.Instant?, `policy`: kotlin.String?, `replay`: ReplayCache?): Learning {
+            return FfiConverterTypeLearning.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_learn_with(
+        it,
+        
+        FfiConverterTypeModel.lower(`model`),
+        FfiConverterTypeEnvelope.lower(`envelope`),
+        FfiConverterSequenceString.lower(`tags`),
+        FfiConverterOptionalTimestamp.lower(`now`),
+        FfiConverterOptionalString.lower(`policy`),
+        FfiConverterOptionalTypeReplayCache.lower(`replay`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Observes that the user prefers `value` for (`kind`, `key`); this value's confidence.
+     */
+    @Throws(BizraException::class)override fun `observePreference`(`kind`: kotlin.String, `key`: kotlin.String, `value`: kotlin.String): kotlin.Double {
+            return FfiConverterDouble.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_observe_preference(
+        it,
+        
+        FfiConverterString.lower(`kind`),
+        FfiConverterString.lower(`key`),
+        FfiConverterString.lower(`value`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Every pattern, by id.
+     */
+    @Throws(BizraException::class)override fun `patterns`(): List<Pattern> {
+            return FfiConverterSequenceTypePattern.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_patterns(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The preferred value of (`kind`, `key`), or null.
+     */
+    @Throws(BizraException::class)override fun `preference`(`kind`: kotlin.String, `key`: kotlin.String): Preference? {
+            return FfiConverterOptionalTypePreference.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_preference(
+        it,
+        
+        FfiConverterString.lower(`kind`),
+        FfiConverterString.lower(`key`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The patterns nearest `query`: at most `k` (10), each at or above `threshold` (0.5),
+     * highest similarity first.
+     */
+    @Throws(BizraException::class)override fun `recall`(`query`: List<kotlin.Float>, `k`: kotlin.UInt?, `threshold`: kotlin.Float?): List<Recalled> {
+            return FfiConverterSequenceTypeRecalled.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_recall(
+        it,
+        
+        FfiConverterSequenceFloat.lower(`query`),
+        FfiConverterOptionalUInt.lower(`k`),
+        FfiConverterOptionalFloat.lower(`threshold`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * `recall` of `text`, embedded by `model`.
+     */
+    @Throws(BizraException::class)override fun `recallText`(`model`: Model, `text`: kotlin.String, `k`: kotlin.UInt?, `threshold`: kotlin.Float?): List<Recalled> {
+            return FfiConverterSequenceTypeRecalled.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_recall_text(
+        it,
+        
+        FfiConverterTypeModel.lower(`model`),
+        FfiConverterString.lower(`text`),
+        FfiConverterOptionalUInt.lower(`k`),
+        FfiConverterOptionalFloat.lower(`threshold`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * How many patterns it holds.
+     */
+    @Throws(BizraException::class)override fun `size`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_method_store_size(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    companion object {
+        
+    /**
+     * A store in memory, gone when released.
+     */
+    @Throws(BizraException::class) fun `memory`(): Store {
+            return FfiConverterTypeStore.lift(
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_constructor_store_memory(
+    
+        _status)
+}
+    )
+    }
+    
+
+        
+    /**
+     * Opens (creating it if absent) the store in the SQLite file at `path`. A file that is not a
+     * store, is damaged, or is newer throws `Io` and is left untouched.
+     */
+    @Throws(BizraException::class) fun `open`(`path`: kotlin.String): Store {
+            return FfiConverterTypeStore.lift(
+    uniffiRustCallWithError(BizraException) { _status ->
+    UniffiLib.uniffi_bizra_fn_constructor_store_open(
+    
+        
+        FfiConverterString.lower(`path`),_status)
+}
+    )
+    }
+    
+
+        
+    }
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeStore: FfiConverter<Store, Long> {
+    override fun lower(value: Store): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): Store {
+        return Store(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): Store {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: Store) = 8UL
+
+    override fun write(value: Store, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * Receives a generation's text piece by piece; the pieces concatenate to the envelope's
  * `output`. Called on the engine's worker thread, in order, and the next token waits for it:
  * keep it quick (hand the piece to a channel or a UI queue). Throwing stops the generation and
@@ -10630,6 +11465,116 @@ public object FfiConverterTypeIhsanInputs: FfiConverterRustBuffer<IhsanInputs> {
 
 
 /**
+ * What `Store.importJsonl` did.
+ */
+data class ImportReport (
+    /**
+     * Lines read (blank lines not counted).
+     */
+    val `lines`: kotlin.ULong
+    , 
+    /**
+     * Patterns added.
+     */
+    val `added`: kotlin.ULong
+    , 
+    /**
+     * Lines whose content was held (one more observation each).
+     */
+    val `observed`: kotlin.ULong
+    , 
+    /**
+     * Lines whose envelope was learned before.
+     */
+    val `alreadyKnown`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeImportReport: FfiConverterRustBuffer<ImportReport> {
+    override fun read(buf: ByteBuffer): ImportReport {
+        return ImportReport(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ImportReport) = (
+            FfiConverterULong.allocationSize(value.`lines`) +
+            FfiConverterULong.allocationSize(value.`added`) +
+            FfiConverterULong.allocationSize(value.`observed`) +
+            FfiConverterULong.allocationSize(value.`alreadyKnown`)
+    )
+
+    override fun write(value: ImportReport, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`lines`, buf)
+            FfiConverterULong.write(value.`added`, buf)
+            FfiConverterULong.write(value.`observed`, buf)
+            FfiConverterULong.write(value.`alreadyKnown`, buf)
+    }
+}
+
+
+
+/**
+ * The pattern a `Store.learn` concerned, and what it did.
+ */
+data class Learning (
+    /**
+     * The pattern's id.
+     */
+    val `id`: kotlin.Long
+    , 
+    /**
+     * What happened.
+     */
+    val `learned`: LearnedKind
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLearning: FfiConverterRustBuffer<Learning> {
+    override fun read(buf: ByteBuffer): Learning {
+        return Learning(
+            FfiConverterLong.read(buf),
+            FfiConverterTypeLearnedKind.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Learning) = (
+            FfiConverterLong.allocationSize(value.`id`) +
+            FfiConverterTypeLearnedKind.allocationSize(value.`learned`)
+    )
+
+    override fun write(value: Learning, buf: ByteBuffer) {
+            FfiConverterLong.write(value.`id`, buf)
+            FfiConverterTypeLearnedKind.write(value.`learned`, buf)
+    }
+}
+
+
+
+/**
  * One member as this node sees it.
  */
 data class Member (
@@ -11168,6 +12113,133 @@ public object FfiConverterTypeNodeStats: FfiConverterRustBuffer<NodeStats> {
 
 
 /**
+ * A learned pattern (its embedding and introducing envelope left out; `Store.get` by id).
+ */
+data class Pattern (
+    /**
+     * The id.
+     */
+    val `id`: kotlin.Long
+    , 
+    /**
+     * The text.
+     */
+    val `content`: kotlin.String
+    , 
+    /**
+     * Labels, in the order first given.
+     */
+    val `tags`: List<kotlin.String>
+    , 
+    /**
+     * The node it came from.
+     */
+    val `sourceNode`: kotlin.String
+    , 
+    /**
+     * The id of the envelope that introduced it.
+     */
+    val `envelopeId`: kotlin.String
+    , 
+    /**
+     * Confidence in [0, 1].
+     */
+    val `confidence`: kotlin.Double
+    , 
+    /**
+     * Distinct envelopes that carried the content.
+     */
+    val `observations`: kotlin.ULong
+    , 
+    /**
+     * Positive feedback counted.
+     */
+    val `positive`: kotlin.ULong
+    , 
+    /**
+     * Negative feedback counted.
+     */
+    val `negative`: kotlin.ULong
+    , 
+    /**
+     * When it was first learned.
+     */
+    val `created`: java.time.Instant
+    , 
+    /**
+     * When it last changed.
+     */
+    val `updated`: java.time.Instant
+    , 
+    /**
+     * Whether it was elevated.
+     */
+    val `elevation`: Elevation
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePattern: FfiConverterRustBuffer<Pattern> {
+    override fun read(buf: ByteBuffer): Pattern {
+        return Pattern(
+            FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterTimestamp.read(buf),
+            FfiConverterTimestamp.read(buf),
+            FfiConverterTypeElevation.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Pattern) = (
+            FfiConverterLong.allocationSize(value.`id`) +
+            FfiConverterString.allocationSize(value.`content`) +
+            FfiConverterSequenceString.allocationSize(value.`tags`) +
+            FfiConverterString.allocationSize(value.`sourceNode`) +
+            FfiConverterString.allocationSize(value.`envelopeId`) +
+            FfiConverterDouble.allocationSize(value.`confidence`) +
+            FfiConverterULong.allocationSize(value.`observations`) +
+            FfiConverterULong.allocationSize(value.`positive`) +
+            FfiConverterULong.allocationSize(value.`negative`) +
+            FfiConverterTimestamp.allocationSize(value.`created`) +
+            FfiConverterTimestamp.allocationSize(value.`updated`) +
+            FfiConverterTypeElevation.allocationSize(value.`elevation`)
+    )
+
+    override fun write(value: Pattern, buf: ByteBuffer) {
+            FfiConverterLong.write(value.`id`, buf)
+            FfiConverterString.write(value.`content`, buf)
+            FfiConverterSequenceString.write(value.`tags`, buf)
+            FfiConverterString.write(value.`sourceNode`, buf)
+            FfiConverterString.write(value.`envelopeId`, buf)
+            FfiConverterDouble.write(value.`confidence`, buf)
+            FfiConverterULong.write(value.`observations`, buf)
+            FfiConverterULong.write(value.`positive`, buf)
+            FfiConverterULong.write(value.`negative`, buf)
+            FfiConverterTimestamp.write(value.`created`, buf)
+            FfiConverterTimestamp.write(value.`updated`, buf)
+            FfiConverterTypeElevation.write(value.`elevation`, buf)
+    }
+}
+
+
+
+/**
  * How to reach a remote pool. A null member takes the core's default: the first model the
  * server lists, a 10 s connection timeout, a 120 s read timeout, 4 retries (after a failed
  * connection, a 429 or a 5xx) with backoffs from 250 ms doubling up to 8 s, a `Retry-After` of
@@ -11278,6 +12350,132 @@ public object FfiConverterTypePoolOptions: FfiConverterRustBuffer<PoolOptions> {
             FfiConverterOptionalDuration.write(value.`maxRetryAfter`, buf)
             FfiConverterOptionalUInt.write(value.`topLogprobs`, buf)
             FfiConverterOptionalUInt.write(value.`vocabSize`, buf)
+    }
+}
+
+
+
+/**
+ * One observed value of a preference.
+ */
+data class Preference (
+    /**
+     * What sort (`"style"`).
+     */
+    val `kind`: kotlin.String
+    , 
+    /**
+     * Which one (`"tone"`).
+     */
+    val `key`: kotlin.String
+    , 
+    /**
+     * The value (`"concise"`).
+     */
+    val `value`: kotlin.String
+    , 
+    /**
+     * Confidence in [0, 1].
+     */
+    val `confidence`: kotlin.Double
+    , 
+    /**
+     * Times observed.
+     */
+    val `observations`: kotlin.ULong
+    , 
+    /**
+     * Whether it is active (confidence ≥ 0.7).
+     */
+    val `active`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePreference: FfiConverterRustBuffer<Preference> {
+    override fun read(buf: ByteBuffer): Preference {
+        return Preference(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Preference) = (
+            FfiConverterString.allocationSize(value.`kind`) +
+            FfiConverterString.allocationSize(value.`key`) +
+            FfiConverterString.allocationSize(value.`value`) +
+            FfiConverterDouble.allocationSize(value.`confidence`) +
+            FfiConverterULong.allocationSize(value.`observations`) +
+            FfiConverterBoolean.allocationSize(value.`active`)
+    )
+
+    override fun write(value: Preference, buf: ByteBuffer) {
+            FfiConverterString.write(value.`kind`, buf)
+            FfiConverterString.write(value.`key`, buf)
+            FfiConverterString.write(value.`value`, buf)
+            FfiConverterDouble.write(value.`confidence`, buf)
+            FfiConverterULong.write(value.`observations`, buf)
+            FfiConverterBoolean.write(value.`active`, buf)
+    }
+}
+
+
+
+/**
+ * A recalled pattern and its cosine similarity to the query.
+ */
+data class Recalled (
+    /**
+     * The pattern.
+     */
+    val `pattern`: Pattern
+    , 
+    /**
+     * Cosine similarity, in [-1, 1].
+     */
+    val `similarity`: kotlin.Float
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRecalled: FfiConverterRustBuffer<Recalled> {
+    override fun read(buf: ByteBuffer): Recalled {
+        return Recalled(
+            FfiConverterTypePattern.read(buf),
+            FfiConverterFloat.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Recalled) = (
+            FfiConverterTypePattern.allocationSize(value.`pattern`) +
+            FfiConverterFloat.allocationSize(value.`similarity`)
+    )
+
+    override fun write(value: Recalled, buf: ByteBuffer) {
+            FfiConverterTypePattern.write(value.`pattern`, buf)
+            FfiConverterFloat.write(value.`similarity`, buf)
     }
 }
 
@@ -12548,6 +13746,115 @@ public object FfiConverterTypeConsensusEvent : FfiConverterRustBuffer<ConsensusE
 
 
 /**
+ * Whether, and how, a pattern was elevated.
+ */
+sealed class Elevation {
+    
+    /**
+     * Not elevated.
+     */
+    object None : Elevation()
+    
+    
+    /**
+     * Elevated by this node alone (no federation to certify it).
+     */
+    object Local : Elevation()
+    
+    
+    /**
+     * Certified by a federation at `height`; `certificate` is the commit certificate's JSON.
+     */
+    data class Certified(
+        /**
+         * The consensus height that decided it.
+         */
+        val `height`: kotlin.ULong, 
+        /**
+         * The commit certificate (`Certificate.fromJson` reads it).
+         */
+        val `certificate`: kotlin.String) : Elevation()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeElevation : FfiConverterRustBuffer<Elevation>{
+    override fun read(buf: ByteBuffer): Elevation {
+        return when(buf.getInt()) {
+            1 -> Elevation.None
+            2 -> Elevation.Local
+            3 -> Elevation.Certified(
+                FfiConverterULong.read(buf),
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: Elevation): ULong = when(value) {
+        is Elevation.None -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is Elevation.Local -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is Elevation.Certified -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`height`)
+                + FfiConverterString.allocationSize(value.`certificate`)
+            )
+        }
+    }
+
+    override fun write(value: Elevation, buf: ByteBuffer) {
+        when(value) {
+            is Elevation.None -> {
+                buf.putInt(1)
+                Unit
+            }
+            is Elevation.Local -> {
+                buf.putInt(2)
+                Unit
+            }
+            is Elevation.Certified -> {
+                buf.putInt(3)
+                FfiConverterULong.write(value.`height`, buf)
+                FfiConverterString.write(value.`certificate`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * How strictly a rule is enforced.
  */
 
@@ -12676,6 +13983,53 @@ public object FfiConverterTypeGateTier: FfiConverterRustBuffer<GateTier> {
     override fun allocationSize(value: GateTier) = 4UL
 
     override fun write(value: GateTier, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What `Store.learn` did.
+ */
+
+enum class LearnedKind {
+    
+    /**
+     * A new pattern.
+     */
+    NEW,
+    /**
+     * The content was held: one more observation.
+     */
+    OBSERVED,
+    /**
+     * This very envelope was learned before: nothing changed.
+     */
+    ALREADY_KNOWN;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLearnedKind: FfiConverterRustBuffer<LearnedKind> {
+    override fun read(buf: ByteBuffer) = try {
+        LearnedKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: LearnedKind) = 4UL
+
+    override fun write(value: LearnedKind, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -13934,6 +15288,70 @@ public object FfiConverterOptionalTypeNodeOptions: FfiConverterRustBuffer<NodeOp
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypePattern: FfiConverterRustBuffer<Pattern?> {
+    override fun read(buf: ByteBuffer): Pattern? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypePattern.read(buf)
+    }
+
+    override fun allocationSize(value: Pattern?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypePattern.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Pattern?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypePattern.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypePreference: FfiConverterRustBuffer<Preference?> {
+    override fun read(buf: ByteBuffer): Preference? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypePreference.read(buf)
+    }
+
+    override fun allocationSize(value: Preference?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypePreference.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Preference?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypePreference.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeRejection: FfiConverterRustBuffer<Rejection?> {
     override fun read(buf: ByteBuffer): Rejection? {
         if (buf.get().toInt() == 0) {
@@ -14116,6 +15534,34 @@ public object FfiConverterOptionalSequenceByteArray: FfiConverterRustBuffer<List
         } else {
             buf.put(1)
             FfiConverterSequenceByteArray.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceLong: FfiConverterRustBuffer<List<kotlin.Long>> {
+    override fun read(buf: ByteBuffer): List<kotlin.Long> {
+        val len = buf.getInt()
+        return List<kotlin.Long>(len) {
+            FfiConverterLong.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.Long>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterLong.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.Long>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterLong.write(it, buf)
         }
     }
 }
@@ -14396,6 +15842,90 @@ public object FfiConverterSequenceTypeMember: FfiConverterRustBuffer<List<Member
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeMember.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePattern: FfiConverterRustBuffer<List<Pattern>> {
+    override fun read(buf: ByteBuffer): List<Pattern> {
+        val len = buf.getInt()
+        return List<Pattern>(len) {
+            FfiConverterTypePattern.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Pattern>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePattern.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Pattern>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePattern.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePreference: FfiConverterRustBuffer<List<Preference>> {
+    override fun read(buf: ByteBuffer): List<Preference> {
+        val len = buf.getInt()
+        return List<Preference>(len) {
+            FfiConverterTypePreference.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Preference>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePreference.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Preference>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePreference.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeRecalled: FfiConverterRustBuffer<List<Recalled>> {
+    override fun read(buf: ByteBuffer): List<Recalled> {
+        val len = buf.getInt()
+        return List<Recalled>(len) {
+            FfiConverterTypeRecalled.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Recalled>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeRecalled.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Recalled>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeRecalled.write(it, buf)
         }
     }
 }
