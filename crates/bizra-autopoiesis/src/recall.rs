@@ -5,15 +5,32 @@
 //! scores them exactly there. The index only proposes: the table decides what exists and how
 //! similar it is.
 //!
-//! The index follows every commit. A file store saves it beside the database
-//! (`<file>.usearch`, [`INDEX_FILE_SUFFIX`]) when dropped or on [`Store::save_index`], because
-//! rebuilding takes long on large stores (one insert at a time: 50 s at 100K clustered patterns
-//! of dimension 576, 146 s for uniformly random ones; loading the saved index: 1.3–2.6 s). The
-//! saved file is never trusted over the table: it is loaded only if its BLAKE3 is the
-//! one the table recorded when it was saved and it holds exactly the table's embeddings, bit for
-//! bit (one scan, far cheaper than a rebuild); otherwise the index is rebuilt from the table. A
-//! process killed after writing leaves a stale file, which that check refuses. [`Store::recall_exact`] scans every embedding in the
-//! table: the reference that the index is tested against.
+//! The index follows every commit: this store's own once they are made, and those of other
+//! connections to the same file (another process, or another `Store` in this one) before each
+//! recall and before the index is saved. The rule, and why it is cheap:
+//!
+//! * `PRAGMA data_version` changes exactly when another connection has committed. Each recall
+//!   reads it; unchanged, there is nothing to do (a store used alone pays one pragma).
+//! * Pattern ids are never reused (a new one is above any ever given, even after removals), so
+//!   every row with an id at most the highest id the index has caught up to is already indexed,
+//!   or has been removed since. Catching up reads, in one snapshot, the ids above that mark (a
+//!   range of the rowid B-tree: as many rows as were written elsewhere), adds those the index
+//!   lacks, then counts the rows (through the smallest index). When the count is the index's,
+//!   nothing was removed; otherwise every id is listed and the index takes exactly the table's
+//!   set. That also covers the first pattern stored by another connection, which fixes the
+//!   dimension here.
+//!
+//! A file store saves the index beside the database (`<file>.usearch`, [`INDEX_FILE_SUFFIX`])
+//! when dropped or on [`Store::save_index`], because rebuilding takes long on large stores (one
+//! insert at a time: 50 s at 100K clustered patterns of dimension 576, 146 s for uniformly random
+//! ones; loading the saved index: 1.3–2.6 s). The saved file is never trusted over the table: it
+//! is loaded only if its BLAKE3 is the one the table recorded when it was saved and it holds
+//! exactly the table's embeddings, bit for bit (one scan, far cheaper than a rebuild); otherwise
+//! the index is rebuilt from the table. A process killed after writing leaves a stale file, and
+//! two processes saving at once may leave one's file beside the other's hash (the last rename
+//! and the last hash recorded win, each on its own): that check refuses both.
+//! [`Store::recall_exact`] scans every embedding in the table: the reference that the index is
+//! tested against.
 //!
 //! Similarity is the dot product of two L2-normalised vectors (the cosine), in [-1, 1]. Results
 //! are ordered by similarity, highest first, ties by id; only those at or above the threshold
@@ -21,8 +38,8 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use rusqlite::OptionalExtension;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use bizra_protocol::{Error, Result};
@@ -129,6 +146,16 @@ pub(crate) struct VectorIndex {
     keys: HashSet<PatternId>,
 }
 
+/// What [`Inner::sync`] found: the data version it read, the rows to add and the ids to remove,
+/// and the highest id it saw.
+#[derive(Default)]
+struct CatchUp {
+    version: i64,
+    added: Vec<(PatternId, Vec<f32>)>,
+    removed: Vec<PatternId>,
+    caught_up: PatternId,
+}
+
 impl VectorIndex {
     fn new(dimension: usize) -> std::result::Result<Self, String> {
         let options = IndexOptions {
@@ -221,11 +248,13 @@ impl Inner {
     pub(crate) fn rebuild_index(&mut self) -> Result<()> {
         self.index = None;
         self.index_origin = IndexOrigin::Empty;
+        self.caught_up = 0;
         let Some(dimension) = self.dimension else {
             return Ok(());
         };
         if self.file {
             if let Some(index) = self.load_saved_index(dimension) {
+                self.caught_up = index.keys.iter().copied().max().unwrap_or(0);
                 self.index = Some(index);
                 self.index_origin = IndexOrigin::Loaded;
                 return Ok(());
@@ -267,19 +296,7 @@ impl Inner {
                 let blob = row
                     .get_ref(1)
                     .map_err(|e| sql_error(&path, "reading embeddings", e))?;
-                let v = blob
-                    .as_blob()
-                    .ok()
-                    .and_then(embedding_from_bytes)
-                    .filter(|v| v.len() == dimension)
-                    .ok_or_else(|| {
-                        store_error(
-                            &path,
-                            format!(
-                                "pattern {id}: the stored embedding is not {dimension} f32 values"
-                            ),
-                        )
-                    })?;
+                let v = stored_vector(&path, id, blob.as_blob().ok(), dimension)?;
                 batch.push((id, v));
             }
             if batch.len() == REBUILD_BATCH || (done && !batch.is_empty()) {
@@ -294,80 +311,120 @@ impl Inner {
         }
         drop(rows);
         drop(stmt);
+        self.caught_up = index.keys.iter().copied().max().unwrap_or(0);
         self.index = Some(index);
         Ok(())
     }
 
     /// Brings the index up to what the table holds after other connections' commits (another
-    /// process, or another `Store` on the same file): `PRAGMA data_version` changes exactly when
-    /// another connection has committed, so a store used alone pays one pragma per recall. When
-    /// it changed, the patterns the index lacks are read and added, and those the table no
-    /// longer holds are removed (ids are never reused, so an id names one pattern for good).
+    /// process, or another `Store` on the same file); the rule is in the module docs. Everything
+    /// is read in one snapshot, then applied to the index.
     pub(crate) fn sync(&mut self) -> Result<()> {
-        let version = data_version(&self.conn, &self.path)?;
-        if version == self.data_version {
+        if data_version(&self.conn, &self.path)? == self.data_version {
             return Ok(());
         }
         let path = self.path.clone();
-        if self.dimension.is_none() {
-            self.dimension = crate::patterns::stored_dimension(&self.conn, &path)?;
-        }
-        let Some(dimension) = self.dimension else {
-            self.data_version = version;
-            return Ok(());
-        };
-        let live: HashSet<PatternId> = {
-            let mut stmt = self
+        let plan = {
+            let tx = self
                 .conn
-                .prepare_cached("SELECT id FROM patterns")
-                .map_err(|e| sql_error(&path, "listing pattern ids", e))?;
-            let ids = stmt
-                .query_map([], |r| r.get(0))
-                .and_then(|rows| rows.collect::<rusqlite::Result<HashSet<PatternId>>>())
-                .map_err(|e| sql_error(&path, "listing pattern ids", e))?;
-            ids
+                .unchecked_transaction()
+                .map_err(|e| sql_error(&path, "starting to catch up the index", e))?;
+            // Read inside the snapshot, so that any commit after it changes the version again.
+            let version = data_version(&tx, &path)?;
+            if self.dimension.is_none() {
+                self.dimension = crate::patterns::stored_dimension(&tx, &path)?;
+            }
+            let plan = match self.dimension {
+                None => CatchUp::default(),
+                Some(dimension) => self.catch_up(&tx, dimension)?,
+            };
+            tx.finish()
+                .map_err(|e| sql_error(&path, "ending the index catch-up", e))?;
+            CatchUp { version, ..plan }
         };
-        let held = self.index.as_ref().map(|i| &i.keys);
-        let removed: Vec<PatternId> = held
-            .map(|k| k.difference(&live).copied().collect())
-            .unwrap_or_default();
-        let mut missing: Vec<PatternId> = live
-            .iter()
-            .filter(|id| !held.is_some_and(|k| k.contains(id)))
-            .copied()
-            .collect();
-        missing.sort_unstable();
-        for id in removed {
+        for id in plan.removed {
             self.index_remove(id)?;
         }
-        let mut added = Vec::with_capacity(missing.len());
-        {
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT embedding FROM patterns WHERE id = ?1")
-                .map_err(|e| sql_error(&path, "reading embeddings", e))?;
-            for id in missing {
-                let blob: Option<Vec<u8>> = stmt
-                    .query_row([id], |r| r.get(0))
-                    .optional()
-                    .map_err(|e| sql_error(&path, "reading embeddings", e))?;
-                // Gone since the ids were listed: the next sync sees that commit too.
-                let Some(blob) = blob else { continue };
-                let v = embedding_from_bytes(&blob)
-                    .filter(|v| v.len() == dimension)
-                    .ok_or_else(|| {
-                        store_error(
-                            &path,
-                            format!(
-                                "pattern {id}: the stored embedding is not {dimension} f32 values"
-                            ),
-                        )
-                    })?;
-                added.push((id, v));
-            }
+        if !plan.added.is_empty() {
+            self.index_dirty = true;
+            let index = match self.index.take() {
+                Some(index) => index,
+                None => VectorIndex::new(plan.added[0].1.len())
+                    .map_err(|e| store_error(&path, format!("creating the vector index: {e}")))?,
+            };
+            let index = self.index.insert(index);
+            index
+                .add_many(&plan.added)
+                .map_err(|e| store_error(&path, format!("indexing: {e}")))?;
         }
-        self.index_add_many(&added)?;
-        self.data_version = version;
+        self.caught_up = self.caught_up.max(plan.caught_up);
+        self.data_version = plan.version;
+        Ok(())
+    }
+
+    /// What the index lacks and what it holds in excess, as `conn`'s snapshot shows the table:
+    /// the rows above [`Inner::caught_up`] that it does not hold, then, only when the count of
+    /// rows still differs from the index's, a full comparison of the ids.
+    fn catch_up(&self, conn: &rusqlite::Connection, dimension: usize) -> Result<CatchUp> {
+        let path = &self.path;
+        let empty = HashSet::new();
+        let held = self.index.as_ref().map_or(&empty, |i| &i.keys);
+        let mut plan = CatchUp {
+            caught_up: self.caught_up,
+            ..CatchUp::default()
+        };
+        let mut stmt = conn
+            .prepare_cached("SELECT id FROM patterns WHERE id > ?1 ORDER BY id")
+            .map_err(|e| sql_error(path, "listing new pattern ids", e))?;
+        let above: Vec<PatternId> = stmt
+            .query_map([self.caught_up], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| sql_error(path, "listing new pattern ids", e))?;
+        plan.caught_up = above.last().copied().unwrap_or(self.caught_up);
+        let mut missing: Vec<PatternId> =
+            above.into_iter().filter(|id| !held.contains(id)).collect();
+        // Counted through the smallest index (SQLite's count optimisation), not the wide rows.
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM patterns", [], |r| r.get(0))
+            .map_err(|e| sql_error(path, "counting patterns", e))?;
+        if usize::try_from(count).ok() != Some(held.len() + missing.len()) {
+            let mut stmt = conn
+                .prepare_cached("SELECT id FROM patterns")
+                .map_err(|e| sql_error(path, "listing pattern ids", e))?;
+            let live: HashSet<PatternId> = stmt
+                .query_map([], |r| r.get(0))
+                .and_then(|rows| rows.collect())
+                .map_err(|e| sql_error(path, "listing pattern ids", e))?;
+            plan.removed = held.difference(&live).copied().collect();
+            missing = live.into_iter().filter(|id| !held.contains(id)).collect();
+            missing.sort_unstable();
+        }
+        let mut stmt = conn
+            .prepare_cached("SELECT embedding FROM patterns WHERE id = ?1")
+            .map_err(|e| sql_error(path, "reading embeddings", e))?;
+        for id in missing {
+            let blob: Vec<u8> = stmt
+                .query_row([id], |r| r.get(0))
+                .map_err(|e| sql_error(path, "reading embeddings", e))?;
+            let v = embedding_from_bytes(&blob)
+                .filter(|v| v.len() == dimension)
+                .ok_or_else(|| {
+                    store_error(
+                        path,
+                        format!("pattern {id}: the stored embedding is not {dimension} f32 values"),
+                    )
+                })?;
+            plan.added.push((id, v));
+        }
+        Ok(plan)
+    }
+
+    /// Reads the dimension from the table while it is unknown here: another connection may have
+    /// stored the first pattern.
+    pub(crate) fn refresh_dimension(&mut self) -> Result<()> {
+        if self.dimension.is_none() {
+            self.dimension = crate::patterns::stored_dimension(&self.conn, &self.path)?;
+        }
         Ok(())
     }
 
@@ -425,8 +482,17 @@ impl Inner {
     /// Writes the index beside the database (a new file renamed over the old one), then records
     /// its BLAKE3 in the table. A crash between the two leaves a hash that does not match: the
     /// next open rebuilds.
+    ///
+    /// Another process may save its own index at the same time: each writes its own temporary
+    /// file, and the last rename and the last hash recorded win. When they are not the same
+    /// process's, the hash does not match the file and the next open rebuilds. The index first
+    /// catches up with the table, so that the file saved holds every committed pattern.
     pub(crate) fn save_index(&mut self) -> Result<()> {
-        if !self.file || !self.index_dirty {
+        if !self.file {
+            return Ok(());
+        }
+        self.sync()?;
+        if !self.index_dirty {
             return Ok(());
         }
         let Some(index) = self.index.as_ref() else {
@@ -436,8 +502,14 @@ impl Inner {
         let bytes = index
             .to_bytes()
             .map_err(|e| store_error(&self.path, format!("serialising the vector index: {e}")))?;
+        // Named after this process and this save: two savers never write one temporary file.
+        static SAVES: AtomicU64 = AtomicU64::new(0);
         let mut tmp = target.clone().into_os_string();
-        tmp.push(".tmp");
+        tmp.push(format!(
+            ".{}-{}.tmp",
+            std::process::id(),
+            SAVES.fetch_add(1, Ordering::Relaxed)
+        ));
         let tmp = PathBuf::from(tmp);
         let write = || -> std::io::Result<()> {
             use std::io::Write as _;
@@ -446,7 +518,10 @@ impl Inner {
             f.sync_all()?;
             std::fs::rename(&tmp, &target)
         };
-        write().map_err(|e| Error::io(&target, e))?;
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io(&target, e)
+        })?;
         let hash = blake3::hash(&bytes).to_hex().to_string();
         self.conn
             .execute(
@@ -458,39 +533,45 @@ impl Inner {
         Ok(())
     }
 
+    /// Adds what this connection just committed (one pattern).
     pub(crate) fn index_add(&mut self, id: PatternId, v: &[f32]) -> Result<()> {
-        self.index_dirty = true;
-        let path = self.path.clone();
-        if self.index.is_none() {
-            let index = VectorIndex::new(v.len())
-                .map_err(|e| store_error(&path, format!("creating the vector index: {e}")))?;
-            self.index = Some(index);
-        }
-        match self.index.as_mut() {
-            Some(index) => index
-                .add(id, v)
-                .map_err(|e| store_error(&path, format!("indexing pattern {id}: {e}"))),
-            None => Ok(()),
-        }
+        self.index_committed(&[(id, v.to_vec())])
     }
 
+    /// Adds what this connection just committed (several patterns, by id).
     pub(crate) fn index_add_many(&mut self, added: &[(PatternId, Vec<f32>)]) -> Result<()> {
-        self.index_dirty = true;
-        let path = self.path.clone();
+        self.index_committed(added)
+    }
+
+    /// Adds this connection's newly committed patterns. When no other connection has committed
+    /// since the last catch-up (the data version is the one it read), the index holds every row
+    /// and [`Inner::caught_up`] moves past these ids, so that the next catch-up does not list
+    /// them again.
+    fn index_committed(&mut self, added: &[(PatternId, Vec<f32>)]) -> Result<()> {
         let Some(first) = added.first() else {
             return Ok(());
         };
-        if self.index.is_none() {
-            let index = VectorIndex::new(first.1.len())
-                .map_err(|e| store_error(&path, format!("creating the vector index: {e}")))?;
-            self.index = Some(index);
-        }
-        match self.index.as_mut() {
-            Some(index) => index
+        self.index_dirty = true;
+        let path = self.path.clone();
+        let index = match self.index.take() {
+            Some(index) => index,
+            None => VectorIndex::new(first.1.len())
+                .map_err(|e| store_error(&path, format!("creating the vector index: {e}")))?,
+        };
+        let index = self.index.insert(index);
+        match added {
+            [(id, v)] => index
+                .add(*id, v)
+                .map_err(|e| store_error(&path, format!("indexing pattern {id}: {e}")))?,
+            _ => index
                 .add_many(added)
-                .map_err(|e| store_error(&path, format!("indexing: {e}"))),
-            None => Ok(()),
+                .map_err(|e| store_error(&path, format!("indexing: {e}")))?,
         }
+        if data_version(&self.conn, &path)? == self.data_version {
+            let highest = added.iter().map(|(id, _)| *id).max().unwrap_or(0);
+            self.caught_up = self.caught_up.max(highest);
+        }
+        Ok(())
     }
 
     pub(crate) fn index_remove(&mut self, id: PatternId) -> Result<()> {
@@ -544,7 +625,8 @@ impl Store {
     /// The exact answer to [`Store::recall`]: every embedding in the table compared with the
     /// query (brute force, O(n·d)). The reference for the index; slow on large stores.
     pub fn recall_exact(&self, query: &[f32], opts: RecallOptions) -> Result<Vec<Recalled>> {
-        let inner = self.lock();
+        let mut inner = self.lock();
+        inner.refresh_dimension()?;
         let Some(q) = prepare_query(query, inner.dimension)? else {
             return Ok(Vec::new());
         };
@@ -635,6 +717,23 @@ fn sort(v: &mut [Recalled]) {
             .total_cmp(&a.similarity)
             .then(a.pattern.id.cmp(&b.pattern.id))
     });
+}
+
+/// Pattern `id`'s stored embedding, which must be `dimension` f32 values.
+fn stored_vector(
+    path: &std::path::Path,
+    id: PatternId,
+    blob: Option<&[u8]>,
+    dimension: usize,
+) -> Result<Vec<f32>> {
+    blob.and_then(embedding_from_bytes)
+        .filter(|v| v.len() == dimension)
+        .ok_or_else(|| {
+            store_error(
+                path,
+                format!("pattern {id}: the stored embedding is not {dimension} f32 values"),
+            )
+        })
 }
 
 /// SQLite's `PRAGMA data_version`: it changes when another connection commits.

@@ -130,6 +130,9 @@ pub(crate) struct Inner {
     pub(crate) index_origin: IndexOrigin,
     /// `PRAGMA data_version` when the index last caught up with the table ([`Inner::sync`]).
     pub(crate) data_version: i64,
+    /// Every pattern in the table with an id at most this one is in the index: ids only grow, so
+    /// only rows above it can be missing after another connection's commits.
+    pub(crate) caught_up: crate::patterns::PatternId,
 }
 
 impl std::fmt::Debug for Store {
@@ -204,6 +207,7 @@ impl Store {
             index_dirty: false,
             index_origin: IndexOrigin::Empty,
             data_version: 0,
+            caught_up: 0,
         };
         // Read first: a commit made while the index is rebuilt is caught up at the next recall.
         let version = crate::recall::data_version(&inner.conn, &inner.path)?;

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bizra_autopoiesis::{PatternId, RecallOptions, Store};
+use bizra_autopoiesis::{IndexOrigin, PatternId, RecallOptions, Store};
 use bizra_protocol::{ErrorKind, Identity, VerifyOptions};
 use support::{pattern_envelope, Rng};
 
@@ -96,6 +96,79 @@ fn readers_recall_every_pattern_committed_before_they_ask_while_one_writer_learn
     store.integrity_check().unwrap();
 }
 
+/// A recall's answer as (id, similarity) pairs.
+type Ranked = Vec<(PatternId, f32)>;
+
+/// The recall of `v` through the index, beside the exact scan's.
+fn both(store: &Store, v: &[f32], k: usize) -> (Ranked, Ranked) {
+    let opts = RecallOptions::top(k).threshold(-1.0);
+    let pairs = |r: Vec<bizra_autopoiesis::Recalled>| {
+        r.into_iter()
+            .map(|r| (r.pattern.id, r.similarity))
+            .collect::<Ranked>()
+    };
+    (
+        pairs(store.recall(v, opts).unwrap()),
+        pairs(store.recall_exact(v, opts).unwrap()),
+    )
+}
+
+/// A removal and an addition by another store leave the pattern count unchanged: the index
+/// must still drop the one and take the other (counting alone would miss both).
+#[test]
+fn a_removal_and_an_addition_elsewhere_that_keep_the_count_are_both_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("swap.sqlite");
+    let a = Store::open(&path).unwrap();
+    let b = Store::open(&path).unwrap();
+    let id = Identity::generate();
+    let mut rng = Rng(12);
+    let [x, y, w] = [(); 3].map(|_| support::normalised(&rng.vector(DIM)));
+    let px = learn(&a, &id, "x", &x);
+    let py = learn(&a, &id, "y", &y);
+    assert_eq!(nearest(&a, &y).map(|(p, _)| p), Some(py));
+
+    assert!(b.remove(py).unwrap());
+    let pw = learn(&b, &id, "w", &w);
+    assert_eq!(a.len().unwrap(), 2);
+    for v in [&x, &y, &w] {
+        let (indexed, exact) = both(&a, v, 2);
+        assert_eq!(indexed.len(), 2, "{indexed:?}");
+        assert_eq!(indexed, exact);
+    }
+    assert_eq!(nearest(&a, &w).map(|(p, _)| p), Some(pw));
+    assert_eq!(nearest(&a, &x).map(|(p, _)| p), Some(px));
+}
+
+/// Two stores save the index of one file in turn: the last save wins and holds every pattern,
+/// the other store's too, so the next open loads it rather than rebuilding.
+#[test]
+fn the_last_of_two_stores_to_save_the_index_leaves_one_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("saves.sqlite");
+    let a = Store::open(&path).unwrap();
+    let b = Store::open(&path).unwrap();
+    let id = Identity::generate();
+    let mut rng = Rng(13);
+    let [x, y] = [(); 2].map(|_| support::normalised(&rng.vector(DIM)));
+    let px = learn(&a, &id, "x", &x);
+    let py = learn(&b, &id, "y", &y);
+    b.save_index().unwrap();
+    a.save_index().unwrap(); // a never recalled: it catches up with y before saving
+    drop(a);
+    drop(b);
+    let c = Store::open(&path).unwrap();
+    assert_eq!(c.index_origin(), IndexOrigin::Loaded);
+    assert_eq!(nearest(&c, &x).map(|(p, _)| p), Some(px));
+    assert_eq!(nearest(&c, &y).map(|(p, _)| p), Some(py));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
 #[test]
 fn two_stores_on_one_file_see_each_others_writes_and_removals() {
     let dir = tempfile::tempdir().unwrap();
@@ -105,9 +178,12 @@ fn two_stores_on_one_file_see_each_others_writes_and_removals() {
     let id = Identity::generate();
     let mut rng = Rng(11);
 
-    // B opened before any pattern: it learns the dimension from A's first write.
+    // B opened before any pattern: it learns the dimension from A's first write, in the exact
+    // scan as in the index.
     let x = support::normalised(&rng.vector(DIM));
     let px = learn(&a, &id, "x", &x);
+    let exact = b.recall_exact(&x, RecallOptions::top(1)).unwrap();
+    assert_eq!(exact.first().map(|r| r.pattern.id), Some(px));
     assert_eq!(nearest(&b, &x).map(|(p, _)| p), Some(px));
     assert_eq!(b.dimension(), Some(DIM));
     let e = b
@@ -172,6 +248,21 @@ fn concurrent_child() {
         writeln!(out, "committed {pid}").unwrap();
         out.flush().unwrap();
     }
+    // Once the parent says it is done, every one of its patterns is recalled here too.
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "done");
+    for i in 0..PER_PROCESS {
+        let (pid, similarity) = nearest(&store, &vector(1, i)).expect("an empty recall");
+        assert!(similarity > 0.999, "parent pattern {i}: {similarity}");
+        assert_eq!(
+            store.get(pid).unwrap().unwrap().content,
+            format!("parent {i}")
+        );
+    }
+    assert_eq!(store.len().unwrap(), 2 * PER_PROCESS);
+    store.integrity_check().unwrap();
+    writeln!(out, "saw all").unwrap();
 }
 
 #[test]
@@ -187,6 +278,7 @@ fn two_processes_write_and_recall_one_file_at_once() {
             "--test-threads=1",
         ])
         .env(CHILD_ENV, &path)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -196,12 +288,7 @@ fn two_processes_write_and_recall_one_file_at_once() {
         BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            // The harness may print its "test concurrent_child ... " on the first line.
-            .filter_map(|l| {
-                l.split_once("committed ")
-                    .map(|(_, id)| id.parse().unwrap())
-            })
-            .collect::<Vec<PatternId>>()
+            .collect::<Vec<String>>()
     });
 
     // The parent writes too, and recalls each of its own patterns at once.
@@ -211,9 +298,24 @@ fn two_processes_write_and_recall_one_file_at_once() {
         let pid = learn(&store, &id, &format!("parent {i}"), &v);
         assert_eq!(nearest(&store, &v).map(|(p, _)| p), Some(pid));
     }
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "done").unwrap();
+    drop(stdin);
     assert!(child.wait().unwrap().success(), "the child failed");
-    let child_ids = reader.join().unwrap();
+    let lines = reader.join().unwrap();
+    // The harness may print its "test concurrent_child ... " before a line of ours.
+    let child_ids: Vec<PatternId> = lines
+        .iter()
+        .filter_map(|l| {
+            l.split_once("committed ")
+                .map(|(_, id)| id.parse().unwrap())
+        })
+        .collect();
     assert_eq!(child_ids.len(), PER_PROCESS);
+    assert!(
+        lines.iter().any(|l| l.contains("saw all")),
+        "the child did not see every pattern: {lines:?}"
+    );
 
     // Every pattern the child committed is recalled here, by its vector, through this
     // process's index, which it built without them.
@@ -227,4 +329,14 @@ fn two_processes_write_and_recall_one_file_at_once() {
     }
     assert_eq!(store.len().unwrap(), 2 * PER_PROCESS);
     store.integrity_check().unwrap();
+
+    // The child saved its index when it ended, this store saves on drop, after it: the file
+    // left is this one's, which holds both processes' patterns.
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.index_origin(), IndexOrigin::Loaded);
+    for (who, i) in [(1, 0), (1, PER_PROCESS - 1), (2, 0), (2, PER_PROCESS - 1)] {
+        let (indexed, exact) = both(&store, &vector(who, i), 5);
+        assert_eq!(indexed, exact);
+    }
 }
