@@ -15,10 +15,10 @@
 //!   every row with an id at most the highest id the index has caught up to is already indexed,
 //!   or has been removed since. Catching up reads, in one snapshot, the ids above that mark (a
 //!   range of the rowid B-tree: as many rows as were written elsewhere), adds those the index
-//!   lacks, then counts the rows (through the smallest index). When the count is the index's,
-//!   nothing was removed; otherwise every id is listed and the index takes exactly the table's
-//!   set. That also covers the first pattern stored by another connection, which fixes the
-//!   dimension here.
+//!   lacks, then counts the rows (through an index, not the wide rows). When the count is the
+//!   index's, nothing was removed; otherwise every id is listed and the index takes exactly the
+//!   table's set. That also covers the first pattern stored by another connection, which fixes
+//!   the dimension here.
 //!
 //! A file store saves the index beside the database (`<file>.usearch`, [`INDEX_FILE_SUFFIX`])
 //! when dropped or on [`Store::save_index`], because rebuilding takes long on large stores (one
@@ -383,7 +383,7 @@ impl Inner {
         plan.caught_up = above.last().copied().unwrap_or(self.caught_up);
         let mut missing: Vec<PatternId> =
             above.into_iter().filter(|id| !held.contains(id)).collect();
-        // Counted through the smallest index (SQLite's count optimisation), not the wide rows.
+        // Counted through an index (SQLite scans the narrowest it has), not the wide rows.
         let count: i64 = conn
             .query_row("SELECT count(*) FROM patterns", [], |r| r.get(0))
             .map_err(|e| sql_error(path, "counting patterns", e))?;
