@@ -135,7 +135,7 @@ impl PyFederationDocument {
 /// checks its form only; `verify` checks it against the federation document. Immutable.
 #[pyclass(frozen, module = "bizra", name = "Certificate")]
 pub(crate) struct PyCertificate {
-    inner: Certificate,
+    pub(crate) inner: Certificate,
 }
 
 #[pymethods]
