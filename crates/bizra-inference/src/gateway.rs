@@ -192,26 +192,25 @@ pub(crate) struct Shaping {
     pub(crate) signed: Value,
 }
 
+/// The shaper a gateway was given (its `Debug` says only that there is one).
+#[derive(Clone)]
+struct Shaper(Arc<dyn SystemPromptShaper>);
+
+impl std::fmt::Debug for Shaper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SystemPromptShaper")
+    }
+}
+
 /// Builds a [`Gateway`].
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct GatewayBuilder {
     engines: BTreeMap<ModelTier, Engine>,
     registry: Option<Arc<ModelRegistry>>,
     pools: Vec<RemoteClient>,
     fallbacks: BTreeMap<ModelTier, ModelTier>,
-    shaper: Option<Arc<dyn SystemPromptShaper>>,
+    shaper: Option<Shaper>,
     bad: Option<String>,
-}
-
-impl std::fmt::Debug for GatewayBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GatewayBuilder")
-            .field("engines", &self.engines)
-            .field("pools", &self.pools)
-            .field("fallbacks", &self.fallbacks)
-            .field("shaper", &self.shaper.is_some())
-            .finish_non_exhaustive()
-    }
 }
 
 impl GatewayBuilder {
@@ -268,7 +267,7 @@ impl GatewayBuilder {
 
     /// Shapes the system message of every chat request (see the module's rules).
     pub fn system_prompt(mut self, shaper: Arc<dyn SystemPromptShaper>) -> Self {
-        self.shaper = Some(shaper);
+        self.shaper = Some(Shaper(shaper));
         self
     }
 
@@ -289,23 +288,13 @@ impl GatewayBuilder {
     }
 }
 
+#[derive(Debug)]
 struct Inner {
     engines: BTreeMap<ModelTier, Engine>,
     registry: Option<Arc<ModelRegistry>>,
     pools: Vec<RemoteClient>,
     fallbacks: BTreeMap<ModelTier, ModelTier>,
-    shaper: Option<Arc<dyn SystemPromptShaper>>,
-}
-
-impl std::fmt::Debug for Inner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway")
-            .field("engines", &self.engines)
-            .field("pools", &self.pools)
-            .field("fallbacks", &self.fallbacks)
-            .field("shaper", &self.shaper.is_some())
-            .finish_non_exhaustive()
-    }
+    shaper: Option<Shaper>,
 }
 
 /// Routes requests to Edge, Local and Pool backends and signs the outputs with their route (see
@@ -509,7 +498,7 @@ impl Gateway {
 
     /// The request with its system message shaped, if there is a shaper and it shapes it.
     fn shape(&self, request: &GenerateRequest) -> Result<Option<Shaping>> {
-        let Some(shaper) = &self.inner.shaper else {
+        let Some(Shaper(shaper)) = &self.inner.shaper else {
             return Ok(None);
         };
         if matches!(request.prompt, Prompt::Raw(_)) {

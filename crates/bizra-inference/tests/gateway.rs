@@ -1,18 +1,19 @@
 //! The gateway on real backends: the SmolLM2 model in the embedded engine, llama-cpp-python's
 //! OpenAI-compatible server as the pool (support/pool_server.rs), and a port nobody listens on
 //! as a pool that is down. Routing by complexity, forced tiers, fallbacks taken and recorded (or
-//! refused), pools skipped, and the route signed into every output.
+//! refused), pools skipped, the route signed into every output, and system messages shaped
+//! before any tier serves them.
 
 use std::net::TcpListener;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bizra_inference::{
-    CancelToken, Engine, EngineOptions, FinishReason, Gateway, GenerateRequest, RemoteClient,
-    RemoteOptions, TokenCallback,
+    CancelToken, ChatMessage, Engine, EngineOptions, FinishReason, Gateway, GenerateRequest,
+    RemoteClient, RemoteOptions, ShapedPrompt, SystemPromptShaper, TokenCallback,
 };
-use bizra_protocol::{Envelope, Error, ErrorKind, Identity, ModelTier, VerifyOptions};
-use serde_json::Value;
+use bizra_protocol::{Envelope, Error, ErrorKind, Identity, ModelTier, Result, VerifyOptions};
+use serde_json::{json, Value};
 
 #[path = "support/pool_server.rs"]
 mod pool_server;
@@ -394,4 +395,228 @@ fn bad_configurations_are_refused_by_name() {
         .generate(&Identity::generate(), &simple().max_tokens(0))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+/// A shaper with a fixed rule (the node's preferences are one, in bizra-autopoiesis): appends
+/// `line` to the system message, declines, or fails; it records the system messages it was given.
+struct Shaper {
+    rule: Rule,
+    given: Mutex<Vec<Option<String>>>,
+}
+
+enum Rule {
+    Append(&'static str),
+    Decline,
+    Fail,
+}
+
+impl Shaper {
+    fn new(rule: Rule) -> Arc<Self> {
+        Arc::new(Self {
+            rule,
+            given: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn given(&self) -> Vec<Option<String>> {
+        self.given.lock().unwrap().clone()
+    }
+}
+
+impl SystemPromptShaper for Shaper {
+    fn shape(&self, system: Option<&str>) -> Result<Option<ShapedPrompt>> {
+        self.given.lock().unwrap().push(system.map(str::to_owned));
+        match self.rule {
+            Rule::Append(line) => Ok(Some(ShapedPrompt {
+                system: system.map_or(line.to_owned(), |s| format!("{s}\n{line}")),
+                applied: json!({"line": line}),
+            })),
+            Rule::Decline => Ok(None),
+            Rule::Fail => Err(Error::InvalidInput(
+                "the shaper cannot read its rules".into(),
+            )),
+        }
+    }
+}
+
+const LINE: &str = "Answer in French.";
+
+fn blake3_hex(text: &str) -> String {
+    blake3::hash(text.as_bytes()).to_hex().to_string()
+}
+
+/// The payload's params without `system_prompt`.
+fn params_unshaped(envelope: &Envelope) -> Value {
+    let mut params = envelope.payload()["params"].clone();
+    params.as_object_mut().unwrap().remove("system_prompt");
+    params
+}
+
+#[test]
+fn a_shaped_system_message_is_served_and_signed_on_every_tier() {
+    let shaper = Shaper::new(Rule::Append(LINE));
+    let gateway = Gateway::builder()
+        .engine(engine().clone())
+        .pool(pool())
+        .system_prompt(shaper.clone())
+        .build()
+        .unwrap();
+    let id = Identity::generate();
+    let shaped_text = format!("You are terse.\n{LINE}");
+    let signed = json!({"applied": {"line": LINE}, "blake3": blake3_hex(&shaped_text)});
+    for tier in [ModelTier::Edge, ModelTier::Pool] {
+        let request = simple().system("You are terse.").seed(7).tier(tier);
+        let envelope = gateway.generate(&id, &request).unwrap();
+        route(&envelope);
+        assert_eq!(
+            envelope.payload()["params"]["system_prompt"],
+            signed,
+            "{tier}"
+        );
+        // The backend received the shaped message: the prompt signed is that of the same
+        // request with the shaped message given by hand, and not that of the request as asked.
+        let by_hand = request.clone().system(shaped_text.as_str());
+        let (direct, unshaped) = if tier == ModelTier::Pool {
+            (
+                pool().generate(&id, &by_hand),
+                pool().generate(&id, &request),
+            )
+        } else {
+            (
+                engine().generate(&id, &by_hand),
+                engine().generate(&id, &request),
+            )
+        };
+        let (direct, unshaped) = (direct.unwrap(), unshaped.unwrap());
+        assert_eq!(
+            envelope.payload()["prompt_blake3"],
+            direct.payload()["prompt_blake3"],
+            "{tier}"
+        );
+        assert_ne!(
+            envelope.payload()["prompt_blake3"],
+            unshaped.payload()["prompt_blake3"],
+            "{tier}"
+        );
+        // Every other parameter is signed as the backend signs it.
+        assert_eq!(
+            params_unshaped(&envelope),
+            direct.payload()["params"],
+            "{tier}"
+        );
+    }
+
+    // A conversation: its leading system message is the one shaped ...
+    let turns = [
+        ChatMessage::system("You are terse."),
+        ChatMessage::user("Name a colour."),
+        ChatMessage::assistant("Blue."),
+        ChatMessage::user("Another one?"),
+    ];
+    let conversation = GenerateRequest::messages(turns.clone())
+        .greedy()
+        .max_tokens(4);
+    let envelope = gateway.generate(&id, &conversation).unwrap();
+    assert_eq!(envelope.payload()["params"]["system_prompt"], signed);
+    let mut by_hand = turns.to_vec();
+    by_hand[0] = ChatMessage::system(shaped_text.as_str());
+    let direct = engine()
+        .generate(
+            &id,
+            &GenerateRequest::messages(by_hand).greedy().max_tokens(4),
+        )
+        .unwrap();
+    assert_eq!(
+        envelope.payload()["prompt_blake3"],
+        direct.payload()["prompt_blake3"]
+    );
+
+    // ... and one without gets the shaped message first.
+    let envelope = gateway
+        .generate(
+            &id,
+            &GenerateRequest::messages(turns[1..].to_vec())
+                .greedy()
+                .max_tokens(4),
+        )
+        .unwrap();
+    assert_eq!(
+        envelope.payload()["params"]["system_prompt"]["blake3"],
+        blake3_hex(LINE)
+    );
+    let with_line = std::iter::once(ChatMessage::system(LINE))
+        .chain(turns[1..].iter().cloned())
+        .collect::<Vec<_>>();
+    let direct = engine()
+        .generate(
+            &id,
+            &GenerateRequest::messages(with_line).greedy().max_tokens(4),
+        )
+        .unwrap();
+    assert_eq!(
+        envelope.payload()["prompt_blake3"],
+        direct.payload()["prompt_blake3"]
+    );
+
+    // A streamed request is shaped too; a raw prompt has no system message and is left alone.
+    let mut stream = gateway.stream(&simple()).unwrap();
+    let _: String = stream.by_ref().collect();
+    let served = stream.finish().unwrap();
+    let envelope = gateway.sign(&id, &simple(), &served).unwrap();
+    route(&envelope);
+    assert_eq!(
+        envelope.payload()["params"]["system_prompt"]["blake3"],
+        blake3_hex(LINE)
+    );
+    let raw = GenerateRequest::raw("Hello").greedy().max_tokens(4);
+    let envelope = gateway.generate(&id, &raw).unwrap();
+    assert!(envelope.payload()["params"].get("system_prompt").is_none());
+
+    // The shaper saw each chat request's own system message (the raw prompt never reached it).
+    assert_eq!(
+        shaper.given(),
+        [
+            Some("You are terse."),
+            Some("You are terse."),
+            Some("You are terse."),
+            None,
+            None
+        ]
+        .map(|s| s.map(str::to_owned))
+    );
+}
+
+#[test]
+fn a_declining_shaper_signs_as_before_and_a_failing_one_fails_the_request() {
+    let id = Identity::generate();
+    let request = simple().system("You are terse.").seed(7);
+    let plain = Gateway::builder()
+        .engine(engine().clone())
+        .build()
+        .unwrap()
+        .generate(&id, &request)
+        .unwrap();
+    let declining = Gateway::builder()
+        .engine(engine().clone())
+        .system_prompt(Shaper::new(Rule::Decline))
+        .build()
+        .unwrap()
+        .generate(&id, &request)
+        .unwrap();
+    assert_eq!(declining.payload()["params"], plain.payload()["params"]);
+    assert!(plain.payload()["params"].get("system_prompt").is_none());
+    assert_eq!(
+        declining.payload()["prompt_blake3"],
+        plain.payload()["prompt_blake3"]
+    );
+
+    let err = Gateway::builder()
+        .engine(engine().clone())
+        .system_prompt(Shaper::new(Rule::Fail))
+        .build()
+        .unwrap()
+        .generate(&id, &request)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("cannot read its rules"), "{err}");
 }
