@@ -1001,8 +1001,9 @@ export declare class Store {
   /** How many patterns it holds. */
   get size(): number
   /**
-   * Learns from a signed output: verifies `envelope` (`options` as `Envelope.verify`'s), takes
-   * its content and stores it with `embedding` and `tags`.
+   * Learns from a signed output: verifies `envelope` (`options` as `Envelope.verify`'s; a
+   * refusal throws with its reject code), takes its content and stores it with `embedding`
+   * and `tags`. A wrong dimension, a NaN or a zero vector throws `INVALID_INPUT` saying which.
    */
   learn(envelope: Envelope, embedding: Float32Array | number[], tags?: string[], options?: VerifyOptions): Learning
   /**
@@ -1011,43 +1012,68 @@ export declare class Store {
    */
   learnWith(model: Model, envelope: Envelope, tags?: string[], options?: VerifyOptions): Promise<Learning>
   /**
-   * The patterns nearest `query`: at most `k` (10), each at or above `threshold` (0.5,
-   * cosine similarity), highest first, with `similarity`.
+   * The patterns nearest the vector `query`: at most `k` (10), each at or above `threshold`
+   * (0.5, cosine similarity), highest first.
    */
-  recall(query: Float32Array | number[], options?: { k?: number; threshold?: number }): Record<string, unknown>[]
+  recall(query: Float32Array | number[], options?: { k?: number; threshold?: number }): Array<Recalled>
   /** `recall` of `text`, embedded by `model` off the main thread. */
-  recallText(model: Model, text: string, options?: { k?: number; threshold?: number }): Promise<Record<string, unknown>[]>
-  /** Feedback on pattern `id` (+0.05 positive, −0.03 negative, clamped); the confidence now. */
-  feedback(id: number, positive: boolean): number
-  /** Pattern `id`, or `null`. */
-  get(id: number): Record<string, unknown> | null
-  /** Every pattern, by id. */
-  patterns(): Record<string, unknown>[]
-  /** Every elevated pattern (locally, or certified by a federation), by id. */
-  elevated(): Record<string, unknown>[]
+  recallText(model: Model, text: string, options?: { k?: number; threshold?: number }): Promise<Recalled[]>
   /**
-   * Elevates, locally, the patterns with at least `threshold` confidence (0.95) and
-   * `minObservations` observations (3); their ids.
+   * Feedback on pattern `id`: +0.05 to its confidence if `positive`, −0.03 if not, clamped
+   * to [0, 1]; the pattern as it is now. An unknown id throws `INVALID_INPUT`.
+   */
+  feedback(id: number, positive: boolean): Pattern
+  /** Pattern `id`, or `null`. */
+  get(id: number): Pattern | null
+  /** Every pattern, by id. */
+  patterns(): Array<Pattern>
+  /** Removes pattern `id`; whether it was there. */
+  remove(id: number): boolean
+  /** Every elevated pattern (locally, or certified by a federation), by id. */
+  elevated(): Array<Pattern>
+  /**
+   * Elevates, locally (no federation to certify them), the patterns with at least
+   * `threshold` confidence (0.95) and `minObservations` observations (3); their ids.
    */
   elevateLocal(policy?: { threshold?: number; minObservations?: number }): Array<number>
   /**
-   * Observes that the user prefers `value` for (`kind`, `key`); this value's confidence
-   * (0.5 at first, reinforced by each repeat; active from 0.7).
+   * Checks again, offline, that pattern `id` was certified by the federation of `document`
+   * (its certificate, and the decided batch that carried it); throws the refusal otherwise.
    */
-  observePreference(kind: string, key: string, value: string): number
-  /** The preferred value of (`kind`, `key`), or `null`. */
-  preference(kind: string, key: string): Record<string, unknown> | null
-  /** The active preferences, one per (kind, key). */
-  activePreferences(): Record<string, unknown>[]
-  /** `systemPrompt` followed by the active preferences, as a gateway would send it. */
-  applyPreferences(systemPrompt?: string | undefined | null): string
-  /** Every pattern as JSON Lines of `bizra.pattern` envelopes signed by `identity`. */
-  exportJsonl(identity: Identity): string
+  verifyElevation(id: number, document: FederationDocument): void
   /**
-   * Imports JSON Lines (as `exportJsonl` writes them), verifying every line: all or none. A
-   * line that does not verify throws its error, naming the line.
+   * Observes that the user prefers `value` for (`kind`, `key`); that value's preference
+   * (confidence 0.5 at first, reinforced by each repeat, active from 0.7).
    */
-  importJsonl(text: string, options?: VerifyOptions): ImportReport
+  observePreference(kind: string, key: string, value: string): Preference
+  /**
+   * The active value of (`kind`, `key`) (the most confident at or above 0.7), or `null` when
+   * no value is active yet.
+   */
+  preference(kind: string, key: string): Preference | null
+  /**
+   * Every observed value of every preference, active or not, by kind and key, the most
+   * confident first.
+   */
+  preferences(): Array<Preference>
+  /** The active preferences, one per (kind, key). */
+  activePreferences(): Array<Preference>
+  /**
+   * `systemPrompt` followed by the active preferences, as a gateway shaped by this store
+   * sends it.
+   */
+  applyPreferences(systemPrompt?: string | undefined | null): string
+  /**
+   * Every pattern as JSON Lines of `bizra.pattern` envelopes signed by `identity`, off the
+   * main thread (one signature per pattern).
+   */
+  exportJsonl(identity: Identity): Promise<string>
+  /**
+   * Imports JSON Lines (as `exportJsonl` writes them) off the main thread, verifying every
+   * line: all or none. A line that does not verify rejects with its error (a refusal keeps
+   * its reject code), naming the line.
+   */
+  importJsonl(text: string, options?: VerifyOptions): Promise<ImportReport>
   /**
    * Closes the store (a file store saves its vector index). Later calls throw
    * `INVALID_INPUT`; closing twice is harmless. `using store = ...` calls it.
@@ -1231,7 +1257,7 @@ export interface ImportReport {
   /** Lines read (blank lines not counted). */
   lines: number
   /** Patterns added. */
-  added: number
+  new: number
   /** Lines whose content was held (one more observation each). */
   observed: number
   /** Lines whose envelope had been learned before. */
@@ -1243,10 +1269,10 @@ export interface Learning {
   /** The pattern's id. */
   id: number
   /**
-   * `"new"`, `"observed"` (the content was held: one more observation) or `"alreadyKnown"`
+   * `'new'`, `'observed'` (the content was held: one more observation) or `'alreadyKnown'`
    * (this very envelope was learned before: nothing changed).
    */
-  learned: 'new' | 'observed' | 'alreadyKnown'
+  outcome: 'new' | 'observed' | 'alreadyKnown'
 }
 
 /** How far in the future an envelope's timestamp may lie and still verify, in seconds. */
@@ -1303,6 +1329,50 @@ export interface NodeStats {
   eventsDropped: number
 }
 
+/** A learned pattern, as the store held it when it was read. */
+export interface Pattern {
+  /** Its id in this store. */
+  id: number
+  /** The text. */
+  content: string
+  /** BLAKE3 of the text as 64 lowercase hex: what makes two learnings the same pattern. */
+  contentBlake3: string
+  /** The embedding, L2-normalised by the store. */
+  embedding: Float32Array
+  /** Labels, in the order first given, without repeats. */
+  tags: Array<string>
+  /** The node id of the envelope's signer. */
+  sourceNode: string
+  /** The envelope that introduced the pattern, its JSON text (`Envelope.parse` reads it). */
+  envelope: string
+  /** That envelope's id. */
+  envelopeId: string
+  /**
+   * Confidence in [0, 1]: 0.5 when learned, +0.05 per positive and −0.03 per negative
+   * feedback.
+   */
+  confidence: number
+  /** How many distinct envelopes carried this content. */
+  observations: number
+  /** Positive feedback counted. */
+  positive: number
+  /** Negative feedback counted. */
+  negative: number
+  /** When it was first learned. */
+  created: Date
+  /** When it last changed. */
+  updated: Date
+  /** `'none'`, `'local'` (elevated by this node alone) or `'certified'` (by a federation). */
+  elevation: 'none' | 'local' | 'certified'
+  /** The consensus height that certified it. */
+  height?: number
+  /**
+   * The commit certificate that certified it, its JSON text (`Certificate.fromJson` reads
+   * it).
+   */
+  certificate?: string
+}
+
 /** What a pool's server says of itself. */
 export interface PoolHealth {
   /**
@@ -1312,6 +1382,34 @@ export interface PoolHealth {
   state: 'ready' | 'loading' | 'unavailable'
   /** Why it is not ready. */
   detail?: string
+}
+
+/** A learned preference: one value of (`kind`, `key`) and the confidence in it. */
+export interface Preference {
+  /** What it is about (`'style'`, `'format'`, ...). */
+  kind: string
+  /** Which preference of that kind (`'tone'`, ...). */
+  key: string
+  /** The preferred value. */
+  value: string
+  /** Confidence in [0, 1]: 0.5 at first, reinforced by each repeat. */
+  confidence: number
+  /** How many times this value was observed. */
+  observations: number
+  /** Whether it shapes prompts (confidence at or above the core's threshold, 0.7). */
+  active: boolean
+  /** When it was first observed. */
+  created: Date
+  /** When it was last observed. */
+  updated: Date
+}
+
+/** A pattern found by `recall`, with its cosine similarity to the query. */
+export interface Recalled {
+  /** The pattern, as the store held it. */
+  pattern: Pattern
+  /** Cosine similarity in [−1, 1]. */
+  similarity: number
 }
 
 /** The reject codes of the spec: name → number (`{ HASH_MISMATCH: 15, ... }`). */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BizraError, Envelope, Identity, Model, ReplayCache, Store } from 'bizra'
+import { BizraError, Envelope, Identity, Model, REJECT_CODES, ReplayCache, Store } from 'bizra'
 
 const MODEL_PATH = process.env.BIZRA_TEST_MODEL || join(homedir(), '.cache/bizra/models/SmolLM2-135M-Instruct.Q4_1.gguf')
 if (!existsSync(MODEL_PATH)) {
@@ -19,98 +19,184 @@ const code = (c, re) => (e) => {
   if (re) assert.match(e.message, re)
   return true
 }
+const close = (a, b) => Math.abs(a - b) < 1e-9
 
-test('learn, recall, feedback, local elevation and bad input', () => {
+test('learn and recall by vector; the records', () => {
   const store = Store.memory()
   assert.equal(typeof store[Symbol.dispose], 'function') // `using store = ...` closes it
   assert.equal(store.path, ':memory:')
   assert.equal(store.dimension, null)
   const a = pattern('water boils at 100 C')
   const first = store.learn(a, [0.6, 0.8, 0], ['physics'])
-  assert.equal(first.learned, 'new')
+  assert.equal(first.outcome, 'new')
   assert.equal(store.dimension, 3)
-  assert.deepEqual(store.learn(pattern('water boils at 100 C'), new Float32Array([0.6, 0.8, 0])), { id: first.id, learned: 'observed' })
-  assert.deepEqual(store.learn(a, [0.6, 0.8, 0]), { id: first.id, learned: 'alreadyKnown' })
+  assert.deepEqual(store.learn(pattern('water boils at 100 C'), new Float32Array([0.6, 0.8, 0])), { id: first.id, outcome: 'observed' })
+  assert.deepEqual(store.learn(a, [0.6, 0.8, 0]), { id: first.id, outcome: 'alreadyKnown' })
   const salt = store.learn(pattern('salt dissolves'), [0, 0, 1]).id
 
   const hits = store.recall([0.5, 0.8, 0.1], { k: 1 })
-  assert.deepEqual(hits.map((h) => h.id), [first.id])
-  assert.equal(hits[0].content, 'water boils at 100 C')
-  assert.deepEqual(hits[0].tags, ['physics'])
-  assert.equal(hits[0].observations, 2)
-  assert.ok(hits[0].similarity > 0.99)
+  assert.deepEqual(hits.map((h) => h.pattern.id), [first.id])
+  const p = hits[0].pattern
+  assert.equal(p.content, 'water boils at 100 C')
+  assert.deepEqual(p.tags, ['physics'])
+  assert.equal(p.observations, 2)
+  assert.equal(p.sourceNode, id.nodeId)
+  assert.equal(p.envelopeId, a.id)
+  assert.equal(Envelope.parse(p.envelope).id, a.id)
+  assert.match(p.contentBlake3, /^[0-9a-f]{64}$/)
+  assert.ok(p.embedding instanceof Float32Array && Math.abs(Math.hypot(...p.embedding) - 1) < 1e-6) // normalised by the core
+  assert.ok(p.created instanceof Date && p.updated >= p.created)
+  assert.equal(p.elevation, 'none')
+  assert.equal(p.height, undefined)
+  assert.equal(p.certificate, undefined)
+  assert.ok(hits[0].similarity > 0.99 && hits[0].similarity <= 1)
+  const both = store.recall([0.5, 0.8, 0.1], { threshold: -1 })
+  assert.deepEqual(both.map((h) => h.pattern.id), [first.id, salt])
+  assert.ok(both[0].similarity > both[1].similarity)
   assert.deepEqual(store.recall([0.5, 0.8, 0.1], { threshold: 0.995 }), [])
   assert.throws(() => store.recall([1, 0, 0], { kk: 1 }), (e) => e instanceof TypeError && /unknown option kk/.test(e.message))
-
-  assert.ok(Math.abs(store.feedback(first.id, true) - 0.55) < 1e-12)
-  assert.ok(Math.abs(store.feedback(first.id, false) - 0.52) < 1e-12)
-  assert.equal(store.get(first.id).positive, 1)
-  assert.equal(store.get(9999), null)
-  assert.throws(() => store.feedback(9999, true), code('INVALID_INPUT', /no pattern with id 9999/))
-
-  const third = pattern('a third')
-  assert.throws(() => store.learn(third, [1, 0]), code('INVALID_INPUT', /2 dimensions/))
-  assert.throws(() => store.learn(third, [NaN, 0, 1]), code('INVALID_INPUT'))
-  assert.throws(() => store.learn(Envelope.create(id, { type: 'bizra.note' }), [1, 0, 0]), code('INVALID_INPUT', /cannot learn/))
-  const cache = new ReplayCache()
-  store.learn(third, [1, 0, 0], [], { replay: cache })
-  assert.throws(() => store.learn(third, [1, 0, 0], [], { replay: cache }), code('REPLAY'))
-  assert.equal(store.size, 3)
-  assert.deepEqual(store.patterns().map((p) => p.id), [first.id, salt, store.patterns()[2].id])
-
-  assert.deepEqual(store.elevateLocal(), [])
-  assert.deepEqual(store.elevateLocal({ threshold: 0.5, minObservations: 2 }), [first.id])
-  assert.deepEqual(store.elevated().map((p) => p.elevation.kind), ['local'])
+  assert.deepEqual(store.patterns().map((p) => p.id), [first.id, salt])
+  assert.equal(store.remove(salt), true)
+  assert.equal(store.remove(salt), false)
+  assert.equal(store.size, 1)
+  assert.equal(store.get(salt), null)
   store.close()
   assert.throws(() => store.size, code('INVALID_INPUT', /closed/))
+  store.close() // twice is harmless
+})
+
+test('feedback arithmetic: +0.05, −0.03, clamped', () => {
+  const store = Store.memory()
+  const pid = store.learn(pattern('tea is hot'), [1, 0]).id
+  assert.equal(store.get(pid).confidence, 0.5)
+  const steps = [1, 2, 3].map(() => store.feedback(pid, true).confidence)
+  assert.ok(close(steps[0], 0.55) && close(steps[1], 0.6) && close(steps[2], 0.65), String(steps))
+  const after = store.feedback(pid, false)
+  assert.ok(close(after.confidence, 0.62), String(after.confidence))
+  assert.deepEqual([after.positive, after.negative], [3, 1])
+  let p
+  for (let i = 0; i < 10; i++) p = store.feedback(pid, true)
+  assert.equal(p.confidence, 1)
+  for (let i = 0; i < 40; i++) p = store.feedback(pid, false)
+  assert.equal(p.confidence, 0)
+  assert.throws(() => store.feedback(9999, true), code('INVALID_INPUT', /no pattern with id 9999/))
+})
+
+test('bad input is refused, saying what, and loses nothing', () => {
+  const store = Store.memory()
+  store.learn(pattern('first'), [1, 0, 0])
+  const third = pattern('a third')
+  assert.throws(() => store.learn(third, [1, 0]), code('INVALID_INPUT', /has 2 dimensions, but this store's patterns have 3/))
+  assert.throws(() => store.learn(third, [NaN, 0, 1]), code('INVALID_INPUT', /value 0 is NaN, not a finite number/))
+  assert.throws(() => store.learn(third, [0, 0, 0]), code('INVALID_INPUT', /zero vector/))
+  assert.throws(() => store.recall([1, 0]), code('INVALID_INPUT', /dimensions/))
+  assert.throws(() => store.learn(third, [1, 'x', 0]), (e) => e instanceof TypeError && /embedding\[1\]/.test(e.message))
+  assert.throws(() => store.learn(Envelope.create(id, { type: 'bizra.note' }), [1, 0, 0]), code('INVALID_INPUT', /cannot learn/))
+  const cache = new ReplayCache()
+  store.learn(third, [0, 1, 0], [], { replay: cache })
+  assert.throws(() => store.learn(third, [0, 1, 0], [], { replay: cache }), code('REPLAY'))
+  assert.deepEqual(store.patterns().map((p) => p.content), ['first', 'a third'])
 })
 
 test('preferences: reinforcement, a new value on its own, the system prompt', () => {
   const store = Store.memory()
   assert.equal(store.preference('style', 'tone'), null)
-  let c = 0
-  for (let i = 0; i < 6; i++) c = store.observePreference('style', 'tone', 'concise')
-  assert.ok(Math.abs(c - 0.704755) < 1e-6)
-  assert.equal(store.observePreference('style', 'tone', 'verbose'), 0.5)
-  assert.equal(store.preference('style', 'tone').value, 'concise')
+  assert.equal(store.applyPreferences('You are helpful.'), 'You are helpful.')
+  const seen = []
+  for (let i = 0; i < 6; i++) seen.push(store.observePreference('style', 'tone', 'concise'))
+  assert.equal(seen[0].confidence, 0.5)
+  assert.equal(seen[4].active, false)
+  assert.equal(seen[5].active, true) // the sixth observation activates it
+  assert.ok(seen.every((p, i) => i === 0 || p.confidence > seen[i - 1].confidence)) // reinforced
+  assert.ok(Math.abs(seen[5].confidence - 0.704755) < 1e-6)
+  assert.equal(seen[5].observations, 6)
+  assert.equal(store.observePreference('style', 'tone', 'verbose').confidence, 0.5)
+  assert.deepEqual(store.preferences().map((p) => [p.value, p.active]), [['concise', true], ['verbose', false]])
+  const pref = store.preference('style', 'tone')
+  assert.deepEqual([pref.kind, pref.key, pref.value], ['style', 'tone', 'concise'])
   assert.deepEqual(store.activePreferences().map((p) => p.value), ['concise'])
   assert.equal(store.applyPreferences('You are helpful.'), 'You are helpful.\n\nUser preferences:\n- style.tone: concise')
   assert.equal(store.applyPreferences(), 'User preferences:\n- style.tone: concise')
   assert.throws(() => store.observePreference('', 'tone', 'x'), code('INVALID_INPUT', /must not be empty/))
 })
 
-test('export, import, a file store reopened, a tampered line refused with nothing written', async () => {
+test('local elevation and the elevated patterns', () => {
+  const store = Store.memory()
+  const settled = store.learn(pattern('settled'), [1, 0]).id
+  for (let i = 0; i < 2; i++) store.learn(pattern('settled'), [1, 0])
+  const young = store.learn(pattern('young'), [0, 1]).id
+  assert.deepEqual(store.elevateLocal(), []) // 3 observations, but confidence 0.5 < 0.95
+  for (let i = 0; i < 9; i++) {
+    store.feedback(settled, true)
+    store.feedback(young, true)
+  }
+  assert.deepEqual(store.elevated(), [])
+  assert.deepEqual(store.elevateLocal(), [settled]) // young has 1 observation of the 3 needed
+  assert.deepEqual(store.elevated().map((p) => [p.id, p.elevation]), [[settled, 'local']])
+  assert.deepEqual(store.elevateLocal(), []) // already elevated
+  assert.deepEqual(store.elevateLocal({ threshold: 0.9, minObservations: 1 }), [young])
+  assert.deepEqual(store.elevated().map((p) => p.id), [settled, young])
+  assert.throws(() => store.elevateLocal({ min_observations: 1 }), (e) => e instanceof TypeError && /minObservations/.test(e.message))
+})
+
+test('export and import between two stores; a tampered line refused with its line and code', async () => {
+  const a = Store.memory()
+  a.learn(pattern('first'), [1, 0], ['one'])
+  a.learn(pattern('second'), [0, 1])
+  const exported = a.exportJsonl(id)
+  assert.ok(exported instanceof Promise)
+  const text = await exported
+  assert.equal(text.trim().split('\n').length, 2)
+
+  const b = Store.memory()
+  assert.deepEqual(await b.importJsonl(text), { lines: 2, new: 2, observed: 0, alreadyKnown: 0 })
+  assert.deepEqual(await b.importJsonl(text), { lines: 2, new: 0, observed: 0, alreadyKnown: 2 })
+  assert.deepEqual(b.patterns().map((p) => [p.content, p.tags]), [['first', ['one']], ['second', []]])
+  assert.deepEqual(b.recall([0.1, 1], { k: 1 }).map((h) => h.pattern.content), ['second'])
+
+  const [l1, l2] = text.trim().split('\n')
+  const fresh = Store.memory()
+  await assert.rejects(fresh.importJsonl(`${l1}\n${l2.replace('"second"', '"Second"')}\n`), (e) => {
+    code('HASH_MISMATCH', /import line 2/)(e)
+    assert.equal(e.reject, REJECT_CODES.HASH_MISMATCH)
+    return true
+  })
+  assert.equal(fresh.size, 0) // all lines or none
+  await assert.rejects(fresh.importJsonl('not json\n'), (e) => e instanceof BizraError && /import line 1/.test(e.message))
+  assert.throws(() => fresh.importJsonl(text, { nwo: new Date() }), TypeError) // checked before anything starts
+})
+
+test('a file store reopened keeps everything; a file that is not a store is left untouched', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bizra-store-'))
   try {
     const path = join(dir, 'memory.sqlite')
-    let text
+    let before, one, two
     {
       const store = await Store.open(path)
+      assert.equal(store.path, path)
+      one = store.learn(pattern('first'), [1, 0], ['t']).id
       store.learn(pattern('first'), [1, 0])
-      store.learn(pattern('second'), [0, 1])
-      text = store.exportJsonl(id)
+      two = store.learn(pattern('second'), [0, 1]).id
+      store.feedback(two, true)
+      for (let i = 0; i < 6; i++) store.observePreference('format', 'lists', 'bullets')
+      assert.deepEqual(store.elevateLocal({ threshold: 0.5, minObservations: 2 }), [one])
+      before = store.patterns()
       store[Symbol.dispose]()
     }
-    assert.equal(text.trim().split('\n').length, 2)
     {
       const reopened = await Store.open(path)
-      assert.deepEqual(reopened.recall([0, 1], { k: 1 }).map((h) => h.content), ['second'])
+      assert.deepEqual(reopened.patterns(), before)
+      assert.equal(reopened.dimension, 2)
+      assert.deepEqual(reopened.recall([0, 1], { k: 1 }).map((h) => h.pattern.id), [two])
+      assert.deepEqual(reopened.elevated().map((p) => p.id), [one])
+      const pref = reopened.preference('format', 'lists')
+      assert.deepEqual([pref.value, pref.observations], ['bullets', 6])
       reopened.close()
     }
-    const other = await Store.open(join(dir, 'other.sqlite'))
-    assert.deepEqual(other.importJsonl(text), { lines: 2, added: 2, observed: 0, alreadyKnown: 0 })
-    assert.equal(other.importJsonl(text).alreadyKnown, 2)
-    other.close()
-
-    const [l1, l2] = text.trim().split('\n')
-    const fresh = Store.memory()
-    assert.throws(() => fresh.importJsonl(`${l1}\n${l2.replace('"second"', '"Second"')}\n`), code('HASH_MISMATCH', /import line 2/))
-    assert.equal(fresh.size, 0)
-
     const notAStore = join(dir, 'patterns.jsonl')
-    writeFileSync(notAStore, text)
+    writeFileSync(notAStore, 'not a database\n')
     await assert.rejects(Store.open(notAStore), code('IO'))
-    assert.equal(readFileSync(notAStore, 'utf8'), text)
+    assert.equal(readFileSync(notAStore, 'utf8'), 'not a database\n')
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -125,13 +211,23 @@ test('learning and recalling with the model', async () => {
     'Quantum computers use qubits.',
     'The recipe needs two cups of flour.',
   ]
-  for (const t of texts) assert.equal((await store.learnWith(model, pattern(t))).learned, 'new')
+  const ids = []
+  for (const t of texts) {
+    const l = await store.learnWith(model, pattern(t))
+    assert.equal(l.outcome, 'new')
+    ids.push(l.id)
+  }
   assert.equal(store.dimension, (await model.embed(texts[0])).length)
-  let hits = await store.recallText(model, 'A cat naps on the couch.', { k: 2, threshold: -1 })
-  assert.equal(hits[0].content, texts[0])
-  assert.ok(hits[0].similarity > hits[1].similarity)
-  hits = await store.recallText(model, "France's capital city is Paris.", { k: 1, threshold: -1 })
-  assert.equal(hits[0].content, texts[1])
+  // A paraphrase is recalled above every unrelated sentence.
+  let hits = await store.recallText(model, 'A cat naps on the couch.', { k: 4, threshold: -1 })
+  assert.equal(hits[0].pattern.id, ids[0])
+  assert.ok(hits.slice(1).every((h) => hits[0].similarity > h.similarity))
+  hits = await store.recallText(model, "France's capital city is Paris.", { k: 4, threshold: -1 })
+  assert.equal(hits[0].pattern.content, texts[1])
+  assert.ok(hits.slice(1).every((h) => hits[0].similarity > h.similarity))
+  // The same text again is observed; a vector query needs no model.
+  assert.equal((await store.learnWith(model, pattern(texts[2]))).outcome, 'observed')
+  assert.equal(store.recall(await model.embed(texts[3]), { k: 1 })[0].pattern.id, ids[3])
   // A refused envelope rejects before anything is embedded or written.
   const cache = new ReplayCache()
   const once = pattern('once')
