@@ -3507,7 +3507,7 @@ void bizra_store_free(struct bizra_store *store);
  * dimension) and `tags` (`tags_len` strings; NULL when 0). A refused envelope is
  * `BIZRA_STATUS_REJECTED` with its reject code; a bad embedding (wrong dimension, NaN, zero) or
  * payload is `BIZRA_STATUS_INVALID_ARGUMENT`; nothing is written then. `*out_id` (may be NULL):
- * the pattern's id; `*out_what` (may be NULL): a `bizra_learned`.
+ * the pattern's id; `*out_what` (may be NULL): a `bizra_learned`; values, nothing to free.
  */
 bizra_status bizra_store_learn(const struct bizra_store *store,
                                const struct bizra_envelope *envelope,
@@ -3522,6 +3522,7 @@ bizra_status bizra_store_learn(const struct bizra_store *store,
 /**
  * `bizra_store_learn` with the content's embedding from `engine` (the model that must also
  * embed the queries): the envelope is verified first, nothing is embedded for one refused.
+ * `*out_id` and `*out_what` as there: values, nothing to free.
  */
 bizra_status bizra_store_learn_embedded(const struct bizra_store *store,
                                         const struct bizra_envelope *envelope,
@@ -3547,7 +3548,8 @@ bizra_status bizra_store_recall(const struct bizra_store *store,
                                 char **out);
 
 /**
- * `bizra_store_recall` of `text`, embedded by `engine`.
+ * `bizra_store_recall` of `text`, embedded by `engine`. `*out`: the caller's JSON array; free
+ * it with `bizra_string_free`.
  */
 bizra_status bizra_store_recall_text(const struct bizra_store *store,
                                      const struct bizra_engine *engine,
@@ -3558,7 +3560,7 @@ bizra_status bizra_store_recall_text(const struct bizra_store *store,
 /**
  * Records feedback on pattern `id`: positive adds 0.05 to its confidence, negative takes 0.03
  * away (clamped to [0, 1]). An unknown id is `BIZRA_STATUS_INVALID_ARGUMENT`. `*out_confidence`
- * (may be NULL): the confidence now.
+ * (may be NULL): the confidence now, a value (nothing to free).
  */
 bizra_status bizra_store_feedback(const struct bizra_store *store,
                                   int64_t id,
@@ -3572,7 +3574,7 @@ bizra_status bizra_store_feedback(const struct bizra_store *store,
 bizra_status bizra_store_get(const struct bizra_store *store, int64_t id, char **out);
 
 /**
- * How many patterns the store holds.
+ * How many patterns the store holds (`*out`: a value, nothing to free).
  */
 bizra_status bizra_store_len(const struct bizra_store *store, size_t *out);
 
@@ -3585,7 +3587,7 @@ bizra_status bizra_store_elevated(const struct bizra_store *store, char **out);
 /**
  * Elevates, locally (no federation to certify them), every pattern eligible under `policy`
  * (NULL: confidence ≥ 0.95 and at least 3 observations) that is not elevated yet.
- * `*out_count` (may be NULL): how many were.
+ * `*out_count` (may be NULL): how many were, a value (nothing to free).
  */
 bizra_status bizra_store_elevate_local(const struct bizra_store *store,
                                        const struct bizra_elevation_policy *policy,
@@ -3594,7 +3596,7 @@ bizra_status bizra_store_elevate_local(const struct bizra_store *store,
 /**
  * Observes that the user prefers `value` for (`kind`, `key`): the same value reinforces its
  * confidence (c + (1 − c)·0.1), a new value starts its own at 0.5; a value is active from 0.7.
- * `*out_confidence` (may be NULL): this value's confidence now.
+ * `*out_confidence` (may be NULL): this value's confidence now, a value (nothing to free).
  */
 bizra_status bizra_store_preference_observe(const struct bizra_store *store,
                                             const char *kind,
@@ -3629,7 +3631,8 @@ bizra_status bizra_store_preferences_apply(const struct bizra_store *store,
 
 /**
  * Writes every pattern as JSON Lines of `bizra.pattern` envelopes signed by `identity` to the
- * file at `path` (replaced). `*out_count` (may be NULL): the lines written.
+ * file at `path` (replaced). `*out_count` (may be NULL): the lines written, a value (nothing
+ * to free).
  */
 bizra_status bizra_store_export(const struct bizra_store *store,
                                 const struct bizra_identity *identity,
@@ -3640,7 +3643,8 @@ bizra_status bizra_store_export(const struct bizra_store *store,
  * Imports JSON Lines of pattern envelopes (`data_len` bytes of UTF-8, as `bizra_store_export`
  * writes them), verifying every line with `opts` (NULL: the defaults), in one transaction: all
  * lines or none. A line that does not verify is `BIZRA_STATUS_REJECTED` (or `_INVALID_ARGUMENT`)
- * and the message names it ("import line N: ..."). `*out` (may be NULL): what was done.
+ * and the message names it ("import line N: ..."). `*out` (may be NULL): what was done, counts
+ * only (nothing to free).
  */
 bizra_status bizra_store_import(const struct bizra_store *store,
                                 const uint8_t *data,
@@ -3649,7 +3653,7 @@ bizra_status bizra_store_import(const struct bizra_store *store,
                                 struct bizra_import_report *out);
 
 /**
- * `bizra_store_import` of the file at `path`.
+ * `bizra_store_import` of the file at `path`; `*out` as there (counts only, nothing to free).
  */
 bizra_status bizra_store_import_file(const struct bizra_store *store,
                                      const char *path,

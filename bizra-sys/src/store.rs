@@ -105,6 +105,17 @@ fn put_json(out: *mut *mut c_char, v: serde_json::Value) -> FfiResult {
     put_string(out, v.to_string())
 }
 
+/// A record, or NULL for none.
+fn put_json_opt(out: *mut *mut c_char, v: Option<serde_json::Value>) -> FfiResult {
+    match v {
+        Some(v) => put_json(out, v),
+        None => {
+            put(out, std::ptr::null_mut());
+            Ok(BIZRA_STATUS_OK)
+        }
+    }
+}
+
 /// Opens (creating it if absent) the store in the SQLite file at `path` (a node keeps it at
 /// `<data dir>/autopoiesis.sqlite`). A file that is not a store, is damaged, or was written by a
 /// newer bizra is `BIZRA_STATUS_IO` naming it, and is left untouched. `*out`: a new store, the
@@ -143,7 +154,7 @@ pub unsafe extern "C" fn bizra_store_free(store: *mut bizra_store) {
 /// dimension) and `tags` (`tags_len` strings; NULL when 0). A refused envelope is
 /// `BIZRA_STATUS_REJECTED` with its reject code; a bad embedding (wrong dimension, NaN, zero) or
 /// payload is `BIZRA_STATUS_INVALID_ARGUMENT`; nothing is written then. `*out_id` (may be NULL):
-/// the pattern's id; `*out_what` (may be NULL): a `bizra_learned`.
+/// the pattern's id; `*out_what` (may be NULL): a `bizra_learned`; values, nothing to free.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_store_learn(
     store: *const bizra_store,
@@ -168,6 +179,7 @@ pub unsafe extern "C" fn bizra_store_learn(
 
 /// `bizra_store_learn` with the content's embedding from `engine` (the model that must also
 /// embed the queries): the envelope is verified first, nothing is embedded for one refused.
+/// `*out_id` and `*out_what` as there: values, nothing to free.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_store_learn_embedded(
     store: *const bizra_store,
@@ -212,7 +224,8 @@ pub unsafe extern "C" fn bizra_store_recall(
     })
 }
 
-/// `bizra_store_recall` of `text`, embedded by `engine`.
+/// `bizra_store_recall` of `text`, embedded by `engine`. `*out`: the caller's JSON array; free
+/// it with `bizra_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn bizra_store_recall_text(
     store: *const bizra_store,
@@ -232,7 +245,7 @@ pub unsafe extern "C" fn bizra_store_recall_text(
 
 /// Records feedback on pattern `id`: positive adds 0.05 to its confidence, negative takes 0.03
 /// away (clamped to [0, 1]). An unknown id is `BIZRA_STATUS_INVALID_ARGUMENT`. `*out_confidence`
-/// (may be NULL): the confidence now.
+/// (may be NULL): the confidence now, a value (nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_store_feedback(
     store: *const bizra_store,
@@ -257,17 +270,12 @@ pub unsafe extern "C" fn bizra_store_get(
 ) -> bizra_status {
     boundary("bizra_store_get", || {
         let out = out_checked(out)?;
-        match bizra_store::arg(store, "store")?.get(id)? {
-            Some(p) => put_json(out, p.to_json()),
-            None => {
-                put(out, std::ptr::null_mut());
-                Ok(BIZRA_STATUS_OK)
-            }
-        }
+        let p = bizra_store::arg(store, "store")?.get(id)?;
+        put_json_opt(out, p.map(|p| p.to_json()))
     })
 }
 
-/// How many patterns the store holds.
+/// How many patterns the store holds (`*out`: a value, nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_store_len(
     store: *const bizra_store,
@@ -296,7 +304,7 @@ pub unsafe extern "C" fn bizra_store_elevated(
 
 /// Elevates, locally (no federation to certify them), every pattern eligible under `policy`
 /// (NULL: confidence ≥ 0.95 and at least 3 observations) that is not elevated yet.
-/// `*out_count` (may be NULL): how many were.
+/// `*out_count` (may be NULL): how many were, a value (nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_store_elevate_local(
     store: *const bizra_store,
@@ -321,7 +329,7 @@ pub unsafe extern "C" fn bizra_store_elevate_local(
 
 /// Observes that the user prefers `value` for (`kind`, `key`): the same value reinforces its
 /// confidence (c + (1 − c)·0.1), a new value starts its own at 0.5; a value is active from 0.7.
-/// `*out_confidence` (may be NULL): this value's confidence now.
+/// `*out_confidence` (may be NULL): this value's confidence now, a value (nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_store_preference_observe(
     store: *const bizra_store,
@@ -355,16 +363,10 @@ pub unsafe extern "C" fn bizra_store_preference_get(
     boundary("bizra_store_preference_get", || {
         let out = out_checked(out)?;
         let s = bizra_store::arg(store, "store")?;
-        match s
+        let p = s
             .preferences()
-            .get(text(kind, "kind")?, text(key, "key")?)?
-        {
-            Some(p) => put_json(out, p.to_json()),
-            None => {
-                put(out, std::ptr::null_mut());
-                Ok(BIZRA_STATUS_OK)
-            }
-        }
+            .get(text(kind, "kind")?, text(key, "key")?)?;
+        put_json_opt(out, p.map(|p| p.to_json()))
     })
 }
 
@@ -402,7 +404,8 @@ pub unsafe extern "C" fn bizra_store_preferences_apply(
 }
 
 /// Writes every pattern as JSON Lines of `bizra.pattern` envelopes signed by `identity` to the
-/// file at `path` (replaced). `*out_count` (may be NULL): the lines written.
+/// file at `path` (replaced). `*out_count` (may be NULL): the lines written, a value (nothing
+/// to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_store_export(
     store: *const bizra_store,
@@ -424,7 +427,8 @@ pub unsafe extern "C" fn bizra_store_export(
 /// Imports JSON Lines of pattern envelopes (`data_len` bytes of UTF-8, as `bizra_store_export`
 /// writes them), verifying every line with `opts` (NULL: the defaults), in one transaction: all
 /// lines or none. A line that does not verify is `BIZRA_STATUS_REJECTED` (or `_INVALID_ARGUMENT`)
-/// and the message names it ("import line N: ..."). `*out` (may be NULL): what was done.
+/// and the message names it ("import line N: ..."). `*out` (may be NULL): what was done, counts
+/// only (nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_store_import(
     store: *const bizra_store,
@@ -442,7 +446,7 @@ pub unsafe extern "C" fn bizra_store_import(
     })
 }
 
-/// `bizra_store_import` of the file at `path`.
+/// `bizra_store_import` of the file at `path`; `*out` as there (counts only, nothing to free).
 #[no_mangle]
 pub unsafe extern "C" fn bizra_store_import_file(
     store: *const bizra_store,
