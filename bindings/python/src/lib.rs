@@ -9,7 +9,8 @@
 //! Every entry point runs through [`guard`], so a Rust panic surfaces as `bizra.PanicError` (a
 //! `BizraError`) and never as pyo3's `PanicException` (a `BaseException`), and slow work
 //! (signing, verification, batches, PEM encryption, gate chains, inference, a federation node's
-//! start, leave, consensus calls and event waits) runs with the GIL released.
+//! start, leave, consensus calls and event waits, the store's database, embedding and exchange
+//! work) runs with the GIL released.
 //!
 //! Cargo features: `test-hooks` adds `_panic_for_tests` (the suite's way to cross the boundary
 //! with a panic) and `bench` adds `_rust_bench` (the benchmark's Rust baseline). Neither is in the
