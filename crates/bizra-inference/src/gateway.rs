@@ -1,48 +1,5 @@
-//! One entry point for inference wherever the model runs: the [`Gateway`] decides a request's
-//! tier from its task complexity (or takes the tier the request forces), serves it from a
-//! backend of that tier (an embedded [`Engine`] for Edge and Local, remote pools for Pool), takes
-//! the fallbacks it was configured with when that tier cannot serve, and signs into the output
-//! how the request was routed, so that no downgrade is ever silent.
-//!
-//! ```no_run
-//! use bizra_inference::{Engine, EngineOptions, Gateway, GenerateRequest, RemoteClient, RemoteOptions};
-//! use bizra_protocol::{Identity, ModelTier};
-//!
-//! let edge = Engine::load("SmolLM2-135M-Instruct.Q4_1.gguf", EngineOptions::default())?;
-//! let gateway = Gateway::builder()
-//!     .engine(edge.clone())
-//!     .engine_for(ModelTier::Local, edge)
-//!     .pool(RemoteClient::connect(RemoteOptions::new("http://10.0.0.7:8000/v1"))?)
-//!     .fallback(ModelTier::Pool, ModelTier::Local) // recorded in the payload when taken
-//!     .build()?;
-//! let id = Identity::generate();
-//! let envelope = gateway.generate(&id, &GenerateRequest::chat("What is 2 + 2?"))?;
-//! println!("{}", envelope.payload()["route"]);
-//! # Ok::<(), bizra_protocol::Error>(())
-//! ```
-//!
-//! The rules, which the payload's `route` member records:
-//! - The tier is the request's ([`GenerateRequest::tier`]), else [`select_tier`]'s estimate.
-//! - Edge and Local are served by the engine given for the tier ([`GatewayBuilder::engine_for`],
-//!   or [`GatewayBuilder::engine`] at the model's own tier), else by the registry's
-//!   ([`ModelRegistry::engine_for_tier`]). Pool is served by the pools in the order they were
-//!   given: the first that serves wins, and each one that was unavailable before it is recorded
-//!   under `skipped`.
-//! - A tier that cannot serve, because it has no backend ([`ErrorKind::ModelNotFound`],
-//!   [`ErrorKind::NoRemotePool`]) or because every pool was unavailable
-//!   ([`ErrorKind::RemoteUnavailable`]), falls back to the tier its rule names, if it has one,
-//!   and the step is recorded under `fallbacks` with its cause. Nothing falls back by default.
-//! - Nothing else falls back: not a refusal by a pool ([`ErrorKind::RemoteRefused`]: a wrong key
-//!   or model is a configuration to fix, not a load to shed), not an invalid request, not a
-//!   cancelled one, and not a generation that already streamed text to the caller (its output
-//!   would be two models' words).
-//! - With a [`SystemPromptShaper`] ([`GatewayBuilder::system_prompt`]; the node's active
-//!   preferences, for one), every chat request's system message is replaced by the shaped one
-//!   before any tier serves it (a conversation without one gets it first; raw prompts have no
-//!   system message and are left alone). The signed payload's `params` then carry
-//!   `system_prompt`: `{"applied": <what the shaper says it applied>, "blake3": <BLAKE3 of the
-//!   system message the model received>}`, so a verifier sees that the output was shaped, by
-//!   what, and can check the text it expects. Unshaped requests sign exactly as before.
+//! The [`Gateway`]: one entry point for inference wherever the model runs. Its rules are on
+//! the type (this module is private; the type's docs are the ones users read).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -166,7 +123,7 @@ impl Served {
     }
 }
 
-/// Shapes the system message of the chat requests a [`Gateway`] serves (see the module's rules).
+/// Shapes the system message of the chat requests a [`Gateway`] serves (see its rules).
 pub trait SystemPromptShaper: Send + Sync {
     /// The system message to send instead of `system` (the request's own, if any), with what was
     /// applied; `None` leaves the request as it is. An error fails the request (fail-closed: an
@@ -248,7 +205,7 @@ impl GatewayBuilder {
         self
     }
 
-    /// When `from` cannot serve (see the module's rules), serves from `to` instead, and records
+    /// When `from` cannot serve (see [`Gateway`]'s rules), serves from `to` instead, and records
     /// it. One rule per tier; rules chain (Pool → Local → Edge), each tier tried at most once.
     pub fn fallback(mut self, from: ModelTier, to: ModelTier) -> Self {
         if from == to {
@@ -265,7 +222,7 @@ impl GatewayBuilder {
         self
     }
 
-    /// Shapes the system message of every chat request (see the module's rules).
+    /// Shapes the system message of every chat request (see [`Gateway`]'s rules).
     pub fn system_prompt(mut self, shaper: Arc<dyn SystemPromptShaper>) -> Self {
         self.shaper = Some(Shaper(shaper));
         self
@@ -297,9 +254,54 @@ struct Inner {
     shaper: Option<Shaper>,
 }
 
-/// Routes requests to Edge, Local and Pool backends and signs the outputs with their route (see
-/// the [module](self) for the rules). `Send + Sync` and cheap to clone; the same
-/// request/streaming/cancel API as [`Engine`] and [`RemoteClient`].
+/// One entry point for inference wherever the model runs: the [`Gateway`] decides a request's
+/// tier from its task complexity (or takes the tier the request forces), serves it from a
+/// backend of that tier (an embedded [`Engine`] for Edge and Local, remote pools for Pool), takes
+/// the fallbacks it was configured with when that tier cannot serve, and signs into the output
+/// how the request was routed, so that no downgrade is ever silent.
+///
+/// ```no_run
+/// use bizra_inference::{Engine, EngineOptions, Gateway, GenerateRequest, RemoteClient, RemoteOptions};
+/// use bizra_protocol::{Identity, ModelTier};
+///
+/// let edge = Engine::load("SmolLM2-135M-Instruct.Q4_1.gguf", EngineOptions::default())?;
+/// let gateway = Gateway::builder()
+///     .engine(edge.clone())
+///     .engine_for(ModelTier::Local, edge)
+///     .pool(RemoteClient::connect(RemoteOptions::new("http://10.0.0.7:8000/v1"))?)
+///     .fallback(ModelTier::Pool, ModelTier::Local) // recorded in the payload when taken
+///     .build()?;
+/// let id = Identity::generate();
+/// let envelope = gateway.generate(&id, &GenerateRequest::chat("What is 2 + 2?"))?;
+/// println!("{}", envelope.payload()["route"]);
+/// # Ok::<(), bizra_protocol::Error>(())
+/// ```
+///
+/// The rules, which the payload's `route` member records:
+/// - The tier is the request's ([`GenerateRequest::tier`]), else [`select_tier`]'s estimate.
+/// - Edge and Local are served by the engine given for the tier ([`GatewayBuilder::engine_for`],
+///   or [`GatewayBuilder::engine`] at the model's own tier), else by the registry's
+///   ([`ModelRegistry::engine_for_tier`]). Pool is served by the pools in the order they were
+///   given: the first that serves wins, and each one that was unavailable before it is recorded
+///   under `skipped`.
+/// - A tier that cannot serve, because it has no backend ([`ErrorKind::ModelNotFound`],
+///   [`ErrorKind::NoRemotePool`]) or because every pool was unavailable
+///   ([`ErrorKind::RemoteUnavailable`]), falls back to the tier its rule names, if it has one,
+///   and the step is recorded under `fallbacks` with its cause. Nothing falls back by default.
+/// - Nothing else falls back: not a refusal by a pool ([`ErrorKind::RemoteRefused`]: a wrong key
+///   or model is a configuration to fix, not a load to shed), not an invalid request, not a
+///   cancelled one, and not a generation that already streamed text to the caller (its output
+///   would be two models' words).
+/// - With a [`SystemPromptShaper`] ([`GatewayBuilder::system_prompt`]; the node's active
+///   preferences, for one), every chat request's system message is replaced by the shaped one
+///   before any tier serves it (a conversation without one gets it first; raw prompts have no
+///   system message and are left alone). The signed payload's `params` then carry
+///   `system_prompt`: `{"applied": <what the shaper says it applied>, "blake3": <BLAKE3 of the
+///   system message the model received>}`, so a verifier sees that the output was shaped, by
+///   what, and can check the text it expects. Unshaped requests sign exactly as before.
+///
+/// `Send + Sync` and cheap to clone; the same request/streaming/cancel API as [`Engine`] and
+/// [`RemoteClient`].
 #[derive(Clone, Debug)]
 pub struct Gateway {
     inner: Arc<Inner>,
