@@ -5,7 +5,8 @@ import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BizraError, Envelope, Identity, Model, REJECT_CODES, ReplayCache, Store } from 'bizra'
+import { BizraError, Envelope, FederationDocument, Identity, Model, REJECT_CODES, ReplayCache, Store } from 'bizra'
+import { VECTORS_DIR } from './helpers.mjs'
 
 const MODEL_PATH = process.env.BIZRA_TEST_MODEL || join(homedir(), '.cache/bizra/models/SmolLM2-135M-Instruct.Q4_1.gguf')
 if (!existsSync(MODEL_PATH)) {
@@ -136,6 +137,12 @@ test('local elevation and the elevated patterns', () => {
   assert.deepEqual(store.elevateLocal(), []) // already elevated
   assert.deepEqual(store.elevateLocal({ threshold: 0.9, minObservations: 1 }), [young])
   assert.deepEqual(store.elevated().map((p) => p.id), [settled, young])
+  // Only a federation's certificate can be checked again: a local elevation has none.
+  const consensus = JSON.parse(readFileSync(join(VECTORS_DIR, 'consensus-v1-vectors.json'), 'utf8'))
+  const doc = FederationDocument.fromJson(consensus.documents.equal.json)
+  assert.throws(() => store.verifyElevation(settled, doc), code('INVALID_INPUT', new RegExp(`pattern ${settled} is not certified`)))
+  assert.throws(() => store.verifyElevation(9999, doc), code('INVALID_INPUT', /no pattern with id 9999/))
+  assert.throws(() => store.verifyElevation(settled, {}), TypeError)
   assert.throws(() => store.elevateLocal({ min_observations: 1 }), (e) => e instanceof TypeError && /minObservations/.test(e.message))
 })
 

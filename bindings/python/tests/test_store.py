@@ -4,6 +4,7 @@ it)."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ import blake3
 import pytest
 
 import bizra
+from conftest import VECTORS_DIR
 
 MODEL_PATH = Path(
     os.environ.get(
@@ -154,6 +156,13 @@ def test_elevate_local_and_list_elevated(identity: bizra.Identity) -> None:
     assert store.elevate_local() == []  # already elevated
     assert store.elevate_local(threshold=0.9, min_observations=1) == [young]
     assert [p.id for p in store.elevated()] == [settled, young]
+    # Only a federation's certificate can be checked again: a local elevation has none.
+    vectors = json.loads((VECTORS_DIR / "consensus-v1-vectors.json").read_text(encoding="utf-8"))
+    doc = bizra.FederationDocument.from_json(vectors["documents"]["equal"]["json"])
+    with pytest.raises(bizra.InvalidInputError, match=f"pattern {settled} is not certified"):
+        store.verify_elevation(settled, doc)
+    with pytest.raises(bizra.InvalidInputError, match="no pattern with id 9999"):
+        store.verify_elevation(9999, doc)
 
 
 def test_export_import_round_trip_and_a_tampered_line(identity: bizra.Identity) -> None:
