@@ -13,6 +13,11 @@
 //!   0.705). Of several active values for one (kind, key), the most confident wins; a tie goes to
 //!   the most recently observed, then to the smaller value (bytewise), so the answer is always the
 //!   same.
+//! * The active values shape a system prompt by one rule, [`render`] (the format is under
+//!   [`Preferences::apply`]): the same text whether asked for by hand or applied to every chat
+//!   request of a gateway through `PreferencePrompt` (feature `inference`), whose signed payload
+//!   then carries what was applied and the BLAKE3 of the system message the model received
+//!   (`params.system_prompt`).
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
