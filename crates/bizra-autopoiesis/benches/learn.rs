@@ -1,7 +1,7 @@
 //! Learning rate with the real model: `Store::learn_embedded` (verify, embed with SmolLM2,
 //! insert) per second, beside its two parts measured apart in the same run: the engine's `embed`
-//! alone, and `Store::learn` with the same vectors precomputed (verify + insert into a file
-//! store, `synchronous=FULL`, one transaction per pattern).
+//! alone, and `Store::learn` with the vector just computed (verify + insert into a file store,
+//! `synchronous=FULL`, one transaction per pattern). The machine's CPU and load are printed.
 //!
 //! `cargo bench -p bizra-autopoiesis --bench learn` (`make bench-autopoiesis`);
 //! `BIZRA_BENCH_PATTERNS=200` (the default).
@@ -67,12 +67,21 @@ fn rate(n: usize, t: Duration) -> String {
     )
 }
 
+/// The 1, 5 and 15 minute load averages (a busy machine slows every figure).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn main() {
     let n: usize = std::env::var("BIZRA_BENCH_PATTERNS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(200);
     println!("machine: {}", common::machine());
+    let load_before = load_average();
     let engine = model::engine();
     let id = Identity::generate();
     let texts = sentences(n);
@@ -85,28 +94,34 @@ fn main() {
     // Warm the engine (first-call allocations) outside the measurements.
     engine.embed("warm up").unwrap();
 
-    let t = Instant::now();
-    let vectors: Vec<Vec<f32>> = texts.iter().map(|s| engine.embed(s).unwrap()).collect();
-    let embed = t.elapsed();
-
+    // The three measurements interleave, pattern by pattern, so that load from elsewhere on the
+    // machine falls on each of them alike (a shared machine's load shifts over minutes).
     let dir = tempfile::tempdir().unwrap();
-    let insert = {
-        let store = Store::open(dir.path().join("insert.sqlite")).unwrap();
+    let given = Store::open(dir.path().join("given.sqlite")).unwrap();
+    let embedded = Store::open(dir.path().join("embedded.sqlite")).unwrap();
+    let (mut embed, mut insert, mut learn) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut dimension = 0;
+    for (text, envelope) in texts.iter().zip(&envelopes) {
         let t = Instant::now();
-        for (e, v) in envelopes.iter().zip(&vectors) {
-            store.learn(e, v, &[], &opts).unwrap();
-        }
-        t.elapsed()
-    };
-    let learn = {
-        let store = Store::open(dir.path().join("learn.sqlite")).unwrap();
+        let vector = engine.embed(text).unwrap();
+        embed += t.elapsed();
+        dimension = vector.len();
+
         let t = Instant::now();
-        for e in &envelopes {
-            store.learn_embedded(e, &engine, &[], &opts).unwrap();
-        }
-        t.elapsed()
-    };
-    println!("{n} patterns of {} dimensions", vectors[0].len());
+        given.learn(envelope, &vector, &[], &opts).unwrap();
+        insert += t.elapsed();
+
+        let t = Instant::now();
+        embedded
+            .learn_embedded(envelope, &engine, &[], &opts)
+            .unwrap();
+        learn += t.elapsed();
+    }
+    println!(
+        "load average before: {load_before}, after: {}",
+        load_average()
+    );
+    println!("{n} patterns of {dimension} dimensions");
     println!(
         "  learn_embedded (verify + embed + insert)  {}",
         rate(n, learn)
