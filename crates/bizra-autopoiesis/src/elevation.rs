@@ -6,14 +6,12 @@
 //! model repeating itself) is not enough. An eligible pattern is elevated in one of two ways:
 //!
 //! * **Through the federation** (the `federation` feature): the node proposes it as a
-//!   `bizra.proposal` envelope ([`crate::federation`]); when a height decides it, every node
+//!   `bizra.proposal` envelope (the `federation` module); when a height decides it, every node
 //!   stores it as [`Elevation::Certified`] with the height's commit certificate and batch, which
-//!   anyone holding the federation document can check again ([`Store::verify_elevation`]).
+//!   anyone holding the federation document can check again (`Store::verify_elevation`).
 //! * **Locally** ([`Store::elevate_local`]), where there is no federation: marked
 //!   [`Elevation::Local`], which says exactly that. A locally elevated pattern can still be
 //!   certified later, when the node joins a federation.
-//!
-//! [`Store::verify_elevation`]: crate::Store::verify_elevation
 
 use rusqlite::params;
 

@@ -32,7 +32,7 @@
 //! Modules: [`store`] (the database, its schema and settings), [`patterns`] (learning, feedback),
 //! [`recall`] (search by meaning), [`preferences`], [`exchange`] (export/import), [`payload`]
 //! (the `bizra.pattern` payload), [`embed`] (embedding with the engine), [`elevation`] (when a pattern is settled, and local
-//! elevation), `federation` (elevation proposals, decisions and their proof) and [`Elevator`]
+//! elevation), `federation` (elevation proposals, decisions and their proof) and `Elevator`
 //! (which drives them beside a running node), both under the `federation` feature.
 
 #![forbid(unsafe_code)]
