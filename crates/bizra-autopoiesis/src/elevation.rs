@@ -61,7 +61,7 @@ impl ElevationPolicy {
         pattern.confidence >= self.threshold && pattern.observations >= self.min_observations
     }
 
-    pub(crate) fn observations_sql(&self) -> i64 {
+    fn observations_sql(&self) -> i64 {
         i64::try_from(self.min_observations).unwrap_or(i64::MAX)
     }
 }
@@ -79,12 +79,23 @@ impl Store {
     /// The patterns eligible under `policy` that the federation has not certified yet (locally
     /// elevated ones included), by id.
     pub fn elevation_candidates(&self, policy: &ElevationPolicy) -> Result<Vec<Pattern>> {
+        self.candidates_not_proposed_since(policy, i64::MAX)
+    }
+
+    /// [`Store::elevation_candidates`] not proposed to a federation at or after `since_ms` (ms
+    /// since the Unix epoch): the elevator's retry rule.
+    pub(crate) fn candidates_not_proposed_since(
+        &self,
+        policy: &ElevationPolicy,
+        since_ms: i64,
+    ) -> Result<Vec<Pattern>> {
         self.select(
             &format!(
                 "SELECT {COLUMNS} FROM patterns WHERE elevation != 'certified' \
-                 AND confidence >= ?1 AND observations >= ?2 ORDER BY id"
+                 AND confidence >= ?1 AND observations >= ?2 \
+                 AND (proposed_ms IS NULL OR proposed_ms < ?3) ORDER BY id"
             ),
-            params![policy.threshold, policy.observations_sql()],
+            params![policy.threshold, policy.observations_sql(), since_ms],
             "listing elevation candidates",
         )
     }

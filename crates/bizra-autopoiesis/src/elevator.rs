@@ -25,6 +25,7 @@ use bizra_protocol::{Error, Identity, Result};
 use bizra_runtime::{ConsensusEvent, Node, RecvError};
 
 use crate::federation::elevation_proposal;
+use crate::store::now_ms;
 use crate::{ElevationPolicy, Store};
 
 /// How often the elevator looks for eligible patterns and undecided heights.
@@ -200,7 +201,11 @@ impl Worker {
     /// Proposes the eligible patterns not proposed recently.
     fn propose_due(&self) {
         let retry = i64::try_from(RETRY.as_millis()).unwrap_or(i64::MAX);
-        let due = match self.store.due_for_proposal(&self.policy, retry) {
+        let since = now_ms().saturating_sub(retry);
+        let due = match self
+            .store
+            .candidates_not_proposed_since(&self.policy, since)
+        {
             Ok(due) => due,
             Err(e) => {
                 lock(&self.status).last_error = Some(format!("listing eligible patterns: {e}"));

@@ -48,9 +48,9 @@ impl Store {
         opts: &VerifyOptions<'_>,
     ) -> Result<Learned> {
         envelope.verify(opts)?;
-        let (content, _) = learnable_content(envelope)?;
-        let embedding = embedder.embed(&content)?;
-        self.learn_verified(envelope, &embedding, tags)
+        let taught = learnable_content(envelope)?;
+        let embedding = embedder.embed(&taught.0)?;
+        self.learn_verified(envelope, taught, &embedding, tags)
     }
 
     /// [`Store::recall`] by meaning of `text`, embedded by `embedder` (the one that embedded the

@@ -34,7 +34,7 @@ use bizra_protocol::{Envelope, Error, Identity, Result, VerifyOptions};
 use crate::exchange::pattern_payload;
 use crate::patterns::{
     clean_tags, learnable_content, normalise, write_incoming, Incoming, Pattern, PatternId,
-    COLUMNS, INITIAL_CONFIDENCE,
+    INITIAL_CONFIDENCE,
 };
 use crate::payload::PatternPayload;
 use crate::store::{now_ms, sql_error, store_error, Store};
@@ -367,26 +367,5 @@ impl Store {
             )
             .map_err(|e| sql_error(&inner.path, "recording a proposal", e))?;
         Ok(())
-    }
-
-    /// The candidates under `policy` not proposed within the last `retry_ms` milliseconds.
-    pub(crate) fn due_for_proposal(
-        &self,
-        policy: &crate::ElevationPolicy,
-        retry_ms: i64,
-    ) -> Result<Vec<Pattern>> {
-        self.select(
-            &format!(
-                "SELECT {COLUMNS} FROM patterns WHERE elevation != 'certified' \
-                 AND confidence >= ?1 AND observations >= ?2 \
-                 AND (proposed_ms IS NULL OR proposed_ms < ?3) ORDER BY id"
-            ),
-            params![
-                policy.threshold,
-                policy.observations_sql(),
-                now_ms().saturating_sub(retry_ms)
-            ],
-            "listing the patterns due for a proposal",
-        )
     }
 }

@@ -184,18 +184,19 @@ impl Store {
         opts: &VerifyOptions<'_>,
     ) -> Result<Learned> {
         envelope.verify(opts)?;
-        self.learn_verified(envelope, embedding, tags)
+        let taught = learnable_content(envelope)?;
+        self.learn_verified(envelope, taught, embedding, tags)
     }
 
     /// [`Store::learn`] of an envelope verified already (verifying twice would trip a replay
-    /// cache in the options).
+    /// cache in the options), whose [`learnable_content`] was read already.
     pub(crate) fn learn_verified(
         &self,
         envelope: &Envelope,
+        (content, stated): (String, Option<PatternPayload>),
         embedding: &[f32],
         tags: &[&str],
     ) -> Result<Learned> {
-        let (content, stated) = learnable_content(envelope)?;
         let source_node = stated
             .as_ref()
             .and_then(|p| p.source_node.clone())
