@@ -19,6 +19,11 @@ use crate::inference::{
 use crate::tier::{tier_arg, PyTierDecision};
 use crate::{guard, invalid, to_py};
 
+/// The tier a `tier=` argument forces (`None`: the gateway decides).
+fn forced_tier(tier: Option<&Bound<'_, PyAny>>) -> PyResult<Option<ModelTier>> {
+    tier.filter(|t| !t.is_none()).map(tier_arg).transpose()
+}
+
 /// A duration argument in seconds (a positive number).
 fn seconds(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Duration> {
     let s = number_arg(obj, what)?;
@@ -142,9 +147,7 @@ impl PyGateway {
                 prompt, system, max_tokens, None, None, None, None, None, None, None, None, None,
                 None,
             )?;
-            if let Some(t) = tier.filter(|t| !t.is_none()) {
-                req.tier = Some(tier_arg(t)?);
-            }
+            req.tier = forced_tier(tier)?;
             Ok(self.inner.decide(&req).into())
         })
     }
@@ -192,9 +195,7 @@ impl PyGateway {
                 provenance,
                 ttl,
             )?;
-            if let Some(t) = tier.filter(|t| !t.is_none()) {
-                req.tier = Some(tier_arg(t)?);
-            }
+            req.tier = forced_tier(tier)?;
             let timeout = timeout_arg(timeout)?;
             let token = cancel.map_or_else(CancelToken::new, |c| c.get().inner.clone());
             let gateway = &self.inner;
@@ -247,9 +248,7 @@ impl PyGateway {
                 provenance,
                 ttl,
             )?;
-            if let Some(t) = tier.filter(|t| !t.is_none()) {
-                req.tier = Some(tier_arg(t)?);
-            }
+            req.tier = forced_tier(tier)?;
             let gateway = self.inner.clone();
             let stream = py.detach(|| gateway.stream(&req)).map_err(to_py)?;
             Ok(PyTokenStream::new(
