@@ -1,4 +1,7 @@
-//! Tuning aid: usearch alone (no store) on random or clustered vectors of dimension 576.
+//! Tuning aid: usearch alone (no store) on random or clustered vectors of dimension 576:
+//! `N`, `M` (graph degree), `EFA` (expansion on insert), `CLUSTERS` (0: uniformly random) and
+//! `Q` (`i8`, scaled per vector as the store does, `f16` or `f32`). Inserts one at a time, as the
+//! store does (see `src/index.rs`).
 #[path = "../tests/support/mod.rs"]
 mod support;
 use std::time::Instant;
@@ -10,6 +13,11 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 fn main() {
+    let quantization = match std::env::var("Q").as_deref() {
+        Ok("f32") => ScalarKind::F32,
+        Ok("f16") => ScalarKind::F16,
+        _ => ScalarKind::I8,
+    };
     let (n, m, efa, clusters) = (
         env("N", 20000),
         env("M", 16),
@@ -38,7 +46,7 @@ fn main() {
     let opts = IndexOptions {
         dimensions: dim,
         metric: MetricKind::Cos,
-        quantization: ScalarKind::F32,
+        quantization,
         connectivity: m,
         expansion_add: efa,
         expansion_search: 64,
@@ -47,19 +55,17 @@ fn main() {
     let idx = Index::new(&opts).unwrap();
     idx.reserve(n).unwrap();
     let t = Instant::now();
-    std::thread::scope(|s| {
-        for (part, chunk) in vs.chunks(n.div_ceil(2)).enumerate() {
-            let idx = &idx;
-            s.spawn(move || {
-                for (i, v) in chunk.iter().enumerate() {
-                    idx.add((part * n.div_ceil(2) + i) as u64, v).unwrap();
-                }
-            });
+    for (i, v) in vs.iter().enumerate() {
+        match quantization {
+            ScalarKind::I8 => idx.add(i as u64, &i8_scaled(v)),
+            _ => idx.add(i as u64, v.as_slice()),
         }
-    });
+        .unwrap();
+    }
     println!(
-        "n={n} M={m} efa={efa} clusters={clusters} build {:.1?} (2 threads)",
-        t.elapsed()
+        "n={n} M={m} efa={efa} clusters={clusters} {quantization:?} build {:.1?} ({})",
+        t.elapsed(),
+        idx.hardware_acceleration()
     );
     let mut rng = support::Rng(99);
     let qs: Vec<Vec<f32>> = (0..100).map(|_| draw(&mut rng)).collect();
@@ -77,7 +83,11 @@ fn main() {
         .collect();
     let t = Instant::now();
     for q in &qs {
-        let _ = idx.exact_search(q, 10).unwrap();
+        let _ = match quantization {
+            ScalarKind::I8 => idx.exact_search(&i8_scaled(q), 10),
+            _ => idx.exact_search(q.as_slice(), 10),
+        }
+        .unwrap();
     }
     println!("  usearch exact {:.2?}/q", t.elapsed() / 100);
     for ef in [64, 128, 256, 512] {
@@ -85,7 +95,11 @@ fn main() {
         let t = Instant::now();
         let mut found = 0;
         for (q, tr) in qs.iter().zip(&truth) {
-            let m = idx.search(q, 10).unwrap();
+            let m = match quantization {
+                ScalarKind::I8 => idx.search(&i8_scaled(q), 10),
+                _ => idx.search(q.as_slice(), 10),
+            }
+            .unwrap();
             found += m.keys.iter().filter(|k| tr.contains(k)).count();
         }
         println!(
@@ -94,4 +108,10 @@ fn main() {
             t.elapsed() / 100
         );
     }
+}
+
+/// What the store's index holds for `v`: scaled so that its largest magnitude is 127, rounded.
+fn i8_scaled(v: &[f32]) -> Vec<i8> {
+    let largest = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+    v.iter().map(|x| (x * 127.0 / largest).round() as i8).collect()
 }

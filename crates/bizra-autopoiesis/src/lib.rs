@@ -45,6 +45,7 @@ pub mod embed;
 pub mod exchange;
 #[cfg(feature = "federation")]
 pub mod federation;
+mod index;
 pub mod patterns;
 pub mod payload;
 pub mod preferences;
@@ -63,5 +64,5 @@ pub use payload::{PatternPayload, INFERENCE_PAYLOAD_TYPE, PATTERN_PAYLOAD_TYPE};
 #[cfg(feature = "inference")]
 pub use preferences::PreferencePrompt;
 pub use preferences::{Preference, Preferences};
-pub use recall::{IndexOrigin, RecallOptions, Recalled};
+pub use recall::{IndexOrigin, RecallOptions, Recalled, SCAN_LIMIT};
 pub use store::{Store, SCHEMA_VERSION, STORE_FILE_NAME};

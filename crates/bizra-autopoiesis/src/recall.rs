@@ -1,9 +1,12 @@
 //! Recall by meaning: the patterns whose embeddings lie nearest a query's, by cosine similarity.
 //!
-//! [`Store::recall`] asks an HNSW index (usearch: cosine metric over f32, kept in memory, keyed by
-//! the patterns' rowids) for the nearest candidates, then reads those patterns from the table and
-//! scores them exactly there. The index only proposes: the table decides what exists and how
-//! similar it is.
+//! [`Store::recall`] asks the vector index (usearch, kept in memory, keyed by the patterns'
+//! rowids; its shape and the figures behind it are in `index.rs`) for candidates, then reads
+//! their embeddings from the table and scores them exactly there. The index only proposes: the
+//! table decides what exists and how similar it is. While the store holds at most
+//! [`SCAN_LIMIT`] patterns, the candidates come from an exact scan of every (i8-quantised)
+//! embedding, so recall is exact but for ties that quantisation reorders below the top k; past
+//! it, from HNSW graphs ([`Store::recall_by_graph`] walks them at any size).
 //!
 //! The index follows every commit: this store's own once they are made, and those of other
 //! connections to the same file (another process, or another `Store` in this one) before each
@@ -21,16 +24,16 @@
 //!   the dimension here.
 //!
 //! A file store saves the index beside the database (`<file>.usearch`, [`INDEX_FILE_SUFFIX`])
-//! when dropped or on [`Store::save_index`], because rebuilding takes long on large stores (one
-//! insert at a time: 50 s at 100K clustered patterns of dimension 576, 146 s for uniformly random
-//! ones; loading the saved index: 1.3–2.6 s). The saved file is never trusted over the table: it
-//! is loaded only if its BLAKE3 is the one the table recorded when it was saved and it holds
-//! exactly the table's embeddings, bit for bit (one scan, far cheaper than a rebuild); otherwise
+//! when dropped or on [`Store::save_index`], because rebuilding takes long on large stores
+//! (building the graphs: about 20 s at 100K patterns of dimension 576 on 2 cores; loading the
+//! saved index takes a second or two). The saved file is never trusted over the table: it is
+//! loaded only if its BLAKE3 is the one the table recorded when it was saved and it holds
+//! exactly the table's embeddings, quantised (one scan, far cheaper than a rebuild); otherwise
 //! the index is rebuilt from the table. A process killed after writing leaves a stale file, and
 //! two processes saving at once may leave one's file beside the other's hash (the last rename
 //! and the last hash recorded win, each on its own): that check refuses both.
-//! [`Store::recall_exact`] scans every embedding in the table: the reference that the index is
-//! tested against.
+//! [`Store::recall_exact`] scans every embedding in the table, in f32: the reference that the
+//! index is tested against.
 //!
 //! Similarity is the dot product of two L2-normalised vectors (the cosine), in [-1, 1]. Results
 //! are ordered by similarity, highest first, ties by id; only those at or above the threshold
@@ -40,33 +43,23 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
-
 use bizra_protocol::{Error, Result};
+use rusqlite::OptionalExtension;
 
 use crate::patterns::{
     embedding_from_bytes, get, normalise, pattern_from_row, Pattern, PatternId, COLUMNS,
 };
 use crate::store::{sql_error, store_error, Inner, Store};
 
+use crate::index::Search;
+pub(crate) use crate::index::VectorIndex;
+pub use crate::index::SCAN_LIMIT;
+
 /// The similarity below which nothing is recalled, unless the caller says otherwise.
 pub const DEFAULT_THRESHOLD: f32 = 0.5;
 /// How many patterns are recalled, unless the caller says otherwise.
 pub const DEFAULT_K: usize = 10;
 
-/// HNSW graph degree (links per node).
-///
-/// Measured at 20K vectors of dimension 576 (`benches/tune.rs`, 2 cores): on clustered vectors,
-/// as embeddings are, M = 16 with 64 candidates recalls 100% of the exact top 10 at 0.7 ms per
-/// query (exact search: 3.4 ms); on uniformly random vectors, which have no structure for a graph
-/// to follow, recall@10 is 0.20 at 64 candidates and needs about 1024 (9.6 ms) to pass 0.9, where
-/// exact search is faster. Larger graphs (M = 32, 128 candidates) tripled the build time without
-/// changing that picture.
-const CONNECTIVITY: usize = 16;
-/// Candidates examined while inserting.
-const EXPANSION_ADD: usize = 64;
-/// Candidates examined per query, at least (raised to 4·k for large k).
-const EXPANSION_SEARCH: usize = 64;
 /// Embeddings read from the table per insertion batch when rebuilding (bounds what a rebuild
 /// holds in memory beside the index).
 const REBUILD_BATCH: usize = 8192;
@@ -139,13 +132,6 @@ impl Recalled {
     }
 }
 
-/// The in-memory HNSW index over the committed embeddings, and the ids it holds (usearch cannot
-/// list its keys; [`Inner::sync`] needs them to find patterns another connection removed).
-pub(crate) struct VectorIndex {
-    index: Index,
-    keys: HashSet<PatternId>,
-}
-
 /// What [`Inner::sync`] found: the data version it read, the rows to add and the ids to remove,
 /// and the highest id it saw.
 #[derive(Default)]
@@ -154,93 +140,6 @@ struct CatchUp {
     added: Vec<(PatternId, Vec<f32>)>,
     removed: Vec<PatternId>,
     caught_up: PatternId,
-}
-
-impl VectorIndex {
-    fn new(dimension: usize) -> std::result::Result<Self, String> {
-        let options = IndexOptions {
-            dimensions: dimension,
-            metric: MetricKind::Cos,
-            quantization: ScalarKind::F32,
-            connectivity: CONNECTIVITY,
-            expansion_add: EXPANSION_ADD,
-            expansion_search: EXPANSION_SEARCH,
-            multi: false,
-        };
-        let index = Index::new(&options).map_err(|e| e.to_string())?;
-        Ok(VectorIndex {
-            index,
-            keys: HashSet::new(),
-        })
-    }
-
-    fn add(&mut self, id: PatternId, v: &[f32]) -> std::result::Result<(), String> {
-        let key = u64::try_from(id).map_err(|_| format!("id {id} is negative"))?;
-        let size = self.index.size();
-        if size + 1 > self.index.capacity() {
-            let target = (size * 2).max(1024);
-            self.index.reserve(target).map_err(|e| e.to_string())?;
-        }
-        self.index.add(key, v).map_err(|e| e.to_string())?;
-        self.keys.insert(id);
-        Ok(())
-    }
-
-    /// Adds a batch, one vector after another. Not from several threads: usearch takes
-    /// concurrent inserts, but graphs built that way here left vectors that no search reached
-    /// (an exact copy of a stored vector did not find it; `tests/concurrency.rs` caught it, one run
-    /// in three with two threads, never with one), which also sank recall on large rebuilt
-    /// indexes. Rebuilding is therefore one core's work.
-    fn add_many(&mut self, batch: &[(PatternId, Vec<f32>)]) -> std::result::Result<(), String> {
-        let needed = self.index.size() + batch.len();
-        if needed > self.index.capacity() {
-            self.index.reserve(needed).map_err(|e| e.to_string())?;
-        }
-        for (id, v) in batch {
-            self.add(*id, v).map_err(|e| format!("pattern {id}: {e}"))?;
-        }
-        Ok(())
-    }
-
-    fn to_bytes(&self) -> std::result::Result<Vec<u8>, String> {
-        let mut buf = vec![0u8; self.index.serialized_length()];
-        self.index
-            .save_to_buffer(&mut buf)
-            .map_err(|e| e.to_string())?;
-        Ok(buf)
-    }
-
-    fn from_bytes(dimension: usize, bytes: &[u8]) -> std::result::Result<Self, String> {
-        let v = VectorIndex::new(dimension)?;
-        v.index.load_from_buffer(bytes).map_err(|e| e.to_string())?;
-        if v.index.dimensions() != dimension {
-            return Err(format!(
-                "the saved index has {} dimensions, the store {dimension}",
-                v.index.dimensions()
-            ));
-        }
-        Ok(v)
-    }
-
-    fn remove(&mut self, id: PatternId) -> std::result::Result<(), String> {
-        if let Ok(key) = u64::try_from(id) {
-            self.index.remove(key).map_err(|e| e.to_string())?;
-        }
-        self.keys.remove(&id);
-        Ok(())
-    }
-
-    fn search(&self, q: &[f32], k: usize) -> std::result::Result<Vec<PatternId>, String> {
-        let wanted = EXPANSION_SEARCH.max(k.saturating_mul(4));
-        if self.index.expansion_search() != wanted {
-            self.index.change_expansion_search(wanted);
-        }
-        let m = self.index.search(q, k).map_err(|e| e.to_string())?;
-        Ok(m.keys
-            .into_iter()
-            .filter_map(|k| i64::try_from(k).ok())
-            .collect())
-    }
 }
 
 impl Inner {
@@ -254,7 +153,7 @@ impl Inner {
         };
         if self.file {
             if let Some(index) = self.load_saved_index(dimension) {
-                self.caught_up = index.keys.iter().copied().max().unwrap_or(0);
+                self.caught_up = index.keys().iter().copied().max().unwrap_or(0);
                 self.index = Some(index);
                 self.index_origin = IndexOrigin::Loaded;
                 return Ok(());
@@ -272,7 +171,6 @@ impl Inner {
         let count = usize::try_from(count).unwrap_or(0);
         if count > 0 {
             index
-                .index
                 .reserve(count)
                 .map_err(|e| store_error(&path, format!("sizing the vector index: {e}")))?;
         }
@@ -311,7 +209,7 @@ impl Inner {
         }
         drop(rows);
         drop(stmt);
-        self.caught_up = index.keys.iter().copied().max().unwrap_or(0);
+        self.caught_up = index.keys().iter().copied().max().unwrap_or(0);
         self.index = Some(index);
         Ok(())
     }
@@ -368,7 +266,7 @@ impl Inner {
     fn catch_up(&self, conn: &rusqlite::Connection, dimension: usize) -> Result<CatchUp> {
         let path = &self.path;
         let empty = HashSet::new();
-        let held = self.index.as_ref().map_or(&empty, |i| &i.keys);
+        let held = self.index.as_ref().map_or(&empty, |i| i.keys());
         let mut plan = CatchUp {
             caught_up: self.caught_up,
             ..CatchUp::default()
@@ -457,7 +355,7 @@ impl Inner {
             .conn
             .query_row("SELECT count(*) FROM patterns", [], |r| r.get(0))
             .ok()?;
-        if usize::try_from(count).ok()? != index.index.size() {
+        if usize::try_from(count).ok()? != index.stored() {
             return None;
         }
         let mut stmt = self
@@ -465,16 +363,14 @@ impl Inner {
             .prepare("SELECT id, embedding FROM patterns")
             .ok()?;
         let mut rows = stmt.query([]).ok()?;
-        let mut held = vec![0f32; dimension];
         while let Some(row) = rows.next().ok()? {
             let id: PatternId = row.get(0).ok()?;
             let blob = row.get_ref(1).ok()?;
             let v = embedding_from_bytes(blob.as_blob().ok()?)?;
-            let key = u64::try_from(id).ok()?;
-            if index.index.get(key, &mut held).ok()? != 1 || held != v {
+            if !index.holds(id, &v) {
                 return None;
             }
-            index.keys.insert(id);
+            index.hold(id);
         }
         Some(index)
     }
@@ -586,6 +482,68 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Candidates from the index (`how`; None when it has no vector), scored exactly against
+    /// their stored embeddings; the `opts.k` best at or above the threshold, read whole.
+    fn recall_with(
+        &self,
+        query: &[f32],
+        opts: RecallOptions,
+        how: Option<Search>,
+    ) -> Result<Vec<Recalled>> {
+        let Some(q) = prepare_query(query, self.dimension)? else {
+            return Ok(Vec::new());
+        };
+        let (Some(index), Some(how)) = (self.index.as_ref(), how) else {
+            return Ok(Vec::new());
+        };
+        if opts.k == 0 {
+            return Ok(Vec::new());
+        }
+        let path = &self.path;
+        let ids = index
+            .candidates(&q, candidates(opts.k), how)
+            .map_err(|e| store_error(path, format!("searching the vector index: {e}")))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT embedding FROM patterns WHERE id = ?1")
+            .map_err(|e| sql_error(path, "reading embeddings", e))?;
+        let mut best: Vec<(f32, PatternId)> = Vec::with_capacity(ids.len());
+        for id in ids {
+            // The table decides: a key the table no longer holds is skipped.
+            let blob: Option<Vec<u8>> = stmt
+                .query_row([id], |r| r.get(0))
+                .optional()
+                .map_err(|e| sql_error(path, "reading embeddings", e))?;
+            let Some(blob) = blob else { continue };
+            let v = stored_vector(path, id, Some(&blob), q.len())?;
+            let similarity = dot(&q, &v);
+            if similarity >= opts.threshold {
+                best.push((similarity, id));
+            }
+        }
+        best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        best.truncate(opts.k);
+        let mut out = Vec::with_capacity(best.len());
+        for (similarity, id) in best {
+            if let Some(pattern) = get(&self.conn, path, id)? {
+                out.push(Recalled {
+                    pattern,
+                    similarity,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Candidates asked of each shard for a top `k`: enough that quantisation (which moves
+/// similarities by about 10⁻³) never costs one of the exact top `k` (at 100K random vectors the
+/// scan's own top 10 already held 99.6% of them).
+fn candidates(k: usize) -> usize {
+    k.saturating_mul(4).max(32)
+}
+
 impl Store {
     /// The patterns nearest `query` (any length-`dimension` vector; it is normalised here)
     /// through the vector index: at most `opts.k`, each at or above `opts.threshold`, highest
@@ -593,33 +551,17 @@ impl Store {
     pub fn recall(&self, query: &[f32], opts: RecallOptions) -> Result<Vec<Recalled>> {
         let mut inner = self.lock();
         inner.sync()?;
-        let Some(q) = prepare_query(query, inner.dimension)? else {
-            return Ok(Vec::new());
-        };
-        if opts.k == 0 {
-            return Ok(Vec::new());
-        }
-        let Some(index) = inner.index.as_ref() else {
-            return Ok(Vec::new());
-        };
-        let ids = index
-            .search(&q, opts.k)
-            .map_err(|e| store_error(&inner.path, format!("searching the vector index: {e}")))?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            // The table decides: a key the table no longer holds is skipped.
-            if let Some(pattern) = get(&inner.conn, &inner.path, id)? {
-                let similarity = dot(&q, &pattern.embedding);
-                if similarity >= opts.threshold {
-                    out.push(Recalled {
-                        pattern,
-                        similarity,
-                    });
-                }
-            }
-        }
-        sort(&mut out);
-        Ok(out)
+        let how = inner.index.as_ref().map(VectorIndex::search_kind);
+        inner.recall_with(query, opts, how)
+    }
+
+    /// [`Store::recall`] through the HNSW graphs whatever the store's size (recall walks them
+    /// only past [`SCAN_LIMIT`] patterns): what a large store's recall does, on a small one.
+    pub fn recall_by_graph(&self, query: &[f32], opts: RecallOptions) -> Result<Vec<Recalled>> {
+        let mut inner = self.lock();
+        inner.sync()?;
+        let how = inner.index.as_ref().map(|_| Search::Graph);
+        inner.recall_with(query, opts, how)
     }
 
     /// The exact answer to [`Store::recall`]: every embedding in the table compared with the
@@ -709,14 +651,6 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         .zip(b)
         .map(|(&x, &y)| f64::from(x) * f64::from(y))
         .sum::<f64>() as f32
-}
-
-fn sort(v: &mut [Recalled]) {
-    v.sort_by(|a, b| {
-        b.similarity
-            .total_cmp(&a.similarity)
-            .then(a.pattern.id.cmp(&b.pattern.id))
-    });
 }
 
 /// Pattern `id`'s stored embedding, which must be `dimension` f32 values.
