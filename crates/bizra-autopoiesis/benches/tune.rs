@@ -113,5 +113,7 @@ fn main() {
 /// What the store's index holds for `v`: scaled so that its largest magnitude is 127, rounded.
 fn i8_scaled(v: &[f32]) -> Vec<i8> {
     let largest = v.iter().fold(0f32, |m, x| m.max(x.abs()));
-    v.iter().map(|x| (x * 127.0 / largest).round() as i8).collect()
+    v.iter()
+        .map(|x| (x * 127.0 / largest).round() as i8)
+        .collect()
 }

@@ -160,7 +160,10 @@ impl VectorIndex {
                     .collect();
                 running
                     .into_iter()
-                    .map(|t| t.join().unwrap_or_else(|_| Err("an insert panicked".into())))
+                    .map(|t| {
+                        t.join()
+                            .unwrap_or_else(|_| Err("an insert panicked".into()))
+                    })
                     .collect::<Result<Vec<()>, String>>()
             })?;
         }
