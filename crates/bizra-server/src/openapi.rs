@@ -1,0 +1,79 @@
+//! The OpenAPI 3.1 document (utoipa), served at `/api/v1/openapi.json` and committed as
+//! `crates/bizra-server/openapi.json`.
+
+use axum::response::IntoResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{api, federation, inference, ws};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The server's token (`ServerConfig::token`). Without one configured, \
+                         protected endpoints answer 503 auth_not_configured.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "bizra",
+        description = "Verifiable local AI: a node's identity, signed PCI envelopes, the gate \
+                       chain and constitution, inference (native and OpenAI-compatible, each \
+                       output signed) and federation. Every failure answers \
+                       `{\"error\": {\"code\", \"message\", \"reject_code\"?}}`.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        api::health, api::status, api::metrics,
+        api::identity_generate, api::identity_sign, api::identity_verify,
+        api::envelope_create, api::envelope_verify, api::gates_check,
+        inference::generate, inference::models, inference::tier,
+        federation::status, federation::peers, federation::propose,
+        api::constitution, api::constitution_check,
+        ws::ws,
+        inference::chat_completions, inference::openai_models,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "system", description = "Health, status, metrics"),
+        (name = "identity", description = "The node's key"),
+        (name = "pci", description = "Envelopes and the gate chain"),
+        (name = "inference", description = "Signed generation"),
+        (name = "federation", description = "Membership and consensus"),
+        (name = "constitution", description = "Thresholds and rules"),
+        (name = "events", description = "Live events over WebSocket"),
+        (name = "openai", description = "OpenAI-compatible endpoints; the signed envelope rides in `bizra_envelope`"),
+    )
+)]
+struct ApiDoc;
+
+/// The OpenAPI 3.1 document, pretty-printed JSON (what `/api/v1/openapi.json` serves).
+pub fn openapi_json() -> String {
+    let mut doc = ApiDoc::openapi();
+    // The version is the crate's; the rest is the code's.
+    doc.info.version = bizra::VERSION.to_owned();
+    let mut text = doc.to_pretty_json().unwrap_or_else(|_| "{}".into());
+    text.push('\n');
+    text
+}
+
+pub(crate) async fn serve_document() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi_json(),
+    )
+}
