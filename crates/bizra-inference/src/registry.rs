@@ -153,6 +153,13 @@ impl ModelRegistry {
         })
     }
 
+    /// The file a model named `key` has, or would have, in the directory: `<dir>/<key>.gguf`.
+    /// A key that is not a plain file name (empty, with a path separator, or hidden) is
+    /// [`Error::InvalidInput`].
+    pub fn path_for(&self, key: &str) -> Result<PathBuf> {
+        self.path_of(key)
+    }
+
     fn path_of(&self, key: &str) -> Result<PathBuf> {
         if key.is_empty() || key.contains(['/', '\\']) || key.starts_with('.') {
             return Err(Error::InvalidInput(format!("invalid model key {key:?}")));
@@ -208,6 +215,57 @@ impl ModelRegistry {
         Ok(ModelEntry {
             key,
             info: imported,
+        })
+    }
+
+    /// Moves a finished file into the directory as the model `key` (a download, written beside
+    /// the directory's models under a hidden name): checked as GGUF first, then linked into
+    /// place, never over an existing file, and removed from its old name. `file` must lie on
+    /// the directory's file system. The same model already registered under `key` leaves the
+    /// registry as it is (and `file` is removed); a different one is refused, as
+    /// [`ModelRegistry::import`] refuses it, and `file` stays where it was.
+    pub fn adopt(&self, file: impl AsRef<Path>, key: &str) -> Result<ModelEntry> {
+        let file = file.as_ref();
+        let dest = self.path_of(key)?;
+        let mut info = ModelInfo::from_file(file)?;
+        let existing = |dest: &Path| -> Result<ModelEntry> {
+            let existing = self.info_for(dest)?;
+            if existing.file_blake3 == info.file_blake3 {
+                let _ = fs::remove_file(file);
+                return Ok(ModelEntry {
+                    key: key.to_owned(),
+                    info: existing,
+                });
+            }
+            Err(Error::InvalidInput(format!(
+                "a different model named {key:?} is already registered (BLAKE3 {})",
+                existing.file_blake3
+            )))
+        };
+        if dest.is_file() {
+            return existing(&dest);
+        }
+        match fs::hard_link(file, &dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dest.is_file() => {
+                return existing(&dest)
+            }
+            Err(e) => return Err(Error::io(&dest, e)),
+        }
+        let _ = fs::remove_file(file);
+        if let Ok(d) = fs::File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        info.path = dest.clone();
+        if let Ok(meta) = fs::metadata(&dest) {
+            self.infos
+                .lock()
+                .map_err(lock_err)?
+                .insert((dest, meta.len(), meta.modified().ok()), info.clone());
+        }
+        Ok(ModelEntry {
+            key: key.to_owned(),
+            info,
         })
     }
 
@@ -294,6 +352,55 @@ mod tests {
         assert_eq!(tier_for_parameters(1_500_000_000), ModelTier::Edge);
         assert_eq!(tier_for_parameters(7_000_000_000), ModelTier::Local);
         assert_eq!(tier_for_parameters(70_000_000_000), ModelTier::Pool);
+    }
+
+    /// A GGUF file with a name and no tensors: a header the registry reads (not a model
+    /// llama.cpp could load).
+    fn tiny_gguf(path: &Path, name: &str) {
+        let mut b = b"GGUF".to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend(0u64.to_le_bytes());
+        b.extend(1u64.to_le_bytes());
+        let string = |b: &mut Vec<u8>, s: &str| {
+            b.extend((s.len() as u64).to_le_bytes());
+            b.extend(s.as_bytes());
+        };
+        string(&mut b, "general.name");
+        b.extend(8u32.to_le_bytes()); // the value's type: string
+        string(&mut b, name);
+        fs::write(path, b).unwrap();
+    }
+
+    #[test]
+    fn adopt_moves_a_file_in_once_and_refuses_another_under_its_name() {
+        let dir = std::env::temp_dir().join(format!("bizra-adopt-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let reg = ModelRegistry::open(dir.join("models")).unwrap();
+        let part = reg.dir().join(".tiny.gguf.part");
+        tiny_gguf(&part, "tiny");
+        assert_eq!(reg.path_for("tiny").unwrap(), reg.dir().join("tiny.gguf"));
+        assert!(reg.path_for("../x").is_err() && reg.path_for(".x").is_err());
+
+        let entry = reg.adopt(&part, "tiny").unwrap();
+        assert_eq!(entry.info.path, reg.dir().join("tiny.gguf"));
+        assert_eq!(entry.info.name, "tiny");
+        assert!(!part.exists());
+        assert_eq!(reg.list().unwrap(), vec![entry.clone()]);
+
+        // The same model again: nothing changes, the file goes.
+        tiny_gguf(&part, "tiny");
+        assert_eq!(reg.adopt(&part, "tiny").unwrap(), entry);
+        assert!(!part.exists());
+        // Another model under that name: refused, the file stays.
+        tiny_gguf(&part, "other");
+        let e = reg.adopt(&part, "tiny").unwrap_err();
+        assert!(e.to_string().contains("different model"), "{e}");
+        assert!(part.exists());
+        // Not GGUF: refused before anything moves.
+        fs::write(&part, b"<html>").unwrap();
+        assert!(matches!(reg.adopt(&part, "web"), Err(Error::Model { .. })));
+        assert!(!reg.dir().join("web.gguf").exists());
+        let _ = fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::canonical;
 use crate::hash::{domain_hash, to_hex, Domain};
-use crate::{Error, Result};
+use crate::{Envelope, Error, Result};
 
 const DEFAULT_JSON: &str = include_str!("../../../tests/vectors/constitution-v1.json");
 
@@ -67,6 +67,21 @@ pub struct ComplianceInput {
     pub has_signature: bool,
     /// Whether the output names the envelopes it derives from.
     pub has_provenance: bool,
+}
+
+impl ComplianceInput {
+    /// The facts an envelope states about itself: its asserted scores, whether its content hash
+    /// and signature verify (strictly, under its own public key), and whether it names envelopes
+    /// it derives from. Time plays no part: an expired envelope was still signed.
+    pub fn of_envelope(envelope: &Envelope) -> Self {
+        Self {
+            snr: envelope.scores().snr,
+            ihsan: envelope.scores().ihsan,
+            has_signature: envelope.check_content_hash().is_ok()
+                && envelope.check_signature().is_ok(),
+            has_provenance: !envelope.provenance().is_empty(),
+        }
+    }
 }
 
 /// The verdict on one rule.
@@ -315,4 +330,45 @@ fn rule(v: &Value) -> std::result::Result<Rule, String> {
         enforcement,
         penalty: s("penalty")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Identity;
+
+    #[test]
+    fn an_envelope_states_its_compliance_facts() {
+        let id = Identity::from_seed(&[9u8; 32]).unwrap();
+        let env = Envelope::builder(serde_json::json!({"a": 1}))
+            .snr(0.9)
+            .ihsan(0.96)
+            .sign(&id)
+            .unwrap();
+        let input = ComplianceInput::of_envelope(&env);
+        assert_eq!(
+            input,
+            ComplianceInput {
+                snr: Some(0.9),
+                ihsan: Some(0.96),
+                has_signature: true,
+                has_provenance: false,
+            }
+        );
+        assert!(Constitution::default().check(&input).compliant);
+
+        let derived = Envelope::builder(serde_json::json!({"b": 2}))
+            .provenance([env.id()])
+            .sign(&id)
+            .unwrap();
+        let input = ComplianceInput::of_envelope(&derived);
+        assert!(input.has_provenance && input.snr.is_none());
+        assert!(!Constitution::default().check(&input).compliant);
+
+        // A payload changed after signing: the content hash no longer holds.
+        let mut v: Value = serde_json::from_str(&env.to_json()).unwrap();
+        v["payload"]["a"] = serde_json::json!(2);
+        let tampered = Envelope::from_value(v).unwrap();
+        assert!(!ComplianceInput::of_envelope(&tampered).has_signature);
+    }
 }

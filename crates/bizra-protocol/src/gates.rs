@@ -143,6 +143,29 @@ impl BuiltinKind {
         BuiltinKind::Signature,
     ];
 
+    /// The built-in kind with this name ([`BuiltinKind::name`]): how a configuration or a
+    /// command line names the gates of a chain.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The reject codes this gate refuses with.
+    pub const fn reject_codes(self) -> &'static [RejectCode] {
+        match self {
+            BuiltinKind::Schema => &[
+                RejectCode::TtlRange,
+                RejectCode::SenderMismatch,
+                RejectCode::GateSchema,
+            ],
+            BuiltinKind::Signature => &[RejectCode::HashMismatch, RejectCode::GateSignature],
+            BuiltinKind::Freshness => &[RejectCode::Expired, RejectCode::Future],
+            BuiltinKind::Replay => &[RejectCode::Replay, RejectCode::Quota],
+            BuiltinKind::Policy => &[RejectCode::PolicyMismatch],
+            BuiltinKind::Snr => &[RejectCode::GateSnr],
+            BuiltinKind::Ihsan => &[RejectCode::GateIhsan],
+        }
+    }
+
     /// The gate's name in reports.
     pub const fn name(self) -> &'static str {
         match self {
@@ -330,6 +353,18 @@ impl GateChain {
     /// The gates' names, in the order they run.
     pub fn gate_names(&self) -> Vec<String> {
         self.ordered().map(|e| entry_name(e).to_owned()).collect()
+    }
+
+    /// The gates' names with their tiers, in the order they run.
+    pub fn gates(&self) -> Vec<(String, GateTier)> {
+        self.ordered()
+            .map(|e| {
+                (
+                    entry_name(e).to_owned(),
+                    entry_tier(e, self.payload_schema.is_some()),
+                )
+            })
+            .collect()
     }
 
     /// The gates in the order they run: built-in gates by tier, then user-defined gates by tier,
@@ -555,5 +590,39 @@ fn entry_tier(e: &Entry, has_payload_schema: bool) -> GateTier {
         Entry::Builtin(BuiltinKind::Schema) if has_payload_schema => GateTier::Medium,
         Entry::Builtin(_) => GateTier::Cheap,
         Entry::Custom(g) => g.tier(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_kinds_by_name() {
+        for kind in BuiltinKind::ALL {
+            assert_eq!(BuiltinKind::from_name(kind.name()), Some(kind));
+            assert!(!kind.reject_codes().is_empty());
+        }
+        assert_eq!(BuiltinKind::from_name("Signature"), None);
+        assert_eq!(BuiltinKind::from_name(""), None);
+    }
+
+    #[test]
+    fn gates_are_listed_with_their_tiers_in_running_order() {
+        let mut chain = GateChain::empty(Arc::new(Constitution::default()));
+        chain
+            .add_builtin(BuiltinKind::Signature)
+            .add_builtin(BuiltinKind::Ihsan);
+        chain.add_fn("mine", GateTier::Cheap, |_| Ok(()));
+        assert_eq!(
+            chain.gates(),
+            vec![
+                ("ihsan".to_owned(), GateTier::Cheap),
+                ("signature".to_owned(), GateTier::Medium),
+                ("mine".to_owned(), GateTier::Cheap),
+            ]
+        );
+        let names: Vec<String> = chain.gates().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, chain.gate_names());
     }
 }

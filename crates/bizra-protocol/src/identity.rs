@@ -209,6 +209,31 @@ impl Identity {
         write_atomically(path.as_ref(), pem.as_bytes(), true)
     }
 
+    /// [`Identity::save`] for a key that replaces the node's current one (a rotation): an
+    /// existing key file is kept first, hard-linked beside it as `<name>.<unix-millis>.old`
+    /// (a free name: an older kept key is never overwritten), then the new key replaces it
+    /// atomically, as [`Identity::save_overwriting`] does. Returns where the old key was kept, or
+    /// `None` when there was no key file. Nothing changes when the new key cannot be encoded, and
+    /// a failed write leaves the old file in place (its kept copy is removed again).
+    pub fn save_rotating(
+        &self,
+        path: impl AsRef<Path>,
+        passphrase: Option<&str>,
+    ) -> Result<Option<std::path::PathBuf>> {
+        let path = path.as_ref();
+        let pem = self.to_pem(passphrase)?;
+        if fs::symlink_metadata(path).is_err() {
+            write_atomically(path, pem.as_bytes(), false)?;
+            return Ok(None);
+        }
+        let kept = keep_old(path)?;
+        if let Err(e) = write_atomically(path, pem.as_bytes(), true) {
+            let _ = fs::remove_file(&kept);
+            return Err(e);
+        }
+        Ok(Some(kept))
+    }
+
     /// Reads a key file written by [`Identity::save`], `openssl genpkey`, or holding a 64-hex seed.
     pub fn load(path: impl AsRef<Path>, passphrase: Option<&str>) -> Result<Self> {
         let path = path.as_ref();
@@ -237,6 +262,35 @@ fn decrypt(der: &[u8], passphrase: &str) -> Result<pkcs8::SecretDocument> {
     }
     info.decrypt(passphrase)
         .map_err(|_| Error::Key("wrong passphrase, or the encrypted key is corrupt".into()))
+}
+
+/// Hard-links `path` to a free `<name>.<unix-millis>[-n].old` beside it and returns that name.
+fn keep_old(path: &Path) -> Result<std::path::PathBuf> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::InvalidInput(format!("{} is not a file path", path.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let millis = crate::pci::Timestamp::now().unix_millis();
+    for n in 0..1000u32 {
+        let old = if n == 0 {
+            path.with_file_name(format!("{name}.{millis}.old"))
+        } else {
+            path.with_file_name(format!("{name}.{millis}-{n}.old"))
+        };
+        match fs::hard_link(path, &old) {
+            Ok(()) => return Ok(old),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    Err(Error::io(
+        path,
+        std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "no free name to keep the old key under",
+        ),
+    ))
 }
 
 /// Writes `bytes` to `path` through a temporary file: renamed over an existing file when
@@ -308,6 +362,13 @@ impl fmt::Debug for Identity {
             .field("node_id", &self.node_id)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether key text is encrypted PKCS#8 PEM (`BEGIN ENCRYPTED PRIVATE KEY`), whose import
+/// ([`Identity::from_pem`], [`Identity::load`]) needs a passphrase; false for a plain PEM key, a
+/// hex seed, and text that is not PEM at all.
+pub fn is_encrypted_pem(text: &str) -> bool {
+    pkcs8::der::pem::decode_label(text.trim().as_bytes()) == Ok("ENCRYPTED PRIVATE KEY")
 }
 
 /// The node id of a public key: lowercase hex of its first 16 bytes.
@@ -393,6 +454,48 @@ mod tests {
         assert!(d.contains(id.node_id()));
         assert!(!d.contains(&to_hex(&[7u8; 32])));
         assert!(!d.contains("signing"));
+    }
+
+    #[test]
+    fn encrypted_pem_is_recognised() {
+        let id = Identity::from_seed(&[3u8; 32]).unwrap();
+        assert!(is_encrypted_pem(&id.to_pem(Some("pw")).unwrap()));
+        assert!(!is_encrypted_pem(&id.to_pem(None).unwrap()));
+        assert!(!is_encrypted_pem(&to_hex(&[3u8; 32])));
+        assert!(!is_encrypted_pem(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nnot base64"
+        ));
+        assert!(!is_encrypted_pem(""));
+    }
+
+    #[test]
+    fn rotation_keeps_the_old_key() {
+        let dir = std::env::temp_dir().join(format!(
+            "bizra-rotate-{}-{}",
+            std::process::id(),
+            to_hex(&Identity::generate().public_key()[..4])
+        ));
+        let path = dir.join("node.key");
+        let first = Identity::from_seed(&[4u8; 32]).unwrap();
+        assert_eq!(first.save_rotating(&path, None).unwrap(), None);
+        let second = Identity::from_seed(&[5u8; 32]).unwrap();
+        let kept = second.save_rotating(&path, None).unwrap().unwrap();
+        let third = Identity::from_seed(&[6u8; 32]).unwrap();
+        let kept2 = third.save_rotating(&path, None).unwrap().unwrap();
+        assert_ne!(kept, kept2, "an older kept key is never overwritten");
+        let load = |p: &Path| Identity::load(p, None).unwrap().node_id().to_owned();
+        assert_eq!(load(&path), third.node_id());
+        assert_eq!(load(&kept), first.node_id());
+        assert_eq!(load(&kept2), second.node_id());
+        let name = kept.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("node.key.") && name.ends_with(".old"),
+            "{name}"
+        );
+        // A key that cannot be encoded changes nothing.
+        assert!(third.save_rotating(&path, Some("")).is_err());
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 3);
+        let _ = fs::remove_dir_all(dir);
     }
 
     #[test]
