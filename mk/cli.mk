@@ -1,0 +1,23 @@
+# The `bizra` program (cli/): every command run as a subprocess of the built binary on temporary
+# data directories, a real generation with the test model among them (BIZRA_TEST_MODEL, from
+# mk/inference.mk), and `models download` against an HTTP server started by the test.
+#
+#   make cli        build target/release/bizra
+#   make test-cli   the CLI's suites alone
+#   make demo-cli   init, identity show, a signed answer from SmolLM2, pci verify of that envelope
+
+BIZRA_BIN := $(LIBDIR)/bizra
+
+.PHONY: cli test-cli demo-cli
+
+cli: llama-deps
+	$(CARGO) build --release -p bizra-cli
+
+test-cli: llama-deps model
+	$(CARGO) test --release -p bizra-cli
+
+demo-cli: cli model
+	cli/demo.sh "$(BIZRA_BIN)" "$(INFERENCE_MODEL)"
+
+TESTS += test-cli
+DEMOS += demo-cli
