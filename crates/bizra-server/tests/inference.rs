@@ -1,0 +1,508 @@
+//! Real generation through the API: SmolLM2-135M on the embedded llama.cpp, over loopback HTTP
+//! and WebSocket, every returned envelope verified.
+
+#[path = "../../bizra-inference/tests/support/pool_server.rs"]
+mod pool_server;
+mod support;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bizra::{Envelope, Gateway, Identity, ModelRegistry, VerifyOptions};
+use bizra_server::{AppState, ServerConfig};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use support::{client, config, expect_error, sse_events, Server, TOKEN};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+/// The registry key the test model is registered under.
+const KEY: &str = "smollm";
+
+/// One registry and gateway for the whole suite (one engine, loaded once).
+fn models() -> &'static (Arc<ModelRegistry>, Gateway, tempfile::TempDir) {
+    static MODELS: OnceLock<(Arc<ModelRegistry>, Gateway, tempfile::TempDir)> = OnceLock::new();
+    MODELS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(pool_server::model(), dir.path().join(format!("{KEY}.gguf")))
+            .unwrap();
+        let registry = Arc::new(ModelRegistry::open(dir.path()).unwrap());
+        let gateway = Gateway::builder()
+            .registry(registry.clone())
+            .build()
+            .unwrap();
+        (registry, gateway, dir)
+    })
+}
+
+fn state(config: ServerConfig) -> AppState {
+    let (registry, gateway, _) = models();
+    AppState::builder(Identity::generate())
+        .config(config)
+        .registry(registry.clone())
+        .gateway(gateway.clone())
+        .build()
+}
+
+/// Parses and verifies an envelope signed by `state`'s node now.
+fn verified(env: &Value, state: &AppState) -> Envelope {
+    let e = Envelope::from_value(env.clone()).unwrap();
+    e.verify(&VerifyOptions::default()).unwrap();
+    assert_eq!(e.sender(), state.identity().node_id());
+    assert_eq!(e.payload()["type"], "bizra.inference");
+    e
+}
+
+async fn post(srv: &Server, path: &str, body: Value) -> reqwest::Response {
+    client()
+        .post(srv.url(path))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_returns_a_signed_envelope() {
+    let srv = Server::start(state(config())).await;
+    let res = post(
+        &srv,
+        "/api/v1/inference/generate",
+        json!({"prompt": "What is 2 + 2?", "max_tokens": 12, "temperature": 0}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let env = verified(&body["envelope"], &srv.state);
+    assert_eq!(env.payload()["output"], body["output"]);
+    assert!(!body["output"].as_str().unwrap().is_empty());
+    let info = models().0.get(KEY).unwrap().info;
+    assert_eq!(env.payload()["model"]["name"], info.name.as_str());
+    assert_eq!(
+        env.payload()["model"]["file_blake3"],
+        info.file_blake3.as_str()
+    );
+    assert_eq!(env.payload()["route"]["served"], "edge");
+    // The server verifies it too (signature, content hash; its scores decide admission).
+    let res = client()
+        .post(srv.url("/api/v1/gates/check"))
+        .json(&json!({"envelope": body["envelope"]}))
+        .send()
+        .await
+        .unwrap();
+    let report: Value = res.json().await.unwrap();
+    // Admitted, or refused for its measured scores only: never for its signature or hash.
+    assert!(
+        report["passed"] == true
+            || ["GATE_SNR", "GATE_IHSAN"].contains(&report["reject_code"].as_str().unwrap()),
+        "{report}"
+    );
+
+    // Counted.
+    let metrics = client()
+        .get(srv.url("/api/v1/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let completion = env.payload()["tokens"]["completion"].as_u64().unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "bizra_inference_tokens_total{{kind=\"completion\"}} {completion}"
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains("bizra_inference_generations_total 1"));
+
+    // A forced tier nobody serves, bad sampling, too many tokens.
+    let res = post(
+        &srv,
+        "/api/v1/inference/generate",
+        json!({"prompt": "hi", "tier": "pool", "max_tokens": 4}),
+    )
+    .await;
+    expect_error(res, 503, "no_remote_pool").await;
+    let res = post(
+        &srv,
+        "/api/v1/inference/generate",
+        json!({"prompt": "hi", "temperature": -1}),
+    )
+    .await;
+    expect_error(res, 400, "invalid_input").await;
+    let res = post(
+        &srv,
+        "/api/v1/inference/generate",
+        json!({"prompt": "hi", "max_tokens": 100000}),
+    )
+    .await;
+    expect_error(res, 400, "invalid_input").await;
+    let res = post(&srv, "/api/v1/inference/generate", json!({"max_tokens": 4})).await;
+    expect_error(res, 400, "invalid_input").await;
+    let res = post(
+        &srv,
+        "/api/v1/inference/generate",
+        json!({"messages": [{"role": "robot", "content": "hi"}]}),
+    )
+    .await;
+    expect_error(res, 400, "invalid_input").await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_streams_tokens_then_the_envelope() {
+    let srv = Server::start(state(config())).await;
+    let res = post(
+        &srv,
+        "/api/v1/inference/generate",
+        json!({
+            "messages": [
+                {"role": "system", "content": "You are terse."},
+                {"role": "user", "content": "Name a colour."}
+            ],
+            "max_tokens": 12, "temperature": 0, "stream": true
+        }),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let events = sse_events(&res.text().await.unwrap());
+    let (last, rest) = events.split_last().unwrap();
+    assert_eq!(last.0, "envelope", "{events:?}");
+    assert!(!rest.is_empty());
+    let mut text = String::new();
+    for (name, data) in rest {
+        assert_eq!(name, "token");
+        let v: Value = serde_json::from_str(data).unwrap();
+        text.push_str(v["text"].as_str().unwrap());
+    }
+    let end: Value = serde_json::from_str(&last.1).unwrap();
+    let env = verified(&end["envelope"], &srv.state);
+    assert_eq!(env.payload()["output"], text.as_str());
+    assert_eq!(end["output"], text.as_str());
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_chat_completions_carry_the_envelope() {
+    let srv = Server::start(state(config())).await;
+    for model in ["bizra", KEY, "edge"] {
+        let res = post(
+            &srv,
+            "/v1/chat/completions",
+            json!({
+                "model": model,
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "Say hello."}]}],
+                "max_tokens": 10, "temperature": 0, "stream": false,
+                "presence_penalty": 0, "user": "someone"
+            }),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["object"], "chat.completion");
+        assert_eq!(body["choices"][0]["message"]["role"], "assistant");
+        let env = verified(&body["bizra_envelope"], &srv.state);
+        assert_eq!(
+            env.payload()["output"],
+            body["choices"][0]["message"]["content"]
+        );
+        assert_eq!(body["id"], format!("chatcmpl-{}", env.id()));
+        assert_eq!(
+            body["usage"]["completion_tokens"],
+            env.payload()["tokens"]["completion"]
+        );
+        assert_eq!(
+            body["usage"]["total_tokens"].as_u64().unwrap(),
+            body["usage"]["prompt_tokens"].as_u64().unwrap()
+                + body["usage"]["completion_tokens"].as_u64().unwrap()
+        );
+        assert!(["stop", "length"].contains(&body["choices"][0]["finish_reason"].as_str().unwrap()));
+    }
+    let res = post(
+        &srv,
+        "/v1/chat/completions",
+        json!({"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    expect_error(res, 404, "model_not_found").await;
+    let res = post(
+        &srv,
+        "/v1/chat/completions",
+        json!({"model": "bizra", "messages": []}),
+    )
+    .await;
+    expect_error(res, 400, "invalid_input").await;
+    let res = post(&srv, "/v1/chat/completions", json!({"model": "bizra"})).await;
+    expect_error(res, 422, "invalid_request").await;
+
+    // The model lists.
+    let models: Value = client()
+        .get(srv.url("/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["bizra", KEY]);
+    let models: Value = client()
+        .get(srv.url("/api/v1/inference/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let m = &models["models"][0];
+    assert_eq!(m["key"], KEY);
+    assert_eq!(m["tier"], "edge");
+    assert_eq!(m["quantization"], "Q4_1");
+    assert_eq!(m["loaded"], true);
+    assert_eq!(m["file_blake3"].as_str().unwrap().len(), 64);
+    let status: Value = client()
+        .get(srv.url("/api/v1/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["inference"], true);
+    assert_eq!(status["models_loaded"], json!([KEY]));
+    assert_eq!(status["models_registered"], 1);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_streaming_ends_with_the_envelope_and_done() {
+    let srv = Server::start(state(config())).await;
+    let res = post(
+        &srv,
+        "/v1/chat/completions",
+        json!({
+            "model": "bizra",
+            "messages": [{"role": "user", "content": "Count to five."}],
+            "max_tokens": 16, "temperature": 0, "stream": true
+        }),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let events = sse_events(&res.text().await.unwrap());
+    assert_eq!(events.last().unwrap().1, "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|(_, d)| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(chunks.len() >= 3);
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let id = chunks[0]["id"].as_str().unwrap();
+    let mut text = String::new();
+    for c in &chunks {
+        assert_eq!(c["object"], "chat.completion.chunk");
+        assert_eq!(c["id"], id);
+        if let Some(t) = c["choices"][0]["delta"]["content"].as_str() {
+            text.push_str(t);
+        }
+    }
+    let last = chunks.last().unwrap();
+    assert!(last["choices"][0]["finish_reason"].is_string());
+    // Only the last chunk carries the envelope.
+    assert!(chunks[..chunks.len() - 1]
+        .iter()
+        .all(|c| c.get("bizra_envelope").is_none()));
+    let env = verified(&last["bizra_envelope"], &srv.state);
+    assert_eq!(env.payload()["output"], text.as_str());
+    assert_eq!(
+        last["usage"]["completion_tokens"],
+        env.payload()["tokens"]["completion"]
+    );
+    srv.stop().await;
+}
+
+async fn ws_connect(
+    srv: &Server,
+    token: Option<&str>,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut req = format!("ws://{}/api/v1/ws", srv.addr)
+        .into_client_request()
+        .unwrap();
+    if let Some(t) = token {
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(req).await.unwrap().0
+}
+
+async fn next_json(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(120), ws.next())
+            .await
+            .expect("a message in time")
+            .expect("the socket is open")
+            .unwrap();
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_subscribers_receive_inference_events() {
+    let srv = Server::start(state(config())).await;
+    // Without the token, the inference topic is refused; the open topics are not.
+    let mut anon = ws_connect(&srv, None).await;
+    anon.send(Message::Text(
+        json!({"subscribe": ["inference"]}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_json(&mut anon).await["error"]["code"], "unauthorized");
+    anon.send(Message::Text(
+        json!({"subscribe": ["peers", "consensus"]})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        next_json(&mut anon).await,
+        json!({"subscribed": ["consensus", "peers"]})
+    );
+    anon.send(Message::Text(
+        json!({"subscribe": ["weather"]}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_json(&mut anon).await["error"]["code"], "unknown_topic");
+    anon.send(Message::Text("{".into())).await.unwrap();
+    assert_eq!(
+        next_json(&mut anon).await["error"]["code"],
+        "invalid_message"
+    );
+    // A wrong token in the message, then the right one.
+    anon.send(Message::Text(
+        json!({"subscribe": ["inference"], "token": "nope"})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_json(&mut anon).await["error"]["code"], "unauthorized");
+    anon.send(Message::Text(
+        json!({"subscribe": ["inference"], "token": TOKEN})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        next_json(&mut anon).await,
+        json!({"subscribed": ["consensus", "inference", "peers"]})
+    );
+
+    // With the token in the upgrade request.
+    let mut ws = ws_connect(&srv, Some(TOKEN)).await;
+    ws.send(Message::Text(
+        json!({"subscribe": ["inference"]}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        next_json(&mut ws).await,
+        json!({"subscribed": ["inference"]})
+    );
+
+    let res = post(
+        &srv,
+        "/api/v1/inference/generate",
+        json!({"prompt": "Say yes.", "max_tokens": 8, "temperature": 0}),
+    )
+    .await;
+    let body: Value = res.json().await.unwrap();
+    let env = verified(&body["envelope"], &srv.state);
+
+    for socket in [&mut ws, &mut anon] {
+        let mut text = String::new();
+        let completed = loop {
+            let e = next_json(socket).await;
+            assert_eq!(e["topic"], "inference", "{e}");
+            match e["event"].as_str().unwrap() {
+                "token" => text.push_str(e["data"]["text"].as_str().unwrap()),
+                "completed" => break e,
+                other => panic!("{other}: {e}"),
+            }
+        };
+        assert_eq!(completed["data"]["envelope_id"], env.id());
+        assert_eq!(completed["data"]["output"], text.as_str());
+        assert_eq!(env.payload()["output"], text.as_str());
+    }
+    // The server closes the sockets when it shuts down.
+    srv.stop().await;
+    let end = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .unwrap();
+    assert!(
+        matches!(end, None | Some(Ok(Message::Close(_))) | Some(Err(_))),
+        "{end:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cancels_generations_after_the_grace_period() {
+    let mut srv = Server::start(state(ServerConfig {
+        shutdown_grace: Duration::from_millis(300),
+        ..config()
+    }))
+    .await;
+    // A long generation, streamed.
+    let mut res = post(
+        &srv,
+        "/api/v1/inference/generate",
+        json!({"prompt": "1, 2, 3, 4, 5, 6,", "raw": true, "max_tokens": 2000, "temperature": 0, "stream": true}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    // Wait for its first token, then ask for shutdown.
+    let mut body = String::new();
+    while !body.contains("event: token") {
+        body.push_str(&String::from_utf8_lossy(
+            &res.chunk().await.unwrap().unwrap(),
+        ));
+    }
+    assert_eq!(srv.state.generations_in_flight(), 1);
+    let served = srv.begin_stop();
+    // New generations are refused while shutting down (the open connection still answers).
+    // The stream ends with the envelope of a cancelled generation, still signed.
+    while let Some(chunk) = res.chunk().await.unwrap() {
+        body.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let events = sse_events(&body);
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name, "envelope", "{events:?}");
+    let end: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(end["finish_reason"], "cancelled");
+    let env = verified(&end["envelope"], &srv.state);
+    assert!(env.payload()["tokens"]["completion"].as_u64().unwrap() < 2000);
+    tokio::time::timeout(Duration::from_secs(30), served)
+        .await
+        .expect("serve returns once the stream ended")
+        .unwrap()
+        .unwrap();
+    assert_eq!(srv.state.generations_in_flight(), 0);
+}
