@@ -204,6 +204,10 @@ pub fn run(ctx: &Context, args: InferenceArgs) -> CliResult<Exit> {
         }
     }?;
     let elapsed = started.elapsed();
+    // Saved first: a reader that went away does not lose the signed answer.
+    if let Some(path) = &args.out {
+        super::write_file(path, format!("{}\n", envelope.to_json()).as_bytes(), true)?;
+    }
     let output = envelope.payload()["output"].as_str().unwrap_or_default();
     if !output.is_empty() && !output.ends_with('\n') {
         if to_stderr {
@@ -211,9 +215,6 @@ pub fn run(ctx: &Context, args: InferenceArgs) -> CliResult<Exit> {
         } else {
             ctx.out.raw("\n")?;
         }
-    }
-    if let Some(path) = &args.out {
-        super::write_file(path, format!("{}\n", envelope.to_json()).as_bytes(), true)?;
     }
     let report = ctx.gate_chain()?.check(&envelope);
     let summary = summary_json(&envelope, &report, elapsed.as_secs_f64());
