@@ -1,15 +1,10 @@
 //! Health, status, metrics, identity, envelopes, gates and the constitution.
 
-use std::path::Path;
-
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use bizra::constitution::Enforcement;
-use bizra::{
-    BuiltinKind, ComplianceInput, Envelope, GateChain, GateReport, GateTier, Identity, RejectCode,
-    Scores,
-};
+use bizra::{ComplianceInput, Envelope, GateReport, GateTier, Identity, RejectCode, Scores};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -191,7 +186,8 @@ pub(crate) async fn identity_generate(
     let previous = state.identity();
     let (identity, kept) = tokio::task::spawn_blocking(move || {
         let identity = Identity::generate();
-        let kept = rotate_key_file(&identity, &path, passphrase.as_deref().map(String::as_str))?;
+        // Atomic (temporary file and rename), the old key kept as `<name>.<millis>.old`.
+        let kept = identity.save_rotating(&path, passphrase.as_deref().map(String::as_str))?;
         Ok::<_, bizra::Error>((identity, kept))
     })
     .await
@@ -209,55 +205,6 @@ pub(crate) async fn identity_generate(
     );
     state.set_identity(identity);
     Ok(ApiJson(answer))
-}
-
-/// Writes `identity` to `path` (atomically: a temporary file renamed over it, by
-/// [`Identity::save_overwriting`]), after keeping the current file as
-/// `<name>.<unix-millis>[-n].old` beside it (a hard link to a free name: no older kept key is
-/// overwritten). A failed write leaves the old file in place and removes its kept copy.
-fn rotate_key_file(
-    identity: &Identity,
-    path: &Path,
-    passphrase: Option<&str>,
-) -> bizra::Result<Option<std::path::PathBuf>> {
-    // Encode first: a key that cannot be written changes nothing.
-    identity.to_pem(passphrase)?;
-    if std::fs::symlink_metadata(path).is_err() {
-        identity.save(path, passphrase)?;
-        return Ok(None);
-    }
-    let name = file_name(path);
-    let millis = bizra::Timestamp::now().unix_millis();
-    let mut kept = None;
-    for n in 0..1000u32 {
-        let old = if n == 0 {
-            path.with_file_name(format!("{name}.{millis}.old"))
-        } else {
-            path.with_file_name(format!("{name}.{millis}-{n}.old"))
-        };
-        match std::fs::hard_link(path, &old) {
-            Ok(()) => {
-                kept = Some(old);
-                break;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(bizra::Error::io(path, e)),
-        }
-    }
-    let Some(kept) = kept else {
-        return Err(bizra::Error::io(
-            path,
-            std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "no free name to keep the old key under",
-            ),
-        ));
-    };
-    if let Err(e) = identity.save_overwriting(path, passphrase) {
-        let _ = std::fs::remove_file(&kept);
-        return Err(e);
-    }
-    Ok(Some(kept))
 }
 
 /// A message to sign or verify: UTF-8 text or hex bytes (exactly one).
@@ -723,17 +670,7 @@ pub(crate) async fn constitution_check(
                 ));
             }
             let envelope = read_envelope(&state, v)?;
-            // Its content hash and signature, checked by the signature gate alone (time plays
-            // no part: an expired envelope was still signed).
-            let mut signature =
-                GateChain::empty(std::sync::Arc::new(state.gates().constitution().clone()));
-            signature.add_builtin(BuiltinKind::Signature);
-            ComplianceInput {
-                snr: envelope.scores().snr,
-                ihsan: envelope.scores().ihsan,
-                has_signature: signature.check(&envelope).passed,
-                has_provenance: !envelope.provenance().is_empty(),
-            }
+            ComplianceInput::of_envelope(&envelope)
         }
         None => ComplianceInput {
             snr: req.snr,
