@@ -36,14 +36,24 @@ pub enum Purpose {
 }
 
 impl Context {
-    /// Resolves the data directory and reads its configuration.
+    /// Resolves the data directory and reads its configuration. With `repair` (for a command
+    /// that replaces the configuration), a configuration that cannot be read is reported and
+    /// the defaults are used.
     pub fn load(
         data_dir: Option<&Path>,
         passphrase_file: Option<PathBuf>,
         out: Output,
+        repair: bool,
     ) -> CliResult<Self> {
         let data_dir = config::data_dir(data_dir)?;
-        let config = config::load(&data_dir)?;
+        let config = match config::load(&data_dir) {
+            Ok(c) => c,
+            Err(e) if repair => {
+                out.note(&format!("bizra: replacing a configuration that cannot be read ({e})"));
+                Config::default()
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Self {
             data_dir,
             config,

@@ -138,7 +138,9 @@ fn run(cli: Cli, out: Output) -> CliResult<Exit> {
         // Needs no configuration: works before `init` and with a broken config.toml.
         return completions::run(args, Cli::command(), out);
     }
-    let ctx = Context::load(g.data_dir.as_deref(), g.passphrase_file, out)?;
+    // `init --force` replaces config.toml, so it must get past a broken one.
+    let repair = matches!(&cli.command, Command::Init(a) if a.force);
+    let ctx = Context::load(g.data_dir.as_deref(), g.passphrase_file, out, repair)?;
     init_logging(g.verbose, ctx.config.log.level.as_deref())?;
     tracing::debug!(data_dir = %ctx.data_dir.display(), "configuration read");
     match cli.command {

@@ -104,6 +104,12 @@ fn init_writes_the_config_and_an_encrypted_key_and_never_overwrites_without_forc
     assert!(config.contains("model = \"tiny\""), "{config}");
     let shown = b.run(&["--json", "identity", "show"]);
     assert_eq!(shown.json()["node_id"], second["node_id"]);
+
+    // A broken config.toml stops init, but init --force replaces it.
+    write(&b.home().join("config.toml"), "[nodes]\n");
+    b.run(&["init"]).code(3).one_line_error(&["nodes"]);
+    b.run(&["init", "--force"]).ok();
+    b.run(&["identity", "show"]).ok();
 }
 
 #[test]

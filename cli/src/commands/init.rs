@@ -17,7 +17,7 @@ pub struct InitArgs {
     /// Replace an existing config.toml and key; the old key is kept beside it as
     /// <key>.<unix-millis>.old
     #[arg(long)]
-    force: bool,
+    pub force: bool,
     /// The model `bizra inference` uses by default: a registry key, or a path to a .gguf file
     #[arg(long, value_name = "MODEL")]
     model: Option<String>,
