@@ -49,7 +49,9 @@ impl Context {
         let config = match config::load(&data_dir) {
             Ok(c) => c,
             Err(e) if repair => {
-                out.note(&format!("bizra: replacing a configuration that cannot be read ({e})"));
+                out.note(&format!(
+                    "bizra: replacing a configuration that cannot be read ({e})"
+                ));
                 Config::default()
             }
             Err(e) => return Err(e),
