@@ -3,7 +3,8 @@
 # mk/inference.mk), and `models download` against an HTTP server started by the test.
 #
 #   make cli        build target/release/bizra
-#   make test-cli   the CLI's suites alone
+#   make test-cli   the CLI's suites alone (`make test` runs them in test-rust: cli is a default
+#                   member of the workspace)
 #   make demo-cli   init, identity show, a signed answer from SmolLM2, pci verify of that envelope
 
 BIZRA_BIN := $(LIBDIR)/bizra
@@ -19,5 +20,4 @@ test-cli: llama-deps model
 demo-cli: cli model
 	cli/demo.sh "$(BIZRA_BIN)" "$(INFERENCE_MODEL)"
 
-TESTS += test-cli
 DEMOS += demo-cli
