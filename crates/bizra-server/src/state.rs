@@ -73,13 +73,22 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.stop_bridges.store(true, Ordering::Release);
+        // A node dropped for the last time leaves the federation, waiting for its goodbye to be
+        // sent, which cannot be done on a thread that drives a tokio runtime: off it then.
+        if let Some(node) = self.node.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::Builder::new()
+                    .name("bizra-server-node-drop".into())
+                    .spawn(move || drop(node));
+            }
+        }
     }
 }
 
 /// Builds an [`AppState`].
 #[derive(Debug)]
 pub struct AppStateBuilder {
-    identity: Identity,
+    identity: Arc<Identity>,
     config: ServerConfig,
     key_file: Option<KeyFile>,
     gates: Option<Arc<GateChain>>,
@@ -150,7 +159,7 @@ impl AppStateBuilder {
         AppState {
             inner: Arc::new(Inner {
                 config: self.config,
-                identity: RwLock::new(Arc::new(self.identity)),
+                identity: RwLock::new(self.identity),
                 key_file: self.key_file,
                 rotation: tokio::sync::Mutex::new(()),
                 gates: self.gates.unwrap_or_else(|| Arc::new(GateChain::default())),
@@ -189,10 +198,11 @@ impl Drop for GenerationGuard {
 }
 
 impl AppState {
-    /// Starts building the state of a node with this identity.
-    pub fn builder(identity: Identity) -> AppStateBuilder {
+    /// Starts building the state of a node with this identity (an `Identity`, or the
+    /// `Arc<Identity>` its federation node was started with).
+    pub fn builder(identity: impl Into<Arc<Identity>>) -> AppStateBuilder {
         AppStateBuilder {
-            identity,
+            identity: identity.into(),
             config: ServerConfig::default(),
             key_file: None,
             gates: None,
