@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use bizra::inference::{Completion, FinishReason, Served};
-use bizra::{ChatMessage, Envelope, Gateway, GenerateRequest, ModelTier};
+use bizra::{CancelToken, ChatMessage, Envelope, Gateway, GenerateRequest, ModelTier};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -20,7 +20,7 @@ use crate::api::{envelope_value, join_error};
 use crate::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use crate::events::{ServerEvent, Topic};
 use crate::guard::Authorized;
-use crate::state::{AppState, GenerationGuard};
+use crate::state::AppState;
 
 /// The extension member of OpenAI-compatible responses that carries the signed envelope (on
 /// the final chunk of a stream).
@@ -163,7 +163,10 @@ fn max_tokens(state: &AppState, asked: Option<u32>) -> ApiResult<u32> {
 struct Running {
     tokens: mpsc::UnboundedReceiver<String>,
     done: tokio::task::JoinHandle<bizra::Result<(Served, Envelope)>>,
-    guard: GenerationGuard,
+    /// Stops the generation (its thread holds the registration until it ends).
+    cancel: CancelToken,
+    /// The generation's number (in events).
+    id: u64,
 }
 
 /// Starts a generation: served by the gateway on a blocking thread, streamed, signed with the
@@ -180,9 +183,12 @@ fn start(state: &AppState, gateway: Gateway, request: GenerateRequest) -> ApiRes
     let (tx, tokens) = mpsc::unbounded_channel();
     let cancel = guard.cancel.clone();
     let id = guard.id;
+    let handle = cancel.clone();
     let publisher = state.clone();
     let st = state.clone();
     let done = tokio::task::spawn_blocking(move || {
+        // Registered (shutdown can cancel it) until this thread is done with it.
+        let _guard = guard;
         let on_token = Box::new(move |piece: &str| {
             publisher.publish(ServerEvent {
                 topic: Topic::Inference,
@@ -224,16 +230,17 @@ fn start(state: &AppState, gateway: Gateway, request: GenerateRequest) -> ApiRes
     Ok(Running {
         tokens,
         done,
-        guard,
+        cancel: handle,
+        id,
     })
 }
 
 impl Running {
     /// Waits for the end (the tokens are in the completion).
     async fn finish(self) -> ApiResult<(Served, Envelope)> {
-        let Running { done, guard, .. } = self;
+        let Running { done, cancel, .. } = self;
         // A client that goes away cancels its generation.
-        let cancel_on_drop = CancelOnDrop(Some(guard));
+        let cancel_on_drop = CancelOnDrop(Some(cancel));
         let result = done.await.map_err(join_error)?;
         cancel_on_drop.disarm();
         Ok(result?)
@@ -241,7 +248,7 @@ impl Running {
 }
 
 /// Cancels a generation when the request handling it is dropped (the client went away).
-struct CancelOnDrop(Option<GenerationGuard>);
+struct CancelOnDrop(Option<CancelToken>);
 
 impl CancelOnDrop {
     fn disarm(mut self) {
@@ -251,8 +258,8 @@ impl CancelOnDrop {
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if let Some(g) = &self.0 {
-            g.cancel.cancel();
+        if let Some(c) = &self.0 {
+            c.cancel();
         }
     }
 }
@@ -326,9 +333,10 @@ fn async_stream(
         let Running {
             mut tokens,
             done,
-            guard,
+            cancel,
+            ..
         } = running;
-        let cancel = CancelOnDrop(Some(guard));
+        let cancel = CancelOnDrop(Some(cancel));
         while let Some(piece) = tokens.recv().await {
             if tx.send(token(piece)).await.is_err() {
                 // The client went away: stop the generation, wait for its thread.
@@ -693,7 +701,7 @@ pub(crate) async fn chat_completions(
     let running = start(&state, gateway, request)?;
     let created = unix_now();
     if req.stream {
-        let id = format!("chatcmpl-{}", running.guard.id);
+        let id = format!("chatcmpl-{}", running.id);
         let model = req.model.clone().unwrap_or_else(|| "bizra".into());
         let first = chunk(
             &id,

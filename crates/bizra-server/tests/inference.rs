@@ -506,3 +506,48 @@ async fn shutdown_cancels_generations_after_the_grace_period() {
         .unwrap();
     assert_eq!(srv.state.generations_in_flight(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_times_out_answers_408_and_cancels_its_generation() {
+    let srv = Server::start(state(ServerConfig {
+        request_timeout: Duration::from_millis(500),
+        ..config()
+    }))
+    .await;
+    let res = post(
+        &srv,
+        "/api/v1/inference/generate",
+        json!({"prompt": "1, 2, 3, 4, 5, 6,", "raw": true, "max_tokens": 2000, "temperature": 0}),
+    )
+    .await;
+    expect_error(res, 408, "timeout").await;
+    // The abandoned generation stops at its next token (2000 tokens would take many seconds).
+    let stopped = tokio::time::timeout(Duration::from_secs(10), async {
+        while srv.state.generations_in_flight() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(stopped.is_ok(), "the generation still runs");
+    // It ended (cancelled, signed, counted) well short of its budget.
+    let metrics = client()
+        .get(srv.url("/api/v1/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("bizra_inference_generations_total 1"),
+        "{metrics}"
+    );
+    let completion: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("bizra_inference_tokens_total{kind=\"completion\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(completion < 2000, "{completion}");
+    srv.stop().await;
+}
