@@ -33,6 +33,63 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// `[log]`: logging to stderr.
     pub log: LogConfig,
+    /// `[server]`: `bizra serve`, and where the other commands reach it.
+    pub server: ServerSection,
+    /// `[federation]`: the node `bizra join` (and `bizra serve --join`) runs.
+    pub federation: FederationSection,
+}
+
+/// `[server]`: each key unset keeps `bizra_server::ServerConfig`'s default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Where `bizra serve` listens (default 127.0.0.1:3001).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+    /// Where `bizra status` and `bizra federation ...` reach a running server (default
+    /// `http://` + `bind`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The bearer token of the protected endpoints. Prefer `token_file` (or the environment):
+    /// this file is not secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// A file holding the bearer token (its first line; `bizra init` writes `api.token`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// Origins allowed by CORS (`*`: any; unset: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cors_origins: Option<Vec<String>>,
+    /// Largest request body, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_limit: Option<u32>,
+    /// Requests per second per client (0: no rate limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_per_second: Option<u32>,
+    /// Requests a client may make at once before being limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_burst: Option<u32>,
+    /// Seconds in-flight generations may run on after a shutdown is asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace_secs: Option<u32>,
+}
+
+/// `[federation]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationSection {
+    /// The federation's name (default `bizra`; a federation document names its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The UDP address the node's gossip binds (default 0.0.0.0:7946).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+    /// Members to contact first (`host:port`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<Vec<String>>,
+    /// A federation document (JSON): with it the node takes part in consensus.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<PathBuf>,
 }
 
 /// `[node]`.
@@ -112,6 +169,8 @@ pub enum Kind {
     Int,
     /// A number.
     Float,
+    /// A list of strings (comma-separated in the environment).
+    List,
 }
 
 /// Every key of `config.toml`: section, key, type. `BIZRA_<SECTION>_<KEY>` overrides it.
@@ -128,6 +187,19 @@ pub const KEYS: &[(&str, &str, Kind)] = &[
     ("inference", "gpu_layers", Kind::Int),
     ("policy", "constitution", Kind::Str),
     ("log", "level", Kind::Str),
+    ("server", "bind", Kind::Str),
+    ("server", "url", Kind::Str),
+    ("server", "token", Kind::Str),
+    ("server", "token_file", Kind::Str),
+    ("server", "cors_origins", Kind::List),
+    ("server", "body_limit", Kind::Int),
+    ("server", "rate_per_second", Kind::Int),
+    ("server", "rate_burst", Kind::Int),
+    ("server", "shutdown_grace_secs", Kind::Int),
+    ("federation", "name", Kind::Str),
+    ("federation", "bind", Kind::Str),
+    ("federation", "seeds", Kind::List),
+    ("federation", "document", Kind::Str),
 ];
 
 /// The environment variable that overrides `section.key`.
@@ -270,6 +342,14 @@ fn parse_override(name: &str, value: &str, kind: Kind) -> CliResult<toml::Value>
                 .filter(|f| f.is_finite())
                 .ok_or_else(|| bad("a number"))?,
         ),
+        Kind::List => toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| toml::Value::String(v.to_owned()))
+                .collect(),
+        ),
     })
 }
 
@@ -291,6 +371,52 @@ impl Config {
     /// The models directory.
     pub fn models_dir(&self, data_dir: &Path) -> PathBuf {
         data_dir.join(self.models.dir.as_deref().unwrap_or(Path::new("models")))
+    }
+
+    /// The server's bearer token: `[server] token`, else the first line of `token_file`
+    /// (relative to the data directory); `None` when neither is set. A configured file that
+    /// cannot be read is an error, not "no token".
+    pub fn server_token(&self, data_dir: &Path) -> CliResult<Option<String>> {
+        if let Some(t) = self.server.token.as_deref().filter(|t| !t.is_empty()) {
+            return Ok(Some(t.to_owned()));
+        }
+        let Some(file) = &self.server.token_file else {
+            return Ok(None);
+        };
+        let path = data_dir.join(file);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| CliError::io(&path, e).context("reading server.token_file"))?;
+        let token = text.lines().next().unwrap_or("").trim().to_owned();
+        if token.is_empty() {
+            return Err(CliError::config(format!(
+                "server.token_file {}: the file is empty",
+                path.display()
+            )));
+        }
+        Ok(Some(token))
+    }
+
+    /// Where the server listens: `[server] bind`, else 127.0.0.1:3001.
+    pub fn server_bind(&self) -> CliResult<std::net::SocketAddr> {
+        match &self.server.bind {
+            None => Ok(bizra_server::DEFAULT_BIND),
+            Some(b) => b.parse().map_err(|e| {
+                CliError::config(format!("server.bind {b:?} is not an address ({e})"))
+            }),
+        }
+    }
+
+    /// Where a running server is reached: `[server] url`, else `http://` + the bind address
+    /// (a wildcard address is reached on loopback).
+    pub fn server_url(&self) -> CliResult<String> {
+        if let Some(u) = &self.server.url {
+            return Ok(u.trim_end_matches('/').to_owned());
+        }
+        let mut addr = self.server_bind()?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        Ok(format!("http://{addr}"))
     }
 
     /// The constitution file, when one is configured.
@@ -342,6 +468,27 @@ dir = "models"
 [log]
 # error, warn, info, debug, trace (or tracing directives); -v raises it.
 level = "warn"
+
+[server]
+# `bizra serve`: the HTTP API. The bearer token of the endpoints that sign or spend
+# compute is read from token_file (written by `bizra init`) or BIZRA_SERVER_TOKEN;
+# without one those endpoints refuse every request.
+# bind = "127.0.0.1:3001"
+token_file = "api.token"
+# url = "http://127.0.0.1:3001"       # where `bizra status` reaches a running server
+# cors_origins = ["http://localhost:5173"]
+# body_limit = 2097152
+# rate_per_second = 20                # 0: no rate limit
+# rate_burst = 60
+# shutdown_grace_secs = 10
+
+[federation]
+# `bizra join` (and `bizra serve --join`): SWIM membership over UDP, and consensus
+# when a federation document is given.
+# name = "bizra"
+# bind = "0.0.0.0:7946"
+# seeds = ["10.0.0.2:7946"]
+# document = "federation.json"
 "#
     )
 }
@@ -440,6 +587,23 @@ mod tests {
             log: LogConfig {
                 level: Some("warn".into()),
             },
+            server: ServerSection {
+                bind: Some("b".into()),
+                url: Some("u".into()),
+                token: Some("t".into()),
+                token_file: Some("f".into()),
+                cors_origins: Some(vec!["o".into()]),
+                body_limit: Some(1),
+                rate_per_second: Some(1),
+                rate_burst: Some(1),
+                shutdown_grace_secs: Some(1),
+            },
+            federation: FederationSection {
+                name: Some("n".into()),
+                bind: Some("b".into()),
+                seeds: Some(vec!["s".into()]),
+                document: Some("d".into()),
+            },
         };
         let table = toml::Table::try_from(&full).unwrap();
         let mut keys: Vec<(String, String)> = table
@@ -465,6 +629,7 @@ mod tests {
                 Kind::Str => "x",
                 Kind::Int => "7",
                 Kind::Float => "0.5",
+                Kind::List => "a, b",
             };
             parse("", Path::new("c.toml"), &env(&[(&env_name(s, k), v)])).unwrap();
         }

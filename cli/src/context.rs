@@ -125,6 +125,22 @@ impl Context {
         }
     }
 
+    /// The engine's options: `[inference]` context, threads and GPU layers, unless given.
+    pub fn engine_options(
+        &self,
+        context: Option<u32>,
+        threads: Option<u32>,
+    ) -> bizra::EngineOptions {
+        let cfg = &self.config.inference;
+        let defaults = bizra::EngineOptions::default();
+        bizra::EngineOptions {
+            n_ctx: context.or(cfg.context).unwrap_or(defaults.n_ctx),
+            n_threads: threads.or(cfg.threads).or(defaults.n_threads),
+            n_gpu_layers: cfg.gpu_layers.unwrap_or(defaults.n_gpu_layers),
+            ..defaults
+        }
+    }
+
     /// Every built-in gate over the constitution.
     pub fn gate_chain(&self) -> CliResult<GateChain> {
         Ok(GateChain::from_constitution(self.constitution()?))

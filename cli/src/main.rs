@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod client;
 mod commands;
 mod config;
 mod context;
@@ -21,7 +22,10 @@ use std::process::ExitCode;
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::commands::{completions, constitution, identity, inference, init, models, pci};
+use crate::commands::{
+    completions, constitution, federation, identity, inference, init, join, models, pci, serve,
+    status,
+};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::Output;
@@ -89,6 +93,15 @@ enum Command {
     Pci(pci::PciCommand),
     /// The constitution: its rules and hash, its thresholds, or an envelope's compliance
     Constitution(constitution::ConstitutionArgs),
+    /// Serve the HTTP/WebSocket API (and, with --join, a federation node) until Ctrl-C
+    Serve(serve::ServeArgs),
+    /// Run a federation node in the foreground, printing its membership and decisions
+    Join(join::JoinArgs),
+    /// Ask a running `bizra serve` for its state
+    Status(status::StatusArgs),
+    /// The federation node of a running `bizra join` or `bizra serve --join`
+    #[command(subcommand)]
+    Federation(federation::FederationCommand),
     /// Print a shell completion script
     Completions(completions::CompletionsArgs),
 }
@@ -151,6 +164,10 @@ fn run(cli: Cli, out: Output) -> CliResult<Exit> {
         Command::Identity(c) => identity::run(&ctx, c),
         Command::Pci(c) => pci::run(&ctx, c),
         Command::Constitution(args) => constitution::run(&ctx, args),
+        Command::Serve(args) => serve::run(&ctx, args),
+        Command::Join(args) => join::run(&ctx, args),
+        Command::Status(args) => status::run(&ctx, args),
+        Command::Federation(c) => federation::run(&ctx, c),
         Command::Completions(_) => Ok(Exit::Ok),
     }
 }

@@ -48,6 +48,19 @@ impl Output {
         r.map_err(stdout_error)
     }
 
+    /// One line of a command that reports as it goes (`join`, `serve`): `value` as compact
+    /// JSON with `--json` (JSON Lines), else `text`. A closed stdout is ignored: the command
+    /// runs on.
+    pub fn line(&self, value: &Value, text: &str) {
+        let line = if self.json {
+            value.to_string()
+        } else {
+            text.to_owned()
+        };
+        let mut o = io::stdout().lock();
+        let _ = writeln!(o, "{line}").and_then(|()| o.flush());
+    }
+
     /// Writes raw text to stdout (a streamed token, a key, a script), flushed.
     pub fn raw(&self, text: &str) -> CliResult {
         let stdout = io::stdout();

@@ -40,6 +40,10 @@ fn help_documents_the_exit_codes_and_usage_errors_exit_2() {
         "identity",
         "pci",
         "constitution",
+        "serve",
+        "join",
+        "status",
+        "federation",
         "completions",
     ] {
         assert!(help.stdout.contains(cmd), "{cmd}");

@@ -151,13 +151,7 @@ pub fn run(ctx: &Context, args: InferenceArgs) -> CliResult<Exit> {
     request.ttl = args.ttl;
     request.provenance = args.derived_from.clone();
 
-    let defaults = EngineOptions::default();
-    let options = EngineOptions {
-        n_ctx: args.context.or(cfg.context).unwrap_or(defaults.n_ctx),
-        n_threads: args.threads.or(cfg.threads).or(defaults.n_threads),
-        n_gpu_layers: cfg.gpu_layers.unwrap_or(defaults.n_gpu_layers),
-        ..defaults
-    };
+    let options = ctx.engine_options(args.context, args.threads);
 
     // The key first: a wrong passphrase should not wait for a model to load.
     let identity = ctx.identity()?;
@@ -236,7 +230,7 @@ pub fn run(ctx: &Context, args: InferenceArgs) -> CliResult<Exit> {
 }
 
 /// An engine for `model`: a path to a GGUF file, else a key of the registry.
-fn load_model(ctx: &Context, model: &str, options: EngineOptions) -> CliResult<Engine> {
+pub(crate) fn load_model(ctx: &Context, model: &str, options: EngineOptions) -> CliResult<Engine> {
     let path = Path::new(model);
     if path.is_file() {
         return Ok(Engine::load(path, options)?);

@@ -58,6 +58,7 @@ pub fn run(ctx: &Context, args: InitArgs) -> CliResult<Exit> {
         None
     };
     super::write_file(&config_path, text.as_bytes(), args.force)?;
+    let token_file = write_api_token(ctx, &new_config)?;
     let models_dir = new_config.models_dir(&ctx.data_dir);
     std::fs::create_dir_all(&models_dir).map_err(|e| CliError::io(&models_dir, e))?;
     let value = json!({
@@ -66,6 +67,7 @@ pub fn run(ctx: &Context, args: InitArgs) -> CliResult<Exit> {
         "key_file": key_path,
         "old_key_kept_at": kept,
         "models_dir": models_dir,
+        "api_token_file": token_file,
         "node_id": identity.node_id(),
         "display_id": identity.display_id(),
         "public_key": identity.public_key_hex(),
@@ -78,11 +80,44 @@ pub fn run(ctx: &Context, args: InitArgs) -> CliResult<Exit> {
             writeln!(w, "  old key    kept at {}", k.display())?;
         }
         writeln!(w, "  models     {}", models_dir.display())?;
+        if let Some(t) = &token_file {
+            writeln!(
+                w,
+                "  API token  {} (bizra serve's bearer token)",
+                t.display()
+            )?;
+        }
         writeln!(w, "  node       {}", identity.display_id())?;
         writeln!(w, "  node id    {}", identity.node_id())?;
         writeln!(w, "  public key {}", identity.public_key_hex())
     })?;
     Ok(Exit::Ok)
+}
+
+/// Writes a new random API token (32 bytes, hex) to `[server] token_file`, readable by its owner
+/// only, unless a token file is already there (the token clients hold stays valid).
+fn write_api_token(
+    ctx: &Context,
+    config: &config::Config,
+) -> CliResult<Option<std::path::PathBuf>> {
+    let Some(file) = &config.server.token_file else {
+        return Ok(None);
+    };
+    let path = ctx.data_dir.join(file);
+    if path.exists() {
+        return Ok(Some(path));
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| CliError::new(Exit::Internal, format!("the system's random source: {e}")))?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&path).map_err(|e| CliError::io(&path, e))?;
+    std::io::Write::write_all(&mut f, format!("{}\n", super::hex(&bytes)).as_bytes())
+        .map_err(|e| CliError::io(&path, e))?;
+    Ok(Some(path))
 }
 
 /// Creates a directory readable by its owner only (0700 on Unix), with its parents.

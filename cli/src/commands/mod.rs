@@ -4,11 +4,15 @@
 pub mod completions;
 pub mod constitution;
 pub mod detect;
+pub mod federation;
 pub mod identity;
 pub mod inference;
 pub mod init;
+pub mod join;
 pub mod models;
 pub mod pci;
+pub mod serve;
+pub mod status;
 
 use std::io::Read;
 use std::path::Path;

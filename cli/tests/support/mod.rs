@@ -155,3 +155,98 @@ pub fn tiny_gguf(name: &str, pad: usize) -> Vec<u8> {
     string(&mut b, &"x".repeat(pad));
     b
 }
+
+/// A `bizra` process that runs on (`serve`, `join`): its stdout lines arrive on a channel; it
+/// is stopped with SIGTERM when dropped.
+pub struct Running {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Bizra {
+    /// Starts `bizra --data-dir <home> args...` without waiting for it.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bizra"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("BIZRA_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
+            .arg("--data-dir")
+            .arg(self.home())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("running bizra");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+}
+
+impl Running {
+    /// The first line (from now on) that `pred` accepts, as JSON; panics after `secs` seconds.
+    #[track_caller]
+    pub fn wait_json(&mut self, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                        if pred(&v) {
+                            return v;
+                        }
+                    }
+                }
+                Err(_) => panic!("no such line within {secs} s; saw {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits: the exit code.
+    pub fn stop(&mut self) -> i32 {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code().unwrap_or(-1);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("bizra did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
