@@ -20,7 +20,7 @@ use bizra_federation::{
 use bizra_protocol::{Envelope, Error, Identity, Result};
 use rand_core::{OsRng, RngCore as _};
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc as tmpsc, oneshot};
+use tokio::sync::mpsc as tmpsc;
 use tokio::time::Instant;
 
 use crate::consensus::link::LinkEvent;
@@ -121,7 +121,9 @@ struct Shared {
 }
 
 enum Command {
-    Leave(oneshot::Sender<()>),
+    /// Leave, then say so: a std channel, so that a node can be dropped on any thread, a tokio
+    /// runtime's included (a tokio receiver's `blocking_recv` panics there).
+    Leave(mpsc::SyncSender<()>),
     Stop,
     Propose(Box<Envelope>, mpsc::SyncSender<Result<bool>>),
     Decided(u64, mpsc::SyncSender<Result<Option<(Certificate, Batch)>>>),
@@ -458,9 +460,9 @@ impl Node {
 
     fn shutdown(&mut self, leave: bool) {
         if leave {
-            let (done, wait) = oneshot::channel();
+            let (done, wait) = mpsc::sync_channel(1);
             if self.commands.send(Command::Leave(done)).is_ok() {
-                let _ = wait.blocking_recv();
+                let _ = wait.recv();
             }
         } else {
             let _ = self.commands.send(Command::Stop);

@@ -1,6 +1,6 @@
 //! Nodes on real UDP sockets over loopback, in one process: clusters of 3 and 10 converge; a
 //! stopped member is detected; a restart with the same key and a new generation is accepted; a
-//! graceful leave reaches every subscriber in order; forged, replayed, truncated and oversized
+//! graceful leave reaches every subscriber in order, also from a tokio runtime's thread; forged, replayed, truncated and oversized
 //! datagrams from a raw socket are dropped and counted; a node outside the allowlist is never
 //! admitted.
 
@@ -174,6 +174,29 @@ fn a_graceful_leave_reaches_every_subscriber_in_order() {
     assert_eq!(k1.first(), Some(&EventKind::Joined), "{k1:?}");
     assert_eq!(k1.last(), Some(&EventKind::Left), "{k1:?}");
     assert_eq!(kinds(&second), k1);
+}
+
+/// An application on tokio (an HTTP server holding the node) may drop or leave it on a runtime
+/// thread: the goodbye is still sent, and nothing panics.
+#[test]
+fn a_node_dropped_on_a_tokio_runtime_thread_still_leaves() {
+    let a = start("runtime-drop", &[]);
+    let b = start("runtime-drop", &[a.local_addr()]);
+    assert!(eventually(Duration::from_secs(10), || sees_alive(
+        &a,
+        &[&b]
+    )));
+    let id = b.node_id().to_owned();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move { drop(b) });
+    assert!(eventually(Duration::from_secs(5), || {
+        a.members()
+            .iter()
+            .any(|m| m.node_id == id && m.state == MemberState::Left)
+    }));
 }
 
 #[test]
