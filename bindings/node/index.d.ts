@@ -982,7 +982,7 @@ export declare class ReplayCache {
 /**
  * A node's memory: patterns learned from verified envelopes, recalled by meaning, moved by
  * feedback and elevated; and preferences. `Store.open(path)` opens a SQLite file (created if
- * absent), `Store.memory()` keeps everything in memory. `close()` (or `using`) saves a file
+ * absent), `Store.inMemory()` keeps everything in memory. `close()` (or `using`) saves a file
  * store's vector index.
  */
 export declare class Store {
@@ -993,7 +993,7 @@ export declare class Store {
    */
   static open(path: string): Promise<Store>
   /** A store in memory, gone when closed or collected. */
-  static memory(): Store
+  static inMemory(): Store
   /** The database file (`":memory:"` in memory). */
   get path(): string
   /** The embedding dimension, fixed by the first pattern (`null` before). */

@@ -26,7 +26,7 @@ use crate::tasks::{deferred, off_thread};
 
 /// A node's memory: patterns learned from verified envelopes, recalled by meaning, moved by
 /// feedback and elevated; and preferences. `Store.open(path)` opens a SQLite file (created if
-/// absent), `Store.memory()` keeps everything in memory. `close()` (or `using`) saves a file
+/// absent), `Store.inMemory()` keeps everything in memory. `close()` (or `using`) saves a file
 /// store's vector index.
 #[napi]
 pub struct Store {
@@ -274,7 +274,7 @@ impl Store {
 
     /// A store in memory, gone when closed or collected.
     #[napi(factory)]
-    pub fn memory() -> Result<Store> {
+    pub fn in_memory() -> Result<Store> {
         guard(|| {
             Ok(Store {
                 inner: Some(Arc::new(

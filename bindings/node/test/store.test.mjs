@@ -23,7 +23,7 @@ const code = (c, re) => (e) => {
 const close = (a, b) => Math.abs(a - b) < 1e-9
 
 test('learn and recall by vector; the records', () => {
-  const store = Store.memory()
+  const store = Store.inMemory()
   assert.equal(typeof store[Symbol.dispose], 'function') // `using store = ...` closes it
   assert.equal(store.path, ':memory:')
   assert.equal(store.dimension, null)
@@ -67,7 +67,7 @@ test('learn and recall by vector; the records', () => {
 })
 
 test('feedback arithmetic: +0.05, −0.03, clamped', () => {
-  const store = Store.memory()
+  const store = Store.inMemory()
   const pid = store.learn(pattern('tea is hot'), [1, 0]).id
   assert.equal(store.get(pid).confidence, 0.5)
   const steps = [1, 2, 3].map(() => store.feedback(pid, true).confidence)
@@ -84,7 +84,7 @@ test('feedback arithmetic: +0.05, −0.03, clamped', () => {
 })
 
 test('bad input is refused, saying what, and loses nothing', () => {
-  const store = Store.memory()
+  const store = Store.inMemory()
   store.learn(pattern('first'), [1, 0, 0])
   const third = pattern('a third')
   assert.throws(() => store.learn(third, [1, 0]), code('INVALID_INPUT', /has 2 dimensions, but this store's patterns have 3/))
@@ -100,7 +100,7 @@ test('bad input is refused, saying what, and loses nothing', () => {
 })
 
 test('preferences: reinforcement, a new value on its own, the system prompt', () => {
-  const store = Store.memory()
+  const store = Store.inMemory()
   assert.equal(store.preference('style', 'tone'), null)
   assert.equal(store.applyPreferences('You are helpful.'), 'You are helpful.')
   const seen = []
@@ -122,7 +122,7 @@ test('preferences: reinforcement, a new value on its own, the system prompt', ()
 })
 
 test('local elevation and the elevated patterns', () => {
-  const store = Store.memory()
+  const store = Store.inMemory()
   const settled = store.learn(pattern('settled'), [1, 0]).id
   for (let i = 0; i < 2; i++) store.learn(pattern('settled'), [1, 0])
   const young = store.learn(pattern('young'), [0, 1]).id
@@ -147,7 +147,7 @@ test('local elevation and the elevated patterns', () => {
 })
 
 test('export and import between two stores; a tampered line refused with its line and code', async () => {
-  const a = Store.memory()
+  const a = Store.inMemory()
   a.learn(pattern('first'), [1, 0], ['one'])
   a.learn(pattern('second'), [0, 1])
   const exported = a.exportJsonl(id)
@@ -155,14 +155,14 @@ test('export and import between two stores; a tampered line refused with its lin
   const text = await exported
   assert.equal(text.trim().split('\n').length, 2)
 
-  const b = Store.memory()
+  const b = Store.inMemory()
   assert.deepEqual(await b.importJsonl(text), { lines: 2, new: 2, observed: 0, alreadyKnown: 0 })
   assert.deepEqual(await b.importJsonl(text), { lines: 2, new: 0, observed: 0, alreadyKnown: 2 })
   assert.deepEqual(b.patterns().map((p) => [p.content, p.tags]), [['first', ['one']], ['second', []]])
   assert.deepEqual(b.recall([0.1, 1], { k: 1 }).map((h) => h.pattern.content), ['second'])
 
   const [l1, l2] = text.trim().split('\n')
-  const fresh = Store.memory()
+  const fresh = Store.inMemory()
   await assert.rejects(fresh.importJsonl(`${l1}\n${l2.replace('"second"', '"Second"')}\n`), (e) => {
     code('HASH_MISMATCH', /import line 2/)(e)
     assert.equal(e.reject, REJECT_CODES.HASH_MISMATCH)
@@ -211,7 +211,7 @@ test('a file store reopened keeps everything; a file that is not a store is left
 
 test('learning and recalling with the model', async () => {
   const model = await Model.load(MODEL_PATH, { nCtx: 512, threads: 1 })
-  const store = Store.memory()
+  const store = Store.inMemory()
   const texts = [
     'The cat is sleeping on the sofa.',
     'Paris is the capital of France.',

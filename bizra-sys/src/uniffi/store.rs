@@ -210,7 +210,7 @@ impl Store {
 
     /// A store in memory, gone when released.
     #[uniffi::constructor]
-    pub fn memory() -> Result<Arc<Self>, BizraError> {
+    pub fn in_memory() -> Result<Arc<Self>, BizraError> {
         Ok(Arc::new(Store {
             inner: core::Store::in_memory()?,
         }))

@@ -4758,10 +4758,10 @@ open class Store: StoreProtocol, @unchecked Sendable {
     /**
      * A store in memory, gone when released.
      */
-public static func memory()throws  -> Store  {
+public static func inMemory()throws  -> Store  {
     return try  FfiConverterTypeStore_lift(try rustCallWithError(FfiConverterTypeBizraError_lift) {
         uniffiCallStatus in
-    uniffi_bizra_fn_constructor_store_memory(uniffiCallStatus
+    uniffi_bizra_fn_constructor_store_in_memory(uniffiCallStatus
     )
 })
 }
@@ -12806,7 +12806,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bizra_checksum_constructor_model_load() != 25452) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_bizra_checksum_constructor_store_memory() != 1330) {
+    if (uniffi_bizra_checksum_constructor_store_in_memory() != 38548) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bizra_checksum_constructor_store_open() != 42424) {

@@ -1129,9 +1129,9 @@ uint64_t uniffi_bizra_fn_clone_store(uint64_t handle, RustCallStatus *_Nonnull o
 void uniffi_bizra_fn_free_store(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_STORE_MEMORY
-#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_STORE_MEMORY
-uint64_t uniffi_bizra_fn_constructor_store_memory(RustCallStatus *_Nonnull out_status
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_STORE_IN_MEMORY
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_FN_CONSTRUCTOR_STORE_IN_MEMORY
+uint64_t uniffi_bizra_fn_constructor_store_in_memory(RustCallStatus *_Nonnull out_status
     
 );
 #endif
@@ -2539,9 +2539,9 @@ uint16_t uniffi_bizra_checksum_constructor_model_load(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_STORE_MEMORY
-#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_STORE_MEMORY
-uint16_t uniffi_bizra_checksum_constructor_store_memory(void
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_STORE_IN_MEMORY
+#define UNIFFI_FFIDEF_UNIFFI_BIZRA_CHECKSUM_CONSTRUCTOR_STORE_IN_MEMORY
+uint16_t uniffi_bizra_checksum_constructor_store_in_memory(void
     
 );
 #endif

@@ -1040,7 +1040,7 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_bizra_checksum_constructor_model_load(
     ): Int
-    external fun uniffi_bizra_checksum_constructor_store_memory(
+    external fun uniffi_bizra_checksum_constructor_store_in_memory(
     ): Int
     external fun uniffi_bizra_checksum_constructor_store_open(
     ): Int
@@ -1408,7 +1408,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_bizra_fn_free_store(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_bizra_fn_constructor_store_memory(uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_bizra_fn_constructor_store_in_memory(uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_bizra_fn_constructor_store_open(`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -2080,7 +2080,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bizra_checksum_constructor_model_load() and 0xFFFF) != 25452) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_bizra_checksum_constructor_store_memory() and 0xFFFF) != 1330) {
+    if ((lib.uniffi_bizra_checksum_constructor_store_in_memory() and 0xFFFF) != 38548) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bizra_checksum_constructor_store_open() and 0xFFFF) != 42424) {
@@ -9536,10 +9536,10 @@ open class Store: Disposable, AutoCloseable, StoreInterface
     /**
      * A store in memory, gone when released.
      */
-    @Throws(BizraException::class) fun `memory`(): Store {
+    @Throws(BizraException::class) fun `inMemory`(): Store {
             return FfiConverterTypeStore.lift(
     uniffiRustCallWithError(BizraException) { _status ->
-    UniffiLib.uniffi_bizra_fn_constructor_store_memory(
+    UniffiLib.uniffi_bizra_fn_constructor_store_in_memory(
     
         _status)
 }

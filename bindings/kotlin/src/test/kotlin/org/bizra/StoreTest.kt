@@ -23,7 +23,7 @@ class StoreTest {
 
     @Test
     fun learnRecallFeedbackAndBadInput() {
-        Store.memory().use { store ->
+        Store.inMemory().use { store ->
             assertNull(store.dimension())
             val a = pattern("water boils at 100 C")
             val first = store.learn(a, listOf(0.6f, 0.8f, 0f), listOf("physics"))
@@ -64,7 +64,7 @@ class StoreTest {
 
     @Test
     fun preferencesReinforceAndShapeThePrompt() {
-        Store.memory().use { store ->
+        Store.inMemory().use { store ->
             assertNull(store.preference("style", "tone"))
             var c = 0.0
             repeat(6) { c = store.observePreference("style", "tone", "concise") }
@@ -93,7 +93,7 @@ class StoreTest {
             assertEquals(ImportReport(2uL, 2uL, 0uL, 0uL), other.importJsonl(text))
             assertEquals(2uL, other.importJsonl(text).alreadyKnown)
         }
-        Store.memory().use { fresh ->
+        Store.inMemory().use { fresh ->
             val (l1, l2) = text.trim().lines()
             val refused = assertRejected(15) { fresh.importJsonl("$l1\n${l2.replace("\"second\"", "\"Second\"")}\n") }
             assertContains(refused.detail, "import line 2")
@@ -107,7 +107,7 @@ class StoreTest {
     @Test
     fun learningAndRecallingWithTheModel() {
         Model.load(testModelPath, ModelOptions(nCtx = 512u, threads = 2u)).use { model ->
-            Store.memory().use { store ->
+            Store.inMemory().use { store ->
                 val texts = listOf(
                     "The cat is sleeping on the sofa.",
                     "Paris is the capital of France.",
