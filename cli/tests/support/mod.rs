@@ -95,13 +95,9 @@ impl Bizra {
         }
     }
 
-    /// Runs `bizra --data-dir <home> args...`.
-    pub fn run(&self, args: &[&str]) -> Run {
-        self.run_stdin(args, None)
-    }
-
-    /// Runs with `stdin` as its standard input (none: an empty one, not a terminal).
-    pub fn run_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    /// `bizra --data-dir <home> args...` with this directory's environment and none of the
+    /// caller's `BIZRA_*` variables.
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bizra"));
         for (k, _) in std::env::vars() {
             if k.starts_with("BIZRA_") {
@@ -111,8 +107,19 @@ impl Bizra {
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
             .arg("--data-dir")
             .arg(self.home())
-            .args(args)
-            .stdin(Stdio::piped())
+            .args(args);
+        cmd
+    }
+
+    /// Runs `bizra --data-dir <home> args...`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_stdin(args, None)
+    }
+
+    /// Runs with `stdin` as its standard input (none: an empty one, not a terminal).
+    pub fn run_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("running bizra");
@@ -167,17 +174,8 @@ pub struct Running {
 impl Bizra {
     /// Starts `bizra --data-dir <home> args...` without waiting for it.
     pub fn spawn(&self, args: &[&str]) -> Running {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bizra"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("BIZRA_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
-            .arg("--data-dir")
-            .arg(self.home())
-            .args(args)
-            .stdin(Stdio::null())
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("running bizra");
