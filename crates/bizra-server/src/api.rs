@@ -107,8 +107,8 @@ pub(crate) async fn status(State(state): State<AppState>) -> ApiResult<ApiJson<S
 }
 
 #[utoipa::path(get, path = "/api/v1/metrics", tag = "system",
-    responses((status = 200, description = "Prometheus text exposition format", body = String,
-               content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus text, OpenMetrics exposition format", body = String,
+               content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let m = state.metrics();
     m.members

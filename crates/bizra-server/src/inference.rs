@@ -26,6 +26,19 @@ use crate::state::AppState;
 /// the final chunk of a stream).
 pub const ENVELOPE_FIELD: &str = "bizra_envelope";
 
+/// One Server-Sent Event of a streamed answer (`stream: true`), as the stream carries it: an
+/// `event:` line (named streams) and a `data:` line. Documents `text/event-stream`; never built.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct SseEvent {
+    /// The event's name: `token`, `envelope` or `error` (`/inference/generate`); absent in
+    /// OpenAI streams.
+    event: Option<String>,
+    /// JSON text (`{"text"}`, `{"envelope", ...}`, a `chat.completion.chunk`, the error shape),
+    /// or `[DONE]`, the last event of an OpenAI stream.
+    data: String,
+}
+
 fn gateway(state: &AppState) -> ApiResult<Gateway> {
     state.gateway().cloned().ok_or_else(|| {
         ApiError::new(
@@ -267,7 +280,8 @@ impl Drop for CancelOnDrop {
 #[utoipa::path(post, path = "/api/v1/inference/generate", tag = "inference",
     security(("bearer" = [])), request_body = GenerateJson,
     responses(
-        (status = 200, description = "The signed output; with `stream: true`, `text/event-stream` of `token` events then one `envelope` event", body = GenerateAnswer),
+        (status = 200, description = "The signed output; with `stream: true`, `text/event-stream` of `token` events then one `envelope` event",
+            content((GenerateAnswer = "application/json"), (SseEvent = "text/event-stream"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn generate(
@@ -688,7 +702,8 @@ impl ChatCompletionRequest {
 #[utoipa::path(post, path = "/v1/chat/completions", tag = "openai",
     security(("bearer" = [])), request_body = ChatCompletionRequest,
     responses(
-        (status = 200, description = "A `chat.completion` with `bizra_envelope`; with `stream: true`, `text/event-stream` of `chat.completion.chunk`s (the last carries `finish_reason` and `bizra_envelope`), then `data: [DONE]`", body = ChatCompletion),
+        (status = 200, description = "A `chat.completion` with `bizra_envelope`; with `stream: true`, `text/event-stream` of `chat.completion.chunk`s (the last carries `finish_reason` and `bizra_envelope`), then `data: [DONE]`",
+            content((ChatCompletion = "application/json"), (SseEvent = "text/event-stream"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn chat_completions(

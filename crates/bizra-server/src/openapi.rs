@@ -27,6 +27,60 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The answers every operation can give beside its own, in the error shape: what the layers
+/// around the routes answer (timeout, body limit, rate limit), what reading a JSON body refuses
+/// (malformed JSON, wrong content type, a missing or mistyped member), and what the bearer
+/// check refuses. Each is added where the operation does not document it already.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                let mut codes = vec![
+                    ("408", "`timeout`: no answer within the request timeout"),
+                    ("413", "`payload_too_large`: the body is over the limit"),
+                    ("429", "`rate_limited`, with `Retry-After` (seconds)"),
+                ];
+                if op.request_body.is_some() {
+                    codes.extend([
+                        ("400", "`malformed_json` or `invalid_input`"),
+                        ("415", "`unsupported_media_type`: not `application/json`"),
+                        (
+                            "422",
+                            "`invalid_request`: a missing, mistyped or unknown member",
+                        ),
+                    ]);
+                }
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    codes.extend([
+                        ("401", "`unauthorized`: no bearer token, or a wrong one"),
+                        ("503", "`auth_not_configured`: the server has no token"),
+                    ]);
+                }
+                for (code, description) in codes {
+                    op.responses
+                        .responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| error(description).into());
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -47,7 +101,7 @@ impl Modify for BearerAuth {
         ws::ws,
         inference::chat_completions, inference::openai_models,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     tags(
         (name = "system", description = "Health, status, metrics"),
         (name = "identity", description = "The node's key"),
