@@ -58,7 +58,7 @@ pub struct Status {
     pub uptime_seconds: f64,
     /// Whether inference is served (a gateway is configured).
     pub inference: bool,
-    /// Keys of the models loaded in memory.
+    /// Keys of the models loaded in memory (the registry's and the pinned ones).
     pub models_loaded: Vec<String>,
     /// Models in the registry.
     pub models_registered: usize,
@@ -74,17 +74,20 @@ pub struct Status {
     responses((status = 200, description = "The node's state", body = Status)))]
 pub(crate) async fn status(State(state): State<AppState>) -> ApiResult<ApiJson<Status>> {
     let id = state.identity();
-    let (loaded, registered) = match state.registry().cloned() {
-        Some(r) => tokio::task::spawn_blocking(move || {
-            (
-                r.loaded().unwrap_or_default(),
-                r.list().map(|l| l.len()).unwrap_or(0),
-            )
-        })
-        .await
-        .map_err(join_error)?,
-        None => (Vec::new(), 0),
+    let registered = match state.registry().cloned() {
+        Some(r) => tokio::task::spawn_blocking(move || r.list().map(|l| l.len()).unwrap_or(0))
+            .await
+            .map_err(join_error)?,
+        None => 0,
     };
+    // The registry's loaded models and the pinned ones (the configured model).
+    let loaded: Vec<String> = crate::inference::registry_models(&state)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.loaded)
+        .map(|m| m.key)
+        .collect();
     Ok(ApiJson(Status {
         node_id: id.node_id().to_owned(),
         public_key: id.public_key_hex(),

@@ -52,6 +52,9 @@ pub struct ServerConfig {
     pub default_max_tokens: u32,
     /// Largest `max_tokens` a request may ask for.
     pub max_tokens_limit: u32,
+    /// Whether [`crate::router`] serves the status page at `GET /` (default true; false for an
+    /// app that mounts the router beside its own `/`).
+    pub status_page: bool,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -67,6 +70,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("default_max_tokens", &self.default_max_tokens)
             .field("max_tokens_limit", &self.max_tokens_limit)
+            .field("status_page", &self.status_page)
             .finish()
     }
 }
@@ -83,6 +87,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             default_max_tokens: 256,
             max_tokens_limit: 4096,
+            status_page: true,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `/api/v1/federation/*`: the live node's membership and consensus.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,11 +14,12 @@ use utoipa::ToSchema;
 
 use crate::api::{envelope_value, join_error, read_envelope};
 use crate::error::{ApiError, ApiJson, ApiResult, ErrorBody};
+use crate::events::{ServerEvent, Topic};
 use crate::guard::Authorized;
 use crate::state::AppState;
 
 fn node(state: &AppState) -> ApiResult<Arc<Node>> {
-    state.node().cloned().ok_or_else(|| {
+    state.node().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "federation_not_running",
@@ -272,4 +274,70 @@ pub(crate) async fn propose(
             envelope: envelope_value(&envelope),
         }),
     ))
+}
+
+/// `POST /federation/leave`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LeftJson {
+    /// The node that was detached.
+    pub node_id: String,
+    /// True when the node has left: its goodbye was sent to the members and its thread ended.
+    /// False when other handles of the node remain in the embedding application: it was
+    /// detached from this API and leaves when the last of them is dropped.
+    pub left: bool,
+}
+
+/// How long `federation/leave` waits for the handles that in-flight requests hold.
+const LEAVE_WAIT: Duration = Duration::from_secs(2);
+
+#[utoipa::path(post, path = "/api/v1/federation/leave", tag = "federation",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The node left the federation gracefully (or, with `left: false`, was detached and leaves with its last handle); the federation endpoints answer 503 `federation_not_running` from now on", body = LeftJson),
+        (status = 401, body = ErrorBody),
+        (status = 503, description = "`federation_not_running`, `auth_not_configured`", body = ErrorBody)))]
+pub(crate) async fn leave(
+    State(state): State<AppState>,
+    _auth: Authorized,
+) -> ApiResult<ApiJson<LeftJson>> {
+    let node = state.take_node().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "federation_not_running",
+            "no federation node runs in this server (it never joined, or it has left)",
+        )
+    })?;
+    let node_id = node.node_id().to_owned();
+    // `Node::leave` takes the node: wait (briefly) for the handles of requests in flight, then
+    // leave, off the runtime (it blocks until the goodbye is sent).
+    let left = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + LEAVE_WAIT;
+        let mut node = node;
+        loop {
+            match Arc::try_unwrap(node) {
+                Ok(n) => {
+                    n.leave();
+                    return true;
+                }
+                Err(shared) if Instant::now() < deadline => {
+                    node = shared;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(shared) => {
+                    drop(shared);
+                    return false;
+                }
+            }
+        }
+    })
+    .await
+    .map_err(join_error)?;
+    tracing::info!(node_id, left, "left the federation (asked through the API)");
+    state.publish(ServerEvent {
+        topic: Topic::Peers,
+        event: "node_left",
+        data: serde_json::json!({ "node_id": node_id, "left": left }),
+    });
+    state.mark_left();
+    Ok(ApiJson(LeftJson { node_id, left }))
 }

@@ -374,7 +374,7 @@ fn async_stream(
     tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok)
 }
 
-/// A model of the registry.
+/// A model of the registry, or one the gateway serves outside it (pinned).
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct ModelJson {
     /// Its key (the file name without `.gguf`).
@@ -397,39 +397,67 @@ pub struct ModelJson {
     pub tier: String,
     /// Whether it is loaded in memory.
     pub loaded: bool,
+    /// Whether the gateway holds it for good (the server's configured model): loaded, and not
+    /// unloadable.
+    pub pinned: bool,
 }
 
 /// `GET /inference/models`.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct ModelsJson {
-    /// The registry's models (empty without a registry).
+    /// The registry's models and the pinned ones (empty without either).
     pub models: Vec<ModelJson>,
 }
 
-async fn registry_models(state: &AppState) -> ApiResult<Vec<ModelJson>> {
-    let Some(registry) = state.registry().cloned() else {
-        return Ok(Vec::new());
-    };
+fn model_json(key: String, info: bizra::ModelInfo, loaded: bool, pinned: bool) -> ModelJson {
+    ModelJson {
+        key,
+        name: info.name,
+        architecture: info.architecture,
+        parameters: info.parameters,
+        quantization: info.quantization,
+        context_length: info.context_length,
+        file_size: info.file_size,
+        file_blake3: info.file_blake3,
+        tier: info.tier.name().to_owned(),
+        loaded,
+        pinned,
+    }
+}
+
+/// The key a pinned engine is listed under: its file's name without `.gguf`.
+fn pinned_key(info: &bizra::ModelInfo) -> String {
+    info.path
+        .file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| info.name.clone())
+}
+
+/// The registry's models (a registered model that is pinned, by the same weights, is shown
+/// pinned), then the pinned models that are not in the registry.
+pub(crate) async fn registry_models(state: &AppState) -> ApiResult<Vec<ModelJson>> {
+    let registry = state.registry().cloned();
+    let pinned: Vec<bizra::ModelInfo> = state.pinned().iter().map(|e| e.info().clone()).collect();
     tokio::task::spawn_blocking(move || {
-        let loaded = registry.loaded()?;
-        Ok::<_, bizra::Error>(
-            registry
-                .list()?
-                .into_iter()
-                .map(|e| ModelJson {
-                    loaded: loaded.contains(&e.key),
-                    key: e.key,
-                    name: e.info.name,
-                    architecture: e.info.architecture,
-                    parameters: e.info.parameters,
-                    quantization: e.info.quantization,
-                    context_length: e.info.context_length,
-                    file_size: e.info.file_size,
-                    file_blake3: e.info.file_blake3,
-                    tier: e.info.tier.name().to_owned(),
-                })
-                .collect(),
-        )
+        let (entries, loaded) = match registry {
+            Some(r) => (r.list()?, r.loaded()?),
+            None => (Vec::new(), Vec::new()),
+        };
+        let is_pinned = |blake3: &str| pinned.iter().any(|p| p.file_blake3 == blake3);
+        let mut out: Vec<ModelJson> = entries
+            .into_iter()
+            .map(|e| {
+                let pin = is_pinned(&e.info.file_blake3);
+                let loaded = pin || loaded.contains(&e.key);
+                model_json(e.key, e.info, loaded, pin)
+            })
+            .collect();
+        for p in pinned {
+            if !out.iter().any(|m| m.file_blake3 == p.file_blake3) {
+                out.push(model_json(pinned_key(&p), p, true, true));
+            }
+        }
+        Ok::<_, bizra::Error>(out)
     })
     .await
     .map_err(join_error)?
@@ -442,6 +470,115 @@ pub(crate) async fn models(State(state): State<AppState>) -> ApiResult<ApiJson<M
     Ok(ApiJson(ModelsJson {
         models: registry_models(&state).await?,
     }))
+}
+
+/// A model in memory.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LoadedModel {
+    /// Its key.
+    pub key: String,
+    /// `general.name`.
+    pub name: String,
+    /// The tier it serves.
+    pub tier: String,
+    /// Held by the gateway for good (the configured model): `unload` refuses it.
+    pub pinned: bool,
+}
+
+/// `GET /inference/models/loaded`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LoadedModels {
+    /// The models in memory: the registry's loaded ones and the pinned ones.
+    pub loaded: Vec<LoadedModel>,
+}
+
+#[utoipa::path(get, path = "/api/v1/inference/models/loaded", tag = "inference",
+    security(("bearer" = [])),
+    responses((status = 200, body = LoadedModels),
+              (status = 401, body = ErrorBody),
+              (status = 503, description = "`auth_not_configured`", body = ErrorBody)))]
+pub(crate) async fn models_loaded(
+    State(state): State<AppState>,
+    _auth: Authorized,
+) -> ApiResult<ApiJson<LoadedModels>> {
+    Ok(ApiJson(LoadedModels {
+        loaded: registry_models(&state)
+            .await?
+            .into_iter()
+            .filter(|m| m.loaded)
+            .map(|m| LoadedModel {
+                key: m.key,
+                name: m.name,
+                tier: m.tier,
+                pinned: m.pinned,
+            })
+            .collect(),
+    }))
+}
+
+/// `POST /inference/models/unload`.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnloadRequest {
+    /// The model's key (see `inference/models`).
+    pub model: String,
+}
+
+/// An unload's outcome.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Unloaded {
+    /// The model's key.
+    pub model: String,
+    /// True when it was loaded and is now released (its memory is freed once the generations
+    /// using it end); false when it was not loaded.
+    pub unloaded: bool,
+}
+
+#[utoipa::path(post, path = "/api/v1/inference/models/unload", tag = "inference",
+    security(("bearer" = [])), request_body = UnloadRequest,
+    responses((status = 200, body = Unloaded),
+              (status = 401, body = ErrorBody),
+              (status = 404, description = "`model_not_found`: neither registered nor loaded", body = ErrorBody),
+              (status = 409, description = "`model_pinned`: the gateway holds it (the configured model)", body = ErrorBody),
+              (status = 422, body = ErrorBody),
+              (status = 503, description = "`auth_not_configured`", body = ErrorBody)))]
+pub(crate) async fn models_unload(
+    State(state): State<AppState>,
+    _auth: Authorized,
+    ApiJson(req): ApiJson<UnloadRequest>,
+) -> ApiResult<ApiJson<Unloaded>> {
+    let model = req.model;
+    let Some(m) = registry_models(&state)
+        .await?
+        .into_iter()
+        .find(|m| m.key == model)
+    else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+            format!("no model {model:?} here (see /api/v1/inference/models)"),
+        ));
+    };
+    if m.pinned {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "model_pinned",
+            format!(
+                "{model:?} is the server's configured model, held by its gateway; it is \
+                 released when the server stops"
+            ),
+        ));
+    }
+    let unloaded = match state.registry().cloned() {
+        Some(r) => {
+            let key = model.clone();
+            tokio::task::spawn_blocking(move || r.unload(&key))
+                .await
+                .map_err(join_error)??
+        }
+        None => false,
+    };
+    Ok(ApiJson(Unloaded { model, unloaded }))
 }
 
 /// `POST /inference/tier`.

@@ -25,7 +25,8 @@
 //! # }
 //! ```
 //!
-//! Or mount [`router`] (its paths start with `/api/v1` and `/v1`) into another app:
+//! Or mount [`router`] (its paths: `/api/v1/...`, `/v1/...`, and the status page at `/` unless
+//! [`ServerConfig::status_page`] is false) into another app:
 //! `app.merge(bizra_server::router(state))`. Rate limits then key on the client's IP only if
 //! the app is served with `into_make_service_with_connect_info::<SocketAddr>()`.
 //!
@@ -44,6 +45,7 @@ mod guard;
 mod inference;
 mod metrics;
 mod openapi;
+mod page;
 mod state;
 mod ws;
 
@@ -74,8 +76,9 @@ pub use openapi::openapi_json;
 pub use state::{AppState, AppStateBuilder, KeyFile};
 
 /// The API's routes with their layers (CORS, compression, body limit, timeout, rate limit,
-/// metrics, tracing, the error shape), over `state`. Paths: `/api/v1/...` and the
-/// OpenAI-compatible `/v1/chat/completions` and `/v1/models`.
+/// metrics, tracing, the error shape), over `state`. Paths: `/api/v1/...`, the
+/// OpenAI-compatible `/v1/chat/completions` and `/v1/models`, and the status page at `/`
+/// (unless [`ServerConfig::status_page`] is false).
 pub fn router(state: AppState) -> Router {
     let config = state.config().clone();
     let api = Router::new()
@@ -90,10 +93,13 @@ pub fn router(state: AppState) -> Router {
         .route("/gates/check", post(api::gates_check))
         .route("/inference/generate", post(inference::generate))
         .route("/inference/models", get(inference::models))
+        .route("/inference/models/loaded", get(inference::models_loaded))
+        .route("/inference/models/unload", post(inference::models_unload))
         .route("/inference/tier", post(inference::tier))
         .route("/federation/status", get(federation::status))
         .route("/federation/peers", get(federation::peers))
         .route("/federation/propose", post(federation::propose))
+        .route("/federation/leave", post(federation::leave))
         .route("/constitution", get(api::constitution))
         .route("/constitution/check", post(api::constitution_check))
         .route("/ws", get(ws::ws))
@@ -101,8 +107,11 @@ pub fn router(state: AppState) -> Router {
     let openai = Router::new()
         .route("/chat/completions", post(inference::chat_completions))
         .route("/models", get(inference::openai_models));
-    Router::new()
-        .nest("/api/v1", api)
+    let mut app = Router::new();
+    if config.status_page {
+        app = app.route("/", get(page::page));
+    }
+    app.nest("/api/v1", api)
         .nest("/v1", openai)
         .fallback(error::not_found)
         .method_not_allowed_fallback(method_not_allowed)

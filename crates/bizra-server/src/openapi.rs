@@ -5,7 +5,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{api, federation, inference, ws};
+use crate::{api, federation, inference, page, ws};
 
 struct BearerAuth;
 
@@ -92,11 +92,12 @@ impl Modify for CommonResponses {
         license(name = "Apache-2.0")
     ),
     paths(
-        api::health, api::status, api::metrics,
+        page::page, api::health, api::status, api::metrics,
         api::identity_generate, api::identity_sign, api::identity_verify,
         api::envelope_create, api::envelope_verify, api::gates_check,
-        inference::generate, inference::models, inference::tier,
-        federation::status, federation::peers, federation::propose,
+        inference::generate, inference::models, inference::models_loaded,
+        inference::models_unload, inference::tier,
+        federation::status, federation::peers, federation::propose, federation::leave,
         api::constitution, api::constitution_check,
         ws::ws,
         inference::chat_completions, inference::openai_models,

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use bizra::{CancelToken, GateChain, Gateway, Identity, ModelRegistry, Node};
+use bizra::{CancelToken, Engine, GateChain, Gateway, Identity, ModelRegistry, Node};
 use governor::clock::DefaultClock;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
@@ -59,7 +59,9 @@ struct Inner {
     gates: Arc<GateChain>,
     gateway: Option<Gateway>,
     registry: Option<Arc<ModelRegistry>>,
-    node: Option<Arc<Node>>,
+    pinned: Vec<Engine>,
+    node: RwLock<Option<Arc<Node>>>,
+    left: watch::Sender<bool>,
     started: Instant,
     metrics: Metrics,
     events: broadcast::Sender<ServerEvent>,
@@ -75,7 +77,12 @@ impl Drop for Inner {
         self.stop_bridges.store(true, Ordering::Release);
         // A node dropped for the last time leaves the federation, waiting for its goodbye to be
         // sent, which cannot be done on a thread that drives a tokio runtime: off it then.
-        if let Some(node) = self.node.take() {
+        let node = self
+            .node
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(node) = node {
             if tokio::runtime::Handle::try_current().is_ok() {
                 let _ = std::thread::Builder::new()
                     .name("bizra-server-node-drop".into())
@@ -94,6 +101,7 @@ pub struct AppStateBuilder {
     gates: Option<Arc<GateChain>>,
     gateway: Option<Gateway>,
     registry: Option<Arc<ModelRegistry>>,
+    pinned: Vec<Engine>,
     node: Option<Arc<Node>>,
 }
 
@@ -134,7 +142,18 @@ impl AppStateBuilder {
         self
     }
 
-    /// The running federation node: its members, consensus and events.
+    /// A model the gateway serves outside the registry (the engine given to
+    /// `GatewayBuilder::engine`, a configured model): listed by `inference/models` and
+    /// `inference/models/loaded` as loaded and pinned; `inference/models/unload` refuses it
+    /// (409 `model_pinned`), since the gateway keeps it. Repeat for several.
+    pub fn pinned(mut self, engine: Engine) -> Self {
+        self.pinned.push(engine);
+        self
+    }
+
+    /// The running federation node: its members, consensus and events. Give the state the
+    /// only handle (or drop yours) if `federation/leave` is to make it leave: a node leaves
+    /// once its last handle is gone.
     pub fn node(mut self, node: Arc<Node>) -> Self {
         self.node = Some(node);
         self
@@ -165,7 +184,9 @@ impl AppStateBuilder {
                 gates: self.gates.unwrap_or_else(|| Arc::new(GateChain::default())),
                 gateway: self.gateway,
                 registry: self.registry,
-                node: self.node,
+                pinned: self.pinned,
+                node: RwLock::new(self.node),
+                left: watch::channel(false).0,
                 started: Instant::now(),
                 metrics: Metrics::new(),
                 events,
@@ -208,6 +229,7 @@ impl AppState {
             gates: None,
             gateway: None,
             registry: None,
+            pinned: Vec::new(),
             node: None,
         }
     }
@@ -257,9 +279,46 @@ impl AppState {
         self.inner.registry.as_ref()
     }
 
-    /// The federation node, if one runs.
-    pub fn node(&self) -> Option<&Arc<Node>> {
-        self.inner.node.as_ref()
+    /// The engines the gateway serves outside the registry ([`AppStateBuilder::pinned`]).
+    pub fn pinned(&self) -> &[Engine] {
+        &self.inner.pinned
+    }
+
+    /// The federation node, if one is attached (`None` after `federation/leave`).
+    pub fn node(&self) -> Option<Arc<Node>> {
+        self.inner
+            .node
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Detaches the node (for `federation/leave`): the federation endpoints answer 503
+    /// `federation_not_running` from now on.
+    pub(crate) fn take_node(&self) -> Option<Arc<Node>> {
+        self.inner
+            .node
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Records that the node left through `federation/leave`, waking [`AppState::federation_left`].
+    pub(crate) fn mark_left(&self) {
+        self.inner.left.send_replace(true);
+    }
+
+    /// Completes once the node has left the federation through `POST /api/v1/federation/leave`
+    /// (never, if it does not): an application that should stop then (`bizra join`) waits on it
+    /// beside its other shutdown signals.
+    pub fn federation_left(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut left = self.inner.left.subscribe();
+        async move {
+            // The sender lives as long as the state; if the state goes first, never complete.
+            if left.wait_for(|l| *l).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     /// Time since the state was built.

@@ -35,6 +35,11 @@ fn protected() -> Vec<(&'static str, Value)> {
             "/api/v1/federation/propose",
             json!({"payload": {"type": "bizra.proposal"}, "snr": 0.9, "ihsan": 0.97}),
         ),
+        ("/api/v1/federation/leave", json!({})),
+        (
+            "/api/v1/inference/models/unload",
+            json!({"model": "smollm"}),
+        ),
         (
             "/v1/chat/completions",
             json!({"model": "bizra", "messages": [{"role": "user", "content": "hi"}]}),
@@ -50,7 +55,10 @@ fn past_auth(path: &str) -> (u16, &'static str) {
         "/api/v1/identity/sign" => (200, ""),
         "/api/v1/pci/envelope/create" => (201, ""),
         "/api/v1/inference/generate" | "/v1/chat/completions" => (503, "inference_unavailable"),
-        "/api/v1/federation/propose" => (503, "federation_not_running"),
+        "/api/v1/federation/propose" | "/api/v1/federation/leave" => {
+            (503, "federation_not_running")
+        }
+        "/api/v1/inference/models/unload" => (404, "model_not_found"),
         other => panic!("{other}"),
     }
 }
@@ -790,7 +798,19 @@ async fn malformed_requests_get_the_error_shape() {
         "not_found",
     )
     .await;
-    expect_error(c.get(srv.url("/")).send().await.unwrap(), 404, "not_found").await;
+    expect_error(
+        c.get(srv.url("/nothing")).send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    // `/` is the status page (GET only).
+    expect_error(
+        c.post(srv.url("/")).send().await.unwrap(),
+        405,
+        "method_not_allowed",
+    )
+    .await;
     expect_error(
         c.get(srv.url("/api/v1/identity/sign"))
             .send()
