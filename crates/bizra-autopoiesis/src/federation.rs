@@ -1,5 +1,6 @@
 //! Elevation through the federation: proposals, decisions, and the proof kept with each
-//! certified pattern.
+//! certified pattern. The format and the reader's rules are ELEVATION-v1
+//! (`tests/vectors/ELEVATION-v1.md`, with vectors computed independently).
 //!
 //! * **Proposal** ([`elevation_proposal`]): a `bizra.proposal` envelope signed by the proposing
 //!   node, whose payload is `{"type": "bizra.proposal", "action": "bizra.pattern.elevate",
@@ -89,41 +90,110 @@ pub fn is_elevation_proposal(envelope: &Envelope) -> bool {
         && p.get("action").and_then(Value::as_str) == Some(ELEVATE_ACTION)
 }
 
-/// An elevation proposal, read and checked: the pattern it states and its origin.
-struct Proposed {
-    pattern: PatternPayload,
-    tags: Vec<String>,
-    embedding: Vec<f32>,
-    origin: Envelope,
+/// An elevation proposal, read and checked ([`read_elevation_proposal`]): the pattern it states
+/// and the envelope that introduced it.
+#[derive(Clone, Debug)]
+pub struct ElevationProposal {
+    /// The `bizra.pattern` payload stated.
+    pub pattern: PatternPayload,
+    /// Its tags, without repeats.
+    pub tags: Vec<String>,
+    /// Its embedding, L2-normalised.
+    pub embedding: Vec<f32>,
+    /// The envelope that introduced the pattern, verified.
+    pub origin: Envelope,
 }
 
-/// Reads and checks an elevation proposal of a decided batch (see the module's rules).
-fn read_proposal(proposal: &Envelope, dimension: Option<usize>) -> Result<Proposed> {
-    proposal.verify(&VerifyOptions::default().at(proposal.timestamp()))?;
+/// The part of an elevation proposal that failed (ELEVATION-v1's reasons).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProposalPart {
+    /// The proposal envelope itself does not verify (PCI-v1) at its own creation time.
+    Proposal,
+    /// No `pattern` member, or not a valid `bizra.pattern` payload (tags included).
+    Pattern,
+    /// No `origin` member, not an envelope, not verifying at its own creation time, or not one
+    /// whose content can be learned (a `bizra.inference` output or a `bizra.pattern` content).
+    Origin,
+    /// The stated content is not the origin's.
+    Content,
+    /// No embedding, or one that cannot be stored (zero, non-finite, another dimension).
+    Embedding,
+}
+
+impl ProposalPart {
+    /// The reason's name in ELEVATION-v1 (`"origin"`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            ProposalPart::Proposal => "proposal",
+            ProposalPart::Pattern => "pattern",
+            ProposalPart::Origin => "origin",
+            ProposalPart::Content => "content",
+            ProposalPart::Embedding => "embedding",
+        }
+    }
+}
+
+/// Why an elevation proposal was refused: the part that failed, and the error.
+#[derive(Debug)]
+pub struct ProposalRefused {
+    /// What failed.
+    pub part: ProposalPart,
+    /// How (a PCI-v1 refusal of the proposal or origin carries its reject code).
+    pub error: Error,
+}
+
+impl std::fmt::Display for ProposalRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.part.name(), self.error)
+    }
+}
+
+impl std::error::Error for ProposalRefused {}
+
+/// Reads and checks an elevation proposal (ELEVATION-v1, in its order): the proposal verifies at
+/// its creation time; its `pattern` is a `bizra.pattern` payload; its `origin` is an envelope
+/// that verifies at its own creation time and whose learnable content is the stated content;
+/// the embedding is present and storable (`dimension`: the store's, once it has one).
+pub fn read_elevation_proposal(
+    proposal: &Envelope,
+    dimension: Option<usize>,
+) -> std::result::Result<ElevationProposal, ProposalRefused> {
+    let refused = |part| move |error| ProposalRefused { part, error };
+    proposal
+        .verify(&VerifyOptions::default().at(proposal.timestamp()))
+        .map_err(refused(ProposalPart::Proposal))?;
     let payload = proposal.payload();
     let pattern = payload
         .get("pattern")
         .ok_or_else(|| Error::InvalidInput("no \"pattern\" member".into()))
-        .and_then(|v| PatternPayload::from_value(v).map_err(Error::InvalidInput))?;
+        .and_then(|v| PatternPayload::from_value(v).map_err(Error::InvalidInput))
+        .map_err(refused(ProposalPart::Pattern))?;
+    let tags = clean_tags(pattern.tags.clone()).map_err(refused(ProposalPart::Pattern))?;
     let origin = payload
         .get("origin")
         .ok_or_else(|| Error::InvalidInput("no \"origin\" member".into()))
-        .and_then(|v| Envelope::from_value(v.clone()))?;
-    origin.verify(&VerifyOptions::default().at(origin.timestamp()))?;
-    let (content, _) = learnable_content(&origin)?;
+        .and_then(|v| Envelope::from_value(v.clone()))
+        .and_then(|origin| {
+            origin.verify(&VerifyOptions::default().at(origin.timestamp()))?;
+            Ok(origin)
+        })
+        .map_err(refused(ProposalPart::Origin))?;
+    let (content, _) = learnable_content(&origin).map_err(refused(ProposalPart::Origin))?;
     if content != pattern.content {
-        return Err(Error::InvalidInput(format!(
-            "the stated content is not the content of its origin {}",
-            origin.id()
+        return Err(refused(ProposalPart::Content)(Error::InvalidInput(
+            format!(
+                "the stated content is not the content of its origin {}",
+                origin.id()
+            ),
         )));
     }
     let embedding = pattern
         .embedding
         .as_deref()
         .ok_or_else(|| Error::InvalidInput("the pattern has no embedding".into()))
-        .and_then(|v| normalise(v, dimension))?;
-    let tags = clean_tags(pattern.tags.clone())?;
-    Ok(Proposed {
+        .and_then(|v| normalise(v, dimension))
+        .map_err(refused(ProposalPart::Embedding))?;
+    Ok(ElevationProposal {
         pattern,
         tags,
         embedding,
@@ -198,7 +268,7 @@ impl Store {
             .iter()
             .filter(|e| is_elevation_proposal(e))
         {
-            let proposed = match read_proposal(proposal, dimension) {
+            let proposed = match read_elevation_proposal(proposal, dimension) {
                 Ok(p) => p,
                 Err(e) => {
                     applied

@@ -58,7 +58,10 @@ pub use elevator::{Elevator, ElevatorStatus};
 pub use embed::Embed;
 pub use exchange::ImportReport;
 #[cfg(feature = "federation")]
-pub use federation::{elevation_proposal, Applied};
+pub use federation::{
+    elevation_proposal, read_elevation_proposal, Applied, ElevationProposal, ProposalPart,
+    ProposalRefused,
+};
 pub use patterns::{Elevation, Learned, Pattern, PatternId};
 pub use payload::{PatternPayload, INFERENCE_PAYLOAD_TYPE, PATTERN_PAYLOAD_TYPE};
 #[cfg(feature = "inference")]
