@@ -223,10 +223,13 @@ impl Store {
         self.lock().path.clone()
     }
 
-    /// The embedding dimension of the store's patterns: fixed by the first pattern learned, None
-    /// while there is none.
+    /// The embedding dimension of the store's patterns: fixed by the first pattern learned (here
+    /// or by another connection to the file), None while there is none, or when the table
+    /// cannot be read.
     pub fn dimension(&self) -> Option<usize> {
-        self.lock().dimension
+        let mut inner = self.lock();
+        inner.refresh_dimension().ok()?;
+        inner.dimension
     }
 
     /// Where the vector index came from when the store was opened: loaded from the file beside

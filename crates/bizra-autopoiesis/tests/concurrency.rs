@@ -181,7 +181,10 @@ fn two_stores_on_one_file_see_each_others_writes_and_removals() {
     // B opened before any pattern: it learns the dimension from A's first write, in the exact
     // scan as in the index.
     let x = support::normalised(&rng.vector(DIM));
+    assert_eq!(b.dimension(), None);
     let px = learn(&a, &id, "x", &x);
+    // Asked before anything else: the dimension another connection fixed.
+    assert_eq!(b.dimension(), Some(DIM));
     let exact = b.recall_exact(&x, RecallOptions::top(1)).unwrap();
     assert_eq!(exact.first().map(|r| r.pattern.id), Some(px));
     assert_eq!(nearest(&b, &x).map(|(p, _)| p), Some(px));
