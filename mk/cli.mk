@@ -5,7 +5,9 @@
 #   make cli        build target/release/bizra
 #   make test-cli   the CLI's suites alone (`make test` runs them in test-rust: cli is a default
 #                   member of the workspace)
-#   make demo-cli   init, identity show, a signed answer from SmolLM2, pci verify of that envelope
+#   make demo-cli   init, identity show, a signed answer from SmolLM2, pci verify of that envelope,
+#                   then bizra serve answering one request from the openai client, its envelope
+#                   verified
 
 BIZRA_BIN := $(LIBDIR)/bizra
 
@@ -17,7 +19,8 @@ cli: llama-deps
 test-cli: llama-deps model
 	$(CARGO) test --release -p bizra-cli
 
-demo-cli: cli model
-	cli/demo.sh "$(BIZRA_BIN)" "$(INFERENCE_MODEL)"
+# Ends with `bizra serve` answering the `openai` client (the venv of mk/server.mk's client tests).
+demo-cli: cli model clients-venv
+	cli/demo.sh "$(BIZRA_BIN)" "$(INFERENCE_MODEL)" "$(CLIENTS_PY)"
 
-DEMOS += demo-cli
+# In `make demo` through demo-serve (mk/server.mk), so that it runs last.

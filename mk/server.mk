@@ -24,6 +24,8 @@ openapi: llama-deps
 #
 #   make test-server-clients   BIZRA_FUZZ_EXAMPLES=N sets schemathesis' examples per operation
 #                              (default 100)
+#   make demo-serve            demo-cli (mk/cli.mk): init, a signed answer, pci verify, then
+#                              bizra serve answering the openai client, its envelope verified
 
 CLIENTS_VENV   := $(BIZRA_CACHE)/venv-clients
 CLIENTS_PY     := $(CLIENTS_VENV)/bin/python
@@ -32,7 +34,7 @@ CLIENTS_TOOLS  := openai>=1.40 schemathesis>=4.32,<5 pytest>=8.4,<9.2
 CLIENTS_STAMP  := $(CLIENTS_VENV)/.tools-installed
 CLIENTS_WHEELS := $(BIZRA_CACHE)/wheels/bizra-clients
 
-.PHONY: test-server-clients clients-venv
+.PHONY: test-server-clients clients-venv demo-serve
 
 $(CLIENTS_STAMP):
 	python3 -m venv "$(CLIENTS_VENV)"
@@ -51,3 +53,8 @@ test-server-clients: cli model clients-venv
 	  "$(CLIENTS_PY)" -m pytest -q -p no:cacheprovider --durations=0 crates/bizra-server/tests/clients
 
 TESTS += test-server-clients
+
+# `make demo` ends with the node's first minutes and its API answering an OpenAI client: this
+# file is the last mk/*.mk included, so demo-serve is the last of DEMOS.
+demo-serve: demo-cli
+DEMOS += demo-serve
