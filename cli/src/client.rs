@@ -50,6 +50,15 @@ impl Api {
         self.send(self.http.get(self.url(path)), path)
     }
 
+    /// `GET /api/v1/<path>` with the bearer token (a protected read).
+    pub fn get_authorized(&self, path: &str) -> CliResult<Value> {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        self.send(req, path)
+    }
+
     /// `POST /api/v1/<path>` with a JSON body and the bearer token.
     pub fn post(&self, path: &str, body: &Value) -> CliResult<Value> {
         let mut req = self

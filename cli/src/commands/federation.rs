@@ -1,5 +1,5 @@
-//! `bizra federation status|peers|propose`: the federation node of a running `bizra join` (or
-//! `bizra serve --join`), over its HTTP API.
+//! `bizra federation status|peers|propose|leave`: the federation node of a running `bizra join`
+//! (or `bizra serve --join`), over its HTTP API.
 
 use std::path::PathBuf;
 
@@ -20,6 +20,9 @@ pub enum FederationCommand {
     /// Submit a bizra.proposal to consensus: a signed envelope (FILE or - for stdin), or
     /// --payload for the node to sign
     Propose(ProposeArgs),
+    /// Make the node leave the federation gracefully (needs the API token): `bizra join` then
+    /// exits 0; `bizra serve --join` keeps serving the API without a federation
+    Leave(Remote),
 }
 
 /// Where the server is.
@@ -122,6 +125,20 @@ pub fn run(ctx: &Context, command: FederationCommand) -> CliResult<Exit> {
                     },
                     r["envelope_id"].as_str().unwrap_or("?")
                 )
+            })?;
+        }
+        FederationCommand::Leave(r) => {
+            let l = Api::new(ctx, r.url.as_deref())?.post("federation/leave", &json!({}))?;
+            ctx.out.emit(&l, |w| {
+                let id = l["node_id"].as_str().unwrap_or("?");
+                if l["left"].as_bool() == Some(true) {
+                    writeln!(w, "{id} left the federation")
+                } else {
+                    writeln!(
+                        w,
+                        "{id} was detached from the API; it leaves when its application drops it"
+                    )
+                }
             })?;
         }
     }

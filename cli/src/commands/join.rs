@@ -69,7 +69,14 @@ pub fn run(ctx: &Context, mut args: JoinArgs) -> CliResult<Exit> {
         drop(node);
         return Ok(Exit::Ok);
     }
-    serve::serve(ctx, args.bind, identity, passphrase.to_string(), Some(node))
+    serve::serve(
+        ctx,
+        args.bind,
+        identity,
+        passphrase.to_string(),
+        Some(node),
+        serve::OnLeave::Stop,
+    )
 }
 
 /// Prints the node's membership events and decisions from threads of their own (they end with

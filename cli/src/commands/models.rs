@@ -1,4 +1,5 @@
 //! `bizra models`: the registry of GGUF models (`[models] dir`, default `<data dir>/models`).
+//! `loaded` and `unload` ask a running `bizra serve` (a one-shot process has nothing loaded).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -12,6 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use sha2::Digest as _;
 
+use super::federation::Remote;
+use crate::client::Api;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::human_bytes;
@@ -28,6 +31,16 @@ pub enum ModelsCommand {
     Import {
         /// The .gguf file
         file: PathBuf,
+    },
+    /// The models a running server holds in memory (asks it over HTTP; needs the API token)
+    Loaded(Remote),
+    /// Release a model a running server loaded from its registry (needs the API token); the
+    /// server's configured model ([inference] model) stays
+    Unload {
+        /// The model's key (see `bizra models list`)
+        key: String,
+        #[command(flatten)]
+        remote: Remote,
     },
 }
 
@@ -59,6 +72,46 @@ pub fn run(ctx: &Context, cmd: ModelsCommand) -> CliResult<Exit> {
             spinner.finish_and_clear();
             let entry = entry?;
             print_entry(ctx, "Imported", &entry)
+        }
+        ModelsCommand::Loaded(r) => {
+            let l = Api::new(ctx, r.url.as_deref())?.get_authorized("inference/models/loaded")?;
+            ctx.out.emit(&l, |w| {
+                let models = l["loaded"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                if models.is_empty() {
+                    return writeln!(w, "no model loaded");
+                }
+                for m in models {
+                    writeln!(
+                        w,
+                        "{:<40} {:<6} {}{}",
+                        m["key"].as_str().unwrap_or("?"),
+                        m["tier"].as_str().unwrap_or("?"),
+                        m["name"].as_str().unwrap_or("?"),
+                        if m["pinned"].as_bool() == Some(true) {
+                            "  (configured: [inference] model)"
+                        } else {
+                            ""
+                        }
+                    )?;
+                }
+                Ok(())
+            })?;
+            Ok(Exit::Ok)
+        }
+        ModelsCommand::Unload { key, remote } => {
+            let r = Api::new(ctx, remote.url.as_deref())?
+                .post("inference/models/unload", &json!({ "model": key }))?;
+            ctx.out.emit(&r, |w| {
+                if r["unloaded"].as_bool() == Some(true) {
+                    writeln!(w, "unloaded {key}")
+                } else {
+                    writeln!(w, "{key} was not loaded")
+                }
+            })?;
+            Ok(Exit::Ok)
         }
     }
 }

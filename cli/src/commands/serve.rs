@@ -3,7 +3,8 @@
 //!
 //! Runs until Ctrl-C or SIGTERM; then stops accepting connections, lets in-flight requests
 //! finish (generations get `[server] shutdown_grace_secs`, then are cancelled, still signed), and
-//! leaves the federation.
+//! leaves the federation. `bizra federation leave` (`POST /api/v1/federation/leave`) makes the
+//! node leave while the API keeps serving (`serve --join`), or stops the program too (`join`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -59,7 +60,25 @@ pub fn run(ctx: &Context, args: ServeArgs) -> CliResult<Exit> {
     } else {
         None
     };
-    serve(ctx, args.bind, identity, passphrase.to_string(), node)
+    serve(
+        ctx,
+        args.bind,
+        identity,
+        passphrase.to_string(),
+        node,
+        OnLeave::KeepServing,
+    )
+}
+
+/// What the server does once its node has left the federation through
+/// `POST /api/v1/federation/leave` (`bizra federation leave`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnLeave {
+    /// Keep serving the API without a federation (`bizra serve --join`): the federation
+    /// endpoints answer 503 `federation_not_running`.
+    KeepServing,
+    /// Stop gracefully, exit 0 (`bizra join`: the node was the point).
+    Stop,
 }
 
 /// Serves the API until a shutdown signal, over `node` when there is one.
@@ -69,6 +88,7 @@ pub fn serve(
     identity: Arc<bizra::Identity>,
     passphrase: String,
     node: Option<Arc<Node>>,
+    on_leave: OnLeave,
 ) -> CliResult<Exit> {
     let config = server_config(ctx, bind)?;
     if config.token.is_none() {
@@ -83,9 +103,11 @@ pub fn serve(
     let mut gateway = Gateway::builder()
         .registry(registry.clone())
         .fallback(ModelTier::Local, ModelTier::Edge);
+    let mut pinned = None;
     if let Some(model) = &ctx.config.inference.model {
         let engine = super::inference::load_model(ctx, model, ctx.engine_options(None, None))?;
         tracing::info!(model = %engine.info().name, "model loaded");
+        pinned = Some(engine.clone());
         gateway = gateway.engine(engine);
     }
     let mut state = AppState::builder(identity.clone())
@@ -94,16 +116,23 @@ pub fn serve(
         .gates(Arc::new(ctx.gate_chain()?))
         .gateway(gateway.build()?)
         .registry(registry);
-    if let Some(node) = &node {
-        state = state.node(node.clone());
+    if let Some(engine) = pinned {
+        // Listed as loaded (and not unloadable) by the model endpoints.
+        state = state.pinned(engine);
+    }
+    if let Some(node) = node {
+        // The state holds the only handle: `federation/leave` can then make the node leave.
+        state = state.node(node);
     }
     let state = state.build();
+    let left = state.federation_left();
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::new(Exit::Internal, format!("starting the runtime: {e}")))?;
-    rt.block_on(async {
+    let held = state.clone();
+    let served = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .map_err(|e| CliError::network(format!("listening on {}: {e}", config.bind)))?;
@@ -117,10 +146,36 @@ pub fn serve(
         });
         ctx.out
             .line(&value, &format!("bizra API listening on http://{addr}"));
-        bizra_server::serve(listener, state, shutdown_signal())
+        let out = ctx.out;
+        let node_id = identity.node_id().to_owned();
+        let shutdown = async move {
+            match on_leave {
+                OnLeave::Stop => tokio::select! {
+                    () = shutdown_signal() => {},
+                    () = left => out.line(
+                        &json!({"event": "left", "node_id": node_id}),
+                        "left the federation (asked through the API): stopping",
+                    ),
+                },
+                OnLeave::KeepServing => shutdown_signal().await,
+            }
+        };
+        bizra_server::serve(listener, state, shutdown)
             .await
             .map_err(|e| CliError::network(format!("serving on {addr}: {e}")))
-    })?;
+    });
+    // Take the node back from the API and, once the runtime is gone (with the tasks that held
+    // the state), leave here: the goodbye is sent before the process ends.
+    let node = held.detach_node();
+    drop(held);
+    drop(rt);
+    if let Some(node) = node {
+        match Arc::try_unwrap(node) {
+            Ok(node) => node.leave(),
+            Err(shared) => drop(shared),
+        }
+    }
+    served?;
     ctx.out.note("stopped");
     Ok(Exit::Ok)
 }

@@ -300,7 +300,7 @@ pub(crate) async fn leave(
     State(state): State<AppState>,
     _auth: Authorized,
 ) -> ApiResult<ApiJson<LeftJson>> {
-    let node = state.take_node().ok_or_else(|| {
+    let node = state.detach_node().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "federation_not_running",

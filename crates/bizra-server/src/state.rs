@@ -293,9 +293,11 @@ impl AppState {
             .clone()
     }
 
-    /// Detaches the node (for `federation/leave`): the federation endpoints answer 503
-    /// `federation_not_running` from now on.
-    pub(crate) fn take_node(&self) -> Option<Arc<Node>> {
+    /// Detaches the federation node from the API and returns its handle: the federation
+    /// endpoints answer 503 `federation_not_running` from now on. An application that has
+    /// stopped serving takes the node back this way to make it leave where it can wait for the
+    /// goodbye (`Node::leave`, off the runtime); otherwise the state's last clone drops it.
+    pub fn detach_node(&self) -> Option<Arc<Node>> {
         self.inner
             .node
             .write()
