@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use bizra::constitution::Enforcement;
+use bizra::BuiltinKind;
 use bizra::{ComplianceInput, Envelope, GateReport, GateTier, Identity, RejectCode, Scores};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -419,14 +420,40 @@ pub struct GateReportJson {
     pub reject_number: Option<u32>,
     /// The gates that ran, in order.
     pub results: Vec<GateResultJson>,
+    /// Whether the envelope is authentic: its `content_hash` matches the payload and its
+    /// signature verifies strictly under its sender's key. The signature gate's verdict, or,
+    /// when the chain stopped before that gate ran (a score below the threshold, say), the
+    /// signature checked alone, so a refusal on policy still tells a forgery from a genuine
+    /// output. Absent where no envelope was checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_verified: Option<bool>,
 }
 
 fn tier_name(t: GateTier) -> String {
     format!("{t:?}").to_lowercase()
 }
 
+/// The report of `envelope`, with `signature_verified` (checked alone if the chain stopped
+/// before its signature gate).
+pub(crate) fn envelope_report(
+    state: &AppState,
+    envelope: &Envelope,
+    r: &GateReport,
+) -> GateReportJson {
+    let mut json = report_json(r);
+    if json.signature_verified.is_none() {
+        json.signature_verified = Some(state.signature_gate().check(envelope).passed);
+    }
+    json
+}
+
 pub(crate) fn report_json(r: &GateReport) -> GateReportJson {
     GateReportJson {
+        signature_verified: r
+            .results
+            .iter()
+            .find(|g| g.name == BuiltinKind::Signature.name())
+            .map(|g| g.passed),
         passed: r.passed,
         reject_code: r.code().map(|c| c.name().to_owned()),
         reject_number: r.code().map(RejectCode::code),
@@ -483,7 +510,7 @@ pub(crate) async fn envelope_verify(
 ) -> ApiResult<ApiJson<EnvelopeVerified>> {
     let envelope = read_envelope(&state, req.envelope)?;
     let report = state.gates().check(&envelope);
-    let json = report_json(&report);
+    let json = envelope_report(&state, &envelope, &report);
     if !report.passed {
         state.metrics().refused(report.code());
         let failure = report.first_failure();
@@ -529,7 +556,7 @@ pub(crate) async fn gates_check(
     if !report.passed {
         state.metrics().refused(report.code());
     }
-    Ok(ApiJson(report_json(&report)))
+    Ok(ApiJson(envelope_report(&state, &envelope, &report)))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
+use bizra::BuiltinKind;
 use bizra::{CancelToken, Engine, GateChain, Gateway, Identity, ModelRegistry, Node};
 use governor::clock::DefaultClock;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -57,6 +58,7 @@ struct Inner {
     key_file: Option<KeyFile>,
     rotation: tokio::sync::Mutex<()>,
     gates: Arc<GateChain>,
+    signature_gate: GateChain,
     gateway: Option<Gateway>,
     registry: Option<Arc<ModelRegistry>>,
     pinned: Vec<Engine>,
@@ -182,6 +184,13 @@ impl AppStateBuilder {
                 key_file: self.key_file,
                 rotation: tokio::sync::Mutex::new(()),
                 gates: self.gates.unwrap_or_else(|| Arc::new(GateChain::default())),
+                signature_gate: {
+                    // The signature gate alone (it checks the hash and the signature, nothing
+                    // of the constitution's).
+                    let mut chain = GateChain::empty(Arc::new(Default::default()));
+                    chain.add_builtin(BuiltinKind::Signature);
+                    chain
+                },
                 gateway: self.gateway,
                 registry: self.registry,
                 pinned: self.pinned,
@@ -267,6 +276,11 @@ impl AppState {
     /// The gate chain.
     pub fn gates(&self) -> &Arc<GateChain> {
         &self.inner.gates
+    }
+
+    /// A chain of the signature gate alone, for reports whose chain stopped before it.
+    pub(crate) fn signature_gate(&self) -> &GateChain {
+        &self.inner.signature_gate
     }
 
     /// The gateway, if inference is served.

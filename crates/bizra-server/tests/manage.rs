@@ -408,3 +408,71 @@ async fn the_status_page_is_served_at_the_root_unless_turned_off() {
     expect_error(res, 404, "not_found").await;
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn a_report_tells_an_authentic_refusal_from_a_forgery() {
+    let srv = Server::start(
+        AppState::builder(Identity::generate())
+            .config(config())
+            .build(),
+    )
+    .await;
+    let c = client();
+    let node = Identity::generate();
+    // Genuine, but its SNR is below the threshold: the chain stops before its signature gate.
+    let env = bizra::Envelope::builder(json!({"output": "Paris"}))
+        .snr(0.5)
+        .ihsan(0.99)
+        .sign(&node)
+        .unwrap();
+    let genuine: Value = serde_json::from_str(&env.to_json()).unwrap();
+    let mut forged = genuine.clone();
+    forged["payload"]["output"] = json!("Lyon");
+    for (envelope, authentic) in [(genuine, true), (forged, false)] {
+        let res = c
+            .post(srv.url("/api/v1/pci/envelope/verify"))
+            .json(&json!({ "envelope": envelope }))
+            .send()
+            .await
+            .unwrap();
+        let body = expect_error(res, 422, "envelope_rejected").await;
+        let details = &body["error"]["details"];
+        assert_eq!(details["reject_code"], "GATE_SNR", "{body}");
+        assert!(
+            !details["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["name"] == "signature"),
+            "{body}"
+        );
+        assert_eq!(details["signature_verified"], authentic, "{body}");
+        let report: Value = c
+            .post(srv.url("/api/v1/gates/check"))
+            .json(&json!({ "envelope": envelope }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(report["passed"], false);
+        assert_eq!(report["signature_verified"], authentic, "{report}");
+    }
+    // Admitted: the signature gate ran, and says so.
+    let env = bizra::Envelope::builder(json!({"output": "Paris"}))
+        .snr(0.9)
+        .ihsan(0.99)
+        .sign(&node)
+        .unwrap();
+    let res = c
+        .post(srv.url("/api/v1/pci/envelope/verify"))
+        .json(&json!({ "envelope": serde_json::from_str::<Value>(&env.to_json()).unwrap() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["report"]["signature_verified"], true, "{body}");
+    srv.stop().await;
+}
