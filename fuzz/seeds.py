@@ -84,6 +84,41 @@ def main():
             header = bytes([0]) + struct.pack(">QIB", 7, 0, step) + struct.pack(">H", len(first))
             write("evidence", header + first + second)
 
+    gguf_seeds()
+
+
+def gguf_string(s):
+    b = s.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def tiny_gguf():
+    """A GGUF v3 file with metadata of several types and one F32 tensor of 4 values."""
+    kv = [
+        gguf_string("general.architecture") + struct.pack("<I", 8) + gguf_string("llama"),
+        gguf_string("general.name") + struct.pack("<I", 8) + gguf_string("tiny"),
+        gguf_string("llama.context_length") + struct.pack("<I", 4) + struct.pack("<I", 2048),
+        gguf_string("general.alignment") + struct.pack("<I", 4) + struct.pack("<I", 32),
+        gguf_string("tokenizer.ggml.tokens") + struct.pack("<I", 9) + struct.pack("<IQ", 8, 2)
+        + gguf_string("a") + gguf_string("b"),
+        gguf_string("x.f32") + struct.pack("<I", 6) + struct.pack("<f", 0.5),
+        gguf_string("x.bool") + struct.pack("<I", 7) + b"\x01",
+    ]
+    tensor = gguf_string("w") + struct.pack("<I", 1) + struct.pack("<Q", 4) + struct.pack("<I", 0) \
+        + struct.pack("<Q", 0)
+    head = b"GGUF" + struct.pack("<IQQ", 3, 1, len(kv)) + b"".join(kv) + tensor
+    head += b"\x00" * (-len(head) % 32)
+    return head + struct.pack("<4f", 1, 2, 3, 4)
+
+
+def gguf_seeds():
+    write("gguf", tiny_gguf())
+    write("gguf", tiny_gguf()[:-8])  # truncated: its tensor does not fit
+    model = os.path.expanduser("~/.cache/bizra/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    if os.path.exists(model):
+        with open(model, "rb") as f:
+            write("gguf", f.read(1 << 16))  # the real model's first metadata, cut short
+
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 # Fuzzing (cargo-fuzz, libFuzzer with AddressSanitizer, the nightly toolchain) of every parser and
 # verifier that takes outside bytes: envelopes (parse, verify, gate chain), canonical JSON (round
-# trip, agreement with serde_json), PKCS#8 PEM key files, GOSSIP-v1 datagrams, commit
+# trip, agreement with serde_json), PKCS#8 PEM key files, GGUF headers, GOSSIP-v1 datagrams, commit
 # certificates, equivocation evidence (CONSENSUS-v1 wire messages). The targets are in
 # fuzz/fuzz_targets; their seed corpora, written from the spec vectors by fuzz/seeds.py, in
 # fuzz/corpus.
@@ -15,7 +15,7 @@
 
 CARGO_FUZZ_VERSION := 0.13.2
 CARGO_FUZZ := $(BIZRA_CACHE)/tools/bin/cargo-fuzz
-FUZZ_TARGETS := envelope canonical pem datagram certificate evidence
+FUZZ_TARGETS := envelope canonical pem datagram certificate evidence gguf
 FUZZ_WORK := $(BIZRA_CACHE)/fuzz
 FUZZ_BIN := $(FUZZ_WORK)/target/x86_64-unknown-linux-gnu/release
 FUZZ_TEST_SECONDS ?= 20
