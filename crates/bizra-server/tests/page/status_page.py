@@ -1,9 +1,10 @@
 """The status page (`GET /`) in headless Chromium, against the real `bizra` program.
 
-Node A (`bizra join`, the test model as `[inference] model`) serves the page; node B joins it
-after the page has loaded, so B can only appear through the WebSocket. The page must show A's
-identity and model, then B alive in the peer list, accept A's API token, stream an answer from
-the model and show its signed envelope verified by `/api/v1/pci/envelope/verify`. A second
+Node A (`bizra join`, the test model as `[inference] model`, the sole validator of a federation
+document) serves the page; node B joins it after the page has loaded, so B can only appear
+through the WebSocket. The page must show A's identity and model, then B alive in the peer list,
+accept A's API token, stream an answer from the model and show its signed envelope verified by
+`/api/v1/pci/envelope/verify`, then show a proposal's decision as it happens. A second
 server without a model or a federation node must say so. Any console error or uncaught
 exception fails the test. Screenshots go where `--screenshot` says (and `-degraded` beside it).
 
@@ -130,11 +131,18 @@ def main():
         a.run("init", "--model", args.model)
         b.run("init")
         c.run("init")
-        a_id = json.loads(a.run("--json", "identity", "show"))["node_id"]
+        a_ident = json.loads(a.run("--json", "identity", "show"))
+        a_id = a_ident["node_id"]
+        document = Path(root) / "federation.json"
+        document.write_text(json.dumps({
+            "epoch": 1, "federation": "page",
+            "validators": [{"key": a_ident["public_key"], "power": 1}],
+            "timeouts_ms": {"delta": 100, "precommit": 300, "prevote": 300, "propose": 500,
+                            "rebroadcast": 500}}))
         fed = ["--gossip-bind", "127.0.0.1:0", "--bind", "127.0.0.1:0", "--federation", "page"]
         procs = []
         try:
-            node_a = a.spawn("join", *fed)
+            node_a = a.spawn("join", *fed, "--document", str(document))
             procs.append(node_a)
             seed = node_a.wait_json(lambda v: v.get("event") == "ready")["addr"]
             url = node_a.wait_json(lambda v: v.get("event") == "listening")["url"]
@@ -197,6 +205,14 @@ def main():
                 assert verdict in ("admitted", "authentic"), (verdict, text(page, "#verdict"))
                 assert "verified" in text(page, "#verdict"), text(page, "#verdict")
                 assert "failed" not in text(page, "#generate-state"), text(page, "#generate-state")
+                # A proposal signed by A is decided; the page hears of it on the consensus topic.
+                a.run("federation", "propose", "--url", url, "--payload",
+                      json.dumps({"type": "bizra.proposal", "action": "test.note",
+                                  "note": "seen by the status page"}),
+                      "--snr", "0.9", "--ihsan", "0.97")
+                expect(page.locator("#decisions li", has_text="1 proposal(s)").first).to_be_visible(
+                    timeout=60_000)
+                expect(page.locator("#federation-state")).to_have_text(re.compile(r"decided [1-9]"))
                 page.locator("#envelope-box summary").click()
                 page.screenshot(path=str(shot), full_page=True)
 
