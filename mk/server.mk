@@ -24,6 +24,10 @@ openapi: llama-deps
 #
 #   make test-server-clients   BIZRA_FUZZ_EXAMPLES=N sets schemathesis' examples per operation
 #                              (default 100)
+#   make bench-server          POST /api/v1/pci/envelope/verify under a load generator on
+#                              loopback beside in-process verify; streaming through
+#                              /v1/chat/completions beside in-process generation
+#                              (crates/bizra-server/benches/server.rs)
 #   make demo-serve            demo-cli (mk/cli.mk): init, a signed answer, pci verify, then
 #                              bizra serve answering the openai client, its envelope verified
 
@@ -34,7 +38,7 @@ CLIENTS_TOOLS  := openai>=1.40 schemathesis>=4.32,<5 pytest>=8.4,<9.2
 CLIENTS_STAMP  := $(CLIENTS_VENV)/.tools-installed
 CLIENTS_WHEELS := $(BIZRA_CACHE)/wheels/bizra-clients
 
-.PHONY: test-server-clients clients-venv demo-serve
+.PHONY: test-server-clients clients-venv demo-serve bench-server
 
 $(CLIENTS_STAMP):
 	python3 -m venv "$(CLIENTS_VENV)"
@@ -53,6 +57,10 @@ test-server-clients: cli model clients-venv
 	  "$(CLIENTS_PY)" -m pytest -q -p no:cacheprovider --durations=0 crates/bizra-server/tests/clients
 
 TESTS += test-server-clients
+
+bench-server: llama-deps model
+	BIZRA_TEST_MODEL="$(INFERENCE_MODEL)" $(CARGO) bench -p bizra-server --bench server
+BENCHES += bench-server
 
 # `make demo` ends with the node's first minutes and its API answering an OpenAI client: this
 # file is the last mk/*.mk included, so demo-serve is the last of DEMOS.
