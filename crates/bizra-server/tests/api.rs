@@ -17,7 +17,7 @@ fn state(config: ServerConfig) -> AppState {
 }
 
 async fn server() -> Server {
-    Server::start(state(config())).await
+    Server::with_config(config()).await
 }
 
 /// Every endpoint that signs with the node's key or spends compute, with a body that passes
@@ -69,8 +69,7 @@ async fn protected_endpoints_refuse_without_the_token_and_fail_closed_without_on
     let c = client();
     for (path, body) in protected() {
         // No token.
-        let res = c.post(srv.url(path)).json(&body).send().await.unwrap();
-        let b = expect_error(res, 401, "unauthorized").await;
+        let b = srv.post_open_err(path, &body, 401, "unauthorized").await;
         assert!(!b.to_string().contains("signature"), "{path}: {b}");
         // A wrong one, and the right one with a wrong scheme.
         for auth in [
@@ -89,13 +88,7 @@ async fn protected_endpoints_refuse_without_the_token_and_fail_closed_without_on
             expect_error(res, 401, "unauthorized").await;
         }
         // The right one.
-        let res = c
-            .post(srv.url(path))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let res = srv.post(path, &body).await;
         let (status, code) = past_auth(path);
         if code.is_empty() {
             assert_eq!(res.status().as_u16(), status, "{path}");
@@ -104,14 +97,7 @@ async fn protected_endpoints_refuse_without_the_token_and_fail_closed_without_on
         }
     }
     // Nothing was signed for the unauthenticated callers: no generation, no envelope counted.
-    let metrics = c
-        .get(srv.url("/api/v1/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = srv.get("/api/v1/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("bizra_inference_generations_total 0"),
         "{metrics}"
@@ -136,7 +122,7 @@ async fn protected_endpoints_refuse_without_the_token_and_fail_closed_without_on
                 expect_error(req.send().await.unwrap(), 503, "auth_not_configured").await;
             }
         }
-        let res = c.get(srv.url("/api/v1/health")).send().await.unwrap();
+        let res = srv.get("/api/v1/health").await;
         assert_eq!(res.status(), 200);
         srv.stop().await;
     }
@@ -145,26 +131,11 @@ async fn protected_endpoints_refuse_without_the_token_and_fail_closed_without_on
 #[tokio::test]
 async fn open_endpoints_answer_without_a_token() {
     let srv = server().await;
-    let c = client();
-    let health: Value = c
-        .get(srv.url("/api/v1/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = srv.get_json("/api/v1/health").await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["version"], bizra::VERSION);
 
-    let status: Value = c
-        .get(srv.url("/api/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = srv.get_json("/api/v1/status").await;
     let id = srv.state.identity();
     assert_eq!(status["node_id"], id.node_id());
     assert_eq!(status["public_key"], id.public_key_hex());
@@ -178,27 +149,13 @@ async fn open_endpoints_answer_without_a_token() {
         bizra::Constitution::default().hash_hex()
     );
 
-    let models: Value = c
-        .get(srv.url("/api/v1/inference/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = srv.get_json("/api/v1/inference/models").await;
     assert_eq!(models, json!({"models": []}));
-    let models: Value = c
-        .get(srv.url("/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = srv.get_json("/v1/models").await;
     assert_eq!(models, json!({"object": "list", "data": []}));
 
     for path in ["/api/v1/federation/status", "/api/v1/federation/peers"] {
-        let res = c.get(srv.url(path)).send().await.unwrap();
+        let res = srv.get(path).await;
         expect_error(res, 503, "federation_not_running").await;
     }
     srv.stop().await;
@@ -208,13 +165,9 @@ async fn open_endpoints_answer_without_a_token() {
 async fn identity_sign_and_verify() {
     let srv = server().await;
     let c = client();
-    let signed: Value = c
-        .post(srv.url("/api/v1/identity/sign"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"message": "hello bizra"}))
-        .send()
+    let signed: Value = srv
+        .post("/api/v1/identity/sign", &json!({"message": "hello bizra"}))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -289,14 +242,13 @@ async fn identity_sign_and_verify() {
         "invalid_input",
     )
     .await;
-    let res = c
-        .post(srv.url("/api/v1/identity/sign"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"message_hex": "abc"}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 400, "invalid_input").await;
+    srv.post_err(
+        "/api/v1/identity/sign",
+        &json!({"message_hex": "abc"}),
+        400,
+        "invalid_input",
+    )
+    .await;
     srv.stop().await;
 }
 
@@ -333,14 +285,7 @@ async fn identity_generate_rotates_the_key_file_durably() {
         "the new key file is encrypted"
     );
     assert_eq!(srv.state.identity().node_id(), on_disk.node_id());
-    let status: Value = c
-        .get(srv.url("/api/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = srv.get_json("/api/v1/status").await;
     assert_eq!(status["node_id"], on_disk.node_id());
     // The old key is kept beside it.
     let old = dir.path().join(r1["old_key_file"].as_str().unwrap());
@@ -355,13 +300,9 @@ async fn identity_generate_rotates_the_key_file_durably() {
     );
 
     // Signing now uses the new key.
-    let signed: Value = c
-        .post(srv.url("/api/v1/identity/sign"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"message": "m"}))
-        .send()
+    let signed: Value = srv
+        .post("/api/v1/identity/sign", &json!({"message": "m"}))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -401,25 +342,14 @@ async fn identity_generate_that_cannot_write_changes_nothing() {
         .key_file(&key, None)
         .build();
     let srv = Server::start(state).await;
-    let res = client()
-        .post(srv.url("/api/v1/identity/generate"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let res = srv.post_empty("/api/v1/identity/generate").await;
     expect_error(res, 500, "io_error").await;
     assert_eq!(srv.state.identity().node_id(), node_id);
     srv.stop().await;
 }
 
 async fn create(srv: &Server, body: Value) -> reqwest::Response {
-    client()
-        .post(srv.url("/api/v1/pci/envelope/create"))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    srv.post("/api/v1/pci/envelope/create", &body).await
 }
 
 #[tokio::test]
@@ -557,12 +487,9 @@ async fn envelopes_are_created_verified_and_refused_with_their_reject_code() {
     .await;
 
     // The gates' report, admitted or not, and the refusals counted by code.
-    let report: Value = c
-        .post(srv.url("/api/v1/gates/check"))
-        .json(&json!({"envelope": env}))
-        .send()
+    let report: Value = srv
+        .post_open("/api/v1/gates/check", &json!({"envelope": env}))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -577,32 +504,22 @@ async fn envelopes_are_created_verified_and_refused_with_their_reject_code() {
         names.contains(&"signature") && names.contains(&"snr"),
         "{names:?}"
     );
-    let res = c
-        .post(srv.url("/api/v1/gates/check"))
-        .json(&json!({"envelope": low}))
-        .send()
-        .await
-        .unwrap();
+    let res = srv
+        .post_open("/api/v1/gates/check", &json!({"envelope": low}))
+        .await;
     assert_eq!(res.status(), 200);
     let report: Value = res.json().await.unwrap();
     assert_eq!(report["passed"], false);
     assert_eq!(report["reject_code"], "GATE_SNR");
-    let res = c
-        .post(srv.url("/api/v1/gates/check"))
-        .json(&json!({"envelope": 7}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 422, "envelope_rejected").await;
+    srv.post_open_err(
+        "/api/v1/gates/check",
+        &json!({"envelope": 7}),
+        422,
+        "envelope_rejected",
+    )
+    .await;
 
-    let metrics = c
-        .get(srv.url("/api/v1/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = srv.get("/api/v1/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("bizra_gate_refusals_total{code=\"GATE_SNR\"} 3"),
         "{metrics}"
@@ -618,14 +535,7 @@ async fn envelopes_are_created_verified_and_refused_with_their_reject_code() {
 async fn constitution_and_its_check() {
     let srv = server().await;
     let c = client();
-    let con: Value = c
-        .get(srv.url("/api/v1/constitution"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let con: Value = srv.get_json("/api/v1/constitution").await;
     let d = bizra::Constitution::default();
     assert_eq!(con["hash"], d.hash_hex());
     assert_eq!(con["version"], d.version());
@@ -767,20 +677,20 @@ async fn malformed_requests_get_the_error_shape() {
     // A missing member, a mistyped one, an unknown one.
     let res = c.post(&url).json(&json!({})).send().await.unwrap();
     expect_error(res, 422, "invalid_request").await;
-    let res = c
-        .post(srv.url("/api/v1/inference/tier"))
-        .json(&json!({"prompt": 5}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 422, "invalid_request").await;
-    let res = c
-        .post(srv.url("/api/v1/identity/verify"))
-        .json(&json!({"signature": "00", "extra": 1}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 422, "invalid_request").await;
+    srv.post_open_err(
+        "/api/v1/inference/tier",
+        &json!({"prompt": 5}),
+        422,
+        "invalid_request",
+    )
+    .await;
+    srv.post_open_err(
+        "/api/v1/identity/verify",
+        &json!({"signature": "00", "extra": 1}),
+        422,
+        "invalid_request",
+    )
+    .await;
     // Malformed JSON on a protected endpoint, authorised.
     let res = c
         .post(srv.url("/api/v1/identity/sign"))
@@ -792,18 +702,8 @@ async fn malformed_requests_get_the_error_shape() {
         .unwrap();
     expect_error(res, 400, "malformed_json").await;
     // Unknown path, wrong method.
-    expect_error(
-        c.get(srv.url("/api/v1/nothing")).send().await.unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
-    expect_error(
-        c.get(srv.url("/nothing")).send().await.unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
+    expect_error(srv.get("/api/v1/nothing").await, 404, "not_found").await;
+    expect_error(srv.get("/nothing").await, 404, "not_found").await;
     // `/` is the status page (GET only).
     expect_error(
         c.post(srv.url("/")).send().await.unwrap(),
@@ -812,10 +712,7 @@ async fn malformed_requests_get_the_error_shape() {
     )
     .await;
     expect_error(
-        c.get(srv.url("/api/v1/identity/sign"))
-            .send()
-            .await
-            .unwrap(),
+        srv.get("/api/v1/identity/sign").await,
         405,
         "method_not_allowed",
     )
@@ -828,7 +725,7 @@ async fn malformed_requests_get_the_error_shape() {
     .await;
     // A WebSocket endpoint asked without an upgrade.
     expect_error(
-        c.get(srv.url("/api/v1/ws")).send().await.unwrap(),
+        srv.get("/api/v1/ws").await,
         400,
         "websocket_upgrade_required",
     )
@@ -846,13 +743,13 @@ async fn bodies_over_the_limit_are_413_in_the_shape() {
     let c = client();
     let big = json!({"envelope": "x".repeat(4096)});
     // With a Content-Length (refused before the body is read) ...
-    let res = c
-        .post(srv.url("/api/v1/pci/envelope/verify"))
-        .json(&big)
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 413, "payload_too_large").await;
+    srv.post_open_err(
+        "/api/v1/pci/envelope/verify",
+        &big,
+        413,
+        "payload_too_large",
+    )
+    .await;
     // ... and streamed without one (refused while reading).
     let bytes = serde_json::to_vec(&big).unwrap();
     let stream = futures_util::stream::iter(
@@ -870,12 +767,9 @@ async fn bodies_over_the_limit_are_413_in_the_shape() {
         .unwrap();
     expect_error(res, 413, "payload_too_large").await;
     // Under the limit: fine.
-    let res = c
-        .post(srv.url("/api/v1/inference/tier"))
-        .json(&json!({"prompt": "hi"}))
-        .send()
-        .await
-        .unwrap();
+    let res = srv
+        .post_open("/api/v1/inference/tier", &json!({"prompt": "hi"}))
+        .await;
     assert_eq!(res.status(), 200);
     srv.stop().await;
 }
@@ -890,12 +784,11 @@ async fn clients_over_their_rate_get_429_with_retry_after() {
         ..config()
     }))
     .await;
-    let c = client();
     for _ in 0..3 {
-        let res = c.get(srv.url("/api/v1/health")).send().await.unwrap();
+        let res = srv.get("/api/v1/health").await;
         assert_eq!(res.status(), 200);
     }
-    let res = c.get(srv.url("/api/v1/health")).send().await.unwrap();
+    let res = srv.get("/api/v1/health").await;
     let retry: u64 = res
         .headers()
         .get("retry-after")
@@ -907,16 +800,16 @@ async fn clients_over_their_rate_get_429_with_retry_after() {
     assert!((1..=2).contains(&retry), "{retry}");
     expect_error(res, 429, "rate_limited").await;
     // Protected endpoints are limited too (before authentication).
-    let res = c
-        .post(srv.url("/api/v1/identity/sign"))
-        .json(&json!({"message": "m"}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 429, "rate_limited").await;
+    srv.post_open_err(
+        "/api/v1/identity/sign",
+        &json!({"message": "m"}),
+        429,
+        "rate_limited",
+    )
+    .await;
     // After the wait the client is served again.
     tokio::time::sleep(Duration::from_secs(retry)).await;
-    let res = c.get(srv.url("/api/v1/health")).send().await.unwrap();
+    let res = srv.get("/api/v1/health").await;
     assert_eq!(res.status(), 200);
     srv.stop().await;
 }
@@ -924,12 +817,11 @@ async fn clients_over_their_rate_get_429_with_retry_after() {
 #[tokio::test]
 async fn metrics_count_requests_by_route() {
     let srv = server().await;
-    let c = client();
     for _ in 0..3 {
-        c.get(srv.url("/api/v1/health")).send().await.unwrap();
+        srv.get("/api/v1/health").await;
     }
-    c.get(srv.url("/api/v1/nowhere")).send().await.unwrap();
-    let res = c.get(srv.url("/api/v1/metrics")).send().await.unwrap();
+    srv.get("/api/v1/nowhere").await;
+    let res = srv.get("/api/v1/metrics").await;
     assert!(res.headers()["content-type"]
         .to_str()
         .unwrap()
@@ -1062,15 +954,7 @@ async fn the_gate_chain_given_is_the_one_applied() {
             .build(),
     )
     .await;
-    let c = client();
-    let con: Value = c
-        .get(srv.url("/api/v1/constitution"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let con: Value = srv.get_json("/api/v1/constitution").await;
     assert_eq!(con["hash"], strict.hash_hex());
     assert_eq!(con["snr_threshold"], 0.99);
     let env = create(
@@ -1084,13 +968,14 @@ async fn the_gate_chain_given_is_the_one_applied() {
         .clone();
     // Signed under the server's constitution.
     assert_eq!(env["policy"], strict.hash_hex());
-    let res = c
-        .post(srv.url("/api/v1/pci/envelope/verify"))
-        .json(&json!({"envelope": env}))
-        .send()
-        .await
-        .unwrap();
-    let body = expect_error(res, 422, "envelope_rejected").await;
+    let body = srv
+        .post_open_err(
+            "/api/v1/pci/envelope/verify",
+            &json!({"envelope": env}),
+            422,
+            "envelope_rejected",
+        )
+        .await;
     assert_eq!(body["error"]["reject_code"], "GATE_SNR");
     srv.stop().await;
 }

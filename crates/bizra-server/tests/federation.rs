@@ -11,13 +11,10 @@ use std::time::Duration;
 use bizra::{Identity, Node, NodeConfig};
 use bizra_server::AppState;
 use cluster::{eventually, Cluster};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{json, Value};
-use support::{client, config, expect_error, Server, TOKEN};
+use support::{config, expect_error, next_json, ws_connect, Server, Ws};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Four validators on loopback; the first is served by the API.
 async fn served_cluster() -> (Cluster, Arc<Node>, Server) {
@@ -39,25 +36,17 @@ async fn served_cluster() -> (Cluster, Arc<Node>, Server) {
 }
 
 async fn get(srv: &Server, path: &str) -> Value {
-    let res = client().get(srv.url(path)).send().await.unwrap();
+    let res = srv.get(path).await;
     assert_eq!(res.status(), 200, "{path}");
     res.json().await.unwrap()
 }
 
 async fn propose(srv: &Server, body: Value) -> reqwest::Response {
-    client()
-        .post(srv.url("/api/v1/federation/propose"))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    srv.post("/api/v1/federation/propose", &body).await
 }
 
 async fn ws(srv: &Server, topics: &[&str]) -> Ws {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", srv.addr))
-        .await
-        .unwrap();
+    let mut ws = ws_connect(srv, None).await;
     ws.send(Message::Text(
         json!({ "subscribe": topics }).to_string().into(),
     ))
@@ -69,16 +58,7 @@ async fn ws(srv: &Server, topics: &[&str]) -> Ws {
 }
 
 async fn next(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
-            .await
-            .expect("an event in time")
-            .expect("the socket is open")
-            .unwrap();
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
+    next_json(ws, Duration::from_secs(30)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,14 +115,7 @@ async fn status_and_peers_report_the_live_node() {
     let st = get(&srv, "/api/v1/federation/status").await;
     assert_eq!(st["membership_size"], 3);
     assert_eq!(st["members"]["left"], 1);
-    let metrics = client()
-        .get(srv.url("/api/v1/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = srv.get("/api/v1/metrics").await.text().await.unwrap();
     assert!(metrics.contains("bizra_federation_members 3"), "{metrics}");
     srv.stop().await;
     drop(node);

@@ -12,8 +12,7 @@ use bizra::{Envelope, Gateway, Identity, ModelRegistry, VerifyOptions};
 use bizra_server::{AppState, ServerConfig};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use support::{client, config, expect_error, sse_events, Server, TOKEN};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use support::{config, next_json, sse_events, ws_connect, Server, TOKEN};
 use tokio_tungstenite::tungstenite::Message;
 
 /// The registry key the test model is registered under.
@@ -44,6 +43,11 @@ fn state(config: ServerConfig) -> AppState {
         .build()
 }
 
+/// A server with the suite's models and the test config.
+async fn server() -> Server {
+    Server::start(state(config())).await
+}
+
 /// Parses and verifies an envelope signed by `state`'s node now.
 fn verified(env: &Value, state: &AppState) -> Envelope {
     let e = Envelope::from_value(env.clone()).unwrap();
@@ -53,25 +57,15 @@ fn verified(env: &Value, state: &AppState) -> Envelope {
     e
 }
 
-async fn post(srv: &Server, path: &str, body: Value) -> reqwest::Response {
-    client()
-        .post(srv.url(path))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generate_returns_a_signed_envelope() {
-    let srv = Server::start(state(config())).await;
-    let res = post(
-        &srv,
-        "/api/v1/inference/generate",
-        json!({"prompt": "What is 2 + 2?", "max_tokens": 12, "temperature": 0}),
-    )
-    .await;
+    let srv = server().await;
+    let res = srv
+        .post(
+            "/api/v1/inference/generate",
+            &json!({"prompt": "What is 2 + 2?", "max_tokens": 12, "temperature": 0}),
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     let env = verified(&body["envelope"], &srv.state);
@@ -85,12 +79,12 @@ async fn generate_returns_a_signed_envelope() {
     );
     assert_eq!(env.payload()["route"]["served"], "edge");
     // The server verifies it too (signature, content hash; its scores decide admission).
-    let res = client()
-        .post(srv.url("/api/v1/gates/check"))
-        .json(&json!({"envelope": body["envelope"]}))
-        .send()
-        .await
-        .unwrap();
+    let res = srv
+        .post_open(
+            "/api/v1/gates/check",
+            &json!({"envelope": body["envelope"]}),
+        )
+        .await;
     let report: Value = res.json().await.unwrap();
     // Admitted, or refused for its measured scores only: never for its signature or hash.
     assert!(
@@ -100,14 +94,7 @@ async fn generate_returns_a_signed_envelope() {
     );
 
     // Counted.
-    let metrics = client()
-        .get(srv.url("/api/v1/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = srv.get("/api/v1/metrics").await.text().await.unwrap();
     let completion = env.payload()["tokens"]["completion"].as_u64().unwrap();
     assert!(
         metrics.contains(&format!(
@@ -118,54 +105,59 @@ async fn generate_returns_a_signed_envelope() {
     assert!(metrics.contains("bizra_inference_generations_total 1"));
 
     // A forced tier nobody serves, bad sampling, too many tokens.
-    let res = post(
-        &srv,
+    srv.post_err(
         "/api/v1/inference/generate",
-        json!({"prompt": "hi", "tier": "pool", "max_tokens": 4}),
+        &json!({"prompt": "hi", "tier": "pool", "max_tokens": 4}),
+        503,
+        "no_remote_pool",
     )
     .await;
-    expect_error(res, 503, "no_remote_pool").await;
-    let res = post(
-        &srv,
+    srv.post_err(
         "/api/v1/inference/generate",
-        json!({"prompt": "hi", "temperature": -1}),
+        &json!({"prompt": "hi", "temperature": -1}),
+        400,
+        "invalid_input",
     )
     .await;
-    expect_error(res, 400, "invalid_input").await;
-    let res = post(
-        &srv,
+    srv.post_err(
         "/api/v1/inference/generate",
-        json!({"prompt": "hi", "max_tokens": 100000}),
+        &json!({"prompt": "hi", "max_tokens": 100000}),
+        400,
+        "invalid_input",
     )
     .await;
-    expect_error(res, 400, "invalid_input").await;
-    let res = post(&srv, "/api/v1/inference/generate", json!({"max_tokens": 4})).await;
-    expect_error(res, 400, "invalid_input").await;
-    let res = post(
-        &srv,
+    srv.post_err(
         "/api/v1/inference/generate",
-        json!({"messages": [{"role": "robot", "content": "hi"}]}),
+        &json!({"max_tokens": 4}),
+        400,
+        "invalid_input",
     )
     .await;
-    expect_error(res, 400, "invalid_input").await;
+    srv.post_err(
+        "/api/v1/inference/generate",
+        &json!({"messages": [{"role": "robot", "content": "hi"}]}),
+        400,
+        "invalid_input",
+    )
+    .await;
     srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generate_streams_tokens_then_the_envelope() {
-    let srv = Server::start(state(config())).await;
-    let res = post(
-        &srv,
-        "/api/v1/inference/generate",
-        json!({
-            "messages": [
-                {"role": "system", "content": "You are terse."},
-                {"role": "user", "content": "Name a colour."}
-            ],
-            "max_tokens": 12, "temperature": 0, "stream": true
-        }),
-    )
-    .await;
+    let srv = server().await;
+    let res = srv
+        .post(
+            "/api/v1/inference/generate",
+            &json!({
+                "messages": [
+                    {"role": "system", "content": "You are terse."},
+                    {"role": "user", "content": "Name a colour."}
+                ],
+                "max_tokens": 12, "temperature": 0, "stream": true
+            }),
+        )
+        .await;
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"]
         .to_str()
@@ -190,12 +182,9 @@ async fn generate_streams_tokens_then_the_envelope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_chat_completions_carry_the_envelope() {
-    let srv = Server::start(state(config())).await;
+    let srv = server().await;
     for model in ["bizra", KEY, "edge"] {
-        let res = post(
-            &srv,
-            "/v1/chat/completions",
-            json!({
+        let res = srv.post("/v1/chat/completions", &json!({
                 "model": model,
                 "messages": [{"role": "user", "content": [{"type": "text", "text": "Say hello."}]}],
                 "max_tokens": 10, "temperature": 0, "stream": false,
@@ -224,32 +213,30 @@ async fn openai_chat_completions_carry_the_envelope() {
         );
         assert!(["stop", "length"].contains(&body["choices"][0]["finish_reason"].as_str().unwrap()));
     }
-    let res = post(
-        &srv,
+    srv.post_err(
         "/v1/chat/completions",
-        json!({"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]}),
+        &json!({"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]}),
+        404,
+        "model_not_found",
     )
     .await;
-    expect_error(res, 404, "model_not_found").await;
-    let res = post(
-        &srv,
+    srv.post_err(
         "/v1/chat/completions",
-        json!({"model": "bizra", "messages": []}),
+        &json!({"model": "bizra", "messages": []}),
+        400,
+        "invalid_input",
     )
     .await;
-    expect_error(res, 400, "invalid_input").await;
-    let res = post(&srv, "/v1/chat/completions", json!({"model": "bizra"})).await;
-    expect_error(res, 422, "invalid_request").await;
+    srv.post_err(
+        "/v1/chat/completions",
+        &json!({"model": "bizra"}),
+        422,
+        "invalid_request",
+    )
+    .await;
 
     // The model lists.
-    let models: Value = client()
-        .get(srv.url("/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = srv.get_json("/v1/models").await;
     let ids: Vec<&str> = models["data"]
         .as_array()
         .unwrap()
@@ -257,28 +244,14 @@ async fn openai_chat_completions_carry_the_envelope() {
         .map(|m| m["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["bizra", KEY]);
-    let models: Value = client()
-        .get(srv.url("/api/v1/inference/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = srv.get_json("/api/v1/inference/models").await;
     let m = &models["models"][0];
     assert_eq!(m["key"], KEY);
     assert_eq!(m["tier"], "edge");
     assert_eq!(m["quantization"], "Q4_1");
     assert_eq!(m["loaded"], true);
     assert_eq!(m["file_blake3"].as_str().unwrap().len(), 64);
-    let status: Value = client()
-        .get(srv.url("/api/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = srv.get_json("/api/v1/status").await;
     assert_eq!(status["inference"], true);
     assert_eq!(status["models_loaded"], json!([KEY]));
     assert_eq!(status["models_registered"], 1);
@@ -287,17 +260,17 @@ async fn openai_chat_completions_carry_the_envelope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_streaming_ends_with_the_envelope_and_done() {
-    let srv = Server::start(state(config())).await;
-    let res = post(
-        &srv,
-        "/v1/chat/completions",
-        json!({
-            "model": "bizra",
-            "messages": [{"role": "user", "content": "Count to five."}],
-            "max_tokens": 16, "temperature": 0, "stream": true
-        }),
-    )
-    .await;
+    let srv = server().await;
+    let res = srv
+        .post(
+            "/v1/chat/completions",
+            &json!({
+                "model": "bizra",
+                "messages": [{"role": "user", "content": "Count to five."}],
+                "max_tokens": 16, "temperature": 0, "stream": true
+            }),
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let events = sse_events(&res.text().await.unwrap());
     assert_eq!(events.last().unwrap().1, "[DONE]");
@@ -331,40 +304,12 @@ async fn openai_streaming_ends_with_the_envelope_and_done() {
     srv.stop().await;
 }
 
-async fn ws_connect(
-    srv: &Server,
-    token: Option<&str>,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let mut req = format!("ws://{}/api/v1/ws", srv.addr)
-        .into_client_request()
-        .unwrap();
-    if let Some(t) = token {
-        req.headers_mut()
-            .insert("authorization", format!("Bearer {t}").parse().unwrap());
-    }
-    tokio_tungstenite::connect_async(req).await.unwrap().0
-}
-
-async fn next_json(
-    ws: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(120), ws.next())
-            .await
-            .expect("a message in time")
-            .expect("the socket is open")
-            .unwrap();
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
-}
+/// How long a WebSocket message may take (a generation in between).
+const WS_WAIT: Duration = Duration::from_secs(120);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_subscribers_receive_inference_events() {
-    let srv = Server::start(state(config())).await;
+    let srv = server().await;
     // Without the token, the inference topic is refused; the open topics are not.
     let mut anon = ws_connect(&srv, None).await;
     anon.send(Message::Text(
@@ -372,7 +317,10 @@ async fn websocket_subscribers_receive_inference_events() {
     ))
     .await
     .unwrap();
-    assert_eq!(next_json(&mut anon).await["error"]["code"], "unauthorized");
+    assert_eq!(
+        next_json(&mut anon, WS_WAIT).await["error"]["code"],
+        "unauthorized"
+    );
     anon.send(Message::Text(
         json!({"subscribe": ["peers", "consensus"]})
             .to_string()
@@ -381,7 +329,7 @@ async fn websocket_subscribers_receive_inference_events() {
     .await
     .unwrap();
     assert_eq!(
-        next_json(&mut anon).await,
+        next_json(&mut anon, WS_WAIT).await,
         json!({"subscribed": ["consensus", "peers"]})
     );
     anon.send(Message::Text(
@@ -389,10 +337,13 @@ async fn websocket_subscribers_receive_inference_events() {
     ))
     .await
     .unwrap();
-    assert_eq!(next_json(&mut anon).await["error"]["code"], "unknown_topic");
+    assert_eq!(
+        next_json(&mut anon, WS_WAIT).await["error"]["code"],
+        "unknown_topic"
+    );
     anon.send(Message::Text("{".into())).await.unwrap();
     assert_eq!(
-        next_json(&mut anon).await["error"]["code"],
+        next_json(&mut anon, WS_WAIT).await["error"]["code"],
         "invalid_message"
     );
     // A wrong token in the message, then the right one.
@@ -403,7 +354,10 @@ async fn websocket_subscribers_receive_inference_events() {
     ))
     .await
     .unwrap();
-    assert_eq!(next_json(&mut anon).await["error"]["code"], "unauthorized");
+    assert_eq!(
+        next_json(&mut anon, WS_WAIT).await["error"]["code"],
+        "unauthorized"
+    );
     anon.send(Message::Text(
         json!({"subscribe": ["inference"], "token": TOKEN})
             .to_string()
@@ -412,7 +366,7 @@ async fn websocket_subscribers_receive_inference_events() {
     .await
     .unwrap();
     assert_eq!(
-        next_json(&mut anon).await,
+        next_json(&mut anon, WS_WAIT).await,
         json!({"subscribed": ["consensus", "inference", "peers"]})
     );
 
@@ -424,23 +378,23 @@ async fn websocket_subscribers_receive_inference_events() {
     .await
     .unwrap();
     assert_eq!(
-        next_json(&mut ws).await,
+        next_json(&mut ws, WS_WAIT).await,
         json!({"subscribed": ["inference"]})
     );
 
-    let res = post(
-        &srv,
-        "/api/v1/inference/generate",
-        json!({"prompt": "Say yes.", "max_tokens": 8, "temperature": 0}),
-    )
-    .await;
+    let res = srv
+        .post(
+            "/api/v1/inference/generate",
+            &json!({"prompt": "Say yes.", "max_tokens": 8, "temperature": 0}),
+        )
+        .await;
     let body: Value = res.json().await.unwrap();
     let env = verified(&body["envelope"], &srv.state);
 
     for socket in [&mut ws, &mut anon] {
         let mut text = String::new();
         let completed = loop {
-            let e = next_json(socket).await;
+            let e = next_json(socket, WS_WAIT).await;
             assert_eq!(e["topic"], "inference", "{e}");
             match e["event"].as_str().unwrap() {
                 "token" => text.push_str(e["data"]["text"].as_str().unwrap()),
@@ -471,10 +425,7 @@ async fn shutdown_cancels_generations_after_the_grace_period() {
     }))
     .await;
     // A long generation, streamed.
-    let mut res = post(
-        &srv,
-        "/api/v1/inference/generate",
-        json!({"prompt": "1, 2, 3, 4, 5, 6,", "raw": true, "max_tokens": 2000, "temperature": 0, "stream": true}),
+    let mut res = srv.post("/api/v1/inference/generate", &json!({"prompt": "1, 2, 3, 4, 5, 6,", "raw": true, "max_tokens": 2000, "temperature": 0, "stream": true}),
     )
     .await;
     assert_eq!(res.status(), 200);
@@ -514,13 +465,13 @@ async fn a_request_that_times_out_answers_408_and_cancels_its_generation() {
         ..config()
     }))
     .await;
-    let res = post(
-        &srv,
+    srv.post_err(
         "/api/v1/inference/generate",
-        json!({"prompt": "1, 2, 3, 4, 5, 6,", "raw": true, "max_tokens": 2000, "temperature": 0}),
+        &json!({"prompt": "1, 2, 3, 4, 5, 6,", "raw": true, "max_tokens": 2000, "temperature": 0}),
+        408,
+        "timeout",
     )
     .await;
-    expect_error(res, 408, "timeout").await;
     // The abandoned generation stops at its next token (2000 tokens would take many seconds).
     let stopped = tokio::time::timeout(Duration::from_secs(10), async {
         while srv.state.generations_in_flight() > 0 {
@@ -530,14 +481,7 @@ async fn a_request_that_times_out_answers_408_and_cancels_its_generation() {
     .await;
     assert!(stopped.is_ok(), "the generation still runs");
     // It ended (cancelled, signed, counted) well short of its budget.
-    let metrics = client()
-        .get(srv.url("/api/v1/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = srv.get("/api/v1/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("bizra_inference_generations_total 1"),
         "{metrics}"

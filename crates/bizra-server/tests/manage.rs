@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use bizra::federation::MemberState;
 use bizra::{Engine, EngineOptions, Identity, ModelRegistry, Node, NodeConfig};
 use bizra_server::{AppState, ServerConfig};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{json, Value};
-use support::{client, config, expect_error, Server, TOKEN};
+use support::{client, config, expect_error, next_json, ws_connect, Server, TOKEN};
 use tokio_tungstenite::tungstenite::Message;
 
 const KEY: &str = "smollm";
@@ -87,9 +87,7 @@ async fn leave_makes_the_served_node_leave_and_its_peer_sees_it() {
     let c = client();
     let url = srv.url("/api/v1/federation/leave");
 
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", srv.addr))
-        .await
-        .unwrap();
+    let mut ws = ws_connect(&srv, None).await;
     ws.send(Message::Text(
         json!({"subscribe": ["peers"]}).to_string().into(),
     ))
@@ -99,14 +97,7 @@ async fn leave_makes_the_served_node_leave_and_its_peer_sees_it() {
     refused_without_the_token(|| c.post(&url)).await;
     // Still a member: the refusals changed nothing.
     assert_eq!(state_of(&node_b, &node_id), Some(MemberState::Alive));
-    let st: Value = c
-        .get(srv.url("/api/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st: Value = srv.get_json("/api/v1/status").await;
     assert_eq!(st["federation"]["running"], true);
 
     let res = c.post(&url).bearer_auth(TOKEN).send().await.unwrap();
@@ -126,16 +117,9 @@ async fn leave_makes_the_served_node_leave_and_its_peer_sees_it() {
         .expect("federation_left completes");
     // The WebSocket is told, and the API now runs without a federation.
     let event = loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("an event in time")
-            .unwrap()
-            .unwrap();
-        if let Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).unwrap();
-            if v.get("event").is_some() {
-                break v;
-            }
+        let v = next_json(&mut ws, Duration::from_secs(10)).await;
+        if v.get("event").is_some() {
+            break v;
         }
     };
     assert_eq!(
@@ -143,17 +127,10 @@ async fn leave_makes_the_served_node_leave_and_its_peer_sees_it() {
         json!({"topic": "peers", "event": "node_left", "data": {"node_id": node_id, "left": true}})
     );
     for path in ["/api/v1/federation/status", "/api/v1/federation/peers"] {
-        let res = c.get(srv.url(path)).send().await.unwrap();
+        let res = srv.get(path).await;
         expect_error(res, 503, "federation_not_running").await;
     }
-    let st: Value = c
-        .get(srv.url("/api/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st: Value = srv.get_json("/api/v1/status").await;
     assert_eq!(st["federation"]["running"], false);
     assert_eq!(st["federation"]["membership_size"], 0);
     let res = c.post(&url).bearer_auth(TOKEN).send().await.unwrap();
@@ -171,21 +148,12 @@ async fn leave_with_another_handle_detaches_the_node_until_that_handle_goes() {
         .node(node.clone())
         .build();
     let srv = Server::start(state).await;
-    let res = client()
-        .post(srv.url("/api/v1/federation/leave"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let res = srv.post_empty("/api/v1/federation/leave").await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["left"], false, "{body}");
     // Detached from the API; still running under the other handle, until it goes.
-    let res = client()
-        .get(srv.url("/api/v1/federation/status"))
-        .send()
-        .await
-        .unwrap();
+    let res = srv.get("/api/v1/federation/status").await;
     expect_error(res, 503, "federation_not_running").await;
     assert!(node.is_running());
     let node = Arc::try_unwrap(node).expect("the API let go of its handle");
@@ -195,29 +163,15 @@ async fn leave_with_another_handle_detaches_the_node_until_that_handle_goes() {
 
 #[tokio::test]
 async fn leave_without_a_node_or_a_configured_token() {
-    let srv = Server::start(
-        AppState::builder(Identity::generate())
-            .config(config())
-            .build(),
-    )
-    .await;
-    let res = client()
-        .post(srv.url("/api/v1/federation/leave"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let srv = Server::with_config(config()).await;
+    let res = srv.post_empty("/api/v1/federation/leave").await;
     expect_error(res, 503, "federation_not_running").await;
     srv.stop().await;
 
-    let srv = Server::start(
-        AppState::builder(Identity::generate())
-            .config(ServerConfig {
-                rate_limit: None,
-                ..ServerConfig::default()
-            })
-            .build(),
-    )
+    let srv = Server::with_config(ServerConfig {
+        rate_limit: None,
+        ..ServerConfig::default()
+    })
     .await;
     let c = client();
     for req in [
@@ -279,14 +233,7 @@ async fn loaded_and_unload_follow_the_registry_and_keep_the_pinned_model() {
         loaded().await,
         json!({"loaded": [{"key": KEY, "name": engine.info().name, "tier": "edge", "pinned": false}]})
     );
-    let models: Value = c
-        .get(srv.url("/api/v1/inference/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = srv.get_json("/api/v1/inference/models").await;
     assert_eq!(models["models"][0]["loaded"], true);
     assert_eq!(models["models"][0]["pinned"], false);
     drop(engine);
@@ -341,44 +288,24 @@ async fn loaded_and_unload_follow_the_registry_and_keep_the_pinned_model() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["loaded"][0]["key"], pinned_key.as_str(), "{body}");
     assert_eq!(body["loaded"][0]["pinned"], true, "{body}");
-    let models: Value = c
-        .get(srv.url("/api/v1/inference/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = srv.get_json("/api/v1/inference/models").await;
     assert_eq!(models["models"][0]["pinned"], true, "{models}");
-    let st: Value = c
-        .get(srv.url("/api/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st: Value = srv.get_json("/api/v1/status").await;
     assert_eq!(st["models_loaded"], json!([pinned_key]));
-    let res = c
-        .post(srv.url("/api/v1/inference/models/unload"))
-        .bearer_auth(TOKEN)
-        .json(&json!({ "model": pinned_key }))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 409, "model_pinned").await;
+    srv.post_err(
+        "/api/v1/inference/models/unload",
+        &json!({ "model": pinned_key }),
+        409,
+        "model_pinned",
+    )
+    .await;
     srv.stop().await;
 }
 
 #[tokio::test]
 async fn the_status_page_is_served_at_the_root_unless_turned_off() {
-    let srv = Server::start(
-        AppState::builder(Identity::generate())
-            .config(config())
-            .build(),
-    )
-    .await;
-    let res = client().get(srv.url("/")).send().await.unwrap();
+    let srv = Server::with_config(config()).await;
+    let res = srv.get("/").await;
     assert_eq!(res.status(), 200);
     let h = res.headers().clone();
     assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
@@ -395,29 +322,19 @@ async fn the_status_page_is_served_at_the_root_unless_turned_off() {
     assert!(html.contains("sessionStorage") && !html.contains("localStorage"));
     srv.stop().await;
 
-    let srv = Server::start(
-        AppState::builder(Identity::generate())
-            .config(ServerConfig {
-                status_page: false,
-                ..config()
-            })
-            .build(),
-    )
+    let srv = Server::with_config(ServerConfig {
+        status_page: false,
+        ..config()
+    })
     .await;
-    let res = client().get(srv.url("/")).send().await.unwrap();
+    let res = srv.get("/").await;
     expect_error(res, 404, "not_found").await;
     srv.stop().await;
 }
 
 #[tokio::test]
 async fn a_report_tells_an_authentic_refusal_from_a_forgery() {
-    let srv = Server::start(
-        AppState::builder(Identity::generate())
-            .config(config())
-            .build(),
-    )
-    .await;
-    let c = client();
+    let srv = Server::with_config(config()).await;
     let node = Identity::generate();
     // Genuine, but its SNR is below the threshold: the chain stops before its signature gate.
     let env = bizra::Envelope::builder(json!({"output": "Paris"}))
@@ -429,13 +346,14 @@ async fn a_report_tells_an_authentic_refusal_from_a_forgery() {
     let mut forged = genuine.clone();
     forged["payload"]["output"] = json!("Lyon");
     for (envelope, authentic) in [(genuine, true), (forged, false)] {
-        let res = c
-            .post(srv.url("/api/v1/pci/envelope/verify"))
-            .json(&json!({ "envelope": envelope }))
-            .send()
-            .await
-            .unwrap();
-        let body = expect_error(res, 422, "envelope_rejected").await;
+        let body = srv
+            .post_open_err(
+                "/api/v1/pci/envelope/verify",
+                &json!({ "envelope": envelope }),
+                422,
+                "envelope_rejected",
+            )
+            .await;
         let details = &body["error"]["details"];
         assert_eq!(details["reject_code"], "GATE_SNR", "{body}");
         assert!(
@@ -447,12 +365,9 @@ async fn a_report_tells_an_authentic_refusal_from_a_forgery() {
             "{body}"
         );
         assert_eq!(details["signature_verified"], authentic, "{body}");
-        let report: Value = c
-            .post(srv.url("/api/v1/gates/check"))
-            .json(&json!({ "envelope": envelope }))
-            .send()
+        let report: Value = srv
+            .post_open("/api/v1/gates/check", &json!({ "envelope": envelope }))
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -465,12 +380,12 @@ async fn a_report_tells_an_authentic_refusal_from_a_forgery() {
         .ihsan(0.99)
         .sign(&node)
         .unwrap();
-    let res = c
-        .post(srv.url("/api/v1/pci/envelope/verify"))
-        .json(&json!({ "envelope": serde_json::from_str::<Value>(&env.to_json()).unwrap() }))
-        .send()
-        .await
-        .unwrap();
+    let res = srv
+        .post_open(
+            "/api/v1/pci/envelope/verify",
+            &json!({ "envelope": serde_json::from_str::<Value>(&env.to_json()).unwrap() }),
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["report"]["signature_verified"], true, "{body}");

@@ -3,26 +3,15 @@
 
 mod support;
 
-use bizra::Identity;
-use bizra_server::AppState;
 use serde_json::Value;
-use support::{client, config, Server};
+use support::{config, Server};
 
 const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
 
 #[tokio::test]
 async fn the_served_document_is_the_committed_one() {
-    let srv = Server::start(
-        AppState::builder(Identity::generate())
-            .config(config())
-            .build(),
-    )
-    .await;
-    let res = client()
-        .get(srv.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let srv = Server::with_config(config()).await;
+    let res = srv.get("/api/v1/openapi.json").await;
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"]
         .to_str()

@@ -5,9 +5,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bizra::Identity;
 use bizra_server::{AppState, ServerConfig};
+use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
 
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 
@@ -15,6 +19,8 @@ pub const TOKEN: &str = "test-token-0123456789abcdef";
 pub struct Server {
     pub addr: SocketAddr,
     pub state: AppState,
+    /// A [`client`] for the requests of [`Server::get`] and [`Server::post`].
+    pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -31,13 +37,77 @@ impl Server {
         Server {
             addr,
             state,
+            client: client(),
             stop: Some(stop),
             handle: Some(handle),
         }
     }
 
+    /// Serves a node with a fresh identity and `config`.
+    pub async fn with_config(config: ServerConfig) -> Server {
+        Server::start(state(config)).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// GET `path`, without a token.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// A POST to `path` with the test token, not yet sent.
+    fn post_authed(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path)).bearer_auth(TOKEN)
+    }
+
+    /// POST `body` as JSON to `path` with the test token.
+    pub async fn post(&self, path: &str, body: &impl serde::Serialize) -> reqwest::Response {
+        self.post_authed(path).json(body).send().await.unwrap()
+    }
+
+    /// POST with no body to `path` with the test token.
+    pub async fn post_empty(&self, path: &str) -> reqwest::Response {
+        self.post_authed(path).send().await.unwrap()
+    }
+
+    /// GET `path` without a token and parse the body as JSON, whatever the status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        json_of(self.get(path).await).await
+    }
+
+    /// POST `body` to `path` with the test token, and assert the error shape with `status` and
+    /// `code`; returns the body.
+    pub async fn post_err(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+        status: u16,
+        code: &str,
+    ) -> Value {
+        expect_error(self.post(path, body).await, status, code).await
+    }
+
+    /// [`Server::post_err`] without a token.
+    pub async fn post_open_err(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+        status: u16,
+        code: &str,
+    ) -> Value {
+        expect_error(self.post_open(path, body).await, status, code).await
+    }
+
+    /// POST `body` as JSON to `path` without a token.
+    pub async fn post_open(&self, path: &str, body: &impl serde::Serialize) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Asks for shutdown and waits for `serve` to return.
@@ -78,6 +148,18 @@ pub fn config() -> ServerConfig {
         rate_limit: None,
         ..ServerConfig::default()
     }
+}
+
+/// A node with a fresh identity and `config`, nothing else attached.
+pub fn state(config: ServerConfig) -> AppState {
+    AppState::builder(Identity::generate())
+        .config(config)
+        .build()
+}
+
+/// The JSON body of a response, whatever its status.
+pub async fn json_of(res: reqwest::Response) -> Value {
+    res.json().await.unwrap()
 }
 
 pub fn client() -> reqwest::Client {
@@ -131,4 +213,33 @@ pub fn sse_events(text: &str) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the server's WebSocket, with `token` as a bearer token if given.
+pub async fn ws_connect(srv: &Server, token: Option<&str>) -> Ws {
+    let mut req = format!("ws://{}/api/v1/ws", srv.addr)
+        .into_client_request()
+        .unwrap();
+    if let Some(t) = token {
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(req).await.unwrap().0
+}
+
+/// The next text message on `ws` as JSON, within `timeout`.
+pub async fn next_json(ws: &mut Ws, timeout: Duration) -> Value {
+    loop {
+        let msg = tokio::time::timeout(timeout, ws.next())
+            .await
+            .expect("a message in time")
+            .expect("the socket is open")
+            .unwrap();
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
 }
