@@ -64,9 +64,7 @@ fn help_documents_the_exit_codes_and_usage_errors_exit_2() {
 #[test]
 fn init_writes_the_config_and_an_encrypted_key_and_never_overwrites_without_force() {
     let b = Bizra::new();
-    let first = b.run(&["--json", "init"]);
-    first.ok();
-    let first = first.json();
+    let first = b.run(&["--json", "init"]).ok().json();
     let key = b.home().join("node.key");
     let pem = fs::read_to_string(&key).unwrap();
     assert!(
@@ -98,9 +96,10 @@ fn init_writes_the_config_and_an_encrypted_key_and_never_overwrites_without_forc
     assert_eq!(fs::read_to_string(&key).unwrap(), pem);
 
     // With --force: a new key, the old one kept beside it.
-    let second = b.run(&["--json", "init", "--force", "--model", "tiny"]);
-    second.ok();
-    let second = second.json();
+    let second = b
+        .run(&["--json", "init", "--force", "--model", "tiny"])
+        .ok()
+        .json();
     assert_ne!(second["node_id"], first["node_id"]);
     let kept = second["old_key_kept_at"].as_str().unwrap();
     assert_eq!(fs::read_to_string(kept).unwrap(), pem);
@@ -170,9 +169,10 @@ fn the_key_needs_its_passphrase_from_the_environment_a_file_or_a_terminal() {
 #[test]
 fn messages_are_signed_and_verified() {
     let b = Bizra::init();
-    let signed = b.run(&["--json", "identity", "sign", "ship it"]);
-    signed.ok();
-    let signed = signed.json();
+    let signed = b
+        .run(&["--json", "identity", "sign", "ship it"])
+        .ok()
+        .json();
     let sig = signed["signature"].as_str().unwrap();
     let pk = signed["public_key"].as_str().unwrap();
     assert_eq!(sig.len(), 128);
@@ -295,17 +295,18 @@ fn keys_are_exported_imported_and_rotated() {
         .one_line_error(&["--force"]);
     let pass_file = b.path("pass.txt");
     write(&pass_file, PASS);
-    let forced = b.run(&[
-        "--json",
-        "identity",
-        "import",
-        enc.to_str().unwrap(),
-        "--force",
-        "--key-passphrase-file",
-        pass_file.to_str().unwrap(),
-    ]);
-    forced.ok();
-    let forced = forced.json();
+    let forced = b
+        .run(&[
+            "--json",
+            "identity",
+            "import",
+            enc.to_str().unwrap(),
+            "--force",
+            "--key-passphrase-file",
+            pass_file.to_str().unwrap(),
+        ])
+        .ok()
+        .json();
     assert_eq!(forced["node_id"], node);
     assert!(std::path::Path::new(forced["old_key_kept_at"].as_str().unwrap()).is_file());
     // An encrypted file with the wrong passphrase, and garbage: key errors.
@@ -470,21 +471,22 @@ fn envelopes_are_created_verified_and_a_tampered_one_is_refused_with_its_code() 
     let payload = b.path("payload.json");
     write(&payload, r#"{"b": [1, 2.5, "x"]}"#);
     let out = b.path("out.json");
-    let c = b.run(&[
-        "--json",
-        "pci",
-        "create",
-        "--file",
-        payload.to_str().unwrap(),
-        "--ttl",
-        "60",
-        "--derived-from",
-        "pci_0123456789abcdef0123456789abcdef",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    c.ok();
-    let c = c.json();
+    let c = b
+        .run(&[
+            "--json",
+            "pci",
+            "create",
+            "--file",
+            payload.to_str().unwrap(),
+            "--ttl",
+            "60",
+            "--derived-from",
+            "pci_0123456789abcdef0123456789abcdef",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .ok()
+        .json();
     assert_eq!(c["envelope"]["ttl"], 60);
     assert_eq!(
         c["envelope"]["provenance"][0],
@@ -511,9 +513,7 @@ fn envelopes_are_created_verified_and_a_tampered_one_is_refused_with_its_code() 
 #[test]
 fn the_gates_and_the_constitution_are_listed() {
     let b = Bizra::new();
-    let g = b.run(&["--json", "pci", "gates"]);
-    g.ok();
-    let g = g.json();
+    let g = b.run(&["--json", "pci", "gates"]).ok().json();
     let names: Vec<&str> = g["gates"]
         .as_array()
         .unwrap()
@@ -532,9 +532,7 @@ fn the_gates_and_the_constitution_are_listed() {
         .stdout
         .contains("PCI-15 HASH_MISMATCH"));
 
-    let c = b.run(&["--json", "constitution"]);
-    c.ok();
-    let c = c.json();
+    let c = b.run(&["--json", "constitution"]).ok().json();
     assert_eq!(c["hash"], g["constitution"]["hash"]);
     assert_eq!(c["source"], "embedded default");
     assert_eq!(c["rules"].as_array().unwrap().len(), 5);
@@ -674,9 +672,7 @@ fn a_bad_configuration_is_refused_naming_the_key() {
 #[test]
 fn detect_reports_the_machine_and_its_tiers() {
     let b = Bizra::new();
-    let d = b.run(&["--json", "detect"]);
-    d.ok();
-    let d = d.json();
+    let d = b.run(&["--json", "detect"]).ok().json();
     assert!(d["cpu_cores"].as_u64().unwrap() >= 1);
     assert!(d["ram_total_bytes"].as_u64().unwrap() > 0);
     assert_eq!(d["tiers"].as_array().unwrap().len(), 3);

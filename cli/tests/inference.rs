@@ -9,6 +9,24 @@ use serde_json::Value;
 use support::{Bizra, PASS};
 
 const QUESTION: &str = "What is the capital of France? Answer in one word.";
+/// A greedy generation under a system prompt: the same output on every run.
+const CONCISE: [&str; 6] = [
+    "inference",
+    "--greedy",
+    "--max-tokens",
+    "24",
+    "--system",
+    "You are a concise assistant.",
+];
+/// A short greedy generation with the registry's choice of model.
+const GREEDY_HELLO: [&str; 6] = [
+    "--json",
+    "inference",
+    "--greedy",
+    "--max-tokens",
+    "4",
+    "Hello",
+];
 const VOUCH: [&str; 8] = [
     "--vouch",
     "correctness=1",
@@ -30,17 +48,8 @@ fn a_real_generation_streams_and_signs_an_envelope_that_verifies() {
     let m = model();
     b.run(&["init", "--model", &m]).ok();
     let out = b.path("answer.json");
-    let mut args = vec![
-        "inference",
-        "--greedy",
-        "--max-tokens",
-        "24",
-        "--system",
-        "You are a concise assistant.",
-        "--out",
-        out.to_str().unwrap(),
-        QUESTION,
-    ];
+    let mut args = CONCISE.to_vec();
+    args.extend(["--out", out.to_str().unwrap(), QUESTION]);
     args.extend(VOUCH);
     let r = b.run(&args);
     r.ok();
@@ -84,16 +93,7 @@ fn a_real_generation_streams_and_signs_an_envelope_that_verifies() {
     );
 
     // --envelope: the canonical envelope on stdout, the answer on stderr; same greedy output.
-    let e = b.run(&[
-        "inference",
-        "--greedy",
-        "--max-tokens",
-        "24",
-        "--system",
-        "You are a concise assistant.",
-        "--envelope",
-        QUESTION,
-    ]);
+    let e = b.run(&[&CONCISE[..], &["--envelope", QUESTION]].concat());
     e.ok();
     let env2: Value = serde_json::from_str(e.stdout.trim()).unwrap();
     assert_eq!(env2["payload"]["output"], envelope["payload"]["output"]);
@@ -136,14 +136,7 @@ fn the_registry_serves_by_key_and_by_tier() {
     assert_eq!(imported.json()["tier"], "edge");
 
     // No model named: the gateway picks the registry's model for the prompt's tier.
-    let r = b.run(&[
-        "--json",
-        "inference",
-        "--greedy",
-        "--max-tokens",
-        "4",
-        "Hello",
-    ]);
+    let r = b.run(&GREEDY_HELLO);
     r.ok();
     let route = &r.json()["envelope"]["payload"]["route"];
     assert_eq!(route["served"], "edge", "{route}");
@@ -151,14 +144,7 @@ fn the_registry_serves_by_key_and_by_tier() {
     // By key, from the environment's override of [inference] model.
     let mut b = b;
     b.set_env("BIZRA_INFERENCE_MODEL", Some(&key));
-    let r = b.run(&[
-        "--json",
-        "inference",
-        "--greedy",
-        "--max-tokens",
-        "4",
-        "Hello",
-    ]);
+    let r = b.run(&GREEDY_HELLO);
     r.ok();
     assert_eq!(
         r.json()["envelope"]["payload"]["model"]["file_blake3"],
