@@ -61,7 +61,8 @@ test: $(TESTS)
 
 bench: $(BENCHES)
 
-demo: $(DEMOS)
+# DEMOS_LAST: what `make demo` ends with, whatever order the mk/*.mk files are read in.
+demo: $(DEMOS) $(DEMOS_LAST)
 
 clean:
 	$(CARGO) clean

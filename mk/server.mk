@@ -62,7 +62,6 @@ bench-server: llama-deps model
 	BIZRA_TEST_MODEL="$(INFERENCE_MODEL)" $(CARGO) bench -p bizra-server --bench server
 BENCHES += bench-server
 
-# `make demo` ends with the node's first minutes and its API answering an OpenAI client: this
-# file is the last mk/*.mk included, so demo-serve is the last of DEMOS.
+# `make demo` ends with the node's first minutes and its API answering an OpenAI client.
 demo-serve: demo-cli
-DEMOS += demo-serve
+DEMOS_LAST += demo-serve
