@@ -106,12 +106,7 @@ impl VectorIndex {
     /// Makes room for `more` vectors beyond those held, spread as ids spread.
     pub(crate) fn reserve(&self, more: usize) -> Result<(), String> {
         for shard in &self.shards {
-            let needed = shard.size() + more.div_ceil(self.shards.len()) + 1;
-            if needed > shard.capacity() {
-                shard
-                    .reserve(needed.max(shard.capacity() * 2).max(1024))
-                    .map_err(|e| e.to_string())?;
-            }
+            grow(shard, shard.size() + more.div_ceil(self.shards.len()) + 1)?;
         }
         Ok(())
     }
@@ -120,11 +115,7 @@ impl VectorIndex {
     pub(crate) fn add(&mut self, id: PatternId, v: &[f32]) -> Result<(), String> {
         let key = key(id)?;
         let shard = &self.shards[self.shard_of(key)];
-        if shard.size() + 1 > shard.capacity() {
-            shard
-                .reserve((shard.size() * 2).max(1024))
-                .map_err(|e| e.to_string())?;
-        }
+        grow(shard, shard.size() + 1)?;
         shard.add(key, &quantise(v)).map_err(|e| e.to_string())?;
         self.keys.insert(id);
         Ok(())
@@ -316,6 +307,17 @@ fn take_u64(bytes: &[u8], width: usize) -> Result<(u64, &[u8]), String> {
     let mut b = [0u8; 8];
     b[..width].copy_from_slice(&bytes[..width]);
     Ok((u64::from_le_bytes(b), &bytes[width..]))
+}
+
+/// Makes room in `shard` for `needed` vectors, at least doubling its capacity (and never below
+/// 1024) so that growth one vector at a time stays amortised.
+fn grow(shard: &Index, needed: usize) -> Result<(), String> {
+    if needed > shard.capacity() {
+        shard
+            .reserve(needed.max(shard.capacity() * 2).max(1024))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn key(id: PatternId) -> Result<u64, String> {
