@@ -373,11 +373,18 @@ impl Config {
         data_dir.join(self.models.dir.as_deref().unwrap_or(Path::new("models")))
     }
 
-    /// The server's bearer token: `[server] token`, else the first line of `token_file`
-    /// (relative to the data directory); `None` when neither is set. A configured file that
+    /// The server's bearer token: `[server] token` (or `BIZRA_SERVER_TOKEN`; empty means unset),
+    /// else the first line of `token_file` (relative to the data directory); `None` when neither
+    /// is set. A configured file that
     /// cannot be read is an error, not "no token".
     pub fn server_token(&self, data_dir: &Path) -> CliResult<Option<String>> {
-        if let Some(t) = self.server.token.as_deref().filter(|t| !t.is_empty()) {
+        if let Some(t) = self
+            .server
+            .token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             return Ok(Some(t.to_owned()));
         }
         let Some(file) = &self.server.token_file else {

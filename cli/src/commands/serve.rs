@@ -184,11 +184,7 @@ pub fn serve(
 fn server_config(ctx: &Context, bind: Option<SocketAddr>) -> CliResult<ServerConfig> {
     let s = &ctx.config.server;
     let defaults = ServerConfig::default();
-    let token = match std::env::var("BIZRA_SERVER_TOKEN") {
-        // Read by the configuration too; here so that an empty variable means none.
-        Ok(t) if !t.trim().is_empty() => Some(t.trim().to_owned()),
-        _ => ctx.config.server_token(&ctx.data_dir)?,
-    };
+    let token = ctx.config.server_token(&ctx.data_dir)?;
     let rate_limit = match (s.rate_per_second, s.rate_burst) {
         (Some(0), _) => None,
         (None, None) => defaults.rate_limit,
