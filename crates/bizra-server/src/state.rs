@@ -78,7 +78,8 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.stop_bridges.store(true, Ordering::Release);
         // A node dropped for the last time leaves the federation, waiting for its goodbye to be
-        // sent, which cannot be done on a thread that drives a tokio runtime: off it then.
+        // sent; on a thread that drives a tokio runtime that wait would stall the runtime's other
+        // tasks: off it then.
         let node = self
             .node
             .get_mut()
