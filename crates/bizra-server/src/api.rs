@@ -362,6 +362,14 @@ pub(crate) async fn envelope_create(
     _auth: Authorized,
     ApiJson(req): ApiJson<CreateEnvelope>,
 ) -> ApiResult<(StatusCode, ApiJson<EnvelopeAnswer>)> {
+    // The documented request: a payload object (`null` is what a client sends by mistake).
+    if !req.payload.is_object() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "payload must be a JSON object",
+        ));
+    }
     let mut builder = Envelope::builder(req.payload)
         .scores(Scores {
             snr: req.snr,
