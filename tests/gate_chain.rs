@@ -197,6 +197,7 @@ fn a_panicking_gate_fails_closed() {
 }
 
 #[test]
+#[cfg(feature = "json-schema")]
 fn payload_json_schema_is_code_20() {
     let mut chain = GateChain::default();
     chain
