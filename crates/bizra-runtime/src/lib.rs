@@ -17,4 +17,10 @@ pub use bizra_federation::{
 };
 pub use consensus::{ConsensusConfig, ConsensusEvent, ConsensusStatus};
 pub use node::RecvError;
+
+/// LINK-v1's handshake and frame reader over any bytes, for the fuzz targets in `fuzz/` only
+/// (the `fuzzing` feature, off by default). Not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use consensus::link::fuzzing;
 pub use node::{EventStream, Node, NodeConfig, NodeStats, Subscription, DEFAULT_PORT};

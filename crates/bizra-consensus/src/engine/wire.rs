@@ -721,6 +721,59 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<(Height, Input<BizraContext>
     Ok(decoded)
 }
 
+impl Message {
+    /// The message encoded again by the encoder of its kind (a decision in `document`'s
+    /// federation and epoch, which the bytes do not carry): a decoded message gives back its
+    /// bytes, since the encoding is canonical.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn encode(&self, document: &FederationDocument) -> Vec<u8> {
+        match self {
+            Message::Vote(v) => encode_vote(v),
+            Message::Proposal(p) => encode_proposal(p),
+            Message::Polka(c) => encode_polka(c),
+            Message::RoundCertificate(c) => encode_round_certificate(c),
+            Message::Submission(e) => encode_submission(e),
+            Message::Decision(d) => encode_decision(&d.certificate(document), d.batch.batch()),
+        }
+    }
+}
+
+/// The decoders, for the fuzz targets in `fuzz/` (the `fuzzing` feature, off by default). Not
+/// part of the API: hidden from the docs, it may change in any release. The decoded types are
+/// Malachite's and private to the crate, so each function decodes as the engine does and gives
+/// back what decoded, encoded again by the engine's own encoder: a target checks that the
+/// encoding is canonical (the same bytes) without naming those types.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// [`decode_message`], then [`Message::encode`].
+    pub fn message(bytes: &[u8], document: &FederationDocument) -> Result<Vec<u8>, String> {
+        decode_message(bytes).map(|m| m.encode(document))
+    }
+
+    /// [`decode_message_known`] by a reader that holds `held` (as a validator holds its pool),
+    /// then [`Message::encode`].
+    pub fn message_known(
+        bytes: &[u8],
+        held: &[Envelope],
+        document: &FederationDocument,
+    ) -> Result<Vec<u8>, String> {
+        let known = |id: &str| {
+            let e = held.iter().find(|e| e.id() == id)?;
+            Some((e.clone(), Arc::from(e.to_json())))
+        };
+        decode_message_known(bytes, &known).map(|m| m.encode(document))
+    }
+
+    /// [`decode_record`], then [`encode_record`] of what it gave (`None`: an input the log
+    /// never holds).
+    pub fn record(bytes: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        decode_record(bytes).map(|(height, input)| encode_record(height, &input))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,18 +127,6 @@ fn described(message: &Message) -> (&'static str, Json) {
     }
 }
 
-/// The message encoded again by the engine's own encoder.
-fn encoded(message: &Message, document: &FederationDocument) -> Vec<u8> {
-    match message {
-        Message::Vote(v) => wire::encode_vote(v),
-        Message::Proposal(p) => wire::encode_proposal(p),
-        Message::Polka(c) => wire::encode_polka(c),
-        Message::RoundCertificate(c) => wire::encode_round_certificate(c),
-        Message::Submission(e) => wire::encode_submission(e),
-        Message::Decision(d) => wire::encode_decision(&d.certificate(document), d.batch.batch()),
-    }
-}
-
 /// Whether every signature in the message verifies as the engine verifies it, against the
 /// document (and, for a submission, the envelope's own at the vectors' time).
 fn signed(message: &Message, ctx: &BizraContext, at: Timestamp) -> bool {
@@ -183,7 +171,7 @@ fn every_message_decodes_to_its_fields_and_re_encodes_to_the_same_bytes() {
         assert_eq!(kind, vector["kind"].as_str().unwrap(), "{name}");
         assert_eq!(fields, vector["fields"], "{name}");
         assert!(
-            encoded(&message, ctx.document()) == bytes,
+            message.encode(ctx.document()) == bytes,
             "{name}: re-encoded to other bytes"
         );
         assert!(signed(&message, &ctx, at), "{name}: a signature is bad");

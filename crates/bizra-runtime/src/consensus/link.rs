@@ -56,8 +56,7 @@ use bizra_protocol::hash::Domain;
 use bizra_protocol::identity::PeerKey;
 use bizra_protocol::Identity;
 use rand_core::{OsRng, RngCore as _};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -205,16 +204,27 @@ impl Links {
         let _ = self.events.send(LinkEvent::Down { key, id }).await;
     }
 
-    /// Runs the handshake; the authenticated peer's key, or `None`.
+    /// Runs the handshake with a fresh nonce; the authenticated peer's key, or `None`.
     async fn handshake(
         &self,
-        read: &mut OwnedReadHalf,
-        write: &mut OwnedWriteHalf,
+        read: &mut (impl AsyncRead + Unpin),
+        write: &mut (impl AsyncWrite + Unpin),
         expected: Option<[u8; 32]>,
     ) -> Option<[u8; 32]> {
-        let own = *self.identity.public_key();
         let mut nonce = [0u8; 32];
         OsRng.fill_bytes(&mut nonce);
+        self.handshake_with(read, write, expected, nonce).await
+    }
+
+    /// [`Links::handshake`] with `nonce` as this end's nonce.
+    async fn handshake_with(
+        &self,
+        read: &mut (impl AsyncRead + Unpin),
+        write: &mut (impl AsyncWrite + Unpin),
+        expected: Option<[u8; 32]>,
+        nonce: [u8; 32],
+    ) -> Option<[u8; 32]> {
+        let own = *self.identity.public_key();
         write
             .write_all(&hello(&self.federation, &own, &nonce))
             .await
@@ -267,7 +277,7 @@ fn auth_bytes(federation: &[u8; 32], signer: &[u8; 32], other: &[u8; 32], nonce:
     [&federation[..], signer, other, nonce].concat()
 }
 
-async fn write_frames(mut write: OwnedWriteHalf, mut rx: mpsc::Receiver<Arc<[u8]>>) {
+async fn write_frames(mut write: impl AsyncWrite + Unpin, mut rx: mpsc::Receiver<Arc<[u8]>>) {
     while let Some(frame) = rx.recv().await {
         if write.write_all(&frame).await.is_err() {
             return;
@@ -276,29 +286,12 @@ async fn write_frames(mut write: OwnedWriteHalf, mut rx: mpsc::Receiver<Arc<[u8]
 }
 
 async fn read_frames(
-    mut read: OwnedReadHalf,
+    mut read: impl AsyncRead + Unpin,
     key: [u8; 32],
     id: u64,
     events: &mpsc::Sender<LinkEvent>,
 ) {
-    loop {
-        let mut head = [0u8; 5];
-        if read.read_exact(&mut head).await.is_err() {
-            return;
-        }
-        let n = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        let kind = match head[4] {
-            1 => Kind::Message,
-            2 => Kind::Fetch,
-            _ => return,
-        };
-        if n == 0 || n > MAX_FRAME {
-            return;
-        }
-        let mut body = vec![0u8; n - 1];
-        if read.read_exact(&mut body).await.is_err() {
-            return;
-        }
+    while let Some((kind, body)) = read_frame(&mut read).await {
         let event = LinkEvent::Frame {
             key,
             id,
@@ -308,6 +301,108 @@ async fn read_frames(
         if events.send(event).await.is_err() {
             return;
         }
+    }
+}
+
+/// Reads one frame: its kind and body, or `None` where the link ends (the stream ended or
+/// failed, or the frame is of an unknown kind or a length out of range).
+async fn read_frame(read: &mut (impl AsyncRead + Unpin)) -> Option<(Kind, Vec<u8>)> {
+    let mut head = [0u8; 5];
+    read.read_exact(&mut head).await.ok()?;
+    let n = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let kind = match head[4] {
+        1 => Kind::Message,
+        2 => Kind::Fetch,
+        _ => return None,
+    };
+    if n == 0 || n > MAX_FRAME {
+        return None;
+    }
+    let mut body = vec![0u8; n - 1];
+    read.read_exact(&mut body).await.ok()?;
+    Some((kind, body))
+}
+
+/// The handshake and the frame reader over any bytes, for the fuzz targets in `fuzz/` (the
+/// `fuzzing` feature, off by default). Not part of the API: hidden from the docs, it may change
+/// in any release.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use std::sync::OnceLock;
+
+    use tokio::runtime::Runtime;
+
+    use super::*;
+
+    /// What one end of a link did with all that the other end sent.
+    #[derive(Debug)]
+    pub struct LinkRead {
+        /// What this end wrote: its hello, then its auth if it accepted the other's hello.
+        pub written: Vec<u8>,
+        /// The other end, if it authenticated.
+        pub peer: Option<[u8; 32]>,
+        /// The frames read after an authenticated handshake, each as `(kind byte, body)`, until
+        /// the input ended or a frame ended the link.
+        pub frames: Vec<(u8, Vec<u8>)>,
+    }
+
+    /// Runs the handshake over `input` as the end holding `identity` in `federation`, admitting
+    /// `admitted`, having dialed `expected` (if any), with `nonce` as its own; then, if the other
+    /// end authenticated, reads frames from the rest of `input` as a link does.
+    pub fn read_link(
+        identity: Arc<Identity>,
+        federation: [u8; 32],
+        admitted: Admission,
+        expected: Option<[u8; 32]>,
+        nonce: [u8; 32],
+        input: &[u8],
+    ) -> LinkRead {
+        static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+        let runtime = RUNTIME.get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a current-thread runtime")
+        });
+        let (events, _) = mpsc::channel(1);
+        let links = Links::new(identity, federation, admitted, events);
+        runtime.block_on(async {
+            let mut read = input;
+            let mut written = Vec::new();
+            let peer = links
+                .handshake_with(&mut read, &mut written, expected, nonce)
+                .await;
+            let mut frames = Vec::new();
+            if peer.is_some() {
+                while let Some((kind, body)) = read_frame(&mut read).await {
+                    frames.push((kind as u8, body));
+                }
+            }
+            LinkRead {
+                written,
+                peer,
+                frames,
+            }
+        })
+    }
+
+    /// A frame of `kind` (1 a message, 2 a fetch) as a link writes it; `None` for another kind.
+    pub fn frame(kind: u8, body: &[u8]) -> Option<Vec<u8>> {
+        let kind = match kind {
+            1 => Kind::Message,
+            2 => Kind::Fetch,
+            _ => return None,
+        };
+        Some(super::frame(kind, body).to_vec())
+    }
+
+    /// A fetch frame, as a link writes it.
+    pub fn fetch(from: u64, count: u32) -> Vec<u8> {
+        super::fetch(from, count).to_vec()
+    }
+
+    /// A fetch's body read: `(from, count)`.
+    pub fn parse_fetch(body: &[u8]) -> Option<(u64, u32)> {
+        super::parse_fetch(body)
     }
 }
 
