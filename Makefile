@@ -35,7 +35,7 @@ lint:
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) clippy --release -p bizra --no-default-features -- -D warnings
 	$(CARGO) clippy --release -p uniffi-bindgen --all-targets -- -D warnings
-	$(CARGO) clippy --release -p bizra-node --all-targets --all-features --target $(NODE_TRIPLE) -- -D warnings
+	$(CARGO) clippy --release -p bizra-node --all-targets --all-features -- -D warnings
 
 # The Rust suites, then the protocol alone: `bizra` without default features must build with no
 # llama.cpp, cmake or libclang in its dependency tree (a verify-only user's build; blake3 still

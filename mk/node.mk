@@ -1,14 +1,16 @@
-# Node binding (bindings/node, npm package `bizra`): build with the napi CLI, check the generated
+# Node binding (bindings/node, npm package `bizra`): build the addon, check the generated
 # index.d.ts for drift, `npm pack`, install the tarball into a fresh temp project and run the
 # node:test suite against the installed package (the inference tests with the real model); run the
 # examples from it; type-check the TypeScript example; bench.
 
-NODE_DIR    := bindings/node
-NODE_TRIPLE := x86_64-unknown-linux-gnu
-NODE_WORK   := $(TARGET_DIR)/node-work
-NPM         := npm --cache $(BIZRA_CACHE)/npm --no-audit --no-fund --loglevel=error
-NAPI_BUILD  := ./node_modules/.bin/napi build --platform --release --no-js --target $(NODE_TRIPLE) \
-               --target-dir $(TARGET_DIR) --dts index.d.ts --dts-header "$$(cat dts-header.d.ts)"
+NODE_DIR      := bindings/node
+# The platform this machine builds the addon for, in napi-rs's naming (the .node file's suffix and
+# the platform package's name).
+NODE_PLATFORM := linux-x64-gnu
+NODE_ADDON    := $(NODE_DIR)/bizra.$(NODE_PLATFORM).node
+NODE_WORK     := $(TARGET_DIR)/node-work
+NODE_TYPES    := $(TARGET_DIR)/napi-rs/bizra-node-types
+NPM           := npm --cache $(BIZRA_CACHE)/npm --no-audit --no-fund --loglevel=error
 
 .PHONY: node-deps node-build node-build-test test-node bench-node demo-node demo-node-inference \
         demo-node-federation demo-node-consensus demo-node-certificate
@@ -20,11 +22,26 @@ $(NODE_DIR)/node_modules/.bizra-stamp: $(NODE_DIR)/package-lock.json $(NODE_DIR)
 	cd $(NODE_DIR) && $(NPM) ci --prefer-offline
 	touch $@
 
-# The addon links the core, llama.cpp included. `node-build-test` adds the `test-hooks` feature
-# (deliberate panics and sample errors of every kind for the suite's boundary checks), which the
-# published addon does not have; only this crate is recompiled between the two (seconds).
+# The addon links the core, llama.cpp included. cargo builds it as the workspace builds everything
+# (release profile, target directory, no `--target`), so it links the llama.cpp that
+# `cargo build --release` compiled: `napi build` always passes `--target`, which gives every crate,
+# llama.cpp too, a second target tree and a second compile. What `napi build` adds is done here:
+# napi-derive writes each export's type into NAPI_TYPE_DEF_TMP_FOLDER as the crate compiles
+# (NAPI_FORCE_BUILD_BIZRA_NODE, tracked by napi-build, forces that compile: this crate alone), and
+# the napi CLI's generateTypeDef turns them into index.d.ts after dts-header.d.ts.
+# `node-build-test` adds the `test-hooks` feature (deliberate panics and sample errors of every kind
+# for the suite's boundary checks), which the published addon does not have.
 define node-build-with
-	cd $(NODE_DIR) && $(NAPI_BUILD) $(1)
+	rm -rf "$(NODE_TYPES)" && mkdir -p "$(NODE_TYPES)"
+	NAPI_TYPE_DEF_TMP_FOLDER="$(NODE_TYPES)" NAPI_FORCE_BUILD_BIZRA_NODE="$$(date +%s%N)" \
+	  $(CARGO) build --release -p bizra-node --lib $(1)
+	cp "$(LIBDIR)/libbizra_node.so" "$(NODE_ADDON)"
+	cd $(NODE_DIR) && node --input-type=module -e ' \
+	  import { generateTypeDef } from "@napi-rs/cli"; import { readFileSync, writeFileSync } from "node:fs"; \
+	  const header = readFileSync("dts-header.d.ts", "utf8").trimEnd(); \
+	  const { dts } = await generateTypeDef({ typeDefDir: process.argv[1], dtsHeader: header, cwd: "." }); \
+	  if (!dts.includes("export declare class")) throw new Error(`no type definitions in $${process.argv[1]}`); \
+	  writeFileSync("index.d.ts", dts)' "$(NODE_TYPES)"
 	@if git -C $(NODE_DIR) rev-parse --git-dir >/dev/null 2>&1 && \
 	    ! git diff --quiet HEAD -- $(NODE_DIR)/index.d.ts; then \
 	  git --no-pager diff HEAD -- $(NODE_DIR)/index.d.ts | head -40; \
@@ -59,8 +76,8 @@ test-node: node-build-test model
 	@echo "test-node: package installed from its tarball, suites and TypeScript check passed"
 
 bench-node: node-build
-	$(CARGO) build --release --quiet -p bizra-node --bin bizra-node-bench --target $(NODE_TRIPLE) --target-dir $(TARGET_DIR)
-	cd $(NODE_DIR) && BIZRA_RUST_BENCH=$(TARGET_DIR)/$(NODE_TRIPLE)/release/bizra-node-bench node bench/bench.mjs
+	$(CARGO) build --release --quiet -p bizra-node --bin bizra-node-bench
+	cd $(NODE_DIR) && BIZRA_RUST_BENCH=$(LIBDIR)/bizra-node-bench node bench/bench.mjs
 
 # Runs examples/node/$(1) with arguments $(2) against the freshly built package, linked into a
 # scratch project of its own (so that demos may run in parallel).
