@@ -59,3 +59,10 @@ BENCHES += bench-inference
 # CUDA_ARCHS picks the GPU architectures compiled (default 90, the H100).
 check-cuda: llama-deps
 	scripts/check-cuda.sh "$(BIZRA_CACHE)"
+
+# The measured SNR's passes over the vocabulary per token: each instruction set this CPU has
+# (bizra-simd's runtime dispatch) beside SSE2 and a plain max, and the projection onto the H100 run.
+.PHONY: bench-scoring
+bench-scoring: llama-deps
+	$(CARGO) bench -p bizra-inference --bench scoring
+BENCHES += bench-scoring

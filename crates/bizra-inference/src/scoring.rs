@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use bizra_simd::{ExpSums, Kernels, Top};
 use serde_json::{json, Map, Value};
 
 use bizra_protocol::{Error, Result};
@@ -35,12 +36,13 @@ pub struct TokenStats {
 impl TokenStats {
     /// Adds one position: `logits` is the model's output row, `chosen` the sampled token index.
     ///
-    /// This is on the per-token path, so both passes over the vocabulary run branch-free in
-    /// [`LANES`] f32 lanes that the compiler vectorises, with [`exp_nonpositive`] instead of a
-    /// libm call per logit: a 49k vocabulary then costs well under 1% of a token at 100 tokens/s
-    /// (2.4× less than scalar `exp`), and f32 is exact enough for a score in [0, 1].
+    /// This is on the per-token path, so both passes over the vocabulary (the largest logits,
+    /// then the softmax sums) are [`bizra_simd::Kernels`]: branch-free lanes, compiled for SSE2,
+    /// AVX2 and AVX-512 and run with the best this CPU has, with the same result on every CPU.
+    /// A 49k vocabulary then costs well under 1% of a token at 100 tokens/s, and f32 is exact
+    /// enough for a score in [0, 1].
     pub fn observe(&mut self, logits: &[f32], chosen: usize) {
-        let top = Top::of(logits);
+        let top = Kernels::best().top(logits);
         self.record(logits, &top, chosen);
     }
 
@@ -50,7 +52,7 @@ impl TokenStats {
     /// scalar search cost half as much again as both vectorised passes: at GPU speeds (about
     /// 1 ms a token for a small model) that was several percent of the token.
     pub fn observe_greedy(&mut self, logits: &[f32]) -> Option<usize> {
-        let top = Top::of(logits);
+        let top = Kernels::best().top(logits);
         let chosen = top.index?;
         self.record(logits, &top, chosen);
         Some(chosen)
@@ -62,29 +64,7 @@ impl TokenStats {
             return;
         }
         // z = Σ e^(l−max); s = Σ e^(l−max)·(l−max): H = ln z − s / z.
-        let (mut zs, mut ss) = ([0f32; LANES], [0f32; LANES]);
-        let chunks = logits.chunks_exact(LANES);
-        let rest = chunks.remainder();
-        for chunk in chunks {
-            for ((z, s), &l) in zs.iter_mut().zip(ss.iter_mut()).zip(chunk) {
-                // Clamped so that a masked (−∞) logit adds 0·(−87), not 0·(−∞) = NaN.
-                let d = (l - max).max(EXP_FLOOR);
-                let e = exp_nonpositive(d);
-                *z += e;
-                *s += e * d;
-            }
-        }
-        let (mut z, mut s) = (0f64, 0f64);
-        for (zl, sl) in zs.iter().zip(&ss) {
-            z += f64::from(*zl);
-            s += f64::from(*sl);
-        }
-        for &l in rest {
-            let d = f64::from((l - max).max(EXP_FLOOR));
-            let e = d.exp();
-            z += e;
-            s += e * d;
-        }
+        let ExpSums { z, s } = Kernels::best().exp_sums(logits, max);
         if !(z.is_finite() && z > 0.0 && s.is_finite()) {
             return;
         }
@@ -173,89 +153,6 @@ impl TokenStats {
 
     fn mean(&self, sum: f64) -> Option<f64> {
         (self.count > 0).then(|| sum / self.count as f64)
-    }
-}
-
-/// Lanes of the vocabulary passes in [`TokenStats::observe`]: 8 f32 fill one AVX register or
-/// two SSE registers.
-const LANES: usize = 8;
-
-/// The smallest exponent [`exp_nonpositive`] takes: e^−87 is still a normal f32.
-const EXP_FLOOR: f32 = -87.0;
-
-/// e^d for d ≤ 0, in f32 without a libm call, so that a loop over it vectorises: 2^(d·log2 e)
-/// split into an integer power (added to the exponent bits) and a fraction in [−½, ½] (Taylor
-/// series to degree 6). Relative error below 4·10⁻⁶; inputs below −87 give e^−87 (≈ 1.6·10⁻³⁸),
-/// which is nothing beside the 1 that the largest logit contributes to the sum.
-#[inline(always)]
-fn exp_nonpositive(d: f32) -> f32 {
-    // Adding and removing 1.5·2²³ rounds to the nearest integer without a libm call.
-    const ROUND: f32 = 12_582_912.0;
-    let t = d.max(EXP_FLOOR) * std::f32::consts::LOG2_E;
-    let n = (t + ROUND) - ROUND;
-    let f = (t - n) * std::f32::consts::LN_2;
-    let p = 1.0
-        + f * (1.0
-            + f * (1.0 / 2.0
-                + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
-    f32::from_bits((p.to_bits() as i32).wrapping_add((n as i32) << 23) as u32)
-}
-
-/// The largest logits of a row, from one branch-free pass in [`LANES`] lanes.
-struct Top {
-    /// The largest value (−∞ for a row with no number above −∞).
-    max: f32,
-    /// Where the largest value first occurs; NaN is passed over.
-    index: Option<usize>,
-    /// The second largest value, counting a tie with `max` as a second.
-    second: f32,
-}
-
-impl Top {
-    fn of(logits: &[f32]) -> Self {
-        // Per lane: best value and where it first occurs, next best value (NaN compares false).
-        let (mut best, mut next) = ([f32::NEG_INFINITY; LANES], [f32::NEG_INFINITY; LANES]);
-        let mut at = [u32::MAX; LANES];
-        let chunks = logits.chunks_exact(LANES);
-        let rest = chunks.remainder();
-        for (c, chunk) in chunks.enumerate() {
-            let base = (c * LANES) as u32;
-            for (k, &l) in chunk.iter().enumerate() {
-                let gt = l > best[k];
-                next[k] = if gt { best[k] } else { next[k].max(l) };
-                at[k] = if gt { base + k as u32 } else { at[k] };
-                best[k] = if gt { l } else { best[k] };
-            }
-        }
-        // Across lanes (the smallest index on ties), then the remainder, whose indices follow.
-        let (mut max, mut second, mut index) = (f32::NEG_INFINITY, f32::NEG_INFINITY, None);
-        for k in 0..LANES {
-            if at[k] == u32::MAX {
-                continue;
-            }
-            let i = at[k] as usize;
-            if best[k] > max || (best[k] == max && index.is_some_and(|j| i < j)) {
-                second = second.max(max);
-                max = best[k];
-                index = Some(i);
-            } else {
-                second = second.max(best[k]);
-            }
-        }
-        let offset = logits.len() - rest.len();
-        for (k, &l) in rest.iter().enumerate() {
-            if l > max {
-                second = max;
-                max = l;
-                index = Some(offset + k);
-            } else {
-                second = second.max(l);
-            }
-        }
-        second = next.iter().fold(second, |a, &n| a.max(n));
-        // A row of −∞ and NaN only: the first number, as llama.cpp's greedy sampler would take.
-        let index = index.or_else(|| logits.iter().position(|l| !l.is_nan()));
-        Top { max, index, second }
     }
 }
 
@@ -633,17 +530,6 @@ mod tests {
         let mut tie = TokenStats::default();
         tie.observe(&[1.0, 5.0, 5.0, 0.0], 1);
         assert!(tie.sum_margin.abs() < 1e-9);
-    }
-
-    #[test]
-    fn exp_nonpositive_is_accurate() {
-        for i in 0..=87_000 {
-            let d = -(i as f32) / 1000.0;
-            let (got, want) = (f64::from(exp_nonpositive(d)), f64::from(d).exp());
-            assert!(((got - want) / want).abs() < 4e-6, "e^{d}: {got} vs {want}");
-        }
-        assert_eq!(exp_nonpositive(0.0), 1.0);
-        assert!(exp_nonpositive(f32::NEG_INFINITY) < 1e-37);
     }
 
     #[test]
