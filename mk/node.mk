@@ -112,3 +112,18 @@ demo-node-certificate: node-build
 TESTS   += test-node
 BENCHES += bench-node
 DEMOS   += demo-node demo-node-inference demo-node-federation demo-node-consensus demo-node-certificate
+
+# Artifacts (mk/dist.mk): the `bizra` package and the platform package holding the addon
+# (scripts/dist-node.sh), packed into dist/. test-dist-node installs both tarballs into a fresh npm
+# project with no compiler, cargo or cmake on PATH and runs the quickstart and one real-model
+# generation from it.
+.PHONY: dist-node test-dist-node
+
+dist-node: node-build
+	NPM="$(NPM)" scripts/dist-node.sh "$(BIZRA_VERSION)" "$(NODE_ADDON)" "$(DIST)" "$(DIST_BUILD)/node"
+
+test-dist-node: dist-node model
+	scripts/dist-test-node.sh "$(BIZRA_VERSION)" "$(DIST)" "$(INFERENCE_MODEL)" "$(DIST_BUILD)/test-node"
+
+DISTS += dist-node
+TESTS += test-dist-node

@@ -8,14 +8,36 @@
 
 const { platform, arch } = process
 
+// The addon, as napi-rs packages lay it out: a `.node` file beside this one (a build from source),
+// else the platform package that npm installed through optionalDependencies (`bizra-linux-x64-gnu`
+// for a prebuilt install), which must be of this package's version.
 function loadNative() {
   const abi = platform === 'linux' ? (isMusl() ? '-musl' : '-gnu') : platform === 'win32' ? '-msvc' : ''
-  const file = `./bizra.${platform}-${arch}${abi}.node`
+  const target = `${platform}-${arch}${abi}`
+  const file = `./bizra.${target}.node`
+  const pkg = `bizra-${target}`
+  const errors = []
   try {
     return require(file)
   } catch (e) {
-    throw new Error(`bizra: no native addon for ${platform}-${arch}${abi} (${file}): ${e.message}`)
+    if (e.code !== 'MODULE_NOT_FOUND') throw e
+    errors.push(`${file}: ${e.message.split('\n')[0]}`)
   }
+  try {
+    const { version } = require(`${pkg}/package.json`)
+    const expected = require('./package.json').version
+    if (version !== expected) {
+      throw new Error(`bizra ${expected} needs ${pkg} ${expected}, and ${version} is installed`)
+    }
+    return require(pkg)
+  } catch (e) {
+    if (e.code !== 'MODULE_NOT_FOUND') throw e
+    errors.push(`${pkg}: ${e.message.split('\n')[0]}`)
+  }
+  throw new Error(
+    `bizra: no native addon for ${target} (neither ${errors.join(', nor ')}); npm installs ${pkg} ` +
+      'where one is published; elsewhere build the addon from source (see the README)',
+  )
 }
 
 function isMusl() {
