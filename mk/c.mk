@@ -58,14 +58,20 @@ header-check: $(CBINDGEN)
 # libbizra.so exports only bizra_* (exactly the functions the header declares) and UniFFI's
 # namespaced symbols for the Kotlin and Swift bindings (uniffi_bizra_*, ffi_bizra_*, UNIFFI_META_*
 # of this crate), and carries its SONAME. ggml/llama/std symbols must never appear.
+# $(call check_symbols,LIBRARY,HEADER,DIR) checks LIBRARY against HEADER, leaving the exported and
+# declared names in DIR; make test-dist-c runs it on the tarball's library too.
 UNIFFI_SYMBOLS := ^(uniffi_bizra_|ffi_bizra_|UNIFFI_META_BIZRA_|UNIFFI_META_NAMESPACE_BIZRA$$)
+define check_symbols
+	mkdir -p "$(3)"
+	nm -D --defined-only "$(1)" | awk '{print $$3}' | sort > "$(3)/exported.txt"
+	sed -n 's/^[a-z_ ]*[ *]\(bizra_[a-z0-9_]*\)(.*/\1/p' "$(2)" | sort > "$(3)/declared.txt"
+	if grep -Ev '^bizra_' "$(3)/exported.txt" | grep -Ev '$(UNIFFI_SYMBOLS)'; then echo "$(1) leaks the symbols above" >&2; exit 1; fi
+	grep '^bizra_' "$(3)/exported.txt" | diff -u "$(3)/declared.txt" -
+	readelf -d "$(1)" | grep -q 'SONAME.*\[libbizra.so.0\]'
+	echo "symbols of $(1): $$(grep -c '^bizra_' "$(3)/exported.txt") bizra_* (all declared), $$(grep -Ec '$(UNIFFI_SYMBOLS)' "$(3)/exported.txt") UniFFI, nothing else; SONAME libbizra.so.0"
+endef
 symbols-c: c-lib
-	nm -D --defined-only "$(LIBDIR)/libbizra.so" | awk '{print $$3}' | sort > "$(CBUILD)/exported.txt"
-	sed -n 's/^[a-z_ ]*[ *]\(bizra_[a-z0-9_]*\)(.*/\1/p' include/bizra.h | sort > "$(CBUILD)/declared.txt"
-	if grep -Ev '^bizra_' "$(CBUILD)/exported.txt" | grep -Ev '$(UNIFFI_SYMBOLS)'; then echo "libbizra.so leaks the symbols above" >&2; exit 1; fi
-	grep '^bizra_' "$(CBUILD)/exported.txt" | diff -u "$(CBUILD)/declared.txt" -
-	readelf -d "$(LIBDIR)/libbizra.so" | grep -q 'SONAME.*\[libbizra.so.0\]'
-	echo "symbols: $$(grep -c '^bizra_' "$(CBUILD)/exported.txt") bizra_* (all declared), $$(grep -Ec '$(UNIFFI_SYMBOLS)' "$(CBUILD)/exported.txt") UniFFI, nothing else; SONAME libbizra.so.0"
+	$(call check_symbols,$(LIBDIR)/libbizra.so,include/bizra.h,$(CBUILD))
 
 # Every function the header declares is called by the C suites.
 C_SUITES := tests/c/test_bizra.c tests/c/test_inference.c tests/c/test_federation.c tests/c/test_consensus.c \

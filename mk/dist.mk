@@ -1,0 +1,85 @@
+# Artifacts that install without a Rust toolchain, cmake or libclang (`make dist`, into dist/), and
+# the tests that install each into a fresh environment whose PATH has no cargo, rustc or cmake.
+#
+#   make dist               every part's artifacts ($(DISTS)), then dist/SHA256SUMS over every
+#                           file in dist/ and each file's size
+#   make dist-c             dist/libbizra-<version>-linux-x86_64.tar.gz: libbizra.so (SONAME
+#                           libbizra.so.0), libbizra.a, bizra.h, a relocatable bizra.pc, licenses/
+#   make dist-kotlin        dist/bizra-<version>.jar (the Kotlin binding with libbizra.so under
+#                           JNA's linux-x86-64/) and dist/maven, a Maven repository holding it
+#                           with its POM as org.bizra:bizra:<version>
+#   make package-rust       `cargo package` of the crates that publish (see below)
+#   make test-dist-c        the tarball extracted, the quickstart and inference examples built
+#                           with pkg-config, shared and static, and run; its library's symbols
+#   make test-dist-kotlin   a fresh Maven project that only declares the dependency runs the
+#                           quickstart and one real-model generation, without jna.library.path
+#   make test-dist-rust     package-rust, then a fresh Cargo project on `bizra` without default
+#                           features signs and verifies an envelope, with no cmake on PATH
+#
+# Every artifact carries $(BIZRA_VERSION), the workspace version (mk/c.mk reads it from
+# Cargo.toml once; the Kotlin POM must say the same, dist-kotlin checks it). Other parts add their
+# artifact targets to DISTS (mk/python.mk, mk/node.mk).
+
+DIST        := $(CURDIR)/dist
+DIST_BUILD  := $(TARGET_DIR)/dist
+DIST_C       = $(DIST)/libbizra-$(BIZRA_VERSION)-linux-x86_64.tar.gz
+DIST_JAR     = $(DIST)/bizra-$(BIZRA_VERSION).jar
+# Installed like cbindgen, into the tools cache, at a pinned version.
+CARGO_ABOUT_VERSION := 0.9.3
+CARGO_ABOUT := $(BIZRA_CACHE)/tools/bin/cargo-about
+
+.PHONY: dist dist-lib dist-c dist-kotlin package-rust test-dist-c test-dist-kotlin test-dist-rust
+
+DISTS += dist-c dist-kotlin
+
+# DISTS is complete only once every mk/*.mk has been read (node and python come after this file):
+# the second expansion reads it when `dist` runs, not here.
+.SECONDEXPANSION:
+dist: $$(DISTS)
+	cd "$(DIST)" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort \
+	  | xargs -d '\n' sha256sum > SHA256SUMS
+	@echo "dist/ (version $(BIZRA_VERSION)); checksums in dist/SHA256SUMS:"
+	@cd "$(DIST)" && find . -type f -printf '%s\t%P\n' | LC_ALL=C sort -k2 \
+	  | numfmt --to=iec-i --suffix=B --padding=9 --field=1
+
+$(CARGO_ABOUT):
+	$(CARGO) install cargo-about --version $(CARGO_ABOUT_VERSION) --features cli --locked --root "$(BIZRA_CACHE)/tools"
+
+# The shared library as shipped: the exported (dynamic) symbols stay, the full symbol table goes.
+dist-lib: c-lib
+	mkdir -p "$(DIST_BUILD)/lib"
+	strip --strip-unneeded -o "$(DIST_BUILD)/lib/libbizra.so" "$(LIBDIR)/libbizra.so"
+
+# The license texts of the Rust crates linked in: minutes of license matching, so regenerated only
+# when the dependency graph can have changed.
+$(DIST_BUILD)/rust-crates.txt: Cargo.lock Cargo.toml bizra-sys/Cargo.toml $(wildcard crates/*/Cargo.toml) \
+    scripts/dist-licenses.sh | $(CARGO_ABOUT)
+	mkdir -p "$(@D)"
+	scripts/dist-licenses.sh "$(CARGO_ABOUT)" "$@"
+
+dist-c: dist-lib $(DIST_BUILD)/rust-crates.txt
+	scripts/dist-c.sh "$(BIZRA_VERSION)" "$(DIST_BUILD)/lib/libbizra.so" "$(LIBDIR)/libbizra.a" \
+	  "$(DIST_BUILD)/rust-crates.txt" "$(DIST)"
+
+# The jar is built from the committed (drift-checked) sources; `mvn deploy:deploy-file` lays out
+# dist/maven as a remote repository (POM, jar, checksums, metadata) at a file:// URL.
+KOTLIN_POM_VERSION = $(shell sed -n '/<artifactId>bizra<\/artifactId>/{n;s/.*<version>\(.*\)<\/version>.*/\1/p;q}' bindings/kotlin/pom.xml)
+dist-kotlin: dist-lib bindings-check
+	@test "$(KOTLIN_POM_VERSION)" = "$(BIZRA_VERSION)" || { echo "bindings/kotlin/pom.xml says version $(KOTLIN_POM_VERSION), Cargo.toml $(BIZRA_VERSION)" >&2; exit 1; }
+	cd bindings/kotlin && $(MVN) -q -Pdist package -Dmaven.test.skip=true -Dbizra.distlib="$(DIST_BUILD)/lib"
+	rm -rf "$(DIST)/maven/org/bizra/bizra"
+	cd bindings/kotlin && $(MVN) -q org.apache.maven.plugins:maven-deploy-plugin:3.1.4:deploy-file \
+	  -Dfile=target/dist/bizra-$(BIZRA_VERSION).jar -DpomFile=pom.xml \
+	  -Durl="file://$(DIST)/maven" -DrepositoryId=dist
+	cp "bindings/kotlin/target/dist/bizra-$(BIZRA_VERSION).jar" "$(DIST_JAR)"
+	@echo "dist-kotlin: $(DIST_JAR) and $(DIST)/maven (org.bizra:bizra:$(BIZRA_VERSION))"
+
+test-dist-c: dist-c model
+	scripts/test-dist-c.sh "$(DIST_C)" "$(INFERENCE_MODEL)" "$(DIST_BUILD)/test-c"
+	$(call check_symbols,$(DIST_BUILD)/test-c/libbizra-$(BIZRA_VERSION)-linux-x86_64/lib/libbizra.so,$(DIST_BUILD)/test-c/libbizra-$(BIZRA_VERSION)-linux-x86_64/include/bizra.h,$(DIST_BUILD)/test-c)
+
+test-dist-kotlin: dist-kotlin model
+	scripts/test-dist-kotlin.sh "$(BIZRA_VERSION)" "$(DIST)/maven" "$(BIZRA_CACHE)/m2" \
+	  "$(INFERENCE_MODEL)" "$(DIST_BUILD)/test-kotlin"
+
+TESTS += test-dist-c test-dist-kotlin
