@@ -74,6 +74,26 @@ dist-kotlin: dist-lib bindings-check
 	cp "bindings/kotlin/target/dist/bizra-$(BIZRA_VERSION).jar" "$(DIST_JAR)"
 	@echo "dist-kotlin: $(DIST_JAR) and $(DIST)/maven (org.bizra:bizra:$(BIZRA_VERSION))"
 
+# The crates that publish: the facade and every crate behind it. bizra-server and bizra-cli are
+# not published (publish = false); nor is bizra-sys: rustls-ffi publishes its C ABI crate so that
+# other crates wrapping a C API (curl's) can depend on it, but bizra-sys builds no rlib (its
+# library is named `bizra`, as the facade's is), so no crate could; C users take the tarball, or
+# build from this repository (make install).
+# `cargo package` verifies a crate by building its packaged sources in the dev profile, apart from
+# the release build: for bizra-inference, bizra-autopoiesis and bizra (default features) that is a
+# second cold llama.cpp build (see the README), so those are packaged without it. The others are
+# verified, except while bizra-protocol's src/constitution.rs reads tests/vectors from outside its
+# crate (include_str!), which no packaged build can find: every crate here depends on it.
+RUST_CRATES := bizra-simd bizra-protocol bizra-federation bizra-consensus bizra-runtime \
+  bizra-inference bizra-autopoiesis bizra
+RUST_CRATES_VERIFIED := bizra-simd
+package-rust:
+	$(CARGO) package --allow-dirty --no-verify $(addprefix -p ,$(RUST_CRATES))
+	$(CARGO) package --allow-dirty $(addprefix -p ,$(RUST_CRATES_VERIFIED))
+
+test-dist-rust: package-rust
+	scripts/test-dist-rust.sh "$(DIST_BUILD)/test-rust"
+
 test-dist-c: dist-c model
 	scripts/test-dist-c.sh "$(DIST_C)" "$(INFERENCE_MODEL)" "$(DIST_BUILD)/test-c"
 	$(call check_symbols,$(DIST_BUILD)/test-c/libbizra-$(BIZRA_VERSION)-linux-x86_64/lib/libbizra.so,$(DIST_BUILD)/test-c/libbizra-$(BIZRA_VERSION)-linux-x86_64/include/bizra.h,$(DIST_BUILD)/test-c)
@@ -82,4 +102,4 @@ test-dist-kotlin: dist-kotlin model
 	scripts/test-dist-kotlin.sh "$(BIZRA_VERSION)" "$(DIST)/maven" "$(BIZRA_CACHE)/m2" \
 	  "$(INFERENCE_MODEL)" "$(DIST_BUILD)/test-kotlin"
 
-TESTS += test-dist-c test-dist-kotlin
+TESTS += test-dist-c test-dist-kotlin test-dist-rust
