@@ -2219,6 +2219,14 @@ typedef struct bizra_import_report {
  */
 #define BIZRA_STATUS_REMOTE_REFUSED 20
 
+/**
+ * A bounded queue was full, so the call was not taken (kind `BUSY`): an engine's request queue
+ * (`bizra_engine_generate`, `bizra_engine_embed`, a gateway serving from that engine when no
+ * fallback rule took over), a consensus node's proposal pool. Nothing was done; the same call
+ * may succeed once the load passes.
+ */
+#define BIZRA_STATUS_BUSY 21
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -2238,7 +2246,7 @@ bizra_status bizra_abi_version(uint32_t *out);
  * The name of a status: for a status that reports one of the core's error kinds, the kind's
  * name, the same in every binding (`"INVALID_INPUT"` for `BIZRA_STATUS_INVALID_ARGUMENT`,
  * `"REJECTED"`, `"PROMPT_TOO_LONG"` for `BIZRA_STATUS_CONTEXT_OVERFLOW`, `"EVIDENCE_REFUSED"`,
- * `"REMOTE_UNAVAILABLE"`, `"REMOTE_REFUSED"`, `"PANIC"`, ...); for the C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`,
+ * `"REMOTE_UNAVAILABLE"`, `"REMOTE_REFUSED"`, `"BUSY"`, `"PANIC"`, ...); for the C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`,
  * `"BUFFER_TOO_SMALL"`, `"OUT_OF_RANGE"`, `"STOPPED"`). NULL for a number that is no status.
  * Static, not to be freed.
  */

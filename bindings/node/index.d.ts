@@ -50,7 +50,8 @@ export declare class BizraError extends Error {
  * engine failed), `REMOTE_UNAVAILABLE` (a remote pool unreachable, silent past its timeout,
  * overloaded (429), failing (5xx) or answering outside the protocol: `endpoint`, `status`),
  * `REMOTE_REFUSED` (a remote pool refused the request, a 4xx other than 429 such as a wrong API
- * key: `endpoint`, `status`), `INTERNAL` (a bug at the boundary), `PANIC` (a Rust panic, caught:
+ * key: `endpoint`, `status`), `BUSY` (a bounded queue was full: a model's request queue, a
+ * node's proposal pool; nothing was done, a later call may succeed), `INTERNAL` (a bug at the boundary), `PANIC` (a Rust panic, caught:
  * the process lives on).
  */
 export type ErrorKindName =
@@ -68,6 +69,7 @@ export type ErrorKindName =
   | 'INFERENCE'
   | 'REMOTE_UNAVAILABLE'
   | 'REMOTE_REFUSED'
+  | 'BUSY'
   | 'INTERNAL'
   | 'PANIC'
 

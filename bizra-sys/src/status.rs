@@ -72,6 +72,11 @@ pub const BIZRA_STATUS_REMOTE_UNAVAILABLE: bizra_status = 19;
 /// A remote pool refused the request itself: a wrong API key, an unknown model, a request it
 /// does not accept (kind `REMOTE_REFUSED`). The configuration or the request must change.
 pub const BIZRA_STATUS_REMOTE_REFUSED: bizra_status = 20;
+/// A bounded queue was full, so the call was not taken (kind `BUSY`): an engine's request queue
+/// (`bizra_engine_generate`, `bizra_engine_embed`, a gateway serving from that engine when no
+/// fallback rule took over), a consensus node's proposal pool. Nothing was done; the same call
+/// may succeed once the load passes.
+pub const BIZRA_STATUS_BUSY: bizra_status = 21;
 
 /// Every kind of error the core defines, with its status: the one mapping from the core's errors
 /// to C (`Failure::from`). Its length is the number of kinds, so a kind added to the core fails
@@ -97,6 +102,7 @@ const KINDS: [(ErrorKind, bizra_status); ErrorKind::ALL.len()] = [
         BIZRA_STATUS_REMOTE_UNAVAILABLE,
     ),
     (ErrorKind::RemoteRefused, BIZRA_STATUS_REMOTE_REFUSED),
+    (ErrorKind::Busy, BIZRA_STATUS_BUSY),
     (ErrorKind::Internal, BIZRA_STATUS_INTERNAL),
     (ErrorKind::Panic, BIZRA_STATUS_PANIC),
 ];
@@ -137,7 +143,7 @@ fn names() -> &'static [(bizra_status, CString)] {
 /// The name of a status: for a status that reports one of the core's error kinds, the kind's
 /// name, the same in every binding (`"INVALID_INPUT"` for `BIZRA_STATUS_INVALID_ARGUMENT`,
 /// `"REJECTED"`, `"PROMPT_TOO_LONG"` for `BIZRA_STATUS_CONTEXT_OVERFLOW`, `"EVIDENCE_REFUSED"`,
-/// `"REMOTE_UNAVAILABLE"`, `"REMOTE_REFUSED"`, `"PANIC"`, ...); for the C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`,
+/// `"REMOTE_UNAVAILABLE"`, `"REMOTE_REFUSED"`, `"BUSY"`, `"PANIC"`, ...); for the C boundary's own statuses, their suffix (`"OK"`, `"NULL_POINTER"`,
 /// `"BUFFER_TOO_SMALL"`, `"OUT_OF_RANGE"`, `"STOPPED"`). NULL for a number that is no status.
 /// Static, not to be freed.
 #[no_mangle]
@@ -179,9 +185,9 @@ mod tests {
             assert!(seen.insert(status), "{own} is also a kind's status");
             assert_eq!(name(status).as_deref(), Some(own));
         }
-        // Every status 0..=20 is named, nothing after.
-        assert_eq!(seen, (0..=BIZRA_STATUS_REMOTE_REFUSED).collect());
-        assert_eq!(name(BIZRA_STATUS_REMOTE_REFUSED + 1), None);
+        // Every status 0..=21 is named, nothing after.
+        assert_eq!(seen, (0..=BIZRA_STATUS_BUSY).collect());
+        assert_eq!(name(BIZRA_STATUS_BUSY + 1), None);
         assert_eq!(name(u32::MAX), None);
     }
 
@@ -205,6 +211,7 @@ mod tests {
             (ErrorKind::EvidenceRefused, 18),
             (ErrorKind::RemoteUnavailable, 19),
             (ErrorKind::RemoteRefused, 20),
+            (ErrorKind::Busy, 21),
         ];
         for (kind, status) in expected {
             assert_eq!(status_of_kind(kind), status, "{kind:?}");
@@ -253,6 +260,10 @@ mod tests {
                 status: Some(401),
                 refused: true,
                 detail: "x".into(),
+            },
+            Error::Busy {
+                queue: "x".into(),
+                capacity: 1,
             },
         ];
         for e in errors {

@@ -151,6 +151,7 @@ static void test_status(void) {
         {BIZRA_STATUS_EVIDENCE_REFUSED, "EVIDENCE_REFUSED"},
         {BIZRA_STATUS_REMOTE_UNAVAILABLE, "REMOTE_UNAVAILABLE"},
         {BIZRA_STATUS_REMOTE_REFUSED, "REMOTE_REFUSED"},
+        {BIZRA_STATUS_BUSY, "BUSY"},
     };
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         const char *name = bizra_status_name(named[i].status);

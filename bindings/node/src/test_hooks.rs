@@ -93,6 +93,10 @@ pub fn error_for_test(kind: String) -> Result<()> {
                 refused: true,
                 detail: "a sample".into(),
             },
+            ErrorKind::Busy => bizra::Error::Busy {
+                queue: "a sample".into(),
+                capacity: 1,
+            },
             ErrorKind::Internal => return Err(internal("a sample")),
             ErrorKind::Panic => panic!("a sample"),
             // A kind the core added: the suite fails on it until it has a sample here.

@@ -35,7 +35,8 @@ test('every kind of the core table is a BizraError kind, and real errors carry t
   const names = ERROR_KINDS.map((k) => k.name)
   assert.deepEqual(names, [
     'INVALID_INPUT', 'REJECTED', 'CERTIFICATE_REFUSED', 'EVIDENCE_REFUSED', 'KEY', 'CONSTITUTION', 'IO', 'MODEL', 'MODEL_NOT_FOUND',
-    'PROMPT_TOO_LONG', 'NO_REMOTE_POOL', 'INFERENCE', 'REMOTE_UNAVAILABLE', 'REMOTE_REFUSED', 'INTERNAL', 'PANIC',
+    'PROMPT_TOO_LONG', 'NO_REMOTE_POOL', 'INFERENCE', 'REMOTE_UNAVAILABLE', 'REMOTE_REFUSED', 'BUSY', 'INTERNAL',
+    'PANIC',
   ])
   for (const k of ERROR_KINDS) {
     assert.ok(Number.isInteger(k.number) && k.number >= 100 && k.number < 1000, k.name)

@@ -128,6 +128,12 @@ const KIND_CLASSES: [KindClass; 16] = [
         doc: "A remote pool refused the request (an HTTP 4xx other than 429, e.g. a wrong API key): retrying the same request will not help. `.endpoint` is the URL tried, `.status` the HTTP status.",
     },
     KindClass {
+        kind: ErrorKind::Busy,
+        name: "BusyError",
+        base: Base::Bizra,
+        doc: "A bounded queue was full, so the call was not taken (a model's request queue, a consensus node's proposal pool): nothing was done; the same call may succeed once the load passes.",
+    },
+    KindClass {
         kind: ErrorKind::Inference,
         name: "InferenceError",
         base: Base::Bizra,

@@ -34,6 +34,7 @@ EXPECTED_KINDS: dict[int, tuple[str, type[bizra.BizraError]]] = {
     504: ("INFERENCE", bizra.InferenceError),
     505: ("REMOTE_UNAVAILABLE", bizra.RemoteUnavailableError),
     506: ("REMOTE_REFUSED", bizra.RemoteRefusedError),
+    507: ("BUSY", bizra.BusyError),
     900: ("INTERNAL", bizra.InternalError),
     901: ("PANIC", bizra.PanicError),
 }

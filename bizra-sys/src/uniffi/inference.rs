@@ -59,6 +59,7 @@ impl From<ModelOptions> for EngineOptions {
             n_batch: o.n_batch.unwrap_or(d.n_batch),
             embedding_n_ctx: o.embedding_n_ctx.unwrap_or(d.embedding_n_ctx),
             n_gpu_layers: o.n_gpu_layers.unwrap_or(d.n_gpu_layers),
+            max_queued: d.max_queued,
         }
     }
 }

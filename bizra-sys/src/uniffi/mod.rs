@@ -157,6 +157,13 @@ pub enum BizraError {
         /// What the panic said.
         detail: String,
     },
+    /// A bounded queue was full, so the call was not taken: a model's request queue, a
+    /// consensus node's proposal pool. Nothing was done; the same call may succeed once the load
+    /// passes. (Last, so that the variants before it keep their numbers.)
+    Busy {
+        /// Which queue, and how many it holds.
+        detail: String,
+    },
 }
 
 /// An error kind of the core's table (`ErrorKind`): its stable number and its name, the same in
@@ -264,6 +271,9 @@ const VARIANTS: [(ErrorKind, Variant); ErrorKind::ALL.len()] = [
     }),
     (ErrorKind::RemoteUnavailable, |e| remote(e, false)),
     (ErrorKind::RemoteRefused, |e| remote(e, true)),
+    (ErrorKind::Busy, |e| BizraError::Busy {
+        detail: e.to_string(),
+    }),
     (ErrorKind::Internal, |e| BizraError::Internal {
         detail: e.to_string(),
     }),
@@ -341,6 +351,7 @@ impl BizraError {
             BizraError::Inference { .. } => ErrorKind::Inference,
             BizraError::RemoteUnavailable { .. } => ErrorKind::RemoteUnavailable,
             BizraError::RemoteRefused { .. } => ErrorKind::RemoteRefused,
+            BizraError::Busy { .. } => ErrorKind::Busy,
             BizraError::Internal { .. } => ErrorKind::Internal,
             BizraError::Panic { .. } => ErrorKind::Panic,
         }
@@ -362,6 +373,7 @@ impl BizraError {
             | BizraError::Inference { detail }
             | BizraError::RemoteUnavailable { detail, .. }
             | BizraError::RemoteRefused { detail, .. }
+            | BizraError::Busy { detail }
             | BizraError::Internal { detail }
             | BizraError::Panic { detail } => detail,
         }
@@ -406,7 +418,8 @@ impl fmt::Display for BizraError {
             | BizraError::NoRemotePool { detail }
             | BizraError::Inference { detail }
             | BizraError::RemoteUnavailable { detail, .. }
-            | BizraError::RemoteRefused { detail, .. } => f.write_str(detail),
+            | BizraError::RemoteRefused { detail, .. }
+            | BizraError::Busy { detail } => f.write_str(detail),
         }
     }
 }

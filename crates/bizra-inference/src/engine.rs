@@ -4,7 +4,7 @@ use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -42,7 +42,20 @@ pub struct EngineOptions {
     pub embedding_n_ctx: u32,
     /// Layers offloaded to a GPU (only with the `cuda` feature; 0 = CPU only).
     pub n_gpu_layers: u32,
+    /// Requests (generations and embeddings) that may wait for the worker while it serves
+    /// another; one more is refused at once with [`Error::Busy`] instead of queueing without
+    /// bound (each waiting caller holds a thread and its prompt). 0: refused unless the worker is
+    /// idle.
+    pub max_queued: u32,
 }
+
+/// The largest [`EngineOptions::max_queued`] (the queue's slots are allocated when the engine
+/// loads).
+pub const MAX_QUEUED_LIMIT: u32 = 65_536;
+
+/// [`EngineOptions::max_queued`]'s default: at the test model's ~80 tokens/s on two cores, a
+/// full queue of short answers drains in tens of seconds, within a client's usual timeout.
+pub const DEFAULT_MAX_QUEUED: u32 = 32;
 
 impl Default for EngineOptions {
     fn default() -> Self {
@@ -52,6 +65,7 @@ impl Default for EngineOptions {
             n_batch: 512,
             embedding_n_ctx: 512,
             n_gpu_layers: if cfg!(feature = "cuda") { u32::MAX } else { 0 },
+            max_queued: DEFAULT_MAX_QUEUED,
         }
     }
 }
@@ -134,12 +148,13 @@ enum Job {
 }
 
 struct Inner {
-    jobs: Mutex<Option<Sender<Job>>>,
+    jobs: Mutex<Option<SyncSender<Job>>>,
     worker: Mutex<Option<JoinHandle<()>>>,
     /// Set when the engine is dropped: the running generation stops at its next token.
     shutdown: Arc<AtomicBool>,
     info: ModelInfo,
     n_ctx: u32,
+    max_queued: u32,
 }
 
 impl Drop for Inner {
@@ -162,8 +177,10 @@ impl Drop for Inner {
 
 /// A loaded model. `Send + Sync` and cheap to clone: every clone talks to the same worker
 /// thread, which owns the llama.cpp model and contexts and serves requests one at a time, in
-/// the order they arrive. Dropping the last clone stops the worker (a running generation ends at
-/// its next token) and frees the model.
+/// the order they arrive. At most [`EngineOptions::max_queued`] requests wait behind the one
+/// being served; another is refused at once with [`Error::Busy`] (kind `BUSY`), and is taken
+/// again once the queue drains. Dropping the last clone stops the worker (a running generation
+/// ends at its next token) and frees the model.
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -226,6 +243,12 @@ impl Engine {
                 "n_ctx and embedding_n_ctx must be ≥ 8 and n_batch ≥ 1".into(),
             ));
         }
+        if options.max_queued > MAX_QUEUED_LIMIT {
+            return Err(Error::InvalidInput(format!(
+                "max_queued {} is above the limit of {MAX_QUEUED_LIMIT}",
+                options.max_queued
+            )));
+        }
         backend()?;
         let n_ctx = match info.context_length.and_then(|c| u32::try_from(c).ok()) {
             Some(train) if train > 0 => options.n_ctx.min(train),
@@ -236,7 +259,7 @@ impl Engine {
             .filter(|&t| t > 0)
             .unwrap_or_else(default_threads);
         let shutdown = Arc::new(AtomicBool::new(false));
-        let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+        let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(options.max_queued as usize);
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let worker_cfg = WorkerConfig {
             path: info.path.clone(),
@@ -267,6 +290,7 @@ impl Engine {
                 shutdown,
                 info,
                 n_ctx,
+                max_queued: options.max_queued,
             }),
         })
     }
@@ -287,10 +311,18 @@ impl Engine {
             .jobs
             .lock()
             .map_err(|_| Error::Inference("engine lock poisoned".into()))?;
-        jobs.as_ref()
-            .ok_or_else(|| Error::Inference("engine stopped".into()))?
-            .send(job)
-            .map_err(|_| Error::Inference("the engine's worker thread has stopped".into()))
+        let jobs = jobs
+            .as_ref()
+            .ok_or_else(|| Error::Inference("engine stopped".into()))?;
+        jobs.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => Error::Busy {
+                queue: format!("the engine queue of model {}", self.inner.info.name),
+                capacity: self.inner.max_queued as usize,
+            },
+            TrySendError::Disconnected(_) => {
+                Error::Inference("the engine's worker thread has stopped".into())
+            }
+        })
     }
 
     /// Generates a completion (unsigned), calling `on_token` with each piece of text as it is

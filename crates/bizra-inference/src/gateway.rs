@@ -282,11 +282,13 @@ struct Inner {
 /// - Edge and Local are served by the engine given for the tier ([`GatewayBuilder::engine_for`],
 ///   or [`GatewayBuilder::engine`] at the model's own tier), else by the registry's
 ///   ([`ModelRegistry::engine_for_tier`]). Pool is served by the pools in the order they were
-///   given: the first that serves wins, and each one that was unavailable before it is recorded
-///   under `skipped`.
+///   given: the first that serves wins, and each one that was unavailable (or busy: its client
+///   runs [`crate::RemoteOptions::max_in_flight`] requests already) before it is recorded under
+///   `skipped`.
 /// - A tier that cannot serve, because it has no backend ([`ErrorKind::ModelNotFound`],
-///   [`ErrorKind::NoRemotePool`]) or because every pool was unavailable
-///   ([`ErrorKind::RemoteUnavailable`]), falls back to the tier its rule names, if it has one,
+///   [`ErrorKind::NoRemotePool`]), because every pool was unavailable
+///   ([`ErrorKind::RemoteUnavailable`]) or because its engine's queue is full
+///   ([`ErrorKind::Busy`], a load to shed as a pool's 429 is), falls back to the tier its rule names, if it has one,
 ///   and the step is recorded under `fallbacks` with its cause. Nothing falls back by default.
 /// - Nothing else falls back: not a refusal by a pool ([`ErrorKind::RemoteRefused`]: a wrong key
 ///   or model is a configuration to fix, not a load to shed), not an invalid request, not a
@@ -343,7 +345,10 @@ impl Tokens {
 fn may_fall_back(e: &Error) -> bool {
     matches!(
         e.kind(),
-        ErrorKind::ModelNotFound | ErrorKind::NoRemotePool | ErrorKind::RemoteUnavailable
+        ErrorKind::ModelNotFound
+            | ErrorKind::NoRemotePool
+            | ErrorKind::RemoteUnavailable
+            | ErrorKind::Busy
     )
 }
 
@@ -547,8 +552,9 @@ impl Gateway {
         })
     }
 
-    /// The pools in order: the first that serves; an unavailable one is skipped while no text
-    /// has reached the caller.
+    /// The pools in order: the first that serves; one that is unavailable, or whose client runs
+    /// [`crate::RemoteOptions::max_in_flight`] requests already, is skipped while no text has
+    /// reached the caller.
     fn serve_pool(
         &self,
         request: &GenerateRequest,
@@ -566,7 +572,7 @@ impl Gateway {
                     })
                 }
                 Err(e)
-                    if e.kind() == ErrorKind::RemoteUnavailable
+                    if matches!(e.kind(), ErrorKind::RemoteUnavailable | ErrorKind::Busy)
                         && !tokens.delivered()
                         && !cancel.is_cancelled() =>
                 {

@@ -37,7 +37,7 @@ use serde_json::{json, Value};
 
 pub use engine::{
     backend_description, Completion, Engine, EngineOptions, FinishReason, TokenCallback,
-    TokenStream,
+    TokenStream, DEFAULT_MAX_QUEUED, MAX_QUEUED_LIMIT,
 };
 pub use gateway::{
     FallbackTaken, Gateway, GatewayBuilder, Route, Served, ShapedPrompt, SkippedPool,

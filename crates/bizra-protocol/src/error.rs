@@ -95,6 +95,16 @@ pub enum Error {
     /// thread stopped).
     #[error("inference: {0}")]
     Inference(String),
+    /// A bounded queue was full, so the work was not taken: an engine's request queue (see
+    /// `EngineOptions::max_queued`), a consensus node's proposal pool. Nothing was done; the same
+    /// call may succeed once the load passes.
+    #[error("busy: {queue} is full ({capacity} waiting); retry later")]
+    Busy {
+        /// Which queue (`"the engine queue of model SmolLM2-135M-Instruct"`).
+        queue: String,
+        /// How many it holds.
+        capacity: usize,
+    },
     /// A file system operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -168,6 +178,7 @@ impl Error {
             Error::Remote { refused: true, .. } => ErrorKind::RemoteRefused,
             Error::Remote { refused: false, .. } => ErrorKind::RemoteUnavailable,
             Error::Inference(_) => ErrorKind::Inference,
+            Error::Busy { .. } => ErrorKind::Busy,
             Error::Io { .. } => ErrorKind::Io,
         }
     }
@@ -216,6 +227,9 @@ pub enum ErrorKind {
     /// A remote pool refused the request (a wrong API key, an unknown model, a request it does
     /// not accept): the configuration or the request must change.
     RemoteRefused,
+    /// A bounded queue was full and the work was not taken (an engine's request queue, a
+    /// proposal pool): a load to shed, not a failure; retry later.
+    Busy,
     /// A bug: an invariant of the library did not hold. Raised by bindings' boundaries (an
     /// output that cannot cross, for example), never by the core itself.
     Internal,
@@ -226,7 +240,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in number order.
-    pub const ALL: [ErrorKind; 16] = [
+    pub const ALL: [ErrorKind; 17] = [
         ErrorKind::InvalidInput,
         ErrorKind::Rejected,
         ErrorKind::CertificateRefused,
@@ -241,6 +255,7 @@ impl ErrorKind {
         ErrorKind::Inference,
         ErrorKind::RemoteUnavailable,
         ErrorKind::RemoteRefused,
+        ErrorKind::Busy,
         ErrorKind::Internal,
         ErrorKind::Panic,
     ];
@@ -262,6 +277,7 @@ impl ErrorKind {
             ErrorKind::Inference => 504,
             ErrorKind::RemoteUnavailable => 505,
             ErrorKind::RemoteRefused => 506,
+            ErrorKind::Busy => 507,
             ErrorKind::Internal => 900,
             ErrorKind::Panic => 901,
         }
@@ -284,6 +300,7 @@ impl ErrorKind {
             ErrorKind::Inference => "INFERENCE",
             ErrorKind::RemoteUnavailable => "REMOTE_UNAVAILABLE",
             ErrorKind::RemoteRefused => "REMOTE_REFUSED",
+            ErrorKind::Busy => "BUSY",
             ErrorKind::Internal => "INTERNAL",
             ErrorKind::Panic => "PANIC",
         }
@@ -387,6 +404,13 @@ mod tests {
                     detail: "x".into(),
                 },
                 ErrorKind::RemoteRefused,
+            ),
+            (
+                Error::Busy {
+                    queue: "q".into(),
+                    capacity: 1,
+                },
+                ErrorKind::Busy,
             ),
             (Error::io("f", io), ErrorKind::Io),
         ];

@@ -7,7 +7,7 @@ use std::net::{
 };
 use std::path::PathBuf;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,8 +35,9 @@ pub const DEFAULT_PORT: u16 = 7946;
 /// and looks at its socket and timers again.
 const LINK_EVENTS_PER_TURN: usize = 256;
 
-/// Events a subscriber may leave unread before newer ones are dropped for it (and counted).
-const SUBSCRIBER_BACKLOG: usize = 4096;
+/// Events a subscriber may leave unread before newer ones are dropped for it (and counted in
+/// [`NodeStats::events_dropped`]): a subscriber that stops reading costs at most this many.
+pub const SUBSCRIBER_BACKLOG: usize = 4096;
 
 /// How to run a node.
 #[derive(Clone, Debug)]
@@ -99,7 +100,7 @@ pub struct NodeStats {
     pub received: u64,
     /// Datagrams dropped, by reason.
     pub dropped: HashMap<DropReason, u64>,
-    /// Events dropped because a subscriber left more than 4096 unread.
+    /// Events dropped because a subscriber left [`SUBSCRIBER_BACKLOG`] unread.
     pub events_dropped: u64,
 }
 
@@ -114,10 +115,62 @@ impl NodeStats {
 struct Shared {
     members: Vec<MemberInfo>,
     stats: NodeStats,
-    subscribers: Vec<SyncSender<Event>>,
+    subscribers: Subscribers<Event>,
     consensus: Option<ConsensusStatus>,
-    consensus_subscribers: Vec<SyncSender<ConsensusEvent>>,
+    consensus_subscribers: Subscribers<ConsensusEvent>,
     running: bool,
+}
+
+/// The live subscriptions of one stream, each a bounded queue. A subscription dropped by its
+/// reader is forgotten at the next subscribe or publish, so that subscribing and dropping in a
+/// quiet federation does not pile up queues that nobody reads.
+struct Subscribers<T>(Vec<(SyncSender<T>, Weak<()>)>);
+
+impl<T> Default for Subscribers<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T: Clone> Subscribers<T> {
+    /// A new subscription, after `first` (events it must see before any published later).
+    fn add(&mut self, first: impl IntoIterator<Item = T>) -> Subscription<T> {
+        self.0.retain(|(_, alive)| alive.strong_count() > 0);
+        let (tx, rx) = mpsc::sync_channel(SUBSCRIBER_BACKLOG);
+        for e in first {
+            let _ = tx.try_send(e);
+        }
+        let alive = Arc::new(());
+        self.0.push((tx, Arc::downgrade(&alive)));
+        Subscription { rx, _alive: alive }
+    }
+
+    /// Gives `e` to every subscription; returns to how many it could not (their queue full).
+    fn publish(&mut self, e: &T) -> u64 {
+        let mut lost = 0;
+        self.0.retain(|(tx, alive)| {
+            alive.strong_count() > 0
+                && match tx.try_send(e.clone()) {
+                    Ok(()) => true,
+                    Err(TrySendError::Full(_)) => {
+                        lost += 1;
+                        true
+                    }
+                    Err(TrySendError::Disconnected(_)) => false,
+                }
+        });
+        lost
+    }
+
+    /// Ends every subscription (their readers see the end once they read what is queued).
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 enum Command {
@@ -374,32 +427,31 @@ impl Node {
     /// or suspect (so that a subscriber that comes late misses no one), then every change from
     /// now on. Any number of subscribers each get every event; a stream ends when the node stops.
     pub fn subscribe(&self) -> EventStream {
-        let (tx, rx) = mpsc::sync_channel(SUBSCRIBER_BACKLOG);
         let mut shared = lock(&self.shared);
-        if shared.running {
-            // Under the lock that publishes both the members and the events: nothing is missed
-            // between the two, and nothing is told twice.
-            let now = now_ms();
-            for m in shared
-                .members
-                .iter()
-                .filter(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect))
-            {
-                let _ = tx.try_send(Event {
-                    kind: EventKind::Joined,
-                    member: m.clone(),
-                    at_ms: now,
-                });
-            }
-            shared.subscribers.push(tx);
+        if !shared.running {
+            return Subscription::ended();
         }
-        Subscription { rx }
+        // Under the lock that publishes both the members and the events: nothing is missed
+        // between the two, and nothing is told twice.
+        let now = now_ms();
+        let first: Vec<Event> = shared
+            .members
+            .iter()
+            .filter(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect))
+            .map(|m| Event {
+                kind: EventKind::Joined,
+                member: m.clone(),
+                at_ms: now,
+            })
+            .collect();
+        shared.subscribers.add(first)
     }
 
     /// Submits a `bizra.proposal` envelope to consensus: pooled here and forwarded to the other
     /// validators, to be decided in a batch. `Ok(false)` if it was pooled already. Refused: a
-    /// node without consensus, an envelope that is not a proposal, that the federation's gate
-    /// chain refuses now, or that does not fit the pool.
+    /// node without consensus, an envelope that is not a proposal, or that the federation's
+    /// gate chain refuses now; a full pool refuses with [`Error::Busy`] until a batch is
+    /// decided.
     pub fn propose(&self, envelope: Envelope) -> Result<bool> {
         self.ask(|reply| Command::Propose(Box::new(envelope), reply))?
     }
@@ -425,12 +477,12 @@ impl Node {
     /// decisions are in [`Node::decided`]). Any number of subscribers each get every event; a
     /// stream ends when the node stops. A node without consensus gives an ended stream.
     pub fn consensus_events(&self) -> Subscription<ConsensusEvent> {
-        let (tx, rx) = mpsc::sync_channel(SUBSCRIBER_BACKLOG);
         let mut shared = lock(&self.shared);
         if shared.running && shared.consensus.is_some() {
-            shared.consensus_subscribers.push(tx);
+            shared.consensus_subscribers.add([])
+        } else {
+            Subscription::ended()
         }
-        Subscription { rx }
     }
 
     /// Sends a command that answers, and waits for the answer.
@@ -486,6 +538,8 @@ impl Drop for Node {
 #[derive(Debug)]
 pub struct Subscription<T> {
     rx: mpsc::Receiver<T>,
+    /// Tells the node that this subscription is still read (see [`Subscribers`]).
+    _alive: Arc<()>,
 }
 
 /// A subscriber's membership events ([`Node::subscribe`]).
@@ -513,6 +567,15 @@ impl std::fmt::Display for RecvError {
 impl std::error::Error for RecvError {}
 
 impl<T> Subscription<T> {
+    /// A stream that has ended already (the node stopped, or has no such events).
+    fn ended() -> Self {
+        let (_, rx) = mpsc::sync_channel(0);
+        Subscription {
+            rx,
+            _alive: Arc::new(()),
+        }
+    }
+
     /// The next event, waiting at most `timeout`; [`RecvError::Ended`] at once when the node's
     /// thread has ended and every event was read (the node drops its end of every stream only
     /// after its last event, so none is lost).
@@ -692,27 +755,11 @@ impl Driver {
             .filter(|(_, n)| *n > 0)
             .collect();
         let mut lost = 0;
-        for e in events {
-            shared.subscribers.retain(|s| match s.try_send(e.clone()) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
-                    lost += 1;
-                    true
-                }
-                Err(TrySendError::Disconnected(_)) => false,
-            });
+        for e in &events {
+            lost += shared.subscribers.publish(e);
         }
-        for e in consensus_events {
-            shared
-                .consensus_subscribers
-                .retain(|s| match s.try_send(e.clone()) {
-                    Ok(()) => true,
-                    Err(TrySendError::Full(_)) => {
-                        lost += 1;
-                        true
-                    }
-                    Err(TrySendError::Disconnected(_)) => false,
-                });
+        for e in &consensus_events {
+            lost += shared.consensus_subscribers.publish(e);
         }
         shared.stats.events_dropped += lost;
     }
@@ -756,6 +803,41 @@ mod tests {
             Ok(node) => node,
             Err(e) => panic!("node start: {e}"),
         }
+    }
+
+    /// A subscriber that stops reading holds at most [`SUBSCRIBER_BACKLOG`] events: the rest are
+    /// dropped for it and counted, the others still get every event, and once it reads again
+    /// it gets new events again. A dropped subscription is forgotten without any event.
+    #[test]
+    fn a_slow_subscriber_is_bounded_and_counted_then_recovers() {
+        let mut subs = Subscribers::<u32>::default();
+        let slow = subs.add([]);
+        let fast = subs.add([]);
+        let extra = 10;
+        let mut lost = 0;
+        for i in 0..SUBSCRIBER_BACKLOG as u32 + extra {
+            lost += subs.publish(&i);
+            assert_eq!(fast.try_next(), Ok(i));
+        }
+        assert_eq!(
+            lost,
+            u64::from(extra),
+            "only the slow one lost, only past its backlog"
+        );
+        let kept: Vec<u32> = std::iter::from_fn(|| slow.try_recv()).collect();
+        assert_eq!(kept.len(), SUBSCRIBER_BACKLOG);
+        assert_eq!(
+            kept.last(),
+            Some(&(SUBSCRIBER_BACKLOG as u32 - 1)),
+            "oldest kept"
+        );
+        assert_eq!(subs.publish(&7), 0, "room again once read");
+        assert_eq!(slow.try_next(), Ok(7));
+
+        drop(slow);
+        drop(fast);
+        let _third = subs.add([1]);
+        assert_eq!(subs.len(), 1, "dropped subscriptions are forgotten at once");
     }
 
     /// A quiet stream times out; a stopped node's stream gives every event it had sent, then

@@ -118,9 +118,14 @@ impl From<bizra::Error> for ApiError {
             ErrorKind::Inference => (StatusCode::INTERNAL_SERVER_ERROR, "inference_failed"),
             ErrorKind::RemoteUnavailable => (StatusCode::BAD_GATEWAY, "remote_unavailable"),
             ErrorKind::RemoteRefused => (StatusCode::BAD_GATEWAY, "remote_refused"),
+            ErrorKind::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut err = ApiError::new(status, code, message);
+        if e.kind() == ErrorKind::Busy {
+            // A full queue drains in seconds: a client that honours Retry-After comes back then.
+            err = err.with_retry_after(1);
+        }
         if let Some(r) = e.reject_code() {
             err = err.with_reject(r);
         }

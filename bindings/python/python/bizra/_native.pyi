@@ -130,6 +130,11 @@ class RemoteUnavailableError(BizraError):
     status: int | None
     """The HTTP status, None when no response came."""
 
+class BusyError(BizraError):
+    """A bounded queue was full, so the call was not taken: a model's request queue, a
+    consensus node's proposal pool (kind BUSY). Nothing was done; the same call may succeed once
+    the load passes."""
+
 class RemoteRefusedError(BizraError):
     """A remote pool refused the request: an HTTP 4xx other than 429, e.g. a wrong API key
     (kind REMOTE_REFUSED)."""

@@ -9301,6 +9301,16 @@ enum BizraError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          * What the panic said.
          */detail: String
     )
+    /**
+     * A bounded queue was full, so the call was not taken: a model's request queue, a
+     * consensus node's proposal pool. Nothing was done; the same call may succeed once the load
+     * passes. (Last, so that the variants before it keep their numbers.)
+     */
+    case Busy(
+        /**
+         * Which queue, and how many it holds.
+         */detail: String
+    )
 
     
     /**
@@ -9416,6 +9426,9 @@ public struct FfiConverterTypeBizraError: FfiConverterRustBuffer {
         case 16: return .Panic(
             detail: try FfiConverterString.read(from: &buf)
             )
+        case 17: return .Busy(
+            detail: try FfiConverterString.read(from: &buf)
+            )
 
          default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -9518,6 +9531,11 @@ public struct FfiConverterTypeBizraError: FfiConverterRustBuffer {
         
         case let .Panic(detail):
             writeInt(&buf, Int32(16))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .Busy(detail):
+            writeInt(&buf, Int32(17))
             FfiConverterString.write(detail, into: &buf)
             
         }

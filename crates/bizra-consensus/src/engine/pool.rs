@@ -35,7 +35,8 @@ pub(crate) struct Pool {
 
 impl Pool {
     /// Pools an envelope; `Ok(false)` if it is pooled already. Refuses an envelope that is not a
-    /// proposal, that the gate chain refuses at `now`, or that does not fit.
+    /// proposal, or that the gate chain refuses at `now`; a full pool ([`MAX_POOLED`]) refuses
+    /// with [`Error::Busy`] until a decided batch makes room.
     pub fn insert(
         &mut self,
         envelope: Envelope,
@@ -53,9 +54,10 @@ impl Pool {
         }
         gates.check_at(&envelope, now).into_result()?;
         if self.entries.len() >= MAX_POOLED {
-            return Err(Error::InvalidInput(format!(
-                "the proposal pool is full ({MAX_POOLED} envelopes wait to be decided)"
-            )));
+            return Err(Error::Busy {
+                queue: "the proposal pool (envelopes waiting to be decided)".into(),
+                capacity: MAX_POOLED,
+            });
         }
         let json = envelope.to_json().into();
         self.entries
@@ -137,5 +139,49 @@ impl Pool {
                 self.decided.remove(&id);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bizra_protocol::{ErrorKind, Identity};
+    use serde_json::json;
+
+    fn proposal(me: &Identity, n: usize) -> Envelope {
+        Envelope::builder(json!({"type": crate::batch::PROPOSAL_TYPE, "n": n}))
+            .snr(0.9)
+            .ihsan(0.96)
+            .sign(me)
+            .unwrap()
+    }
+
+    /// A full pool refuses the next proposal with `Busy` (nothing pooled), and takes proposals
+    /// again once a decided batch has left it.
+    #[test]
+    fn a_full_pool_is_busy_until_a_batch_is_decided() {
+        let me = Identity::generate();
+        let gates = GateChain::default();
+        let now = Timestamp::now();
+        let mut pool = Pool::default();
+        for n in 0..MAX_POOLED {
+            assert_eq!(pool.insert(proposal(&me, n), &gates, now).ok(), Some(true));
+        }
+        let e = pool
+            .insert(proposal(&me, MAX_POOLED), &gates, now)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Busy);
+        assert!(e.to_string().contains("proposal pool"), "{e}");
+        assert!(e.to_string().contains(&MAX_POOLED.to_string()), "{e}");
+        assert_eq!(pool.len(), MAX_POOLED);
+
+        let batch = pool.build(&gates, now).unwrap();
+        assert!(!batch.is_empty());
+        pool.remove_decided(&batch, now);
+        assert_eq!(pool.len(), MAX_POOLED - batch.envelopes().len());
+        assert_eq!(
+            pool.insert(proposal(&me, MAX_POOLED), &gates, now).ok(),
+            Some(true)
+        );
     }
 }

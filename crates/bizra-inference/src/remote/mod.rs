@@ -26,6 +26,7 @@ mod sse;
 mod wire;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
@@ -114,6 +115,10 @@ pub struct RemoteOptions {
     /// `None` uses what the server reports (llama.cpp's server does, in `/v1/models`), else the
     /// SNR is unmeasured.
     pub vocab_size: Option<u32>,
+    /// Requests this client runs at once, at most (streams until they end, embeddings, health
+    /// probes included); one more is refused at once with [`Error::Busy`] rather than opening
+    /// connections and tasks without bound. At least 1. Default 64.
+    pub max_in_flight: u32,
 }
 
 impl RemoteOptions {
@@ -131,6 +136,7 @@ impl RemoteOptions {
             max_retry_after: Duration::from_secs(60),
             top_logprobs: MAX_TOP_LOGPROBS,
             vocab_size: None,
+            max_in_flight: 64,
         }
     }
 
@@ -165,6 +171,9 @@ impl RemoteOptions {
         }
         if self.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
             return bad("the model name must not be empty".into());
+        }
+        if self.max_in_flight == 0 {
+            return bad("max_in_flight must be at least 1".into());
         }
         Ok(())
     }
@@ -224,6 +233,8 @@ struct Shared {
 
 struct Inner {
     shared: Arc<Shared>,
+    /// Requests running now (see [`RemoteOptions::max_in_flight`]).
+    in_flight: Arc<AtomicUsize>,
     handle: tokio::runtime::Handle,
     thread_id: ThreadId,
     shutdown: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
@@ -295,6 +306,7 @@ impl RemoteClient {
                     options,
                     resolved: tokio::sync::Mutex::new(None),
                 }),
+                in_flight: Arc::new(AtomicUsize::new(0)),
                 handle,
                 thread_id: thread.thread().id(),
                 shutdown: Mutex::new(Some(shutdown)),
@@ -332,8 +344,18 @@ impl RemoteClient {
                     .into(),
             ));
         }
+        let slot = InFlight::take(
+            &self.inner.in_flight,
+            self.inner.shared.options.max_in_flight,
+        )
+        .ok_or_else(|| Error::Busy {
+            queue: format!("the requests in flight to pool {}", self.base_url()),
+            capacity: self.inner.shared.options.max_in_flight as usize,
+        })?;
         let (tx, rx) = mpsc::channel();
         self.inner.handle.spawn(async move {
+            // Held until the task ends or is dropped (the client dropped mid-request).
+            let _slot = slot;
             let _ = tx.send(task.await);
         });
         Ok(rx)
@@ -440,6 +462,27 @@ impl RemoteClient {
         completion: &RemoteCompletion,
     ) -> Result<Envelope> {
         crate::output::sign_remote(identity, self.base_url(), request, completion, None)
+    }
+}
+
+/// One of a client's [`RemoteOptions::max_in_flight`] slots, given back when dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    /// A slot, if fewer than `max` are taken.
+    fn take(count: &Arc<AtomicUsize>, max: u32) -> Option<Self> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max as usize).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| InFlight(Arc::clone(count)))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

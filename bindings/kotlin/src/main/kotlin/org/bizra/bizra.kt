@@ -13253,6 +13253,22 @@ sealed class BizraException: kotlin.Exception() {
             get() = "detail=${ `detail` }"
     }
     
+    /**
+     * A bounded queue was full, so the call was not taken: a model's request queue, a
+     * consensus node's proposal pool. Nothing was done; the same call may succeed once the load
+     * passes. (Last, so that the variants before it keep their numbers.)
+     */
+    class Busy(
+        
+        /**
+         * Which queue, and how many it holds.
+         */
+        val `detail`: kotlin.String
+        ) : BizraException() {
+        override val message
+            get() = "detail=${ `detail` }"
+    }
+    
 
     
         /**
@@ -13360,6 +13376,9 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
             16 -> BizraException.Panic(
                 FfiConverterString.read(buf),
                 )
+            17 -> BizraException.Busy(
+                FfiConverterString.read(buf),
+                )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
     }
@@ -13459,6 +13478,11 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
                 4UL
                 + FfiConverterString.allocationSize(value.`detail`)
             )
+            is BizraException.Busy -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
         }
     }
 
@@ -13554,6 +13578,11 @@ public object FfiConverterTypeBizraError : FfiConverterRustBuffer<BizraException
             }
             is BizraException.Panic -> {
                 buf.putInt(16)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is BizraException.Busy -> {
+                buf.putInt(17)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }

@@ -25,12 +25,13 @@ class ErrorKindsTest {
         BizraException.RemoteRefused("http://127.0.0.1:1/v1", 401u, "d"),
         BizraException.Internal("d"),
         BizraException.Panic("d"),
+        BizraException.Busy("d"),
     )
 
     @Test
     fun everyKindHasItsOwnExceptionClass() {
         val kinds = errorKinds()
-        assertEquals(16, kinds.size, "$kinds")
+        assertEquals(17, kinds.size, "$kinds")
         assertEquals(kinds.sortedBy { it.number }, kinds, "in number order")
         val subclasses = BizraException::class.java.declaredClasses
             .filter { BizraException::class.java.isAssignableFrom(it) }

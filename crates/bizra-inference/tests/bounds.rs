@@ -1,0 +1,186 @@
+//! The engine's request queue is bounded: with the worker held and the queue full, one more
+//! request is refused at once with `Error::Busy` (kind `BUSY`), nothing waits without bound, and
+//! once the load passes the engine takes requests again. The gateway falls back from a busy tier
+//! when it has a rule for it, and records why. A pool client bounds its requests in flight the
+//! same way.
+//!
+//! Real parts: the SmolLM2 test model (`make model`, or BIZRA_TEST_MODEL). The worker is held by
+//! a token callback that waits for the test, so the queue is full exactly when the test says.
+
+#[path = "support/held.rs"]
+mod held;
+#[path = "support/pool_server.rs"]
+mod pool_server;
+
+use std::time::Duration;
+
+use bizra_inference::{
+    CancelToken, Engine, EngineOptions, Gateway, GenerateRequest, RemoteClient, RemoteOptions,
+    TokenCallback, MAX_QUEUED_LIMIT,
+};
+use bizra_protocol::{Error, ErrorKind, Identity, ModelTier};
+
+fn load(max_queued: u32) -> Engine {
+    let options = EngineOptions {
+        n_ctx: 512,
+        n_threads: Some(1),
+        max_queued,
+        ..EngineOptions::default()
+    };
+    Engine::load(pool_server::model(), options).expect("the test model loads")
+}
+
+fn short() -> GenerateRequest {
+    GenerateRequest::raw("The capital of France is")
+        .greedy()
+        .max_tokens(4)
+}
+
+fn assert_busy(result: Result<impl std::fmt::Debug, Error>, capacity: usize) {
+    match result {
+        Err(e @ Error::Busy { .. }) => {
+            assert_eq!(e.kind(), ErrorKind::Busy);
+            assert_eq!(e.kind().name(), "BUSY");
+            assert_eq!(e.kind().number(), 507);
+            let text = e.to_string();
+            assert!(text.contains("engine queue"), "{text}");
+            assert!(text.contains(&format!("({capacity} waiting)")), "{text}");
+        }
+        other => panic!("expected Busy, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_full_queue_refuses_with_busy_and_recovers() {
+    let engine = load(2);
+    let held = held::hold(&engine, &short());
+
+    // Two wait behind the held one (a stream is queued as soon as it returns): the queue is full.
+    let queued = [engine.stream(&short()), engine.stream(&short())]
+        .map(|s| s.expect("room for two in the queue"));
+    // Every kind of request is refused while it is full, at once.
+    let started = std::time::Instant::now();
+    assert_busy(engine.complete(&short()), 2);
+    assert_busy(engine.stream(&short()).map(|_| ()), 2);
+    assert_busy(engine.embed("probe"), 2);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a refusal waited"
+    );
+
+    // The load passes: every queued request is answered, and the engine takes requests again.
+    held.release();
+    for s in queued {
+        let c = s.finish().expect("a queued request is served");
+        assert!(c.completion_tokens > 0);
+    }
+    let again = engine
+        .complete(&short())
+        .expect("served once the queue drained");
+    assert!(again.completion_tokens > 0);
+    assert!(engine.embed("again").is_ok());
+}
+
+#[test]
+fn a_queue_of_zero_takes_requests_only_while_the_worker_is_idle() {
+    let engine = load(0);
+    let held = held::hold(&engine, &short());
+    assert_busy(engine.complete(&short()), 0);
+    held.release();
+    // The worker waits for work again shortly after it finished.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match engine.complete(&short()) {
+            Ok(c) => break assert!(c.completion_tokens > 0),
+            Err(e) if e.kind() == ErrorKind::Busy && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[test]
+fn max_queued_above_the_limit_is_refused_naming_it() {
+    let options = EngineOptions {
+        max_queued: MAX_QUEUED_LIMIT + 1,
+        ..EngineOptions::default()
+    };
+    let e = Engine::load(pool_server::model(), options).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("max_queued"), "{e}");
+}
+
+#[test]
+fn the_gateway_falls_back_from_a_busy_tier_and_records_why() {
+    let local = load(0);
+    let edge = load(4);
+    let gateway = Gateway::builder()
+        .engine_for(ModelTier::Local, local.clone())
+        .engine_for(ModelTier::Edge, edge)
+        .fallback(ModelTier::Local, ModelTier::Edge)
+        .build()
+        .unwrap();
+    let held = held::hold(&local, &short());
+    let id = Identity::generate();
+    let envelope = gateway
+        .generate(&id, &short().tier(ModelTier::Local))
+        .expect("served by the fallback");
+    let route = &envelope.payload()["route"];
+    assert_eq!(route["served"], "edge", "{route}");
+    assert_eq!(route["fallbacks"][0]["cause"], "BUSY", "{route}");
+    // Without a rule the busy tier's error reaches the caller as it is.
+    let strict = Gateway::builder()
+        .engine_for(ModelTier::Local, local)
+        .build()
+        .unwrap();
+    assert_busy(strict.complete(&short().tier(ModelTier::Local)), 0);
+    held.release();
+}
+
+/// A pool client runs at most `max_in_flight` requests: against a server that accepts and never
+/// answers, the next is refused `Busy` at once; once the running ones are cancelled their slots
+/// come back.
+#[test]
+fn a_pool_client_bounds_its_requests_in_flight() {
+    let chat = || GenerateRequest::chat("Hi.").max_tokens(4);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", silent.local_addr().unwrap());
+    // Accept and hold every connection, answering nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming() {
+            held.push(conn);
+        }
+    });
+    let mut options = RemoteOptions::new(url);
+    options.model = Some("m".into());
+    options.max_retries = 0;
+    options.vocab_size = Some(49_152); // nothing to ask the server before the request
+    options.max_in_flight = 2;
+    let client = RemoteClient::connect(options).unwrap();
+    let running = [client.stream(&chat()), client.stream(&chat())]
+        .map(|s| s.expect("room for two in flight"));
+    let e = client.stream(&chat()).map(|_| ()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Busy, "{e}");
+    assert!(e.to_string().contains("in flight"), "{e}");
+    assert!(e.to_string().contains("(2 waiting)"), "{e}");
+
+    drop(running); // cancels both
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let again = loop {
+        match client.stream(&chat()) {
+            Ok(s) => break s,
+            Err(e) if e.kind() == ErrorKind::Busy && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    drop(again);
+
+    let mut zero = RemoteOptions::new("http://127.0.0.1:9/v1");
+    zero.max_in_flight = 0;
+    let e = RemoteClient::connect(zero).unwrap_err();
+    assert!(e.to_string().contains("max_in_flight"), "{e}");
+}
