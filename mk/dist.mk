@@ -50,16 +50,19 @@ dist-lib: c-lib
 	mkdir -p "$(DIST_BUILD)/lib"
 	strip --strip-unneeded -o "$(DIST_BUILD)/lib/libbizra.so" "$(LIBDIR)/libbizra.so"
 
-# The license texts of the Rust crates linked in: minutes of license matching, so regenerated only
-# when the dependency graph can have changed.
-$(DIST_BUILD)/rust-crates.txt: Cargo.lock Cargo.toml bizra-sys/Cargo.toml $(wildcard crates/*/Cargo.toml) \
-    scripts/dist-licenses.sh | $(CARGO_ABOUT)
+# The license texts of the Rust crates linked in: minutes of license matching, so kept under a
+# key of what decides the dependency graph (by content: a fresh clone's new mtimes change nothing).
+RUST_LICENSES := $(DIST_BUILD)/rust-crates-$(shell cat Cargo.lock Cargo.toml bizra-sys/Cargo.toml \
+  crates/*/Cargo.toml scripts/dist-licenses.sh | sha256sum | cut -c1-16).txt
+$(RUST_LICENSES): | $(CARGO_ABOUT)
 	mkdir -p "$(@D)"
-	scripts/dist-licenses.sh "$(CARGO_ABOUT)" "$@"
+	rm -f "$(DIST_BUILD)"/rust-crates-*.txt
+	scripts/dist-licenses.sh "$(CARGO_ABOUT)" "$@.tmp"
+	mv "$@.tmp" "$@"
 
-dist-c: dist-lib $(DIST_BUILD)/rust-crates.txt
+dist-c: dist-lib $(RUST_LICENSES)
 	scripts/dist-c.sh "$(BIZRA_VERSION)" "$(DIST_BUILD)/lib/libbizra.so" "$(LIBDIR)/libbizra.a" \
-	  "$(DIST_BUILD)/rust-crates.txt" "$(DIST)"
+	  "$(RUST_LICENSES)" "$(DIST)"
 
 # The jar is built from the committed (drift-checked) sources; `mvn deploy:deploy-file` lays out
 # dist/maven as a remote repository (POM, jar, checksums, metadata) at a file:// URL.

@@ -56,5 +56,5 @@ install -m 0644 "$crates" "$root/licenses/rust-crates.txt"
 mtime=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 mkdir -p "$dist"
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$mtime" -C "$stage" -cf - "$name" |
-  gzip -n -9 > "$dist/$name.tar.gz"
+  gzip -n > "$dist/$name.tar.gz"
 echo "dist-c: $dist/$name.tar.gz"
