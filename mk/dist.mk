@@ -40,7 +40,7 @@ dist: $$(DISTS)
 	  | xargs -d '\n' sha256sum > SHA256SUMS
 	@echo "dist/ (version $(BIZRA_VERSION)); checksums in dist/SHA256SUMS:"
 	@cd "$(DIST)" && find . -type f -printf '%s\t%P\n' | LC_ALL=C sort -k2 \
-	  | numfmt --to=iec-i --suffix=B --format='%9.1f' --field=1
+	  | numfmt --to=iec-i --round=nearest --suffix=B --format='%9.1f' --field=1
 
 $(CARGO_ABOUT):
 	$(CARGO) install cargo-about --version $(CARGO_ABOUT_VERSION) --features cli --locked --root "$(BIZRA_CACHE)/tools"
