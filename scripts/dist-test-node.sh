@@ -21,7 +21,7 @@ mkdir -p "$work/home" "$work/app"
 path=$(scripts/dist-path.sh "$work/bin")
 cp examples/node/quickstart.mjs examples/node/inference.mjs "$work/app/"
 cd "$work/app"
-bare() { env -i HOME="$work/home" LANG=C.UTF-8 PATH="$path" "$@"; }
+bare() { env -i HOME="$work/home" LANG=C.UTF-8 PATH="$path" timeout 600 "$@"; }
 
 start=$(date +%s.%N)
 echo '{"name":"bizra-dist-check","private":true}' >package.json
