@@ -48,7 +48,7 @@ struct KindClass {
 }
 
 /// The class of every kind, keyed by kind; a class whose base is another kind's comes after it.
-const KIND_CLASSES: [KindClass; 16] = [
+const KIND_CLASSES: [KindClass; 17] = [
     KindClass {
         kind: ErrorKind::InvalidInput,
         name: "InvalidInputError",
