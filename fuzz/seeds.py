@@ -84,7 +84,97 @@ def main():
             header = bytes([0]) + struct.pack(">QIB", 7, 0, step) + struct.pack(">H", len(first))
             write("evidence", header + first + second)
 
+    wire_seeds(consensus)
+    link_seeds()
+    c_abi_seeds(pci, consensus)
     gguf_seeds()
+
+
+def wire_seeds(consensus):
+    """consensus_wire: the vectors' messages and refused cases, and write-ahead-log records built
+    from them (CONSENSUS-v1's record kinds 0x10 and 0x11)."""
+    for m in consensus["wire"]["messages"]:
+        message = bytes.fromhex(m["hex"])
+        write("consensus_wire", message)
+        if m["kind"] == "proposal":
+            # proposal: version, kind, height:8, round:4, pol_round:4, proposer:32, signature:64,
+            # batch_len:4, batch. The proposed value record keeps all but the signature.
+            head, proposer, batch = message[2:18], message[18:50], message[114:]
+            for validity, origin in [(1, 1), (0, 2)]:
+                write("consensus_wire", bytes([1, 0x10]) + head + proposer
+                      + bytes([validity, origin]) + batch)
+    for r in consensus["wire"]["refused"]:
+        write("consensus_wire", bytes.fromhex(r["hex"]))
+    for step in (1, 2, 3):
+        write("consensus_wire", bytes([1, 0x11]) + struct.pack(">QIB", 7, 2, step))
+
+
+def link_seeds():
+    """link: the target's input is a structured session (arbitrary); an empty input is the
+    vectors' member completing the handshake, and a few bytes more add frames."""
+    write("link", b"")
+    write("link", bytes(64))
+    write("link", bytes(range(256)))
+
+
+def c_abi_seeds(pci, consensus):
+    """c_abi: a byte choosing the call, then arguments as fuzz_targets/c_abi.rs reads them."""
+    def call(n, *args):
+        out = bytes([n])
+        for a in args:
+            if a is None:
+                out += b"\xff\xff"  # NULL, length 0
+            else:
+                a = a.encode() if isinstance(a, str) else a
+                out += struct.pack(">H", len(a)) + a
+        write("c_abi", out)
+
+    def ms(text):
+        from datetime import datetime
+        t = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+        return struct.pack(">Q", int(t.timestamp() * 1000))
+
+    for e in pci["envelopes"]:
+        text = e["envelope"] if isinstance(e["envelope"], str) else json.dumps(e["envelope"])
+        call(0, text)
+        call(1, text, ms(e["verify_at"]), None)
+    for r in pci["rejects"][:8]:
+        call(0, r["text"])
+    for n in range(12):
+        call(n, None, None, None)  # every argument NULL with length 0
+        write("c_abi", bytes([n]) + b"\xff\xfe" * 3)  # NULL with a length
+    for i in pci["identities"]:
+        call(2, i["pkcs8_pem"], None, "a message")
+        call(3, bytes.fromhex(i["seed"]))
+    keys = {i["seed"]: bytes.fromhex(i["public_key"]) for i in pci["identities"]}
+    for m in pci["messages"]:
+        if m["seed"] in keys:
+            call(4, keys[m["seed"]], bytes.fromhex(m["message_hex"]),
+                 bytes.fromhex(m["signature"]))
+    with open(os.path.join(VECTORS, "constitution-v1.json"), encoding="utf-8") as f:
+        call(5, f.read())
+    for doc in consensus["documents"].values():
+        call(6, doc["json"])
+    batches = {b["name"]: b["json"] for b in consensus["batches"]}
+    for c in consensus["certificates"]:
+        call(7, c["json"], batches.get(c.get("batch")))
+    steps = {"proposal": 0, "prevote": 1, "precommit": 2}
+    messages = consensus["wire"]["messages"]
+    for a in messages:
+        for b in messages:
+            if a is b or a["kind"] != b["kind"] or a["kind"] not in ("vote", "proposal"):
+                continue
+            f = a["fields"]
+            step = steps.get(f.get("type", a["kind"]), 0)
+            validator = f.get("validator", f.get("proposer"))
+            call(8, validator, struct.pack(">Q", f["height"]),
+                 struct.pack(">II", f["round"], step), bytes.fromhex(a["hex"]),
+                 bytes.fromhex(b["hex"]))
+    for t in ["2026-01-30T00:00:00.000Z", "1970-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z"]:
+        call(9, t)
+    call(10, "Summarise this paragraph in one line.", struct.pack(">Q", (2 << 32) | 256))
+    call(11, json.dumps({"type": "object", "required": ["n"],
+                         "properties": {"n": {"type": "integer", "maximum": 9}}}))
 
 
 def gguf_string(s):

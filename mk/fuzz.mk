@@ -1,9 +1,11 @@
 # Fuzzing (cargo-fuzz, libFuzzer with AddressSanitizer, the nightly toolchain) of every parser and
 # verifier that takes outside bytes: envelopes (parse, verify, gate chain), canonical JSON (round
 # trip, agreement with serde_json), PKCS#8 PEM key files, GGUF headers, GOSSIP-v1 datagrams, commit
-# certificates, equivocation evidence (CONSENSUS-v1 wire messages). The targets are in
-# fuzz/fuzz_targets; their seed corpora, written from the spec vectors by fuzz/seeds.py, in
-# fuzz/corpus.
+# certificates, equivocation evidence, CONSENSUS-v1 wire messages and write-ahead-log records
+# (decoded, then re-encoded to the same bytes), LINK-v1 handshakes and frames, and the C ABI's
+# entry points that take buffers (bizra-sys, under ASan and LeakSanitizer; its build compiles
+# llama.cpp once into the fuzz target directory). The targets are in fuzz/fuzz_targets; their
+# seed corpora, written from the spec vectors by fuzz/seeds.py, in fuzz/corpus.
 #
 #   make test-fuzz              each target for FUZZ_TEST_SECONDS (20) from its committed seeds:
 #                               a regression on a known input fails (in `make test`)
@@ -15,7 +17,7 @@
 
 CARGO_FUZZ_VERSION := 0.13.2
 CARGO_FUZZ := $(BIZRA_CACHE)/tools/bin/cargo-fuzz
-FUZZ_TARGETS := envelope canonical pem datagram certificate evidence gguf
+FUZZ_TARGETS := envelope canonical pem datagram certificate evidence gguf consensus_wire link c_abi
 FUZZ_WORK := $(BIZRA_CACHE)/fuzz
 FUZZ_BIN := $(FUZZ_WORK)/target/x86_64-unknown-linux-gnu/release
 FUZZ_TEST_SECONDS ?= 20
@@ -26,10 +28,14 @@ FUZZ_SECONDS ?= 600
 $(CARGO_FUZZ):
 	$(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root "$(BIZRA_CACHE)/tools"
 
+# Two builds: c_abi alone needs the fuzz crate's `c-abi` feature (bizra-sys and, through it, the
+# whole core with llama.cpp), so that the other targets build without it.
 fuzz-build: $(CARGO_FUZZ)
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	cd fuzz && PATH="$(BIZRA_CACHE)/tools/bin:$$PATH" CARGO_TARGET_DIR= \
 	  cargo +nightly fuzz build -O --target-dir "$(FUZZ_WORK)/target"
+	cd fuzz && PATH="$(BIZRA_CACHE)/tools/bin:$$PATH" CARGO_TARGET_DIR= \
+	  cargo +nightly fuzz build -O --features c-abi c_abi --target-dir "$(FUZZ_WORK)/target"
 
 # $(1): seconds; $(2): the corpus directory the run grows (seeded from fuzz/corpus).
 define fuzz_run
