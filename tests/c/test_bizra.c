@@ -159,7 +159,7 @@ static void test_status(void) {
         if (name == NULL || strcmp(name, named[i].name) != 0)
             fprintf(stderr, "  status %u: %s, expected %s\n", named[i].status, name ? name : "(null)", named[i].name);
     }
-    CHECK(bizra_status_name(21) == NULL);
+    CHECK(bizra_status_name(22) == NULL);
     CHECK(bizra_status_name(UINT32_MAX) == NULL);
     CHECK(bizra_status_name(BIZRA_STATUS_KEY) == bizra_status_name(BIZRA_STATUS_KEY)); /* static */
 }

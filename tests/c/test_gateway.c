@@ -358,7 +358,7 @@ static void test_status_names(void) {
     CHECK(strcmp(bizra_status_name(BIZRA_STATUS_REMOTE_UNAVAILABLE), "REMOTE_UNAVAILABLE") == 0);
     CHECK(strcmp(bizra_status_name(BIZRA_STATUS_REMOTE_REFUSED), "REMOTE_REFUSED") == 0);
     CHECK(BIZRA_STATUS_REMOTE_UNAVAILABLE == 19 && BIZRA_STATUS_REMOTE_REFUSED == 20);
-    CHECK(bizra_status_name(21) == NULL);
+    CHECK(bizra_status_name(22) == NULL);
 }
 
 static void test_health(void) {
