@@ -28,7 +28,7 @@ build:
 fmt:
 	$(CARGO) fmt --all
 
-# Every crate: the default members here, the Node addon (built for the napi CLI's target) and the
+# Every crate: the default members here, the Node addon (built like the rest, no --target) and the
 # generator below; the Python crate in mk/python.mk (it needs the venv's interpreter).
 lint:
 	$(CARGO) fmt --all -- --check

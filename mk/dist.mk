@@ -85,14 +85,20 @@ dist-kotlin: dist-lib bindings-check
 # `cargo package` verifies a crate by building its packaged sources in the dev profile, apart from
 # the release build: for bizra-inference, bizra-autopoiesis and bizra (default features) that is a
 # second cold llama.cpp build (see the README), so those are packaged without it. The others are
-# verified, except while bizra-protocol's src/constitution.rs reads tests/vectors from outside its
-# crate (include_str!), which no packaged build can find: every crate here depends on it.
+# verified (bizra-protocol's constitution-v1.json is a link to tests/vectors, packaged as the file).
 RUST_CRATES := bizra-simd bizra-protocol bizra-federation bizra-consensus bizra-runtime \
   bizra-inference bizra-autopoiesis bizra
-RUST_CRATES_VERIFIED := bizra-simd
+RUST_CRATES_VERIFIED := bizra-simd bizra-protocol bizra-federation bizra-consensus bizra-runtime
+# Cargo takes a registry's sources as immutable, and verification builds each crate against the
+# others packaged as a local registry at the same version (0.1.0 on every commit): a dependency
+# compiled by an earlier run would be reused however its source changed since. The verification
+# builds therefore get a directory of their own whose bizra crates are always rebuilt (seconds);
+# the third-party crates there stay compiled.
+PACKAGE_VERIFY_DIR := $(TARGET_DIR)/package-verify
 package-rust:
 	$(CARGO) package --allow-dirty --no-verify $(addprefix -p ,$(RUST_CRATES))
-	$(CARGO) package --allow-dirty $(addprefix -p ,$(RUST_CRATES_VERIFIED))
+	rm -rf "$(PACKAGE_VERIFY_DIR)"/debug/.fingerprint/bizra-* "$(PACKAGE_VERIFY_DIR)"/debug/deps/libbizra_*
+	CARGO_TARGET_DIR="$(PACKAGE_VERIFY_DIR)" $(CARGO) package --allow-dirty $(addprefix -p ,$(RUST_CRATES_VERIFIED))
 
 test-dist-rust: package-rust
 	scripts/test-dist-rust.sh "$(DIST_BUILD)/test-rust"
