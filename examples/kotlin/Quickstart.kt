@@ -1,9 +1,9 @@
 // bizra from Kotlin: sign an envelope, verify it, and watch a tampered copy get rejected.
 //
 // Run it: `make demo-kotlin` (it builds libbizra.so, compiles this file with the Kotlin binding
-// in bindings/kotlin and runs it). In your own project, depend on the binding (the generated
-// bindings/kotlin/src/main/kotlin/org/bizra/bizra.kt plus JNA) and put libbizra.so on
-// `jna.library.path`.
+// in bindings/kotlin and runs it). In your own project, depend on `org.bizra:bizra` (the jar from
+// `make dist-kotlin` carries libbizra.so where JNA finds it, with nothing to set; see the README's
+// Install section).
 package org.bizra.examples
 
 import org.bizra.BizraException
