@@ -28,14 +28,10 @@ FUZZ_SECONDS ?= 600
 $(CARGO_FUZZ):
 	$(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root "$(BIZRA_CACHE)/tools"
 
-# Two builds: c_abi alone needs the fuzz crate's `c-abi` feature (bizra-sys and, through it, the
-# whole core with llama.cpp), so that the other targets build without it.
 fuzz-build: $(CARGO_FUZZ)
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	cd fuzz && PATH="$(BIZRA_CACHE)/tools/bin:$$PATH" CARGO_TARGET_DIR= \
 	  cargo +nightly fuzz build -O --target-dir "$(FUZZ_WORK)/target"
-	cd fuzz && PATH="$(BIZRA_CACHE)/tools/bin:$$PATH" CARGO_TARGET_DIR= \
-	  cargo +nightly fuzz build -O --features c-abi c_abi --target-dir "$(FUZZ_WORK)/target"
 
 # $(1): seconds; $(2): the corpus directory the run grows (seeded from fuzz/corpus).
 define fuzz_run

@@ -104,6 +104,12 @@ unsafe fn take_string(status: bizra_status, s: *mut c_char) {
     }
 }
 
+extern "C" {
+    // Exported by bizra-sys (`#[no_mangle]`) but not a public Rust item of it.
+    fn bizra_last_error(buf: *mut c_char, len: usize, needed: *mut usize) -> bizra_status;
+}
+
+/// This thread's last error message, read into a buffer too small for most of them.
 unsafe fn last_error() {
     let mut needed = 0usize;
     let mut buf = [0 as c_char; 64];
@@ -157,7 +163,14 @@ unsafe fn use_envelope(env: *mut bizra_envelope, now: i64) {
         } else {
             bizra_gate_chain_check(chain, env, &now, &mut report, &mut reject)
         };
-        if handed_back(status, report) {
+        // A refusal hands back its report too.
+        let judged = status == BIZRA_STATUS_OK || status == BIZRA_STATUS_REJECTED;
+        assert_eq!(
+            judged,
+            !report.is_null(),
+            "status {status} and report disagree"
+        );
+        if judged {
             let mut found = false;
             let mut result = std::mem::zeroed::<bizra_gate_result>();
             let _ = bizra_gate_report_first_failure(report, &mut found, &mut result);
