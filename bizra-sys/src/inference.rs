@@ -14,7 +14,9 @@ use crate::*;
 /// A loaded GGUF model, served by llama.cpp on the engine's own worker thread. Thread-safe, so
 /// safe to share between threads: one handle may be used from many threads at once; requests
 /// queue up and are served one at a time, in the order they arrive (a `bizra_engine_generate` or
-/// `bizra_engine_embed` call blocks its thread until its turn has come and gone). Freed with
+/// `bizra_engine_embed` call blocks its thread until its turn has come and gone). The queue is
+/// bounded (32 requests behind the running one): a call that finds it full returns
+/// `BIZRA_STATUS_BUSY` at once, having done nothing. Freed with
 /// `bizra_engine_free`, after every call using it has returned.
 pub struct bizra_engine {
     _opaque: [u8; 0],

@@ -27,7 +27,8 @@ pub enum Exit {
     Io,
     /// 5: the node key: none yet, a wrong passphrase, no passphrase to be had, a damaged file.
     Key,
-    /// 6: a model is missing or damaged, or inference failed.
+    /// 6: a model is missing or damaged, inference failed, or the engine's queue was full (busy:
+    /// try again later).
     Model,
     /// 7: the network: a server unreachable, an HTTP error, a transfer cut off.
     Network,
@@ -90,7 +91,7 @@ impl Exit {
             Exit::Config => "configuration error (config.toml or a BIZRA_* variable)",
             Exit::Io => "file error (missing, unreadable, already exists)",
             Exit::Key => "key error (no key yet, wrong or missing passphrase)",
-            Exit::Model => "model or inference error",
+            Exit::Model => "model or inference error (busy included)",
             Exit::Network => "network error",
             Exit::Internal => "internal error (a bug in bizra)",
         }
@@ -240,7 +241,8 @@ impl From<bizra::Error> for CliError {
             | ErrorKind::ModelNotFound
             | ErrorKind::PromptTooLong
             | ErrorKind::NoRemotePool
-            | ErrorKind::Inference => Exit::Model,
+            | ErrorKind::Inference
+            | ErrorKind::Busy => Exit::Model,
             ErrorKind::RemoteUnavailable | ErrorKind::RemoteRefused => Exit::Network,
             _ => Exit::Internal,
         };
