@@ -12,11 +12,12 @@ mod held;
 #[path = "support/pool_server.rs"]
 mod pool_server;
 
+use std::sync::mpsc;
 use std::time::Duration;
 
 use bizra_inference::{
-    CancelToken, Engine, EngineOptions, Gateway, GenerateRequest, RemoteClient, RemoteOptions,
-    TokenCallback, MAX_QUEUED_LIMIT,
+    CancelToken, Engine, EngineOptions, FinishReason, Gateway, GenerateRequest, RemoteClient,
+    RemoteCompletion, RemoteOptions, TokenCallback, MAX_QUEUED_LIMIT,
 };
 use bizra_protocol::{Error, ErrorKind, Identity, ModelTier};
 
@@ -138,22 +139,42 @@ fn the_gateway_falls_back_from_a_busy_tier_and_records_why() {
     held.release();
 }
 
-/// A pool client runs at most `max_in_flight` requests: against a server that accepts and never
-/// answers, the next is refused `Busy` at once; once the running ones are cancelled their slots
-/// come back.
-#[test]
-fn a_pool_client_bounds_its_requests_in_flight() {
-    let chat = || GenerateRequest::chat("Hi.").max_tokens(4);
+fn chat() -> GenerateRequest {
+    GenerateRequest::chat("Hi.").max_tokens(4)
+}
+
+/// A server that accepts and holds every connection, answering nothing: its `/v1` URL.
+fn silent_server() -> String {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", silent.local_addr().unwrap());
-    // Accept and hold every connection, answering nothing.
     std::thread::spawn(move || {
         let mut held = Vec::new();
         for conn in silent.incoming() {
             held.push(conn);
         }
     });
-    let mut options = RemoteOptions::new(url);
+    url
+}
+
+/// Runs `complete_with` on a thread of its own: its result, when it comes.
+fn complete_on_a_thread(
+    client: &RemoteClient,
+    cancel: &CancelToken,
+) -> mpsc::Receiver<Result<RemoteCompletion, Error>> {
+    let (tx, rx) = mpsc::channel();
+    let (client, cancel) = (client.clone(), cancel.clone());
+    std::thread::spawn(move || {
+        let _ = tx.send(client.complete_with(&chat(), &cancel, None));
+    });
+    rx
+}
+
+/// A pool client runs at most `max_in_flight` requests: against a server that accepts and never
+/// answers, the next is refused `Busy` at once; once the running ones are cancelled their slots
+/// come back.
+#[test]
+fn a_pool_client_bounds_its_requests_in_flight() {
+    let mut options = RemoteOptions::new(silent_server());
     options.model = Some("m".into());
     options.max_retries = 0;
     options.vocab_size = Some(49_152); // nothing to ask the server before the request
@@ -183,4 +204,94 @@ fn a_pool_client_bounds_its_requests_in_flight() {
     zero.max_in_flight = 0;
     let e = RemoteClient::connect(zero).unwrap_err();
     assert!(e.to_string().contains("max_in_flight"), "{e}");
+}
+
+/// A pool client that must first learn the model or its vocabulary from `GET /v1/models` still
+/// ends a request at once when it is cancelled while the server does not answer that, as
+/// cancelling always does (with `FinishReason::Cancelled`), and gives its slot back before it
+/// answers: with one slot, the very next request is taken.
+#[test]
+fn a_pool_request_cancelled_while_asking_for_the_models_ends_and_frees_its_slot() {
+    // Without a model it needs the list for the model; with one, for the vocabulary only.
+    for model in [None, Some("m")] {
+        let mut options = RemoteOptions::new(silent_server());
+        options.model = model.map(str::to_owned);
+        options.vocab_size = None;
+        options.max_retries = 0;
+        options.max_in_flight = 1;
+        let client = RemoteClient::connect(options).unwrap();
+        let cancel = CancelToken::new();
+        let done = complete_on_a_thread(&client, &cancel);
+        std::thread::sleep(Duration::from_millis(200));
+        // It is waiting for the server, in the only slot.
+        let e = client.complete(&chat()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Busy, "model {model:?}: {e}");
+
+        cancel.cancel();
+        let ended = done
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| panic!("model {model:?}: still running 5 s after its cancel"));
+        let c = ended.unwrap_or_else(|e| panic!("model {model:?}: {e}"));
+        assert_eq!(c.completion.finish_reason, FinishReason::Cancelled);
+        assert!(c.completion.text.is_empty(), "{:?}", c.completion.text);
+        assert_eq!(c.completion.completion_tokens, 0);
+
+        let next = client.stream(&chat());
+        assert!(next.is_ok(), "model {model:?}: the slot is still taken");
+    }
+}
+
+/// A request waiting while another asks the server for the models (which the client does once
+/// for all its requests) ends when it is cancelled as well, and leaves the other waiting.
+#[test]
+fn a_pool_request_cancelled_while_another_asks_for_the_models_ends() {
+    let mut options = RemoteOptions::new(silent_server());
+    options.max_retries = 0;
+    let client = RemoteClient::connect(options).unwrap();
+    let (first, second) = (CancelToken::new(), CancelToken::new());
+    let first_done = complete_on_a_thread(&client, &first);
+    std::thread::sleep(Duration::from_millis(200));
+    let second_done = complete_on_a_thread(&client, &second);
+    std::thread::sleep(Duration::from_millis(200));
+
+    second.cancel();
+    let c = second_done
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the second is still running 5 s after its cancel")
+        .expect("a cancelled request ends with its completion");
+    assert_eq!(c.completion.finish_reason, FinishReason::Cancelled);
+    assert!(
+        first_done.try_recv().is_err(),
+        "the first ended with the second's cancel"
+    );
+
+    first.cancel();
+    let c = first_done
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the first is still running 5 s after its cancel")
+        .expect("a cancelled request ends with its completion");
+    assert_eq!(c.completion.finish_reason, FinishReason::Cancelled);
+}
+
+/// A server that never answers `GET /v1/models` fails a request that needs it by the client's
+/// read timeout, with an error that names the request, rather than holding it for ever.
+#[test]
+fn a_pool_server_that_never_lists_its_models_fails_by_the_read_timeout() {
+    let mut options = RemoteOptions::new(silent_server());
+    options.read_timeout = Duration::from_millis(300);
+    options.max_retries = 0;
+    options.max_in_flight = 1;
+    let client = RemoteClient::connect(options).unwrap();
+    let done = complete_on_a_thread(&client, &CancelToken::new());
+    let e = done
+        .recv_timeout(Duration::from_secs(10))
+        .expect("still running 10 s after a read timeout of 300 ms")
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RemoteUnavailable, "{e}");
+    let text = e.to_string();
+    assert!(text.contains("GET http://127.0.0.1:"), "{text}");
+    assert!(text.contains("/v1/models"), "{text}");
+    assert!(text.contains("read timeout"), "{text}");
+    // Its slot came back with the error.
+    assert!(client.stream(&chat()).is_ok(), "the slot is still taken");
 }

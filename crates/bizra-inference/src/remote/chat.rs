@@ -5,7 +5,7 @@ use std::time::Instant;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::http::{cancelled, ms, Failure, Transport};
+use super::http::{ms, until_cancelled, Failure, Transport};
 use super::sse::{Decoder, Event};
 use super::wire::Reply;
 use super::RemoteCompletion;
@@ -47,9 +47,12 @@ pub(crate) async fn complete(
         job.top_logprobs,
         on_token.is_some(),
     );
-    let sent = transport
-        .send(Method::POST, "chat/completions", Some(&body), cancel)
-        .await;
+    let sent = until_cancelled(
+        cancel,
+        transport.send(Method::POST, "chat/completions", Some(&body)),
+    )
+    .await
+    .and_then(|sent| sent);
     let outcome = match (sent, on_token.as_mut()) {
         (Ok(resp), Some(on_token)) => read.stream(resp, cancel, on_token).await,
         (Ok(resp), None) => read.whole(resp, cancel).await,
@@ -67,6 +70,23 @@ pub(crate) async fn complete(
         first_token_ms,
         ..
     } = read;
+    Ok(finish(job, reply, started, first_token_ms, cancelled))
+}
+
+/// The completion of a request cancelled before it was sent (while the client was learning the
+/// server's model): no text, [`FinishReason::Cancelled`], as a cancel at any later point ends.
+pub(crate) fn cancelled_before_sending(job: ChatJob, started: Instant) -> RemoteCompletion {
+    finish(job, Reply::default(), started, None, true)
+}
+
+/// The completion of what the server replied, from `started` until now.
+fn finish(
+    job: ChatJob,
+    reply: Reply,
+    started: Instant,
+    first_token_ms: Option<f64>,
+    cancelled: bool,
+) -> RemoteCompletion {
     let total_ms = ms(started);
     let finish_reason = if cancelled {
         FinishReason::Cancelled
@@ -86,7 +106,7 @@ pub(crate) async fn complete(
         Some(first) => (first, total_ms - first),
         None => (0.0, total_ms),
     };
-    Ok(RemoteCompletion {
+    RemoteCompletion {
         completion: Completion {
             text: reply.text,
             finish_reason,
@@ -105,7 +125,7 @@ pub(crate) async fn complete(
         total_ms,
         server_timings: reply.server_timings,
         vocab_size: job.vocab,
-    })
+    }
 }
 
 /// A response being read: what it said so far, and when.
@@ -135,10 +155,7 @@ impl Reading<'_> {
     ) -> Result<(), Failure> {
         let mut decoder = Decoder::default();
         loop {
-            let chunk = tokio::select! {
-                c = resp.chunk() => c,
-                () = cancelled(cancel) => return Err(Failure::Cancelled),
-            };
+            let chunk = until_cancelled(cancel, resp.chunk()).await?;
             let pieces = self.reply.content_chunks;
             let bytes = match chunk {
                 Ok(Some(b)) => b,
@@ -192,10 +209,7 @@ impl Reading<'_> {
         resp: reqwest::Response,
         cancel: &CancelToken,
     ) -> Result<(), Failure> {
-        let bytes = tokio::select! {
-            b = resp.bytes() => b,
-            () = cancelled(cancel) => return Err(Failure::Cancelled),
-        };
+        let bytes = until_cancelled(cancel, resp.bytes()).await?;
         let bytes = bytes.map_err(|e| {
             if e.is_timeout() {
                 self.failed("no response within the read timeout")

@@ -1,6 +1,7 @@
 //! Requests to the server: the API key, timeouts, and retries with exponential backoff and
 //! jitter on what a retry can cure (no connection, 429, 5xx), never on a refusal (other 4xx).
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -175,21 +176,18 @@ impl Transport {
     /// connection, 429 (after the server's `Retry-After` when it gives one) and 5xx, at most
     /// `max_retries` times, after `initial_backoff · 2^n` (capped at `max_backoff`) plus a random
     /// jitter of up to as much again, so that clients refused together do not return together.
-    /// Any other status fails at once with the server's message.
+    /// Any other status fails at once with the server's message. A caller that can be
+    /// cancelled runs it under [`until_cancelled`], which stops the backoff sleeps too.
     pub(crate) async fn send(
         &self,
         method: Method,
         endpoint: &str,
         body: Option<&Value>,
-        cancel: &CancelToken,
     ) -> Result<Response, Failure> {
         let what = format!("{} {}/{endpoint}", method, self.shown);
         let mut attempt = 0u32;
         loop {
-            let sent = tokio::select! {
-                r = self.send_once(method.clone(), endpoint, body) => r?,
-                () = cancelled(cancel) => return Err(Failure::Cancelled),
-            };
+            let sent = self.send_once(method.clone(), endpoint, body).await?;
             let (status, problem, wait) = match sent {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {
@@ -255,10 +253,7 @@ impl Transport {
             }
             let delay = wait.unwrap_or_else(|| self.backoff(attempt));
             attempt += 1;
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = cancelled(cancel) => return Err(Failure::Cancelled),
-            }
+            tokio::time::sleep(delay).await;
         }
     }
 
@@ -317,8 +312,22 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// `work`, unless `cancel` is cancelled first: then `work` is dropped where it stands (closing
+/// its connection, leaving a backoff sleep or a wait for a lock) and the result is
+/// [`Failure::Cancelled`]. The one place where a request meets its cancel token: every wait of a
+/// cancellable request runs under it.
+pub(crate) async fn until_cancelled<T>(
+    cancel: &CancelToken,
+    work: impl Future<Output = T>,
+) -> Result<T, Failure> {
+    tokio::select! {
+        out = work => Ok(out),
+        () = cancelled(cancel) => Err(Failure::Cancelled),
+    }
+}
+
 /// Resolves when `cancel` is cancelled.
-pub(crate) async fn cancelled(cancel: &CancelToken) {
+async fn cancelled(cancel: &CancelToken) {
     while !cancel.is_cancelled() {
         tokio::time::sleep(CANCEL_POLL).await;
     }

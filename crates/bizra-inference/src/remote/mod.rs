@@ -30,14 +30,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use self::chat::ChatJob;
-use self::http::{Failure, Transport};
+use self::http::{until_cancelled, Failure, Transport};
 use crate::engine::{Completion, TokenCallback, TokenStream};
 use crate::{CancelToken, GenerateRequest};
 use bizra_protocol::identity::Identity;
@@ -204,7 +204,9 @@ pub enum Health {
 pub struct RemoteCompletion {
     /// The generation.
     pub completion: Completion,
-    /// The model that answered, as the server reports it.
+    /// The model that answered, as the server reports it; for a request cancelled before it
+    /// was sent, the configured model (empty when none is, and the client had not yet learnt
+    /// the server's).
     pub model: String,
     /// `finish_reason` as the server sent it (`stop`, `length`, ...), where it did.
     pub server_finish_reason: Option<String>,
@@ -354,9 +356,11 @@ impl RemoteClient {
         })?;
         let (tx, rx) = mpsc::channel();
         self.inner.handle.spawn(async move {
-            // Held until the task ends or is dropped (the client dropped mid-request).
-            let _slot = slot;
-            let _ = tx.send(task.await);
+            // Held until the task ends or is dropped (the client dropped mid-request), and given
+            // back before the caller hears the result, so that its next request finds it free.
+            let result = task.await;
+            drop(slot);
+            let _ = tx.send(result);
         });
         Ok(rx)
     }
@@ -536,10 +540,7 @@ impl Shared {
     }
 
     async fn model_entries(&self) -> std::result::Result<Vec<(String, Value)>, Failure> {
-        let resp = self
-            .transport
-            .send(Method::GET, "models", None, &CancelToken::new())
-            .await?;
+        let resp = self.transport.send(Method::GET, "models", None).await?;
         let what = format!("GET {}/models", self.transport.shown);
         let v = json_body(&self.transport, resp)
             .await
@@ -590,26 +591,44 @@ impl Shared {
         Ok(r)
     }
 
+    /// A completion; cancelled at any point, including while the model is being learnt (which
+    /// waits for the server, or for another request that asks it), it ends with
+    /// [`crate::FinishReason::Cancelled`].
     async fn complete(
         &self,
         prepared: Prepared,
         cancel: &CancelToken,
         on_token: Option<TokenCallback>,
     ) -> Result<RemoteCompletion> {
-        let resolved = self.resolve().await.map_err(|f| self.error(f))?;
+        let started = Instant::now();
         let top_logprobs = self.options.top_logprobs;
-        let job = ChatJob {
-            model: resolved.model,
+        let job = |model, vocab: Option<u64>| ChatJob {
+            model,
             messages: prepared.messages,
             params: prepared.params,
             seed: prepared.seed,
             top_logprobs,
-            vocab: resolved.vocab.filter(|_| top_logprobs > 0),
+            vocab: vocab.filter(|_| top_logprobs > 0),
             has_stop: prepared.has_stop,
         };
-        chat::complete(&self.transport, job, cancel, on_token)
+        match until_cancelled(cancel, self.resolve())
             .await
-            .map_err(|f| self.error(f))
+            .and_then(|r| r)
+        {
+            Ok(resolved) => chat::complete(
+                &self.transport,
+                job(resolved.model, resolved.vocab),
+                cancel,
+                on_token,
+            )
+            .await
+            .map_err(|f| self.error(f)),
+            Err(Failure::Cancelled) => {
+                let model = self.options.model.clone().unwrap_or_default();
+                Ok(chat::cancelled_before_sending(job(model, None), started))
+            }
+            Err(f) => Err(self.error(f)),
+        }
     }
 
     async fn embed(&self, text: String) -> Result<Vec<f32>> {
@@ -617,7 +636,7 @@ impl Shared {
         let body = json!({"model": resolved.model, "input": text});
         let resp = self
             .transport
-            .send(Method::POST, "embeddings", Some(&body), &CancelToken::new())
+            .send(Method::POST, "embeddings", Some(&body))
             .await
             .map_err(|f| self.error(f))?;
         let what = format!("POST {}/embeddings", self.transport.shown);
