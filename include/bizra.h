@@ -838,8 +838,8 @@ typedef struct bizra_constitution bizra_constitution;
  * safe to share between threads: one handle may be used from many threads at once; requests
  * queue up and are served one at a time, in the order they arrive (a `bizra_engine_generate` or
  * `bizra_engine_embed` call blocks its thread until its turn has come and gone). The queue is
- * bounded (32 requests behind the running one): a call that finds it full returns
- * `BIZRA_STATUS_BUSY` at once, having done nothing. Freed with
+ * bounded (`bizra_engine_options.max_queued` requests behind the running one, 32 by default): a
+ * call that finds it full returns `BIZRA_STATUS_BUSY` at once, having done nothing. Freed with
  * `bizra_engine_free`, after every call using it has returned.
  */
 typedef struct bizra_engine bizra_engine;
@@ -1339,6 +1339,18 @@ typedef struct bizra_engine_options {
      * Layers offloaded to a GPU (a build without CUDA ignores it).
      */
     uint32_t n_gpu_layers;
+    /**
+     * Whether `max_queued` is set (default 32). (Added after the members above: a caller built
+     * before it passes the older `struct_size` and gets the default.)
+     */
+    bool has_max_queued;
+    /**
+     * Requests (generations and embeddings) that may wait behind the one running, at most
+     * 65536 (more is `BIZRA_STATUS_INVALID_ARGUMENT`); one more is refused at once with
+     * `BIZRA_STATUS_BUSY` rather than queueing without bound. 0: refused whenever the engine is
+     * busy.
+     */
+    uint32_t max_queued;
 } bizra_engine_options;
 
 /**
@@ -1605,6 +1617,13 @@ typedef struct bizra_pool_options {
      * unmeasured.
      */
     uint32_t vocab_size;
+    /**
+     * Requests the pool runs at once, at most (streams until they end, embeddings and health
+     * probes included); one more is refused at once with `BIZRA_STATUS_BUSY` rather than
+     * opening connections without bound; 0: 64. (Added after the members above: a caller built
+     * before it passes the older `struct_size` and gets the default.)
+     */
+    uint32_t max_in_flight;
 } bizra_pool_options;
 
 /**
@@ -2224,8 +2243,9 @@ typedef struct bizra_import_report {
 /**
  * A bounded queue was full, so the call was not taken (kind `BUSY`): an engine's request queue
  * (`bizra_engine_generate`, `bizra_engine_embed`, a gateway serving from that engine when no
- * fallback rule took over), a consensus node's proposal pool. Nothing was done; the same call
- * may succeed once the load passes.
+ * fallback rule took over; `bizra_engine_options.max_queued`), a pool's requests in flight
+ * (`bizra_pool_options.max_in_flight`), a consensus node's proposal pool. Nothing was done; the
+ * same call may succeed once the load passes.
  */
 #define BIZRA_STATUS_BUSY 21
 

@@ -70,6 +70,18 @@ pub struct bizra_pool_options {
     /// report it; llama.cpp's does), at least 2; 0: what the server reports, else the SNR is
     /// unmeasured.
     pub vocab_size: u32,
+    /// Requests the pool runs at once, at most (streams until they end, embeddings and health
+    /// probes included); one more is refused at once with `BIZRA_STATUS_BUSY` rather than
+    /// opening connections without bound; 0: 64. (Added after the members above: a caller built
+    /// before it passes the older `struct_size` and gets the default.)
+    pub max_in_flight: u32,
+}
+
+// SAFETY: integers, `bool`s and raw pointers: all zero is 0/false/NULL, every member's default.
+unsafe impl ZeroDefault for bizra_pool_options {
+    /// Before the bound on requests in flight: `struct_size` up to `vocab_size`.
+    const OLDER_SIZES: &'static [usize] =
+        &[std::mem::offset_of!(bizra_pool_options, max_in_flight)];
 }
 
 /// What a pool's health probe says (the out-param of `bizra_pool_health`).
@@ -178,7 +190,7 @@ pub unsafe extern "C" fn bizra_pool_connect(
     boundary("bizra_pool_connect", || {
         let out = out_checked(out)?;
         let mut o = RemoteOptions::new(text(base_url, "base_url")?);
-        if let Some(c) = options(opts, "opts")? {
+        if let Some(c) = options_grown(opts, "opts")? {
             if let Some(key) = opt_text(c.api_key, "opts.api_key")? {
                 o.api_key = Some(ApiKey::new(key));
             }
@@ -203,6 +215,9 @@ pub unsafe extern "C" fn bizra_pool_connect(
             }
             if c.vocab_size != 0 {
                 o.vocab_size = Some(c.vocab_size);
+            }
+            if c.max_in_flight != 0 {
+                o.max_in_flight = c.max_in_flight;
             }
         }
         bizra_pool::put(out, RemoteClient::connect(o).map_err(failure)?)

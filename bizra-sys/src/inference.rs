@@ -15,8 +15,8 @@ use crate::*;
 /// safe to share between threads: one handle may be used from many threads at once; requests
 /// queue up and are served one at a time, in the order they arrive (a `bizra_engine_generate` or
 /// `bizra_engine_embed` call blocks its thread until its turn has come and gone). The queue is
-/// bounded (32 requests behind the running one): a call that finds it full returns
-/// `BIZRA_STATUS_BUSY` at once, having done nothing. Freed with
+/// bounded (`bizra_engine_options.max_queued` requests behind the running one, 32 by default): a
+/// call that finds it full returns `BIZRA_STATUS_BUSY` at once, having done nothing. Freed with
 /// `bizra_engine_free`, after every call using it has returned.
 pub struct bizra_engine {
     _opaque: [u8; 0],
@@ -69,6 +69,21 @@ pub struct bizra_engine_options {
     pub has_n_gpu_layers: bool,
     /// Layers offloaded to a GPU (a build without CUDA ignores it).
     pub n_gpu_layers: u32,
+    /// Whether `max_queued` is set (default 32). (Added after the members above: a caller built
+    /// before it passes the older `struct_size` and gets the default.)
+    pub has_max_queued: bool,
+    /// Requests (generations and embeddings) that may wait behind the one running, at most
+    /// 65536 (more is `BIZRA_STATUS_INVALID_ARGUMENT`); one more is refused at once with
+    /// `BIZRA_STATUS_BUSY` rather than queueing without bound. 0: refused whenever the engine is
+    /// busy.
+    pub max_queued: u32,
+}
+
+// SAFETY: integers and `bool`s: all zero is 0/false, every member's default.
+unsafe impl ZeroDefault for bizra_engine_options {
+    /// Before the queue bound: `struct_size` up to `n_gpu_layers`.
+    const OLDER_SIZES: &'static [usize] =
+        &[std::mem::offset_of!(bizra_engine_options, has_max_queued)];
 }
 
 /// What a model is, read from its GGUF header when it was loaded. The strings belong to the
@@ -417,7 +432,7 @@ pub unsafe extern "C" fn bizra_engine_load(
         let out = out_checked(out)?;
         let path = text(path, "path")?;
         let mut o = EngineOptions::default();
-        if let Some(c) = options(opts, "opts")? {
+        if let Some(c) = options_grown(opts, "opts")? {
             if c.n_ctx != 0 {
                 o.n_ctx = c.n_ctx;
             }
@@ -432,6 +447,9 @@ pub unsafe extern "C" fn bizra_engine_load(
             }
             if c.has_n_gpu_layers {
                 o.n_gpu_layers = c.n_gpu_layers;
+            }
+            if c.has_max_queued {
+                o.max_queued = c.max_queued;
             }
         }
         bizra_engine::put(out, Model::new(Engine::load(path, o)?))

@@ -74,8 +74,9 @@ pub const BIZRA_STATUS_REMOTE_UNAVAILABLE: bizra_status = 19;
 pub const BIZRA_STATUS_REMOTE_REFUSED: bizra_status = 20;
 /// A bounded queue was full, so the call was not taken (kind `BUSY`): an engine's request queue
 /// (`bizra_engine_generate`, `bizra_engine_embed`, a gateway serving from that engine when no
-/// fallback rule took over), a consensus node's proposal pool. Nothing was done; the same call
-/// may succeed once the load passes.
+/// fallback rule took over; `bizra_engine_options.max_queued`), a pool's requests in flight
+/// (`bizra_pool_options.max_in_flight`), a consensus node's proposal pool. Nothing was done; the
+/// same call may succeed once the load passes.
 pub const BIZRA_STATUS_BUSY: bizra_status = 21;
 
 /// Every kind of error the core defines, with its status: the one mapping from the core's errors

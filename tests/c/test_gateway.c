@@ -5,7 +5,7 @@
  * output verifies and records its route, streaming on the pool's thread, cancellation, a pool that
  * is down falling back to Edge (and failing without the fallback), pools tried in order, a refusal
  * that never falls back and never shows the key, forced tiers, the tier decision, health probes,
- * and bad configurations refused. Prints "N passed, N failed"; exits non-zero on failure.
+ * the bound on a pool's requests in flight (BUSY), and bad configurations refused. Prints "N passed, N failed"; exits non-zero on failure.
  *
  * Built by mk/c.mk and run natively and under AddressSanitizer + UBSan (like test_inference.c:
  * generations on the real model are minutes under valgrind). */
@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -563,6 +564,114 @@ static void test_pool_cancel(void) {
     bizra_gateway_free(g);
 }
 
+/* A pool with max_in_flight 1 while a generation through it runs on another thread: its token
+ * callback holds the first piece until the main thread's own calls have returned, so the one slot
+ * is taken for certain, whatever the timing. */
+struct in_flight_race {
+    bizra_gateway *g;
+    atomic_int first_piece;
+    atomic_int refused;
+    bizra_status status;
+};
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int32_t hold_until_refused(void *userdata, const char *piece, size_t len) {
+    (void)piece;
+    (void)len;
+    struct in_flight_race *r = userdata;
+    if (!atomic_exchange(&r->first_piece, 1))
+        for (int i = 0; i < 60000 && !atomic_load(&r->refused); i++) sleep_ms(1);
+    return 0;
+}
+
+static void *run_held_pool_generation(void *arg) {
+    struct in_flight_race *r = arg;
+    bizra_generate_options o = greedy(4, BIZRA_MODEL_TIER_POOL);
+    o.on_token = hold_until_refused;
+    o.userdata = r;
+    bizra_envelope *env = NULL;
+    r->status = bizra_gateway_generate(r->g, id, QUESTION, &o, &env, NULL, NULL);
+    bizra_envelope_free(env);
+    return NULL;
+}
+
+/* max_in_flight: a caller built before the member passes the older struct_size; with 1, a second
+ * request (a generation, a health probe) is refused at once while one runs, and the pool serves
+ * again once it has ended. */
+static void test_pool_in_flight(void) {
+    current = "pool_in_flight";
+    bizra_pool_options po = pool_options(API_KEY);
+    po.struct_size = (uint32_t)offsetof(bizra_pool_options, max_in_flight);
+    bizra_pool *older = NULL;
+    OK(bizra_pool_connect(server_url, &po, &older));
+    CHECK(older != NULL);
+    bizra_pool_free(older);
+    po.struct_size = (uint32_t)offsetof(bizra_pool_options, max_in_flight) + 4;
+    ST(bizra_pool_connect(server_url, &po, &older), BIZRA_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(last_error(), "opts.struct_size") != NULL);
+
+    po = pool_options(API_KEY);
+    po.max_in_flight = 1;
+    bizra_pool *pool = NULL;
+    OK(bizra_pool_connect(server_url, &po, &pool));
+    if (pool == NULL) return;
+    /* The test keeps its reference to the pool (for its health probe) beside the gateway's. */
+    const bizra_pool *pools[] = {pool};
+    bizra_gateway_options go;
+    memset(&go, 0, sizeof go);
+    go.struct_size = sizeof go;
+    go.pools = pools;
+    go.pools_len = 1;
+    static struct in_flight_race r;
+    OK(bizra_gateway_new(&go, &r.g));
+    if (r.g == NULL) {
+        bizra_pool_free(pool);
+        return;
+    }
+    r.status = 99;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, run_held_pool_generation, &r) == 0);
+    for (int i = 0; i < 60000 && !atomic_load(&r.first_piece); i++) sleep_ms(1);
+    CHECK(atomic_load(&r.first_piece));
+
+    bizra_generate_options o = greedy(4, BIZRA_MODEL_TIER_POOL);
+    bizra_envelope *env = (bizra_envelope *)0x1;
+    uint32_t finish = 99, served = 99;
+    ST(bizra_gateway_generate(r.g, id, QUESTION, &o, &env, &finish, &served), BIZRA_STATUS_BUSY);
+    CHECK(env == (bizra_envelope *)0x1 && finish == 99 && served == 99);
+    CHECK(strstr(last_error(), "busy") != NULL);
+    CHECK(strstr(last_error(), "in flight") != NULL);
+    /* A health probe takes a slot too: none is free, so the pool cannot answer for now. */
+    bizra_health h = BIZRA_HEALTH_READY;
+    char *detail = NULL;
+    OK(bizra_pool_health(pool, &h, &detail));
+    CHECK(h == BIZRA_HEALTH_UNAVAILABLE);
+    CHECK(detail != NULL && strstr(detail, "busy") != NULL);
+    bizra_string_free(detail);
+    atomic_store(&r.refused, 1);
+    pthread_join(t, NULL);
+    CHECK(r.status == BIZRA_STATUS_OK);
+
+    /* The slot is given back just after the answer is handed over, so the probe is retried
+     * briefly; then a generation is served. */
+    h = BIZRA_HEALTH_UNAVAILABLE;
+    for (int i = 0; i < 500 && h != BIZRA_HEALTH_READY; i++) {
+        if (i > 0) sleep_ms(10);
+        OK(bizra_pool_health(pool, &h, NULL));
+    }
+    CHECK(h == BIZRA_HEALTH_READY);
+    env = NULL;
+    OK(bizra_gateway_generate(r.g, id, QUESTION, &o, &env, NULL, &served));
+    CHECK(env != NULL && served == BIZRA_MODEL_TIER_POOL);
+    bizra_envelope_free(env);
+    bizra_pool_free(pool);
+    bizra_gateway_free(r.g);
+}
+
 /* A pool that is down, with Pool → Edge: Edge serves, and the payload says why. */
 static void test_fallback_to_edge(void) {
     current = "fallback_to_edge";
@@ -869,6 +978,7 @@ int main(void) {
     test_decide();
     test_pool_request();
     test_pool_cancel();
+    test_pool_in_flight();
     test_fallback_to_edge();
     test_unavailable_without_fallback();
     test_pools_in_order();

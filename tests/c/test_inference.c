@@ -1,7 +1,8 @@
 /* The C suite of embedded inference, on the real model (SmolLM2-135M-Instruct Q4_1, the path in
  * BIZRA_TEST_MODEL; `make model` fetches it): metadata, greedy determinism, streaming, budgets,
  * stop strings, cancellation from another thread and from the callback, concurrent callers,
- * signed outputs that verify, embeddings, and errors after which the engine still works.
+ * the bound on queued requests (BUSY), signed outputs that verify, embeddings, and errors after
+ * which the engine still works.
  * Prints "N passed, N failed"; exits non-zero on failure.
  *
  * Built by mk/c.mk and run natively and under AddressSanitizer + UBSan, not under valgrind: the
@@ -11,6 +12,7 @@
 #include "check.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -572,6 +574,112 @@ static void expect_generate_error(const char *prompt, const bizra_generate_optio
     if (!clear) fprintf(stderr, "  message: %s\n  expected: %s\n", msg, needle);
 }
 
+/* An engine with max_queued 0 while a generation runs on another thread: its token callback
+ * holds the first piece until the main thread's own calls have returned, so the engine is busy
+ * for certain, whatever the timing. */
+struct busy_race {
+    bizra_engine *engine;
+    atomic_int first_piece;
+    atomic_int refused;
+    bizra_status status;
+};
+
+static int32_t hold_until_refused(void *userdata, const char *piece, size_t len) {
+    (void)piece;
+    (void)len;
+    struct busy_race *r = userdata;
+    if (!atomic_exchange(&r->first_piece, 1))
+        for (int i = 0; i < 60000 && !atomic_load(&r->refused); i++) sleep_ms(1);
+    return 0;
+}
+
+/* Generates on an engine without a queue. Its worker takes a moment to wait for the next request
+ * after loading and after each request, and with no queue a call in that moment is refused too,
+ * so a refusal is retried briefly. */
+static bizra_status generate_when_idle(bizra_engine *e, const bizra_generate_options *o) {
+    bizra_status st = BIZRA_STATUS_BUSY;
+    for (int i = 0; i < 500 && st == BIZRA_STATUS_BUSY; i++) {
+        if (i > 0) sleep_ms(10);
+        bizra_envelope *env = NULL;
+        st = bizra_engine_generate(e, id, QUESTION, o, &env, NULL);
+        bizra_envelope_free(env);
+    }
+    return st;
+}
+
+static void *run_held_generation(void *arg) {
+    struct busy_race *r = arg;
+    bizra_generate_options o = greedy(4);
+    o.on_token = hold_until_refused;
+    o.userdata = r;
+    r->status = generate_when_idle(r->engine, &o);
+    return NULL;
+}
+
+static int last_error_has(const char *needle) {
+    char msg[1024] = "";
+    OK(bizra_last_error(msg, sizeof msg, NULL));
+    int has = strstr(msg, needle) != NULL;
+    if (!has) fprintf(stderr, "  message: %s\n  expected: %s\n", msg, needle);
+    return has;
+}
+
+/* max_queued: above the limit is refused by name; a caller built before the member passes the
+ * older struct_size and gets the default; 0 refuses a generation and an embedding at once with
+ * BUSY while the engine serves another, and serves again once it is idle. */
+static void test_queue_bound(void) {
+    current = "queue_bound";
+    bizra_engine_options eo;
+    memset(&eo, 0, sizeof eo);
+    eo.struct_size = sizeof eo;
+    eo.n_ctx = 512;
+    eo.has_max_queued = true;
+    eo.max_queued = 65537;
+    expect_load_error(model_path, &eo, BIZRA_STATUS_INVALID_ARGUMENT, "max_queued");
+    CHECK(last_error_has("65536"));
+    /* A size between the older header's and this one's. */
+    eo.struct_size = (uint32_t)offsetof(bizra_engine_options, has_max_queued) + 4;
+    expect_load_error(model_path, &eo, BIZRA_STATUS_INVALID_ARGUMENT, "opts.struct_size");
+    /* The older size: the out-of-range max_queued after it is never read. */
+    eo.struct_size = (uint32_t)offsetof(bizra_engine_options, has_max_queued);
+    bizra_engine *older = NULL;
+    OK(bizra_engine_load(model_path, &eo, &older));
+    CHECK(older != NULL);
+    bizra_engine_free(older);
+
+    static struct busy_race r;
+    eo.struct_size = sizeof eo;
+    eo.max_queued = 0;
+    OK(bizra_engine_load(model_path, &eo, &r.engine));
+    if (r.engine == NULL) return;
+    r.status = 99;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, run_held_generation, &r) == 0);
+    for (int i = 0; i < 60000 && !atomic_load(&r.first_piece); i++) sleep_ms(1);
+    CHECK(atomic_load(&r.first_piece));
+
+    bizra_generate_options o = greedy(4);
+    bizra_envelope *env = (bizra_envelope *)0x1;
+    uint32_t finish = 99;
+    ST(bizra_engine_generate(r.engine, id, QUESTION, &o, &env, &finish), BIZRA_STATUS_BUSY);
+    CHECK(env == (bizra_envelope *)0x1 && finish == 99);
+    CHECK(last_error_has("bizra_engine_generate"));
+    CHECK(last_error_has("busy"));
+    CHECK(last_error_has("(0 waiting)"));
+    bizra_floats v = {NULL, 0};
+    ST(bizra_engine_embed(r.engine, "cheese", &v), BIZRA_STATUS_BUSY);
+    CHECK(v.data == NULL);
+    const char *name = bizra_status_name(BIZRA_STATUS_BUSY);
+    CHECK(name != NULL && strcmp(name, "BUSY") == 0);
+    atomic_store(&r.refused, 1);
+    pthread_join(t, NULL);
+    CHECK(r.status == BIZRA_STATUS_OK);
+
+    /* Idle again: served. */
+    CHECK(generate_when_idle(r.engine, &o) == BIZRA_STATUS_OK);
+    bizra_engine_free(r.engine);
+}
+
 /* Bad files and bad requests get a clear status and message; the engine keeps working. */
 static void test_errors(void) {
     current = "errors";
@@ -761,6 +869,7 @@ int main(void) {
     test_cancel_from_thread();
     test_callback_stops();
     test_concurrent_callers();
+    test_queue_bound();
     test_embeddings();
     test_gates_by_scores();
     test_errors();
