@@ -38,7 +38,9 @@ fn seconds(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Duration> {
 
 /// A remote pool: a client for an OpenAI-compatible server (`base_url` such as
 /// "http://127.0.0.1:8080/v1"). `api_key` defaults to BIZRA_POOL_API_KEY or OPENAI_API_KEY;
-/// it is never shown. Unset options take the core's defaults; timeouts are in seconds.
+/// it is never shown. Unset options take the core's defaults; timeouts are in seconds;
+/// `max_in_flight` (default 64, at least 1) bounds the requests it runs at once, health probes
+/// included: one more raises `BusyError`.
 #[pyclass(frozen, module = "bizra", name = "Pool")]
 pub(crate) struct PyPool {
     client: RemoteClient,
@@ -47,7 +49,7 @@ pub(crate) struct PyPool {
 #[pymethods]
 impl PyPool {
     #[new]
-    #[pyo3(signature = (base_url, *, api_key=None, model=None, connect_timeout=None, read_timeout=None, max_retries=None, top_logprobs=None, vocab_size=None))]
+    #[pyo3(signature = (base_url, *, api_key=None, model=None, connect_timeout=None, read_timeout=None, max_retries=None, top_logprobs=None, vocab_size=None, max_in_flight=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -59,6 +61,7 @@ impl PyPool {
         max_retries: Option<u32>,
         top_logprobs: Option<u8>,
         vocab_size: Option<u32>,
+        max_in_flight: Option<u32>,
     ) -> PyResult<Self> {
         guard(|| {
             let mut o = RemoteOptions::new(base_url);
@@ -77,6 +80,9 @@ impl PyPool {
                 o.top_logprobs = n;
             }
             o.vocab_size = vocab_size;
+            if let Some(n) = max_in_flight {
+                o.max_in_flight = n;
+            }
             let client = py.detach(|| RemoteClient::connect(o)).map_err(to_py)?;
             Ok(PyPool { client })
         })

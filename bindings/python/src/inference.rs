@@ -253,6 +253,7 @@ pub(crate) fn request(
 }
 
 /// Loads a model with the core's defaults where an option is unset.
+#[allow(clippy::too_many_arguments)]
 fn load_model(
     py: Python<'_>,
     path: PathBuf,
@@ -261,6 +262,7 @@ fn load_model(
     n_batch: Option<u32>,
     embedding_n_ctx: Option<u32>,
     n_gpu_layers: Option<u32>,
+    max_queued: Option<u32>,
 ) -> PyResult<PyModel> {
     let mut o = EngineOptions::default();
     if let Some(n) = n_ctx {
@@ -276,6 +278,9 @@ fn load_model(
     if let Some(n) = n_gpu_layers {
         o.n_gpu_layers = n;
     }
+    if let Some(n) = max_queued {
+        o.max_queued = n;
+    }
     let engine = py.detach(|| Engine::load(&path, o)).map_err(to_py)?;
     Ok(PyModel {
         info: engine.info().clone(),
@@ -288,7 +293,8 @@ fn load_model(
 impl PyModel {
     /// Loads a GGUF model (the same as `Model.load`), for `with bizra.Model(path) as model:`.
     #[new]
-    #[pyo3(signature = (path, *, n_ctx=None, threads=None, n_batch=None, embedding_n_ctx=None, n_gpu_layers=None))]
+    #[pyo3(signature = (path, *, n_ctx=None, threads=None, n_batch=None, embedding_n_ctx=None, n_gpu_layers=None, max_queued=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         path: PathBuf,
@@ -297,6 +303,7 @@ impl PyModel {
         n_batch: Option<u32>,
         embedding_n_ctx: Option<u32>,
         n_gpu_layers: Option<u32>,
+        max_queued: Option<u32>,
     ) -> PyResult<Self> {
         guard(|| {
             load_model(
@@ -307,14 +314,18 @@ impl PyModel {
                 n_batch,
                 embedding_n_ctx,
                 n_gpu_layers,
+                max_queued,
             )
         })
     }
 
     /// Loads a GGUF model. A missing or non-GGUF file raises `ModelError`; the defaults are the
-    /// core's (`n_ctx` 2048 capped at the training context, one thread per physical core).
+    /// core's (`n_ctx` 2048 capped at the training context, one thread per physical core,
+    /// `max_queued` 32: the requests that may wait behind the running one before one more
+    /// raises `BusyError`, at most 65536; 0 refuses whenever the model is busy).
     #[staticmethod]
-    #[pyo3(signature = (path, *, n_ctx=None, threads=None, n_batch=None, embedding_n_ctx=None, n_gpu_layers=None))]
+    #[pyo3(signature = (path, *, n_ctx=None, threads=None, n_batch=None, embedding_n_ctx=None, n_gpu_layers=None, max_queued=None))]
+    #[allow(clippy::too_many_arguments)]
     fn load(
         py: Python<'_>,
         path: PathBuf,
@@ -323,6 +334,7 @@ impl PyModel {
         n_batch: Option<u32>,
         embedding_n_ctx: Option<u32>,
         n_gpu_layers: Option<u32>,
+        max_queued: Option<u32>,
     ) -> PyResult<Self> {
         guard(|| {
             load_model(
@@ -333,6 +345,7 @@ impl PyModel {
                 n_batch,
                 embedding_n_ctx,
                 n_gpu_layers,
+                max_queued,
             )
         })
     }

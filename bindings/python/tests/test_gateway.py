@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Union
 
@@ -172,3 +173,31 @@ def test_bad_configurations_are_refused(edge: bizra.Model) -> None:
         bizra.Gateway(edge=edge, fallbacks=[("pool", "nowhere")])
     with pytest.raises(bizra.InvalidInputError):
         bizra.Pool("http://127.0.0.1:1/v1", connect_timeout=-1)
+
+
+def test_max_in_flight_bounds_a_pools_requests(identity: bizra.Identity, pool_server: str) -> None:
+    with pytest.raises(bizra.InvalidInputError, match="max_in_flight"):
+        bizra.Pool(pool_server, api_key=POOL_API_KEY, max_in_flight=0)
+    one = bizra.Pool(pool_server, api_key=POOL_API_KEY, vocab_size=VOCAB, max_in_flight=1)
+    gw = bizra.Gateway(pools=[one])
+    stream = gw.stream(
+        identity, "Write a long story about a dragon.", max_tokens=400, temperature=0.0, tier="pool"
+    )
+    # A piece arrived: the one request the pool may run is running, so the next is refused at
+    # once (the gateway's only pool is busy, and nothing falls back).
+    assert isinstance(next(stream), str)
+    with pytest.raises(bizra.BusyError) as busy:
+        gw.generate(identity, PROMPT, max_tokens=4, temperature=0.0, tier="pool")
+    assert busy.value.kind == "BUSY" and "in flight" in str(busy.value)
+    stream.cancel()
+    assert stream.envelope.payload["finish_reason"] == "cancelled"
+    # The slot is given back just after the stream's end is handed over: retried briefly.
+    for _ in range(500):
+        try:
+            env = gw.generate(identity, PROMPT, max_tokens=8, temperature=0.0, tier="pool")
+            break
+        except bizra.BusyError:
+            time.sleep(0.01)
+    else:
+        env = gw.generate(identity, PROMPT, max_tokens=8, temperature=0.0, tier="pool")
+    assert env.payload["route"]["served"] == "pool"

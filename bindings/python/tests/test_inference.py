@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Union
+from typing import Callable, TypeVar, Union
 
 import pytest
 
@@ -31,6 +31,7 @@ CAPITAL = "What is the capital of France? Answer in one word."
 # Greedy, the model writes this story until max_tokens (400 tokens, far beyond a prompt cancel).
 STORY = "Write a long story about a dragon."
 N_CTX = 512
+T = TypeVar("T")
 VOUCHED = bizra.IhsanInputs(
     correctness=1.0, safety=1.0, user_benefit=1.0, adl_fairness=1.0
 )
@@ -690,3 +691,42 @@ def test_async_stream_stops_when_closed_or_dropped(
     with pytest.raises(bizra.PromptTooLongError):
         asyncio.run(too_long())
     assert_still_serving(model, identity)
+
+
+def until_taken(call: Callable[[], T]) -> T:
+    """Calls `call` until the model takes it: with max_queued=0 the worker refuses a request in
+    the moment it takes to wait for the next one (after loading, after each request), so a
+    BusyError is retried briefly."""
+    for _ in range(500):
+        try:
+            return call()
+        except bizra.BusyError:
+            time.sleep(0.01)
+    return call()
+
+
+def test_max_queued_bounds_the_queue(identity: bizra.Identity) -> None:
+    with pytest.raises(bizra.InvalidInputError, match="max_queued"):
+        bizra.Model.load(MODEL_PATH, n_ctx=N_CTX, threads=2, max_queued=65_537)
+    with pytest.raises(OverflowError):
+        bizra.Model.load(MODEL_PATH, n_ctx=N_CTX, threads=2, max_queued=-1)
+    with bizra.Model(MODEL_PATH, n_ctx=N_CTX, threads=2, max_queued=0) as solo:
+        stream = until_taken(
+            lambda: solo.stream(identity, STORY, max_tokens=400, temperature=0.0)
+        )
+        # A piece arrived: the worker is generating, so with no queue the next request (a
+        # generation, an embedding) is refused at once, having done nothing.
+        first = next(stream)
+        assert isinstance(first, str)
+        with pytest.raises(bizra.BusyError) as busy:
+            solo.generate(identity, CAPITAL, max_tokens=4, temperature=0.0)
+        assert busy.value.kind == "BUSY" and "(0 waiting)" in str(busy.value)
+        with pytest.raises(bizra.BusyError):
+            solo.embed("cheese")
+        stream.cancel()
+        env = stream.envelope
+        assert env.payload["finish_reason"] == "cancelled"
+        answer = until_taken(
+            lambda: solo.generate(identity, CAPITAL, max_tokens=16, temperature=0.0)
+        )
+        assert "Paris" in answer.payload["output"]

@@ -522,6 +522,7 @@ class Model:
         n_batch: Optional[int] = None,
         embedding_n_ctx: Optional[int] = None,
         n_gpu_layers: Optional[int] = None,
+        max_queued: Optional[int] = None,
     ) -> Model:
         """Loads a GGUF file (as Model.load), for `with bizra.Model(path) as model:`."""
     @staticmethod
@@ -533,6 +534,7 @@ class Model:
         n_batch: Optional[int] = None,
         embedding_n_ctx: Optional[int] = None,
         n_gpu_layers: Optional[int] = None,
+        max_queued: Optional[int] = None,
     ) -> Model:
         """Loads a GGUF file; ModelError for a missing or non-GGUF file."""
     def generate(
@@ -649,6 +651,7 @@ class Pool:
         max_retries: Optional[int] = None,
         top_logprobs: Optional[int] = None,
         vocab_size: Optional[int] = None,
+        max_in_flight: Optional[int] = None,
     ) -> Self: ...
     @property
     def base_url(self) -> str: ...
