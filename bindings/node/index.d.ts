@@ -203,6 +203,11 @@ export interface LoadOptions {
   embeddingNCtx?: number
   /** Layers offloaded to a GPU (builds with CUDA only; default 0, CPU only). */
   nGpuLayers?: number
+  /**
+   * Requests (generations and embeddings) that may wait behind the one running, at most 65536
+   * (default 32); one more rejects at once with code `BUSY`. 0: refused whenever the model is busy.
+   */
+  maxQueued?: number
 }
 
 /**
@@ -269,6 +274,11 @@ export interface PoolOptions {
   topLogprobs?: number
   /** The model's vocabulary size, for the SNR (default: what the server reports, if it does). */
   vocabSize?: number
+  /**
+   * Requests the pool runs at once, at least 1 (default 64; health probes included); one more
+   * rejects at once with code `BUSY`.
+   */
+  maxInFlight?: number
 }
 
 /** A fallback rule of a `Gateway`: when the `from` tier cannot serve, `to` serves instead. */

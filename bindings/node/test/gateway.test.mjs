@@ -282,6 +282,35 @@ test('a pool reports its health; its key is never shown', async () => {
   assert.equal(Pool.connect({ baseUrl: url.replace(/\/v1$/, '') }).baseUrl, url)
 })
 
+test('maxInFlight bounds a pool: with 1, a request while one runs rejects at once with BUSY', async () => {
+  assert.throws(
+    () => Pool.connect({ baseUrl: url, maxInFlight: 0 }),
+    kind('INVALID_INPUT', (e) => assert.match(e.message, /max_in_flight/)),
+  )
+  const gw = new Gateway({ pools: [Pool.connect({ baseUrl: url, apiKey: KEY, vocabSize: VOCAB_SIZE, maxInFlight: 1 })] })
+  const stream = gw.stream(id, LONG, { temperature: 0, maxTokens: 400, tier: 'pool' })
+  // A piece arrived: the one request the pool may run is running, so the next is refused at once
+  // (the gateway's only pool is busy, and nothing falls back).
+  assert.equal(typeof (await stream.next()).value, 'string')
+  await assert.rejects(
+    gw.generate(id, CAPITAL, { ...greedy, tier: 'pool' }),
+    kind('BUSY', (e) => assert.match(e.message, /in flight/)),
+  )
+  stream.cancel()
+  assert.equal((await stream.envelope()).payload.finish_reason, 'cancelled')
+  // The slot is given back just after the stream's end is handed over: retried briefly.
+  for (let i = 0; ; i++) {
+    try {
+      const env = await gw.generate(id, CAPITAL, { ...greedy, tier: 'pool' })
+      assert.equal(env.payload.route.served, 'pool')
+      break
+    } catch (e) {
+      if (!(e instanceof BizraError && e.code === 'BUSY') || i >= 500) throw e
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  }
+})
+
 test('bad configurations and options are refused, by name', () => {
   // The core's rules.
   assert.throws(() => new Gateway({ edge: model, fallbacks: [{ from: 'pool', to: 'pool' }] }), kind('INVALID_INPUT'))

@@ -436,6 +436,45 @@ test("pending generations leave libuv's thread pool to the rest of the process",
   assert.equal((await Promise.all(all)).length, 5)
 })
 
+/** Calls `call` until the model takes it: with maxQueued 0 the worker refuses a request in the
+ * moment it takes to wait for the next one (after loading, after each request), so a BUSY
+ * rejection is retried briefly. */
+async function untilTaken(call) {
+  for (let i = 0; ; i++) {
+    try {
+      return await call()
+    } catch (e) {
+      if (!(e instanceof BizraError && e.code === 'BUSY') || i >= 500) throw e
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  }
+}
+
+test('maxQueued bounds the queue: with 0, a request while one runs rejects at once with BUSY', async () => {
+  await assert.rejects(
+    Model.load(MODEL_PATH, { nCtx: 256, threads: 1, maxQueued: 65_537 }),
+    (e) => code('INVALID_INPUT')(e) && /max_queued/.test(e.message),
+  )
+  const solo = await Model.load(MODEL_PATH, { nCtx: 256, threads: 1, maxQueued: 0 })
+  try {
+    const [stream, first] = await untilTaken(async () => {
+      const s = solo.stream(id, LONG, { temperature: 0, maxTokens: 400 })
+      return [s, await s.next()]
+    })
+    // A piece arrived: the worker is generating, so with no queue the next request (a
+    // generation, an embedding) is refused at once, having done nothing.
+    assert.equal(typeof first.value, 'string')
+    await assert.rejects(solo.generate(id, CAPITAL, greedy), (e) => code('BUSY')(e) && /\(0 waiting\)/.test(e.message))
+    await assert.rejects(async () => solo.embed('cheese'), code('BUSY'))
+    stream.cancel()
+    assert.equal((await stream.envelope()).payload.finish_reason, 'cancelled')
+    const answer = await untilTaken(() => solo.generate(id, CAPITAL, greedy))
+    assert.match(answer.payload.output, /Paris/)
+  } finally {
+    solo.dispose()
+  }
+})
+
 test('embeddings: paraphrases are closer than unrelated text', async () => {
   const [a, b, c] = await Promise.all([
     model.embed('The cat sat on the mat.'),

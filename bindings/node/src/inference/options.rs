@@ -20,7 +20,14 @@ use crate::options::{Options, Shape};
 use crate::tier::model_tier;
 
 /// The keys of `LoadOptions`.
-const LOAD_OPTIONS: &[&str] = &["nCtx", "threads", "nBatch", "embeddingNCtx", "nGpuLayers"];
+const LOAD_OPTIONS: &[&str] = &[
+    "nCtx",
+    "threads",
+    "nBatch",
+    "embeddingNCtx",
+    "nGpuLayers",
+    "maxQueued",
+];
 
 /// The keys of `GenerateOptions`.
 const GENERATE_OPTIONS: &[&str] = &[
@@ -50,6 +57,7 @@ const POOL_OPTIONS: &[&str] = &[
     "maxRetries",
     "topLogprobs",
     "vocabSize",
+    "maxInFlight",
 ];
 
 /// `Pool.connect`'s options over the core's defaults (`baseUrl` required). The API key goes
@@ -80,6 +88,9 @@ pub(super) fn pool_options(env: &Env, options: Option<Unknown>) -> Result<Remote
         o.top_logprobs = u8::try_from(n).unwrap_or(u8::MAX);
     }
     o.vocab_size = given.u32("vocabSize")?;
+    if let Some(n) = given.u32("maxInFlight")? {
+        o.max_in_flight = n;
+    }
     Ok(o)
 }
 
@@ -113,6 +124,9 @@ pub(super) fn engine_options(env: &Env, options: Option<Unknown>) -> Result<Engi
     }
     if let Some(n) = given.u32("nGpuLayers")? {
         o.n_gpu_layers = n;
+    }
+    if let Some(n) = given.u32("maxQueued")? {
+        o.max_queued = n;
     }
     Ok(o)
 }
