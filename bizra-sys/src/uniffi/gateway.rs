@@ -25,7 +25,7 @@ use super::BizraError;
 /// server lists, a 10 s connection timeout, a 120 s read timeout, 4 retries (after a failed
 /// connection, a 429 or a 5xx) with backoffs from 250 ms doubling up to 8 s, a `Retry-After` of
 /// at most 60 s honoured, 20 alternatives per token for the SNR, the vocabulary size the server
-/// reports.
+/// reports, 64 requests in flight.
 #[derive(Debug, Clone, PartialEq, Eq, ::uniffi::Record)]
 pub struct PoolOptions {
     /// The server's API root (`http://host:8000` or `http://host:8000/v1`; `/v1` is added when
@@ -58,6 +58,11 @@ pub struct PoolOptions {
     /// The model's vocabulary size, which the SNR needs when the server does not report it.
     #[uniffi(default = None)]
     pub vocab_size: Option<u32>,
+    /// Requests the pool runs at once, at least 1 (streams until they end, embeddings and health
+    /// probes included); one more fails at once with `BizraException.Busy` rather than opening
+    /// connections without bound.
+    #[uniffi(default = None)]
+    pub max_in_flight: Option<u32>,
 }
 
 /// What a pool's health probe says.
@@ -120,6 +125,9 @@ impl Pool {
                 .map_err(|_| BizraError::invalid(format!("topLogprobs: {n} is more than 20")))?;
         }
         o.vocab_size = options.vocab_size;
+        if let Some(n) = options.max_in_flight {
+            o.max_in_flight = n;
+        }
         Ok(Pool {
             client: RemoteClient::connect(o)?,
         })

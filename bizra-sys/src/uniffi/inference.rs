@@ -30,7 +30,7 @@ use super::BizraError;
 
 /// How to load a model. A null member takes the core's default: `nCtx` 2048 (capped at the
 /// model's training context), one thread per physical core, `nBatch` 512, `embeddingNCtx` 512,
-/// no GPU layers unless the library was built with CUDA.
+/// no GPU layers unless the library was built with CUDA, `maxQueued` 32.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ::uniffi::Record)]
 pub struct ModelOptions {
     /// Context window in tokens (prompt + output), at least 8.
@@ -48,6 +48,11 @@ pub struct ModelOptions {
     /// Layers offloaded to a GPU (CUDA builds only).
     #[uniffi(default = None)]
     pub n_gpu_layers: Option<u32>,
+    /// Requests (generations and embeddings) that may wait behind the one running, at most
+    /// 65536; one more fails at once with `BizraException.Busy` rather than queueing without
+    /// bound. 0: refused whenever the model is busy.
+    #[uniffi(default = None)]
+    pub max_queued: Option<u32>,
 }
 
 impl From<ModelOptions> for EngineOptions {
@@ -59,7 +64,7 @@ impl From<ModelOptions> for EngineOptions {
             n_batch: o.n_batch.unwrap_or(d.n_batch),
             embedding_n_ctx: o.embedding_n_ctx.unwrap_or(d.embedding_n_ctx),
             n_gpu_layers: o.n_gpu_layers.unwrap_or(d.n_gpu_layers),
-            max_queued: d.max_queued,
+            max_queued: o.max_queued.unwrap_or(d.max_queued),
         }
     }
 }

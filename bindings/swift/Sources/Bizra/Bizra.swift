@@ -7523,7 +7523,7 @@ public func FfiConverterTypeModelInfo_lower(_ value: ModelInfo) -> RustBuffer {
 /**
  * How to load a model. A null member takes the core's default: `nCtx` 2048 (capped at the
  * model's training context), one thread per physical core, `nBatch` 512, `embeddingNCtx` 512,
- * no GPU layers unless the library was built with CUDA.
+ * no GPU layers unless the library was built with CUDA, `maxQueued` 32.
  */
 public struct ModelOptions: Equatable, Hashable {
     /**
@@ -7546,6 +7546,12 @@ public struct ModelOptions: Equatable, Hashable {
      * Layers offloaded to a GPU (CUDA builds only).
      */
     public let nGpuLayers: UInt32?
+    /**
+     * Requests (generations and embeddings) that may wait behind the one running, at most
+     * 65536; one more fails at once with `BizraException.Busy` rather than queueing without
+     * bound. 0: refused whenever the model is busy.
+     */
+    public let maxQueued: UInt32?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -7564,12 +7570,18 @@ public struct ModelOptions: Equatable, Hashable {
          */embeddingNCtx: UInt32? = nil, 
         /**
          * Layers offloaded to a GPU (CUDA builds only).
-         */nGpuLayers: UInt32? = nil) {
+         */nGpuLayers: UInt32? = nil, 
+        /**
+         * Requests (generations and embeddings) that may wait behind the one running, at most
+         * 65536; one more fails at once with `BizraException.Busy` rather than queueing without
+         * bound. 0: refused whenever the model is busy.
+         */maxQueued: UInt32? = nil) {
         self.nCtx = nCtx
         self.threads = threads
         self.nBatch = nBatch
         self.embeddingNCtx = embeddingNCtx
         self.nGpuLayers = nGpuLayers
+        self.maxQueued = maxQueued
     }
 
     
@@ -7592,7 +7604,8 @@ public struct FfiConverterTypeModelOptions: FfiConverterRustBuffer {
                 threads: FfiConverterOptionUInt32.read(from: &buf), 
                 nBatch: FfiConverterOptionUInt32.read(from: &buf), 
                 embeddingNCtx: FfiConverterOptionUInt32.read(from: &buf), 
-                nGpuLayers: FfiConverterOptionUInt32.read(from: &buf)
+                nGpuLayers: FfiConverterOptionUInt32.read(from: &buf), 
+                maxQueued: FfiConverterOptionUInt32.read(from: &buf)
         )
     }
 
@@ -7602,6 +7615,7 @@ public struct FfiConverterTypeModelOptions: FfiConverterRustBuffer {
         FfiConverterOptionUInt32.write(value.nBatch, into: &buf)
         FfiConverterOptionUInt32.write(value.embeddingNCtx, into: &buf)
         FfiConverterOptionUInt32.write(value.nGpuLayers, into: &buf)
+        FfiConverterOptionUInt32.write(value.maxQueued, into: &buf)
     }
 }
 
@@ -8136,7 +8150,7 @@ public func FfiConverterTypePattern_lower(_ value: Pattern) -> RustBuffer {
  * server lists, a 10 s connection timeout, a 120 s read timeout, 4 retries (after a failed
  * connection, a 429 or a 5xx) with backoffs from 250 ms doubling up to 8 s, a `Retry-After` of
  * at most 60 s honoured, 20 alternatives per token for the SNR, the vocabulary size the server
- * reports.
+ * reports, 64 requests in flight.
  */
 public struct PoolOptions: Equatable, Hashable {
     /**
@@ -8180,6 +8194,12 @@ public struct PoolOptions: Equatable, Hashable {
      * The model's vocabulary size, which the SNR needs when the server does not report it.
      */
     public let vocabSize: UInt32?
+    /**
+     * Requests the pool runs at once, at least 1 (streams until they end, embeddings and health
+     * probes included); one more fails at once with `BizraException.Busy` rather than opening
+     * connections without bound.
+     */
+    public let maxInFlight: UInt32?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -8214,7 +8234,12 @@ public struct PoolOptions: Equatable, Hashable {
          */topLogprobs: UInt32? = nil, 
         /**
          * The model's vocabulary size, which the SNR needs when the server does not report it.
-         */vocabSize: UInt32? = nil) {
+         */vocabSize: UInt32? = nil, 
+        /**
+         * Requests the pool runs at once, at least 1 (streams until they end, embeddings and health
+         * probes included); one more fails at once with `BizraException.Busy` rather than opening
+         * connections without bound.
+         */maxInFlight: UInt32? = nil) {
         self.baseUrl = baseUrl
         self.model = model
         self.connectTimeout = connectTimeout
@@ -8225,6 +8250,7 @@ public struct PoolOptions: Equatable, Hashable {
         self.maxRetryAfter = maxRetryAfter
         self.topLogprobs = topLogprobs
         self.vocabSize = vocabSize
+        self.maxInFlight = maxInFlight
     }
 
     
@@ -8252,7 +8278,8 @@ public struct FfiConverterTypePoolOptions: FfiConverterRustBuffer {
                 maxBackoff: FfiConverterOptionDuration.read(from: &buf), 
                 maxRetryAfter: FfiConverterOptionDuration.read(from: &buf), 
                 topLogprobs: FfiConverterOptionUInt32.read(from: &buf), 
-                vocabSize: FfiConverterOptionUInt32.read(from: &buf)
+                vocabSize: FfiConverterOptionUInt32.read(from: &buf), 
+                maxInFlight: FfiConverterOptionUInt32.read(from: &buf)
         )
     }
 
@@ -8267,6 +8294,7 @@ public struct FfiConverterTypePoolOptions: FfiConverterRustBuffer {
         FfiConverterOptionDuration.write(value.maxRetryAfter, into: &buf)
         FfiConverterOptionUInt32.write(value.topLogprobs, into: &buf)
         FfiConverterOptionUInt32.write(value.vocabSize, into: &buf)
+        FfiConverterOptionUInt32.write(value.maxInFlight, into: &buf)
     }
 }
 

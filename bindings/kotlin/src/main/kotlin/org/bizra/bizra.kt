@@ -11784,7 +11784,7 @@ public object FfiConverterTypeModelInfo: FfiConverterRustBuffer<ModelInfo> {
 /**
  * How to load a model. A null member takes the core's default: `nCtx` 2048 (capped at the
  * model's training context), one thread per physical core, `nBatch` 512, `embeddingNCtx` 512,
- * no GPU layers unless the library was built with CUDA.
+ * no GPU layers unless the library was built with CUDA, `maxQueued` 32.
  */
 data class ModelOptions (
     /**
@@ -11811,6 +11811,13 @@ data class ModelOptions (
      * Layers offloaded to a GPU (CUDA builds only).
      */
     val `nGpuLayers`: kotlin.UInt? = null 
+    , 
+    /**
+     * Requests (generations and embeddings) that may wait behind the one running, at most
+     * 65536; one more fails at once with `BizraException.Busy` rather than queueing without
+     * bound. 0: refused whenever the model is busy.
+     */
+    val `maxQueued`: kotlin.UInt? = null 
     
 ){
     
@@ -11832,6 +11839,7 @@ public object FfiConverterTypeModelOptions: FfiConverterRustBuffer<ModelOptions>
             FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
         )
     }
 
@@ -11840,7 +11848,8 @@ public object FfiConverterTypeModelOptions: FfiConverterRustBuffer<ModelOptions>
             FfiConverterOptionalUInt.allocationSize(value.`threads`) +
             FfiConverterOptionalUInt.allocationSize(value.`nBatch`) +
             FfiConverterOptionalUInt.allocationSize(value.`embeddingNCtx`) +
-            FfiConverterOptionalUInt.allocationSize(value.`nGpuLayers`)
+            FfiConverterOptionalUInt.allocationSize(value.`nGpuLayers`) +
+            FfiConverterOptionalUInt.allocationSize(value.`maxQueued`)
     )
 
     override fun write(value: ModelOptions, buf: ByteBuffer) {
@@ -11849,6 +11858,7 @@ public object FfiConverterTypeModelOptions: FfiConverterRustBuffer<ModelOptions>
             FfiConverterOptionalUInt.write(value.`nBatch`, buf)
             FfiConverterOptionalUInt.write(value.`embeddingNCtx`, buf)
             FfiConverterOptionalUInt.write(value.`nGpuLayers`, buf)
+            FfiConverterOptionalUInt.write(value.`maxQueued`, buf)
     }
 }
 
@@ -12244,7 +12254,7 @@ public object FfiConverterTypePattern: FfiConverterRustBuffer<Pattern> {
  * server lists, a 10 s connection timeout, a 120 s read timeout, 4 retries (after a failed
  * connection, a 429 or a 5xx) with backoffs from 250 ms doubling up to 8 s, a `Retry-After` of
  * at most 60 s honoured, 20 alternatives per token for the SNR, the vocabulary size the server
- * reports.
+ * reports, 64 requests in flight.
  */
 data class PoolOptions (
     /**
@@ -12297,6 +12307,13 @@ data class PoolOptions (
      * The model's vocabulary size, which the SNR needs when the server does not report it.
      */
     val `vocabSize`: kotlin.UInt? = null 
+    , 
+    /**
+     * Requests the pool runs at once, at least 1 (streams until they end, embeddings and health
+     * probes included); one more fails at once with `BizraException.Busy` rather than opening
+     * connections without bound.
+     */
+    val `maxInFlight`: kotlin.UInt? = null 
     
 ){
     
@@ -12323,6 +12340,7 @@ public object FfiConverterTypePoolOptions: FfiConverterRustBuffer<PoolOptions> {
             FfiConverterOptionalDuration.read(buf),
             FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
         )
     }
 
@@ -12336,7 +12354,8 @@ public object FfiConverterTypePoolOptions: FfiConverterRustBuffer<PoolOptions> {
             FfiConverterOptionalDuration.allocationSize(value.`maxBackoff`) +
             FfiConverterOptionalDuration.allocationSize(value.`maxRetryAfter`) +
             FfiConverterOptionalUInt.allocationSize(value.`topLogprobs`) +
-            FfiConverterOptionalUInt.allocationSize(value.`vocabSize`)
+            FfiConverterOptionalUInt.allocationSize(value.`vocabSize`) +
+            FfiConverterOptionalUInt.allocationSize(value.`maxInFlight`)
     )
 
     override fun write(value: PoolOptions, buf: ByteBuffer) {
@@ -12350,6 +12369,7 @@ public object FfiConverterTypePoolOptions: FfiConverterRustBuffer<PoolOptions> {
             FfiConverterOptionalDuration.write(value.`maxRetryAfter`, buf)
             FfiConverterOptionalUInt.write(value.`topLogprobs`, buf)
             FfiConverterOptionalUInt.write(value.`vocabSize`, buf)
+            FfiConverterOptionalUInt.write(value.`maxInFlight`, buf)
     }
 }
 

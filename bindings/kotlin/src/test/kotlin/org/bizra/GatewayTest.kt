@@ -18,7 +18,10 @@ import java.io.BufferedReader
 import java.io.InputStreamReader
 import java.net.ServerSocket
 import java.time.Duration
+import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicReference
+import kotlin.concurrent.thread
 import kotlin.test.assertContains
 import kotlin.test.assertEquals
 import kotlin.test.assertFalse
@@ -191,6 +194,51 @@ class GatewayTest {
             val e = assertThrows<BizraException.NoRemotePool> { gateway.generate(me, "Hi.", poolGreedy) }
             assertEquals("NO_REMOTE_POOL", e.kind)
         }
+    }
+
+    @Test
+    fun maxInFlightBoundsAPool() {
+        val none = assertThrows<BizraException.InvalidInput> {
+            Pool.connect(PoolOptions(baseUrl = baseUrl, maxInFlight = 0u), key)
+        }
+        assertContains(none.detail, "max_in_flight")
+        val one = Pool.connect(PoolOptions(baseUrl = baseUrl, vocabSize = vocab, maxInFlight = 1u), key)
+        Gateway(pools = listOf(one)).use { gateway ->
+            // The listener holds the first piece until this thread's calls have returned, so the
+            // pool's one slot is taken for certain, whatever the timing.
+            val first = CountDownLatch(1)
+            val refused = CountDownLatch(1)
+            val held = AtomicReference<Result<String>>()
+            val holder = thread {
+                held.set(runCatching {
+                    gateway.generateStreaming(me, "What is the capital of France?", object : TokenListener {
+                        override fun onToken(piece: String) {
+                            first.countDown()
+                            refused.await(60, TimeUnit.SECONDS)
+                        }
+                    }, poolGreedy).use { payload(it).str("tier") }
+                })
+            }
+            assertTrue(first.await(60, TimeUnit.SECONDS), "no piece came")
+            // The gateway's only pool is busy and nothing falls back; a health probe takes a slot too.
+            val busy = assertThrows<BizraException.Busy> { gateway.generate(me, "Hi.", poolGreedy) }
+            assertContains(busy.detail, "in flight")
+            val health = one.health()
+            assertTrue(health is PoolHealth.Unavailable && health.detail.contains("busy"), "$health")
+            refused.countDown()
+            holder.join()
+            assertEquals("pool", held.get().getOrThrow())
+            // The slot is given back just after the answer is handed over: probed again briefly.
+            var ready = one.health()
+            repeat(500) {
+                if (ready != PoolHealth.Ready) {
+                    Thread.sleep(10)
+                    ready = one.health()
+                }
+            }
+            assertEquals(PoolHealth.Ready, ready)
+        }
+        one.close()
     }
 
     @Test

@@ -28,6 +28,7 @@ import java.util.Collections
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
+import java.util.concurrent.atomic.AtomicReference
 import kotlin.concurrent.thread
 import kotlin.math.abs
 import kotlin.test.assertContains
@@ -174,6 +175,58 @@ class InferenceTest {
         assertTrue(pieces.get() <= at + 2, "${pieces.get() - at} pieces after the cancel")
         assertTrue(p.obj("tokens").getValue("completion").jsonPrimitive.long < 100)
         assertStillServing()
+    }
+
+    /**
+     * Runs [call] until the model takes it: with `maxQueued = 0` the worker refuses a request in
+     * the moment it takes to wait for the next one (after loading, after each request), so a
+     * `Busy` is retried briefly.
+     */
+    private fun <T> untilTaken(call: () -> T): T {
+        repeat(500) {
+            try {
+                return call()
+            } catch (e: BizraException.Busy) {
+                Thread.sleep(10)
+            }
+        }
+        return call()
+    }
+
+    @Test
+    fun maxQueuedBoundsTheQueue() {
+        val tooMany = assertThrows<BizraException.InvalidInput> {
+            Model.load(testModelPath, ModelOptions(nCtx = 256u, threads = 2u, maxQueued = 65_537u))
+        }
+        assertContains(tooMany.detail, "max_queued")
+        Model.load(testModelPath, ModelOptions(nCtx = 256u, threads = 2u, maxQueued = 0u)).use { solo ->
+            // The listener holds the first piece until this thread's calls have returned, so the
+            // model is busy for certain, whatever the timing.
+            val first = CountDownLatch(1)
+            val refused = CountDownLatch(1)
+            val held = AtomicReference<Result<String>>()
+            val holder = thread {
+                held.set(runCatching {
+                    untilTaken {
+                        solo.generateStreaming(me, capital, object : TokenListener {
+                            override fun onToken(piece: String) {
+                                first.countDown()
+                                refused.await(60, TimeUnit.SECONDS)
+                            }
+                        }, greedy).use { output(it) }
+                    }
+                })
+            }
+            assertTrue(first.await(60, TimeUnit.SECONDS), "no piece came")
+            val busy = assertThrows<BizraException.Busy> { solo.generate(me, capital, greedy) }
+            assertEquals("BUSY", busy.kind)
+            assertContains(busy.detail, "(0 waiting)")
+            assertThrows<BizraException.Busy> { solo.embed("cheese") }
+            refused.countDown()
+            holder.join()
+            assertContains(held.get().getOrThrow(), "Paris")
+            untilTaken { solo.generate(me, capital, greedy).use { assertContains(output(it), "Paris") } }
+        }
     }
 
     @Test
