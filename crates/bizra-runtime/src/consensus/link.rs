@@ -46,7 +46,7 @@
 //! are not encrypted: consensus messages are not secret.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,7 +58,7 @@ use bizra_protocol::Identity;
 use rand_core::{OsRng, RngCore as _};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 const MAGIC: [u8; 4] = *b"BZL1";
 const HELLO_LEN: usize = 4 + 32 + 32 + 32;
@@ -69,9 +69,22 @@ pub(crate) const MAX_FRAME: usize = MAX_MESSAGE_BYTES + 1;
 /// Frames waiting to be written to one link before more are dropped (and counted): a peer that
 /// does not read cannot make this node hold more.
 const WRITE_BACKLOG: usize = 1024;
+/// Bytes of the frames waiting to be written to one link (the one being written included)
+/// before more are dropped and counted. Without it a peer that does not read could hold
+/// [`WRITE_BACKLOG`] frames of up to [`MAX_FRAME`] each (8 GiB): the answers to its own
+/// fetches, say, each a fresh decision. Room for a few of the largest frames, so that a peer
+/// that reads is not refused a proposal because another was just queued.
+const WRITE_BACKLOG_BYTES: usize = 32 << 20;
 /// Frames read from all links and not yet handled before readers wait (TCP then slows the
 /// senders).
 pub(crate) const READ_BACKLOG: usize = 1024;
+/// Bytes of the frames read from all links and not yet handled before readers wait, as for
+/// [`READ_BACKLOG`]: with the frame count alone, members sending frames of [`MAX_FRAME`]
+/// faster than the node handles them could make it hold 8 GiB. Each reader also holds the one
+/// frame it is reading.
+const READ_BACKLOG_BYTES: usize = 64 << 20;
+/// A frame body's first allocation; it then grows with what arrives (see [`read_body`]).
+const READ_CHUNK: usize = 64 << 10;
 
 /// What a frame carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +93,36 @@ pub(crate) enum Kind {
     Message = 1,
     /// A request for decided heights.
     Fetch = 2,
+}
+
+/// The queue of frames to write to one link, bounded in frames ([`WRITE_BACKLOG`]) and in
+/// bytes ([`WRITE_BACKLOG_BYTES`]). Cloning it gives another handle on the same queue.
+#[derive(Clone, Debug)]
+pub(crate) struct Outbox {
+    tx: mpsc::Sender<Arc<[u8]>>,
+    /// Bytes queued or being written: added here, taken off by the writer once written.
+    queued: Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    /// An empty queue, and what its writer reads.
+    fn new() -> (Outbox, mpsc::Receiver<Arc<[u8]>>) {
+        let (tx, rx) = mpsc::channel(WRITE_BACKLOG);
+        let queued = Arc::new(AtomicUsize::new(0));
+        (Outbox { tx, queued }, rx)
+    }
+
+    /// Queues `frame` to be written; `false` (the frame is dropped) where the queue is full,
+    /// in frames or in bytes, or the link is down. Never waits.
+    pub(crate) fn push(&self, frame: Arc<[u8]>) -> bool {
+        let len = frame.len();
+        let before = self.queued.fetch_add(len, Ordering::Relaxed);
+        if before + len > WRITE_BACKLOG_BYTES || self.tx.try_send(frame).is_err() {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
 }
 
 /// A frame, ready to write.
@@ -113,17 +156,15 @@ pub(crate) fn parse_fetch(body: &[u8]) -> Option<(u64, u32)> {
 #[derive(Debug)]
 pub(crate) enum LinkEvent {
     /// A link is authenticated: frames for `key` may go to `tx`.
-    Up {
-        key: [u8; 32],
-        id: u64,
-        tx: mpsc::Sender<Arc<[u8]>>,
-    },
+    Up { key: [u8; 32], id: u64, tx: Outbox },
     /// A frame arrived.
     Frame {
         key: [u8; 32],
         id: u64,
         kind: Kind,
         body: Vec<u8>,
+        /// The body's share of [`READ_BACKLOG_BYTES`], given back when the event is dropped.
+        _unread: OwnedSemaphorePermit,
     },
     /// The link ended (or never came up: `id` 0, after a dial).
     Down { key: [u8; 32], id: u64 },
@@ -135,6 +176,8 @@ pub(crate) struct Links {
     pub(crate) federation: [u8; 32],
     pub(crate) admission: Admission,
     pub(crate) events: mpsc::Sender<LinkEvent>,
+    /// The bytes of [`READ_BACKLOG_BYTES`] not held by a frame in `events`.
+    unread: Arc<Semaphore>,
     next_id: AtomicU64,
 }
 
@@ -150,6 +193,7 @@ impl Links {
             federation,
             admission,
             events,
+            unread: Arc::new(Semaphore::new(READ_BACKLOG_BYTES)),
             next_id: AtomicU64::new(1),
         })
     }
@@ -190,7 +234,8 @@ impl Links {
             return;
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(WRITE_BACKLOG);
+        let (tx, rx) = Outbox::new();
+        let queued = tx.queued.clone();
         if self
             .events
             .send(LinkEvent::Up { key, id, tx })
@@ -199,8 +244,8 @@ impl Links {
         {
             return;
         }
-        tokio::spawn(write_frames(write, rx));
-        read_frames(read, key, id, &self.events).await;
+        tokio::spawn(write_frames(write, rx, queued));
+        read_frames(read, key, id, &self.events, &self.unread).await;
         let _ = self.events.send(LinkEvent::Down { key, id }).await;
     }
 
@@ -277,26 +322,41 @@ fn auth_bytes(federation: &[u8; 32], signer: &[u8; 32], other: &[u8; 32], nonce:
     [&federation[..], signer, other, nonce].concat()
 }
 
-async fn write_frames(mut write: impl AsyncWrite + Unpin, mut rx: mpsc::Receiver<Arc<[u8]>>) {
+/// Writes a link's frames as they are queued, taking each off the queue's byte count once
+/// written (a write that fails ends the link, and with it the queue).
+async fn write_frames(
+    mut write: impl AsyncWrite + Unpin,
+    mut rx: mpsc::Receiver<Arc<[u8]>>,
+    queued: Arc<AtomicUsize>,
+) {
     while let Some(frame) = rx.recv().await {
         if write.write_all(&frame).await.is_err() {
             return;
         }
+        queued.fetch_sub(frame.len(), Ordering::Relaxed);
     }
 }
 
+/// Reads a link's frames into `events` until the link ends, each once its bytes fit in what
+/// is left of [`READ_BACKLOG_BYTES`] (`unread`): until then the link is not read.
 async fn read_frames(
     mut read: impl AsyncRead + Unpin,
     key: [u8; 32],
     id: u64,
     events: &mpsc::Sender<LinkEvent>,
+    unread: &Arc<Semaphore>,
 ) {
     while let Some((kind, body)) = read_frame(&mut read).await {
+        // A body is at most MAX_FRAME bytes, below both u32::MAX and the whole allowance.
+        let Ok(unread) = unread.clone().acquire_many_owned(body.len() as u32).await else {
+            return;
+        };
         let event = LinkEvent::Frame {
             key,
             id,
             kind,
             body,
+            _unread: unread,
         };
         if events.send(event).await.is_err() {
             return;
@@ -318,9 +378,32 @@ async fn read_frame(read: &mut (impl AsyncRead + Unpin)) -> Option<(Kind, Vec<u8
     if n == 0 || n > MAX_FRAME {
         return None;
     }
-    let mut body = vec![0u8; n - 1];
-    read.read_exact(&mut body).await.ok()?;
+    let mut body = Vec::new();
+    read_body(read, n - 1, &mut body).await?;
     Some((kind, body))
+}
+
+/// Reads a body of `len` bytes into `body`; `None` if the stream ends or fails first.
+///
+/// The length is the sender's word: `body` grows as the bytes arrive, doubling what has
+/// arrived (at least [`READ_CHUNK`]) and never past `len`, so a member that declares
+/// [`MAX_FRAME`] and then trickles bytes, or stops, makes this end hold about what it sent,
+/// not what it announced; a body that does arrive is read with few copies and no slack.
+async fn read_body(
+    read: &mut (impl AsyncRead + Unpin),
+    len: usize,
+    body: &mut Vec<u8>,
+) -> Option<()> {
+    while body.len() < len {
+        if body.len() == body.capacity() {
+            body.reserve_exact(body.len().max(READ_CHUNK).min(len - body.len()));
+        }
+        let room = (body.capacity() - body.len()).min(len - body.len());
+        if read.take(room as u64).read_buf(body).await.ok()? == 0 {
+            return None;
+        }
+    }
+    Some(())
 }
 
 /// The handshake and the frame reader over any bytes, for the fuzz targets in `fuzz/` (the
@@ -541,5 +624,172 @@ mod tests {
         // Another federation.
         let d = links(0, [8u8; 32], &keys);
         assert_eq!(pair(&d, &b, keys[1]).await.1, None);
+    }
+
+    /// A body is allocated as its bytes arrive, whatever length its frame declared: a member
+    /// that announces the largest frame and sends 1,000 bytes costs about 1,000 bytes (at
+    /// most the first chunk), one that sends more costs at most twice what it sent, and a body
+    /// that arrives whole is read exactly, without slack.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_body_is_allocated_as_its_bytes_arrive_not_as_declared() {
+        let len = MAX_FRAME - 1;
+        let sent: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let (mut tx, mut rx) = tokio::io::duplex(4 << 20);
+        let mut body = Vec::new();
+        let mut arrived = 0;
+        for upto in [1_000, 300_000, 2_000_000] {
+            tx.write_all(&sent[arrived..upto]).await.unwrap();
+            arrived = upto;
+            let read = read_body(&mut rx, len, &mut body);
+            // The rest never comes: the read waits, holding what arrived.
+            assert!(tokio::time::timeout(Duration::from_millis(20), read)
+                .await
+                .is_err());
+            assert_eq!(body.len(), arrived);
+            assert!(
+                body.capacity() <= (2 * arrived).max(READ_CHUNK),
+                "{} bytes allocated for {arrived} that arrived",
+                body.capacity()
+            );
+        }
+        let rest = sent[arrived..].to_vec();
+        let writer = tokio::spawn(async move { tx.write_all(&rest).await });
+        assert_eq!(read_body(&mut rx, len, &mut body).await, Some(()));
+        writer.await.unwrap().unwrap();
+        assert!(body == sent, "the body read back differs");
+        assert_eq!(body.capacity(), len);
+    }
+
+    /// Whole frames read back through a small pipe; a frame cut short, of length 0, longer
+    /// than MAX_FRAME or of an unknown kind ends the link.
+    #[tokio::test(flavor = "current_thread")]
+    async fn frames_read_back_whole_and_bad_ones_end_the_link() {
+        let big: Vec<u8> = (0..MAX_FRAME - 1).map(|i| (i % 253) as u8).collect();
+        let mut stream = frame(Kind::Message, &big).to_vec();
+        stream.extend_from_slice(&fetch(3, 4));
+        let (mut tx, mut rx) = tokio::io::duplex(4096);
+        let writer = tokio::spawn(async move { tx.write_all(&stream).await });
+        let (kind, body) = read_frame(&mut rx).await.unwrap();
+        assert!(kind == Kind::Message && body == big);
+        let (kind, body) = read_frame(&mut rx).await.unwrap();
+        assert_eq!((kind, parse_fetch(&body)), (Kind::Fetch, Some((3, 4))));
+        writer.await.unwrap().unwrap();
+        assert_eq!(read_frame(&mut rx).await, None);
+
+        let cut = &frame(Kind::Message, &[9; 100])[..50];
+        let too_long = [&((MAX_FRAME + 1) as u32).to_be_bytes()[..], &[1], &[0; 64]].concat();
+        let empty = [0, 0, 0, 0, 1, 0, 0, 0, 2, 1];
+        let unknown = [0, 0, 0, 2, 3, 0];
+        for input in [cut, &too_long[..], &empty[..], &unknown[..]] {
+            assert_eq!(read_frame(&mut &input[..]).await, None, "{input:?}");
+        }
+    }
+
+    /// Two nodes' links over real TCP, `a` having dialed `b`: each end's link events, and the
+    /// queue to write to `b`.
+    async fn linked() -> (
+        Outbox,
+        mpsc::Receiver<LinkEvent>,
+        mpsc::Receiver<LinkEvent>,
+        Arc<Links>,
+    ) {
+        let (a_id, b_id) = (
+            Arc::new(Identity::generate()),
+            Arc::new(Identity::generate()),
+        );
+        let keys = [*a_id.public_key(), *b_id.public_key()];
+        let (a_tx, mut a_rx) = mpsc::channel(8);
+        let (b_tx, mut b_rx) = mpsc::channel(READ_BACKLOG);
+        let fed = [3u8; 32];
+        let a = Links::new(a_id, fed, Admission::allow(keys), a_tx);
+        let b = Links::new(b_id, fed, Admission::allow(keys), b_tx);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(b.clone().listen(listener));
+        tokio::spawn(a.dial(keys[1], addr));
+        let Some(LinkEvent::Up { tx, .. }) = a_rx.recv().await else {
+            panic!("a's link did not come up");
+        };
+        assert!(matches!(b_rx.recv().await, Some(LinkEvent::Up { .. })));
+        (tx, a_rx, b_rx, b)
+    }
+
+    /// The `i`th frame the test sends: a body of 1 MiB that says `i`.
+    fn numbered(i: u32) -> Arc<[u8]> {
+        let mut body = vec![i as u8; 1 << 20];
+        body[..4].copy_from_slice(&i.to_be_bytes());
+        frame(Kind::Message, &body)
+    }
+
+    /// A peer that stops reading (its node does not handle what its links read) makes each
+    /// end hold a bounded amount: the reading end at most READ_BACKLOG_BYTES of frames read
+    /// and not handled, the writing end at most WRITE_BACKLOG_BYTES queued, beyond which
+    /// frames are refused (a node counts them as dropped) rather than held. Once the peer
+    /// reads again, every frame accepted arrives whole and in order, and the queue takes
+    /// frames again.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_peer_that_stops_reading_fills_bounded_queues_and_recovers() {
+        let (outbox, _a_rx, mut b_rx, b) = linked().await;
+        let mut accepted = 0u32;
+        loop {
+            while outbox.push(numbered(accepted)) {
+                accepted += 1;
+            }
+            // Let the writer, TCP and the reader move what they can.
+            let before = accepted;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            while outbox.push(numbered(accepted)) {
+                accepted += 1;
+            }
+            if accepted == before {
+                break;
+            }
+        }
+        let frame_len = numbered(0).len();
+        let queued = outbox.queued.load(Ordering::Relaxed);
+        assert!(
+            queued <= WRITE_BACKLOG_BYTES && queued + frame_len > WRITE_BACKLOG_BYTES,
+            "{queued} bytes queued"
+        );
+        let unhandled = b_rx.len() * (frame_len - 5);
+        assert!(
+            unhandled <= READ_BACKLOG_BYTES && unhandled + frame_len > READ_BACKLOG_BYTES,
+            "{unhandled} bytes read and not handled"
+        );
+        // Still stuck: more frames are refused, and nothing more is held.
+        for i in 0..16 {
+            assert!(!outbox.push(numbered(accepted + i)));
+        }
+        assert_eq!(outbox.queued.load(Ordering::Relaxed), queued);
+        let in_transit = accepted as usize * frame_len - queued - unhandled;
+        eprintln!(
+            "{accepted} frames of {frame_len} bytes accepted: {queued} bytes queued to write, \
+             {unhandled} read and not handled, {in_transit} in TCP buffers and the reader"
+        );
+
+        // The peer reads again: everything accepted arrives, whole and in order.
+        for i in 0..=accepted {
+            if i == accepted {
+                // The writer takes the last frame off once its write returns.
+                for _ in 0..500 {
+                    if outbox.queued.load(Ordering::Relaxed) == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                assert_eq!(outbox.queued.load(Ordering::Relaxed), 0);
+                assert!(
+                    outbox.push(numbered(accepted)),
+                    "the queue refuses after recovery"
+                );
+            }
+            match b_rx.recv().await {
+                Some(LinkEvent::Frame { body, .. }) => {
+                    assert!(body[..] == numbered(i)[5..], "frame {i} differs");
+                }
+                other => panic!("frame {i}: {other:?}"),
+            }
+        }
+        assert_eq!(b.unread.available_permits(), READ_BACKLOG_BYTES);
     }
 }

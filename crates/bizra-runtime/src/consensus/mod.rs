@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::timers::Timers;
-use link::{Kind, LinkEvent, Links};
+use link::{Kind, LinkEvent, Links, Outbox};
 use store::Store;
 
 /// How long after a failed dial a validator is dialed again.
@@ -45,6 +45,10 @@ const FETCH_BYTES: usize = 16 << 20;
 /// Submissions read from links and waiting to be judged, at most; beyond, they are judged as
 /// they come (and TCP slows their senders).
 const DEFERRED_MAX: usize = 65_536;
+/// Bytes of the submissions waiting to be judged, at most, as for [`DEFERRED_MAX`]: a
+/// submission may be as large as a consensus message (8 MiB), and 65,536 of those would not
+/// fit in any node's memory.
+const DEFERRED_BYTES: usize = 64 << 20;
 /// Waiting submissions judged in one turn of the node's loop, between which votes and proposals
 /// are handled: a flood of submissions (each a signature check) cannot hold up a round.
 const SUBMISSIONS_PER_TURN: usize = 32;
@@ -103,7 +107,7 @@ pub struct ConsensusStatus {
     pub linked: usize,
     /// What the engine has seen and done.
     pub engine: Stats,
-    /// Frames not sent because a link's queue was full.
+    /// Frames not sent because a link's queue was full (1,024 frames or 32 MiB).
     pub frames_dropped: u64,
     /// Why consensus stopped on this node (its storage failed), if it did: it no longer
     /// votes, since it could not log first.
@@ -111,7 +115,7 @@ pub struct ConsensusStatus {
 }
 
 /// A link's id and the queue of frames to write to it.
-type LinkTx = (u64, mpsc::Sender<Arc<[u8]>>);
+type LinkTx = (u64, Outbox);
 
 enum Dial {
     Pending,
@@ -136,6 +140,8 @@ pub(crate) struct Consensus {
     next: Option<u64>,
     /// Submissions read but not yet judged (see [`SUBMISSIONS_PER_TURN`]).
     deferred: VecDeque<Vec<u8>>,
+    /// The bytes of `deferred`.
+    deferred_bytes: usize,
     events: Vec<ConsensusEvent>,
     frames_dropped: u64,
     failure: Option<String>,
@@ -212,6 +218,7 @@ impl Consensus {
                 fetch_turn: 0,
                 next: waiting,
                 deferred: VecDeque::new(),
+                deferred_bytes: 0,
                 events: Vec::new(),
                 frames_dropped: 0,
                 failure: None,
@@ -257,7 +264,7 @@ impl Consensus {
                 // decided it (and later ones) already, as after a restart it may have.
                 if let Some(next) = self.next {
                     if self.validators.contains(&key) {
-                        let _ = tx.try_send(link::fetch(next, FETCH_COUNT));
+                        tx.push(link::fetch(next, FETCH_COUNT));
                     }
                 }
                 self.peers.entry(key).or_default().push((id, tx));
@@ -278,7 +285,11 @@ impl Consensus {
                 kind: Kind::Message,
                 body,
                 ..
-            } if wire::is_submission(&body) && self.deferred.len() < DEFERRED_MAX => {
+            } if wire::is_submission(&body)
+                && self.deferred.len() < DEFERRED_MAX
+                && self.deferred_bytes + body.len() <= DEFERRED_BYTES =>
+            {
+                self.deferred_bytes += body.len();
                 self.deferred.push_back(body);
             }
             LinkEvent::Frame {
@@ -310,6 +321,7 @@ impl Consensus {
                 id,
                 kind: Kind::Fetch,
                 body,
+                ..
             } => {
                 if let Some((from, count)) = link::parse_fetch(&body) {
                     self.answer_fetch(key, id, from, count.min(FETCH_COUNT));
@@ -330,6 +342,7 @@ impl Consensus {
             let (Some(engine), Some(body)) = (&mut self.engine, self.deferred.pop_front()) else {
                 break;
             };
+            self.deferred_bytes -= body.len();
             // A refusal is counted by the engine; nothing is answered.
             let _ = engine.receive(&body, now());
         }
@@ -436,7 +449,7 @@ impl Consensus {
                 let frame = link::frame(Kind::Message, &bytes);
                 for links in self.peers.values() {
                     if let Some((_, tx)) = links.first() {
-                        if tx.try_send(frame.clone()).is_err() {
+                        if !tx.push(frame.clone()) {
                             self.frames_dropped += 1;
                         }
                     }
@@ -482,7 +495,7 @@ impl Consensus {
             .and_then(|id| links.iter().find(|(i, _)| *i == id))
             .or(links.first());
         match link {
-            Some((_, tx)) if tx.try_send(frame).is_ok() => true,
+            Some((_, tx)) if tx.push(frame) => true,
             _ => {
                 self.frames_dropped += 1;
                 false
