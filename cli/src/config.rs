@@ -139,6 +139,11 @@ pub struct InferenceConfig {
     /// Layers offloaded to a GPU (builds with CUDA only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu_layers: Option<u32>,
+    /// Requests that may wait behind the one a model is serving (`bizra serve` takes many at
+    /// once); one more is refused at once (exit 6, HTTP 503 `busy`). At most 65536; 0: refused
+    /// whenever the model is busy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_queued: Option<u32>,
 }
 
 /// `[policy]`.
@@ -185,6 +190,7 @@ pub const KEYS: &[(&str, &str, Kind)] = &[
     ("inference", "threads", Kind::Int),
     ("inference", "context", Kind::Int),
     ("inference", "gpu_layers", Kind::Int),
+    ("inference", "max_queued", Kind::Int),
     ("policy", "constitution", Kind::Str),
     ("log", "level", Kind::Str),
     ("server", "bind", Kind::Str),
@@ -467,6 +473,7 @@ dir = "models"
 # threads = 4                       # default: the physical cores
 # context = 2048
 # gpu_layers = 0                    # builds with CUDA only
+# max_queued = 32                   # requests waiting behind the running one; more: busy
 
 [policy]
 # A constitution file (JSON) instead of the embedded default (`bizra constitution`).
@@ -587,6 +594,7 @@ mod tests {
                 threads: Some(1),
                 context: Some(1),
                 gpu_layers: Some(1),
+                max_queued: Some(1),
             },
             policy: PolicyConfig {
                 constitution: Some("c".into()),

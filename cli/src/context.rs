@@ -125,7 +125,8 @@ impl Context {
         }
     }
 
-    /// The engine's options: `[inference]` context, threads and GPU layers, unless given.
+    /// The engine's options: `[inference]` context, threads, GPU layers and queue bound, unless
+    /// given.
     pub fn engine_options(
         &self,
         context: Option<u32>,
@@ -137,6 +138,7 @@ impl Context {
             n_ctx: context.or(cfg.context).unwrap_or(defaults.n_ctx),
             n_threads: threads.or(cfg.threads).or(defaults.n_threads),
             n_gpu_layers: cfg.gpu_layers.unwrap_or(defaults.n_gpu_layers),
+            max_queued: cfg.max_queued.unwrap_or(defaults.max_queued),
             ..defaults
         }
     }
@@ -186,4 +188,45 @@ pub fn prompt(purpose: Purpose, what: &str) -> CliResult<Zeroizing<String>> {
         }
     }
     Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::InferenceConfig;
+
+    fn with(inference: InferenceConfig) -> Context {
+        Context {
+            data_dir: PathBuf::from("/nowhere"),
+            config: Config {
+                inference,
+                ..Config::default()
+            },
+            out: Output::new(false),
+            passphrase_file: None,
+        }
+    }
+
+    #[test]
+    fn engine_options_take_the_inference_section_under_the_flags() {
+        let defaults = bizra::EngineOptions::default();
+        assert_eq!(
+            with(InferenceConfig::default()).engine_options(None, None),
+            defaults
+        );
+        let set = with(InferenceConfig {
+            context: Some(512),
+            threads: Some(3),
+            gpu_layers: Some(7),
+            max_queued: Some(0),
+            ..InferenceConfig::default()
+        });
+        let o = set.engine_options(None, None);
+        assert_eq!(
+            (o.n_ctx, o.n_threads, o.n_gpu_layers, o.max_queued),
+            (512, Some(3), 7, 0)
+        );
+        let o = set.engine_options(Some(256), Some(1));
+        assert_eq!((o.n_ctx, o.n_threads, o.max_queued), (256, Some(1), 0));
+    }
 }
