@@ -520,3 +520,85 @@ impl Consensus {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bizra_consensus::{Timeouts, Validator};
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    /// Submissions arriving faster than they are judged wait, at most DEFERRED_MAX of them and
+    /// DEFERRED_BYTES in all; the others are judged as they come. Judged, the waiting ones
+    /// leave and the bounds take submissions again.
+    #[tokio::test(flavor = "current_thread")]
+    async fn submissions_awaiting_judgement_are_bounded_in_number_and_bytes() {
+        let me = Arc::new(Identity::generate());
+        let peer = Identity::generate();
+        let validators = [me.public_key(), peer.public_key()]
+            .into_iter()
+            .map(|k| Validator::new(k, 1).unwrap())
+            .collect();
+        let document = FederationDocument::new("bounds", 1, validators, Timeouts::default());
+        let config = ConsensusConfig {
+            document: Arc::new(document.unwrap()),
+            gates: Arc::new(GateChain::default()),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let admission = bizra_federation::Admission::allow([*peer.public_key()]);
+        let (mut c, _links) =
+            Consensus::start(config, me, dir.path(), [5; 32], admission, listener).unwrap();
+        // A submission as the wire tells one: the rest of these bytes is refused when judged.
+        let kind = (0..=u8::MAX)
+            .find(|&k| wire::is_submission(&[wire::VERSION, k]))
+            .unwrap();
+        let allowance = Arc::new(Semaphore::new(Semaphore::MAX_PERMITS));
+        let arrive = |c: &mut Consensus, len: usize| {
+            let mut body = vec![0u8; len];
+            body[..2].copy_from_slice(&[wire::VERSION, kind]);
+            let unread = allowance
+                .clone()
+                .try_acquire_many_owned(len as u32)
+                .unwrap();
+            c.on_link(LinkEvent::Frame {
+                key: *peer.public_key(),
+                id: 1,
+                kind: Kind::Message,
+                body,
+                _unread: unread,
+            });
+            (
+                c.deferred.len(),
+                c.deferred_bytes,
+                c.status().engine.received,
+            )
+        };
+
+        // Small ones: DEFERRED_MAX wait, the rest are judged at once.
+        for _ in 0..DEFERRED_MAX {
+            arrive(&mut c, 16);
+        }
+        assert_eq!(arrive(&mut c, 16), (DEFERRED_MAX, DEFERRED_MAX * 16, 1));
+        assert_eq!(arrive(&mut c, 16), (DEFERRED_MAX, DEFERRED_MAX * 16, 2));
+        while c.has_deferred() {
+            c.judge_deferred();
+        }
+        assert_eq!(c.deferred_bytes, 0);
+        assert_eq!(c.status().engine.received, 2 + DEFERRED_MAX as u64);
+
+        // Large ones: DEFERRED_BYTES wait, the rest are judged at once.
+        let mib = 1 << 20;
+        for _ in 0..DEFERRED_BYTES / mib {
+            arrive(&mut c, mib);
+        }
+        let judged = c.status().engine.received;
+        assert_eq!(
+            arrive(&mut c, mib),
+            (DEFERRED_BYTES / mib, DEFERRED_BYTES, judged + 1)
+        );
+        c.judge_deferred();
+        let waiting = DEFERRED_BYTES / mib - SUBMISSIONS_PER_TURN;
+        assert_eq!(arrive(&mut c, mib).0, waiting + 1);
+    }
+}

@@ -1,0 +1,319 @@
+//! The consensus bounds of real nodes on loopback, filled and recovered from.
+//!
+//! A validator that stops reading its links (opened here by hand, as `consensus_byzantine.rs`
+//! does, from the LINK-v1 documentation in `consensus/link.rs`) and asks for decided heights
+//! it will not read: the others answer until its queues are full, then drop and count what
+//! would not fit, hold a bounded amount of memory, and go on deciding without it. When it
+//! reads again the frames it is sent are whole and nothing more is dropped, and when it comes
+//! back as a node, consensus needs it and has it.
+//!
+//! A node whose proposal pool is full refuses the next proposal with `BUSY`, and takes
+//! proposals again once a decision drains it.
+
+mod cluster;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bizra_consensus::engine::wire::MAX_MESSAGE_BYTES;
+use bizra_consensus::engine::MAX_POOLED;
+use bizra_federation::MembershipConfig;
+use bizra_protocol::hash::Domain;
+use bizra_protocol::{Envelope, ErrorKind, Identity};
+use bizra_runtime::{ConsensusEvent, Node, Subscription};
+use cluster::*;
+use serde_json::json;
+
+/// Fetches the stalled validator sends each node: each asks for every decided height (about
+/// 12 MB of decisions here), 290 MB a node if the node held every answer.
+const FETCHES: usize = 24;
+/// The most the process may grow while three nodes hold what the stalled validator did not
+/// read: each node's queue to it holds at most 32 MiB; as much again is left for what the
+/// nodes encode meanwhile and the allocator keeps (runs here grew 30 to 140 MiB; holding
+/// every answer would be 870 MB).
+const HELD_LIMIT: usize = 256 << 20;
+
+/// One consensus link, opened by hand: `BZL1` hello both ways, then each end's signature over
+/// federation id ‖ own key ‖ other key ‖ other's nonce under `bizra-link-v1:`.
+fn open_link(addr: SocketAddr, id: &Identity, peer: &[u8; 32], nonce: u8) -> TcpStream {
+    let federation = MembershipConfig::federation_id(FEDERATION);
+    let mut s = TcpStream::connect(addr).expect("the node listens on TCP");
+    s.set_nodelay(true).unwrap();
+    let mut hello = b"BZL1".to_vec();
+    hello.extend_from_slice(&federation);
+    hello.extend_from_slice(id.public_key());
+    hello.extend_from_slice(&[nonce; 32]);
+    s.write_all(&hello).unwrap();
+    let mut theirs = [0u8; 100];
+    s.read_exact(&mut theirs).expect("the node's hello");
+    assert_eq!(&theirs[36..68], peer, "not the node dialed");
+    let signed = [&federation[..], id.public_key(), peer, &theirs[68..100]].concat();
+    s.write_all(&id.sign_in(Domain::Link, &signed)).unwrap();
+    let mut auth = [0u8; 64];
+    s.read_exact(&mut auth)
+        .expect("the node's proof of its key");
+    s
+}
+
+/// A fetch frame: length 13, kind 2, `from` (8 bytes) and `count` (4), big-endian.
+fn fetch(from: u64, count: u32) -> Vec<u8> {
+    [
+        &[0, 0, 0, 13, 2][..],
+        &from.to_be_bytes(),
+        &count.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// Reads a link's frames until it closes, counting them into `frames`; an error names the
+/// first that is not whole (a length out of range or an unknown kind: a dropped frame must
+/// never cut one).
+fn read_frames(mut s: TcpStream, frames: Arc<AtomicU64>) -> Result<(), String> {
+    loop {
+        let mut head = [0u8; 5];
+        if s.read_exact(&mut head).is_err() {
+            return Ok(());
+        }
+        let n = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        if n == 0 || n > MAX_MESSAGE_BYTES + 1 || !matches!(head[4], 1 | 2) {
+            return Err(format!(
+                "frame {}: {head:?}",
+                frames.load(Ordering::Relaxed)
+            ));
+        }
+        let mut body = vec![0u8; n - 1];
+        if s.read_exact(&mut body).is_err() {
+            return Ok(());
+        }
+        frames.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// This process's resident memory, in bytes.
+fn rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib << 10
+}
+
+/// A proposal of about 500 KiB.
+fn large_proposal(by: &Identity, n: u64) -> Envelope {
+    Envelope::builder(json!({"type": "bizra.proposal", "n": n, "pad": "x".repeat(500 << 10)}))
+        .snr(0.9)
+        .ihsan(0.97)
+        .ttl(600)
+        .sign(by)
+        .unwrap()
+}
+
+/// Waits on `events` until every proposal of `ids` is decided; the last decision's
+/// certificate signers and height.
+fn decide(events: &Subscription<ConsensusEvent>, mut ids: HashSet<String>) -> (Vec<String>, u64) {
+    let start = Instant::now();
+    loop {
+        let left = Duration::from_secs(60).saturating_sub(start.elapsed());
+        let Some((certificate, batch)) = next_decision(events, left) else {
+            panic!("{} proposals not decided in 60 s", ids.len());
+        };
+        for p in batch.envelopes() {
+            ids.remove(p.id());
+        }
+        if ids.is_empty() {
+            let signers = certificate.signatures().iter().map(|s| s.validator.clone());
+            return (signers.collect(), certificate.height());
+        }
+    }
+}
+
+fn propose(node: &Node, envelope: Envelope) -> HashSet<String> {
+    let id = envelope.id().to_owned();
+    assert!(node.propose(envelope).unwrap());
+    HashSet::from([id])
+}
+
+fn dropped(cluster: &Cluster, i: usize) -> u64 {
+    cluster.node(i).consensus_status().unwrap().frames_dropped
+}
+
+/// Waits until no reader has counted a frame for 500 ms: what was queued is read.
+fn quiet(counts: &[Arc<AtomicU64>]) {
+    let total = || {
+        counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum::<u64>()
+    };
+    let mut last = total();
+    for _ in 0..60 {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = total();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+    panic!("the links never went quiet");
+}
+
+#[test]
+fn a_validator_that_stops_reading_costs_bounded_memory_and_is_back_when_it_reads() {
+    let mut cluster = Cluster::start_first(4, 3);
+    let honest = [0, 1, 2];
+    let events = cluster.node(0).consensus_events();
+    assert!(eventually(Duration::from_secs(10), || honest.iter().all(
+        |&i| cluster.node(i).consensus_status().unwrap().linked == 2
+    )));
+    // Decided heights of about 12 MB in all, for the stalled validator to ask for.
+    let mut ids = HashSet::new();
+    for k in 0..24u64 {
+        let at = k as usize % 3;
+        ids.extend(propose(
+            cluster.node(at),
+            large_proposal(&cluster.ids[at], k),
+        ));
+    }
+    decide(&events, ids);
+
+    // Validator 3 links to the three, asks each for every decided height FETCHES times, and
+    // reads nothing.
+    let mut links: Vec<TcpStream> = honest
+        .iter()
+        .map(|&i| {
+            let key = cluster.ids[i].public_key();
+            open_link(
+                cluster.node(i).local_addr(),
+                &cluster.ids[3],
+                key,
+                i as u8 + 1,
+            )
+        })
+        .collect();
+    assert!(eventually(Duration::from_secs(10), || honest.iter().all(
+        |&i| cluster.node(i).consensus_status().unwrap().linked == 3
+    )));
+    let before = rss();
+    let dropped_before: Vec<u64> = honest.iter().map(|&i| dropped(&cluster, i)).collect();
+    for link in &mut links {
+        for _ in 0..FETCHES {
+            link.write_all(&fetch(1, 64)).unwrap();
+        }
+    }
+    // Each node answers until the link's queue is full, then drops and counts.
+    assert!(
+        eventually(Duration::from_secs(30), || honest
+            .iter()
+            .all(|&i| dropped(&cluster, i) > dropped_before[i])),
+        "no node dropped a frame: {dropped_before:?}"
+    );
+    // Consensus goes on among the three that read (what they send the fourth is queued while
+    // there is room, in frames and bytes, and dropped beyond).
+    decide(
+        &events,
+        propose(cluster.node(0), proposal(&cluster.ids[0], 100)),
+    );
+    let held = rss().saturating_sub(before);
+    eprintln!(
+        "stalled: frames dropped {:?}, process grew {} MiB (limit {})",
+        honest
+            .iter()
+            .map(|&i| dropped(&cluster, i))
+            .collect::<Vec<_>>(),
+        held >> 20,
+        HELD_LIMIT >> 20
+    );
+    assert!(held < HELD_LIMIT, "the process grew {held} bytes");
+
+    // Validator 3 reads again: whole frames, the backlog, then nothing more is dropped.
+    let counts: Vec<Arc<AtomicU64>> = links.iter().map(|_| Arc::default()).collect();
+    let readers: Vec<JoinHandle<Result<(), String>>> = links
+        .iter()
+        .zip(&counts)
+        .map(|(link, count)| {
+            let (link, count) = (link.try_clone().unwrap(), count.clone());
+            std::thread::spawn(move || read_frames(link, count))
+        })
+        .collect();
+    quiet(&counts);
+    let drained: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    let recovered: Vec<u64> = honest.iter().map(|&i| dropped(&cluster, i)).collect();
+    decide(
+        &events,
+        propose(cluster.node(1), proposal(&cluster.ids[1], 101)),
+    );
+    assert!(eventually(Duration::from_secs(10), || counts
+        .iter()
+        .zip(&drained)
+        .all(|(c, d)| c.load(Ordering::Relaxed) > *d)));
+    let after: Vec<u64> = honest.iter().map(|&i| dropped(&cluster, i)).collect();
+    assert_eq!(after, recovered, "frames dropped to a link that reads");
+    eprintln!("read again: {drained:?} frames of backlog, then the new height's");
+    for link in &links {
+        link.shutdown(Shutdown::Both).unwrap();
+    }
+    for reader in readers {
+        reader.join().unwrap().unwrap();
+    }
+
+    // Validator 3 comes back as a node, and with validator 2 down, nothing is decided without
+    // it: it catches up and signs.
+    cluster.nodes[2].take().unwrap().stop();
+    cluster.nodes.push(None);
+    cluster.restart(3);
+    let (signers, height) = decide(
+        &events,
+        propose(cluster.node(0), proposal(&cluster.ids[0], 102)),
+    );
+    assert!(signers.contains(&cluster.ids[3].public_key_hex()));
+    assert!(eventually(Duration::from_secs(20), || cluster
+        .node(3)
+        .consensus_status()
+        .unwrap()
+        .decided
+        >= height));
+    check_agreement(&cluster);
+}
+
+/// With one validator of two running nothing is decided, so its pool fills: at MAX_POOLED
+/// the next proposal is refused with BUSY, naming the pool and its size. Once the other
+/// validator starts, a decision takes a batch out and proposals are taken again.
+#[test]
+fn a_full_pool_refuses_with_busy_until_a_decision_drains_it() {
+    let mut cluster = Cluster::start_first(2, 1);
+    let events = cluster.node(0).consensus_events();
+    let me = cluster.ids[0].clone();
+    for n in 0..MAX_POOLED as u64 {
+        assert!(cluster.node(0).propose(proposal(&me, n)).unwrap(), "{n}");
+    }
+    let full = cluster
+        .node(0)
+        .propose(proposal(&me, MAX_POOLED as u64))
+        .unwrap_err();
+    assert_eq!(full.kind(), ErrorKind::Busy);
+    assert_eq!(full.kind().name(), "BUSY");
+    assert!(
+        full.to_string().contains("pool") && full.to_string().contains(&MAX_POOLED.to_string()),
+        "{full}"
+    );
+    let status = cluster.node(0).consensus_status().unwrap();
+    assert_eq!((status.pending, status.decided), (MAX_POOLED, 0));
+
+    cluster.nodes.push(None);
+    cluster.restart(1);
+    let (certificate, batch) = loop {
+        let decided = next_decision(&events, Duration::from_secs(60)).expect("a decision");
+        if !decided.1.envelopes().is_empty() {
+            break decided;
+        }
+    };
+    certificate.verify_batch(&batch, &cluster.doc).unwrap();
+    assert!(cluster
+        .node(0)
+        .propose(proposal(&me, MAX_POOLED as u64))
+        .unwrap());
+}
