@@ -7,7 +7,8 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 export CARGO_TERM_COLOR ?= never
 
-# One cargo profile (release) for build, test and bindings: nothing gets compiled twice.
+# One cargo profile (release) for build, test and bindings, and one feature set for every
+# dependency (crates/workspace-hack): nothing gets compiled twice. `make dist` adds the `dist` profile.
 CARGO       ?= cargo
 TARGET_DIR  := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 LIBDIR      := $(TARGET_DIR)/release
@@ -32,6 +33,7 @@ fmt:
 # generator below; the Python crate in mk/python.mk (it needs the venv's interpreter).
 lint:
 	$(CARGO) fmt --all -- --check
+	scripts/check-features.sh
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) clippy --release -p bizra --no-default-features -- -D warnings
 	$(CARGO) clippy --release -p uniffi-bindgen --all-targets -- -D warnings

@@ -16,7 +16,7 @@ bench-consensus:
 # Four validator processes on loopback decide a proposal; the certificate is verified in a fresh
 # Python process; one validator is killed and the other three decide the next.
 demo-consensus: python-install
-	$(CARGO) build --release --quiet -p bizra-runtime --bin bizra-node
+	$(CARGO) build --release --quiet --bin bizra-node
 	$(PY_ENV) scripts/demo-consensus.sh $(LIBDIR)/bizra-node "$(PY)"
 
 BENCHES += bench-consensus

@@ -5,7 +5,7 @@
 
 # Four bizra-node processes on loopback: converge, one killed and detected, one leaves.
 demo-federation:
-	$(CARGO) build --release --quiet -p bizra-runtime --bin bizra-node
+	$(CARGO) build --release --quiet --bin bizra-node
 	scripts/demo-federation.sh $(LIBDIR)/bizra-node
 
 # Dissemination and failure detection on real loopback UDP, beside the references; then the
