@@ -100,7 +100,7 @@ pub struct NodeStats {
     pub received: u64,
     /// Datagrams dropped, by reason.
     pub dropped: HashMap<DropReason, u64>,
-    /// Events dropped because a subscriber left [`SUBSCRIBER_BACKLOG`] unread.
+    /// Events dropped because a subscriber left its backlog (4,096 events) unread.
     pub events_dropped: u64,
 }
 
