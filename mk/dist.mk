@@ -21,9 +21,7 @@
 # artifact targets to DISTS (mk/python.mk, mk/node.mk).
 
 DIST        := $(CURDIR)/dist
-# Cargo's output for the `dist` profile (Cargo.toml: release with LTO, stripped), and the place
-# where the artifacts are staged and the install tests run.
-DIST_LIBDIR := $(TARGET_DIR)/dist
+# Where the artifacts are staged and the install tests run.
 DIST_BUILD  := $(TARGET_DIR)/artifacts
 DIST_C       = $(DIST)/libbizra-$(BIZRA_VERSION)-linux-x86_64.tar.gz
 DIST_JAR     = $(DIST)/bizra-$(BIZRA_VERSION).jar
@@ -48,12 +46,11 @@ dist: $$(DISTS)
 $(CARGO_ABOUT):
 	$(CARGO) install cargo-about --version $(CARGO_ABOUT_VERSION) --features cli --locked --root "$(BIZRA_CACHE)/tools"
 
-# The C libraries as shipped, from the `dist` profile: the shared library keeps its exported
-# (dynamic) symbols and loses the full symbol table.
-dist-lib: llama-deps
-	$(CARGO) build --profile dist -p bizra-sys
+# The shared library as shipped: the exported (dynamic) symbols stay, the full symbol table goes.
+# The release build, as every part's (scripts/dist-python.sh says why not a profile with LTO).
+dist-lib: c-lib
 	mkdir -p "$(DIST_BUILD)/lib"
-	cp "$(DIST_LIBDIR)/libbizra.so" "$(DIST_LIBDIR)/libbizra.a" "$(DIST_BUILD)/lib/"
+	strip --strip-unneeded -o "$(DIST_BUILD)/lib/libbizra.so" "$(LIBDIR)/libbizra.so"
 
 # The license texts of the Rust crates linked in: minutes of license matching, so kept under a
 # key of what decides the dependency graph (by content: a fresh clone's new mtimes change nothing).
@@ -66,7 +63,7 @@ $(RUST_LICENSES): | $(CARGO_ABOUT)
 	mv "$@.tmp" "$@"
 
 dist-c: dist-lib $(RUST_LICENSES)
-	scripts/dist-c.sh "$(BIZRA_VERSION)" "$(DIST_BUILD)/lib/libbizra.so" "$(DIST_BUILD)/lib/libbizra.a" \
+	scripts/dist-c.sh "$(BIZRA_VERSION)" "$(DIST_BUILD)/lib/libbizra.so" "$(LIBDIR)/libbizra.a" \
 	  "$(RUST_LICENSES)" "$(DIST)"
 
 # The jar is built from the committed (drift-checked) sources; `mvn deploy:deploy-file` lays out

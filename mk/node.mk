@@ -119,11 +119,8 @@ DEMOS   += demo-node demo-node-inference demo-node-federation demo-node-consensu
 # generation from it.
 .PHONY: dist-node test-dist-node
 
-# The addon as shipped: the default features, the `dist` profile (Cargo.toml). index.d.ts is the
-# committed one, which make node-build and test-node keep in step with the sources.
-dist-node: node-deps llama-deps
-	$(CARGO) build --profile dist -p bizra-node --lib
-	NPM="$(NPM)" scripts/dist-node.sh "$(BIZRA_VERSION)" "$(DIST_LIBDIR)/libbizra_node.so" "$(DIST)" "$(DIST_BUILD)/node"
+dist-node: node-build
+	NPM="$(NPM)" scripts/dist-node.sh "$(BIZRA_VERSION)" "$(NODE_ADDON)" "$(DIST)" "$(DIST_BUILD)/node"
 
 test-dist-node: dist-node model
 	scripts/test-dist-node.sh "$(BIZRA_VERSION)" "$(DIST)" "$(INFERENCE_MODEL)" "$(DIST_BUILD)/test-node"

@@ -5,8 +5,7 @@
 #
 #   bizra-linux-x64-gnu-VERSION.tgz  the platform package (bindings/node/npm/linux-x64-gnu: its
 #                                    os, cpu and libc fields) holding ADDON, the addon built
-#                                    with the default features in the `dist` profile (LTO,
-#                                    no symbol table)
+#                                    with the default features, stripped of its symbol table
 #   bizra-VERSION.tgz                the `bizra` package (JavaScript, types), no addon inside;
 #                                    its optionalDependencies name the platform package, so that
 #                                    npm installs the one that fits the machine, and index.js
@@ -27,7 +26,7 @@ fail() { echo "dist-node.sh: $*" >&2; exit 1; }
 rm -rf "$work"
 mkdir -p "$work/platform" "$work/bizra" "$dist"
 cp "$node_dir/npm/$platform/package.json" "$node_dir/npm/$platform/README.md" "$work/platform/"
-cp "$addon" "$work/platform/bizra.$platform.node"
+strip --strip-unneeded -o "$work/platform/bizra.$platform.node" "$addon"
 # Exported: Node-API's two entry points, and cxx's bridge functions (`cxxbridge1$*`: Rust functions
 # that the C++ half of the memory store's vector index, usearch, calls; rustc exports them from every
 # cdylib that links cxx). Nothing of ggml, llama.cpp or the C++ runtime. The C ABI hides cxx's with
