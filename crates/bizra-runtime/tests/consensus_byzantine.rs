@@ -22,35 +22,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bizra_consensus::{Batch, FederationDocument};
-use bizra_federation::MembershipConfig;
-use bizra_protocol::hash::Domain;
 use bizra_protocol::{Envelope, Identity};
 use bizra_runtime::ConsensusEvent;
 use cluster::*;
 use serde_json::json;
 use wire::{ProposalMsg, VoteMsg};
-
-/// One consensus link, opened by the adversary: `BZL1` hello both ways, then each end's
-/// signature over federation id ‖ own key ‖ other key ‖ other's nonce under `bizra-link-v1:`.
-fn open_link(addr: SocketAddr, id: &Identity, peer: &[u8; 32], nonce: u8) -> TcpStream {
-    let federation = MembershipConfig::federation_id(FEDERATION);
-    let mut s = TcpStream::connect(addr).expect("the honest node listens on TCP");
-    s.set_nodelay(true).unwrap();
-    let mut hello = b"BZL1".to_vec();
-    hello.extend_from_slice(&federation);
-    hello.extend_from_slice(id.public_key());
-    hello.extend_from_slice(&[nonce; 32]);
-    s.write_all(&hello).unwrap();
-    let mut theirs = [0u8; 100];
-    s.read_exact(&mut theirs).expect("the node's hello");
-    assert_eq!(&theirs[36..68], peer, "not the node dialed");
-    let signed = [&federation[..], id.public_key(), peer, &theirs[68..100]].concat();
-    s.write_all(&id.sign_in(Domain::Link, &signed)).unwrap();
-    let mut auth = [0u8; 64];
-    s.read_exact(&mut auth)
-        .expect("the node's proof of its key");
-    s
-}
 
 fn write_frame(s: &mut TcpStream, kind: u8, body: &[u8]) {
     let mut frame = (1 + body.len() as u32).to_be_bytes().to_vec();

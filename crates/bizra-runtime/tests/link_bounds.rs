@@ -14,7 +14,7 @@ mod cluster;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -22,8 +22,6 @@ use std::time::{Duration, Instant};
 
 use bizra_consensus::engine::wire::MAX_MESSAGE_BYTES;
 use bizra_consensus::engine::MAX_POOLED;
-use bizra_federation::MembershipConfig;
-use bizra_protocol::hash::Domain;
 use bizra_protocol::{Envelope, ErrorKind, Identity};
 use bizra_runtime::{ConsensusEvent, Node, Subscription};
 use cluster::*;
@@ -37,28 +35,6 @@ const FETCHES: usize = 24;
 /// nodes encode meanwhile and the allocator keeps (runs here grew 30 to 140 MiB; holding
 /// every answer would be 870 MB).
 const HELD_LIMIT: usize = 256 << 20;
-
-/// One consensus link, opened by hand: `BZL1` hello both ways, then each end's signature over
-/// federation id ‖ own key ‖ other key ‖ other's nonce under `bizra-link-v1:`.
-fn open_link(addr: SocketAddr, id: &Identity, peer: &[u8; 32], nonce: u8) -> TcpStream {
-    let federation = MembershipConfig::federation_id(FEDERATION);
-    let mut s = TcpStream::connect(addr).expect("the node listens on TCP");
-    s.set_nodelay(true).unwrap();
-    let mut hello = b"BZL1".to_vec();
-    hello.extend_from_slice(&federation);
-    hello.extend_from_slice(id.public_key());
-    hello.extend_from_slice(&[nonce; 32]);
-    s.write_all(&hello).unwrap();
-    let mut theirs = [0u8; 100];
-    s.read_exact(&mut theirs).expect("the node's hello");
-    assert_eq!(&theirs[36..68], peer, "not the node dialed");
-    let signed = [&federation[..], id.public_key(), peer, &theirs[68..100]].concat();
-    s.write_all(&id.sign_in(Domain::Link, &signed)).unwrap();
-    let mut auth = [0u8; 64];
-    s.read_exact(&mut auth)
-        .expect("the node's proof of its key");
-    s
-}
 
 /// A fetch frame: length 13, kind 2, `from` (8 bytes) and `count` (4), big-endian.
 fn fetch(from: u64, count: u32) -> Vec<u8> {
