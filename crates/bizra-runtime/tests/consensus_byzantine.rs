@@ -9,6 +9,7 @@
 //! validator), and count what they refused.
 
 mod cluster;
+mod link;
 #[path = "../../bizra-consensus/tests/sim/wire.rs"]
 #[allow(dead_code)]
 mod wire;
@@ -25,6 +26,7 @@ use bizra_consensus::{Batch, FederationDocument};
 use bizra_protocol::{Envelope, Identity};
 use bizra_runtime::ConsensusEvent;
 use cluster::*;
+use link::open_link;
 use serde_json::json;
 use wire::{ProposalMsg, VoteMsg};
 

@@ -11,6 +11,7 @@
 //! proposals again once a decision drains it.
 
 mod cluster;
+mod link;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -25,6 +26,7 @@ use bizra_consensus::engine::MAX_POOLED;
 use bizra_protocol::{Envelope, ErrorKind, Identity};
 use bizra_runtime::{ConsensusEvent, Node, Subscription};
 use cluster::*;
+use link::open_link;
 use serde_json::json;
 
 /// Fetches the stalled validator sends each node: each asks for every decided height (about
