@@ -3,7 +3,7 @@
 use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -43,9 +43,11 @@ pub struct EngineOptions {
     /// Layers offloaded to a GPU (only with the `cuda` feature; 0 = CPU only).
     pub n_gpu_layers: u32,
     /// Requests (generations and embeddings) that may wait for the worker while it serves
-    /// another; one more is refused at once with [`Error::Busy`] instead of queueing without
-    /// bound (each waiting caller holds a thread and its prompt). 0: refused unless the worker is
-    /// idle.
+    /// another: a request is taken while fewer than `max_queued + 1` are running or waiting, and
+    /// refused at once with [`Error::Busy`] otherwise, instead of queueing without bound (each
+    /// waiting caller holds a thread and its prompt). A request counts from when it is taken
+    /// until its caller is answered, so a request issued after the previous one returned always
+    /// finds its slot free. 0: refused only while another request runs.
     pub max_queued: u32,
 }
 
@@ -134,6 +136,36 @@ pub struct Completion {
 /// `Send`, and should be quick: the next token waits for it).
 pub type TokenCallback = Box<dyn FnMut(&str) + Send>;
 
+/// A request taken by [`Engine::submit`], with the slot it holds in the engine's bound.
+struct Queued {
+    job: Job,
+    slot: Slot,
+}
+
+/// One of the `max_queued + 1` requests an engine takes at once (running or waiting), given
+/// back when dropped: by the worker before it answers, or wherever the request is dropped
+/// unanswered (a closed queue at shutdown, a worker that stopped, a panic), so that a slot is
+/// never lost.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    /// A slot, if fewer than `limit` are taken.
+    fn take(taken: &Arc<AtomicUsize>, limit: usize) -> Option<Self> {
+        taken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(Arc::clone(taken)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 enum Job {
     Generate {
         request: Box<GenerateRequest>,
@@ -148,7 +180,11 @@ enum Job {
 }
 
 struct Inner {
-    jobs: Mutex<Option<SyncSender<Job>>>,
+    /// Room for every request that holds a slot, so that sending a taken one never fails for
+    /// want of room.
+    jobs: Mutex<Option<SyncSender<Queued>>>,
+    /// The requests running or waiting (the slots taken): at most `max_queued + 1`.
+    taken: Arc<AtomicUsize>,
     worker: Mutex<Option<JoinHandle<()>>>,
     /// Set when the engine is dropped: the running generation stops at its next token.
     shutdown: Arc<AtomicBool>,
@@ -179,7 +215,7 @@ impl Drop for Inner {
 /// thread, which owns the llama.cpp model and contexts and serves requests one at a time, in
 /// the order they arrive. At most [`EngineOptions::max_queued`] requests wait behind the one
 /// being served; another is refused at once with [`Error::Busy`] (kind `BUSY`), and is taken
-/// again once the queue drains. Dropping the last clone stops the worker (a running generation
+/// again as soon as a request has been answered. Dropping the last clone stops the worker (a running generation
 /// ends at its next token) and frees the model.
 #[derive(Clone)]
 pub struct Engine {
@@ -259,7 +295,10 @@ impl Engine {
             .filter(|&t| t > 0)
             .unwrap_or_else(default_threads);
         let shutdown = Arc::new(AtomicBool::new(false));
-        let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(options.max_queued as usize);
+        // Bounded by the slots rather than by the channel: a rendezvous channel (`max_queued`
+        // 0) or one of `max_queued` places would refuse a request in the moment after the
+        // worker answered one and before it waits for the next, though nothing runs.
+        let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Queued>(options.max_queued as usize + 1);
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let worker_cfg = WorkerConfig {
             path: info.path.clone(),
@@ -286,6 +325,7 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(Inner {
                 jobs: Mutex::new(Some(jobs_tx)),
+                taken: Arc::new(AtomicUsize::new(0)),
                 worker: Mutex::new(Some(handle)),
                 shutdown,
                 info,
@@ -314,11 +354,16 @@ impl Engine {
         let jobs = jobs
             .as_ref()
             .ok_or_else(|| Error::Inference("engine stopped".into()))?;
-        jobs.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => Error::Busy {
-                queue: format!("the engine queue of model {}", self.inner.info.name),
-                capacity: self.inner.max_queued as usize,
-            },
+        let busy = || Error::Busy {
+            queue: format!("the engine queue of model {}", self.inner.info.name),
+            capacity: self.inner.max_queued as usize,
+        };
+        let slot =
+            Slot::take(&self.inner.taken, self.inner.max_queued as usize + 1).ok_or_else(busy)?;
+        // A refused send drops the request, and its slot with it.
+        jobs.try_send(Queued { job, slot }).map_err(|e| match e {
+            // Not while every request in the channel holds one of its `max_queued + 1` places.
+            TrySendError::Full(_) => busy(),
             TrySendError::Disconnected(_) => {
                 Error::Inference("the engine's worker thread has stopped".into())
             }
@@ -456,7 +501,7 @@ struct WorkerConfig {
     shutdown: Arc<AtomicBool>,
 }
 
-fn worker_main(cfg: WorkerConfig, jobs: Receiver<Job>, ready: Sender<Result<()>>) {
+fn worker_main(cfg: WorkerConfig, jobs: Receiver<Queued>, ready: Sender<Result<()>>) {
     let backend = match backend() {
         Ok(b) => b,
         Err(e) => {
@@ -502,7 +547,9 @@ fn worker_main(cfg: WorkerConfig, jobs: Receiver<Job>, ready: Sender<Result<()>>
     let _ = ready.send(Ok(()));
 
     let mut embed_ctx: Option<LlamaContext<'_>> = None;
-    while let Ok(job) = jobs.recv() {
+    // Each request's slot is given back before its caller is answered, so that the caller's
+    // next request finds it free.
+    while let Ok(Queued { job, slot }) = jobs.recv() {
         match job {
             Job::Generate {
                 request,
@@ -531,6 +578,7 @@ fn worker_main(cfg: WorkerConfig, jobs: Receiver<Job>, ready: Sender<Result<()>>
                 // Leave a clean cache for the next request whatever happened.
                 ctx.clear_kv_cache();
                 drop(on_token);
+                drop(slot);
                 let _ = reply.send(result);
             }
             Job::Embed { text, reply } => {
@@ -563,6 +611,7 @@ fn worker_main(cfg: WorkerConfig, jobs: Receiver<Job>, ready: Sender<Result<()>>
                 if let Some(ec) = embed_ctx.as_mut() {
                     ec.clear_kv_cache();
                 }
+                drop(slot);
                 let _ = reply.send(result);
             }
         }

@@ -105,6 +105,16 @@ pub enum Error {
         /// How many it holds.
         capacity: usize,
     },
+    /// A bound on requests running at once was reached, so the request was not started: a pool
+    /// client's requests in flight (see `RemoteOptions::max_in_flight`). Kind `BUSY`, as a full
+    /// queue is: nothing was done, and the same call may succeed once one of them has ended.
+    #[error("busy: {running} are at their limit ({limit} running); retry later")]
+    RunningLimit {
+        /// Which requests (`"the requests in flight to pool http://127.0.0.1:8080/v1"`).
+        running: String,
+        /// How many may run at once.
+        limit: usize,
+    },
     /// A file system operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -178,7 +188,7 @@ impl Error {
             Error::Remote { refused: true, .. } => ErrorKind::RemoteRefused,
             Error::Remote { refused: false, .. } => ErrorKind::RemoteUnavailable,
             Error::Inference(_) => ErrorKind::Inference,
-            Error::Busy { .. } => ErrorKind::Busy,
+            Error::Busy { .. } | Error::RunningLimit { .. } => ErrorKind::Busy,
             Error::Io { .. } => ErrorKind::Io,
         }
     }
@@ -227,8 +237,9 @@ pub enum ErrorKind {
     /// A remote pool refused the request (a wrong API key, an unknown model, a request it does
     /// not accept): the configuration or the request must change.
     RemoteRefused,
-    /// A bounded queue was full and the work was not taken (an engine's request queue, a
-    /// proposal pool): a load to shed, not a failure; retry later.
+    /// A bounded queue was full, or a bound on the requests running at once was reached, and the
+    /// work was not taken (an engine's request queue, a proposal pool, a pool client's requests
+    /// in flight): a load to shed, not a failure; retry later.
     Busy,
     /// A bug: an invariant of the library did not hold. Raised by bindings' boundaries (an
     /// output that cannot cross, for example), never by the core itself.
@@ -409,6 +420,13 @@ mod tests {
                 Error::Busy {
                     queue: "q".into(),
                     capacity: 1,
+                },
+                ErrorKind::Busy,
+            ),
+            (
+                Error::RunningLimit {
+                    running: "r".into(),
+                    limit: 1,
                 },
                 ErrorKind::Busy,
             ),

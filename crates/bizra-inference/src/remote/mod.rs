@@ -116,8 +116,9 @@ pub struct RemoteOptions {
     /// SNR is unmeasured.
     pub vocab_size: Option<u32>,
     /// Requests this client runs at once, at most (streams until they end, embeddings, health
-    /// probes included); one more is refused at once with [`Error::Busy`] rather than opening
-    /// connections and tasks without bound. At least 1. Default 64.
+    /// probes included); one more is refused at once with [`Error::RunningLimit`] (kind `BUSY`)
+    /// rather than opening connections and tasks without bound. A request's slot is given back
+    /// before its caller is answered. At least 1. Default 64.
     pub max_in_flight: u32,
 }
 
@@ -350,9 +351,9 @@ impl RemoteClient {
             &self.inner.in_flight,
             self.inner.shared.options.max_in_flight,
         )
-        .ok_or_else(|| Error::Busy {
-            queue: format!("the requests in flight to pool {}", self.base_url()),
-            capacity: self.inner.shared.options.max_in_flight as usize,
+        .ok_or_else(|| Error::RunningLimit {
+            running: format!("the requests in flight to pool {}", self.base_url()),
+            limit: self.inner.shared.options.max_in_flight as usize,
         })?;
         let (tx, rx) = mpsc::channel();
         self.inner.handle.spawn(async move {
