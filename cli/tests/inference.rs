@@ -192,3 +192,34 @@ fn inference_failures_are_clear() {
         .one_line_error(&["wrong passphrase"]);
     b.set_env("BIZRA_PASSPHRASE", Some(PASS));
 }
+
+/// An engine bound out of range, from the environment, is refused before any generation, naming
+/// the setting and its limit; one in range is used.
+#[test]
+fn max_queued_out_of_range_is_refused_naming_it() {
+    let mut b = Bizra::init();
+    let m = model();
+    b.set_env("BIZRA_INFERENCE_MAX_QUEUED", Some("65537"));
+    b.run(&[
+        "inference",
+        "--model",
+        &m,
+        "--greedy",
+        "--max-tokens",
+        "2",
+        "hi",
+    ])
+    .code(2)
+    .one_line_error(&["max_queued", "65536"]);
+    b.set_env("BIZRA_INFERENCE_MAX_QUEUED", Some("0"));
+    b.run(&[
+        "inference",
+        "--model",
+        &m,
+        "--greedy",
+        "--max-tokens",
+        "2",
+        "hi",
+    ])
+    .ok();
+}
