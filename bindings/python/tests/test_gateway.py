@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import time
 from pathlib import Path
 from typing import Union
 
@@ -191,13 +190,6 @@ def test_max_in_flight_bounds_a_pools_requests(identity: bizra.Identity, pool_se
     assert busy.value.kind == "BUSY" and "in flight" in str(busy.value)
     stream.cancel()
     assert stream.envelope.payload["finish_reason"] == "cancelled"
-    # The slot is given back just after the stream's end is handed over: retried briefly.
-    for _ in range(500):
-        try:
-            env = gw.generate(identity, PROMPT, max_tokens=8, temperature=0.0, tier="pool")
-            break
-        except bizra.BusyError:
-            time.sleep(0.01)
-    else:
-        env = gw.generate(identity, PROMPT, max_tokens=8, temperature=0.0, tier="pool")
+    # The slot is given back before the stream's end is handed over: taken at once.
+    env = gw.generate(identity, PROMPT, max_tokens=8, temperature=0.0, tier="pool")
     assert env.payload["route"]["served"] == "pool"

@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Callable, TypeVar, Union
+from typing import Union
 
 import pytest
 
@@ -31,7 +31,6 @@ CAPITAL = "What is the capital of France? Answer in one word."
 # Greedy, the model writes this story until max_tokens (400 tokens, far beyond a prompt cancel).
 STORY = "Write a long story about a dragon."
 N_CTX = 512
-T = TypeVar("T")
 VOUCHED = bizra.IhsanInputs(
     correctness=1.0, safety=1.0, user_benefit=1.0, adl_fairness=1.0
 )
@@ -693,27 +692,14 @@ def test_async_stream_stops_when_closed_or_dropped(
     assert_still_serving(model, identity)
 
 
-def until_taken(call: Callable[[], T]) -> T:
-    """Calls `call` until the model takes it: with max_queued=0 the worker refuses a request in
-    the moment it takes to wait for the next one (after loading, after each request), so a
-    BusyError is retried briefly."""
-    for _ in range(500):
-        try:
-            return call()
-        except bizra.BusyError:
-            time.sleep(0.01)
-    return call()
-
-
 def test_max_queued_bounds_the_queue(identity: bizra.Identity) -> None:
     with pytest.raises(bizra.InvalidInputError, match="max_queued"):
         bizra.Model.load(MODEL_PATH, n_ctx=N_CTX, threads=2, max_queued=65_537)
     with pytest.raises(OverflowError):
         bizra.Model.load(MODEL_PATH, n_ctx=N_CTX, threads=2, max_queued=-1)
     with bizra.Model(MODEL_PATH, n_ctx=N_CTX, threads=2, max_queued=0) as solo:
-        stream = until_taken(
-            lambda: solo.stream(identity, STORY, max_tokens=400, temperature=0.0)
-        )
+        # Taken at once, the model having just loaded.
+        stream = solo.stream(identity, STORY, max_tokens=400, temperature=0.0)
         # A piece arrived: the worker is generating, so with no queue the next request (a
         # generation, an embedding) is refused at once, having done nothing.
         first = next(stream)
@@ -726,7 +712,6 @@ def test_max_queued_bounds_the_queue(identity: bizra.Identity) -> None:
         stream.cancel()
         env = stream.envelope
         assert env.payload["finish_reason"] == "cancelled"
-        answer = until_taken(
-            lambda: solo.generate(identity, CAPITAL, max_tokens=16, temperature=0.0)
-        )
+        # The cancelled stream has ended: the next request is taken at once.
+        answer = solo.generate(identity, CAPITAL, max_tokens=16, temperature=0.0)
         assert "Paris" in answer.payload["output"]
