@@ -177,22 +177,6 @@ class InferenceTest {
         assertStillServing()
     }
 
-    /**
-     * Runs [call] until the model takes it: with `maxQueued = 0` the worker refuses a request in
-     * the moment it takes to wait for the next one (after loading, after each request), so a
-     * `Busy` is retried briefly.
-     */
-    private fun <T> untilTaken(call: () -> T): T {
-        repeat(500) {
-            try {
-                return call()
-            } catch (e: BizraException.Busy) {
-                Thread.sleep(10)
-            }
-        }
-        return call()
-    }
-
     @Test
     fun maxQueuedBoundsTheQueue() {
         val tooMany = assertThrows<BizraException.InvalidInput> {
@@ -206,15 +190,14 @@ class InferenceTest {
             val refused = CountDownLatch(1)
             val held = AtomicReference<Result<String>>()
             val holder = thread {
+                // Taken at once, the model having just loaded.
                 held.set(runCatching {
-                    untilTaken {
-                        solo.generateStreaming(me, capital, object : TokenListener {
-                            override fun onToken(piece: String) {
-                                first.countDown()
-                                refused.await(60, TimeUnit.SECONDS)
-                            }
-                        }, greedy).use { output(it) }
-                    }
+                    solo.generateStreaming(me, capital, object : TokenListener {
+                        override fun onToken(piece: String) {
+                            first.countDown()
+                            refused.await(60, TimeUnit.SECONDS)
+                        }
+                    }, greedy).use { output(it) }
                 })
             }
             assertTrue(first.await(60, TimeUnit.SECONDS), "no piece came")
@@ -225,7 +208,8 @@ class InferenceTest {
             refused.countDown()
             holder.join()
             assertContains(held.get().getOrThrow(), "Paris")
-            untilTaken { solo.generate(me, capital, greedy).use { assertContains(output(it), "Paris") } }
+            // The held generation has returned: the next request is taken at once.
+            solo.generate(me, capital, greedy).use { assertContains(output(it), "Paris") }
         }
     }
 
