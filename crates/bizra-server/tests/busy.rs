@@ -9,7 +9,7 @@ mod pool_server;
 mod support;
 
 use bizra::inference::TokenCallback;
-use bizra::{CancelToken, Engine, EngineOptions, ErrorKind, Gateway, GenerateRequest, Identity};
+use bizra::{CancelToken, Engine, EngineOptions, Gateway, GenerateRequest, Identity};
 use serde_json::{json, Value};
 use support::{config, Server};
 

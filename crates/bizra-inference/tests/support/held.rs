@@ -1,16 +1,16 @@
 //! An engine whose worker is held mid-generation, so that a test fills its queue exactly when it
 //! says: the generation's first token callback waits until [`Held::release`].
 //!
-//! The including suite imports `CancelToken`, `Engine`, `ErrorKind`, `GenerateRequest` and
+//! The including suite imports `CancelToken`, `Engine`, `GenerateRequest` and
 //! `TokenCallback` (from `bizra_inference` and `bizra_protocol`, or from the `bizra` facade).
 
 #![allow(dead_code)] // Each suite uses its part.
 
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{CancelToken, Engine, ErrorKind, GenerateRequest, TokenCallback};
+use super::{CancelToken, Engine, GenerateRequest, TokenCallback};
 
 /// A generation that holds its engine's worker.
 pub struct Held {
@@ -19,28 +19,21 @@ pub struct Held {
 }
 
 /// Starts `request` (which must produce a token) on `engine` and returns once its first token
-/// callback holds the worker. With a queue of 0 the first submission may come before the new
-/// worker waits for work: it is then retried.
+/// callback holds the worker. The engine must take it at once: a BUSY here fails the test.
 pub fn hold(engine: &Engine, request: &GenerateRequest) -> Held {
     let (held_tx, held) = mpsc::channel();
     let (release, released) = mpsc::channel::<()>();
-    let released = Arc::new(Mutex::new(released));
     let (engine, request) = (engine.clone(), request.clone());
-    let holder = std::thread::spawn(move || loop {
-        let (held_tx, released) = (held_tx.clone(), released.clone());
+    let holder = std::thread::spawn(move || {
         let mut first = true;
         let callback: TokenCallback = Box::new(move |_piece: &str| {
             if std::mem::take(&mut first) {
                 let _ = held_tx.send(());
-                let _ = released.lock().unwrap().recv();
+                let _ = released.recv();
             }
         });
-        match engine.complete_with(&request, &CancelToken::new(), Some(callback)) {
-            Err(busy) if busy.kind() == ErrorKind::Busy => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            done => break assert!(done.is_ok(), "the held generation failed: {done:?}"),
-        }
+        let done = engine.complete_with(&request, &CancelToken::new(), Some(callback));
+        assert!(done.is_ok(), "the held generation failed: {done:?}");
     });
     held.recv_timeout(Duration::from_secs(120))
         .expect("the held generation reached its first token");
