@@ -199,27 +199,19 @@ fn inference_failures_are_clear() {
 fn max_queued_out_of_range_is_refused_naming_it() {
     let mut b = Bizra::init();
     let m = model();
+    let args = [
+        "inference",
+        "--model",
+        m.as_str(),
+        "--greedy",
+        "--max-tokens",
+        "2",
+        "hi",
+    ];
     b.set_env("BIZRA_INFERENCE_MAX_QUEUED", Some("65537"));
-    b.run(&[
-        "inference",
-        "--model",
-        &m,
-        "--greedy",
-        "--max-tokens",
-        "2",
-        "hi",
-    ])
-    .code(2)
-    .one_line_error(&["max_queued", "65536"]);
+    b.run(&args)
+        .code(2)
+        .one_line_error(&["max_queued", "65536"]);
     b.set_env("BIZRA_INFERENCE_MAX_QUEUED", Some("0"));
-    b.run(&[
-        "inference",
-        "--model",
-        &m,
-        "--greedy",
-        "--max-tokens",
-        "2",
-        "hi",
-    ])
-    .ok();
+    b.run(&args).ok();
 }
