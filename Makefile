@@ -66,8 +66,8 @@ bench: $(BENCHES)
 DEMO_FETCH := model $(PY_STAMP) $(CLIENTS_STAMP) node-deps kotlin-deps
 .PHONY: demo-prepare demo-examples demo-run
 demo:
-	$(MAKE) --no-print-directory -j 4 demo-prepare
-	$(MAKE) --no-print-directory demo-run
+	$(MAKE) -j 4 demo-prepare
+	$(MAKE) demo-run
 
 demo-prepare: $(DEMO_FETCH) demo-examples
 
