@@ -59,22 +59,8 @@ test: $(TESTS)
 
 bench: $(BENCHES)
 
-# `make demo` first fetches what it downloads (the model, the venvs, npm's and Maven's packages)
-# while the Rust examples compile, in parallel: the downloads wait on the network, the build on
-# the CPU. Then the demos run one after another; DEMOS_LAST is what they end with, whatever order
-# the mk/*.mk files are read in.
-DEMO_FETCH := model $(PY_STAMP) $(CLIENTS_STAMP) node-deps kotlin-deps
-.PHONY: demo-prepare demo-examples demo-run
-demo:
-	$(MAKE) -j 4 demo-prepare
-	$(MAKE) demo-run
-
-demo-prepare: $(DEMO_FETCH) demo-examples
-
-demo-examples: llama-deps
-	$(CARGO) build --release --example quickstart --example inference
-
-demo-run: $(DEMOS) $(DEMOS_LAST)
+# DEMOS_LAST: what `make demo` ends with, whatever order the mk/*.mk files are read in.
+demo: $(DEMOS) $(DEMOS_LAST)
 
 clean:
 	$(CARGO) clean

@@ -21,7 +21,7 @@ KOTLIN_SRC     := bindings/kotlin/src/main/kotlin/org/bizra
 SWIFT_SRC      := bindings/swift/Sources
 MVN            := mvn -B -ntp -Dstyle.color=never -Dmaven.repo.local=$(BIZRA_CACHE)/m2 -Dbizra.libdir=$(LIBDIR)
 
-.PHONY: kotlin-lib kotlin-deps uniffi-bindgen bindings bindings-check test-kotlin demo-kotlin
+.PHONY: kotlin-lib uniffi-bindgen bindings bindings-check test-kotlin demo-kotlin
 
 # The same package selection as the C ABI's build (no feature split, nothing built twice).
 kotlin-lib: llama-deps
@@ -62,11 +62,6 @@ bindings-check: kotlin-lib uniffi-bindgen
 # The inference tests and example read the model at $BIZRA_TEST_MODEL (mk/inference.mk exports it).
 test-kotlin: bindings-check model
 	cd bindings/kotlin && $(MVN) -q test
-
-# Maven's plugins, Kotlin and JNA, fetched into $(BIZRA_CACHE)/m2, and the sources compiled (what
-# `make demo` does while the Rust code compiles; the native library is needed only to run).
-kotlin-deps:
-	cd bindings/kotlin && $(MVN) -q test-compile
 
 demo-kotlin: kotlin-lib model
 	cd bindings/kotlin && $(MVN) -q test -Dtest=ExampleTest -Dsurefire.failIfNoSpecifiedTests=false
