@@ -19,6 +19,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::scoring::TokenStats;
+use crate::slot::Slot;
 use crate::template::{ChatTemplate, ChatTemplateUse, RenderError};
 use crate::text::TextAssembler;
 use crate::{CancelToken, ChatMessage, GenerateRequest, ModelInfo, Prompt, SamplingParams};
@@ -139,31 +140,9 @@ pub type TokenCallback = Box<dyn FnMut(&str) + Send>;
 /// A request taken by [`Engine::submit`], with the slot it holds in the engine's bound.
 struct Queued {
     job: Job,
+    /// One of the `max_queued + 1` requests the engine takes at once (running or waiting),
+    /// given back by the worker before it answers, or wherever the request is dropped unanswered.
     slot: Slot,
-}
-
-/// One of the `max_queued + 1` requests an engine takes at once (running or waiting), given
-/// back when dropped: by the worker before it answers, or wherever the request is dropped
-/// unanswered (a closed queue at shutdown, a worker that stopped, a panic), so that a slot is
-/// never lost.
-struct Slot(Arc<AtomicUsize>);
-
-impl Slot {
-    /// A slot, if fewer than `limit` are taken.
-    fn take(taken: &Arc<AtomicUsize>, limit: usize) -> Option<Self> {
-        taken
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Slot(Arc::clone(taken)))
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 enum Job {

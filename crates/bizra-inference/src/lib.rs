@@ -26,6 +26,7 @@ mod output;
 mod registry;
 mod remote;
 mod scoring;
+mod slot;
 mod template;
 mod text;
 

@@ -26,7 +26,7 @@ mod sse;
 mod wire;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
@@ -39,6 +39,7 @@ use zeroize::Zeroizing;
 use self::chat::ChatJob;
 use self::http::{until_cancelled, Failure, Transport};
 use crate::engine::{Completion, TokenCallback, TokenStream};
+use crate::slot::Slot;
 use crate::{CancelToken, GenerateRequest};
 use bizra_protocol::identity::Identity;
 use bizra_protocol::{Envelope, Error, Result};
@@ -347,9 +348,9 @@ impl RemoteClient {
                     .into(),
             ));
         }
-        let slot = InFlight::take(
+        let slot = Slot::take(
             &self.inner.in_flight,
-            self.inner.shared.options.max_in_flight,
+            self.inner.shared.options.max_in_flight as usize,
         )
         .ok_or_else(|| Error::RunningLimit {
             running: format!("the requests in flight to pool {}", self.base_url()),
@@ -467,27 +468,6 @@ impl RemoteClient {
         completion: &RemoteCompletion,
     ) -> Result<Envelope> {
         crate::output::sign_remote(identity, self.base_url(), request, completion, None)
-    }
-}
-
-/// One of a client's [`RemoteOptions::max_in_flight`] slots, given back when dropped.
-struct InFlight(Arc<AtomicUsize>);
-
-impl InFlight {
-    /// A slot, if fewer than `max` are taken.
-    fn take(count: &Arc<AtomicUsize>, max: u32) -> Option<Self> {
-        count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max as usize).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| InFlight(Arc::clone(count)))
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
