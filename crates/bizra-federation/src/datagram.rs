@@ -90,11 +90,16 @@ pub enum DropReason {
     Malformed,
     /// Sent by this node itself.
     FromSelf,
+    /// The socket's receive queue in the kernel was full, so the kernel dropped it before the
+    /// node read it (a flood, or a node too slow to keep up). Counted by the kernel and reported
+    /// by the node's runtime (on Linux), never by the sans-IO `Membership`, which sees only what
+    /// was read.
+    QueueFull,
 }
 
 impl DropReason {
     /// Every reason, for counters.
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::Oversize,
         DropReason::Truncated,
         DropReason::NotGossip,
@@ -109,6 +114,7 @@ impl DropReason {
         DropReason::SenderMismatch,
         DropReason::Malformed,
         DropReason::FromSelf,
+        DropReason::QueueFull,
     ];
 
     /// A stable lower-case name (`"bad_signature"`).
@@ -128,6 +134,7 @@ impl DropReason {
             DropReason::SenderMismatch => "sender_mismatch",
             DropReason::Malformed => "malformed",
             DropReason::FromSelf => "from_self",
+            DropReason::QueueFull => "queue_full",
         }
     }
 }

@@ -9,6 +9,7 @@
 
 mod consensus;
 mod generation;
+mod kernel_drops;
 mod node;
 mod timers;
 

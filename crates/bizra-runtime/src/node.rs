@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use crate::consensus::link::LinkEvent;
 use crate::consensus::{Consensus, ConsensusConfig, ConsensusEvent, ConsensusStatus};
 use crate::generation;
+use crate::kernel_drops::KernelDrops;
 use crate::timers::Timers;
 
 /// The port a node listens on unless told otherwise (the seed's, and memberlist's).
@@ -98,7 +99,9 @@ pub struct NodeStats {
     pub sent: u64,
     /// Datagrams received (accepted or not).
     pub received: u64,
-    /// Datagrams dropped, by reason.
+    /// Datagrams dropped, by reason: those the node read and refused, and those the kernel
+    /// dropped unread because the socket's receive queue was full ([`DropReason::QueueFull`],
+    /// Linux only).
     pub dropped: HashMap<DropReason, u64>,
     /// Events dropped because a subscriber left its backlog (4,096 events) unread.
     pub events_dropped: u64,
@@ -194,6 +197,7 @@ pub struct Node {
     generation: u64,
     node_id: String,
     document: Option<Arc<FederationDocument>>,
+    kernel_drops: KernelDrops,
 }
 
 impl std::fmt::Debug for Node {
@@ -296,6 +300,7 @@ impl Node {
         let local_addr = socket
             .local_addr()
             .map_err(|e| Error::io(format!("udp {}", config.bind), e))?;
+        let kernel_drops = KernelDrops::of(&socket);
         socket
             .set_nonblocking(true)
             .map_err(|e| Error::io(format!("udp {local_addr}"), e))?;
@@ -384,6 +389,7 @@ impl Node {
             generation,
             node_id: identity.node_id().to_owned(),
             document,
+            kernel_drops,
         })
     }
 
@@ -413,9 +419,15 @@ impl Node {
         lock(&self.shared).members.clone()
     }
 
-    /// Traffic counters, drops by reason included.
+    /// Traffic counters, drops by reason included; the kernel's ([`DropReason::QueueFull`], Linux
+    /// only) are read now, not counted per datagram.
     pub fn stats(&self) -> NodeStats {
-        lock(&self.shared).stats.clone()
+        let mut stats = lock(&self.shared).stats.clone();
+        let queue_full = self.kernel_drops.count();
+        if queue_full > 0 {
+            stats.dropped.insert(DropReason::QueueFull, queue_full);
+        }
+        stats
     }
 
     /// Whether the node's thread still runs.
@@ -838,6 +850,31 @@ mod tests {
         drop(fast);
         let _third = subs.add([1]);
         assert_eq!(subs.len(), 1, "dropped subscriptions are forgotten at once");
+    }
+
+    /// Datagrams the kernel drops while the node cannot read (here: its thread waits for the
+    /// lock the test holds) are in its stats as `QueueFull`, beside the reasons it counts itself.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_receive_queue_is_counted() {
+        let node = start(&[]);
+        assert_eq!(node.stats().dropped(DropReason::QueueFull), 0);
+        let sender = StdUdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let stalled = lock(&node.shared);
+        // The node reads at most one datagram, then waits for the lock; the rest fill its
+        // queue, however large the system's default buffer, until the kernel drops.
+        let mut sent = 0u64;
+        while node.kernel_drops.count() == 0 {
+            assert!(sent < 1_000_000, "no kernel drops after {sent} datagrams");
+            for _ in 0..1000 {
+                sent += u64::from(sender.send_to(b"flood", node.local_addr()).is_ok());
+            }
+        }
+        drop(stalled);
+        let stats = node.stats();
+        assert!(stats.dropped(DropReason::QueueFull) > 0);
+        assert!(stats.dropped(DropReason::QueueFull) < sent);
+        node.stop();
     }
 
     /// A quiet stream times out; a stopped node's stream gives every event it had sent, then
