@@ -591,6 +591,11 @@ enum bizra_drop_reason
      * Sent by this node itself (`"from_self"`).
      */
     BIZRA_DROP_REASON_FROM_SELF = 13,
+    /**
+     * The socket's receive queue in the kernel was full, so the kernel dropped it unread
+     * (`"queue_full"`); counted by the kernel, reported on Linux only.
+     */
+    BIZRA_DROP_REASON_QUEUE_FULL = 14,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

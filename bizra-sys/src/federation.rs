@@ -118,6 +118,9 @@ pub enum bizra_drop_reason {
     Malformed = 12,
     /// Sent by this node itself (`"from_self"`).
     FromSelf = 13,
+    /// The socket's receive queue in the kernel was full, so the kernel dropped it unread
+    /// (`"queue_full"`); counted by the kernel, reported on Linux only.
+    QueueFull = 14,
 }
 
 /// Each C enum above mirrors a core enum variant for variant: `of` matches every core variant
@@ -146,7 +149,7 @@ mirrors!(bizra_member_state <=> MemberState { Alive, Suspect, Down, Left });
 mirrors!(bizra_node_event_kind <=> EventKind { Joined, Suspect, AliveAgain, Down, Left });
 mirrors!(bizra_drop_reason <=> DropReason {
     Oversize, Truncated, NotGossip, UnknownVersion, UnknownKind, WrongFederation, NotAdmitted,
-    BadKey, BadSignature, Stale, Replay, SenderMismatch, Malformed, FromSelf,
+    BadKey, BadSignature, Stale, Replay, SenderMismatch, Malformed, FromSelf, QueueFull,
 });
 
 /// How to run a node, for `bizra_node_start`. Zero-initialise, set `struct_size =

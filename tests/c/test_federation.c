@@ -140,7 +140,7 @@ static void test_names(void) {
     /* Every drop reason has a name and a counter; the numbers are dense. */
     uint32_t reasons = 0;
     while (bizra_drop_reason_name(reasons) != NULL) reasons++;
-    CHECK(reasons == BIZRA_DROP_REASON_FROM_SELF + 1);
+    CHECK(reasons == BIZRA_DROP_REASON_QUEUE_FULL + 1);
     CHECK(reasons <= BIZRA_DROP_REASONS_MAX);
     CHECK(strcmp(bizra_drop_reason_name(BIZRA_DROP_REASON_BAD_SIGNATURE), "bad_signature") == 0);
     CHECK(strcmp(bizra_drop_reason_name(BIZRA_DROP_REASON_NOT_ADMITTED), "not_admitted") == 0);
