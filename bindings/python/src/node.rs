@@ -723,8 +723,9 @@ pub(crate) struct PyNodeStats {
 
 #[pymethods]
 impl PyNodeStats {
-    /// Datagrams dropped, by reason ("bad_signature", "replayed", ...): every reason, zeros
-    /// included.
+    /// Datagrams dropped, by reason ("bad_signature", "replay", ...): every reason, zeros
+    /// included; "queue_full" counts those the kernel dropped unread, the socket's queue full
+    /// (Linux).
     #[getter]
     fn dropped<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);

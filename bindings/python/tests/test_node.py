@@ -349,7 +349,9 @@ def test_stats_count_traffic(start: Start) -> None:
     stats = a.stats()
     assert stats.sent > 0 and stats.received > 0
     assert stats.events_dropped == 0
-    assert {"bad_signature", "replay", "wrong_federation", "not_admitted"} <= set(stats.dropped)
+    assert {"bad_signature", "replay", "wrong_federation", "not_admitted", "queue_full"} <= set(
+        stats.dropped
+    )
     assert all(n == 0 for n in stats.dropped.values()), stats.dropped
     assert "sent=" in repr(stats)
 

@@ -908,7 +908,8 @@ class NodeStats:
     def received(self) -> int: ...
     @property
     def dropped(self) -> dict[str, int]:
-        """Datagrams dropped, by reason ("bad_signature", "replayed", ...), zeros included."""
+        """Datagrams dropped, by reason ("bad_signature", "replay", ...), zeros included;
+        "queue_full" counts those the kernel dropped unread, the socket's queue full (Linux)."""
     @property
     def events_dropped(self) -> int:
         """Events dropped because a stream left its backlog unread."""
