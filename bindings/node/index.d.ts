@@ -1334,7 +1334,8 @@ export interface NodeStats {
   received: number
   /**
    * Datagrams dropped, by reason (`bad_signature`, `replay`, `wrong_federation`,
-   * `not_admitted`, ...: the same names in every binding): every reason, zeros included.
+   * `not_admitted`, ...: the same names in every binding): every reason, zeros included;
+   * `queue_full` counts those the kernel dropped unread, the socket's queue full (Linux).
    */
   dropped: Record<string, number>
   /** Events dropped because a stream left more than its backlog unread. */

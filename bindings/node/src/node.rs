@@ -378,7 +378,8 @@ pub struct NodeStats {
     /// Datagrams received (accepted or not).
     pub received: f64,
     /// Datagrams dropped, by reason (`bad_signature`, `replay`, `wrong_federation`,
-    /// `not_admitted`, ...: the same names in every binding): every reason, zeros included.
+    /// `not_admitted`, ...: the same names in every binding): every reason, zeros included;
+    /// `queue_full` counts those the kernel dropped unread, the socket's queue full (Linux).
     #[napi(ts_type = "Record<string, number>")]
     pub dropped: BTreeMap<String, f64>,
     /// Events dropped because a stream left more than its backlog unread.

@@ -393,7 +393,7 @@ test('stats count traffic, and hostile datagrams are dropped and counted', async
   assert.deepEqual(Object.keys(stats).sort(), ['dropped', 'eventsDropped', 'received', 'sent'])
   assert.ok(stats.sent > 0 && stats.received > 0, inspect(stats))
   assert.equal(stats.eventsDropped, 0)
-  for (const reason of ['bad_signature', 'replay', 'wrong_federation', 'not_admitted']) {
+  for (const reason of ['bad_signature', 'replay', 'wrong_federation', 'not_admitted', 'queue_full']) {
     assert.ok(reason in stats.dropped, reason)
   }
   assert.ok(Object.values(stats.dropped).every((n) => n === 0), inspect(stats.dropped))
