@@ -320,7 +320,8 @@ pub struct NodeStats {
     /// Datagrams received (accepted or not).
     pub received: u64,
     /// Datagrams dropped, by reason: every reason's name (`"bad_signature"`, `"replay"`,
-    /// `"not_admitted"`, ..., the same in every binding), 0 where none was dropped.
+    /// `"not_admitted"`, ..., the same in every binding), 0 where none was dropped;
+    /// `"queue_full"` counts those the kernel dropped unread, the socket's queue full (Linux).
     pub dropped: HashMap<String, u64>,
     /// Events a subscriber left unread for so long that newer ones were dropped for it.
     pub events_dropped: u64,

@@ -7899,7 +7899,8 @@ public struct NodeStats: Equatable, Hashable {
     public let received: UInt64
     /**
      * Datagrams dropped, by reason: every reason's name (`"bad_signature"`, `"replay"`,
-     * `"not_admitted"`, ..., the same in every binding), 0 where none was dropped.
+     * `"not_admitted"`, ..., the same in every binding), 0 where none was dropped;
+     * `"queue_full"` counts those the kernel dropped unread, the socket's queue full (Linux).
      */
     public let dropped: [String: UInt64]
     /**
@@ -7918,7 +7919,8 @@ public struct NodeStats: Equatable, Hashable {
          */received: UInt64, 
         /**
          * Datagrams dropped, by reason: every reason's name (`"bad_signature"`, `"replay"`,
-         * `"not_admitted"`, ..., the same in every binding), 0 where none was dropped.
+         * `"not_admitted"`, ..., the same in every binding), 0 where none was dropped;
+         * `"queue_full"` counts those the kernel dropped unread, the socket's queue full (Linux).
          */dropped: [String: UInt64], 
         /**
          * Events a subscriber left unread for so long that newer ones were dropped for it.

@@ -12074,7 +12074,8 @@ data class NodeStats (
     , 
     /**
      * Datagrams dropped, by reason: every reason's name (`"bad_signature"`, `"replay"`,
-     * `"not_admitted"`, ..., the same in every binding), 0 where none was dropped.
+     * `"not_admitted"`, ..., the same in every binding), 0 where none was dropped;
+     * `"queue_full"` counts those the kernel dropped unread, the socket's queue full (Linux).
      */
     val `dropped`: Map<kotlin.String, kotlin.ULong>
     , 

@@ -94,7 +94,7 @@ class NodeTest {
                             val stats = a.stats()
                             assertTrue(stats.sent > 0u && stats.received > 0u, "$stats")
                             assertEquals(0uL, stats.dropped["bad_signature"])
-                            assertTrue(stats.dropped.keys.containsAll(listOf("replay", "not_admitted", "stale")))
+                            assertTrue(stats.dropped.keys.containsAll(listOf("replay", "not_admitted", "stale", "queue_full")))
 
                             // b leaves: a sees it leave.
                             b.leave()
