@@ -28,9 +28,15 @@ FUZZ_SECONDS ?= 600
 $(CARGO_FUZZ):
 	$(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root "$(BIZRA_CACHE)/tools"
 
+# The targets compile through nightly's clippy-driver (RUSTC_WORKSPACE_WRAPPER: the fuzz workspace's
+# own crates only), so the build the fuzzer needs also lints them; fuzz/Cargo.toml's [lints] make a
+# finding fail it. A separate `cargo clippy` there would compile the core and llama.cpp once more.
 fuzz-build: $(CARGO_FUZZ)
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@rustup component list --toolchain nightly --installed | grep -q '^clippy' \
+	  || rustup component add --toolchain nightly clippy
 	cd fuzz && PATH="$(BIZRA_CACHE)/tools/bin:$$PATH" CARGO_TARGET_DIR= \
+	  RUSTC_WORKSPACE_WRAPPER="$$(rustup which --toolchain nightly clippy-driver)" \
 	  cargo +nightly fuzz build -O --target-dir "$(FUZZ_WORK)/target"
 
 # $(1): seconds; $(2): the corpus directory the run grows (seeded from fuzz/corpus).

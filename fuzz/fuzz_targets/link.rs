@@ -117,7 +117,7 @@ impl Frame {
                 let n = *n as usize;
                 (
                     out,
-                    matches!(kind, 1 | 2) && n >= 1 && n <= MAX_FRAME && n - 1 == body.len(),
+                    matches!(kind, 1 | 2) && (1..=MAX_FRAME).contains(&n) && n - 1 == body.len(),
                 )
             }
         }
