@@ -129,8 +129,7 @@ static void stop_server(void) {
                 server_pid = -1;
                 break;
             }
-            struct timespec ts = {0, 50 * 1000000L};
-            nanosleep(&ts, NULL);
+            sleep_ms(50);
         }
         if (server_pid > 0) {
             fprintf(stderr, "the pool server did not exit after its stdin closed: killed\n");
@@ -564,37 +563,16 @@ static void test_pool_cancel(void) {
     bizra_gateway_free(g);
 }
 
-/* A pool with max_in_flight 1 while a generation through it runs on another thread: its token
- * callback holds the first piece until the main thread's own calls have returned, so the one slot
- * is taken for certain, whatever the timing. */
-struct in_flight_race {
-    bizra_gateway *g;
-    atomic_int first_piece;
-    atomic_int refused;
-    bizra_status status;
-};
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int32_t hold_until_refused(void *userdata, const char *piece, size_t len) {
-    (void)piece;
-    (void)len;
-    struct in_flight_race *r = userdata;
-    if (!atomic_exchange(&r->first_piece, 1))
-        for (int i = 0; i < 60000 && !atomic_load(&r->refused); i++) sleep_ms(1);
-    return 0;
-}
-
+/* A pool with max_in_flight 1 while a generation through it runs on another thread, held at its
+ * first piece (check.h's held_generation): the one slot is taken for certain, whatever the
+ * timing. */
 static void *run_held_pool_generation(void *arg) {
-    struct in_flight_race *r = arg;
+    struct held_generation *r = arg;
     bizra_generate_options o = greedy(4, BIZRA_MODEL_TIER_POOL);
     o.on_token = hold_until_refused;
     o.userdata = r;
     bizra_envelope *env = NULL;
-    r->status = bizra_gateway_generate(r->g, id, QUESTION, &o, &env, NULL, NULL);
+    r->status = bizra_gateway_generate(r->gateway, id, QUESTION, &o, &env, NULL, NULL);
     bizra_envelope_free(env);
     return NULL;
 }
@@ -626,22 +604,22 @@ static void test_pool_in_flight(void) {
     go.struct_size = sizeof go;
     go.pools = pools;
     go.pools_len = 1;
-    static struct in_flight_race r;
-    OK(bizra_gateway_new(&go, &r.g));
-    if (r.g == NULL) {
+    static struct held_generation r;
+    OK(bizra_gateway_new(&go, &r.gateway));
+    if (r.gateway == NULL) {
         bizra_pool_free(pool);
         return;
     }
     r.status = 99;
     pthread_t t;
     CHECK(pthread_create(&t, NULL, run_held_pool_generation, &r) == 0);
-    for (int i = 0; i < 60000 && !atomic_load(&r.first_piece); i++) sleep_ms(1);
-    CHECK(atomic_load(&r.first_piece));
+    CHECK(wait_for(&r.first_piece, 60000));
 
     bizra_generate_options o = greedy(4, BIZRA_MODEL_TIER_POOL);
     bizra_envelope *env = (bizra_envelope *)0x1;
     uint32_t finish = 99, served = 99;
-    ST(bizra_gateway_generate(r.g, id, QUESTION, &o, &env, &finish, &served), BIZRA_STATUS_BUSY);
+    ST(bizra_gateway_generate(r.gateway, id, QUESTION, &o, &env, &finish, &served),
+       BIZRA_STATUS_BUSY);
     CHECK(env == (bizra_envelope *)0x1 && finish == 99 && served == 99);
     CHECK(strstr(last_error(), "busy") != NULL);
     CHECK(strstr(last_error(), "in flight") != NULL);
@@ -662,11 +640,11 @@ static void test_pool_in_flight(void) {
     OK(bizra_pool_health(pool, &h, NULL));
     CHECK(h == BIZRA_HEALTH_READY);
     env = NULL;
-    OK(bizra_gateway_generate(r.g, id, QUESTION, &o, &env, NULL, &served));
+    OK(bizra_gateway_generate(r.gateway, id, QUESTION, &o, &env, NULL, &served));
     CHECK(env != NULL && served == BIZRA_MODEL_TIER_POOL);
     bizra_envelope_free(env);
     bizra_pool_free(pool);
-    bizra_gateway_free(r.g);
+    bizra_gateway_free(r.gateway);
 }
 
 /* A pool that is down, with Pool → Edge: Edge serves, and the payload says why. */

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char *model_path;
@@ -174,11 +173,6 @@ static long completion_tokens(const bizra_envelope *env) {
     long n = json_int(payload, "completion");
     bizra_string_free(payload);
     return n;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -388,14 +382,14 @@ static int32_t hold_first_piece(void *userdata, const char *piece, size_t len) {
     collect(&r->sink, piece, len);
     if (r->sink.calls == 1) {
         atomic_store(&r->first_piece, 1);
-        for (int i = 0; i < 30000 && !atomic_load(&r->cancelled); i++) sleep_ms(1);
+        wait_for(&r->cancelled, 30000);
     }
     return 0;
 }
 
 static void *canceller(void *arg) {
     struct cancel_race *r = arg;
-    for (int i = 0; i < 60000 && !atomic_load(&r->first_piece); i++) sleep_ms(1);
+    wait_for(&r->first_piece, 60000);
     bizra_status st = bizra_cancel_token_cancel(r->token);
     atomic_store(&r->cancelled, st == BIZRA_STATUS_OK ? 1 : 2);
     return NULL;
@@ -574,25 +568,6 @@ static void expect_generate_error(const char *prompt, const bizra_generate_optio
     if (!clear) fprintf(stderr, "  message: %s\n  expected: %s\n", msg, needle);
 }
 
-/* An engine with max_queued 0 while a generation runs on another thread: its token callback
- * holds the first piece until the main thread's own calls have returned, so the engine is busy
- * for certain, whatever the timing. */
-struct busy_race {
-    bizra_engine *engine;
-    atomic_int first_piece;
-    atomic_int refused;
-    bizra_status status;
-};
-
-static int32_t hold_until_refused(void *userdata, const char *piece, size_t len) {
-    (void)piece;
-    (void)len;
-    struct busy_race *r = userdata;
-    if (!atomic_exchange(&r->first_piece, 1))
-        for (int i = 0; i < 60000 && !atomic_load(&r->refused); i++) sleep_ms(1);
-    return 0;
-}
-
 /* Generates on an engine, once: without a queue, an idle engine takes the call at once (right
  * after loading and right after another request returned included), never refusing it BUSY. */
 static bizra_status generate_once(bizra_engine *e, const bizra_generate_options *o) {
@@ -602,8 +577,10 @@ static bizra_status generate_once(bizra_engine *e, const bizra_generate_options 
     return st;
 }
 
+/* An engine with max_queued 0 while a generation runs on another thread, held at its first piece
+ * (check.h's held_generation): the engine is busy for certain, whatever the timing. */
 static void *run_held_generation(void *arg) {
-    struct busy_race *r = arg;
+    struct held_generation *r = arg;
     bizra_generate_options o = greedy(4);
     o.on_token = hold_until_refused;
     o.userdata = r;
@@ -642,7 +619,7 @@ static void test_queue_bound(void) {
     CHECK(older != NULL);
     bizra_engine_free(older);
 
-    static struct busy_race r;
+    static struct held_generation r;
     eo.struct_size = sizeof eo;
     eo.max_queued = 0;
     OK(bizra_engine_load(model_path, &eo, &r.engine));
@@ -650,8 +627,7 @@ static void test_queue_bound(void) {
     r.status = 99;
     pthread_t t;
     CHECK(pthread_create(&t, NULL, run_held_generation, &r) == 0);
-    for (int i = 0; i < 60000 && !atomic_load(&r.first_piece); i++) sleep_ms(1);
-    CHECK(atomic_load(&r.first_piece));
+    CHECK(wait_for(&r.first_piece, 60000));
 
     bizra_generate_options o = greedy(4);
     bizra_envelope *env = (bizra_envelope *)0x1;
