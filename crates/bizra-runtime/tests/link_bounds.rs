@@ -9,15 +9,96 @@
 //!
 //! A node whose proposal pool is full refuses the next proposal with `BUSY`, and takes
 //! proposals again once a decision drains it.
+//!
+//! What the nodes hold is measured on the heap, by this binary's counting allocator
+//! ([`heap`]): the bytes live, exactly, whatever the allocator caches. The tests take one lock
+//! ([`serial`]) so that the other test's allocations never fall in the measured window.
 
 mod cluster;
 mod link;
+
+/// The process's heap, counted: bytes live now and the most live since a reset.
+mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// [`System`], counting the bytes it has handed out and not taken back.
+    struct Counting;
+
+    static LIVE: AtomicUsize = AtomicUsize::new(0);
+    static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+    #[global_allocator]
+    static ALLOCATOR: Counting = Counting;
+
+    fn grew(by: usize) {
+        let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
+        PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn shrank(by: usize) {
+        LIVE.fetch_sub(by, Ordering::Relaxed);
+    }
+
+    // SAFETY: every call is System's with the caller's arguments; the counting only reads
+    // the sizes, and counts a block only once System has handed it out.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let p = System.alloc(layout);
+            if !p.is_null() {
+                grew(layout.size());
+            }
+            p
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            let p = System.alloc_zeroed(layout);
+            if !p.is_null() {
+                grew(layout.size());
+            }
+            p
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            System.dealloc(ptr, layout);
+            shrank(layout.size());
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let p = System.realloc(ptr, layout, new_size);
+            if !p.is_null() {
+                match new_size.checked_sub(layout.size()) {
+                    Some(more) => grew(more),
+                    None => shrank(layout.size() - new_size),
+                }
+            }
+            p
+        }
+    }
+
+    /// Bytes live on the heap now.
+    pub fn live() -> usize {
+        LIVE.load(Ordering::Relaxed)
+    }
+
+    /// Starts a window: the peak is what is live now. Returns it.
+    pub fn reset_peak() -> usize {
+        let now = live();
+        PEAK.store(now, Ordering::Relaxed);
+        now
+    }
+
+    /// The most bytes live at once since [`reset_peak`].
+    pub fn peak() -> usize {
+        PEAK.load(Ordering::Relaxed)
+    }
+}
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,11 +113,33 @@ use serde_json::json;
 /// Fetches the stalled validator sends each node: each asks for every decided height (about
 /// 12 MB of decisions here), 290 MB a node if the node held every answer.
 const FETCHES: usize = 24;
-/// The most the process may grow while three nodes hold what the stalled validator did not
-/// read: each node's queue to it holds at most 32 MiB; as much again is left for what the
-/// nodes encode meanwhile and the allocator keeps (runs here grew 30 to 140 MiB; holding
-/// every answer would be 870 MB).
-const HELD_LIMIT: usize = 256 << 20;
+/// The nodes that answer the stalled validator, each over its own link to it.
+const ANSWERING: usize = 3;
+/// The bytes one link's write queue may hold: `WRITE_BACKLOG_BYTES` of `consensus/link.rs`
+/// (private to the crate, so stated again here; raised there, the test fails).
+const WRITE_BACKLOG_BYTES: usize = 32 << 20;
+/// What the nodes may still hold besides those queues once they have answered every fetch:
+/// the window's own decision (a small proposal, its votes and certificate) and the new links'
+/// buffers. An eighth of one queue, so that a queue holding more than its bound shows.
+const MARGIN: usize = WRITE_BACKLOG_BYTES / 8;
+/// The most the heap may grow while the nodes hold what the stalled validator did not read:
+/// every answering node's queue to it full, and the margin (holding every answer would be
+/// 870 MB).
+const HELD_LIMIT: usize = ANSWERING * WRITE_BACKLOG_BYTES + MARGIN;
+/// The stalled validator's receive buffer on each link, fixed: the kernel's autotuning would
+/// otherwise take up to `net.ipv4.tcp_rmem`'s maximum of the backlog (32 MiB on some
+/// machines) off the nodes' queues, and with it most of what a lifted bound would add.
+const STALLED_RCVBUF: usize = 64 << 10;
+
+/// Held by each test for its whole run: the heap is the process's, so a window measured in one
+/// test must not see the other's allocations.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    // A test that failed holding it leaves nothing behind that the next one must not see.
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// A fetch frame: length 13, kind 2, `from` (8 bytes) and `count` (4), big-endian.
 fn fetch(from: u64, count: u32) -> Vec<u8> {
@@ -70,14 +173,6 @@ fn read_frames(mut s: TcpStream, frames: Arc<AtomicU64>) -> Result<(), String> {
         }
         frames.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-/// This process's resident memory, in bytes.
-fn rss() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kib: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib << 10
 }
 
 /// A proposal of about 500 KiB.
@@ -141,8 +236,9 @@ fn quiet(counts: &[Arc<AtomicU64>]) {
 
 #[test]
 fn a_validator_that_stops_reading_costs_bounded_memory_and_is_back_when_it_reads() {
+    let _serial = serial();
     let mut cluster = Cluster::start_first(4, 3);
-    let honest = [0, 1, 2];
+    let honest: [usize; ANSWERING] = [0, 1, 2];
     let events = cluster.node(0).consensus_events();
     assert!(eventually(Duration::from_secs(10), || honest.iter().all(
         |&i| cluster.node(i).consensus_status().unwrap().linked == 2
@@ -157,6 +253,17 @@ fn a_validator_that_stops_reading_costs_bounded_memory_and_is_back_when_it_reads
         ));
     }
     decide(&events, ids);
+    // Then a small one: what the nodes keep of the last large height is let go once the next
+    // is decided, and must not be counted off what the window holds (without it, runs here
+    // measured 0 to 75 MiB held while the queues held 96). Every node is done with it (stored,
+    // its round's state dropped) before the heap's baseline is taken.
+    let (_, decided) = decide(
+        &events,
+        propose(cluster.node(0), proposal(&cluster.ids[0], 99)),
+    );
+    assert!(eventually(Duration::from_secs(20), || honest.iter().all(
+        |&i| cluster.node(i).consensus_status().unwrap().decided >= decided
+    )));
 
     // Validator 3 links to the three, asks each for every decided height FETCHES times, and
     // reads nothing.
@@ -164,18 +271,22 @@ fn a_validator_that_stops_reading_costs_bounded_memory_and_is_back_when_it_reads
         .iter()
         .map(|&i| {
             let key = cluster.ids[i].public_key();
-            open_link(
+            let link = open_link(
                 cluster.node(i).local_addr(),
                 &cluster.ids[3],
                 key,
                 i as u8 + 1,
-            )
+            );
+            socket2::SockRef::from(&link)
+                .set_recv_buffer_size(STALLED_RCVBUF)
+                .unwrap();
+            link
         })
         .collect();
     assert!(eventually(Duration::from_secs(10), || honest.iter().all(
         |&i| cluster.node(i).consensus_status().unwrap().linked == 3
     )));
-    let before = rss();
+    let before = heap::reset_peak();
     let dropped_before: Vec<u64> = honest.iter().map(|&i| dropped(&cluster, i)).collect();
     for link in &mut links {
         for _ in 0..FETCHES {
@@ -190,22 +301,32 @@ fn a_validator_that_stops_reading_costs_bounded_memory_and_is_back_when_it_reads
         "no node dropped a frame: {dropped_before:?}"
     );
     // Consensus goes on among the three that read (what they send the fourth is queued while
-    // there is room, in frames and bytes, and dropped beyond).
+    // there is room, in frames and bytes, and dropped beyond). A node votes on it once it has
+    // handled the fetches, read before it: the heap is measured when all have answered.
     decide(
         &events,
         propose(cluster.node(0), proposal(&cluster.ids[0], 100)),
     );
-    let held = rss().saturating_sub(before);
+    // Held: what is still live once all have answered. The peak while they answered is
+    // printed, not bounded: each node decodes and re-encodes a decision in several copies.
+    let held = heap::live().saturating_sub(before);
+    let peak = heap::peak() - before;
     eprintln!(
-        "stalled: frames dropped {:?}, process grew {} MiB (limit {})",
+        "stalled: frames dropped {:?}; the nodes hold {held} bytes more ({} MiB, limit {} MiB), \
+         {peak} bytes more at the most ({} MiB)",
         honest
             .iter()
             .map(|&i| dropped(&cluster, i))
             .collect::<Vec<_>>(),
         held >> 20,
-        HELD_LIMIT >> 20
+        HELD_LIMIT >> 20,
+        peak >> 20
     );
-    assert!(held < HELD_LIMIT, "the process grew {held} bytes");
+    assert!(
+        held <= HELD_LIMIT,
+        "the nodes hold {held} bytes more than before the stall, over {HELD_LIMIT}: a queue \
+         to the stalled validator holds more than its bound"
+    );
 
     // Validator 3 reads again: whole frames, the backlog, then nothing more is dropped.
     let counts: Vec<Arc<AtomicU64>> = links.iter().map(|_| Arc::default()).collect();
@@ -262,6 +383,7 @@ fn a_validator_that_stops_reading_costs_bounded_memory_and_is_back_when_it_reads
 /// validator starts, a decision takes a batch out and proposals are taken again.
 #[test]
 fn a_full_pool_refuses_with_busy_until_a_decision_drains_it() {
+    let _serial = serial();
     let mut cluster = Cluster::start_first(2, 1);
     let events = cluster.node(0).consensus_events();
     let me = cluster.ids[0].clone();
