@@ -95,11 +95,15 @@ RUST_CRATES_VERIFIED := bizra-simd bizra-protocol bizra-federation bizra-consens
 # others packaged as a local registry at the same version (0.1.0 on every commit): a dependency
 # compiled by an earlier run would be reused however its source changed since. The verification
 # builds therefore get a directory of their own whose bizra crates are always rebuilt (seconds);
-# the third-party crates there stay compiled.
+# the third-party crates there stay compiled. Cargo also unpacks that local registry into
+# $CARGO_HOME/registry/src/-<hash of its path>/ once and reuses the unpacked sources in every later
+# run: a crate would be verified against its dependencies as the first run packaged them (it
+# failed only once an API between the crates changed). Those unpacked bizra crates are removed.
 PACKAGE_VERIFY_DIR := $(TARGET_DIR)/package-verify
 package-rust:
 	$(CARGO) package --allow-dirty --no-verify $(addprefix -p ,$(RUST_CRATES))
 	rm -rf "$(PACKAGE_VERIFY_DIR)"/debug/.fingerprint/bizra-* "$(PACKAGE_VERIFY_DIR)"/debug/deps/libbizra_*
+	rm -rf "$${CARGO_HOME:-$$HOME/.cargo}"/registry/src/-*/bizra-*
 	CARGO_TARGET_DIR="$(PACKAGE_VERIFY_DIR)" $(CARGO) package --allow-dirty $(addprefix -p ,$(RUST_CRATES_VERIFIED))
 
 test-dist-rust: package-rust
