@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 /* How long any one wait may take before it counts as a failure. */
 #define WAIT_MS 60000
@@ -341,7 +340,7 @@ static void test_four_validators(void) {
         linked = 0;
         for (int i = 0; i < N; i++) linked += status_of(nodes[i]).linked == N - 1;
         if (linked == N) break;
-        usleep(50 * 1000);
+        sleep_ms(50);
     }
     CHECK(linked == N);
     for (int i = 0; i < N; i++) {

@@ -110,7 +110,7 @@ static bool wait_member(const bizra_node *node, const char *id, uint32_t state) 
     bizra_member m;
     while (now_ms() < deadline) {
         if (find_member(node, id, &m) && m.state == state) return true;
-        usleep(50 * 1000);
+        sleep_ms(50);
     }
     return false;
 }
@@ -421,7 +421,7 @@ static void test_allowlist(void) {
     do {
         OK(bizra_node_stats(a, &s));
         if (s.dropped[BIZRA_DROP_REASON_NOT_ADMITTED] > 0) break;
-        usleep(50 * 1000);
+        sleep_ms(50);
     } while (now_ms() < deadline);
     CHECK(s.dropped[BIZRA_DROP_REASON_NOT_ADMITTED] > 0);
     bizra_member m;
@@ -493,7 +493,7 @@ static void test_reader_thread(void) {
     OK(bizra_node_subscribe(n, &r.events));
     pthread_t t;
     CHECK(pthread_create(&t, NULL, read_to_end, &r) == 0);
-    usleep(200 * 1000);
+    sleep_ms(200);
     OK(bizra_node_leave(n));
     pthread_join(t, NULL);
     CHECK(atomic_load(&r.stopped));
