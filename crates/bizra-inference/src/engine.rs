@@ -194,8 +194,8 @@ impl Drop for Inner {
 /// thread, which owns the llama.cpp model and contexts and serves requests one at a time, in
 /// the order they arrive. At most [`EngineOptions::max_queued`] requests wait behind the one
 /// being served; another is refused at once with [`Error::Busy`] (kind `BUSY`), and is taken
-/// again as soon as a request has been answered. Dropping the last clone stops the worker (a running generation
-/// ends at its next token) and frees the model.
+/// again as soon as a request has been answered. Dropping the last clone stops the worker (a
+/// running generation ends at its next token) and frees the model.
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
