@@ -19,8 +19,9 @@ cli: llama-deps
 test-cli: llama-deps model
 	$(CARGO) test --release -p bizra-cli
 
-# Ends with `bizra serve` answering the `openai` client (the venv of mk/server.mk's client tests).
-demo-cli: cli model clients-venv
-	cli/demo.sh "$(BIZRA_BIN)" "$(INFERENCE_MODEL)" "$(CLIENTS_PY)"
+# Ends with `bizra serve` answering the `openai` client, in the Python binding's venv (mk/python.mk),
+# where `make demo` has installed the binding already.
+demo-cli: cli model python-install
+	cli/demo.sh "$(BIZRA_BIN)" "$(INFERENCE_MODEL)" "$(PY)"
 
 # In `make demo` through demo-serve (mk/server.mk), so that it runs last.

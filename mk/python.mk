@@ -9,8 +9,10 @@
 
 PY_VENV   := $(BIZRA_CACHE)/venv-python
 PY        := $(PY_VENV)/bin/python
-PY_TOOLS  := maturin>=1.9,<2 pytest mypy pynacl blake3 rfc8785 typing_extensions
-PY_STAMP  := $(PY_VENV)/.tools-installed
+# openai: the client demo-cli (mk/cli.mk) asks `bizra serve` with.
+PY_TOOLS  := maturin>=1.9,<2 pytest mypy pynacl blake3 rfc8785 typing_extensions openai>=1.40
+# Named after the list, so that a venv made with another list gets what this one adds.
+PY_STAMP  := $(PY_VENV)/.tools-$(shell printf '%s' '$(PY_TOOLS)' | sha256sum | cut -c1-12)
 # maturin runs `maturin` from PATH and honours CARGO_TARGET_DIR (exported by CI).
 PY_ENV    := PATH="$(PY_VENV)/bin:$$PATH" VIRTUAL_ENV="$(PY_VENV)" PYO3_PYTHON="$(PY)"
 
