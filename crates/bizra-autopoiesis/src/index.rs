@@ -345,6 +345,27 @@ mod tests {
         assert_eq!(quantise(&[0.0; 3]), vec![0; 3]);
     }
 
+    /// The repository builds NumKong with only the x86 targets that have the i8 angular kernel
+    /// (.cargo/config.toml): had the list lost one, usearch would fall back to its serial loop
+    /// without a word, several times slower.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn i8_angular_distance_runs_on_the_cpus_simd_kernel() {
+        let index = VectorIndex::with_shards(576, 1).unwrap();
+        let isa = index.shards[0].hardware_acceleration();
+        let expected = if is_x86_feature_detected!("avx512vnni") {
+            "icelake"
+        } else if is_x86_feature_detected!("avxvnni") {
+            "alder"
+        } else if is_x86_feature_detected!("avx2") {
+            "haswell"
+        } else {
+            "serial"
+        };
+        let compiled = usearch::hardware_acceleration_compiled();
+        assert_eq!(isa, expected, "compiled: {compiled}");
+    }
+
     #[test]
     fn a_saved_index_reads_back_and_damage_is_refused() {
         let mut index = VectorIndex::with_shards(4, 2).unwrap();
